@@ -1,0 +1,36 @@
+# Portcullis: `make demo` runs the whole system locally; `make test` runs every test.
+GO      ?= go
+BIN     := bin/portcullis
+PKGS    := ./...
+
+.PHONY: all build demo test test-deps vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/portcullis
+
+demo: build
+	./$(BIN) demo
+
+# test installs what the suite needs (PostgreSQL binaries) when missing, then runs vet and
+# every test, the race detector on the concurrent packages, and a short fuzz pass.
+test: test-deps vet
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -race -timeout 10m ./ticket/... ./relay/... ./gateway/...
+	$(MAKE) fuzz FUZZTIME=5s
+
+test-deps:
+	./scripts/test-deps.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ticket/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./ticket/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadHello$$' -fuzztime $(FUZZTIME) ./relay/
+
+clean:
+	rm -rf bin

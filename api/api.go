@@ -1,0 +1,210 @@
+// Package api holds the JSON wire types of the Connection Manager's HTTP API, shared by the CM
+// (gateway) and its clients (endpoint, relay registration, the CLI). It owns no behaviour: only
+// types, paths and error codes, so that both sides cannot drift apart.
+package api
+
+import (
+	"time"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// Paths of the CM's HTTP API.
+const (
+	PathAuthConfig       = "/v1/auth/config"
+	PathTicketKeys       = "/v1/ticket-keys"
+	PathEnrollmentTokens = "/v1/enrollment-tokens"
+	PathEnroll           = "/v1/hosts/enroll"
+	PathHeartbeat        = "/v1/hosts/heartbeat"
+	PathHostRequests     = "/v1/hosts/requests"
+	PathRelayRegister    = "/v1/relays/register"
+	PathRelaySessionEnd  = "/v1/relays/session-end"
+	PathConnect          = "/v1/connect"
+	PathDecisions        = "/v1/decisions"
+	PathHosts            = "/v1/hosts"
+	PathRelays           = "/v1/relays"
+)
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	// Code is a stable machine-readable reason ("denied", "unauthenticated", ...).
+	Code string `json:"error"`
+	// Message is the human-readable explanation.
+	Message string `json:"message,omitempty"`
+	// Reasons lists the policy's reasons for a denial.
+	Reasons []string `json:"reasons,omitempty"`
+	// DecisionID names the decision record of a denial.
+	DecisionID string `json:"decision_id,omitempty"`
+}
+
+// Error codes carried in Error.Code.
+const (
+	CodeDenied          = "denied"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeBadRequest      = "bad_request"
+	CodeNotFound        = "not_found"
+	CodeHostOffline     = "host_offline"
+	CodeNoRelay         = "no_relay"
+	CodeUnavailable     = "unavailable"
+	CodeConflict        = "conflict"
+	CodeInternal        = "internal"
+)
+
+// AuthConfig tells a Guest how to sign in (GET /v1/auth/config).
+type AuthConfig struct {
+	Issuer   string   `json:"issuer"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+}
+
+// EnrollmentTokenRequest asks for a one-time host enrollment token.
+type EnrollmentTokenRequest struct {
+	Tags   map[string]string `json:"tags"`
+	Tenant string            `json:"tenant"`
+	// TTLSeconds is how long the token stays valid; 0 means the CM's default.
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+}
+
+// EnrollmentTokenResponse carries the secret token, shown once.
+type EnrollmentTokenResponse struct {
+	ID        string    `json:"id"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EnrollRequest is a Host's one-time enrollment.
+type EnrollRequest struct {
+	Token string `json:"token"`
+	Name  string `json:"name"`
+	OS    string `json:"os"`
+	// PublicKey is the Host's Ed25519 key in authorized_keys format; it is both its SSH host
+	// key and the key of its mTLS client certificate.
+	PublicKey string `json:"public_key"`
+}
+
+// EnrollResponse gives the Host its identity.
+type EnrollResponse struct {
+	HostID string `json:"host_id"`
+	// Certificate is the Host's mTLS client certificate (PEM).
+	Certificate string `json:"certificate"`
+	// CA is the CM's CA certificate (PEM).
+	CA string `json:"ca"`
+	// SSHUserCA is the CM's SSH user CA in authorized_keys format.
+	SSHUserCA string            `json:"ssh_user_ca"`
+	Tags      map[string]string `json:"tags"`
+	Tenant    string            `json:"tenant"`
+}
+
+// HeartbeatResponse acknowledges a heartbeat.
+type HeartbeatResponse struct {
+	// IntervalSeconds is when the CM wants the next heartbeat.
+	IntervalSeconds int64 `json:"interval_seconds"`
+}
+
+// HostRequest is a connection request delivered to a Host on its long-poll.
+type HostRequest struct {
+	SessionID   string             `json:"session_id"`
+	Relay       RelayAddr          `json:"relay"`
+	Ticket      string             `json:"ticket"`
+	Subject     string             `json:"subject"`
+	Obligations policy.Obligations `json:"obligations"`
+}
+
+// HostRequests is the answer of the long-poll.
+type HostRequests struct {
+	Requests []HostRequest `json:"requests"`
+}
+
+// RelayAddr names a Connection Server and where to dial it.
+type RelayAddr struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// RelayRegistration is a Connection Server's registration and load report.
+type RelayRegistration struct {
+	ID          string `json:"id"`
+	Addr        string `json:"addr"`
+	Region      string `json:"region"`
+	Owner       string `json:"owner"`
+	Private     bool   `json:"private"`
+	Sessions    int    `json:"sessions"`
+	BytesPerSec int64  `json:"bytes_per_sec"`
+}
+
+// RelayRegistrationResponse tells a CS when to report again.
+type RelayRegistrationResponse struct {
+	IntervalSeconds int64 `json:"interval_seconds"`
+}
+
+// SessionEnd is a Connection Server's report of a finished session.
+type SessionEnd struct {
+	RelayID   string    `json:"relay_id"`
+	SessionID string    `json:"session_id"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended"`
+	BytesUp   int64     `json:"bytes_up"`
+	BytesDown int64     `json:"bytes_down"`
+	Reason    string    `json:"reason"`
+}
+
+// ConnectRequest is a Guest's request to reach a Host.
+type ConnectRequest struct {
+	Host       string   `json:"host"`
+	Channels   []string `json:"channels"`
+	Encryption string   `json:"encryption,omitempty"`
+	// PublicKey is the Guest's fresh per-connection key in authorized_keys format.
+	PublicKey string `json:"public_key"`
+}
+
+// ConnectResponse carries the Guest's half of an allowed connection.
+type ConnectResponse struct {
+	SessionID  string    `json:"session_id"`
+	DecisionID string    `json:"decision_id"`
+	Relay      RelayAddr `json:"relay"`
+	Ticket     string    `json:"ticket"`
+	// Certificate is the SSH user certificate for PublicKey, in authorized_keys format.
+	Certificate string `json:"certificate"`
+	// HostKey is the Host's pinned SSH host key, in authorized_keys format.
+	HostKey     string             `json:"host_key"`
+	Principal   string             `json:"principal"`
+	Obligations policy.Obligations `json:"obligations"`
+	ExpiresAt   time.Time          `json:"expires_at"`
+}
+
+// Decision is a decision record as the API shows it.
+type Decision struct {
+	ID       string            `json:"decision_id"`
+	Time     time.Time         `json:"timestamp"`
+	Path     string            `json:"path"`
+	Subject  string            `json:"subject"`
+	HostID   string            `json:"host_id"`
+	HostName string            `json:"host_name"`
+	Allow    bool              `json:"allow"`
+	Reasons  []string          `json:"reasons"`
+	Input    any               `json:"input"`
+	Result   any               `json:"result"`
+	Revision string            `json:"revision"`
+	EvalNS   int64             `json:"timer_rego_query_eval_ns"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// HostInfo describes an enrolled Host (GET /v1/hosts, administrators).
+type HostInfo struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Tenant   string            `json:"tenant"`
+	OS       string            `json:"os"`
+	Tags     map[string]string `json:"tags"`
+	Disabled bool              `json:"disabled"`
+	Online   bool              `json:"online"`
+	LastSeen time.Time         `json:"last_seen"`
+}
+
+// RelayInfo describes a registered Connection Server (GET /v1/relays, administrators).
+type RelayInfo struct {
+	RelayRegistration
+	Healthy  bool      `json:"healthy"`
+	LastSeen time.Time `json:"last_seen"`
+}

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxResponseBytes bounds a CM answer a client reads.
+const maxResponseBytes = 1 << 20
+
+// StatusError is a non-2xx answer from the CM.
+type StatusError struct {
+	Status int
+	Body   Error
+}
+
+func (e *StatusError) Error() string {
+	msg := e.Body.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("CM answered %d %s: %s", e.Status, e.Body.Code, msg)
+}
+
+// Call sends in (if not nil) as JSON with method to url, with bearer as the Authorization
+// token when not empty, and decodes a 2xx answer into out (if not nil). A non-2xx answer is a
+// *StatusError.
+func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("read answer of %s %s: %w", method, url, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		se := &StatusError{Status: resp.StatusCode}
+		_ = json.Unmarshal(data, &se.Body)
+		return se
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, url, err)
+	}
+	return nil
+}
+
+// AsStatus returns the *StatusError in err's chain, if any.
+func AsStatus(err error) (*StatusError, bool) {
+	var se *StatusError
+	ok := errors.As(err, &se)
+	return se, ok
+}

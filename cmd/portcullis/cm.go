@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/identity/devidp"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/rego"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// shutdownGrace bounds how long a daemon waits for live requests when it stops.
+const shutdownGrace = 10 * time.Second
+
+// cmConfig is the Connection Manager's configuration.
+type cmConfig struct {
+	Listen       string   `mapstructure:"listen"`
+	PublicURL    string   `mapstructure:"public-url"`
+	CertsDir     string   `mapstructure:"certs-dir"`
+	Store        string   `mapstructure:"store"`
+	PolicyDir    string   `mapstructure:"policy-dir"`
+	OIDCIssuer   string   `mapstructure:"oidc-issuer"`
+	OIDCClientID string   `mapstructure:"oidc-client-id"`
+	OIDCScopes   []string `mapstructure:"oidc-scopes"`
+	DevIdP       bool     `mapstructure:"dev-idp"`
+	Instance     string   `mapstructure:"instance"`
+	LogLevel     string   `mapstructure:"log-level"`
+}
+
+func newCMCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cm",
+		Short: "Run the Connection Manager: the HTTPS API that decides, records and brokers every connection",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg cmConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runCM(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	addConfigFlag(cmd)
+	addLogFlag(cmd)
+	f.String("listen", ":8443", "address of the HTTPS API")
+	f.String("public-url", "https://127.0.0.1:8443", "the URL Guests and Hosts use to reach this CM")
+	f.String("certs-dir", "certs", "directory written by 'portcullis certs init'")
+	f.String("store", "sqlite:portcullis.db", "store DSN: sqlite:FILE, postgres://… or cockroach://…")
+	f.String("policy-dir", "", "directory of Rego policy (default: the embedded default policy)")
+	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
+	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")
+	f.StringSlice("oidc-scopes", []string{"openid", "email", "profile", "groups", "offline_access"}, "OIDC scopes Guests ask for")
+	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
+	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
+	return cmd
+}
+
+func runCM(ctx context.Context, cfg cmConfig) error {
+	log, err := newLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Store, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	engine, err := loadPolicy(ctx, cfg.PolicyDir, log)
+	if err != nil {
+		return err
+	}
+	keys, err := loadCMKeys(cfg.CertsDir)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	issuer, err := mountDevIdP(ctx, cfg, mux, log)
+	if err != nil {
+		return err
+	}
+	verifier, err := identity.NewVerifier(ctx, identity.Config{
+		Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes,
+		HTTPClient: httpsClient(keys.tls.RootCAs),
+	})
+	if err != nil {
+		return fmt.Errorf("identity provider: %w", err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Store: st, Policy: engine, Auth: verifier,
+		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes},
+		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
+		Instance: cfg.Instance, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", gw.Handler())
+	srv := &http.Server{Handler: mux, TLSConfig: keys.tls, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("connection manager listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", issuer, "policy_revision", engine.Revision())
+	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), gw.Run)
+}
+
+// serveUntilDone serves HTTP until ctx ends, runs background alongside, then shuts down.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, background func(context.Context) error) error {
+	bgCtx, cancelBG := context.WithCancel(ctx)
+	bgDone := make(chan error, 1)
+	go func() { bgDone <- background(bgCtx) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	cancelBG()
+	if berr := <-bgDone; berr != nil && err == nil {
+		err = berr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func loadPolicy(ctx context.Context, dir string, log *slog.Logger) (*policy.Engine, error) {
+	opt := policy.WithFS(rego.Files())
+	if dir != "" {
+		opt = policy.WithDir(dir)
+	}
+	engine, err := policy.New(ctx, opt, policy.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return engine, nil
+}
+
+// mountDevIdP serves the development identity provider when configured, and returns the
+// issuer Guests sign in with.
+func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slog.Logger) (string, error) {
+	if !cfg.DevIdP {
+		if cfg.OIDCIssuer == "" {
+			return "", errors.New("oidc-issuer is required (or --dev-idp for local development)")
+		}
+		return cfg.OIDCIssuer, nil
+	}
+	issuer := cfg.OIDCIssuer
+	if issuer == "" {
+		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
+	}
+	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log})
+	if err != nil {
+		return "", fmt.Errorf("development identity provider: %w", err)
+	}
+	mux.Handle(devIdPPath+"/", idp.Handler())
+	log.Warn("serving the development identity provider: for local use only", "issuer", issuer)
+	return issuer, nil
+}
+
+// devIdPPath is where the CM mounts the development identity provider.
+const devIdPPath = "/idp"
+
+// cmKeys is the key material a CM loads from its certs directory.
+type cmKeys struct {
+	tls    *tls.Config
+	ca     *certs.CA
+	signer *ticket.Signer
+	keySet *ticket.KeySet
+	sshCA  ssh.Signer
+}
+
+func loadCMKeys(dir string) (*cmKeys, error) {
+	p := func(name string) string { return filepath.Join(dir, name) }
+	ca, err := certs.LoadCA(p(certs.CAFile), p(certs.CAKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	pool, err := certs.LoadCertPool(p(certs.CAFile))
+	if err != nil {
+		return nil, err
+	}
+	serverCert, err := tls.LoadX509KeyPair(p(certs.CMCertFile), p(certs.CMKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load CM TLS certificate: %w", err)
+	}
+	tk, err := certs.LoadEd25519PrivateKey(p(certs.TicketKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load ticket key: %w", err)
+	}
+	sshCA, err := certs.LoadSSHSigner(p(certs.SSHUserCAFile))
+	if err != nil {
+		return nil, fmt.Errorf("load SSH user CA: %w", err)
+	}
+	pub := tk.Public().(ed25519.PublicKey)
+	kid := ticket.KeyID(pub)
+	return &cmKeys{
+		tls: &tls.Config{
+			Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, RootCAs: pool,
+			ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12,
+		},
+		ca:     ca,
+		signer: &ticket.Signer{KeyID: kid, Key: tk},
+		keySet: ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub}),
+		sshCA:  sshCA,
+	}, nil
+}
+
+// httpsClient returns an HTTP client that trusts pool (nil: the system roots), optionally
+// presenting client certificates.
+func httpsClient(pool *x509.CertPool, clientCerts ...tls.Certificate) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, Certificates: clientCerts, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+	}}
+}

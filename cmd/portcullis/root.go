@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "portcullis",
+		Short:         "Policy-centric zero-trust remote access gateway",
+		Long:          "Portcullis lets a user who signed in with SSO remotely control a device behind a firewall that opens no inbound port.\nEvery connection is decided by Rego policy at the Connection Manager, relayed by a Connection Server that cannot read it, and recorded in a decision log.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newCMCmd(), newCSCmd(), newHostCmd(),
+		newLoginCmd(), newExecCmd(), newSSHCmd(),
+		newCertsCmd(), newTokenCmd(), newDemoCmd(),
+	)
+	return root
+}
+
+// addConfigFlag adds --config to a command whose settings load through loadConfig.
+func addConfigFlag(cmd *cobra.Command) {
+	cmd.Flags().String("config", "", "YAML configuration file (settings: the long flag names; env: PORTCULLIS_<FLAG_NAME>)")
+}
+
+// loadConfig fills out from, in rising precedence: flag defaults, the YAML file named by
+// --config, PORTCULLIS_* environment variables, and flags given on the command line. Keys are
+// the long flag names; in the environment, dashes become underscores.
+func loadConfig(cmd *cobra.Command, out any) error {
+	v := viper.New()
+	v.SetEnvPrefix("PORTCULLIS")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.AutomaticEnv()
+	var bindErr error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" || f.Name == "help" {
+			return
+		}
+		if err := v.BindPFlag(f.Name, f); err != nil && bindErr == nil {
+			bindErr = err
+		}
+	})
+	if bindErr != nil {
+		return fmt.Errorf("bind flags: %w", bindErr)
+	}
+	if file, _ := cmd.Flags().GetString("config"); file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return fmt.Errorf("read config %s: %w", file, err)
+		}
+	}
+	if err := v.Unmarshal(out); err != nil {
+		return fmt.Errorf("decode configuration: %w", err)
+	}
+	return nil
+}
+
+// addLogFlag adds --log-level.
+func addLogFlag(cmd *cobra.Command) {
+	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
+}
+
+// newLogger returns a text logger on stderr at the named level.
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
+)
+
+func newTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Manage one-time Host enrollment tokens (administrators)",
+	}
+	cmd.AddCommand(newTokenCreateCmd())
+	return cmd
+}
+
+func newTokenCreateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a one-time enrollment token that scopes the Host to tags and a tenant",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg guestConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			g, err := cfg.guest()
+			if err != nil {
+				return err
+			}
+			tags, _ := cmd.Flags().GetStringToString("tags")
+			tenant, _ := cmd.Flags().GetString("tenant")
+			ttl, _ := cmd.Flags().GetDuration("ttl")
+			req := api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant, TTLSeconds: int64(ttl / time.Second)}
+			var resp api.EnrollmentTokenResponse
+			pool, err := optionalPool(cfg.CAFile)
+			if err != nil {
+				return err
+			}
+			url := strings.TrimSuffix(cfg.CM, "/") + api.PathEnrollmentTokens
+			if err := api.Call(cmd.Context(), httpsClient(pool), http.MethodPost, url, g.IDToken, req, &resp); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), resp.Token)
+			return nil
+		},
+	}
+	addGuestFlags(cmd)
+	cmd.Flags().StringToString("tags", nil, "tags of the Host, e.g. env=prod,team=data")
+	cmd.Flags().String("tenant", "", "tenant of the Host")
+	cmd.Flags().Duration("ttl", 24*time.Hour, "how long the token stays valid")
+	return cmd
+}

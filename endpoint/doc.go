@@ -1,0 +1,24 @@
+// Package endpoint holds the two ends of a Portcullis session: the Host agent that runs on the
+// controlled device and the Guest client that the user runs. Both ends only ever dial out (to the
+// Connection Manager and to a Connection Server); the relayed byte stream between them carries
+// SSH (golang.org/x/crypto/ssh) end to end, so the Connection Server that splices it never sees
+// plaintext.
+//
+// This package owns the end-to-end SSH layer:
+//
+//   - crypto.go: the named encryption levels ("very_high", "high", "medium") and the SSH
+//     algorithm set each one allows; both ends configure SSH from the same table.
+//   - cert.go: the SSH user certificate the Connection Manager signs for the Guest's
+//     per-connection key (certs.SignUserCert) and the checks the Host applies to it (certs.UserCertChecker).
+//   - sshserver.go: the Host's SSH server for one relayed connection (ServeSSH): shell and exec
+//     on a PTY or pipes, sftp, port forwarding, each only when the session's obligations allow it.
+//   - sshclient.go: the Guest's SSH client (NewSSHClient, Exec, Shell) with the Host key pinned.
+//
+// Refusals are sentinel errors (errors.Is) with a stable reason code (RefusalCode). The Host
+// sends the code and a human message to the Guest, so both ends log and show the same reason.
+//
+// What this package must never do: listen for inbound network connections; accept a Guest key
+// that is not a certificate from the Connection Manager's user CA for this very session; serve a
+// channel the obligations do not allow; negotiate an algorithm outside the configured encryption
+// level; or trust a Host key other than the one pinned by the Connection Manager.
+package endpoint

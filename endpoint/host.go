@@ -1,0 +1,271 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// Files a Host keeps in its state directory.
+const (
+	hostKeyFile   = "host.key"
+	hostCertFile  = "host.crt"
+	hostStateFile = "host.json"
+)
+
+// Host agent timings.
+const (
+	defaultHeartbeat = 10 * time.Second
+	pollTimeout      = 40 * time.Second // the CM holds a poll for up to 25 s
+	minBackoff       = 250 * time.Millisecond
+	maxBackoff       = 30 * time.Second
+)
+
+// Host is the agent on a remotely controlled device. It dials out only: to the CM for
+// enrollment, heartbeats and its long-poll, and to a CS for each session. It never listens.
+type Host struct {
+	// CMURL is the CM's base URL, e.g. https://cm.example.com.
+	CMURL string
+	// RootCAs verifies the CM's and the CS's TLS certificates; nil means the system pool.
+	RootCAs *x509.CertPool
+	// StateDir holds the Host's key, certificate and identity (mode 0700).
+	StateDir string
+	// EnrollmentToken is used once, when StateDir holds no identity yet.
+	EnrollmentToken string
+	// Name is the host name to enrol under.
+	Name string
+	// Shell runs commands and shells; default /bin/sh.
+	Shell string
+	// Logger receives the agent's logs; default discards.
+	Logger *slog.Logger
+}
+
+// hostState is what the Host remembers about its enrollment.
+type hostState struct {
+	HostID    string            `json:"host_id"`
+	Name      string            `json:"name"`
+	SSHUserCA string            `json:"ssh_user_ca"`
+	Tags      map[string]string `json:"tags"`
+	Tenant    string            `json:"tenant"`
+}
+
+// hostRuntime is an enrolled Host's live identity.
+type hostRuntime struct {
+	state   hostState
+	signer  ssh.Signer
+	userCA  ssh.PublicKey
+	client  *http.Client
+	relayTL *tls.Config
+}
+
+// Run enrols if needed, then heartbeats and serves connection requests until ctx ends.
+func (h *Host) Run(ctx context.Context) error {
+	log := h.logger()
+	rt, err := h.start(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("host running", "host_id", rt.state.HostID, "name", rt.state.Name)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { h.heartbeats(ctx, rt) })
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		var reqs api.HostRequests
+		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		err := api.Call(pctx, rt.client, http.MethodGet, h.CMURL+api.PathHostRequests, "", nil, &reqs)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if se, ok := api.AsStatus(err); ok && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+				return fmt.Errorf("CM refuses this host: %w", err)
+			}
+			log.Warn("poll CM", "err", err, "retry_in", backoff)
+			sleep(ctx, jitter(backoff))
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		for _, req := range reqs.Requests {
+			wg.Go(func() { h.serve(ctx, rt, req) })
+		}
+	}
+	return nil
+}
+
+func (h *Host) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// start loads the Host's identity, enrolling first when there is none.
+func (h *Host) start(ctx context.Context) (*hostRuntime, error) {
+	if err := os.MkdirAll(h.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.StateDir, hostStateFile)); errors.Is(err, os.ErrNotExist) {
+		if err := h.enroll(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return h.load()
+}
+
+func (h *Host) enroll(ctx context.Context) error {
+	if h.EnrollmentToken == "" {
+		return errors.New("host is not enrolled: an enrollment token is required")
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate host key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(key.Public())
+	if err != nil {
+		return fmt.Errorf("host key: %w", err)
+	}
+	req := api.EnrollRequest{Token: h.EnrollmentToken, Name: h.Name, OS: "linux", PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}
+	var resp api.EnrollResponse
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12}}}
+	if err := api.Call(ctx, hc, http.MethodPost, h.CMURL+api.PathEnroll, "", req, &resp); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	st := hostState{HostID: resp.HostID, Name: h.Name, SSHUserCA: resp.SSHUserCA, Tags: resp.Tags, Tenant: resp.Tenant}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode host state: %w", err)
+	}
+	if err := certs.WriteEd25519PrivateKey(filepath.Join(h.StateDir, hostKeyFile), key); err != nil {
+		return err
+	}
+	if err := certs.WriteFileAtomic(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
+		return err
+	}
+	return certs.WriteFileAtomic(filepath.Join(h.StateDir, hostStateFile), data, 0o600)
+}
+
+func (h *Host) load() (*hostRuntime, error) {
+	data, err := os.ReadFile(filepath.Join(h.StateDir, hostStateFile))
+	if err != nil {
+		return nil, fmt.Errorf("read host state: %w", err)
+	}
+	var st hostState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("decode host state: %w", err)
+	}
+	key, err := certs.LoadEd25519PrivateKey(filepath.Join(h.StateDir, hostKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	userCA, _, _, _, err := ssh.ParseAuthorizedKey([]byte(st.SSHUserCA))
+	if err != nil {
+		return nil, fmt.Errorf("ssh user CA in host state: %w", err)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(h.StateDir, hostCertFile))
+	if err != nil {
+		return nil, fmt.Errorf("read host certificate: %w", err)
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("host certificate: no PEM certificate in " + hostCertFile)
+	}
+	tlsCert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}
+	mtls := &tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	return &hostRuntime{
+		state: st, signer: signer, userCA: userCA,
+		client:  &http.Client{Transport: &http.Transport{TLSClientConfig: mtls}},
+		relayTL: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},
+	}, nil
+}
+
+func (h *Host) heartbeats(ctx context.Context, rt *hostRuntime) {
+	interval := defaultHeartbeat
+	for {
+		var resp api.HeartbeatResponse
+		err := api.Call(ctx, rt.client, http.MethodPost, h.CMURL+api.PathHeartbeat, "", struct{}{}, &resp)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			h.logger().Warn("heartbeat", "err", err)
+		case err == nil && resp.IntervalSeconds > 0:
+			interval = time.Duration(resp.IntervalSeconds) * time.Second
+		}
+		if !sleep(ctx, jitter(interval)) {
+			return
+		}
+	}
+}
+
+// serve dials the CS with the Host's ticket and runs the end-to-end SSH server over it.
+func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) {
+	log := h.logger().With("session", req.SessionID)
+	_, claims, err := ticket.Parse(req.Ticket)
+	if err != nil || claims.SessionID != req.SessionID || claims.Role != ticket.RoleHost {
+		log.Warn("refusing a malformed connection request", "err", err)
+		return
+	}
+	conn, err := relay.Dial(ctx, req.Relay.Addr, rt.relayTL, req.Ticket)
+	if err != nil {
+		log.Warn("dial relay", "relay", req.Relay.ID, "err", err)
+		return
+	}
+	defer conn.Close()
+	log.Info("session paired", "relay", req.Relay.ID, "subject", req.Subject)
+	err = ServeSSH(ctx, conn, SSHServerConfig{
+		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
+		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,
+	})
+	log.Info("session ended", "err", err)
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// jitter spreads d by ±20 % so that many Hosts do not act in step.
+func jitter(d time.Duration) time.Duration {
+	span := int64(d) * 2 / 5
+	if span <= 0 {
+		return d
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(span))
+	if err != nil {
+		return d
+	}
+	return d - time.Duration(span/2) + time.Duration(n.Int64())
+}

@@ -1,0 +1,666 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"github.com/portcullis/portcullis/certs"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// testTimeout bounds every wait in these tests; reaching it is a hang, not slowness.
+const testTimeout = 30 * time.Second
+
+// errServeHung reports a ServeSSH that did not return within testTimeout.
+var errServeHung = errors.New("ServeSSH did not return")
+
+// serverConfig is the Host's configuration for the fixture's session.
+func (f *fixture) serverConfig() SSHServerConfig {
+	return SSHServerConfig{
+		HostKey:     f.hostKey,
+		UserCA:      f.ca.PublicKey(),
+		SessionID:   f.sessionID,
+		Obligations: f.obligations,
+	}
+}
+
+// clientConfig is the Guest's configuration authenticating with cert.
+func (f *fixture) clientConfig(t testing.TB, cert *ssh.Certificate) SSHClientConfig {
+	t.Helper()
+	signer, err := ssh.NewCertSigner(cert, f.guestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SSHClientConfig{User: testPrincipal, Signer: signer, HostKey: f.hostKey.PublicKey()}
+}
+
+// pair is one Guest↔Host SSH connection over a loopback TCP connection.
+type pair struct {
+	client    *ssh.Client // nil when the handshake failed
+	clientErr error
+	served    func() error // ServeSSH's result (waits for it)
+}
+
+// hostConn starts ServeSSH on the one connection accepted by a loopback listener and returns the
+// Guest's end of that connection and ServeSSH's result.
+func hostConn(t *testing.T, ctx context.Context, cfg SSHServerConfig) (net.Conn, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept()
+		_ = ln.Close()
+		if err != nil {
+			result <- err
+			return
+		}
+		result <- ServeSSH(ctx, conn, cfg)
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := sync.OnceValue(func() error {
+		select {
+		case err := <-result:
+			return err
+		case <-time.After(testTimeout):
+			return errServeHung
+		}
+	})
+	t.Cleanup(func() {
+		_ = conn.Close()
+		if err := served(); errors.Is(err, errServeHung) {
+			t.Error(err)
+		}
+	})
+	return conn, served
+}
+
+// connect runs ServeSSH and NewSSHClient over loopback TCP.
+func connect(t *testing.T, ctx context.Context, scfg SSHServerConfig, ccfg SSHClientConfig) pair {
+	t.Helper()
+	conn, served := hostConn(t, ctx, scfg)
+	client, err := NewSSHClient(conn, ccfg)
+	if client != nil {
+		t.Cleanup(func() { _ = client.Close() })
+	}
+	return pair{client: client, clientErr: err, served: served}
+}
+
+// connected is connect for a handshake that must succeed.
+func connected(t *testing.T, f *fixture) *ssh.Client {
+	t.Helper()
+	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, f.cert(t, nil)))
+	if p.clientErr != nil {
+		t.Fatalf("NewSSHClient: %v (host: %v)", p.clientErr, p.served())
+	}
+	return p.client
+}
+
+// transcript collects output and lets a test wait for text to appear in it.
+type transcript struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+// newTranscript returns an empty transcript.
+func newTranscript() *transcript {
+	return &transcript{changed: make(chan struct{})}
+}
+
+// Write appends p and wakes waiters.
+func (tr *transcript) Write(p []byte) (int, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	close(tr.changed)
+	tr.changed = make(chan struct{})
+	return tr.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (tr *transcript) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.buf.String()
+}
+
+// waitFor waits until the transcript contains text, failing the test after limit.
+func (tr *transcript) waitFor(t *testing.T, text string, limit time.Duration) bool {
+	t.Helper()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		tr.mu.Lock()
+		found, changed := strings.Contains(tr.buf.String(), text), tr.changed
+		tr.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// mustSee waits for text within testTimeout.
+func (tr *transcript) mustSee(t *testing.T, text string) {
+	t.Helper()
+	if !tr.waitFor(t, text, testTimeout) {
+		t.Fatalf("never saw %q in output:\n%s", text, tr.String())
+	}
+}
+
+func TestExecKeepsStreamsApartAndReturnsTheExitStatus(t *testing.T) {
+	client := connected(t, newFixture(t))
+	tests := []struct {
+		cmd              string
+		wantOut, wantErr string
+		wantCode         int
+	}{
+		{"echo out; echo err >&2; exit 7", "out\n", "err\n", 7},
+		{"printf '%s' \"$PORTCULLIS_SESSION_ID\"", "sess-TestExecKeepsStreamsApartAndReturnsTheExitStatus", "", 0},
+		{"kill -TERM $$", "", "", 128 + int(syscall.SIGTERM)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code, err := Exec(t.Context(), client, tt.cmd, &stdout, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode || stdout.String() != tt.wantOut || stderr.String() != tt.wantErr {
+				t.Errorf("code %d stdout %q stderr %q; want %d %q %q", code, stdout.String(), stderr.String(), tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestShellRunsOnATerminal(t *testing.T) {
+	client := connected(t, newFixture(t))
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out := newTranscript()
+	sess.Stdout = out
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Setenv("LANG", "C.UTF-8"); err != nil {
+		t.Fatalf("LANG refused: %v", err)
+	}
+	if err := sess.Setenv("SECRET", "x"); err == nil {
+		t.Error("an arbitrary environment variable was accepted")
+	}
+	if err := sess.RequestPty("xterm-test", 24, 80, ssh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	// The terminal echoes typed lines, so only a command's output contains the computed text.
+	if _, err := io.WriteString(stdin, "test -t 0 && echo on-a-tty; echo term-$TERM lang-$LANG; stty size\n"); err != nil {
+		t.Fatal(err)
+	}
+	out.mustSee(t, "on-a-tty")
+	out.mustSee(t, "term-xterm-test lang-C.UTF-8")
+	out.mustSee(t, "24 80")
+	ok, err := sess.SendRequest("window-change", true, ssh.Marshal(windowChangeMsg{Columns: 100, Rows: 40}))
+	if err != nil || !ok {
+		t.Fatalf("window-change = %v, %v", ok, err)
+	}
+	if _, err := io.WriteString(stdin, "stty size; echo hi-$((1+2)); exit 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	out.mustSee(t, "40 100")
+	out.mustSee(t, "hi-3")
+	var exitErr *ssh.ExitError
+	if err := sess.Wait(); !errors.As(err, &exitErr) || exitErr.ExitStatus() != 3 {
+		t.Fatalf("Wait = %v, want exit status 3", err)
+	}
+}
+
+func TestSignalReachesTheProgram(t *testing.T) {
+	client := connected(t, newFixture(t))
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out := newTranscript()
+	sess.Stdout = out
+	// The trap is set before "ready" is printed, so the signal cannot arrive too early.
+	if err := sess.Start("trap 'exit 42' INT; echo ready; while :; do sleep 1; done"); err != nil {
+		t.Fatal(err)
+	}
+	out.mustSee(t, "ready")
+	if err := sess.Signal(ssh.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var exitErr *ssh.ExitError
+	if err := sess.Wait(); !errors.As(err, &exitErr) || exitErr.ExitStatus() != 42 {
+		t.Fatalf("Wait = %v, want exit status 42 from the INT trap", err)
+	}
+}
+
+// logBuffer is a concurrency-safe log destination.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns the log so far.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestHostRefusesCertificates(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	valid := f.cert(t, nil)
+	twoPrincipals := *valid
+	twoPrincipals.ValidPrincipals = []string{testPrincipal, "root"}
+	tests := []struct {
+		name   string
+		signer func(t *testing.T) ssh.Signer
+		user   string
+		want   error
+	}{
+		{"certificate from another CA", func(t *testing.T) ssh.Signer {
+			other := *f
+			other.ca = newSigner(t)
+			return f.clientConfig(t, other.cert(t, nil)).Signer
+		}, testPrincipal, certs.ErrWrongCA},
+		{"certificate for another session", func(t *testing.T) ssh.Signer {
+			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.SessionID = "sess-other" })).Signer
+		}, testPrincipal, certs.ErrWrongSession},
+		{"expired certificate", func(t *testing.T) ssh.Signer {
+			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.Now, r.ValidFor = now.Add(-2*time.Hour), time.Hour })).Signer
+		}, testPrincipal, certs.ErrCertExpired},
+		{"certificate not yet valid", func(t *testing.T) ssh.Signer {
+			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.Now = now.Add(time.Hour) })).Signer
+		}, testPrincipal, certs.ErrCertNotYetValid},
+		{"plain key", func(t *testing.T) ssh.Signer { return f.guestKey }, testPrincipal, certs.ErrNotCertificate},
+		{"user is not the principal", func(t *testing.T) ssh.Signer { return f.clientConfig(t, valid).Signer }, "root", certs.ErrPrincipalMismatch},
+		{"two principals", func(t *testing.T) ssh.Signer {
+			return f.clientConfig(t, resign(t, f.ca, &twoPrincipals)).Signer
+		}, testPrincipal, certs.ErrPrincipalCount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log logBuffer
+			scfg := f.serverConfig()
+			scfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+			ccfg := f.clientConfig(t, valid)
+			ccfg.Signer, ccfg.User = tt.signer(t), tt.user
+			p := connect(t, t.Context(), scfg, ccfg)
+			if p.clientErr == nil {
+				t.Fatal("the Guest got in")
+			}
+			t.Logf("the Guest sees: %v", p.clientErr)
+			code := RefusalCode(tt.want)
+			var refused *RefusedError
+			if !errors.Is(p.clientErr, tt.want) || !errors.As(p.clientErr, &refused) || refused.Code != code {
+				t.Errorf("Guest error %v; want a RefusedError %q wrapping %v", p.clientErr, code, tt.want)
+			}
+			if err := p.served(); !errors.Is(err, tt.want) {
+				t.Errorf("ServeSSH = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(log.String(), "reason="+code) {
+				t.Errorf("the Host log does not record reason %q:\n%s", code, log.String())
+			}
+		})
+	}
+}
+
+func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
+	tests := []struct {
+		name     string
+		channels []string
+		do       func(t *testing.T, c *ssh.Client) error
+		wantIs   error
+		wantText string
+	}{
+		{"exec when only shell is allowed", []string{"shell"}, func(t *testing.T, c *ssh.Client) error {
+			_, err := Exec(t.Context(), c, "id", nil, nil)
+			return err
+		}, ErrChannelNotAllowed, "exec (this session allows: shell)"},
+		{"shell when only exec is allowed", []string{"exec"}, func(t *testing.T, c *ssh.Client) error {
+			_, err := Shell(t.Context(), c, nil, nil, nil)
+			return err
+		}, ErrChannelNotAllowed, "shell (this session allows: exec)"},
+		{"terminal when only exec is allowed", []string{"exec"}, func(t *testing.T, c *ssh.Client) error {
+			sess, err := c.NewSession()
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			return sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{})
+		}, nil, "pty-req"},
+		{"sftp when only shell is allowed", []string{"shell"}, func(t *testing.T, c *ssh.Client) error {
+			_, err := sftp.NewClient(c)
+			return err
+		}, nil, "subsystem request failed"},
+		{"forward when only shell is allowed", []string{"shell"}, func(t *testing.T, c *ssh.Client) error {
+			_, err := c.Dial("tcp", "127.0.0.1:22")
+			return err
+		}, nil, "forward (this session allows: shell)"},
+		{"session channel when only forward is allowed", []string{"forward"}, func(t *testing.T, c *ssh.Client) error {
+			_, err := Exec(t.Context(), c, "id", nil, nil)
+			return err
+		}, ErrChannelNotAllowed, "session channels (this session allows: forward)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.obligations.Channels = tt.channels
+			client := connected(t, f)
+			err := tt.do(t, client)
+			if err == nil {
+				t.Fatal("the request was served")
+			}
+			t.Logf("the Guest sees: %v", err)
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v, want %v", err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.wantText) {
+				t.Errorf("error %q does not say %q", err, tt.wantText)
+			}
+		})
+	}
+}
+
+// echoTarget listens on loopback and answers each connection with "echo:" and what it read.
+func echoTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			data, _ := io.ReadAll(conn)
+			_, _ = conn.Write(append([]byte("echo:"), data...))
+			_ = conn.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestForwardReachesOnlyAllowedTargets(t *testing.T) {
+	target := echoTarget(t)
+	_, port, err := net.SplitHostPort(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPort := strconv.Itoa(mustAtoi(t, port) + 1)
+	tests := []struct {
+		name    string
+		allowed []string
+		dial    string
+		wantOK  bool
+	}{
+		{"exact target", []string{target}, target, true},
+		{"any host on the port", []string{"*:" + port}, target, true},
+		{"other port", []string{target}, net.JoinHostPort("127.0.0.1", otherPort), false},
+		{"other host", []string{"db.internal:" + port}, target, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.obligations.ForwardTargets = tt.allowed
+			client := connected(t, f)
+			conn, err := client.Dial("tcp", tt.dial)
+			if !tt.wantOK {
+				if err == nil || !strings.Contains(err.Error(), "not allowed by the session's obligations") {
+					t.Fatalf("Dial = %v, want a refusal", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, "ping"); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(conn)
+			if err != nil || string(got) != "echo:ping" {
+				t.Fatalf("read %q, %v; want echo:ping", got, err)
+			}
+		})
+	}
+}
+
+// mustAtoi parses a decimal port.
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSFTPTransfersFiles(t *testing.T) {
+	client := connected(t, newFixture(t))
+	sc, err := sftp.NewClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	path := filepath.Join(t.TempDir(), "upload.txt")
+	w, err := sc.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "hello over sftp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := os.ReadFile(path)
+	if err != nil || string(onDisk) != "hello over sftp" {
+		t.Fatalf("file on the Host: %q, %v", onDisk, err)
+	}
+	r, err := sc.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if back, err := io.ReadAll(r); err != nil || string(back) != "hello over sftp" {
+		t.Fatalf("read back %q, %v", back, err)
+	}
+}
+
+func TestSessionEndsWhenTheCertificateExpires(t *testing.T) {
+	f := newFixture(t)
+	cert := f.cert(t, func(r *certs.UserCertRequest) { r.ValidFor = 2 * time.Second })
+	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, cert))
+	if p.clientErr != nil {
+		t.Fatal(p.clientErr)
+	}
+	out := newTranscript()
+	code, err := Exec(t.Context(), p.client, "echo $$; exec sleep 60", out, nil)
+	if err == nil {
+		t.Fatalf("Exec returned %d without error after the certificate expired", code)
+	}
+	if err := p.served(); !errors.Is(err, ErrSessionExpired) {
+		t.Fatalf("ServeSSH = %v, want ErrSessionExpired", err)
+	}
+	pid := mustAtoi(t, strings.TrimSpace(out.String()))
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the program (pid %d) outlived the session: kill -0 = %v", pid, err)
+	}
+}
+
+func TestServeSSHEndsWithItsContext(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	p := connect(t, ctx, f.serverConfig(), f.clientConfig(t, f.cert(t, nil)))
+	if p.clientErr != nil {
+		t.Fatal(p.clientErr)
+	}
+	out := newTranscript()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Exec(t.Context(), p.client, "echo started; exec sleep 60", out, nil)
+		done <- err
+	}()
+	out.mustSee(t, "started")
+	cancel()
+	if err := p.served(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ServeSSH = %v, want context.Canceled", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("Exec succeeded although the Host went away")
+	}
+}
+
+func TestServerConfigValidate(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name string
+		edit func(*SSHServerConfig)
+		want []string
+	}{
+		{"valid", func(*SSHServerConfig) {}, nil},
+		{"empty", func(c *SSHServerConfig) { *c = SSHServerConfig{} }, []string{"no host key", "no user CA", "no session id"}},
+		{"relative shell", func(c *SSHServerConfig) { c.Shell = "sh" }, []string{"not an absolute path"}},
+		{"unknown level", func(c *SSHServerConfig) { c.Level = "extreme" }, []string{`"extreme"`}},
+		{"unknown minimum", func(c *SSHServerConfig) { c.Obligations.MinEncryption = "low" }, []string{`"low"`}},
+		{"weaker than required", func(c *SSHServerConfig) { c.Level = LevelHigh }, []string{"weaker than the obligations' minimum"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := f.serverConfig()
+			tt.edit(&cfg)
+			err := cfg.Validate()
+			if (err == nil) != (tt.want == nil) || (err != nil && !errors.Is(err, ErrBadConfig)) {
+				t.Fatalf("Validate = %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestServeSSHRefusesABadConfigAndClosesTheConnection(t *testing.T) {
+	local, remote := net.Pipe()
+	defer remote.Close()
+	if err := ServeSSH(t.Context(), local, SSHServerConfig{}); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("ServeSSH = %v, want ErrBadConfig", err)
+	}
+	if _, err := remote.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection is still open")
+	}
+}
+
+func TestRefusalCode(t *testing.T) {
+	for _, r := range refusals() {
+		wrapped := errors.Join(errors.New("context"), r.err)
+		if got := RefusalCode(wrapped); got != r.code {
+			t.Errorf("RefusalCode(%v) = %q, want %q", r.err, got, r.code)
+		}
+	}
+	if RefusalCode(nil) != "" || RefusalCode(io.EOF) != "internal" {
+		t.Errorf("RefusalCode(nil) = %q, RefusalCode(EOF) = %q", RefusalCode(nil), RefusalCode(io.EOF))
+	}
+}
+
+func TestGrantChecksCertificateExtensions(t *testing.T) {
+	f := newFixture(t)
+	cert := f.cert(t, func(r *certs.UserCertRequest) { r.Obligations.Channels = []string{"exec"} })
+	g := grant{obligations: f.obligations, cert: cert}
+	for _, kind := range []string{channelPTY, channelForward} {
+		if err := g.allows(kind); !errors.Is(err, ErrChannelNotAllowed) || !strings.Contains(err.Error(), "extension") {
+			t.Errorf("allows(%s) = %v, want a refusal naming the missing extension", kind, err)
+		}
+	}
+	if err := g.allows(channelExec); err != nil {
+		t.Errorf("allows(exec) = %v", err)
+	}
+}
+
+// roundTrip checks that a decoded payload encodes back to exactly the payload, and that a
+// refused payload is refused with ErrRequestRefused.
+func roundTrip[T any](t *testing.T, parse func([]byte) (T, error), payload []byte) {
+	msg, err := parse(payload)
+	if err != nil {
+		if !errors.Is(err, ErrRequestRefused) {
+			t.Fatalf("refusal %v does not wrap ErrRequestRefused", err)
+		}
+		return
+	}
+	if again := ssh.Marshal(&msg); !bytes.Equal(again, payload) {
+		t.Fatalf("%T decoded from %x encodes to %x", msg, payload, again)
+	}
+}
+
+func FuzzRequestPayloads(f *testing.F) {
+	f.Add(ssh.Marshal(ptyRequestMsg{Term: "xterm", Columns: 80, Rows: 24}))
+	f.Add(ssh.Marshal(windowChangeMsg{Columns: 1 << 20, Rows: 40}))
+	f.Add(ssh.Marshal(execMsg{Command: "echo hi"}))
+	f.Add(ssh.Marshal(envMsg{Name: "LC_ALL", Value: "C"}))
+	f.Add(ssh.Marshal(signalMsg{Signal: "INT"}))
+	f.Add(ssh.Marshal(directTCPIPMsg{Host: "db", Port: 5432, OriginHost: "127.0.0.1", OriginPort: 1}))
+	f.Add([]byte{0, 0, 0, 5, 'x'})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		roundTrip(t, parsePTYRequest, payload)
+		roundTrip(t, parseWindowChange, payload)
+		roundTrip(t, parseExec, payload)
+		roundTrip(t, parseEnv, payload)
+		roundTrip(t, parseSubsystem, payload)
+		roundTrip(t, parseSignal, payload)
+		roundTrip(t, parseDirectTCPIP, payload)
+		if msg, err := parseWindowChange(payload); err == nil {
+			ws := winsize(msg.Columns, msg.Rows, msg.Width, msg.Height)
+			if uint32(ws.Cols) != min(msg.Columns, 1<<16-1) || uint32(ws.Rows) != min(msg.Rows, 1<<16-1) {
+				t.Fatalf("winsize(%+v) = %+v", msg, ws)
+			}
+		}
+	})
+}

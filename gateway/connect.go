@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// decisionPath is the policy rule every connect decision comes from.
+const decisionPath = "portcullis/authz/decision"
+
+// Reasons the CM itself gives when it denies without the policy's say.
+const (
+	reasonUnknownHost   = "unknown host"
+	reasonHostDisabled  = "host is disabled"
+	reasonPolicyFailure = "policy evaluation failed (fail closed)"
+)
+
+// connectAttempt carries one connect request through its steps.
+type connectAttempt struct {
+	claims identity.Claims
+	req    api.ConnectRequest
+	key    ssh.PublicKey
+	host   store.Host
+	now    time.Time
+	input  policy.Input
+	result policy.Result
+	relays []store.Relay
+}
+
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	claims, ok := s.guest(w, r)
+	if !ok {
+		return
+	}
+	a := &connectAttempt{claims: claims, now: s.cfg.Now()}
+	if !readJSON(w, r, &a.req) || !s.parseConnect(w, a) {
+		return
+	}
+	ctx := r.Context()
+	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.Error("load host", "host", a.req.Host, "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		return
+	}
+	a.host = host
+	hostKnown := host.ID != ""
+	a.relays, err = s.relayCandidates(ctx, a.now)
+	if err != nil {
+		s.cfg.Logger.Error("list relays", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		return
+	}
+	a.input = s.policyInput(r, a)
+	s.decide(r, a, hostKnown)
+	dec, err := s.recordDecision(r, a)
+	if err != nil {
+		s.cfg.Logger.Error("commit decision record", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+		return
+	}
+	if !dec.Allow {
+		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: "connection denied by policy", Reasons: dec.Reasons, DecisionID: dec.ID})
+		return
+	}
+	s.grant(w, r, a, dec.ID)
+}
+
+// parseConnect validates the request body; it writes 400 and returns false when it is bad.
+func (s *Server) parseConnect(w http.ResponseWriter, a *connectAttempt) bool {
+	bad := func(msg string) bool {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: msg})
+		return false
+	}
+	if !hostNamePattern.MatchString(a.req.Host) {
+		return bad("host must be a host name")
+	}
+	if len(a.req.Channels) == 0 {
+		return bad("channels must name at least one channel")
+	}
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(a.req.PublicKey))
+	if err != nil {
+		return bad("public_key is not an authorized_keys line")
+	}
+	if _, isCert := key.(*ssh.Certificate); isCert {
+		return bad("public_key must be a plain key, not a certificate")
+	}
+	a.key = key
+	return true
+}
+
+// policyInput builds the document the policy decides on.
+func (s *Server) policyInput(r *http.Request, a *connectAttempt) policy.Input {
+	in := policy.Input{
+		Subject: policy.Subject{
+			ID: a.claims.Subject, Name: a.claims.Name, Email: a.claims.Email, IdP: a.claims.Issuer,
+			Groups: a.claims.Groups, AMR: a.claims.AMR, AuthTime: a.claims.AuthTime,
+		},
+		Request: policy.Request{Action: "connect", Channels: a.req.Channels, Encryption: a.req.Encryption},
+		Context: policy.Context{Time: a.now, GuestAddr: remoteIP(r)},
+	}
+	if a.host.ID != "" {
+		online, lastSeen := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval)
+		in.Host = policy.Host{
+			ID: a.host.ID, Name: a.host.Name, Tenant: a.host.Tenant, OS: a.host.OS, Tags: a.host.Tags,
+			Online: online, LastSeen: lastSeen,
+		}
+	} else {
+		in.Host = policy.Host{Name: a.req.Host}
+	}
+	for _, rel := range a.relays {
+		in.Context.Relays = append(in.Context.Relays, policy.RelayCandidate{ID: rel.ID, Region: rel.Region, Owner: rel.Owner, Private: rel.Private})
+	}
+	return in
+}
+
+// decide evaluates the policy; any failure, or a host the CM does not know or has disabled, is a deny.
+func (s *Server) decide(r *http.Request, a *connectAttempt, hostKnown bool) {
+	switch {
+	case !hostKnown:
+		a.result = denyResult(reasonUnknownHost)
+		return
+	case a.host.Disabled:
+		a.result = denyResult(reasonHostDisabled)
+		return
+	}
+	res, err := s.cfg.Policy.Decide(r.Context(), a.input)
+	if err != nil {
+		s.cfg.Logger.Error("policy evaluation", "err", err)
+		a.result = denyResult(reasonPolicyFailure)
+		a.result.Revision = s.cfg.Policy.Revision()
+		return
+	}
+	a.result = res
+}
+
+func denyResult(reason string) policy.Result {
+	d := policy.Decision{Allow: false, Reasons: []string{reason}}
+	raw, _ := json.Marshal(d)
+	return policy.Result{Decision: d, Raw: raw}
+}
+
+// recordDecision commits the decision record; nothing is granted before it returns nil.
+func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decision, error) {
+	input, err := json.Marshal(a.input)
+	if err != nil {
+		return store.Decision{}, fmt.Errorf("encode input: %w", err)
+	}
+	d := store.Decision{
+		ID: newID("dec"), Time: a.now, Path: decisionPath,
+		Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.req.Host,
+		Allow: a.result.Decision.Allow, Reasons: a.result.Decision.Reasons,
+		Input: input, Result: a.result.Raw, Revision: a.result.Revision, EvalNS: a.result.EvalNS,
+		Labels: map[string]string{"cm": s.cfg.Instance},
+	}
+	if d.Reasons == nil {
+		d.Reasons = []string{}
+	}
+	if err := s.cfg.Store.InsertDecision(r.Context(), d); err != nil {
+		return store.Decision{}, fmt.Errorf("insert decision: %w", err)
+	}
+	return d, nil
+}
+
+// grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
+	obl := a.result.Decision.Obligations
+	if online, _ := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval); !online {
+		writeError(w, http.StatusConflict, api.Error{Code: api.CodeHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
+		return
+	}
+	rel, ok := pickRelay(a.relays, obl, a.host.Tenant)
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeNoRelay, Message: "no healthy relay that the policy allows", DecisionID: decisionID})
+		return
+	}
+	g, err := s.mint(a, rel, decisionID)
+	if err != nil {
+		s.cfg.Logger.Error("mint session", "err", err)
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal, DecisionID: decisionID})
+		return
+	}
+	sess := store.Session{
+		ID: g.resp.SessionID, DecisionID: decisionID, Subject: a.claims.Subject, HostID: a.host.ID,
+		RelayID: rel.ID, Transport: "tcp", Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
+	}
+	if err := s.cfg.Store.CreateSession(r.Context(), sess); err != nil {
+		s.cfg.Logger.Error("create session", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable", DecisionID: decisionID})
+		return
+	}
+	if !s.presence.deliver(a.host.ID, g.host) {
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
+		return
+	}
+	s.cfg.Logger.Info("connection granted", "decision", decisionID, "session", sess.ID, "subject", a.claims.Subject, "host", a.host.Name, "relay", rel.ID)
+	writeJSON(w, http.StatusOK, g.resp)
+}
+
+// grantHalves is what mint produces: the Guest's answer and the Host's request.
+type grantHalves struct {
+	resp api.ConnectResponse
+	host api.HostRequest
+}
+
+// mint signs both tickets and the Guest's SSH user certificate for one session.
+func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (grantHalves, error) {
+	obl := a.result.Decision.Obligations
+	hostKey, _, _, _, err := ssh.ParseAuthorizedKey(a.host.PublicKey)
+	if err != nil {
+		return grantHalves{}, fmt.Errorf("stored host key: %w", err)
+	}
+	validFor := obl.MaxDuration()
+	if validFor <= 0 || validFor > s.cfg.MaxSession {
+		validFor = s.cfg.MaxSession
+	}
+	sid := newID("ses")
+	cert, err := certs.SignUserCert(s.cfg.SSHUserCA, a.key, certs.UserCertRequest{
+		Principal: a.claims.Subject, SessionID: sid, DecisionID: decisionID,
+		ValidFor: validFor, Obligations: obl, Now: a.now,
+	})
+	if err != nil {
+		return grantHalves{}, fmt.Errorf("sign user certificate: %w", err)
+	}
+	base := ticket.Claims{
+		SessionID: sid, Audience: rel.ID, Subject: a.claims.Subject, HostID: a.host.ID,
+		IssuedAt: a.now, NotBefore: a.now, Expiry: a.now.Add(s.cfg.TicketTTL),
+		HostKeyFP: ssh.FingerprintSHA256(hostKey), GuestKeyFP: ssh.FingerprintSHA256(a.key),
+		Obligations: obl, DecisionID: decisionID,
+	}
+	guestTicket, err := s.mintTicket(base, ticket.RoleGuest)
+	if err != nil {
+		return grantHalves{}, err
+	}
+	hostTicket, err := s.mintTicket(base, ticket.RoleHost)
+	if err != nil {
+		return grantHalves{}, err
+	}
+	addr := api.RelayAddr{ID: rel.ID, Addr: rel.Addr}
+	return grantHalves{
+		resp: api.ConnectResponse{
+			SessionID: sid, DecisionID: decisionID, Relay: addr, Ticket: guestTicket,
+			Certificate: string(ssh.MarshalAuthorizedKey(cert)), HostKey: string(ssh.MarshalAuthorizedKey(hostKey)),
+			Principal: a.claims.Subject, Obligations: obl, ExpiresAt: a.now.Add(validFor),
+		},
+		host: api.HostRequest{SessionID: sid, Relay: addr, Ticket: hostTicket, Subject: a.claims.Subject, Obligations: obl},
+	}, nil
+}
+
+func (s *Server) mintTicket(c ticket.Claims, role ticket.Role) (string, error) {
+	c.ID = newID("tk")
+	c.Role = role
+	raw, err := s.cfg.TicketSigner.Mint(c)
+	if err != nil {
+		return "", fmt.Errorf("mint %s ticket: %w", role, err)
+	}
+	return raw, nil
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,193 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// world is a CM with the SCENARIOS hosts enrolled and online, and cs-eu-1 registered.
+type world struct {
+	*cm
+	hosts map[string]hostAgent
+}
+
+func startWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{cm: startCM(t), hosts: map[string]hostAgent{}}
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor"})
+	for _, h := range []struct {
+		name, tenant string
+		tags         map[string]string
+	}{
+		{"web-1", "acme", map[string]string{"env": "staging", "team": "web"}},
+		{"db-1", "acme", map[string]string{"env": "prod", "team": "data"}},
+	} {
+		agent := w.enroll(t, h.name, h.tags, h.tenant)
+		if err := heartbeat(agent, w.url); err != nil {
+			t.Fatalf("heartbeat %s: %v", h.name, err)
+		}
+		w.hosts[h.name] = agent
+	}
+	return w
+}
+
+func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+
+	// The decision record was committed, and says allow.
+	d, err := w.store.GetDecision(context.Background(), resp.DecisionID)
+	if err != nil {
+		t.Fatalf("decision record: %v", err)
+	}
+	if !d.Allow || d.Subject != "alice@example.com" || d.HostName != "db-1" || d.Revision == "" || len(d.Input) == 0 {
+		t.Errorf("decision record = %+v", d)
+	}
+
+	// The Guest's ticket verifies at the chosen relay, as a guest ticket for this session.
+	v := &ticket.Verifier{Keys: w.keys, Audience: resp.Relay.ID, Replay: &ticket.ReplayCache{}, Now: func() time.Time { return w.now }}
+	claims, err := v.Verify(resp.Ticket, ticket.RoleGuest)
+	if err != nil {
+		t.Fatalf("guest ticket: %v", err)
+	}
+	if claims.SessionID != resp.SessionID || claims.DecisionID != resp.DecisionID || claims.Subject != "alice@example.com" {
+		t.Errorf("ticket claims = %+v", claims)
+	}
+	if resp.Relay.ID != "cs-eu-1" {
+		t.Errorf("relay = %+v", resp.Relay)
+	}
+
+	// The certificate is the CM user CA's, for alice, bound to this session.
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := key.(*ssh.Certificate)
+	if !slices.Equal(cert.ValidPrincipals, []string{"alice@example.com"}) || string(cert.SignatureKey.Marshal()) != string(w.sshCA.Marshal()) {
+		t.Errorf("certificate principals %v, signed by the user CA: %v", cert.ValidPrincipals, string(cert.SignatureKey.Marshal()) == string(w.sshCA.Marshal()))
+	}
+	if maxLife := 8 * time.Hour; time.Unix(int64(cert.ValidBefore), 0).Sub(w.now) > maxLife+time.Minute {
+		t.Errorf("certificate outlives the policy's 8 h: valid before %v", time.Unix(int64(cert.ValidBefore), 0))
+	}
+
+	// The Host gets its half on the long-poll.
+	var reqs api.HostRequests
+	if err := api.Call(context.Background(), w.hosts["db-1"].client, http.MethodGet, w.url+api.PathHostRequests, "", nil, &reqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs.Requests) != 1 || reqs.Requests[0].SessionID != resp.SessionID {
+		t.Fatalf("host requests = %+v", reqs)
+	}
+	hostClaims, err := v.Verify(reqs.Requests[0].Ticket, ticket.RoleHost)
+	if err != nil {
+		t.Fatalf("host ticket: %v", err)
+	}
+	if hostClaims.SessionID != resp.SessionID || hostClaims.GuestKeyFP != claims.GuestKeyFP {
+		t.Errorf("host ticket claims = %+v", hostClaims)
+	}
+
+	// The session is recorded.
+	sess, err := w.store.GetSession(context.Background(), resp.SessionID)
+	if err != nil || sess.DecisionID != resp.DecisionID || sess.RelayID != "cs-eu-1" {
+		t.Errorf("session = %+v, %v", sess, err)
+	}
+}
+
+func TestConnectRefusals(t *testing.T) {
+	w := startWorld(t)
+	tests := []struct {
+		name       string
+		token      string
+		host       string
+		wantStatus int
+		wantCode   string
+		wantReason string
+	}{
+		{"no groups", w.login(t, "mallory@example.com", ""), "db-1", http.StatusForbidden, api.CodeDenied, ""},
+		{"production without MFA", w.login(t, "alice@example.com", ""), "db-1", http.StatusForbidden, api.CodeDenied, "MFA is required for production"},
+		{"auditor", w.login(t, "carol@example.com", ""), "web-1", http.StatusForbidden, api.CodeDenied, ""},
+		{"unknown host", w.login(t, "alice@example.com", "123456"), "nowhere-9", http.StatusForbidden, api.CodeDenied, "unknown host"},
+		{"no token", "", "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, ""},
+		{"forged token", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln", "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := w.connect(tt.token, tt.host, "exec")
+			status, body := statusOf(err)
+			if status != tt.wantStatus || body.Code != tt.wantCode {
+				t.Fatalf("got %d %+v (%v), want %d %s", status, body, err, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantStatus != http.StatusForbidden {
+				return
+			}
+			if len(body.Reasons) == 0 || body.DecisionID == "" {
+				t.Fatalf("a denial must carry reasons and a decision id: %+v", body)
+			}
+			if tt.wantReason != "" && !strings.Contains(strings.Join(body.Reasons, "; "), tt.wantReason) {
+				t.Errorf("reasons %q lack %q", body.Reasons, tt.wantReason)
+			}
+			d, err := w.store.GetDecision(context.Background(), body.DecisionID)
+			if err != nil || d.Allow {
+				t.Errorf("denial not recorded as a deny: %+v, %v", d, err)
+			}
+		})
+	}
+}
+
+func TestConnectFailsClosedWhenTheDecisionLogIsDown(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	w.store.Close()
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	status, body := statusOf(err)
+	if status != http.StatusServiceUnavailable || resp.Ticket != "" {
+		t.Fatalf("with the store down: %d %+v, ticket %q; want 503 and no ticket", status, body, resp.Ticket)
+	}
+}
+
+func TestConnectMalformedRequests(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	for name, body := range map[string]any{
+		"not json":       "{",
+		"unknown field":  map[string]any{"host": "db-1", "channels": []string{"exec"}, "public_key": "x", "admin": true},
+		"bad host name":  api.ConnectRequest{Host: "../etc", Channels: []string{"exec"}},
+		"no channels":    api.ConnectRequest{Host: "db-1"},
+		"bad public key": api.ConnectRequest{Host: "db-1", Channels: []string{"exec"}, PublicKey: "ssh-ed25519 AAAA"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before, _, _ := w.store.ListDecisions(context.Background(), store.DecisionFilter{Limit: 1000})
+			err := api.Call(context.Background(), w.http, http.MethodPost, w.url+api.PathConnect, alice, body, nil)
+			if status, _ := statusOf(err); status != http.StatusBadRequest {
+				t.Fatalf("status = %d (%v), want 400", status, err)
+			}
+			after, _, _ := w.store.ListDecisions(context.Background(), store.DecisionFilter{Limit: 1000})
+			if len(after) != len(before) {
+				t.Errorf("a malformed request changed the decision log")
+			}
+		})
+	}
+}
+
+func TestOfflineHostIsRefusedAfterTheDecision(t *testing.T) {
+	w := startWorld(t)
+	w.now = w.now.Add(time.Hour) // no heartbeat for an hour
+	_, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
+	if status, body := statusOf(err); status != http.StatusConflict || body.Code != api.CodeHostOffline {
+		t.Fatalf("got %d %+v, want 409 host_offline", status, body)
+	}
+}

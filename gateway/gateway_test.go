@@ -1,0 +1,245 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/identity/devidp"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/rego"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// cm is a Connection Manager under test, served over real TLS with its real dependencies:
+// a SQLite store, the default policy, and the development identity provider.
+type cm struct {
+	url    string
+	store  *store.DB
+	keys   *ticket.KeySet
+	sshCA  ssh.PublicKey
+	ca     *certs.CA
+	pool   *x509.CertPool
+	http   *http.Client
+	tokens map[string]string // email -> ID token
+	now    time.Time
+}
+
+// tuesday10 is a Tuesday at 10:00 in Copenhagen: inside the contractors' window.
+var tuesday10 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
+func startCM(t *testing.T) *cm {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	certDir := filepath.Join(dir, "certs")
+	if err := certs.Init(certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
+		t.Fatal(err)
+	}
+	p := func(n string) string { return filepath.Join(certDir, n) }
+	ca, err := certs.LoadCA(p(certs.CAFile), p(certs.CAKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := certs.LoadCertPool(p(certs.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, err := tls.LoadX509KeyPair(p(certs.CMCertFile), p(certs.CMKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := certs.LoadEd25519PrivateKey(p(certs.TicketKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshCA, err := certs.LoadSSHSigner(p(certs.SSHUserCAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "cm.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	engine, err := policy.New(ctx, policy.WithFS(rego.Files()))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := &cm{url: srv.URL, store: st, ca: ca, pool: pool, sshCA: sshCA.PublicKey(), tokens: map[string]string{}, now: tuesday10}
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+
+	issuer := srv.URL + "/idp"
+	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/idp/", idp.Handler())
+	verifier, err := identity.NewVerifier(ctx, identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := tk.Public().(ed25519.PublicKey)
+	kid := ticket.KeyID(pub)
+	c.keys = ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
+	gw, err := gateway.New(gateway.Config{
+		Store: st, Policy: engine, Auth: verifier,
+		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
+		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys, SSHUserCA: sshCA, CA: ca,
+		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/", gw.Handler())
+	return c
+}
+
+// login signs a user in through the development IdP's device flow and returns the ID token.
+func (c *cm) login(t *testing.T, email, otp string) string {
+	t.Helper()
+	key := email + "/" + otp
+	if tok, ok := c.tokens[key]; ok {
+		return tok
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var ac api.AuthConfig
+	if err := api.Call(ctx, c.http, http.MethodGet, c.url+api.PathAuthConfig, "", nil, &ac); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	dl := identity.DeviceLogin{
+		Config: identity.Config{Issuer: ac.Issuer, ClientID: ac.ClientID, Scopes: ac.Scopes, HTTPClient: c.http},
+		Prompt: func(uri, code string) {
+			go func() { done <- devidp.SubmitDeviceLogin(ctx, c.http, uri, code, email, "password", otp) }()
+		},
+	}
+	tok, err := dl.Run(ctx)
+	if err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("login form for %s: %v", email, err)
+	}
+	c.tokens[key] = tok.IDToken
+	return tok.IDToken
+}
+
+// hostAgent is an enrolled Host's credentials, as the Host agent would hold them.
+type hostAgent struct {
+	id     string
+	key    ed25519.PrivateKey
+	client *http.Client
+}
+
+// enroll has dave create a token and a Host enrol with it.
+func (c *cm) enroll(t *testing.T, name string, tags map[string]string, tenant string) hostAgent {
+	t.Helper()
+	tok := c.createToken(t, c.login(t, "dave@example.com", ""), tags, tenant)
+	h, err := c.tryEnroll(name, tok)
+	if err != nil {
+		t.Fatalf("enroll %s: %v", name, err)
+	}
+	return h
+}
+
+func (c *cm) createToken(t *testing.T, idToken string, tags map[string]string, tenant string) string {
+	t.Helper()
+	var resp api.EnrollmentTokenResponse
+	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathEnrollmentTokens, idToken,
+		api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant}, &resp)
+	if err != nil {
+		t.Fatalf("create enrollment token: %v", err)
+	}
+	return resp.Token
+}
+
+func (c *cm) tryEnroll(name, tok string) (hostAgent, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return hostAgent{}, err
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	var resp api.EnrollResponse
+	err = api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathEnroll, "",
+		api.EnrollRequest{Token: tok, Name: name, OS: "linux", PublicKey: string(ssh.MarshalAuthorizedKey(sshPub))}, &resp)
+	if err != nil {
+		return hostAgent{}, err
+	}
+	der, err := pemCert(resp.Certificate)
+	if err != nil {
+		return hostAgent{}, err
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pool, Certificates: []tls.Certificate{cert}}}}
+	return hostAgent{id: resp.HostID, key: key, client: hc}, nil
+}
+
+// registerRelay registers a relay as a CS does, with the CS's client certificate.
+func (c *cm) registerRelay(t *testing.T, reg api.RelayRegistration) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := c.ca.IssueClientCert(pub, "portcullis-relay", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pool, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: priv}}}}}
+	if err := api.Call(context.Background(), hc, http.MethodPost, c.url+api.PathRelayRegister, "", reg, nil); err != nil {
+		t.Fatalf("register relay: %v", err)
+	}
+}
+
+func (c *cm) connect(idToken, host string, channels ...string) (api.ConnectResponse, ed25519.PrivateKey, error) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	var resp api.ConnectResponse
+	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathConnect, idToken,
+		api.ConnectRequest{Host: host, Channels: channels, Encryption: "very_high", PublicKey: string(ssh.MarshalAuthorizedKey(sshPub))}, &resp)
+	return resp, key, err
+}
+
+func heartbeat(h hostAgent, url string) error {
+	return api.Call(context.Background(), h.client, http.MethodPost, url+api.PathHeartbeat, "", struct{}{}, nil)
+}
+
+func pemCert(s string) ([]byte, error) {
+	block, _ := pem.Decode([]byte(s))
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	return block.Bytes, nil
+}
+
+func statusOf(err error) (int, api.Error) {
+	se, ok := api.AsStatus(err)
+	if !ok {
+		return 0, api.Error{}
+	}
+	return se.Status, se.Body
+}

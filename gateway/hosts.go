@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/store"
+)
+
+// enrollmentTokenPrefix marks Portcullis enrollment tokens so that scanners can find leaks.
+const enrollmentTokenPrefix = "pcet_"
+
+// hostNamePattern is what a Host may call itself.
+var hostNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$`)
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Request) {
+	claims, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	var req api.EnrollmentTokenRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	ttl := time.Duration(req.TTLSeconds) * time.Second
+	if ttl <= 0 {
+		ttl = DefaultEnrollmentTTL
+	}
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		return
+	}
+	tok := enrollmentTokenPrefix + hex.EncodeToString(secret[:])
+	now := s.cfg.Now()
+	et := store.EnrollmentToken{
+		ID: newID("et"), Hash: hashToken(tok), Tags: req.Tags, Tenant: req.Tenant,
+		CreatedBy: claims.Subject, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := s.cfg.Store.CreateEnrollmentToken(r.Context(), et); err != nil {
+		s.cfg.Logger.Error("create enrollment token", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		return
+	}
+	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant)
+	writeJSON(w, http.StatusCreated, api.EnrollmentTokenResponse{ID: et.ID, Token: tok, ExpiresAt: et.ExpiresAt})
+}
+
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req api.EnrollRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if !hostNamePattern.MatchString(req.Name) {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "host name must be lower-case letters, digits, dots and dashes"})
+		return
+	}
+	sshPub, cryptoPub, err := parseEd25519AuthorizedKey(req.PublicKey)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	id := newID("h")
+	der, err := s.cfg.CA.IssueClientCert(cryptoPub, hostCNPrefix+id, s.cfg.HostCertTTL)
+	if err != nil {
+		s.cfg.Logger.Error("issue host certificate", "err", err)
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		return
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		return
+	}
+	h := store.Host{ID: id, Name: req.Name, OS: req.OS, PublicKey: ssh.MarshalAuthorizedKey(sshPub), CertSerial: cert.SerialNumber.String()}
+	h, err = s.cfg.Store.EnrollHost(r.Context(), hashToken(req.Token), h, s.cfg.Now())
+	if !s.enrollStoreError(w, err) {
+		return
+	}
+	s.cfg.Logger.Info("host enrolled", "host", h.ID, "name", h.Name, "tenant", h.Tenant)
+	writeJSON(w, http.StatusCreated, api.EnrollResponse{
+		HostID: h.ID, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
+		SSHUserCA: string(ssh.MarshalAuthorizedKey(s.cfg.SSHUserCA.PublicKey())), Tags: h.Tags, Tenant: h.Tenant,
+	})
+}
+
+// enrollStoreError maps a store error of EnrollHost to an answer; it reports true when err is nil.
+func (s *Server) enrollStoreError(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenUsed), errors.Is(err, store.ErrTokenExpired):
+		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "enrollment token is invalid, used or expired"})
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, api.Error{Code: api.CodeConflict, Message: "a host with this name is already enrolled"})
+	default:
+		s.cfg.Logger.Error("enroll host", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+	}
+	return false
+}
+
+// parseEd25519AuthorizedKey parses an authorized_keys line holding an Ed25519 key.
+func parseEd25519AuthorizedKey(line string) (ssh.PublicKey, ed25519.PublicKey, error) {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, nil, errors.New("public_key is not an authorized_keys line")
+	}
+	cp, ok := pub.(ssh.CryptoPublicKey)
+	if !ok {
+		return nil, nil, errors.New("public_key must be an ssh-ed25519 key")
+	}
+	ed, ok := cp.CryptoPublicKey().(ed25519.PublicKey)
+	if !ok {
+		return nil, nil, errors.New("public_key must be an ssh-ed25519 key")
+	}
+	return pub, ed, nil
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.host(w, r)
+	if !ok {
+		return
+	}
+	s.presence.seen(h.ID, s.cfg.Now())
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second)})
+}
+
+func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.host(w, r)
+	if !ok {
+		return
+	}
+	s.presence.seen(h.ID, s.cfg.Now())
+	reqs := s.presence.wait(r.Context(), h.ID, s.cfg.LongPoll)
+	if reqs == nil {
+		reqs = []api.HostRequest{}
+	}
+	writeJSON(w, http.StatusOK, api.HostRequests{Requests: reqs})
+}

@@ -1,0 +1,235 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultTicketTTL         = 30 * time.Second
+	DefaultHostCertTTL       = 30 * 24 * time.Hour
+	DefaultEnrollmentTTL     = 24 * time.Hour
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultRelayInterval     = 5 * time.Second
+	DefaultLongPoll          = 25 * time.Second
+	DefaultMaxSession        = 8 * time.Hour
+	// maxBodyBytes bounds every request body the CM reads.
+	maxBodyBytes = 64 << 10
+)
+
+// Authenticator verifies a Guest's OIDC ID token.
+type Authenticator interface {
+	Verify(ctx context.Context, rawIDToken string) (identity.Claims, error)
+}
+
+// Config configures a Server. Store, Policy, Auth, TicketSigner, TicketKeys, SSHUserCA and CA
+// are required; every other field has a documented default.
+type Config struct {
+	Store        *store.DB
+	Policy       *policy.Engine
+	Auth         Authenticator
+	AuthConfig   api.AuthConfig
+	TicketSigner *ticket.Signer
+	TicketKeys   *ticket.KeySet
+	SSHUserCA    ssh.Signer
+	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
+	CA *certs.CA
+	// AdminGroups may create enrollment tokens; default ["portcullis-admins"].
+	AdminGroups []string
+	// AuditorGroups may read every decision record; default ["auditors", "portcullis-admins"].
+	AuditorGroups []string
+	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL.
+	TicketTTL time.Duration
+	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
+	HostCertTTL time.Duration
+	// HeartbeatInterval is the interval asked of Hosts; default DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// RelayInterval is the report interval asked of relays; default DefaultRelayInterval.
+	RelayInterval time.Duration
+	// LongPoll bounds a Host's long-poll; default DefaultLongPoll.
+	LongPoll time.Duration
+	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession.
+	MaxSession time.Duration
+	// Instance labels decision records with this CM replica's name.
+	Instance string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives the CM's logs; default discards.
+	Logger *slog.Logger
+}
+
+// Validate reports every missing required field at once.
+func (c *Config) Validate() error {
+	var errs []error
+	need := func(ok bool, name string) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("gateway: %s is required", name))
+		}
+	}
+	need(c.Store != nil, "Store")
+	need(c.Policy != nil, "Policy")
+	need(c.Auth != nil, "Auth")
+	need(c.TicketSigner != nil, "TicketSigner")
+	need(c.TicketKeys != nil, "TicketKeys")
+	need(c.SSHUserCA != nil, "SSHUserCA")
+	need(c.CA != nil, "CA")
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	setDefault(&c.TicketTTL, DefaultTicketTTL)
+	setDefault(&c.HostCertTTL, DefaultHostCertTTL)
+	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDefault(&c.RelayInterval, DefaultRelayInterval)
+	setDefault(&c.LongPoll, DefaultLongPoll)
+	setDefault(&c.MaxSession, DefaultMaxSession)
+	if c.AdminGroups == nil {
+		c.AdminGroups = []string{"portcullis-admins"}
+	}
+	if c.AuditorGroups == nil {
+		c.AuditorGroups = []string{"auditors", "portcullis-admins"}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Instance == "" {
+		c.Instance = "cm"
+	}
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Server is the Connection Manager. Create it with New.
+type Server struct {
+	cfg      Config
+	presence *presence
+	relays   *relayRegistry
+	mux      *http.ServeMux
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Server{
+		cfg:      cfg,
+		presence: newPresence(),
+		relays:   newRelayRegistry(),
+		mux:      http.NewServeMux(),
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the CM's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Handle mounts an extra handler (for example the development identity provider).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Run flushes batched Host presence to the store until ctx ends, then flushes once more.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.flushPresence(context.WithoutCancel(ctx))
+		case <-t.C:
+			if err := s.flushPresence(ctx); err != nil {
+				s.cfg.Logger.Warn("flush host presence", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) flushPresence(ctx context.Context) error {
+	seen := s.presence.drainDirty()
+	if len(seen) == 0 {
+		return nil
+	}
+	if err := s.cfg.Store.TouchHosts(ctx, seen); err != nil {
+		return fmt.Errorf("touch hosts: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET "+api.PathAuthConfig, s.handleAuthConfig)
+	s.mux.HandleFunc("GET "+api.PathTicketKeys, s.handleTicketKeys)
+	s.mux.HandleFunc("POST "+api.PathEnrollmentTokens, s.handleCreateEnrollmentToken)
+	s.mux.HandleFunc("POST "+api.PathEnroll, s.handleEnroll)
+	s.mux.HandleFunc("POST "+api.PathHeartbeat, s.handleHeartbeat)
+	s.mux.HandleFunc("GET "+api.PathHostRequests, s.handleHostRequests)
+	s.mux.HandleFunc("POST "+api.PathRelayRegister, s.handleRelayRegister)
+	s.mux.HandleFunc("POST "+api.PathRelaySessionEnd, s.handleRelaySessionEnd)
+	s.mux.HandleFunc("POST "+api.PathConnect, s.handleConnect)
+	s.mux.HandleFunc("GET "+api.PathDecisions+"/{id}", s.handleGetDecision)
+	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
+	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
+}
+
+func (s *Server) handleAuthConfig(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.AuthConfig)
+}
+
+func (s *Server) handleTicketKeys(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.TicketKeys)
+}
+
+// newID returns a random identifier with a prefix, e.g. "dec_3f…".
+func newID(prefix string) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return prefix + "_" + hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, e api.Error) {
+	writeJSON(w, status, e)
+}
+
+// readJSON decodes a bounded request body into v, refusing unknown fields.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "malformed request: " + err.Error()})
+		return false
+	}
+	return true
+}

@@ -1,0 +1,29 @@
+// Package identity turns an OpenID Connect ID token into a Portcullis
+// subject, and signs a person in from a terminal.
+//
+// It owns three things:
+//
+//   - Verifier: checks an ID token against the identity provider (IdP) that
+//     issued it: discovery, signature against the provider's published keys
+//     (JWKS, re-fetched when an unknown key id shows up, so a rotated key
+//     verifies without a restart), issuer, audience (and azp when a token
+//     names several audiences), expiry and not-before with a bounded clock
+//     skew, and optionally email_verified. It maps the configured claims to
+//     Claims (user id, groups, amr, acr, auth_time). Every refusal wraps
+//     ErrInvalidToken and one reason sentinel (ErrExpired, ErrWrongIssuer,
+//     ErrWrongAudience, ErrBadSignature, ...) whose Code is what a caller
+//     shows and logs.
+//   - DeviceLogin: the OAuth 2.0 device authorization grant (RFC 8628) that
+//     the CLI uses to obtain an ID token, and Refresh to renew it.
+//   - TokenCache: the CLI's token file per Connection Manager, mode 0600.
+//
+// Discovery is lazy: when the IdP cannot be reached while NewVerifier runs
+// (the Connection Manager may serve the development IdP itself and start
+// verifying before that handler is mounted), the next Verify tries again.
+//
+// identity never decides access: it reports who a token names and how they
+// signed in; policy decides. It never accepts a token whose signature it has
+// not checked, never logs a raw token, and holds no global state.
+//
+// The development identity provider lives in the sub-package devidp.
+package identity

@@ -1,0 +1,398 @@
+// Package cluster starts a whole Portcullis system on loopback from the real binary — a CM
+// with the development identity provider and a SQLite store, Connection Servers and Hosts, each
+// its own process — and drives it as users would. `portcullis demo` and the end-to-end tests
+// use it. It never fakes a part: every role is the real command.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/identity/devidp"
+)
+
+// Timings of the cluster driver.
+const (
+	readyTimeout = 30 * time.Second
+	readyPoll    = 50 * time.Millisecond
+	stopTimeout  = 10 * time.Second
+)
+
+// Options configures Start.
+type Options struct {
+	// Bin is the portcullis binary; required.
+	Bin string
+	// Dir is the working directory for keys, state and logs; required.
+	Dir string
+	// Store is the CM's store DSN; default a SQLite file in Dir.
+	Store string
+	// Logs receives every process's output; nil means the log files in Dir only.
+	Logs io.Writer
+}
+
+// Cluster is a running system. Stop it with Stop.
+type Cluster struct {
+	opts   Options
+	CMURL  string
+	CAFile string
+	pool   *x509.CertPool
+	http   *http.Client
+
+	mu    sync.Mutex
+	procs []*Proc
+}
+
+// Proc is one process of the cluster.
+type Proc struct {
+	Name string
+	// Addr is where a Connection Server listens.
+	Addr string
+	Cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Pid returns the process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Start writes keys and starts a CM; add relays and Hosts with StartRelay and StartHost.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Bin == "" || opts.Dir == "" {
+		return nil, errors.New("cluster: Bin and Dir are required")
+	}
+	if opts.Store == "" {
+		opts.Store = "sqlite:" + filepath.Join(opts.Dir, "portcullis.db")
+	}
+	c := &Cluster{opts: opts, CAFile: filepath.Join(opts.Dir, "certs", certs.CAFile)}
+	if err := certs.Init(filepath.Join(opts.Dir, "certs"), certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
+		return nil, fmt.Errorf("cluster: certs: %w", err)
+	}
+	pool, err := certs.LoadCertPool(c.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	c.pool = pool
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 30 * time.Second}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	c.CMURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	_, err = c.spawn(ctx, "cm", "cm",
+		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", c.CMURL,
+		"--certs-dir", filepath.Join(opts.Dir, "certs"), "--store", opts.Store, "--dev-idp")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitFor(ctx, func() bool {
+		return api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathAuthConfig, "", nil, nil) == nil
+	}); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("cluster: CM did not come up: %w", err)
+	}
+	return c, nil
+}
+
+// RelaySpec describes a Connection Server to start.
+type RelaySpec struct {
+	ID, Region, Owner string
+	Private           bool
+	// Advertise is the address registered with the CM; default the address it listens on.
+	Advertise string
+}
+
+// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
+func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	args := []string{"cs", "--id", r.ID, "--listen", addr, "--advertise", orDefault(r.Advertise, addr), "--cm-url", c.CMURL,
+		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--region", r.Region, "--owner", orDefault(r.Owner, "vendor")}
+	if r.Private {
+		args = append(args, "--private")
+	}
+	p, err := c.spawn(ctx, r.ID, args...)
+	if err != nil {
+		return nil, err
+	}
+	p.Addr = addr
+	return p, nil
+}
+
+// User is a signed-in user: a config directory holding their cached credentials.
+type User struct {
+	Email     string
+	ConfigDir string
+	IDToken   string
+}
+
+// Login signs a user in through the development identity provider with the device flow,
+// answering the provider's login form over HTTP as the user would in a browser, and caches the
+// tokens where the CLI finds them.
+func (c *Cluster) Login(ctx context.Context, email, password, otp string) (User, error) {
+	var ac api.AuthConfig
+	if err := api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathAuthConfig, "", nil, &ac); err != nil {
+		return User{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	approved := make(chan error, 1)
+	login := identity.DeviceLogin{
+		Config: identity.Config{Issuer: ac.Issuer, ClientID: ac.ClientID, Scopes: ac.Scopes, HTTPClient: c.http},
+		Prompt: func(uri, code string) {
+			go func() { approved <- devidp.SubmitDeviceLogin(ctx, c.http, uri, code, email, password, otp) }()
+		},
+	}
+	tok, err := login.Run(ctx)
+	if err != nil {
+		select {
+		case aerr := <-approved:
+			return User{}, errors.Join(err, aerr)
+		default:
+			return User{}, err
+		}
+	}
+	u := User{Email: email, ConfigDir: filepath.Join(c.opts.Dir, "users", email), IDToken: tok.IDToken}
+	if err := (identity.TokenCache{Dir: u.ConfigDir}).Save(c.CMURL, tok); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// HostSpec describes a Host to enrol and start.
+type HostSpec struct {
+	Name   string
+	Tags   map[string]string
+	Tenant string
+	// Env is added to the Host process's environment.
+	Env []string
+}
+
+// StartHost has admin create an enrollment token for h, starts the Host agent with it, and
+// waits until the CM sees the Host online.
+func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc, error) {
+	var tok api.EnrollmentTokenResponse
+	req := api.EnrollmentTokenRequest{Tags: h.Tags, Tenant: h.Tenant}
+	if err := api.Call(ctx, c.http, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
+		return nil, fmt.Errorf("cluster: enrollment token for %s: %w", h.Name, err)
+	}
+	p, err := c.spawnEnv(ctx, h.Name, h.Env, "host", "--cm-url", c.CMURL, "--ca-file", c.CAFile,
+		"--state-dir", filepath.Join(c.opts.Dir, "hosts", h.Name), "--enroll-token", tok.Token, "--name", h.Name)
+	if err != nil {
+		return nil, err
+	}
+	err = c.waitFor(ctx, func() bool {
+		var hosts []api.HostInfo
+		if api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathHosts, admin.IDToken, nil, &hosts) != nil {
+			return false
+		}
+		for _, hi := range hosts {
+			if hi.Name == h.Name && hi.Online {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: host %s did not come online: %w", h.Name, err)
+	}
+	return p, nil
+}
+
+// WaitRelays waits until the CM lists every named relay as healthy.
+func (c *Cluster) WaitRelays(ctx context.Context, admin User, ids ...string) error {
+	return c.waitFor(ctx, func() bool {
+		var relays []api.RelayInfo
+		if api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathRelays, admin.IDToken, nil, &relays) != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, r := range relays {
+			seen[r.ID] = true
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Guest returns the command line of a Guest command run as u, e.g. Guest(u, "exec", "db-1", "--", "true").
+func (c *Cluster) Guest(ctx context.Context, u User, args ...string) *exec.Cmd {
+	full := append([]string{args[0], "--cm", c.CMURL, "--ca-file", c.CAFile, "--config-dir", u.ConfigDir}, args[1:]...)
+	return exec.CommandContext(ctx, c.opts.Bin, full...)
+}
+
+// Decision reads a decision record as u.
+func (c *Cluster) Decision(ctx context.Context, u User, id string) (api.Decision, error) {
+	var d api.Decision
+	err := api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathDecisions+"/"+id, u.IDToken, nil, &d)
+	return d, err
+}
+
+// CertsDir is where the cluster's keys and certificates are.
+func (c *Cluster) CertsDir() string { return filepath.Join(c.opts.Dir, "certs") }
+
+// HTTPClient returns a client that trusts the cluster's CA.
+func (c *Cluster) HTTPClient() *http.Client { return c.http }
+
+func (c *Cluster) spawn(ctx context.Context, name string, args ...string) (*Proc, error) {
+	return c.spawnEnv(ctx, name, nil, args...)
+}
+
+func (c *Cluster) spawnEnv(_ context.Context, name string, env []string, args ...string) (*Proc, error) {
+	logPath := filepath.Join(c.opts.Dir, "logs", name+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	cmd := exec.Command(c.opts.Bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out io.Writer = logFile
+	if c.opts.Logs != nil {
+		out = io.MultiWriter(logFile, prefixWriter(c.opts.Logs, name))
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("cluster: start %s: %w", name, err)
+	}
+	p := &Proc{Name: name, Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+	return p, nil
+}
+
+// Kill ends a process at once (SIGKILL).
+func (p *Proc) Kill() {
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks a process to end (SIGTERM) and kills it after stopTimeout.
+func (p *Proc) stop() {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		p.Kill()
+	}
+}
+
+// Stop ends every process, the last started first.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	procs := c.procs
+	c.procs = nil
+	c.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].stop()
+	}
+}
+
+// LogOf returns a process's log so far.
+func (c *Cluster) LogOf(name string) string {
+	b, _ := os.ReadFile(filepath.Join(c.opts.Dir, "logs", name+".log"))
+	return string(b)
+}
+
+func (c *Cluster) waitFor(ctx context.Context, ok func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(readyPoll):
+		}
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cluster: free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// prefixWriter prefixes every line written to w with the process name.
+func prefixWriter(w io.Writer, name string) io.Writer {
+	return &prefixed{w: w, prefix: fmt.Sprintf("%-8s| ", name)}
+}
+
+type prefixed struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	midway bool
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var sb strings.Builder
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		if !p.midway {
+			sb.WriteString(p.prefix)
+		}
+		sb.WriteString(line)
+		p.midway = !strings.HasSuffix(line, "\n")
+	}
+	if _, err := io.WriteString(p.w, sb.String()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

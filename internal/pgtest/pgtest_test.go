@@ -1,0 +1,104 @@
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"testing"
+)
+
+// TestStartOwnServer starts a private server (no shared one is advertised), creates a table in
+// the returned database and finds that a second database from the same kind of call is separate.
+func TestStartOwnServer(t *testing.T) {
+	if os.Getenv(EnvAdminDSN) != "" {
+		t.Fatalf("%s must not be set for this test binary (it has no TestMain)", EnvAdminDSN)
+	}
+	ctx := context.Background()
+	dsn := Start(t)
+	db := openDB(t, dsn)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE probe (id INT PRIMARY KEY)"); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO probe VALUES (1)"); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	var version string
+	if err := db.QueryRowContext(ctx, "SHOW server_version").Scan(&version); err != nil {
+		t.Fatalf("server_version: %v", err)
+	}
+	t.Logf("PostgreSQL %s at %s", version, dsn)
+}
+
+// TestSharedServerDatabases points Start at a server through EnvAdminDSN, as Main does: each
+// Start yields its own empty database on that one server, and cleanup drops it.
+func TestSharedServerDatabases(t *testing.T) {
+	ctx := context.Background()
+	srv, err := StartServer(ctx)
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		if _, err := os.Stat(srv.dir); !os.IsNotExist(err) {
+			t.Errorf("server dir %s still exists after Stop (stat: %v)", srv.dir, err)
+		}
+	})
+	t.Setenv(EnvAdminDSN, srv.AdminDSN())
+
+	var names []string
+	for _, name := range []string{"a", "b"} {
+		t.Run(name, func(t *testing.T) {
+			db := openDB(t, Start(t))
+			var current string
+			if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
+				t.Fatalf("current_database: %v", err)
+			}
+			names = append(names, current)
+			if _, err := db.ExecContext(ctx, "CREATE TABLE only_here (id INT)"); err != nil {
+				t.Fatalf("create table in a fresh database: %v", err)
+			}
+		})
+	}
+	if len(names) != 2 || names[0] == names[1] {
+		t.Fatalf("databases = %v, want two distinct ones", names)
+	}
+	admin := openDB(t, srv.AdminDSN())
+	var left int
+	err = admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = ANY($1)", names).Scan(&left)
+	if err != nil {
+		t.Fatalf("count databases: %v", err)
+	}
+	if left != 0 {
+		t.Fatalf("%d test databases left after their tests' cleanup, want 0", left)
+	}
+}
+
+// TestFindBinDir finds the server binaries this machine must have for the store tests.
+func TestFindBinDir(t *testing.T) {
+	dir, err := findBinDir()
+	if err != nil {
+		t.Fatalf("findBinDir: %v", err)
+	}
+	if !hasBinaries(dir) {
+		t.Fatalf("findBinDir returned %s without the binaries", dir)
+	}
+	if hasBinaries(t.TempDir()) {
+		t.Fatal("an empty directory reported as holding the binaries")
+	}
+}
+
+// openDB opens dsn and closes it at cleanup.
+func openDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("open %s: %v", dsn, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatalf("ping %s: %v", dsn, err)
+	}
+	return db
+}

@@ -1,0 +1,255 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"time"
+	// Policy time windows name IANA zones ("Europe/Copenhagen"); embed the zone database so
+	// that they resolve on hosts and containers without /usr/share/zoneinfo.
+	_ "time/tzdata"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	defaultpolicy "github.com/portcullis/portcullis/rego"
+)
+
+// Query is the Rego query every decision evaluates.
+const Query = decisionPackage + "." + decisionRule
+
+const (
+	decisionPackage = "data.portcullis.authz"
+	decisionRule    = "decision"
+)
+
+// Reasons the engine gives when the policy cannot give its own; every one refuses.
+const (
+	// ReasonNoDecision: the decision rule was undefined for the input.
+	ReasonNoDecision = "policy returned no decision"
+	// ReasonMalformedDecision: the decision was not {"allow": bool, "reasons": [string], "obligations": {...}}.
+	ReasonMalformedDecision = "policy returned a malformed decision"
+	// ReasonEvalFailed: OPA failed to evaluate the query.
+	ReasonEvalFailed = "policy evaluation failed"
+	// ReasonInvalidInput: the input was not a JSON object.
+	ReasonInvalidInput = "policy input is not a JSON object"
+	// ReasonUnexplained: the policy refused without a reason.
+	ReasonUnexplained = "policy refused without giving a reason"
+)
+
+// Errors returned by New, Decide and Test; check them with errors.Is.
+var (
+	// ErrInvalidPolicy: the policy files could not be read, parsed or compiled, or define no decision.
+	ErrInvalidPolicy = errors.New("policy: invalid policy")
+	// ErrEvaluation: OPA failed while evaluating the decision.
+	ErrEvaluation = errors.New("policy: evaluation failed")
+	// ErrMalformedDecision: the decision document did not have the decision's shape.
+	ErrMalformedDecision = errors.New("policy: malformed decision")
+	// ErrInvalidInput: the input given to DecideJSON was not a JSON object.
+	ErrInvalidInput = errors.New("policy: invalid input")
+)
+
+// Decision is the policy's verdict on one request.
+type Decision struct {
+	// Allow is true only when the policy explicitly allowed the request.
+	Allow bool `json:"allow"`
+	// Reasons explain the verdict in words a user can act on; a refusal always has one.
+	Reasons []string `json:"reasons"`
+	// Obligations bind an allowed session; a refusal carries none.
+	Obligations Obligations `json:"obligations"`
+}
+
+// Result is a Decision with what the decision log records about it.
+type Result struct {
+	// Decision is the verdict; it refuses whenever Decide returns an error.
+	Decision Decision
+	// Revision identifies the policy that decided (see Engine.Revision).
+	Revision string
+	// EvalNS is how long the evaluation took, in nanoseconds.
+	EvalNS int64
+	// Raw is the decision document as OPA returned it; nil when the policy returned none.
+	Raw json.RawMessage
+	// Input is the input document as the policy saw it.
+	Input json.RawMessage
+}
+
+// Engine decides requests with one compiled policy. Create it with New; it is safe for
+// concurrent use and holds no state that changes after New.
+type Engine struct {
+	query    rego.PreparedEvalQuery
+	revision string
+	logger   *slog.Logger
+}
+
+// Option configures New.
+type Option func(*settings)
+
+type settings struct {
+	fsys   fs.FS
+	logger *slog.Logger
+}
+
+// WithFS reads the policy's .rego modules (not the _test.rego ones) and the optional
+// input.schema.json from fsys; the default is the embedded default policy.
+func WithFS(fsys fs.FS) Option {
+	return func(s *settings) { s.fsys = fsys }
+}
+
+// WithDir reads the policy from a directory, as WithFS does.
+func WithDir(dir string) Option {
+	return WithFS(os.DirFS(dir))
+}
+
+// WithLogger sets the logger; nil (the default) discards logs.
+func WithLogger(logger *slog.Logger) Option {
+	return func(s *settings) { s.logger = logger }
+}
+
+// New reads, parses and compiles the policy once (Rego v1, strict mode, type-checked against
+// input.schema.json when present) and prepares the decision query. A policy that does not
+// parse, compile or define data.portcullis.authz.decision is refused with ErrInvalidPolicy.
+func New(ctx context.Context, opts ...Option) (*Engine, error) {
+	s := settings{fsys: defaultpolicy.Files()}
+	for _, opt := range opts {
+		opt(&s)
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	src, err := loadSource(s.fsys, false)
+	if err != nil {
+		return nil, err
+	}
+	if !src.definesDecision() {
+		return nil, fmt.Errorf("%w: no module of package %s defines the rule %q", ErrInvalidPolicy, decisionPackage, decisionRule)
+	}
+	args := []func(*rego.Rego){rego.Query(Query), rego.Strict(true)}
+	for _, p := range slices.Sorted(maps.Keys(src.modules)) {
+		args = append(args, rego.ParsedModule(src.modules[p]))
+	}
+	if src.schema != nil {
+		args = append(args, rego.Schemas(src.schema))
+	}
+	query, err := rego.New(args...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	e := &Engine{query: query, revision: src.revision(), logger: s.logger}
+	e.logger.Info("policy loaded", "revision", e.revision, "modules", len(src.modules))
+	return e, nil
+}
+
+// Revision is the sha256 (hex) of the deciding modules: over their paths and texts in path
+// order. Tests and the input schema do not change it.
+func (e *Engine) Revision() string {
+	return e.revision
+}
+
+// Decide evaluates the policy for in. Its Decision refuses unless the policy allowed:
+//   - evaluation failed: Reasons [ReasonEvalFailed], error wrapping ErrEvaluation;
+//   - the decision was undefined: Reasons [ReasonNoDecision], nil error;
+//   - the decision was malformed: Reasons [ReasonMalformedDecision], error wrapping ErrMalformedDecision.
+//
+// Callers treat any error as a refusal too.
+func (e *Engine) Decide(ctx context.Context, in Input) (Result, error) {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return e.DecideJSON(ctx, raw)
+}
+
+// DecideJSON is Decide for an input document already in JSON, such as one read back from the
+// decision log to replay it; it must be a JSON object, or ErrInvalidInput is returned.
+func (e *Engine) DecideJSON(ctx context.Context, input json.RawMessage) (Result, error) {
+	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
+	value, err := parseInput(input)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
+	res.EvalNS = time.Since(start).Nanoseconds()
+	if err != nil {
+		res.Decision = refusal(ReasonEvalFailed)
+		e.logger.Warn("policy evaluation failed", "err", err)
+		return res, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		res.Decision = refusal(ReasonNoDecision)
+		e.logger.Warn("policy returned no decision", "revision", e.revision)
+		return res, nil
+	}
+	if res.Raw, err = json.Marshal(rs[0].Expressions[0].Value); err != nil {
+		res.Decision = refusal(ReasonMalformedDecision)
+		return res, fmt.Errorf("%w: %w", ErrMalformedDecision, err)
+	}
+	if res.Decision, err = decodeDecision(res.Raw); err != nil {
+		res.Decision = refusal(ReasonMalformedDecision)
+		e.logger.Warn("policy returned a malformed decision", "revision", e.revision, "err", err)
+		return res, err
+	}
+	e.logger.Debug("policy decided", "allow", res.Decision.Allow, "reasons", res.Decision.Reasons, "eval_ns", res.EvalNS)
+	return res, nil
+}
+
+// parseInput converts a JSON object into the AST value OPA evaluates, refusing anything else.
+func parseInput(input json.RawMessage) (ast.Value, error) {
+	if !json.Valid(input) {
+		return nil, fmt.Errorf("%w: not valid JSON", ErrInvalidInput)
+	}
+	value, err := ast.ValueFromReader(bytes.NewReader(input))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if _, ok := value.(ast.Object); !ok {
+		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrInvalidInput, ast.ValueName(value))
+	}
+	return value, nil
+}
+
+// decodeDecision reads a decision document. "allow" must be a boolean, "reasons" a list of
+// strings and "obligations" an object with only the known obligation fields: an obligation
+// the engine does not know could not be enforced, so it makes the decision malformed.
+// Other top-level members are ignored (they stay in Result.Raw).
+func decodeDecision(raw []byte) (Decision, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return Decision{}, fmt.Errorf("%w: not an object: %s", ErrMalformedDecision, raw)
+	}
+	var d Decision
+	if err := json.Unmarshal(doc["allow"], &d.Allow); err != nil || bytes.Equal(doc["allow"], []byte("null")) {
+		return Decision{}, fmt.Errorf("%w: allow must be a boolean: %s", ErrMalformedDecision, raw)
+	}
+	if r, ok := doc["reasons"]; ok {
+		if err := json.Unmarshal(r, &d.Reasons); err != nil {
+			return Decision{}, fmt.Errorf("%w: reasons must be a list of strings: %w", ErrMalformedDecision, err)
+		}
+	}
+	if o, ok := doc["obligations"]; ok {
+		dec := json.NewDecoder(bytes.NewReader(o))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&d.Obligations); err != nil {
+			return Decision{}, fmt.Errorf("%w: obligations: %w", ErrMalformedDecision, err)
+		}
+	}
+	if !d.Allow {
+		d.Obligations = Obligations{}
+		if len(d.Reasons) == 0 {
+			d.Reasons = []string{ReasonUnexplained}
+		}
+	}
+	return d, nil
+}
+
+// refusal is a Decision that refuses for one reason.
+func refusal(reason string) Decision {
+	return Decision{Reasons: []string{reason}}
+}

@@ -1,0 +1,120 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// File names and suffixes a policy file system is read by.
+const (
+	regoSuffix      = ".rego"
+	testSuffix      = "_test.rego"
+	inputSchemaFile = "input.schema.json"
+)
+
+// source is a policy file system, read and parsed.
+type source struct {
+	// modules holds every parsed module by its path in the file system.
+	modules map[string]*ast.Module
+	// texts holds the raw text of the modules that decide (not the tests), by path.
+	texts map[string][]byte
+	// schema is the input schema (input.schema.json at the root), nil when absent.
+	schema *ast.SchemaSet
+}
+
+// loadSource reads every .rego file of fsys (the _test.rego files too when withTests) and the
+// optional input schema, and parses them as Rego v1.
+func loadSource(fsys fs.FS, withTests bool) (*source, error) {
+	src := &source{modules: map[string]*ast.Module{}, texts: map[string][]byte{}}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		isTest := strings.HasSuffix(p, testSuffix)
+		if d.IsDir() || path.Ext(p) != regoSuffix || (isTest && !withTests) {
+			return nil
+		}
+		return src.addModule(fsys, p, isTest)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	if len(src.texts) == 0 {
+		return nil, fmt.Errorf("%w: no %s modules besides tests", ErrInvalidPolicy, regoSuffix)
+	}
+	if err := src.loadSchema(fsys); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	return src, nil
+}
+
+func (s *source) addModule(fsys fs.FS, p string, isTest bool) error {
+	text, err := fs.ReadFile(fsys, p)
+	if err != nil {
+		return err
+	}
+	m, err := ast.ParseModuleWithOpts(p, string(text), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+	if err != nil {
+		return err
+	}
+	s.modules[p] = m
+	if !isTest {
+		s.texts[p] = text
+	}
+	return nil
+}
+
+func (s *source) loadSchema(fsys fs.FS) error {
+	raw, err := fs.ReadFile(fsys, inputSchemaFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var schema any
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		return fmt.Errorf("%s: %w", inputSchemaFile, err)
+	}
+	s.schema = ast.NewSchemaSet()
+	s.schema.Put(ast.SchemaRootRef, schema)
+	return nil
+}
+
+// revision is the sha256 (hex) over the deciding modules in path order, each as its path,
+// a NUL byte, its text and a NUL byte; tests and the schema do not change it.
+func (s *source) revision() string {
+	h := sha256.New()
+	for _, p := range slices.Sorted(maps.Keys(s.texts)) {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+		h.Write(s.texts[p])
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// definesDecision reports whether a deciding module defines the decision rule.
+func (s *source) definesDecision() bool {
+	for p, m := range s.modules {
+		if _, deciding := s.texts[p]; !deciding || m.Package.Path.String() != decisionPackage {
+			continue
+		}
+		for _, r := range m.Rules {
+			if r.Head.Ref().String() == decisionRule {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,191 @@
+package relay
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// ProtocolVersion is the handshake version carried in frameHello; it is bumped on any
+// wire-incompatible change.
+const ProtocolVersion = 1
+
+// magic opens every frameHello payload, so a CS recognises a Portcullis endpoint at once.
+const magic = "PCRELAY!" // 8 bytes: 0x50 43 52 45 4c 41 59 21
+
+// MaxTicketSize bounds the ticket carried in a frameHello, in bytes.
+const MaxTicketSize = ticket.MaxTicketBytes
+
+// Wire sizes and limits, in bytes.
+const (
+	frameHeaderLen = 1 + 4                         // frame type byte + big-endian uint32 payload length
+	helloFixedLen  = len(magic) + 1 + 1            // magic + version byte + role byte
+	maxHelloLen    = helloFixedLen + MaxTicketSize // largest frameHello payload the CS reads
+	maxCodeLen     = 64                            // longest refusal code
+	maxResponseLen = maxCodeLen                    // largest payload a client reads from the CS
+)
+
+// frameType is the one byte at the start of every handshake frame. It is followed by a
+// big-endian uint32 giving the length of the payload (not counting the 5 header bytes).
+// Frames are only exchanged during the handshake; after framePaired the connection carries
+// the raw session stream.
+type frameType byte
+
+// Handshake frames; see "Protocol flow" in the package documentation for their order.
+const (
+	frameHello    = frameType(0x01) // endpoint→CS: 8B magic + 1B version + 1B role (0x01 guest, 0x02 host) + ticket (1..MaxTicketSize bytes of printable ASCII)
+	frameAccepted = frameType(0x02) // CS→endpoint: no payload; the ticket verified, waiting for the other half
+	framePaired   = frameType(0x03) // CS→endpoint: no payload; both halves present, raw session bytes follow
+	frameRefused  = frameType(0x04) // CS→endpoint: reason code (1..64 bytes of [a-z0-9_]); the CS then closes
+)
+
+// Role bytes of frameHello.
+const (
+	roleByteGuest = 0x01 // ticket.RoleGuest
+	roleByteHost  = 0x02 // ticket.RoleHost
+)
+
+// hello is a decoded frameHello.
+type hello struct {
+	// Version is the endpoint's protocol version; readHello accepts only ProtocolVersion.
+	Version byte
+	// Role is the half the endpoint says it is; the ticket's role must match it.
+	Role ticket.Role
+	// Ticket is the endpoint's raw ticket, not yet verified.
+	Ticket string
+}
+
+// roleByte returns the wire byte of a role.
+func roleByte(r ticket.Role) (byte, error) {
+	switch r {
+	case ticket.RoleGuest:
+		return roleByteGuest, nil
+	case ticket.RoleHost:
+		return roleByteHost, nil
+	}
+	return 0, fmt.Errorf("relay: unknown role %q", r)
+}
+
+// roleFromByte is the inverse of roleByte.
+func roleFromByte(b byte) (ticket.Role, error) {
+	switch b {
+	case roleByteGuest:
+		return ticket.RoleGuest, nil
+	case roleByteHost:
+		return ticket.RoleHost, nil
+	}
+	return "", fmt.Errorf("%w: unknown role byte 0x%02x", ErrBadHello, b)
+}
+
+// appendHello appends the frameHello payload for role and rawTicket to b.
+func appendHello(b []byte, role ticket.Role, rawTicket string) ([]byte, error) {
+	rb, err := roleByte(role)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTicketText(rawTicket); err != nil {
+		return nil, err
+	}
+	b = append(b, magic...)
+	b = append(b, ProtocolVersion, rb)
+	return append(b, rawTicket...), nil
+}
+
+// parseHello decodes a frameHello payload. Every error wraps ErrBadHello.
+func parseHello(p []byte) (hello, error) {
+	if len(p) < helloFixedLen {
+		return hello{}, fmt.Errorf("%w: %d-byte payload, want at least %d", ErrBadHello, len(p), helloFixedLen)
+	}
+	if string(p[:len(magic)]) != magic {
+		return hello{}, fmt.Errorf("%w: bad magic %q", ErrBadHello, p[:len(magic)])
+	}
+	h := hello{Version: p[len(magic)]}
+	if h.Version != ProtocolVersion {
+		return hello{}, fmt.Errorf("%w: protocol version %d, want %d", ErrBadHello, h.Version, ProtocolVersion)
+	}
+	role, err := roleFromByte(p[len(magic)+1])
+	if err != nil {
+		return hello{}, err
+	}
+	h.Role = role
+	h.Ticket = string(p[helloFixedLen:])
+	if err := checkTicketText(h.Ticket); err != nil {
+		return hello{}, err
+	}
+	return h, nil
+}
+
+// checkTicketText refuses a ticket that is empty, longer than MaxTicketSize, or not printable
+// ASCII (so it can never smuggle control bytes into logs). Errors wrap ErrBadHello.
+func checkTicketText(raw string) error {
+	if raw == "" || len(raw) > MaxTicketSize {
+		return fmt.Errorf("%w: ticket is %d bytes, want 1..%d", ErrBadHello, len(raw), MaxTicketSize)
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] <= ' ' || raw[i] > '~' {
+			return fmt.Errorf("%w: ticket byte %d is 0x%02x, not printable ASCII", ErrBadHello, i, raw[i])
+		}
+	}
+	return nil
+}
+
+// readHello reads exactly one frameHello from r and decodes it. It never reads past the frame,
+// so bytes an endpoint sends after its hello stay unread. Malformed frames wrap ErrBadHello;
+// transport failures are returned wrapped as they are.
+func readHello(r io.Reader) (hello, error) {
+	t, p, err := readFrame(r, maxHelloLen, ErrBadHello)
+	if err != nil {
+		return hello{}, err
+	}
+	if t != frameHello {
+		return hello{}, fmt.Errorf("%w: frame type 0x%02x, want 0x%02x", ErrBadHello, byte(t), byte(frameHello))
+	}
+	return parseHello(p)
+}
+
+// readFrame reads one frame whose payload is at most maxLen bytes, reading exactly its bytes
+// and no more. An oversized length is refused, wrapping malformed, before any payload is read
+// or allocated.
+func readFrame(r io.Reader, maxLen int, malformed error) (frameType, []byte, error) {
+	var hdr [frameHeaderLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, fmt.Errorf("relay: read frame header: %w", err)
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if uint64(n) > uint64(maxLen) {
+		return 0, nil, fmt.Errorf("%w: frame length %d exceeds limit %d", malformed, n, maxLen)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return 0, nil, fmt.Errorf("relay: read frame payload: %w", err)
+	}
+	return frameType(hdr[0]), p, nil
+}
+
+// writeFrame writes one complete frame with a single Write (one TLS record).
+func writeFrame(w io.Writer, t frameType, payload []byte) error {
+	b := make([]byte, frameHeaderLen, frameHeaderLen+len(payload))
+	b[0] = byte(t)
+	binary.BigEndian.PutUint32(b[1:], uint32(len(payload)))
+	if _, err := w.Write(append(b, payload...)); err != nil {
+		return fmt.Errorf("relay: write frame 0x%02x: %w", byte(t), err)
+	}
+	return nil
+}
+
+// validCode reports whether code may travel in a frameRefused: 1..maxCodeLen bytes of
+// [a-z0-9_].
+func validCode(code string) bool {
+	if code == "" || len(code) > maxCodeLen {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,509 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// Defaults of the Server's zero-valued fields, and fixed limits.
+const (
+	// DefaultPairTimeout is how long a verified half waits for the other one.
+	DefaultPairTimeout = 15 * time.Second
+	// DefaultHandshakeTimeout bounds the TLS handshake, reading the hello and answering it.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxPending is how many verified halves may wait for their peer at once.
+	DefaultMaxPending = 10000
+
+	// refuseWriteTimeout bounds writing a frameRefused (or framePaired) to a half.
+	refuseWriteTimeout = 5 * time.Second
+	// refuseLinger is how long a refused half may keep sending before the CS closes it, so
+	// that closing with unread bytes (a TCP reset) does not destroy the refusal in flight.
+	refuseLinger = 500 * time.Millisecond
+	// maxLingerBytes bounds what the CS reads and discards from a refused half.
+	maxLingerBytes = 64 << 10
+	// minAcceptBackoff and maxAcceptBackoff bound the wait after a failed Accept.
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = 1 * time.Second
+)
+
+// Server is a Connection Server. Set its fields, then call Serve with one or more TLS
+// listeners; the fields must not change after that. A Server must not be copied after first use.
+type Server struct {
+	// ID is this CS's id, the audience its tickets carry. Required.
+	ID string
+	// Verifier checks tickets. Required; its Audience must equal ID and it must have a Replay
+	// cache, so each ticket admits once.
+	Verifier *ticket.Verifier
+	// PairTimeout is how long a verified half waits for the other one; 0 means
+	// DefaultPairTimeout.
+	PairTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake plus reading and answering the hello; 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxPending bounds the halves waiting for their peer; 0 means DefaultMaxPending.
+	MaxPending int
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// OnSessionEnd, if set, is called once per spliced session after both halves are closed,
+	// on that session's goroutine (Shutdown waits for it): hand slow work off.
+	OnSessionEnd func(SessionReport)
+
+	once        sync.Once
+	mu          sync.Mutex
+	closing     bool
+	done        chan struct{} // closed by Shutdown
+	listeners   map[net.Listener]struct{}
+	handshaking map[net.Conn]struct{} // connections before their hello is answered
+	pending     map[string]*half      // by session id
+	live        map[string]*session   // by session id
+	wg          sync.WaitGroup        // connection handlers (which run the splices)
+	bytes       atomic.Int64
+}
+
+// SessionReport describes one finished spliced session.
+type SessionReport struct {
+	// SessionID is the session's id from its tickets.
+	SessionID string
+	// Started is when the two halves were paired; Ended is when the splice ended.
+	Started, Ended time.Time
+	// BytesGuestToHost and BytesHostToGuest count the session bytes relayed each way.
+	BytesGuestToHost, BytesHostToGuest int64
+	// Reason is how the session ended: EndClosed, EndError or EndShutdown.
+	Reason string
+}
+
+// Session end reasons in SessionReport.Reason.
+const (
+	// EndClosed: both halves finished sending.
+	EndClosed = "closed"
+	// EndError: a half failed (reset, write error), and the other was cut.
+	EndError = "error"
+	// EndShutdown: Shutdown's context ended before the session did, and the CS cut it.
+	EndShutdown = "shutdown"
+)
+
+// Stats is a snapshot of a Server's load.
+type Stats struct {
+	// Live is the number of spliced sessions.
+	Live int
+	// Pending is the number of verified halves waiting for their peer.
+	Pending int
+	// Bytes is the number of session bytes relayed since the server started, both directions.
+	Bytes int64
+}
+
+// half is a verified connection waiting for the other half of its session.
+type half struct {
+	conn    net.Conn
+	role    ticket.Role
+	claimed chan struct{} // closed when the other half takes the connection over
+}
+
+// session is a pair of halves being spliced.
+type session struct {
+	id                       string
+	guest, host              net.Conn
+	started                  time.Time
+	guestToHost, hostToGuest atomic.Int64
+	failed, forced           atomic.Bool
+}
+
+// Validate reports every configuration problem at once.
+func (s *Server) Validate() error {
+	var errs []error
+	if s.ID == "" {
+		errs = append(errs, errors.New("relay: Server.ID is empty"))
+	}
+	switch v := s.Verifier; {
+	case v == nil:
+		errs = append(errs, errors.New("relay: Server.Verifier is nil"))
+	default:
+		if v.Audience != s.ID {
+			errs = append(errs, fmt.Errorf("relay: Verifier.Audience %q differs from Server.ID %q", v.Audience, s.ID))
+		}
+		if v.Replay == nil {
+			errs = append(errs, errors.New("relay: Verifier.Replay is nil: tickets would admit more than once"))
+		}
+		if v.Keys == nil {
+			errs = append(errs, errors.New("relay: Verifier.Keys is nil"))
+		}
+	}
+	if s.PairTimeout < 0 || s.HandshakeTimeout < 0 || s.MaxPending < 0 {
+		errs = append(errs, errors.New("relay: PairTimeout, HandshakeTimeout and MaxPending must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Serve accepts connections on ln (already a TLS listener) and handles each until Shutdown.
+// It returns ErrServerClosed after Shutdown, or a configuration error from Validate.
+// Serve may be called for several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	s.init()
+	if !s.addListener(ln) {
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	defer s.removeListener(ln)
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() || errors.Is(err, net.ErrClosed) {
+				return s.closedErr(err)
+			}
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			s.logger().Warn("relay: accept failed; retrying", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if !s.track() {
+			_ = conn.Close()
+			return ErrServerClosed
+		}
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// ServeConn runs the relay protocol on one connection accepted elsewhere (another transport,
+// such as an HTTP upgrade). It returns when the half is refused, handed to its peer's
+// handler, or its session ends; the connection is closed or owned by the server by then.
+func (s *Server) ServeConn(conn net.Conn) error {
+	if err := s.Validate(); err != nil {
+		_ = conn.Close()
+		return err
+	}
+	s.init()
+	if !s.track() {
+		s.refuse(conn, CodeShuttingDown)
+		return ErrServerClosed
+	}
+	defer s.wg.Done()
+	s.handle(conn)
+	return nil
+}
+
+// Shutdown stops accepting, refuses the halves that are still handshaking or waiting for their
+// peer ("shutting_down"), and waits for live sessions to end. When ctx ends first it cuts the
+// live sessions (reason EndShutdown), waits for their handlers, and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+	}
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	for c := range s.handshaking {
+		_ = c.SetDeadline(time.Now()) // unblocks the read; the handler refuses with shutting_down
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+	}
+	s.cutLive()
+	<-finished
+	return fmt.Errorf("relay: shutdown: %w", ctx.Err())
+}
+
+// Stats returns the server's current load.
+func (s *Server) Stats() Stats {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load()}
+}
+
+// init allocates the server's state on first use.
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.done = make(chan struct{})
+		s.listeners = make(map[net.Listener]struct{})
+		s.handshaking = make(map[net.Conn]struct{})
+		s.pending = make(map[string]*half)
+		s.live = make(map[string]*session)
+	})
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) pairTimeout() time.Duration {
+	return orDefault(s.PairTimeout, DefaultPairTimeout)
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	return orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)
+}
+
+func (s *Server) maxPending() int {
+	return orDefault(s.MaxPending, DefaultMaxPending)
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// closedErr is Serve's result when Accept fails: ErrServerClosed after Shutdown, the accept
+// error otherwise (the listener was closed by someone else).
+func (s *Server) closedErr(err error) error {
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("relay: accept: %w", err)
+}
+
+// track counts one more connection handler unless the server is shutting down. Counting under
+// the lock that Shutdown takes keeps wg.Add ahead of wg.Wait.
+func (s *Server) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) addListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) removeListener(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+}
+
+// handle runs one connection: handshake, then pairing (and, for the second half, the splice).
+func (s *Server) handle(conn net.Conn) {
+	log := s.logger().With("remote", conn.RemoteAddr().String())
+	claims, err := s.handshake(conn)
+	if err != nil {
+		code := s.codeFor(err)
+		log.Info("relay: half refused", "code", code, "err", err)
+		s.refuse(conn, code)
+		return
+	}
+	log = log.With("session", claims.SessionID, "role", string(claims.Role), "decision", claims.DecisionID)
+	s.pair(conn, claims, log)
+}
+
+// codeFor maps a handshake failure to the code sent to the half.
+func (s *Server) codeFor(err error) string {
+	if code := refusalCode(err); code != "" {
+		return code
+	}
+	if s.isClosing() {
+		return CodeShuttingDown
+	}
+	return CodeBadHello
+}
+
+// handshake completes TLS, reads the hello, verifies its ticket for the role it names, and
+// answers frameAccepted, all within the handshake timeout.
+func (s *Server) handshake(conn net.Conn) (*ticket.Claims, error) {
+	if err := conn.SetDeadline(time.Now().Add(s.handshakeTimeout())); err != nil {
+		return nil, fmt.Errorf("relay: set handshake deadline: %w", err)
+	}
+	if !s.startHandshake(conn) {
+		return nil, ErrShuttingDown
+	}
+	defer s.endHandshake(conn)
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.Handshake(); err != nil {
+			return nil, fmt.Errorf("relay: tls handshake: %w", err)
+		}
+	}
+	h, err := readHello(conn)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := s.Verifier.Verify(h.Ticket, h.Role)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFrame(conn, frameAccepted, nil); err != nil {
+		return nil, err
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("relay: clear handshake deadline: %w", err)
+	}
+	return claims, nil
+}
+
+// startHandshake registers conn so Shutdown can interrupt it; false when shutting down.
+func (s *Server) startHandshake(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.handshaking[conn] = struct{}{}
+	return true
+}
+
+func (s *Server) endHandshake(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.handshaking, conn)
+}
+
+// refuse sends frameRefused with code and half-closes conn, then discards what the half still
+// sends (bounded by refuseLinger and maxLingerBytes) before closing it. Every step is best
+// effort: the half may already be gone.
+func (s *Server) refuse(conn net.Conn, code string) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(refuseWriteTimeout)) // also bounds a TLS handshake not yet done
+	if writeFrame(conn, frameRefused, []byte(code)) != nil || closeWrite(conn) != nil {
+		return
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(refuseLinger))
+	_, _ = io.CopyN(io.Discard, conn, maxLingerBytes)
+}
+
+// pair either completes a session with the waiting other half and splices it, or registers
+// conn as the session's waiting half.
+func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
+	sid := claims.SessionID
+	s.mu.Lock()
+	peer, waiting := s.pending[sid]
+	_, live := s.live[sid]
+	switch {
+	case s.closing:
+		s.mu.Unlock()
+		s.refuseLogged(conn, CodeShuttingDown, log)
+	case live || waiting && peer.role == claims.Role:
+		s.mu.Unlock()
+		s.refuseLogged(conn, CodeDuplicateHalf, log)
+	case waiting:
+		delete(s.pending, sid)
+		sess := newSession(sid, conn, claims.Role, peer.conn)
+		s.live[sid] = sess
+		s.mu.Unlock()
+		close(peer.claimed)
+		log.Info("relay: session paired")
+		s.splice(sess, log)
+	case len(s.pending) >= s.maxPending():
+		s.mu.Unlock()
+		s.refuseLogged(conn, CodeOverloaded, log)
+	default:
+		h := &half{conn: conn, role: claims.Role, claimed: make(chan struct{})}
+		s.pending[sid] = h
+		s.mu.Unlock()
+		log.Debug("relay: half waiting for its peer")
+		s.wait(sid, h, log)
+	}
+}
+
+func (s *Server) refuseLogged(conn net.Conn, code string, log *slog.Logger) {
+	log.Info("relay: half refused", "code", code)
+	s.refuse(conn, code)
+}
+
+// newSession assembles a session from the arriving half (of role) and the waiting one.
+func newSession(sid string, conn net.Conn, role ticket.Role, waiting net.Conn) *session {
+	sess := &session{id: sid, guest: conn, host: waiting, started: time.Now()}
+	if role == ticket.RoleHost {
+		sess.guest, sess.host = waiting, conn
+	}
+	return sess
+}
+
+// wait holds a registered half until its peer claims it, the pairing timeout passes, or the
+// server shuts down. Whoever removes the half from the pending map owns its connection.
+func (s *Server) wait(sid string, h *half, log *slog.Logger) {
+	timer := time.NewTimer(s.pairTimeout())
+	defer timer.Stop()
+	var code string
+	select {
+	case <-h.claimed:
+		return
+	case <-timer.C:
+		code = CodePairTimeout
+	case <-s.done:
+		code = CodeShuttingDown
+	}
+	s.mu.Lock()
+	mine := s.pending[sid] == h
+	if mine {
+		delete(s.pending, sid)
+	}
+	s.mu.Unlock()
+	if mine {
+		s.refuseLogged(h.conn, code, log)
+	}
+}
+
+// cutLive closes every live session's connections (Shutdown's deadline passed).
+func (s *Server) cutLive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.live {
+		sess.forced.Store(true)
+		sess.closeBoth()
+	}
+}
+
+func (sess *session) closeBoth() {
+	_ = sess.guest.Close()
+	_ = sess.host.Close()
+}
+
+// reason says how the session ended.
+func (sess *session) reason() string {
+	switch {
+	case sess.forced.Load():
+		return EndShutdown
+	case sess.failed.Load():
+		return EndError
+	}
+	return EndClosed
+}

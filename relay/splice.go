@@ -1,0 +1,104 @@
+package relay
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// spliceBufferSize is the copy buffer of one splice direction, in bytes.
+const spliceBufferSize = 32 << 10
+
+// splice tells both halves they are paired, then copies bytes both ways until both directions
+// are done, closes both halves and reports the session.
+func (s *Server) splice(sess *session, log *slog.Logger) {
+	defer s.endSession(sess, log)
+	if err := announcePaired(sess); err != nil {
+		log.Info("relay: announcing the pairing failed", "err", err)
+		sess.failed.Store(true)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.pipe(sess, sess.host, sess.guest, &sess.guestToHost, log) })
+	s.pipe(sess, sess.guest, sess.host, &sess.hostToGuest, log)
+	wg.Wait()
+}
+
+// announcePaired writes framePaired to both halves, each within refuseWriteTimeout.
+func announcePaired(sess *session) error {
+	for _, c := range []net.Conn{sess.guest, sess.host} {
+		_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+		if err := writeFrame(c, framePaired, nil); err != nil {
+			return err
+		}
+		if err := c.SetWriteDeadline(time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipe copies src to dst verbatim, counting the bytes delivered. When src finishes sending it
+// half-closes dst; when either side fails it cuts the whole session.
+func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *slog.Logger) {
+	buf := make([]byte, spliceBufferSize)
+	_, err := io.CopyBuffer(countingWriter{w: dst, session: n, total: &s.bytes}, src, buf)
+	if err == nil {
+		err = closeWrite(dst)
+	}
+	if err != nil {
+		if !sess.forced.Load() && !sess.failed.Swap(true) {
+			log.Info("relay: splice failed; cutting the session", "err", err)
+		}
+		sess.closeBoth()
+	}
+}
+
+// closeWrite half-closes c (TLS close_notify, or TCP FIN); a connection that cannot
+// half-close is closed.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+// endSession closes both halves, forgets the session and reports it.
+func (s *Server) endSession(sess *session, log *slog.Logger) {
+	sess.closeBoth()
+	s.mu.Lock()
+	delete(s.live, sess.id)
+	s.mu.Unlock()
+	r := SessionReport{
+		SessionID:        sess.id,
+		Started:          sess.started,
+		Ended:            time.Now(),
+		BytesGuestToHost: sess.guestToHost.Load(),
+		BytesHostToGuest: sess.hostToGuest.Load(),
+		Reason:           sess.reason(),
+	}
+	log.Info("relay: session ended", "reason", r.Reason,
+		"bytes_guest_to_host", r.BytesGuestToHost, "bytes_host_to_guest", r.BytesHostToGuest,
+		"duration", r.Ended.Sub(r.Started))
+	if s.OnSessionEnd != nil {
+		s.OnSessionEnd(r)
+	}
+}
+
+// countingWriter counts the bytes written through it into the session's and the server's
+// counters.
+type countingWriter struct {
+	w              io.Writer
+	session, total *atomic.Int64
+}
+
+// Write writes p to the underlying writer and counts what it took.
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.session.Add(int64(n))
+	c.total.Add(int64(n))
+	return n, err
+}

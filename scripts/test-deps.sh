@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs and a fresh machine may lack. Debian packages only.
+set -euo pipefail
+
+need_pg() {
+  command -v initdb >/dev/null 2>&1 && return 1
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 1
+  return 0
+}
+
+missing=()
+need_pg && missing+=(postgresql)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "test-deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# PostgreSQL refuses to run as root: the tests start it as this user.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Page sizes of ListDecisions.
+const (
+	// DefaultDecisionLimit is the page size when DecisionFilter.Limit is 0.
+	DefaultDecisionLimit = 100
+	// MaxDecisionLimit is the largest page ListDecisions returns.
+	MaxDecisionLimit = 1000
+)
+
+// Decision is one record of the decision log: what was asked, what the policy answered, why.
+type Decision struct {
+	// ID is the decision id (also the SSH certificate's KeyId and the tickets' did).
+	ID string
+	// Time is when the decision was made.
+	Time time.Time
+	// Path is the API path or action that asked (e.g. "/v1/connect").
+	Path string
+	// Subject is the user the decision is about.
+	Subject string
+	// HostID is the host asked for, if any.
+	HostID string
+	// HostName is the host's name at decision time.
+	HostName string
+	// Allow is the outcome.
+	Allow bool
+	// Reasons are the policy's human-readable reasons.
+	Reasons []string
+	// Input is the policy input document.
+	Input json.RawMessage
+	// Result is the decision document as the policy returned it.
+	Result json.RawMessage
+	// Revision identifies the policy that decided.
+	Revision string
+	// EvalNS is the policy evaluation time in nanoseconds.
+	EvalNS int64
+	// Labels are free-form annotations (e.g. the CM replica).
+	Labels map[string]string
+}
+
+// DecisionFilter selects decisions; zero fields match everything.
+type DecisionFilter struct {
+	// Subject, when set, keeps decisions about this user.
+	Subject string
+	// HostID, when set, keeps decisions about this host.
+	HostID string
+	// Allow, when set, keeps allowed (true) or denied (false) decisions.
+	Allow *bool
+	// Since, when set, keeps decisions at or after it.
+	Since time.Time
+	// Until, when set, keeps decisions strictly before it.
+	Until time.Time
+	// Reason, when set, keeps decisions with a reason containing it (case-insensitive; ASCII
+	// letters only on SQLite).
+	Reason string
+	// Limit is the page size (DefaultDecisionLimit when 0, at most MaxDecisionLimit).
+	Limit int
+	// After is the cursor ListDecisions returned for the previous page; "" starts at the newest.
+	After string
+}
+
+// decisionColumns lists decisions' columns in scanDecision's order.
+const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
+	" revision, eval_ns, labels"
+
+// scanDecision reads one decisions row.
+func scanDecision(r rowScanner) (Decision, error) {
+	var d Decision
+	var reasons, input, result, labels string
+	err := r.Scan(&d.ID, scanTime(&d.Time), &d.Path, &d.Subject, &d.HostID, &d.HostName, &d.Allow,
+		&reasons, &input, &result, &d.Revision, &d.EvalNS, &labels)
+	if err != nil {
+		return d, err
+	}
+	d.Input, d.Result = readRawJSON(input), readRawJSON(result)
+	if d.Reasons, err = decodeList(reasons); err != nil {
+		return d, err
+	}
+	d.Labels, err = decodeMap(labels)
+	return d, err
+}
+
+// InsertDecision appends a decision to the log; when it returns nil the record is committed.
+// ErrConflict on a duplicate id; ErrInvalid without id or time, or with Input or Result that
+// is not JSON.
+func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
+	args, err := db.decisionArgs(d)
+	if err == nil {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			return db.insert(ctx, tx, "INSERT INTO decisions ("+decisionColumns+
+				") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args...)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("store: insert decision %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// decisionArgs validates d and encodes it as the INSERT's arguments.
+func (db *DB) decisionArgs(d Decision) ([]any, error) {
+	if err := requireID("decision", d.ID); err != nil {
+		return nil, err
+	}
+	if d.Time.IsZero() {
+		return nil, fmt.Errorf("%w: decision time is zero", ErrInvalid)
+	}
+	reasons, err := encodeList(d.Reasons)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := encodeMap(d.Labels)
+	if err != nil {
+		return nil, err
+	}
+	input, err := rawJSON("input", d.Input)
+	if err != nil {
+		return nil, err
+	}
+	result, err := rawJSON("result", d.Result)
+	if err != nil {
+		return nil, err
+	}
+	return []any{d.ID, db.d.timeArg(d.Time), d.Path, d.Subject, d.HostID, d.HostName, d.Allow,
+		reasons, input, result, d.Revision, d.EvalNS, labels}, nil
+}
+
+// GetDecision returns the decision with this id; ErrNotFound.
+func (db *DB) GetDecision(ctx context.Context, id string) (Decision, error) {
+	d, err := queryOne(ctx, db.sql, scanDecision, "SELECT "+decisionColumns+" FROM decisions WHERE id = $1", id)
+	if err != nil {
+		return Decision{}, fmt.Errorf("store: get decision %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListDecisions returns one page of the decisions f selects, newest first (by time, then id), and
+// the cursor of the next page ("" after the last page). Paging is by keyset: records inserted
+// meanwhile never shift a page, and pages neither repeat nor skip a record. ErrInvalid for a
+// cursor ListDecisions did not make.
+func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, string, error) {
+	w, err := db.decisionWhere(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list decisions: %w", err)
+	}
+	limit := clampLimit(f.Limit, DefaultDecisionLimit, MaxDecisionLimit)
+	query := fmt.Sprintf("SELECT %s FROM decisions%s ORDER BY decided_at DESC, id DESC LIMIT %d",
+		decisionColumns, w, limit+1)
+	ds, err := queryAll(ctx, db.sql, scanDecision, query, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list decisions: %w", err)
+	}
+	if len(ds) <= limit {
+		return ds, "", nil
+	}
+	ds = ds[:limit]
+	last := ds[limit-1]
+	return ds, encodeCursor(last.Time, last.ID), nil
+}
+
+// decisionWhere turns a filter into conditions.
+func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
+	w := &where{}
+	if f.Subject != "" {
+		w.add("subject = ?", f.Subject)
+	}
+	if f.HostID != "" {
+		w.add("host_id = ?", f.HostID)
+	}
+	if f.Allow != nil {
+		w.add("allow = ?", *f.Allow)
+	}
+	if !f.Since.IsZero() {
+		w.add("decided_at >= ?", db.d.timeArg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("decided_at < ?", db.d.timeArg(f.Until))
+	}
+	if f.Reason != "" {
+		pattern, err := containsPattern(f.Reason)
+		if err != nil {
+			return nil, err
+		}
+		w.add("reasons "+db.d.ilike()+" ? ESCAPE '"+likeEscape+"'", pattern)
+	}
+	if f.After != "" {
+		t, id, err := decodeCursor(f.After)
+		if err != nil {
+			return nil, err
+		}
+		w.add("(decided_at < ? OR (decided_at = ? AND id < ?))", db.d.timeArg(t), db.d.timeArg(t), id)
+	}
+	return w, nil
+}

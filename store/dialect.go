@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"               // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// This file holds every difference between the SQL databases the store speaks. The queries
+// elsewhere are shared: all three accept $N placeholders, INSERT … ON CONFLICT … DO UPDATE
+// with excluded.*, partial indexes and row limits.
+//
+//	                 SQLite                  PostgreSQL               CockroachDB
+//	time column      INTEGER (unix µs, UTC)  TIMESTAMPTZ              TIMESTAMPTZ
+//	bytes column     BLOB                    BYTEA                    BYTEA
+//	bool column      INTEGER 0/1             BOOLEAN                  BOOLEAN
+//	write tx         BEGIN IMMEDIATE         SERIALIZABLE + retry     crdb.ExecuteTx
+//	retried on       SQLITE_BUSY             40001, 40P01 (also at    40001 (crdb's rules)
+//	                                         COMMIT)
+//	migration lock   BEGIN IMMEDIATE         pg_advisory_xact_lock    version-row claim
+//	case-insensitive LIKE (ASCII)            ILIKE                    ILIKE
+
+// Transaction retry limits.
+const (
+	// maxTxAttempts bounds how often one transaction is run before its retryable error is returned.
+	maxTxAttempts = 10
+	// txBackoffMin is the pause before the second attempt; it doubles per attempt (with jitter).
+	txBackoffMin = 2 * time.Millisecond
+	// txBackoffMax caps the pause between two attempts.
+	txBackoffMax = 250 * time.Millisecond
+)
+
+// migrationLockKey is the PostgreSQL advisory lock id that serializes migrations across
+// processes ("portcull" in ASCII).
+const migrationLockKey int64 = 0x706f727463756c6c
+
+// PostgreSQL SQLSTATE codes the store reacts to.
+const (
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+	pgUniqueViolation      = "23505"
+)
+
+// kind names the database family behind a DB.
+type kind int
+
+// The supported database families.
+const (
+	kindSQLite kind = iota + 1
+	kindPostgres
+	kindCockroach
+)
+
+// String returns the family's name as logged.
+func (k kind) String() string {
+	switch k {
+	case kindSQLite:
+		return "sqlite"
+	case kindPostgres:
+		return "postgres"
+	case kindCockroach:
+		return "cockroach"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// dialect is the set of per-database choices; its zero value is not usable.
+type dialect struct {
+	kind kind
+}
+
+// driverName is the database/sql driver for the dialect.
+func (d dialect) driverName() string {
+	if d.kind == kindSQLite {
+		return "sqlite"
+	}
+	return "pgx"
+}
+
+// expandTypes replaces the column type tokens of a migration ({{TIME}}, {{BYTES}}, {{BOOL}}).
+func (d dialect) expandTypes(ddl string) string {
+	if d.kind == kindSQLite {
+		return strings.NewReplacer("{{TIME}}", "INTEGER", "{{BYTES}}", "BLOB", "{{BOOL}}", "INTEGER").Replace(ddl)
+	}
+	return strings.NewReplacer("{{TIME}}", "TIMESTAMPTZ", "{{BYTES}}", "BYTEA", "{{BOOL}}", "BOOLEAN").Replace(ddl)
+}
+
+// timeArg encodes t as a query argument, truncated to microseconds in UTC; the zero time is NULL.
+func (d dialect) timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	t = normTime(t)
+	if d.kind == kindSQLite {
+		return t.UnixMicro()
+	}
+	return t
+}
+
+// ilike is the operator for a case-insensitive LIKE.
+func (d dialect) ilike() string {
+	if d.kind == kindSQLite {
+		return "LIKE" // SQLite's LIKE ignores ASCII case
+	}
+	return "ILIKE"
+}
+
+// migrationLock is the statement that opens every migration transaction ("" for none).
+func (d dialect) migrationLock() string {
+	if d.kind == kindPostgres {
+		return fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey)
+	}
+	return ""
+}
+
+// isConflict reports whether err is a unique or primary key violation.
+func (d dialect) isConflict(err error) bool {
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pe.Code == pgUniqueViolation
+	}
+	if se, ok := errors.AsType[*sqlite.Error](err); ok {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// retryable reports whether running the whole transaction again may succeed.
+func (d dialect) retryable(err error) bool {
+	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pe.Code == pgSerializationFailure || pe.Code == pgDeadlockDetected
+	}
+	if se, ok := errors.AsType[*sqlite.Error](err); ok {
+		return se.Code()&0xff == sqlite3.SQLITE_BUSY
+	}
+	return false
+}
+
+// inTx runs fn in a read-write transaction with the dialect's isolation and retry rules.
+// fn may run several times and must have no effect outside the transaction.
+func (d dialect) inTx(ctx context.Context, db *sql.DB, log *slog.Logger, fn func(*sql.Tx) error) error {
+	switch d.kind {
+	case kindCockroach:
+		return crdb.ExecuteTx(crdb.WithMaxRetries(ctx, maxTxAttempts-1), db, nil, fn)
+	case kindPostgres:
+		return d.retryTx(ctx, db, &sql.TxOptions{Isolation: sql.LevelSerializable}, log, fn)
+	default:
+		return d.retryTx(ctx, db, nil, log, fn) // BEGIN IMMEDIATE through the DSN's _txlock
+	}
+}
+
+// inMigrationTx runs fn in the transaction that applies one migration. On PostgreSQL it is READ
+// COMMITTED so that, once the advisory lock is held, it sees what the previous holder committed.
+func (d dialect) inMigrationTx(ctx context.Context, db *sql.DB, log *slog.Logger, fn func(*sql.Tx) error) error {
+	if d.kind == kindPostgres {
+		return d.retryTx(ctx, db, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, log, fn)
+	}
+	return d.inTx(ctx, db, log, fn)
+}
+
+// retryTx runs fn in a transaction, again after a jittered, growing pause while the error (from
+// fn or from COMMIT) is retryable, at most maxTxAttempts times.
+func (d dialect) retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, log *slog.Logger, fn func(*sql.Tx) error) error {
+	pause := txBackoffMin
+	for attempt := 1; ; attempt++ {
+		err := runTx(ctx, db, opts, fn)
+		if err == nil || !d.retryable(err) {
+			return err
+		}
+		if attempt == maxTxAttempts {
+			return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+		}
+		log.DebugContext(ctx, "retrying transaction", "attempt", attempt, "err", err)
+		timer := time.NewTimer(pause/2 + rand.N(pause/2+1))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+		case <-timer.C:
+		}
+		pause = min(2*pause, txBackoffMax)
+	}
+}
+
+// runTx runs fn in one transaction and commits it.
+func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the transaction is void either way; fn's error is the one that matters
+		return err
+	}
+	return tx.Commit()
+}
+
+// timeScanner scans a time column in either encoding (unix µs or timestamp) into t, or, when
+// the column may be NULL, into p.
+type timeScanner struct {
+	t *time.Time
+	p **time.Time
+}
+
+// scanTime returns a scanner for a NOT NULL time column; NULL becomes the zero time.
+func scanTime(t *time.Time) *timeScanner { return &timeScanner{t: t} }
+
+// scanNullTime returns a scanner for a nullable time column; NULL becomes nil.
+func scanNullTime(p **time.Time) *timeScanner { return &timeScanner{p: p} }
+
+// Scan implements sql.Scanner.
+func (s *timeScanner) Scan(src any) error {
+	var t time.Time
+	switch v := src.(type) {
+	case nil:
+	case int64:
+		t = time.UnixMicro(v).UTC()
+	case time.Time:
+		t = v.UTC()
+	default:
+		return fmt.Errorf("store: cannot scan %T into a time", src)
+	}
+	if s.t != nil {
+		*s.t = t
+		return nil
+	}
+	*s.p = nil
+	if src != nil {
+		*s.p = &t
+	}
+	return nil
+}
+
+// normTime is t in UTC, truncated to the microsecond precision every dialect keeps.
+func normTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}

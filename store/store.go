@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, wrapped by the methods; check them with errors.Is.
+var (
+	// ErrNotFound reports that the addressed record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports that a record with the same id or unique name already exists.
+	ErrConflict = errors.New("already exists")
+	// ErrTokenUsed reports that an enrollment token has already been consumed.
+	ErrTokenUsed = errors.New("enrollment token already used")
+	// ErrTokenExpired reports that an enrollment token is past its expiry.
+	ErrTokenExpired = errors.New("enrollment token expired")
+	// ErrInvalid reports an argument the store refuses (missing id, malformed JSON or cursor).
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Connection pool limits.
+const (
+	// maxOpenConns bounds the connections one DB holds open.
+	maxOpenConns = 16
+	// maxIdleConns bounds the idle connections one DB keeps.
+	maxIdleConns = 4
+	// connMaxIdleTime closes connections idle for longer.
+	connMaxIdleTime = 5 * time.Minute
+)
+
+// DB is the store: every method is safe for concurrent use.
+type DB struct {
+	sql *sql.DB
+	d   dialect
+	log *slog.Logger
+}
+
+// Open connects to the database named by dsn, applies the pending migrations and returns the
+// store. A nil logger discards logs.
+//
+// DSN forms:
+//
+//	sqlite:/var/lib/portcullis/cm.db       SQLite file (also sqlite:relative.db, sqlite:///abs.db)
+//	/var/lib/portcullis/cm.db              bare path ending in .db, .sqlite or .sqlite3
+//	postgres://user:pw@host:5432/db?…      PostgreSQL (also postgresql://); a server that
+//	                                       reports itself as CockroachDB is treated as one
+//	cockroach://user@host:26257/db?…       CockroachDB (also cockroachdb://), passed to pgx as
+//	                                       postgresql://…
+//
+// A SQLite DSN may carry its own ?query (modernc.org/sqlite parameters); the store adds WAL,
+// busy_timeout, foreign_keys and _txlock=immediate, and creates the file (mode 0600) and its
+// directory (0700) when missing.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := cfg.prepare(); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
+	}
+	d := dialect{kind: cfg.kind}
+	sqlDB, err := sql.Open(d.driverName(), cfg.driverDSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
+	}
+	sqlDB.SetMaxOpenConns(maxOpenConns)
+	sqlDB.SetMaxIdleConns(maxIdleConns)
+	sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
+	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
+	if err := db.start(ctx); err != nil {
+		_ = sqlDB.Close() // the open failed; its error is the one to report
+		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
+	}
+	db.log.InfoContext(ctx, "store opened", "dialect", db.d.kind.String(), "dsn", cfg.redacted)
+	return db, nil
+}
+
+// start checks the connection, recognizes CockroachDB behind a postgres DSN and migrates.
+func (db *DB) start(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if db.d.kind == kindPostgres {
+		var version string
+		if err := db.sql.QueryRowContext(ctx, "SELECT version()").Scan(&version); err != nil {
+			return fmt.Errorf("server version: %w", err)
+		}
+		if strings.Contains(version, "CockroachDB") {
+			db.d.kind = kindCockroach
+		}
+	}
+	return db.migrate(ctx)
+}
+
+// Close closes the database; the DB must not be used afterwards.
+func (db *DB) Close() error {
+	if err := db.sql.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction (see dialect.inTx).
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return db.d.inTx(ctx, db.sql, db.log, fn)
+}
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// querier is what *sql.DB and *sql.Tx have in common for reads.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queryOne runs a query for one row and scans it; no row is ErrNotFound.
+func queryOne[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, ErrNotFound
+	}
+	return v, err
+}
+
+// queryAll runs a query and scans every row.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// execOne runs a statement that must touch exactly one row; none is ErrNotFound.
+func execOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	n, err := execCount(ctx, tx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// execCount runs a statement and returns the number of rows it touched.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// insert runs an INSERT; a unique violation becomes ErrConflict.
+func (db *DB) insert(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	_, err := tx.ExecContext(ctx, query, args...)
+	if err != nil && db.d.isConflict(err) {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
+}
+
+// requireID returns ErrInvalid naming what when id is empty.
+func requireID(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: %s id is empty", ErrInvalid, what)
+	}
+	return nil
+}

@@ -1,0 +1,14 @@
+// Package ticket mints and verifies Portcullis session tickets: short-lived, single-use,
+// Ed25519-signed tokens that the Connection Manager hands to the Guest and to the Host of one
+// session, and that the Connection Server (and the Host, for its own ticket) verify before any
+// byte of the session is relayed.
+//
+// The package owns the ticket wire format (documented in ticket.go), the claims, the signing
+// and verification keys (KeySet, with rotation), the replay cache, and the refusal reasons
+// (sentinel errors and their wire codes).
+//
+// It must never: accept a ticket whose signature it has not checked, consume a ticket id before
+// every other check passed (a forged ticket must not burn a real id), forget an unexpired ticket
+// id to make room for a new one (a full replay cache refuses instead: fail closed), or hold any
+// package-level mutable state.
+package ticket

@@ -1,0 +1,107 @@
+package ticket
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+)
+
+// Verifier checks tickets for one Connection Server (or for a Host reading its own ticket).
+type Verifier struct {
+	// Keys holds the CM's ticket keys; nil refuses every ticket with ErrUnknownKey.
+	Keys *KeySet
+	// Audience is this CS id; "" means the audience is not checked.
+	Audience string
+	// Replay remembers used ticket ids; nil means no replay check (Host side). The CS always
+	// sets one.
+	Replay *ReplayCache
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Skew is the clock skew tolerated on NotBefore and Expiry; 0 means DefaultSkew, negative
+	// means none.
+	Skew time.Duration
+}
+
+// Verify checks raw and returns its claims. want is the role the caller admits; "" admits
+// either role (the CS, which pairs one of each). The checks run in this order, and the first
+// failure is returned wrapping its sentinel: parse (ErrMalformed), key (ErrUnknownKey),
+// signature (ErrBadSignature), role (ErrWrongRole), audience (ErrWrongAudience), time
+// (ErrNotYetValid, ErrExpired, or ErrMalformed for a lifetime above MaxLifetime plus skew), and
+// only then replay (ErrReplayed), so a forged or stale ticket never consumes a real id.
+func (v *Verifier) Verify(raw string, want Role) (*Claims, error) {
+	p, err := parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkSignature(p); err != nil {
+		return nil, err
+	}
+	c := p.claims
+	if want != "" && c.Role != want {
+		return nil, fmt.Errorf("%w: ticket is for %q, want %q", ErrWrongRole, c.Role, want)
+	}
+	if v.Audience != "" && c.Audience != v.Audience {
+		return nil, fmt.Errorf("%w: ticket is for %q, this is %q", ErrWrongAudience, truncate(c.Audience), v.Audience)
+	}
+	now, skew := v.now(), v.skew()
+	if err := checkTime(c, now, skew); err != nil {
+		return nil, err
+	}
+	if v.Replay != nil {
+		// Remember the id as long as Verify would still accept the ticket.
+		if err := v.Replay.Use(c.ID, c.Expiry.Add(skew), now); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkSignature finds the ticket's key and verifies the signature with it.
+func (v *Verifier) checkSignature(p *parsed) error {
+	pub, ok := v.Keys.Lookup(p.kid)
+	if !ok {
+		return fmt.Errorf("%w: key id %q", ErrUnknownKey, p.kid)
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: key id %q has a %d-byte key", ErrUnknownKey, p.kid, len(pub))
+	}
+	if !ed25519.Verify(pub, signingInput(p.head), p.sig) {
+		return fmt.Errorf("%w: key id %q", ErrBadSignature, p.kid)
+	}
+	return nil
+}
+
+// checkTime refuses claims outside their validity window at now, allowing skew either way.
+func checkTime(c *Claims, now time.Time, skew time.Duration) error {
+	if life := c.lifetime(); life > MaxLifetime+skew {
+		return fmt.Errorf("%w: lifetime %s exceeds MaxLifetime %s", ErrMalformed, life, MaxLifetime)
+	}
+	start := c.NotBefore
+	if c.IssuedAt.After(start) {
+		start = c.IssuedAt
+	}
+	if now.Add(skew).Before(start) {
+		return fmt.Errorf("%w: valid from %s, now %s", ErrNotYetValid, start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if !now.Add(-skew).Before(c.Expiry) {
+		return fmt.Errorf("%w: expired at %s, now %s", ErrExpired, c.Expiry.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now == nil {
+		return time.Now()
+	}
+	return v.Now()
+}
+
+func (v *Verifier) skew() time.Duration {
+	switch {
+	case v.Skew < 0:
+		return 0
+	case v.Skew == 0:
+		return DefaultSkew
+	}
+	return v.Skew
+}
