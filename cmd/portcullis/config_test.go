@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// TestConfigPrecedence checks the documented order: flag defaults < YAML file < PORTCULLIS_*
+// environment < flags given on the command line.
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cs.yaml")
+	yaml := "id: from-file\nregion: file-region\nowner: file-owner\nlisten: \":1\"\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTCULLIS_REGION", "env-region")
+	t.Setenv("PORTCULLIS_OWNER", "env-owner")
+
+	var got csConfig
+	cmd := newCSCmd()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return loadConfig(cmd, &got) }
+	cmd.SetArgs([]string{"--config", file, "--owner", "flag-owner"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want := csConfig{
+		ID:        "from-file",      // file beats the flag default
+		Region:    "env-region",     // environment beats the file
+		Owner:     "flag-owner",     // a given flag beats everything
+		Listen:    ":1",             // file
+		Advertise: "127.0.0.1:1970", // flag default
+		CMURL:     "https://127.0.0.1:8443",
+		CertsDir:  "certs",
+		LogLevel:  "info",
+	}
+	if got != want {
+		t.Errorf("config = %+v\nwant     %+v", got, want)
+	}
+}
+
+func TestConfigFileErrorsAreReported(t *testing.T) {
+	cmd := newCSCmd()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return loadConfig(cmd, &csConfig{}) }
+	cmd.SetArgs([]string{"--config", filepath.Join(t.TempDir(), "missing.yaml")})
+	if err := cmd.Execute(); err == nil {
+		t.Fatal("a missing config file was accepted")
+	}
+}
+
+func TestEveryCommandExplainsItself(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Short == "" {
+			t.Errorf("%q has no help text", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+}
