@@ -208,3 +208,23 @@ type RelayInfo struct {
 	Healthy  bool      `json:"healthy"`
 	LastSeen time.Time `json:"last_seen"`
 }
+
+// PathReachableHosts lists the Hosts the caller may reach (GET, any signed-in user).
+const PathReachableHosts = "/v1/me/hosts"
+
+// ReachableHosts is the answer of GET /v1/me/hosts: the caller's SSH principal and every
+// enabled Host the policy would let the caller connect to right now.
+type ReachableHosts struct {
+	// Principal is the caller's SSH user name on Hosts (the certificate principal).
+	Principal string          `json:"principal"`
+	Hosts     []ReachableHost `json:"hosts"`
+}
+
+// ReachableHost is one Host the caller may reach, with what the policy would grant.
+type ReachableHost struct {
+	HostInfo
+	// Channels are the channel kinds the policy would allow.
+	Channels []string `json:"channels"`
+	// MinEncryption is the weakest encryption level the policy would accept.
+	MinEncryption string `json:"min_encryption"`
+}

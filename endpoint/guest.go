@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -26,7 +27,8 @@ type Guest struct {
 	RootCAs *x509.CertPool
 	// IDToken is the signed-in user's OIDC ID token.
 	IDToken string
-	// Encryption is the encryption level asked for; default "very_high".
+	// Encryption is the encryption level the Guest insists on; default "very_high". A grant
+	// whose minimum is stronger is refused (ErrBelowMinimum).
 	Encryption string
 }
 
@@ -47,6 +49,9 @@ type Session struct {
 	Grant api.ConnectResponse
 }
 
+// ErrBelowMinimum reports a Guest encryption level weaker than the policy's minimum for the session.
+var ErrBelowMinimum = errors.New("endpoint: encryption level below the policy's minimum")
+
 // Connect asks the CM for a session to host with the given channels and opens it.
 func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*Session, error) {
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
@@ -57,34 +62,69 @@ func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*S
 	if err != nil {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
-	level := g.Encryption
-	if level == "" {
-		level = LevelVeryHigh
-	}
-	req := api.ConnectRequest{Host: host, Channels: channels, Encryption: level, PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}
-	var grant api.ConnectResponse
-	tlsConf := &tls.Config{RootCAs: g.RootCAs, MinVersion: tls.VersionTLS12}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
-	if err := api.Call(ctx, hc, http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
-		if se, ok := api.AsStatus(err); ok && se.Body.Code == api.CodeDenied {
-			return nil, &DeniedError{Reasons: se.Body.Reasons, DecisionID: se.Body.DecisionID}
-		}
-		return nil, fmt.Errorf("connect to %s: %w", host, err)
+	grant, err := g.Ask(ctx, host, channels, sshPub)
+	if err != nil {
+		return nil, err
 	}
 	signer, hostKey, err := grantKeys(grant, key)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := relay.Dial(ctx, grant.Relay.Addr, tlsConf, grant.Ticket)
+	conn, err := g.DialRelay(ctx, grant)
 	if err != nil {
-		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
+		return nil, err
 	}
-	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: level})
+	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level()})
 	if err != nil {
-		conn.Close()
 		return nil, fmt.Errorf("end-to-end SSH with %s: %w", host, err)
 	}
 	return &Session{Client: client, Grant: grant}, nil
+}
+
+// level is the encryption level the Guest asks for.
+func (g *Guest) level() string {
+	return normalizeLevel(g.Encryption)
+}
+
+// tlsConfig verifies the CM and the CS.
+func (g *Guest) tlsConfig() *tls.Config {
+	return &tls.Config{RootCAs: g.RootCAs, MinVersion: tls.VersionTLS12}
+}
+
+// httpClient talks to the CM.
+func (g *Guest) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: g.tlsConfig()}}
+}
+
+// Ask asks the CM for a session to host for the Guest's key pub: a policy refusal is a
+// *DeniedError; a grant whose minimum encryption is stronger than the Guest's level is refused
+// here (ErrBelowMinimum), before any byte goes to the relay.
+func (g *Guest) Ask(ctx context.Context, host string, channels []string, pub ssh.PublicKey) (api.ConnectResponse, error) {
+	if _, err := levelRank(g.level()); err != nil {
+		return api.ConnectResponse{}, err
+	}
+	req := api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))}
+	var grant api.ConnectResponse
+	if err := api.Call(ctx, g.httpClient(), http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
+		if se, ok := api.AsStatus(err); ok && se.Body.Code == api.CodeDenied {
+			return grant, &DeniedError{Reasons: se.Body.Reasons, DecisionID: se.Body.DecisionID}
+		}
+		return grant, fmt.Errorf("connect to %s: %w", host, err)
+	}
+	if min := grant.Obligations.MinEncryption; !LevelAtLeast(g.level(), min) {
+		return grant, fmt.Errorf("%w: this Guest insists on %q, and the policy demands at least %q for %s (decision %s)",
+			ErrBelowMinimum, g.level(), normalizeLevel(min), host, grant.DecisionID)
+	}
+	return grant, nil
+}
+
+// DialRelay dials the grant's Connection Server with the Guest's ticket.
+func (g *Guest) DialRelay(ctx context.Context, grant api.ConnectResponse) (net.Conn, error) {
+	conn, err := relay.Dial(ctx, grant.Relay.Addr, g.tlsConfig(), grant.Ticket)
+	if err != nil {
+		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
+	}
+	return conn, nil
 }
 
 // grantKeys turns the CM's answer into the certificate signer and the pinned host key.
@@ -110,4 +150,13 @@ func grantKeys(grant api.ConnectResponse, key ed25519.PrivateKey) (ssh.Signer, s
 		return nil, nil, fmt.Errorf("host key from CM: %w", err)
 	}
 	return signer, hostKey, nil
+}
+
+// Reachable asks the CM which Hosts the signed-in user may reach now, and under which principal.
+func (g *Guest) Reachable(ctx context.Context) (api.ReachableHosts, error) {
+	var out api.ReachableHosts
+	if err := api.Call(ctx, g.httpClient(), http.MethodGet, g.CMURL+api.PathReachableHosts, g.IDToken, nil, &out); err != nil {
+		return out, fmt.Errorf("list reachable hosts: %w", err)
+	}
+	return out, nil
 }

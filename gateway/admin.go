@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/store"
 )
 
 // admin authenticates the caller and checks that it is an administrator.
@@ -33,11 +35,7 @@ func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	out := make([]api.HostInfo, 0, len(hosts))
 	for _, h := range hosts {
-		online, seen := s.presence.online(h.ID, now, 3*s.cfg.HeartbeatInterval)
-		if seen.IsZero() {
-			seen = h.LastSeen
-		}
-		out = append(out, api.HostInfo{ID: h.ID, Name: h.Name, Tenant: h.Tenant, OS: h.OS, Tags: h.Tags, Disabled: h.Disabled, Online: online, LastSeen: seen})
+		out = append(out, s.hostInfo(h, now))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -61,4 +59,13 @@ func (s *Server) handleListRelays(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// hostInfo describes a Host as the API shows it, with its presence at now.
+func (s *Server) hostInfo(h store.Host, now time.Time) api.HostInfo {
+	online, seen := s.presence.online(h.ID, now, 3*s.cfg.HeartbeatInterval)
+	if seen.IsZero() {
+		seen = h.LastSeen
+	}
+	return api.HostInfo{ID: h.ID, Name: h.Name, Tenant: h.Tenant, OS: h.OS, Tags: h.Tags, Disabled: h.Disabled, Online: online, LastSeen: seen}
 }

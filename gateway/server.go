@@ -193,6 +193,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathDecisions+"/{id}", s.handleGetDecision)
 	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
 	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
+	s.mux.HandleFunc("GET "+api.PathReachableHosts, s.handleReachableHosts)
 }
 
 func (s *Server) handleAuthConfig(w http.ResponseWriter, _ *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,15 +36,23 @@ func addGuestFlags(cmd *cobra.Command) {
 }
 
 func (g guestConfig) cache() (identity.TokenCache, error) {
-	dir := g.ConfigDir
-	if dir == "" {
-		base, err := os.UserConfigDir()
-		if err != nil {
-			return identity.TokenCache{}, fmt.Errorf("config dir: %w", err)
-		}
-		dir = base + "/portcullis"
+	dir, err := g.dir()
+	if err != nil {
+		return identity.TokenCache{}, err
 	}
 	return identity.TokenCache{Dir: dir}, nil
+}
+
+// dir is the Guest's configuration directory.
+func (g guestConfig) dir() (string, error) {
+	if g.ConfigDir != "" {
+		return g.ConfigDir, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("config dir: %w", err)
+	}
+	return filepath.Join(base, "portcullis"), nil
 }
 
 // guest returns a client for the signed-in user.
@@ -163,15 +172,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 	ctx := cmd.Context()
 	s, err := g.Connect(ctx, host, channels)
 	if err != nil {
-		var denied *endpoint.DeniedError
-		if errors.As(err, &denied) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: access to %s denied (decision %s)\n", host, denied.DecisionID)
-			for _, r := range denied.Reasons {
-				fmt.Fprintf(cmd.ErrOrStderr(), "  - %s\n", r)
-			}
-			return &exitError{code: exitDenied}
-		}
-		return err
+		return reportDenied(cmd, host, err)
 	}
 	defer s.Close()
 	if verbose, _ := cmd.Flags().GetBool("verbose"); verbose {
@@ -186,6 +187,20 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// reportDenied prints a policy refusal with its reasons and turns it into exitDenied; other
+// errors come back unchanged.
+func reportDenied(cmd *cobra.Command, host string, err error) error {
+	var denied *endpoint.DeniedError
+	if !errors.As(err, &denied) {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: access to %s denied (decision %s)\n", host, denied.DecisionID)
+	for _, r := range denied.Reasons {
+		fmt.Fprintf(cmd.ErrOrStderr(), "  - %s\n", r)
+	}
+	return &exitError{code: exitDenied}
 }
 
 // exitDenied is the exit status of a Guest command that the policy refused.

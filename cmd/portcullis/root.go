@@ -22,6 +22,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newCMCmd(), newCSCmd(), newHostCmd(),
 		newLoginCmd(), newExecCmd(), newSSHCmd(),
+		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 	)
 	return root

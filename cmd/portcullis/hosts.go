@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newHostsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hosts",
+		Short: "List the Hosts you may reach now, with online state, tags, last seen and the channels the policy grants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg guestConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			g, err := cfg.guest()
+			if err != nil {
+				return err
+			}
+			me, err := g.Reachable(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tTAGS\tCHANNELS\tMIN ENCRYPTION")
+			for _, h := range me.Hosts {
+				state, seen := "offline", "never"
+				if h.Online {
+					state = "online"
+				}
+				if !h.LastSeen.IsZero() {
+					seen = h.LastSeen.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, state, seen, formatTags(h.Tags), strings.Join(h.Channels, ","), h.MinEncryption)
+			}
+			return tw.Flush()
+		},
+	}
+	addGuestFlags(cmd)
+	return cmd
+}
+
+// formatTags prints tags as sorted key=value pairs.
+func formatTags(tags map[string]string) string {
+	pairs := make([]string, 0, len(tags))
+	for k, v := range tags {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/endpoint"
+)
+
+// sshSuffix is the default domain under which ssh_config names Hosts (web-1.portcullis).
+const sshSuffix = ".portcullis"
+
+// knownHostsFile is the known_hosts file the proxy maintains in the Guest's config directory.
+const knownHostsFile = "known_hosts"
+
+func newProxyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proxy HOST",
+		Short: "Carry an OpenSSH connection to a Host through a relay (use as ssh's ProxyCommand; see 'portcullis config ssh')",
+		Long: "proxy asks the CM to connect to HOST (a trailing --suffix is removed), adds the fresh session key and its certificate to " +
+			"the ssh-agent at SSH_AUTH_SOCK, pins the Host key in the config directory's known_hosts under the name ssh was given, " +
+			"then pipes stdin and stdout through the relay. ssh runs SSH end to end with the Host.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var cfg guestConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			suffix, _ := cmd.Flags().GetString("suffix")
+			channels, _ := cmd.Flags().GetStringSlice("channels")
+			return runProxy(cmd, cfg, args[0], suffix, channels)
+		},
+	}
+	addSessionFlags(cmd)
+	cmd.Flags().String("suffix", sshSuffix, "domain suffix removed from HOST to get the Host's name")
+	cmd.Flags().StringSlice("channels", []string{"shell", "exec", "sftp"}, "channel kinds to ask for")
+	return cmd
+}
+
+func runProxy(cmd *cobra.Command, cfg guestConfig, alias, suffix string, channels []string) error {
+	g, err := cfg.guest()
+	if err != nil {
+		return err
+	}
+	dir, err := cfg.dir()
+	if err != nil {
+		return err
+	}
+	ag, closer, err := endpoint.DialAgent()
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	p := &endpoint.OpenSSHProxy{Guest: g, Agent: ag, KnownHosts: filepath.Join(dir, knownHostsFile), Channels: channels}
+	host := strings.TrimSuffix(alias, suffix)
+	return reportDenied(cmd, host, p.Run(cmd.Context(), host, alias, cmd.InOrStdin(), cmd.OutOrStdout()))
+}
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Print configuration for other tools"}
+	ssh := &cobra.Command{
+		Use:   "ssh",
+		Short: "Print the ssh_config block that makes ssh, scp and sftp reach Hosts as NAME.portcullis",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg guestConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			pattern, _ := cmd.Flags().GetString("pattern")
+			return runConfigSSH(cmd, cfg, pattern, cmd.OutOrStdout())
+		},
+	}
+	addSessionFlags(ssh)
+	ssh.Flags().String("pattern", "*"+sshSuffix, "ssh_config Host pattern; its leading * is the Host name")
+	cmd.AddCommand(ssh)
+	return cmd
+}
+
+// runConfigSSH asks the CM for the user's principal (the SSH user name) and prints the block.
+func runConfigSSH(cmd *cobra.Command, cfg guestConfig, pattern string, out io.Writer) error {
+	g, err := cfg.guest()
+	if err != nil {
+		return err
+	}
+	me, err := g.Reachable(cmd.Context())
+	if err != nil {
+		return err
+	}
+	dir, err := cfg.dir()
+	if err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locate the portcullis binary: %w", err)
+	}
+	dir, _ = filepath.Abs(dir)
+	proxy := []string{quote(bin), "proxy", "--cm", quote(cfg.CM), "--config-dir", quote(dir), "--encryption", cfg.Level,
+		"--suffix", quote(strings.TrimPrefix(pattern, "*"))}
+	if cfg.CAFile != "" {
+		ca, _ := filepath.Abs(cfg.CAFile)
+		proxy = append(proxy, "--ca-file", quote(ca))
+	}
+	fmt.Fprintf(out, `# Portcullis: ssh, scp and sftp reach Host NAME as NAME%s through a relay.
+# The session key and certificate go to your ssh-agent (SSH_AUTH_SOCK must be set);
+# the Host key the CM pins is written to %s.
+Host %s
+    User %s
+    ProxyCommand %s %%h
+    UserKnownHostsFile %s
+    StrictHostKeyChecking yes
+    PasswordAuthentication no
+    ControlMaster no
+`, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, me.Principal,
+		strings.Join(proxy, " "), quote(filepath.Join(dir, knownHostsFile)))
+	return nil
+}
+
+// quote wraps s in double quotes when ssh_config would split it.
+func quote(s string) string {
+	if strings.ContainsAny(s, " \t\"'") {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return s
+}
