@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -25,8 +26,12 @@ import (
 //	Extensions       "session@portcullis" = session id (an extension, not a critical option,
 //	                 so OpenSSH clients accept the certificate too);
 //	                 "permit-pty" when the obligations allow "shell";
-//	                 "permit-port-forwarding" when the obligations allow "forward"
+//	                 "permit-port-forwarding" when the obligations allow "forward";
+//	                 "groups@portcullis" = the subject's groups as a JSON array of strings, when
+//	                 it has any (the Host's allowlist and rego schemes read them)
 const (
+	// ExtensionGroups names the certificate extension carrying the subject's groups (JSON array).
+	ExtensionGroups = "groups@portcullis"
 	// ExtensionSession names the certificate extension carrying the session id.
 	ExtensionSession = "session@portcullis"
 	// ExtensionPermitPTY is OpenSSH's extension allowing a terminal; set only when shell is allowed.
@@ -77,6 +82,8 @@ type UserCertRequest struct {
 	DecisionID string
 	// ValidFor is the certificate's lifetime from Now; 0 means Obligations.MaxDuration().
 	ValidFor time.Duration
+	// Groups are the subject's identity-provider groups, carried in ExtensionGroups.
+	Groups []string
 	// Obligations are the obligations of the decision; they decide the certificate's extensions.
 	Obligations policy.Obligations
 	// Now is the signing time; zero means time.Now().
@@ -155,7 +162,25 @@ func certExtensions(req UserCertRequest) map[string]string {
 	if req.Obligations.Allows("forward") {
 		ext[ExtensionPermitPortForwarding] = ""
 	}
+	if len(req.Groups) > 0 {
+		groups, _ := json.Marshal(req.Groups) // a []string always encodes
+		ext[ExtensionGroups] = string(groups)
+	}
 	return ext
+}
+
+// CertGroups returns the groups a certificate carries (ExtensionGroups); none when it carries
+// none, an error when the extension is not a JSON array of strings.
+func CertGroups(cert *ssh.Certificate) ([]string, error) {
+	raw, ok := cert.Extensions[ExtensionGroups]
+	if !ok {
+		return nil, nil
+	}
+	var groups []string
+	if err := json.Unmarshal([]byte(raw), &groups); err != nil {
+		return nil, fmt.Errorf("certs: %s extension: %w", ExtensionGroups, err)
+	}
+	return groups, nil
 }
 
 // randomSSHSerial returns a random SSH certificate serial number.

@@ -263,3 +263,31 @@ var certRefusals = []error{
 	ErrNotCertificate, ErrNotUserCert, ErrWrongCA, ErrBadCertSignature, ErrCriticalOption,
 	ErrPrincipalCount, ErrPrincipalMismatch, ErrCertNotYetValid, ErrCertExpired, ErrCertLifetime, ErrWrongSession,
 }
+
+func TestCertGroups(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name   string
+		groups []string
+	}{
+		{"none", nil},
+		{"some, with awkward characters", []string{"ops", "a,b", `q"uote`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cert := f.cert(t, func(r *UserCertRequest) { r.Groups = tt.groups })
+			got, err := CertGroups(cert)
+			if err != nil || !slices.Equal(got, tt.groups) {
+				t.Fatalf("CertGroups = %q, %v; want %q", got, err, tt.groups)
+			}
+			if _, present := cert.Extensions[ExtensionGroups]; present != (len(tt.groups) > 0) {
+				t.Errorf("extension present = %v with %d groups", present, len(tt.groups))
+			}
+		})
+	}
+	bad := f.cert(t, nil)
+	bad.Extensions[ExtensionGroups] = "ops,dev"
+	if _, err := CertGroups(bad); err == nil {
+		t.Error("a malformed groups extension was accepted")
+	}
+}

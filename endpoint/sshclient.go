@@ -105,6 +105,9 @@ type SSHClientConfig struct {
 	HostKey ssh.PublicKey
 	// Level is the encryption level this end uses; "" means DefaultLevel.
 	Level string
+	// Challenge answers the questions of the Host's own schemes (keyboard-interactive, e.g. a
+	// host-local password); nil answers none, so such a scheme refuses.
+	Challenge ssh.KeyboardInteractiveChallenge
 }
 
 // Validate returns every problem of the configuration at once, each wrapping ErrBadConfig.
@@ -143,7 +146,7 @@ func NewSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, error) {
 	conf := &ssh.ClientConfig{
 		Config:          algs,
 		User:            cfg.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer), ssh.KeyboardInteractive(challenge(cfg.Challenge))},
 		HostKeyCallback: pinnedHostKey(cfg.HostKey),
 		BannerCallback:  banner.record,
 		ClientVersion:   "SSH-2.0-Portcullis",
@@ -158,6 +161,19 @@ func NewSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// challenge is the Guest's keyboard-interactive answerer: c, or one that answers no question.
+func challenge(c ssh.KeyboardInteractiveChallenge) ssh.KeyboardInteractiveChallenge {
+	if c != nil {
+		return c
+	}
+	return func(_, _ string, questions []string, _ []bool) ([]string, error) {
+		if len(questions) > 0 {
+			return nil, errors.New("endpoint: the Host asks questions and this Guest cannot answer them")
+		}
+		return nil, nil
+	}
 }
 
 // pinnedHostKey accepts exactly the pinned key (ssh.FixedHostKey), naming both keys otherwise.

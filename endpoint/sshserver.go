@@ -24,6 +24,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/endpoint/hostauth"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -33,6 +34,9 @@ const (
 	DefaultShell = "/bin/sh"
 	// HandshakeTimeout bounds the SSH handshake, authentication included, on both ends.
 	HandshakeTimeout = 30 * time.Second
+	// HostAuthTimeout bounds the Host's own schemes (a person may have to confirm or type a
+	// password); the handshake may take this much longer when the Host has any.
+	HostAuthTimeout = 2 * time.Minute
 	// OutputDrainTimeout is how long a program's output is still relayed after it exits (a
 	// background child may hold its output open); then the output is cut.
 	OutputDrainTimeout = 2 * time.Second
@@ -101,6 +105,7 @@ func refusals() []refusal {
 		{"wrong_session", certs.ErrWrongSession},
 		{"channel_not_allowed", ErrChannelNotAllowed},
 		{"request_refused", ErrRequestRefused},
+		{"host_refused", hostauth.ErrRefused},
 	}
 }
 
@@ -138,6 +143,15 @@ type SSHServerConfig struct {
 	Level string
 	// Shell runs shells and exec commands (as Shell -c command); "" means DefaultShell.
 	Shell string
+	// Account is the local account programs run as; nil means the agent's own user.
+	Account *Account
+	// SFTPCommand runs the sftp server as a program (as Account), speaking SFTP on stdin and
+	// stdout; empty serves SFTP inside the agent, which is refused when Account.Switch is set.
+	SFTPCommand []string
+	// Auth is the Host owner's chain of schemes, run after the certificate check; all must allow.
+	Auth hostauth.Chain
+	// HostName is this Host's name, for the schemes.
+	HostName string
 	// Logger receives the session's log; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock for certificate checks; nil means time.Now.
@@ -182,6 +196,7 @@ func (c SSHServerConfig) level() string {
 
 // sshServer serves one SSH connection on the Host.
 type sshServer struct {
+	ctx context.Context // the connection's context, for the authentication callbacks
 	cfg SSHServerConfig // defaults applied
 	log *slog.Logger
 	now func() time.Time
@@ -201,13 +216,18 @@ func ServeSSH(ctx context.Context, conn net.Conn, cfg SSHServerConfig) error {
 		return err
 	}
 	s := newSSHServer(cfg)
+	s.ctx = ctx
 	conf, err := s.sshConfig()
 	if err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	sc, chans, reqs, err := serverHandshake(conn, conf)
+	timeout := HandshakeTimeout
+	if len(cfg.Auth) > 0 {
+		timeout += HostAuthTimeout
+	}
+	sc, chans, reqs, err := serverHandshake(conn, conf, timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("endpoint: ssh handshake: %w", context.Cause(ctx))
@@ -257,15 +277,17 @@ func newSSHServer(cfg SSHServerConfig) *sshServer {
 	if now == nil {
 		now = time.Now
 	}
-	env, dir := programEnv(cfg.SessionID, cfg.Shell)
+	env, dir := programEnv(cfg.SessionID, cfg.Shell, cfg.Account)
 	return &sshServer{cfg: cfg, log: log.With("session_id", cfg.SessionID), now: now, env: env, dir: dir}
 }
 
 // programEnv returns the base environment and working directory of the programs the Host runs:
 // a fresh minimal environment, never the agent's own (which may hold secrets).
-func programEnv(sessionID, shell string) ([]string, string) {
+func programEnv(sessionID, shell string, account *Account) ([]string, string) {
 	home, name := "/", ""
-	if u, err := user.Current(); err == nil {
+	if account != nil {
+		home, name = account.Home, account.Name
+	} else if u, err := user.Current(); err == nil {
 		home, name = u.HomeDir, u.Username
 	}
 	if st, err := os.Stat(home); err != nil || !st.IsDir() {
@@ -295,6 +317,9 @@ func (s *sshServer) sshConfig() (*ssh.ServerConfig, error) {
 		PublicKeyCallback: s.authenticate,
 		ServerVersion:     "SSH-2.0-Portcullis",
 	}
+	if len(s.cfg.Auth) > 0 {
+		conf.VerifiedPublicKeyCallback = s.authorize
+	}
 	conf.AddHostKey(s.cfg.HostKey)
 	return conf, nil
 }
@@ -317,8 +342,8 @@ func (s *sshServer) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh
 
 // serverHandshake runs the SSH handshake under HandshakeTimeout; an authentication failure
 // comes back wrapping every refusal, so errors.Is finds them.
-func serverHandshake(conn net.Conn, conf *ssh.ServerConfig) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
-	_ = conn.SetDeadline(time.Now().Add(HandshakeTimeout))
+func serverHandshake(conn net.Conn, conf *ssh.ServerConfig, timeout time.Duration) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	sc, chans, reqs, err := ssh.NewServerConn(conn, conf)
 	if err != nil {
 		var authErr *ssh.ServerAuthError
@@ -708,14 +733,19 @@ func (s *session) start(req *ssh.Request, kind string, args []string) {
 	go s.finish()
 }
 
-// launch starts the program on the terminal, if one was requested, or on pipes.
+// launch starts the shell with args on the terminal, if one was requested, or on pipes.
 func (s *session) launch(args []string) error {
-	cmd := exec.Command(s.srv.cfg.Shell, args...)
-	cmd.Env = s.environment()
-	cmd.Dir = s.srv.dir
 	s.mu.Lock()
 	size := s.pty
 	s.mu.Unlock()
+	return s.launchCmd(exec.Command(s.srv.cfg.Shell, args...), size)
+}
+
+// launchCmd starts cmd as the session's program, as the configured account.
+func (s *session) launchCmd(cmd *exec.Cmd, size *pty.Winsize) error {
+	cmd.Env = s.environment()
+	cmd.Dir = s.srv.dir
+	cmd.SysProcAttr = s.srv.cfg.Account.sysProcAttr(size == nil)
 	var wait func()
 	var err error
 	if size != nil {
@@ -724,12 +754,12 @@ func (s *session) launch(args []string) error {
 		wait, err = s.startOnPipes(cmd)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: start %s: %w", ErrRequestRefused, s.srv.cfg.Shell, err)
+		return fmt.Errorf("%w: start %s: %w", ErrRequestRefused, cmd.Path, err)
 	}
 	s.mu.Lock()
 	s.pgid = cmd.Process.Pid // the program leads its own process group
 	s.mu.Unlock()
-	s.log.Info("program started", "args", args, "pty", size != nil, "pid", cmd.Process.Pid)
+	s.log.Info("program started", "args", cmd.Args, "pty", size != nil, "pid", cmd.Process.Pid)
 	s.running, s.done = true, make(chan struct{})
 	s.kill = func() { _ = s.signalGroup(syscall.SIGKILL) }
 	s.wait = func() (string, []byte) {
@@ -755,7 +785,6 @@ func (s *session) environment() []string {
 func (s *session) startOnPipes(cmd *exec.Cmd) (func(), error) {
 	cmd.Stdout = s.ch
 	cmd.Stderr = s.ch.Stderr()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = OutputDrainTimeout
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -800,8 +829,15 @@ func (s *session) startOnPTY(cmd *exec.Cmd, size pty.Winsize) (func(), error) {
 	}, nil
 }
 
-// launchSFTP starts the sftp server on the channel, in the working directory of programs.
+// launchSFTP starts the sftp server on the channel, in the working directory of programs: as a
+// program run as the account when SFTPCommand is set, else inside the agent.
 func (s *session) launchSFTP() error {
+	if c := s.srv.cfg.SFTPCommand; len(c) > 0 {
+		return s.launchCmd(exec.Command(c[0], c[1:]...), nil)
+	}
+	if s.srv.cfg.Account != nil && s.srv.cfg.Account.Switch {
+		return fmt.Errorf("%w: sftp as %s needs an sftp server program", ErrRequestRefused, s.srv.cfg.Account.Name)
+	}
 	server, err := sftp.NewServer(s.ch, sftp.WithServerWorkingDirectory(s.srv.dir))
 	if err != nil {
 		return fmt.Errorf("%w: start sftp: %w", ErrRequestRefused, err)

@@ -229,7 +229,7 @@ func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (gr
 	}
 	sid := newID("ses")
 	cert, err := certs.SignUserCert(s.cfg.SSHUserCA, a.key, certs.UserCertRequest{
-		Principal: a.claims.Subject, SessionID: sid, DecisionID: decisionID,
+		Principal: a.claims.Subject, SessionID: sid, DecisionID: decisionID, Groups: a.claims.Groups,
 		ValidFor: validFor, Obligations: obl, Now: a.now,
 	})
 	if err != nil {
