@@ -193,4 +193,3 @@ func TestSessionsRunAsTheConfiguredAccount(t *testing.T) {
 		t.Error("sftp ran inside a root agent for an unprivileged account")
 	}
 }
-

@@ -77,6 +77,23 @@ func LevelAtLeast(have, min string) bool {
 	return errHave == nil && errMin == nil && h >= m
 }
 
+// StrongerLevel returns the stronger of two levels ("" is DefaultLevel); an unknown name wins,
+// so that configuring with it fails closed.
+func StrongerLevel(a, b string) string {
+	ra, errA := levelRank(a)
+	rb, errB := levelRank(b)
+	switch {
+	case errA != nil:
+		return a
+	case errB != nil:
+		return b
+	case rb > ra:
+		return normalizeLevel(b)
+	default:
+		return normalizeLevel(a)
+	}
+}
+
 // levelRank orders the levels: a higher rank is a stronger level.
 func levelRank(level string) (int, error) {
 	rank := slices.Index([]string{LevelMedium, LevelHigh, LevelVeryHigh}, normalizeLevel(level))

@@ -30,6 +30,8 @@ type Guest struct {
 	// Encryption is the encryption level the Guest insists on; default "very_high". A grant
 	// whose minimum is stronger is refused (ErrBelowMinimum).
 	Encryption string
+	// Challenge answers the Host's own questions (a host-local password); nil answers none.
+	Challenge ssh.KeyboardInteractiveChallenge
 }
 
 // DeniedError is the CM's refusal of a connection, with the policy's reasons.
@@ -74,7 +76,7 @@ func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*S
 	if err != nil {
 		return nil, err
 	}
-	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level()})
+	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level(), Challenge: g.Challenge})
 	if err != nil {
 		return nil, fmt.Errorf("end-to-end SSH with %s: %w", host, err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/endpoint/hostauth"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -57,6 +58,15 @@ type Host struct {
 	Name string
 	// Shell runs commands and shells; default /bin/sh.
 	Shell string
+	// Encryption is the weakest encryption level this Host accepts; "" means DefaultLevel. A
+	// session uses the stronger of it and the policy's minimum.
+	Encryption string
+	// Account is the local account sessions run as; nil means the agent's own user.
+	Account *Account
+	// SFTPCommand runs the sftp server as Account (see SSHServerConfig.SFTPCommand).
+	SFTPCommand []string
+	// Schemes are the Host owner's authorization schemes after central; nil means none.
+	Schemes *hostauth.Schemes
 	// Logger receives the agent's logs; default discards.
 	Logger *slog.Logger
 }
@@ -241,6 +251,9 @@ func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) 
 	err = ServeSSH(ctx, conn, SSHServerConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,
+		Level:   StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
+		Account: h.Account, SFTPCommand: h.SFTPCommand, HostName: rt.state.Name,
+		Auth: h.Schemes.For(claims.Obligations.RequireConfirm),
 	})
 	log.Info("session ended", "err", err)
 }

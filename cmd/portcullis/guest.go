@@ -72,7 +72,8 @@ func (g guestConfig) guest() (*endpoint.Guest, error) {
 	if !tok.Expiry.IsZero() && time.Now().After(tok.Expiry) {
 		return nil, fmt.Errorf("the sign-in to %s expired at %s: run 'portcullis login --cm %s'", g.CM, tok.Expiry.Format(time.RFC3339), g.CM)
 	}
-	return &endpoint.Guest{CMURL: strings.TrimSuffix(g.CM, "/"), RootCAs: pool, IDToken: tok.IDToken, Encryption: g.Level}, nil
+	return &endpoint.Guest{CMURL: strings.TrimSuffix(g.CM, "/"), RootCAs: pool, IDToken: tok.IDToken, Encryption: g.Level,
+		Challenge: endpoint.TerminalChallenge()}, nil
 }
 
 func newLoginCmd() *cobra.Command {

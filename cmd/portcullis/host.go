@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
 
 // hostConfig is the Host agent's configuration.
@@ -20,6 +24,28 @@ type hostConfig struct {
 	Name        string `mapstructure:"name"`
 	Shell       string `mapstructure:"shell"`
 	LogLevel    string `mapstructure:"log-level"`
+	Encryption  string `mapstructure:"encryption"`
+	RunAs       string `mapstructure:"run-as"`
+	hostAuthConfig `mapstructure:",squash"`
+}
+
+// hostAuthConfig is the Host owner's chain of authorization schemes (hostauth.Config).
+type hostAuthConfig struct {
+	AuthChain      []string      `mapstructure:"auth-chain"`
+	AllowUsers     []string      `mapstructure:"allow-users"`
+	AllowGroups    []string      `mapstructure:"allow-groups"`
+	ConfirmSocket  string        `mapstructure:"confirm-socket"`
+	ConfirmTimeout time.Duration `mapstructure:"confirm-timeout"`
+	PasswordFile   string        `mapstructure:"password-file"`
+	RegoFile       string        `mapstructure:"rego-file"`
+}
+
+// config converts to the scheme package's configuration.
+func (c hostAuthConfig) config() hostauth.Config {
+	return hostauth.Config{
+		Chain: c.AuthChain, AllowUsers: c.AllowUsers, AllowGroups: c.AllowGroups,
+		ConfirmSocket: c.ConfirmSocket, ConfirmTimeout: c.ConfirmTimeout, PasswordFile: c.PasswordFile, RegoFile: c.RegoFile,
+	}
 }
 
 func newHostCmd() *cobra.Command {
@@ -44,7 +70,23 @@ func newHostCmd() *cobra.Command {
 	f.String("enroll-token", "", "one-time enrollment token (needed only for the first start)")
 	f.String("name", "", "host name to enrol under")
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
+	f.String("encryption", endpoint.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
+	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
+	addHostAuthFlags(cmd)
+	cmd.AddCommand(newHostPasswdCmd(), newHostConfirmCmd())
 	return cmd
+}
+
+// addHostAuthFlags adds the flags of the Host's authorization schemes.
+func addHostAuthFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSlice("auth-chain", nil, "Host-side schemes after the CM's certificate, in order, all must allow: allowlist, confirm, password, rego")
+	f.StringSlice("allow-users", nil, "allowlist: users (certificate principals) allowed")
+	f.StringSlice("allow-groups", nil, "allowlist: groups (from the certificate) allowed")
+	f.String("confirm-socket", "", "confirm: unix socket a notifier ('portcullis host confirm') answers on")
+	f.Duration("confirm-timeout", hostauth.DefaultConfirmTimeout, "confirm: how long the local user has to accept")
+	f.String("password-file", "", "password: argon2id file managed by 'portcullis host passwd'")
+	f.String("rego-file", "", "rego: host-local Rego policy (package portcullis.host)")
 }
 
 func runHost(ctx context.Context, cfg hostConfig) error {
@@ -56,9 +98,35 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if err != nil {
 		return err
 	}
+	if os.Getuid() == 0 && cfg.RunAs == "" {
+		return errors.New("the Host agent runs as root: name the account sessions run as with --run-as (--run-as root to really run them as root)")
+	}
+	account, err := endpoint.LookupAccount(cfg.RunAs)
+	if err != nil {
+		return err
+	}
+	if _, err := endpoint.Algorithms(cfg.Encryption); err != nil {
+		return err
+	}
+	schemes, err := cfg.config().Build(ctx)
+	if err != nil {
+		return err
+	}
+	if schemes.Confirm != nil {
+		ln, err := hostauth.ListenConfirm(cfg.ConfirmSocket)
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := schemes.Confirm.Serve(ctx, ln); err != nil {
+				log.Error("confirm socket", "err", err)
+			}
+		}()
+	}
 	h := &endpoint.Host{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
-		Name: cfg.Name, Shell: cfg.Shell, Logger: log,
+		Name: cfg.Name, Shell: cfg.Shell, Logger: log, Encryption: cfg.Encryption,
+		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,
 	}
 	return h.Run(ctx)
 }

@@ -22,7 +22,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newCMCmd(), newCSCmd(), newHostCmd(),
 		newLoginCmd(), newExecCmd(), newSSHCmd(),
-		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(),
+		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 	)
 	return root

@@ -184,7 +184,13 @@ type HostSpec struct {
 	Tenant string
 	// Env is added to the Host process's environment.
 	Env []string
+	// Args are added to the Host's command line (e.g. its authorization schemes).
+	Args []string
 }
+
+// hostAccount is the account Hosts run sessions as when the cluster runs as root (an agent
+// running as root must name one): the unprivileged "nobody".
+const hostAccount = "nobody"
 
 // StartHost has admin create an enrollment token for h, starts the Host agent with it, and
 // waits until the CM sees the Host online.
@@ -194,8 +200,12 @@ func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc,
 	if err := api.Call(ctx, c.http, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
 		return nil, fmt.Errorf("cluster: enrollment token for %s: %w", h.Name, err)
 	}
-	p, err := c.spawnEnv(ctx, h.Name, h.Env, "host", "--cm-url", c.CMURL, "--ca-file", c.CAFile,
-		"--state-dir", filepath.Join(c.opts.Dir, "hosts", h.Name), "--enroll-token", tok.Token, "--name", h.Name)
+	args := []string{"host", "--cm-url", c.CMURL, "--ca-file", c.CAFile,
+		"--state-dir", filepath.Join(c.opts.Dir, "hosts", h.Name), "--enroll-token", tok.Token, "--name", h.Name}
+	if os.Getuid() == 0 {
+		args = append(args, "--run-as", hostAccount)
+	}
+	p, err := c.spawnEnv(ctx, h.Name, h.Env, append(args, h.Args...)...)
 	if err != nil {
 		return nil, err
 	}

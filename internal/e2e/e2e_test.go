@@ -88,6 +88,13 @@ func TestProductionRequiresMFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // the login above replaced alice's cached sign-in: restore the MFA one
+		if u, err := sys.c.Login(ctx, "alice@example.com", "password", "123456"); err != nil {
+			t.Errorf("sign alice in again with MFA: %v", err)
+		} else {
+			sys.users["alice@example.com"] = u
+		}
+	})
 	cmd := sys.c.Guest(ctx, noMFA, "exec", "db-1", "--", "true")
 	out, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 77 || !strings.Contains(string(out), "MFA is required for production") {
