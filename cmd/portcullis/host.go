@@ -17,15 +17,15 @@ import (
 
 // hostConfig is the Host agent's configuration.
 type hostConfig struct {
-	CMURL       string `mapstructure:"cm-url"`
-	CAFile      string `mapstructure:"ca-file"`
-	StateDir    string `mapstructure:"state-dir"`
-	EnrollToken string `mapstructure:"enroll-token"`
-	Name        string `mapstructure:"name"`
-	Shell       string `mapstructure:"shell"`
-	LogLevel    string `mapstructure:"log-level"`
-	Encryption  string `mapstructure:"encryption"`
-	RunAs       string `mapstructure:"run-as"`
+	CMURL          string `mapstructure:"cm-url"`
+	CAFile         string `mapstructure:"ca-file"`
+	StateDir       string `mapstructure:"state-dir"`
+	EnrollToken    string `mapstructure:"enroll-token"`
+	Name           string `mapstructure:"name"`
+	Shell          string `mapstructure:"shell"`
+	LogLevel       string `mapstructure:"log-level"`
+	Encryption     string `mapstructure:"encryption"`
+	RunAs          string `mapstructure:"run-as"`
 	hostAuthConfig `mapstructure:",squash"`
 }
 

@@ -59,7 +59,9 @@ func TestPasswordFileAndLockout(t *testing.T) {
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	p := &Password{File: file, Now: func() time.Time { return now }}
 	try := func(password string) error {
-		ask := func(context.Context, string, []string, []bool) ([]string, error) { return []string{"maint", password}, nil }
+		ask := func(context.Context, string, []string, []bool) ([]string, error) {
+			return []string{"maint", password}, nil
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel() // no failure delay in the test
 		return p.Authorize(ctx, &Request{Ask: ask})
