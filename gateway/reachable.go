@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
 )
 
 // handleReachableHosts answers GET /v1/me/hosts: every enabled Host the policy would let the
@@ -18,16 +19,14 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	hosts, err := s.cfg.Store.ListHosts(ctx)
-	if err != nil {
-		s.cfg.Logger.Error("list hosts", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
-		return
-	}
 	now := s.cfg.Now()
-	relays, err := s.relayCandidates(ctx, now)
+	hosts, err := s.cfg.Store.ListHosts(ctx)
+	var relays []store.Relay
+	if err == nil {
+		relays, err = s.relayCandidates(ctx, now)
+	}
 	if err != nil {
-		s.cfg.Logger.Error("list relays", "err", err)
+		s.cfg.Logger.Error("list reachable hosts", "err", err)
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
 		return
 	}

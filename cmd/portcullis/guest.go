@@ -55,6 +55,16 @@ func (g guestConfig) dir() (string, error) {
 	return filepath.Join(base, "portcullis"), nil
 }
 
+// loadGuest loads a Guest command's configuration and the signed-in user's client.
+func loadGuest(cmd *cobra.Command) (guestConfig, *endpoint.Guest, error) {
+	var cfg guestConfig
+	if err := loadConfig(cmd, &cfg); err != nil {
+		return cfg, nil, err
+	}
+	g, err := cfg.guest()
+	return cfg, g, err
+}
+
 // guest returns a client for the signed-in user.
 func (g guestConfig) guest() (*endpoint.Guest, error) {
 	pool, err := optionalPool(g.CAFile)

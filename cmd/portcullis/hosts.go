@@ -16,11 +16,7 @@ func newHostsCmd() *cobra.Command {
 		Short: "List the Hosts you may reach now, with online state, tags, last seen and the channels the policy grants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg guestConfig
-			if err := loadConfig(cmd, &cfg); err != nil {
-				return err
-			}
-			g, err := cfg.guest()
+			_, g, err := loadGuest(cmd)
 			if err != nil {
 				return err
 			}

@@ -27,13 +27,13 @@ func newProxyCmd() *cobra.Command {
 			"then pipes stdin and stdout through the relay. ssh runs SSH end to end with the Host.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cfg guestConfig
-			if err := loadConfig(cmd, &cfg); err != nil {
+			cfg, g, err := loadGuest(cmd)
+			if err != nil {
 				return err
 			}
 			suffix, _ := cmd.Flags().GetString("suffix")
 			channels, _ := cmd.Flags().GetStringSlice("channels")
-			return runProxy(cmd, cfg, args[0], suffix, channels)
+			return runProxy(cmd, cfg, g, args[0], suffix, channels)
 		},
 	}
 	addSessionFlags(cmd)
@@ -42,11 +42,7 @@ func newProxyCmd() *cobra.Command {
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, cfg guestConfig, alias, suffix string, channels []string) error {
-	g, err := cfg.guest()
-	if err != nil {
-		return err
-	}
+func runProxy(cmd *cobra.Command, cfg guestConfig, g *endpoint.Guest, alias, suffix string, channels []string) error {
 	dir, err := cfg.dir()
 	if err != nil {
 		return err
@@ -68,12 +64,12 @@ func newConfigCmd() *cobra.Command {
 		Short: "Print the ssh_config block that makes ssh, scp and sftp reach Hosts as NAME.portcullis",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg guestConfig
-			if err := loadConfig(cmd, &cfg); err != nil {
+			cfg, g, err := loadGuest(cmd)
+			if err != nil {
 				return err
 			}
 			pattern, _ := cmd.Flags().GetString("pattern")
-			return runConfigSSH(cmd, cfg, pattern, cmd.OutOrStdout())
+			return runConfigSSH(cmd, cfg, g, pattern, cmd.OutOrStdout())
 		},
 	}
 	addSessionFlags(ssh)
@@ -83,11 +79,7 @@ func newConfigCmd() *cobra.Command {
 }
 
 // runConfigSSH asks the CM for the user's principal (the SSH user name) and prints the block.
-func runConfigSSH(cmd *cobra.Command, cfg guestConfig, pattern string, out io.Writer) error {
-	g, err := cfg.guest()
-	if err != nil {
-		return err
-	}
+func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *endpoint.Guest, pattern string, out io.Writer) error {
 	me, err := g.Reachable(cmd.Context())
 	if err != nil {
 		return err

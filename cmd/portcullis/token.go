@@ -26,11 +26,7 @@ func newTokenCreateCmd() *cobra.Command {
 		Short: "Create a one-time enrollment token that scopes the Host to tags and a tenant",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg guestConfig
-			if err := loadConfig(cmd, &cfg); err != nil {
-				return err
-			}
-			g, err := cfg.guest()
+			cfg, g, err := loadGuest(cmd)
 			if err != nil {
 				return err
 			}
