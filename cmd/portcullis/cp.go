@@ -56,7 +56,7 @@ func runCp(cmd *cobra.Command, cfg guestConfig, src, dst endpoint.Location, recu
 		host = dst.Host
 	}
 	return runGuestSession(cmd, cfg, host, []string{"sftp"}, func(ctx context.Context, s *endpoint.Session) (int, error) {
-		cp, err := endpoint.NewCopier(s.Client, recursive, progressBar(cmd.ErrOrStderr()))
+		cp, err := endpoint.NewCopier(s.Client, recursive, progressBar(cmd.ErrOrStderr(), time.Now))
 		if err != nil {
 			return -1, err
 		}
@@ -69,8 +69,8 @@ func runCp(cmd *cobra.Command, cfg guestConfig, src, dst endpoint.Location, recu
 }
 
 // progressBar draws a bar on w when w is a terminal, for files that take longer than
-// progressAfter; otherwise it returns nil (no progress shown).
-func progressBar(w io.Writer) endpoint.Progress {
+// progressAfter by the clock now; otherwise it returns nil (no progress shown).
+func progressBar(w io.Writer, now func() time.Time) endpoint.Progress {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
@@ -78,7 +78,7 @@ func progressBar(w io.Writer) endpoint.Progress {
 	var name string
 	var started, drawn time.Time
 	return func(file string, done, size int64) {
-		now := time.Now()
+		now := now()
 		if file != name {
 			name, started, drawn = file, now, time.Time{}
 		}
