@@ -13,11 +13,19 @@
 //   - sshserver.go: the Host's SSH server for one relayed connection (ServeSSH): shell and exec
 //     on a PTY or pipes, sftp, port forwarding, each only when the session's obligations allow it.
 //   - sshclient.go: the Guest's SSH client (NewSSHClient, Exec, Shell) with the Host key pinned.
+//   - authorize.go: the Host owner's chain of schemes (package hostauth) run after the
+//     certificate check, keyboard-interactive when a scheme asks the Guest (challenge.go answers
+//     on the Guest's terminal); account.go: the local account sessions run as.
+//   - guest.go, forward.go, transfer.go, openssh.go: the Guest's commands — asking the CM
+//     (Ask, Reachable), port forwarding (Forward), SFTP copies (Copier) and OpenSSH's
+//     ProxyCommand (OpenSSHProxy).
+//   - host.go: the Host agent (enrolment, heartbeat, long-poll, one ServeSSH per session).
 //
 // Refusals are sentinel errors (errors.Is) with a stable reason code (RefusalCode). The Host
 // sends the code and a human message to the Guest, so both ends log and show the same reason.
 //
-// What this package must never do: listen for inbound network connections; accept a Guest key
+// What this package must never do: listen for inbound network connections (the one listener is
+// a Guest's port forward, on the loopback address only); accept a Guest key
 // that is not a certificate from the Connection Manager's user CA for this very session; serve a
 // channel the obligations do not allow; negotiate an algorithm outside the configured encryption
 // level; or trust a Host key other than the one pinned by the Connection Manager.

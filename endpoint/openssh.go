@@ -88,9 +88,13 @@ func (p *OpenSSHProxy) Run(ctx context.Context, host, alias string, in io.Reader
 	if err != nil {
 		return err
 	}
-	if err := p.hand(grant, key, alias); err != nil {
+	cert, err := p.hand(grant, key, alias)
+	if err != nil {
 		return err
 	}
+	// Once the connection is over its key is useless: take it out of the agent, so that the
+	// next ssh to this Host does not offer it first (the Host would refuse it as wrong_session).
+	defer func() { _ = p.Agent.Remove(cert) }()
 	conn, err := p.Guest.DialRelay(ctx, grant)
 	if err != nil {
 		return err
@@ -113,27 +117,27 @@ func (p *OpenSSHProxy) Run(ctx context.Context, host, alias string, in io.Reader
 
 // hand gives ssh what it needs from the grant: the key and certificate in the agent, the
 // pinned Host key in known_hosts.
-func (p *OpenSSHProxy) hand(grant api.ConnectResponse, key ed25519.PrivateKey, alias string) error {
+func (p *OpenSSHProxy) hand(grant api.ConnectResponse, key ed25519.PrivateKey, alias string) (*ssh.Certificate, error) {
 	certKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(grant.Certificate))
 	if err != nil {
-		return fmt.Errorf("certificate from CM: %w", err)
+		return nil, fmt.Errorf("certificate from CM: %w", err)
 	}
 	cert, ok := certKey.(*ssh.Certificate)
 	if !ok {
-		return errors.New("certificate from CM is not an SSH certificate")
+		return nil, errors.New("certificate from CM is not an SSH certificate")
 	}
 	err = p.Agent.Add(agent.AddedKey{
 		PrivateKey: key, Certificate: cert, LifetimeSecs: uint32(AgentLifetime / time.Second),
 		Comment: "portcullis session " + grant.SessionID,
 	})
 	if err != nil {
-		return fmt.Errorf("add the session key to ssh-agent: %w", err)
+		return nil, fmt.Errorf("add the session key to ssh-agent: %w", err)
 	}
 	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(grant.HostKey))
 	if err != nil {
-		return fmt.Errorf("host key from CM: %w", err)
+		return cert, fmt.Errorf("host key from CM: %w", err)
 	}
-	return PinKnownHost(p.KnownHosts, alias, hostKey)
+	return cert, PinKnownHost(p.KnownHosts, alias, hostKey)
 }
 
 // PinKnownHost makes the known_hosts file name exactly key for alias, keeping other entries.

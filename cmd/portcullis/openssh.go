@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -54,7 +56,10 @@ func runProxy(cmd *cobra.Command, cfg guestConfig, g *endpoint.Guest, alias, suf
 	defer closer.Close()
 	p := &endpoint.OpenSSHProxy{Guest: g, Agent: ag, KnownHosts: filepath.Join(dir, knownHostsFile), Channels: channels}
 	host := strings.TrimSuffix(alias, suffix)
-	return reportDenied(cmd, host, p.Run(cmd.Context(), host, alias, cmd.InOrStdin(), cmd.OutOrStdout()))
+	// ssh ends its ProxyCommand with SIGHUP: end gracefully, so the session key leaves the agent.
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGHUP)
+	defer stop()
+	return reportDenied(cmd, host, p.Run(ctx, host, alias, cmd.InOrStdin(), cmd.OutOrStdout()))
 }
 
 func newConfigCmd() *cobra.Command {

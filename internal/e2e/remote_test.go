@@ -126,6 +126,9 @@ func TestOpenSSHClientsReachAHostThroughTheGateway(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, filepath.Base(remote)) {
 		t.Fatalf("sftp: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
+	if strings.Contains(stderr, "refused") {
+		t.Errorf("sftp offered an earlier session's certificate first: %s", stderr)
+	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "sftp.bin")); !bytes.Equal(got, payload) {
 		t.Fatal("sftp downloaded different bytes")
 	}
