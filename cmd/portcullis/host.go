@@ -98,8 +98,8 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if err != nil {
 		return err
 	}
-	if os.Getuid() == 0 && cfg.RunAs == "" {
-		return errors.New("the Host agent runs as root: name the account sessions run as with --run-as (--run-as root to really run them as root)")
+	if err := checkRunAs(os.Getuid(), cfg.RunAs); err != nil {
+		return err
 	}
 	account, err := endpoint.LookupAccount(cfg.RunAs)
 	if err != nil {
@@ -129,6 +129,15 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,
 	}
 	return h.Run(ctx)
+}
+
+// checkRunAs refuses an agent running as root (uid 0) without a named session account: sessions
+// never run as root unless configured so.
+func checkRunAs(uid int, runAs string) error {
+	if uid == 0 && runAs == "" {
+		return errors.New("the Host agent runs as root: name the account sessions run as with --run-as (--run-as root to really run them as root)")
+	}
+	return nil
 }
 
 // optionalPool loads a CA file, or returns nil (the system roots) when file is empty.
