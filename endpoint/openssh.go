@@ -89,12 +89,14 @@ func (p *OpenSSHProxy) Run(ctx context.Context, host, alias string, in io.Reader
 		return err
 	}
 	cert, err := p.hand(grant, key, alias)
+	if cert != nil {
+		// Once the connection is over its key is useless: take it out of the agent, so that the
+		// next ssh to this Host does not offer it first (the Host would refuse it as wrong_session).
+		defer func() { _ = p.Agent.Remove(cert) }()
+	}
 	if err != nil {
 		return err
 	}
-	// Once the connection is over its key is useless: take it out of the agent, so that the
-	// next ssh to this Host does not offer it first (the Host would refuse it as wrong_session).
-	defer func() { _ = p.Agent.Remove(cert) }()
 	conn, err := p.Guest.DialRelay(ctx, grant)
 	if err != nil {
 		return err
@@ -128,7 +130,7 @@ func (p *OpenSSHProxy) hand(grant api.ConnectResponse, key ed25519.PrivateKey, a
 	}
 	err = p.Agent.Add(agent.AddedKey{
 		PrivateKey: key, Certificate: cert, LifetimeSecs: uint32(AgentLifetime / time.Second),
-		Comment: "portcullis session " + grant.SessionID,
+		Comment: "portcullis " + alias + " " + grant.SessionID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add the session key to ssh-agent: %w", err)
