@@ -134,6 +134,16 @@ func TestOpenSSHClientsReachAHostThroughTheGateway(t *testing.T) {
 	}
 }
 
+func TestOpenSSHBelowTheHostsLevelIsRefused(t *testing.T) {
+	// web-1 runs at its default very_high: an OpenSSH client that insists on AES-128 finds no
+	// common cipher, and the session never starts.
+	o := newOpenSSH(t, "alice@example.com")
+	_, stderr, code := o.run(t, "", "ssh", "-o", "Ciphers=aes128-ctr,aes128-gcm@openssh.com", "web-1.portcullis", "echo got-in")
+	if code == 0 || !strings.Contains(stderr, "no matching cipher") {
+		t.Fatalf("ssh with AES-128 only: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
 func TestOpenSSHRefusedByPolicyShowsTheReasons(t *testing.T) {
 	o := newOpenSSH(t, "alice@example.com")
 	_, stderr, code := o.run(t, "", "ssh", "no-such-host.portcullis", "true")
