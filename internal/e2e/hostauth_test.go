@@ -134,3 +134,36 @@ func TestKioskRefusalsNameTheScheme(t *testing.T) {
 		t.Fatalf("wrong password: exit %d; terminal:\n%s", code, screen)
 	}
 }
+
+func TestOpenSSHAnswersTheKiosksPasswordOverKeyboardInteractive(t *testing.T) {
+	socket := kioskHost(t)
+	localUser(t, socket, "y")
+	o := newOpenSSH(t, "alice@example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", "-F", o.config, "kiosk-1.portcullis", "echo openssh-in-the-kiosk")
+	cmd.Env = o.env
+	ptmx, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	screen := &limitedBuffer{}
+	go func() { _, _ = io.Copy(screen, ptmx) }()
+	for _, step := range []struct{ prompt, answer string }{{"Logon:", "maint"}, {"Password:", "kiosk-pass"}} {
+		for !strings.Contains(screen.String(), step.prompt) {
+			if ctx.Err() != nil {
+				t.Fatalf("ssh never asked %q; terminal:\n%s", step.prompt, screen.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		io.WriteString(ptmx, step.answer+"\n")
+	}
+	err = cmd.Wait()
+	for !strings.Contains(screen.String(), "openssh-in-the-kiosk") && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || !strings.Contains(screen.String(), "openssh-in-the-kiosk") {
+		t.Fatalf("ssh: %v; terminal:\n%s", err, screen.String())
+	}
+}
