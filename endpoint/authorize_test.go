@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ deny contains "only ops may use this workstation" if not allow
 		cfg       hostauth.Config
 		groups    []string
 		confirm   bool   // require confirmation by the obligations
-		notify    string // the notifier's answer; "-" for no notifier
+		notify    string // the notifier's answer ("" connects and never answers); "-": no confirm socket at all
 		challenge ssh.KeyboardInteractiveChallenge
 		refusedBy string // "" when allowed
 		reason    string
@@ -103,7 +104,7 @@ deny contains "only ops may use this workstation" if not allow
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			if tt.notify != "-" && (tt.notify != "" || tt.cfg.Chain != nil) && (tt.confirm || hasScheme(tt.cfg.Chain, "confirm")) {
+			if tt.notify != "-" && (tt.confirm || slices.Contains(tt.cfg.Chain, "confirm")) {
 				tt.cfg.ConfirmSocket = filepath.Join(t.TempDir(), "confirm.sock")
 			}
 			schemes, err := tt.cfg.Build(ctx)
@@ -151,15 +152,6 @@ deny contains "only ops may use this workstation" if not allow
 			}
 		})
 	}
-}
-
-func hasScheme(chain []string, name string) bool {
-	for _, c := range chain {
-		if c == name {
-			return true
-		}
-	}
-	return false
 }
 
 func TestSessionsRunAsTheConfiguredAccount(t *testing.T) {
