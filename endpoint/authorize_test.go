@@ -112,7 +112,7 @@ deny contains "only ops may use this workstation" if not allow
 				t.Fatal(err)
 			}
 			if schemes.Confirm != nil {
-				ln, err := hostauth.ListenConfirm(tt.cfg.ConfirmSocket)
+				ln, err := hostauth.ListenConfirm(tt.cfg.ConfirmSocket, "")
 				if err != nil {
 					t.Fatal(err)
 				}

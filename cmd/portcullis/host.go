@@ -35,6 +35,7 @@ type hostAuthConfig struct {
 	AllowUsers     []string      `mapstructure:"allow-users"`
 	AllowGroups    []string      `mapstructure:"allow-groups"`
 	ConfirmSocket  string        `mapstructure:"confirm-socket"`
+	ConfirmGroup   string        `mapstructure:"confirm-group"`
 	ConfirmTimeout time.Duration `mapstructure:"confirm-timeout"`
 	PasswordFile   string        `mapstructure:"password-file"`
 	RegoFile       string        `mapstructure:"rego-file"`
@@ -44,7 +45,7 @@ type hostAuthConfig struct {
 func (c hostAuthConfig) config() hostauth.Config {
 	return hostauth.Config{
 		Chain: c.AuthChain, AllowUsers: c.AllowUsers, AllowGroups: c.AllowGroups,
-		ConfirmSocket: c.ConfirmSocket, ConfirmTimeout: c.ConfirmTimeout, PasswordFile: c.PasswordFile, RegoFile: c.RegoFile,
+		ConfirmSocket: c.ConfirmSocket, ConfirmGroup: c.ConfirmGroup, ConfirmTimeout: c.ConfirmTimeout, PasswordFile: c.PasswordFile, RegoFile: c.RegoFile,
 	}
 }
 
@@ -84,6 +85,7 @@ func addHostAuthFlags(cmd *cobra.Command) {
 	f.StringSlice("allow-users", nil, "allowlist: users (certificate principals) allowed")
 	f.StringSlice("allow-groups", nil, "allowlist: groups (from the certificate) allowed")
 	f.String("confirm-socket", "", "confirm: unix socket a notifier ('portcullis host confirm') answers on")
+	f.String("confirm-group", "", "confirm: a group whose members may answer too (socket mode 0660), e.g. the desktop user's")
 	f.Duration("confirm-timeout", hostauth.DefaultConfirmTimeout, "confirm: how long the local user has to accept")
 	f.String("password-file", "", "password: argon2id file managed by 'portcullis host passwd'")
 	f.String("rego-file", "", "rego: host-local Rego policy (package portcullis.host)")
@@ -113,7 +115,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 		return err
 	}
 	if schemes.Confirm != nil {
-		ln, err := hostauth.ListenConfirm(cfg.ConfirmSocket)
+		ln, err := hostauth.ListenConfirm(cfg.ConfirmSocket, cfg.ConfirmGroup)
 		if err != nil {
 			return err
 		}

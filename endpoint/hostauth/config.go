@@ -22,6 +22,8 @@ type Config struct {
 	// ConfirmSocket is the unix socket notifiers answer on; required with confirm, or when a
 	// policy may demand confirmation (Obligations.RequireConfirm).
 	ConfirmSocket string
+	// ConfirmGroup, when set, may answer on the socket too (mode 0660); default: the agent's user only.
+	ConfirmGroup string
 	// ConfirmTimeout is how long the local user has to answer; 0 means DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
 	// PasswordFile is the password scheme's argon2id file; required with password.

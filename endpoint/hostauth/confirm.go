@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +28,9 @@ const (
 	DefaultConfirmTimeout = 30 * time.Second
 	// maxAnswerBytes bounds a notifier's answer line.
 	maxAnswerBytes = 256
-	// confirmSocketMode lets only the Host agent's own user answer.
-	confirmSocketMode = 0o600
+	// confirmSocketMode lets only the Host agent's own user answer; confirmGroupMode adds the
+	// socket's group (a desktop user's, when the agent runs as root).
+	confirmSocketMode, confirmGroupMode = 0o600, 0o660
 )
 
 // ConfirmQuestion is what a notifier shows the Host's local user.
@@ -93,9 +96,20 @@ func (c *Confirm) Authorize(ctx context.Context, req *Request) error {
 	}
 }
 
-// ListenConfirm listens on the unix socket path for notifiers, replacing a stale socket; only
-// the agent's own user may connect (mode 0600).
-func ListenConfirm(path string) (net.Listener, error) {
+// ListenConfirm listens on the unix socket path for notifiers, replacing a stale socket. Only
+// the agent's own user may connect (mode 0600) — and members of group, when it is named (mode
+// 0660), so that a desktop notifier running as the Host's local user can answer a root agent.
+func ListenConfirm(path, group string) (net.Listener, error) {
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("hostauth: confirm socket group: %w", err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return nil, fmt.Errorf("hostauth: confirm socket group %s: non-numeric gid %q", group, g.Gid)
+		}
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("hostauth: confirm socket: %w", err)
 	}
@@ -103,7 +117,15 @@ func ListenConfirm(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostauth: confirm socket: %w", err)
 	}
-	if err := os.Chmod(path, confirmSocketMode); err != nil {
+	mode := os.FileMode(confirmSocketMode)
+	if gid >= 0 {
+		mode = confirmGroupMode
+		if err := os.Chown(path, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("hostauth: confirm socket group: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("hostauth: confirm socket: %w", err)
 	}

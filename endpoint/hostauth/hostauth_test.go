@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,5 +109,44 @@ func TestBrokenRegoPolicyIsAnError(t *testing.T) {
 	}
 	if _, err := (Config{Chain: []string{"rego"}, RegoFile: file}).Build(context.Background()); err == nil {
 		t.Fatal("a broken host policy was accepted")
+	}
+}
+
+func TestConfirmSocketModes(t *testing.T) {
+	dir := t.TempDir()
+	self, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := user.LookupGroupId(self.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		group string
+		mode  os.FileMode
+	}{{"", 0o600}, {group.Name, 0o660}}
+	for _, tt := range tests {
+		path := filepath.Join(dir, "confirm-"+tt.group+".sock")
+		ln, err := ListenConfirm(path, tt.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		ln.Close()
+		if err != nil || st.Mode().Perm() != tt.mode {
+			t.Errorf("group %q: socket mode %v (%v), want %v", tt.group, st.Mode().Perm(), err, tt.mode)
+		}
+	}
+	if _, err := ListenConfirm(filepath.Join(dir, "x.sock"), "no-such-group-portcullis"); err == nil {
+		t.Error("an unknown group was accepted")
+	}
+}
+
+func TestConfirmWithoutANotifierTimesOut(t *testing.T) {
+	c := &Confirm{Timeout: 50 * time.Millisecond}
+	err := c.Authorize(context.Background(), &Request{User: "alice@example.com"})
+	if err == nil || !strings.Contains(err.Error(), "no notifier is connected") {
+		t.Errorf("Authorize = %v", err)
 	}
 }
