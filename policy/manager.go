@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -115,18 +116,11 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmpOr(cfg.Dir, cfg.Bundle)}}
+	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle)}}
 	if _, err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (c *ManagerConfig) origin() string {
