@@ -23,6 +23,7 @@ func newRootCmd() *cobra.Command {
 		newCMCmd(), newCSCmd(), newHostCmd(),
 		newLoginCmd(), newExecCmd(), newSSHCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
+		newPolicyCmd(), newLogsCmd(),
 	)
 	return root
 }
