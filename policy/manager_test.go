@@ -151,7 +151,7 @@ func TestNewManagerRefusesABadFirstPolicy(t *testing.T) {
 }
 
 // testKeys returns an RSA private key and its public key, both PEM.
-func testKeys(t *testing.T) (private, public string) {
+func testKeys(t testing.TB) (private, public string) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
