@@ -67,8 +67,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	s.decide(r, a, hostKnown)
 	dec, err := s.recordDecision(r, a)
 	if err != nil {
-		s.cfg.Logger.Error("commit decision record", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+		s.decisionLogDown(w, err)
 		return
 	}
 	if !dec.Allow {

@@ -93,8 +93,7 @@ func (s *Server) handleGetDecision(w http.ResponseWriter, r *http.Request) {
 	if notFound || d.Subject != claims.Subject {
 		access, err := s.access(r, claims, policy.ActionQueryDecisions)
 		if err != nil {
-			s.cfg.Logger.Error("commit decision record", "err", err)
-			writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+			s.decisionLogDown(w, err)
 			return
 		}
 		if notFound || !access.Allow {

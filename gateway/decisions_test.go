@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,11 +13,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/pgtest"
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/rego"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -282,4 +285,31 @@ func readAll(t *testing.T, res *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A mask that fails never lets an unmaskable record through: the request is refused, and the
+// record keeps no input.
+func TestAFailingMaskRefusesAndStoresNoInput(t *testing.T) {
+	fsys := fstest.MapFS{"mask.rego": {Data: []byte("package system.log\n\nmask contains \"/labels/cm\"\n")}}
+	for _, name := range []string{"authz.rego", "input.schema.json"} {
+		b, err := fs.ReadFile(rego.Files(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[name] = &fstest.MapFile{Data: b}
+	}
+	engine, err := policy.New(context.Background(), policy.WithFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWorld(t, withPolicy(engine))
+	_, _, err = w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
+	status, body := statusOf(err)
+	if status != http.StatusForbidden || !slices.Contains(body.Reasons, "decision-log masking failed (fail closed)") {
+		t.Fatalf("connect with a failing mask: %d %+v, want a refusal", status, body)
+	}
+	d, err := w.store.GetDecision(context.Background(), body.DecisionID)
+	if err != nil || d.Allow || string(d.Input) != "{}" {
+		t.Fatalf("record %+v, %v; want a refusal without input", d, err)
+	}
 }

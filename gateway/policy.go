@@ -98,14 +98,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string
 	d, err := s.access(r, claims, action)
 	switch {
 	case err != nil:
-		s.cfg.Logger.Error("commit decision record", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+		s.decisionLogDown(w, err)
 		return identity.Claims{}, false
 	case !d.Allow:
 		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: "denied by policy", Reasons: d.Reasons, DecisionID: d.ID})
 		return identity.Claims{}, false
 	}
 	return claims, true
+}
+
+// decisionLogDown logs why a decision record could not be committed and refuses the request.
+func (s *Server) decisionLogDown(w http.ResponseWriter, err error) {
+	s.cfg.Logger.Error("commit decision record", "err", err)
+	writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
 }
 
 // subjectOf describes the signed-in user to the policy.
