@@ -21,7 +21,7 @@ func decisionQueryFilters() map[string]DecisionFilter {
 		"denied":                {Allow: ptr(false)},
 		"since and until":       {Since: at(0), Until: at(time.Hour)},
 		"subject, denied, last": {Subject: "bob@example.com", Allow: ptr(false), Since: at(0)},
-		"reason":                {Reason: "window"},
+		"reason":                {Reason: "working hours"},
 		"next page":             {After: cursor},
 		"subject, next page":    {Subject: "bob@example.com", After: cursor},
 		"host name, next page":  {HostName: "web-1", After: cursor},
