@@ -44,6 +44,8 @@ type Options struct {
 	Store string
 	// Logs receives every process's output; nil means the log files in Dir only.
 	Logs io.Writer
+	// CMArgs are extra flags of the CM, e.g. its policy settings.
+	CMArgs []string
 }
 
 // Cluster is a running system. Stop it with Stop.
@@ -106,9 +108,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 // startCM starts the CM process, logging as name, and waits until it answers.
 func (c *Cluster) startCM(ctx context.Context, name string) error {
-	p, err := c.spawn(ctx, name, "cm",
-		"--listen", c.cmAddr, "--public-url", c.CMURL,
-		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--store", c.opts.Store, "--dev-idp")
+	args := append([]string{"cm", "--listen", c.cmAddr, "--public-url", c.CMURL,
+		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--store", c.opts.Store, "--dev-idp"}, c.opts.CMArgs...)
+	p, err := c.spawn(ctx, name, args...)
 	if err != nil {
 		return err
 	}
