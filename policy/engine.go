@@ -168,7 +168,7 @@ func (e *Engine) Current() *Engine { return e }
 
 // Status describes e as a Source that loaded once.
 func (e *Engine) Status() Status {
-	return Status{Revision: e.revision, LoadedAt: e.loadedAt, Origin: "fixed"}
+	return Status{Revision: e.revision, LoadedAt: e.loadedAt, Origin: OriginFixed}
 }
 
 // Revision is the sha256 (hex) of the deciding modules: over their paths and texts in path

@@ -25,6 +25,8 @@ const (
 	OriginEmbedded = "embedded"
 	OriginDir      = "dir"
 	OriginBundle   = "bundle"
+	// OriginFixed: an Engine used as a Source; it never reloads.
+	OriginFixed = "fixed"
 )
 
 // ErrTestsFailed: a candidate policy's own Rego tests failed, so it was not rolled out.
@@ -100,9 +102,11 @@ type Manager struct {
 	cfg     ManagerConfig
 	current atomic.Pointer[Engine]
 
-	mu          sync.Mutex // guards the fields below and serialises reloads
-	status      Status
+	reload      sync.Mutex // serialises reloads; guards fingerprint
 	fingerprint [sha256.Size]byte
+
+	mu     sync.Mutex // guards status
+	status Status
 }
 
 // NewManager loads the configured policy; it fails when the first policy cannot serve.
@@ -147,8 +151,8 @@ func (m *Manager) Status() Status {
 // whether a new policy now serves. A bad candidate leaves the serving policy in place and
 // returns the reason (also kept in Status and logged).
 func (m *Manager) Reload(ctx context.Context) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reload.Lock()
+	defer m.reload.Unlock()
 	cand, err := m.readCandidate()
 	if cand.fingerprint != ([sha256.Size]byte{}) {
 		if m.current.Load() != nil && cand.fingerprint == m.fingerprint {
@@ -161,6 +165,8 @@ func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	if err == nil {
 		e, tests, err = m.build(ctx, cand)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if err != nil {
 		m.status.LastError, m.status.LastErrorAt = err.Error(), time.Now()
 		m.status.Failures++

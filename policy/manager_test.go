@@ -329,3 +329,11 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAnEngineIsAFixedSource(t *testing.T) {
+	e := newEngine(t)
+	var src Source = e
+	if st := src.Status(); src.Current() != e || st.Revision != e.Revision() || st.Origin != OriginFixed || st.LoadedAt.IsZero() {
+		t.Errorf("engine as a source: status %+v", st)
+	}
+}
