@@ -2,6 +2,11 @@ package policy
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +19,9 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 )
 
-// DefaultBundleAlgorithm is the signing algorithm BundleVerification assumes when none is set.
-const DefaultBundleAlgorithm = "RS256"
+// DefaultBundleAlgorithm is the signing algorithm BundleVerification and BundleSigning assume
+// when none is set: ECDSA P-384 with SHA-384, the keys GenerateBundleKey makes.
+const DefaultBundleAlgorithm = "ES384"
 
 // maxBundleBytes bounds the uncompressed size of a bundle ReadBundle accepts.
 const maxBundleBytes = 64 << 20
@@ -27,7 +33,7 @@ var ErrBundleSignature = errors.New("policy: bundle signature does not verify")
 type BundleVerification struct {
 	// KeyID names the key the signature must be made with (the JWT's "kid"); required.
 	KeyID string
-	// Key is the PEM public key (RS*, PS*, ES*) or the shared secret (HS*); required.
+	// Key is the PEM public key (ES*, RS*, PS*) or the shared secret (HS*); required.
 	Key string
 	// Algorithm is the JWS algorithm; default DefaultBundleAlgorithm.
 	Algorithm string
@@ -135,4 +141,23 @@ func WriteBundle(w io.Writer, fsys fs.FS, revision string, s BundleSigning) erro
 		return fmt.Errorf("policy: write bundle: %w", err)
 	}
 	return nil
+}
+
+// GenerateBundleKey makes an ECDSA P-384 key pair for signing bundles (ES384): the PEM private
+// key for WriteBundle and the PEM public key for BundleVerification.
+func GenerateBundleKey() (private, public []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: generate bundle key: %w", err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: encode bundle key: %w", err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: encode bundle key: %w", err)
+	}
+	private = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	return private, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), nil
 }

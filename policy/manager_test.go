@@ -5,10 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
@@ -150,19 +146,14 @@ func TestNewManagerRefusesABadFirstPolicy(t *testing.T) {
 	}
 }
 
-// testKeys returns an RSA private key and its public key, both PEM.
+// testKeys returns a bundle signing key and its public key, both PEM.
 func testKeys(t testing.TB) (private, public string) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	priv, pub, err := GenerateBundleKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
-	return string(priv), string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return string(priv), string(pub)
 }
 
 // writeBundle signs fsys into a bundle file.

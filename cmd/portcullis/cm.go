@@ -75,7 +75,7 @@ func newCMCmd() *cobra.Command {
 	f.String("policy-bundle", "", "signed OPA bundle (.tar.gz) of Rego policy, reloaded on change; needs --policy-key and --policy-key-id")
 	f.String("policy-key", "", "file of the PEM public key (or HS* shared secret) that verifies the policy bundle's signature")
 	f.String("policy-key-id", "", "the key id the bundle signature must be verified as (set explicitly, never taken from the bundle)")
-	f.String("policy-key-alg", policy.DefaultBundleAlgorithm, "the bundle signature's algorithm (RS256, ES256, PS256, HS256, ...)")
+	f.String("policy-key-alg", policy.DefaultBundleAlgorithm, "the bundle signature's algorithm (ES384, ES256, RS256, PS256, HS256, ...)")
 	f.Duration("policy-poll", policy.DefaultPollInterval, "how often the policy directory or bundle is checked for changes")
 	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
 	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/rego"
 )
@@ -26,7 +27,7 @@ const exitPolicyFailed = 2
 
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Write, test and roll out Rego policy safely"}
-	cmd.AddCommand(newPolicyTestCmd(), newPolicyEvalCmd(), newPolicyImpactCmd(), newPolicyBundleCmd())
+	cmd.AddCommand(newPolicyTestCmd(), newPolicyEvalCmd(), newPolicyImpactCmd(), newPolicyBundleCmd(), newPolicyKeygenCmd())
 	return cmd
 }
 
@@ -324,14 +325,39 @@ func runPolicyBundle(ctx context.Context, cfg policyBundleConfig, out io.Writer)
 	if err := policy.WriteBundle(&buf, fsys, cfg.Revision, policy.BundleSigning{KeyID: cfg.KeyID, Key: string(key), Algorithm: cfg.Alg}); err != nil {
 		return err
 	}
-	tmp := cfg.Out + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write bundle: %w", err)
-	}
-	// Rename, so that a CM watching the file never reads half a bundle.
-	if err := os.Rename(tmp, cfg.Out); err != nil {
+	// Atomically, so that a CM watching the file never reads half a bundle.
+	if err := certs.WriteFileAtomic(cfg.Out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	fmt.Fprintf(out, "wrote %s (revision %s, signed as %s)\n", cfg.Out, cfg.Revision, cfg.KeyID)
 	return nil
+}
+
+func newPolicyKeygenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keygen --private FILE --public FILE",
+		Short: "Make an ECDSA P-384 key pair for signing policy bundles (ES384): keep the private key with the release process, give the CM the public one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			privFile, _ := cmd.Flags().GetString("private")
+			pubFile, _ := cmd.Flags().GetString("public")
+			priv, pub, err := policy.GenerateBundleKey()
+			if err != nil {
+				return err
+			}
+			if err := certs.WriteFileAtomic(privFile, priv, 0o600); err != nil {
+				return fmt.Errorf("write private key: %w", err)
+			}
+			if err := certs.WriteFileAtomic(pubFile, pub, 0o644); err != nil {
+				return fmt.Errorf("write public key: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (private) and %s (public)\n", privFile, pubFile)
+			return nil
+		},
+	}
+	cmd.Flags().String("private", "", "file for the PEM private key (mode 0600)")
+	cmd.Flags().String("public", "", "file for the PEM public key")
+	_ = cmd.MarkFlagRequired("private")
+	_ = cmd.MarkFlagRequired("public")
+	return cmd
 }

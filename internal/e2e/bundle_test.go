@@ -2,12 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,23 +14,13 @@ import (
 	"github.com/portcullis/portcullis/policy"
 )
 
-// writeRSAKey writes a new RSA key pair as PEM files and returns their paths.
-func writeRSAKey(t *testing.T, dir, name string) (private, public string) {
+// keygen runs 'portcullis policy keygen' and returns the paths of the keys it wrote.
+func keygen(t *testing.T, dir, name string) (private, public string) {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	private, public = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".pub.pem")
-	if err := os.WriteFile(private, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(public, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+	cmd := exec.Command(sys.bin, "policy", "keygen", "--private", private, "--public", public)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("policy keygen: %v\n%s", err, b)
 	}
 	return private, public
 }
@@ -55,8 +40,8 @@ func TestTheCMRefusesABundleWithABadSignature(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	priv, pub := writeRSAKey(t, dir, "release")
-	otherPriv, _ := writeRSAKey(t, dir, "other")
+	priv, pub := keygen(t, dir, "release")
+	otherPriv, _ := keygen(t, dir, "other")
 	file := filepath.Join(dir, "policy.tar.gz")
 	bundle(t, file, priv, "release-1")
 	c, err := cluster.Start(ctx, cluster.Options{Bin: sys.bin, Dir: filepath.Join(dir, "sys"), CMArgs: []string{
