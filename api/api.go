@@ -21,6 +21,8 @@ const (
 	PathRelaySessionEnd  = "/v1/relays/session-end"
 	PathConnect          = "/v1/connect"
 	PathDecisions        = "/v1/decisions"
+	PathPolicyStatus     = "/v1/policy/status"
+	PathMetrics          = "/metrics"
 	PathHosts            = "/v1/hosts"
 	PathRelays           = "/v1/relays"
 )
@@ -175,20 +177,51 @@ type ConnectResponse struct {
 
 // Decision is a decision record as the API shows it.
 type Decision struct {
-	ID       string            `json:"decision_id"`
-	Time     time.Time         `json:"timestamp"`
-	Path     string            `json:"path"`
-	Subject  string            `json:"subject"`
-	HostID   string            `json:"host_id"`
-	HostName string            `json:"host_name"`
-	Allow    bool              `json:"allow"`
-	Reasons  []string          `json:"reasons"`
-	Input    any               `json:"input"`
-	Result   any               `json:"result"`
-	Revision string            `json:"revision"`
-	EvalNS   int64             `json:"timer_rego_query_eval_ns"`
-	Labels   map[string]string `json:"labels,omitempty"`
+	ID       string    `json:"decision_id"`
+	Time     time.Time `json:"timestamp"`
+	Path     string    `json:"path"`
+	Subject  string    `json:"subject"`
+	HostID   string    `json:"host_id"`
+	HostName string    `json:"host_name"`
+	Allow    bool      `json:"allow"`
+	Reasons  []string  `json:"reasons"`
+	Input    any       `json:"input"`
+	Result   any       `json:"result"`
+	Revision string    `json:"revision"`
+	// Metrics holds OPA's decision-log metrics, e.g. "timer_rego_query_eval_ns".
+	Metrics map[string]int64  `json:"metrics"`
+	Labels  map[string]string `json:"labels,omitempty"`
 }
+
+// MetricEvalNS is the Decision metric of the policy evaluation time, as OPA names it.
+const MetricEvalNS = "timer_rego_query_eval_ns"
+
+// DecisionPage is one page of GET /v1/decisions, newest first.
+type DecisionPage struct {
+	Decisions []Decision `json:"decisions"`
+	// Next is the cursor of the next page; empty after the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Query parameters of GET /v1/decisions; every one is optional and they combine with AND.
+const (
+	// QuerySubject keeps decisions about this user id.
+	QuerySubject = "subject"
+	// QueryHost keeps decisions about the host of this name.
+	QueryHost = "host"
+	// QueryAllow is "true" for allowed decisions, "false" for denied ones.
+	QueryAllow = "allow"
+	// QuerySince keeps decisions at or after this RFC 3339 time.
+	QuerySince = "since"
+	// QueryUntil keeps decisions strictly before this RFC 3339 time.
+	QueryUntil = "until"
+	// QueryReason keeps decisions with a reason containing this text (case-insensitive).
+	QueryReason = "reason"
+	// QueryLimit is the page size (default 100, at most 1000).
+	QueryLimit = "limit"
+	// QueryCursor is DecisionPage.Next of the previous page.
+	QueryCursor = "cursor"
+)
 
 // HostInfo describes an enrolled Host (GET /v1/hosts, administrators).
 type HostInfo struct {

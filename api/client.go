@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // maxResponseBytes bounds a CM answer a client reads.
@@ -23,6 +24,12 @@ func (e *StatusError) Error() string {
 	msg := e.Body.Message
 	if msg == "" {
 		msg = http.StatusText(e.Status)
+	}
+	if len(e.Body.Reasons) > 0 {
+		msg += ": " + strings.Join(e.Body.Reasons, "; ")
+	}
+	if e.Body.DecisionID != "" {
+		msg += " (decision " + e.Body.DecisionID + ")"
 	}
 	return fmt.Sprintf("CM answered %d %s: %s", e.Status, e.Body.Code, msg)
 }

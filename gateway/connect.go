@@ -18,9 +18,6 @@ import (
 	"github.com/portcullis/portcullis/ticket"
 )
 
-// decisionPath is the policy rule every connect decision comes from.
-const decisionPath = "portcullis/authz/decision"
-
 // Reasons the CM itself gives when it denies without the policy's say.
 const (
 	reasonUnknownHost   = "unknown host"
@@ -36,6 +33,8 @@ type connectAttempt struct {
 	host   store.Host
 	now    time.Time
 	input  policy.Input
+	engine *policy.Engine
+	path   string
 	result policy.Result
 	relays []store.Relay
 }
@@ -68,8 +67,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	s.decide(r, a, hostKnown)
 	dec, err := s.recordDecision(r, a)
 	if err != nil {
-		s.cfg.Logger.Error("commit decision record", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+		s.decisionLogDown(w, err)
 		return
 	}
 	if !dec.Allow {
@@ -105,10 +103,7 @@ func (s *Server) parseConnect(w http.ResponseWriter, a *connectAttempt) bool {
 // policyInput builds the document the policy decides on.
 func (s *Server) policyInput(r *http.Request, a *connectAttempt) policy.Input {
 	in := policy.Input{
-		Subject: policy.Subject{
-			ID: a.claims.Subject, Name: a.claims.Name, Email: a.claims.Email, IdP: a.claims.Issuer,
-			Groups: a.claims.Groups, AMR: a.claims.AMR, AuthTime: a.claims.AuthTime,
-		},
+		Subject: subjectOf(a.claims),
 		Request: policy.Request{Action: "connect", Channels: a.req.Channels, Encryption: a.req.Encryption},
 		Context: policy.Context{Time: a.now, GuestAddr: remoteIP(r)},
 	}
@@ -129,6 +124,7 @@ func (s *Server) policyInput(r *http.Request, a *connectAttempt) policy.Input {
 
 // decide evaluates the policy; any failure, or a host the CM does not know or has disabled, is a deny.
 func (s *Server) decide(r *http.Request, a *connectAttempt, hostKnown bool) {
+	a.engine, a.path = s.cfg.Policy.Current(), cmDecisionPath
 	switch {
 	case !hostKnown:
 		a.result = denyResult(reasonUnknownHost)
@@ -137,11 +133,11 @@ func (s *Server) decide(r *http.Request, a *connectAttempt, hostKnown bool) {
 		a.result = denyResult(reasonHostDisabled)
 		return
 	}
-	res, err := s.cfg.Policy.Decide(r.Context(), a.input)
+	a.path = policy.DecisionPath
+	res, err := a.engine.Decide(r.Context(), a.input)
 	if err != nil {
 		s.cfg.Logger.Error("policy evaluation", "err", err)
 		a.result = denyResult(reasonPolicyFailure)
-		a.result.Revision = s.cfg.Policy.Revision()
 		return
 	}
 	a.result = res
@@ -155,24 +151,10 @@ func denyResult(reason string) policy.Result {
 
 // recordDecision commits the decision record; nothing is granted before it returns nil.
 func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decision, error) {
-	input, err := json.Marshal(a.input)
-	if err != nil {
-		return store.Decision{}, fmt.Errorf("encode input: %w", err)
-	}
-	d := store.Decision{
-		ID: newID("dec"), Time: a.now, Path: decisionPath,
-		Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.req.Host,
-		Allow: a.result.Decision.Allow, Reasons: a.result.Decision.Reasons,
-		Input: input, Result: a.result.Raw, Revision: a.result.Revision, EvalNS: a.result.EvalNS,
-		Labels: map[string]string{"cm": s.cfg.Instance},
-	}
-	if d.Reasons == nil {
-		d.Reasons = []string{}
-	}
-	if err := s.cfg.Store.InsertDecision(r.Context(), d); err != nil {
-		return store.Decision{}, fmt.Errorf("insert decision: %w", err)
-	}
-	return d, nil
+	return s.commit(r.Context(), logEntry{
+		engine: a.engine, now: a.now, path: a.path, subject: a.claims.Subject,
+		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result,
+	})
 }
 
 // grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.

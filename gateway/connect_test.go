@@ -21,9 +21,9 @@ type world struct {
 	hosts map[string]hostAgent
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t *testing.T, opts ...cmOption) *world {
 	t.Helper()
-	w := &world{cm: startCM(t), hosts: map[string]hostAgent{}}
+	w := &world{cm: startCM(t, opts...), hosts: map[string]hostAgent{}}
 	w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor"})
 	for _, h := range []struct {
 		name, tenant string

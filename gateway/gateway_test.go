@@ -44,10 +44,29 @@ type cm struct {
 // tuesday10 is a Tuesday at 10:00 in Copenhagen: inside the contractors' window.
 var tuesday10 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 
-func startCM(t *testing.T) *cm {
+// cmSetup is what startCM's options change: the store DSN and the policy source.
+type cmSetup struct {
+	dsn    string
+	policy policy.Source
+}
+
+// cmOption changes the CM startCM starts.
+type cmOption func(*cmSetup)
+
+// withStore uses this store DSN instead of a new SQLite file.
+func withStore(dsn string) cmOption { return func(s *cmSetup) { s.dsn = dsn } }
+
+// withPolicy decides with src instead of the default policy.
+func withPolicy(src policy.Source) cmOption { return func(s *cmSetup) { s.policy = src } }
+
+func startCM(t *testing.T, opts ...cmOption) *cm {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
+	setup := cmSetup{dsn: "sqlite:" + filepath.Join(dir, "cm.db")}
+	for _, o := range opts {
+		o(&setup)
+	}
 	certDir := filepath.Join(dir, "certs")
 	if err := certs.Init(certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
 		t.Fatal(err)
@@ -73,14 +92,17 @@ func startCM(t *testing.T) *cm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "cm.db"), nil)
+	st, err := store.Open(ctx, setup.dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	engine, err := policy.New(ctx, policy.WithFS(rego.Files()))
-	if err != nil {
-		t.Fatal(err)
+	if setup.policy == nil {
+		engine, err := policy.New(ctx, policy.WithFS(rego.Files()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		setup.policy = engine
 	}
 
 	mux := http.NewServeMux()
@@ -105,7 +127,7 @@ func startCM(t *testing.T) *cm {
 	kid := ticket.KeyID(pub)
 	c.keys = ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
 	gw, err := gateway.New(gateway.Config{
-		Store: st, Policy: engine, Auth: verifier,
+		Store: st, Policy: setup.policy, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
 		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys, SSHUserCA: sshCA, CA: ca,
 		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now },

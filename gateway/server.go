@@ -42,8 +42,9 @@ type Authenticator interface {
 // Config configures a Server. Store, Policy, Auth, TicketSigner, TicketKeys, SSHUserCA and CA
 // are required; every other field has a documented default.
 type Config struct {
-	Store        *store.DB
-	Policy       *policy.Engine
+	Store *store.DB
+	// Policy decides every request: a fixed *policy.Engine or a reloading *policy.Manager.
+	Policy       policy.Source
 	Auth         Authenticator
 	AuthConfig   api.AuthConfig
 	TicketSigner *ticket.Signer
@@ -53,8 +54,6 @@ type Config struct {
 	CA *certs.CA
 	// AdminGroups may create enrollment tokens; default ["portcullis-admins"].
 	AdminGroups []string
-	// AuditorGroups may read every decision record; default ["auditors", "portcullis-admins"].
-	AuditorGroups []string
 	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL.
 	TicketTTL time.Duration
 	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
@@ -102,9 +101,6 @@ func (c *Config) setDefaults() {
 	setDefault(&c.MaxSession, DefaultMaxSession)
 	if c.AdminGroups == nil {
 		c.AdminGroups = []string{"portcullis-admins"}
-	}
-	if c.AuditorGroups == nil {
-		c.AuditorGroups = []string{"auditors", "portcullis-admins"}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -190,7 +186,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+api.PathRelayRegister, s.handleRelayRegister)
 	s.mux.HandleFunc("POST "+api.PathRelaySessionEnd, s.handleRelaySessionEnd)
 	s.mux.HandleFunc("POST "+api.PathConnect, s.handleConnect)
+	s.mux.HandleFunc("GET "+api.PathDecisions, s.handleListDecisions)
 	s.mux.HandleFunc("GET "+api.PathDecisions+"/{id}", s.handleGetDecision)
+	s.mux.HandleFunc("GET "+api.PathPolicyStatus, s.handlePolicyStatus)
+	s.mux.HandleFunc("GET "+api.PathMetrics, s.handleMetrics)
 	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
 	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
 	s.mux.HandleFunc("GET "+api.PathReachableHosts, s.handleReachableHosts)

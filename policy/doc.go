@@ -3,7 +3,15 @@
 // result into a Decision with human reasons and Obligations, and runs a policy's Rego tests
 // with coverage (Test).
 //
+// It also owns the policy's life around those decisions: a Manager serves the last good policy
+// from a directory or a signed OPA bundle (ReadBundle, WriteBundle) and rolls out a changed one
+// only when it parses, compiles and passes its own tests; Engine.Mask applies the policy's
+// data.system.log.mask to a decision-log record, as OPA does; Impact replays recorded
+// decisions against a candidate policy.
+//
 // Decisions fail closed: an evaluation error, an undefined result or a malformed one always
-// yields a refusal. The package must never perform I/O on the request path, never allow a
-// request the policy did not explicitly allow, and never hold state shared between engines.
+// yields a refusal. The package must never perform I/O on the request path (a Manager reads
+// files only when it reloads), never allow a request the policy did not explicitly allow, never
+// serve a policy whose tests failed or whose bundle signature did not verify, and never hold
+// state shared between engines.
 package policy

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,7 +85,9 @@ type Result struct {
 // concurrent use and holds no state that changes after New.
 type Engine struct {
 	query    rego.PreparedEvalQuery
+	mask     *rego.PreparedEvalQuery
 	revision string
+	loadedAt time.Time
 	logger   *slog.Logger
 }
 
@@ -92,8 +95,9 @@ type Engine struct {
 type Option func(*settings)
 
 type settings struct {
-	fsys   fs.FS
-	logger *slog.Logger
+	fsys     fs.FS
+	logger   *slog.Logger
+	revision string
 }
 
 // WithFS reads the policy's .rego modules (not the _test.rego ones) and the optional
@@ -112,6 +116,12 @@ func WithLogger(logger *slog.Logger) Option {
 	return func(s *settings) { s.logger = logger }
 }
 
+// WithRevision names the policy's revision (a bundle's manifest revision) instead of the
+// content hash Revision returns by default.
+func WithRevision(revision string) Option {
+	return func(s *settings) { s.revision = revision }
+}
+
 // New reads, parses and compiles the policy once (Rego v1, strict mode, type-checked against
 // input.schema.json when present) and prepares the decision query. A policy that does not
 // parse, compile or define data.portcullis.authz.decision is refused with ErrInvalidPolicy.
@@ -127,7 +137,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !src.definesDecision() {
+	if !src.definesRule(decisionPackage, decisionRule) {
 		return nil, fmt.Errorf("%w: no module of package %s defines the rule %q", ErrInvalidPolicy, decisionPackage, decisionRule)
 	}
 	args := []func(*rego.Rego){rego.Query(Query), rego.Strict(true)}
@@ -141,9 +151,24 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
-	e := &Engine{query: query, revision: src.revision(), logger: s.logger}
-	e.logger.Info("policy loaded", "revision", e.revision, "modules", len(src.modules))
+	e := &Engine{query: query, revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
+	if src.definesRule(maskPackage, maskRule) {
+		mask, err := rego.New(append([]func(*rego.Rego){rego.Query(MaskQuery)}, args[1:]...)...).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, MaskQuery, err)
+		}
+		e.mask = &mask
+	}
+	e.logger.Info("policy loaded", "revision", e.revision, "modules", len(src.modules), "masks", e.mask != nil)
 	return e, nil
+}
+
+// Current returns e itself: a fixed Engine is a Source that never changes.
+func (e *Engine) Current() *Engine { return e }
+
+// Status describes e as a Source that loaded once.
+func (e *Engine) Status() Status {
+	return Status{Revision: e.revision, LoadedAt: e.loadedAt, Origin: OriginFixed}
 }
 
 // Revision is the sha256 (hex) of the deciding modules: over their paths and texts in path

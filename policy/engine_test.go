@@ -102,21 +102,15 @@ func (s story) check(t testing.TB, res Result, err error) {
 	if !slices.ContainsFunc(d.Reasons, func(r string) bool { return strings.Contains(r, s.reason) }) {
 		t.Errorf("%s: reasons %q, want one containing %q", s.name, d.Reasons, s.reason)
 	}
-	if s.obligations != nil && !sameObligations(d.Obligations, *s.obligations) {
+	if s.obligations != nil && !d.Obligations.Equal(*s.obligations) {
 		t.Errorf("%s: obligations %+v, want %+v", s.name, d.Obligations, *s.obligations)
 	}
-	if !s.allow && !sameObligations(d.Obligations, Obligations{}) {
+	if !s.allow && !d.Obligations.Equal(Obligations{}) {
 		t.Errorf("%s: a refusal carries obligations %+v", s.name, d.Obligations)
 	}
 }
 
 // sameObligations compares obligations, treating nil and empty lists alike.
-func sameObligations(a, b Obligations) bool {
-	return a.MaxDurationSeconds == b.MaxDurationSeconds && a.MinEncryption == b.MinEncryption &&
-		slices.Equal(a.Channels, b.Channels) && slices.Equal(a.ForwardTargets, b.ForwardTargets) &&
-		a.RequireConfirm == b.RequireConfirm && a.PrivateRelaysOnly == b.PrivateRelaysOnly &&
-		slices.Equal(a.RelayRegions, b.RelayRegions)
-}
 
 func newEngine(t testing.TB, opts ...Option) *Engine {
 	t.Helper()
@@ -274,7 +268,7 @@ func TestDecideFailsClosed(t *testing.T) {
 				t.Fatalf("error = %v, want %v", err, tt.wantErr)
 			}
 			if res.Decision.Allow != tt.want.Allow || !slices.Equal(res.Decision.Reasons, tt.want.Reasons) ||
-				!sameObligations(res.Decision.Obligations, tt.want.Obligations) {
+				!res.Decision.Obligations.Equal(tt.want.Obligations) {
 				t.Errorf("decision = %+v, want %+v", res.Decision, tt.want)
 			}
 		})
@@ -341,7 +335,7 @@ func defaultFilesPlus(t *testing.T, name string, data []byte) fstest.MapFS {
 func TestRevision(t *testing.T) {
 	e := newEngine(t)
 	h := sha256.New()
-	for _, p := range []string{"authz.rego"} {
+	for _, p := range []string{"authz.rego", "mask.rego"} {
 		b, err := fs.ReadFile(defaultpolicy.Files(), p)
 		if err != nil {
 			t.Fatal(err)

@@ -28,7 +28,8 @@ type source struct {
 	modules map[string]*ast.Module
 	// texts holds the raw text of the modules that decide (not the tests), by path.
 	texts map[string][]byte
-	// schema is the input schema (input.schema.json at the root), nil when absent.
+	// schema holds the input schema (input.schema.json, at the root when present) and the
+	// decision-log record's (eventSchemaRef).
 	schema *ast.SchemaSet
 }
 
@@ -75,8 +76,10 @@ func (s *source) addModule(fsys fs.FS, p string, isTest bool) error {
 }
 
 func (s *source) loadSchema(fsys fs.FS) error {
+	s.schema = ast.NewSchemaSet()
 	raw, err := fs.ReadFile(fsys, inputSchemaFile)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.schema.Put(eventSchemaRef, eventSchema(map[string]any{"type": "object"}))
 		return nil
 	}
 	if err != nil {
@@ -86,9 +89,26 @@ func (s *source) loadSchema(fsys fs.FS) error {
 	if err := json.Unmarshal(raw, &schema); err != nil {
 		return fmt.Errorf("%s: %w", inputSchemaFile, err)
 	}
-	s.schema = ast.NewSchemaSet()
 	s.schema.Put(ast.SchemaRootRef, schema)
+	s.schema.Put(eventSchemaRef, eventSchema(schema))
 	return nil
+}
+
+// eventSchemaRef names the schema of a decision-log record, the input of the mask rule:
+// annotate a mask module with "schemas: - input: schema.decision_log_event".
+var eventSchemaRef = ast.MustParseRef("schema.decision_log_event")
+
+// eventSchema is the JSON schema of a decision-log record whose input has inputSchema.
+func eventSchema(inputSchema any) map[string]any {
+	return map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"decision_id": map[string]any{"type": "string"},
+			"path":        map[string]any{"type": "string"},
+			"input":       inputSchema,
+			"result":      map[string]any{"type": "object"},
+		},
+	}
 }
 
 // revision is the sha256 (hex) over the deciding modules in path order, each as its path,
@@ -104,14 +124,15 @@ func (s *source) revision() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// definesDecision reports whether a deciding module defines the decision rule.
-func (s *source) definesDecision() bool {
+// definesRule reports whether a deciding module of package pkg (e.g. data.portcullis.authz)
+// defines the rule.
+func (s *source) definesRule(pkg, rule string) bool {
 	for p, m := range s.modules {
-		if _, deciding := s.texts[p]; !deciding || m.Package.Path.String() != decisionPackage {
+		if _, deciding := s.texts[p]; !deciding || m.Package.Path.String() != pkg {
 			continue
 		}
 		for _, r := range m.Rules {
-			if r.Head.Ref().String() == decisionRule {
+			if r.Head.Ref().String() == rule {
 				return true
 			}
 		}

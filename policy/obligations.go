@@ -33,3 +33,11 @@ func (o Obligations) Allows(channel string) bool {
 func (o Obligations) MaxDuration() time.Duration {
 	return time.Duration(o.MaxDurationSeconds) * time.Second
 }
+
+// Equal reports whether o and p bind a session alike (empty and nil lists are alike).
+func (o Obligations) Equal(p Obligations) bool {
+	return o.MaxDurationSeconds == p.MaxDurationSeconds && o.MinEncryption == p.MinEncryption &&
+		slices.Equal(o.Channels, p.Channels) && slices.Equal(o.ForwardTargets, p.ForwardTargets) &&
+		o.RequireConfirm == p.RequireConfirm && o.PrivateRelaysOnly == p.PrivateRelaysOnly &&
+		slices.Equal(o.RelayRegions, p.RelayRegions)
+}

@@ -47,7 +47,7 @@ func Test(ctx context.Context, fsys fs.FS) (TestReport, error) {
 	if err != nil {
 		return TestReport{}, err
 	}
-	compiler := ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true)
+	compiler := ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true).WithUseTypeCheckAnnotations(true)
 	if src.schema != nil {
 		compiler = compiler.WithSchemas(src.schema)
 	}

@@ -52,6 +52,8 @@ type DecisionFilter struct {
 	Subject string
 	// HostID, when set, keeps decisions about this host.
 	HostID string
+	// HostName, when set, keeps decisions about the host of this name.
+	HostName string
 	// Allow, when set, keeps allowed (true) or denied (false) decisions.
 	Allow *bool
 	// Since, when set, keeps decisions at or after it.
@@ -70,6 +72,10 @@ type DecisionFilter struct {
 // decisionColumns lists decisions' columns in scanDecision's order.
 const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
 	" revision, eval_ns, labels"
+
+// insertDecisionSQL appends one decision, its arguments in decisionColumns' order.
+const insertDecisionSQL = "INSERT INTO decisions (" + decisionColumns +
+	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 
 // scanDecision reads one decisions row.
 func scanDecision(r rowScanner) (Decision, error) {
@@ -95,8 +101,7 @@ func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
 	args, err := db.decisionArgs(d)
 	if err == nil {
 		err = db.inTx(ctx, func(tx *sql.Tx) error {
-			return db.insert(ctx, tx, "INSERT INTO decisions ("+decisionColumns+
-				") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args...)
+			return db.insert(ctx, tx, insertDecisionSQL, args...)
 		})
 	}
 	if err != nil {
@@ -147,14 +152,11 @@ func (db *DB) GetDecision(ctx context.Context, id string) (Decision, error) {
 // meanwhile never shift a page, and pages neither repeat nor skip a record. ErrInvalid for a
 // cursor ListDecisions did not make.
 func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, string, error) {
-	w, err := db.decisionWhere(f)
+	query, args, limit, err := db.decisionQuery(f)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
-	limit := clampLimit(f.Limit, DefaultDecisionLimit, MaxDecisionLimit)
-	query := fmt.Sprintf("SELECT %s FROM decisions%s ORDER BY decided_at DESC, id DESC LIMIT %d",
-		decisionColumns, w, limit+1)
-	ds, err := queryAll(ctx, db.sql, scanDecision, query, w.args...)
+	ds, err := queryAll(ctx, db.sql, scanDecision, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
@@ -166,6 +168,19 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 	return ds, encodeCursor(last.Time, last.ID), nil
 }
 
+// decisionQuery is the SELECT of one page of ListDecisions (one more row than the page, to
+// tell whether a next page exists), its arguments and the page size.
+func (db *DB) decisionQuery(f DecisionFilter) (string, []any, int, error) {
+	w, err := db.decisionWhere(f)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	limit := clampLimit(f.Limit, DefaultDecisionLimit, MaxDecisionLimit)
+	query := fmt.Sprintf("SELECT %s FROM decisions%s ORDER BY decided_at DESC, id DESC LIMIT %d",
+		decisionColumns, w, limit+1)
+	return query, w.args, limit, nil
+}
+
 // decisionWhere turns a filter into conditions.
 func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
 	w := &where{}
@@ -174,6 +189,9 @@ func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
 	}
 	if f.HostID != "" {
 		w.add("host_id = ?", f.HostID)
+	}
+	if f.HostName != "" {
+		w.add("host_name = ?", f.HostName)
 	}
 	if f.Allow != nil {
 		w.add("allow = ?", *f.Allow)
@@ -196,7 +214,8 @@ func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
 		if err != nil {
 			return nil, err
 		}
-		w.add("(decided_at < ? OR (decided_at = ? AND id < ?))", db.d.timeArg(t), db.d.timeArg(t), id)
+		// A row-value comparison: both databases seek the (…, decided_at, id) indexes with it.
+		w.add("(decided_at, id) < (?, ?)", db.d.timeArg(t), id)
 	}
 	return w, nil
 }

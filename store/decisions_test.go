@@ -80,13 +80,14 @@ func decisionReasons() [][]string {
 func makeDecisions(n int) []Decision {
 	subjects := []string{"alice@example.com", "bob@example.com", "carol@example.com"}
 	hosts := []string{"id-db-1", "id-web-1"}
+	names := map[string]string{"id-db-1": "db-1", "id-web-1": "web-1"}
 	reasons := decisionReasons()
 	ds := make([]Decision, n)
 	for i := range ds {
 		ds[i] = Decision{
 			ID:   fmt.Sprintf("d-%03d", (i*37)%n),
 			Time: at(time.Duration(i/5) * time.Second), Path: "/v1/connect",
-			Subject: subjects[i%len(subjects)], HostID: hosts[i%len(hosts)], Allow: i%4 != 0,
+			Subject: subjects[i%len(subjects)], HostID: hosts[i%len(hosts)], HostName: names[hosts[i%len(hosts)]], Allow: i%4 != 0,
 			Reasons: reasons[i%len(reasons)], Input: json.RawMessage(`{}`), Result: json.RawMessage(`{}`),
 		}
 	}
@@ -110,6 +111,7 @@ func matches(d Decision, f DecisionFilter) bool {
 	})
 	return (f.Subject == "" || d.Subject == f.Subject) &&
 		(f.HostID == "" || d.HostID == f.HostID) &&
+		(f.HostName == "" || d.HostName == f.HostName) &&
 		(f.Allow == nil || d.Allow == *f.Allow) &&
 		(f.Since.IsZero() || !d.Time.Before(f.Since)) &&
 		(f.Until.IsZero() || d.Time.Before(f.Until)) &&
@@ -173,6 +175,8 @@ func testDecisionFilters(t *testing.T, dsn string) {
 		{"none", DecisionFilter{}, 60},
 		{"subject", DecisionFilter{Subject: "bob@example.com"}, 20},
 		{"host", DecisionFilter{HostID: "id-db-1"}, 30},
+		{"host name", DecisionFilter{HostName: "web-1"}, 30},
+		{"subject and host name", DecisionFilter{Subject: "bob@example.com", HostName: "web-1"}, 10},
 		{"denied", DecisionFilter{Allow: ptr(false)}, 15},
 		{"allowed", DecisionFilter{Allow: ptr(true)}, 45},
 		{"since (inclusive)", DecisionFilter{Since: at(3 * time.Second)}, 45},

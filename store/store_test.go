@@ -44,6 +44,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},
 		{"concurrent decision inserts all commit", testConcurrentInserts},
+		{"decision queries use indexes", testDecisionQueriesUseIndexes},
 		{"re-open keeps schema and data", testReopen},
 		{"concurrent opens migrate once", testConcurrentOpen},
 		{"failed migration leaves no trace", testFailedMigration},

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,7 +24,6 @@ import (
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/rego"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -33,17 +33,22 @@ const shutdownGrace = 10 * time.Second
 
 // cmConfig is the Connection Manager's configuration.
 type cmConfig struct {
-	Listen       string   `mapstructure:"listen"`
-	PublicURL    string   `mapstructure:"public-url"`
-	CertsDir     string   `mapstructure:"certs-dir"`
-	Store        string   `mapstructure:"store"`
-	PolicyDir    string   `mapstructure:"policy-dir"`
-	OIDCIssuer   string   `mapstructure:"oidc-issuer"`
-	OIDCClientID string   `mapstructure:"oidc-client-id"`
-	OIDCScopes   []string `mapstructure:"oidc-scopes"`
-	DevIdP       bool     `mapstructure:"dev-idp"`
-	Instance     string   `mapstructure:"instance"`
-	LogLevel     string   `mapstructure:"log-level"`
+	Listen       string        `mapstructure:"listen"`
+	PublicURL    string        `mapstructure:"public-url"`
+	CertsDir     string        `mapstructure:"certs-dir"`
+	Store        string        `mapstructure:"store"`
+	PolicyDir    string        `mapstructure:"policy-dir"`
+	PolicyBundle string        `mapstructure:"policy-bundle"`
+	PolicyKey    string        `mapstructure:"policy-key"`
+	PolicyKeyID  string        `mapstructure:"policy-key-id"`
+	PolicyAlg    string        `mapstructure:"policy-key-alg"`
+	PolicyPoll   time.Duration `mapstructure:"policy-poll"`
+	OIDCIssuer   string        `mapstructure:"oidc-issuer"`
+	OIDCClientID string        `mapstructure:"oidc-client-id"`
+	OIDCScopes   []string      `mapstructure:"oidc-scopes"`
+	DevIdP       bool          `mapstructure:"dev-idp"`
+	Instance     string        `mapstructure:"instance"`
+	LogLevel     string        `mapstructure:"log-level"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -66,7 +71,12 @@ func newCMCmd() *cobra.Command {
 	f.String("public-url", "https://127.0.0.1:8443", "the URL Guests and Hosts use to reach this CM")
 	f.String("certs-dir", "certs", "directory written by 'portcullis certs init'")
 	f.String("store", "sqlite:portcullis.db", "store DSN: sqlite:FILE, postgres://… or cockroach://…")
-	f.String("policy-dir", "", "directory of Rego policy (default: the embedded default policy)")
+	f.String("policy-dir", "", "directory of Rego policy, reloaded on change (default: the embedded default policy)")
+	f.String("policy-bundle", "", "signed OPA bundle (.tar.gz) of Rego policy, reloaded on change; needs --policy-key and --policy-key-id")
+	f.String("policy-key", "", "file of the PEM public key (or HS* shared secret) that verifies the policy bundle's signature")
+	f.String("policy-key-id", "", "the key id the bundle signature must be verified as (set explicitly, never taken from the bundle)")
+	f.String("policy-key-alg", policy.DefaultBundleAlgorithm, "the bundle signature's algorithm (ES384, ES256, RS256, PS256, HS256, ...)")
+	f.Duration("policy-poll", policy.DefaultPollInterval, "how often the policy directory or bundle is checked for changes")
 	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
 	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")
 	f.StringSlice("oidc-scopes", []string{"openid", "email", "profile", "groups", "offline_access"}, "OIDC scopes Guests ask for")
@@ -85,7 +95,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-	engine, err := loadPolicy(ctx, cfg.PolicyDir, log)
+	pol, err := loadPolicy(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +116,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return fmt.Errorf("identity provider: %w", err)
 	}
 	gw, err := gateway.New(gateway.Config{
-		Store: st, Policy: engine, Auth: verifier,
+		Store: st, Policy: pol, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes},
 		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
 		Instance: cfg.Instance, Logger: log,
@@ -120,8 +130,10 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("connection manager listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", issuer, "policy_revision", engine.Revision())
-	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), gw.Run)
+	log.Info("connection manager listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", issuer, "policy_revision", pol.Status().Revision)
+	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), func(ctx context.Context) error {
+		return runBoth(ctx, gw.Run, pol.Run)
+	})
 }
 
 // serveUntilDone serves HTTP until ctx ends, runs background alongside, then shuts down.
@@ -151,16 +163,40 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, back
 	return err
 }
 
-func loadPolicy(ctx context.Context, dir string, log *slog.Logger) (*policy.Engine, error) {
-	opt := policy.WithFS(rego.Files())
-	if dir != "" {
-		opt = policy.WithDir(dir)
+// loadPolicy starts the policy Manager: the configured directory or signed bundle, or the
+// embedded default policy.
+func loadPolicy(ctx context.Context, cfg cmConfig, log *slog.Logger) (*policy.Manager, error) {
+	mc := policy.ManagerConfig{Dir: cfg.PolicyDir, Bundle: cfg.PolicyBundle, PollInterval: cfg.PolicyPoll, Logger: log}
+	if cfg.PolicyBundle != "" {
+		mc.Verify = policy.BundleVerification{KeyID: cfg.PolicyKeyID, Algorithm: cfg.PolicyAlg}
+		if cfg.PolicyKey != "" {
+			key, err := os.ReadFile(cfg.PolicyKey)
+			if err != nil {
+				return nil, fmt.Errorf("policy bundle key: %w", err)
+			}
+			mc.Verify.Key = string(key)
+		}
 	}
-	engine, err := policy.New(ctx, opt, policy.WithLogger(log))
+	m, err := policy.NewManager(ctx, mc)
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	return engine, nil
+	return m, nil
+}
+
+// runBoth runs a and b until ctx ends (or one fails, which ends the other) and returns both errors.
+func runBoth(ctx context.Context, a, b func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errB := make(chan error, 1)
+	go func() {
+		err := b(ctx)
+		cancel()
+		errB <- err
+	}()
+	errA := a(ctx)
+	cancel()
+	return errors.Join(errA, <-errB)
 }
 
 // mountDevIdP serves the development identity provider when configured, and returns the

@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 		newLoginCmd(), newExecCmd(), newSSHCmd(),
 		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
+		newPolicyCmd(), newLogsCmd(),
 	)
 	return root
 }

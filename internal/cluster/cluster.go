@@ -44,11 +44,15 @@ type Options struct {
 	Store string
 	// Logs receives every process's output; nil means the log files in Dir only.
 	Logs io.Writer
+	// CMArgs are extra flags of the CM, e.g. its policy settings.
+	CMArgs []string
 }
 
 // Cluster is a running system. Stop it with Stop.
 type Cluster struct {
 	opts   Options
+	cm     *Proc
+	cmAddr string
 	CMURL  string
 	CAFile string
 	pool   *x509.CertPool
@@ -93,21 +97,44 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.CMURL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	_, err = c.spawn(ctx, "cm", "cm",
-		"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", c.CMURL,
-		"--certs-dir", filepath.Join(opts.Dir, "certs"), "--store", opts.Store, "--dev-idp")
-	if err != nil {
-		return nil, err
-	}
-	if err := c.waitFor(ctx, func() bool {
-		return api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathAuthConfig, "", nil, nil) == nil
-	}); err != nil {
+	c.cmAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	c.CMURL = "https://" + c.cmAddr
+	if err := c.startCM(ctx, "cm"); err != nil {
 		c.Stop()
-		return nil, fmt.Errorf("cluster: CM did not come up: %w", err)
+		return nil, err
 	}
 	return c, nil
 }
+
+// startCM starts the CM process, logging as name, and waits until it answers.
+func (c *Cluster) startCM(ctx context.Context, name string) error {
+	args := append([]string{"cm", "--listen", c.cmAddr, "--public-url", c.CMURL,
+		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--store", c.opts.Store, "--dev-idp"}, c.opts.CMArgs...)
+	p, err := c.spawn(ctx, name, args...)
+	if err != nil {
+		return err
+	}
+	c.cm = p
+	if err := c.waitFor(ctx, func() bool {
+		return api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathAuthConfig, "", nil, nil) == nil
+	}); err != nil {
+		return fmt.Errorf("cluster: CM did not come up: %w", err)
+	}
+	return nil
+}
+
+// KillCM ends the CM with SIGKILL, as a crash would: no shutdown, no flush.
+func (c *Cluster) KillCM() { c.cm.Kill() }
+
+// RestartCM starts the CM again on the same address, keys and store, logging as name, and
+// waits until it answers. The development identity provider restarts with new keys: sign in
+// again afterwards.
+func (c *Cluster) RestartCM(ctx context.Context, name string) error {
+	return c.startCM(ctx, name)
+}
+
+// StoreDSN is the CM's store.
+func (c *Cluster) StoreDSN() string { return c.opts.Store }
 
 // RelaySpec describes a Connection Server to start.
 type RelaySpec struct {

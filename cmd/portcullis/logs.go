@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
+)
+
+// Output formats of 'logs query'.
+const (
+	formatTable  = "table"
+	formatJSON   = "json"
+	formatNDJSON = "ndjson"
+	formatCSV    = "csv"
+)
+
+// logsQueryConfig is the configuration of 'logs query'.
+type logsQueryConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Subject     string `mapstructure:"subject"`
+	Host        string `mapstructure:"host"`
+	Allow       bool   `mapstructure:"allow"`
+	Deny        bool   `mapstructure:"deny"`
+	Since       string `mapstructure:"since"`
+	Until       string `mapstructure:"until"`
+	Reason      string `mapstructure:"reason"`
+	Limit       int    `mapstructure:"limit"`
+	Format      string `mapstructure:"format"`
+}
+
+func newLogsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "logs", Short: "Read the decision log (auditors)"}
+	cmd.AddCommand(newLogsQueryCmd())
+	return cmd
+}
+
+func newLogsQueryCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "List decision records, newest first, that match every filter given",
+		Long: "List decision records from the CM's decision log, newest first. Only callers the policy allows to\n" +
+			"query_decisions (auditors, administrators) may; every query is itself recorded.\n" +
+			"--since and --until take an RFC 3339 time or an age such as 24h or 7d.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg logsQueryConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runLogsQuery(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addGuestFlags(cmd)
+	f := cmd.Flags()
+	f.String("subject", "", "only decisions about this user id")
+	f.String("host", "", "only decisions about the host of this name")
+	f.Bool("allow", false, "only allowed decisions")
+	f.Bool("deny", false, "only denied decisions")
+	f.String("since", "", "only decisions at or after this time (RFC 3339) or age (24h, 7d)")
+	f.String("until", "", "only decisions before this time (RFC 3339) or age")
+	f.String("reason", "", "only decisions with a reason containing this text (case-insensitive)")
+	f.Int("limit", 100, "at most this many records (0: all)")
+	f.String("format", formatTable, "output: table, json, ndjson or csv")
+	return cmd
+}
+
+// query turns the flags into the API's query parameters, reporting every bad flag at once.
+func (c logsQueryConfig) query(now time.Time) (url.Values, error) {
+	q := url.Values{}
+	var errs []error
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set(api.QuerySubject, c.Subject)
+	set(api.QueryHost, c.Host)
+	set(api.QueryReason, c.Reason)
+	switch {
+	case c.Allow && c.Deny:
+		errs = append(errs, errors.New("--allow and --deny exclude each other"))
+	case c.Allow:
+		q.Set(api.QueryAllow, "true")
+	case c.Deny:
+		q.Set(api.QueryAllow, "false")
+	}
+	for name, v := range map[string]string{api.QuerySince: c.Since, api.QueryUntil: c.Until} {
+		if v == "" {
+			continue
+		}
+		t, err := parseTimeOrAge(v, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", name, err))
+		}
+		q.Set(name, t.Format(time.RFC3339Nano))
+	}
+	if !map[string]bool{formatTable: true, formatJSON: true, formatNDJSON: true, formatCSV: true}[c.Format] {
+		errs = append(errs, fmt.Errorf("--format %q: want table, json, ndjson or csv", c.Format))
+	}
+	if c.Limit < 0 {
+		errs = append(errs, errors.New("--limit must not be negative"))
+	}
+	return q, errors.Join(errs...)
+}
+
+// parseTimeOrAge reads an RFC 3339 time, or an age before now such as "90m", "24h" or "7d".
+func parseTimeOrAge(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or an age like 7d", s)
+		}
+		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time or an age like 24h", s)
+	}
+	return now.Add(-d), nil
+}
+
+func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error {
+	q, err := cfg.query(time.Now())
+	if err != nil {
+		return err
+	}
+	dc, err := newDecisionClient(cfg.guestConfig)
+	if err != nil {
+		return err
+	}
+	w := newRecordWriter(cfg.Format, out)
+	n := 0
+	for d, err := range dc.pages(ctx, q, cfg.Limit) {
+		if err != nil {
+			return err
+		}
+		if err := w.write(d); err != nil {
+			return err
+		}
+		n++
+	}
+	return w.close(n)
+}
+
+// decisionClient reads the decision log through GET /v1/decisions as the signed-in user.
+type decisionClient struct {
+	http  *http.Client
+	base  string
+	token string
+}
+
+func newDecisionClient(g guestConfig) (*decisionClient, error) {
+	guest, err := g.guest()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := optionalPool(g.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	return &decisionClient{http: httpsClient(pool), base: guest.CMURL, token: guest.IDToken}, nil
+}
+
+// pages yields the records q selects, newest first, following the cursor; at most limit (0: all).
+func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) iter.Seq2[api.Decision, error] {
+	return func(yield func(api.Decision, error) bool) {
+		n := 0
+		for {
+			size := store.MaxDecisionLimit
+			if limit > 0 {
+				size = min(size, limit-n)
+			}
+			q.Set(api.QueryLimit, strconv.Itoa(size))
+			var page api.DecisionPage
+			if err := api.Call(ctx, c.http, http.MethodGet, c.base+api.PathDecisions+"?"+q.Encode(), c.token, nil, &page); err != nil {
+				yield(api.Decision{}, fmt.Errorf("query the decision log: %w", err))
+				return
+			}
+			for _, d := range page.Decisions {
+				if !yield(d, nil) {
+					return
+				}
+				n++
+			}
+			if page.Next == "" || (limit > 0 && n >= limit) {
+				return
+			}
+			q.Set(api.QueryCursor, page.Next)
+		}
+	}
+}
+
+// recordWriter prints decision records in one format.
+type recordWriter struct {
+	format string
+	out    io.Writer
+	tab    *tabwriter.Writer
+	csv    *csv.Writer
+	json   []api.Decision
+}
+
+func newRecordWriter(format string, out io.Writer) *recordWriter {
+	w := &recordWriter{format: format, out: out}
+	switch format {
+	case formatTable:
+		w.tab = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w.tab, "TIME\tDECISION\tSUBJECT\tHOST\tALLOW\tREASONS")
+	case formatCSV:
+		w.csv = csv.NewWriter(out)
+		_ = w.csv.Write([]string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "revision", "path"})
+	}
+	return w
+}
+
+func (w *recordWriter) write(d api.Decision) error {
+	reasons := strings.Join(d.Reasons, "; ")
+	switch w.format {
+	case formatTable:
+		_, err := fmt.Fprintf(w.tab, "%s\t%s\t%s\t%s\t%t\t%s\n", d.Time.UTC().Format(time.RFC3339), d.ID, d.Subject, d.HostName, d.Allow, reasons)
+		return err
+	case formatCSV:
+		return w.csv.Write([]string{d.ID, d.Time.UTC().Format(time.RFC3339Nano), d.Subject, d.HostName, strconv.FormatBool(d.Allow), reasons, d.Revision, d.Path})
+	case formatNDJSON:
+		return json.NewEncoder(w.out).Encode(d)
+	}
+	w.json = append(w.json, d)
+	return nil
+}
+
+// close flushes the output; the table ends with the count of records.
+func (w *recordWriter) close(n int) error {
+	switch w.format {
+	case formatTable:
+		fmt.Fprintf(w.tab, "(%d records)\n", n)
+		return w.tab.Flush()
+	case formatCSV:
+		w.csv.Flush()
+		return w.csv.Error()
+	case formatJSON:
+		if w.json == nil {
+			w.json = []api.Decision{}
+		}
+		enc := json.NewEncoder(w.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(w.json)
+	}
+	return nil
+}

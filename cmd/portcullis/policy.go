@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/rego"
+)
+
+// exitPolicyFailed is the exit status of 'policy test' with a failing test or too little
+// coverage, and of 'policy impact --fail-on-change' when a decision would change.
+const exitPolicyFailed = 2
+
+func newPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Write, test and roll out Rego policy safely"}
+	cmd.AddCommand(newPolicyTestCmd(), newPolicyEvalCmd(), newPolicyImpactCmd(), newPolicyBundleCmd(), newPolicyKeygenCmd())
+	return cmd
+}
+
+// policyFS is the policy directory, or the embedded default policy when dir is empty.
+func policyFS(dir string) fs.FS {
+	if dir == "" {
+		return rego.Files()
+	}
+	return os.DirFS(dir)
+}
+
+func newPolicyTestCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run a policy's Rego tests with OPA's tester and print the coverage (default: the embedded policy)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := ""
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			minCov, _ := cmd.Flags().GetFloat64("min-coverage")
+			return runPolicyTest(cmd.Context(), policyFS(dir), minCov, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().Float64("min-coverage", 0, "fail when the tests cover less than this percentage of the policy's lines")
+	return cmd
+}
+
+func runPolicyTest(ctx context.Context, fsys fs.FS, minCoverage float64, out io.Writer) error {
+	rep, err := policy.Test(ctx, fsys)
+	if err != nil {
+		return err
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(out, "FAIL %s (%s)\n  %s\n", f.Name, f.Location, strings.ReplaceAll(f.Message, "\n", "\n  "))
+	}
+	fmt.Fprintf(out, "%d passed, %d failed\ncoverage: %.1f%%\n", rep.Passed, rep.Failed, rep.Coverage)
+	if len(rep.NotCovered) > 0 {
+		fmt.Fprintf(out, "not covered: %s\n", strings.Join(rep.NotCovered, " "))
+	}
+	if rep.Failed > 0 || rep.Passed == 0 || rep.Coverage < minCoverage {
+		if rep.Coverage < minCoverage {
+			fmt.Fprintf(out, "coverage %.1f%% is below the required %.1f%%\n", rep.Coverage, minCoverage)
+		}
+		return &exitError{code: exitPolicyFailed}
+	}
+	return nil
+}
+
+func newPolicyEvalCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval --input FILE [--dir DIR]",
+		Short: "Decide one input document (JSON, '-' for stdin) with a policy and print the decision",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			file, _ := cmd.Flags().GetString("input")
+			dir, _ := cmd.Flags().GetString("dir")
+			return runPolicyEval(cmd.Context(), file, dir, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().String("input", "", "the input document: a JSON file as rego/input.schema.json describes, or - for stdin")
+	cmd.Flags().String("dir", "", "policy directory (default: the embedded policy)")
+	_ = cmd.MarkFlagRequired("input")
+	return cmd
+}
+
+func runPolicyEval(ctx context.Context, file, dir string, stdin io.Reader, out io.Writer) error {
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(stdin)
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("read input: %w", err)
+	}
+	engine, err := policy.New(ctx, policy.WithFS(policyFS(dir)))
+	if err != nil {
+		return err
+	}
+	res, evalErr := engine.DecideJSON(ctx, raw)
+	doc := struct {
+		Revision string          `json:"revision"`
+		Result   json.RawMessage `json:"result,omitempty"`
+		Decision policy.Decision `json:"decision"`
+		EvalNS   int64           `json:"timer_rego_query_eval_ns"`
+		Error    string          `json:"error,omitempty"`
+	}{Revision: res.Revision, Result: res.Raw, Decision: res.Decision, EvalNS: res.EvalNS}
+	if evalErr != nil {
+		doc.Error = evalErr.Error()
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	return evalErr
+}
+
+// policyImpactConfig is the configuration of 'policy impact'.
+type policyImpactConfig struct {
+	guestConfig  `mapstructure:",squash"`
+	Candidate    string `mapstructure:"candidate"`
+	Since        string `mapstructure:"since"`
+	Until        string `mapstructure:"until"`
+	Format       string `mapstructure:"format"`
+	FailOnChange bool   `mapstructure:"fail-on-change"`
+}
+
+func newPolicyImpactCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "impact --candidate DIR [--since 7d]",
+		Short: "Replay past decisions against a candidate policy and list every decision it would change",
+		Long: "Reads the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
+			"allowed to query_decisions), replays each recorded input against the candidate policy and lists the\n" +
+			"decisions that would change: allow→deny, deny→allow and changed obligations, with counts.\n" +
+			"Inputs are replayed as recorded, after the decision-log mask.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg policyImpactConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runPolicyImpact(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addGuestFlags(cmd)
+	f := cmd.Flags()
+	f.String("candidate", "", "directory of the candidate policy")
+	f.String("since", "7d", "replay decisions at or after this time (RFC 3339) or age (24h, 7d)")
+	f.String("until", "", "replay decisions before this time (RFC 3339) or age")
+	f.String("format", formatTable, "output: table or json")
+	f.Bool("fail-on-change", false, "exit with status 2 when any decision would change")
+	_ = cmd.MarkFlagRequired("candidate")
+	return cmd
+}
+
+func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer) error {
+	if cfg.Format != formatTable && cfg.Format != formatJSON {
+		return fmt.Errorf("--format %q: want table or json", cfg.Format)
+	}
+	q, err := logsQueryConfig{Since: cfg.Since, Until: cfg.Until, Format: formatTable}.query(time.Now())
+	if err != nil {
+		return err
+	}
+	candidate, err := policy.New(ctx, policy.WithDir(cfg.Candidate))
+	if err != nil {
+		return fmt.Errorf("candidate policy: %w", err)
+	}
+	dc, err := newDecisionClient(cfg.guestConfig)
+	if err != nil {
+		return err
+	}
+	rep, err := policy.Impact(ctx, candidate, recorded(dc.pages(ctx, q, 0)))
+	if err != nil {
+		return err
+	}
+	if err := printImpact(out, cfg.Format, candidate.Revision(), rep); err != nil {
+		return err
+	}
+	if cfg.FailOnChange && len(rep.Changes) > 0 {
+		return &exitError{code: exitPolicyFailed}
+	}
+	return nil
+}
+
+// recorded turns API decision records into the records Impact replays.
+func recorded(ds iter.Seq2[api.Decision, error]) iter.Seq2[policy.Recorded, error] {
+	return func(yield func(policy.Recorded, error) bool) {
+		for d, err := range ds {
+			if err != nil {
+				yield(policy.Recorded{}, err)
+				return
+			}
+			in, _ := json.Marshal(d.Input)
+			res, _ := json.Marshal(d.Result)
+			if d.Input == nil {
+				in = nil
+			}
+			rec := policy.Recorded{ID: d.ID, Time: d.Time, Subject: d.Subject, Host: d.HostName, Path: d.Path, Allow: d.Allow, Result: res, Input: in}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// impactKinds lists the kinds of change in the order they are reported.
+var impactKinds = []string{policy.ChangeAllowToDeny, policy.ChangeDenyToAllow, policy.ChangeObligations}
+
+func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport) error {
+	if format == formatJSON {
+		type change struct {
+			DecisionID string          `json:"decision_id"`
+			Timestamp  time.Time       `json:"timestamp"`
+			Subject    string          `json:"subject"`
+			Host       string          `json:"host"`
+			Kind       string          `json:"kind"`
+			Before     policy.Decision `json:"before"`
+			After      policy.Decision `json:"after"`
+		}
+		doc := struct {
+			Candidate string         `json:"candidate_revision"`
+			Replayed  int            `json:"replayed"`
+			Skipped   int            `json:"skipped"`
+			Counts    map[string]int `json:"counts"`
+			Changes   []change       `json:"changes"`
+		}{Candidate: revision, Replayed: rep.Replayed, Skipped: rep.Skipped, Counts: map[string]int{}, Changes: []change{}}
+		for _, k := range impactKinds {
+			doc.Counts[k] = rep.Counts[k]
+		}
+		for _, c := range rep.Changes {
+			doc.Changes = append(doc.Changes, change{c.Recorded.ID, c.Recorded.Time, c.Recorded.Subject, c.Recorded.Host, c.Kind, c.Before, c.After})
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANGE\tDECISION\tTIME\tSUBJECT\tHOST\tNOW")
+	for _, c := range rep.Changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.Recorded.ID, c.Recorded.Time.UTC().Format(time.RFC3339),
+			c.Recorded.Subject, c.Recorded.Host, describeAfter(c))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var counts bytes.Buffer
+	for _, k := range impactKinds {
+		fmt.Fprintf(&counts, "%s: %d\n", k, rep.Counts[k])
+	}
+	_, err := fmt.Fprintf(out, "%sreplayed %d decisions (skipped %d not made by the policy) against candidate %s; %d would change\n",
+		counts.String(), rep.Replayed, rep.Skipped, revision, len(rep.Changes))
+	return err
+}
+
+// describeAfter says what the candidate decides instead.
+func describeAfter(c policy.Change) string {
+	if c.Kind == policy.ChangeObligations {
+		b, _ := json.Marshal(c.After.Obligations)
+		return "obligations " + string(b)
+	}
+	return strings.Join(c.After.Reasons, "; ")
+}
+
+// policyBundleConfig is the configuration of 'policy bundle'.
+type policyBundleConfig struct {
+	Dir      string `mapstructure:"dir"`
+	Out      string `mapstructure:"out"`
+	Key      string `mapstructure:"signing-key"`
+	KeyID    string `mapstructure:"key-id"`
+	Alg      string `mapstructure:"alg"`
+	Revision string `mapstructure:"revision"`
+}
+
+func newPolicyBundleCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bundle --dir DIR --out FILE --signing-key FILE --key-id ID --revision REV",
+		Short: "Test a policy directory, then write it as a signed OPA bundle the CM can load with --policy-bundle",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg policyBundleConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runPolicyBundle(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addConfigFlag(cmd)
+	f := cmd.Flags()
+	f.String("dir", "", "policy directory (default: the embedded policy)")
+	f.String("out", "", "the bundle file to write (.tar.gz)")
+	f.String("signing-key", "", "file of the PEM private key (or HS* shared secret) to sign with")
+	f.String("key-id", "", "key id to sign as; the CM verifies with the same --policy-key-id")
+	f.String("alg", policy.DefaultBundleAlgorithm, "signature algorithm")
+	f.String("revision", "", "the bundle's revision, recorded with every decision it makes")
+	for _, name := range []string{"out", "signing-key", "key-id", "revision"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runPolicyBundle(ctx context.Context, cfg policyBundleConfig, out io.Writer) error {
+	fsys := policyFS(cfg.Dir)
+	if err := runPolicyTest(ctx, fsys, 0, out); err != nil {
+		return err
+	}
+	key, err := os.ReadFile(cfg.Key)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := policy.WriteBundle(&buf, fsys, cfg.Revision, policy.BundleSigning{KeyID: cfg.KeyID, Key: string(key), Algorithm: cfg.Alg}); err != nil {
+		return err
+	}
+	// Atomically, so that a CM watching the file never reads half a bundle.
+	if err := certs.WriteFileAtomic(cfg.Out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write bundle: %w", err)
+	}
+	fmt.Fprintf(out, "wrote %s (revision %s, signed as %s)\n", cfg.Out, cfg.Revision, cfg.KeyID)
+	return nil
+}
+
+func newPolicyKeygenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keygen --private FILE --public FILE",
+		Short: "Make an ECDSA P-384 key pair for signing policy bundles (ES384): keep the private key with the release process, give the CM the public one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			privFile, _ := cmd.Flags().GetString("private")
+			pubFile, _ := cmd.Flags().GetString("public")
+			priv, pub, err := policy.GenerateBundleKey()
+			if err != nil {
+				return err
+			}
+			if err := certs.WriteFileAtomic(privFile, priv, 0o600); err != nil {
+				return fmt.Errorf("write private key: %w", err)
+			}
+			if err := certs.WriteFileAtomic(pubFile, pub, 0o644); err != nil {
+				return fmt.Errorf("write public key: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (private) and %s (public)\n", privFile, pubFile)
+			return nil
+		},
+	}
+	cmd.Flags().String("private", "", "file for the PEM private key (mode 0600)")
+	cmd.Flags().String("public", "", "file for the PEM public key")
+	_ = cmd.MarkFlagRequired("private")
+	_ = cmd.MarkFlagRequired("public")
+	return cmd
+}

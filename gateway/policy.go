@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/store"
+)
+
+// cmDecisionPath is the path of records the CM decided without the policy (an unknown or
+// disabled host); `policy impact` never replays them.
+const cmDecisionPath = "portcullis/cm"
+
+// Reasons the CM gives when the decision log cannot take a record as the policy asks.
+const reasonMaskFailure = "decision-log masking failed (fail closed)"
+
+// maskedLabel is the label listing the pointers data.system.log.mask erased or replaced.
+const maskedLabel = "masked"
+
+// logEntry is what one decision-log record is made of.
+type logEntry struct {
+	engine   *policy.Engine
+	now      time.Time
+	path     string
+	subject  string
+	hostID   string
+	hostName string
+	input    policy.Input
+	result   policy.Result
+}
+
+// commit masks the entry through the policy's data.system.log.mask and commits it to the
+// store; nothing may be granted before it returns nil. When masking fails the record keeps no
+// input and refuses, so that an unmaskable request is never allowed.
+func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error) {
+	input, err := json.Marshal(e.input)
+	if err != nil {
+		return store.Decision{}, fmt.Errorf("encode input: %w", err)
+	}
+	d := store.Decision{
+		ID: newID("dec"), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
+		Allow: e.result.Decision.Allow, Reasons: e.result.Decision.Reasons, Result: e.result.Raw,
+		Revision: cmp.Or(e.result.Revision, e.engine.Revision()), EvalNS: e.result.EvalNS,
+		Labels: map[string]string{"cm": s.cfg.Instance},
+	}
+	ev, masked, err := e.engine.Mask(ctx, policy.Event{DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw})
+	if err != nil {
+		s.cfg.Logger.Error("mask decision record; refusing", "decision", d.ID, "err", err)
+		refused := denyResult(reasonMaskFailure)
+		d.Allow, d.Reasons, ev = false, refused.Decision.Reasons, policy.Event{Input: json.RawMessage(`{}`), Result: refused.Raw}
+	}
+	d.Input, d.Result = ev.Input, ev.Result
+	if len(masked) > 0 {
+		d.Labels[maskedLabel] = strings.Join(masked, ",")
+	}
+	if d.Reasons == nil {
+		d.Reasons = []string{}
+	}
+	if err := s.cfg.Store.InsertDecision(ctx, d); err != nil {
+		return store.Decision{}, fmt.Errorf("insert decision: %w", err)
+	}
+	return d, nil
+}
+
+// access asks the policy whether the caller may take an action that names no host
+// (query_decisions, administer) and records the answer, allowed or not.
+func (s *Server) access(r *http.Request, claims identity.Claims, action string) (store.Decision, error) {
+	now := s.cfg.Now()
+	in := policy.Input{
+		Subject: subjectOf(claims),
+		Request: policy.Request{Action: action},
+		Context: policy.Context{Time: now, GuestAddr: remoteIP(r)},
+	}
+	engine := s.cfg.Policy.Current()
+	res, err := engine.Decide(r.Context(), in)
+	if err != nil {
+		s.cfg.Logger.Error("policy evaluation", "action", action, "err", err)
+		res = denyResult(reasonPolicyFailure)
+	}
+	return s.commit(r.Context(), logEntry{engine: engine, now: now, path: policy.DecisionPath, subject: claims.Subject, input: in, result: res})
+}
+
+// authorize authenticates the caller and lets it through only when the policy allows the
+// action; it writes the refusal (403 with the reasons and the decision id) otherwise.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string) (identity.Claims, bool) {
+	claims, ok := s.guest(w, r)
+	if !ok {
+		return identity.Claims{}, false
+	}
+	d, err := s.access(r, claims, action)
+	switch {
+	case err != nil:
+		s.decisionLogDown(w, err)
+		return identity.Claims{}, false
+	case !d.Allow:
+		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: "denied by policy", Reasons: d.Reasons, DecisionID: d.ID})
+		return identity.Claims{}, false
+	}
+	return claims, true
+}
+
+// decisionLogDown logs why a decision record could not be committed and refuses the request.
+func (s *Server) decisionLogDown(w http.ResponseWriter, err error) {
+	s.cfg.Logger.Error("commit decision record", "err", err)
+	writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+}
+
+// subjectOf describes the signed-in user to the policy.
+func subjectOf(c identity.Claims) policy.Subject {
+	return policy.Subject{
+		ID: c.Subject, Name: c.Name, Email: c.Email, IdP: c.Issuer,
+		Groups: c.Groups, AMR: c.AMR, AuthTime: c.AuthTime,
+	}
+}
+
+// handlePolicyStatus tells auditors and administrators which policy decides and how its last
+// reload went.
+func (s *Server) handlePolicyStatus(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorize(w, r, policy.ActionQueryDecisions); !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Policy.Status())
+}
+
+// handleMetrics serves the policy's rollout counters in the Prometheus text format.
+func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+	st := s.cfg.Policy.Status()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	failed := 0
+	if st.LastError != "" {
+		failed = 1
+	}
+	fmt.Fprintf(w, "# HELP portcullis_policy_reloads_total Policies rolled out after the first.\n# TYPE portcullis_policy_reloads_total counter\nportcullis_policy_reloads_total %d\n", st.Reloads)
+	fmt.Fprintf(w, "# HELP portcullis_policy_reload_failures_total Candidate policies refused (parse, compile, signature or tests).\n# TYPE portcullis_policy_reload_failures_total counter\nportcullis_policy_reload_failures_total %d\n", st.Failures)
+	fmt.Fprintf(w, "# HELP portcullis_policy_last_reload_failed 1 while the newest candidate policy is refused and an older one serves.\n# TYPE portcullis_policy_last_reload_failed gauge\nportcullis_policy_last_reload_failed %d\n", failed)
+	fmt.Fprintf(w, "# HELP portcullis_policy_info The serving policy.\n# TYPE portcullis_policy_info gauge\nportcullis_policy_info{revision=%q,origin=%q} 1\n", st.Revision, st.Origin)
+	fmt.Fprintf(w, "# HELP portcullis_policy_loaded_timestamp_seconds When the serving policy was loaded.\n# TYPE portcullis_policy_loaded_timestamp_seconds gauge\nportcullis_policy_loaded_timestamp_seconds %d\n", st.LoadedAt.Unix())
+}

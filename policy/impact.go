@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// DecisionPath is the path decision-log records of policy decisions carry (OPA's
+// "portcullis/authz/decision" for data.portcullis.authz.decision). Records the CM made without
+// the policy (unknown or disabled host) carry another path and are never replayed.
+const DecisionPath = "portcullis/authz/decision"
+
+// Kinds of change Impact reports.
+const (
+	ChangeAllowToDeny = "allow_to_deny"
+	ChangeDenyToAllow = "deny_to_allow"
+	ChangeObligations = "obligations"
+)
+
+// Recorded is a past decision to replay: its id, what it was about, its input and its result.
+type Recorded struct {
+	ID      string
+	Time    time.Time
+	Subject string
+	Host    string
+	Path    string
+	// Allow is the recorded outcome; Result, when it is a decision document, gives its obligations.
+	Allow  bool
+	Result json.RawMessage
+	Input  json.RawMessage
+}
+
+// Change is a recorded decision the candidate decides differently.
+type Change struct {
+	Recorded Recorded
+	// Kind is ChangeAllowToDeny, ChangeDenyToAllow or ChangeObligations.
+	Kind string
+	// Before is the recorded decision, After the candidate's.
+	Before, After Decision
+}
+
+// ImpactReport is what Impact found.
+type ImpactReport struct {
+	// Replayed counts the records the candidate decided again.
+	Replayed int
+	// Skipped counts records that were not policy decisions (another Path) or had no input.
+	Skipped int
+	// Changes lists every replayed decision the candidate changes, in the order read.
+	Changes []Change
+	// Counts counts Changes by Kind.
+	Counts map[string]int
+}
+
+// Impact replays the recorded inputs of past policy decisions against candidate and reports
+// every decision it would change: allowed ones it denies, denied ones it allows, and allowed
+// ones whose obligations differ. Reasons alone do not count as a change. Inputs are replayed
+// as recorded, that is after masking: a candidate that reads a masked field sees the mask.
+func Impact(ctx context.Context, candidate *Engine, records iter.Seq2[Recorded, error]) (ImpactReport, error) {
+	rep := ImpactReport{Counts: map[string]int{}}
+	for rec, err := range records {
+		if err != nil {
+			return rep, fmt.Errorf("policy: read recorded decisions: %w", err)
+		}
+		if rec.Path != DecisionPath || len(rec.Input) == 0 {
+			rep.Skipped++
+			continue
+		}
+		after, err := candidate.DecideJSON(ctx, rec.Input)
+		if err != nil && !errors.Is(err, ErrEvaluation) && !errors.Is(err, ErrMalformedDecision) {
+			return rep, fmt.Errorf("policy: replay %s: %w", rec.ID, err)
+		}
+		rep.Replayed++
+		if c, changed := compare(rec, after.Decision); changed {
+			rep.Changes = append(rep.Changes, c)
+			rep.Counts[c.Kind]++
+		}
+	}
+	return rep, nil
+}
+
+// compare tells whether after changes the recorded decision, and how.
+func compare(rec Recorded, after Decision) (Change, bool) {
+	before, err := decodeDecision(rec.Result)
+	if err != nil {
+		before = Decision{Allow: rec.Allow}
+	}
+	before.Allow = rec.Allow
+	c := Change{Recorded: rec, Before: before, After: after}
+	switch {
+	case before.Allow && !after.Allow:
+		c.Kind = ChangeAllowToDeny
+	case !before.Allow && after.Allow:
+		c.Kind = ChangeDenyToAllow
+	case before.Allow && !before.Obligations.Equal(after.Obligations):
+		c.Kind = ChangeObligations
+	default:
+		return c, false
+	}
+	return c, true
+}

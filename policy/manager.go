@@ -1,0 +1,272 @@
+package policy
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	defaultpolicy "github.com/portcullis/portcullis/rego"
+)
+
+// DefaultPollInterval is how often a Manager looks for a changed policy when
+// ManagerConfig.PollInterval is zero.
+const DefaultPollInterval = 2 * time.Second
+
+// Origins of a loaded policy, as Status reports them.
+const (
+	OriginEmbedded = "embedded"
+	OriginDir      = "dir"
+	OriginBundle   = "bundle"
+	// OriginFixed: an Engine used as a Source; it never reloads.
+	OriginFixed = "fixed"
+)
+
+// ErrTestsFailed: a candidate policy's own Rego tests failed, so it was not rolled out.
+var ErrTestsFailed = errors.New("policy: the policy's tests failed")
+
+// Source hands out the policy that decides now. An Engine is a Source that never changes; a
+// Manager is one that reloads.
+type Source interface {
+	// Current returns the engine to decide with; never nil.
+	Current() *Engine
+	// Status describes the policy being served and the last reload.
+	Status() Status
+}
+
+// Status describes a Source: the policy it serves and how its last reload went.
+type Status struct {
+	// Revision is the serving policy's revision: the bundle's manifest revision, or the hash
+	// of its modules.
+	Revision string `json:"revision"`
+	// Origin is where the policy came from: embedded, dir or bundle.
+	Origin string `json:"origin"`
+	// Location is the directory or bundle file; empty for the embedded policy.
+	Location string `json:"location,omitempty"`
+	// LoadedAt is when the serving policy was loaded.
+	LoadedAt time.Time `json:"loaded_at"`
+	// Tests is how many of the serving policy's Rego tests passed before it was rolled out.
+	Tests int `json:"tests"`
+	// LastError is why the last candidate was refused; empty when the last load succeeded.
+	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt is when the last candidate was refused.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Reloads counts policies rolled out after the first.
+	Reloads int64 `json:"reloads_total"`
+	// Failures counts candidates refused (parse, compile, signature or test failures).
+	Failures int64 `json:"reload_failures_total"`
+}
+
+// ManagerConfig configures NewManager. Set at most one of Dir and Bundle; with neither, the
+// embedded default policy serves and never changes.
+type ManagerConfig struct {
+	// Dir is a directory of .rego modules, their _test.rego tests and input.schema.json.
+	Dir string
+	// Bundle is an OPA bundle (.tar.gz); its signature is verified with Verify.
+	Bundle string
+	// Verify checks the bundle's signature; required with Bundle.
+	Verify BundleVerification
+	// PollInterval is how often Run looks for a change; default DefaultPollInterval.
+	PollInterval time.Duration
+	// Logger receives load and reload reports; default discards.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *ManagerConfig) Validate() error {
+	var errs []error
+	if c.Dir != "" && c.Bundle != "" {
+		errs = append(errs, errors.New("policy: set a policy directory or a bundle, not both"))
+	}
+	if c.Bundle != "" {
+		if err := c.Verify.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.PollInterval < 0 {
+		errs = append(errs, errors.New("policy: poll interval must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Manager serves the last good policy and rolls out a changed one only when it parses,
+// compiles and passes its own tests. It is safe for concurrent use.
+type Manager struct {
+	cfg     ManagerConfig
+	current atomic.Pointer[Engine]
+
+	reload      sync.Mutex // serialises reloads; guards fingerprint
+	fingerprint [sha256.Size]byte
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// NewManager loads the configured policy; it fails when the first policy cannot serve.
+func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle)}}
+	if _, err := m.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *ManagerConfig) origin() string {
+	switch {
+	case c.Dir != "":
+		return OriginDir
+	case c.Bundle != "":
+		return OriginBundle
+	}
+	return OriginEmbedded
+}
+
+// Current returns the engine of the last good policy.
+func (m *Manager) Current() *Engine { return m.current.Load() }
+
+// Status describes the serving policy and the last reload.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.status
+}
+
+// Reload reads the policy again and rolls it out if it changed and is good; it reports
+// whether a new policy now serves. A bad candidate leaves the serving policy in place and
+// returns the reason (also kept in Status and logged).
+func (m *Manager) Reload(ctx context.Context) (bool, error) {
+	m.reload.Lock()
+	defer m.reload.Unlock()
+	cand, err := m.readCandidate()
+	if cand.fingerprint != ([sha256.Size]byte{}) {
+		if m.current.Load() != nil && cand.fingerprint == m.fingerprint {
+			return false, nil // unchanged since the last attempt, good or bad
+		}
+		m.fingerprint = cand.fingerprint
+	}
+	var e *Engine
+	var tests int
+	if err == nil {
+		e, tests, err = m.build(ctx, cand)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.status.LastError, m.status.LastErrorAt = err.Error(), time.Now()
+		m.status.Failures++
+		m.cfg.Logger.Error("policy refused; the last good policy keeps serving", "origin", m.status.Origin,
+			"location", m.status.Location, "serving_revision", m.status.Revision, "err", err)
+		return false, err
+	}
+	if m.current.Swap(e) != nil {
+		m.status.Reloads++
+	}
+	m.status.Revision, m.status.LoadedAt, m.status.Tests = e.Revision(), e.loadedAt, tests
+	m.status.LastError, m.status.LastErrorAt = "", time.Time{}
+	m.cfg.Logger.Info("policy rolled out", "origin", m.status.Origin, "location", m.status.Location,
+		"revision", e.Revision(), "tests_passed", tests)
+	return true, nil
+}
+
+// candidate is a policy read from its origin but not yet checked.
+type candidate struct {
+	fsys        fs.FS
+	revision    string
+	fingerprint [sha256.Size]byte
+}
+
+// readCandidate reads the policy files (and verifies a bundle's signature).
+func (m *Manager) readCandidate() (candidate, error) {
+	switch {
+	case m.cfg.Dir != "":
+		fsys := os.DirFS(m.cfg.Dir)
+		fp, err := fingerprintFS(fsys)
+		return candidate{fsys: fsys, fingerprint: fp}, err
+	case m.cfg.Bundle != "":
+		raw, err := os.ReadFile(m.cfg.Bundle)
+		if err != nil {
+			return candidate{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+		}
+		fsys, rev, err := ReadBundle(raw, m.cfg.Verify)
+		return candidate{fsys: fsys, revision: rev, fingerprint: sha256.Sum256(raw)}, err
+	}
+	fsys := defaultpolicy.Files()
+	fp, err := fingerprintFS(fsys)
+	return candidate{fsys: fsys, fingerprint: fp}, err
+}
+
+// build compiles a candidate and runs its tests; only a policy whose every test passes is returned.
+func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) {
+	e, err := New(ctx, WithFS(c.fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
+	if err != nil {
+		return nil, 0, err
+	}
+	report, err := Test(ctx, c.fsys)
+	if err != nil {
+		return nil, 0, err
+	}
+	if report.Failed > 0 {
+		first := report.Failures[0]
+		return nil, 0, fmt.Errorf("%w: %d of %d failed; first: %s (%s): %s", ErrTestsFailed,
+			report.Failed, report.Failed+report.Passed, first.Name, first.Location, first.Message)
+	}
+	return e, report.Passed, nil
+}
+
+// Run looks for a changed policy every PollInterval until ctx ends, rolling out good ones.
+// The embedded policy never changes, so Run only waits then.
+func (m *Manager) Run(ctx context.Context) error {
+	if m.cfg.origin() == OriginEmbedded {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(m.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			_, _ = m.Reload(ctx) // a refusal is logged and kept in Status
+		}
+	}
+}
+
+// fingerprintFS hashes every file's path and content, so that any change shows.
+func fingerprintFS(fsys fs.FS) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+		return nil
+	})
+	var fp [sha256.Size]byte
+	if err != nil {
+		return fp, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	copy(fp[:], h.Sum(nil))
+	return fp, nil
+}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/pgtest"
+)
+
+// benchDecisions is the size of the decision log the query benchmarks run on.
+const benchDecisions = 1_000_000
+
+// BenchmarkListDecisionsSQLite measures one page of every auditor filter on a million records.
+func BenchmarkListDecisionsSQLite(b *testing.B) {
+	benchListDecisions(b, "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
+}
+
+// BenchmarkListDecisionsPostgres is BenchmarkListDecisionsSQLite on a real PostgreSQL.
+func BenchmarkListDecisionsPostgres(b *testing.B) {
+	benchListDecisions(b, pgtest.Start(b))
+}
+
+func benchListDecisions(b *testing.B, dsn string) {
+	ctx := context.Background()
+	db, err := Open(ctx, dsn, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if err := fillDecisions(ctx, db, benchDecisions); err != nil {
+		b.Fatal(err)
+	}
+	if db.d.kind != kindSQLite {
+		if _, err := db.sql.ExecContext(ctx, "ANALYZE decisions"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for name, f := range decisionQueryFilters() {
+		b.Run(name, func(b *testing.B) {
+			f.Limit = DefaultDecisionLimit
+			for b.Loop() {
+				if _, _, err := db.ListDecisions(ctx, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// fillDecisions inserts n decisions spread over the past 30 days in batches of one transaction.
+func fillDecisions(ctx context.Context, db *DB, n int) error {
+	const batch = 10_000
+	subjects := []string{"alice@example.com", "bob@example.com", "carol@example.com", "mallory@example.com"}
+	hosts := []string{"web-1", "db-1", "kiosk-7"}
+	reasons := decisionReasons()
+	input := json.RawMessage(`{"subject":{"id":"bob@example.com"},"request":{"action":"connect"}}`)
+	for start := 0; start < n; start += batch {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			for i := start; i < min(start+batch, n); i++ {
+				d := Decision{
+					ID: fmt.Sprintf("dec-%08d", i), Time: at(time.Duration(i) * 2600 * time.Millisecond), Path: "portcullis/authz/decision",
+					Subject: subjects[i%len(subjects)], HostID: "id-" + hosts[i%len(hosts)], HostName: hosts[i%len(hosts)],
+					Allow: i%3 != 0, Reasons: reasons[i%len(reasons)], Input: input, Result: json.RawMessage(`{"allow":true}`),
+				}
+				args, err := db.decisionArgs(d)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, insertDecisionSQL, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fill decisions at %d: %w", start, err)
+		}
+	}
+	return nil
+}
