@@ -30,13 +30,14 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
 		return
 	}
+	engine := s.cfg.Policy.Current() // one policy for the whole listing
 	out := api.ReachableHosts{Principal: claims.Subject, Hosts: []api.ReachableHost{}}
 	for _, h := range hosts {
 		if h.Disabled {
 			continue
 		}
 		a := &connectAttempt{claims: claims, now: now, host: h, relays: relays, req: api.ConnectRequest{Host: h.Name}}
-		res, err := s.cfg.Policy.Decide(ctx, s.policyInput(r, a))
+		res, err := engine.Decide(ctx, s.policyInput(r, a))
 		if err != nil {
 			s.cfg.Logger.Warn("policy evaluation for a host listing", "host", h.Name, "err", err)
 			continue
