@@ -13,7 +13,7 @@ build:
 demo: build
 	./$(BIN) demo
 
-# test installs what the suite needs (PostgreSQL binaries) when missing, then runs vet and
+# test installs what the suite needs (PostgreSQL binaries, squid) when missing, then runs vet and
 # every test, the race detector on the concurrent packages, and a short fuzz pass.
 test: test-deps vet
 	$(GO) test -count=1 -timeout 15m $(PKGS)
@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadHello$$' -fuzztime $(FUZZTIME) ./relay/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadBundle$$' -fuzztime $(FUZZTIME) ./policy/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecisionFilter$$' -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenChunk$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 
 # bench runs every benchmark once; the decision-log queries run on a million records per store.
 BENCHTIME ?= 1s

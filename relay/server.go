@@ -23,6 +23,13 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxPending is how many verified halves may wait for their peer at once.
 	DefaultMaxPending = 10000
+	// DefaultMaxHandshakes bounds the connections not yet authenticated, from everyone.
+	DefaultMaxHandshakes = 10000
+	// DefaultMaxHandshakesPerSource bounds the connections not yet authenticated from one
+	// source address, so that a slow or half-open flood from one place cannot crowd out others.
+	DefaultMaxHandshakesPerSource = 64
+	// DefaultMaxLive bounds the spliced sessions (each holds two copy buffers).
+	DefaultMaxLive = 10000
 
 	// refuseWriteTimeout bounds writing a frameRefused (or framePaired) to a half.
 	refuseWriteTimeout = 5 * time.Second
@@ -52,6 +59,17 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// MaxPending bounds the halves waiting for their peer; 0 means DefaultMaxPending.
 	MaxPending int
+	// MaxHandshakes bounds the connections before their hello is answered; 0 means
+	// DefaultMaxHandshakes. Connections beyond it are closed at once.
+	MaxHandshakes int
+	// MaxHandshakesPerSource bounds those from one source IP address; 0 means
+	// DefaultMaxHandshakesPerSource. Connections beyond it are closed at once.
+	MaxHandshakesPerSource int
+	// MaxLive bounds the spliced sessions; 0 means DefaultMaxLive. A pairing beyond it is
+	// refused as overloaded.
+	MaxLive int
+	// Metrics, if set, receives the server's counters (see NewMetrics).
+	Metrics *Metrics
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// OnSessionEnd, if set, is called once per spliced session after both halves are closed,
@@ -64,6 +82,7 @@ type Server struct {
 	done        chan struct{} // closed by Shutdown
 	listeners   map[net.Listener]struct{}
 	handshaking map[net.Conn]struct{} // connections before their hello is answered
+	perSource   map[string]int        // handshaking connections by source IP
 	pending     map[string]*half      // by session id
 	live        map[string]*session   // by session id
 	wg          sync.WaitGroup        // connection handlers (which run the splices)
@@ -80,6 +99,8 @@ type SessionReport struct {
 	BytesGuestToHost, BytesHostToGuest int64
 	// Reason is how the session ended: EndClosed, EndError or EndShutdown.
 	Reason string
+	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
+	GuestTransport, HostTransport string
 }
 
 // Session end reasons in SessionReport.Reason.
@@ -106,6 +127,7 @@ type Stats struct {
 type half struct {
 	conn    net.Conn
 	role    ticket.Role
+	since   time.Time // when the half was accepted
 	claimed chan struct{} // closed when the other half takes the connection over
 }
 
@@ -116,6 +138,8 @@ type session struct {
 	started                  time.Time
 	guestToHost, hostToGuest atomic.Int64
 	failed, forced           atomic.Bool
+	guestTransport           string
+	hostTransport            string
 }
 
 // Validate reports every configuration problem at once.
@@ -138,8 +162,8 @@ func (s *Server) Validate() error {
 			errs = append(errs, errors.New("relay: Verifier.Keys is nil"))
 		}
 	}
-	if s.PairTimeout < 0 || s.HandshakeTimeout < 0 || s.MaxPending < 0 {
-		errs = append(errs, errors.New("relay: PairTimeout, HandshakeTimeout and MaxPending must not be negative"))
+	if s.PairTimeout < 0 || s.HandshakeTimeout < 0 || s.MaxPending < 0 || s.MaxHandshakes < 0 || s.MaxHandshakesPerSource < 0 || s.MaxLive < 0 {
+		errs = append(errs, errors.New("relay: PairTimeout, HandshakeTimeout, MaxPending, MaxHandshakes, MaxHandshakesPerSource and MaxLive must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -246,6 +270,7 @@ func (s *Server) init() {
 		s.done = make(chan struct{})
 		s.listeners = make(map[net.Listener]struct{})
 		s.handshaking = make(map[net.Conn]struct{})
+		s.perSource = make(map[string]int)
 		s.pending = make(map[string]*half)
 		s.live = make(map[string]*session)
 	})
@@ -268,6 +293,10 @@ func (s *Server) handshakeTimeout() time.Duration {
 
 func (s *Server) maxPending() int {
 	return orDefault(s.MaxPending, DefaultMaxPending)
+}
+
+func (s *Server) maxLive() int {
+	return orDefault(s.MaxLive, DefaultMaxLive)
 }
 
 // orDefault returns v, or def when v is zero.
@@ -325,7 +354,20 @@ func (s *Server) removeListener(ln net.Listener) {
 // handle runs one connection: handshake, then pairing (and, for the second half, the splice).
 func (s *Server) handle(conn net.Conn) {
 	log := s.logger().With("remote", conn.RemoteAddr().String())
+	switch admitted := s.startHandshake(conn); admitted {
+	case admitOK:
+	case admitShuttingDown:
+		s.refuseLogged(conn, CodeShuttingDown, log)
+		return
+	default:
+		// Closed without a word (no TLS handshake spent on it): the flood is the problem.
+		s.Metrics.refused(admitted)
+		log.Debug("relay: connection dropped", "reason", admitted)
+		_ = conn.Close()
+		return
+	}
 	claims, err := s.handshake(conn)
+	s.endHandshake(conn)
 	if err != nil {
 		code := s.codeFor(err)
 		log.Info("relay: half refused", "code", code, "err", err)
@@ -353,10 +395,6 @@ func (s *Server) handshake(conn net.Conn) (*ticket.Claims, error) {
 	if err := conn.SetDeadline(time.Now().Add(s.handshakeTimeout())); err != nil {
 		return nil, fmt.Errorf("relay: set handshake deadline: %w", err)
 	}
-	if !s.startHandshake(conn) {
-		return nil, ErrShuttingDown
-	}
-	defer s.endHandshake(conn)
 	if tc, ok := conn.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("relay: tls handshake: %w", err)
@@ -379,27 +417,70 @@ func (s *Server) handshake(conn net.Conn) (*ticket.Claims, error) {
 	return claims, nil
 }
 
-// startHandshake registers conn so Shutdown can interrupt it; false when shutting down.
-func (s *Server) startHandshake(conn net.Conn) bool {
+// Outcomes of startHandshake; the limits double as refusal reasons in the metrics.
+const (
+	admitOK           = ""
+	admitShuttingDown = CodeShuttingDown
+	admitFull         = "handshake_limit"
+	admitSourceFull   = "source_limit"
+)
+
+// startHandshake registers conn so Shutdown can interrupt it, unless the server is shutting
+// down or the connection would exceed the handshake limits.
+func (s *Server) startHandshake(conn net.Conn) string {
+	src := sourceIP(conn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
+	switch {
+	case s.closing:
+		return admitShuttingDown
+	case len(s.handshaking) >= orDefault(s.MaxHandshakes, DefaultMaxHandshakes):
+		return admitFull
+	case s.perSource[src] >= orDefault(s.MaxHandshakesPerSource, DefaultMaxHandshakesPerSource):
+		return admitSourceFull
 	}
 	s.handshaking[conn] = struct{}{}
-	return true
+	s.perSource[src]++
+	s.Metrics.handshaking(len(s.handshaking))
+	return admitOK
 }
 
 func (s *Server) endHandshake(conn net.Conn) {
+	src := sourceIP(conn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.handshaking, conn)
+	if s.perSource[src]--; s.perSource[src] <= 0 {
+		delete(s.perSource, src)
+	}
+	s.Metrics.handshaking(len(s.handshaking))
+}
+
+// sourceIP is the IP address a connection comes from (its whole address if it has no IP).
+func sourceIP(conn net.Conn) string {
+	a := conn.RemoteAddr()
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+// transportOf names how a connection reached the CS: its Transport method's answer, else "tcp".
+func transportOf(conn net.Conn) string {
+	if t, ok := conn.(interface{ Transport() string }); ok {
+		return t.Transport()
+	}
+	return "tcp"
 }
 
 // refuse sends frameRefused with code and half-closes conn, then discards what the half still
 // sends (bounded by refuseLinger and maxLingerBytes) before closing it. Every step is best
 // effort: the half may already be gone.
 func (s *Server) refuse(conn net.Conn, code string) {
+	s.Metrics.refused(code)
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(refuseWriteTimeout)) // also bounds a TLS handshake not yet done
 	if writeFrame(conn, frameRefused, []byte(code)) != nil || closeWrite(conn) != nil {
@@ -423,19 +504,26 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 	case live || waiting && peer.role == claims.Role:
 		s.mu.Unlock()
 		s.refuseLogged(conn, CodeDuplicateHalf, log)
+	case waiting && len(s.live) >= s.maxLive():
+		delete(s.pending, sid)
+		s.mu.Unlock()
+		close(peer.claimed)
+		s.refuseLogged(peer.conn, CodeOverloaded, log)
+		s.refuseLogged(conn, CodeOverloaded, log)
 	case waiting:
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
 		s.live[sid] = sess
+		s.Metrics.paired(len(s.live), sess.started.Sub(peer.since))
 		s.mu.Unlock()
 		close(peer.claimed)
-		log.Info("relay: session paired")
+		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport)
 		s.splice(sess, log)
 	case len(s.pending) >= s.maxPending():
 		s.mu.Unlock()
 		s.refuseLogged(conn, CodeOverloaded, log)
 	default:
-		h := &half{conn: conn, role: claims.Role, claimed: make(chan struct{})}
+		h := &half{conn: conn, role: claims.Role, since: time.Now(), claimed: make(chan struct{})}
 		s.pending[sid] = h
 		s.mu.Unlock()
 		log.Debug("relay: half waiting for its peer")
@@ -454,6 +542,7 @@ func newSession(sid string, conn net.Conn, role ticket.Role, waiting net.Conn) *
 	if role == ticket.RoleHost {
 		sess.guest, sess.host = waiting, conn
 	}
+	sess.guestTransport, sess.hostTransport = transportOf(sess.guest), transportOf(sess.host)
 	return sess
 }
 

@@ -45,7 +45,7 @@ func announcePaired(sess *session) error {
 // half-closes dst; when either side fails it cuts the whole session.
 func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *slog.Logger) {
 	buf := make([]byte, spliceBufferSize)
-	_, err := io.CopyBuffer(countingWriter{w: dst, session: n, total: &s.bytes}, src, buf)
+	_, err := io.CopyBuffer(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src, buf)
 	if err == nil {
 		err = closeWrite(dst)
 	}
@@ -71,6 +71,7 @@ func (s *Server) endSession(sess *session, log *slog.Logger) {
 	sess.closeBoth()
 	s.mu.Lock()
 	delete(s.live, sess.id)
+	s.Metrics.ended(len(s.live))
 	s.mu.Unlock()
 	r := SessionReport{
 		SessionID:        sess.id,
@@ -79,6 +80,8 @@ func (s *Server) endSession(sess *session, log *slog.Logger) {
 		BytesGuestToHost: sess.guestToHost.Load(),
 		BytesHostToGuest: sess.hostToGuest.Load(),
 		Reason:           sess.reason(),
+		GuestTransport:   sess.guestTransport,
+		HostTransport:    sess.hostTransport,
 	}
 	log.Info("relay: session ended", "reason", r.Reason,
 		"bytes_guest_to_host", r.BytesGuestToHost, "bytes_host_to_guest", r.BytesHostToGuest,
@@ -93,6 +96,7 @@ func (s *Server) endSession(sess *session, log *slog.Logger) {
 type countingWriter struct {
 	w              io.Writer
 	session, total *atomic.Int64
+	metrics        *Metrics
 }
 
 // Write writes p to the underlying writer and counts what it took.
@@ -100,5 +104,6 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.session.Add(int64(n))
 	c.total.Add(int64(n))
+	c.metrics.relayed(n)
 	return n, err
 }

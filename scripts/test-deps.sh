@@ -11,6 +11,8 @@ need_pg() {
 missing=()
 need_pg && missing+=(postgresql)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+# The HTTP fallback of the relay is tested through a real proxy that forwards only plain HTTP.
+command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

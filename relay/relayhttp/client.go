@@ -1,0 +1,313 @@
+package relayhttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// Client timings and concurrency.
+const (
+	// Senders is how many send requests a client keeps in flight.
+	Senders = 4
+	// Receivers is how many recv long-polls a client keeps in flight.
+	Receivers = 4
+	// maxIdleBackoff bounds the pause between empty polls of an idle tunnel.
+	maxIdleBackoff = 2 * time.Second
+	// minIdleBackoff is the first pause after an empty poll.
+	minIdleBackoff = 25 * time.Millisecond
+	// retryBudget bounds how long a chunk is retried after transport failures.
+	retryBudget = 20 * time.Second
+	// requestTimeout bounds one send or open request; a recv also waits the CS's hold.
+	requestTimeout = 30 * time.Second
+	// closeFlush bounds how long Close waits for the fin to leave.
+	closeFlush = 3 * time.Second
+)
+
+// NewHTTPClient returns the client the transport uses by default: plain HTTP through the
+// proxy that HTTP_PROXY / http_proxy and NO_PROXY name.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: Senders + Receivers + 2,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// Dial opens a tunnel to the CS at baseURL (e.g. "http://cs.example.com:80") whose static key
+// is serverKey (as the CM publishes it), runs the relay handshake for rawTicket through it, and
+// returns the paired session stream, like relay.Dial does over TLS. hc nil means NewHTTPClient.
+func Dial(ctx context.Context, hc *http.Client, baseURL, serverKey, rawTicket string) (net.Conn, error) {
+	_, claims, err := ticket.Parse(rawTicket)
+	if err != nil {
+		return nil, fmt.Errorf("relayhttp: read own ticket: %w", err)
+	}
+	key, err := ParsePublicKey(serverKey)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := Open(ctx, hc, baseURL, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := relay.Handshake(ctx, conn, claims.Role, rawTicket); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("%w (connection server %s)", err, baseURL)
+	}
+	return conn, nil
+}
+
+// Open opens a tunnel and returns it as a connection; it carries the relay handshake next.
+func Open(ctx context.Context, hc *http.Client, baseURL string, serverKey *ecdh.PublicKey) (net.Conn, error) {
+	if hc == nil {
+		hc = NewHTTPClient()
+	}
+	base, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
+	if err != nil || base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
+		return nil, fmt.Errorf("relayhttp: relay URL %q is not an http URL", baseURL)
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("relayhttp: ephemeral key: %w", err)
+	}
+	shared, err := eph.ECDH(serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("relayhttp: key agreement: %w", err)
+	}
+	k, err := deriveKeys(shared, eph.PublicKey().Bytes(), serverKey.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	c := &clientConn{hc: hc, base: base.String(), keys: k}
+	body := append([]byte{WireVersion}, eph.PublicKey().Bytes()...)
+	status, resp, err := c.do(ctx, http.MethodPost, PathOpen, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("relayhttp: open tunnel at %s: HTTP %d: %s", baseURL, status, bytes.TrimSpace(resp))
+	}
+	if c.id, err = parseID(string(resp)); err != nil {
+		return nil, fmt.Errorf("relayhttp: open tunnel at %s: %w", baseURL, err)
+	}
+	c.stream = newStream(&net.TCPAddr{}, tunnelAddr(base.Host))
+	c.start()
+	return c, nil
+}
+
+// tunnelAddr is the remote address a client tunnel reports.
+func tunnelAddr(host string) net.Addr {
+	if a, err := net.ResolveTCPAddr("tcp", host); err == nil {
+		return a
+	}
+	return &net.TCPAddr{}
+}
+
+// clientConn is the client end of a tunnel and the workers that move its chunks.
+type clientConn struct {
+	*stream
+	hc   *http.Client
+	base string
+	id   string
+	keys keys
+
+	ctx       context.Context // ends when the tunnel stops
+	cancel    context.CancelFunc
+	stop      <-chan struct{} // ctx.Done()
+	wg        sync.WaitGroup  // every worker
+	sendersWG sync.WaitGroup  // the senders
+}
+
+func (c *clientConn) start() {
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.stop = c.ctx.Done()
+	c.sendersWG.Add(Senders)
+	for range Senders {
+		c.wg.Go(func() { defer c.sendersWG.Done(); c.sender() })
+	}
+	for i := range Receivers {
+		c.wg.Go(func() { c.receiver(uint64(i)) })
+	}
+}
+
+// Close sends what is queued and fin (waiting up to closeFlush), then stops the workers.
+func (c *clientConn) Close() error {
+	_ = c.stream.CloseWrite()
+	flushed := make(chan struct{})
+	go func() { c.sendersWG.Wait(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-time.After(closeFlush):
+	}
+	c.cancel()
+	_ = c.stream.Close()
+	c.wg.Wait()
+	return nil
+}
+
+// sender cuts outbound chunks and posts each until the CS holds it.
+func (c *clientConn) sender() {
+	for {
+		seq, ch, ok := c.cutNext(c.stop)
+		if !ok {
+			return
+		}
+		body := seal(c.keys.toServer, c.id, dirToServer, seq, ch.flags, ch.data)
+		if err := c.retry(func() (bool, error) { return c.post(seq, body) }); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// post sends one sealed chunk; done is true when the CS took it.
+func (c *clientConn) post(seq uint64, body []byte) (bool, error) {
+	status, resp, err := c.do(c.ctx, http.MethodPost, PathSend, c.query(seq, nil), body)
+	switch {
+	case err != nil, status == http.StatusConflict, status >= 500:
+		return false, nil // transient: retry
+	case status == http.StatusNoContent:
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: send chunk %d: HTTP %d: %s", errReset, seq, status, bytes.TrimSpace(resp))
+}
+
+// receiver long-polls chunks first, first+Receivers, … and delivers them in order.
+func (c *clientConn) receiver(first uint64) {
+	idle := time.Duration(0)
+	for seq := first; ; {
+		ack, fin := c.inbound()
+		if fin {
+			return
+		}
+		var got []byte
+		var gone bool
+		err := c.retry(func() (bool, error) {
+			var done bool
+			var err error
+			got, gone, done, err = c.poll(seq, ack)
+			return done, err
+		})
+		switch {
+		case err != nil:
+			c.fail(err)
+			return
+		case gone:
+			return
+		case got == nil:
+			idle = min(max(2*idle, minIdleBackoff), maxIdleBackoff)
+			if !c.pause(idle) {
+				return
+			}
+			continue
+		}
+		idle = 0
+		flags, data, err := openChunk(c.keys.toClient, c.id, dirToClient, seq, got)
+		if err == nil {
+			err = c.deliver(seq, chunk{flags: flags, data: data}, c.stop)
+		}
+		if err != nil {
+			c.fail(fmt.Errorf("%w: chunk %d: %w", errReset, seq, err))
+			return
+		}
+		seq += Receivers
+	}
+}
+
+// poll asks for chunk seq once: got is its sealed bytes, nil on an empty long-poll; gone
+// means the stream ended before seq; done false means retry.
+func (c *clientConn) poll(seq, ack uint64) (got []byte, gone, done bool, err error) {
+	status, resp, err := c.do(c.ctx, http.MethodGet, PathRecv, c.query(seq, &ack), nil)
+	switch {
+	case err != nil, status == http.StatusConflict, status >= 500:
+		return nil, false, false, nil
+	case status == http.StatusOK:
+		return resp, false, true, nil
+	case status == http.StatusNoContent:
+		return nil, false, true, nil
+	case status == http.StatusGone:
+		return nil, true, true, nil
+	}
+	return nil, false, false, fmt.Errorf("%w: recv chunk %d: HTTP %d: %s", errReset, seq, status, bytes.TrimSpace(resp))
+}
+
+// retry runs try until it is done, fails, the tunnel stops, or retryBudget passes.
+func (c *clientConn) retry(try func() (bool, error)) error {
+	deadline := time.Now().Add(retryBudget)
+	backoff := 10 * time.Millisecond
+	for {
+		done, err := try()
+		switch {
+		case err != nil:
+			return err
+		case done:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%w: the relay did not answer for %s", errReset, retryBudget)
+		}
+		if !c.pause(backoff) {
+			return net.ErrClosed
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// pause waits d; false when the tunnel stopped.
+func (c *clientConn) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stop:
+		return false
+	}
+}
+
+func (c *clientConn) query(seq uint64, ack *uint64) url.Values {
+	q := url.Values{"s": {c.id}, "q": {strconv.FormatUint(seq, 10)}}
+	if ack != nil {
+		q.Set("a", strconv.FormatUint(*ack, 10))
+	}
+	return q
+}
+
+// do makes one request within requestTimeout and reads the whole (bounded) answer.
+func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, body []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	u := c.base + path
+	if q != nil {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("relayhttp: request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("relayhttp: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSealed+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("relayhttp: %s %s: read answer: %w", method, path, err)
+	}
+	return resp.StatusCode, data, nil
+}

@@ -1,0 +1,306 @@
+package relayhttp
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Defaults of the Server's zero-valued fields.
+const (
+	// DefaultHold is how long a recv request waits for data before answering 204.
+	DefaultHold = 10 * time.Second
+	// DefaultIdleTimeout is how long a tunnel may go without a request before it is cut.
+	DefaultIdleTimeout = 45 * time.Second
+	// DefaultMaxTunnels bounds the tunnels open at once.
+	DefaultMaxTunnels = 10000
+	// acceptQueue bounds opened tunnels waiting for Accept.
+	acceptQueue = 256
+	// finishedLinger is how long a finished tunnel stays so the client can fetch its last chunks.
+	finishedLinger = 10 * time.Second
+)
+
+// Server is the CS side of the HTTP transport: an http.Handler for the tunnel endpoints and a
+// net.Listener whose Accept returns each opened tunnel as a connection, for relay.Server.Serve.
+// Create it with NewServer and run Sweep periodically (Run does).
+type Server struct {
+	// Hold bounds a recv long-poll; 0 means DefaultHold.
+	Hold time.Duration
+	// IdleTimeout cuts a tunnel without requests; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxTunnels bounds the open tunnels; 0 means DefaultMaxTunnels.
+	MaxTunnels int
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	key     *ecdh.PrivateKey
+	addr    net.Addr
+	accept  chan net.Conn
+	done    chan struct{}
+	closeMu sync.Once
+	mu      sync.Mutex
+	tunnels map[string]*tunnel
+}
+
+// tunnel is one open tunnel on the CS.
+type tunnel struct {
+	*stream
+	keys keys
+}
+
+// NewServer returns a Server that decrypts with key (the CS's static X25519 key) and reports
+// addr as its listening address.
+func NewServer(key *ecdh.PrivateKey, addr net.Addr) *Server {
+	return &Server{key: key, addr: addr, accept: make(chan net.Conn, acceptQueue), done: make(chan struct{}), tunnels: map[string]*tunnel{}}
+}
+
+// Accept returns the next opened tunnel; net.ErrClosed after Close.
+func (s *Server) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.accept:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops opening new tunnels; open tunnels go on until their sessions end.
+func (s *Server) Close() error {
+	s.closeMu.Do(func() { close(s.done) })
+	return nil
+}
+
+// Addr is the address given to NewServer.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Tunnels returns the number of open tunnels.
+func (s *Server) Tunnels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tunnels)
+}
+
+// Sweep cuts tunnels idle past the idle timeout and forgets finished ones.
+func (s *Server) Sweep(now time.Time) {
+	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.tunnels {
+		touched, finished := t.idleSince()
+		switch {
+		case finished && now.Sub(touched) > finishedLinger:
+			delete(s.tunnels, id)
+		case now.Sub(touched) > idle:
+			t.fail(fmt.Errorf("%w: no request for %s", errReset, idle))
+			delete(s.tunnels, id)
+		}
+	}
+}
+
+// Run sweeps every second until done closes.
+func (s *Server) Run(done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s.Sweep(now)
+		}
+	}
+}
+
+// ServeHTTP serves the tunnel endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch r.URL.Path {
+	case PathPing:
+		w.WriteHeader(http.StatusNoContent)
+	case PathOpen:
+		s.open(w, r)
+	case PathSend:
+		s.send(w, r)
+	case PathRecv:
+		s.recv(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) open(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, openLen+1))
+	if err != nil {
+		return
+	}
+	clientPub, err := parseOpen(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	t, id, err := s.newTunnel(clientPub, remoteAddr(r))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	select {
+	case s.accept <- t.stream:
+	default:
+		s.forget(id)
+		http.Error(w, "relayhttp: too many tunnels opening", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, id)
+}
+
+// newTunnel derives the tunnel's keys and registers it.
+func (s *Server) newTunnel(clientPub *ecdh.PublicKey, remote net.Addr) (*tunnel, string, error) {
+	shared, err := s.key.ECDH(clientPub)
+	if err != nil {
+		return nil, "", fmt.Errorf("relayhttp: key agreement: %w", err)
+	}
+	k, err := deriveKeys(shared, clientPub.Bytes(), s.key.PublicKey().Bytes())
+	if err != nil {
+		return nil, "", err
+	}
+	var raw [idLen]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, "", fmt.Errorf("relayhttp: tunnel id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	t := &tunnel{stream: newStream(s.addr, remote), keys: k}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return nil, "", errors.New("relayhttp: shutting down")
+	default:
+	}
+	if len(s.tunnels) >= orDefault(s.MaxTunnels, DefaultMaxTunnels) {
+		return nil, "", errors.New("relayhttp: too many tunnels")
+	}
+	s.tunnels[id] = t
+	return t, id, nil
+}
+
+func (s *Server) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tunnels, id)
+}
+
+// lookup finds the tunnel a request names, with its sequence number; it answers the request
+// and returns nil when it cannot.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, method string) (*tunnel, string, uint64) {
+	if r.Method != method {
+		http.Error(w, method+" only", http.StatusMethodNotAllowed)
+		return nil, "", 0
+	}
+	q := r.URL.Query()
+	id, err := parseID(q.Get("s"))
+	if err == nil {
+		var seq uint64
+		if seq, err = parseSeq(q.Get("q")); err == nil {
+			s.mu.Lock()
+			t := s.tunnels[id]
+			s.mu.Unlock()
+			if t == nil {
+				http.Error(w, "relayhttp: no such tunnel", http.StatusNotFound)
+				return nil, "", 0
+			}
+			return t, id, seq
+		}
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
+	return nil, "", 0
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) {
+	t, id, seq := s.lookup(w, r, http.MethodPost)
+	if t == nil {
+		return
+	}
+	sealed, err := io.ReadAll(io.LimitReader(r.Body, maxSealed+1))
+	if err != nil {
+		return
+	}
+	flags, data, err := openChunk(t.keys.toServer, id, dirToServer, seq, sealed)
+	if err != nil {
+		s.logger().Info("relayhttp: refused a chunk", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	err = t.deliver(seq, chunk{flags: flags, data: data}, r.Context().Done())
+	s.answer(w, err, http.StatusNoContent)
+}
+
+func (s *Server) recv(w http.ResponseWriter, r *http.Request) {
+	t, id, seq := s.lookup(w, r, http.MethodGet)
+	if t == nil {
+		return
+	}
+	ack, err := parseSeq(r.URL.Query().Get("a"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	hold := time.Now().Add(orDefault(s.Hold, DefaultHold))
+	c, ok, err := t.chunkAt(seq, ack, hold, r.Context().Done())
+	if err != nil || !ok {
+		s.answer(w, err, http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(seal(t.keys.toClient, id, dirToClient, seq, c.flags, c.data))
+}
+
+// answer writes the status of a stream error, or okStatus.
+func (s *Server) answer(w http.ResponseWriter, err error, okStatus int) {
+	switch {
+	case err == nil:
+		w.WriteHeader(okStatus)
+	case errors.Is(err, errWindow):
+		http.Error(w, err.Error(), http.StatusConflict)
+	case errors.Is(err, errGone):
+		http.Error(w, err.Error(), http.StatusGone)
+	default:
+		http.Error(w, err.Error(), http.StatusNotFound)
+	}
+}
+
+// remoteAddr is the request's peer (for HTTP through a proxy: the proxy).
+func remoteAddr(r *http.Request) net.Addr {
+	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		return a
+	}
+	return &net.TCPAddr{}
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,355 @@
+package relayhttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Buffer bounds of one tunnel direction, in bytes.
+const (
+	// maxReady bounds inbound bytes in order but not yet read; a sender waits beyond it.
+	maxReady = 4 * MaxChunkData
+	// maxOutBuf bounds outbound bytes written but not yet cut into chunks; Write waits beyond it.
+	maxOutBuf = 4 * MaxChunkData
+)
+
+// Stream errors.
+var (
+	// errWindow means a chunk's sequence number lies beyond the receive window.
+	errWindow = errors.New("relayhttp: chunk beyond the window")
+	// errGone means a chunk was asked for that was forgotten or lies past the end of the stream.
+	errGone = errors.New("relayhttp: chunk gone")
+	// errReset means the tunnel failed; the stream is unusable.
+	errReset = errors.New("relayhttp: tunnel reset")
+)
+
+// chunk is one numbered piece of a direction of the stream.
+type chunk struct {
+	flags byte
+	data  []byte
+}
+
+// stream is one end of a tunnel: a net.Conn whose inbound chunks arrive (possibly out of
+// order) through deliver and whose outbound bytes leave as chunks through cutNext or chunkAt.
+// Both ends of the protocol use it; only the pumps around it differ.
+type stream struct {
+	local, remote net.Addr
+	transport     string
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change of state
+
+	inNext  uint64           // next inbound sequence number to append to ready
+	inEarly map[uint64]chunk // inbound chunks that arrived ahead of inNext
+	ready   []byte           // inbound bytes in order, not yet read
+	inFin   bool             // the peer finished sending
+
+	outBuf  []byte           // outbound bytes not yet cut
+	outFin  bool             // CloseWrite or Close: no more outbound bytes
+	finCut  bool             // the chunk carrying fin has been cut
+	outNext uint64           // next outbound sequence number to cut
+	cut     map[uint64]chunk // outbound chunks kept until acknowledged (CS side)
+	acked   uint64           // every outbound chunk below this arrived
+
+	closed  bool  // Close was called
+	failure error // the tunnel failed
+	readDL  time.Time
+	writeDL time.Time
+	touched time.Time // last network activity
+}
+
+func newStream(local, remote net.Addr) *stream {
+	return &stream{
+		local: local, remote: remote, transport: "http",
+		changed: make(chan struct{}), inEarly: map[uint64]chunk{}, cut: map[uint64]chunk{}, touched: time.Now(),
+	}
+}
+
+// notify wakes every waiter; call with mu held.
+func (s *stream) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wait releases mu until the state changes, dl passes (os.ErrDeadlineExceeded) or done closes
+// (context.Canceled); call with mu held.
+func (s *stream) wait(dl time.Time, done <-chan struct{}) error {
+	ch := s.changed
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	var timeout <-chan time.Time
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-timeout:
+		return os.ErrDeadlineExceeded
+	case <-done:
+		return context.Canceled
+	}
+}
+
+// Read reads inbound stream bytes in order; io.EOF after the peer's fin.
+func (s *stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		switch {
+		case len(s.ready) > 0:
+			n := copy(p, s.ready)
+			s.ready = s.ready[n:]
+			if len(s.ready) == 0 {
+				s.ready = nil
+			}
+			s.notify()
+			return n, nil
+		case s.inFin:
+			return 0, io.EOF
+		case s.closed:
+			return 0, net.ErrClosed
+		case s.failure != nil:
+			return 0, s.failure
+		}
+		if err := s.wait(s.readDL, nil); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write queues p for sending, waiting while the outbound buffer is full.
+func (s *stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for len(p) > 0 {
+		switch {
+		case s.closed:
+			return n, net.ErrClosed
+		case s.failure != nil:
+			return n, s.failure
+		case s.outFin:
+			return n, errors.New("relayhttp: write after CloseWrite")
+		}
+		if room := maxOutBuf - len(s.outBuf); room > 0 {
+			k := min(room, len(p))
+			s.outBuf = append(s.outBuf, p[:k]...)
+			p, n = p[k:], n+k
+			s.notify()
+			continue
+		}
+		if err := s.wait(s.writeDL, nil); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// CloseWrite finishes the outbound direction: the peer reads io.EOF after the bytes queued.
+func (s *stream) CloseWrite() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outFin = true
+	s.notify()
+	return nil
+}
+
+// Close finishes sending (queued bytes still leave, then fin) and stops reading.
+func (s *stream) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed, s.outFin = true, true
+	s.notify()
+	return nil
+}
+
+// fail marks the tunnel broken: reads and writes return err.
+func (s *stream) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure == nil {
+		s.failure = err
+	}
+	s.notify()
+}
+
+func (s *stream) LocalAddr() net.Addr  { return s.local }
+func (s *stream) RemoteAddr() net.Addr { return s.remote }
+
+// Transport names the transport ("http") for the relay's session records.
+func (s *stream) Transport() string { return s.transport }
+
+func (s *stream) SetDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readDL, s.writeDL = t, t
+	s.notify()
+	return nil
+}
+
+func (s *stream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readDL = t
+	s.notify()
+	return nil
+}
+
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeDL = t
+	s.notify()
+	return nil
+}
+
+// deliver takes inbound chunk seq, waiting (until done) while too many bytes are unread.
+// A chunk already taken is ignored; one beyond the window is errWindow.
+func (s *stream) deliver(seq uint64, c chunk, done <-chan struct{}) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.touched = time.Now()
+	for {
+		switch {
+		case s.failure != nil:
+			return s.failure
+		case seq < s.inNext || s.inFin:
+			return nil // a retransmission of what arrived already
+		case seq >= s.inNext+window:
+			return errWindow
+		case len(s.ready) < maxReady || s.closed:
+			s.inEarly[seq] = c
+			s.drainEarly()
+			return nil
+		}
+		if err := s.wait(time.Time{}, done); err != nil {
+			return err
+		}
+	}
+}
+
+// drainEarly moves contiguous early chunks into ready; call with mu held.
+func (s *stream) drainEarly() {
+	for {
+		c, ok := s.inEarly[s.inNext]
+		if !ok {
+			break
+		}
+		delete(s.inEarly, s.inNext)
+		s.inNext++
+		if !s.closed {
+			s.ready = append(s.ready, c.data...)
+		}
+		if c.flags&flagFin != 0 {
+			s.inFin = true
+			clear(s.inEarly)
+			break
+		}
+	}
+	s.notify()
+}
+
+// cutLocked cuts the next outbound chunk from outBuf; call with mu held when there is
+// something to cut (bytes, or a fin not yet cut).
+func (s *stream) cutLocked() (uint64, chunk) {
+	k := min(len(s.outBuf), MaxChunkData)
+	c := chunk{data: append([]byte(nil), s.outBuf[:k]...)}
+	s.outBuf = s.outBuf[k:]
+	if len(s.outBuf) == 0 {
+		s.outBuf = nil
+	}
+	if s.outFin && len(s.outBuf) == 0 {
+		c.flags |= flagFin
+		s.finCut = true
+	}
+	seq := s.outNext
+	s.outNext++
+	s.notify()
+	return seq, c
+}
+
+// canCut reports whether an outbound chunk is due; call with mu held.
+func (s *stream) canCut() bool {
+	return !s.finCut && (len(s.outBuf) > 0 || s.outFin)
+}
+
+// cutNext waits until an outbound chunk is due and cuts it (client side: the sender keeps it
+// until the CS took it). ok is false once fin was cut or the stream failed or done closed.
+func (s *stream) cutNext(done <-chan struct{}) (uint64, chunk, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		switch {
+		case s.failure != nil || s.finCut:
+			return 0, chunk{}, false
+		case s.canCut():
+			seq, c := s.cutLocked()
+			return seq, c, true
+		}
+		if s.wait(time.Time{}, done) != nil {
+			return 0, chunk{}, false
+		}
+	}
+}
+
+// chunkAt returns outbound chunk seq (CS side), cutting it when it is the next one, after
+// forgetting every chunk below ack. It waits until hold passes (ok false: nothing yet).
+func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) (chunk, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.touched = time.Now()
+	for ; s.acked < min(ack, s.outNext); s.acked++ {
+		delete(s.cut, s.acked)
+	}
+	for {
+		if c, ok := s.cut[seq]; ok {
+			return c, true, nil
+		}
+		switch {
+		case s.failure != nil:
+			return chunk{}, false, s.failure
+		case seq < s.acked || s.finCut && seq >= s.outNext:
+			return chunk{}, false, errGone
+		case seq >= s.acked+window:
+			return chunk{}, false, errWindow
+		case seq == s.outNext && s.canCut():
+			_, c := s.cutLocked()
+			s.cut[seq] = c
+			return c, true, nil
+		}
+		if err := s.wait(hold, done); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return chunk{}, false, nil
+			}
+			return chunk{}, false, err
+		}
+	}
+}
+
+// idleSince reports when the tunnel last saw network activity, and whether it is finished
+// (closed locally with fin cut, or failed).
+func (s *stream) idleSince() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.touched, s.failure != nil || s.closed && s.finCut
+}
+
+// inbound returns the next inbound sequence number (the client's acknowledgement) and
+// whether the peer finished.
+func (s *stream) inbound() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inNext, s.inFin
+}

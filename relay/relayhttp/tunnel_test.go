@@ -1,0 +1,151 @@
+package relayhttp
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/squidtest"
+	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+func TestASessionThroughAProxyThatPassesOnlyPlainHTTPCarriesAMebibyteEachWay(t *testing.T) {
+	f := newFixture(t)
+	proxy := squidtest.Start(t)
+	hc := viaProxy(proxy.URL)
+
+	// The proxy is as strict as promised: a CONNECT tunnel is refused.
+	req, err := http.NewRequest(http.MethodConnect, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = strings.TrimPrefix(f.url, "http://")
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the proxy allowed CONNECT")
+		}
+	}
+
+	guest, host := f.pairOver(t, hc, "ses-squid")
+	exchange(t, guest, host, mib)
+	guest.Close()
+	host.Close()
+	r := f.report(t)
+	if r.Reason != relay.EndClosed || r.BytesGuestToHost != mib || r.BytesHostToGuest != mib {
+		t.Fatalf("report %+v, want closed with %d bytes each way", r, mib)
+	}
+	if r.GuestTransport != "http" || r.HostTransport != "http" {
+		t.Fatalf("transports %q/%q, want http/http", r.GuestTransport, r.HostTransport)
+	}
+	if log := proxy.AccessLog(); !strings.Contains(log, PathSend) || !strings.Contains(log, PathRecv) {
+		t.Fatalf("the requests did not pass through squid; access log:\n%s", log)
+	}
+}
+
+func TestManySmallWritesArriveInOrderDirect(t *testing.T) {
+	f := newFixture(t)
+	guest, host := f.pairOver(t, NewHTTPClient(), "ses-small")
+	go func() {
+		for i := range 2000 {
+			if _, err := fmt.Fprintf(guest, "%06d\n", i); err != nil {
+				return
+			}
+		}
+		_ = guest.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got := readAll(t, host)
+	var want strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&want, "%06d\n", i)
+	}
+	if string(got) != want.String() {
+		t.Fatalf("got %d bytes out of order or lost, want %d", len(got), want.Len())
+	}
+	guest.Close()
+	host.Close()
+}
+
+func TestATunnelToTheWrongRelayKeyNeverPresentsItsTicket(t *testing.T) {
+	f := newFixture(t)
+	other, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err = Dial(ctx, NewHTTPClient(), f.url, EncodePublicKey(other.PublicKey()), f.ticketFor(t, ticket.RoleGuest, "ses-wrongkey"))
+	if err == nil {
+		t.Fatal("Dial with a key the relay does not hold succeeded")
+	}
+	if st := f.relay.Stats(); st.Pending != 0 || st.Live != 0 {
+		t.Fatalf("the relay holds a half after a chunk it could not authenticate: %+v", st)
+	}
+}
+
+func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name, method, path string
+		body               string
+		want               int
+	}{
+		{"open with a short key", http.MethodPost, PathOpen, "\x01abc", http.StatusBadRequest},
+		{"open with a bad version", http.MethodPost, PathOpen, "\x02" + strings.Repeat("k", 32), http.StatusBadRequest},
+		{"send to no tunnel", http.MethodPost, PathSend + "?s=" + strings.Repeat("0", 32) + "&q=0", "x", http.StatusNotFound},
+		{"send with a bad id", http.MethodPost, PathSend + "?s=XYZ&q=0", "x", http.StatusBadRequest},
+		{"recv with a bad seq", http.MethodGet, PathRecv + "?s=" + strings.Repeat("0", 32) + "&q=-1&a=0", "", http.StatusBadRequest},
+		{"send by GET", http.MethodGet, PathSend + "?s=" + strings.Repeat("0", 32) + "&q=0", "", http.StatusMethodNotAllowed},
+		{"ping", http.MethodHead, PathPing, "", http.StatusNoContent},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, f.url+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+
+	// A forged chunk for a real tunnel is refused and the tunnel goes on.
+	csKey, _ := ParsePublicKey(f.key)
+	conn, err := Open(context.Background(), NewHTTPClient(), f.url, csKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	id := conn.(*clientConn).id
+	resp, err := http.Post(f.url+PathSend+"?s="+id+"&q=0", "application/octet-stream", strings.NewReader(strings.Repeat("f", 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged chunk: status %d, want 400", resp.StatusCode)
+	}
+	// The genuine hello still reaches the relay, which verifies it and waits for the peer.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = relay.Handshake(ctx, conn, ticket.RoleGuest, f.ticketFor(t, ticket.RoleGuest, "ses-forged")) }()
+	deadline := time.Now().Add(testTimeout)
+	for f.relay.Stats().Pending != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the genuine half is not waiting after a forged chunk: %+v", f.relay.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
