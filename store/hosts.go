@@ -28,9 +28,19 @@ type EnrollmentToken struct {
 	ExpiresAt time.Time
 	// UsedAt is when the token was consumed; nil while unused.
 	UsedAt *time.Time
-	// UsedBy names who consumed the token (the enrolled host's id).
+	// UsedBy names who consumed the token (the enrolled host's or relay's id).
 	UsedBy string
+	// Kind is what enrols with the token: TokenKindHost (the default) or TokenKindRelay.
+	Kind string
 }
+
+// Kinds of enrollment token.
+const (
+	// TokenKindHost tokens enrol Hosts.
+	TokenKindHost = "host"
+	// TokenKindRelay tokens enrol a tenant's private Connection Servers.
+	TokenKindRelay = "relay"
+)
 
 // Host is an enrolled device.
 type Host struct {
@@ -57,7 +67,7 @@ type Host struct {
 }
 
 // tokenColumns lists enrollment_tokens' columns in scanToken's order.
-const tokenColumns = "id, hash, tags, tenant, created_by, created_at, expires_at, used_at, used_by"
+const tokenColumns = "id, hash, tags, tenant, created_by, created_at, expires_at, used_at, used_by, kind"
 
 // hostColumns lists hosts' columns in scanHost's order.
 const hostColumns = "id, name, tenant, os, tags, public_key, cert_serial, disabled, enrolled_at, last_seen"
@@ -67,7 +77,7 @@ func scanToken(r rowScanner) (EnrollmentToken, error) {
 	var t EnrollmentToken
 	var tags string
 	err := r.Scan(&t.ID, &t.Hash, &tags, &t.Tenant, &t.CreatedBy,
-		scanTime(&t.CreatedAt), scanTime(&t.ExpiresAt), scanNullTime(&t.UsedAt), &t.UsedBy)
+		scanTime(&t.CreatedAt), scanTime(&t.ExpiresAt), scanNullTime(&t.UsedAt), &t.UsedBy, &t.Kind)
 	if err != nil {
 		return t, err
 	}
@@ -107,14 +117,21 @@ func (db *DB) createToken(ctx context.Context, t EnrollmentToken) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = time.Now()
 	}
+	switch t.Kind {
+	case "":
+		t.Kind = TokenKindHost
+	case TokenKindHost, TokenKindRelay:
+	default:
+		return fmt.Errorf("%w: token kind %q", ErrInvalid, t.Kind)
+	}
 	tags, err := encodeMap(t.Tags)
 	if err != nil {
 		return err
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		return db.insert(ctx, tx, "INSERT INTO enrollment_tokens ("+tokenColumns+
-			") VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '')",
-			t.ID, t.Hash, tags, t.Tenant, t.CreatedBy, db.d.timeArg(t.CreatedAt), db.d.timeArg(t.ExpiresAt))
+			") VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '', $8)",
+			t.ID, t.Hash, tags, t.Tenant, t.CreatedBy, db.d.timeArg(t.CreatedAt), db.d.timeArg(t.ExpiresAt), t.Kind)
 	})
 }
 
@@ -124,7 +141,7 @@ func (db *DB) ConsumeEnrollmentToken(ctx context.Context, hash []byte, usedBy st
 	var tok EnrollmentToken
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		tok, err = db.consumeToken(ctx, tx, hash, usedBy, now)
+		tok, err = db.consumeToken(ctx, tx, hash, "", usedBy, now)
 		return err
 	})
 	if err != nil {
@@ -133,12 +150,15 @@ func (db *DB) ConsumeEnrollmentToken(ctx context.Context, hash []byte, usedBy st
 	return tok, nil
 }
 
-// consumeToken marks the token used inside tx.
-func (db *DB) consumeToken(ctx context.Context, tx *sql.Tx, hash []byte, usedBy string, now time.Time) (EnrollmentToken, error) {
+// consumeToken marks the token used inside tx; a token of another kind than kind (unless
+// kind is "") is ErrNotFound.
+func (db *DB) consumeToken(ctx context.Context, tx *sql.Tx, hash []byte, kind, usedBy string, now time.Time) (EnrollmentToken, error) {
 	tok, err := queryOne(ctx, tx, scanToken, "SELECT "+tokenColumns+" FROM enrollment_tokens WHERE hash = $1", hash)
 	switch {
 	case err != nil:
 		return tok, err
+	case kind != "" && tok.Kind != kind:
+		return EnrollmentToken{}, ErrNotFound
 	case tok.UsedAt != nil:
 		return tok, ErrTokenUsed
 	case !now.Before(tok.ExpiresAt):
@@ -171,7 +191,7 @@ func (db *DB) EnrollHost(ctx context.Context, hash []byte, h Host, now time.Time
 	}
 	h.EnrolledAt, h.LastSeen = normTime(now), normTime(now)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		tok, err := db.consumeToken(ctx, tx, hash, h.ID, now)
+		tok, err := db.consumeToken(ctx, tx, hash, TokenKindHost, h.ID, now)
 		if err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ func testTokenSingleUse(t *testing.T, dsn string) {
 	}
 	want := EnrollmentToken{
 		ID: "tok-s3cret", Hash: hash, Tags: map[string]string{"env": "prod"}, Tenant: "acme",
-		CreatedBy: "dave@example.com", CreatedAt: at(0), ExpiresAt: at(time.Hour), UsedAt: ptr(at(time.Minute)), UsedBy: "h1",
+		CreatedBy: "dave@example.com", CreatedAt: at(0), ExpiresAt: at(time.Hour), UsedAt: ptr(at(time.Minute)), UsedBy: "h1", Kind: TokenKindHost,
 	}
 	if !reflect.DeepEqual(tok, want) {
 		t.Fatalf("consumed token = %+v, want %+v", tok, want)

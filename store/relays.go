@@ -23,6 +23,12 @@ type Relay struct {
 	Sessions int
 	// BytesPerSec is the CS's reported throughput.
 	BytesPerSec int64
+	// HTTPAddr is the CS's HTTP fallback base URL (e.g. http://cs.example.com:80); "" if none.
+	HTTPAddr string
+	// HTTPKey is the CS's X25519 public key for the HTTP fallback, as relayhttp encodes it.
+	HTTPKey string
+	// MaxSessions is the CS's capacity; 0 means unknown (never full).
+	MaxSessions int
 	// Healthy relays may be picked for new sessions.
 	Healthy bool
 	// LastSeen is the CS's last report.
@@ -30,13 +36,13 @@ type Relay struct {
 }
 
 // relayColumns lists relays' columns in scanRelay's order.
-const relayColumns = "id, addr, region, owner, private, sessions, bytes_per_sec, healthy, last_seen"
+const relayColumns = "id, addr, region, owner, private, sessions, bytes_per_sec, healthy, last_seen, http_addr, http_key, max_sessions"
 
 // scanRelay reads one relays row.
 func scanRelay(r rowScanner) (Relay, error) {
 	var rl Relay
 	err := r.Scan(&rl.ID, &rl.Addr, &rl.Region, &rl.Owner, &rl.Private, &rl.Sessions, &rl.BytesPerSec,
-		&rl.Healthy, scanTime(&rl.LastSeen))
+		&rl.Healthy, scanTime(&rl.LastSeen), &rl.HTTPAddr, &rl.HTTPKey, &rl.MaxSessions)
 	return rl, err
 }
 
@@ -46,11 +52,13 @@ func (db *DB) UpsertRelay(ctx context.Context, r Relay) error {
 		return fmt.Errorf("store: upsert relay: %w", err)
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO relays ("+relayColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"+
+		_, err := tx.ExecContext(ctx, "INSERT INTO relays ("+relayColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"+
 			" ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, region = excluded.region, owner = excluded.owner,"+
 			" private = excluded.private, sessions = excluded.sessions, bytes_per_sec = excluded.bytes_per_sec,"+
-			" healthy = excluded.healthy, last_seen = excluded.last_seen",
-			r.ID, r.Addr, r.Region, r.Owner, r.Private, r.Sessions, r.BytesPerSec, r.Healthy, db.d.timeArg(r.LastSeen))
+			" healthy = excluded.healthy, last_seen = excluded.last_seen, http_addr = excluded.http_addr,"+
+			" http_key = excluded.http_key, max_sessions = excluded.max_sessions",
+			r.ID, r.Addr, r.Region, r.Owner, r.Private, r.Sessions, r.BytesPerSec, r.Healthy, db.d.timeArg(r.LastSeen),
+			r.HTTPAddr, r.HTTPKey, r.MaxSessions)
 		return err
 	})
 	if err != nil {
@@ -66,4 +74,57 @@ func (db *DB) ListRelays(ctx context.Context) ([]Relay, error) {
 		return nil, fmt.Errorf("store: list relays: %w", err)
 	}
 	return rs, nil
+}
+
+// RelayIdentity is a tenant's private Connection Server, enrolled with a relay enrollment token.
+type RelayIdentity struct {
+	// ID is the relay's id (its ticket audience and the CN "relay:<id>" of its certificate).
+	ID string
+	// Tenant owns the relay; it serves only that tenant's sessions.
+	Tenant string
+	// CertSerial is the serial of the relay's client certificate.
+	CertSerial string
+	// EnrolledAt is when the relay enrolled.
+	EnrolledAt time.Time
+}
+
+// relayIdentityColumns lists relay_identities' columns in scanRelayIdentity's order.
+const relayIdentityColumns = "id, tenant, cert_serial, enrolled_at"
+
+func scanRelayIdentity(r rowScanner) (RelayIdentity, error) {
+	var ri RelayIdentity
+	err := r.Scan(&ri.ID, &ri.Tenant, &ri.CertSerial, scanTime(&ri.EnrolledAt))
+	return ri, err
+}
+
+// EnrollRelay consumes the relay enrollment token with this hash and records the relay in one
+// transaction; the relay gets the token's tenant. ErrConflict when the id is taken; the token
+// errors of ConsumeEnrollmentToken (a host token is ErrNotFound here).
+func (db *DB) EnrollRelay(ctx context.Context, hash []byte, ri RelayIdentity, now time.Time) (RelayIdentity, error) {
+	if err := requireID("relay", ri.ID); err != nil {
+		return RelayIdentity{}, fmt.Errorf("store: enroll relay: %w", err)
+	}
+	ri.EnrolledAt = normTime(now)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		tok, err := db.consumeToken(ctx, tx, hash, TokenKindRelay, ri.ID, now)
+		if err != nil {
+			return err
+		}
+		ri.Tenant = tok.Tenant
+		return db.insert(ctx, tx, "INSERT INTO relay_identities ("+relayIdentityColumns+") VALUES ($1, $2, $3, $4)",
+			ri.ID, ri.Tenant, ri.CertSerial, db.d.timeArg(ri.EnrolledAt))
+	})
+	if err != nil {
+		return RelayIdentity{}, fmt.Errorf("store: enroll relay %q: %w", ri.ID, err)
+	}
+	return ri, nil
+}
+
+// GetRelayIdentity returns the enrolled relay with this id; ErrNotFound.
+func (db *DB) GetRelayIdentity(ctx context.Context, id string) (RelayIdentity, error) {
+	ri, err := queryOne(ctx, db.sql, scanRelayIdentity, "SELECT "+relayIdentityColumns+" FROM relay_identities WHERE id = $1", id)
+	if err != nil {
+		return RelayIdentity{}, fmt.Errorf("store: get relay identity %q: %w", id, err)
+	}
+	return ri, nil
 }

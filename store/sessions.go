@@ -132,6 +132,18 @@ func (db *DB) EndSession(ctx context.Context, id string, end time.Time, up, down
 	return nil
 }
 
+// SetSessionTransport records how the ends of a session reached its relay (e.g. "tcp",
+// "http", "guest=http host=tcp"), as the relay reports at pairing. ErrNotFound.
+func (db *DB) SetSessionTransport(ctx context.Context, id, transport string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, "UPDATE sessions SET transport = $1 WHERE id = $2", transport, id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set session %q transport: %w", id, err)
+	}
+	return nil
+}
+
 // GetSession returns the session with this id; ErrNotFound.
 func (db *DB) GetSession(ctx context.Context, id string) (Session, error) {
 	s, err := queryOne(ctx, db.sql, scanSession, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1", id)

@@ -39,6 +39,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"enroll host is atomic", testEnrollHostAtomic},
 		{"hosts list, disable, touch, delete", testHosts},
 		{"relays upsert and list", testRelays},
+		{"relay enrolls once with a relay token only", testEnrollRelay},
 		{"sessions create, end once, list", testSessions},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
