@@ -19,6 +19,9 @@ const (
 	PathHostRequests     = "/v1/hosts/requests"
 	PathRelayRegister    = "/v1/relays/register"
 	PathRelaySessionEnd  = "/v1/relays/session-end"
+	PathRelayPaired      = "/v1/relays/paired"
+	PathRelayEnroll      = "/v1/relays/enroll"
+	PathRelayProbes      = "/v1/relays/probes"
 	PathConnect          = "/v1/connect"
 	PathDecisions        = "/v1/decisions"
 	PathPolicyStatus     = "/v1/policy/status"
@@ -60,10 +63,13 @@ type AuthConfig struct {
 	Scopes   []string `json:"scopes"`
 }
 
-// EnrollmentTokenRequest asks for a one-time host enrollment token.
+// EnrollmentTokenRequest asks for a one-time enrollment token.
 type EnrollmentTokenRequest struct {
 	Tags   map[string]string `json:"tags"`
 	Tenant string            `json:"tenant"`
+	// Kind is "host" (the default) or "relay": a tenant's private Connection Server enrols
+	// with a relay token and serves only that tenant.
+	Kind string `json:"kind,omitempty"`
 	// TTLSeconds is how long the token stays valid; 0 means the CM's default.
 	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
 }
@@ -98,10 +104,18 @@ type EnrollResponse struct {
 	Tenant    string            `json:"tenant"`
 }
 
+// Heartbeat is a Host's sign of life, with what it measured.
+type Heartbeat struct {
+	// RelayLatencies are the Host's round-trip times to relays, by relay id, in milliseconds.
+	RelayLatencies map[string]int64 `json:"relay_latencies_ms,omitempty"`
+}
+
 // HeartbeatResponse acknowledges a heartbeat.
 type HeartbeatResponse struct {
 	// IntervalSeconds is when the CM wants the next heartbeat.
 	IntervalSeconds int64 `json:"interval_seconds"`
+	// Relays are the relays the Host may be sent to: it measures its latency to them.
+	Relays []RelayAddr `json:"relays,omitempty"`
 }
 
 // HostRequest is a connection request delivered to a Host on its long-poll.
@@ -120,19 +134,58 @@ type HostRequests struct {
 
 // RelayAddr names a Connection Server and where to dial it.
 type RelayAddr struct {
-	ID   string `json:"id"`
+	ID string `json:"id"`
+	// Addr is the TCP+TLS address (host:port, port 1970 by default).
 	Addr string `json:"addr"`
+	// HTTPAddr is the HTTP fallback's base URL (http://host:80 by default); "" if none.
+	HTTPAddr string `json:"http_addr,omitempty"`
+	// HTTPKey is the CS's X25519 public key that protects the HTTP fallback (relayhttp).
+	HTTPKey string `json:"http_key,omitempty"`
 }
 
 // RelayRegistration is a Connection Server's registration and load report.
 type RelayRegistration struct {
 	ID          string `json:"id"`
 	Addr        string `json:"addr"`
+	HTTPAddr    string `json:"http_addr,omitempty"`
+	HTTPKey     string `json:"http_key,omitempty"`
 	Region      string `json:"region"`
 	Owner       string `json:"owner"`
 	Private     bool   `json:"private"`
 	Sessions    int    `json:"sessions"`
 	BytesPerSec int64  `json:"bytes_per_sec"`
+	// MaxSessions is the CS's capacity; 0 means unknown.
+	MaxSessions int `json:"max_sessions,omitempty"`
+	// Draining is set by a CS that is shutting down: it takes no new sessions.
+	Draining bool `json:"draining,omitempty"`
+}
+
+// RelayEnrollRequest is a tenant's private Connection Server's one-time enrollment.
+type RelayEnrollRequest struct {
+	Token string `json:"token"`
+	// ID is the relay's id (its ticket audience).
+	ID string `json:"id"`
+	// PublicKey is the relay's Ed25519 key in authorized_keys format, for its client certificate.
+	PublicKey string `json:"public_key"`
+}
+
+// RelayEnrollResponse gives an enrolled relay its identity.
+type RelayEnrollResponse struct {
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	// Certificate is the relay's mTLS client certificate (PEM), CN "relay:<id>".
+	Certificate string `json:"certificate"`
+	// CA is the CM's CA certificate (PEM).
+	CA string `json:"ca"`
+}
+
+// RelayPaired is a Connection Server's report that a session's halves were paired.
+type RelayPaired struct {
+	RelayID   string `json:"relay_id"`
+	SessionID string `json:"session_id"`
+	// GuestTransport and HostTransport are "tcp" or "http".
+	GuestTransport string `json:"guest_transport"`
+	HostTransport  string `json:"host_transport"`
 }
 
 // RelayRegistrationResponse tells a CS when to report again.
@@ -158,6 +211,10 @@ type ConnectRequest struct {
 	Encryption string   `json:"encryption,omitempty"`
 	// PublicKey is the Guest's fresh per-connection key in authorized_keys format.
 	PublicKey string `json:"public_key"`
+	// RelayLatencies are the Guest's round-trip times to relays, by relay id, in milliseconds.
+	RelayLatencies map[string]int64 `json:"relay_latencies_ms,omitempty"`
+	// ExcludeRelays names relays through which pairing just failed (failover).
+	ExcludeRelays []string `json:"exclude_relays,omitempty"`
 }
 
 // ConnectResponse carries the Guest's half of an allowed connection.
@@ -173,6 +230,8 @@ type ConnectResponse struct {
 	Principal   string             `json:"principal"`
 	Obligations policy.Obligations `json:"obligations"`
 	ExpiresAt   time.Time          `json:"expires_at"`
+	// RelayReason says why the CM chose this relay.
+	RelayReason string `json:"relay_reason,omitempty"`
 }
 
 // Decision is a decision record as the API shows it.

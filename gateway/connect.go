@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,6 +26,9 @@ const (
 	reasonPolicyFailure = "policy evaluation failed (fail closed)"
 )
 
+// transportPending is a session's transport until its relay reports the pairing.
+const transportPending = "pending"
+
 // connectAttempt carries one connect request through its steps.
 type connectAttempt struct {
 	claims identity.Claims
@@ -37,6 +41,7 @@ type connectAttempt struct {
 	path   string
 	result policy.Result
 	relays []store.Relay
+	choice relayChoice
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +70,13 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	a.input = s.policyInput(r, a)
 	s.decide(r, a, hostKnown)
+	if a.result.Decision.Allow {
+		a.choice = chooseRelay(a.relays, relayAsk{
+			obligations: a.result.Decision.Obligations, tenant: a.host.Tenant,
+			privateOnly:  slices.Contains(s.cfg.PrivateRelayTenants, a.host.Tenant),
+			guestLatency: a.req.RelayLatencies, hostLatency: s.presence.latencies(a.host.ID), exclude: a.req.ExcludeRelays,
+		})
+	}
 	dec, err := s.recordDecision(r, a)
 	if err != nil {
 		s.decisionLogDown(w, err)
@@ -151,22 +163,25 @@ func denyResult(reason string) policy.Result {
 
 // recordDecision commits the decision record; nothing is granted before it returns nil.
 func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decision, error) {
-	return s.commit(r.Context(), logEntry{
+	e := logEntry{
 		engine: a.engine, now: a.now, path: a.path, subject: a.claims.Subject,
 		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result,
-	})
+	}
+	if a.result.Decision.Allow {
+		e.labels = map[string]string{"relay": a.choice.relay.ID, "relay_reason": a.choice.reason}
+	}
+	return s.commit(r.Context(), e)
 }
 
 // grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
-	obl := a.result.Decision.Obligations
 	if online, _ := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval); !online {
 		writeError(w, http.StatusConflict, api.Error{Code: api.CodeHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
 		return
 	}
-	rel, ok := pickRelay(a.relays, obl, a.host.Tenant)
-	if !ok {
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeNoRelay, Message: "no healthy relay that the policy allows", DecisionID: decisionID})
+	rel := a.choice.relay
+	if !a.choice.found {
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.reason, DecisionID: decisionID})
 		return
 	}
 	g, err := s.mint(a, rel, decisionID)
@@ -177,7 +192,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 	}
 	sess := store.Session{
 		ID: g.resp.SessionID, DecisionID: decisionID, Subject: a.claims.Subject, HostID: a.host.ID,
-		RelayID: rel.ID, Transport: "tcp", Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
+		RelayID: rel.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
 	}
 	if err := s.cfg.Store.CreateSession(r.Context(), sess); err != nil {
 		s.cfg.Logger.Error("create session", "err", err)
@@ -188,7 +203,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return
 	}
-	s.cfg.Logger.Info("connection granted", "decision", decisionID, "session", sess.ID, "subject", a.claims.Subject, "host", a.host.Name, "relay", rel.ID)
+	s.cfg.Logger.Info("connection granted", "decision", decisionID, "session", sess.ID, "subject", a.claims.Subject, "host", a.host.Name, "relay", rel.ID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
 }
 
@@ -231,12 +246,12 @@ func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (gr
 	if err != nil {
 		return grantHalves{}, err
 	}
-	addr := api.RelayAddr{ID: rel.ID, Addr: rel.Addr}
+	addr := relayAddr(rel)
 	return grantHalves{
 		resp: api.ConnectResponse{
 			SessionID: sid, DecisionID: decisionID, Relay: addr, Ticket: guestTicket,
 			Certificate: string(ssh.MarshalAuthorizedKey(cert)), HostKey: string(ssh.MarshalAuthorizedKey(hostKey)),
-			Principal: a.claims.Subject, Obligations: obl, ExpiresAt: a.now.Add(validFor),
+			Principal: a.claims.Subject, Obligations: obl, ExpiresAt: a.now.Add(validFor), RelayReason: a.choice.reason,
 		},
 		host: api.HostRequest{SessionID: sid, Relay: addr, Ticket: hostTicket, Subject: a.claims.Subject, Obligations: obl},
 	}, nil

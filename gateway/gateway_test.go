@@ -220,8 +220,16 @@ func (c *cm) tryEnroll(name, tok string) (hostAgent, error) {
 	return hostAgent{id: resp.HostID, key: key, client: hc}, nil
 }
 
-// registerRelay registers a relay as a CS does, with the CS's client certificate.
+// registerRelay registers a relay as a vendor CS does, with the vendor relays' certificate.
 func (c *cm) registerRelay(t *testing.T, reg api.RelayRegistration) {
+	t.Helper()
+	if err := c.tryRegister(c.vendorRelayClient(t), reg); err != nil {
+		t.Fatalf("register relay: %v", err)
+	}
+}
+
+// vendorRelayClient is an HTTP client with the vendor relays' client certificate.
+func (c *cm) vendorRelayClient(t *testing.T) *http.Client {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -231,10 +239,15 @@ func (c *cm) registerRelay(t *testing.T, reg api.RelayRegistration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pool, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: priv}}}}}
-	if err := api.Call(context.Background(), hc, http.MethodPost, c.url+api.PathRelayRegister, "", reg, nil); err != nil {
-		t.Fatalf("register relay: %v", err)
-	}
+	return c.clientWith(der, priv)
+}
+
+func (c *cm) clientWith(der []byte, key ed25519.PrivateKey) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pool, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}}
+}
+
+func (c *cm) tryRegister(hc *http.Client, reg api.RelayRegistration) error {
+	return api.Call(context.Background(), hc, http.MethodPost, c.url+api.PathRelayRegister, "", reg, nil)
 }
 
 func (c *cm) connect(idToken, host string, channels ...string) (api.ConnectResponse, ed25519.PrivateKey, error) {

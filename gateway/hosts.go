@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -49,8 +50,16 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 	}
 	tok := enrollmentTokenPrefix + hex.EncodeToString(secret[:])
 	now := s.cfg.Now()
+	if req.Kind == store.TokenKindRelay && req.Tenant == "" {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "a relay enrollment token needs the tenant whose relay it enrols"})
+		return
+	}
+	if req.Kind != "" && req.Kind != store.TokenKindHost && req.Kind != store.TokenKindRelay {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "kind must be host or relay"})
+		return
+	}
 	et := store.EnrollmentToken{
-		ID: newID("et"), Hash: hashToken(tok), Tags: req.Tags, Tenant: req.Tenant,
+		ID: newID("et"), Hash: hashToken(tok), Tags: req.Tags, Tenant: req.Tenant, Kind: req.Kind,
 		CreatedBy: claims.Subject, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	if err := s.cfg.Store.CreateEnrollmentToken(r.Context(), et); err != nil {
@@ -77,20 +86,15 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newID("h")
-	der, err := s.cfg.CA.IssueClientCert(cryptoPub, hostCNPrefix+id, s.cfg.HostCertTTL)
+	der, serial, err := s.issueClientCert(cryptoPub, hostCNPrefix+id)
 	if err != nil {
 		s.cfg.Logger.Error("issue host certificate", "err", err)
 		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
 		return
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
-		return
-	}
-	h := store.Host{ID: id, Name: req.Name, OS: req.OS, PublicKey: ssh.MarshalAuthorizedKey(sshPub), CertSerial: cert.SerialNumber.String()}
+	h := store.Host{ID: id, Name: req.Name, OS: req.OS, PublicKey: ssh.MarshalAuthorizedKey(sshPub), CertSerial: serial}
 	h, err = s.cfg.Store.EnrollHost(r.Context(), hashToken(req.Token), h, s.cfg.Now())
-	if !s.enrollStoreError(w, err) {
+	if !s.enrollStoreError(w, err, "a host with this name is already enrolled") {
 		return
 	}
 	s.cfg.Logger.Info("host enrolled", "host", h.ID, "name", h.Name, "tenant", h.Tenant)
@@ -100,15 +104,30 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// enrollStoreError maps a store error of EnrollHost to an answer; it reports true when err is nil.
-func (s *Server) enrollStoreError(w http.ResponseWriter, err error) bool {
+// issueClientCert issues an mTLS client certificate for an enrolling Host or relay and returns
+// it with its serial.
+func (s *Server) issueClientCert(pub ed25519.PublicKey, cn string) ([]byte, string, error) {
+	der, err := s.cfg.CA.IssueClientCert(pub, cn, s.cfg.HostCertTTL)
+	if err != nil {
+		return nil, "", err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse issued certificate: %w", err)
+	}
+	return der, cert.SerialNumber.String(), nil
+}
+
+// enrollStoreError maps a store error of EnrollHost or EnrollRelay to an answer (conflict says
+// what a conflict means); it reports true when err is nil.
+func (s *Server) enrollStoreError(w http.ResponseWriter, err error, conflict string) bool {
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenUsed), errors.Is(err, store.ErrTokenExpired):
 		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "enrollment token is invalid, used or expired"})
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, api.Error{Code: api.CodeConflict, Message: "a host with this name is already enrolled"})
+		writeError(w, http.StatusConflict, api.Error{Code: api.CodeConflict, Message: conflict})
 	default:
 		s.cfg.Logger.Error("enroll host", "err", err)
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
@@ -138,8 +157,17 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var hb api.Heartbeat
+	if !readJSON(w, r, &hb) {
+		return
+	}
 	s.presence.seen(h.ID, s.cfg.Now())
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second)})
+	s.presence.setLatencies(h.ID, hb.RelayLatencies)
+	targets, err := s.probeTargets(r, h.Tenant)
+	if err != nil {
+		s.cfg.Logger.Warn("list relays for a heartbeat", "err", err)
+	}
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second), Relays: targets})
 }
 
 func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {

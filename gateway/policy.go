@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -35,6 +36,8 @@ type logEntry struct {
 	hostName string
 	input    policy.Input
 	result   policy.Result
+	// labels are added to the record's labels (e.g. the relay chosen and why).
+	labels map[string]string
 }
 
 // commit masks the entry through the policy's data.system.log.mask and commits it to the
@@ -51,6 +54,7 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		Revision: cmp.Or(e.result.Revision, e.engine.Revision()), EvalNS: e.result.EvalNS,
 		Labels: map[string]string{"cm": s.cfg.Instance},
 	}
+	maps.Copy(d.Labels, e.labels)
 	ev, masked, err := e.engine.Mask(ctx, policy.Event{DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw})
 	if err != nil {
 		s.cfg.Logger.Error("mask decision record; refusing", "decision", d.ID, "err", err)

@@ -19,8 +19,12 @@ type presence struct {
 	dirty map[string]time.Time
 }
 
+// maxLatencies bounds the relay latencies kept per Host.
+const maxLatencies = 64
+
 type hostState struct {
 	lastSeen time.Time
+	latency  map[string]int64 // the Host's latency to relays, by id, in milliseconds
 	polling  int
 	pending  []api.HostRequest
 	wake     chan struct{} // closed and replaced when a request is queued
@@ -45,6 +49,33 @@ func (p *presence) seen(id string, at time.Time) {
 	defer p.mu.Unlock()
 	p.state(id).lastSeen = at
 	p.dirty[id] = at
+}
+
+// setLatencies records the Host's latest relay measurements (at most maxLatencies of them).
+func (p *presence) setLatencies(id string, lat map[string]int64) {
+	if len(lat) == 0 {
+		return
+	}
+	kept := make(map[string]int64, min(len(lat), maxLatencies))
+	for k, v := range lat {
+		if len(kept) == maxLatencies {
+			break
+		}
+		kept[k] = v
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state(id).latency = kept
+}
+
+// latencies returns the Host's last relay measurements (read-only).
+func (p *presence) latencies(id string) map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.hosts[id]; ok {
+		return st.latency
+	}
+	return nil
 }
 
 // online reports whether the Host is polling now or was seen within window.

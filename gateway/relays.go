@@ -2,14 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -46,7 +46,8 @@ func (rr *relayRegistry) invalidate() {
 }
 
 func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
-	if !s.relay(w, r) {
+	p, ok := s.relay(w, r)
+	if !ok {
 		return
 	}
 	var req api.RelayRegistration
@@ -57,12 +58,21 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "relay id and addr are required"})
 		return
 	}
-	rel := store.Relay{
-		ID: req.ID, Addr: req.Addr, Region: req.Region, Owner: req.Owner, Private: req.Private,
-		Sessions: req.Sessions, BytesPerSec: req.BytesPerSec, Healthy: true, LastSeen: s.cfg.Now(),
+	if !s.speaksFor(w, r, p, req.ID) {
+		return
 	}
-	if rel.Owner == "" {
-		rel.Owner = "vendor"
+	rel := store.Relay{
+		ID: req.ID, Addr: req.Addr, HTTPAddr: req.HTTPAddr, HTTPKey: req.HTTPKey, Region: req.Region,
+		Owner: vendorOwner, Sessions: req.Sessions, BytesPerSec: req.BytesPerSec, MaxSessions: req.MaxSessions,
+		Healthy: !req.Draining, LastSeen: s.cfg.Now(),
+	}
+	switch {
+	case p.tenant != "":
+		// An enrolled relay belongs to its tenant, whatever it says.
+		rel.Owner, rel.Private = p.tenant, true
+	case req.Private || req.Owner != "" && req.Owner != vendorOwner:
+		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "a tenant's private relay must enrol with a relay enrollment token"})
+		return
 	}
 	if err := s.cfg.Store.UpsertRelay(r.Context(), rel); err != nil {
 		s.cfg.Logger.Error("register relay", "relay", req.ID, "err", err)
@@ -73,12 +83,32 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.RelayRegistrationResponse{IntervalSeconds: int64(s.cfg.RelayInterval / time.Second)})
 }
 
-func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
-	if !s.relay(w, r) {
-		return
+// vendorOwner is the owner of the vendor's shared relays.
+const vendorOwner = "vendor"
+
+// relaySession authenticates a relay's report about a session and checks that the session
+// was assigned to that relay; it answers and returns false otherwise.
+func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, relayID, sessionID string) bool {
+	p, ok := s.relay(w, r)
+	if !ok || !s.speaksFor(w, r, p, relayID) {
+		return false
 	}
+	sess, err := s.cfg.Store.GetSession(r.Context(), sessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || err == nil && sess.RelayID != relayID:
+		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such session on this relay"})
+		return false
+	case err != nil:
+		s.cfg.Logger.Warn("load session", "session", sessionID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 	var req api.SessionEnd
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req) || !s.relaySession(w, r, req.RelayID, req.SessionID) {
 		return
 	}
 	if err := s.cfg.Store.EndSession(r.Context(), req.SessionID, req.Ended, req.BytesUp, req.BytesDown, req.Reason); err != nil {
@@ -87,6 +117,96 @@ func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleRelayPaired records how the two ends of a session reached the relay.
+func (s *Server) handleRelayPaired(w http.ResponseWriter, r *http.Request) {
+	var req api.RelayPaired
+	if !readJSON(w, r, &req) || !s.relaySession(w, r, req.RelayID, req.SessionID) {
+		return
+	}
+	if err := s.cfg.Store.SetSessionTransport(r.Context(), req.SessionID, transportLabel(req.GuestTransport, req.HostTransport)); err != nil {
+		s.cfg.Logger.Warn("record session transport", "session", req.SessionID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// transportLabel is the session record's transport: "tcp", "http", or "guest=http host=tcp".
+func transportLabel(guest, host string) string {
+	if guest == host {
+		return guest
+	}
+	return "guest=" + guest + " host=" + host
+}
+
+// handleRelayEnroll enrols a tenant's private relay with a relay enrollment token.
+func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
+	var req api.RelayEnrollRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if !hostNamePattern.MatchString(req.ID) {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "relay id must be lower-case letters, digits, dots and dashes"})
+		return
+	}
+	_, pub, err := parseEd25519AuthorizedKey(req.PublicKey)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	der, serial, err := s.issueClientCert(pub, relayCNPrefix+req.ID)
+	if err != nil {
+		s.cfg.Logger.Error("issue relay certificate", "err", err)
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		return
+	}
+	ri, err := s.cfg.Store.EnrollRelay(r.Context(), hashToken(req.Token), store.RelayIdentity{ID: req.ID, CertSerial: serial}, s.cfg.Now())
+	if !s.enrollStoreError(w, err, "a relay with this id is already enrolled") {
+		return
+	}
+	s.cfg.Logger.Info("relay enrolled", "relay", ri.ID, "tenant", ri.Tenant)
+	writeJSON(w, http.StatusCreated, api.RelayEnrollResponse{
+		ID: ri.ID, Tenant: ri.Tenant, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
+	})
+}
+
+// handleRelayProbes lists the relays a Guest may be sent to for a host, to measure its latency.
+func (s *Server) handleRelayProbes(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.guest(w, r); !ok {
+		return
+	}
+	tenant := ""
+	if h, err := s.cfg.Store.GetHostByName(r.Context(), r.URL.Query().Get("host")); err == nil {
+		tenant = h.Tenant
+	}
+	out, err := s.probeTargets(r, tenant)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// probeTargets are the healthy relays a session of tenant could use.
+func (s *Server) probeTargets(r *http.Request, tenant string) ([]api.RelayAddr, error) {
+	cands, err := s.relayCandidates(r.Context(), s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := []api.RelayAddr{}
+	for _, rel := range cands {
+		if !rel.Private || rel.Owner == tenant {
+			out = append(out, relayAddr(rel))
+		}
+	}
+	return out, nil
+}
+
+// relayAddr is where the ends dial rel.
+func relayAddr(rel store.Relay) api.RelayAddr {
+	return api.RelayAddr{ID: rel.ID, Addr: rel.Addr, HTTPAddr: rel.HTTPAddr, HTTPKey: rel.HTTPKey}
 }
 
 // relayCandidates returns the healthy relays, which is what the policy sees.
@@ -103,25 +223,4 @@ func (s *Server) relayCandidates(ctx context.Context, now time.Time) ([]store.Re
 		}
 	}
 	return out, nil
-}
-
-// pickRelay chooses the least loaded candidate that the obligations and the Host's tenant allow.
-func pickRelay(cands []store.Relay, obl policy.Obligations, tenant string) (store.Relay, bool) {
-	var best store.Relay
-	found := false
-	for _, rel := range cands {
-		if rel.Private && rel.Owner != tenant {
-			continue // a tenant's private relay never carries another tenant's sessions
-		}
-		if obl.PrivateRelaysOnly && !rel.Private {
-			continue
-		}
-		if len(obl.RelayRegions) > 0 && !slices.Contains(obl.RelayRegions, rel.Region) {
-			continue
-		}
-		if !found || rel.Sessions < best.Sessions {
-			best, found = rel, true
-		}
-	}
-	return best, found
 }

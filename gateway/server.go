@@ -66,6 +66,9 @@ type Config struct {
 	LongPoll time.Duration
 	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession.
 	MaxSession time.Duration
+	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
+	// a vendor relay, whatever the policy says; default none.
+	PrivateRelayTenants []string
 	// Instance labels decision records with this CM replica's name.
 	Instance string
 	// Now is the clock; default time.Now.
@@ -185,6 +188,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathHostRequests, s.handleHostRequests)
 	s.mux.HandleFunc("POST "+api.PathRelayRegister, s.handleRelayRegister)
 	s.mux.HandleFunc("POST "+api.PathRelaySessionEnd, s.handleRelaySessionEnd)
+	s.mux.HandleFunc("POST "+api.PathRelayPaired, s.handleRelayPaired)
+	s.mux.HandleFunc("POST "+api.PathRelayEnroll, s.handleRelayEnroll)
+	s.mux.HandleFunc("GET "+api.PathRelayProbes, s.handleRelayProbes)
 	s.mux.HandleFunc("POST "+api.PathConnect, s.handleConnect)
 	s.mux.HandleFunc("GET "+api.PathDecisions, s.handleListDecisions)
 	s.mux.HandleFunc("GET "+api.PathDecisions+"/{id}", s.handleGetDecision)
