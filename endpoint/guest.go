@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/relay"
 )
 
 // Guest is the client side: it asks the CM to connect, dials the CS with its ticket and runs
@@ -32,7 +32,17 @@ type Guest struct {
 	Encryption string
 	// Challenge answers the Host's own questions (a host-local password); nil answers none.
 	Challenge ssh.KeyboardInteractiveChallenge
+	// PreferredProtocol is how to reach the relay: "auto" (default: TCP, then HTTP), "tcp" or "http".
+	PreferredProtocol string
+	// RelayHTTP carries the relay's HTTP fallback; nil means HTTP_PROXY / NO_PROXY aware defaults.
+	RelayHTTP *http.Client
+	// MaxAttempts bounds how many relays the Guest tries for one connection (failover);
+	// 0 means DefaultMaxAttempts.
+	MaxAttempts int
 }
+
+// DefaultMaxAttempts is how many relays a Guest tries for one connection.
+const DefaultMaxAttempts = 3
 
 // DeniedError is the CM's refusal of a connection, with the policy's reasons.
 type DeniedError struct {
@@ -49,13 +59,52 @@ type Session struct {
 	*ssh.Client
 	// Grant is the CM's answer that allowed the session.
 	Grant api.ConnectResponse
+	// Transport is how the Guest reached the relay: "tcp" or "http".
+	Transport string
+	// Failed lists the relays tried before this one, with why (failover).
+	Failed []string
 }
 
 // ErrBelowMinimum reports a Guest encryption level weaker than the policy's minimum for the session.
 var ErrBelowMinimum = errors.New("endpoint: encryption level below the policy's minimum")
 
-// Connect asks the CM for a session to host with the given channels and opens it.
+// Connect asks the CM for a session to host with the given channels and opens it. When the
+// relay cannot be reached or pairing fails there, it asks the CM again, excluding that relay.
 func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*Session, error) {
+	req, err := g.request(ctx, host, channels)
+	if err != nil {
+		return nil, err
+	}
+	var failed []string
+	for attempt := 1; ; attempt++ {
+		s, err := g.attempt(ctx, req)
+		if err == nil {
+			s.Failed = failed
+			return s, nil
+		}
+		var rf *relayFailure
+		if !errors.As(err, &rf) || attempt >= orDefault(g.MaxAttempts, DefaultMaxAttempts) {
+			if len(failed) > 0 {
+				err = fmt.Errorf("%w (after failing over from %s)", err, strings.Join(failed, "; "))
+			}
+			return nil, err
+		}
+		failed = append(failed, rf.relay+": "+rf.err.Error())
+		req.ExcludeRelays = append(req.ExcludeRelays, rf.relay)
+	}
+}
+
+// relayFailure is a dial failure that another relay may not have.
+type relayFailure struct {
+	relay string
+	err   error
+}
+
+func (e *relayFailure) Error() string { return fmt.Sprintf("relay %s: %v", e.relay, e.err) }
+func (e *relayFailure) Unwrap() error { return e.err }
+
+// attempt asks the CM once and dials the relay it names.
+func (g *Guest) attempt(ctx context.Context, req api.ConnectRequest) (*Session, error) {
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate session key: %w", err)
@@ -64,7 +113,7 @@ func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*S
 	if err != nil {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
-	grant, err := g.Ask(ctx, host, channels, sshPub)
+	grant, err := g.ask(ctx, req, sshPub)
 	if err != nil {
 		return nil, err
 	}
@@ -72,15 +121,38 @@ func (g *Guest) Connect(ctx context.Context, host string, channels []string) (*S
 	if err != nil {
 		return nil, err
 	}
-	conn, err := g.DialRelay(ctx, grant)
+	conn, transport, err := g.dialer().Dial(ctx, grant.Relay, grant.Ticket)
 	if err != nil {
-		return nil, err
+		if retryElsewhere(err) {
+			return nil, &relayFailure{relay: grant.Relay.ID, err: err}
+		}
+		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
 	}
 	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level(), Challenge: g.Challenge})
 	if err != nil {
-		return nil, fmt.Errorf("end-to-end SSH with %s: %w", host, err)
+		return nil, fmt.Errorf("end-to-end SSH with %s: %w", req.Host, err)
 	}
-	return &Session{Client: client, Grant: grant}, nil
+	return &Session{Client: client, Grant: grant, Transport: transport}, nil
+}
+
+// request builds a connect request for host, with the Guest's latency to the relays the CM
+// may choose for it (measured now).
+func (g *Guest) request(ctx context.Context, host string, channels []string) (api.ConnectRequest, error) {
+	if err := ValidatePreferred(g.PreferredProtocol); err != nil {
+		return api.ConnectRequest{}, err
+	}
+	if _, err := levelRank(g.level()); err != nil {
+		return api.ConnectRequest{}, err
+	}
+	var targets []api.RelayAddr
+	// Without the list the CM decides on the Host's measurements and the load alone.
+	_ = api.Call(ctx, g.httpClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets)
+	return api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), RelayLatencies: g.dialer().Probe(ctx, targets)}, nil
+}
+
+// dialer reaches relays as the Guest prefers.
+func (g *Guest) dialer() RelayDialer {
+	return RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(), HTTP: g.RelayHTTP}
 }
 
 // level is the encryption level the Guest asks for.
@@ -102,27 +174,34 @@ func (g *Guest) httpClient() *http.Client {
 // *DeniedError; a grant whose minimum encryption is stronger than the Guest's level is refused
 // here (ErrBelowMinimum), before any byte goes to the relay.
 func (g *Guest) Ask(ctx context.Context, host string, channels []string, pub ssh.PublicKey) (api.ConnectResponse, error) {
-	if _, err := levelRank(g.level()); err != nil {
+	req, err := g.request(ctx, host, channels)
+	if err != nil {
 		return api.ConnectResponse{}, err
 	}
-	req := api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))}
+	return g.ask(ctx, req, pub)
+}
+
+// ask sends req for the key pub and checks the grant's minimum encryption.
+func (g *Guest) ask(ctx context.Context, req api.ConnectRequest, pub ssh.PublicKey) (api.ConnectResponse, error) {
+	req.PublicKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
 	var grant api.ConnectResponse
 	if err := api.Call(ctx, g.httpClient(), http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
 		if se, ok := api.AsStatus(err); ok && se.Body.Code == api.CodeDenied {
 			return grant, &DeniedError{Reasons: se.Body.Reasons, DecisionID: se.Body.DecisionID}
 		}
-		return grant, fmt.Errorf("connect to %s: %w", host, err)
+		return grant, fmt.Errorf("connect to %s: %w", req.Host, err)
 	}
 	if min := grant.Obligations.MinEncryption; !LevelAtLeast(g.level(), min) {
 		return grant, fmt.Errorf("%w: this Guest insists on %q, and the policy demands at least %q for %s (decision %s)",
-			ErrBelowMinimum, g.level(), normalizeLevel(min), host, grant.DecisionID)
+			ErrBelowMinimum, g.level(), normalizeLevel(min), req.Host, grant.DecisionID)
 	}
 	return grant, nil
 }
 
-// DialRelay dials the grant's Connection Server with the Guest's ticket.
+// DialRelay dials the grant's Connection Server with the Guest's ticket, over TCP or the HTTP
+// fallback as the Guest prefers.
 func (g *Guest) DialRelay(ctx context.Context, grant api.ConnectResponse) (net.Conn, error) {
-	conn, err := relay.Dial(ctx, grant.Relay.Addr, g.tlsConfig(), grant.Ticket)
+	conn, _, err := g.dialer().Dial(ctx, grant.Relay, grant.Ticket)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
 	}

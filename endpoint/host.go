@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,6 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
-	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -69,7 +69,17 @@ type Host struct {
 	Schemes *hostauth.Schemes
 	// Logger receives the agent's logs; default discards.
 	Logger *slog.Logger
+	// PreferredProtocol is how to reach relays: "auto" (default: TCP, then HTTP), "tcp" or "http".
+	PreferredProtocol string
+	// RelayHTTP carries the relays' HTTP fallback; nil means HTTP_PROXY / NO_PROXY aware defaults.
+	RelayHTTP *http.Client
+	// ProbeInterval is how often the Host re-measures its latency to relays; 0 means
+	// DefaultProbeInterval.
+	ProbeInterval time.Duration
 }
+
+// DefaultProbeInterval is how often a Host re-measures its latency to relays.
+const DefaultProbeInterval = time.Minute
 
 // hostState is what the Host remembers about its enrollment.
 type hostState struct {
@@ -86,11 +96,14 @@ type hostRuntime struct {
 	signer  ssh.Signer
 	userCA  ssh.PublicKey
 	client  *http.Client
-	relayTL *tls.Config
+	dialer  RelayDialer
 }
 
 // Run enrols if needed, then heartbeats and serves connection requests until ctx ends.
 func (h *Host) Run(ctx context.Context) error {
+	if err := ValidatePreferred(h.PreferredProtocol); err != nil {
+		return err
+	}
 	log := h.logger()
 	rt, err := h.start(ctx)
 	if err != nil {
@@ -212,20 +225,37 @@ func (h *Host) load() (*hostRuntime, error) {
 	return &hostRuntime{
 		state: st, signer: signer, userCA: userCA,
 		client:  &http.Client{Transport: &http.Transport{TLSClientConfig: mtls}},
-		relayTL: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},
+		dialer: RelayDialer{
+			Preferred: h.PreferredProtocol, HTTP: h.RelayHTTP,
+			TLS: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},
+		},
 	}, nil
 }
 
+// heartbeats tells the CM the Host is alive, with its latency to the relays the CM names,
+// re-measured every probe interval and at once when the CM names other relays.
 func (h *Host) heartbeats(ctx context.Context, rt *hostRuntime) {
 	interval := defaultHeartbeat
+	var targets []api.RelayAddr
+	var hb api.Heartbeat
+	var probed time.Time
 	for {
+		if len(targets) > 0 && time.Since(probed) >= orDefault(h.ProbeInterval, DefaultProbeInterval) {
+			hb.RelayLatencies, probed = rt.dialer.Probe(ctx, targets), time.Now()
+		}
 		var resp api.HeartbeatResponse
-		err := api.Call(ctx, rt.client, http.MethodPost, h.CMURL+api.PathHeartbeat, "", struct{}{}, &resp)
+		err := api.Call(ctx, rt.client, http.MethodPost, h.CMURL+api.PathHeartbeat, "", hb, &resp)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			h.logger().Warn("heartbeat", "err", err)
 		case err == nil && resp.IntervalSeconds > 0:
 			interval = time.Duration(resp.IntervalSeconds) * time.Second
+		}
+		if err == nil && !slices.Equal(targets, resp.Relays) {
+			targets, probed = resp.Relays, time.Time{}
+			if len(targets) > 0 {
+				continue // measure the new relays and report them now
+			}
 		}
 		if !sleep(ctx, jitter(interval)) {
 			return
@@ -241,13 +271,13 @@ func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) 
 		log.Warn("refusing a malformed connection request", "err", err)
 		return
 	}
-	conn, err := relay.Dial(ctx, req.Relay.Addr, rt.relayTL, req.Ticket)
+	conn, transport, err := rt.dialer.Dial(ctx, req.Relay, req.Ticket)
 	if err != nil {
 		log.Warn("dial relay", "relay", req.Relay.ID, "err", err)
 		return
 	}
 	defer conn.Close()
-	log.Info("session paired", "relay", req.Relay.ID, "subject", req.Subject)
+	log.Info("session paired", "relay", req.Relay.ID, "transport", transport, "subject", req.Subject)
 	err = ServeSSH(ctx, conn, SSHServerConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,

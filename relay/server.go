@@ -72,6 +72,9 @@ type Server struct {
 	Metrics *Metrics
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// OnPaired, if set, is called once per session when its halves are paired, on that
+	// session's goroutine before the splice starts: hand slow work off.
+	OnPaired func(PairReport)
 	// OnSessionEnd, if set, is called once per spliced session after both halves are closed,
 	// on that session's goroutine (Shutdown waits for it): hand slow work off.
 	OnSessionEnd func(SessionReport)
@@ -99,6 +102,16 @@ type SessionReport struct {
 	BytesGuestToHost, BytesHostToGuest int64
 	// Reason is how the session ended: EndClosed, EndError or EndShutdown.
 	Reason string
+	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
+	GuestTransport, HostTransport string
+}
+
+// PairReport describes a session whose halves were just paired.
+type PairReport struct {
+	// SessionID is the session's id from its tickets.
+	SessionID string
+	// Waited is how long the first half waited for the second.
+	Waited time.Duration
 	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
 	GuestTransport, HostTransport string
 }
@@ -514,10 +527,14 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
 		s.live[sid] = sess
-		s.Metrics.paired(len(s.live), sess.started.Sub(peer.since))
+		waited := sess.started.Sub(peer.since)
+		s.Metrics.paired(len(s.live), waited)
 		s.mu.Unlock()
 		close(peer.claimed)
-		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport)
+		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport, "waited", waited)
+		if s.OnPaired != nil {
+			s.OnPaired(PairReport{SessionID: sid, Waited: waited, GuestTransport: sess.guestTransport, HostTransport: sess.hostTransport})
+		}
 		s.splice(sess, log)
 	case len(s.pending) >= s.maxPending():
 		s.mu.Unlock()

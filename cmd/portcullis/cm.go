@@ -48,6 +48,7 @@ type cmConfig struct {
 	OIDCScopes   []string      `mapstructure:"oidc-scopes"`
 	DevIdP       bool          `mapstructure:"dev-idp"`
 	Instance     string        `mapstructure:"instance"`
+	PrivateRelay []string      `mapstructure:"private-relay-tenants"`
 	LogLevel     string        `mapstructure:"log-level"`
 }
 
@@ -82,6 +83,7 @@ func newCMCmd() *cobra.Command {
 	f.StringSlice("oidc-scopes", []string{"openid", "email", "profile", "groups", "offline_access"}, "OIDC scopes Guests ask for")
 	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
 	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
+	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	return cmd
 }
 
@@ -119,7 +121,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		Store: st, Policy: pol, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes},
 		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
-		Instance: cfg.Instance, Logger: log,
+		Instance: cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Logger: log,
 	})
 	if err != nil {
 		return err

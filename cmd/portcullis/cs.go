@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,11 +12,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/relay/relayhttp"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -24,15 +29,39 @@ const keyRefresh = time.Minute
 
 // csConfig is the Connection Server's configuration.
 type csConfig struct {
-	ID        string `mapstructure:"id"`
-	Listen    string `mapstructure:"listen"`
-	Advertise string `mapstructure:"advertise"`
-	CMURL     string `mapstructure:"cm-url"`
-	CertsDir  string `mapstructure:"certs-dir"`
-	Region    string `mapstructure:"region"`
-	Owner     string `mapstructure:"owner"`
-	Private   bool   `mapstructure:"private"`
-	LogLevel  string `mapstructure:"log-level"`
+	ID            string        `mapstructure:"id"`
+	Listen        string        `mapstructure:"listen"`
+	Advertise     string        `mapstructure:"advertise"`
+	HTTPListen    string        `mapstructure:"http-listen"`
+	HTTPAdvertise string        `mapstructure:"http-advertise"`
+	MetricsListen string        `mapstructure:"metrics-listen"`
+	CMURL         string        `mapstructure:"cm-url"`
+	CertsDir      string        `mapstructure:"certs-dir"`
+	StateDir      string        `mapstructure:"state-dir"`
+	EnrollToken   string        `mapstructure:"enroll-token"`
+	Region        string        `mapstructure:"region"`
+	MaxSessions   int           `mapstructure:"max-sessions"`
+	PerSource     int           `mapstructure:"max-handshakes-per-source"`
+	DrainTimeout  time.Duration `mapstructure:"drain-timeout"`
+	LogLevel      string        `mapstructure:"log-level"`
+}
+
+// Validate reports every problem of the configuration at once.
+func (c csConfig) Validate() error {
+	var errs []error
+	if c.ID == "" || c.Listen == "" || c.Advertise == "" || c.CMURL == "" {
+		errs = append(errs, errors.New("cs: id, listen, advertise and cm-url are required"))
+	}
+	if c.HTTPListen != "" && c.HTTPAdvertise == "" {
+		errs = append(errs, errors.New("cs: http-advertise is required with http-listen"))
+	}
+	if c.EnrollToken != "" && c.StateDir == "" {
+		errs = append(errs, errors.New("cs: a relay that enrols needs a state-dir to keep its identity"))
+	}
+	if c.MaxSessions < 0 || c.PerSource < 0 || c.DrainTimeout < 0 {
+		errs = append(errs, errors.New("cs: max-sessions, max-handshakes-per-source and drain-timeout must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 func newCSCmd() *cobra.Command {
@@ -54,122 +83,157 @@ func newCSCmd() *cobra.Command {
 	f.String("id", "cs-eu-1", "this relay's id: the audience of the tickets it accepts")
 	f.String("listen", ":1970", "TCP+TLS address for Guests and Hosts")
 	f.String("advertise", "127.0.0.1:1970", "address Guests and Hosts dial, as registered with the CM")
+	f.String("http-listen", ":80", "address of the HTTP fallback for networks that pass only web traffic (\"\" disables it)")
+	f.String("http-advertise", "http://127.0.0.1:80", "base URL of the HTTP fallback, as registered with the CM")
+	f.String("metrics-listen", "127.0.0.1:9470", "address serving Prometheus /metrics (\"\" disables it)")
 	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
-	f.String("certs-dir", "certs", "directory with ca.crt, cs.crt and cs.key")
+	f.String("certs-dir", "certs", "directory with ca.crt, and cs.crt and cs.key (the TLS certificate; a vendor relay's CM client certificate too)")
+	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key and, for a tenant's relay, its enrolled identity (default: a fresh key per start)")
+	f.String("enroll-token", "", "relay enrollment token of a tenant's private relay (needed only for the first start)")
 	f.String("region", "eu-north", "region reported to the CM")
-	f.String("owner", "vendor", "owner: \"vendor\" or the tenant running this private relay")
-	f.Bool("private", false, "a tenant's private relay")
+	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
+	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address")
+	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long live sessions may go on before they are cut")
 	return cmd
 }
 
+// csRuntime is a running CS's parts.
+type csRuntime struct {
+	cfg     csConfig
+	log     *slog.Logger
+	cm      *cmLink
+	srv     *relay.Server
+	httpKey *ecdh.PrivateKey
+	metrics http.Handler
+	reg     api.RelayRegistration
+}
+
 func runCS(ctx context.Context, cfg csConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	pool, err := certs.LoadCertPool(filepath.Join(cfg.CertsDir, certs.CAFile))
+	rt, tlsConf, keys, err := setupCS(ctx, cfg, log)
 	if err != nil {
 		return err
-	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(cfg.CertsDir, certs.CSCertFile), filepath.Join(cfg.CertsDir, certs.CSKeyFile))
-	if err != nil {
-		return fmt.Errorf("load CS TLS certificate: %w", err)
-	}
-	cm := &cmLink{url: cfg.CMURL, client: httpsClient(pool, cert), log: log}
-	keys := ticket.NewKeySet(nil)
-	if err := cm.fetchKeys(ctx, keys); err != nil {
-		return err
-	}
-	srv := &relay.Server{
-		ID:       cfg.ID,
-		Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: &ticket.ReplayCache{}},
-		Logger:   log,
-		OnSessionEnd: func(r relay.SessionReport) {
-			cm.reportEnd(context.WithoutCancel(ctx), cfg.ID, r)
-		},
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	log.Info("connection server listening", "id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise)
-	reg := api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: cfg.Owner, Private: cfg.Private}
-	go cm.maintain(ctx, reg, srv, keys)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(tls.NewListener(ln, tlsConf)) }()
+	serveErr := make(chan error, 3)
+	go func() { serveErr <- rt.srv.Serve(tls.NewListener(ln, tlsConf)) }()
+	stopHTTP, err := rt.serveHTTP(ctx, serveErr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopHTTP()
+	log.Info("connection server listening", "id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise, "http", cfg.HTTPListen)
+	go rt.cm.maintain(ctx, rt.reg, rt.srv, keys)
 	select {
 	case err = <-serveErr:
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	return rt.drain(ctx)
+}
+
+// setupCS loads the certificates, the CM link (enrolling a tenant's relay first), the ticket
+// keys and the metrics, and builds the relay server.
+func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *tls.Config, *ticket.KeySet, error) {
+	pool, err := certs.LoadCertPool(filepath.Join(cfg.CertsDir, certs.CAFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(cfg.CertsDir, certs.CSCertFile), filepath.Join(cfg.CertsDir, certs.CSKeyFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load CS TLS certificate: %w", err)
+	}
+	ident, err := loadRelayIdentity(ctx, cfg, pool)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	clientCert := cert
+	if ident.cert != nil {
+		clientCert = *ident.cert
+	}
+	rt := &csRuntime{cfg: cfg, log: log, cm: &cmLink{url: cfg.CMURL, client: httpsClient(pool, clientCert), log: log}}
+	keys := ticket.NewKeySet(nil)
+	if err := rt.cm.fetchKeys(ctx, keys); err != nil {
+		return nil, nil, nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := relay.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt.srv = &relay.Server{
+		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: &ticket.ReplayCache{}},
+		MaxLive: cfg.MaxSessions, MaxHandshakesPerSource: cfg.PerSource, Metrics: metrics, Logger: log,
+		OnPaired:     func(r relay.PairReport) { go rt.cm.reportPaired(context.WithoutCancel(ctx), cfg.ID, r) },
+		OnSessionEnd: func(r relay.SessionReport) { rt.cm.reportEnd(context.WithoutCancel(ctx), cfg.ID, r) },
+	}
+	rt.reg = api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions}
+	if cfg.HTTPListen != "" {
+		rt.httpKey = ident.httpKey
+		rt.reg.HTTPAddr, rt.reg.HTTPKey = cfg.HTTPAdvertise, relayhttp.EncodePublicKey(ident.httpKey.PublicKey())
+	}
+	rt.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return rt, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, keys, nil
+}
+
+// serveHTTP starts the HTTP fallback and the metrics endpoint; stop closes both.
+func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop func(), err error) {
+	var servers []*http.Server
+	stop = func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
+	start := func(ln net.Listener, h http.Handler) {
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, s)
+		go func() { _ = s.Serve(ln) }()
+	}
+	if rt.httpKey != nil {
+		ln, err := net.Listen("tcp", rt.cfg.HTTPListen)
+		if err != nil {
+			return stop, fmt.Errorf("listen %s: %w", rt.cfg.HTTPListen, err)
+		}
+		tunnels := relayhttp.NewServer(rt.httpKey, ln.Addr())
+		tunnels.Logger = rt.log
+		start(ln, tunnels)
+		go tunnels.Run(ctx.Done())
+		go func() { serveErr <- rt.srv.Serve(tunnels) }()
+	}
+	if rt.cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", rt.cfg.MetricsListen)
+		if err != nil {
+			stop()
+			return func() {}, fmt.Errorf("listen %s: %w", rt.cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", rt.metrics)
+		start(ln, mux)
+	}
+	return stop, nil
+}
+
+// drain tells the CM this relay takes no new sessions, refuses new connections, and lets live
+// sessions finish until the drain timeout, then cuts them.
+func (rt *csRuntime) drain(ctx context.Context) error {
+	rt.log.Info("draining: new connections are refused; live sessions may finish", "deadline", rt.cfg.DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
-}
-
-// cmLink is a CS's connection to its CM: registration, load reports, keys and session ends.
-type cmLink struct {
-	url    string
-	client *http.Client
-	log    *slog.Logger
-}
-
-// fetchKeys loads the CM's ticket-signing keys, retrying until ctx ends.
-func (c *cmLink) fetchKeys(ctx context.Context, keys *ticket.KeySet) error {
-	for {
-		err := api.Call(ctx, c.client, http.MethodGet, c.url+api.PathTicketKeys, "", nil, keys)
-		if err == nil {
-			return nil
-		}
-		c.log.Warn("fetch ticket keys from CM", "err", err)
-		select {
-		case <-ctx.Done():
-			return errors.Join(ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// maintain registers the relay and reports its load at the interval the CM asks for, and
-// refreshes the ticket keys, until ctx ends.
-func (c *cmLink) maintain(ctx context.Context, reg api.RelayRegistration, srv *relay.Server, keys *ticket.KeySet) {
-	interval := time.Second
-	lastKeys := time.Now()
-	for {
-		st := srv.Stats()
-		reg.Sessions = st.Live
-		var resp api.RelayRegistrationResponse
-		err := api.Call(ctx, c.client, http.MethodPost, c.url+api.PathRelayRegister, "", reg, &resp)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			c.log.Warn("register with CM", "err", err)
-		case err == nil && resp.IntervalSeconds > 0:
-			interval = time.Duration(resp.IntervalSeconds) * time.Second
-		}
-		if time.Since(lastKeys) > keyRefresh {
-			// A failed or invalid answer leaves the current keys in place.
-			if err := api.Call(ctx, c.client, http.MethodGet, c.url+api.PathTicketKeys, "", nil, keys); err == nil {
-				lastKeys = time.Now()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
-
-// reportEnd tells the CM that a session ended.
-func (c *cmLink) reportEnd(ctx context.Context, relayID string, r relay.SessionReport) {
-	end := api.SessionEnd{
-		RelayID: relayID, SessionID: r.SessionID, Started: r.Started, Ended: r.Ended,
-		BytesUp: r.BytesGuestToHost, BytesDown: r.BytesHostToGuest, Reason: r.Reason,
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := api.Call(ctx, c.client, http.MethodPost, c.url+api.PathRelaySessionEnd, "", end, nil); err != nil {
-		c.log.Warn("report session end", "session", r.SessionID, "err", err)
-	}
+	reg := rt.reg
+	reg.Draining = true
+	rt.cm.register(sctx, reg, rt.srv)
+	err := rt.srv.Shutdown(sctx)
+	rt.log.Info("drained", "err", err)
+	return err
 }

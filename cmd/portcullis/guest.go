@@ -25,6 +25,7 @@ type guestConfig struct {
 	ConfigDir string `mapstructure:"config-dir"`
 	Device    bool   `mapstructure:"device"`
 	Level     string `mapstructure:"encryption"`
+	Preferred string `mapstructure:"preferred-protocol"`
 }
 
 func addGuestFlags(cmd *cobra.Command) {
@@ -83,7 +84,7 @@ func (g guestConfig) guest() (*endpoint.Guest, error) {
 		return nil, fmt.Errorf("the sign-in to %s expired at %s: run 'portcullis login --cm %s'", g.CM, tok.Expiry.Format(time.RFC3339), g.CM)
 	}
 	return &endpoint.Guest{CMURL: strings.TrimSuffix(g.CM, "/"), RootCAs: pool, IDToken: tok.IDToken, Encryption: g.Level,
-		Challenge: endpoint.TerminalChallenge()}, nil
+		Challenge: endpoint.TerminalChallenge(), PreferredProtocol: g.Preferred}, nil
 }
 
 func newLoginCmd() *cobra.Command {
@@ -187,8 +188,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 	}
 	defer s.Close()
 	if verbose, _ := cmd.Flags().GetBool("verbose"); verbose {
-		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: session %s to %s via relay %s, decision %s, expires %s\n",
-			s.Grant.SessionID, host, s.Grant.Relay.ID, s.Grant.DecisionID, s.Grant.ExpiresAt.Format(time.RFC3339))
+		printSession(cmd.ErrOrStderr(), host, s)
 	}
 	code, err := use(ctx, s)
 	if err != nil {
@@ -198,6 +198,18 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// printSession tells the user where the session goes, how, and why there (exec -v).
+func printSession(w io.Writer, host string, s *endpoint.Session) {
+	for _, f := range s.Failed {
+		fmt.Fprintf(w, "portcullis: relay failed, asked the CM for another: %s\n", f)
+	}
+	fmt.Fprintf(w, "portcullis: session %s to %s via relay %s over %s, decision %s, expires %s\n",
+		s.Grant.SessionID, host, s.Grant.Relay.ID, s.Transport, s.Grant.DecisionID, s.Grant.ExpiresAt.Format(time.RFC3339))
+	if s.Grant.RelayReason != "" {
+		fmt.Fprintf(w, "portcullis: relay chosen: %s\n", s.Grant.RelayReason)
+	}
 }
 
 // reportDenied prints a policy refusal with its reasons and turns it into exitDenied; other
@@ -221,5 +233,6 @@ const exitDenied = 77
 func addSessionFlags(cmd *cobra.Command) {
 	addGuestFlags(cmd)
 	cmd.Flags().String("encryption", "very_high", "encryption level: very_high, high or medium")
-	cmd.Flags().BoolP("verbose", "v", false, "print the session, relay and decision ids on stderr")
+	cmd.Flags().BoolP("verbose", "v", false, "print the session, relay, transport and decision ids on stderr")
+	cmd.Flags().String("preferred-protocol", "auto", "how to reach the relay: auto (TCP/1970, then HTTP/80), tcp or http")
 }

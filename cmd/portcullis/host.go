@@ -26,6 +26,7 @@ type hostConfig struct {
 	LogLevel       string `mapstructure:"log-level"`
 	Encryption     string `mapstructure:"encryption"`
 	RunAs          string `mapstructure:"run-as"`
+	Preferred      string `mapstructure:"preferred-protocol"`
 	hostAuthConfig `mapstructure:",squash"`
 }
 
@@ -73,6 +74,7 @@ func newHostCmd() *cobra.Command {
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
 	f.String("encryption", endpoint.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
+	f.String("preferred-protocol", "auto", "how to reach relays: auto (TCP/1970, then HTTP/80), tcp or http")
 	addHostAuthFlags(cmd)
 	cmd.AddCommand(newHostPasswdCmd(), newHostConfirmCmd())
 	return cmd
@@ -127,7 +129,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	}
 	h := &endpoint.Host{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
-		Name: cfg.Name, Shell: cfg.Shell, Logger: log, Encryption: cfg.Encryption,
+		Name: cfg.Name, Shell: cfg.Shell, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
 		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,
 	}
 	return h.Run(ctx)

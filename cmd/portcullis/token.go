@@ -14,7 +14,7 @@ import (
 func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Manage one-time Host enrollment tokens (administrators)",
+		Short: "Manage one-time enrollment tokens for Hosts and tenants' private relays (administrators)",
 	}
 	cmd.AddCommand(newTokenCreateCmd())
 	return cmd
@@ -23,7 +23,7 @@ func newTokenCmd() *cobra.Command {
 func newTokenCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create a one-time enrollment token that scopes the Host to tags and a tenant",
+		Short: "Create a one-time enrollment token that scopes the Host (or relay) to tags and a tenant",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, g, err := loadGuest(cmd)
@@ -33,7 +33,8 @@ func newTokenCreateCmd() *cobra.Command {
 			tags, _ := cmd.Flags().GetStringToString("tags")
 			tenant, _ := cmd.Flags().GetString("tenant")
 			ttl, _ := cmd.Flags().GetDuration("ttl")
-			req := api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant, TTLSeconds: int64(ttl / time.Second)}
+			kind, _ := cmd.Flags().GetString("kind")
+			req := api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant, Kind: kind, TTLSeconds: int64(ttl / time.Second)}
 			var resp api.EnrollmentTokenResponse
 			pool, err := optionalPool(cfg.CAFile)
 			if err != nil {
@@ -51,5 +52,6 @@ func newTokenCreateCmd() *cobra.Command {
 	cmd.Flags().StringToString("tags", nil, "tags of the Host, e.g. env=prod,team=data")
 	cmd.Flags().String("tenant", "", "tenant of the Host")
 	cmd.Flags().Duration("ttl", 24*time.Hour, "how long the token stays valid")
+	cmd.Flags().String("kind", "host", "what enrols with the token: host, or relay (a tenant's private Connection Server)")
 	return cmd
 }

@@ -1,0 +1,183 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/relay/relayhttp"
+	"github.com/portcullis/portcullis/ticket"
+)
+
+// Transports to a Connection Server, and the preferences among them.
+const (
+	// TransportTCP is TLS over TCP to the CS's relay port (1970 by default).
+	TransportTCP = "tcp"
+	// TransportHTTP is the HTTP/1.1 fallback (port 80 by default), which passes web proxies.
+	TransportHTTP = "http"
+	// PreferAuto tries TCP first, then HTTP.
+	PreferAuto = "auto"
+)
+
+// Relay dialing limits.
+const (
+	// DefaultConnectTimeout bounds reaching a CS over one transport, before the ticket is sent.
+	DefaultConnectTimeout = 5 * time.Second
+	// probeTimeout bounds one latency probe.
+	probeTimeout = 2 * time.Second
+	// unreachableMS is the latency reported for a relay no probe reached, in milliseconds.
+	unreachableMS = 10000
+)
+
+// ErrUnreachable means no transport reached the CS (so the ticket was never presented).
+var ErrUnreachable = errors.New("endpoint: connection server unreachable")
+
+// RelayDialer reaches a Connection Server over TCP/TLS or the HTTP fallback.
+type RelayDialer struct {
+	// Preferred is PreferAuto (the default: TCP, then HTTP), TransportTCP or TransportHTTP.
+	Preferred string
+	// TLS verifies the CS on the TCP transport.
+	TLS *tls.Config
+	// HTTP carries the HTTP fallback; nil means relayhttp.NewHTTPClient (HTTP_PROXY, NO_PROXY).
+	HTTP *http.Client
+	// ConnectTimeout bounds reaching the CS over one transport; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+}
+
+// ValidatePreferred checks a preferred_protocol setting.
+func ValidatePreferred(p string) error {
+	switch p {
+	case "", PreferAuto, TransportTCP, TransportHTTP:
+		return nil
+	}
+	return fmt.Errorf("preferred protocol %q: want auto, tcp or http", p)
+}
+
+// transports lists the transports to try, in order.
+func (d RelayDialer) transports(rel api.RelayAddr) []string {
+	switch d.Preferred {
+	case TransportTCP:
+		return []string{TransportTCP}
+	case TransportHTTP:
+		return []string{TransportHTTP}
+	}
+	if rel.HTTPAddr == "" {
+		return []string{TransportTCP}
+	}
+	return []string{TransportTCP, TransportHTTP}
+}
+
+// Dial reaches the CS rel over the first transport that connects, presents rawTicket and
+// waits for pairing. It returns the session stream and the transport used. A CS that no
+// transport reaches is ErrUnreachable; a refusal is the relay's *relay.RefusedError.
+func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket string) (net.Conn, string, error) {
+	_, claims, err := ticket.Parse(rawTicket)
+	if err != nil {
+		return nil, "", fmt.Errorf("endpoint: read own ticket: %w", err)
+	}
+	var errs []error
+	for _, tr := range d.transports(rel) {
+		conn, err := d.connect(ctx, tr, rel)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", tr, err))
+			continue
+		}
+		if err := relay.Handshake(ctx, conn, claims.Role, rawTicket); err != nil {
+			_ = conn.Close()
+			return nil, tr, fmt.Errorf("relay %s over %s: %w", rel.ID, tr, err)
+		}
+		return conn, tr, nil
+	}
+	return nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, rel.ID, errors.Join(errs...))
+}
+
+// connect reaches the CS over one transport within the connect timeout.
+func (d RelayDialer) connect(ctx context.Context, transport string, rel api.RelayAddr) (net.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, orDefault(d.ConnectTimeout, DefaultConnectTimeout))
+	defer cancel()
+	if transport == TransportTCP {
+		td := tls.Dialer{Config: d.TLS}
+		return td.DialContext(cctx, "tcp", rel.Addr)
+	}
+	if rel.HTTPAddr == "" || rel.HTTPKey == "" {
+		return nil, errors.New("the relay offers no HTTP fallback")
+	}
+	key, err := relayhttp.ParsePublicKey(rel.HTTPKey)
+	if err != nil {
+		return nil, err
+	}
+	return relayhttp.Open(cctx, d.HTTP, rel.HTTPAddr, key)
+}
+
+// Probe measures the round trip to each relay, in milliseconds, all at once: a TCP connect to
+// its relay port, or when that fails a HEAD of its HTTP ping (through the proxy, if any). A
+// relay nothing reaches gets unreachableMS.
+func (d RelayDialer) Probe(ctx context.Context, relays []api.RelayAddr) map[string]int64 {
+	out := make(map[string]int64, len(relays))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, rel := range relays {
+		wg.Go(func() {
+			ms := d.probeOne(ctx, rel)
+			mu.Lock()
+			out[rel.ID] = ms
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (d RelayDialer) probeOne(ctx context.Context, rel api.RelayAddr) int64 {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	start := time.Now()
+	if d.Preferred != TransportHTTP {
+		var nd net.Dialer
+		if c, err := nd.DialContext(ctx, "tcp", rel.Addr); err == nil {
+			_ = c.Close()
+			return max(time.Since(start).Milliseconds(), 1)
+		}
+	}
+	if rel.HTTPAddr != "" {
+		start = time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodHead, rel.HTTPAddr+relayhttp.PathPing, nil)
+		if err == nil {
+			hc := d.HTTP
+			if hc == nil {
+				hc = relayhttp.NewHTTPClient()
+			}
+			if resp, err := hc.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					return max(time.Since(start).Milliseconds(), 1)
+				}
+			}
+		}
+	}
+	return unreachableMS
+}
+
+// retryElsewhere reports whether a failed dial should make the Guest ask the CM for another
+// relay: the relay was unreachable, the other half never came, or the relay could not take
+// the session. A refused ticket is not retried.
+func retryElsewhere(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, relay.ErrPairTimeout) ||
+		errors.Is(err, relay.ErrOverloaded) || errors.Is(err, relay.ErrShuttingDown)
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
