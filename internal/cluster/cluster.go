@@ -67,6 +67,8 @@ type Proc struct {
 	Name string
 	// Addr is where a Connection Server listens.
 	Addr string
+	// HTTPAddr is a Connection Server's HTTP fallback base URL; MetricsAddr serves its /metrics.
+	HTTPAddr, MetricsAddr string
 	Cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -138,30 +140,70 @@ func (c *Cluster) StoreDSN() string { return c.opts.Store }
 
 // RelaySpec describes a Connection Server to start.
 type RelaySpec struct {
-	ID, Region, Owner string
-	Private           bool
+	ID, Region string
 	// Advertise is the address registered with the CM; default the address it listens on.
 	Advertise string
+	// BlockTCP advertises a closed port for the TCP transport, as if a firewall dropped
+	// TCP/1970: only the HTTP fallback reaches the relay.
+	BlockTCP bool
+	// HTTPHost is the address the HTTP fallback listens on and advertises; default 127.0.0.1.
+	// A proxy named by HTTP_PROXY is used only for a non-loopback address (NonLoopbackIP).
+	HTTPHost string
+	// EnrollToken makes the relay a tenant's private relay, enrolled with this relay token.
+	EnrollToken string
 }
 
 // StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
 func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
-	port, err := freePort()
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args := []string{"cs", "--id", r.ID, "--listen", addr, "--advertise", orDefault(r.Advertise, addr), "--cm-url", c.CMURL,
-		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--region", r.Region, "--owner", orDefault(r.Owner, "vendor")}
-	if r.Private {
-		args = append(args, "--private")
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	advertise := orDefault(r.Advertise, addr)
+	if r.BlockTCP {
+		advertise = fmt.Sprintf("127.0.0.1:%d", ports[3]) // nothing listens there
+	}
+	httpAddr := net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), fmt.Sprint(ports[1]))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	args := []string{"cs", "--id", r.ID, "--listen", addr, "--advertise", advertise, "--cm-url", c.CMURL,
+		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--region", r.Region,
+		"--http-listen", httpAddr, "--http-advertise", "http://" + httpAddr, "--metrics-listen", metricsAddr,
+		"--state-dir", filepath.Join(c.opts.Dir, "relays", r.ID), "--drain-timeout", "5s"}
+	if r.EnrollToken != "" {
+		args = append(args, "--enroll-token", r.EnrollToken)
 	}
 	p, err := c.spawn(ctx, r.ID, args...)
 	if err != nil {
 		return nil, err
 	}
-	p.Addr = addr
+	p.Addr, p.HTTPAddr, p.MetricsAddr = addr, "http://"+httpAddr, metricsAddr
 	return p, nil
+}
+
+// RelayToken has admin create a relay enrollment token for a tenant's private relay.
+func (c *Cluster) RelayToken(ctx context.Context, admin User, tenant string) (string, error) {
+	var tok api.EnrollmentTokenResponse
+	req := api.EnrollmentTokenRequest{Tenant: tenant, Kind: "relay"}
+	if err := api.Call(ctx, c.http, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
+		return "", fmt.Errorf("cluster: relay enrollment token for %s: %w", tenant, err)
+	}
+	return tok.Token, nil
+}
+
+// NonLoopbackIP returns an IPv4 address of this machine that is not loopback, for services
+// that must be reached through a proxy (Go never proxies requests to loopback addresses).
+func NonLoopbackIP() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("cluster: interface addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String(), nil
+		}
+	}
+	return "", errors.New("cluster: this machine has no non-loopback IPv4 address to reach through a proxy")
 }
 
 // User is a signed-in user: a config directory holding their cached credentials.
@@ -287,6 +329,9 @@ func (c *Cluster) Decision(ctx context.Context, u User, id string) (api.Decision
 	return d, err
 }
 
+// StoreDSN is the CM's store, for tests that check what it recorded.
+func (c *Cluster) StoreDSN() string { return c.opts.Store }
+
 // CertsDir is where the cluster's keys and certificates are.
 func (c *Cluster) CertsDir() string { return filepath.Join(c.opts.Dir, "certs") }
 
@@ -386,13 +431,32 @@ func (c *Cluster) waitFor(ctx context.Context, ok func() bool) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cluster: free port: %w", err)
+// freePorts returns n distinct free ports.
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
+}
+
+func freePort() (int, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ports[0], nil
 }
 
 func orDefault(s, d string) string {
