@@ -6,6 +6,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -70,7 +71,9 @@ func newFixture(t *testing.T) *fixture {
 		if err := f.relay.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		<-served
+		if err := <-served; !errors.Is(err, relay.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
 		close(done)
 		hs.Close()
 	})

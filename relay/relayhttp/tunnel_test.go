@@ -149,3 +149,43 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestDrainingRefusesNewTunnelsAndLetsALiveSessionFinish(t *testing.T) {
+	f := newFixture(t)
+	guest, host := f.pairOver(t, NewHTTPClient(), "ses-drain")
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		drained <- f.relay.Shutdown(ctx)
+	}()
+	// New tunnels are refused while the live session goes on.
+	csKey, err := ParsePublicKey(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for {
+		c, err := Open(context.Background(), NewHTTPClient(), f.url, csKey)
+		if err != nil {
+			if !strings.Contains(err.Error(), "HTTP 503") {
+				t.Fatalf("open while draining: %v, want HTTP 503", err)
+			}
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("tunnels still open while draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	exchange(t, guest, host, 64<<10)
+	guest.Close()
+	host.Close()
+	if err := <-drained; err != nil {
+		t.Fatalf("Shutdown after the live session ended: %v", err)
+	}
+	if r := f.report(t); r.Reason != relay.EndClosed {
+		t.Fatalf("the live session ended %q, want closed", r.Reason)
+	}
+}
