@@ -20,6 +20,11 @@
 //     (Ask, Reachable), port forwarding (Forward), SFTP copies (Copier) and OpenSSH's
 //     ProxyCommand (OpenSSHProxy).
 //   - host.go: the Host agent (enrolment, heartbeat, long-poll, one ServeSSH per session).
+//   - relaydial.go: reaching a Connection Server (RelayDialer): TCP/TLS first, then the HTTP
+//     fallback of relay/relayhttp (through HTTP_PROXY), as preferred_protocol says; and the latency
+//     probes to candidate relays that the Host reports in its heartbeats and the Guest in its
+//     connect request. The Guest fails over to another relay when one cannot be reached or pairing
+//     fails there.
 //
 // Refusals are sentinel errors (errors.Is) with a stable reason code (RefusalCode). The Host
 // sends the code and a human message to the Guest, so both ends log and show the same reason.

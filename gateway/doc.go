@@ -3,10 +3,18 @@
 // It verifies a Guest's OIDC identity, evaluates the mDAC policy, commits the decision record
 // before anything else happens, picks a Connection Server, mints the two session tickets and
 // the Guest's SSH user certificate, and hands the Host its half through the Host's long-poll.
-// It also enrols Hosts (one-time tokens, mTLS client certificates), takes heartbeats and
-// relay registrations, and serves the decision log (GET /v1/decisions, filtered and paged by
-// cursor) and the policy's status to callers the policy allows, recording each such access.
-// Records are masked through the policy's data.system.log.mask before they are stored.
+// It also enrols Hosts and tenants' private relays (one-time tokens, mTLS client certificates
+// "host:<id>" and "relay:<id>"), takes heartbeats (with the Host's relay latencies) and relay
+// registrations (region, load, health, HTTP fallback address and key), and serves the decision
+// log (GET /v1/decisions, filtered and paged by cursor) and the policy's status to callers the
+// policy allows, recording each such access. Records are masked through the policy's
+// data.system.log.mask before they are stored.
+//
+// Relay choice (relaychoice.go): among the healthy candidates that the policy's obligations and
+// the Host's tenant allow, that are not full and not excluded by the Guest after a failed
+// pairing, the one with the lowest Guest latency + Host latency + load penalty; the reason goes
+// into the decision's labels. A tenant's private relay never carries another tenant's session,
+// and a tenant that demands private relays never gets a vendor relay.
 //
 // The gateway must never answer "allow" without a committed decision record, and every error
 // on the decision path denies (fail closed). It never sees the Guest↔Host session stream.

@@ -29,6 +29,19 @@
 //   - when one half finishes sending (TLS close_notify), the CS half-closes the other half's
 //     write side; the session ends when both directions are done, or when either half fails
 //
+// Transports: the CS serves TLS over TCP (port 1970) with Serve on a TLS listener, and any other
+// transport that yields net.Conns: the HTTP/1.1 fallback of sub-package relayhttp is such a
+// listener. A connection that has a Transport() string method names its transport in the
+// session's reports ("http"); others are "tcp".
+//
+// Hardening: a connection must complete its handshake within HandshakeTimeout; connections not
+// yet authenticated are bounded in total (MaxHandshakes) and per source address
+// (MaxHandshakesPerSource), so a flood of slow or half-open clients from one place is dropped
+// at once without a TLS handshake and cannot crowd out others; waiting halves (MaxPending) and
+// spliced sessions (MaxLive) are bounded, which bounds memory. Shutdown drains: listeners close,
+// waiting halves are refused, live sessions finish up to its context's deadline. Metrics
+// (NewMetrics) count live sessions, bytes, refusals by reason and pairing latency for Prometheus.
+//
 // The package owns the handshake wire format, the refusal codes of the relay (the ticket codes
 // of package ticket plus "pair_timeout", "duplicate_half", "overloaded", "shutting_down" and
 // "bad_hello"), pairing, splicing and the per-session byte counts reported to the CM.
