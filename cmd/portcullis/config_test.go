@@ -4,37 +4,45 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/relay"
 )
 
 // TestConfigPrecedence checks the documented order: flag defaults < YAML file < PORTCULLIS_*
 // environment < flags given on the command line.
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cs.yaml")
-	yaml := "id: from-file\nregion: file-region\nowner: file-owner\nlisten: \":1\"\n"
+	yaml := "id: from-file\nregion: file-region\nhttp-advertise: http://file:80\nlisten: \":1\"\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PORTCULLIS_REGION", "env-region")
-	t.Setenv("PORTCULLIS_OWNER", "env-owner")
+	t.Setenv("PORTCULLIS_HTTP_ADVERTISE", "http://env:80")
 
 	var got csConfig
 	cmd := newCSCmd()
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return loadConfig(cmd, &got) }
-	cmd.SetArgs([]string{"--config", file, "--owner", "flag-owner"})
+	cmd.SetArgs([]string{"--config", file, "--http-advertise", "http://flag:80"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	want := csConfig{
-		ID:        "from-file",      // file beats the flag default
-		Region:    "env-region",     // environment beats the file
-		Owner:     "flag-owner",     // a given flag beats everything
-		Listen:    ":1",             // file
-		Advertise: "127.0.0.1:1970", // flag default
-		CMURL:     "https://127.0.0.1:8443",
-		CertsDir:  "certs",
-		LogLevel:  "info",
+		ID:            "from-file",      // file beats the flag default
+		Region:        "env-region",     // environment beats the file
+		HTTPAdvertise: "http://flag:80", // a given flag beats everything
+		Listen:        ":1",             // file
+		Advertise:     "127.0.0.1:1970", // flag default
+		HTTPListen:    ":80",
+		MetricsListen: "127.0.0.1:9470",
+		MaxSessions:   relay.DefaultMaxLive,
+		PerSource:     relay.DefaultMaxHandshakesPerSource,
+		DrainTimeout:  30 * time.Second,
+		CMURL:         "https://127.0.0.1:8443",
+		CertsDir:      "certs",
+		LogLevel:      "info",
 	}
 	if got != want {
 		t.Errorf("config = %+v\nwant     %+v", got, want)
