@@ -114,6 +114,58 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 			t.Fatalf("exit %d with TCP only; stderr:\n%s", code, stderr)
 		}
 	})
+
+	t.Run("SIGTERM drains: the live session finishes, the relay leaves", func(t *testing.T) {
+		cs := relays[1]
+		done := make(chan [2]string, 1)
+		go func() {
+			o, e := guestVia(t, proxy.URL.String(), "exec", "kiosk-7", "--", "sleep 3; echo drained-ok")
+			done <- [2]string{o, e}
+		}()
+		waitMetric(t, cs.MetricsAddr, "portcullis_relay_sessions_live 1")
+		if err := syscall.Kill(cs.Pid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		out := <-done
+		if out[0] != "drained-ok\n" {
+			t.Fatalf("the live session did not finish through the drain: stdout %q, stderr:\n%s", out[0], out[1])
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !cs.Exited() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay did not exit after draining:\n%s", sys.c.LogOf("cs-globex-1"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if log := sys.c.LogOf("cs-globex-1"); !strings.Contains(log, "draining") || !strings.Contains(log, "reason=closed") {
+			t.Fatalf("the relay's log does not show a drain with the session closed normally:\n%s", log)
+		}
+	})
+}
+
+// waitMetric polls a relay's /metrics until a line appears.
+func waitMetric(t *testing.T, addr, line string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if body, err := metrics(addr); err == nil && strings.Contains(body, line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %q", line)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func metrics(addr string) (string, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }
 
 // guestVia runs a Guest command as alice with HTTP_PROXY set, and wants it to succeed.
@@ -156,18 +208,16 @@ func checkSessionRecord(t *testing.T, id, relayID, transport string) {
 // checkMetrics reads the relay's Prometheus metrics and wants a paired session counted.
 func checkMetrics(t *testing.T, addr string) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	body, err := metrics(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{"portcullis_relay_sessions_total", "portcullis_relay_bytes_total", "portcullis_relay_pairing_seconds_bucket", "portcullis_relay_sessions_live"} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, body)
 		}
 	}
-	if strings.Contains(string(body), "portcullis_relay_sessions_total 0\n") {
+	if strings.Contains(body, "portcullis_relay_sessions_total 0\n") {
 		t.Fatalf("/metrics counts no session:\n%s", body)
 	}
 }
