@@ -172,3 +172,32 @@ func (c *cm) connectWith(idToken string, req api.ConnectRequest) (api.ConnectRes
 	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathConnect, idToken, req, &resp)
 	return resp, err
 }
+
+func TestThePairingReportRecordsTheTransportOnlyFromTheSessionsRelay(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := w.store.GetSession(context.Background(), resp.SessionID)
+	if err != nil || sess.Transport != "pending" {
+		t.Fatalf("session before pairing: %+v, %v; want transport pending", sess, err)
+	}
+	vendor := w.vendorRelayClient(t)
+	report := func(relayID string) error {
+		return api.Call(context.Background(), vendor, http.MethodPost, w.url+api.PathRelayPaired, "",
+			api.RelayPaired{RelayID: relayID, SessionID: resp.SessionID, GuestTransport: "http", HostTransport: "tcp"}, nil)
+	}
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-other", Addr: "127.0.0.1:1972"})
+	if st, _ := statusOf(report("cs-other")); st != http.StatusNotFound {
+		t.Fatalf("another relay's report: status %d, want 404", st)
+	}
+	if err := report(resp.Relay.ID); err != nil {
+		t.Fatalf("the session's relay reports: %v", err)
+	}
+	sess, err = w.store.GetSession(context.Background(), resp.SessionID)
+	if err != nil || sess.Transport != "guest=http host=tcp" {
+		t.Fatalf("session after pairing: %+v, %v; want transport guest=http host=tcp", sess, err)
+	}
+}
