@@ -30,6 +30,11 @@
 // paired or refused) and then the session stream, which is SSH end to end; the Server is a
 // net.Listener whose connections a relay.Server serves like TLS connections.
 //
+// Behind a shared proxy every client's tunnel comes from the proxy's address, so the relay's
+// per-source bound on unauthenticated connections applies to the proxy as a whole; the
+// tunnels themselves are bounded (Server.MaxTunnels), and so is each tunnel's buffering
+// (window chunks each way), so memory is bounded too.
+//
 // This package owns the tunnel wire format and its limits. It never parses the stream it
 // carries, never accepts a chunk that fails authentication, and holds no package-level
 // mutable state.

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,5 +189,34 @@ func TestDrainingRefusesNewTunnelsAndLetsALiveSessionFinish(t *testing.T) {
 	}
 	if r := f.report(t); r.Reason != relay.EndClosed {
 		t.Fatalf("the live session ended %q, want closed", r.Reason)
+	}
+}
+
+func TestAnIdleTunnelBacksOffItsPolling(t *testing.T) {
+	f := newFixture(t)
+	f.tunnels.Hold = 20 * time.Millisecond // the CS answers empty polls at once, as a proxy cutting long-polls would
+	var polls atomic.Int64
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == PathRecv {
+			polls.Add(1)
+		}
+		f.tunnels.ServeHTTP(w, r)
+	}))
+	defer counting.Close()
+	key, err := ParsePublicKey(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := Open(context.Background(), NewHTTPClient(), counting.URL, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const idle = 3 * time.Second
+	time.Sleep(idle)
+	// Without backoff each receiver would poll every Hold: idle/Hold*Receivers = 600 polls.
+	// With it, the pauses grow to maxIdleBackoff and the count stays far lower.
+	if n := polls.Load(); n > 150 {
+		t.Fatalf("%d polls in %s of idleness: the polling does not back off", n, idle)
 	}
 }
