@@ -92,11 +92,11 @@ type hostState struct {
 
 // hostRuntime is an enrolled Host's live identity.
 type hostRuntime struct {
-	state   hostState
-	signer  ssh.Signer
-	userCA  ssh.PublicKey
-	client  *http.Client
-	dialer  RelayDialer
+	state  hostState
+	signer ssh.Signer
+	userCA ssh.PublicKey
+	client *http.Client
+	dialer RelayDialer
 }
 
 // Run enrols if needed, then heartbeats and serves connection requests until ctx ends.
@@ -224,7 +224,7 @@ func (h *Host) load() (*hostRuntime, error) {
 	mtls := &tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
 	return &hostRuntime{
 		state: st, signer: signer, userCA: userCA,
-		client:  &http.Client{Transport: &http.Transport{TLSClientConfig: mtls}},
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: mtls}},
 		dialer: RelayDialer{
 			Preferred: h.PreferredProtocol, HTTP: h.RelayHTTP,
 			TLS: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},

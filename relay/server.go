@@ -140,7 +140,7 @@ type Stats struct {
 type half struct {
 	conn    net.Conn
 	role    ticket.Role
-	since   time.Time // when the half was accepted
+	since   time.Time     // when the half was accepted
 	claimed chan struct{} // closed when the other half takes the connection over
 }
 

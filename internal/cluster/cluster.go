@@ -69,9 +69,9 @@ type Proc struct {
 	Addr string
 	// HTTPAddr is a Connection Server's HTTP fallback base URL; MetricsAddr serves its /metrics.
 	HTTPAddr, MetricsAddr string
-	Cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	Cmd                   *exec.Cmd
+	done                  chan struct{}
+	err                   error
 }
 
 // Pid returns the process id.

@@ -142,7 +142,9 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 	// The genuine hello still reaches the relay, which verifies it and waits for the peer.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = relay.Handshake(ctx, conn, ticket.RoleGuest, f.ticketFor(t, ticket.RoleGuest, "ses-forged")) }()
+	go func() {
+		_ = relay.Handshake(ctx, conn, ticket.RoleGuest, f.ticketFor(t, ticket.RoleGuest, "ses-forged"))
+	}()
 	deadline := time.Now().Add(testTimeout)
 	for f.relay.Stats().Pending != 1 {
 		if time.Now().After(deadline) {
