@@ -36,7 +36,7 @@ type fixture struct {
 	reports chan relay.SessionReport
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) ticketFor(t *testing.T, role ticket.Role, sid string) string {
+func (f *fixture) ticketFor(t testing.TB, role ticket.Role, sid string) string {
 	t.Helper()
 	now := time.Now()
 	raw, err := f.signer.Mint(ticket.Claims{
@@ -101,7 +101,7 @@ func viaProxy(proxy *url.URL) *http.Client {
 }
 
 // pairOver dials both halves of session sid through hc and returns them paired.
-func (f *fixture) pairOver(t *testing.T, hc *http.Client, sid string) (guest, host net.Conn) {
+func (f *fixture) pairOver(t testing.TB, hc *http.Client, sid string) (guest, host net.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()

@@ -1,0 +1,36 @@
+package relayhttp
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"testing"
+)
+
+// BenchmarkTunnelThroughput measures one session's bytes per second over the HTTP transport
+// (direct, no proxy), guest to host.
+func BenchmarkTunnelThroughput(b *testing.B) {
+	f := newFixture(b)
+	const size = 4 << 20
+	payload := make([]byte, size)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := range b.N {
+		guest, host := f.pairOver(b, NewHTTPClient(), fmt.Sprintf("ses-bench-%d", i))
+		go func() {
+			_, _ = guest.Write(payload)
+			_ = guest.(interface{ CloseWrite() error }).CloseWrite()
+		}()
+		n, err := io.Copy(io.Discard, host)
+		if err != nil || n != size {
+			b.Fatalf("read %d bytes, %v", n, err)
+		}
+		closeAll(guest, host)
+	}
+}
+
+func closeAll(cs ...net.Conn) {
+	for _, c := range cs {
+		_ = c.Close()
+	}
+}
