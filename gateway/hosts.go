@@ -76,13 +76,8 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if !hostNamePattern.MatchString(req.Name) {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "host name must be lower-case letters, digits, dots and dashes"})
-		return
-	}
-	sshPub, cryptoPub, err := parseEd25519AuthorizedKey(req.PublicKey)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+	sshPub, cryptoPub, ok := enrollee(w, "host name", req.Name, req.PublicKey)
+	if !ok {
 		return
 	}
 	id := newID("h")
@@ -133,6 +128,21 @@ func (s *Server) enrollStoreError(w http.ResponseWriter, err error, conflict str
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
 	}
 	return false
+}
+
+// enrollee checks an enrolling Host's or relay's name and key; it answers 400 and returns
+// false when either is bad.
+func enrollee(w http.ResponseWriter, what, name, key string) (ssh.PublicKey, ed25519.PublicKey, bool) {
+	if !hostNamePattern.MatchString(name) {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: what + " must be lower-case letters, digits, dots and dashes"})
+		return nil, nil, false
+	}
+	sshPub, cryptoPub, err := parseEd25519AuthorizedKey(key)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		return nil, nil, false
+	}
+	return sshPub, cryptoPub, true
 }
 
 // parseEd25519AuthorizedKey parses an authorized_keys line holding an Ed25519 key.

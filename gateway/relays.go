@@ -147,13 +147,8 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if !hostNamePattern.MatchString(req.ID) {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "relay id must be lower-case letters, digits, dots and dashes"})
-		return
-	}
-	_, pub, err := parseEd25519AuthorizedKey(req.PublicKey)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+	_, pub, ok := enrollee(w, "relay id", req.ID, req.PublicKey)
+	if !ok {
 		return
 	}
 	der, serial, err := s.issueClientCert(pub, relayCNPrefix+req.ID)
