@@ -329,9 +329,6 @@ func (c *Cluster) Decision(ctx context.Context, u User, id string) (api.Decision
 	return d, err
 }
 
-// StoreDSN is the CM's store, for tests that check what it recorded.
-func (c *Cluster) StoreDSN() string { return c.opts.Store }
-
 // CertsDir is where the cluster's keys and certificates are.
 func (c *Cluster) CertsDir() string { return filepath.Join(c.opts.Dir, "certs") }
 
