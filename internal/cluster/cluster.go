@@ -146,8 +146,9 @@ type RelaySpec struct {
 	// BlockTCP advertises a closed port for the TCP transport, as if a firewall dropped
 	// TCP/1970: only the HTTP fallback reaches the relay.
 	BlockTCP bool
-	// HTTPHost is the address the HTTP fallback listens on and advertises; default 127.0.0.1.
-	// A proxy named by HTTP_PROXY is used only for a non-loopback address (NonLoopbackIP).
+	// HTTPHost is the host name the HTTP fallback advertises (it listens on 127.0.0.1);
+	// default 127.0.0.1. A name only a proxy resolves (squidtest.Alias) makes clients go
+	// through the proxy named by HTTP_PROXY.
 	HTTPHost string
 	// EnrollToken makes the relay a tenant's private relay, enrolled with this relay token.
 	EnrollToken string
@@ -164,11 +165,12 @@ func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if r.BlockTCP {
 		advertise = fmt.Sprintf("127.0.0.1:%d", ports[3]) // nothing listens there
 	}
-	httpAddr := net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), fmt.Sprint(ports[1]))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	httpURL := "http://" + net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), fmt.Sprint(ports[1]))
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
 	args := []string{"cs", "--id", r.ID, "--listen", addr, "--advertise", advertise, "--cm-url", c.CMURL,
 		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--region", r.Region,
-		"--http-listen", httpAddr, "--http-advertise", "http://" + httpAddr, "--metrics-listen", metricsAddr,
+		"--http-listen", httpAddr, "--http-advertise", httpURL, "--metrics-listen", metricsAddr,
 		"--state-dir", filepath.Join(c.opts.Dir, "relays", r.ID), "--drain-timeout", "5s"}
 	if r.EnrollToken != "" {
 		args = append(args, "--enroll-token", r.EnrollToken)
@@ -177,7 +179,7 @@ func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Addr, p.HTTPAddr, p.MetricsAddr = addr, "http://"+httpAddr, metricsAddr
+	p.Addr, p.HTTPAddr, p.MetricsAddr = addr, httpURL, metricsAddr
 	return p, nil
 }
 
@@ -189,21 +191,6 @@ func (c *Cluster) RelayToken(ctx context.Context, admin User, tenant string) (st
 		return "", fmt.Errorf("cluster: relay enrollment token for %s: %w", tenant, err)
 	}
 	return tok.Token, nil
-}
-
-// NonLoopbackIP returns an IPv4 address of this machine that is not loopback, for services
-// that must be reached through a proxy (Go never proxies requests to loopback addresses).
-func NonLoopbackIP() (string, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", fmt.Errorf("cluster: interface addresses: %w", err)
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
-			return ipn.IP.String(), nil
-		}
-	}
-	return "", errors.New("cluster: this machine has no non-loopback IPv4 address to reach through a proxy")
 }
 
 // User is a signed-in user: a config directory holding their cached credentials.

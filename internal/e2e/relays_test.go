@@ -29,10 +29,6 @@ var (
 func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ip, err := cluster.NonLoopbackIP()
-	if err != nil {
-		t.Fatal(err)
-	}
 	proxy := squidtest.Start(t)
 	// kiosk-7 is a production host: alice signs in with MFA (another test may have cached a
 	// sign-in without it in her config directory).
@@ -43,7 +39,7 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 	var relays []*cluster.Proc
 	for _, spec := range []cluster.RelaySpec{
 		{ID: "cs-globex-0", Region: "eu-west"},
-		{ID: "cs-globex-1", Region: "eu-west", BlockTCP: true, HTTPHost: ip},
+		{ID: "cs-globex-1", Region: "eu-west", BlockTCP: true, HTTPHost: squidtest.Alias},
 	} {
 		tok, err := sys.c.RelayToken(ctx, dave, "globex")
 		if err != nil {
@@ -59,7 +55,11 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 	if err := sys.c.WaitRelays(ctx, dave, "cs-globex-0", "cs-globex-1"); err != nil {
 		t.Fatalf("the enrolled relays did not register: %v\n%s", err, sys.c.LogOf("cs-globex-1"))
 	}
-	if _, err := sys.c.StartHost(ctx, dave, cluster.HostSpec{Name: "kiosk-7", Tags: map[string]string{"env": "prod", "site": "store-7"}, Tenant: "globex"}); err != nil {
+	if _, err := sys.c.StartHost(ctx, dave, cluster.HostSpec{
+		Name: "kiosk-7", Tags: map[string]string{"env": "prod", "site": "store-7"}, Tenant: "globex",
+		// The kiosk's network, too, passes only plain HTTP through the proxy.
+		Env: []string{"HTTP_PROXY=" + proxy.URL.String(), "http_proxy=" + proxy.URL.String()},
+	}); err != nil {
 		t.Fatal(err)
 	}
 

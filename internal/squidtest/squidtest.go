@@ -28,8 +28,15 @@ type Proxy struct {
 	dir string
 }
 
+// Alias is a host name that only this squid resolves, to 127.0.0.1 (through its own hosts
+// file). A client names a loopback service by it so that its request goes through the proxy:
+// Go never proxies requests addressed to a loopback IP or "localhost", and the tests must not
+// use any address beyond loopback.
+const Alias = "relay.portcullis.test"
+
 // config is squid's configuration; %[1]s is the directory, %[2]d the port, %[3]s the user line.
 const config = `http_port 127.0.0.1:%[2]d
+hosts_file %[1]s/hosts
 pid_filename %[1]s/squid.pid
 cache deny all
 cache_mem 8 MB
@@ -64,6 +71,9 @@ func Start(t testing.TB) *Proxy {
 	if os.Geteuid() == 0 {
 		userLine = "cache_effective_user proxy"
 		chownToProxy(t, dir)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 "+Alias+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, config, dir, port, userLine), 0o644); err != nil {
