@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+)
+
+// bench is one run of the suite.
+type bench struct {
+	cfg config
+	dir string
+	r   *Report
+	log *slog.Logger
+	// fileLimit is the open-file limit this process and its children run with.
+	fileLimit int
+}
+
+// runAll runs the selected sections; a section that cannot run is recorded as a failure and
+// the others still run.
+func (b *bench) runAll(ctx context.Context) {
+	if b.want("opa") {
+		b.step("opa", func() error { return measureOPA(ctx, b.r) })
+	}
+	if b.want("throughput") || b.want("setup") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") {
+		b.step("sqlite stack", func() error { return b.sqliteStack(ctx) })
+	}
+	if b.want("decisions") {
+		b.step("postgres decisions", func() error { return b.postgresDecisions(ctx) })
+	}
+}
+
+func (b *bench) want(section string) bool { return b.cfg.only[section] }
+
+func (b *bench) step(name string, f func() error) {
+	b.log.Info("bench: start", "step", name)
+	if err := f(); err != nil {
+		b.log.Error("bench: step failed", "step", name, "err", err)
+		b.r.fail(fmt.Errorf("%s: %w", name, err))
+		return
+	}
+	b.log.Info("bench: done", "step", name)
+}
+
+// sqliteStack runs every section that needs the system on its default SQLite store.
+func (b *bench) sqliteStack(ctx context.Context) error {
+	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "sqlite"), "", b.want("throughput") || b.want("setup"))
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	var ossh *openSSH
+	if b.want("throughput") || b.want("setup") {
+		b.step("openssh", func() (err error) {
+			ossh, err = startOpenSSH(ctx, filepath.Join(b.dir, "openssh"))
+			return err
+		})
+		if ossh != nil {
+			defer ossh.stop()
+		}
+	}
+	if b.want("throughput") {
+		b.step("throughput", func() error { return measureThroughput(ctx, b.r, st, ossh, b.dir, b.cfg.size) })
+	}
+	if b.want("setup") {
+		b.step("setup", func() error { return measureSetup(ctx, b.r, st, ossh, b.cfg.setupRuns) })
+	}
+	return nil
+}
+
+// postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL.
+func (b *bench) postgresDecisions(ctx context.Context) error {
+	return nil
+}

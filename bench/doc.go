@@ -1,0 +1,28 @@
+// Command bench is the Portcullis benchmark suite, run by `make bench` (never by `make test`).
+// It starts everything on loopback — a real CM, CS and Host from the portcullis binary, two
+// OpenSSH daemons, socat — measures Portcullis beside the limit (plain loopback TCP) and beside
+// OpenSSH on the same machine in the same run, stops it all, prints a table with pass or fail
+// beside each target, and writes every figure and ratio to bench/results.json.
+//
+// What it measures, and how:
+//
+//   - throughput: one bulk download from a TCP source on the Host's side, read by a client on
+//     the Guest's side, through each path: the source directly (the limit), a socat relay,
+//     OpenSSH (`ssh -J` through one sshd to a second sshd, with a forwarded port: SSH end to end,
+//     relayed) and Portcullis (Guest → CS → Host, TLS on both legs, SSH end to end).
+//   - set-up: wall time of `portcullis exec HOST -- true` (signed in already) and of
+//     `ssh -J JUMP TARGET true`, each run at least 30 times.
+//   - decisions: POST /v1/connect answered 200 per second, i.e. identity verified, policy
+//     evaluated, decision record committed, tickets and certificate minted, session recorded and
+//     the Host's half queued on its long-poll (the relay leg and the SSH handshake are not
+//     part of it: set-up measures those). Simulated Hosts drain their long-polls. Closed loop
+//     for the maximum, open loop at a fixed rate for the latency target; SQLite and PostgreSQL.
+//     OPA evaluation per decision is timed in-process with the default policy.
+//   - heartbeats: POST /v1/hosts/heartbeat per second from many enrolled, simulated Hosts, each
+//     with its own mTLS client certificate.
+//   - sessions: idle paired sessions through one CS process; memory per session is the CS's
+//     RSS growth divided by the number of sessions.
+//
+// It must never run inside `make test`: it takes minutes, needs root for sshd, and its figures
+// depend on the machine.
+package main

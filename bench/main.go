@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the suite's command line.
+type config struct {
+	bin       string
+	out       string
+	only      map[string]bool
+	size      int64
+	setupRuns int
+	duration  time.Duration
+	rate      int
+	sessions  int
+	keep      bool
+}
+
+// sections the suite knows, in the order it runs them.
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions"}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	only := fs.String("only", strings.Join(sections, ","), "comma-separated sections to run: "+strings.Join(sections, ", "))
+	fs.StringVar(&c.bin, "bin", "bin/portcullis", "the portcullis binary")
+	fs.StringVar(&c.out, "out", "bench/results.json", "where to write the results")
+	fs.Int64Var(&c.size, "size", 256<<20, "bytes per bulk transfer")
+	fs.IntVar(&c.setupRuns, "setup-runs", 30, "connection set-ups per tool")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each load phase")
+	fs.IntVar(&c.rate, "rate", 500, "fixed connect rate (per second) of the latency phase")
+	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
+	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.only[s] = true
+		}
+	}
+	var errs []error
+	for s := range c.only {
+		if !containsString(sections, s) {
+			errs = append(errs, fmt.Errorf("unknown section %q", s))
+		}
+	}
+	if c.setupRuns < 30 {
+		errs = append(errs, errors.New("-setup-runs must be at least 30"))
+	}
+	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.duration <= 0 {
+		errs = append(errs, errors.New("-size, -rate, -sessions and -duration must be positive"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if !r.Passed() {
+		os.Exit(1)
+	}
+}
+
+// run measures every selected section, prints the table and writes the results.
+func run(ctx context.Context, cfg config) (*Report, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	limit, err := raiseFileLimit(2*cfg.sessions + fdHeadroom)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "portcullis-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	if cfg.keep {
+		log.Info("working directory kept", "dir", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	host, _ := os.Hostname()
+	r := &Report{Started: time.Now().UTC(), Machine: fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
+	b := &bench{cfg: cfg, dir: dir, r: r, log: log, fileLimit: limit}
+	b.runAll(ctx)
+	if err := r.WriteTable(os.Stdout); err != nil {
+		return nil, err
+	}
+	if err := r.WriteJSON(cfg.out); err != nil {
+		return nil, err
+	}
+	fmt.Printf("\nresults written to %s\n", cfg.out)
+	return r, nil
+}
+
+// fdHeadroom is the descriptors a process needs beside two per session (listeners, the CM
+// connection, logs, the runtime's own).
+const fdHeadroom = 200
+
+// raiseFileLimit lifts RLIMIT_NOFILE for this process and the processes it starts (children
+// inherit it) to n, or as far as the hard limit allows when this process may not raise that
+// (root without CAP_SYS_RESOURCE, as in many containers). It returns the soft limit now in force.
+func raiseFileLimit(n int) (int, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("getrlimit: %w", err)
+	}
+	want := uint64(n)
+	if lim.Cur >= want {
+		return int(lim.Cur), nil
+	}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: max(lim.Max, want)}) == nil {
+		return n, nil
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("setrlimit: %w", err)
+	}
+	return int(lim.Cur), nil
+}

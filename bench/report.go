@@ -1,0 +1,208 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Figure is one measured number.
+type Figure struct {
+	// Section groups figures: "throughput", "setup", "decisions", "heartbeats", "sessions".
+	Section string `json:"section"`
+	// Name says what was measured, e.g. "portcullis" or "sqlite_p99".
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Note explains how the figure was taken, when the name does not.
+	Note string `json:"note,omitempty"`
+}
+
+// Comparison is how a target is checked.
+type Comparison string
+
+// Comparisons of a Target.
+const (
+	AtLeast Comparison = ">="
+	AtMost  Comparison = "<="
+	Below   Comparison = "<"
+)
+
+// Target is a goal that one figure (or ratio) must meet.
+type Target struct {
+	Name      string     `json:"name"`
+	Value     float64    `json:"value"`
+	Op        Comparison `json:"op"`
+	Threshold float64    `json:"threshold"`
+	Unit      string     `json:"unit"`
+	Pass      bool       `json:"pass"`
+}
+
+// Report collects everything one run measured.
+type Report struct {
+	Started  time.Time `json:"started"`
+	Machine  string    `json:"machine"`
+	Figures  []Figure  `json:"figures"`
+	Ratios   []Figure  `json:"ratios"`
+	Targets  []Target  `json:"targets"`
+	Failures []string  `json:"failures,omitempty"`
+}
+
+// add records a figure.
+func (r *Report) add(section, name string, value float64, unit string) {
+	r.Figures = append(r.Figures, Figure{Section: section, Name: name, Value: value, Unit: unit})
+}
+
+// ratio records num/den as a ratio figure and returns it; a zero denominator gives NaN, which
+// is recorded as a failure rather than a number.
+func (r *Report) ratio(section, name string, num, den float64) float64 {
+	v := math.NaN()
+	if den != 0 {
+		v = num / den
+	}
+	if math.IsNaN(v) {
+		r.fail(fmt.Errorf("%s/%s: ratio of %g to 0", section, name, num))
+		return v
+	}
+	r.Ratios = append(r.Ratios, Figure{Section: section, Name: name, Value: v, Unit: "x"})
+	return v
+}
+
+// target records whether value meets op threshold.
+func (r *Report) target(name string, value float64, op Comparison, threshold float64, unit string) {
+	r.Targets = append(r.Targets, Target{Name: name, Value: value, Op: op, Threshold: threshold, Unit: unit, Pass: meets(value, op, threshold)})
+}
+
+// fail records a measurement that could not be taken.
+func (r *Report) fail(err error) {
+	r.Failures = append(r.Failures, err.Error())
+}
+
+// meets reports whether value op threshold holds; NaN never meets anything.
+func meets(value float64, op Comparison, threshold float64) bool {
+	if math.IsNaN(value) {
+		return false
+	}
+	switch op {
+	case AtLeast:
+		return value >= threshold
+	case AtMost:
+		return value <= threshold
+	case Below:
+		return value < threshold
+	}
+	return false
+}
+
+// Passed reports whether every target passed and nothing failed to measure.
+func (r *Report) Passed() bool {
+	if len(r.Failures) > 0 {
+		return false
+	}
+	for _, t := range r.Targets {
+		if !t.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteJSON writes the report as indented JSON to path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// ReadReport reads a report written by WriteJSON.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode results %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// WriteTable prints the figures, ratios and targets as aligned text tables (Markdown pipes, so
+// the README can carry the output verbatim).
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| section\t measurement\t value\t unit\t")
+	fmt.Fprintln(tw, "|---\t---\t---:\t---\t")
+	for _, f := range append(slices.Clone(r.Figures), r.Ratios...) {
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t\n", f.Section, f.Name, formatValue(f.Value), f.Unit)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| target\t measured\t goal\t result\t")
+	fmt.Fprintln(tw, "|---\t---:\t---\t---\t")
+	for _, t := range r.Targets {
+		fmt.Fprintf(tw, "| %s\t %s %s\t %s %s %s\t %s\t\n", t.Name, formatValue(t.Value), t.Unit, t.Op, formatValue(t.Threshold), t.Unit, passWord(t.Pass))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "\nnot measured: %s\n", f)
+	}
+	return nil
+}
+
+func passWord(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// formatValue prints a number with three significant digits, without exponent for the ranges
+// the suite measures.
+func formatValue(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "n/a"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", v), "0"), ".")
+	}
+}
+
+// percentile returns the p-th percentile (0..100) of samples by the nearest-rank method; it
+// sorts samples in place. An empty slice gives 0.
+func percentile(samples []time.Duration, p float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	slices.Sort(samples)
+	rank := int(math.Ceil(p / 100 * float64(len(samples))))
+	return samples[min(max(rank, 1), len(samples))-1]
+}
+
+// ms converts a duration to milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// us converts a duration to microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+)
+
+// measureSetup times `portcullis exec HOST -- true` (alice, signed in already) and
+// `ssh -J JUMP TARGET true`, runs of each interleaved so that both see the same machine load,
+// and records p50, p95 and their ratios.
+func measureSetup(ctx context.Context, r *Report, st *stack, o *openSSH, runs int) error {
+	if o == nil {
+		return errors.New("OpenSSH daemons did not start")
+	}
+	var pc, ssh []time.Duration
+	for i := range runs {
+		d, err := timeCommand(st.c.Guest(ctx, st.user, "exec", hostName, "--", "true"))
+		if err != nil {
+			return fmt.Errorf("portcullis exec, run %d: %w", i+1, err)
+		}
+		pc = append(pc, d)
+		d, err = timeCommand(o.command(ctx, nil, "true"))
+		if err != nil {
+			return fmt.Errorf("ssh -J, run %d: %w", i+1, err)
+		}
+		ssh = append(ssh, d)
+	}
+	pc50, pc95 := percentile(pc, 50), percentile(pc, 95)
+	ssh50, ssh95 := percentile(ssh, 50), percentile(ssh, 95)
+	r.add("setup", "portcullis_exec_p50", ms(pc50), "ms")
+	r.add("setup", "portcullis_exec_p95", ms(pc95), "ms")
+	r.add("setup", "ssh_jump_p50", ms(ssh50), "ms")
+	r.add("setup", "ssh_jump_p95", ms(ssh95), "ms")
+	p50 := r.ratio("setup", "portcullis/ssh_jump_p50", ms(pc50), ms(ssh50))
+	r.ratio("setup", "portcullis/ssh_jump_p95", ms(pc95), ms(ssh95))
+	r.target("set-up time p50 vs ssh -J", p50, AtMost, 0.5, "x")
+	return nil
+}
+
+// timeCommand runs cmd to completion and returns its wall time; a failure includes its output.
+func timeCommand(cmd *exec.Cmd) (time.Duration, error) {
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w: %s", cmd.String(), err, out)
+	}
+	return d, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/cluster"
+)
+
+// Names of the parts the suite starts.
+const (
+	relayID   = "cs-bench"
+	hostName  = "bench-1"
+	adminMail = "dave@example.com"
+	userMail  = "alice@example.com"
+	password  = "password"
+	aliceOTP  = "123456"
+)
+
+// hostTags are the bench Host's tags: production, which the ops group may reach with MFA.
+var hostTags = map[string]string{"env": "prod", "team": "bench"}
+
+// stack is a running Portcullis system: a CM (with a store), one CS, signed-in users and,
+// when asked for, a Host agent.
+type stack struct {
+	c     *cluster.Cluster
+	relay *cluster.Proc
+	admin cluster.User
+	user  cluster.User
+	host  *cluster.Proc
+}
+
+// startStack starts a CM on dsn ("" for SQLite), a CS, signs dave (administrator) and alice
+// (ops, MFA) in, and starts the bench Host when withHost is set.
+func startStack(ctx context.Context, bin, dir, dsn string, withHost bool) (*stack, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("stack dir: %w", err)
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Bin: bin, Dir: dir, Store: dsn})
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{c: c}
+	if err := s.populate(ctx, withHost); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stack) populate(ctx context.Context, withHost bool) error {
+	var err error
+	if s.relay, err = s.c.StartRelay(ctx, cluster.RelaySpec{ID: relayID, Region: "eu-north"}); err != nil {
+		return err
+	}
+	if s.admin, err = s.c.Login(ctx, adminMail, password, ""); err != nil {
+		return fmt.Errorf("sign in %s: %w", adminMail, err)
+	}
+	if s.user, err = s.c.Login(ctx, userMail, password, aliceOTP); err != nil {
+		return fmt.Errorf("sign in %s: %w", userMail, err)
+	}
+	if err := s.c.WaitRelays(ctx, s.admin, relayID); err != nil {
+		return fmt.Errorf("relay %s did not register: %w", relayID, err)
+	}
+	if withHost {
+		s.host, err = s.c.StartHost(ctx, s.admin, cluster.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
+	}
+	return err
+}
+
+// stop ends every process of the stack.
+func (s *stack) stop() { s.c.Stop() }
+
+// ticketKeyPath is the CM's ticket signing key in the stack's certificates.
+func (s *stack) ticketKeyPath() string { return filepath.Join(s.c.CertsDir(), certs.TicketKeyFile) }

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/endpoint"
+)
+
+// forwardTargetPort is the port of the bulk source on the Host's side: the default policy lets
+// the ops group forward to localhost:8080 (and localhost:5432).
+const forwardTargetPort = 8080
+
+// throughputRuns is how many transfers each path makes; the median counts.
+const throughputRuns = 3
+
+// source serves size bytes to every connection, then closes it: the far end of every path.
+type source struct {
+	lns  []net.Listener
+	size int64
+	buf  []byte
+}
+
+// startSource listens on port on 127.0.0.1 and, when the machine has IPv6 loopback, on ::1
+// too ("localhost" may resolve to either).
+func startSource(port int, size int64) (*source, error) {
+	s := &source{size: size, buf: make([]byte, 256<<10)}
+	for i := range s.buf {
+		s.buf[i] = byte(i * 7)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("bulk source on port %d (the policy's forward target; is it free?): %w", port, err)
+	}
+	s.lns = append(s.lns, ln)
+	if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", strconv.Itoa(port))); err == nil {
+		s.lns = append(s.lns, ln6)
+	}
+	for _, l := range s.lns {
+		go s.serve(l)
+	}
+	return s, nil
+}
+
+func (s *source) serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			for left := s.size; left > 0; {
+				n, err := c.Write(s.buf[:min(left, int64(len(s.buf)))])
+				if err != nil {
+					return
+				}
+				left -= int64(n)
+			}
+		}()
+	}
+}
+
+func (s *source) close() {
+	for _, l := range s.lns {
+		l.Close()
+	}
+}
+
+// download reads everything addr sends and returns the rate in MB/s (10^6 bytes per second),
+// timed from the dial to the end of the stream. Fewer bytes than want is an error.
+func download(ctx context.Context, addr string, want int64) (float64, error) {
+	start := time.Now()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	n, err := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+	elapsed := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("read from %s: %w", addr, err)
+	}
+	if n != want {
+		return 0, fmt.Errorf("read %d bytes from %s, want %d", n, addr, want)
+	}
+	return float64(n) / 1e6 / elapsed.Seconds(), nil
+}
+
+// medianRate runs throughputRuns downloads through addr and returns the median rate.
+func medianRate(ctx context.Context, addr string, want int64) (float64, error) {
+	rates := make([]float64, 0, throughputRuns)
+	for range throughputRuns {
+		r, err := download(ctx, addr, want)
+		if err != nil {
+			return 0, err
+		}
+		rates = append(rates, r)
+	}
+	slices.Sort(rates)
+	return rates[len(rates)/2], nil
+}
+
+// measureThroughput measures each path to the source and records the figures, the ratios and
+// the target (Portcullis at least as fast as OpenSSH's relayed session).
+func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH, dir string, size int64) error {
+	src, err := startSource(forwardTargetPort, size)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	target := fmt.Sprintf("127.0.0.1:%d", forwardTargetPort)
+	paths := []struct {
+		name  string
+		start func() (addr string, stop func(), err error)
+	}{
+		{"loopback_tcp", func() (string, func(), error) { return target, func() {}, nil }},
+		{"socat", func() (string, func(), error) { return startSocat(ctx, dir, target) }},
+		{"openssh_jump", func() (string, func(), error) { return startSSHForward(ctx, ossh, target) }},
+		{"portcullis", func() (string, func(), error) { return startPortcullisForward(ctx, st) }},
+	}
+	rates := map[string]float64{}
+	for _, p := range paths {
+		addr, stop, err := p.start()
+		if err != nil {
+			r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
+			continue
+		}
+		rate, err := medianRate(ctx, addr, size)
+		stop()
+		if err != nil {
+			r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
+			continue
+		}
+		rates[p.name] = rate
+		r.add("throughput", p.name, rate, "MB/s")
+	}
+	pc := rates["portcullis"]
+	r.ratio("throughput", "portcullis/loopback_tcp", pc, rates["loopback_tcp"])
+	r.ratio("throughput", "portcullis/socat", pc, rates["socat"])
+	vsSSH := r.ratio("throughput", "portcullis/openssh_jump", pc, rates["openssh_jump"])
+	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
+	return nil
+}
+
+// startSocat runs a forking socat relay from a free port to target.
+func startSocat(ctx context.Context, dir, target string) (string, func(), error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command("socat", fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target)
+	p, err := startProc(cmd, filepath.Join(dir, "socat.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitListening(ctx, addr); err != nil {
+		p.stop()
+		return "", nil, fmt.Errorf("socat: %w", err)
+	}
+	return addr, p.stop, nil
+}
+
+// startSSHForward runs `ssh -J jump target -N -L port:target`.
+func startSSHForward(ctx context.Context, o *openSSH, target string) (string, func(), error) {
+	if o == nil {
+		return "", nil, errors.New("OpenSSH daemons did not start")
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := o.forward(ctx, port, target)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port), p.stop, nil
+}
+
+// startPortcullisForward opens one session to the bench Host as alice with the forward
+// channel, and serves a local port whose connections each become a direct-tcpip channel to
+// the policy's forward target: Guest → CS (TLS) → Host (TLS), SSH end to end.
+func startPortcullisForward(ctx context.Context, st *stack) (string, func(), error) {
+	pool, err := certs.LoadCertPool(st.c.CAFile)
+	if err != nil {
+		return "", nil, err
+	}
+	g := &endpoint.Guest{CMURL: st.c.CMURL, RootCAs: pool, IDToken: st.user.IDToken}
+	sess, err := g.Connect(ctx, hostName, []string{"forward"})
+	if err != nil {
+		return "", nil, fmt.Errorf("connect: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sess.Close()
+		return "", nil, fmt.Errorf("listen: %w", err)
+	}
+	target := fmt.Sprintf("localhost:%d", forwardTargetPort)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				ch, err := sess.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer ch.Close()
+				go func() { _, _ = io.Copy(ch, c) }()
+				_, _ = io.Copy(c, ch)
+			}()
+		}
+	}()
+	return ln.Addr().String(), func() { ln.Close(); sess.Close() }, nil
+}
