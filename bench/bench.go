@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 )
 
 // bench is one run of the suite.
@@ -45,7 +46,7 @@ func (b *bench) step(name string, f func() error) {
 
 // sqliteStack runs every section that needs the system on its default SQLite store.
 func (b *bench) sqliteStack(ctx context.Context) error {
-	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "sqlite"), "", b.want("throughput") || b.want("setup"))
+	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "sqlite"), "", b.want("throughput") || b.want("setup"), b.cfg.profile != "")
 	if err != nil {
 		return err
 	}
@@ -66,10 +67,33 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 	if b.want("setup") {
 		b.step("setup", func() error { return measureSetup(ctx, b.r, st, ossh, b.cfg.setupRuns) })
 	}
+	if b.want("decisions") {
+		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite") })
+	}
+	if b.want("heartbeats") {
+		b.step("heartbeats", func() error { return b.measureHeartbeats(ctx, st) })
+	}
 	return nil
 }
 
 // postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL.
 func (b *bench) postgresDecisions(ctx context.Context) error {
 	return nil
+}
+
+// profiled runs phase while saving a CPU profile of the CM as name.pprof in the profile
+// directory, when profiling is on.
+func (b *bench) profiled(st *stack, name string, phase func() loadResult) loadResult {
+	if b.cfg.profile == "" || st.pprof == "" {
+		return phase()
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- fetchProfile(st.pprof, filepath.Join(b.cfg.profile, name+".pprof"), b.cfg.duration-time.Second)
+	}()
+	res := phase()
+	if err := <-done; err != nil {
+		b.log.Warn("bench: profile", "phase", name, "err", err)
+	}
+	return res
 }

@@ -25,6 +25,7 @@ type config struct {
 	rate      int
 	sessions  int
 	keep      bool
+	profile   string
 }
 
 // sections the suite knows, in the order it runs them.
@@ -42,6 +43,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.rate, "rate", 500, "fixed connect rate (per second) of the latency phase")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
+	fs.StringVar(&c.profile, "profile", "", "directory to save CPU profiles of the CM under load (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -31,19 +31,32 @@ type stack struct {
 	admin cluster.User
 	user  cluster.User
 	host  *cluster.Proc
+	// pprof is the CM's profile address, "" when profiling is off.
+	pprof string
 }
 
 // startStack starts a CM on dsn ("" for SQLite), a CS, signs dave (administrator) and alice
 // (ops, MFA) in, and starts the bench Host when withHost is set.
-func startStack(ctx context.Context, bin, dir, dsn string, withHost bool) (*stack, error) {
+// With profile set, the CM serves runtime profiles on a loopback port.
+func startStack(ctx context.Context, bin, dir, dsn string, withHost, profile bool) (*stack, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stack dir: %w", err)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Bin: bin, Dir: dir, Store: dsn})
+	opts := cluster.Options{Bin: bin, Dir: dir, Store: dsn}
+	var pprofAddr string
+	if profile {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		opts.CMArgs = []string{"--pprof-listen", pprofAddr}
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{c: c}
+	s := &stack{c: c, pprof: pprofAddr}
 	if err := s.populate(ctx, withHost); err != nil {
 		c.Stop()
 		return nil, err

@@ -50,6 +50,7 @@ type cmConfig struct {
 	Instance     string        `mapstructure:"instance"`
 	PrivateRelay []string      `mapstructure:"private-relay-tenants"`
 	LogLevel     string        `mapstructure:"log-level"`
+	PprofListen  string        `mapstructure:"pprof-listen"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -84,12 +85,16 @@ func newCMCmd() *cobra.Command {
 	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
 	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
+	addPprofFlag(f)
 	return cmd
 }
 
 func runCM(ctx context.Context, cfg cmConfig) error {
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
+		return err
+	}
+	if err := servePprof(ctx, cfg.PprofListen, log); err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, cfg.Store, log)

@@ -44,6 +44,7 @@ type csConfig struct {
 	PerSource     int           `mapstructure:"max-handshakes-per-source"`
 	DrainTimeout  time.Duration `mapstructure:"drain-timeout"`
 	LogLevel      string        `mapstructure:"log-level"`
+	Pprof         string        `mapstructure:"pprof-listen"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -94,6 +95,7 @@ func newCSCmd() *cobra.Command {
 	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
 	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address")
 	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long live sessions may go on before they are cut")
+	addPprofFlag(f)
 	return cmd
 }
 
@@ -114,6 +116,9 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	}
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
+		return err
+	}
+	if err := servePprof(ctx, cfg.Pprof, log); err != nil {
 		return err
 	}
 	rt, tlsConf, keys, err := setupCS(ctx, cfg, log)

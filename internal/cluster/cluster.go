@@ -62,6 +62,9 @@ type Cluster struct {
 	procs []*Proc
 }
 
+// CM returns the Connection Manager's process.
+func (c *Cluster) CM() *Proc { return c.cm }
+
 // Proc is one process of the cluster.
 type Proc struct {
 	Name string
@@ -152,6 +155,8 @@ type RelaySpec struct {
 	HTTPHost string
 	// EnrollToken makes the relay a tenant's private relay, enrolled with this relay token.
 	EnrollToken string
+	// Args are extra flags of the CS command (e.g. --pprof-listen).
+	Args []string
 }
 
 // StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
@@ -175,6 +180,7 @@ func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if r.EnrollToken != "" {
 		args = append(args, "--enroll-token", r.EnrollToken)
 	}
+	args = append(args, r.Args...)
 	p, err := c.spawn(ctx, r.ID, args...)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// measureDecisions runs the connect load against st's CM (storeName: "sqlite" or "postgres"):
+// the closed-loop maximum with p50/p99 and the CM's CPU time per connect, and on SQLite the
+// open loop at the fixed rate with its p99.
+func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string) error {
+	r, d := b.r, b.cfg.duration
+	hosts, err := enrollSimHosts(ctx, st, "load-"+storeName, connectHosts)
+	if err != nil {
+		return err
+	}
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var delivered atomic.Int64
+	for _, h := range hosts {
+		go h.drain(dctx, st.c.CMURL, &delivered)
+	}
+	c, err := newConnector(st, hosts, connectWorkers)
+	if err != nil {
+		return err
+	}
+	connect := func(ctx context.Context, _ int) error { return c.connect(ctx) }
+	closedLoop(ctx, connectWorkers, time.Second, connect) // warm-up: connections, caches, pages
+
+	cpu := startCPU(st.c.CM().Pid())
+	res := b.profiled(st, "cm-connect-"+storeName, func() loadResult { return closedLoop(ctx, connectWorkers, d, connect) })
+	if err := phaseError(res, "closed-loop connects on "+storeName); err != nil {
+		return err
+	}
+	perConnect, err := cpu.perOp(res.ok + res.failed)
+	if err != nil {
+		return err
+	}
+	r.add("decisions", storeName+"_connects_per_s", res.rate(), "1/s")
+	r.add("decisions", storeName+"_p50", ms(percentile(res.latencies, 50)), "ms")
+	r.add("decisions", storeName+"_p99", ms(percentile(res.latencies, 99)), "ms")
+	r.add("decisions", storeName+"_cm_cpu_per_connect", us(perConnect), "µs")
+	if storeName != "sqlite" {
+		return nil
+	}
+	r.target("connects/s with decisions committed (SQLite)", res.rate(), AtLeast, 1000, "1/s")
+	fixed := openLoop(ctx, b.cfg.rate, d, c.connect)
+	p99 := ms(percentile(fixed.latencies, 99))
+	name := fmt.Sprintf("%s_at_%d_per_s", storeName, b.cfg.rate)
+	r.add("decisions", name+"_p50", ms(percentile(fixed.latencies, 50)), "ms")
+	r.add("decisions", name+"_p99", p99, "ms")
+	r.add("decisions", name+"_failed", float64(fixed.failed), "requests")
+	if fixed.failed > 0 {
+		p99 = 1e9 // requests that never got an answer in time: the latency target is missed
+		b.log.Warn("bench: fixed-rate connects failed", "failed", fixed.failed, "first", fixed.firstErr)
+	}
+	r.target(fmt.Sprintf("connect p99 at %d/s (SQLite)", b.cfg.rate), p99, Below, 20, "ms")
+	return nil
+}
+
+// phaseError turns failed requests of a load phase into an error: every request must succeed.
+func phaseError(res loadResult, what string) error {
+	if res.failed > 0 {
+		return fmt.Errorf("%s: %d of %d requests failed, first: %w", what, res.failed, res.failed+res.ok, res.firstErr)
+	}
+	if res.ok == 0 {
+		return fmt.Errorf("%s: no request completed", what)
+	}
+	return nil
+}
+
+// measureHeartbeats enrols simulated Hosts and has them heartbeat as fast as the CM answers.
+func (b *bench) measureHeartbeats(ctx context.Context, st *stack) error {
+	r := b.r
+	hosts, err := enrollSimHosts(ctx, st, "hb", heartbeatHosts)
+	if err != nil {
+		return err
+	}
+	var turn [heartbeatWorkers]int
+	beat := func(ctx context.Context, w int) error {
+		h := hosts[(w+turn[w]*heartbeatWorkers)%len(hosts)]
+		turn[w]++
+		return h.heartbeat(ctx, st.c.CMURL)
+	}
+	closedLoop(ctx, heartbeatWorkers, time.Second, beat)
+	cpu := startCPU(st.c.CM().Pid())
+	res := b.profiled(st, "cm-heartbeat", func() loadResult { return closedLoop(ctx, heartbeatWorkers, b.cfg.duration, beat) })
+	if err := phaseError(res, "heartbeats"); err != nil {
+		return err
+	}
+	perBeat, err := cpu.perOp(res.ok)
+	if err != nil {
+		return err
+	}
+	r.add("heartbeats", "heartbeats_per_s", res.rate(), "1/s")
+	r.add("heartbeats", "p50", ms(percentile(res.latencies, 50)), "ms")
+	r.add("heartbeats", "p99", ms(percentile(res.latencies, 99)), "ms")
+	r.add("heartbeats", "cm_cpu_per_heartbeat", us(perBeat), "µs")
+	r.target("heartbeats/s", res.rate(), AtLeast, 20000, "1/s")
+	return nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is the kernel's USER_HZ, the unit of the CPU times in /proc/PID/stat (100 on
+// every Linux architecture Go supports).
+const clockTicks = 100
+
+// cpuTime returns the user plus system CPU time the process has used so far.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from a /proc/PID/stat line; the command
+// name (field 2) may hold spaces and parentheses, so fields are counted after its last ')'.
+func parseStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc stat: %q", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed /proc stat: %q", stat)
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // fields 14 and 15: utime, stime
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("malformed /proc stat: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// rssBytes returns the process's resident set size.
+func rssBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("rss of %d: %w", pid, err)
+	}
+	return parseStatusRSS(string(b))
+}
+
+// parseStatusRSS reads VmRSS (in kB) from /proc/PID/status.
+func parseStatusRSS(status string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("malformed VmRSS line %q", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("malformed VmRSS line %q: %w", line, err)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc status")
+}
+
+// cpuMeter measures the CPU a process spends between start and stop.
+type cpuMeter struct {
+	pid   int
+	start time.Duration
+}
+
+func startCPU(pid int) *cpuMeter {
+	t, _ := cpuTime(pid)
+	return &cpuMeter{pid: pid, start: t}
+}
+
+// perOp returns the CPU time spent since start divided by ops.
+func (m *cpuMeter) perOp(ops int64) (time.Duration, error) {
+	t, err := cpuTime(m.pid)
+	if err != nil {
+		return 0, err
+	}
+	if ops <= 0 {
+		return 0, fmt.Errorf("no operations to divide CPU time by")
+	}
+	return (t - m.start) / time.Duration(ops), nil
+}
+
+// fetchProfile saves a CPU profile of d from a pprof endpoint (addr "" does nothing).
+func fetchProfile(addr, path string, d time.Duration) error {
+	if addr == "" {
+		return nil
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Get(url)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	return nil
+}
