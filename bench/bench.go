@@ -73,6 +73,9 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 	if b.want("heartbeats") {
 		b.step("heartbeats", func() error { return b.measureHeartbeats(ctx, st) })
 	}
+	if b.want("sessions") {
+		b.step("sessions", func() error { return b.measureSessions(ctx, st) })
+	}
 	return nil
 }
 

@@ -78,6 +78,13 @@ func containsString(list []string, s string) bool {
 }
 
 func main() {
+	if spec := os.Getenv(holdEnv); spec != "" {
+		if err := runHolder(context.Background(), spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench hold:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
