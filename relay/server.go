@@ -90,6 +90,7 @@ type Server struct {
 	live        map[string]*session   // by session id
 	wg          sync.WaitGroup        // connection handlers (which run the splices)
 	bytes       atomic.Int64
+	buffers     sync.Pool // *[]byte of spliceLargeBuffer bytes, lent to busy splice directions
 }
 
 // SessionReport describes one finished spliced session.
@@ -286,6 +287,10 @@ func (s *Server) init() {
 		s.perSource = make(map[string]int)
 		s.pending = make(map[string]*half)
 		s.live = make(map[string]*session)
+		s.buffers.New = func() any {
+			b := make([]byte, spliceLargeBuffer)
+			return &b
+		}
 	})
 }
 

@@ -9,8 +9,14 @@ import (
 	"time"
 )
 
-// spliceBufferSize is the copy buffer of one splice direction, in bytes.
-const spliceBufferSize = 32 << 10
+// Copy buffers of one splice direction, in bytes. An idle direction waits with only the small
+// buffer; a read that fills it borrows a large one from the Server's pool, and a read that does
+// not fill the large one (the burst is over) gives it back, so that idle sessions cost little
+// memory and bulk transfers still move a whole TLS record (16 KiB of plaintext) per read.
+const (
+	spliceSmallBuffer = 2 << 10
+	spliceLargeBuffer = 16 << 10
+)
 
 // splice tells both halves they are paired, then copies bytes both ways until both directions
 // are done, closes both halves and reports the session.
@@ -44,8 +50,7 @@ func announcePaired(sess *session) error {
 // pipe copies src to dst verbatim, counting the bytes delivered. When src finishes sending it
 // half-closes dst; when either side fails it cuts the whole session.
 func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *slog.Logger) {
-	buf := make([]byte, spliceBufferSize)
-	_, err := io.CopyBuffer(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src, buf)
+	err := s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src)
 	if err == nil {
 		err = closeWrite(dst)
 	}
@@ -54,6 +59,45 @@ func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *sl
 			log.Info("relay: splice failed; cutting the session", "err", err)
 		}
 		sess.closeBoth()
+	}
+}
+
+// copyAdaptive copies src to dst until src ends (nil error) or either side fails, reading
+// into the small buffer while the stream is quiet and into a pooled large one while it is busy.
+func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
+	small := make([]byte, spliceSmallBuffer)
+	var large *[]byte
+	defer func() {
+		if large != nil {
+			s.buffers.Put(large)
+		}
+	}()
+	for {
+		buf := small
+		if large != nil {
+			buf = *large
+		}
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			if werr == nil && nw != nr {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			return rerr
+		case large == nil && nr == len(small):
+			large = s.buffers.Get().(*[]byte)
+		case large != nil && nr < len(*large):
+			s.buffers.Put(large)
+			large = nil
+		}
 	}
 }
 
