@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/pgtest"
 )
 
 // bench is one run of the suite.
@@ -79,9 +81,28 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 	return nil
 }
 
-// postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL.
+// postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL server
+// (started and removed by internal/pgtest).
 func (b *bench) postgresDecisions(ctx context.Context) error {
-	return nil
+	srv, err := pgtest.StartServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			b.log.Warn("bench: stop PostgreSQL", "err", err)
+		}
+	}()
+	dsn, _, err := pgtest.CreateDatabase(ctx, srv.AdminDSN())
+	if err != nil {
+		return err
+	}
+	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "postgres"), dsn, false, b.cfg.profile != "")
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	return b.measureDecisions(ctx, st, "postgres")
 }
 
 // profiled runs phase while saving a CPU profile of the CM as name.pprof in the profile

@@ -59,7 +59,14 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool)
 		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "a host client certificate is required"})
 		return store.Host{}, false
 	}
+	now := s.cfg.Now()
+	if h, ok := s.hostAuth.get(id, now); ok {
+		return h, true
+	}
 	h, err := s.cfg.Store.GetHost(r.Context(), id)
+	if err == nil {
+		s.hostAuth.put(h, now, s.cfg.HostAuthTTL)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "unknown host"})

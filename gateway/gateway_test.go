@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type cm struct {
 	http   *http.Client
 	tokens map[string]string // email -> ID token
 	now    time.Time
+	// later moves the CM's clock past now (nanoseconds), e.g. beyond a cache's lifetime.
+	later atomic.Int64
 }
 
 // tuesday10 is a Tuesday at 10:00 in Copenhagen: inside the contractors' window.
@@ -130,7 +133,7 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 		Store: st, Policy: setup.policy, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
 		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys, SSHUserCA: sshCA, CA: ca,
-		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now },
+		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now.Add(time.Duration(c.later.Load())) },
 	})
 	if err != nil {
 		t.Fatal(err)

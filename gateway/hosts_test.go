@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
 )
 
 func TestEnrollmentTokensAreSingleUseAndAdminOnly(t *testing.T) {
@@ -46,6 +47,8 @@ func TestHostEndpointsNeedTheHostCertificateAndAnEnabledHost(t *testing.T) {
 	if err := c.store.SetHostDisabled(context.Background(), h.id, true); err != nil {
 		t.Fatal(err)
 	}
+	// The CM trusts a Host's enabled state for HostAuthTTL; past it, the disabled Host is refused.
+	c.later.Store(int64(gateway.DefaultHostAuthTTL))
 	if status, _ := statusOf(heartbeat(h, c.url)); status != http.StatusForbidden {
 		t.Fatal("a disabled host's heartbeat was accepted")
 	}

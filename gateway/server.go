@@ -30,6 +30,7 @@ const (
 	DefaultRelayInterval     = 5 * time.Second
 	DefaultLongPoll          = 25 * time.Second
 	DefaultMaxSession        = 8 * time.Hour
+	DefaultHostAuthTTL       = 5 * time.Second
 	// maxBodyBytes bounds every request body the CM reads.
 	maxBodyBytes = 64 << 10
 )
@@ -69,6 +70,10 @@ type Config struct {
 	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
 	// a vendor relay, whatever the policy says; default none.
 	PrivateRelayTenants []string
+	// HostAuthTTL is how long an authenticated Host's enabled state is trusted for its
+	// heartbeats and long-polls without reading the store; default DefaultHostAuthTTL. A Host
+	// disabled in the store is refused within it; connects always read the store.
+	HostAuthTTL time.Duration
 	// Instance labels decision records with this CM replica's name.
 	Instance string
 	// Now is the clock; default time.Now.
@@ -102,6 +107,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RelayInterval, DefaultRelayInterval)
 	setDefault(&c.LongPoll, DefaultLongPoll)
 	setDefault(&c.MaxSession, DefaultMaxSession)
+	setDefault(&c.HostAuthTTL, DefaultHostAuthTTL)
 	if c.AdminGroups == nil {
 		c.AdminGroups = []string{"portcullis-admins"}
 	}
@@ -127,6 +133,7 @@ type Server struct {
 	cfg      Config
 	presence *presence
 	relays   *relayRegistry
+	hostAuth *hostAuthCache
 	mux      *http.ServeMux
 }
 
@@ -140,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		presence: newPresence(),
 		relays:   newRelayRegistry(),
+		hostAuth: newHostAuthCache(),
 		mux:      http.NewServeMux(),
 	}
 	s.routes()
