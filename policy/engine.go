@@ -188,17 +188,22 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	return e.DecideJSON(ctx, raw)
+	return e.decide(ctx, raw, in.astValue())
 }
 
 // DecideJSON is Decide for an input document already in JSON, such as one read back from the
 // decision log to replay it; it must be a JSON object, or ErrInvalidInput is returned.
 func (e *Engine) DecideJSON(ctx context.Context, input json.RawMessage) (Result, error) {
-	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
 	value, err := parseInput(input)
 	if err != nil {
-		return res, err
+		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}, err
 	}
+	return e.decide(ctx, input, value)
+}
+
+// decide evaluates the decision for input, already converted to the AST value.
+func (e *Engine) decide(ctx context.Context, input json.RawMessage, value ast.Value) (Result, error) {
+	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
 	start := time.Now()
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
 	res.EvalNS = time.Since(start).Nanoseconds()

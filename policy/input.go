@@ -1,6 +1,10 @@
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
 
 // Actions a request may ask the policy about.
 const (
@@ -115,4 +119,105 @@ type RelayCandidate struct {
 	Owner string `json:"owner"`
 	// Private reports a customer-run relay reserved for its owner.
 	Private bool `json:"private"`
+}
+
+// astValue builds the AST value OPA evaluates, exactly as parsing the Input's JSON encoding
+// would (same members, same omissions, RFC 3339 times), without the JSON round trip.
+func (in Input) astValue() ast.Value {
+	return ast.NewObject(
+		member("subject", in.Subject.astValue()),
+		member("host", in.Host.astValue()),
+		member("request", in.Request.astValue()),
+		member("context", in.Context.astValue()),
+	)
+}
+
+func (s Subject) astValue() ast.Value {
+	o := objectOf(member("id", ast.String(s.ID)))
+	putString(o, "name", s.Name)
+	putString(o, "email", s.Email)
+	putString(o, "idp", s.IdP)
+	o.Insert(ast.InternedTerm("groups"), stringArray(s.Groups))
+	o.Insert(ast.InternedTerm("amr"), stringArray(s.AMR))
+	putTime(o, "auth_time", s.AuthTime)
+	return o
+}
+
+func (h Host) astValue() ast.Value {
+	o := objectOf()
+	putString(o, "id", h.ID)
+	putString(o, "name", h.Name)
+	putString(o, "tenant", h.Tenant)
+	putString(o, "os", h.OS)
+	if len(h.Tags) > 0 {
+		tags := objectOf()
+		for k, v := range h.Tags {
+			tags.Insert(ast.StringTerm(k), ast.StringTerm(v))
+		}
+		o.Insert(ast.InternedTerm("tags"), ast.NewTerm(tags))
+	}
+	o.Insert(ast.InternedTerm("online"), ast.BooleanTerm(h.Online))
+	putTime(o, "last_seen", h.LastSeen)
+	return o
+}
+
+func (r Request) astValue() ast.Value {
+	o := objectOf(member("action", ast.String(r.Action)))
+	if len(r.Channels) > 0 {
+		o.Insert(ast.InternedTerm("channels"), stringArray(r.Channels))
+	}
+	putString(o, "encryption", r.Encryption)
+	return o
+}
+
+func (c Context) astValue() ast.Value {
+	o := objectOf()
+	putTime(o, "time", c.Time)
+	putString(o, "guest_addr", c.GuestAddr)
+	putString(o, "region", c.Region)
+	if len(c.Relays) > 0 {
+		relays := make([]*ast.Term, 0, len(c.Relays))
+		for _, r := range c.Relays {
+			ro := objectOf(member("id", ast.String(r.ID)))
+			putString(ro, "region", r.Region)
+			ro.Insert(ast.InternedTerm("owner"), ast.StringTerm(r.Owner))
+			ro.Insert(ast.InternedTerm("private"), ast.BooleanTerm(r.Private))
+			relays = append(relays, ast.NewTerm(ro))
+		}
+		o.Insert(ast.InternedTerm("relays"), ast.ArrayTerm(relays...))
+	}
+	return o
+}
+
+// member is one key/value pair of an AST object.
+func member(key string, v ast.Value) [2]*ast.Term {
+	return [2]*ast.Term{ast.InternedTerm(key), ast.NewTerm(v)}
+}
+
+func objectOf(members ...[2]*ast.Term) ast.Object { return ast.NewObject(members...) }
+
+// putString adds key: s unless s is empty (the JSON encoding's omitempty).
+func putString(o ast.Object, key, s string) {
+	if s != "" {
+		o.Insert(ast.InternedTerm(key), ast.StringTerm(s))
+	}
+}
+
+// putTime adds key: t in RFC 3339 (as encoding/json writes it) unless t is zero (omitzero).
+func putTime(o ast.Object, key string, t time.Time) {
+	if !t.IsZero() {
+		o.Insert(ast.InternedTerm(key), ast.StringTerm(t.Format(time.RFC3339Nano)))
+	}
+}
+
+// stringArray is a JSON array of strings; nil encodes as null, as encoding/json does.
+func stringArray(ss []string) *ast.Term {
+	if ss == nil {
+		return ast.NullTerm()
+	}
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
 }
