@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -42,6 +43,7 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", storeName+"_p50", ms(percentile(res.latencies, 50)), "ms")
 	r.add("decisions", storeName+"_p99", ms(percentile(res.latencies, 99)), "ms")
 	r.add("decisions", storeName+"_cm_cpu_per_connect", us(perConnect), "µs")
+	r.add("decisions", storeName+"_cm_cpu_bound_connects_per_s", cpuBound(perConnect), "1/s")
 	if storeName != "sqlite" {
 		return nil
 	}
@@ -98,6 +100,16 @@ func (b *bench) measureHeartbeats(ctx context.Context, st *stack) error {
 	r.add("heartbeats", "p50", ms(percentile(res.latencies, 50)), "ms")
 	r.add("heartbeats", "p99", ms(percentile(res.latencies, 99)), "ms")
 	r.add("heartbeats", "cm_cpu_per_heartbeat", us(perBeat), "µs")
+	r.add("heartbeats", "cm_cpu_bound_heartbeats_per_s", cpuBound(perBeat), "1/s")
 	r.target("heartbeats/s", res.rate(), AtLeast, 20000, "1/s")
 	return nil
+}
+
+// cpuBound is the rate the CM would reach with every CPU of the machine to itself at perOp of
+// CPU per operation: the capacity the load generator and other processes do not eat into.
+func cpuBound(perOp time.Duration) float64 {
+	if perOp <= 0 {
+		return 0
+	}
+	return float64(runtime.NumCPU()) / perOp.Seconds()
 }

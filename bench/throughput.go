@@ -129,7 +129,7 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		{"loopback_tcp", func() (string, func(), error) { return target, func() {}, nil }},
 		{"socat", func() (string, func(), error) { return startSocat(ctx, dir, target) }},
 		{"openssh_jump", func() (string, func(), error) { return startSSHForward(ctx, ossh, target) }},
-		{"portcullis", func() (string, func(), error) { return startPortcullisForward(ctx, st) }},
+		{"portcullis", func() (string, func(), error) { return startPortcullis(ctx, st, dir) }},
 	}
 	rates := map[string]float64{}
 	for _, p := range paths {
@@ -188,6 +188,29 @@ func startSSHForward(ctx context.Context, o *openSSH, target string) (string, fu
 		return "", nil, err
 	}
 	return fmt.Sprintf("127.0.0.1:%d", port), p.stop, nil
+}
+
+// startPortcullis runs `portcullis forward HOST PORT:localhost:8080` when the binary has the
+// command, and otherwise the same data path in-process (startPortcullisForward).
+func startPortcullis(ctx context.Context, st *stack, dir string) (string, func(), error) {
+	if st.c.Guest(ctx, st.user, "forward", "--help").Run() != nil {
+		return startPortcullisForward(ctx, st)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
+	p, err := startProc(cmd, filepath.Join(dir, "forward.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitListening(ctx, addr); err != nil {
+		p.stop()
+		return "", nil, fmt.Errorf("portcullis forward: %w", err)
+	}
+	return addr, p.stop, nil
 }
 
 // startPortcullisForward opens one session to the bench Host as alice with the forward
