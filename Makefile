@@ -41,5 +41,13 @@ BENCHTIME ?= 1s
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
+# bench measures Portcullis beside the limit and beside OpenSSH on this machine (never part of
+# test): it installs OpenSSH and socat when missing, starts everything on loopback, prints a
+# table and writes bench/results.json. BENCHFLAGS passes options, e.g. BENCHFLAGS=-strict.
+BENCHFLAGS ?=
+bench: build
+	./scripts/bench-deps.sh
+	$(GO) run ./bench -bin $(BIN) -out bench/results.json $(BENCHFLAGS)
+
 clean:
 	rm -rf bin

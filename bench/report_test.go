@@ -1,0 +1,138 @@
+package main
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		samples []time.Duration
+		p       float64
+		want    time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one sample", ms(7), 99, 7 * time.Millisecond},
+		{"median of unsorted", ms(5, 1, 4, 2, 3), 50, 3 * time.Millisecond},
+		{"p95 of 20 is the 19th", ms(20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1), 95, 19 * time.Millisecond},
+		{"p100 is the maximum", ms(3, 9, 1), 100, 9 * time.Millisecond},
+		{"p0 is the minimum", ms(3, 9, 1), 0, 1 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := percentile(tc.samples, tc.p); got != tc.want {
+				t.Fatalf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTargetsPassOnlyWhenMet(t *testing.T) {
+	cases := []struct {
+		value, threshold float64
+		op               Comparison
+		want             bool
+	}{
+		{1.0, 1.0, AtLeast, true},
+		{0.99, 1.0, AtLeast, false},
+		{0.5, 0.5, AtMost, true},
+		{0.51, 0.5, AtMost, false},
+		{19.9, 20, Below, true},
+		{20, 20, Below, false},
+		{math.NaN(), 1, AtLeast, false},
+		{1, 1, Comparison("?"), false},
+	}
+	for _, tc := range cases {
+		if got := meets(tc.value, tc.op, tc.threshold); got != tc.want {
+			t.Errorf("meets(%v %s %v) = %v, want %v", tc.value, tc.op, tc.threshold, got, tc.want)
+		}
+	}
+}
+
+func TestReportRoundTripsAndPrintsPassAndFail(t *testing.T) {
+	r := &Report{Machine: "test"}
+	r.add("throughput", "portcullis", 180, "MB/s")
+	r.add("throughput", "openssh_jump", 150, "MB/s")
+	v := r.ratio("throughput", "portcullis/openssh_jump", 180, 150)
+	r.target("relay throughput vs OpenSSH ssh -J", v, AtLeast, 1.0, "x")
+	r.target("heartbeats/s", 6000, AtLeast, 20000, "1/s")
+	if !math.IsNaN(r.ratio("setup", "x/zero", 1, 0)) || len(r.Failures) != 1 {
+		t.Fatalf("a ratio to zero must be NaN and recorded as a failure: %v", r.Failures)
+	}
+	if r.Passed() {
+		t.Fatal("a report with a failed target passed")
+	}
+	var out strings.Builder
+	if err := r.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| throughput | portcullis", "1.20", "PASS", "FAIL", "not measured: setup/x/zero"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "results.json")
+	if err := r.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReport(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Figures) != 2 || len(back.Ratios) != 1 || len(back.Targets) != 2 || back.Targets[0].Pass != true || back.Targets[1].Pass != false {
+		t.Fatalf("read back %+v", back)
+	}
+}
+
+func TestParseProcFiles(t *testing.T) {
+	stat := "1234 (portcullis (cm) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 100 0 0"
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3250*time.Millisecond {
+		t.Fatalf("parseStatCPU = %v, %v; want 3.25s", cpu, err)
+	}
+	for _, bad := range []string{"", "1234 no parens", "1 (x) S 1 2", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 x 7"} {
+		if _, err := parseStatCPU(bad); err == nil {
+			t.Errorf("parseStatCPU(%q) accepted", bad)
+		}
+	}
+	rss, err := parseStatusRSS("Name:\tportcullis\nVmPeak:\t 9 kB\nVmRSS:\t   30004 kB\nThreads: 8\n")
+	if err != nil || rss != 30004<<10 {
+		t.Fatalf("parseStatusRSS = %v, %v", rss, err)
+	}
+	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
+		if _, err := parseStatusRSS(bad); err == nil {
+			t.Errorf("parseStatusRSS(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFlagsAndHoldSpec(t *testing.T) {
+	cfg, err := parseFlags([]string{"-only", "opa, sessions", "-sessions", "10"})
+	if err != nil || !cfg.only["opa"] || !cfg.only["sessions"] || cfg.only["throughput"] || cfg.setupRuns != 30 {
+		t.Fatalf("parseFlags = %+v, %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"-only", "nonsense"}, {"-setup-runs", "29"}, {"-rate", "0"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+	spec := holdSpec{addr: "127.0.0.1:1970", caFile: "/tmp/ca.crt", keyPath: "/tmp/ticket.key", nonce: "abc"}
+	back, err := decodeHoldSpec(spec.encode())
+	if err != nil || back != spec {
+		t.Fatalf("hold spec round trip = %+v, %v", back, err)
+	}
+	if _, err := decodeHoldSpec("a|b"); err == nil {
+		t.Error("a hold spec with two fields was accepted")
+	}
+}
