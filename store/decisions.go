@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -100,9 +99,7 @@ func scanDecision(r rowScanner) (Decision, error) {
 func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
 	args, err := db.decisionArgs(d)
 	if err == nil {
-		err = db.inTx(ctx, func(tx *sql.Tx) error {
-			return db.insert(ctx, tx, insertDecisionSQL, args...)
-		})
+		err = db.decisions.submit(ctx, db.commitDecisions, args) // group commit: see groupcommit.go
 	}
 	if err != nil {
 		return fmt.Errorf("store: insert decision %q: %w", d.ID, err)

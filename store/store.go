@@ -39,6 +39,8 @@ type DB struct {
 	sql *sql.DB
 	d   dialect
 	log *slog.Logger
+	// decisions batches concurrent InsertDecision calls into shared transactions.
+	decisions groupCommit
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the

@@ -46,6 +46,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"decision pagination", testDecisionPagination},
 		{"concurrent decision inserts all commit", testConcurrentInserts},
 		{"decision queries use indexes", testDecisionQueriesUseIndexes},
+		{"group commit fails only the bad record", testGroupCommitFailsOnlyTheBadRecord},
+		{"group commit honours the caller's context", testGroupCommitHonoursTheCallersContext},
 		{"re-open keeps schema and data", testReopen},
 		{"concurrent opens migrate once", testConcurrentOpen},
 		{"failed migration leaves no trace", testFailedMigration},

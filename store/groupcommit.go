@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+)
+
+// Group commit of decision records. Concurrent InsertDecision calls share one write
+// transaction: the first caller that finds no commit running starts a committer goroutine that
+// commits everything queued, batch after batch, until the queue is empty; every caller returns
+// only after the transaction holding its record committed (or failed). One transaction per batch
+// instead of per record takes the write lock, and on SQLite the WAL commit, once for many
+// connects.
+const (
+	// maxDecisionBatch bounds the records one transaction commits.
+	maxDecisionBatch = 128
+	// batchTimeout bounds one batch's transaction, which runs for many callers and so on none
+	// of their contexts.
+	batchTimeout = 30 * time.Second
+)
+
+// groupCommit queues decision records for the next batch.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*pendingInsert
+	running bool
+}
+
+// pendingInsert is one record waiting for its batch; done receives its outcome once.
+type pendingInsert struct {
+	args []any
+	done chan error
+}
+
+// submit queues args and returns when the record's transaction has ended: nil means committed.
+// When ctx ends first it returns ctx's error; the record may still commit (a decision that was
+// logged but never acted on, which fails closed).
+func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, []*pendingInsert), args []any) error {
+	p := &pendingInsert{args: args, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, p)
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead {
+		go g.lead(context.WithoutCancel(ctx), commit)
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lead commits batches until the queue is empty.
+func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*pendingInsert)) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxDecisionBatch)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		batch := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		bctx, cancel := context.WithTimeout(ctx, batchTimeout)
+		commit(bctx, batch)
+		cancel()
+	}
+}
+
+// commitDecisions inserts a batch of decision records in one transaction and tells each its
+// outcome. When the batch fails, each record is retried in its own transaction, so that one bad
+// record (a duplicate id) fails alone.
+func (db *DB) commitDecisions(ctx context.Context, batch []*pendingInsert) {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, p := range batch {
+			if err := db.insertDecision(ctx, tx, p.args); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	for _, p := range batch {
+		p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return db.insertDecision(ctx, tx, p.args) })
+	}
+}
+
+func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, args []any) error {
+	return db.insert(ctx, tx, insertDecisionSQL, args...)
+}
