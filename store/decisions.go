@@ -99,7 +99,7 @@ func scanDecision(r rowScanner) (Decision, error) {
 func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
 	args, err := db.decisionArgs(d)
 	if err == nil {
-		err = db.decisions.submit(ctx, db.commitDecisions, args) // group commit: see groupcommit.go
+		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecision), args) // group commit: see groupcommit.go
 	}
 	if err != nil {
 		return fmt.Errorf("store: insert decision %q: %w", d.ID, err)

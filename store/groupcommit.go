@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Group commit of decision records. Concurrent InsertDecision calls share one write
+// Group commit of decision records and new sessions (the two writes of every connect).
+// Concurrent InsertDecision (or CreateSession) calls share one write
 // transaction: the first caller that finds no commit running starts a committer goroutine that
 // commits everything queued, batch after batch, until the queue is empty; every caller returns
 // only after the transaction holding its record committed (or failed). One transaction per batch
@@ -74,29 +75,37 @@ func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*
 	}
 }
 
-// commitDecisions inserts a batch of decision records in one transaction and tells each its
-// outcome. When the batch fails, each record is retried in its own transaction, so that one bad
-// record (a duplicate id) fails alone.
-func (db *DB) commitDecisions(ctx context.Context, batch []*pendingInsert) {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		for _, p := range batch {
-			if err := db.insertDecision(ctx, tx, p.args); err != nil {
-				return err
+// batchCommitter returns the commit function of a groupCommit whose records insert runs: it
+// inserts a batch in one transaction and tells each record its outcome. When the batch fails,
+// each record is retried in its own transaction, so that one bad record (a duplicate id) fails
+// alone.
+func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []any) error) func(context.Context, []*pendingInsert) {
+	return func(ctx context.Context, batch []*pendingInsert) {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			for _, p := range batch {
+				if err := insert(ctx, tx, p.args); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err == nil || len(batch) == 1 {
+			for _, p := range batch {
+				p.done <- err
+			}
+			return
 		}
-		return nil
-	})
-	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
-			p.done <- err
+			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, p.args) })
 		}
-		return
-	}
-	for _, p := range batch {
-		p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return db.insertDecision(ctx, tx, p.args) })
 	}
 }
 
 func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, args []any) error {
 	return db.insert(ctx, tx, insertDecisionSQL, args...)
+}
+
+func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, args []any) error {
+	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+
+		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args...)
 }

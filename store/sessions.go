@@ -99,12 +99,9 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 	if s.EndedAt != nil {
 		ended = db.d.timeArg(*s.EndedAt)
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+
-			") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-			s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
-			db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason)
-	})
+	args := []any{s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
+		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason}
+	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args) // group commit: see groupcommit.go
 }
 
 // EndSession records the end of a live session. It is idempotent: the first end wins, and ending

@@ -39,8 +39,9 @@ type DB struct {
 	sql *sql.DB
 	d   dialect
 	log *slog.Logger
-	// decisions batches concurrent InsertDecision calls into shared transactions.
-	decisions groupCommit
+	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
+	// shared transactions.
+	decisions, sessions groupCommit
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the
