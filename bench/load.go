@@ -41,6 +41,8 @@ const (
 	enrollWorkers = 8
 	// requestTimeout bounds every load request.
 	requestTimeout = 30 * time.Second
+	// simHeartbeat is how often a draining simulated Host heartbeats (the agent's default).
+	simHeartbeat = 10 * time.Second
 )
 
 // simHost is an enrolled Host the suite plays itself: its mTLS client speaks to the CM as the
@@ -95,9 +97,21 @@ func enrollSimHost(ctx context.Context, st *stack, pool *x509.CertPool, name str
 	return &simHost{name: name, client: &http.Client{Transport: tr, Timeout: requestTimeout}}, nil
 }
 
-// drain long-polls the CM for h's connection requests and drops them, until ctx ends. It
-// reports how many requests it received.
+// drain long-polls the CM for h's connection requests and drops them, and heartbeats as the
+// Host agent does, until ctx ends. It counts the requests it received in got.
 func (h *simHost) drain(ctx context.Context, cmURL string, got *atomic.Int64) {
+	go func() {
+		t := time.NewTicker(simHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = h.heartbeat(ctx, cmURL) // a missed beat shows as host_offline on connects
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		var reqs api.HostRequests
 		if err := api.Call(ctx, h.client, http.MethodGet, cmURL+api.PathHostRequests, "", nil, &reqs); err != nil {

@@ -21,7 +21,7 @@ import (
 const forwardTargetPort = 8080
 
 // throughputRuns is how many transfers each path makes; the median counts.
-const throughputRuns = 3
+const throughputRuns = 5
 
 // source serves size bytes to every connection, then closes it: the far end of every path.
 type source struct {
@@ -99,20 +99,6 @@ func download(ctx context.Context, addr string, want int64) (float64, error) {
 	return float64(n) / 1e6 / elapsed.Seconds(), nil
 }
 
-// medianRate runs throughputRuns downloads through addr and returns the median rate.
-func medianRate(ctx context.Context, addr string, want int64) (float64, error) {
-	rates := make([]float64, 0, throughputRuns)
-	for range throughputRuns {
-		r, err := download(ctx, addr, want)
-		if err != nil {
-			return 0, err
-		}
-		rates = append(rates, r)
-	}
-	slices.Sort(rates)
-	return rates[len(rates)/2], nil
-}
-
 // measureThroughput measures each path to the source and records the figures, the ratios and
 // the target (Portcullis at least as fast as OpenSSH's relayed session).
 func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH, dir string, size int64) error {
@@ -131,21 +117,41 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		{"openssh_jump", func() (string, func(), error) { return startSSHForward(ctx, ossh, target) }},
 		{"portcullis", func() (string, func(), error) { return startPortcullis(ctx, st, dir) }},
 	}
-	rates := map[string]float64{}
+	// Start every path, then measure them in interleaved rounds, so that a change in the
+	// machine's load touches every path alike; each path's median counts.
+	addrs := map[string]string{}
 	for _, p := range paths {
 		addr, stop, err := p.start()
 		if err != nil {
 			r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
 			continue
 		}
-		rate, err := medianRate(ctx, addr, size)
-		stop()
-		if err != nil {
-			r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
-			continue
+		defer stop()
+		addrs[p.name] = addr
+	}
+	samples := map[string][]float64{}
+	for range throughputRuns {
+		for _, p := range paths {
+			addr, ok := addrs[p.name]
+			if !ok {
+				continue
+			}
+			rate, err := download(ctx, addr, size)
+			if err != nil {
+				r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
+				delete(addrs, p.name)
+				continue
+			}
+			samples[p.name] = append(samples[p.name], rate)
 		}
-		rates[p.name] = rate
-		r.add("throughput", p.name, rate, "MB/s")
+	}
+	rates := map[string]float64{}
+	for _, p := range paths {
+		if s := samples[p.name]; len(s) == throughputRuns {
+			slices.Sort(s)
+			rates[p.name] = s[len(s)/2]
+			r.add("throughput", p.name, rates[p.name], "MB/s")
+		}
 	}
 	pc := rates["portcullis"]
 	r.ratio("throughput", "portcullis/loopback_tcp", pc, rates["loopback_tcp"])
