@@ -21,7 +21,17 @@
 //   - heartbeats: POST /v1/hosts/heartbeat per second from many enrolled, simulated Hosts, each
 //     with its own mTLS client certificate.
 //   - sessions: idle paired sessions through one CS process; memory per session is the CS's
-//     RSS growth divided by the number of sessions.
+//     RSS growth divided by the number of sessions. The CS holds two descriptors per session,
+//     so the suite raises RLIMIT_NOFILE (children inherit it) and, when the hard limit cannot
+//     be raised (root without CAP_SYS_RESOURCE, as in containers), opens as many sessions as
+//     the limit allows and says so. The Host halves are held by a second process (this binary
+//     with PORTCULLIS_BENCH_HOLD set) for the same reason; tickets are minted with the CM's
+//     ticket key from the cluster's certificates, so the CS verifies them as it does any.
+//
+// Beside each load figure the suite records the CPU time the CM spent per operation (from
+// /proc) and the rate that would give with every CPU to itself: on a shared machine the rate
+// measures the machine, the CPU time measures the code. Profiles: -profile DIR saves CPU
+// profiles of the CM under each load (the CM and CS take --pprof-listen on loopback).
 //
 // It must never run inside `make test`: it takes minutes, needs root for sshd, and its figures
 // depend on the machine.
