@@ -125,8 +125,10 @@ func (o *openSSH) writeClientConfig() error {
 }
 
 // jumpSpec and targetSpec are the hosts as `ssh -J JUMP TARGET` names them.
-func (o *openSSH) jumpSpec() string   { return fmt.Sprintf("root@127.0.0.1:%d", o.jumpPort) }
-func (o *openSSH) targetArgs() []string { return []string{"-p", fmt.Sprint(o.targetPort), "root@127.0.0.1"} }
+func (o *openSSH) jumpSpec() string { return fmt.Sprintf("root@127.0.0.1:%d", o.jumpPort) }
+func (o *openSSH) targetArgs() []string {
+	return []string{"-p", fmt.Sprint(o.targetPort), "root@127.0.0.1"}
+}
 
 // command returns `ssh -F CONFIG -J JUMP [extra...] TARGET [remote...]`.
 func (o *openSSH) command(ctx context.Context, extra []string, remote ...string) *exec.Cmd {
