@@ -75,16 +75,12 @@ func enrollSimHost(ctx context.Context, st *stack, pool *x509.CertPool, name str
 	if err := api.Call(ctx, hc, http.MethodPost, st.c.CMURL+api.PathEnrollmentTokens, st.admin.IDToken, req, &tok); err != nil {
 		return nil, fmt.Errorf("enrollment token for %s: %w", name, err)
 	}
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
+	key, authorized, err := newKey()
 	if err != nil {
 		return nil, err
 	}
 	var resp api.EnrollResponse
-	enroll := api.EnrollRequest{Token: tok.Token, Name: name, OS: "linux", PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}
+	enroll := api.EnrollRequest{Token: tok.Token, Name: name, OS: "linux", PublicKey: authorized}
 	if err := api.Call(ctx, hc, http.MethodPost, st.c.CMURL+api.PathEnroll, "", enroll, &resp); err != nil {
 		return nil, fmt.Errorf("enrol %s: %w", name, err)
 	}
@@ -95,6 +91,19 @@ func enrollSimHost(ctx context.Context, st *stack, pool *x509.CertPool, name str
 	cert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 4}
 	return &simHost{name: name, client: &http.Client{Transport: tr, Timeout: requestTimeout}}, nil
+}
+
+// newKey returns a fresh Ed25519 key and its public half as an authorized_keys line.
+func newKey() (ed25519.PrivateKey, string, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, "", err
+	}
+	return key, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))), nil
 }
 
 // drain long-polls the CM for h's connection requests and drops them, and heartbeats as the
@@ -144,15 +153,10 @@ func newConnector(st *stack, hosts []*simHost, workers int) (*connector, error) 
 	if err != nil {
 		return nil, err
 	}
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	_, key, err := newKey()
 	if err != nil {
 		return nil, err
 	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 	c := &connector{url: st.c.CMURL + api.PathConnect, token: st.user.IDToken}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
 	c.client = &http.Client{Transport: tr, Timeout: requestTimeout}

@@ -52,6 +52,20 @@ func startSource(port int, size int64) (*source, error) {
 }
 
 func (s *source) serve(ln net.Listener) {
+	acceptEach(ln, func(c net.Conn) {
+		for left := s.size; left > 0; {
+			n, err := c.Write(s.buf[:min(left, int64(len(s.buf)))])
+			if err != nil {
+				return
+			}
+			left -= int64(n)
+		}
+	})
+}
+
+// acceptEach runs handle on its own goroutine for every connection ln accepts, and closes the
+// connection after; it returns when ln is closed.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -59,13 +73,7 @@ func (s *source) serve(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			for left := s.size; left > 0; {
-				n, err := c.Write(s.buf[:min(left, int64(len(s.buf)))])
-				if err != nil {
-					return
-				}
-				left -= int64(n)
-			}
+			handle(c)
 		}()
 	}
 }
@@ -167,15 +175,21 @@ func startSocat(ctx context.Context, dir, target string) (string, func(), error)
 	if err != nil {
 		return "", nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command("socat", fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target)
-	p, err := startProc(cmd, filepath.Join(dir, "socat.log"))
+	return startListener(ctx, cmd, filepath.Join(dir, "socat.log"), port)
+}
+
+// startListener starts cmd, which must come to listen on port on 127.0.0.1, and waits until it
+// does. It returns the address and the function that stops the process.
+func startListener(ctx context.Context, cmd *exec.Cmd, logPath string, port int) (string, func(), error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return "", nil, err
 	}
 	if err := waitListening(ctx, addr); err != nil {
 		p.stop()
-		return "", nil, fmt.Errorf("socat: %w", err)
+		return "", nil, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
 	}
 	return addr, p.stop, nil
 }
@@ -206,17 +220,8 @@ func startPortcullis(ctx context.Context, st *stack, dir string) (string, func()
 	if err != nil {
 		return "", nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
-	p, err := startProc(cmd, filepath.Join(dir, "forward.log"))
-	if err != nil {
-		return "", nil, err
-	}
-	if err := waitListening(ctx, addr); err != nil {
-		p.stop()
-		return "", nil, fmt.Errorf("portcullis forward: %w", err)
-	}
-	return addr, p.stop, nil
+	return startListener(ctx, cmd, filepath.Join(dir, "forward.log"), port)
 }
 
 // startPortcullisForward opens one session to the bench Host as alice with the forward
@@ -238,23 +243,14 @@ func startPortcullisForward(ctx context.Context, st *stack) (string, func(), err
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
 	target := fmt.Sprintf("localhost:%d", forwardTargetPort)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				ch, err := sess.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer ch.Close()
-				go func() { _, _ = io.Copy(ch, c) }()
-				_, _ = io.Copy(c, ch)
-			}()
+	go acceptEach(ln, func(c net.Conn) {
+		ch, err := sess.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
+		defer ch.Close()
+		go func() { _, _ = io.Copy(ch, c) }()
+		_, _ = io.Copy(c, ch)
+	})
 	return ln.Addr().String(), func() { ln.Close(); sess.Close() }, nil
 }

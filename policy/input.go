@@ -134,9 +134,7 @@ func (in Input) astValue() ast.Value {
 
 func (s Subject) astValue() ast.Value {
 	o := objectOf(member("id", ast.String(s.ID)))
-	putString(o, "name", s.Name)
-	putString(o, "email", s.Email)
-	putString(o, "idp", s.IdP)
+	putStrings(o, "name", s.Name, "email", s.Email, "idp", s.IdP)
 	o.Insert(ast.InternedTerm("groups"), stringArray(s.Groups))
 	o.Insert(ast.InternedTerm("amr"), stringArray(s.AMR))
 	putTime(o, "auth_time", s.AuthTime)
@@ -145,10 +143,7 @@ func (s Subject) astValue() ast.Value {
 
 func (h Host) astValue() ast.Value {
 	o := objectOf()
-	putString(o, "id", h.ID)
-	putString(o, "name", h.Name)
-	putString(o, "tenant", h.Tenant)
-	putString(o, "os", h.OS)
+	putStrings(o, "id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
 	if len(h.Tags) > 0 {
 		tags := objectOf()
 		for k, v := range h.Tags {
@@ -173,8 +168,7 @@ func (r Request) astValue() ast.Value {
 func (c Context) astValue() ast.Value {
 	o := objectOf()
 	putTime(o, "time", c.Time)
-	putString(o, "guest_addr", c.GuestAddr)
-	putString(o, "region", c.Region)
+	putStrings(o, "guest_addr", c.GuestAddr, "region", c.Region)
 	if len(c.Relays) > 0 {
 		relays := make([]*ast.Term, 0, len(c.Relays))
 		for _, r := range c.Relays {
@@ -200,6 +194,13 @@ func objectOf(members ...[2]*ast.Term) ast.Object { return ast.NewObject(members
 func putString(o ast.Object, key, s string) {
 	if s != "" {
 		o.Insert(ast.InternedTerm(key), ast.StringTerm(s))
+	}
+}
+
+// putStrings is putString for each key, value pair of kv.
+func putStrings(o ast.Object, kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		putString(o, kv[i], kv[i+1])
 	}
 }
 
