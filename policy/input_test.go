@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -24,6 +25,8 @@ func TestInputASTEqualsItsJSON(t *testing.T) {
 		{"empty, not nil, lists", Input{Subject: Subject{Groups: []string{}, AMR: []string{}}, Request: Request{Channels: []string{}}, Host: Host{Tags: map[string]string{}}, Context: Context{Relays: []RelayCandidate{}}}},
 		{"unicode and quotes", Input{Subject: Subject{ID: "zoë \"q\" \\ ✓", Groups: []string{"a\nb"}}}},
 	}
+	// A field added to Input must be set in "every field" (and so be built by astValue).
+	assertNoZeroField(t, "Input", reflect.ValueOf(cases[1].in))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := json.Marshal(tc.in)
@@ -38,5 +41,34 @@ func TestInputASTEqualsItsJSON(t *testing.T) {
 				t.Fatalf("AST differs from the JSON encoding:\n got %v\nwant %v", got, want)
 			}
 		})
+	}
+}
+
+// assertNoZeroField fails for every struct field under v (through the first element of
+// slices) left at its zero value, except the booleans, whose false is a value like any other.
+func assertNoZeroField(t *testing.T, path string, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			if v.IsZero() {
+				t.Errorf("%s is zero in the every-field input", path)
+			}
+			return
+		}
+		for i := range v.NumField() {
+			assertNoZeroField(t, path+"."+v.Type().Field(i).Name, v.Field(i))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			t.Errorf("%s is empty in the every-field input", path)
+			return
+		}
+		assertNoZeroField(t, path, v.Index(0))
+	case reflect.Bool:
+	default:
+		if v.IsZero() {
+			t.Errorf("%s is zero in the every-field input", path)
+		}
 	}
 }
