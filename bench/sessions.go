@@ -154,7 +154,11 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 	if n < b.cfg.sessions {
 		b.log.Warn("bench: open-file limit caps the idle sessions", "limit", b.fileLimit, "sessions", n, "asked", b.cfg.sessions)
 	}
-	cs, err := st.c.StartRelay(ctx, cluster.RelaySpec{ID: idleRelayID, Region: "eu-north"})
+	// Every half comes from 127.0.0.1: lift the CS's per-source handshake limit, and make room
+	// for n sessions.
+	cs, err := st.c.StartRelay(ctx, cluster.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: []string{
+		"--max-sessions", strconv.Itoa(n + fdHeadroom), "--max-handshakes-per-source", strconv.Itoa(4 * dialWorkers),
+	}})
 	if err != nil {
 		return err
 	}
