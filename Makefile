@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 PKGS    := ./...
 
-.PHONY: all build demo test test-deps vet fuzz bench clean
+.PHONY: all build demo test test-deps vet fuzz bench bench-go clean
 
 all: build
 
@@ -36,9 +36,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenChunk$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 
-# bench runs every benchmark once; the decision-log queries run on a million records per store.
+# bench-go runs every Go benchmark once; the decision-log queries run on a million records per
+# store.
 BENCHTIME ?= 1s
-bench:
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
 # bench measures Portcullis beside the limit and beside OpenSSH on this machine (never part of
