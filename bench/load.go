@@ -134,9 +134,12 @@ func (h *simHost) drain(ctx context.Context, cmURL string, got *atomic.Int64) {
 	}
 }
 
-// heartbeat sends one heartbeat as h.
+// heartbeat sends one heartbeat as h, with its latency to the bench relay as the agent reports
+// once it has probed, and reads the CM's answer.
 func (h *simHost) heartbeat(ctx context.Context, cmURL string) error {
-	return api.Call(ctx, h.client, http.MethodPost, cmURL+api.PathHeartbeat, "", nil, nil)
+	var resp api.HeartbeatResponse
+	hb := api.Heartbeat{RelayLatencies: map[string]int64{relayID: 1}}
+	return api.Call(ctx, h.client, http.MethodPost, cmURL+api.PathHeartbeat, "", hb, &resp)
 }
 
 // connector posts connect requests as the signed-in user, spread over the simulated Hosts.
