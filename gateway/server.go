@@ -30,6 +30,8 @@ const (
 	DefaultRelayInterval     = 5 * time.Second
 	DefaultLongPoll          = 25 * time.Second
 	DefaultMaxSession        = 8 * time.Hour
+	DefaultMaxCredentialTTL  = 12 * time.Hour
+	DefaultHeartbeatSkew     = time.Minute
 	// maxBodyBytes bounds every request body the CM reads.
 	maxBodyBytes = 64 << 10
 )
@@ -52,8 +54,6 @@ type Config struct {
 	SSHUserCA    ssh.Signer
 	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
 	CA *certs.CA
-	// AdminGroups may create enrollment tokens; default ["portcullis-admins"].
-	AdminGroups []string
 	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL.
 	TicketTTL time.Duration
 	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
@@ -69,6 +69,12 @@ type Config struct {
 	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
 	// a vendor relay, whatever the policy says; default none.
 	PrivateRelayTenants []string
+	// MaxCredentialTTL caps a Guest client certificate's lifetime, which never exceeds its ID
+	// token's either; default DefaultMaxCredentialTTL.
+	MaxCredentialTTL time.Duration
+	// HeartbeatSkew is how far a signed heartbeat's time may be from the CM's clock; default
+	// DefaultHeartbeatSkew.
+	HeartbeatSkew time.Duration
 	// Instance labels decision records with this CM replica's name.
 	Instance string
 	// Now is the clock; default time.Now.
@@ -102,9 +108,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RelayInterval, DefaultRelayInterval)
 	setDefault(&c.LongPoll, DefaultLongPoll)
 	setDefault(&c.MaxSession, DefaultMaxSession)
-	if c.AdminGroups == nil {
-		c.AdminGroups = []string{"portcullis-admins"}
-	}
+	setDefault(&c.MaxCredentialTTL, DefaultMaxCredentialTTL)
+	setDefault(&c.HeartbeatSkew, DefaultHeartbeatSkew)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -181,11 +186,15 @@ func (s *Server) flushPresence(ctx context.Context) error {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathAuthConfig, s.handleAuthConfig)
+	s.mux.HandleFunc("POST "+api.PathCredential, s.handleCredential)
+	s.mux.HandleFunc("GET "+api.PathWhoAmI, s.handleWhoAmI)
 	s.mux.HandleFunc("GET "+api.PathTicketKeys, s.handleTicketKeys)
 	s.mux.HandleFunc("POST "+api.PathEnrollmentTokens, s.handleCreateEnrollmentToken)
 	s.mux.HandleFunc("POST "+api.PathEnroll, s.handleEnroll)
 	s.mux.HandleFunc("POST "+api.PathHeartbeat, s.handleHeartbeat)
 	s.mux.HandleFunc("GET "+api.PathHostRequests, s.handleHostRequests)
+	s.mux.HandleFunc("POST "+api.PathHostRenew, s.handleRenewHost)
+	s.mux.HandleFunc("POST "+api.PathSignedHeartbeat, s.handleSignedHeartbeat)
 	s.mux.HandleFunc("POST "+api.PathRelayRegister, s.handleRelayRegister)
 	s.mux.HandleFunc("POST "+api.PathRelaySessionEnd, s.handleRelaySessionEnd)
 	s.mux.HandleFunc("POST "+api.PathRelayPaired, s.handleRelayPaired)
@@ -197,6 +206,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathPolicyStatus, s.handlePolicyStatus)
 	s.mux.HandleFunc("GET "+api.PathMetrics, s.handleMetrics)
 	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
+	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/disable", s.handleSetHostDisabled(true))
+	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/enable", s.handleSetHostDisabled(false))
+	s.mux.HandleFunc("DELETE "+api.PathHosts+"/{host}", s.handleDeleteHost)
 	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
 	s.mux.HandleFunc("GET "+api.PathReachableHosts, s.handleReachableHosts)
 }
