@@ -1,9 +1,11 @@
 // Package api holds the JSON wire types of the Connection Manager's HTTP API, shared by the CM
 // (gateway) and its clients (endpoint, relay registration, the CLI). It owns no behaviour: only
-// types, paths and error codes, so that both sides cannot drift apart.
+// types, paths and error codes (and the byte layout a signed heartbeat's signature covers), so
+// that both sides cannot drift apart.
 package api
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/policy"
@@ -12,11 +14,15 @@ import (
 // Paths of the CM's HTTP API.
 const (
 	PathAuthConfig       = "/v1/auth/config"
+	PathCredential       = "/v1/auth/credential"
+	PathWhoAmI           = "/v1/auth/whoami"
 	PathTicketKeys       = "/v1/ticket-keys"
 	PathEnrollmentTokens = "/v1/enrollment-tokens"
 	PathEnroll           = "/v1/hosts/enroll"
 	PathHeartbeat        = "/v1/hosts/heartbeat"
 	PathHostRequests     = "/v1/hosts/requests"
+	PathHostRenew        = "/v1/hosts/renew"
+	PathSignedHeartbeat  = "/v1/hosts/signed-heartbeat"
 	PathRelayRegister    = "/v1/relays/register"
 	PathRelaySessionEnd  = "/v1/relays/session-end"
 	PathRelayPaired      = "/v1/relays/paired"
@@ -40,7 +46,30 @@ type Error struct {
 	Reasons []string `json:"reasons,omitempty"`
 	// DecisionID names the decision record of a denial.
 	DecisionID string `json:"decision_id,omitempty"`
+	// Reason is the short code of an authentication refusal, e.g. "expired",
+	// "wrong_audience", "credential_required" (see the Reason constants and identity.Code).
+	Reason string `json:"reason,omitempty"`
 }
+
+// Reasons of authentication refusals that are not about the ID token itself.
+const (
+	// ReasonMissingToken: no bearer ID token was sent.
+	ReasonMissingToken = "missing_token"
+	// ReasonCredentialRequired: the request has no client certificate bound to the signed-in user.
+	ReasonCredentialRequired = "credential_required"
+	// ReasonCredentialMismatch: the client certificate names another user than the ID token.
+	ReasonCredentialMismatch = "credential_mismatch"
+	// ReasonTokenExchanged: the ID token was already exchanged for a credential.
+	ReasonTokenExchanged = "token_already_exchanged"
+	// ReasonReplayed: a signed heartbeat's counter is not above the last one accepted.
+	ReasonReplayed = "replayed"
+	// ReasonStale: a signed heartbeat's time is too far from the CM's clock.
+	ReasonStale = "stale"
+	// ReasonBadSignature: a signed heartbeat's signature does not verify with the host's key.
+	ReasonBadSignature = "bad_signature"
+	// ReasonUnknownHost: no enrolled host has this id or certificate.
+	ReasonUnknownHost = "unknown_host"
+)
 
 // Error codes carried in Error.Code.
 const (
@@ -58,9 +87,76 @@ const (
 
 // AuthConfig tells a Guest how to sign in (GET /v1/auth/config).
 type AuthConfig struct {
-	Issuer   string   `json:"issuer"`
-	ClientID string   `json:"client_id"`
-	Scopes   []string `json:"scopes"`
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+	// ClientSecret is set only for providers that give native clients a secret that is not
+	// confidential (Google's "desktop app" clients); it is public by design.
+	ClientSecret string   `json:"client_secret,omitempty"`
+	Scopes       []string `json:"scopes"`
+}
+
+// CredentialRequest exchanges a fresh ID token (the bearer token of POST /v1/auth/credential)
+// for a short-lived client certificate bound to a key the Guest keeps.
+type CredentialRequest struct {
+	// PublicKey is the Guest's Ed25519 key in authorized_keys format.
+	PublicKey string `json:"public_key"`
+}
+
+// CredentialResponse carries the Guest's client certificate.
+type CredentialResponse struct {
+	// Certificate is the client certificate (PEM) for PublicKey, common name "user:" + Subject.
+	Certificate string `json:"certificate"`
+	// Subject is the user the certificate names.
+	Subject string `json:"subject"`
+	// ExpiresAt is the certificate's NotAfter: never after the ID token's expiry nor the
+	// CM's maximum credential lifetime.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// WhoAmI is what the CM makes of the caller's ID token and credential (GET /v1/auth/whoami).
+type WhoAmI struct {
+	Subject string   `json:"subject"`
+	Name    string   `json:"name,omitempty"`
+	Email   string   `json:"email,omitempty"`
+	Issuer  string   `json:"issuer"`
+	Groups  []string `json:"groups"`
+	AMR     []string `json:"amr,omitempty"`
+	ACR     string   `json:"acr,omitempty"`
+	// TokenExpiresAt is the ID token's expiry.
+	TokenExpiresAt time.Time `json:"token_expires_at"`
+	// CredentialExpiresAt is the client certificate's expiry.
+	CredentialExpiresAt time.Time `json:"credential_expires_at"`
+}
+
+// HostRenewResponse carries a Host's renewed client certificate (POST /v1/hosts/renew).
+type HostRenewResponse struct {
+	// Certificate is the new client certificate (PEM) for the Host's key.
+	Certificate string `json:"certificate"`
+	// ExpiresAt is the new certificate's NotAfter.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SignedHeartbeat is a heartbeat a Host may send over plain HTTP: it carries no secret, and
+// its signature by the Host's Ed25519 key over SigningBytes makes it unforgeable, while Time
+// and Counter (strictly increasing per Host) make it unreplayable.
+type SignedHeartbeat struct {
+	HostID string `json:"host_id"`
+	// Time is when the Host sent it; the CM refuses one too far from its own clock.
+	Time time.Time `json:"time"`
+	// Counter must exceed the counter of every heartbeat the CM accepted from this Host.
+	Counter int64 `json:"counter"`
+	// Signature is the Ed25519 signature over SigningBytes.
+	Signature []byte `json:"signature"`
+}
+
+// signedHeartbeatContext separates heartbeat signatures from every other use of a Host key.
+const signedHeartbeatContext = "portcullis signed heartbeat v1"
+
+// SigningBytes is what the Host signs: a context string, the host id, the time in Unix
+// nanoseconds and the counter, separated by newlines.
+func (h SignedHeartbeat) SigningBytes() []byte {
+	return []byte(signedHeartbeatContext + "\n" + h.HostID + "\n" +
+		strconv.FormatInt(h.Time.UnixNano(), 10) + "\n" + strconv.FormatInt(h.Counter, 10))
 }
 
 // EnrollmentTokenRequest asks for a one-time enrollment token.

@@ -19,18 +19,25 @@
 //   - guest.go, forward.go, transfer.go, openssh.go: the Guest's commands — asking the CM
 //     (Ask, Reachable), port forwarding (Forward), SFTP copies (Copier) and OpenSSH's
 //     ProxyCommand (OpenSSHProxy).
-//   - host.go: the Host agent (enrolment, heartbeat, long-poll, one ServeSSH per session).
 //   - relaydial.go: reaching a Connection Server (RelayDialer): TCP/TLS first, then the HTTP
 //     fallback of relay/relayhttp (through HTTP_PROXY), as preferred_protocol says; and the latency
 //     probes to candidate relays that the Host reports in its heartbeats and the Guest in its
 //     connect request. The Guest fails over to another relay when one cannot be reached or pairing
 //     fails there.
+//   - credential.go: the Guest's key-bound credential (CredentialStore): an Ed25519 key that
+//     never leaves the machine and the short-lived client certificate the Connection Manager
+//     issues for it in exchange for a fresh ID token; the CM requires it beside the token.
+//   - host.go: the Host agent: enrolment, heartbeats (mTLS, or signed by the Host key over
+//     plain HTTP with a time and a rising counter), renewal of its client certificate at two
+//     thirds of its lifetime, the long-poll and one ServeSSH per session; a CM refusal
+//     (disabled, deleted) stops it.
 //
 // Refusals are sentinel errors (errors.Is) with a stable reason code (RefusalCode). The Host
 // sends the code and a human message to the Guest, so both ends log and show the same reason.
 //
 // What this package must never do: listen for inbound network connections (the one listener is
-// a Guest's port forward, on the loopback address only); accept a Guest key
+// a Guest's port forward, on the loopback address only); write a key or token readable by
+// anyone but its owner; accept a Guest key
 // that is not a certificate from the Connection Manager's user CA for this very session; serve a
 // channel the obligations do not allow; negotiate an algorithm outside the configured encryption
 // level; or trust a Host key other than the one pinned by the Connection Manager.

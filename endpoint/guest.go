@@ -27,6 +27,9 @@ type Guest struct {
 	RootCAs *x509.CertPool
 	// IDToken is the signed-in user's OIDC ID token.
 	IDToken string
+	// Credential is the client certificate the CM issued for the Guest's own key (see
+	// CredentialStore); the CM refuses the ID token without it.
+	Credential tls.Certificate
 	// Encryption is the encryption level the Guest insists on; default "very_high". A grant
 	// whose minimum is stronger is refused (ErrBelowMinimum).
 	Encryption string
@@ -146,7 +149,7 @@ func (g *Guest) request(ctx context.Context, host string, channels []string) (ap
 	}
 	var targets []api.RelayAddr
 	// Without the list the CM decides on the Host's measurements and the load alone.
-	_ = api.Call(ctx, g.httpClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets)
+	_ = api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets)
 	return api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), RelayLatencies: g.dialer().Probe(ctx, targets)}, nil
 }
 
@@ -165,9 +168,13 @@ func (g *Guest) tlsConfig() *tls.Config {
 	return &tls.Config{RootCAs: g.RootCAs, MinVersion: tls.VersionTLS12}
 }
 
-// httpClient talks to the CM.
-func (g *Guest) httpClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: g.tlsConfig()}}
+// HTTPClient talks to the CM, presenting the Guest's credential.
+func (g *Guest) HTTPClient() *http.Client {
+	conf := g.tlsConfig()
+	if len(g.Credential.Certificate) > 0 {
+		conf.Certificates = []tls.Certificate{g.Credential}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
 }
 
 // Ask asks the CM for a session to host for the Guest's key pub: a policy refusal is a
@@ -185,7 +192,7 @@ func (g *Guest) Ask(ctx context.Context, host string, channels []string, pub ssh
 func (g *Guest) ask(ctx context.Context, req api.ConnectRequest, pub ssh.PublicKey) (api.ConnectResponse, error) {
 	req.PublicKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
 	var grant api.ConnectResponse
-	if err := api.Call(ctx, g.httpClient(), http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
+	if err := api.Call(ctx, g.HTTPClient(), http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
 		if se, ok := api.AsStatus(err); ok && se.Body.Code == api.CodeDenied {
 			return grant, &DeniedError{Reasons: se.Body.Reasons, DecisionID: se.Body.DecisionID}
 		}
@@ -236,7 +243,7 @@ func grantKeys(grant api.ConnectResponse, key ed25519.PrivateKey) (ssh.Signer, s
 // Reachable asks the CM which Hosts the signed-in user may reach now, and under which principal.
 func (g *Guest) Reachable(ctx context.Context) (api.ReachableHosts, error) {
 	var out api.ReachableHosts
-	if err := api.Call(ctx, g.httpClient(), http.MethodGet, g.CMURL+api.PathReachableHosts, g.IDToken, nil, &out); err != nil {
+	if err := api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathReachableHosts, g.IDToken, nil, &out); err != nil {
 		return out, fmt.Errorf("list reachable hosts: %w", err)
 	}
 	return out, nil

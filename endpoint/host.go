@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -58,6 +59,14 @@ type Host struct {
 	Name string
 	// Shell runs commands and shells; default /bin/sh.
 	Shell string
+	// HeartbeatURL, when set (e.g. http://cm.example.com:8080), sends heartbeats there over
+	// plain HTTP instead of over mTLS to CMURL, each signed with the Host's key and carrying
+	// the time and a strictly increasing counter, so that it can be neither forged nor
+	// replayed and holds no secret. The CM must run a plain heartbeat listener. The Host's
+	// clock must stay within the CM's heartbeat skew (default 1 min) and not go back across
+	// restarts (the counter starts at the wall clock): the CM refuses stale or replayed
+	// heartbeats, and a refused Host stops.
+	HeartbeatURL string
 	// Encryption is the weakest encryption level this Host accepts; "" means DefaultLevel. A
 	// session uses the stronger of it and the policy's minimum.
 	Encryption string
@@ -93,11 +102,22 @@ type hostState struct {
 // hostRuntime is an enrolled Host's live identity.
 type hostRuntime struct {
 	state  hostState
+	key    ed25519.PrivateKey
 	signer ssh.Signer
 	userCA ssh.PublicKey
-	client *http.Client
 	dialer RelayDialer
+	// client talks to the CM with the current client certificate; renewals replace it.
+	client atomic.Pointer[http.Client]
+	// leaf is the current client certificate.
+	leaf atomic.Pointer[x509.Certificate]
+	// counter is the last signed-heartbeat counter sent.
+	counter atomic.Int64
+	// stop ends the agent with a cause.
+	stop context.CancelCauseFunc
 }
+
+// cm returns the client with the Host's current certificate.
+func (rt *hostRuntime) cm() *http.Client { return rt.client.Load() }
 
 // Run enrols if needed, then heartbeats and serves connection requests until ctx ends.
 func (h *Host) Run(ctx context.Context) error {
@@ -110,21 +130,26 @@ func (h *Host) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("host running", "host_id", rt.state.HostID, "name", rt.state.Name)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	rt.stop = stop
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { h.heartbeats(ctx, rt) })
+	wg.Go(func() { h.renewals(ctx, rt) })
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		var reqs api.HostRequests
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
-		err := api.Call(pctx, rt.client, http.MethodGet, h.CMURL+api.PathHostRequests, "", nil, &reqs)
+		client := rt.cm()
+		err := api.Call(pctx, client, http.MethodGet, h.CMURL+api.PathHostRequests, "", nil, &reqs)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			if se, ok := api.AsStatus(err); ok && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
-				return fmt.Errorf("CM refuses this host: %w", err)
+			if rt.refused(client, err) {
+				break
 			}
 			log.Warn("poll CM", "err", err, "retry_in", backoff)
 			sleep(ctx, jitter(backoff))
@@ -136,7 +161,25 @@ func (h *Host) Run(ctx context.Context) error {
 			wg.Go(func() { h.serve(ctx, rt, req) })
 		}
 	}
+	if cause := context.Cause(ctx); errors.Is(cause, errRefused) {
+		return cause
+	}
 	return nil
+}
+
+// errRefused: the CM refuses this Host (disabled, deleted, or its certificate revoked).
+var errRefused = errors.New("CM refuses this host")
+
+// refused reports whether err is the CM refusing the Host (401 or 403) on a request made
+// with client, and then stops the agent. A refusal of a certificate that was renewed in the
+// meantime is not one: the next request uses the new certificate.
+func (rt *hostRuntime) refused(client *http.Client, err error) bool {
+	se, ok := api.AsStatus(err)
+	if !ok || (se.Status != http.StatusUnauthorized && se.Status != http.StatusForbidden) || rt.cm() != client {
+		return false
+	}
+	rt.stop(fmt.Errorf("%w: %w", errRefused, err))
+	return true
 }
 
 func (h *Host) logger() *slog.Logger {
@@ -216,20 +259,85 @@ func (h *Host) load() (*hostRuntime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read host certificate: %w", err)
 	}
-	block, _ := pem.Decode(certPEM)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("host certificate: no PEM certificate in " + hostCertFile)
-	}
-	tlsCert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}
-	mtls := &tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
-	return &hostRuntime{
-		state: st, signer: signer, userCA: userCA,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: mtls}},
+	rt := &hostRuntime{
+		state: st, key: key, signer: signer, userCA: userCA,
 		dialer: RelayDialer{
 			Preferred: h.PreferredProtocol, HTTP: h.RelayHTTP,
 			TLS: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},
 		},
-	}, nil
+	}
+	// The counter of signed heartbeats starts at the wall clock in nanoseconds and counts up,
+	// so that it keeps rising across restarts without being stored.
+	rt.counter.Store(time.Now().UnixNano())
+	if err := h.useCertificate(rt, certPEM); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// useCertificate makes certPEM (for the Host's key) the certificate of rt's CM client.
+func (h *Host) useCertificate(rt *hostRuntime, certPEM []byte) error {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return errors.New("host certificate: no PEM certificate in " + hostCertFile)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("host certificate: %w", err)
+	}
+	tlsCert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: rt.key, Leaf: leaf}
+	mtls := &tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	if old := rt.client.Swap(&http.Client{Transport: &http.Transport{TLSClientConfig: mtls}}); old != nil {
+		old.CloseIdleConnections()
+	}
+	rt.leaf.Store(leaf)
+	return nil
+}
+
+// renewAt is when a certificate should be renewed: after two thirds of its lifetime (counted
+// from its issue, not from its backdated NotBefore).
+func renewAt(leaf *x509.Certificate) time.Time {
+	issued := leaf.NotBefore.Add(certs.BackdateCertificates)
+	return issued.Add(leaf.NotAfter.Sub(issued) * 2 / 3)
+}
+
+// renewals renews the Host's client certificate at two thirds of its lifetime, retrying with
+// backoff until it succeeds or the certificate has expired, and stores the new one.
+func (h *Host) renewals(ctx context.Context, rt *hostRuntime) {
+	log := h.logger()
+	backoff := minBackoff
+	for {
+		wait := time.Until(renewAt(rt.leaf.Load()))
+		if !sleep(ctx, max(wait, 0)) {
+			return
+		}
+		client := rt.cm()
+		if err := h.renew(ctx, rt); err != nil {
+			if ctx.Err() != nil || rt.refused(client, err) {
+				return
+			}
+			log.Warn("renew host certificate", "err", err, "expires", rt.leaf.Load().NotAfter, "retry_in", backoff)
+			if !sleep(ctx, jitter(backoff)) {
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		log.Info("host certificate renewed", "expires", rt.leaf.Load().NotAfter)
+	}
+}
+
+// renew asks the CM for a new certificate, stores it, then uses it.
+func (h *Host) renew(ctx context.Context, rt *hostRuntime) error {
+	var resp api.HostRenewResponse
+	if err := api.Call(ctx, rt.cm(), http.MethodPost, h.CMURL+api.PathHostRenew, "", struct{}{}, &resp); err != nil {
+		return err
+	}
+	if err := certs.WriteFileAtomic(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
+		return err
+	}
+	return h.useCertificate(rt, []byte(resp.Certificate))
 }
 
 // heartbeats tells the CM the Host is alive, with its latency to the relays the CM names,
@@ -243,9 +351,11 @@ func (h *Host) heartbeats(ctx context.Context, rt *hostRuntime) {
 		if len(targets) > 0 && time.Since(probed) >= orDefault(h.ProbeInterval, DefaultProbeInterval) {
 			hb.RelayLatencies, probed = rt.dialer.Probe(ctx, targets), time.Now()
 		}
-		var resp api.HeartbeatResponse
-		err := api.Call(ctx, rt.client, http.MethodPost, h.CMURL+api.PathHeartbeat, "", hb, &resp)
+		client := rt.cm()
+		resp, err := h.heartbeat(ctx, rt, hb)
 		switch {
+		case err != nil && rt.refused(client, err):
+			return
 		case err != nil && ctx.Err() == nil:
 			h.logger().Warn("heartbeat", "err", err)
 		case err == nil && resp.IntervalSeconds > 0:
@@ -261,6 +371,20 @@ func (h *Host) heartbeats(ctx context.Context, rt *hostRuntime) {
 			return
 		}
 	}
+}
+
+// heartbeat sends one heartbeat: signed over plain HTTP to HeartbeatURL when set (without
+// relay latencies), otherwise body over mTLS to the CM.
+func (h *Host) heartbeat(ctx context.Context, rt *hostRuntime, body api.Heartbeat) (api.HeartbeatResponse, error) {
+	var resp api.HeartbeatResponse
+	if h.HeartbeatURL == "" {
+		err := api.Call(ctx, rt.cm(), http.MethodPost, h.CMURL+api.PathHeartbeat, "", body, &resp)
+		return resp, err
+	}
+	hb := api.SignedHeartbeat{HostID: rt.state.HostID, Time: time.Now(), Counter: rt.counter.Add(1)}
+	hb.Signature = ed25519.Sign(rt.key, hb.SigningBytes())
+	err := api.Call(ctx, http.DefaultClient, http.MethodPost, strings.TrimSuffix(h.HeartbeatURL, "/")+api.PathSignedHeartbeat, "", hb, &resp)
+	return resp, err
 }
 
 // serve dials the CS with the Host's ticket and runs the end-to-end SSH server over it.

@@ -1,9 +1,10 @@
 package gateway
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/portcullis/portcullis/api"
@@ -12,7 +13,15 @@ import (
 )
 
 // Common names of the client certificates the CM accepts.
+//
+// A Guest's credential is a client certificate with common name "user:" + the mapped user id,
+// issued by POST /v1/auth/credential for a key the Guest generated and keeps. Every user
+// endpoint requires both the Bearer ID token (fresh claims: groups, amr, expiry) and a TLS
+// connection authenticated by such a certificate naming the same user: a bearer token alone,
+// stolen or replayed, connects nowhere. An ID token is exchanged for a certificate once only,
+// so a token seen later in transit cannot mint a certificate for another key.
 const (
+	userCNPrefix = "user:"
 	hostCNPrefix = "host:"
 	// relayCN is the vendor's relays' certificate (certs init writes it).
 	relayCN = "portcullis-relay"
@@ -28,48 +37,105 @@ type relayPrincipal struct {
 	tenant string
 }
 
-// guest authenticates the caller by the Bearer ID token; it writes 401 and returns false if not.
-func (s *Server) guest(w http.ResponseWriter, r *http.Request) (identity.Claims, bool) {
+// refuseAuth writes a 401 with a reason code and a message.
+func refuseAuth(w http.ResponseWriter, reason, msg string) {
+	writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Reason: reason, Message: msg})
+}
+
+// bearer verifies the caller's Bearer ID token alone; it writes 401 with the reason and
+// returns false if the token is missing or refused.
+func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (identity.Claims, string, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "missing bearer ID token"})
-		return identity.Claims{}, false
+		refuseAuth(w, api.ReasonMissingToken, "missing bearer ID token")
+		return identity.Claims{}, "", false
 	}
 	claims, err := s.cfg.Auth.Verify(r.Context(), raw)
 	if err != nil {
-		s.cfg.Logger.Info("refused ID token", "err", err, "remote", r.RemoteAddr)
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: err.Error()})
+		s.cfg.Logger.Info("refused ID token", "reason", identity.Code(err), "err", err, "remote", r.RemoteAddr)
+		if errors.Is(err, identity.ErrProviderUnavailable) {
+			writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Reason: identity.Code(err), Message: err.Error()})
+			return identity.Claims{}, "", false
+		}
+		refuseAuth(w, identity.Code(err), err.Error())
+		return identity.Claims{}, "", false
+	}
+	return claims, raw, true
+}
+
+// guest authenticates a signed-in user: the Bearer ID token and the client certificate bound
+// to the same user. It writes 401 with the reason and returns false if either is missing.
+func (s *Server) guest(w http.ResponseWriter, r *http.Request) (identity.Claims, bool) {
+	claims, _, ok := s.bearer(w, r)
+	if !ok {
+		return identity.Claims{}, false
+	}
+	cert := clientCert(r)
+	if cert == nil || !strings.HasPrefix(cert.Subject.CommonName, userCNPrefix) {
+		refuseAuth(w, api.ReasonCredentialRequired,
+			"a client certificate bound to the signed-in user is required (sign in again: portcullis login)")
+		return identity.Claims{}, false
+	}
+	if cert.Subject.CommonName != userCNPrefix+claims.Subject {
+		s.cfg.Logger.Warn("client certificate names another user than the ID token",
+			"certificate", cert.Subject.CommonName, "token_subject", claims.Subject, "remote", r.RemoteAddr)
+		refuseAuth(w, api.ReasonCredentialMismatch, "the client certificate names another user than the ID token")
 		return identity.Claims{}, false
 	}
 	return claims, true
 }
 
-// clientCN returns the common name of the verified mTLS client certificate, or "".
-func clientCN(r *http.Request) string {
+// clientCert returns the verified mTLS client certificate, or nil.
+func clientCert(r *http.Request) *x509.Certificate {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		return ""
+		return nil
 	}
-	return r.TLS.VerifiedChains[0][0].Subject.CommonName
+	return r.TLS.VerifiedChains[0][0]
 }
 
-// host authenticates an enrolled, enabled Host by its mTLS client certificate.
+// clientCN returns the common name of the verified mTLS client certificate, or "".
+func clientCN(r *http.Request) string {
+	if c := clientCert(r); c != nil {
+		return c.Subject.CommonName
+	}
+	return ""
+}
+
+// host authenticates an enrolled, enabled Host by its current mTLS client certificate: the
+// certificate's serial must be the one the CM last issued to the Host, so that a renewed
+// Host's old certificate, or a deleted Host's, is refused.
 func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
-	id, ok := strings.CutPrefix(clientCN(r), hostCNPrefix)
-	if !ok || id == "" {
+	cert := clientCert(r)
+	var id string
+	if cert != nil {
+		id, _ = strings.CutPrefix(cert.Subject.CommonName, hostCNPrefix)
+	}
+	if cert == nil || id == "" || !strings.HasPrefix(cert.Subject.CommonName, hostCNPrefix) {
 		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "a host client certificate is required"})
 		return store.Host{}, false
 	}
 	now := s.cfg.Now()
-	if h, ok := s.hostAuth.get(id, now); ok {
-		return h, true
-	}
-	h, err := s.cfg.Store.GetHost(r.Context(), id)
-	if err == nil {
+	h, cached := s.hostAuth.get(id, now)
+	if !cached {
+		var ok bool
+		if h, ok = s.loadHost(r.Context(), w, id); !ok {
+			return store.Host{}, false
+		}
 		s.hostAuth.put(h, now, s.cfg.HostAuthTTL)
 	}
+	if h.CertSerial != cert.SerialNumber.String() {
+		refuseAuth(w, api.ReasonCredentialMismatch, "this host certificate was replaced by a renewed one")
+		return store.Host{}, false
+	}
+	return h, true
+}
+
+// loadHost loads an enrolled, enabled Host; it writes 401 (unknown), 403 (disabled) or 503.
+func (s *Server) loadHost(ctx context.Context, w http.ResponseWriter, id string) (store.Host, bool) {
+	h, err := s.cfg.Store.GetHost(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "unknown host"})
+		refuseAuth(w, api.ReasonUnknownHost, "unknown host")
 		return store.Host{}, false
 	case err != nil:
 		s.cfg.Logger.Error("load host", "host", id, "err", err)
@@ -128,9 +194,4 @@ func (s *Server) speaksFor(w http.ResponseWriter, r *http.Request, p relayPrinci
 		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "relay " + id + " is a tenant's enrolled relay"})
 	}
 	return false
-}
-
-// inGroups reports whether the claims carry any of the groups.
-func inGroups(c identity.Claims, groups []string) bool {
-	return slices.ContainsFunc(c.Groups, func(g string) bool { return slices.Contains(groups, g) })
 }

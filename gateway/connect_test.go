@@ -111,7 +111,7 @@ func TestConnectRefusals(t *testing.T) {
 	w := startWorld(t)
 	tests := []struct {
 		name       string
-		token      string
+		as         user
 		host       string
 		wantStatus int
 		wantCode   string
@@ -121,17 +121,22 @@ func TestConnectRefusals(t *testing.T) {
 		{"production without MFA", w.login(t, "alice@example.com", ""), "db-1", http.StatusForbidden, api.CodeDenied, "MFA is required for production"},
 		{"auditor", w.login(t, "carol@example.com", ""), "web-1", http.StatusForbidden, api.CodeDenied, ""},
 		{"unknown host", w.login(t, "alice@example.com", "123456"), "nowhere-9", http.StatusForbidden, api.CodeDenied, "unknown host"},
-		{"no token", "", "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, ""},
-		{"forged token", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln", "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, ""},
+		{"no token", user{client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonMissingToken},
+		{"forged token", user{token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln", client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, "bad_signature"},
+		{"stolen bearer token without the bound key", user{token: w.login(t, "alice@example.com", "123456").token}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonCredentialRequired},
+		{"someone else's certificate with alice's token", user{token: w.login(t, "alice@example.com", "123456").token, client: w.login(t, "mallory@example.com", "").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonCredentialMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := w.connect(tt.token, tt.host, "exec")
+			_, _, err := w.connect(tt.as, tt.host, "exec")
 			status, body := statusOf(err)
 			if status != tt.wantStatus || body.Code != tt.wantCode {
 				t.Fatalf("got %d %+v (%v), want %d %s", status, body, err, tt.wantStatus, tt.wantCode)
 			}
 			if tt.wantStatus != http.StatusForbidden {
+				if body.Reason != tt.wantReason {
+					t.Errorf("reason = %q, want %q", body.Reason, tt.wantReason)
+				}
 				return
 			}
 			if len(body.Reasons) == 0 || body.DecisionID == "" {
@@ -171,7 +176,7 @@ func TestConnectMalformedRequests(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			before, _, _ := w.store.ListDecisions(context.Background(), store.DecisionFilter{Limit: 1000})
-			err := api.Call(context.Background(), w.http, http.MethodPost, w.url+api.PathConnect, alice, body, nil)
+			err := w.call(alice, http.MethodPost, api.PathConnect, body, nil)
 			if status, _ := statusOf(err); status != http.StatusBadRequest {
 				t.Fatalf("status = %d (%v), want 400", status, err)
 			}

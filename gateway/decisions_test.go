@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -24,18 +25,18 @@ import (
 )
 
 // queryDecisions reads one page of GET /v1/decisions with these parameters.
-func (c *cm) queryDecisions(idToken string, q url.Values) (api.DecisionPage, error) {
+func (c *cm) queryDecisions(u user, q url.Values) (api.DecisionPage, error) {
 	var page api.DecisionPage
-	err := api.Call(context.Background(), c.http, http.MethodGet, c.url+api.PathDecisions+"?"+q.Encode(), idToken, nil, &page)
+	err := c.call(u, http.MethodGet, api.PathDecisions+"?"+q.Encode(), nil, &page)
 	return page, err
 }
 
 // queryAll follows the cursors from the first page to the last and returns the ids in order.
-func (c *cm) queryAll(t *testing.T, idToken string, q url.Values) []string {
+func (c *cm) queryAll(t *testing.T, u user, q url.Values) []string {
 	t.Helper()
 	var ids []string
 	for range 1000 {
-		page, err := c.queryDecisions(idToken, q)
+		page, err := c.queryDecisions(u, q)
 		if err != nil {
 			t.Fatalf("GET /v1/decisions?%s: %v", q.Encode(), err)
 		}
@@ -102,10 +103,10 @@ func TestAnAuditorQueriesTheDecisionLogAndAPlainUserCannot(t *testing.T) {
 
 	// A record of another user: carol reads it, mallory cannot tell it exists.
 	var got api.Decision
-	if err := api.Call(context.Background(), w.http, http.MethodGet, w.url+api.PathDecisions+"/"+d.ID, carol, nil, &got); err != nil || got.ID != d.ID {
+	if err := w.call(carol, http.MethodGet, api.PathDecisions+"/"+d.ID, nil, &got); err != nil || got.ID != d.ID {
 		t.Errorf("carol reads %s: %+v, %v", d.ID, got, err)
 	}
-	err = api.Call(context.Background(), w.http, http.MethodGet, w.url+api.PathDecisions+"/"+d.ID, mallory, nil, &got)
+	err = w.call(mallory, http.MethodGet, api.PathDecisions+"/"+d.ID, nil, &got)
 	if status, _ := statusOf(err); status != http.StatusNotFound {
 		t.Errorf("mallory reads alice's record: %v, want 404", err)
 	}
@@ -255,13 +256,13 @@ func TestHotReloadKeepsTheLastGoodPolicy(t *testing.T) {
 		t.Fatalf("decision %+v, %v; want revision %s", rec, err, good)
 	}
 	var st policy.Status
-	if err := api.Call(context.Background(), w.http, http.MethodGet, w.url+api.PathPolicyStatus, w.login(t, "carol@example.com", ""), nil, &st); err != nil {
+	if err := w.call(w.login(t, "carol@example.com", ""), http.MethodGet, api.PathPolicyStatus, nil, &st); err != nil {
 		t.Fatalf("policy status: %v", err)
 	}
 	if st.Revision != good || st.LastError == "" || st.Failures != 1 || st.LoadedAt.IsZero() {
 		t.Errorf("policy status %+v, want the good revision and the failure", st)
 	}
-	err = api.Call(context.Background(), w.http, http.MethodGet, w.url+api.PathPolicyStatus, w.login(t, "mallory@example.com", ""), nil, &st)
+	err = w.call(w.login(t, "mallory@example.com", ""), http.MethodGet, api.PathPolicyStatus, nil, &st)
 	if status, _ := statusOf(err); status != http.StatusForbidden {
 		t.Errorf("mallory reads the policy status: %v, want 403", err)
 	}
@@ -298,11 +299,16 @@ func TestAFailingMaskRefusesAndStoresNoInput(t *testing.T) {
 		}
 		fsys[name] = &fstest.MapFile{Data: b}
 	}
-	engine, err := policy.New(context.Background(), policy.WithFS(fsys))
+	failing, err := policy.New(context.Background(), policy.WithFS(fsys))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := startWorld(t, withPolicy(engine))
+	// The world is set up (enrollment, itself recorded) under the default policy; then the
+	// failing mask is rolled out.
+	src := &switchableSource{}
+	src.engine.Store(defaultEngine(t))
+	w := startWorld(t, withPolicy(src))
+	src.engine.Store(failing)
 	_, _, err = w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
 	status, body := statusOf(err)
 	if status != http.StatusForbidden || !slices.Contains(body.Reasons, "decision-log masking failed (fail closed)") {
@@ -312,4 +318,20 @@ func TestAFailingMaskRefusesAndStoresNoInput(t *testing.T) {
 	if err != nil || d.Allow || string(d.Input) != "{}" {
 		t.Fatalf("record %+v, %v; want a refusal without input", d, err)
 	}
+}
+
+// switchableSource is a policy Source a test switches from one engine to another.
+type switchableSource struct{ engine atomic.Pointer[policy.Engine] }
+
+func (s *switchableSource) Current() *policy.Engine { return s.engine.Load() }
+func (s *switchableSource) Status() policy.Status   { return s.engine.Load().Status() }
+
+// defaultEngine compiles the default policy.
+func defaultEngine(t *testing.T) *policy.Engine {
+	t.Helper()
+	e, err := policy.New(context.Background(), policy.WithFS(rego.Files()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -4,9 +4,12 @@
 // before anything else happens, picks a Connection Server, mints the two session tickets and
 // the Guest's SSH user certificate, and hands the Host its half through the Host's long-poll.
 // It also enrols Hosts and tenants' private relays (one-time tokens, mTLS client certificates
-// "host:<id>" and "relay:<id>"), takes heartbeats (with the Host's relay latencies) and relay
-// registrations (region, load, health, HTTP fallback address and key), and serves the decision
-// log (GET /v1/decisions, filtered and paged by cursor) and the policy's status to callers the
+// "host:<id>" and "relay:<id>"; Hosts renew theirs), takes heartbeats (with the Host's relay
+// latencies; mTLS, or signed by the Host key over plain HTTP) and relay registrations (region,
+// load, health, HTTP fallback address and key), exchanges a Guest's fresh ID token once for a
+// short-lived client certificate bound to the Guest's key (required with the token on every
+// user endpoint), serves the admin API, which the policy (data.portcullis.api) decides, and the
+// decision log (GET /v1/decisions, filtered and paged by cursor) and the policy's status to callers the
 // policy allows, recording each such access. Records are masked through the policy's
 // data.system.log.mask before they are stored.
 //

@@ -31,26 +31,41 @@ import (
 // cm is a Connection Manager under test, served over real TLS with its real dependencies:
 // a SQLite store, the default policy, and the development identity provider.
 type cm struct {
-	url    string
-	store  *store.DB
-	keys   *ticket.KeySet
-	sshCA  ssh.PublicKey
-	ca     *certs.CA
-	pool   *x509.CertPool
-	http   *http.Client
-	tokens map[string]string // email -> ID token
-	now    time.Time
+	url     string
+	store   *store.DB
+	keys    *ticket.KeySet
+	sshCA   ssh.PublicKey
+	ca      *certs.CA
+	pool    *x509.CertPool
+	http    *http.Client
+	users   map[string]user // email/otp -> signed-in user
+	now     time.Time
+	idp     *devidp.Provider
+	issuer  string
+	gateway *gateway.Server
 	// later moves the CM's clock past now (nanoseconds), e.g. beyond a cache's lifetime.
 	later atomic.Int64
+}
+
+// user is a signed-in Guest: the ID token and an HTTP client presenting the client
+// certificate the CM issued for the user's own key.
+type user struct {
+	email  string
+	token  string
+	client *http.Client
+	key    ed25519.PrivateKey
+	cert   api.CredentialResponse
 }
 
 // tuesday10 is a Tuesday at 10:00 in Copenhagen: inside the contractors' window.
 var tuesday10 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 
-// cmSetup is what startCM's options change: the store DSN and the policy source.
+// cmSetup is what startCM's options change: the store DSN, the policy source and the ID
+// token verifier's configuration.
 type cmSetup struct {
-	dsn    string
-	policy policy.Source
+	dsn      string
+	policy   policy.Source
+	verifier func(*identity.Config)
 }
 
 // cmOption changes the CM startCM starts.
@@ -61,6 +76,11 @@ func withStore(dsn string) cmOption { return func(s *cmSetup) { s.dsn = dsn } }
 
 // withPolicy decides with src instead of the default policy.
 func withPolicy(src policy.Source) cmOption { return func(s *cmSetup) { s.policy = src } }
+
+// withVerifier lets edit change the configuration of the CM's ID token verifier.
+func withVerifier(edit func(*identity.Config)) cmOption {
+	return func(s *cmSetup) { s.verifier = edit }
+}
 
 func startCM(t *testing.T, opts ...cmOption) *cm {
 	t.Helper()
@@ -113,7 +133,7 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c := &cm{url: srv.URL, store: st, ca: ca, pool: pool, sshCA: sshCA.PublicKey(), tokens: map[string]string{}, now: tuesday10}
+	c := &cm{url: srv.URL, store: st, ca: ca, pool: pool, sshCA: sshCA.PublicKey(), users: map[string]user{}, now: tuesday10}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
 	issuer := srv.URL + "/idp"
@@ -122,7 +142,12 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 		t.Fatal(err)
 	}
 	mux.Handle("/idp/", idp.Handler())
-	verifier, err := identity.NewVerifier(ctx, identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http})
+	c.idp, c.issuer = idp, issuer
+	vcfg := identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http}
+	if setup.verifier != nil {
+		setup.verifier(&vcfg)
+	}
+	verifier, err := identity.NewVerifier(ctx, vcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,16 +164,31 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 		t.Fatal(err)
 	}
 	mux.Handle("/", gw.Handler())
+	c.gateway = gw
 	return c
 }
 
-// login signs a user in through the development IdP's device flow and returns the ID token.
-func (c *cm) login(t *testing.T, email, otp string) string {
+// login signs a user in through the development IdP's device flow and exchanges the ID token
+// for the user's key-bound client certificate.
+func (c *cm) login(t *testing.T, email, otp string) user {
 	t.Helper()
 	key := email + "/" + otp
-	if tok, ok := c.tokens[key]; ok {
-		return tok
+	if u, ok := c.users[key]; ok {
+		return u
 	}
+	u := user{email: email, token: c.idToken(t, email, otp)}
+	var err error
+	if u.key, u.cert, err = c.exchange(u.token); err != nil {
+		t.Fatalf("credential for %s: %v", email, err)
+	}
+	u.client = c.clientWithPEM(t, u.key, u.cert.Certificate)
+	c.users[key] = u
+	return u
+}
+
+// idToken signs a user in through the development IdP's device flow and returns the ID token.
+func (c *cm) idToken(t *testing.T, email, otp string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var ac api.AuthConfig
@@ -169,8 +209,39 @@ func (c *cm) login(t *testing.T, email, otp string) string {
 	if err := <-done; err != nil {
 		t.Fatalf("login form for %s: %v", email, err)
 	}
-	c.tokens[key] = tok.IDToken
 	return tok.IDToken
+}
+
+// exchange asks the CM for a client certificate for a fresh key, paying with idToken.
+func (c *cm) exchange(idToken string) (ed25519.PrivateKey, api.CredentialResponse, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, api.CredentialResponse{}, err
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	var resp api.CredentialResponse
+	err = api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathCredential, idToken,
+		api.CredentialRequest{PublicKey: string(ssh.MarshalAuthorizedKey(sshPub))}, &resp)
+	return key, resp, err
+}
+
+// clientWithPEM returns an HTTP client that presents the PEM certificate for key.
+func (c *cm) clientWithPEM(t *testing.T, key ed25519.PrivateKey, certPEM string) *http.Client {
+	t.Helper()
+	der, err := pemCert(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.clientWith(der, key)
+}
+
+// call sends a request to the CM as u.
+func (c *cm) call(u user, method, path string, in, out any) error {
+	hc := u.client
+	if hc == nil {
+		hc = c.http
+	}
+	return api.Call(context.Background(), hc, method, c.url+path, u.token, in, out)
 }
 
 // hostAgent is an enrolled Host's credentials, as the Host agent would hold them.
@@ -191,11 +262,10 @@ func (c *cm) enroll(t *testing.T, name string, tags map[string]string, tenant st
 	return h
 }
 
-func (c *cm) createToken(t *testing.T, idToken string, tags map[string]string, tenant string) string {
+func (c *cm) createToken(t *testing.T, admin user, tags map[string]string, tenant string) string {
 	t.Helper()
 	var resp api.EnrollmentTokenResponse
-	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathEnrollmentTokens, idToken,
-		api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant}, &resp)
+	err := c.call(admin, http.MethodPost, api.PathEnrollmentTokens, api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant}, &resp)
 	if err != nil {
 		t.Fatalf("create enrollment token: %v", err)
 	}
@@ -253,11 +323,11 @@ func (c *cm) tryRegister(hc *http.Client, reg api.RelayRegistration) error {
 	return api.Call(context.Background(), hc, http.MethodPost, c.url+api.PathRelayRegister, "", reg, nil)
 }
 
-func (c *cm) connect(idToken, host string, channels ...string) (api.ConnectResponse, ed25519.PrivateKey, error) {
+func (c *cm) connect(u user, host string, channels ...string) (api.ConnectResponse, ed25519.PrivateKey, error) {
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	sshPub, _ := ssh.NewPublicKey(pub)
 	var resp api.ConnectResponse
-	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathConnect, idToken,
+	err := c.call(u, http.MethodPost, api.PathConnect,
 		api.ConnectRequest{Host: host, Channels: channels, Encryption: "very_high", PublicKey: string(ssh.MarshalAuthorizedKey(sshPub))}, &resp)
 	return resp, key, err
 }

@@ -46,3 +46,11 @@ func (c *hostAuthCache) put(h store.Host, now time.Time, ttl time.Duration) {
 	}
 	c.entries[h.ID] = hostAuthEntry{host: h, until: now.Add(ttl)}
 }
+
+// forget drops a Host's entry, after this replica changed its state (disabled, deleted, a
+// renewed certificate).
+func (c *hostAuthCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, id)
+}

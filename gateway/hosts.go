@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -31,12 +30,13 @@ func hashToken(tok string) []byte {
 }
 
 func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.admin(w, r)
-	if !ok {
-		return
-	}
 	var req api.EnrollmentTokenRequest
 	if !readJSON(w, r, &req) {
+		return
+	}
+	// The policy sees the scope the token will give: the tenant and tags of the future host.
+	claims, dec, ok := s.authorizeAPI(w, r, opCreateEnrollmentToken, store.Host{Tenant: req.Tenant, Tags: req.Tags})
+	if !ok {
 		return
 	}
 	ttl := time.Duration(req.TTLSeconds) * time.Second
@@ -67,7 +67,7 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
 		return
 	}
-	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant)
+	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision", dec)
 	writeJSON(w, http.StatusCreated, api.EnrollmentTokenResponse{ID: et.ID, Token: tok, ExpiresAt: et.ExpiresAt})
 }
 
@@ -81,14 +81,12 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newID("h")
-	der, serial, err := s.issueClientCert(cryptoPub, hostCNPrefix+id)
-	if err != nil {
-		s.cfg.Logger.Error("issue host certificate", "err", err)
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+	der, cert, ok := s.issueClientCert(w, cryptoPub, hostCNPrefix+id, s.cfg.HostCertTTL)
+	if !ok {
 		return
 	}
-	h := store.Host{ID: id, Name: req.Name, OS: req.OS, PublicKey: ssh.MarshalAuthorizedKey(sshPub), CertSerial: serial}
-	h, err = s.cfg.Store.EnrollHost(r.Context(), hashToken(req.Token), h, s.cfg.Now())
+	h := store.Host{ID: id, Name: req.Name, OS: req.OS, PublicKey: ssh.MarshalAuthorizedKey(sshPub), CertSerial: cert.SerialNumber.String()}
+	h, err := s.cfg.Store.EnrollHost(r.Context(), hashToken(req.Token), h, s.cfg.Now())
 	if !s.enrollStoreError(w, err, "a host with this name is already enrolled") {
 		return
 	}
@@ -97,20 +95,6 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		HostID: h.ID, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
 		SSHUserCA: string(ssh.MarshalAuthorizedKey(s.cfg.SSHUserCA.PublicKey())), Tags: h.Tags, Tenant: h.Tenant,
 	})
-}
-
-// issueClientCert issues an mTLS client certificate for an enrolling Host or relay and returns
-// it with its serial.
-func (s *Server) issueClientCert(pub ed25519.PublicKey, cn string) ([]byte, string, error) {
-	der, err := s.cfg.CA.IssueClientCert(pub, cn, s.cfg.HostCertTTL)
-	if err != nil {
-		return nil, "", err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, "", fmt.Errorf("parse issued certificate: %w", err)
-	}
-	return der, cert.SerialNumber.String(), nil
 }
 
 // enrollStoreError maps a store error of EnrollHost or EnrollRelay to an answer (conflict says
@@ -187,8 +171,61 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	}
 	s.presence.seen(h.ID, s.cfg.Now())
 	reqs := s.presence.wait(r.Context(), h.ID, s.cfg.LongPoll)
+	// The Host may have been disabled or deleted while it waited: refuse it now.
+	if _, ok := s.loadHost(r.Context(), w, h.ID); !ok {
+		return
+	}
 	if reqs == nil {
 		reqs = []api.HostRequest{}
 	}
 	writeJSON(w, http.StatusOK, api.HostRequests{Requests: reqs})
+}
+
+// handleRenewHost issues a new client certificate for the authenticated Host's key. The
+// previous certificate stops working at once: the CM accepts only the latest serial.
+func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.host(w, r)
+	if !ok {
+		return
+	}
+	pub, ok := s.hostKey(w, h)
+	if !ok {
+		return
+	}
+	der, cert, ok := s.issueClientCert(w, pub, hostCNPrefix+h.ID, s.cfg.HostCertTTL)
+	if !ok {
+		return
+	}
+	s.hostAuth.forget(h.ID)
+	if err := s.cfg.Store.SetHostCertSerial(r.Context(), h.ID, cert.SerialNumber.String()); err != nil {
+		s.hostStoreError(w, "record renewed host certificate", err)
+		return
+	}
+	s.cfg.Logger.Info("host certificate renewed", "host", h.ID, "serial", cert.SerialNumber.String(), "expires", cert.NotAfter)
+	writeJSON(w, http.StatusOK, api.HostRenewResponse{Certificate: string(certs.EncodeCertPEM(der)), ExpiresAt: cert.NotAfter})
+}
+
+// hostKey returns the Ed25519 public key the store holds for h; it writes 500 when it cannot.
+func (s *Server) hostKey(w http.ResponseWriter, h store.Host) (ed25519.PublicKey, bool) {
+	_, pub, err := parseEd25519AuthorizedKey(string(h.PublicKey))
+	if err != nil {
+		s.cfg.Logger.Error("stored host key", "host", h.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		return nil, false
+	}
+	return pub, true
+}
+
+// issueClientCert signs a client certificate for pub; it writes 500 when it cannot.
+func (s *Server) issueClientCert(w http.ResponseWriter, pub ed25519.PublicKey, cn string, ttl time.Duration) ([]byte, *x509.Certificate, bool) {
+	der, err := s.cfg.CA.IssueClientCert(pub, cn, ttl)
+	if err == nil {
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(der); err == nil {
+			return der, cert, true
+		}
+	}
+	s.cfg.Logger.Error("issue client certificate", "cn", cn, "err", err)
+	writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+	return nil, nil, false
 }

@@ -28,7 +28,7 @@ func TestEnrollmentTokensAreSingleUseAndAdminOnly(t *testing.T) {
 	if err != nil || h.Tenant != "acme" || h.Tags["env"] != "prod" {
 		t.Fatalf("enrolled host = %+v, %v: the token's scope must apply", h, err)
 	}
-	err = api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathEnrollmentTokens, c.login(t, "bob@example.com", ""), api.EnrollmentTokenRequest{}, nil)
+	err = c.call(c.login(t, "bob@example.com", ""), http.MethodPost, api.PathEnrollmentTokens, api.EnrollmentTokenRequest{}, nil)
 	if status, _ := statusOf(err); status != http.StatusForbidden {
 		t.Fatalf("a contractor created an enrollment token: %v", err)
 	}

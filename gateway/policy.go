@@ -121,7 +121,7 @@ func (s *Server) decisionLogDown(w http.ResponseWriter, err error) {
 func subjectOf(c identity.Claims) policy.Subject {
 	return policy.Subject{
 		ID: c.Subject, Name: c.Name, Email: c.Email, IdP: c.Issuer,
-		Groups: c.Groups, AMR: c.AMR, AuthTime: c.AuthTime,
+		Groups: c.Groups, AMR: c.AMR, AuthTime: c.AuthTime, EmailVerified: c.EmailVerified, ACR: c.ACR,
 	}
 }
 

@@ -143,3 +143,15 @@ func (p *presence) drainDirty() map[string]time.Time {
 	p.dirty = map[string]time.Time{}
 	return d
 }
+
+// forget drops a Host that was disabled or deleted: its waiting long-polls return at once
+// (and are refused when they check the Host again), and it is no longer online here.
+func (p *presence) forget(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.hosts[id]; ok {
+		close(st.wake)
+		delete(p.hosts, id)
+	}
+	delete(p.dirty, id)
+}

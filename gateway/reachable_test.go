@@ -16,10 +16,10 @@ import (
 func TestReachableHostsListsWhatThePolicyAllowsAndRecordsNothing(t *testing.T) {
 	w := startWorld(t)
 	ctx := context.Background()
-	reachable := func(idToken string) api.ReachableHosts {
+	reachable := func(u user) api.ReachableHosts {
 		t.Helper()
 		var out api.ReachableHosts
-		if err := api.Call(ctx, w.http, http.MethodGet, w.url+api.PathReachableHosts, idToken, nil, &out); err != nil {
+		if err := w.call(u, http.MethodGet, api.PathReachableHosts, nil, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out

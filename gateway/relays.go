@@ -151,13 +151,11 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	der, serial, err := s.issueClientCert(pub, relayCNPrefix+req.ID)
-	if err != nil {
-		s.cfg.Logger.Error("issue relay certificate", "err", err)
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+	der, cert, ok := s.issueClientCert(w, pub, relayCNPrefix+req.ID, s.cfg.HostCertTTL)
+	if !ok {
 		return
 	}
-	ri, err := s.cfg.Store.EnrollRelay(r.Context(), hashToken(req.Token), store.RelayIdentity{ID: req.ID, CertSerial: serial}, s.cfg.Now())
+	ri, err := s.cfg.Store.EnrollRelay(r.Context(), hashToken(req.Token), store.RelayIdentity{ID: req.ID, CertSerial: cert.SerialNumber.String()}, s.cfg.Now())
 	if !s.enrollStoreError(w, err, "a relay with this id is already enrolled") {
 		return
 	}

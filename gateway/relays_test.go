@@ -19,7 +19,7 @@ import (
 func (c *cm) enrollRelay(t *testing.T, id, tenant string) *http.Client {
 	t.Helper()
 	var tok api.EnrollmentTokenResponse
-	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathEnrollmentTokens, c.login(t, "dave@example.com", ""),
+	err := c.call(c.login(t, "dave@example.com", ""), http.MethodPost, api.PathEnrollmentTokens,
 		api.EnrollmentTokenRequest{Tenant: tenant, Kind: "relay"}, &tok)
 	if err != nil {
 		t.Fatalf("create relay enrollment token: %v", err)
@@ -164,12 +164,12 @@ func TestTheRelayWithTheLowestLatencyPlusLoadIsChosenAndFailoverExcludesTheFaile
 }
 
 // connectWith sends a connect request with a fresh key.
-func (c *cm) connectWith(idToken string, req api.ConnectRequest) (api.ConnectResponse, error) {
+func (c *cm) connectWith(u user, req api.ConnectRequest) (api.ConnectResponse, error) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sshPub, _ := ssh.NewPublicKey(pub)
 	req.PublicKey, req.Encryption = string(ssh.MarshalAuthorizedKey(sshPub)), "very_high"
 	var resp api.ConnectResponse
-	err := api.Call(context.Background(), c.http, http.MethodPost, c.url+api.PathConnect, idToken, req, &resp)
+	err := c.call(u, http.MethodPost, api.PathConnect, req, &resp)
 	return resp, err
 }
 

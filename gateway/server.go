@@ -31,6 +31,8 @@ const (
 	DefaultLongPoll          = 25 * time.Second
 	DefaultMaxSession        = 8 * time.Hour
 	DefaultHostAuthTTL       = 5 * time.Second
+	DefaultMaxCredentialTTL  = 12 * time.Hour
+	DefaultHeartbeatSkew     = time.Minute
 	// maxBodyBytes bounds every request body the CM reads.
 	maxBodyBytes = 64 << 10
 )
@@ -53,8 +55,6 @@ type Config struct {
 	SSHUserCA    ssh.Signer
 	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
 	CA *certs.CA
-	// AdminGroups may create enrollment tokens; default ["portcullis-admins"].
-	AdminGroups []string
 	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL.
 	TicketTTL time.Duration
 	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
@@ -72,8 +72,15 @@ type Config struct {
 	PrivateRelayTenants []string
 	// HostAuthTTL is how long an authenticated Host's enabled state is trusted for its
 	// heartbeats and long-polls without reading the store; default DefaultHostAuthTTL. A Host
-	// disabled in the store is refused within it; connects always read the store.
+	// disabled in the store by another replica is refused within it (this replica forgets it
+	// at once); connects always read the store.
 	HostAuthTTL time.Duration
+	// MaxCredentialTTL caps a Guest client certificate's lifetime, which never exceeds its ID
+	// token's either; default DefaultMaxCredentialTTL.
+	MaxCredentialTTL time.Duration
+	// HeartbeatSkew is how far a signed heartbeat's time may be from the CM's clock; default
+	// DefaultHeartbeatSkew.
+	HeartbeatSkew time.Duration
 	// Instance labels decision records with this CM replica's name.
 	Instance string
 	// Now is the clock; default time.Now.
@@ -108,9 +115,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.LongPoll, DefaultLongPoll)
 	setDefault(&c.MaxSession, DefaultMaxSession)
 	setDefault(&c.HostAuthTTL, DefaultHostAuthTTL)
-	if c.AdminGroups == nil {
-		c.AdminGroups = []string{"portcullis-admins"}
-	}
+	setDefault(&c.MaxCredentialTTL, DefaultMaxCredentialTTL)
+	setDefault(&c.HeartbeatSkew, DefaultHeartbeatSkew)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -189,11 +195,15 @@ func (s *Server) flushPresence(ctx context.Context) error {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathAuthConfig, s.handleAuthConfig)
+	s.mux.HandleFunc("POST "+api.PathCredential, s.handleCredential)
+	s.mux.HandleFunc("GET "+api.PathWhoAmI, s.handleWhoAmI)
 	s.mux.HandleFunc("GET "+api.PathTicketKeys, s.handleTicketKeys)
 	s.mux.HandleFunc("POST "+api.PathEnrollmentTokens, s.handleCreateEnrollmentToken)
 	s.mux.HandleFunc("POST "+api.PathEnroll, s.handleEnroll)
 	s.mux.HandleFunc("POST "+api.PathHeartbeat, s.handleHeartbeat)
 	s.mux.HandleFunc("GET "+api.PathHostRequests, s.handleHostRequests)
+	s.mux.HandleFunc("POST "+api.PathHostRenew, s.handleRenewHost)
+	s.mux.HandleFunc("POST "+api.PathSignedHeartbeat, s.handleSignedHeartbeat)
 	s.mux.HandleFunc("POST "+api.PathRelayRegister, s.handleRelayRegister)
 	s.mux.HandleFunc("POST "+api.PathRelaySessionEnd, s.handleRelaySessionEnd)
 	s.mux.HandleFunc("POST "+api.PathRelayPaired, s.handleRelayPaired)
@@ -205,6 +215,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathPolicyStatus, s.handlePolicyStatus)
 	s.mux.HandleFunc("GET "+api.PathMetrics, s.handleMetrics)
 	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
+	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/disable", s.handleSetHostDisabled(true))
+	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/enable", s.handleSetHostDisabled(false))
+	s.mux.HandleFunc("DELETE "+api.PathHosts+"/{host}", s.handleDeleteHost)
 	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
 	s.mux.HandleFunc("GET "+api.PathReachableHosts, s.handleReachableHosts)
 }

@@ -41,6 +41,12 @@ type cacheFile struct {
 
 // Path returns the file that holds the token for cmURL.
 func (c TokenCache) Path(cmURL string) (string, error) {
+	return c.File(cmURL, "token", ".json")
+}
+
+// File returns the path of another per-CM file in the cache's directory, named
+// prefix-<hash of cmURL><ext>, e.g. a key or certificate kept beside the token.
+func (c TokenCache) File(cmURL, prefix, ext string) (string, error) {
 	dir := c.Dir
 	if dir == "" {
 		base, err := os.UserConfigDir()
@@ -50,7 +56,7 @@ func (c TokenCache) Path(cmURL string) (string, error) {
 		dir = filepath.Join(base, cacheDirName)
 	}
 	sum := sha256.Sum256([]byte(cmURL))
-	return filepath.Join(dir, "token-"+hex.EncodeToString(sum[:16])+".json"), nil
+	return filepath.Join(dir, prefix+"-"+hex.EncodeToString(sum[:16])+ext), nil
 }
 
 // Save writes t for cmURL, replacing any earlier token atomically.

@@ -90,7 +90,20 @@ func mapClaims(raw map[string]any, cfg Config, now time.Time) (Claims, error) {
 	if c.AMR, err = stringsClaim(raw, "amr"); err != nil {
 		return Claims{}, err
 	}
-	return c, nil
+	return c, checkAuthStrength(c, cfg.Mapping)
+}
+
+// checkAuthStrength applies the mapping's acr and amr requirements.
+func checkAuthStrength(c Claims, m ClaimMapping) error {
+	if len(m.RequireACR) > 0 && !slices.Contains(m.RequireACR, c.ACR) {
+		return refuse(ErrInsufficientAuth, "acr %q is not one of the required %v", c.ACR, m.RequireACR)
+	}
+	for _, method := range m.RequireAMR {
+		if !c.HasAMR(method) {
+			return refuse(ErrInsufficientAuth, "amr %v lacks the required method %q", c.AMR, method)
+		}
+	}
+	return nil
 }
 
 // fillStrings copies the optional string and boolean claims into c.

@@ -48,6 +48,12 @@ type ClaimMapping struct {
 	// RequireEmailVerified refuses tokens whose email_verified claim is not
 	// true (default false).
 	RequireEmailVerified bool
+	// RequireACR, when not empty, refuses tokens whose acr claim is none of these values
+	// (default: any acr, or none).
+	RequireACR []string
+	// RequireAMR, when not empty, refuses tokens whose amr claim lacks any of these methods,
+	// e.g. ["mfa"] (default: no requirement).
+	RequireAMR []string
 }
 
 // Config describes one identity provider and this relying party's client.
@@ -57,6 +63,9 @@ type Config struct {
 	Issuer string
 	// ClientID is this relying party's OAuth client id, the expected audience. Required.
 	ClientID string
+	// ClientSecret is sent by the sign-in flows for providers that give native ("desktop")
+	// clients a secret that is not confidential, such as Google; "" for a public client.
+	ClientSecret string
 	// Scopes requested by DeviceLogin; default DefaultScopes().
 	Scopes []string
 	// Mapping selects the user and groups claims; see ClaimMapping for defaults.

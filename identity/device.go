@@ -47,7 +47,7 @@ type DeviceLogin struct {
 // Run starts a device authorization and waits until it is approved, denied
 // or expired, or ctx ends.
 func (d DeviceLogin) Run(ctx context.Context) (*Token, error) {
-	oc, cfg, err := d.oauth2(ctx)
+	oc, cfg, err := publicClient(ctx, d.Config, true)
 	if err != nil {
 		return nil, err
 	}
@@ -60,17 +60,26 @@ func (d DeviceLogin) Run(ctx context.Context) (*Token, error) {
 	d.prompt(da.VerificationURI, da.UserCode)
 	tok, err := oc.DeviceAccessToken(ctx, da)
 	if err != nil {
-		return nil, fmt.Errorf("identity: waiting for device approval: %w", err)
+		return nil, fmt.Errorf("identity: waiting for device approval: %w", loginEnded(err))
 	}
 	return newToken(tok, cfg.Issuer)
 }
 
 // Refresh renews t with its refresh token and returns the new tokens.
 func (d DeviceLogin) Refresh(ctx context.Context, t *Token) (*Token, error) {
+	return Refresh(ctx, d.Config, t)
+}
+
+// ErrNoRefreshToken: a token without a refresh token cannot be renewed; sign in again.
+var ErrNoRefreshToken = errors.New("identity: the sign-in has no refresh token")
+
+// Refresh renews t with its refresh token at the provider cfg names and returns the new
+// tokens. A revoked or expired refresh token fails with the provider's error.
+func Refresh(ctx context.Context, c Config, t *Token) (*Token, error) {
 	if t == nil || t.RefreshToken == "" {
-		return nil, errors.New("identity: refresh: the token has no refresh token")
+		return nil, ErrNoRefreshToken
 	}
-	oc, cfg, err := d.oauth2(ctx)
+	oc, cfg, err := publicClient(ctx, c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,12 +100,13 @@ func (d DeviceLogin) prompt(uri, code string) {
 	fmt.Fprintf(os.Stderr, "To sign in, open %s and enter the code %s\n", uri, code)
 }
 
-// oauth2 discovers the provider's endpoints and builds the public client's config.
-func (d DeviceLogin) oauth2(ctx context.Context) (*oauth2.Config, Config, error) {
-	if err := d.Config.Validate(); err != nil {
+// publicClient discovers the provider's endpoints and builds the public client's config;
+// needDevice requires a device authorization endpoint.
+func publicClient(ctx context.Context, c Config, needDevice bool) (*oauth2.Config, Config, error) {
+	if err := c.Validate(); err != nil {
 		return nil, Config{}, err
 	}
-	cfg := d.Config.withDefaults()
+	cfg := c.withDefaults()
 	dctx, cancel := context.WithTimeout(ctx, DiscoveryTimeout)
 	defer cancel()
 	p, err := oidc.NewProvider(oidc.ClientContext(dctx, cfg.HTTPClient), cfg.Issuer)
@@ -104,12 +114,12 @@ func (d DeviceLogin) oauth2(ctx context.Context) (*oauth2.Config, Config, error)
 		return nil, Config{}, fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, cfg.Issuer, err)
 	}
 	ep := p.Endpoint()
-	if ep.DeviceAuthURL == "" {
+	if needDevice && ep.DeviceAuthURL == "" {
 		return nil, Config{}, fmt.Errorf("identity: %s announces no device_authorization_endpoint", cfg.Issuer)
 	}
 	// A public client: the client id goes in the form, there is no secret.
 	ep.AuthStyle = oauth2.AuthStyleInParams
-	return &oauth2.Config{ClientID: cfg.ClientID, Endpoint: ep, Scopes: cfg.Scopes}, cfg, nil
+	return &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: ep, Scopes: cfg.Scopes}, cfg, nil
 }
 
 // newToken takes the ID token out of an OAuth token response.

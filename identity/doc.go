@@ -8,13 +8,17 @@
 //     (JWKS, re-fetched when an unknown key id shows up, so a rotated key
 //     verifies without a restart), issuer, audience (and azp when a token
 //     names several audiences), expiry and not-before with a bounded clock
-//     skew, and optionally email_verified. It maps the configured claims to
+//     skew, and optionally email_verified, acr and amr requirements. It maps the configured claims to
 //     Claims (user id, groups, amr, acr, auth_time). Every refusal wraps
 //     ErrInvalidToken and one reason sentinel (ErrExpired, ErrWrongIssuer,
 //     ErrWrongAudience, ErrBadSignature, ...) whose Code is what a caller
 //     shows and logs.
+//   - BrowserLogin: the authorization code flow with PKCE (S256) and a
+//     loopback redirect on 127.0.0.1 with a random port (RFC 8252); state is
+//     checked on the redirect, the nonce in the verified ID token.
 //   - DeviceLogin: the OAuth 2.0 device authorization grant (RFC 8628) that
-//     the CLI uses to obtain an ID token, and Refresh to renew it.
+//     the CLI uses on machines without a browser; Refresh renews a sign-in
+//     and Revoke ends it at the provider (RFC 7009).
 //   - TokenCache: the CLI's token file per Connection Manager, mode 0600.
 //
 // Discovery is lazy: when the IdP cannot be reached while NewVerifier runs

@@ -30,6 +30,8 @@ var (
 	ErrEmailNotVerified = errors.New("email not verified")
 	// ErrNonceMismatch: the nonce claim is not the one the client sent.
 	ErrNonceMismatch = errors.New("nonce mismatch")
+	// ErrInsufficientAuth: the acr or amr claim does not meet ClaimMapping.RequireACR / RequireAMR.
+	ErrInsufficientAuth = errors.New("insufficient authentication")
 )
 
 // ErrProviderUnavailable: discovery of the identity provider failed, so no
@@ -44,7 +46,7 @@ func refuse(reason error, format string, args ...any) error {
 
 // Code returns the short reason code of an error from Verify: "malformed",
 // "bad_signature", "wrong_issuer", "wrong_audience", "expired",
-// "not_yet_valid", "missing_claim", "email_not_verified", "nonce_mismatch",
+// "not_yet_valid", "missing_claim", "email_not_verified", "nonce_mismatch", "insufficient_authentication",
 // "provider_unavailable", "canceled", "timeout"; "" for nil and "internal"
 // for anything else.
 func Code(err error) string {
@@ -69,6 +71,8 @@ func Code(err error) string {
 		return "email_not_verified"
 	case errors.Is(err, ErrNonceMismatch):
 		return "nonce_mismatch"
+	case errors.Is(err, ErrInsufficientAuth):
+		return "insufficient_authentication"
 	case errors.Is(err, ErrProviderUnavailable):
 		return "provider_unavailable"
 	case errors.Is(err, context.Canceled):

@@ -134,6 +134,11 @@ func TestClaimMapping(t *testing.T) {
 		{"email_verified absent", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": nil}, "", nil, ErrEmailNotVerified},
 		{"unverified email accepted when not required", ClaimMapping{}, map[string]any{"email_verified": false}, "alice@example.com", []string{"ops"}, nil},
 		{"missing preferred_username", ClaimMapping{UserClaim: "preferred_username"}, nil, "", nil, ErrMissingClaim},
+		{"mfa required and present", ClaimMapping{RequireAMR: []string{"mfa"}}, map[string]any{"amr": []string{"pwd", "mfa"}}, "alice@example.com", []string{"ops"}, nil},
+		{"mfa required, password only", ClaimMapping{RequireAMR: []string{"mfa"}}, map[string]any{"amr": []string{"pwd"}}, "", nil, ErrInsufficientAuth},
+		{"acr required and met", ClaimMapping{RequireACR: []string{"gold", "silver"}}, map[string]any{"acr": "gold"}, "alice@example.com", []string{"ops"}, nil},
+		{"acr required, another given", ClaimMapping{RequireACR: []string{"gold"}}, map[string]any{"acr": "bronze"}, "", nil, ErrInsufficientAuth},
+		{"acr required, none given", ClaimMapping{RequireACR: []string{"gold"}}, nil, "", nil, ErrInsufficientAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,6 +319,7 @@ func TestCode(t *testing.T) {
 		{refuse(ErrMissingClaim, "x"), "missing_claim"},
 		{refuse(ErrEmailNotVerified, "x"), "email_not_verified"},
 		{refuse(ErrNonceMismatch, "x"), "nonce_mismatch"},
+		{refuse(ErrInsufficientAuth, "x"), "insufficient_authentication"},
 		{ErrProviderUnavailable, "provider_unavailable"},
 		{context.Canceled, "canceled"},
 		{errors.New("disk on fire"), "internal"},

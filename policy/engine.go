@@ -26,10 +26,17 @@ import (
 // Query is the Rego query every decision evaluates.
 const Query = decisionPackage + "." + decisionRule
 
+// APIQuery is the Rego query that decides the Connection Manager's admin and auditor API.
+const APIQuery = apiPackage + "." + decisionRule
+
 const (
 	decisionPackage = "data.portcullis.authz"
+	apiPackage      = "data.portcullis.api"
 	decisionRule    = "decision"
 )
+
+// defaultAPIModule is the embedded default API policy, added to a policy that has none.
+const defaultAPIModule = "api.rego"
 
 // Reasons the engine gives when the policy cannot give its own; every one refuses.
 const (
@@ -85,6 +92,7 @@ type Result struct {
 // concurrent use and holds no state that changes after New.
 type Engine struct {
 	query    rego.PreparedEvalQuery
+	api      rego.PreparedEvalQuery
 	mask     *rego.PreparedEvalQuery
 	revision string
 	loadedAt time.Time
@@ -123,8 +131,10 @@ func WithRevision(revision string) Option {
 }
 
 // New reads, parses and compiles the policy once (Rego v1, strict mode, type-checked against
-// input.schema.json when present) and prepares the decision query. A policy that does not
-// parse, compile or define data.portcullis.authz.decision is refused with ErrInvalidPolicy.
+// input.schema.json when present) and prepares the decision query and the API query. A policy
+// that does not parse, compile or define data.portcullis.authz.decision is refused with
+// ErrInvalidPolicy; one that defines no data.portcullis.api.decision gets the default API
+// policy (api.rego of the embedded default policy).
 func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	s := settings{fsys: defaultpolicy.Files()}
 	for _, opt := range opts {
@@ -140,6 +150,11 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if !src.definesRule(decisionPackage, decisionRule) {
 		return nil, fmt.Errorf("%w: no module of package %s defines the rule %q", ErrInvalidPolicy, decisionPackage, decisionRule)
 	}
+	if !src.definesRule(apiPackage, decisionRule) {
+		if err := src.addModule(defaultpolicy.Files(), defaultAPIModule, false); err != nil {
+			return nil, fmt.Errorf("%w: default API policy: %w", ErrInvalidPolicy, err)
+		}
+	}
 	args := []func(*rego.Rego){rego.Query(Query), rego.Strict(true)}
 	for _, p := range slices.Sorted(maps.Keys(src.modules)) {
 		args = append(args, rego.ParsedModule(src.modules[p]))
@@ -151,7 +166,11 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
-	e := &Engine{query: query, revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
+	api, err := rego.New(append([]func(*rego.Rego){rego.Query(APIQuery)}, args[1:]...)...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, APIQuery, err)
+	}
+	e := &Engine{query: query, api: api, revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
 	if src.definesRule(maskPackage, maskRule) {
 		mask, err := rego.New(append([]func(*rego.Rego){rego.Query(MaskQuery)}, args[1:]...)...).PrepareForEval(ctx)
 		if err != nil {
@@ -188,7 +207,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	return e.decide(ctx, raw, in.astValue())
+	return e.decide(ctx, e.query, raw, in.astValue())
 }
 
 // DecideJSON is Decide for an input document already in JSON, such as one read back from the
@@ -198,14 +217,25 @@ func (e *Engine) DecideJSON(ctx context.Context, input json.RawMessage) (Result,
 	if err != nil {
 		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}, err
 	}
-	return e.decide(ctx, input, value)
+	return e.decide(ctx, e.query, input, value)
 }
 
-// decide evaluates the decision for input, already converted to the AST value.
-func (e *Engine) decide(ctx context.Context, input json.RawMessage, value ast.Value) (Result, error) {
+// DecideAPI evaluates APIQuery for in: may the subject perform in.Request.Operation on the
+// Connection Manager's API? It refuses exactly as Decide does; obligations are ignored.
+func (e *Engine) DecideAPI(ctx context.Context, in Input) (Result, error) {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	return e.decide(ctx, e.api, raw, in.astValue())
+}
+
+// decide evaluates a prepared query for input, already converted to the AST value, and
+// decodes its decision.
+func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input json.RawMessage, value ast.Value) (Result, error) {
 	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
 	start := time.Now()
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value))
+	rs, err := query.Eval(ctx, rego.EvalParsedInput(value))
 	res.EvalNS = time.Since(start).Nanoseconds()
 	if err != nil {
 		res.Decision = refusal(ReasonEvalFailed)

@@ -335,7 +335,7 @@ func defaultFilesPlus(t *testing.T, name string, data []byte) fstest.MapFS {
 func TestRevision(t *testing.T) {
 	e := newEngine(t)
 	h := sha256.New()
-	for _, p := range []string{"authz.rego", "mask.rego"} {
+	for _, p := range []string{"api.rego", "authz.rego", "mask.rego"} {
 		b, err := fs.ReadFile(defaultpolicy.Files(), p)
 		if err != nil {
 			t.Fatal(err)

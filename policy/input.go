@@ -67,6 +67,10 @@ type Subject struct {
 	AMR []string `json:"amr"`
 	// AuthTime is when the user signed in; zero when unknown.
 	AuthTime time.Time `json:"auth_time,omitzero"`
+	// EmailVerified reports whether the identity provider verified Email.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// ACR is the authentication context class the identity provider reported; "" when none.
+	ACR string `json:"acr,omitempty"`
 }
 
 // Host is the enrolled device a request names.
@@ -95,6 +99,9 @@ type Request struct {
 	Channels []string `json:"channels,omitempty"`
 	// Encryption is the encryption level wanted; empty means the policy's minimum.
 	Encryption string `json:"encryption,omitempty"`
+	// Operation names the API operation asked about by APIQuery, e.g. "hosts.disable";
+	// empty for connect decisions.
+	Operation string `json:"operation,omitempty"`
 }
 
 // Context holds the circumstances of a request.

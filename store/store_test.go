@@ -40,6 +40,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"hosts list, disable, touch, delete", testHosts},
 		{"relays upsert and list", testRelays},
 		{"relay enrolls once with a relay token only", testEnrollRelay},
+		{"credential grants once, heartbeat counters rise", testCredentialGrantsAndHeartbeatCounters},
 		{"sessions create, end once, list", testSessions},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},

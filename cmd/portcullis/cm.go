@@ -46,11 +46,26 @@ type cmConfig struct {
 	OIDCIssuer   string        `mapstructure:"oidc-issuer"`
 	OIDCClientID string        `mapstructure:"oidc-client-id"`
 	OIDCScopes   []string      `mapstructure:"oidc-scopes"`
-	DevIdP       bool          `mapstructure:"dev-idp"`
-	Instance     string        `mapstructure:"instance"`
-	PrivateRelay []string      `mapstructure:"private-relay-tenants"`
-	LogLevel     string        `mapstructure:"log-level"`
-	PprofListen  string        `mapstructure:"pprof-listen"`
+	// OIDCClientSecret is published to Guests: only for native clients whose "secret" is not
+	// confidential (Google desktop apps).
+	OIDCClientSecret string `mapstructure:"oidc-client-secret"`
+	// Claim mapping and requirements of the ID tokens.
+	UserClaim            string        `mapstructure:"oidc-user-claim"`
+	GroupsClaim          string        `mapstructure:"oidc-groups-claim"`
+	RequireEmailVerified bool          `mapstructure:"oidc-require-email-verified"`
+	RequireACR           []string      `mapstructure:"oidc-require-acr"`
+	RequireAMR           []string      `mapstructure:"oidc-require-amr"`
+	MaxSkew              time.Duration `mapstructure:"oidc-max-skew"`
+	// Lifetimes of the credentials the CM issues.
+	MaxCredentialTTL time.Duration `mapstructure:"max-credential-ttl"`
+	HostCertTTL      time.Duration `mapstructure:"host-cert-ttl"`
+	// HeartbeatListen is the plain-HTTP listener for signed Host heartbeats; "" for none.
+	HeartbeatListen string   `mapstructure:"heartbeat-listen"`
+	DevIdP          bool     `mapstructure:"dev-idp"`
+	Instance        string   `mapstructure:"instance"`
+	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
+	LogLevel        string   `mapstructure:"log-level"`
+	PprofListen     string   `mapstructure:"pprof-listen"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -82,6 +97,16 @@ func newCMCmd() *cobra.Command {
 	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
 	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")
 	f.StringSlice("oidc-scopes", []string{"openid", "email", "profile", "groups", "offline_access"}, "OIDC scopes Guests ask for")
+	f.String("oidc-client-secret", "", "client secret of a native client that the provider does not treat as confidential (Google desktop apps); published to Guests — never a confidential client's secret")
+	f.String("oidc-user-claim", identity.DefaultUserClaim, "ID token claim that names the user: email, preferred_username, sub, upn, …")
+	f.String("oidc-groups-claim", identity.DefaultGroupsClaim, "ID token claim that lists the user's groups (e.g. groups, roles)")
+	f.Bool("oidc-require-email-verified", false, "refuse ID tokens whose email_verified claim is not true")
+	f.StringSlice("oidc-require-acr", nil, "refuse ID tokens whose acr claim is none of these values")
+	f.StringSlice("oidc-require-amr", nil, "refuse ID tokens whose amr claim lacks any of these methods (e.g. mfa)")
+	f.Duration("oidc-max-skew", identity.DefaultMaxSkew, "clock skew tolerated on ID token times (at most 5m)")
+	f.Duration("max-credential-ttl", gateway.DefaultMaxCredentialTTL, "longest lifetime of a Guest's key-bound client certificate (it never outlives its ID token)")
+	f.Duration("host-cert-ttl", gateway.DefaultHostCertTTL, "lifetime of Host client certificates (Hosts renew at two thirds of it)")
+	f.String("heartbeat-listen", "", "plain-HTTP address that accepts only Host heartbeats signed with the Host key, e.g. :8080 (default: none)")
 	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
 	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
@@ -117,16 +142,21 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	}
 	verifier, err := identity.NewVerifier(ctx, identity.Config{
 		Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes,
-		HTTPClient: httpsClient(keys.tls.RootCAs),
+		HTTPClient: httpsClient(keys.tls.RootCAs), MaxSkew: cfg.MaxSkew, Logger: log,
+		Mapping: identity.ClaimMapping{
+			UserClaim: cfg.UserClaim, GroupsClaim: cfg.GroupsClaim, RequireEmailVerified: cfg.RequireEmailVerified,
+			RequireACR: cfg.RequireACR, RequireAMR: cfg.RequireAMR,
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("identity provider: %w", err)
 	}
 	gw, err := gateway.New(gateway.Config{
 		Store: st, Policy: pol, Auth: verifier,
-		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes},
+		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
 		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
 		Instance: cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Logger: log,
+		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL,
 	})
 	if err != nil {
 		return err
@@ -138,9 +168,19 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("connection manager listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", issuer, "policy_revision", pol.Status().Revision)
-	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), func(ctx context.Context) error {
-		return runBoth(ctx, gw.Run, pol.Run)
-	})
+	background := func(ctx context.Context) error { return runBoth(ctx, gw.Run, pol.Run) }
+	if cfg.HeartbeatListen != "" {
+		hbLn, err := net.Listen("tcp", cfg.HeartbeatListen)
+		if err != nil {
+			return fmt.Errorf("listen for signed heartbeats: %w", err)
+		}
+		hbSrv := &http.Server{Handler: gw.PlainHeartbeatHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
+		log.Info("signed heartbeat listener (plain HTTP)", "addr", hbLn.Addr().String())
+		// The plain listener runs beside the HTTPS one, with the other background work behind it.
+		inner := background
+		background = func(ctx context.Context) error { return serveUntilDone(ctx, hbSrv, hbLn, inner) }
+	}
+	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), background)
 }
 
 // serveUntilDone serves HTTP until ctx ends, runs background alongside, then shuts down.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,6 @@ type guestConfig struct {
 	CM        string `mapstructure:"cm"`
 	CAFile    string `mapstructure:"ca-file"`
 	ConfigDir string `mapstructure:"config-dir"`
-	Device    bool   `mapstructure:"device"`
 	Level     string `mapstructure:"encryption"`
 	Preferred string `mapstructure:"preferred-protocol"`
 }
@@ -32,7 +32,7 @@ func addGuestFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	addConfigFlag(cmd)
 	f.String("cm", "https://127.0.0.1:8443", "the Connection Manager's URL")
-	f.String("ca-file", "", "CA certificate of the CM and CS (default: system roots)")
+	f.String("ca-file", "", "CA certificate of the CM and CS, trusted besides the system roots")
 	f.String("config-dir", "", "where signed-in credentials are cached (default: the user's config dir/portcullis)")
 }
 
@@ -62,17 +62,40 @@ func loadGuest(cmd *cobra.Command) (guestConfig, *endpoint.Guest, error) {
 	if err := loadConfig(cmd, &cfg); err != nil {
 		return cfg, nil, err
 	}
-	g, err := cfg.guest()
+	g, err := cfg.guest(cmd.Context())
 	return cfg, g, err
 }
 
-// guest returns a client for the signed-in user.
-func (g guestConfig) guest() (*endpoint.Guest, error) {
+// stores returns the token cache and the credential store of the Guest's directory.
+func (g guestConfig) stores() (identity.TokenCache, endpoint.CredentialStore, error) {
+	dir, err := g.dir()
+	if err != nil {
+		return identity.TokenCache{}, endpoint.CredentialStore{}, err
+	}
+	return identity.TokenCache{Dir: dir}, endpoint.CredentialStore{Dir: dir}, nil
+}
+
+// cmURL is the CM's URL without a trailing slash.
+func (g guestConfig) cmURL() string { return strings.TrimSuffix(g.CM, "/") }
+
+// identityConfig asks the CM how to sign in (GET /v1/auth/config).
+func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (identity.Config, error) {
+	var ac api.AuthConfig
+	if err := api.Call(ctx, hc, http.MethodGet, g.cmURL()+api.PathAuthConfig, "", nil, &ac); err != nil {
+		return identity.Config{}, fmt.Errorf("ask the CM how to sign in: %w", err)
+	}
+	return identity.Config{Issuer: ac.Issuer, ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Scopes: ac.Scopes, HTTPClient: hc}, nil
+}
+
+// guest returns a client for the signed-in user. When the ID token or the key-bound
+// credential has expired (or is about to), it renews the sign-in with the refresh token and
+// obtains a new credential first, silently.
+func (g guestConfig) guest(ctx context.Context) (*endpoint.Guest, error) {
 	pool, err := optionalPool(g.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := g.cache()
+	cache, creds, err := g.stores()
 	if err != nil {
 		return nil, err
 	}
@@ -80,60 +103,55 @@ func (g guestConfig) guest() (*endpoint.Guest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not signed in to %s (run 'portcullis login --cm %s'): %w", g.CM, g.CM, err)
 	}
-	if !tok.Expiry.IsZero() && time.Now().After(tok.Expiry) {
-		return nil, fmt.Errorf("the sign-in to %s expired at %s: run 'portcullis login --cm %s'", g.CM, tok.Expiry.Format(time.RFC3339), g.CM)
+	cred, leaf, credErr := creds.Load(g.CM)
+	now := time.Now()
+	if credErr != nil || !endpoint.Usable(tok.Expiry, now) || !endpoint.Usable(leaf.NotAfter, now) {
+		if tok, cred, err = g.renew(ctx, httpsClient(pool), tok); err != nil {
+			return nil, err
+		}
 	}
-	return &endpoint.Guest{CMURL: strings.TrimSuffix(g.CM, "/"), RootCAs: pool, IDToken: tok.IDToken, Encryption: g.Level,
+	return &endpoint.Guest{CMURL: g.cmURL(), RootCAs: pool, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
 		Challenge: endpoint.TerminalChallenge(), PreferredProtocol: g.Preferred}, nil
 }
 
-func newLoginCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "login",
-		Short: "Sign in through the identity provider the CM names (OAuth 2.0 device authorization grant)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg guestConfig
-			if err := loadConfig(cmd, &cfg); err != nil {
-				return err
-			}
-			return runLogin(cmd.Context(), cfg, cmd.OutOrStdout())
-		},
+// asGuest builds a command's RunE that loads the Guest settings, signs in from the cache
+// (renewing silently when needed) and runs fn as that user.
+func asGuest(fn func(cmd *cobra.Command, g *endpoint.Guest, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		_, g, err := loadGuest(cmd)
+		if err != nil {
+			return err
+		}
+		return fn(cmd, g, args)
 	}
-	addGuestFlags(cmd)
-	cmd.Flags().Bool("device", true, "use the device authorization grant (for machines without a browser)")
-	return cmd
 }
 
-func runLogin(ctx context.Context, cfg guestConfig, out io.Writer) error {
-	pool, err := optionalPool(cfg.CAFile)
+// renew refreshes the sign-in and exchanges the new ID token for a new credential.
+func (g guestConfig) renew(ctx context.Context, hc *http.Client, tok *identity.Token) (*identity.Token, tls.Certificate, error) {
+	relogin := fmt.Sprintf("run 'portcullis login --cm %s'", g.CM)
+	if tok.RefreshToken == "" {
+		return nil, tls.Certificate{}, fmt.Errorf("the sign-in to %s expired at %s: %s", g.CM, tok.Expiry.Format(time.RFC3339), relogin)
+	}
+	icfg, err := g.identityConfig(ctx, hc)
 	if err != nil {
-		return err
+		return nil, tls.Certificate{}, err
 	}
-	hc := httpsClient(pool)
-	var ac api.AuthConfig
-	if err := api.Call(ctx, hc, http.MethodGet, strings.TrimSuffix(cfg.CM, "/")+api.PathAuthConfig, "", nil, &ac); err != nil {
-		return fmt.Errorf("ask the CM how to sign in: %w", err)
-	}
-	login := identity.DeviceLogin{
-		Config: identity.Config{Issuer: ac.Issuer, ClientID: ac.ClientID, Scopes: ac.Scopes, HTTPClient: hc},
-		Prompt: func(uri, code string) {
-			fmt.Fprintf(out, "To sign in, open %s and enter the code %s\n", uri, code)
-		},
-	}
-	tok, err := login.Run(ctx)
+	fresh, err := identity.Refresh(ctx, icfg, tok)
 	if err != nil {
-		return fmt.Errorf("sign-in failed: %w", err)
+		return nil, tls.Certificate{}, fmt.Errorf("the sign-in to %s could not be renewed (%w): %s", g.CM, err, relogin)
 	}
-	cache, err := cfg.cache()
+	cache, creds, err := g.stores()
 	if err != nil {
-		return err
+		return nil, tls.Certificate{}, err
 	}
-	if err := cache.Save(cfg.CM, tok); err != nil {
-		return err
+	if err := cache.Save(g.CM, fresh); err != nil {
+		return nil, tls.Certificate{}, err
 	}
-	fmt.Fprintf(out, "Signed in to %s (until %s)\n", cfg.CM, tok.Expiry.Format(time.RFC3339))
-	return nil
+	cred, _, err := creds.Obtain(ctx, hc, g.CM, fresh.IDToken)
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	return fresh, cred, nil
 }
 
 func newExecCmd() *cobra.Command {
@@ -177,7 +195,7 @@ func newSSHCmd() *cobra.Command {
 // runGuestSession connects to host, runs use on the session, and turns the remote exit status
 // into this process's.
 func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels []string, use func(context.Context, *endpoint.Session) (int, error)) error {
-	g, err := cfg.guest()
+	g, err := cfg.guest(cmd.Context())
 	if err != nil {
 		return err
 	}

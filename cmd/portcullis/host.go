@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
@@ -23,6 +22,7 @@ type hostConfig struct {
 	EnrollToken    string `mapstructure:"enroll-token"`
 	Name           string `mapstructure:"name"`
 	Shell          string `mapstructure:"shell"`
+	HeartbeatURL   string `mapstructure:"heartbeat-url"`
 	LogLevel       string `mapstructure:"log-level"`
 	Encryption     string `mapstructure:"encryption"`
 	RunAs          string `mapstructure:"run-as"`
@@ -72,6 +72,7 @@ func newHostCmd() *cobra.Command {
 	f.String("enroll-token", "", "one-time enrollment token (needed only for the first start)")
 	f.String("name", "", "host name to enrol under")
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
+	f.String("heartbeat-url", "", "send heartbeats signed with the Host key over plain HTTP to this CM heartbeat listener (e.g. http://cm:8080) instead of over mTLS")
 	f.String("encryption", endpoint.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
 	f.String("preferred-protocol", "auto", "how to reach relays: auto (TCP/1970, then HTTP/80), tcp or http")
@@ -129,7 +130,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	}
 	h := &endpoint.Host{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
-		Name: cfg.Name, Shell: cfg.Shell, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
+		Name: cfg.Name, Shell: cfg.Shell, HeartbeatURL: cfg.HeartbeatURL, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
 		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,
 	}
 	return h.Run(ctx)
@@ -144,14 +145,22 @@ func checkRunAs(uid int, runAs string) error {
 	return nil
 }
 
-// optionalPool loads a CA file, or returns nil (the system roots) when file is empty.
+// optionalPool returns the system roots plus the CA file's certificates, or nil (the system
+// roots) when file is empty: the CM's own CA, and a public identity provider's.
 func optionalPool(file string) (*x509.CertPool, error) {
 	if file == "" {
 		return nil, nil
 	}
-	pool, err := certs.LoadCertPool(file)
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("load CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("load CA file %s: no PEM certificate", file)
 	}
 	return pool, nil
 }

@@ -40,6 +40,7 @@ func newHostsCmd() *cobra.Command {
 		},
 	}
 	addGuestFlags(cmd)
+	cmd.AddCommand(hostAdminCmds()...)
 	return cmd
 }
 

@@ -142,7 +142,7 @@ func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	dc, err := newDecisionClient(cfg.guestConfig)
+	dc, err := newDecisionClient(ctx, cfg.guestConfig)
 	if err != nil {
 		return err
 	}
@@ -167,16 +167,12 @@ type decisionClient struct {
 	token string
 }
 
-func newDecisionClient(g guestConfig) (*decisionClient, error) {
-	guest, err := g.guest()
+func newDecisionClient(ctx context.Context, g guestConfig) (*decisionClient, error) {
+	guest, err := g.guest(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pool, err := optionalPool(g.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	return &decisionClient{http: httpsClient(pool), base: guest.CMURL, token: guest.IDToken}, nil
+	return &decisionClient{http: guest.HTTPClient(), base: guest.CMURL, token: guest.IDToken}, nil
 }
 
 // pages yields the records q selects, newest first, following the cursor; at most limit (0: all).

@@ -179,7 +179,7 @@ func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer)
 	if err != nil {
 		return fmt.Errorf("candidate policy: %w", err)
 	}
-	dc, err := newDecisionClient(cfg.guestConfig)
+	dc, err := newDecisionClient(ctx, cfg.guestConfig)
 	if err != nil {
 		return err
 	}

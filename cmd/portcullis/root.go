@@ -21,7 +21,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newCMCmd(), newCSCmd(), newHostCmd(),
-		newLoginCmd(), newExecCmd(), newSSHCmd(),
+		newLoginCmd(), newLogoutCmd(), newStatusCmd(), newExecCmd(), newSSHCmd(),
 		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),

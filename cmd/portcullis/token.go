@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,7 +25,7 @@ func newTokenCreateCmd() *cobra.Command {
 		Short: "Create a one-time enrollment token that scopes the Host (or relay) to tags and a tenant",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, g, err := loadGuest(cmd)
+			_, g, err := loadGuest(cmd)
 			if err != nil {
 				return err
 			}
@@ -36,12 +35,7 @@ func newTokenCreateCmd() *cobra.Command {
 			kind, _ := cmd.Flags().GetString("kind")
 			req := api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant, Kind: kind, TTLSeconds: int64(ttl / time.Second)}
 			var resp api.EnrollmentTokenResponse
-			pool, err := optionalPool(cfg.CAFile)
-			if err != nil {
-				return err
-			}
-			url := strings.TrimSuffix(cfg.CM, "/") + api.PathEnrollmentTokens
-			if err := api.Call(cmd.Context(), httpsClient(pool), http.MethodPost, url, g.IDToken, req, &resp); err != nil {
+			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodPost, g.CMURL+api.PathEnrollmentTokens, g.IDToken, req, &resp); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), resp.Token)

@@ -42,11 +42,43 @@ func SubmitDeviceLogin(ctx context.Context, client *http.Client, verificationURI
 	if err != nil {
 		return err
 	}
-	form, err := page.form(pageURL)
+	form, err := page.form(pageURL, formUserCode)
 	if err != nil {
 		return err
 	}
 	form.Fields.Set(formUserCode, userCode)
+	return submitForm(ctx, client, form, email, password, otp)
+}
+
+// SubmitBrowserLogin does in place of a person's browser what the authorization code flow
+// asks of it: it opens authURL (the authorization request a client such as
+// identity.BrowserLogin shows), follows the provider's redirects to its login form, fills in
+// email, password and one-time code (otp may be ""), posts the form and follows the
+// provider's redirect back to the client's loopback redirect URI. It returns nil once the
+// client's page confirms the sign-in (an element with id "signed-in"), and an error wrapping
+// ErrLoginRefused with the reason shown otherwise. client carries the TLS trust for the
+// provider and must follow redirects (the default); nil means http.DefaultClient.
+func SubmitBrowserLogin(ctx context.Context, client *http.Client, authURL, email, password, otp string) error {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return fmt.Errorf("devidp: authorization URL: %w", err)
+	}
+	page, err := fetch(ctx, client, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	form, err := page.form(page.URL, formAuthRequestID)
+	if err != nil {
+		return err
+	}
+	return submitForm(ctx, client, form, email, password, otp)
+}
+
+// submitForm fills in the credentials, posts the form and checks the page it ends on.
+func submitForm(ctx context.Context, client *http.Client, form submission, email, password, otp string) error {
 	form.Fields.Set(formUsername, email)
 	form.Fields.Set(formPassword, password)
 	form.Fields.Set(formOTP, otp)
@@ -55,7 +87,7 @@ func SubmitDeviceLogin(ctx context.Context, client *http.Client, verificationURI
 		return err
 	}
 	if result.SignedIn == "" {
-		return fmt.Errorf("%w: %s (HTTP %d)", ErrLoginRefused, result.reason("the page did not confirm the approval"), result.Status)
+		return fmt.Errorf("%w: %s (HTTP %d)", ErrLoginRefused, result.reason("the page did not confirm the sign-in"), result.Status)
 	}
 	return nil
 }
@@ -67,8 +99,9 @@ type loginPageView struct {
 	Method   string     // the form's method, upper case; GET when absent
 	Fields   url.Values // the form's named input fields with their values
 	HasForm  bool
-	Error    string // text of the element with id "error"
-	SignedIn string // text of the element with id "signed-in"
+	Error    string   // text of the element with id "error"
+	SignedIn string   // text of the element with id "signed-in"
+	URL      *url.URL // where the page was finally served from, after redirects
 }
 
 // submission is a form ready to send.
@@ -78,14 +111,14 @@ type submission struct {
 	Fields url.Values
 }
 
-// form checks that the page offers the device login form and resolves its
-// action against the page's URL; the form must post to the same origin.
-func (v loginPageView) form(pageURL *url.URL) (submission, error) {
+// form checks that the page offers a login form with the field named need and
+// resolves its action against the page's URL; the form must post to the same origin.
+func (v loginPageView) form(pageURL *url.URL, need string) (submission, error) {
 	if v.Status != http.StatusOK || !v.HasForm {
 		return submission{}, fmt.Errorf("%w: %s (HTTP %d)", ErrLoginRefused, v.reason("the page has no sign-in form"), v.Status)
 	}
-	if _, ok := v.Fields[formUserCode]; !ok {
-		return submission{}, fmt.Errorf("devidp: the form at %s has no %s field", pageURL.Redacted(), formUserCode)
+	if _, ok := v.Fields[need]; !ok {
+		return submission{}, fmt.Errorf("devidp: the form at %s has no %s field", pageURL.Redacted(), need)
 	}
 	action, err := pageURL.Parse(v.Action)
 	if err != nil {
@@ -138,6 +171,7 @@ func fetch(ctx context.Context, client *http.Client, method string, u *url.URL, 
 		return loginPageView{}, fmt.Errorf("devidp: page %s: %w", u.Redacted(), err)
 	}
 	v.Status = resp.StatusCode
+	v.URL = resp.Request.URL
 	return v, nil
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
 )
@@ -44,8 +45,11 @@ type Options struct {
 	Store string
 	// Logs receives every process's output; nil means the log files in Dir only.
 	Logs io.Writer
-	// CMArgs are extra flags of the CM, e.g. its policy settings.
+	// CMArgs are extra flags of the CM, e.g. its policy settings or "--host-cert-ttl", "30s".
 	CMArgs []string
+	// HeartbeatListener makes the CM accept signed heartbeats over plain HTTP on a free
+	// loopback port; see Cluster.HeartbeatURL and HostSpec.SignedHeartbeats.
+	HeartbeatListener bool
 }
 
 // Cluster is a running system. Stop it with Stop.
@@ -55,8 +59,11 @@ type Cluster struct {
 	cmAddr string
 	CMURL  string
 	CAFile string
-	pool   *x509.CertPool
-	http   *http.Client
+	// HeartbeatURL is the CM's plain signed-heartbeat listener; "" when there is none.
+	HeartbeatURL string
+	hbAddr       string
+	pool         *x509.CertPool
+	http         *http.Client
 
 	mu    sync.Mutex
 	procs []*Proc
@@ -104,6 +111,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.cmAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	c.CMURL = "https://" + c.cmAddr
+	if opts.HeartbeatListener {
+		hbPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		c.hbAddr = fmt.Sprintf("127.0.0.1:%d", hbPort)
+		c.HeartbeatURL = "http://" + c.hbAddr
+	}
 	if err := c.startCM(ctx, "cm"); err != nil {
 		c.Stop()
 		return nil, err
@@ -115,6 +130,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 func (c *Cluster) startCM(ctx context.Context, name string) error {
 	args := append([]string{"cm", "--listen", c.cmAddr, "--public-url", c.CMURL,
 		"--certs-dir", filepath.Join(c.opts.Dir, "certs"), "--store", c.opts.Store, "--dev-idp"}, c.opts.CMArgs...)
+	if c.hbAddr != "" {
+		args = append(args, "--heartbeat-listen", c.hbAddr)
+	}
 	p, err := c.spawn(ctx, name, args...)
 	if err != nil {
 		return err
@@ -193,22 +211,25 @@ func (c *Cluster) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 func (c *Cluster) RelayToken(ctx context.Context, admin User, tenant string) (string, error) {
 	var tok api.EnrollmentTokenResponse
 	req := api.EnrollmentTokenRequest{Tenant: tenant, Kind: "relay"}
-	if err := api.Call(ctx, c.http, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
+	if err := api.Call(ctx, admin.Client, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
 		return "", fmt.Errorf("cluster: relay enrollment token for %s: %w", tenant, err)
 	}
 	return tok.Token, nil
 }
 
-// User is a signed-in user: a config directory holding their cached credentials.
+// User is a signed-in user: a config directory holding their cached tokens and key-bound
+// credential, and an HTTP client that presents that credential.
 type User struct {
 	Email     string
 	ConfigDir string
 	IDToken   string
+	// Client presents the user's client certificate to the CM; use it with IDToken.
+	Client *http.Client
 }
 
 // Login signs a user in through the development identity provider with the device flow,
-// answering the provider's login form over HTTP as the user would in a browser, and caches the
-// tokens where the CLI finds them.
+// answering the provider's login form over HTTP as the user would in a browser, caches the
+// tokens where the CLI finds them, and obtains the user's key-bound credential.
 func (c *Cluster) Login(ctx context.Context, email, password, otp string) (User, error) {
 	var ac api.AuthConfig
 	if err := api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathAuthConfig, "", nil, &ac); err != nil {
@@ -236,6 +257,32 @@ func (c *Cluster) Login(ctx context.Context, email, password, otp string) (User,
 	if err := (identity.TokenCache{Dir: u.ConfigDir}).Save(c.CMURL, tok); err != nil {
 		return User{}, err
 	}
+	return c.withCredential(ctx, u)
+}
+
+// withCredential obtains u's key-bound credential and the client that presents it.
+func (c *Cluster) withCredential(ctx context.Context, u User) (User, error) {
+	cred, _, err := (endpoint.CredentialStore{Dir: u.ConfigDir}).Obtain(ctx, c.http, c.CMURL, u.IDToken)
+	if err != nil {
+		return User{}, err
+	}
+	u.Client = (&endpoint.Guest{RootCAs: c.pool, Credential: cred}).HTTPClient()
+	return u, nil
+}
+
+// Signed returns u's client and ID token as the CLI would use them now, after the CLI (for
+// example `portcullis login`) changed the cached credentials in u.ConfigDir.
+func (c *Cluster) Signed(u User) (User, error) {
+	tok, err := (identity.TokenCache{Dir: u.ConfigDir}).Load(c.CMURL)
+	if err != nil {
+		return User{}, err
+	}
+	cred, _, err := (endpoint.CredentialStore{Dir: u.ConfigDir}).Load(c.CMURL)
+	if err != nil {
+		return User{}, err
+	}
+	u.IDToken = tok.IDToken
+	u.Client = (&endpoint.Guest{RootCAs: c.pool, Credential: cred}).HTTPClient()
 	return u, nil
 }
 
@@ -248,6 +295,9 @@ type HostSpec struct {
 	Env []string
 	// Args are added to the Host's command line (e.g. its authorization schemes).
 	Args []string
+	// SignedHeartbeats sends the Host's heartbeats signed over plain HTTP to the CM's
+	// HeartbeatURL (Options.HeartbeatListener must be set).
+	SignedHeartbeats bool
 }
 
 // hostAccount is the account Hosts run sessions as when the cluster runs as root (an agent
@@ -259,7 +309,7 @@ const hostAccount = "nobody"
 func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc, error) {
 	var tok api.EnrollmentTokenResponse
 	req := api.EnrollmentTokenRequest{Tags: h.Tags, Tenant: h.Tenant}
-	if err := api.Call(ctx, c.http, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
+	if err := api.Call(ctx, admin.Client, http.MethodPost, c.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
 		return nil, fmt.Errorf("cluster: enrollment token for %s: %w", h.Name, err)
 	}
 	args := []string{"host", "--cm-url", c.CMURL, "--ca-file", c.CAFile,
@@ -267,13 +317,16 @@ func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc,
 	if os.Getuid() == 0 {
 		args = append(args, "--run-as", hostAccount)
 	}
+	if h.SignedHeartbeats {
+		args = append(args, "--heartbeat-url", c.HeartbeatURL)
+	}
 	p, err := c.spawnEnv(ctx, h.Name, h.Env, append(args, h.Args...)...)
 	if err != nil {
 		return nil, err
 	}
 	err = c.waitFor(ctx, func() bool {
 		var hosts []api.HostInfo
-		if api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathHosts, admin.IDToken, nil, &hosts) != nil {
+		if api.Call(ctx, admin.Client, http.MethodGet, c.CMURL+api.PathHosts, admin.IDToken, nil, &hosts) != nil {
 			return false
 		}
 		for _, hi := range hosts {
@@ -293,7 +346,7 @@ func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc,
 func (c *Cluster) WaitRelays(ctx context.Context, admin User, ids ...string) error {
 	return c.waitFor(ctx, func() bool {
 		var relays []api.RelayInfo
-		if api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathRelays, admin.IDToken, nil, &relays) != nil {
+		if api.Call(ctx, admin.Client, http.MethodGet, c.CMURL+api.PathRelays, admin.IDToken, nil, &relays) != nil {
 			return false
 		}
 		seen := map[string]bool{}
@@ -318,7 +371,7 @@ func (c *Cluster) Guest(ctx context.Context, u User, args ...string) *exec.Cmd {
 // Decision reads a decision record as u.
 func (c *Cluster) Decision(ctx context.Context, u User, id string) (api.Decision, error) {
 	var d api.Decision
-	err := api.Call(ctx, c.http, http.MethodGet, c.CMURL+api.PathDecisions+"/"+id, u.IDToken, nil, &d)
+	err := api.Call(ctx, u.Client, http.MethodGet, c.CMURL+api.PathDecisions+"/"+id, u.IDToken, nil, &d)
 	return d, err
 }
 

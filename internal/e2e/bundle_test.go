@@ -57,7 +57,7 @@ func TestTheCMRefusesABundleWithABadSignature(t *testing.T) {
 	}
 	status := func() policy.Status {
 		var st policy.Status
-		if err := api.Call(ctx, c.HTTPClient(), http.MethodGet, c.CMURL+api.PathPolicyStatus, carol.IDToken, nil, &st); err != nil {
+		if err := api.Call(ctx, carol.Client, http.MethodGet, c.CMURL+api.PathPolicyStatus, carol.IDToken, nil, &st); err != nil {
 			t.Fatalf("policy status: %v", err)
 		}
 		return st

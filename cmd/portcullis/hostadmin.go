@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/endpoint"
+)
+
+// hostAdminCmds are the administrators' subcommands of `portcullis hosts`: what they may do is
+// decided by the API policy (rego/api.rego) and recorded in the decision log.
+func hostAdminCmds() []*cobra.Command {
+	return []*cobra.Command{
+		newHostsListCmd(),
+		newHostActionCmd("disable", "Disable a Host: its heartbeats, polls and every connection to it are refused", http.MethodPost, "/disable"),
+		newHostActionCmd("enable", "Enable a disabled Host again", http.MethodPost, "/enable"),
+		newHostActionCmd("delete", "Delete a Host: it must enrol again with a new token; its decisions stay on record", http.MethodDelete, ""),
+	}
+}
+
+func newHostsListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every enrolled Host with its id, tenant, tags and state (administrators, auditors)",
+		Args:  cobra.NoArgs,
+		RunE: asGuest(func(cmd *cobra.Command, g *endpoint.Guest, _ []string) error {
+			var hosts []api.HostInfo
+			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodGet, g.CMURL+api.PathHosts, g.IDToken, nil, &hosts); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tID\tTENANT\tTAGS\tSTATE\tLAST SEEN")
+			for _, h := range hosts {
+				state := map[bool]string{true: "online", false: "offline"}[h.Online]
+				if h.Disabled {
+					state = "disabled"
+				}
+				seen := "never"
+				if !h.LastSeen.IsZero() {
+					seen = h.LastSeen.Local().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.ID, h.Tenant, formatTags(h.Tags), state, seen)
+			}
+			return tw.Flush()
+		}),
+	}
+	addGuestFlags(cmd)
+	return cmd
+}
+
+// newHostActionCmd builds "hosts disable|enable|delete HOST".
+func newHostActionCmd(verb, short, method, suffix string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   verb + " HOST",
+		Short: short + " (HOST is a name or an id)",
+		Args:  cobra.ExactArgs(1),
+		RunE: asGuest(func(cmd *cobra.Command, g *endpoint.Guest, args []string) error {
+			var in any
+			if method == http.MethodPost {
+				in = struct{}{}
+			}
+			u := g.CMURL + api.PathHosts + "/" + url.PathEscape(args[0]) + suffix
+			if err := api.Call(cmd.Context(), g.HTTPClient(), method, u, g.IDToken, in, nil); err != nil {
+				if se, ok := api.AsStatus(err); ok && len(se.Body.Reasons) > 0 {
+					return fmt.Errorf("%w (decision %s: %v)", err, se.Body.DecisionID, se.Body.Reasons)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %sd\n", args[0], verb)
+			return nil
+		}),
+	}
+	addGuestFlags(cmd)
+	return cmd
+}

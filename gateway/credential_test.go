@@ -1,0 +1,118 @@
+package gateway_test
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/identity"
+)
+
+func TestCredentialIsBoundToTheUsersKeyAndIssuedOncePerToken(t *testing.T) {
+	c := startCM(t)
+	alice := c.login(t, "alice@example.com", "123456")
+	der, err := pemCert(alice.cert.Certificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := identity.UnverifiedExpiry(alice.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.Subject.CommonName != "user:alice@example.com" || alice.cert.Subject != "alice@example.com" {
+		t.Errorf("certificate names %q / %q", cert.Subject.CommonName, alice.cert.Subject)
+	}
+	if cert.NotAfter.After(exp) || !cert.NotAfter.Equal(alice.cert.ExpiresAt) {
+		t.Errorf("certificate valid until %s, ID token expires %s: it must not outlive the token", cert.NotAfter, exp)
+	}
+	if pub, ok := cert.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(alice.key.Public()) {
+		t.Error("certificate is not for the key the Guest generated")
+	}
+
+	var me api.WhoAmI
+	if err := c.call(alice, http.MethodGet, api.PathWhoAmI, nil, &me); err != nil {
+		t.Fatal(err)
+	}
+	if me.Subject != "alice@example.com" || len(me.Groups) != 1 || me.Groups[0] != "ops" || !me.CredentialExpiresAt.Equal(cert.NotAfter) || !me.TokenExpiresAt.Equal(exp) {
+		t.Errorf("whoami = %+v", me)
+	}
+
+	// The same ID token cannot be exchanged again, e.g. by someone who saw it in transit.
+	_, _, err = c.exchange(alice.token)
+	if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != api.ReasonTokenExchanged {
+		t.Fatalf("second exchange: %d %+v, want 401 %s", status, body, api.ReasonTokenExchanged)
+	}
+	// An RSA or malformed key is refused.
+	err = c.call(user{token: c.idToken(t, "alice@example.com", "")}, http.MethodPost, api.PathCredential, api.CredentialRequest{PublicKey: "ssh-rsa AAAA"}, nil)
+	if status, _ := statusOf(err); status != http.StatusBadRequest {
+		t.Fatalf("bad key: %v, want 400", err)
+	}
+}
+
+func TestCredentialLifetimeIsCappedByTheCM(t *testing.T) {
+	c := startCM(t)
+	// A 1 h ID token on a CM whose cap is 12 h gives at most 1 h; the cap itself is tested by
+	// the gateway's default (DefaultMaxCredentialTTL) being larger than the dev IdP's tokens.
+	alice := c.login(t, "bob@example.com", "")
+	if d := time.Until(alice.cert.ExpiresAt); d > time.Hour+time.Minute || d < 30*time.Minute {
+		t.Errorf("credential lives %s, want about the ID token's hour", d)
+	}
+}
+
+func TestEveryRefusedTokenIsA401WithItsReason(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(*identity.Config)
+		reason string
+	}{
+		{"another audience", func(c *identity.Config) { c.ClientID = "someone-else" }, "wrong_audience"},
+		{"expired (the CM's clock is two hours ahead)", func(c *identity.Config) {
+			c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		}, "expired"},
+		{"not yet valid (the CM's clock is an hour behind)", func(c *identity.Config) {
+			c.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+		}, "not_yet_valid"},
+		{"MFA required, password only", func(c *identity.Config) { c.Mapping.RequireAMR = []string{"mfa"} }, "insufficient_authentication"},
+		{"acr required, none given", func(c *identity.Config) { c.Mapping.RequireACR = []string{"phr"} }, "insufficient_authentication"},
+		{"user claim absent", func(c *identity.Config) { c.Mapping.UserClaim = "upn" }, "missing_claim"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startCM(t, withVerifier(tt.edit))
+			_, _, err := c.exchange(c.idToken(t, "alice@example.com", ""))
+			if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != tt.reason || body.Message == "" {
+				t.Fatalf("got %d %+v, want 401 with reason %s", status, body, tt.reason)
+			}
+		})
+	}
+	t.Run("signed by another provider", func(t *testing.T) {
+		c, other := startCM(t), startCM(t)
+		_, _, err := c.exchange(other.idToken(t, "alice@example.com", ""))
+		if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != "bad_signature" {
+			t.Fatalf("got %d %+v, want 401 bad_signature", status, body)
+		}
+	})
+}
+
+func TestRotatedSigningKeyVerifiesWithoutRestart(t *testing.T) {
+	c := startCM(t)
+	before := c.login(t, "alice@example.com", "123456")
+	if err := c.idp.RotateKey(); err != nil {
+		t.Fatal(err)
+	}
+	after := c.login(t, "bob@example.com", "")
+	for _, u := range []user{before, after} {
+		var hosts []api.HostInfo
+		err := c.call(u, http.MethodGet, api.PathHosts, nil, &hosts)
+		if status, body := statusOf(err); status != http.StatusForbidden || body.Code != api.CodeForbidden {
+			t.Errorf("%s after rotation: %v; want authenticated (then refused by the API policy)", u.email, err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
+)
+
+// Reasons a signed heartbeat is refused before the store is asked.
+var (
+	errHeartbeatStale     = errors.New("heartbeat time is too far from the CM's clock")
+	errHeartbeatSignature = errors.New("heartbeat signature does not verify with the host's key")
+	errHeartbeatMalformed = errors.New("malformed signed heartbeat")
+)
+
+// parseSignedHeartbeat decodes a signed heartbeat, refusing unknown fields, trailing data and
+// missing parts.
+func parseSignedHeartbeat(body []byte) (api.SignedHeartbeat, error) {
+	var hb api.SignedHeartbeat
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&hb); err != nil {
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: %w", errHeartbeatMalformed, err)
+	}
+	if dec.More() {
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: data after the JSON object", errHeartbeatMalformed)
+	}
+	switch {
+	case hb.HostID == "":
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: host_id is empty", errHeartbeatMalformed)
+	case hb.Time.IsZero():
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: time is missing", errHeartbeatMalformed)
+	case hb.Counter <= 0:
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: counter must be positive", errHeartbeatMalformed)
+	case len(hb.Signature) != ed25519.SignatureSize:
+		return api.SignedHeartbeat{}, fmt.Errorf("%w: signature must be %d bytes", errHeartbeatMalformed, ed25519.SignatureSize)
+	}
+	return hb, nil
+}
+
+// verifySignedHeartbeat checks hb's time against now within skew and its signature by pub.
+func verifySignedHeartbeat(hb api.SignedHeartbeat, pub ed25519.PublicKey, now time.Time, skew time.Duration) error {
+	if d := hb.Time.Sub(now); d > skew || d < -skew {
+		return fmt.Errorf("%w: %s off (allowed %s)", errHeartbeatStale, d.Round(time.Millisecond), skew)
+	}
+	if !ed25519.Verify(pub, hb.SigningBytes(), hb.Signature) {
+		return errHeartbeatSignature
+	}
+	return nil
+}
+
+// handleSignedHeartbeat takes a heartbeat signed with the Host's key: the transport may be
+// plain HTTP, so nothing in it is secret and nothing but the signature, the time window and
+// the strictly increasing counter vouches for it.
+func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "unreadable request: " + err.Error()})
+		return
+	}
+	hb, err := parseSignedHeartbeat(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	h, ok := s.loadHost(r.Context(), w, hb.HostID)
+	if !ok {
+		return
+	}
+	pub, ok := s.hostKey(w, h)
+	if !ok {
+		return
+	}
+	now := s.cfg.Now()
+	if err := verifySignedHeartbeat(hb, pub, now, s.cfg.HeartbeatSkew); err != nil {
+		s.cfg.Logger.Warn("refused signed heartbeat", "host", h.ID, "err", err, "remote", r.RemoteAddr)
+		reason := api.ReasonBadSignature
+		if errors.Is(err, errHeartbeatStale) {
+			reason = api.ReasonStale
+		}
+		refuseAuth(w, reason, err.Error())
+		return
+	}
+	switch err := s.cfg.Store.AdvanceHeartbeatCounter(r.Context(), h.ID, hb.Counter); {
+	case errors.Is(err, store.ErrReplayed):
+		s.cfg.Logger.Warn("refused replayed signed heartbeat", "host", h.ID, "counter", hb.Counter, "remote", r.RemoteAddr)
+		refuseAuth(w, api.ReasonReplayed, "heartbeat counter is not above the last one accepted")
+		return
+	case err != nil:
+		s.hostStoreError(w, "advance heartbeat counter", err)
+		return
+	}
+	s.presence.seen(h.ID, now)
+	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second)})
+}
+
+// PlainHeartbeatHandler serves only signed heartbeats, for a plain-HTTP listener that Hosts
+// configured for it use; everything else is 404 there.
+func (s *Server) PlainHeartbeatHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathSignedHeartbeat, s.handleSignedHeartbeat)
+	return mux
+}
