@@ -145,6 +145,10 @@ func (s Subject) astValue() ast.Value {
 	o.Insert(ast.InternedTerm("groups"), stringArray(s.Groups))
 	o.Insert(ast.InternedTerm("amr"), stringArray(s.AMR))
 	putTime(o, "auth_time", s.AuthTime)
+	if s.EmailVerified {
+		o.Insert(ast.InternedTerm("email_verified"), ast.BooleanTerm(true))
+	}
+	putString(o, "acr", s.ACR)
 	return o
 }
 
@@ -168,7 +172,7 @@ func (r Request) astValue() ast.Value {
 	if len(r.Channels) > 0 {
 		o.Insert(ast.InternedTerm("channels"), stringArray(r.Channels))
 	}
-	putString(o, "encryption", r.Encryption)
+	putStrings(o, "encryption", r.Encryption, "operation", r.Operation)
 	return o
 }
 
