@@ -36,6 +36,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenChunk$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzSignedHeartbeat$$' -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
 
 # bench-go runs every Go benchmark once; the decision-log queries run on a million records per
 # store.

@@ -49,6 +49,8 @@ type Error struct {
 	// Reason is the short code of an authentication refusal, e.g. "expired",
 	// "wrong_audience", "credential_required" (see the Reason constants and identity.Code).
 	Reason string `json:"reason,omitempty"`
+	// RetryAfterSeconds asks a busy client to wait before trying again (also the Retry-After header).
+	RetryAfterSeconds int64 `json:"retry_after_seconds,omitempty"`
 }
 
 // Reasons of authentication refusals that are not about the ID token itself.
@@ -214,9 +216,12 @@ type HeartbeatResponse struct {
 	Relays []RelayAddr `json:"relays,omitempty"`
 }
 
-// HostRequest is a connection request delivered to a Host on its long-poll.
+// HostRequest is a connection request delivered to a Host on its long-poll; with Kill set it
+// orders the Host to end the live session SessionID instead, for Reason.
 type HostRequest struct {
 	SessionID   string             `json:"session_id"`
+	Kill        bool               `json:"kill,omitempty"`
+	Reason      string             `json:"reason,omitempty"`
 	Relay       RelayAddr          `json:"relay"`
 	Ticket      string             `json:"ticket"`
 	Subject     string             `json:"subject"`
@@ -254,6 +259,9 @@ type RelayRegistration struct {
 	MaxSessions int `json:"max_sessions,omitempty"`
 	// Draining is set by a CS that is shutting down: it takes no new sessions.
 	Draining bool `json:"draining,omitempty"`
+	// LiveSessions lists the ids of the sessions the CS holds (spliced or waiting for a half),
+	// so that the CM can end the records of sessions it holds no longer; nil means not reported.
+	LiveSessions []string `json:"live_sessions"`
 }
 
 // RelayEnrollRequest is a tenant's private Connection Server's one-time enrollment.

@@ -31,6 +31,9 @@
 //     plain HTTP with a time and a rising counter), renewal of its client certificate at two
 //     thirds of its lifetime, the long-poll and one ServeSSH per session; a CM refusal
 //     (disabled, deleted) stops it.
+//   - livesessions.go: the Host's live sessions, so that the CM's order to end one (a lock, a
+//     policy change) closes it, and its report of each end to the CM.
+//   - expiry.go: the notice the Host sends the Guest shortly before the maximum duration ends.
 //
 // Refusals are sentinel errors (errors.Is) with a stable reason code (RefusalCode). The Host
 // sends the code and a human message to the Guest, so both ends log and show the same reason.

@@ -8,10 +8,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -42,6 +44,8 @@ type Guest struct {
 	// MaxAttempts bounds how many relays the Guest tries for one connection (failover);
 	// 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// Warnings receives the Host's notices during a session (its approaching end); nil discards them.
+	Warnings io.Writer
 }
 
 // DefaultMaxAttempts is how many relays a Guest tries for one connection.
@@ -66,6 +70,22 @@ type Session struct {
 	Transport string
 	// Failed lists the relays tried before this one, with why (failover).
 	Failed []string
+
+	printed <-chan struct{} // closed when the Host's notices are printed
+}
+
+// noticeWait bounds how long Close waits for the Host's last notices to be printed.
+const noticeWait = time.Second
+
+// Close closes the session and waits (briefly) until the Host's notices, such as why it ended
+// the session, are printed.
+func (s *Session) Close() error {
+	err := s.Client.Close()
+	select {
+	case <-s.printed:
+	case <-time.After(noticeWait):
+	}
+	return err
 }
 
 // ErrBelowMinimum reports a Guest encryption level weaker than the policy's minimum for the session.
@@ -131,11 +151,11 @@ func (g *Guest) attempt(ctx context.Context, req api.ConnectRequest) (*Session, 
 		}
 		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
 	}
-	client, err := NewSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level(), Challenge: g.Challenge})
+	client, printed, err := newSSHClient(conn, SSHClientConfig{User: grant.Principal, Signer: signer, HostKey: hostKey, Level: g.level(), Challenge: g.Challenge, Warnings: g.Warnings})
 	if err != nil {
 		return nil, fmt.Errorf("end-to-end SSH with %s: %w", req.Host, err)
 	}
-	return &Session{Client: client, Grant: grant, Transport: transport}, nil
+	return &Session{Client: client, Grant: grant, Transport: transport, printed: printed}, nil
 }
 
 // request builds a connect request for host, with the Guest's latency to the relays the CM

@@ -85,6 +85,8 @@ type Host struct {
 	// ProbeInterval is how often the Host re-measures its latency to relays; 0 means
 	// DefaultProbeInterval.
 	ProbeInterval time.Duration
+
+	live liveSessions
 }
 
 // DefaultProbeInterval is how often a Host re-measures its latency to relays.
@@ -151,14 +153,28 @@ func (h *Host) Run(ctx context.Context) error {
 			if rt.refused(client, err) {
 				break
 			}
-			log.Warn("poll CM", "err", err, "retry_in", backoff)
-			sleep(ctx, jitter(backoff))
+			pause := jitter(backoff)
+			if se, ok := api.AsStatus(err); ok && se.Body.RetryAfterSeconds > 0 {
+				pause = jitter(time.Duration(se.Body.RetryAfterSeconds) * time.Second) // the CM is shedding a herd
+			}
+			log.Warn("poll CM", "err", err, "retry_in", pause)
+			sleep(ctx, pause)
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
 		backoff = minBackoff
 		for _, req := range reqs.Requests {
-			wg.Go(func() { h.serve(ctx, rt, req) })
+			if req.Kill {
+				if h.live.end(req.SessionID, req.Reason) {
+					log.Info("ending session on the CM's order", "session", req.SessionID, "reason", req.Reason)
+				}
+				continue
+			}
+			sctx, done := h.live.start(ctx, req.SessionID)
+			wg.Go(func() {
+				defer done()
+				h.serve(sctx, rt, req)
+			})
 		}
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errRefused) {
@@ -402,14 +418,19 @@ func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) 
 	}
 	defer conn.Close()
 	log.Info("session paired", "relay", req.Relay.ID, "transport", transport, "subject", req.Subject)
+	log.Info("session paired", "relay", req.Relay.ID, "subject", req.Subject)
+	var channels atomic.Int64
 	err = ServeSSH(ctx, conn, SSHServerConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,
 		Level:   StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
 		Account: h.Account, SFTPCommand: h.SFTPCommand, HostName: rt.state.Name,
-		Auth: h.Schemes.For(claims.Obligations.RequireConfirm),
+		Auth:      h.Schemes.For(claims.Obligations.RequireConfirm),
+		OnChannel: func(string) { channels.Add(1) },
 	})
-	log.Info("session ended", "err", err)
+	reason := endReason(ctx, err)
+	log.Info("session ended", "err", err, "reason", reason)
+	h.reportEnd(ctx, rt, req.SessionID, &channels, reason)
 }
 
 // sleep waits d or until ctx ends; it reports whether ctx is still live.

@@ -108,6 +108,8 @@ type SSHClientConfig struct {
 	// Challenge answers the questions of the Host's own schemes (keyboard-interactive, e.g. a
 	// host-local password); nil answers none, so such a scheme refuses.
 	Challenge ssh.KeyboardInteractiveChallenge
+	// Warnings receives the Host's notices, such as the session's approaching end; nil discards them.
+	Warnings io.Writer
 }
 
 // Validate returns every problem of the configuration at once, each wrapping ErrBadConfig.
@@ -133,14 +135,21 @@ func (c SSHClientConfig) Validate() error {
 // certificate. A refusal by the Host comes back as a *RefusedError (errors.Is finds the
 // sentinel, e.g. certs.ErrCertExpired). On any error conn is closed.
 func NewSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, error) {
+	c, _, err := newSSHClient(conn, cfg)
+	return c, err
+}
+
+// newSSHClient is NewSSHClient; the channel is closed once every notice of the Host has been
+// printed (after the connection closed).
+func newSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, <-chan struct{}, error) {
 	if err := cfg.Validate(); err != nil {
 		_ = conn.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	algs, err := Algorithms(cfg.Level)
 	if err != nil {
 		_ = conn.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	var banner bannerRecorder
 	conf := &ssh.ClientConfig{
@@ -155,12 +164,13 @@ func NewSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, error) {
 	c, chans, reqs, err := ssh.NewClientConn(conn, conn.RemoteAddr().String(), conf)
 	if err != nil {
 		if refused, ok := parseRefusal(banner.text()); ok {
-			return nil, fmt.Errorf("endpoint: ssh handshake: %w: %w", refused, err)
+			return nil, nil, fmt.Errorf("endpoint: ssh handshake: %w: %w", refused, err)
 		}
-		return nil, fmt.Errorf("endpoint: ssh handshake: %w", err)
+		return nil, nil, fmt.Errorf("endpoint: ssh handshake: %w", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	reqs, printed := printNotices(reqs, orDiscard(cfg.Warnings))
+	return ssh.NewClient(c, chans, reqs), printed, nil
 }
 
 // challenge is the Guest's keyboard-interactive answerer: c, or one that answers no question.

@@ -156,6 +156,8 @@ type SSHServerConfig struct {
 	Logger *slog.Logger
 	// Now is the clock for certificate checks; nil means time.Now.
 	Now func() time.Time
+	// OnChannel, if set, is called for every channel the Guest asks to open.
+	OnChannel func(kind string)
 }
 
 // Validate returns every problem of the configuration at once, each wrapping ErrBadConfig.
@@ -240,9 +242,15 @@ func ServeSSH(ctx context.Context, conn net.Conn, cfg SSHServerConfig) error {
 		return fmt.Errorf("endpoint: ssh connection authenticated without a certificate: %w", certs.ErrNotCertificate)
 	}
 	log := s.log.With("user", sc.User(), "decision_id", cert.KeyId)
-	sessCtx, cancel := context.WithDeadlineCause(ctx, s.deadline(cert), ErrSessionExpired)
+	end := s.deadline(cert)
+	sessCtx, cancel := context.WithDeadlineCause(ctx, end, ErrSessionExpired)
 	defer cancel()
-	context.AfterFunc(sessCtx, func() { _ = sc.Close() })
+	defer warnBeforeEnd(sc, end)()
+	stop() // from here on, the end of sessCtx closes the connection, telling the Guest why
+	context.AfterFunc(sessCtx, func() {
+		noticeEnd(sc, context.Cause(sessCtx))
+		_ = sc.Close()
+	})
 	go ssh.DiscardRequests(reqs)
 	log.Info("ssh session started", "encryption", s.cfg.level(), "algorithms", negotiated(sc.Conn))
 	s.serveChannels(sessCtx, log, grant{obligations: s.cfg.Obligations, cert: cert}, chans)
@@ -392,6 +400,9 @@ func (s *sshServer) serveChannels(ctx context.Context, log *slog.Logger, g grant
 
 // serveChannel dispatches one new channel by type.
 func (s *sshServer) serveChannel(ctx context.Context, log *slog.Logger, g grant, nc ssh.NewChannel) {
+	if s.cfg.OnChannel != nil {
+		s.cfg.OnChannel(nc.ChannelType())
+	}
 	switch nc.ChannelType() {
 	case "session":
 		s.serveSession(log, g, nc)

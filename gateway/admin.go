@@ -22,6 +22,11 @@ const (
 	opEnableHost            = "hosts.enable"
 	opDeleteHost            = "hosts.delete"
 	opListRelays            = "relays.list"
+	opListSessions          = "sessions.list"
+	opReevaluate            = "sessions.reevaluate"
+	opListLocks             = "locks.list"
+	opCreateLock            = "locks.create"
+	opRemoveLock            = "locks.remove"
 )
 
 // authorizeAPI authenticates the caller and asks the API policy (data.portcullis.api) whether

@@ -70,6 +70,9 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	a.input = s.policyInput(r, a)
 	s.decide(r, a, hostKnown)
+	if !s.applyLocks(w, r, a) {
+		return
+	}
 	if a.result.Decision.Allow {
 		a.choice = chooseRelay(a.relays, relayAsk{
 			obligations: a.result.Decision.Obligations, tenant: a.host.Tenant,
@@ -155,8 +158,8 @@ func (s *Server) decide(r *http.Request, a *connectAttempt, hostKnown bool) {
 	a.result = res
 }
 
-func denyResult(reason string) policy.Result {
-	d := policy.Decision{Allow: false, Reasons: []string{reason}}
+func denyResult(reasons ...string) policy.Result {
+	d := policy.Decision{Allow: false, Reasons: reasons}
 	raw, _ := json.Marshal(d)
 	return policy.Result{Decision: d, Raw: raw}
 }
@@ -191,7 +194,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		return
 	}
 	sess := store.Session{
-		ID: g.resp.SessionID, DecisionID: decisionID, Subject: a.claims.Subject, HostID: a.host.ID,
+		ID: g.resp.SessionID, DecisionID: decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
 		RelayID: rel.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
 	}
 	if err := s.cfg.Store.CreateSession(r.Context(), sess); err != nil {

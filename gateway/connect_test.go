@@ -21,7 +21,7 @@ type world struct {
 	hosts map[string]hostAgent
 }
 
-func startWorld(t *testing.T, opts ...cmOption) *world {
+func startWorld(t testing.TB, opts ...cmOption) *world {
 	t.Helper()
 	w := &world{cm: startCM(t, opts...), hosts: map[string]hostAgent{}}
 	w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor"})

@@ -19,6 +19,20 @@
 // into the decision's labels. A tenant's private relay never carries another tenant's session,
 // and a tenant that demands private relays never gets a vendor relay.
 //
+// It keeps deciding after a session starts. Session records (GET /v1/sessions) say who reached
+// which Host through which relay, how, for how long and why it ended. Locks on a user, a Host or
+// a session (POST /v1/locks) refuse new connects with the lock's reason and end the matching
+// live sessions: the CM records the end and orders the Host (its request long-poll) and, as a
+// backstop, the CS (its command long-poll) to close them. When the policy changes (a reload of
+// Config.Policy, noticed within a second), and periodically, ReevaluateLive re-decides every
+// live session and ends, or only warns about, those now denied. A relay that stops reporting for
+// Config.RelayStale gets no new sessions and its live ones are recorded as ended; a relay's
+// report lists the sessions it holds, and the records of the others (never paired, or whose end
+// report was lost) are ended. Each CM replica passes on the orders of the others (sessions ended
+// by a lock or a policy change, found in the shared store) to the Hosts and relays that poll it.
+// Host requests pass an admission gate so that a herd reconnecting after a restart is told to
+// come back later (Retry-After) instead of overloading the store.
+//
 // The gateway must never answer "allow" without a committed decision record, and every error
 // on the decision path denies (fail closed). It never sees the Guest↔Host session stream.
 package gateway

@@ -63,9 +63,10 @@ var tuesday10 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 // cmSetup is what startCM's options change: the store DSN, the policy source and the ID
 // token verifier's configuration.
 type cmSetup struct {
-	dsn      string
-	policy   policy.Source
-	verifier func(*identity.Config)
+	dsn       string
+	policy    policy.Source
+	verifier  func(*identity.Config)
+	configure []func(*gateway.Config)
 }
 
 // cmOption changes the CM startCM starts.
@@ -77,12 +78,17 @@ func withStore(dsn string) cmOption { return func(s *cmSetup) { s.dsn = dsn } }
 // withPolicy decides with src instead of the default policy.
 func withPolicy(src policy.Source) cmOption { return func(s *cmSetup) { s.policy = src } }
 
+// withConfig changes the CM's configuration before it starts.
+func withConfig(f func(*gateway.Config)) cmOption {
+	return func(s *cmSetup) { s.configure = append(s.configure, f) }
+}
+
 // withVerifier lets edit change the configuration of the CM's ID token verifier.
 func withVerifier(edit func(*identity.Config)) cmOption {
 	return func(s *cmSetup) { s.verifier = edit }
 }
 
-func startCM(t *testing.T, opts ...cmOption) *cm {
+func startCM(t testing.TB, opts ...cmOption) *cm {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -154,12 +160,16 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 	pub := tk.Public().(ed25519.PublicKey)
 	kid := ticket.KeyID(pub)
 	c.keys = ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
-	gw, err := gateway.New(gateway.Config{
+	cfg := gateway.Config{
 		Store: st, Policy: setup.policy, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
 		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys, SSHUserCA: sshCA, CA: ca,
 		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now.Add(time.Duration(c.later.Load())) },
-	})
+	}
+	for _, configure := range setup.configure {
+		configure(&cfg)
+	}
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +180,7 @@ func startCM(t *testing.T, opts ...cmOption) *cm {
 
 // login signs a user in through the development IdP's device flow and exchanges the ID token
 // for the user's key-bound client certificate.
-func (c *cm) login(t *testing.T, email, otp string) user {
+func (c *cm) login(t testing.TB, email, otp string) user {
 	t.Helper()
 	key := email + "/" + otp
 	if u, ok := c.users[key]; ok {
@@ -187,7 +197,7 @@ func (c *cm) login(t *testing.T, email, otp string) user {
 }
 
 // idToken signs a user in through the development IdP's device flow and returns the ID token.
-func (c *cm) idToken(t *testing.T, email, otp string) string {
+func (c *cm) idToken(t testing.TB, email, otp string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -226,7 +236,7 @@ func (c *cm) exchange(idToken string) (ed25519.PrivateKey, api.CredentialRespons
 }
 
 // clientWithPEM returns an HTTP client that presents the PEM certificate for key.
-func (c *cm) clientWithPEM(t *testing.T, key ed25519.PrivateKey, certPEM string) *http.Client {
+func (c *cm) clientWithPEM(t testing.TB, key ed25519.PrivateKey, certPEM string) *http.Client {
 	t.Helper()
 	der, err := pemCert(certPEM)
 	if err != nil {
@@ -252,7 +262,7 @@ type hostAgent struct {
 }
 
 // enroll has dave create a token and a Host enrol with it.
-func (c *cm) enroll(t *testing.T, name string, tags map[string]string, tenant string) hostAgent {
+func (c *cm) enroll(t testing.TB, name string, tags map[string]string, tenant string) hostAgent {
 	t.Helper()
 	tok := c.createToken(t, c.login(t, "dave@example.com", ""), tags, tenant)
 	h, err := c.tryEnroll(name, tok)
@@ -262,7 +272,7 @@ func (c *cm) enroll(t *testing.T, name string, tags map[string]string, tenant st
 	return h
 }
 
-func (c *cm) createToken(t *testing.T, admin user, tags map[string]string, tenant string) string {
+func (c *cm) createToken(t testing.TB, admin user, tags map[string]string, tenant string) string {
 	t.Helper()
 	var resp api.EnrollmentTokenResponse
 	err := c.call(admin, http.MethodPost, api.PathEnrollmentTokens, api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant}, &resp)
@@ -294,7 +304,7 @@ func (c *cm) tryEnroll(name, tok string) (hostAgent, error) {
 }
 
 // registerRelay registers a relay as a vendor CS does, with the vendor relays' certificate.
-func (c *cm) registerRelay(t *testing.T, reg api.RelayRegistration) {
+func (c *cm) registerRelay(t testing.TB, reg api.RelayRegistration) {
 	t.Helper()
 	if err := c.tryRegister(c.vendorRelayClient(t), reg); err != nil {
 		t.Fatalf("register relay: %v", err)
@@ -302,7 +312,7 @@ func (c *cm) registerRelay(t *testing.T, reg api.RelayRegistration) {
 }
 
 // vendorRelayClient is an HTTP client with the vendor relays' client certificate.
-func (c *cm) vendorRelayClient(t *testing.T) *http.Client {
+func (c *cm) vendorRelayClient(t testing.TB) *http.Client {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -147,7 +147,12 @@ func parseEd25519AuthorizedKey(line string) (ssh.PublicKey, ed25519.PublicKey, e
 }
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitHost(w, r)
+	if !ok {
+		return
+	}
 	h, ok := s.host(w, r)
+	release()
 	if !ok {
 		return
 	}
@@ -165,7 +170,12 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitHost(w, r)
+	if !ok {
+		return
+	}
 	h, ok := s.host(w, r)
+	release()
 	if !ok {
 		return
 	}

@@ -78,6 +78,14 @@ func (p *presence) latencies(id string) map[string]int64 {
 	return nil
 }
 
+// known reports whether the Host has been seen by this CM.
+func (p *presence) known(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.hosts[id]
+	return ok
+}
+
 // online reports whether the Host is polling now or was seen within window.
 func (p *presence) online(id string, now time.Time, window time.Duration) (bool, time.Time) {
 	p.mu.Lock()

@@ -13,6 +13,19 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
+// Reasons the CM records for sessions whose end no relay reported.
+const (
+	// reasonRelayLost ends the sessions of a relay that stopped reporting.
+	reasonRelayLost = "relay lost"
+	// reasonNotHeld ends a session its relay no longer holds (never paired, or its end report
+	// was lost while the CM was down).
+	reasonNotHeld = "ended without a report (the relay no longer holds it)"
+)
+
+// unpairedGrace is how long after a session's grant its relay may still not hold it (the Guest
+// and Host dialling); with the ticket's lifetime it bounds when a missing session is over.
+const unpairedGrace = 20 * time.Second
+
 // relayCacheTTL is how long the CM reuses its list of relays before reading the store again.
 const relayCacheTTL = time.Second
 
@@ -21,9 +34,57 @@ type relayRegistry struct {
 	mu      sync.Mutex
 	relays  []store.Relay
 	fetched time.Time
+	// alive holds the relays that registered with this CM process since it started: only
+	// those can be declared lost by it (a restarted CM waits for relays to report again).
+	alive map[string]bool
+	// reconciled is when each relay's session list was last compared with the records.
+	reconciled map[string]time.Time
 }
 
-func newRelayRegistry() *relayRegistry { return &relayRegistry{} }
+func newRelayRegistry() *relayRegistry {
+	return &relayRegistry{alive: map[string]bool{}, reconciled: map[string]time.Time{}}
+}
+
+// registered notes that the relay reported to this CM.
+func (rr *relayRegistry) registered(id string) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.alive[id] = true
+}
+
+// isAlive reports whether the relay registered with this CM and was not declared lost.
+func (rr *relayRegistry) isAlive(id string) bool {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.alive[id]
+}
+
+// reconcileDue reports whether the relay's sessions are due for reconciliation (at most once
+// per every interval), and if so notes that they are being reconciled now.
+func (rr *relayRegistry) reconcileDue(id string, now time.Time, every time.Duration) bool {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if now.Sub(rr.reconciled[id]) < every {
+		return false
+	}
+	rr.reconciled[id] = now
+	return true
+}
+
+// lost returns the relays this CM saw alive whose last report (in the shared store) is older
+// than stale, and forgets them.
+func (rr *relayRegistry) lost(all []store.Relay, now time.Time, stale time.Duration) []string {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	var out []string
+	for _, rel := range all {
+		if rr.alive[rel.ID] && now.Sub(rel.LastSeen) > stale {
+			out = append(out, rel.ID)
+			delete(rr.alive, rel.ID)
+		}
+	}
+	return out
+}
 
 func (rr *relayRegistry) list(ctx context.Context, st *store.DB, now time.Time) ([]store.Relay, error) {
 	rr.mu.Lock()
@@ -80,6 +141,12 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.relays.invalidate()
+	s.relays.registered(rel.ID)
+	if req.LiveSessions != nil && s.relays.reconcileDue(rel.ID, rel.LastSeen, s.cfg.RelayStale) {
+		if err := s.reconcileRelaySessions(r.Context(), rel.ID, req.LiveSessions, rel.LastSeen); err != nil {
+			s.cfg.Logger.Warn("reconcile relay sessions", "relay", rel.ID, "err", err)
+		}
+	}
 	writeJSON(w, http.StatusOK, api.RelayRegistrationResponse{IntervalSeconds: int64(s.cfg.RelayInterval / time.Second)})
 }
 
@@ -202,16 +269,64 @@ func relayAddr(rel store.Relay) api.RelayAddr {
 	return api.RelayAddr{ID: rel.ID, Addr: rel.Addr, HTTPAddr: rel.HTTPAddr, HTTPKey: rel.HTTPKey}
 }
 
+// endSessionsOfLostRelays records the live sessions of relays that stopped reporting as
+// ended: a CS that dies takes its own sessions with it, and only those.
+func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
+	all, err := s.cfg.Store.ListRelays(ctx)
+	if err != nil {
+		return fmt.Errorf("list relays: %w", err)
+	}
+	now := s.cfg.Now()
+	live := true
+	for _, id := range s.relays.lost(all, now, s.cfg.RelayStale) {
+		ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{RelayID: id, Live: &live, Limit: store.MaxSessionLimit})
+		if err != nil {
+			return fmt.Errorf("sessions of relay %s: %w", id, err)
+		}
+		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay", id, "sessions", len(ss))
+		for _, sess := range ss {
+			if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonRelayLost); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reconcileRelaySessions ends the records of live sessions on the relay that it no longer
+// holds, once they are older than a ticket's lifetime plus unpairedGrace.
+func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, held []string, now time.Time) error {
+	live := true
+	ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{RelayID: relayID, Live: &live, Limit: store.MaxSessionLimit})
+	if err != nil {
+		return err
+	}
+	holds := make(map[string]bool, len(held))
+	for _, id := range held {
+		holds[id] = true
+	}
+	cutoff := now.Add(-s.cfg.TicketTTL - unpairedGrace)
+	for _, sess := range ss {
+		if sess.StartedAt.After(cutoff) || holds[sess.ID] {
+			continue
+		}
+		s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session", sess.ID, "relay", relayID)
+		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonNotHeld); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // relayCandidates returns the healthy relays, which is what the policy sees.
 func (s *Server) relayCandidates(ctx context.Context, now time.Time) ([]store.Relay, error) {
 	all, err := s.relays.list(ctx, s.cfg.Store, now)
 	if err != nil {
 		return nil, err
 	}
-	stale := 3 * s.cfg.RelayInterval
 	var out []store.Relay
 	for _, rel := range all {
-		if rel.Healthy && now.Sub(rel.LastSeen) <= stale {
+		if rel.Healthy && now.Sub(rel.LastSeen) <= s.cfg.RelayStale {
 			out = append(out, rel)
 		}
 	}

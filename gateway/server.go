@@ -27,7 +27,9 @@ const (
 	DefaultHostCertTTL       = 30 * 24 * time.Hour
 	DefaultEnrollmentTTL     = 24 * time.Hour
 	DefaultHeartbeatInterval = 10 * time.Second
-	DefaultRelayInterval     = 5 * time.Second
+	DefaultRelayInterval     = 1 * time.Second
+	DefaultRelayStale        = 3 * time.Second
+	DefaultReevaluate        = time.Minute
 	DefaultLongPoll          = 25 * time.Second
 	DefaultMaxSession        = 8 * time.Hour
 	DefaultHostAuthTTL       = 5 * time.Second
@@ -63,6 +65,15 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// RelayInterval is the report interval asked of relays; default DefaultRelayInterval.
 	RelayInterval time.Duration
+	// RelayStale is how long after its last report a relay is no longer assigned sessions, and
+	// its live sessions are recorded as ended; default DefaultRelayStale.
+	RelayStale time.Duration
+	// Revocation is what happens to a live session the policy now denies: RevokeEnd (default)
+	// or RevokeWarn.
+	Revocation string
+	// ReevaluateInterval is how often every live session is re-decided even without a policy
+	// change (time windows close); default DefaultReevaluate.
+	ReevaluateInterval time.Duration
 	// LongPoll bounds a Host's long-poll; default DefaultLongPoll.
 	LongPoll time.Duration
 	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession.
@@ -104,6 +115,9 @@ func (c *Config) Validate() error {
 	need(c.TicketKeys != nil, "TicketKeys")
 	need(c.SSHUserCA != nil, "SSHUserCA")
 	need(c.CA != nil, "CA")
+	if c.Revocation != "" && c.Revocation != RevokeEnd && c.Revocation != RevokeWarn {
+		errs = append(errs, fmt.Errorf("gateway: Revocation %q must be %q or %q", c.Revocation, RevokeEnd, RevokeWarn))
+	}
 	return errors.Join(errs...)
 }
 
@@ -112,6 +126,11 @@ func (c *Config) setDefaults() {
 	setDefault(&c.HostCertTTL, DefaultHostCertTTL)
 	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDefault(&c.RelayInterval, DefaultRelayInterval)
+	setDefault(&c.RelayStale, DefaultRelayStale)
+	setDefault(&c.ReevaluateInterval, DefaultReevaluate)
+	if c.Revocation == "" {
+		c.Revocation = RevokeEnd
+	}
 	setDefault(&c.LongPoll, DefaultLongPoll)
 	setDefault(&c.MaxSession, DefaultMaxSession)
 	setDefault(&c.HostAuthTTL, DefaultHostAuthTTL)
@@ -136,11 +155,14 @@ func setDefault(d *time.Duration, v time.Duration) {
 
 // Server is the Connection Manager. Create it with New.
 type Server struct {
-	cfg      Config
-	presence *presence
-	relays   *relayRegistry
-	hostAuth *hostAuthCache
-	mux      *http.ServeMux
+	cfg       Config
+	presence  *presence
+	relays    *relayRegistry
+	hostAuth  *hostAuthCache
+	relayCmds *relayMailboxes
+	orders    *orderLog
+	hostGate  *admission
+	mux       *http.ServeMux
 }
 
 // New checks cfg and returns a Server.
@@ -156,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 		hostAuth: newHostAuthCache(),
 		mux:      http.NewServeMux(),
 	}
+	s.relayCmds = newRelayMailboxes()
+	s.orders = newOrderLog()
+	s.hostGate = newAdmission(maxHostAdmissions)
 	s.routes()
 	return s, nil
 }
@@ -166,17 +191,40 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Run flushes batched Host presence to the store until ctx ends, then flushes once more.
+// Run flushes batched Host presence to the store, records the sessions of relays that went
+// silent as ended, passes on other replicas' orders to end sessions, and re-evaluates live
+// sessions (periodically, and within orderSweep of a policy reload), until ctx ends; then it
+// flushes once more.
 func (s *Server) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.HeartbeatInterval)
-	defer t.Stop()
+	flush := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer flush.Stop()
+	sweep := time.NewTicker(s.cfg.RelayStale)
+	defer sweep.Stop()
+	reeval := time.NewTicker(s.cfg.ReevaluateInterval)
+	defer reeval.Stop()
+	orders := time.NewTicker(orderSweep)
+	defer orders.Stop()
+	serving := s.cfg.Policy.Current()
 	for {
 		select {
 		case <-ctx.Done():
 			return s.flushPresence(context.WithoutCancel(ctx))
-		case <-t.C:
+		case <-flush.C:
 			if err := s.flushPresence(ctx); err != nil {
 				s.cfg.Logger.Warn("flush host presence", "err", err)
+			}
+		case <-sweep.C:
+			if err := s.endSessionsOfLostRelays(ctx); err != nil {
+				s.cfg.Logger.Warn("end sessions of lost relays", "err", err)
+			}
+		case <-orders.C:
+			if err := s.passOnOrders(ctx); err != nil {
+				s.cfg.Logger.Warn("pass on other CMs' orders", "err", err)
+			}
+			serving = s.reevaluateOnReload(ctx, serving)
+		case <-reeval.C:
+			if _, err := s.ReevaluateLive(ctx); err != nil {
+				s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
 			}
 		}
 	}
@@ -220,6 +268,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE "+api.PathHosts+"/{host}", s.handleDeleteHost)
 	s.mux.HandleFunc("GET "+api.PathRelays, s.handleListRelays)
 	s.mux.HandleFunc("GET "+api.PathReachableHosts, s.handleReachableHosts)
+	s.mux.HandleFunc("GET "+api.PathRelayCommands, s.handleRelayCommands)
+	s.mux.HandleFunc("POST "+api.PathHostSessionEnd, s.handleHostSessionEnd)
+	s.mux.HandleFunc("GET "+api.PathSessions, s.handleListSessions)
+	s.mux.HandleFunc("GET "+api.PathSessions+"/{id}", s.handleGetSession)
+	s.mux.HandleFunc("POST "+api.PathReevaluate, s.handleReevaluate)
+	s.mux.HandleFunc("POST "+api.PathLocks, s.handleCreateLock)
+	s.mux.HandleFunc("GET "+api.PathLocks, s.handleListLocks)
+	s.mux.HandleFunc("DELETE "+api.PathLocks+"/{id}", s.handleRemoveLock)
 }
 
 func (s *Server) handleAuthConfig(w http.ResponseWriter, _ *http.Request) {

@@ -19,6 +19,11 @@ operations := {
 	"relays.list": "list relays",
 	"decisions.read": "read other users' decision records",
 	"decisions.query": "query the decision log",
+	"sessions.list": "read session records",
+	"sessions.reevaluate": "re-evaluate live sessions",
+	"locks.list": "read locks",
+	"locks.create": "lock users, hosts and sessions",
+	"locks.remove": "remove locks",
 }
 
 # permissions maps an identity-provider group to the operations its members may perform.
@@ -26,8 +31,9 @@ permissions := {
 	"portcullis-admins": {
 		"enrollment_tokens.create", "hosts.list", "hosts.disable", "hosts.enable", "hosts.delete",
 		"relays.list", "decisions.read", "decisions.query",
+		"sessions.list", "sessions.reevaluate", "locks.list", "locks.create", "locks.remove",
 	},
-	"auditors": {"hosts.list", "relays.list", "decisions.read", "decisions.query"},
+	"auditors": {"hosts.list", "relays.list", "decisions.read", "decisions.query", "sessions.list", "locks.list"},
 }
 
 # mfa_required lists the operations that demand a multi-factor sign-in (amr contains "mfa").

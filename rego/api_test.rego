@@ -17,12 +17,12 @@ test_dave_the_admin_may_do_everything if {
 }
 
 test_carol_the_auditor_reads_but_does_not_change if {
-	every op in {"hosts.list", "relays.list", "decisions.read", "decisions.query"} {
+	every op in {"hosts.list", "relays.list", "decisions.read", "decisions.query", "sessions.list", "locks.list"} {
 		d := api.decision with input as req("carol@example.com", ["auditors"], op)
 		d.allow
 		d.reasons == [sprintf("group auditors may %s", [api.operations[op]])]
 	}
-	every op in {"enrollment_tokens.create", "hosts.disable", "hosts.enable", "hosts.delete"} {
+	every op in {"enrollment_tokens.create", "hosts.disable", "hosts.enable", "hosts.delete", "locks.create", "locks.remove", "sessions.reevaluate"} {
 		d := api.decision with input as req("carol@example.com", ["auditors"], op)
 		not d.allow
 		d.reasons == [sprintf("no group of carol@example.com (auditors) may %s", [api.operations[op]])]

@@ -42,6 +42,9 @@
 // waiting halves are refused, live sessions finish up to its context's deadline. Metrics
 // (NewMetrics) count live sessions, bytes, refusals by reason and pairing latency for Prometheus.
 //
+// A session also ends when the CM orders it (Server.EndSession: a lock or a policy change) and
+// when the maximum duration of the ticket's obligations runs out; the report then says why.
+//
 // The package owns the handshake wire format, the refusal codes of the relay (the ticket codes
 // of package ticket plus "pair_timeout", "duplicate_half", "overloaded", "shutting_down" and
 // "bad_hello"), pairing, splicing and the per-session byte counts reported to the CM.

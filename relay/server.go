@@ -154,6 +154,8 @@ type session struct {
 	failed, forced           atomic.Bool
 	guestTransport           string
 	hostTransport            string
+	endReason                atomic.Pointer[string] // set by end: why the session was cut
+	limit                    *time.Timer            // the maximum duration; nil for none
 }
 
 // Validate reports every configuration problem at once.
@@ -531,6 +533,7 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 	case waiting:
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
+		limitDuration(sess, claims)
 		s.live[sid] = sess
 		waited := sess.started.Sub(peer.since)
 		s.Metrics.paired(len(s.live), waited)
@@ -610,6 +613,9 @@ func (sess *session) closeBoth() {
 
 // reason says how the session ended.
 func (sess *session) reason() string {
+	if r := sess.endReason.Load(); r != nil {
+		return *r
+	}
 	switch {
 	case sess.forced.Load():
 		return EndShutdown

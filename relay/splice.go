@@ -55,7 +55,7 @@ func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *sl
 		err = closeWrite(dst)
 	}
 	if err != nil {
-		if !sess.forced.Load() && !sess.failed.Swap(true) {
+		if !sess.forced.Load() && sess.endReason.Load() == nil && !sess.failed.Swap(true) {
 			log.Info("relay: splice failed; cutting the session", "err", err)
 		}
 		sess.closeBoth()
@@ -112,6 +112,9 @@ func closeWrite(c net.Conn) error {
 
 // endSession closes both halves, forgets the session and reports it.
 func (s *Server) endSession(sess *session, log *slog.Logger) {
+	if sess.limit != nil {
+		sess.limit.Stop()
+	}
 	sess.closeBoth()
 	s.mu.Lock()
 	delete(s.live, sess.id)

@@ -107,5 +107,5 @@ func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, args []any) error 
 
 func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, args []any) error {
 	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+
-		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args...)
+		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", args...)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type Session struct {
 	Subject string
 	// HostID is the Host's id.
 	HostID string
+	// HostName is the Host's name when the session started.
+	HostName string
 	// RelayID is the CS that splices the session.
 	RelayID string
 	// Transport is how the ends reach the CS (e.g. "tcp", "http").
@@ -44,6 +47,8 @@ type Session struct {
 	BytesDown int64
 	// EndReason says why the session ended.
 	EndReason string
+	// ChannelsOpened counts the channels the Guest opened, as the Host reported.
+	ChannelsOpened int64
 }
 
 // SessionFilter selects sessions; zero fields match everything.
@@ -52,6 +57,8 @@ type SessionFilter struct {
 	Subject string
 	// HostID, when set, keeps the Host's sessions.
 	HostID string
+	// RelayID, when set, keeps the sessions the relay splices.
+	RelayID string
 	// Live, when set, keeps live (true) or ended (false) sessions.
 	Live *bool
 	// Limit bounds the result (DefaultSessionLimit when 0, at most MaxSessionLimit).
@@ -60,14 +67,14 @@ type SessionFilter struct {
 
 // sessionColumns lists sessions' columns in scanSession's order.
 const sessionColumns = "id, decision_id, subject, host_id, relay_id, transport, encryption, channels," +
-	" started_at, ended_at, bytes_up, bytes_down, end_reason"
+	" started_at, ended_at, bytes_up, bytes_down, end_reason, host_name, channels_opened"
 
 // scanSession reads one sessions row.
 func scanSession(r rowScanner) (Session, error) {
 	var s Session
 	var channels string
 	err := r.Scan(&s.ID, &s.DecisionID, &s.Subject, &s.HostID, &s.RelayID, &s.Transport, &s.Encryption, &channels,
-		scanTime(&s.StartedAt), scanNullTime(&s.EndedAt), &s.BytesUp, &s.BytesDown, &s.EndReason)
+		scanTime(&s.StartedAt), scanNullTime(&s.EndedAt), &s.BytesUp, &s.BytesDown, &s.EndReason, &s.HostName, &s.ChannelsOpened)
 	if err != nil {
 		return s, err
 	}
@@ -100,29 +107,25 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 		ended = db.d.timeArg(*s.EndedAt)
 	}
 	args := []any{s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
-		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason}
+		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason, s.HostName, s.ChannelsOpened}
 	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args) // group commit: see groupcommit.go
 }
 
-// EndSession records the end of a live session. It is idempotent: the first end wins, and ending
-// an ended session again changes nothing and returns nil. ErrNotFound for an unknown id.
+// EndSession records the end of a live session. It is idempotent: the first end's time and
+// reason win, and a later report only raises the byte counts (the CM may end a session before
+// the CS reports its bytes). ErrNotFound for an unknown id.
 func (db *DB) EndSession(ctx context.Context, id string, end time.Time, up, down int64, reason string) error {
 	if end.IsZero() {
 		return fmt.Errorf("store: end session %q: %w: end time is zero", id, ErrInvalid)
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		err := execOne(ctx, tx,
-			"UPDATE sessions SET ended_at = $1, bytes_up = $2, bytes_down = $3, end_reason = $4 WHERE id = $5 AND ended_at IS NULL",
+		return execOne(ctx, tx,
+			"UPDATE sessions SET end_reason = CASE WHEN ended_at IS NULL THEN $4 ELSE end_reason END,"+
+				" ended_at = COALESCE(ended_at, $1),"+
+				" bytes_up = CASE WHEN bytes_up < $2 THEN $2 ELSE bytes_up END,"+
+				" bytes_down = CASE WHEN bytes_down < $3 THEN $3 ELSE bytes_down END WHERE id = $5",
 			db.d.timeArg(end), up, down, reason, id)
-		if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		var one int
-		return tx.QueryRowContext(ctx, "SELECT 1 FROM sessions WHERE id = $1", id).Scan(&one)
 	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
 	if err != nil {
 		return fmt.Errorf("store: end session %q: %w", id, err)
 	}
@@ -139,6 +142,51 @@ func (db *DB) SetSessionTransport(ctx context.Context, id, transport string) err
 		return fmt.Errorf("store: set session %q transport: %w", id, err)
 	}
 	return nil
+}
+
+// RecordHostEnd records a Host's report of a session's end: the channels the Guest opened and,
+// when reason is not empty, the end. The Host's reason replaces a recorded one only when that
+// one is among generic (such as a relay's "closed", which says less than "max_duration"); the
+// first end time stays. ErrNotFound for an unknown id.
+func (db *DB) RecordHostEnd(ctx context.Context, id string, end time.Time, channels int64, reason string, generic ...string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var endedAt *time.Time
+		var current string
+		err := tx.QueryRowContext(ctx, "SELECT ended_at, end_reason FROM sessions WHERE id = $1", id).Scan(scanNullTime(&endedAt), &current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if reason == "" || endedAt != nil && !slices.Contains(generic, current) {
+			reason = current
+		}
+		if endedAt == nil && reason != "" {
+			endedAt = &end
+		}
+		var endArg any
+		if endedAt != nil {
+			endArg = db.d.timeArg(*endedAt)
+		}
+		return execOne(ctx, tx, "UPDATE sessions SET channels_opened = $1, end_reason = $2, ended_at = $3 WHERE id = $4",
+			channels, reason, endArg, id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: record host end of session %q: %w", id, err)
+	}
+	return nil
+}
+
+// EndedSince returns the sessions whose recorded end is at or after since, oldest end first, at
+// most MaxSessionLimit.
+func (db *DB) EndedSince(ctx context.Context, since time.Time) ([]Session, error) {
+	query := fmt.Sprintf("SELECT %s FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= $1 ORDER BY ended_at, id LIMIT %d", sessionColumns, MaxSessionLimit)
+	ss, err := queryAll(ctx, db.sql, scanSession, query, db.d.timeArg(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions ended since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return ss, nil
 }
 
 // GetSession returns the session with this id; ErrNotFound.
@@ -158,6 +206,9 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, err
 	}
 	if f.HostID != "" {
 		w.add("host_id = ?", f.HostID)
+	}
+	if f.RelayID != "" {
+		w.add("relay_id = ?", f.RelayID)
 	}
 	if f.Live != nil && *f.Live {
 		w.add("ended_at IS NULL")

@@ -64,6 +64,7 @@ type cmConfig struct {
 	DevIdP          bool     `mapstructure:"dev-idp"`
 	Instance        string   `mapstructure:"instance"`
 	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
+	Revocation      string   `mapstructure:"revocation"`
 	LogLevel        string   `mapstructure:"log-level"`
 	PprofListen     string   `mapstructure:"pprof-listen"`
 }
@@ -111,6 +112,7 @@ func newCMCmd() *cobra.Command {
 	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
+	f.String("revocation", gateway.RevokeEnd, "what happens to a live session the policy now denies: \"end\" it, or only \"warn\" and record")
 	return cmd
 }
 
@@ -155,7 +157,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		Store: st, Policy: pol, Auth: verifier,
 		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
 		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
-		Instance: cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Logger: log,
+		Instance: cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Revocation: cfg.Revocation, Logger: log,
 		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL,
 	})
 	if err != nil {

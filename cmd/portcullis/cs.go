@@ -139,6 +139,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	defer stopHTTP()
 	log.Info("connection server listening", "id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise, "http", cfg.HTTPListen)
 	go rt.cm.maintain(ctx, rt.reg, rt.srv, keys)
+	go rt.cm.endOrderedSessions(ctx, cfg.ID, rt.srv)
 	select {
 	case err = <-serveErr:
 		return err

@@ -70,6 +70,7 @@ func (c *cmLink) register(ctx context.Context, reg api.RelayRegistration, srv *r
 	st := srv.Stats()
 	now := time.Now()
 	reg.Sessions = st.Live
+	reg.LiveSessions = srv.SessionIDs()
 	if secs := now.Sub(c.lastAt).Seconds(); !c.lastAt.IsZero() && secs > 0 {
 		reg.BytesPerSec = int64(float64(st.Bytes-c.lastBytes) / secs)
 	}

@@ -111,7 +111,7 @@ func (g guestConfig) guest(ctx context.Context) (*endpoint.Guest, error) {
 		}
 	}
 	return &endpoint.Guest{CMURL: g.cmURL(), RootCAs: pool, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
-		Challenge: endpoint.TerminalChallenge(), PreferredProtocol: g.Preferred}, nil
+		Challenge: endpoint.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
 }
 
 // asGuest builds a command's RunE that loads the Guest settings, signs in from the cache

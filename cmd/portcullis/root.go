@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),
+		newSessionsCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
 	)
 	return root
 }

@@ -324,22 +324,30 @@ func (c *Cluster) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc,
 	if err != nil {
 		return nil, err
 	}
-	err = c.waitFor(ctx, func() bool {
+	if err := c.WaitHost(ctx, admin, h.Name); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// WaitHost waits until the CM lists the Host as online.
+func (c *Cluster) WaitHost(ctx context.Context, admin User, name string) error {
+	err := c.waitFor(ctx, func() bool {
 		var hosts []api.HostInfo
 		if api.Call(ctx, admin.Client, http.MethodGet, c.CMURL+api.PathHosts, admin.IDToken, nil, &hosts) != nil {
 			return false
 		}
 		for _, hi := range hosts {
-			if hi.Name == h.Name && hi.Online {
+			if hi.Name == name && hi.Online {
 				return true
 			}
 		}
 		return false
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: host %s did not come online: %w", h.Name, err)
+		return fmt.Errorf("cluster: host %s did not come online: %w", name, err)
 	}
-	return p, nil
+	return nil
 }
 
 // WaitRelays waits until the CM lists every named relay as healthy.

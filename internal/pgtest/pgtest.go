@@ -191,6 +191,23 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// Halt stops the server (pg_ctl -m fast) but keeps its data and port, so that a test can see
+// the database become unreachable; Resume starts it again.
+func (s *Server) Halt(ctx context.Context) error {
+	if err := s.run(ctx, "pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
+		return fmt.Errorf("halt server in %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// Resume starts a halted server again on the same port and waits until it answers.
+func (s *Server) Resume(ctx context.Context) error {
+	if err := s.start(ctx); err != nil {
+		return fmt.Errorf("resume server in %s: %w", s.dir, err)
+	}
+	return waitReady(ctx, s.AdminDSN())
+}
+
 // resolveUser picks the OS user for the server: as root, the postgres user through runuser.
 func (s *Server) resolveUser() error {
 	if os.Geteuid() != 0 {

@@ -102,3 +102,41 @@ func openDB(t *testing.T, dsn string) *sql.DB {
 	}
 	return db
 }
+
+// TestHaltAndResumeKeepTheData: a halted server refuses connections; resumed, it serves the
+// same data on the same DSN.
+func TestHaltAndResumeKeepTheData(t *testing.T) {
+	ctx := context.Background()
+	srv := startOwnServer(t)
+	db := openDB(t, srv.AdminDSN())
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kept (id INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Halt(ctx); err != nil {
+		t.Fatalf("Halt: %v", err)
+	}
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("a halted server answered")
+	}
+	if err := srv.Resume(ctx); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO kept VALUES (1)"); err != nil {
+		t.Fatalf("the resumed server lost the table or the pool did not reconnect: %v", err)
+	}
+}
+
+// startOwnServer starts a server for one test and stops it at cleanup.
+func startOwnServer(t *testing.T) *Server {
+	t.Helper()
+	srv, err := StartServer(context.Background())
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return srv
+}

@@ -1,0 +1,100 @@
+package api
+
+import "time"
+
+// Paths of the live-session API: session records, locks, re-evaluation, and the channels
+// through which the CM orders a Connection Server or a Host to end a session.
+const (
+	PathSessions       = "/v1/sessions"
+	PathReevaluate     = "/v1/sessions/reevaluate"
+	PathLocks          = "/v1/locks"
+	PathRelayCommands  = "/v1/relays/commands"
+	PathHostSessionEnd = "/v1/hosts/session-end"
+)
+
+// QueryRelayID names the relay polling PathRelayCommands.
+const QueryRelayID = "relay"
+
+// HeaderRetryAfter is the header of a 503 that asks the client to wait (seconds).
+const HeaderRetryAfter = "Retry-After"
+
+// Why a session ended or a connect was refused, as the records and the refused user see it.
+const (
+	// ReasonPrefixLocked starts the reason of a lock ("locked: " + the lock's reason).
+	ReasonPrefixLocked = "locked: "
+	// ReasonPrefixRevoked starts the reason of a session the changed policy now denies.
+	ReasonPrefixRevoked = "policy now denies: "
+	// ReasonMaxDuration ends a session that reached its maximum duration.
+	ReasonMaxDuration = "max_duration"
+)
+
+// Session is a session record as the API shows it (GET /v1/sessions, admins and auditors).
+type Session struct {
+	ID             string     `json:"session_id"`
+	DecisionID     string     `json:"decision_id"`
+	Subject        string     `json:"subject"`
+	HostID         string     `json:"host_id"`
+	HostName       string     `json:"host_name"`
+	RelayID        string     `json:"relay_id"`
+	Transport      string     `json:"transport"`
+	Encryption     string     `json:"encryption"`
+	Channels       []string   `json:"channels"`
+	ChannelsOpened int64      `json:"channels_opened"`
+	StartedAt      time.Time  `json:"started_at"`
+	EndedAt        *time.Time `json:"ended_at,omitempty"`
+	BytesUp        int64      `json:"bytes_up"`
+	BytesDown      int64      `json:"bytes_down"`
+	EndReason      string     `json:"end_reason,omitempty"`
+	Live           bool       `json:"live"`
+}
+
+// LockRequest asks for a lock on exactly one of User, Host (by name) or Session.
+type LockRequest struct {
+	User    string `json:"user,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Session string `json:"session,omitempty"`
+	// TTLSeconds ends the lock by itself; 0 means until unlocked.
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// Lock is a stored lock (POST/GET /v1/locks, DELETE /v1/locks/{id}).
+type Lock struct {
+	ID        string     `json:"lock_id"`
+	Kind      string     `json:"kind"`
+	Target    string     `json:"target"`
+	Reason    string     `json:"reason"`
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RemovedBy string     `json:"removed_by,omitempty"`
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
+	Active    bool       `json:"active"`
+	// EndedSessions lists the live sessions the new lock ended.
+	EndedSessions []string `json:"ended_sessions,omitempty"`
+}
+
+// RelayCommand tells a Connection Server to end one session now.
+type RelayCommand struct {
+	SessionID string `json:"session_id"`
+	Reason    string `json:"reason"`
+}
+
+// RelayCommands is the answer of a Connection Server's command long-poll.
+type RelayCommands struct {
+	Commands []RelayCommand `json:"commands"`
+}
+
+// HostSessionEnd is a Host's report of a finished session.
+type HostSessionEnd struct {
+	SessionID      string `json:"session_id"`
+	ChannelsOpened int64  `json:"channels_opened"`
+	Reason         string `json:"reason"`
+}
+
+// Reevaluation is the result of re-deciding every live session against the current policy.
+type Reevaluation struct {
+	Checked int      `json:"checked"`
+	Ended   []string `json:"ended"`
+	Warned  []string `json:"warned"`
+}

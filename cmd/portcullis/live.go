@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
+)
+
+// adminCall runs one authenticated call to the CM as the signed-in user.
+func adminCall(cmd *cobra.Command, method, path string, in, out any) error {
+	cfg, g, err := loadGuest(cmd)
+	if err != nil {
+		return err
+	}
+	pool, err := optionalPool(cfg.CAFile)
+	if err != nil {
+		return err
+	}
+	return api.Call(cmd.Context(), httpsClient(pool), method, strings.TrimSuffix(cfg.CM, "/")+path, g.IDToken, in, out)
+}
+
+func newSessionsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "Read session records (administrators and auditors)",
+	}
+	cmd.AddCommand(newSessionsListCmd(), newSessionsShowCmd())
+	return cmd
+}
+
+func newSessionsListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List sessions, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			for _, name := range []string{"user", "host", "relay"} {
+				if v, _ := cmd.Flags().GetString(name); v != "" {
+					q.Set(name, v)
+				}
+			}
+			if cmd.Flags().Changed("live") {
+				live, _ := cmd.Flags().GetBool("live")
+				q.Set("live", strconv.FormatBool(live))
+			}
+			if n, _ := cmd.Flags().GetInt("limit"); n > 0 {
+				q.Set("limit", strconv.Itoa(n))
+			}
+			var ss []api.Session
+			if err := adminCall(cmd, http.MethodGet, api.PathSessions+"?"+q.Encode(), nil, &ss); err != nil {
+				return err
+			}
+			return printSessions(cmd.OutOrStdout(), ss)
+		},
+	}
+	addGuestFlags(cmd)
+	f := cmd.Flags()
+	f.String("user", "", "only this user's sessions")
+	f.String("host", "", "only sessions to this host (name)")
+	f.String("relay", "", "only sessions through this relay")
+	f.Bool("live", false, "only live sessions (--live=false: only ended ones)")
+	f.Int("limit", 0, "at most this many (default: the CM's page size)")
+	return cmd
+}
+
+func printSessions(w io.Writer, ss []api.Session) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tRELAY\tSTARTED\tENDED\tUP\tDOWN\tREASON")
+	for _, s := range ss {
+		ended := "live"
+		if s.EndedAt != nil {
+			ended = s.EndedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ID, s.Subject, s.HostName, s.RelayID,
+			s.StartedAt.Format(time.RFC3339), ended, s.BytesUp, s.BytesDown, s.EndReason)
+	}
+	return tw.Flush()
+}
+
+func newSessionsShowCmd() *cobra.Command {
+	return newJSONCmd("show SESSION", "Show one session record", cobra.ExactArgs(1), http.MethodGet,
+		func(_ *cobra.Command, args []string) string { return api.PathSessions + "/" + url.PathEscape(args[0]) }, &api.Session{})
+}
+
+// newJSONCmd is a command that makes one call to the CM (path from its arguments) and prints
+// the answer, decoded into out, as JSON.
+func newJSONCmd(use, short string, args cobra.PositionalArgs, method string, path func(*cobra.Command, []string) string, out any) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := adminCall(cmd, method, path(cmd, args), nil, out); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), out)
+		},
+	}
+	addGuestFlags(cmd)
+	return cmd
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newLockCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Lock a user, a host or a session: its live sessions end now and new connects are refused (administrators)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			var req api.LockRequest
+			req.User, _ = f.GetString("user")
+			req.Host, _ = f.GetString("host")
+			req.Session, _ = f.GetString("session")
+			req.Reason, _ = f.GetString("reason")
+			ttl, _ := f.GetDuration("ttl")
+			req.TTLSeconds = int64(ttl / time.Second)
+			var l api.Lock
+			if err := adminCall(cmd, http.MethodPost, api.PathLocks, req, &l); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s locked (%s); ended %d live session(s)\n", l.ID, l.Kind, l.Target, l.Reason, len(l.EndedSessions))
+			return nil
+		},
+	}
+	addGuestFlags(cmd)
+	f := cmd.Flags()
+	f.String("user", "", "lock this user")
+	f.String("host", "", "lock this host (name)")
+	f.String("session", "", "lock (end) this session")
+	f.Duration("ttl", 0, "the lock ends by itself after this long (default: until unlocked)")
+	f.String("reason", "", "why; refused users see it (required)")
+	cmd.MarkFlagsOneRequired("user", "host", "session")
+	cmd.MarkFlagsMutuallyExclusive("user", "host", "session")
+	_ = cmd.MarkFlagRequired("reason") // the flag exists: registered just above
+	return cmd
+}
+
+func newUnlockCmd() *cobra.Command {
+	return newJSONCmd("unlock LOCK", "Remove a lock (administrators); the lock stays on record with who removed it",
+		cobra.ExactArgs(1), http.MethodDelete,
+		func(_ *cobra.Command, args []string) string { return api.PathLocks + "/" + url.PathEscape(args[0]) }, &api.Lock{})
+}
+
+func newLocksCmd() *cobra.Command {
+	cmd := newJSONCmd("locks", "List the locks in force (--all: every lock ever made) (administrators and auditors)",
+		cobra.NoArgs, http.MethodGet, func(cmd *cobra.Command, _ []string) string {
+			if all, _ := cmd.Flags().GetBool("all"); all {
+				return api.PathLocks + "?all=true"
+			}
+			return api.PathLocks
+		}, &[]api.Lock{})
+	cmd.Flags().Bool("all", false, "include removed and expired locks")
+	return cmd
+}
+
+func newReevaluateCmd() *cobra.Command {
+	return newJSONCmd("reevaluate", "Re-decide every live session against the current policy now (administrators)",
+		cobra.NoArgs, http.MethodPost, func(*cobra.Command, []string) string { return api.PathReevaluate }, &api.Reevaluation{})
+}

@@ -1,0 +1,361 @@
+package gateway_test
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/rego"
+	"github.com/portcullis/portcullis/store"
+)
+
+// hostRequests polls the Host's long-poll once.
+func (w *world) hostRequests(t testing.TB, host string) []api.HostRequest {
+	t.Helper()
+	var reqs api.HostRequests
+	if err := api.Call(context.Background(), w.hosts[host].client, http.MethodGet, w.url+api.PathHostRequests, "", nil, &reqs); err != nil {
+		t.Fatalf("host %s long-poll: %v", host, err)
+	}
+	return reqs.Requests
+}
+
+// relayCommands polls the relay's command long-poll once.
+func (w *world) relayCommands(t testing.TB, hc *http.Client, relayID string) []api.RelayCommand {
+	t.Helper()
+	var cmds api.RelayCommands
+	if err := api.Call(context.Background(), hc, http.MethodGet, w.url+api.PathRelayCommands+"?relay="+relayID, "", nil, &cmds); err != nil {
+		t.Fatalf("relay %s commands: %v", relayID, err)
+	}
+	return cmds.Commands
+}
+
+func (w *world) lock(t testing.TB, admin user, req api.LockRequest) api.Lock {
+	t.Helper()
+	var l api.Lock
+	if err := w.call(admin, http.MethodPost, api.PathLocks, req, &l); err != nil {
+		t.Fatalf("lock %+v: %v", req, err)
+	}
+	return l
+}
+
+// liveSession connects alice or bob and drains the Host's connection request.
+func (w *world) liveSession(t testing.TB, u user, host string) api.ConnectResponse {
+	t.Helper()
+	resp, _, err := w.connect(u, host, "shell")
+	if err != nil {
+		t.Fatalf("connect to %s: %v", host, err)
+	}
+	if reqs := w.hostRequests(t, host); len(reqs) != 1 || reqs[0].Kill {
+		t.Fatalf("host requests = %+v", reqs)
+	}
+	return resp
+}
+
+func TestEachLockKindEndsTheLiveSessionAtTheRelayAndTheHostAndRefusesNewConnects(t *testing.T) {
+	kinds := map[string]func(sessionID string) api.LockRequest{
+		"user":    func(string) api.LockRequest { return api.LockRequest{User: "bob@example.com", Reason: "offboarding"} },
+		"host":    func(string) api.LockRequest { return api.LockRequest{Host: "web-1", Reason: "offboarding"} },
+		"session": func(id string) api.LockRequest { return api.LockRequest{Session: id, Reason: "offboarding"} },
+	}
+	for kind, lockOf := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			w := startWorld(t)
+			dave := w.login(t, "dave@example.com", "")
+			bob := w.login(t, "bob@example.com", "")
+			relay := w.vendorRelayClient(t)
+			sess := w.liveSession(t, bob, "web-1")
+			l := w.lock(t, dave, lockOf(sess.SessionID))
+			if !slices.Equal(l.EndedSessions, []string{sess.SessionID}) || l.CreatedBy != "dave@example.com" || !l.Active {
+				t.Fatalf("lock = %+v, want it to end %s", l, sess.SessionID)
+			}
+
+			kills := w.hostRequests(t, "web-1")
+			if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != sess.SessionID || kills[0].Reason != "locked: offboarding" {
+				t.Errorf("the Host was told %+v, want a kill of %s", kills, sess.SessionID)
+			}
+			cmds := w.relayCommands(t, relay, "cs-eu-1")
+			if len(cmds) != 1 || cmds[0].SessionID != sess.SessionID {
+				t.Errorf("the relay was told %+v, want a kill of %s", cmds, sess.SessionID)
+			}
+			rec, err := w.store.GetSession(context.Background(), sess.SessionID)
+			if err != nil || rec.EndedAt == nil || rec.EndReason != "locked: offboarding" {
+				t.Errorf("session record = %+v, %v: want ended, and why", rec, err)
+			}
+
+			if kind == "session" {
+				return // a session lock stops that session only
+			}
+			_, _, err = w.connect(bob, "web-1", "shell")
+			status, body := statusOf(err)
+			if status != http.StatusForbidden || !slices.Contains(body.Reasons, "locked: offboarding") {
+				t.Fatalf("connect while locked: %d %+v, want 403 with the lock's reason", status, body)
+			}
+			d, err := w.store.GetDecision(context.Background(), body.DecisionID)
+			if err != nil || d.Allow || !slices.Contains(d.Reasons, "locked: offboarding") {
+				t.Errorf("decision record of the refusal = %+v, %v", d, err)
+			}
+
+			var removed api.Lock
+			if err := w.call(dave, http.MethodDelete, api.PathLocks+"/"+l.ID, nil, &removed); err != nil {
+				t.Fatalf("unlock: %v", err)
+			}
+			if removed.Active || removed.RemovedBy != "dave@example.com" {
+				t.Errorf("removed lock = %+v", removed)
+			}
+			w.liveSession(t, bob, "web-1")
+		})
+	}
+}
+
+func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
+	w := startWorld(t)
+	dave := w.login(t, "dave@example.com", "")
+	alice := w.login(t, "alice@example.com", "123456")
+	err := w.call(alice, http.MethodPost, api.PathLocks, api.LockRequest{User: "bob@example.com", Reason: "x"}, nil)
+	if status, _ := statusOf(err); status != http.StatusForbidden {
+		t.Errorf("alice locked bob: %v, want 403", err)
+	}
+	for name, req := range map[string]api.LockRequest{
+		"no target":   {Reason: "x"},
+		"two targets": {User: "bob@example.com", Host: "web-1", Reason: "x"},
+		"no reason":   {User: "bob@example.com"},
+		"negative":    {User: "bob@example.com", Reason: "x", TTLSeconds: -1},
+	} {
+		err := w.call(dave, http.MethodPost, api.PathLocks, req, nil)
+		if status, _ := statusOf(err); status != http.StatusBadRequest {
+			t.Errorf("%s: %v, want 400", name, err)
+		}
+	}
+	if locks, err := w.store.ListLocks(context.Background(), false, w.now); err != nil || len(locks) != 0 {
+		t.Errorf("refused lock requests stored %v, %v", locks, err)
+	}
+	err = w.call(dave, http.MethodDelete, api.PathLocks+"/lk_nope", nil, nil)
+	if status, _ := statusOf(err); status != http.StatusNotFound {
+		t.Errorf("unlock of an unknown lock: %v, want 404", err)
+	}
+}
+
+func TestALockWithATTLExpires(t *testing.T) {
+	w := startWorld(t)
+	dave := w.login(t, "dave@example.com", "")
+	bob := w.login(t, "bob@example.com", "")
+	w.lock(t, dave, api.LockRequest{User: "bob@example.com", Reason: "cool-off", TTLSeconds: 60})
+	if _, _, err := w.connect(bob, "web-1", "shell"); err == nil {
+		t.Fatal("bob connected while locked")
+	}
+	w.now = w.now.Add(61 * time.Second)
+	if err := heartbeat(w.hosts["web-1"], w.url); err != nil {
+		t.Fatal(err)
+	}
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor"})
+	w.liveSession(t, bob, "web-1")
+}
+
+// stagingOnlyForOps is the default policy with ops no longer allowed on production.
+func stagingOnlyForOps(t testing.TB) *policy.Engine {
+	t.Helper()
+	files := fstest.MapFS{}
+	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(rego.Files(), p)
+		if p == "authz.rego" {
+			b = []byte(strings.Replace(string(b), `"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "staging"}],`, 1))
+		}
+		files[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.New(context.Background(), policy.WithFS(files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// swappable is a policy source whose policy the test replaces, as a reload would.
+type swappable struct {
+	atomic.Pointer[policy.Engine]
+}
+
+// Current returns the engine serving now.
+func (s *swappable) Current() *policy.Engine { return s.Load() }
+
+// Status describes the serving policy.
+func (s *swappable) Status() policy.Status { return policy.Status{Revision: s.Load().Revision()} }
+
+func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
+	src := &swappable{}
+	src.Store(defaultEngine(t))
+	w := startWorld(t, withPolicy(src))
+	alice := w.login(t, "alice@example.com", "123456")
+	relay := w.vendorRelayClient(t)
+	prod := w.liveSession(t, alice, "db-1")
+	staging := w.liveSession(t, alice, "web-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }() // Run notices the reload
+
+	src.Store(stagingOnlyForOps(t))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if rec, _ := w.store.GetSession(context.Background(), prod.SessionID); rec.EndedAt != nil {
+			if !strings.HasPrefix(rec.EndReason, "policy now denies: ") {
+				t.Fatalf("session record = %+v", rec)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reload did not end the production session the new policy denies")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if kills := w.hostRequests(t, "db-1"); len(kills) != 1 || !kills[0].Kill || !strings.HasPrefix(kills[0].Reason, "policy now denies: ") {
+		t.Errorf("db-1 was told %+v", kills)
+	}
+	if cmds := w.relayCommands(t, relay, "cs-eu-1"); len(cmds) != 1 || cmds[0].SessionID != prod.SessionID {
+		t.Errorf("the relay was told %+v", cmds)
+	}
+	if rec, _ := w.store.GetSession(context.Background(), staging.SessionID); rec.EndedAt != nil {
+		t.Errorf("the staging session, still allowed, ended: %+v", rec)
+	}
+	if _, _, err := w.connect(alice, "db-1", "shell"); err == nil {
+		t.Error("a new connect to production is allowed under the new policy")
+	}
+}
+
+func TestReevaluationInWarnModeRecordsButLeavesTheSession(t *testing.T) {
+	src := &swappable{}
+	src.Store(defaultEngine(t))
+	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.Revocation = "warn" }))
+	alice := w.login(t, "alice@example.com", "123456")
+	prod := w.liveSession(t, alice, "db-1")
+	src.Store(stagingOnlyForOps(t))
+	res, err := w.gateway.ReevaluateLive(context.Background())
+	if err != nil || !slices.Equal(res.Warned, []string{prod.SessionID}) || len(res.Ended) != 0 {
+		t.Fatalf("re-evaluation = %+v, %v", res, err)
+	}
+	if rec, _ := w.store.GetSession(context.Background(), prod.SessionID); rec.EndedAt != nil {
+		t.Errorf("warn mode ended the session: %+v", rec)
+	}
+}
+
+func TestSessionRecordsAreForAuditorsAndAdministrators(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	carol := w.login(t, "carol@example.com", "")
+	sess := w.liveSession(t, alice, "db-1")
+	w.liveSession(t, alice, "web-1")
+
+	var all []api.Session
+	if err := w.call(carol, http.MethodGet, api.PathSessions+"?host=db-1&live=true", nil, &all); err != nil {
+		t.Fatalf("carol lists sessions: %v", err)
+	}
+	if len(all) != 1 || all[0].ID != sess.SessionID || all[0].HostName != "db-1" || all[0].Subject != "alice@example.com" ||
+		all[0].DecisionID != sess.DecisionID || all[0].RelayID != "cs-eu-1" || !all[0].Live || all[0].Encryption != "very_high" {
+		t.Errorf("sessions = %+v", all)
+	}
+	var one api.Session
+	if err := w.call(carol, http.MethodGet, api.PathSessions+"/"+sess.SessionID, nil, &one); err != nil || one.ID != sess.SessionID {
+		t.Errorf("get session = %+v, %v", one, err)
+	}
+	err := w.call(alice, http.MethodGet, api.PathSessions, nil, &all)
+	if status, _ := statusOf(err); status != http.StatusForbidden {
+		t.Errorf("alice listed sessions: %v, want 403", err)
+	}
+	err = w.call(carol, http.MethodGet, api.PathSessions+"?live=maybe", nil, &all)
+	if status, _ := statusOf(err); status != http.StatusBadRequest {
+		t.Errorf("malformed filter: %v, want 400", err)
+	}
+}
+
+func TestReevaluationEndsASessionOfALockedUserThatTheLockDidNotReach(t *testing.T) {
+	w := startWorld(t)
+	bob := w.login(t, "bob@example.com", "")
+	sess := w.liveSession(t, bob, "web-1")
+	// A lock written straight to the store, as another CM replica would: this CM never ended
+	// the session when the lock was made.
+	err := w.store.CreateLock(context.Background(), store.Lock{ID: "lk_other", Kind: store.LockUser, Target: "bob@example.com", Reason: "offboarding", CreatedBy: "dave@example.com", CreatedAt: w.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.gateway.ReevaluateLive(context.Background())
+	if err != nil || !slices.Equal(res.Ended, []string{sess.SessionID}) {
+		t.Fatalf("re-evaluation = %+v, %v; want the locked user's session ended", res, err)
+	}
+	if rec, _ := w.store.GetSession(context.Background(), sess.SessionID); rec.EndReason != "locked: offboarding" {
+		t.Errorf("session record = %+v", rec)
+	}
+}
+
+func TestTheRecordOfASessionItsRelayNoLongerHoldsIsEnded(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	gone := w.liveSession(t, alice, "db-1")
+	held := w.liveSession(t, alice, "web-1")
+	report := func(live []string) {
+		w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor", LiveSessions: live})
+	}
+	w.now = w.now.Add(2 * time.Minute)
+	report(nil) // a CS that does not list its sessions says nothing about them
+	if rec, _ := w.store.GetSession(context.Background(), gone.SessionID); rec.EndedAt != nil {
+		t.Fatalf("a report without a session list ended %+v", rec)
+	}
+	report([]string{held.SessionID})
+	if rec, _ := w.store.GetSession(context.Background(), gone.SessionID); rec.EndedAt == nil || !strings.Contains(rec.EndReason, "no longer holds") {
+		t.Errorf("the session the relay no longer holds = %+v, want ended", rec)
+	}
+	if rec, _ := w.store.GetSession(context.Background(), held.SessionID); rec.EndedAt != nil {
+		t.Errorf("the session the relay holds was ended: %+v", rec)
+	}
+	if err := heartbeat(w.hosts["db-1"], w.url); err != nil {
+		t.Fatal(err)
+	}
+	fresh := w.liveSession(t, alice, "db-1")
+	w.now = w.now.Add(4 * time.Second)
+	report([]string{held.SessionID})
+	if rec, _ := w.store.GetSession(context.Background(), fresh.SessionID); rec.EndedAt != nil {
+		t.Errorf("a session granted seconds ago, not yet paired, was ended: %+v", rec)
+	}
+}
+
+func TestAnOrderFromAnotherCMReplicaReachesTheHostAndTheRelayPollingThisOne(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	relay := w.vendorRelayClient(t)
+	sess := w.liveSession(t, alice, "db-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }()
+	// Another replica, sharing the store, ended the session for a lock.
+	if err := w.store.EndSession(context.Background(), sess.SessionID, w.now, 0, 0, "locked: by the other replica"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if reqs := w.hostRequests(t, "db-1"); len(reqs) == 1 && reqs[0].Kill && reqs[0].SessionID == sess.SessionID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Host polling this replica was never told to end the session")
+		}
+	}
+	if cmds := w.relayCommands(t, relay, "cs-eu-1"); len(cmds) != 1 || cmds[0].SessionID != sess.SessionID {
+		t.Errorf("the relay polling this replica was told %+v", cmds)
+	}
+	if reqs := w.hostRequests(t, "db-1"); len(reqs) != 0 {
+		t.Errorf("the order was passed on again: %+v", reqs)
+	}
+}

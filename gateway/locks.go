@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
+)
+
+// maxLockReason bounds a lock's reason, which refused users see.
+const maxLockReason = 500
+
+func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
+	claims, ok := s.authorizeLive(w, r, opCreateLock)
+	if !ok {
+		return
+	}
+	var req api.LockRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	l, msg := lockFromRequest(req)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: msg})
+		return
+	}
+	now := s.cfg.Now()
+	l.ID, l.CreatedBy, l.CreatedAt = newID("lk"), claims.Subject, now
+	if req.TTLSeconds > 0 {
+		exp := now.Add(time.Duration(req.TTLSeconds) * time.Second)
+		l.ExpiresAt = &exp
+	}
+	ctx := r.Context()
+	if err := s.cfg.Store.CreateLock(ctx, l); err != nil {
+		s.storeUnavailable(w, "create lock", err)
+		return
+	}
+	s.cfg.Logger.Info("lock created", "lock", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason)
+	live, err := s.sessionsLockedBy(ctx, l)
+	if err != nil {
+		s.cfg.Logger.Error("find locked sessions", "lock", l.ID, "err", err)
+	}
+	view := lockView(l, now)
+	view.EndedSessions = s.endSessions(context.WithoutCancel(ctx), live, api.ReasonPrefixLocked+l.Reason)
+	writeJSON(w, http.StatusCreated, view)
+}
+
+// lockFromRequest checks a lock request: exactly one target, and a reason.
+func lockFromRequest(req api.LockRequest) (store.Lock, string) {
+	var targets []store.LockTarget
+	for _, t := range []store.LockTarget{{Kind: store.LockUser, Target: req.User}, {Kind: store.LockHost, Target: req.Host}, {Kind: store.LockSession, Target: req.Session}} {
+		if t.Target != "" {
+			targets = append(targets, t)
+		}
+	}
+	reason := strings.TrimSpace(req.Reason)
+	switch {
+	case len(targets) != 1:
+		return store.Lock{}, "a lock names exactly one of user, host or session"
+	case reason == "":
+		return store.Lock{}, "a lock needs a reason"
+	case len(reason) > maxLockReason:
+		return store.Lock{}, "the reason is too long"
+	case req.TTLSeconds < 0:
+		return store.Lock{}, "ttl must not be negative"
+	}
+	return store.Lock{Kind: targets[0].Kind, Target: targets[0].Target, Reason: reason}, ""
+}
+
+// sessionsLockedBy returns the live sessions that the lock stops.
+func (s *Server) sessionsLockedBy(ctx context.Context, l store.Lock) ([]store.Session, error) {
+	live := true
+	f := store.SessionFilter{Live: &live, Limit: store.MaxSessionLimit}
+	switch l.Kind {
+	case store.LockUser:
+		f.Subject = l.Target
+	case store.LockHost:
+		h, err := s.cfg.Store.GetHostByName(ctx, l.Target)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.HostID = h.ID
+	case store.LockSession:
+		sess, err := s.cfg.Store.GetSession(ctx, l.Target)
+		if errors.Is(err, store.ErrNotFound) || err == nil && sess.EndedAt != nil {
+			return nil, nil
+		}
+		return []store.Session{sess}, err
+	}
+	return s.cfg.Store.ListSessions(ctx, f)
+}
+
+func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {
+	claims, ok := s.authorizeLive(w, r, opRemoveLock)
+	if !ok {
+		return
+	}
+	now := s.cfg.Now()
+	l, err := s.cfg.Store.RemoveLock(r.Context(), r.PathValue("id"), claims.Subject, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such lock in force"})
+		return
+	case err != nil:
+		s.storeUnavailable(w, "remove lock", err)
+		return
+	}
+	s.cfg.Logger.Info("lock removed", "lock", l.ID, "by", claims.Subject)
+	writeJSON(w, http.StatusOK, lockView(l, now))
+}
+
+func (s *Server) handleListLocks(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorizeLive(w, r, opListLocks); !ok {
+		return
+	}
+	now := s.cfg.Now()
+	locks, err := s.cfg.Store.ListLocks(r.Context(), r.URL.Query().Get("all") != "true", now)
+	if err != nil {
+		s.storeUnavailable(w, "list locks", err)
+		return
+	}
+	out := make([]api.Lock, 0, len(locks))
+	for _, l := range locks {
+		out = append(out, lockView(l, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func lockView(l store.Lock, now time.Time) api.Lock {
+	return api.Lock{
+		ID: l.ID, Kind: l.Kind, Target: l.Target, Reason: l.Reason, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt,
+		ExpiresAt: l.ExpiresAt, RemovedBy: l.RemovedBy, RemovedAt: l.RemovedAt, Active: l.ActiveAt(now),
+	}
+}
+
+// lockReasons returns the reasons of the locks in force on the connect's user or host; an
+// error means the locks cannot be read, and the connect must be refused (fail closed).
+func (s *Server) lockReasons(ctx context.Context, a *connectAttempt) ([]string, error) {
+	locks, err := s.cfg.Store.ActiveLocks(ctx, a.now,
+		store.LockTarget{Kind: store.LockUser, Target: a.claims.Subject},
+		store.LockTarget{Kind: store.LockHost, Target: a.req.Host})
+	if err != nil {
+		return nil, err
+	}
+	var reasons []string
+	for _, l := range locks {
+		reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
+	}
+	return reasons, nil
+}
+
+// applyLocks turns the attempt into a deny when a lock is in force on its user or host, before
+// anything is minted; the decision record then carries the lock's reason. When the locks cannot
+// be read it answers 503 and returns false (fail closed).
+func (s *Server) applyLocks(w http.ResponseWriter, r *http.Request, a *connectAttempt) bool {
+	reasons, err := s.lockReasons(r.Context(), a)
+	if err != nil {
+		s.cfg.Logger.Error("read locks", "err", err)
+		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		return false
+	}
+	if len(reasons) > 0 {
+		a.result, a.path = denyResult(reasons...), cmDecisionPath // the CM's refusal, not the policy's
+	}
+	return true
+}

@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/store"
+)
+
+// Revocation modes: what ReevaluateLive does with a live session the policy now denies.
+const (
+	// RevokeEnd ends the session at the CS and the Host.
+	RevokeEnd = "end"
+	// RevokeWarn leaves the session running, logs a warning and records the denial.
+	RevokeWarn = "warn"
+)
+
+// labelReevaluated marks a decision record made by re-evaluating a live session; its value is
+// the session id.
+const labelReevaluated = "reevaluated_session"
+
+// reevaluateOnReload re-evaluates the live sessions when the policy serving now is not the one
+// that served before (a reload rolled out a new one); it returns the one serving now.
+func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) *policy.Engine {
+	now := s.cfg.Policy.Current()
+	if now == before {
+		return now
+	}
+	s.cfg.Logger.Info("policy changed; re-evaluating live sessions", "revision", now.Revision())
+	if _, err := s.ReevaluateLive(ctx); err != nil {
+		s.cfg.Logger.Warn("re-evaluate live sessions after a policy change", "err", err)
+	}
+	return now
+}
+
+// ReevaluateLive re-decides every live session — the input recorded when it was allowed, at the
+// current time and with the Host's current record — against the current policy. Sessions now
+// denied end at the CS and the Host (Config.Revocation "end") or are only logged ("warn");
+// either way the denial is committed to the decision log.
+func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
+	live := true
+	ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{Live: &live, Limit: store.MaxSessionLimit})
+	if err != nil {
+		return api.Reevaluation{}, fmt.Errorf("gateway: re-evaluate: %w", err)
+	}
+	res := api.Reevaluation{Checked: len(ss), Ended: []string{}, Warned: []string{}}
+	for _, sess := range ss {
+		if locked := s.lockedSession(ctx, sess); locked != "" {
+			res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
+			continue
+		}
+		reasons, denied := s.reevaluate(ctx, sess)
+		if !denied {
+			continue
+		}
+		if s.cfg.Revocation == RevokeWarn {
+			s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session", sess.ID, "reasons", reasons)
+			res.Warned = append(res.Warned, sess.ID)
+			continue
+		}
+		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, api.ReasonPrefixRevoked+strings.Join(reasons, "; "))...)
+	}
+	return res, nil
+}
+
+// lockedSession returns the end reason of a lock in force on the session, its user or its
+// Host, or "" (also when the locks cannot be read: the next re-evaluation looks again). It
+// catches a session that a lock could not end when it was made.
+func (s *Server) lockedSession(ctx context.Context, sess store.Session) string {
+	locks, err := s.cfg.Store.ActiveLocks(ctx, s.cfg.Now(),
+		store.LockTarget{Kind: store.LockSession, Target: sess.ID},
+		store.LockTarget{Kind: store.LockUser, Target: sess.Subject},
+		store.LockTarget{Kind: store.LockHost, Target: sess.HostName})
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: read locks", "session", sess.ID, "err", err)
+		return ""
+	}
+	if len(locks) == 0 {
+		return ""
+	}
+	return api.ReasonPrefixLocked + locks[0].Reason
+}
+
+// reevaluate re-decides one live session; it reports the reasons when the policy now denies it
+// (an unreadable record or a failing policy denies: fail closed) and records that denial.
+func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, bool) {
+	now := s.cfg.Now()
+	d, err := s.cfg.Store.GetDecision(ctx, sess.DecisionID)
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: load decision", "session", sess.ID, "err", err)
+		return nil, false // the store is down: the next re-evaluation decides
+	}
+	engine := s.cfg.Policy.Current()
+	var in policy.Input
+	var res policy.Result
+	if err := json.Unmarshal(d.Input, &in); err != nil {
+		res = denyResult("recorded policy input is unreadable (fail closed)")
+	} else {
+		in.Context.Time = now
+		if h, err := s.cfg.Store.GetHost(ctx, sess.HostID); err == nil {
+			in.Host.Tags, in.Host.Tenant, in.Host.OS = h.Tags, h.Tenant, h.OS
+		}
+		res, err = engine.Decide(ctx, in)
+		if err != nil {
+			s.cfg.Logger.Error("re-evaluate: policy evaluation", "session", sess.ID, "err", err)
+			res = denyResult(reasonPolicyFailure)
+		}
+	}
+	if res.Decision.Allow {
+		return nil, false
+	}
+	rec, err := s.commit(ctx, logEntry{
+		engine: engine, now: now, path: policy.DecisionPath, subject: sess.Subject, hostID: sess.HostID, hostName: sess.HostName,
+		input: in, result: res, labels: map[string]string{labelReevaluated: sess.ID},
+	})
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: commit decision record", "session", sess.ID, "err", err)
+		return res.Decision.Reasons, true
+	}
+	return rec.Reasons, true
+}
+
+func (s *Server) handleReevaluate(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authorizeLive(w, r, opReevaluate); !ok {
+		return
+	}
+	res, err := s.ReevaluateLive(r.Context())
+	if err != nil {
+		s.storeUnavailable(w, "re-evaluate live sessions", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kinds of lock.
+const (
+	// LockUser locks a user (Target is the subject, e.g. bob@example.com).
+	LockUser = "user"
+	// LockHost locks a Host (Target is its name).
+	LockHost = "host"
+	// LockSession locks one session (Target is its id).
+	LockSession = "session"
+)
+
+// MaxLockLimit is the largest page ListLocks returns.
+const MaxLockLimit = 1000
+
+// Lock stops a user, a Host or a session: matching live sessions end and new connects are
+// refused. Locks are never deleted; unlocking records who removed the lock and when.
+type Lock struct {
+	// ID names the lock.
+	ID string
+	// Kind is LockUser, LockHost or LockSession.
+	Kind string
+	// Target is the locked subject, host name or session id.
+	Target string
+	// Reason is shown to refused users and recorded in decisions.
+	Reason string
+	// CreatedBy is the administrator who locked.
+	CreatedBy string
+	// CreatedAt is when the lock was made.
+	CreatedAt time.Time
+	// ExpiresAt ends the lock by itself; nil means until unlocked.
+	ExpiresAt *time.Time
+	// RemovedBy is the administrator who unlocked ("" while in force).
+	RemovedBy string
+	// RemovedAt is when the lock was removed; nil while in force.
+	RemovedAt *time.Time
+}
+
+// ActiveAt reports whether the lock is in force at t.
+func (l Lock) ActiveAt(t time.Time) bool {
+	return l.RemovedAt == nil && (l.ExpiresAt == nil || t.Before(*l.ExpiresAt))
+}
+
+// LockTarget names one thing a lock may stop.
+type LockTarget struct {
+	Kind, Target string
+}
+
+// lockColumns lists locks' columns in scanLock's order.
+const lockColumns = "id, kind, target, reason, created_by, created_at, expires_at, removed_by, removed_at"
+
+func scanLock(r rowScanner) (Lock, error) {
+	var l Lock
+	err := r.Scan(&l.ID, &l.Kind, &l.Target, &l.Reason, &l.CreatedBy, scanTime(&l.CreatedAt),
+		scanNullTime(&l.ExpiresAt), &l.RemovedBy, scanNullTime(&l.RemovedAt))
+	return l, err
+}
+
+// validLockKind reports whether kind is one of the lock kinds.
+func validLockKind(kind string) bool {
+	return kind == LockUser || kind == LockHost || kind == LockSession
+}
+
+// CreateLock stores a new lock. ErrInvalid for a missing id, target, reason or creation time
+// or an unknown kind; ErrConflict for a duplicate id.
+func (db *DB) CreateLock(ctx context.Context, l Lock) error {
+	if err := requireID("lock", l.ID); err != nil {
+		return fmt.Errorf("store: create lock: %w", err)
+	}
+	if !validLockKind(l.Kind) || l.Target == "" || l.Reason == "" || l.CreatedAt.IsZero() {
+		return fmt.Errorf("store: create lock %q: %w: kind must be user, host or session, with a target, a reason and a time", l.ID, ErrInvalid)
+	}
+	var expires any
+	if l.ExpiresAt != nil {
+		expires = db.d.timeArg(*l.ExpiresAt)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return db.insert(ctx, tx, "INSERT INTO locks ("+lockColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, '', NULL)",
+			l.ID, l.Kind, l.Target, l.Reason, l.CreatedBy, db.d.timeArg(l.CreatedAt), expires)
+	})
+	if err != nil {
+		return fmt.Errorf("store: create lock %q: %w", l.ID, err)
+	}
+	return nil
+}
+
+// RemoveLock records that by removed the lock at t. ErrNotFound when no lock with this id is
+// in force (unknown, or already removed).
+func (db *DB) RemoveLock(ctx context.Context, id, by string, t time.Time) (Lock, error) {
+	var l Lock
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, "UPDATE locks SET removed_by = $1, removed_at = $2 WHERE id = $3 AND removed_at IS NULL",
+			by, db.d.timeArg(t), id); err != nil {
+			return err
+		}
+		var err error
+		l, err = queryOne(ctx, tx, scanLock, "SELECT "+lockColumns+" FROM locks WHERE id = $1", id)
+		return err
+	})
+	if err != nil {
+		return Lock{}, fmt.Errorf("store: remove lock %q: %w", id, err)
+	}
+	return l, nil
+}
+
+// GetLock returns the lock with this id; ErrNotFound.
+func (db *DB) GetLock(ctx context.Context, id string) (Lock, error) {
+	l, err := queryOne(ctx, db.sql, scanLock, "SELECT "+lockColumns+" FROM locks WHERE id = $1", id)
+	if err != nil {
+		return Lock{}, fmt.Errorf("store: get lock %q: %w", id, err)
+	}
+	return l, nil
+}
+
+// ActiveLocks returns the locks in force at t on any of the targets, oldest first.
+func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarget) ([]Lock, error) {
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	w := &where{}
+	w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+	match := make([]string, 0, len(targets))
+	args := make([]any, 0, 2*len(targets))
+	for _, tg := range targets {
+		match = append(match, "(kind = ? AND target = ?)")
+		args = append(args, tg.Kind, tg.Target)
+	}
+	w.add("("+strings.Join(match, " OR ")+")", args...)
+	query := "SELECT " + lockColumns + " FROM locks" + w.String() + " ORDER BY created_at, id"
+	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: active locks: %w", err)
+	}
+	return ls, nil
+}
+
+// ListLocks returns locks newest first: only those in force at t when active is set.
+func (db *DB) ListLocks(ctx context.Context, active bool, t time.Time) ([]Lock, error) {
+	w := &where{}
+	if active {
+		w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+	}
+	query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, w, MaxLockLimit)
+	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list locks: %w", err)
+	}
+	return ls, nil
+}

@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// testLocks: create, match by target, expire, remove once, audit trail kept.
+func testLocks(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	locks := []Lock{
+		{ID: "lk1", Kind: LockUser, Target: "bob@example.com", Reason: "offboarding", CreatedBy: "dave@example.com", CreatedAt: at(0)},
+		{ID: "lk2", Kind: LockHost, Target: "db-1", Reason: "maintenance", CreatedBy: "dave@example.com", CreatedAt: at(time.Second), ExpiresAt: ptr(at(time.Hour))},
+		{ID: "lk3", Kind: LockSession, Target: "ses_1", Reason: "suspicious", CreatedBy: "dave@example.com", CreatedAt: at(2 * time.Second)},
+	}
+	for _, l := range locks {
+		if err := db.CreateLock(ctx, l); err != nil {
+			t.Fatalf("CreateLock %s: %v", l.ID, err)
+		}
+	}
+	bad := []Lock{
+		{ID: "x", Kind: "planet", Target: "earth", Reason: "r", CreatedAt: at(0)},
+		{ID: "x", Kind: LockUser, Target: "u", CreatedAt: at(0)},
+		{Kind: LockUser, Target: "u", Reason: "r", CreatedAt: at(0)},
+	}
+	for _, l := range bad {
+		if err := db.CreateLock(ctx, l); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CreateLock %+v: err = %v, want ErrInvalid", l, err)
+		}
+	}
+	if err := db.CreateLock(ctx, locks[0]); !errors.Is(err, ErrConflict) {
+		t.Errorf("duplicate lock: err = %v, want ErrConflict", err)
+	}
+
+	cases := []struct {
+		name    string
+		at      time.Time
+		targets []LockTarget
+		want    []string
+	}{
+		{"user and host", at(time.Minute), []LockTarget{{LockUser, "bob@example.com"}, {LockHost, "db-1"}}, []string{"lk1", "lk2"}},
+		{"host lock expired", at(2 * time.Hour), []LockTarget{{LockHost, "db-1"}}, nil},
+		{"other user", at(time.Minute), []LockTarget{{LockUser, "alice@example.com"}, {LockHost, "web-1"}}, nil},
+		{"kind matters", at(time.Minute), []LockTarget{{LockHost, "bob@example.com"}}, nil},
+		{"session", at(time.Minute), []LockTarget{{LockSession, "ses_1"}}, []string{"lk3"}},
+		{"no targets", at(time.Minute), nil, nil},
+	}
+	for _, c := range cases {
+		got, err := db.ActiveLocks(ctx, c.at, c.targets...)
+		if err != nil {
+			t.Fatalf("ActiveLocks %s: %v", c.name, err)
+		}
+		if ids := lockIDs(got); !slices.Equal(ids, c.want) {
+			t.Errorf("ActiveLocks %s = %v, want %v", c.name, ids, c.want)
+		}
+	}
+
+	removed, err := db.RemoveLock(ctx, "lk1", "dave@example.com", at(time.Minute))
+	if err != nil {
+		t.Fatalf("RemoveLock: %v", err)
+	}
+	if removed.RemovedBy != "dave@example.com" || removed.RemovedAt == nil || !removed.RemovedAt.Equal(at(time.Minute)) || removed.Reason != "offboarding" {
+		t.Errorf("removed lock = %+v", removed)
+	}
+	if _, err := db.RemoveLock(ctx, "lk1", "dave@example.com", at(2*time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second unlock: err = %v, want ErrNotFound", err)
+	}
+	if got, _ := db.ActiveLocks(ctx, at(2*time.Minute), LockTarget{LockUser, "bob@example.com"}); len(got) != 0 {
+		t.Errorf("removed lock still active: %+v", got)
+	}
+	all, err := db.ListLocks(ctx, false, at(2*time.Minute))
+	if err != nil || !slices.Equal(lockIDs(all), []string{"lk3", "lk2", "lk1"}) {
+		t.Errorf("ListLocks all = %v, %v: the removed lock must stay for audit", lockIDs(all), err)
+	}
+	active, err := db.ListLocks(ctx, true, at(2*time.Minute))
+	if err != nil || !slices.Equal(lockIDs(active), []string{"lk3", "lk2"}) {
+		t.Errorf("ListLocks active = %v, %v", lockIDs(active), err)
+	}
+	if got, err := db.GetLock(ctx, "lk2"); err != nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(at(time.Hour)) {
+		t.Errorf("GetLock = %+v, %v", got, err)
+	}
+}
+
+// testSessionEndKeepsBytes: the CM ends a session first; the CS's later report adds its bytes
+// but keeps the CM's time and reason, and so does the Host's (the lock is no generic reason).
+// The Host's channel count is recorded.
+func testSessionEndKeepsBytes(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	s := Session{ID: "s1", DecisionID: "d1", Subject: "bob@example.com", HostID: "h1", HostName: "web-1", RelayID: "cs-eu-1",
+		Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"}, StartedAt: at(0)}
+	if err := db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EndSession(ctx, "s1", t0.Add(time.Minute), 0, 0, "locked: offboarding"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EndSession(ctx, "s1", t0.Add(2*time.Minute), 300, 4000, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordHostEnd(ctx, "s1", t0.Add(3*time.Minute), 2, "max_duration", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordHostEnd(ctx, "nope", t0, 2, "", "closed"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("host end of unknown session: err = %v, want ErrNotFound", err)
+	}
+	got, err := db.GetSession(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EndReason != "locked: offboarding" || !got.EndedAt.Equal(at(time.Minute)) || got.BytesUp != 300 || got.BytesDown != 4000 ||
+		got.ChannelsOpened != 2 || got.HostName != "web-1" {
+		t.Errorf("session = %+v", got)
+	}
+	relayed, err := db.ListSessions(ctx, SessionFilter{RelayID: "cs-eu-1"})
+	if err != nil || len(relayed) != 1 {
+		t.Errorf("ListSessions by relay = %v, %v", relayed, err)
+	}
+	for _, c := range []struct {
+		since time.Time
+		want  int
+	}{{at(time.Minute), 1}, {at(time.Minute + time.Second), 0}} {
+		if ended, err := db.EndedSince(ctx, c.since); err != nil || len(ended) != c.want {
+			t.Errorf("EndedSince(%v) = %v, %v; want %d", c.since, ended, err, c.want)
+		}
+	}
+}
+
+func lockIDs(ls []Lock) []string {
+	var ids []string
+	for _, l := range ls {
+		ids = append(ids, l.ID)
+	}
+	return ids
+}
+
+// testHostEndRefinesAGenericReason: the CS reports "closed" a moment before the Host reports
+// "max_duration"; the record keeps the CS's time and bytes and the Host's reason.
+func testHostEndRefinesAGenericReason(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	s := Session{ID: "s1", DecisionID: "d1", Subject: "alice@example.com", HostID: "h1", RelayID: "cs-eu-1", Channels: []string{"exec"}, StartedAt: at(0)}
+	if err := db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EndSession(ctx, "s1", t0.Add(time.Minute), 10, 20, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordHostEnd(ctx, "s1", t0.Add(2*time.Minute), 1, "max_duration", "closed", "error"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetSession(ctx, "s1")
+	if err != nil || got.EndReason != "max_duration" || !got.EndedAt.Equal(at(time.Minute)) || got.BytesUp != 10 || got.ChannelsOpened != 1 {
+		t.Errorf("session = %+v, %v", got, err)
+	}
+	live := Session{ID: "s2", DecisionID: "d2", Subject: "alice@example.com", HostID: "h1", RelayID: "cs-eu-1", Channels: []string{"exec"}, StartedAt: at(0)}
+	if err := db.CreateSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordHostEnd(ctx, "s2", t0.Add(time.Hour), 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetSession(ctx, "s2"); got.EndedAt != nil || got.ChannelsOpened != 3 {
+		t.Errorf("a Host report without a reason ended the session or lost its channels: %+v", got)
+	}
+}
