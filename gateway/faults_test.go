@@ -41,8 +41,12 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 			t.Fatalf("connect to %s with the database down: %d %+v, ticket %q; want 503 and no ticket", host, status, body, resp.Ticket)
 		}
 	}
-	if status, _ := statusOf(heartbeat(w.hosts["db-1"], w.url)); status != http.StatusServiceUnavailable {
-		t.Errorf("heartbeat with the database down: %d, want 503", status)
+	// Heartbeats may still be answered from the CM's memory (cached Host identities); their
+	// presence waits in a map bounded by the number of Hosts until the store is back.
+	if err := heartbeat(w.hosts["db-1"], w.url); err != nil {
+		if status, _ := statusOf(err); status != http.StatusServiceUnavailable {
+			t.Errorf("heartbeat with the database down: %v, want success from memory or 503", err)
+		}
 	}
 
 	if err := pg.Resume(ctx); err != nil {
