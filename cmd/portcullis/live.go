@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,15 +17,11 @@ import (
 
 // adminCall runs one authenticated call to the CM as the signed-in user.
 func adminCall(cmd *cobra.Command, method, path string, in, out any) error {
-	cfg, g, err := loadGuest(cmd)
+	_, g, err := loadGuest(cmd)
 	if err != nil {
 		return err
 	}
-	pool, err := optionalPool(cfg.CAFile)
-	if err != nil {
-		return err
-	}
-	return api.Call(cmd.Context(), httpsClient(pool), method, strings.TrimSuffix(cfg.CM, "/")+path, g.IDToken, in, out)
+	return api.Call(cmd.Context(), g.HTTPClient(), method, g.CMURL+path, g.IDToken, in, out)
 }
 
 func newSessionsCmd() *cobra.Command {

@@ -159,7 +159,7 @@ func (g *guestRun) stillTicking(t *testing.T, when string) {
 func (ls *liveSystem) call(u cluster.User, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), liveDeadline)
 	defer cancel()
-	return api.Call(ctx, ls.c.HTTPClient(), method, ls.c.CMURL+path, u.IDToken, in, out)
+	return api.Call(ctx, u.Client, method, ls.c.CMURL+path, u.IDToken, in, out)
 }
 
 func (ls *liveSystem) liveSessions(t *testing.T) []api.Session {
