@@ -3,6 +3,7 @@ package endpoint
 import (
 	"bufio"
 	"errors"
+	"github.com/portcullis/portcullis/internal/sshtest"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func notifier(t *testing.T, sock, answer string) {
 		}
 		defer conn.Close()
 		line, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil || !strings.Contains(line, testPrincipal) {
+		if err != nil || !strings.Contains(line, sshtest.Principal) {
 			return
 		}
 		if answer != "" {
@@ -78,7 +79,7 @@ deny contains "only ops may use this workstation" if not allow
 		refusedBy string // "" when allowed
 		reason    string
 	}{
-		{name: "allowlist by user", cfg: hostauth.Config{Chain: []string{"central", "allowlist"}, AllowUsers: []string{testPrincipal}}},
+		{name: "allowlist by user", cfg: hostauth.Config{Chain: []string{"central", "allowlist"}, AllowUsers: []string{sshtest.Principal}}},
 		{name: "allowlist by group", cfg: hostauth.Config{Chain: []string{"allowlist"}, AllowGroups: []string{"ops"}}, groups: []string{"dev", "ops"}},
 		{name: "allowlist refuses", cfg: hostauth.Config{Chain: []string{"allowlist"}, AllowGroups: []string{"admins"}}, groups: []string{"ops"},
 			refusedBy: "allowlist", reason: "not on this Host's allowlist"},
@@ -98,7 +99,7 @@ deny contains "only ops may use this workstation" if not allow
 		{name: "policy demands confirmation, accepted", cfg: hostauth.Config{ConfirmTimeout: 20 * time.Second}, confirm: true, notify: "yes"},
 		{name: "policy demands confirmation, no socket", confirm: true, notify: "-",
 			refusedBy: "confirm", reason: "no confirm socket"},
-		{name: "every scheme of a chain must allow", cfg: hostauth.Config{Chain: []string{"allowlist", "rego"}, AllowUsers: []string{testPrincipal}, RegoFile: policyFile},
+		{name: "every scheme of a chain must allow", cfg: hostauth.Config{Chain: []string{"allowlist", "rego"}, AllowUsers: []string{sshtest.Principal}, RegoFile: policyFile},
 			groups: []string{"dev"}, refusedBy: "rego", reason: "only ops"},
 	}
 	for _, tt := range tests {
@@ -120,10 +121,10 @@ deny contains "only ops may use this workstation" if not allow
 				notifier(t, tt.cfg.ConfirmSocket, tt.notify)
 			}
 			f := newFixture(t)
-			f.obligations.RequireConfirm = tt.confirm
+			f.Obligations.RequireConfirm = tt.confirm
 			scfg := f.serverConfig()
 			scfg.Auth, scfg.HostName = schemes.For(tt.confirm), "ws-1"
-			ccfg := f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.Groups = tt.groups }))
+			ccfg := f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.Groups = tt.groups }))
 			ccfg.Challenge = tt.challenge
 			p := connect(t, ctx, scfg, ccfg)
 			if tt.reason == "" {
@@ -169,7 +170,7 @@ func TestSessionsRunAsTheConfiguredAccount(t *testing.T) {
 	f := newFixture(t)
 	scfg := f.serverConfig()
 	scfg.Account = acct
-	p := connect(t, t.Context(), scfg, f.clientConfig(t, f.cert(t, nil)))
+	p := connect(t, t.Context(), scfg, f.clientConfig(t, f.Cert(t, nil)))
 	if p.clientErr != nil {
 		t.Fatal(p.clientErr)
 	}

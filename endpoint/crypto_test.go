@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"github.com/portcullis/portcullis/internal/sshtest"
 	"slices"
 	"strings"
 	"testing"
@@ -114,13 +115,13 @@ func TestNegotiationStaysInTheHostsLevel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			signer := f.clientConfig(t, f.cert(t, nil)).Signer
+			signer := f.clientConfig(t, f.Cert(t, nil)).Signer
 			conn, served := hostConn(t, t.Context(), f.serverConfig())
 			c, chans, reqs, err := ssh.NewClientConn(conn, "host", &ssh.ClientConfig{
 				Config:          tt.offer,
-				User:            testPrincipal,
+				User:            sshtest.Principal,
 				Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-				HostKeyCallback: ssh.FixedHostKey(f.hostKey.PublicKey()),
+				HostKeyCallback: ssh.FixedHostKey(f.HostKey.PublicKey()),
 			})
 			if tt.wantErr != "" {
 				var negErr *ssh.AlgorithmNegotiationError

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"github.com/portcullis/portcullis/internal/sshtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,14 +71,14 @@ func TestParseLocation(t *testing.T) {
 func TestPinKnownHostReplacesOnlyThatHost(t *testing.T) {
 	f := newFixture(t)
 	file := filepath.Join(t.TempDir(), "sub", "known_hosts")
-	other := newSigner(t).PublicKey()
+	other := sshtest.NewSigner(t).PublicKey()
 	if err := PinKnownHost(file, "web-1.portcullis", other); err != nil {
 		t.Fatal(err)
 	}
 	if err := PinKnownHost(file, "db-1.portcullis", other); err != nil {
 		t.Fatal(err)
 	}
-	if err := PinKnownHost(file, "web-1.portcullis", f.hostKey.PublicKey()); err != nil {
+	if err := PinKnownHost(file, "web-1.portcullis", f.HostKey.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(file)
@@ -88,7 +89,7 @@ func TestPinKnownHostReplacesOnlyThatHost(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "db-1.portcullis ") || !strings.HasPrefix(lines[1], "web-1.portcullis ") {
 		t.Fatalf("known_hosts:\n%s", data)
 	}
-	if !strings.Contains(lines[1], strings.Fields(string(ssh.MarshalAuthorizedKey(f.hostKey.PublicKey())))[1]) {
+	if !strings.Contains(lines[1], strings.Fields(string(ssh.MarshalAuthorizedKey(f.HostKey.PublicKey())))[1]) {
 		t.Errorf("web-1 is not pinned to the new key:\n%s", data)
 	}
 	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {

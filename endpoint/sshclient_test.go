@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/portcullis/portcullis/internal/sshtest"
 	"io"
 	"os"
 	"reflect"
@@ -108,8 +109,8 @@ func TestShellWithoutATerminal(t *testing.T) {
 
 func TestGuestPinsTheHostKey(t *testing.T) {
 	f := newFixture(t)
-	ccfg := f.clientConfig(t, f.cert(t, nil))
-	ccfg.HostKey = newSigner(t).PublicKey()
+	ccfg := f.clientConfig(t, f.Cert(t, nil))
+	ccfg.HostKey = sshtest.NewSigner(t).PublicKey()
 	p := connect(t, t.Context(), f.serverConfig(), ccfg)
 	if !errors.Is(p.clientErr, ErrHostKeyMismatch) {
 		t.Fatalf("NewSSHClient = %v, want ErrHostKeyMismatch", p.clientErr)
@@ -142,7 +143,7 @@ func TestExecEndsWithItsContext(t *testing.T) {
 
 func TestClientConfigValidate(t *testing.T) {
 	f := newFixture(t)
-	good := f.clientConfig(t, f.cert(t, nil))
+	good := f.clientConfig(t, f.Cert(t, nil))
 	tests := []struct {
 		name string
 		cfg  SSHClientConfig

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/sshtest"
 	"io"
 	"log/slog"
 	"net"
@@ -30,21 +31,21 @@ var errServeHung = errors.New("ServeSSH did not return")
 // serverConfig is the Host's configuration for the fixture's session.
 func (f *fixture) serverConfig() SSHServerConfig {
 	return SSHServerConfig{
-		HostKey:     f.hostKey,
-		UserCA:      f.ca.PublicKey(),
-		SessionID:   f.sessionID,
-		Obligations: f.obligations,
+		HostKey:     f.HostKey,
+		UserCA:      f.CA.PublicKey(),
+		SessionID:   f.SessionID,
+		Obligations: f.Obligations,
 	}
 }
 
 // clientConfig is the Guest's configuration authenticating with cert.
 func (f *fixture) clientConfig(t testing.TB, cert *ssh.Certificate) SSHClientConfig {
 	t.Helper()
-	signer, err := ssh.NewCertSigner(cert, f.guestKey)
+	signer, err := ssh.NewCertSigner(cert, f.GuestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return SSHClientConfig{User: testPrincipal, Signer: signer, HostKey: f.hostKey.PublicKey()}
+	return SSHClientConfig{User: sshtest.Principal, Signer: signer, HostKey: f.HostKey.PublicKey()}
 }
 
 // pair is one Guest↔Host SSH connection over a loopback TCP connection.
@@ -107,7 +108,7 @@ func connect(t *testing.T, ctx context.Context, scfg SSHServerConfig, ccfg SSHCl
 // connected is connect for a handshake that must succeed.
 func connected(t *testing.T, f *fixture) *ssh.Client {
 	t.Helper()
-	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, f.cert(t, nil)))
+	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, f.Cert(t, nil)))
 	if p.clientErr != nil {
 		t.Fatalf("NewSSHClient: %v (host: %v)", p.clientErr, p.served())
 	}
@@ -288,9 +289,9 @@ func (b *logBuffer) String() string {
 func TestHostRefusesCertificates(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
-	valid := f.cert(t, nil)
+	valid := f.Cert(t, nil)
 	twoPrincipals := *valid
-	twoPrincipals.ValidPrincipals = []string{testPrincipal, "root"}
+	twoPrincipals.ValidPrincipals = []string{sshtest.Principal, "root"}
 	tests := []struct {
 		name   string
 		signer func(t *testing.T) ssh.Signer
@@ -299,23 +300,23 @@ func TestHostRefusesCertificates(t *testing.T) {
 	}{
 		{"certificate from another CA", func(t *testing.T) ssh.Signer {
 			other := *f
-			other.ca = newSigner(t)
-			return f.clientConfig(t, other.cert(t, nil)).Signer
-		}, testPrincipal, certs.ErrWrongCA},
+			other.CA = sshtest.NewSigner(t)
+			return f.clientConfig(t, other.Cert(t, nil)).Signer
+		}, sshtest.Principal, certs.ErrWrongCA},
 		{"certificate for another session", func(t *testing.T) ssh.Signer {
-			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.SessionID = "sess-other" })).Signer
-		}, testPrincipal, certs.ErrWrongSession},
+			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.SessionID = "sess-other" })).Signer
+		}, sshtest.Principal, certs.ErrWrongSession},
 		{"expired certificate", func(t *testing.T) ssh.Signer {
-			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.Now, r.ValidFor = now.Add(-2*time.Hour), time.Hour })).Signer
-		}, testPrincipal, certs.ErrCertExpired},
+			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.Now, r.ValidFor = now.Add(-2*time.Hour), time.Hour })).Signer
+		}, sshtest.Principal, certs.ErrCertExpired},
 		{"certificate not yet valid", func(t *testing.T) ssh.Signer {
-			return f.clientConfig(t, f.cert(t, func(r *certs.UserCertRequest) { r.Now = now.Add(time.Hour) })).Signer
-		}, testPrincipal, certs.ErrCertNotYetValid},
-		{"plain key", func(t *testing.T) ssh.Signer { return f.guestKey }, testPrincipal, certs.ErrNotCertificate},
+			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.Now = now.Add(time.Hour) })).Signer
+		}, sshtest.Principal, certs.ErrCertNotYetValid},
+		{"plain key", func(t *testing.T) ssh.Signer { return f.GuestKey }, sshtest.Principal, certs.ErrNotCertificate},
 		{"user is not the principal", func(t *testing.T) ssh.Signer { return f.clientConfig(t, valid).Signer }, "root", certs.ErrPrincipalMismatch},
 		{"two principals", func(t *testing.T) ssh.Signer {
-			return f.clientConfig(t, resign(t, f.ca, &twoPrincipals)).Signer
-		}, testPrincipal, certs.ErrPrincipalCount},
+			return f.clientConfig(t, sshtest.Resign(t, f.CA, &twoPrincipals)).Signer
+		}, sshtest.Principal, certs.ErrPrincipalCount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,7 +385,7 @@ func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.obligations.Channels = tt.channels
+			f.Obligations.Channels = tt.channels
 			client := connected(t, f)
 			err := tt.do(t, client)
 			if err == nil {
@@ -444,7 +445,7 @@ func TestForwardReachesOnlyAllowedTargets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.obligations.ForwardTargets = tt.allowed
+			f.Obligations.ForwardTargets = tt.allowed
 			client := connected(t, f)
 			conn, err := client.Dial("tcp", tt.dial)
 			if !tt.wantOK {
@@ -515,7 +516,7 @@ func TestSFTPTransfersFiles(t *testing.T) {
 
 func TestSessionEndsWhenTheCertificateExpires(t *testing.T) {
 	f := newFixture(t)
-	cert := f.cert(t, func(r *certs.UserCertRequest) { r.ValidFor = 2 * time.Second })
+	cert := f.Cert(t, func(r *certs.UserCertRequest) { r.ValidFor = 2 * time.Second })
 	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, cert))
 	if p.clientErr != nil {
 		t.Fatal(p.clientErr)
@@ -537,7 +538,7 @@ func TestSessionEndsWhenTheCertificateExpires(t *testing.T) {
 func TestServeSSHEndsWithItsContext(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	p := connect(t, ctx, f.serverConfig(), f.clientConfig(t, f.cert(t, nil)))
+	p := connect(t, ctx, f.serverConfig(), f.clientConfig(t, f.Cert(t, nil)))
 	if p.clientErr != nil {
 		t.Fatal(p.clientErr)
 	}
@@ -613,8 +614,8 @@ func TestRefusalCode(t *testing.T) {
 
 func TestGrantChecksCertificateExtensions(t *testing.T) {
 	f := newFixture(t)
-	cert := f.cert(t, func(r *certs.UserCertRequest) { r.Obligations.Channels = []string{"exec"} })
-	g := grant{obligations: f.obligations, cert: cert}
+	cert := f.Cert(t, func(r *certs.UserCertRequest) { r.Obligations.Channels = []string{"exec"} })
+	g := grant{obligations: f.Obligations, cert: cert}
 	for _, kind := range []string{channelPTY, channelForward} {
 		if err := g.allows(kind); !errors.Is(err, ErrChannelNotAllowed) || !strings.Contains(err.Error(), "extension") {
 			t.Errorf("allows(%s) = %v, want a refusal naming the missing extension", kind, err)
