@@ -48,9 +48,15 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	if err != nil {
 		return api.Reevaluation{}, fmt.Errorf("gateway: re-evaluate: %w", err)
 	}
+	// One read of the locks in force for the whole pass; when they cannot be read, locks are
+	// left to the next pass (connects still refuse, failing closed, on their own read).
+	locks, err := s.cfg.Store.ListLocks(ctx, true, s.cfg.Now())
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: read locks", "err", err)
+	}
 	res := api.Reevaluation{Checked: len(ss), Ended: []string{}, Warned: []string{}}
 	for _, sess := range ss {
-		if locked := s.lockedSession(ctx, sess); locked != "" {
+		if locked := lockedSession(locks, sess); locked != "" {
 			res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
 			continue
 		}
@@ -68,22 +74,19 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	return res, nil
 }
 
-// lockedSession returns the end reason of a lock in force on the session, its user or its
-// Host, or "" (also when the locks cannot be read: the next re-evaluation looks again). It
-// catches a session that a lock could not end when it was made.
-func (s *Server) lockedSession(ctx context.Context, sess store.Session) string {
-	locks, err := s.cfg.Store.ActiveLocks(ctx, s.cfg.Now(),
-		store.LockTarget{Kind: store.LockSession, Target: sess.ID},
-		store.LockTarget{Kind: store.LockUser, Target: sess.Subject},
-		store.LockTarget{Kind: store.LockHost, Target: sess.HostName})
-	if err != nil {
-		s.cfg.Logger.Error("re-evaluate: read locks", "session", sess.ID, "err", err)
-		return ""
+// lockedSession returns the end reason of the first lock in locks (those in force) on the
+// session, its user or its Host, or "". It catches a session that a lock could not end when it
+// was made.
+func lockedSession(locks []store.Lock, sess store.Session) string {
+	for _, l := range locks {
+		switch {
+		case l.Kind == store.LockSession && l.Target == sess.ID,
+			l.Kind == store.LockUser && l.Target == sess.Subject,
+			l.Kind == store.LockHost && l.Target == sess.HostName:
+			return api.ReasonPrefixLocked + l.Reason
+		}
 	}
-	if len(locks) == 0 {
-		return ""
-	}
-	return api.ReasonPrefixLocked + locks[0].Reason
+	return ""
 }
 
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it
