@@ -1,6 +1,6 @@
 // Package api holds the JSON wire types of the Connection Manager's HTTP API, shared by the CM
 // (gateway) and its clients (endpoint, relay registration, the CLI). It owns no behaviour: only
-// types, paths and error codes (and the byte layout a signed heartbeat's signature covers), so
+// types and paths (the error codes are package access's) (and the byte layout a signed heartbeat's signature covers), so
 // that both sides cannot drift apart.
 package api
 
@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/access"
 )
 
 // Paths of the CM's HTTP API.
@@ -38,54 +38,21 @@ const (
 
 // Error is the body of every non-2xx answer.
 type Error struct {
-	// Code is a stable machine-readable reason ("denied", "unauthenticated", ...).
-	Code string `json:"error"`
+	// Code is the refusal's stable code ("denied", "unauthenticated", ...); its HTTP status is
+	// Code.HTTPStatus().
+	Code access.Code `json:"error"`
 	// Message is the human-readable explanation.
 	Message string `json:"message,omitempty"`
 	// Reasons lists the policy's reasons for a denial.
 	Reasons []string `json:"reasons,omitempty"`
 	// DecisionID names the decision record of a denial.
 	DecisionID string `json:"decision_id,omitempty"`
-	// Reason is the short code of an authentication refusal, e.g. "expired",
-	// "wrong_audience", "credential_required" (see the Reason constants and identity.Code).
-	Reason string `json:"reason,omitempty"`
+	// Reason is the finer code of an authentication refusal, e.g. "expired",
+	// "wrong_audience", "credential_required".
+	Reason access.Code `json:"reason,omitempty"`
 	// RetryAfterSeconds asks a busy client to wait before trying again (also the Retry-After header).
 	RetryAfterSeconds int64 `json:"retry_after_seconds,omitempty"`
 }
-
-// Reasons of authentication refusals that are not about the ID token itself.
-const (
-	// ReasonMissingToken: no bearer ID token was sent.
-	ReasonMissingToken = "missing_token"
-	// ReasonCredentialRequired: the request has no client certificate bound to the signed-in user.
-	ReasonCredentialRequired = "credential_required"
-	// ReasonCredentialMismatch: the client certificate names another user than the ID token.
-	ReasonCredentialMismatch = "credential_mismatch"
-	// ReasonTokenExchanged: the ID token was already exchanged for a credential.
-	ReasonTokenExchanged = "token_already_exchanged"
-	// ReasonReplayed: a signed heartbeat's counter is not above the last one accepted.
-	ReasonReplayed = "replayed"
-	// ReasonStale: a signed heartbeat's time is too far from the CM's clock.
-	ReasonStale = "stale"
-	// ReasonBadSignature: a signed heartbeat's signature does not verify with the host's key.
-	ReasonBadSignature = "bad_signature"
-	// ReasonUnknownHost: no enrolled host has this id or certificate.
-	ReasonUnknownHost = "unknown_host"
-)
-
-// Error codes carried in Error.Code.
-const (
-	CodeDenied          = "denied"
-	CodeUnauthenticated = "unauthenticated"
-	CodeForbidden       = "forbidden"
-	CodeBadRequest      = "bad_request"
-	CodeNotFound        = "not_found"
-	CodeHostOffline     = "host_offline"
-	CodeNoRelay         = "no_relay"
-	CodeUnavailable     = "unavailable"
-	CodeConflict        = "conflict"
-	CodeInternal        = "internal"
-)
 
 // AuthConfig tells a Guest how to sign in (GET /v1/auth/config).
 type AuthConfig struct {
@@ -225,7 +192,7 @@ type HostRequest struct {
 	Relay       RelayAddr          `json:"relay"`
 	Ticket      string             `json:"ticket"`
 	Subject     string             `json:"subject"`
-	Obligations policy.Obligations `json:"obligations"`
+	Obligations access.Obligations `json:"obligations"`
 }
 
 // HostRequests is the answer of the long-poll.
@@ -332,7 +299,7 @@ type ConnectResponse struct {
 	// HostKey is the Host's pinned SSH host key, in authorized_keys format.
 	HostKey     string             `json:"host_key"`
 	Principal   string             `json:"principal"`
-	Obligations policy.Obligations `json:"obligations"`
+	Obligations access.Obligations `json:"obligations"`
 	ExpiresAt   time.Time          `json:"expires_at"`
 	// RelayReason says why the CM chose this relay.
 	RelayReason string `json:"relay_reason,omitempty"`

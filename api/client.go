@@ -9,15 +9,29 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // maxResponseBytes bounds a CM answer a client reads.
 const maxResponseBytes = 1 << 20
 
-// StatusError is a non-2xx answer from the CM.
+// StatusError is a non-2xx answer from the CM. It unwraps to the refusal codes of its body
+// (the finer Reason first), so errors.Is(err, access.ErrDenied) and access.ExitCode work on it.
 type StatusError struct {
 	Status int
 	Body   Error
+}
+
+// Unwrap returns the known refusal codes of the answer.
+func (e *StatusError) Unwrap() []error {
+	var errs []error
+	for _, c := range []access.Code{e.Body.Reason, e.Body.Code} {
+		if c.Known() {
+			errs = append(errs, c)
+		}
+	}
+	return errs
 }
 
 func (e *StatusError) Error() string {
@@ -31,7 +45,7 @@ func (e *StatusError) Error() string {
 	if e.Body.DecisionID != "" {
 		msg += " (decision " + e.Body.DecisionID + ")"
 	}
-	return fmt.Sprintf("CM answered %d %s: %s", e.Status, e.Body.Code, msg)
+	return fmt.Sprintf("CM answered %d %s: %s", e.Status, string(e.Body.Code), msg)
 }
 
 // Call sends in (if not nil) as JSON with method to url, with bearer as the Authorization

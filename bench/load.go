@@ -17,9 +17,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/endpoint"
 )
 
 // Load shapes.
@@ -164,7 +164,7 @@ func newConnector(st *stack, hosts []*simHost, workers int) (*connector, error) 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
 	c.client = &http.Client{Transport: tr, Timeout: requestTimeout}
 	for _, h := range hosts {
-		c.bodies = append(c.bodies, api.ConnectRequest{Host: h.name, Channels: []string{"exec"}, Encryption: endpoint.LevelVeryHigh, PublicKey: key})
+		c.bodies = append(c.bodies, api.ConnectRequest{Host: h.name, Channels: []string{"exec"}, Encryption: access.LevelVeryHigh, PublicKey: key})
 	}
 	return c, nil
 }

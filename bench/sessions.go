@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/internal/cluster"
 	"github.com/portcullis/portcullis/relay"
@@ -60,12 +61,12 @@ type halfOpener struct {
 	spec   holdSpec
 	signer *ticket.Signer
 	tls    *tls.Config
-	role   ticket.Role
+	role   access.Role
 	mu     sync.Mutex
 	conns  []net.Conn
 }
 
-func newHalfOpener(spec holdSpec, role ticket.Role) (*halfOpener, error) {
+func newHalfOpener(spec holdSpec, role access.Role) (*halfOpener, error) {
 	key, err := certs.LoadEd25519PrivateKey(spec.keyPath)
 	if err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func runHolder(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	o, err := newHalfOpener(spec, ticket.RoleHost)
+	o, err := newHalfOpener(spec, access.RoleHost)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 		return err
 	}
 	spec := holdSpec{addr: cs.Addr, caFile: st.c.CAFile, keyPath: st.ticketKeyPath(), nonce: strconv.FormatInt(time.Now().UnixNano(), 36)}
-	guests, err := newHalfOpener(spec, ticket.RoleGuest)
+	guests, err := newHalfOpener(spec, access.RoleGuest)
 	if err != nil {
 		return err
 	}

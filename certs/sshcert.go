@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"golang.org/x/crypto/ssh"
-
-	"github.com/portcullis/portcullis/policy"
 )
 
 // The Guest's SSH user certificate, signed by the Connection Manager's user CA for the Guest's
@@ -44,33 +43,10 @@ const (
 	MaxCertValidity = 24 * time.Hour
 )
 
-// Certificate refusals, one sentinel per reason; RefusalCode maps each to its wire code.
-var (
-	// ErrBadCertRequest reports a UserCertRequest that cannot be signed (a missing field, a bad lifetime).
-	ErrBadCertRequest = errors.New("certs: bad certificate request")
-	// ErrNotCertificate reports a plain public key where a certificate is required.
-	ErrNotCertificate = errors.New("certs: key is not a certificate")
-	// ErrNotUserCert reports a host certificate offered as a user certificate.
-	ErrNotUserCert = errors.New("certs: certificate is not a user certificate")
-	// ErrWrongCA reports a certificate signed by a key other than the user CA.
-	ErrWrongCA = errors.New("certs: certificate not signed by the user CA")
-	// ErrBadCertSignature reports a certificate whose signature does not verify.
-	ErrBadCertSignature = errors.New("certs: certificate signature does not verify")
-	// ErrCriticalOption reports a certificate carrying a critical option (none is supported).
-	ErrCriticalOption = errors.New("certs: certificate has an unsupported critical option")
-	// ErrPrincipalCount reports a certificate without exactly one principal.
-	ErrPrincipalCount = errors.New("certs: certificate must name exactly one principal")
-	// ErrPrincipalMismatch reports an SSH user name that differs from the certificate's principal.
-	ErrPrincipalMismatch = errors.New("certs: user name does not match the certificate principal")
-	// ErrCertNotYetValid reports a certificate used before its validity window.
-	ErrCertNotYetValid = errors.New("certs: certificate is not yet valid")
-	// ErrCertExpired reports a certificate used after its validity window.
-	ErrCertExpired = errors.New("certs: certificate has expired")
-	// ErrCertLifetime reports a certificate whose validity window is longer than the CM ever signs.
-	ErrCertLifetime = errors.New("certs: certificate lifetime is too long")
-	// ErrWrongSession reports a certificate for another session (or none).
-	ErrWrongSession = errors.New("certs: certificate is for another session")
-)
+// ErrBadCertRequest reports a UserCertRequest that cannot be signed (a missing field, a bad
+// lifetime). Verification refuses a certificate with a code of package access instead
+// (access.ErrNotCertificate, ErrWrongCA, ErrExpired, ErrWrongSession, ...), wrapped with detail.
+var ErrBadCertRequest = errors.New("certs: bad certificate request")
 
 // UserCertRequest is what the Connection Manager certifies about a Guest's key.
 type UserCertRequest struct {
@@ -85,7 +61,7 @@ type UserCertRequest struct {
 	// Groups are the subject's identity-provider groups, carried in ExtensionGroups.
 	Groups []string
 	// Obligations are the obligations of the decision; they decide the certificate's extensions.
-	Obligations policy.Obligations
+	Obligations access.Obligations
 	// Now is the signing time; zero means time.Now().
 	Now time.Time
 }
@@ -209,28 +185,28 @@ type UserCertChecker struct {
 func (c UserCertChecker) Check(user string, key ssh.PublicKey) (*ssh.Certificate, error) {
 	cert, ok := key.(*ssh.Certificate)
 	if !ok {
-		return nil, fmt.Errorf("%w: offered a plain %s key", ErrNotCertificate, key.Type())
+		return nil, fmt.Errorf("certs: %w: offered a plain %s key", access.ErrNotCertificate, key.Type())
 	}
 	if cert.CertType != ssh.UserCert {
-		return nil, fmt.Errorf("%w: type %d", ErrNotUserCert, cert.CertType)
+		return nil, fmt.Errorf("certs: %w: type %d", access.ErrNotUserCert, cert.CertType)
 	}
 	if err := c.checkSigner(cert); err != nil {
 		return nil, err
 	}
 	if len(cert.CriticalOptions) > 0 {
-		return nil, fmt.Errorf("%w: %d present", ErrCriticalOption, len(cert.CriticalOptions))
+		return nil, fmt.Errorf("certs: %w: %d present", access.ErrCriticalOption, len(cert.CriticalOptions))
 	}
 	if len(cert.ValidPrincipals) != 1 {
-		return nil, fmt.Errorf("%w: it names %d", ErrPrincipalCount, len(cert.ValidPrincipals))
+		return nil, fmt.Errorf("certs: %w: it names %d", access.ErrPrincipalCount, len(cert.ValidPrincipals))
 	}
 	if principal := cert.ValidPrincipals[0]; principal != user {
-		return nil, fmt.Errorf("%w: user %q, principal %q", ErrPrincipalMismatch, user, principal)
+		return nil, fmt.Errorf("certs: %w: user %q, principal %q", access.ErrPrincipalMismatch, user, principal)
 	}
 	if err := c.checkValidity(cert); err != nil {
 		return nil, err
 	}
 	if got, ok := cert.Extensions[ExtensionSession]; !ok || got != c.SessionID {
-		return nil, fmt.Errorf("%w: this Host serves session %q, the certificate names %q", ErrWrongSession, c.SessionID, got)
+		return nil, fmt.Errorf("certs: %w: this Host serves session %q, the certificate names %q", access.ErrWrongSession, c.SessionID, got)
 	}
 	return cert, nil
 }
@@ -238,10 +214,10 @@ func (c UserCertChecker) Check(user string, key ssh.PublicKey) (*ssh.Certificate
 // checkSigner verifies that UserCA signed the certificate.
 func (c UserCertChecker) checkSigner(cert *ssh.Certificate) error {
 	if c.UserCA == nil || cert.SignatureKey == nil || !bytes.Equal(cert.SignatureKey.Marshal(), c.UserCA.Marshal()) {
-		return fmt.Errorf("%w: signed by %s", ErrWrongCA, keyName(cert.SignatureKey))
+		return fmt.Errorf("certs: %w: signed by %s", access.ErrWrongCA, keyName(cert.SignatureKey))
 	}
 	if cert.Signature == nil || c.UserCA.Verify(signedBytes(cert), cert.Signature) != nil {
-		return ErrBadCertSignature
+		return fmt.Errorf("certs: certificate %w", access.ErrBadSignature)
 	}
 	return nil
 }
@@ -255,13 +231,13 @@ func (c UserCertChecker) checkValidity(cert *ssh.Certificate) error {
 	unixNow := now().Unix()
 	after, before := int64(cert.ValidAfter), int64(cert.ValidBefore)
 	if after < 0 || before < 0 || before-after > int64((MaxCertValidity+CertBackdate)/time.Second) {
-		return fmt.Errorf("%w: valid from %d to %d", ErrCertLifetime, cert.ValidAfter, cert.ValidBefore)
+		return fmt.Errorf("certs: %w: valid from %d to %d", access.ErrCertLifetime, cert.ValidAfter, cert.ValidBefore)
 	}
 	if unixNow < after {
-		return fmt.Errorf("%w: valid from %s", ErrCertNotYetValid, time.Unix(after, 0).UTC().Format(time.RFC3339))
+		return fmt.Errorf("certs: %w: valid from %s", access.ErrNotYetValid, time.Unix(after, 0).UTC().Format(time.RFC3339))
 	}
 	if unixNow >= before {
-		return fmt.Errorf("%w: valid until %s", ErrCertExpired, time.Unix(before, 0).UTC().Format(time.RFC3339))
+		return fmt.Errorf("certs: %w: valid until %s", access.ErrExpired, time.Unix(before, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
-	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/internal/sshtest"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/sshtest"
 
-	"github.com/portcullis/portcullis/policy"
+	"golang.org/x/crypto/ssh"
 )
 
 // fixture is the shared SSH key fixture.
@@ -39,7 +39,7 @@ func TestSignUserCert(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cert := f.Cert(t, func(r *certs.UserCertRequest) {
-				r.Obligations = policy.Obligations{MaxDurationSeconds: 3600, Channels: tt.channels}
+				r.Obligations = access.Obligations{MaxDurationSeconds: 3600, Channels: tt.channels}
 				r.ValidFor, r.Now = tt.validFor, now
 			})
 			if cert.CertType != ssh.UserCert || cert.KeyId != "dec-1" || !slices.Equal(cert.ValidPrincipals, []string{sshtest.Principal}) {
@@ -118,17 +118,17 @@ func TestUserCertChecker(t *testing.T) {
 		want error
 	}{
 		{"valid", sshtest.Principal, valid, now, nil},
-		{"plain key", sshtest.Principal, f.GuestKey.PublicKey(), now, certs.ErrNotCertificate},
-		{"host certificate", sshtest.Principal, sshtest.Resign(t, f.CA, &hostCert), now, certs.ErrNotUserCert},
-		{"other CA", sshtest.Principal, sshtest.Resign(t, sshtest.NewSigner(t), valid), now, certs.ErrWrongCA},
-		{"tampered after signing", sshtest.Principal, &tampered, now, certs.ErrBadCertSignature},
-		{"critical option", sshtest.Principal, sshtest.Resign(t, f.CA, &withOption), now, certs.ErrCriticalOption},
-		{"two principals", sshtest.Principal, sshtest.Resign(t, f.CA, &twoPrincipals), now, certs.ErrPrincipalCount},
-		{"other user", "root", valid, now, certs.ErrPrincipalMismatch},
-		{"before validity", sshtest.Principal, valid, now.Add(-time.Hour), certs.ErrCertNotYetValid},
-		{"at expiry", sshtest.Principal, valid, time.Unix(int64(valid.ValidBefore), 0), certs.ErrCertExpired},
-		{"without expiry", sshtest.Principal, sshtest.Resign(t, f.CA, &forever), now, certs.ErrCertLifetime},
-		{"other session", sshtest.Principal, f.Cert(t, func(r *certs.UserCertRequest) { r.SessionID = "other"; r.Now = now }), now, certs.ErrWrongSession},
+		{"plain key", sshtest.Principal, f.GuestKey.PublicKey(), now, access.ErrNotCertificate},
+		{"host certificate", sshtest.Principal, sshtest.Resign(t, f.CA, &hostCert), now, access.ErrNotUserCert},
+		{"other CA", sshtest.Principal, sshtest.Resign(t, sshtest.NewSigner(t), valid), now, access.ErrWrongCA},
+		{"tampered after signing", sshtest.Principal, &tampered, now, access.ErrBadSignature},
+		{"critical option", sshtest.Principal, sshtest.Resign(t, f.CA, &withOption), now, access.ErrCriticalOption},
+		{"two principals", sshtest.Principal, sshtest.Resign(t, f.CA, &twoPrincipals), now, access.ErrPrincipalCount},
+		{"other user", "root", valid, now, access.ErrPrincipalMismatch},
+		{"before validity", sshtest.Principal, valid, now.Add(-time.Hour), access.ErrNotYetValid},
+		{"at expiry", sshtest.Principal, valid, time.Unix(int64(valid.ValidBefore), 0), access.ErrExpired},
+		{"without expiry", sshtest.Principal, sshtest.Resign(t, f.CA, &forever), now, access.ErrCertLifetime},
+		{"other session", sshtest.Principal, f.Cert(t, func(r *certs.UserCertRequest) { r.SessionID = "other"; r.Now = now }), now, access.ErrWrongSession},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,7 +156,7 @@ func FuzzUserCertChecker(f *testing.F) {
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	cert, err := certs.SignUserCert(ca, guest.PublicKey(), certs.UserCertRequest{
 		Principal: sshtest.Principal, SessionID: "s1", DecisionID: "d1", ValidFor: time.Hour, Now: now,
-		Obligations: policy.Obligations{Channels: []string{"shell"}},
+		Obligations: access.Obligations{Channels: []string{"shell"}},
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -190,8 +190,8 @@ func FuzzUserCertChecker(f *testing.F) {
 
 // certRefusals are the sentinels a certificate check may refuse with.
 var certRefusals = []error{
-	certs.ErrNotCertificate, certs.ErrNotUserCert, certs.ErrWrongCA, certs.ErrBadCertSignature, certs.ErrCriticalOption,
-	certs.ErrPrincipalCount, certs.ErrPrincipalMismatch, certs.ErrCertNotYetValid, certs.ErrCertExpired, certs.ErrCertLifetime, certs.ErrWrongSession,
+	access.ErrNotCertificate, access.ErrNotUserCert, access.ErrWrongCA, access.ErrBadSignature, access.ErrCriticalOption,
+	access.ErrPrincipalCount, access.ErrPrincipalMismatch, access.ErrNotYetValid, access.ErrExpired, access.ErrCertLifetime, access.ErrWrongSession,
 }
 
 func TestCertGroups(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
@@ -17,7 +18,7 @@ import (
 func (s *sshServer) authorize(meta ssh.ConnMetadata, _ ssh.PublicKey, perms *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 	cert, ok := perms.ExtraData[certDataKey{}].(*ssh.Certificate)
 	if !ok {
-		return nil, fmt.Errorf("endpoint: verified key without a certificate: %w", certs.ErrNotCertificate)
+		return nil, fmt.Errorf("endpoint: verified key without a certificate: %w", access.ErrNotCertificate)
 	}
 	groups, err := certs.CertGroups(cert)
 	if err != nil {
@@ -53,6 +54,6 @@ func (s *sshServer) runChain(meta ssh.ConnMetadata, req *hostauth.Request, perms
 
 // refuseAuth logs a refusal by the Host's schemes and makes it the banner the Guest reads.
 func (s *sshServer) refuseAuth(meta ssh.ConnMetadata, err error) error {
-	s.log.Warn("host scheme refused the session", "user", meta.User(), "reason", RefusalCode(err), "err", err)
+	s.log.Warn("host scheme refused the session", "user", meta.User(), "reason", access.CodeOf(err), "err", err)
 	return &ssh.BannerError{Err: err, Message: refusalLine(err)}
 }

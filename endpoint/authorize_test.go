@@ -3,7 +3,6 @@ package endpoint
 import (
 	"bufio"
 	"errors"
-	"github.com/portcullis/portcullis/internal/sshtest"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/sshtest"
 
 	"golang.org/x/crypto/ssh"
 
@@ -147,7 +149,7 @@ deny contains "only ops may use this workstation" if not allow
 				if !errors.As(p.clientErr, &refused) || refused.Code != "host_refused" || !strings.Contains(refused.Message, "host scheme "+tt.refusedBy+" refused") {
 					t.Errorf("Guest error %v; want host_refused naming scheme %s", p.clientErr, tt.refusedBy)
 				}
-				if err := p.served(); !errors.Is(err, hostauth.ErrRefused) {
+				if err := p.served(); !errors.Is(err, access.ErrHostRefused) {
 					t.Errorf("ServeSSH = %v, want a host scheme refusal", err)
 				}
 			}

@@ -2,16 +2,18 @@ package endpoint
 
 import (
 	"errors"
-	"github.com/portcullis/portcullis/internal/sshtest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/sshtest"
 
 	"golang.org/x/crypto/ssh"
 )
 
 func TestAlgorithms(t *testing.T) {
-	veryHigh, err := Algorithms(LevelVeryHigh)
+	veryHigh, err := Algorithms(access.LevelVeryHigh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func TestAlgorithms(t *testing.T) {
 	}
 	// Each level contains the stronger ones, and everything is implemented by x/crypto/ssh.
 	supported := ssh.SupportedAlgorithms()
-	levels := []string{LevelVeryHigh, LevelHigh, LevelMedium}
+	levels := []string{access.LevelVeryHigh, access.LevelHigh, access.LevelMedium}
 	for i := 1; i < len(levels); i++ {
 		stronger, _ := Algorithms(levels[i-1])
 		weaker, err := Algorithms(levels[i])
@@ -48,11 +50,11 @@ func TestAlgorithms(t *testing.T) {
 	}
 	// The returned slices are the caller's.
 	veryHigh.Ciphers[0] = "changed"
-	if again, _ := Algorithms(LevelVeryHigh); again.Ciphers[0] != "aes256-gcm@openssh.com" {
+	if again, _ := Algorithms(access.LevelVeryHigh); again.Ciphers[0] != "aes256-gcm@openssh.com" {
 		t.Error("Algorithms shares its slices")
 	}
-	if _, err := Algorithms("ultra"); !errors.Is(err, ErrUnknownLevel) || !strings.Contains(err.Error(), `"ultra"`) {
-		t.Errorf("Algorithms(ultra) = %v, want ErrUnknownLevel naming it", err)
+	if _, err := Algorithms("ultra"); !errors.Is(err, access.ErrUnknownLevel) || !strings.Contains(err.Error(), `"ultra"`) {
+		t.Errorf("Algorithms(ultra) = %v, want access.ErrUnknownLevel naming it", err)
 	}
 }
 
@@ -71,19 +73,19 @@ func TestLevelAtLeast(t *testing.T) {
 		have, min string
 		want      bool
 	}{
-		{LevelVeryHigh, LevelVeryHigh, true},
-		{LevelVeryHigh, LevelMedium, true},
-		{LevelHigh, LevelVeryHigh, false},
-		{LevelHigh, LevelHigh, true},
-		{LevelMedium, LevelHigh, false},
-		{"", LevelVeryHigh, true},
-		{LevelHigh, "", false},
-		{"ultra", LevelMedium, false},
-		{LevelVeryHigh, "ultra", false},
+		{access.LevelVeryHigh, access.LevelVeryHigh, true},
+		{access.LevelVeryHigh, access.LevelMedium, true},
+		{access.LevelHigh, access.LevelVeryHigh, false},
+		{access.LevelHigh, access.LevelHigh, true},
+		{access.LevelMedium, access.LevelHigh, false},
+		{"", access.LevelVeryHigh, true},
+		{access.LevelHigh, "", false},
+		{"ultra", access.LevelMedium, false},
+		{access.LevelVeryHigh, "ultra", false},
 	}
 	for _, tt := range tests {
-		if got := LevelAtLeast(tt.have, tt.min); got != tt.want {
-			t.Errorf("LevelAtLeast(%q, %q) = %v, want %v", tt.have, tt.min, got, tt.want)
+		if got := access.LevelAtLeast(tt.have, tt.min); got != tt.want {
+			t.Errorf("access.LevelAtLeast(%q, %q) = %v, want %v", tt.have, tt.min, got, tt.want)
 		}
 	}
 }
@@ -92,7 +94,7 @@ func TestLevelAtLeast(t *testing.T) {
 // very_high Host: the handshake either lands on very_high algorithms or fails with "no common
 // algorithm".
 func TestNegotiationStaysInTheHostsLevel(t *testing.T) {
-	medium, err := Algorithms(LevelMedium)
+	medium, err := Algorithms(access.LevelMedium)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestNegotiationStaysInTheHostsLevel(t *testing.T) {
 			client := ssh.NewClient(c, chans, reqs)
 			defer client.Close()
 			got := client.Conn.(ssh.AlgorithmsConnMetadata).Algorithms()
-			allowed, _ := Algorithms(LevelVeryHigh)
+			allowed, _ := Algorithms(access.LevelVeryHigh)
 			if got.KeyExchange != tt.wantKex {
 				t.Errorf("key exchange %s, want %s", got.KeyExchange, tt.wantKex)
 			}

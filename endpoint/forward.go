@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/portcullis/portcullis/access"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -91,7 +92,7 @@ func forwardOne(c *ssh.Client, local net.Conn, target string, log *slog.Logger) 
 	if err != nil {
 		var openErr *ssh.OpenChannelError
 		if errors.As(err, &openErr) && openErr.Reason == ssh.Prohibited {
-			err = &RefusedError{Code: RefusalCode(ErrChannelNotAllowed), Message: sanitize(openErr.Message)}
+			err = &RefusedError{Code: string(access.ErrChannelNotAllowed), Message: sanitize(openErr.Message)}
 		}
 		log.Warn("forward refused", "target", target, "err", err)
 		return

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 )
 
@@ -60,6 +61,9 @@ type DeniedError struct {
 func (e *DeniedError) Error() string {
 	return fmt.Sprintf("connection denied (decision %s): %s", e.DecisionID, strings.Join(e.Reasons, "; "))
 }
+
+// Unwrap returns access.ErrDenied, the denial's code.
+func (e *DeniedError) Unwrap() error { return access.ErrDenied }
 
 // Session is a live end-to-end SSH connection to a Host.
 type Session struct {
@@ -164,7 +168,7 @@ func (g *Guest) request(ctx context.Context, host string, channels []string) (ap
 	if err := ValidatePreferred(g.PreferredProtocol); err != nil {
 		return api.ConnectRequest{}, err
 	}
-	if _, err := levelRank(g.level()); err != nil {
+	if _, err := access.LevelRank(g.level()); err != nil {
 		return api.ConnectRequest{}, err
 	}
 	var targets []api.RelayAddr
@@ -180,7 +184,7 @@ func (g *Guest) dialer() RelayDialer {
 
 // level is the encryption level the Guest asks for.
 func (g *Guest) level() string {
-	return normalizeLevel(g.Encryption)
+	return access.NormalizeLevel(g.Encryption)
 }
 
 // tlsConfig verifies the CM and the CS.
@@ -213,14 +217,14 @@ func (g *Guest) ask(ctx context.Context, req api.ConnectRequest, pub ssh.PublicK
 	req.PublicKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
 	var grant api.ConnectResponse
 	if err := api.Call(ctx, g.HTTPClient(), http.MethodPost, g.CMURL+api.PathConnect, g.IDToken, req, &grant); err != nil {
-		if se, ok := api.AsStatus(err); ok && se.Body.Code == api.CodeDenied {
+		if se, ok := api.AsStatus(err); ok && se.Body.Code == access.ErrDenied {
 			return grant, &DeniedError{Reasons: se.Body.Reasons, DecisionID: se.Body.DecisionID}
 		}
 		return grant, fmt.Errorf("connect to %s: %w", req.Host, err)
 	}
-	if min := grant.Obligations.MinEncryption; !LevelAtLeast(g.level(), min) {
+	if min := grant.Obligations.MinEncryption; !access.LevelAtLeast(g.level(), min) {
 		return grant, fmt.Errorf("%w: this Guest insists on %q, and the policy demands at least %q for %s (decision %s)",
-			ErrBelowMinimum, g.level(), normalizeLevel(min), req.Host, grant.DecisionID)
+			ErrBelowMinimum, g.level(), access.NormalizeLevel(min), req.Host, grant.DecisionID)
 	}
 	return grant, nil
 }

@@ -2,11 +2,13 @@ package endpoint
 
 import (
 	"errors"
-	"github.com/portcullis/portcullis/internal/sshtest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/sshtest"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -107,8 +109,8 @@ func TestStrongerLevel(t *testing.T) {
 		{"bogus", "high", "bogus"},
 	}
 	for _, tt := range tests {
-		if got := StrongerLevel(tt.a, tt.b); got != tt.want {
-			t.Errorf("StrongerLevel(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
+		if got := access.StrongerLevel(tt.a, tt.b); got != tt.want {
+			t.Errorf("access.StrongerLevel(%q, %q) = %q, want %q", tt.a, tt.b, got, tt.want)
 		}
 	}
 }

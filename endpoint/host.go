@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
@@ -67,7 +68,7 @@ type Host struct {
 	// restarts (the counter starts at the wall clock): the CM refuses stale or replayed
 	// heartbeats, and a refused Host stops.
 	HeartbeatURL string
-	// Encryption is the weakest encryption level this Host accepts; "" means DefaultLevel. A
+	// Encryption is the weakest encryption level this Host accepts; "" means access.DefaultLevel. A
 	// session uses the stronger of it and the policy's minimum.
 	Encryption string
 	// Account is the local account sessions run as; nil means the agent's own user.
@@ -407,7 +408,7 @@ func (h *Host) heartbeat(ctx context.Context, rt *hostRuntime, body api.Heartbea
 func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) {
 	log := h.logger().With("session", req.SessionID)
 	_, claims, err := ticket.Parse(req.Ticket)
-	if err != nil || claims.SessionID != req.SessionID || claims.Role != ticket.RoleHost {
+	if err != nil || claims.SessionID != req.SessionID || claims.Role != access.RoleHost {
 		log.Warn("refusing a malformed connection request", "err", err)
 		return
 	}
@@ -423,7 +424,7 @@ func (h *Host) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) 
 	err = ServeSSH(ctx, conn, SSHServerConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,
-		Level:   StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
+		Level:   access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
 		Account: h.Account, SFTPCommand: h.SFTPCommand, HostName: rt.state.Name,
 		Auth:      h.Schemes.For(claims.Obligations.RequireConfirm),
 		OnChannel: func(string) { channels.Add(1) },

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/relay/relayhttp"
@@ -169,8 +170,8 @@ func (d RelayDialer) probeOne(ctx context.Context, rel api.RelayAddr) int64 {
 // relay: the relay was unreachable, the other half never came, or the relay could not take
 // the session. A refused ticket is not retried.
 func retryElsewhere(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, relay.ErrPairTimeout) ||
-		errors.Is(err, relay.ErrOverloaded) || errors.Is(err, relay.ErrShuttingDown)
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, access.ErrPairTimeout) ||
+		errors.Is(err, access.ErrOverloaded) || errors.Is(err, access.ErrShuttingDown)
 }
 
 // orDefault returns v, or def when v is zero.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/relay/relayhttp"
@@ -81,7 +82,7 @@ func TestAnUnreachableRelayIsRetriedElsewhereButARefusedTicketIsNot(t *testing.T
 	if !errors.Is(err, ErrUnreachable) || !retryElsewhere(err) {
 		t.Fatalf("dial to a closed port: %v, want ErrUnreachable, retried elsewhere", err)
 	}
-	for _, code := range []string{relay.CodePairTimeout, relay.CodeOverloaded, relay.CodeShuttingDown} {
+	for _, code := range []string{string(access.ErrPairTimeout), string(access.ErrOverloaded), string(access.ErrShuttingDown)} {
 		if !retryElsewhere(&relay.RefusedError{Code: code}) {
 			t.Errorf("refusal %s is not retried elsewhere", code)
 		}
@@ -110,7 +111,7 @@ func testTicket(t *testing.T) string {
 	}
 	now := time.Now()
 	raw, err := (&ticket.Signer{KeyID: "k1", Key: priv}).Mint(ticket.Claims{
-		ID: ticket.NewID(), SessionID: "ses-1", Role: ticket.RoleGuest, Audience: "cs-down",
+		ID: ticket.NewID(), SessionID: "ses-1", Role: access.RoleGuest, Audience: "cs-down",
 		Subject: "alice@example.com", HostID: "h1", IssuedAt: now, Expiry: now.Add(time.Minute),
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/portcullis/portcullis/access"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 )
@@ -33,9 +34,9 @@ const (
 var ErrHostKeyMismatch = errors.New("endpoint: host key does not match the pinned key")
 
 // RefusedError is a refusal the Host sent the Guest. It unwraps to the refusal's sentinel error
-// (certs.ErrCertExpired, certs.ErrWrongSession, ErrChannelNotAllowed, ...) so errors.Is works on both ends.
+// (access.ErrExpired, access.ErrWrongSession, ErrChannelNotAllowed, ...) so errors.Is works on both ends.
 type RefusedError struct {
-	// Code is the refusal's wire code (see RefusalCode).
+	// Code is the refusal's wire code (an access.Code).
 	Code string
 	// Message is the Host's explanation, stripped of control characters.
 	Message string
@@ -48,10 +49,8 @@ func (e *RefusedError) Error() string {
 
 // Unwrap returns the sentinel error of the code, or nil for a code this version does not know.
 func (e *RefusedError) Unwrap() error {
-	for _, r := range refusals() {
-		if r.code == e.Code {
-			return r.err
-		}
+	if c := access.Code(e.Code); c.Known() {
+		return c
 	}
 	return nil
 }
@@ -103,7 +102,7 @@ type SSHClientConfig struct {
 	Signer ssh.Signer
 	// HostKey is the Host key pinned by the Connection Manager; no other is accepted. Required.
 	HostKey ssh.PublicKey
-	// Level is the encryption level this end uses; "" means DefaultLevel.
+	// Level is the encryption level this end uses; "" means access.DefaultLevel.
 	Level string
 	// Challenge answers the questions of the Host's own schemes (keyboard-interactive, e.g. a
 	// host-local password); nil answers none, so such a scheme refuses.
@@ -124,7 +123,7 @@ func (c SSHClientConfig) Validate() error {
 	if c.HostKey == nil {
 		errs = append(errs, fmt.Errorf("%w: no pinned host key", ErrBadConfig))
 	}
-	if _, err := levelRank(c.Level); err != nil {
+	if _, err := access.LevelRank(c.Level); err != nil {
 		errs = append(errs, fmt.Errorf("%w: encryption: %w", ErrBadConfig, err))
 	}
 	return errors.Join(errs...)
@@ -133,7 +132,7 @@ func (c SSHClientConfig) Validate() error {
 // NewSSHClient runs the Guest's SSH handshake on a relayed connection: the Host must present the
 // pinned key, the algorithms come from the encryption level, and the Guest authenticates with its
 // certificate. A refusal by the Host comes back as a *RefusedError (errors.Is finds the
-// sentinel, e.g. certs.ErrCertExpired). On any error conn is closed.
+// sentinel, e.g. access.ErrExpired). On any error conn is closed.
 func NewSSHClient(conn net.Conn, cfg SSHClientConfig) (*ssh.Client, error) {
 	c, _, err := newSSHClient(conn, cfg)
 	return c, err
@@ -264,7 +263,7 @@ func newSession(c *ssh.Client) (*ssh.Session, error) {
 	if err != nil {
 		var openErr *ssh.OpenChannelError
 		if errors.As(err, &openErr) && openErr.Reason == ssh.Prohibited {
-			refused := &RefusedError{Code: RefusalCode(ErrChannelNotAllowed), Message: sanitize(openErr.Message)}
+			refused := &RefusedError{Code: string(access.ErrChannelNotAllowed), Message: sanitize(openErr.Message)}
 			return nil, fmt.Errorf("endpoint: open session: %w", refused)
 		}
 		return nil, fmt.Errorf("endpoint: open session: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/portcullis/portcullis/certs"
 	"io"
 	"log/slog"
 	"maps"
@@ -20,12 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/certs"
+
 	"github.com/creack/pty"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/endpoint/hostauth"
-	"github.com/portcullis/portcullis/policy"
 )
 
 // Limits and defaults of the Host's SSH server.
@@ -54,21 +55,13 @@ const (
 	defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
-// Channel kinds as the obligations name them, plus the terminal that shell needs.
-const (
-	channelShell   = "shell"
-	channelExec    = "exec"
-	channelSFTP    = "sftp"
-	channelForward = "forward"
-	channelPTY     = "pty"
-)
+// channelPTY names the terminal that a shell needs, beside the channel kinds of package access.
+const channelPTY = "pty"
 
-// Server-side errors; the first two are refusals the Guest receives with their code.
+// Server-side errors that are not refusals (a refusal is a code of package access: the
+// Host sends access.ErrChannelNotAllowed, ErrRequestRefused, ErrHostRefused and the certificate
+// codes to the Guest).
 var (
-	// ErrChannelNotAllowed reports a channel or request the session's obligations do not allow.
-	ErrChannelNotAllowed = errors.New("endpoint: not allowed by the session's obligations")
-	// ErrRequestRefused reports a request the Host will not serve (malformed, out of order, unknown).
-	ErrRequestRefused = errors.New("endpoint: request refused")
 	// ErrSessionExpired reports a session ended by its certificate's expiry or its maximum duration.
 	ErrSessionExpired = errors.New("endpoint: session reached the end of its validity")
 	// ErrBadConfig reports an unusable SSHServerConfig or SSHClientConfig.
@@ -83,49 +76,9 @@ var (
 // is answered (the channel is then closed, so the Guest reads the line up to EOF).
 const refusalPrefix = "portcullis refused "
 
-// refusal pairs a refusal sentinel with its wire code.
-type refusal struct {
-	code string
-	err  error
-}
-
-// refusals lists every refusal the Host reports to the Guest.
-func refusals() []refusal {
-	return []refusal{
-		{"not_certificate", certs.ErrNotCertificate},
-		{"not_user_certificate", certs.ErrNotUserCert},
-		{"wrong_ca", certs.ErrWrongCA},
-		{"bad_signature", certs.ErrBadCertSignature},
-		{"critical_option", certs.ErrCriticalOption},
-		{"principal_count", certs.ErrPrincipalCount},
-		{"principal_mismatch", certs.ErrPrincipalMismatch},
-		{"not_yet_valid", certs.ErrCertNotYetValid},
-		{"expired", certs.ErrCertExpired},
-		{"lifetime", certs.ErrCertLifetime},
-		{"wrong_session", certs.ErrWrongSession},
-		{"channel_not_allowed", ErrChannelNotAllowed},
-		{"request_refused", ErrRequestRefused},
-		{"host_refused", hostauth.ErrRefused},
-	}
-}
-
-// RefusalCode returns the wire code of a refusal ("expired", "wrong_session",
-// "channel_not_allowed", ...): "" for nil and "internal" for an error that is no refusal.
-func RefusalCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	for _, r := range refusals() {
-		if errors.Is(err, r.err) {
-			return r.code
-		}
-	}
-	return "internal"
-}
-
 // refusalLine formats err as the line the Host sends the Guest.
 func refusalLine(err error) string {
-	return refusalPrefix + RefusalCode(err) + ": " + err.Error() + "\r\n"
+	return refusalPrefix + string(access.CodeOf(err)) + ": " + err.Error() + "\r\n"
 }
 
 // SSHServerConfig configures the Host's end of one session.
@@ -137,9 +90,9 @@ type SSHServerConfig struct {
 	// SessionID is the session id from the Host's ticket; the certificate must carry it. Required.
 	SessionID string
 	// Obligations say which channels are served and the session's maximum duration.
-	Obligations policy.Obligations
+	Obligations access.Obligations
 	// Level is the encryption level this end uses; "" means Obligations.MinEncryption, or
-	// DefaultLevel when that is empty too. It must be at least Obligations.MinEncryption.
+	// access.DefaultLevel when that is empty too. It must be at least Obligations.MinEncryption.
 	Level string
 	// Shell runs shells and exec commands (as Shell -c command); "" means DefaultShell.
 	Shell string
@@ -178,11 +131,11 @@ func (c SSHServerConfig) Validate() error {
 	if c.Shell != "" && !filepath.IsAbs(c.Shell) {
 		bad("shell %q is not an absolute path", c.Shell)
 	}
-	if _, err := levelRank(c.Obligations.MinEncryption); err != nil {
+	if _, err := access.LevelRank(c.Obligations.MinEncryption); err != nil {
 		bad("obligations: %w", err)
-	} else if _, err := levelRank(c.level()); err != nil {
+	} else if _, err := access.LevelRank(c.level()); err != nil {
 		bad("encryption: %w", err)
-	} else if !LevelAtLeast(c.level(), c.Obligations.MinEncryption) {
+	} else if !access.LevelAtLeast(c.level(), c.Obligations.MinEncryption) {
 		bad("encryption %q is weaker than the obligations' minimum %q", c.level(), c.Obligations.MinEncryption)
 	}
 	return errors.Join(errs...)
@@ -193,7 +146,7 @@ func (c SSHServerConfig) level() string {
 	if c.Level != "" {
 		return c.Level
 	}
-	return normalizeLevel(c.Obligations.MinEncryption)
+	return access.NormalizeLevel(c.Obligations.MinEncryption)
 }
 
 // sshServer serves one SSH connection on the Host.
@@ -239,7 +192,7 @@ func ServeSSH(ctx context.Context, conn net.Conn, cfg SSHServerConfig) error {
 	cert, ok := sc.Permissions.ExtraData[certDataKey{}].(*ssh.Certificate)
 	if !ok {
 		_ = sc.Close()
-		return fmt.Errorf("endpoint: ssh connection authenticated without a certificate: %w", certs.ErrNotCertificate)
+		return fmt.Errorf("endpoint: ssh connection authenticated without a certificate: %w", access.ErrNotCertificate)
 	}
 	log := s.log.With("user", sc.User(), "decision_id", cert.KeyId)
 	end := s.deadline(cert)
@@ -338,7 +291,7 @@ func (s *sshServer) authenticate(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh
 	checker := certs.UserCertChecker{UserCA: s.cfg.UserCA, SessionID: s.cfg.SessionID, Now: s.now}
 	cert, err := checker.Check(meta.User(), key)
 	if err != nil {
-		s.log.Warn("ssh certificate refused", "user", meta.User(), "reason", RefusalCode(err), "err", err)
+		s.log.Warn("ssh certificate refused", "user", meta.User(), "reason", access.CodeOf(err), "err", err)
 		return nil, &ssh.BannerError{Err: err, Message: refusalLine(err)}
 	}
 	s.log.Info("ssh certificate accepted", "user", meta.User(), "decision_id", cert.KeyId, "serial", cert.Serial)
@@ -417,7 +370,7 @@ func (s *sshServer) serveChannel(ctx context.Context, log *slog.Logger, g grant,
 // grant is what one authenticated connection may do: the Host's obligations, narrowed by the
 // certificate's extensions.
 type grant struct {
-	obligations policy.Obligations
+	obligations access.Obligations
 	cert        *ssh.Certificate
 }
 
@@ -426,13 +379,13 @@ type grant struct {
 func (g grant) allows(kind string) error {
 	switch kind {
 	case channelPTY:
-		if !g.obligations.Allows(channelShell) {
+		if !g.obligations.Allows(access.ChannelShell) {
 			return g.notAllowed("a terminal (pty-req)")
 		}
 		return g.needsExtension(certs.ExtensionPermitPTY, "a terminal")
-	case channelForward:
-		if !g.obligations.Allows(channelForward) {
-			return g.notAllowed(channelForward)
+	case access.ChannelForward:
+		if !g.obligations.Allows(access.ChannelForward) {
+			return g.notAllowed(access.ChannelForward)
 		}
 		return g.needsExtension(certs.ExtensionPermitPortForwarding, "port forwarding")
 	default:
@@ -446,7 +399,7 @@ func (g grant) allows(kind string) error {
 // needsExtension checks that the certificate carries the extension.
 func (g grant) needsExtension(ext, what string) error {
 	if _, ok := g.cert.Extensions[ext]; !ok {
-		return fmt.Errorf("%w: %s needs the certificate's %s extension", ErrChannelNotAllowed, what, ext)
+		return fmt.Errorf("endpoint: %w: %s needs the certificate's %s extension", access.ErrChannelNotAllowed, what, ext)
 	}
 	return nil
 }
@@ -457,13 +410,13 @@ func (g grant) notAllowed(what string) error {
 	if len(g.obligations.Channels) > 0 {
 		allowed = strings.Join(g.obligations.Channels, ", ")
 	}
-	return fmt.Errorf("%w: %s (this session allows: %s)", ErrChannelNotAllowed, what, allowed)
+	return fmt.Errorf("endpoint: %w: %s (this session allows: %s)", access.ErrChannelNotAllowed, what, allowed)
 }
 
 // allowsForward checks a port-forwarding target against the obligations' ForwardTargets
 // ("HOST:PORT", HOST may be "*").
 func (g grant) allowsForward(host string, port uint32) error {
-	if err := g.allows(channelForward); err != nil {
+	if err := g.allows(access.ChannelForward); err != nil {
 		return err
 	}
 	want := strconv.FormatUint(uint64(port), 10)
@@ -473,7 +426,7 @@ func (g grant) allowsForward(host string, port uint32) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: forwarding to %s (allowed targets: %s)", ErrChannelNotAllowed,
+	return fmt.Errorf("endpoint: %w: forwarding to %s (allowed targets: %s)", access.ErrChannelNotAllowed,
 		net.JoinHostPort(host, want), strings.Join(g.obligations.ForwardTargets, ", "))
 }
 
@@ -484,7 +437,7 @@ func (s *sshServer) serveForward(ctx context.Context, log *slog.Logger, g grant,
 		err = g.allowsForward(msg.Host, msg.Port)
 	}
 	if err != nil {
-		log.Info("forward refused", "reason", RefusalCode(err), "err", err)
+		log.Info("forward refused", "reason", access.CodeOf(err), "err", err)
 		_ = nc.Reject(ssh.Prohibited, err.Error())
 		return
 	}
@@ -531,7 +484,7 @@ func splice(ch ssh.Channel, tc net.Conn) {
 
 // serveSession accepts a "session" channel when the obligations allow anything it can run.
 func (s *sshServer) serveSession(log *slog.Logger, g grant, nc ssh.NewChannel) {
-	if g.allows(channelShell) != nil && g.allows(channelExec) != nil && g.allows(channelSFTP) != nil {
+	if g.allows(access.ChannelShell) != nil && g.allows(access.ChannelExec) != nil && g.allows(access.ChannelSFTP) != nil {
 		err := g.notAllowed("session channels")
 		log.Info("session channel refused", "err", err)
 		_ = nc.Reject(ssh.Prohibited, err.Error())
@@ -581,13 +534,13 @@ func (s *session) handle(req *ssh.Request) {
 	case "signal":
 		s.reply(req, s.signal(req.Payload))
 	case "shell":
-		s.start(req, channelShell, nil)
+		s.start(req, access.ChannelShell, nil)
 	case "exec":
 		s.exec(req)
 	case "subsystem":
 		s.subsystem(req)
 	default:
-		s.reply(req, fmt.Errorf("%w: request type %q", ErrRequestRefused, req.Type))
+		s.reply(req, fmt.Errorf("endpoint: %w: request type %q", access.ErrRequestRefused, req.Type))
 	}
 }
 
@@ -602,7 +555,7 @@ func (s *session) reply(req *ssh.Request, err error) {
 // refuse answers a request with failure after sending the refusal line on stderr. A channel that
 // has not started a program is closed after a refused shell, exec or subsystem request.
 func (s *session) refuse(req *ssh.Request, err error, closeChannel bool) {
-	s.log.Info("request refused", "request", req.Type, "reason", RefusalCode(err), "err", err)
+	s.log.Info("request refused", "request", req.Type, "reason", access.CodeOf(err), "err", err)
 	_, _ = io.WriteString(s.ch.Stderr(), refusalLine(err))
 	_ = req.Reply(false, nil)
 	if closeChannel && !s.running {
@@ -617,7 +570,7 @@ func (s *session) setenv(payload []byte) error {
 		return err
 	}
 	if !acceptedEnvName(msg.Name) || strings.ContainsRune(msg.Value, 0) || len(s.env) >= MaxEnvVars {
-		return fmt.Errorf("%w: environment variable %q not accepted", ErrRequestRefused, msg.Name)
+		return fmt.Errorf("endpoint: %w: environment variable %q not accepted", access.ErrRequestRefused, msg.Name)
 	}
 	s.env = append(s.env, msg.Name+"="+msg.Value)
 	return nil
@@ -638,7 +591,7 @@ func (s *session) requestPTY(req *ssh.Request) {
 		err = s.grant.allows(channelPTY)
 	}
 	if err == nil && s.running {
-		err = fmt.Errorf("%w: pty-req after the program started", ErrRequestRefused)
+		err = fmt.Errorf("endpoint: %w: pty-req after the program started", access.ErrRequestRefused)
 	}
 	if err != nil {
 		s.refuse(req, err, false)
@@ -662,7 +615,7 @@ func (s *session) resize(payload []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pty == nil {
-		return fmt.Errorf("%w: window-change without a terminal", ErrRequestRefused)
+		return fmt.Errorf("endpoint: %w: window-change without a terminal", access.ErrRequestRefused)
 	}
 	*s.pty = size
 	if s.ptmx != nil {
@@ -679,7 +632,7 @@ func (s *session) signal(payload []byte) error {
 	}
 	sig, ok := osSignal(msg.Signal)
 	if !ok {
-		return fmt.Errorf("%w: unknown signal %q", ErrRequestRefused, msg.Signal)
+		return fmt.Errorf("endpoint: %w: unknown signal %q", access.ErrRequestRefused, msg.Signal)
 	}
 	return s.signalGroup(sig)
 }
@@ -689,7 +642,7 @@ func (s *session) signalGroup(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pgid == 0 {
-		return fmt.Errorf("%w: no program is running", ErrRequestRefused)
+		return fmt.Errorf("endpoint: %w: no program is running", access.ErrRequestRefused)
 	}
 	return syscall.Kill(-s.pgid, sig)
 }
@@ -701,20 +654,20 @@ func (s *session) exec(req *ssh.Request) {
 		s.refuse(req, err, true)
 		return
 	}
-	s.start(req, channelExec, []string{"-c", msg.Command})
+	s.start(req, access.ChannelExec, []string{"-c", msg.Command})
 }
 
 // subsystem starts the sftp server, the only subsystem served.
 func (s *session) subsystem(req *ssh.Request) {
 	msg, err := parseSubsystem(req.Payload)
-	if err == nil && msg.Name != channelSFTP {
-		err = fmt.Errorf("%w: subsystem %q is not offered", ErrRequestRefused, msg.Name)
+	if err == nil && msg.Name != access.ChannelSFTP {
+		err = fmt.Errorf("endpoint: %w: subsystem %q is not offered", access.ErrRequestRefused, msg.Name)
 	}
 	if err == nil {
-		err = s.grant.allows(channelSFTP)
+		err = s.grant.allows(access.ChannelSFTP)
 	}
 	if err == nil && s.running {
-		err = fmt.Errorf("%w: this channel already runs a program", ErrRequestRefused)
+		err = fmt.Errorf("endpoint: %w: this channel already runs a program", access.ErrRequestRefused)
 	}
 	if err == nil {
 		err = s.launchSFTP()
@@ -731,7 +684,7 @@ func (s *session) subsystem(req *ssh.Request) {
 func (s *session) start(req *ssh.Request, kind string, args []string) {
 	err := s.grant.allows(kind)
 	if err == nil && s.running {
-		err = fmt.Errorf("%w: this channel already runs a program", ErrRequestRefused)
+		err = fmt.Errorf("endpoint: %w: this channel already runs a program", access.ErrRequestRefused)
 	}
 	if err == nil {
 		err = s.launch(args)
@@ -765,7 +718,7 @@ func (s *session) launchCmd(cmd *exec.Cmd, size *pty.Winsize) error {
 		wait, err = s.startOnPipes(cmd)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: start %s: %w", ErrRequestRefused, cmd.Path, err)
+		return fmt.Errorf("endpoint: %w: start %s: %w", access.ErrRequestRefused, cmd.Path, err)
 	}
 	s.mu.Lock()
 	s.pgid = cmd.Process.Pid // the program leads its own process group
@@ -847,11 +800,11 @@ func (s *session) launchSFTP() error {
 		return s.launchCmd(exec.Command(c[0], c[1:]...), nil)
 	}
 	if s.srv.cfg.Account != nil && s.srv.cfg.Account.Switch {
-		return fmt.Errorf("%w: sftp as %s needs an sftp server program", ErrRequestRefused, s.srv.cfg.Account.Name)
+		return fmt.Errorf("endpoint: %w: sftp as %s needs an sftp server program", access.ErrRequestRefused, s.srv.cfg.Account.Name)
 	}
 	server, err := sftp.NewServer(s.ch, sftp.WithServerWorkingDirectory(s.srv.dir))
 	if err != nil {
-		return fmt.Errorf("%w: start sftp: %w", ErrRequestRefused, err)
+		return fmt.Errorf("endpoint: %w: start sftp: %w", access.ErrRequestRefused, err)
 	}
 	s.log.Info("sftp started")
 	s.running, s.done = true, make(chan struct{})
@@ -989,7 +942,7 @@ type (
 func parsePayload[T any](kind string, payload []byte) (T, error) {
 	var msg T
 	if err := ssh.Unmarshal(payload, &msg); err != nil {
-		return msg, fmt.Errorf("%w: malformed %s payload: %w", ErrRequestRefused, kind, err)
+		return msg, fmt.Errorf("endpoint: %w: malformed %s payload: %w", access.ErrRequestRefused, kind, err)
 	}
 	return msg, nil
 }
@@ -998,7 +951,7 @@ func parsePayload[T any](kind string, payload []byte) (T, error) {
 func parsePTYRequest(payload []byte) (ptyRequestMsg, error) {
 	msg, err := parsePayload[ptyRequestMsg]("pty-req", payload)
 	if err == nil && strings.ContainsRune(msg.Term, 0) {
-		err = fmt.Errorf("%w: terminal type contains NUL", ErrRequestRefused)
+		err = fmt.Errorf("endpoint: %w: terminal type contains NUL", access.ErrRequestRefused)
 	}
 	return msg, err
 }
@@ -1012,7 +965,7 @@ func parseWindowChange(payload []byte) (windowChangeMsg, error) {
 func parseExec(payload []byte) (execMsg, error) {
 	msg, err := parsePayload[execMsg]("exec", payload)
 	if err == nil && (len(msg.Command) > MaxCommandBytes || strings.ContainsRune(msg.Command, 0)) {
-		err = fmt.Errorf("%w: command longer than %d bytes or containing NUL", ErrRequestRefused, MaxCommandBytes)
+		err = fmt.Errorf("endpoint: %w: command longer than %d bytes or containing NUL", access.ErrRequestRefused, MaxCommandBytes)
 	}
 	return msg, err
 }

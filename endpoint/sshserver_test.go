@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/internal/sshtest"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/sshtest"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -302,21 +304,21 @@ func TestHostRefusesCertificates(t *testing.T) {
 			other := *f
 			other.CA = sshtest.NewSigner(t)
 			return f.clientConfig(t, other.Cert(t, nil)).Signer
-		}, sshtest.Principal, certs.ErrWrongCA},
+		}, sshtest.Principal, access.ErrWrongCA},
 		{"certificate for another session", func(t *testing.T) ssh.Signer {
 			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.SessionID = "sess-other" })).Signer
-		}, sshtest.Principal, certs.ErrWrongSession},
+		}, sshtest.Principal, access.ErrWrongSession},
 		{"expired certificate", func(t *testing.T) ssh.Signer {
 			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.Now, r.ValidFor = now.Add(-2*time.Hour), time.Hour })).Signer
-		}, sshtest.Principal, certs.ErrCertExpired},
+		}, sshtest.Principal, access.ErrExpired},
 		{"certificate not yet valid", func(t *testing.T) ssh.Signer {
 			return f.clientConfig(t, f.Cert(t, func(r *certs.UserCertRequest) { r.Now = now.Add(time.Hour) })).Signer
-		}, sshtest.Principal, certs.ErrCertNotYetValid},
-		{"plain key", func(t *testing.T) ssh.Signer { return f.GuestKey }, sshtest.Principal, certs.ErrNotCertificate},
-		{"user is not the principal", func(t *testing.T) ssh.Signer { return f.clientConfig(t, valid).Signer }, "root", certs.ErrPrincipalMismatch},
+		}, sshtest.Principal, access.ErrNotYetValid},
+		{"plain key", func(t *testing.T) ssh.Signer { return f.GuestKey }, sshtest.Principal, access.ErrNotCertificate},
+		{"user is not the principal", func(t *testing.T) ssh.Signer { return f.clientConfig(t, valid).Signer }, "root", access.ErrPrincipalMismatch},
 		{"two principals", func(t *testing.T) ssh.Signer {
 			return f.clientConfig(t, sshtest.Resign(t, f.CA, &twoPrincipals)).Signer
-		}, sshtest.Principal, certs.ErrPrincipalCount},
+		}, sshtest.Principal, access.ErrPrincipalCount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,7 +332,7 @@ func TestHostRefusesCertificates(t *testing.T) {
 				t.Fatal("the Guest got in")
 			}
 			t.Logf("the Guest sees: %v", p.clientErr)
-			code := RefusalCode(tt.want)
+			code := string(access.CodeOf(tt.want))
 			var refused *RefusedError
 			if !errors.Is(p.clientErr, tt.want) || !errors.As(p.clientErr, &refused) || refused.Code != code {
 				t.Errorf("Guest error %v; want a RefusedError %q wrapping %v", p.clientErr, code, tt.want)
@@ -356,11 +358,11 @@ func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
 		{"exec when only shell is allowed", []string{"shell"}, func(t *testing.T, c *ssh.Client) error {
 			_, err := Exec(t.Context(), c, "id", nil, nil)
 			return err
-		}, ErrChannelNotAllowed, "exec (this session allows: shell)"},
+		}, access.ErrChannelNotAllowed, "exec (this session allows: shell)"},
 		{"shell when only exec is allowed", []string{"exec"}, func(t *testing.T, c *ssh.Client) error {
 			_, err := Shell(t.Context(), c, nil, nil, nil)
 			return err
-		}, ErrChannelNotAllowed, "shell (this session allows: exec)"},
+		}, access.ErrChannelNotAllowed, "shell (this session allows: exec)"},
 		{"terminal when only exec is allowed", []string{"exec"}, func(t *testing.T, c *ssh.Client) error {
 			sess, err := c.NewSession()
 			if err != nil {
@@ -380,7 +382,7 @@ func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
 		{"session channel when only forward is allowed", []string{"forward"}, func(t *testing.T, c *ssh.Client) error {
 			_, err := Exec(t.Context(), c, "id", nil, nil)
 			return err
-		}, ErrChannelNotAllowed, "session channels (this session allows: forward)"},
+		}, access.ErrChannelNotAllowed, "session channels (this session allows: forward)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -570,7 +572,7 @@ func TestServerConfigValidate(t *testing.T) {
 		{"relative shell", func(c *SSHServerConfig) { c.Shell = "sh" }, []string{"not an absolute path"}},
 		{"unknown level", func(c *SSHServerConfig) { c.Level = "extreme" }, []string{`"extreme"`}},
 		{"unknown minimum", func(c *SSHServerConfig) { c.Obligations.MinEncryption = "low" }, []string{`"low"`}},
-		{"weaker than required", func(c *SSHServerConfig) { c.Level = LevelHigh }, []string{"weaker than the obligations' minimum"}},
+		{"weaker than required", func(c *SSHServerConfig) { c.Level = access.LevelHigh }, []string{"weaker than the obligations' minimum"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -600,28 +602,16 @@ func TestServeSSHRefusesABadConfigAndClosesTheConnection(t *testing.T) {
 	}
 }
 
-func TestRefusalCode(t *testing.T) {
-	for _, r := range refusals() {
-		wrapped := errors.Join(errors.New("context"), r.err)
-		if got := RefusalCode(wrapped); got != r.code {
-			t.Errorf("RefusalCode(%v) = %q, want %q", r.err, got, r.code)
-		}
-	}
-	if RefusalCode(nil) != "" || RefusalCode(io.EOF) != "internal" {
-		t.Errorf("RefusalCode(nil) = %q, RefusalCode(EOF) = %q", RefusalCode(nil), RefusalCode(io.EOF))
-	}
-}
-
 func TestGrantChecksCertificateExtensions(t *testing.T) {
 	f := newFixture(t)
 	cert := f.Cert(t, func(r *certs.UserCertRequest) { r.Obligations.Channels = []string{"exec"} })
 	g := grant{obligations: f.Obligations, cert: cert}
-	for _, kind := range []string{channelPTY, channelForward} {
-		if err := g.allows(kind); !errors.Is(err, ErrChannelNotAllowed) || !strings.Contains(err.Error(), "extension") {
+	for _, kind := range []string{channelPTY, access.ChannelForward} {
+		if err := g.allows(kind); !errors.Is(err, access.ErrChannelNotAllowed) || !strings.Contains(err.Error(), "extension") {
 			t.Errorf("allows(%s) = %v, want a refusal naming the missing extension", kind, err)
 		}
 	}
-	if err := g.allows(channelExec); err != nil {
+	if err := g.allows(access.ChannelExec); err != nil {
 		t.Errorf("allows(exec) = %v", err)
 	}
 }
@@ -631,8 +621,8 @@ func TestGrantChecksCertificateExtensions(t *testing.T) {
 func roundTrip[T any](t *testing.T, parse func([]byte) (T, error), payload []byte) {
 	msg, err := parse(payload)
 	if err != nil {
-		if !errors.Is(err, ErrRequestRefused) {
-			t.Fatalf("refusal %v does not wrap ErrRequestRefused", err)
+		if !errors.Is(err, access.ErrRequestRefused) {
+			t.Fatalf("refusal %v does not wrap access.ErrRequestRefused", err)
 		}
 		return
 	}

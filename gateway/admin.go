@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/policy"
@@ -44,7 +45,7 @@ func (s *Server) authorizeAPI(w http.ResponseWriter, r *http.Request, op string,
 		s.decisionLogDown(w, err)
 		return identity.Claims{}, "", false
 	case !d.Allow:
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "refused by policy", Reasons: d.Reasons, DecisionID: d.ID})
+		writeError(w, api.Error{Code: access.ErrForbidden, Message: "refused by policy", Reasons: d.Reasons, DecisionID: d.ID})
 		return identity.Claims{}, "", false
 	}
 	return claims, d.ID, true
@@ -81,7 +82,7 @@ func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 	hosts, err := s.cfg.Store.ListHosts(r.Context())
 	if err != nil {
 		s.cfg.Logger.Error("list hosts", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	now := s.cfg.Now()
@@ -111,11 +112,11 @@ func (s *Server) targetHost(w http.ResponseWriter, r *http.Request) (store.Host,
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no host " + ref})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no host " + ref})
 		return store.Host{}, false
 	case err != nil:
 		s.cfg.Logger.Error("load host", "host", ref, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return store.Host{}, false
 	}
 	return h, true
@@ -172,11 +173,11 @@ func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
 // hostStoreError answers a failed host update: 404 when the host vanished, 503 otherwise.
 func (s *Server) hostStoreError(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such host"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such host"})
 		return
 	}
 	s.cfg.Logger.Error(what, "err", err)
-	writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+	writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 }
 
 func (s *Server) handleListRelays(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +188,7 @@ func (s *Server) handleListRelays(w http.ResponseWriter, r *http.Request) {
 	healthy, err := s.relayCandidates(r.Context(), now)
 	if err != nil {
 		s.cfg.Logger.Error("list relays", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	out := make([]api.RelayInfo, 0, len(healthy))

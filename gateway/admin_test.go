@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
@@ -111,7 +112,7 @@ func TestDisabledHostIsRefusedEverywhereAndADeletedOneForgotten(t *testing.T) {
 	if err := w.call(dave, http.MethodDelete, api.PathHosts+"/db-1", nil, nil); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if status, body := statusOf(heartbeat(db1, w.url)); status != http.StatusUnauthorized || body.Reason != api.ReasonUnknownHost {
+	if status, body := statusOf(heartbeat(db1, w.url)); status != http.StatusUnauthorized || body.Reason != access.ErrUnknownHost {
 		t.Errorf("a deleted host's heartbeat: %d %+v, want 401 unknown_host", status, body)
 	}
 	if status, _ := statusOf(w.call(dave, http.MethodDelete, api.PathHosts+"/db-1", nil, nil)); status != http.StatusNotFound {
@@ -137,7 +138,7 @@ func TestHostRenewsItsCertificateAndTheOldOneStopsWorking(t *testing.T) {
 		t.Fatalf("heartbeat with the renewed certificate: %v", err)
 	}
 	fresh := hostAgent{client: &http.Client{Transport: &http.Transport{TLSClientConfig: old.client.Transport.(*http.Transport).TLSClientConfig}}}
-	if status, body := statusOf(heartbeat(fresh, w.url)); status != http.StatusUnauthorized || body.Reason != api.ReasonCredentialMismatch {
+	if status, body := statusOf(heartbeat(fresh, w.url)); status != http.StatusUnauthorized || body.Reason != access.ErrCredentialMismatch {
 		t.Errorf("heartbeat with the replaced certificate: %d %+v, want 401", status, body)
 	}
 	if time.Until(resp.ExpiresAt) < 29*24*time.Hour {
@@ -171,17 +172,17 @@ func TestSignedHeartbeatsOverPlainHTTP(t *testing.T) {
 		name   string
 		hb     any
 		status int
-		reason string
+		reason access.Code
 	}{
 		{"a fresh heartbeat", signedHeartbeat(web1.id, web1.key, w.now, 10), http.StatusOK, ""},
-		{"the same heartbeat again", signedHeartbeat(web1.id, web1.key, w.now, 10), http.StatusUnauthorized, api.ReasonReplayed},
-		{"an older counter", signedHeartbeat(web1.id, web1.key, w.now, 9), http.StatusUnauthorized, api.ReasonReplayed},
+		{"the same heartbeat again", signedHeartbeat(web1.id, web1.key, w.now, 10), http.StatusUnauthorized, access.ErrReplayed},
+		{"an older counter", signedHeartbeat(web1.id, web1.key, w.now, 9), http.StatusUnauthorized, access.ErrReplayed},
 		{"the next counter", signedHeartbeat(web1.id, web1.key, w.now.Add(time.Second), 11), http.StatusOK, ""},
-		{"too old", signedHeartbeat(web1.id, web1.key, w.now.Add(-2*time.Minute), 12), http.StatusUnauthorized, api.ReasonStale},
-		{"from the future", signedHeartbeat(web1.id, web1.key, w.now.Add(2*time.Minute), 13), http.StatusUnauthorized, api.ReasonStale},
-		{"signed by another host's key", signedHeartbeat(web1.id, db1.key, w.now, 14), http.StatusUnauthorized, api.ReasonBadSignature},
-		{"counter changed after signing", forged, http.StatusUnauthorized, api.ReasonBadSignature},
-		{"unknown host", signedHeartbeat("h_nope", web1.key, w.now, 15), http.StatusUnauthorized, api.ReasonUnknownHost},
+		{"too old", signedHeartbeat(web1.id, web1.key, w.now.Add(-2*time.Minute), 12), http.StatusUnauthorized, access.ErrStale},
+		{"from the future", signedHeartbeat(web1.id, web1.key, w.now.Add(2*time.Minute), 13), http.StatusUnauthorized, access.ErrStale},
+		{"signed by another host's key", signedHeartbeat(web1.id, db1.key, w.now, 14), http.StatusUnauthorized, access.ErrBadSignature},
+		{"counter changed after signing", forged, http.StatusUnauthorized, access.ErrBadSignature},
+		{"unknown host", signedHeartbeat("h_nope", web1.key, w.now, 15), http.StatusUnauthorized, access.ErrUnknownHost},
 		{"not signed", map[string]any{"host_id": web1.id, "time": w.now, "counter": 16}, http.StatusBadRequest, ""},
 		{"unknown field", map[string]any{"host_id": web1.id, "time": w.now, "counter": 16, "signature": make([]byte, 64), "admin": true}, http.StatusBadRequest, ""},
 	}

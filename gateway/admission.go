@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 )
 
@@ -50,7 +51,7 @@ func (s *Server) admitHost(w http.ResponseWriter, r *http.Request) (func(), bool
 	if !ok {
 		secs := minRetryAfter + rand.IntN(maxRetryAfter-minRetryAfter+1)
 		w.Header().Set(api.HeaderRetryAfter, strconv.Itoa(secs))
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "the CM is busy; retry later", RetryAfterSeconds: int64(secs)})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "the CM is busy; retry later", RetryAfterSeconds: int64(secs)})
 	}
 	return release, ok
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/store"
@@ -38,8 +39,8 @@ type relayPrincipal struct {
 }
 
 // refuseAuth writes a 401 with a reason code and a message.
-func refuseAuth(w http.ResponseWriter, reason, msg string) {
-	writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Reason: reason, Message: msg})
+func refuseAuth(w http.ResponseWriter, reason access.Code, msg string) {
+	writeError(w, api.Error{Code: access.ErrUnauthenticated, Reason: reason, Message: msg})
 }
 
 // bearer verifies the caller's Bearer ID token alone; it writes 401 with the reason and
@@ -47,17 +48,17 @@ func refuseAuth(w http.ResponseWriter, reason, msg string) {
 func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (identity.Claims, string, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
-		refuseAuth(w, api.ReasonMissingToken, "missing bearer ID token")
+		refuseAuth(w, access.ErrMissingToken, "missing bearer ID token")
 		return identity.Claims{}, "", false
 	}
 	claims, err := s.cfg.Auth.Verify(r.Context(), raw)
 	if err != nil {
-		s.cfg.Logger.Info("refused ID token", "reason", identity.Code(err), "err", err, "remote", r.RemoteAddr)
-		if errors.Is(err, identity.ErrProviderUnavailable) {
-			writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Reason: identity.Code(err), Message: err.Error()})
+		s.cfg.Logger.Info("refused ID token", "reason", access.CodeOf(err), "err", err, "remote", r.RemoteAddr)
+		if errors.Is(err, access.ErrProviderUnavailable) {
+			writeError(w, api.Error{Code: access.ErrUnavailable, Reason: access.CodeOf(err), Message: err.Error()})
 			return identity.Claims{}, "", false
 		}
-		refuseAuth(w, identity.Code(err), err.Error())
+		refuseAuth(w, access.CodeOf(err), err.Error())
 		return identity.Claims{}, "", false
 	}
 	return claims, raw, true
@@ -72,14 +73,14 @@ func (s *Server) guest(w http.ResponseWriter, r *http.Request) (identity.Claims,
 	}
 	cert := clientCert(r)
 	if cert == nil || !strings.HasPrefix(cert.Subject.CommonName, userCNPrefix) {
-		refuseAuth(w, api.ReasonCredentialRequired,
+		refuseAuth(w, access.ErrCredentialRequired,
 			"a client certificate bound to the signed-in user is required (sign in again: portcullis login)")
 		return identity.Claims{}, false
 	}
 	if cert.Subject.CommonName != userCNPrefix+claims.Subject {
 		s.cfg.Logger.Warn("client certificate names another user than the ID token",
 			"certificate", cert.Subject.CommonName, "token_subject", claims.Subject, "remote", r.RemoteAddr)
-		refuseAuth(w, api.ReasonCredentialMismatch, "the client certificate names another user than the ID token")
+		refuseAuth(w, access.ErrCredentialMismatch, "the client certificate names another user than the ID token")
 		return identity.Claims{}, false
 	}
 	return claims, true
@@ -111,7 +112,7 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool)
 		id, _ = strings.CutPrefix(cert.Subject.CommonName, hostCNPrefix)
 	}
 	if cert == nil || id == "" || !strings.HasPrefix(cert.Subject.CommonName, hostCNPrefix) {
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "a host client certificate is required"})
+		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "a host client certificate is required"})
 		return store.Host{}, false
 	}
 	now := s.cfg.Now()
@@ -124,7 +125,7 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool)
 		s.hostAuth.put(h, now, s.cfg.HostAuthTTL)
 	}
 	if h.CertSerial != cert.SerialNumber.String() {
-		refuseAuth(w, api.ReasonCredentialMismatch, "this host certificate was replaced by a renewed one")
+		refuseAuth(w, access.ErrCredentialMismatch, "this host certificate was replaced by a renewed one")
 		return store.Host{}, false
 	}
 	return h, true
@@ -135,14 +136,14 @@ func (s *Server) loadHost(ctx context.Context, w http.ResponseWriter, id string)
 	h, err := s.cfg.Store.GetHost(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		refuseAuth(w, api.ReasonUnknownHost, "unknown host")
+		refuseAuth(w, access.ErrUnknownHost, "unknown host")
 		return store.Host{}, false
 	case err != nil:
 		s.cfg.Logger.Error("load host", "host", id, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return store.Host{}, false
 	case h.Disabled:
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "host is disabled"})
+		writeError(w, api.Error{Code: access.ErrForbidden, Message: "host is disabled"})
 		return store.Host{}, false
 	}
 	return h, true
@@ -157,17 +158,17 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) (relayPrincipal, 
 	}
 	id, ok := strings.CutPrefix(cn, relayCNPrefix)
 	if !ok || id == "" {
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "a relay client certificate is required"})
+		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "a relay client certificate is required"})
 		return relayPrincipal{}, false
 	}
 	ri, err := s.cfg.Store.GetRelayIdentity(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "unknown relay"})
+		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "unknown relay"})
 		return relayPrincipal{}, false
 	case err != nil:
 		s.cfg.Logger.Error("load relay identity", "relay", id, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return relayPrincipal{}, false
 	}
 	return relayPrincipal{id: ri.ID, tenant: ri.Tenant}, true
@@ -178,7 +179,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request) (relayPrincipal, 
 func (s *Server) speaksFor(w http.ResponseWriter, r *http.Request, p relayPrincipal, id string) bool {
 	if p.id != "" {
 		if id != p.id {
-			writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "this relay certificate is for " + p.id})
+			writeError(w, api.Error{Code: access.ErrForbidden, Message: "this relay certificate is for " + p.id})
 			return false
 		}
 		return true
@@ -189,9 +190,9 @@ func (s *Server) speaksFor(w http.ResponseWriter, r *http.Request, p relayPrinci
 		return true
 	case err != nil:
 		s.cfg.Logger.Error("load relay identity", "relay", id, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 	default:
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "relay " + id + " is a tenant's enrolled relay"})
+		writeError(w, api.Error{Code: access.ErrForbidden, Message: "relay " + id + " is a tenant's enrolled relay"})
 	}
 	return false
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
@@ -57,7 +58,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("load host", "host", a.req.Host, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
 		return
 	}
 	a.host = host
@@ -65,7 +66,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	a.relays, err = s.relayCandidates(ctx, a.now)
 	if err != nil {
 		s.cfg.Logger.Error("list relays", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
 		return
 	}
 	a.input = s.policyInput(r, a)
@@ -86,7 +87,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !dec.Allow {
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: "connection denied by policy", Reasons: dec.Reasons, DecisionID: dec.ID})
+		writeError(w, api.Error{Code: access.ErrDenied, Message: "connection denied by policy", Reasons: dec.Reasons, DecisionID: dec.ID})
 		return
 	}
 	s.grant(w, r, a, dec.ID)
@@ -95,7 +96,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 // parseConnect validates the request body; it writes 400 and returns false when it is bad.
 func (s *Server) parseConnect(w http.ResponseWriter, a *connectAttempt) bool {
 	bad := func(msg string) bool {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: msg})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: msg})
 		return false
 	}
 	if !hostNamePattern.MatchString(a.req.Host) {
@@ -179,18 +180,18 @@ func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decis
 // grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
 	if online, _ := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval); !online {
-		writeError(w, http.StatusConflict, api.Error{Code: api.CodeHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
 		return
 	}
 	rel := a.choice.relay
 	if !a.choice.found {
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.reason, DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.reason, DecisionID: decisionID})
 		return
 	}
 	g, err := s.mint(a, rel, decisionID)
 	if err != nil {
 		s.cfg.Logger.Error("mint session", "err", err)
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal, DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrInternal, DecisionID: decisionID})
 		return
 	}
 	sess := store.Session{
@@ -199,11 +200,11 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 	}
 	if err := s.cfg.Store.CreateSession(r.Context(), sess); err != nil {
 		s.cfg.Logger.Error("create session", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable", DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable", DecisionID: decisionID})
 		return
 	}
 	if !s.presence.deliver(a.host.ID, g.host) {
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return
 	}
 	s.cfg.Logger.Info("connection granted", "decision", decisionID, "session", sess.ID, "subject", a.claims.Subject, "host", a.host.Name, "relay", rel.ID, "relay_reason", a.choice.reason)
@@ -241,11 +242,11 @@ func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (gr
 		HostKeyFP: ssh.FingerprintSHA256(hostKey), GuestKeyFP: ssh.FingerprintSHA256(a.key),
 		Obligations: obl, DecisionID: decisionID,
 	}
-	guestTicket, err := s.mintTicket(base, ticket.RoleGuest)
+	guestTicket, err := s.mintTicket(base, access.RoleGuest)
 	if err != nil {
 		return grantHalves{}, err
 	}
-	hostTicket, err := s.mintTicket(base, ticket.RoleHost)
+	hostTicket, err := s.mintTicket(base, access.RoleHost)
 	if err != nil {
 		return grantHalves{}, err
 	}
@@ -260,7 +261,7 @@ func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (gr
 	}, nil
 }
 
-func (s *Server) mintTicket(c ticket.Claims, role ticket.Role) (string, error) {
+func (s *Server) mintTicket(c ticket.Claims, role access.Role) (string, error) {
 	c.ID = newID("tk")
 	c.Role = role
 	raw, err := s.cfg.TicketSigner.Mint(c)

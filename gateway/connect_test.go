@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/ticket"
@@ -60,7 +61,7 @@ func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
 
 	// The Guest's ticket verifies at the chosen relay, as a guest ticket for this session.
 	v := &ticket.Verifier{Keys: w.keys, Audience: resp.Relay.ID, Replay: &ticket.ReplayCache{}, Now: func() time.Time { return w.now }}
-	claims, err := v.Verify(resp.Ticket, ticket.RoleGuest)
+	claims, err := v.Verify(resp.Ticket, access.RoleGuest)
 	if err != nil {
 		t.Fatalf("guest ticket: %v", err)
 	}
@@ -92,7 +93,7 @@ func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
 	if len(reqs.Requests) != 1 || reqs.Requests[0].SessionID != resp.SessionID {
 		t.Fatalf("host requests = %+v", reqs)
 	}
-	hostClaims, err := v.Verify(reqs.Requests[0].Ticket, ticket.RoleHost)
+	hostClaims, err := v.Verify(reqs.Requests[0].Ticket, access.RoleHost)
 	if err != nil {
 		t.Fatalf("host ticket: %v", err)
 	}
@@ -114,17 +115,17 @@ func TestConnectRefusals(t *testing.T) {
 		as         user
 		host       string
 		wantStatus int
-		wantCode   string
+		wantCode   access.Code
 		wantReason string
 	}{
-		{"no groups", w.login(t, "mallory@example.com", ""), "db-1", http.StatusForbidden, api.CodeDenied, ""},
-		{"production without MFA", w.login(t, "alice@example.com", ""), "db-1", http.StatusForbidden, api.CodeDenied, "MFA is required for production"},
-		{"auditor", w.login(t, "carol@example.com", ""), "web-1", http.StatusForbidden, api.CodeDenied, ""},
-		{"unknown host", w.login(t, "alice@example.com", "123456"), "nowhere-9", http.StatusForbidden, api.CodeDenied, "unknown host"},
-		{"no token", user{client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonMissingToken},
-		{"forged token", user{token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln", client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, "bad_signature"},
-		{"stolen bearer token without the bound key", user{token: w.login(t, "alice@example.com", "123456").token}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonCredentialRequired},
-		{"someone else's certificate with alice's token", user{token: w.login(t, "alice@example.com", "123456").token, client: w.login(t, "mallory@example.com", "").client}, "db-1", http.StatusUnauthorized, api.CodeUnauthenticated, api.ReasonCredentialMismatch},
+		{"no groups", w.login(t, "mallory@example.com", ""), "db-1", http.StatusForbidden, access.ErrDenied, ""},
+		{"production without MFA", w.login(t, "alice@example.com", ""), "db-1", http.StatusForbidden, access.ErrDenied, "MFA is required for production"},
+		{"auditor", w.login(t, "carol@example.com", ""), "web-1", http.StatusForbidden, access.ErrDenied, ""},
+		{"unknown host", w.login(t, "alice@example.com", "123456"), "nowhere-9", http.StatusForbidden, access.ErrDenied, "unknown host"},
+		{"no token", user{client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, access.ErrUnauthenticated, string(access.ErrMissingToken)},
+		{"forged token", user{token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln", client: w.login(t, "alice@example.com", "123456").client}, "db-1", http.StatusUnauthorized, access.ErrUnauthenticated, "bad_signature"},
+		{"stolen bearer token without the bound key", user{token: w.login(t, "alice@example.com", "123456").token}, "db-1", http.StatusUnauthorized, access.ErrUnauthenticated, string(access.ErrCredentialRequired)},
+		{"someone else's certificate with alice's token", user{token: w.login(t, "alice@example.com", "123456").token, client: w.login(t, "mallory@example.com", "").client}, "db-1", http.StatusUnauthorized, access.ErrUnauthenticated, string(access.ErrCredentialMismatch)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +135,7 @@ func TestConnectRefusals(t *testing.T) {
 				t.Fatalf("got %d %+v (%v), want %d %s", status, body, err, tt.wantStatus, tt.wantCode)
 			}
 			if tt.wantStatus != http.StatusForbidden {
-				if body.Reason != tt.wantReason {
+				if string(body.Reason) != tt.wantReason {
 					t.Errorf("reason = %q, want %q", body.Reason, tt.wantReason)
 				}
 				return
@@ -192,7 +193,7 @@ func TestOfflineHostIsRefusedAfterTheDecision(t *testing.T) {
 	w := startWorld(t)
 	w.now = w.now.Add(time.Hour) // no heartbeat for an hour
 	_, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
-	if status, body := statusOf(err); status != http.StatusConflict || body.Code != api.CodeHostOffline {
+	if status, body := statusOf(err); status != http.StatusConflict || body.Code != access.ErrHostOffline {
 		t.Fatalf("got %d %+v, want 409 host_offline", status, body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
@@ -25,7 +26,7 @@ func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	_, pub, err := parseEd25519AuthorizedKey(req.PublicKey)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
 	now := time.Now()
@@ -45,11 +46,11 @@ func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrReplayed):
 		s.cfg.Logger.Warn("ID token presented again for a credential", "subject", claims.Subject, "remote", r.RemoteAddr)
-		refuseAuth(w, api.ReasonTokenExchanged, "this ID token was already exchanged for a credential; sign in again")
+		refuseAuth(w, access.ErrTokenExchanged, "this ID token was already exchanged for a credential; sign in again")
 		return
 	case err != nil:
 		s.cfg.Logger.Error("record credential grant", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	s.cfg.Logger.Info("credential issued", "subject", claims.Subject, "serial", cert.SerialNumber.String(), "expires", cert.NotAfter)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 )
@@ -46,8 +47,8 @@ func TestCredentialIsBoundToTheUsersKeyAndIssuedOncePerToken(t *testing.T) {
 
 	// The same ID token cannot be exchanged again, e.g. by someone who saw it in transit.
 	_, _, err = c.exchange(alice.token)
-	if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != api.ReasonTokenExchanged {
-		t.Fatalf("second exchange: %d %+v, want 401 %s", status, body, api.ReasonTokenExchanged)
+	if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != access.ErrTokenExchanged {
+		t.Fatalf("second exchange: %d %+v, want 401 %s", status, body, access.ErrTokenExchanged)
 	}
 	// An RSA or malformed key is refused.
 	err = c.call(user{token: c.idToken(t, "alice@example.com", "")}, http.MethodPost, api.PathCredential, api.CredentialRequest{PublicKey: "ssh-rsa AAAA"}, nil)
@@ -87,7 +88,7 @@ func TestEveryRefusedTokenIsA401WithItsReason(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := startCM(t, withVerifier(tt.edit))
 			_, _, err := c.exchange(c.idToken(t, "alice@example.com", ""))
-			if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != tt.reason || body.Message == "" {
+			if status, body := statusOf(err); status != http.StatusUnauthorized || string(body.Reason) != tt.reason || body.Message == "" {
 				t.Fatalf("got %d %+v, want 401 with reason %s", status, body, tt.reason)
 			}
 		})
@@ -111,7 +112,7 @@ func TestRotatedSigningKeyVerifiesWithoutRestart(t *testing.T) {
 	for _, u := range []user{before, after} {
 		var hosts []api.HostInfo
 		err := c.call(u, http.MethodGet, api.PathHosts, nil, &hosts)
-		if status, body := statusOf(err); status != http.StatusForbidden || body.Code != api.CodeForbidden {
+		if status, body := statusOf(err); status != http.StatusForbidden || body.Code != access.ErrForbidden {
 			t.Errorf("%s after rotation: %v; want authenticated (then refused by the API policy)", u.email, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
@@ -20,7 +21,7 @@ import (
 func (s *Server) handleListDecisions(w http.ResponseWriter, r *http.Request) {
 	f, err := decisionFilter(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
 	if _, ok := s.authorize(w, r, policy.ActionQueryDecisions); !ok {
@@ -29,11 +30,11 @@ func (s *Server) handleListDecisions(w http.ResponseWriter, r *http.Request) {
 	ds, next, err := s.cfg.Store.ListDecisions(r.Context(), f)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "invalid cursor"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "invalid cursor"})
 		return
 	case err != nil:
 		s.cfg.Logger.Error("list decisions", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	page := api.DecisionPage{Decisions: make([]api.Decision, 0, len(ds)), Next: next}
@@ -87,17 +88,17 @@ func (s *Server) handleGetDecision(w http.ResponseWriter, r *http.Request) {
 	notFound := errors.Is(err, store.ErrNotFound)
 	if err != nil && !notFound {
 		s.cfg.Logger.Error("get decision", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	if notFound || d.Subject != claims.Subject {
-		access, err := s.access(r, claims, policy.ActionQueryDecisions)
+		verdict, err := s.access(r, claims, policy.ActionQueryDecisions)
 		if err != nil {
 			s.decisionLogDown(w, err)
 			return
 		}
-		if notFound || !access.Allow {
-			writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such decision"})
+		if notFound || !verdict.Allow {
+			writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such decision"})
 			return
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/pgtest"
 	"github.com/portcullis/portcullis/policy"
@@ -89,7 +90,7 @@ func TestAnAuditorQueriesTheDecisionLogAndAPlainUserCannot(t *testing.T) {
 
 	_, err = w.queryDecisions(mallory, url.Values{})
 	status, body := statusOf(err)
-	if status != http.StatusForbidden || body.Code != api.CodeDenied || body.DecisionID == "" {
+	if status != http.StatusForbidden || body.Code != access.ErrDenied || body.DecisionID == "" {
 		t.Fatalf("mallory queries: %d %+v, want 403 with a decision id", status, body)
 	}
 	refusal, err := w.store.GetDecision(context.Background(), body.DecisionID)

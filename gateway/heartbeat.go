@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
@@ -63,12 +64,12 @@ func verifySignedHeartbeat(hb api.SignedHeartbeat, pub ed25519.PublicKey, now ti
 func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "unreadable request: " + err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "unreadable request: " + err.Error()})
 		return
 	}
 	hb, err := parseSignedHeartbeat(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
 	h, ok := s.loadHost(r.Context(), w, hb.HostID)
@@ -82,9 +83,9 @@ func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	if err := verifySignedHeartbeat(hb, pub, now, s.cfg.HeartbeatSkew); err != nil {
 		s.cfg.Logger.Warn("refused signed heartbeat", "host", h.ID, "err", err, "remote", r.RemoteAddr)
-		reason := api.ReasonBadSignature
+		reason := access.ErrBadSignature
 		if errors.Is(err, errHeartbeatStale) {
-			reason = api.ReasonStale
+			reason = access.ErrStale
 		}
 		refuseAuth(w, reason, err.Error())
 		return
@@ -92,7 +93,7 @@ func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
 	switch err := s.cfg.Store.AdvanceHeartbeatCounter(r.Context(), h.ID, hb.Counter); {
 	case errors.Is(err, store.ErrReplayed):
 		s.cfg.Logger.Warn("refused replayed signed heartbeat", "host", h.ID, "counter", hb.Counter, "remote", r.RemoteAddr)
-		refuseAuth(w, api.ReasonReplayed, "heartbeat counter is not above the last one accepted")
+		refuseAuth(w, access.ErrReplayed, "heartbeat counter is not above the last one accepted")
 		return
 	case err != nil:
 		s.hostStoreError(w, "advance heartbeat counter", err)

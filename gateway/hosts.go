@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/store"
@@ -45,17 +46,17 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		writeError(w, api.Error{Code: access.ErrInternal})
 		return
 	}
 	tok := enrollmentTokenPrefix + hex.EncodeToString(secret[:])
 	now := s.cfg.Now()
 	if req.Kind == store.TokenKindRelay && req.Tenant == "" {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "a relay enrollment token needs the tenant whose relay it enrols"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "a relay enrollment token needs the tenant whose relay it enrols"})
 		return
 	}
 	if req.Kind != "" && req.Kind != store.TokenKindHost && req.Kind != store.TokenKindRelay {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "kind must be host or relay"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "kind must be host or relay"})
 		return
 	}
 	et := store.EnrollmentToken{
@@ -64,7 +65,7 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 	}
 	if err := s.cfg.Store.CreateEnrollmentToken(r.Context(), et); err != nil {
 		s.cfg.Logger.Error("create enrollment token", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision", dec)
@@ -104,12 +105,12 @@ func (s *Server) enrollStoreError(w http.ResponseWriter, err error, conflict str
 	case err == nil:
 		return true
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTokenUsed), errors.Is(err, store.ErrTokenExpired):
-		writeError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthenticated, Message: "enrollment token is invalid, used or expired"})
+		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "enrollment token is invalid, used or expired"})
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, api.Error{Code: api.CodeConflict, Message: conflict})
+		writeError(w, api.Error{Code: access.ErrConflict, Message: conflict})
 	default:
 		s.cfg.Logger.Error("enroll host", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 	}
 	return false
 }
@@ -118,12 +119,12 @@ func (s *Server) enrollStoreError(w http.ResponseWriter, err error, conflict str
 // false when either is bad.
 func enrollee(w http.ResponseWriter, what, name, key string) (ssh.PublicKey, ed25519.PublicKey, bool) {
 	if !hostNamePattern.MatchString(name) {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: what + " must be lower-case letters, digits, dots and dashes"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: what + " must be lower-case letters, digits, dots and dashes"})
 		return nil, nil, false
 	}
 	sshPub, cryptoPub, err := parseEd25519AuthorizedKey(key)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return nil, nil, false
 	}
 	return sshPub, cryptoPub, true
@@ -220,7 +221,7 @@ func (s *Server) hostKey(w http.ResponseWriter, h store.Host) (ed25519.PublicKey
 	_, pub, err := parseEd25519AuthorizedKey(string(h.PublicKey))
 	if err != nil {
 		s.cfg.Logger.Error("stored host key", "host", h.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+		writeError(w, api.Error{Code: access.ErrInternal})
 		return nil, false
 	}
 	return pub, true
@@ -236,6 +237,6 @@ func (s *Server) issueClientCert(w http.ResponseWriter, pub ed25519.PublicKey, c
 		}
 	}
 	s.cfg.Logger.Error("issue client certificate", "cn", cn, "err", err)
-	writeError(w, http.StatusInternalServerError, api.Error{Code: api.CodeInternal})
+	writeError(w, api.Error{Code: access.ErrInternal})
 	return nil, nil, false
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
@@ -165,7 +166,7 @@ func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.URL.Query().Get(api.QueryRelayID)
 	if id == "" {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "query parameter relay is required"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "query parameter relay is required"})
 		return
 	}
 	if !s.speaksFor(w, r, p, id) {
@@ -194,13 +195,13 @@ func (s *Server) handleHostSessionEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.cfg.Store.GetSession(r.Context(), req.SessionID)
 	if err != nil || sess.HostID != h.ID {
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such session on this host"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session on this host"})
 		return
 	}
 	err = s.cfg.Store.RecordHostEnd(r.Context(), req.SessionID, s.cfg.Now(), req.ChannelsOpened, req.Reason, relayEndClosed, relayEndError)
 	if err != nil {
 		s.cfg.Logger.Warn("record session channels", "session", req.SessionID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
@@ -25,7 +26,7 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 	}
 	l, msg := lockFromRequest(req)
 	if msg != "" {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: msg})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: msg})
 		return
 	}
 	now := s.cfg.Now()
@@ -106,7 +107,7 @@ func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {
 	l, err := s.cfg.Store.RemoveLock(r.Context(), r.PathValue("id"), claims.Subject, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such lock in force"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such lock in force"})
 		return
 	case err != nil:
 		s.storeUnavailable(w, "remove lock", err)
@@ -163,7 +164,7 @@ func (s *Server) applyLocks(w http.ResponseWriter, r *http.Request, a *connectAt
 	reasons, err := s.lockReasons(r.Context(), a)
 	if err != nil {
 		s.cfg.Logger.Error("read locks", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable; refusing (fail closed)"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
 		return false
 	}
 	if len(reasons) > 0 {

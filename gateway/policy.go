@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/policy"
@@ -105,7 +106,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string
 		s.decisionLogDown(w, err)
 		return identity.Claims{}, false
 	case !d.Allow:
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: "denied by policy", Reasons: d.Reasons, DecisionID: d.ID})
+		writeError(w, api.Error{Code: access.ErrDenied, Message: "denied by policy", Reasons: d.Reasons, DecisionID: d.ID})
 		return identity.Claims{}, false
 	}
 	return claims, true
@@ -114,7 +115,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string
 // decisionLogDown logs why a decision record could not be committed and refuses the request.
 func (s *Server) decisionLogDown(w http.ResponseWriter, err error) {
 	s.cfg.Logger.Error("commit decision record", "err", err)
-	writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
+	writeError(w, api.Error{Code: access.ErrUnavailable, Message: "decision log unavailable; refusing (fail closed)"})
 }
 
 // subjectOf describes the signed-in user to the policy.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
@@ -27,7 +28,7 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.cfg.Logger.Error("list reachable hosts", "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	engine := s.cfg.Policy.Current() // one policy for the whole listing

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -27,7 +27,7 @@ const (
 
 // relayAsk is what the relay choice for one session depends on.
 type relayAsk struct {
-	obligations policy.Obligations
+	obligations access.Obligations
 	// tenant owns the Host; privateOnly says the tenant uses only its own relays.
 	tenant      string
 	privateOnly bool

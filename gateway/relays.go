@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/store"
@@ -116,7 +117,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.ID == "" || req.Addr == "" {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "relay id and addr are required"})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "relay id and addr are required"})
 		return
 	}
 	if !s.speaksFor(w, r, p, req.ID) {
@@ -132,12 +133,12 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		// An enrolled relay belongs to its tenant, whatever it says.
 		rel.Owner, rel.Private = p.tenant, true
 	case req.Private || req.Owner != "" && req.Owner != vendorOwner:
-		writeError(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Message: "a tenant's private relay must enrol with a relay enrollment token"})
+		writeError(w, api.Error{Code: access.ErrForbidden, Message: "a tenant's private relay must enrol with a relay enrollment token"})
 		return
 	}
 	if err := s.cfg.Store.UpsertRelay(r.Context(), rel); err != nil {
 		s.cfg.Logger.Error("register relay", "relay", req.ID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	s.relays.invalidate()
@@ -163,11 +164,11 @@ func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, relayID, s
 	sess, err := s.cfg.Store.GetSession(r.Context(), sessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || err == nil && sess.RelayID != relayID:
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such session on this relay"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session on this relay"})
 		return false
 	case err != nil:
 		s.cfg.Logger.Warn("load session", "session", sessionID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return false
 	}
 	return true
@@ -180,7 +181,7 @@ func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.cfg.Store.EndSession(r.Context(), req.SessionID, req.Ended, req.BytesUp, req.BytesDown, req.Reason); err != nil {
 		s.cfg.Logger.Warn("record session end", "session", req.SessionID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -194,7 +195,7 @@ func (s *Server) handleRelayPaired(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.cfg.Store.SetSessionTransport(r.Context(), req.SessionID, transportLabel(req.GuestTransport, req.HostTransport)); err != nil {
 		s.cfg.Logger.Warn("record session transport", "session", req.SessionID, "err", err)
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -243,7 +244,7 @@ func (s *Server) handleRelayProbes(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.probeTargets(r, tenant)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

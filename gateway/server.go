@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
@@ -302,8 +303,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, e api.Error) {
-	writeJSON(w, status, e)
+func writeError(w http.ResponseWriter, e api.Error) {
+	writeJSON(w, e.Code.HTTPStatus(), e)
 }
 
 // readJSON decodes a bounded request body into v, refusing unknown fields.
@@ -311,7 +312,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: "malformed request: " + err.Error()})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "malformed request: " + err.Error()})
 		return false
 	}
 	return true

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/store"
@@ -26,7 +27,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	f, msg := sessionFilter(r)
 	if msg != "" {
-		writeError(w, http.StatusBadRequest, api.Error{Code: api.CodeBadRequest, Message: msg})
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: msg})
 		return
 	}
 	ctx := r.Context()
@@ -82,7 +83,7 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 	sess, err := s.cfg.Store.GetSession(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "no such session"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session"})
 		return
 	case err != nil:
 		s.storeUnavailable(w, "get session", err)
@@ -94,7 +95,7 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 // storeUnavailable logs a store failure and answers 503.
 func (s *Server) storeUnavailable(w http.ResponseWriter, what string, err error) {
 	s.cfg.Logger.Error(what, "err", err)
-	writeError(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: "store unavailable"})
+	writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 }
 
 func sessionView(s store.Session) api.Session {

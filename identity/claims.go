@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // Claims is what a verified ID token says about the person who signed in.
@@ -45,10 +47,10 @@ func (c Claims) HasAMR(m string) bool { return slices.Contains(c.AMR, m) }
 // client sent in its authorization request (compared in constant time).
 func (c Claims) CheckNonce(want string) error {
 	if want == "" {
-		return refuse(ErrNonceMismatch, "no nonce was expected to compare with")
+		return refuse(access.ErrNonceMismatch, "no nonce was expected to compare with")
 	}
 	if subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(want)) != 1 {
-		return refuse(ErrNonceMismatch, "the token's nonce is not the one sent")
+		return refuse(access.ErrNonceMismatch, "the token's nonce is not the one sent")
 	}
 	return nil
 }
@@ -61,7 +63,7 @@ func mapClaims(raw map[string]any, cfg Config, now time.Time) (Claims, error) {
 		return Claims{}, err
 	}
 	if c.Issuer != cfg.Issuer {
-		return Claims{}, refuse(ErrWrongIssuer, "issued by %q, want %q", c.Issuer, cfg.Issuer)
+		return Claims{}, refuse(access.ErrWrongIssuer, "issued by %q, want %q", c.Issuer, cfg.Issuer)
 	}
 	if err := checkAudience(raw, cfg.ClientID); err != nil {
 		return Claims{}, err
@@ -73,16 +75,16 @@ func mapClaims(raw map[string]any, cfg Config, now time.Time) (Claims, error) {
 		return Claims{}, err
 	}
 	if c.Sub == "" {
-		return Claims{}, refuse(ErrMissingClaim, "sub is empty")
+		return Claims{}, refuse(access.ErrMissingClaim, "sub is empty")
 	}
 	if cfg.Mapping.RequireEmailVerified && !c.EmailVerified {
-		return Claims{}, refuse(ErrEmailNotVerified, "email %q is not verified by the provider", c.Email)
+		return Claims{}, refuse(access.ErrEmailNotVerified, "email %q is not verified by the provider", c.Email)
 	}
 	if c.Subject, err = stringClaim(raw, cfg.Mapping.UserClaim); err != nil {
 		return Claims{}, err
 	}
 	if c.Subject == "" {
-		return Claims{}, refuse(ErrMissingClaim, "user claim %q is absent or empty", cfg.Mapping.UserClaim)
+		return Claims{}, refuse(access.ErrMissingClaim, "user claim %q is absent or empty", cfg.Mapping.UserClaim)
 	}
 	if c.Groups, err = stringsClaim(raw, cfg.Mapping.GroupsClaim); err != nil {
 		return Claims{}, err
@@ -96,11 +98,11 @@ func mapClaims(raw map[string]any, cfg Config, now time.Time) (Claims, error) {
 // checkAuthStrength applies the mapping's acr and amr requirements.
 func checkAuthStrength(c Claims, m ClaimMapping) error {
 	if len(m.RequireACR) > 0 && !slices.Contains(m.RequireACR, c.ACR) {
-		return refuse(ErrInsufficientAuth, "acr %q is not one of the required %v", c.ACR, m.RequireACR)
+		return refuse(access.ErrInsufficientAuth, "acr %q is not one of the required %v", c.ACR, m.RequireACR)
 	}
 	for _, method := range m.RequireAMR {
 		if !c.HasAMR(method) {
-			return refuse(ErrInsufficientAuth, "amr %v lacks the required method %q", c.AMR, method)
+			return refuse(access.ErrInsufficientAuth, "amr %v lacks the required method %q", c.AMR, method)
 		}
 	}
 	return nil
@@ -125,7 +127,7 @@ func fillStrings(raw map[string]any, c *Claims) error {
 	case string:
 		c.EmailVerified = v == "true"
 	default:
-		return refuse(ErrMalformed, "email_verified is a %T", v)
+		return refuse(access.ErrMalformed, "email_verified is a %T", v)
 	}
 	return nil
 }
@@ -138,17 +140,17 @@ func checkAudience(raw map[string]any, clientID string) error {
 		return err
 	}
 	if !slices.Contains(aud, clientID) {
-		return refuse(ErrWrongAudience, "audience %q does not include %q", aud, clientID)
+		return refuse(access.ErrWrongAudience, "audience %q does not include %q", aud, clientID)
 	}
 	azp, err := stringClaim(raw, "azp")
 	if err != nil {
 		return err
 	}
 	if len(aud) > 1 && azp == "" {
-		return refuse(ErrWrongAudience, "token has %d audiences and no azp", len(aud))
+		return refuse(access.ErrWrongAudience, "token has %d audiences and no azp", len(aud))
 	}
 	if azp != "" && azp != clientID {
-		return refuse(ErrWrongAudience, "authorized party (azp) %q is not %q", azp, clientID)
+		return refuse(access.ErrWrongAudience, "authorized party (azp) %q is not %q", azp, clientID)
 	}
 	return nil
 }
@@ -160,10 +162,10 @@ func checkTimes(raw map[string]any, c *Claims, now time.Time, skew time.Duration
 		return err
 	}
 	if !ok {
-		return refuse(ErrMissingClaim, "exp is absent")
+		return refuse(access.ErrMissingClaim, "exp is absent")
 	}
 	if now.After(exp.Add(skew)) {
-		return refuse(ErrExpired, "expired at %s, %s ago (allowed skew %s)",
+		return refuse(access.ErrExpired, "expired at %s, %s ago (allowed skew %s)",
 			exp.UTC().Format(time.RFC3339), now.Sub(exp).Round(time.Second), skew)
 	}
 	c.Expiry = exp
@@ -173,10 +175,10 @@ func checkTimes(raw map[string]any, c *Claims, now time.Time, skew time.Duration
 			return err
 		}
 		if name == "iat" && !ok {
-			return refuse(ErrMissingClaim, "iat is absent")
+			return refuse(access.ErrMissingClaim, "iat is absent")
 		}
 		if ok && t.After(now.Add(skew)) {
-			return refuse(ErrNotYetValid, "%s is %s, %s in the future (allowed skew %s)",
+			return refuse(access.ErrNotYetValid, "%s is %s, %s in the future (allowed skew %s)",
 				name, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second), skew)
 		}
 	}
@@ -192,7 +194,7 @@ func stringClaim(raw map[string]any, name string) (string, error) {
 	case string:
 		return v, nil
 	default:
-		return "", refuse(ErrMalformed, "claim %q is a %T, want a string", name, v)
+		return "", refuse(access.ErrMalformed, "claim %q is a %T, want a string", name, v)
 	}
 }
 
@@ -208,13 +210,13 @@ func stringsClaim(raw map[string]any, name string) ([]string, error) {
 		for i, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return nil, refuse(ErrMalformed, "claim %q[%d] is a %T, want a string", name, i, e)
+				return nil, refuse(access.ErrMalformed, "claim %q[%d] is a %T, want a string", name, i, e)
 			}
 			out = append(out, s)
 		}
 		return out, nil
 	default:
-		return nil, refuse(ErrMalformed, "claim %q is a %T, want a string or an array of strings", name, v)
+		return nil, refuse(access.ErrMalformed, "claim %q is a %T, want a string or an array of strings", name, v)
 	}
 }
 
@@ -228,12 +230,12 @@ func timeClaim(raw map[string]any, name string) (t time.Time, ok bool, err error
 		return time.Time{}, false, nil
 	case float64:
 		if math.IsNaN(v) || v < 0 || v > maxNumericDate {
-			return time.Time{}, false, refuse(ErrMalformed, "claim %q = %v is not a valid time", name, v)
+			return time.Time{}, false, refuse(access.ErrMalformed, "claim %q = %v is not a valid time", name, v)
 		}
 		sec, frac := math.Modf(v)
 		return time.Unix(int64(sec), int64(frac*float64(time.Second))), true, nil
 	default:
-		return time.Time{}, false, refuse(ErrMalformed, "claim %q is a %T, want a number", name, v)
+		return time.Time{}, false, refuse(access.ErrMalformed, "claim %q is a %T, want a number", name, v)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/portcullis/portcullis/access"
 	"golang.org/x/oauth2"
 )
 
@@ -111,7 +112,7 @@ func publicClient(ctx context.Context, c Config, needDevice bool) (*oauth2.Confi
 	defer cancel()
 	p, err := oidc.NewProvider(oidc.ClientContext(dctx, cfg.HTTPClient), cfg.Issuer)
 	if err != nil {
-		return nil, Config{}, fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, cfg.Issuer, err)
+		return nil, Config{}, fmt.Errorf("%w: discovery of %s: %w", access.ErrProviderUnavailable, cfg.Issuer, err)
 	}
 	ep := p.Endpoint()
 	if needDevice && ep.DeviceAuthURL == "" {
@@ -140,26 +141,26 @@ func newToken(tok *oauth2.Token, issuer string) (*Token, error) {
 // must never be used to trust a token.
 func UnverifiedExpiry(rawJWT string) (time.Time, error) {
 	if len(rawJWT) > MaxTokenBytes {
-		return time.Time{}, fmt.Errorf("%w: token is %d bytes, the limit is %d", ErrMalformed, len(rawJWT), MaxTokenBytes)
+		return time.Time{}, fmt.Errorf("%w: token is %d bytes, the limit is %d", access.ErrMalformed, len(rawJWT), MaxTokenBytes)
 	}
 	parts := strings.Split(rawJWT, ".")
 	if len(parts) != 3 {
-		return time.Time{}, fmt.Errorf("%w: a compact JWT has 3 parts, this one %d", ErrMalformed, len(parts))
+		return time.Time{}, fmt.Errorf("%w: a compact JWT has 3 parts, this one %d", access.ErrMalformed, len(parts))
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+		return time.Time{}, fmt.Errorf("%w: payload: %w", access.ErrMalformed, err)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(payload, &raw); err != nil {
-		return time.Time{}, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+		return time.Time{}, fmt.Errorf("%w: payload: %w", access.ErrMalformed, err)
 	}
 	exp, ok, err := timeClaim(raw, "exp")
 	if err != nil {
 		return time.Time{}, err
 	}
 	if !ok {
-		return time.Time{}, fmt.Errorf("%w: exp is absent", ErrMissingClaim)
+		return time.Time{}, fmt.Errorf("%w: exp is absent", access.ErrMissingClaim)
 	}
 	return exp, nil
 }

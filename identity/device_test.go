@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/identity/devidp"
 )
 
@@ -154,13 +155,13 @@ func TestRealTokensRefusedForTheWrongVerifier(t *testing.T) {
 		cfg    func() Config
 		reason error
 	}{
-		{"another client's verifier", func() Config { c := idp.config(); c.ClientID = "grafana"; return c }, ErrWrongAudience},
+		{"another client's verifier", func() Config { c := idp.config(); c.ClientID = "grafana"; return c }, access.ErrWrongAudience},
 		{"two hours later", func() Config {
 			c := idp.config()
 			c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 			return c
-		}, ErrExpired},
-		{"another provider's verifier (its keys never signed this)", other.config, ErrBadSignature},
+		}, access.ErrExpired},
+		{"another provider's verifier (its keys never signed this)", other.config, access.ErrBadSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

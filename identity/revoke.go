@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/portcullis/portcullis/access"
 )
 
 // ErrRevocationUnsupported: the provider announces no revocation_endpoint (RFC 7009), so a
@@ -38,7 +39,7 @@ func Revoke(ctx context.Context, c Config, t *Token) error {
 	defer cancel()
 	p, err := oidc.NewProvider(oidc.ClientContext(dctx, cfg.HTTPClient), cfg.Issuer)
 	if err != nil {
-		return fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, cfg.Issuer, err)
+		return fmt.Errorf("%w: discovery of %s: %w", access.ErrProviderUnavailable, cfg.Issuer, err)
 	}
 	var meta struct {
 		Revocation string `json:"revocation_endpoint"`

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/portcullis/portcullis/access"
 )
 
 // Verifier checks ID tokens of one identity provider for one client.
@@ -53,14 +54,14 @@ func (v *Verifier) discover(ctx context.Context) error {
 	defer cancel()
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, v.cfg.HTTPClient), v.cfg.Issuer)
 	if err != nil {
-		return fmt.Errorf("%w: discovery of %s: %w", ErrProviderUnavailable, v.cfg.Issuer, err)
+		return fmt.Errorf("%w: discovery of %s: %w", access.ErrProviderUnavailable, v.cfg.Issuer, err)
 	}
 	var meta struct {
 		JWKS string   `json:"jwks_uri"`
 		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
-		return fmt.Errorf("%w: discovery document of %s has no usable jwks_uri (%v)", ErrProviderUnavailable, v.cfg.Issuer, err)
+		return fmt.Errorf("%w: discovery document of %s has no usable jwks_uri (%v)", access.ErrProviderUnavailable, v.cfg.Issuer, err)
 	}
 	algs := signingAlgs(meta.Algs)
 	// go-oidc's RemoteKeySet checks signatures against the provider's JWKS,
@@ -101,7 +102,7 @@ func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgo
 	}
 	if !v.lastTry.IsZero() && time.Since(v.lastTry) < DiscoveryRetryInterval {
 		defer v.mu.Unlock()
-		return nil, nil, fmt.Errorf("%w (retrying every %s): %w", ErrProviderUnavailable, DiscoveryRetryInterval, v.lastFail)
+		return nil, nil, fmt.Errorf("%w (retrying every %s): %w", access.ErrProviderUnavailable, DiscoveryRetryInterval, v.lastFail)
 	}
 	v.lastTry = time.Now()
 	v.mu.Unlock()
@@ -124,7 +125,7 @@ func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgo
 // the user claim, the groups claim.
 func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error) {
 	if len(rawIDToken) > MaxTokenBytes {
-		return Claims{}, refuse(ErrMalformed, "token is %d bytes, the limit is %d", len(rawIDToken), MaxTokenBytes)
+		return Claims{}, refuse(access.ErrMalformed, "token is %d bytes, the limit is %d", len(rawIDToken), MaxTokenBytes)
 	}
 	keys, algs, err := v.ready(ctx)
 	if err != nil {
@@ -132,10 +133,10 @@ func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error
 	}
 	jws, err := jose.ParseSigned(rawIDToken, algs)
 	if err != nil {
-		return Claims{}, refuse(ErrMalformed, "not a compact JWS signed with %v: %v", algs, err)
+		return Claims{}, refuse(access.ErrMalformed, "not a compact JWS signed with %v: %v", algs, err)
 	}
 	if len(jws.Signatures) != 1 {
-		return Claims{}, refuse(ErrMalformed, "token has %d signatures, want 1", len(jws.Signatures))
+		return Claims{}, refuse(access.ErrMalformed, "token has %d signatures, want 1", len(jws.Signatures))
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	payload, err := keys.VerifySignature(ctx, rawIDToken)
@@ -143,15 +144,15 @@ func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Claims{}, fmt.Errorf("identity: verify: %w", ctxErr)
 		}
-		return Claims{}, refuse(ErrBadSignature, "no key the provider publishes verifies it (key id %q): %v", kid, err)
+		return Claims{}, refuse(access.ErrBadSignature, "no key the provider publishes verifies it (key id %q): %v", kid, err)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(payload, &raw); err != nil {
-		return Claims{}, refuse(ErrMalformed, "claims are not a JSON object: %v", err)
+		return Claims{}, refuse(access.ErrMalformed, "claims are not a JSON object: %v", err)
 	}
 	c, err := mapClaims(raw, v.cfg, v.cfg.Now())
 	if err != nil {
-		v.cfg.Logger.DebugContext(ctx, "ID token refused", "code", Code(err), "err", err)
+		v.cfg.Logger.DebugContext(ctx, "ID token refused", "code", access.CodeOf(err), "err", err)
 		return Claims{}, err
 	}
 	return c, nil

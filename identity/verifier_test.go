@@ -11,6 +11,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/portcullis/portcullis/access"
 )
 
 func TestVerifyCraftedTokens(t *testing.T) {
@@ -29,30 +30,30 @@ func TestVerifyCraftedTokens(t *testing.T) {
 		detail string
 	}{
 		{"valid", valid, nil, ""},
-		{"expired", ki.token(t, map[string]any{"exp": now.Add(-time.Hour).Unix()}), ErrExpired, "expired at"},
+		{"expired", ki.token(t, map[string]any{"exp": now.Add(-time.Hour).Unix()}), access.ErrExpired, "expired at"},
 		{"expired within the skew", ki.token(t, map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), nil, ""},
-		{"issued in the future", ki.token(t, map[string]any{"iat": now.Add(time.Hour).Unix()}), ErrNotYetValid, "iat"},
-		{"not yet valid", ki.token(t, map[string]any{"nbf": now.Add(time.Hour).Unix()}), ErrNotYetValid, "nbf"},
-		{"other issuer", ki.token(t, map[string]any{"iss": "https://idp.example.com"}), ErrWrongIssuer, "https://idp.example.com"},
-		{"other audience", ki.token(t, map[string]any{"aud": "grafana"}), ErrWrongAudience, "grafana"},
-		{"several audiences without azp", ki.token(t, map[string]any{"aud": []string{"grafana", testClientID}}), ErrWrongAudience, "no azp"},
+		{"issued in the future", ki.token(t, map[string]any{"iat": now.Add(time.Hour).Unix()}), access.ErrNotYetValid, "iat"},
+		{"not yet valid", ki.token(t, map[string]any{"nbf": now.Add(time.Hour).Unix()}), access.ErrNotYetValid, "nbf"},
+		{"other issuer", ki.token(t, map[string]any{"iss": "https://idp.example.com"}), access.ErrWrongIssuer, "https://idp.example.com"},
+		{"other audience", ki.token(t, map[string]any{"aud": "grafana"}), access.ErrWrongAudience, "grafana"},
+		{"several audiences without azp", ki.token(t, map[string]any{"aud": []string{"grafana", testClientID}}), access.ErrWrongAudience, "no azp"},
 		{"several audiences, azp is us", ki.token(t, map[string]any{"aud": []string{"grafana", testClientID}, "azp": testClientID}), nil, ""},
-		{"several audiences, azp is another", ki.token(t, map[string]any{"aud": []string{"grafana", testClientID}, "azp": "grafana"}), ErrWrongAudience, "azp"},
-		{"unknown signing key", sign(t, ki.stranger, strangerKid, ki.claims(nil)), ErrBadSignature, strangerKid},
-		{"unpublished key under a published key id", sign(t, ki.stranger, publishedKid, ki.claims(nil)), ErrBadSignature, publishedKid},
-		{"tampered payload", tamper(t, valid), ErrBadSignature, ""},
-		{"unsigned (alg none)", unsigned(ki.claims(nil)), ErrMalformed, ""},
-		{"HMAC signed", hmacSigned(t, ki.claims(nil)), ErrMalformed, ""},
-		{"garbage", "not.a.token", ErrMalformed, ""},
-		{"empty", "", ErrMalformed, ""},
-		{"too large", strings.Repeat("a", MaxTokenBytes+1), ErrMalformed, "limit"},
-		{"no sub", ki.token(t, map[string]any{"sub": nil}), ErrMissingClaim, "sub"},
-		{"no exp", ki.token(t, map[string]any{"exp": nil}), ErrMissingClaim, "exp"},
-		{"no iat", ki.token(t, map[string]any{"iat": nil}), ErrMissingClaim, "iat"},
-		{"no email (the user claim)", ki.token(t, map[string]any{"email": nil}), ErrMissingClaim, "email"},
-		{"exp is a string", ki.token(t, map[string]any{"exp": "tomorrow"}), ErrMalformed, "exp"},
-		{"groups hold a number", ki.token(t, map[string]any{"groups": []any{"ops", 7}}), ErrMalformed, "groups"},
-		{"email is an object", ki.token(t, map[string]any{"email": map[string]any{"a": 1}}), ErrMalformed, "email"},
+		{"several audiences, azp is another", ki.token(t, map[string]any{"aud": []string{"grafana", testClientID}, "azp": "grafana"}), access.ErrWrongAudience, "azp"},
+		{"unknown signing key", sign(t, ki.stranger, strangerKid, ki.claims(nil)), access.ErrBadSignature, strangerKid},
+		{"unpublished key under a published key id", sign(t, ki.stranger, publishedKid, ki.claims(nil)), access.ErrBadSignature, publishedKid},
+		{"tampered payload", tamper(t, valid), access.ErrBadSignature, ""},
+		{"unsigned (alg none)", unsigned(ki.claims(nil)), access.ErrMalformed, ""},
+		{"HMAC signed", hmacSigned(t, ki.claims(nil)), access.ErrMalformed, ""},
+		{"garbage", "not.a.token", access.ErrMalformed, ""},
+		{"empty", "", access.ErrMalformed, ""},
+		{"too large", strings.Repeat("a", MaxTokenBytes+1), access.ErrMalformed, "limit"},
+		{"no sub", ki.token(t, map[string]any{"sub": nil}), access.ErrMissingClaim, "sub"},
+		{"no exp", ki.token(t, map[string]any{"exp": nil}), access.ErrMissingClaim, "exp"},
+		{"no iat", ki.token(t, map[string]any{"iat": nil}), access.ErrMissingClaim, "iat"},
+		{"no email (the user claim)", ki.token(t, map[string]any{"email": nil}), access.ErrMissingClaim, "email"},
+		{"exp is a string", ki.token(t, map[string]any{"exp": "tomorrow"}), access.ErrMalformed, "exp"},
+		{"groups hold a number", ki.token(t, map[string]any{"groups": []any{"ops", 7}}), access.ErrMalformed, "groups"},
+		{"email is an object", ki.token(t, map[string]any{"email": map[string]any{"a": 1}}), access.ErrMalformed, "email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,8 +70,8 @@ func TestVerifyCraftedTokens(t *testing.T) {
 			if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, tt.reason) || !strings.Contains(err.Error(), tt.detail) {
 				t.Fatalf("Verify = %v, want ErrInvalidToken and %v mentioning %q", err, tt.reason, tt.detail)
 			}
-			if Code(err) != Code(tt.reason) {
-				t.Fatalf("Code = %q, want %q", Code(err), Code(tt.reason))
+			if access.CodeOf(err) != access.CodeOf(tt.reason) {
+				t.Fatalf("Code = %q, want %q", access.CodeOf(err), access.CodeOf(tt.reason))
 			}
 		})
 	}
@@ -130,15 +131,15 @@ func TestClaimMapping(t *testing.T) {
 		{"no groups claim", ClaimMapping{}, map[string]any{"groups": nil}, "alice@example.com", nil, nil},
 		{"email verified required and given", ClaimMapping{RequireEmailVerified: true}, nil, "alice@example.com", []string{"ops"}, nil},
 		{"email verified as a string", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": "true"}, "alice@example.com", []string{"ops"}, nil},
-		{"email not verified", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": false}, "", nil, ErrEmailNotVerified},
-		{"email_verified absent", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": nil}, "", nil, ErrEmailNotVerified},
+		{"email not verified", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": false}, "", nil, access.ErrEmailNotVerified},
+		{"email_verified absent", ClaimMapping{RequireEmailVerified: true}, map[string]any{"email_verified": nil}, "", nil, access.ErrEmailNotVerified},
 		{"unverified email accepted when not required", ClaimMapping{}, map[string]any{"email_verified": false}, "alice@example.com", []string{"ops"}, nil},
-		{"missing preferred_username", ClaimMapping{UserClaim: "preferred_username"}, nil, "", nil, ErrMissingClaim},
+		{"missing preferred_username", ClaimMapping{UserClaim: "preferred_username"}, nil, "", nil, access.ErrMissingClaim},
 		{"mfa required and present", ClaimMapping{RequireAMR: []string{"mfa"}}, map[string]any{"amr": []string{"pwd", "mfa"}}, "alice@example.com", []string{"ops"}, nil},
-		{"mfa required, password only", ClaimMapping{RequireAMR: []string{"mfa"}}, map[string]any{"amr": []string{"pwd"}}, "", nil, ErrInsufficientAuth},
+		{"mfa required, password only", ClaimMapping{RequireAMR: []string{"mfa"}}, map[string]any{"amr": []string{"pwd"}}, "", nil, access.ErrInsufficientAuth},
 		{"acr required and met", ClaimMapping{RequireACR: []string{"gold", "silver"}}, map[string]any{"acr": "gold"}, "alice@example.com", []string{"ops"}, nil},
-		{"acr required, another given", ClaimMapping{RequireACR: []string{"gold"}}, map[string]any{"acr": "bronze"}, "", nil, ErrInsufficientAuth},
-		{"acr required, none given", ClaimMapping{RequireACR: []string{"gold"}}, nil, "", nil, ErrInsufficientAuth},
+		{"acr required, another given", ClaimMapping{RequireACR: []string{"gold"}}, map[string]any{"acr": "bronze"}, "", nil, access.ErrInsufficientAuth},
+		{"acr required, none given", ClaimMapping{RequireACR: []string{"gold"}}, nil, "", nil, access.ErrInsufficientAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,9 +181,9 @@ func TestVerifyWithClockAndSkew(t *testing.T) {
 	}{
 		{"now", 0, 0, nil},
 		{"59 minutes later", 59 * time.Minute, 0, nil},
-		{"61 minutes later", 61 * time.Minute, 0, ErrExpired},
+		{"61 minutes later", 61 * time.Minute, 0, access.ErrExpired},
 		{"61 minutes later with 2 minutes of skew", 61 * time.Minute, 2 * time.Minute, nil},
-		{"10 minutes earlier", -10 * time.Minute, 0, ErrNotYetValid},
+		{"10 minutes earlier", -10 * time.Minute, 0, access.ErrNotYetValid},
 		{"4 minutes earlier with the largest skew", -4 * time.Minute, MaxSkewLimit, nil},
 	}
 	for _, tt := range tests {
@@ -212,8 +213,8 @@ func TestLazyDiscoveryWhenTheProviderIsMountedLater(t *testing.T) {
 	}
 	raw := ki.token(t, nil)
 	_, err = v.Verify(t.Context(), raw)
-	if !errors.Is(err, ErrProviderUnavailable) || errors.Is(err, ErrInvalidToken) || Code(err) != "provider_unavailable" {
-		t.Fatalf("Verify before mount = %v, want ErrProviderUnavailable only", err)
+	if !errors.Is(err, access.ErrProviderUnavailable) || errors.Is(err, ErrInvalidToken) || access.CodeOf(err) != "provider_unavailable" {
+		t.Fatalf("Verify before mount = %v, want access.ErrProviderUnavailable only", err)
 	}
 	ki.online.Store(true)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*DiscoveryRetryInterval)
@@ -226,7 +227,7 @@ func TestLazyDiscoveryWhenTheProviderIsMountedLater(t *testing.T) {
 			}
 			return
 		}
-		if !errors.Is(err, ErrProviderUnavailable) {
+		if !errors.Is(err, access.ErrProviderUnavailable) {
 			t.Fatalf("Verify after mount = %v", err)
 		}
 		select {
@@ -296,7 +297,7 @@ func TestCheckNonce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := Claims{Nonce: tt.have}.CheckNonce(tt.want)
-			if tt.ok != (err == nil) || !tt.ok && (!errors.Is(err, ErrNonceMismatch) || !errors.Is(err, ErrInvalidToken)) {
+			if tt.ok != (err == nil) || !tt.ok && (!errors.Is(err, access.ErrNonceMismatch) || !errors.Is(err, ErrInvalidToken)) {
 				t.Fatalf("CheckNonce = %v, ok want %v", err, tt.ok)
 			}
 		})
@@ -310,22 +311,22 @@ func TestCode(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{refuse(ErrExpired, "x"), "expired"},
-		{refuse(ErrBadSignature, "x"), "bad_signature"},
-		{refuse(ErrWrongIssuer, "x"), "wrong_issuer"},
-		{refuse(ErrWrongAudience, "x"), "wrong_audience"},
-		{refuse(ErrMalformed, "x"), "malformed"},
-		{refuse(ErrNotYetValid, "x"), "not_yet_valid"},
-		{refuse(ErrMissingClaim, "x"), "missing_claim"},
-		{refuse(ErrEmailNotVerified, "x"), "email_not_verified"},
-		{refuse(ErrNonceMismatch, "x"), "nonce_mismatch"},
-		{refuse(ErrInsufficientAuth, "x"), "insufficient_authentication"},
-		{ErrProviderUnavailable, "provider_unavailable"},
+		{refuse(access.ErrExpired, "x"), "expired"},
+		{refuse(access.ErrBadSignature, "x"), "bad_signature"},
+		{refuse(access.ErrWrongIssuer, "x"), "wrong_issuer"},
+		{refuse(access.ErrWrongAudience, "x"), "wrong_audience"},
+		{refuse(access.ErrMalformed, "x"), "malformed"},
+		{refuse(access.ErrNotYetValid, "x"), "not_yet_valid"},
+		{refuse(access.ErrMissingClaim, "x"), "missing_claim"},
+		{refuse(access.ErrEmailNotVerified, "x"), "email_not_verified"},
+		{refuse(access.ErrNonceMismatch, "x"), "nonce_mismatch"},
+		{refuse(access.ErrInsufficientAuth, "x"), "insufficient_authentication"},
+		{access.ErrProviderUnavailable, "provider_unavailable"},
 		{context.Canceled, "canceled"},
 		{errors.New("disk on fire"), "internal"},
 	}
 	for _, tt := range tests {
-		if got := Code(tt.err); got != tt.want {
+		if got := access.CodeOf(tt.err); string(got) != tt.want {
 			t.Errorf("Code(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"time"
+
 	// Policy time windows name IANA zones ("Europe/Copenhagen"); embed the zone database so
 	// that they resolve on hosts and containers without /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -20,6 +21,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/portcullis/portcullis/access"
 	defaultpolicy "github.com/portcullis/portcullis/rego"
 )
 
@@ -71,7 +73,7 @@ type Decision struct {
 	// Reasons explain the verdict in words a user can act on; a refusal always has one.
 	Reasons []string `json:"reasons"`
 	// Obligations bind an allowed session; a refusal carries none.
-	Obligations Obligations `json:"obligations"`
+	Obligations access.Obligations `json:"obligations"`
 }
 
 // Result is a Decision with what the decision log records about it.
@@ -301,7 +303,7 @@ func decodeDecision(raw []byte) (Decision, error) {
 		}
 	}
 	if !d.Allow {
-		d.Obligations = Obligations{}
+		d.Obligations = access.Obligations{}
 		if len(d.Reasons) == 0 {
 			d.Reasons = []string{ReasonUnexplained}
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/portcullis/portcullis/access"
 	defaultpolicy "github.com/portcullis/portcullis/rego"
 )
 
@@ -25,8 +26,8 @@ type story struct {
 	name        string
 	in          Input
 	allow       bool
-	reason      string       // some reason contains it
-	obligations *Obligations // when not nil, the obligations must equal it
+	reason      string              // some reason contains it
+	obligations *access.Obligations // when not nil, the obligations must equal it
 }
 
 func stories(t testing.TB) []story {
@@ -37,9 +38,9 @@ func stories(t testing.TB) []story {
 		{
 			name: "1 alice with MFA reaches db-1", in: connect(alice(), db1(), tuesday10), allow: true,
 			reason: "group ops may connect to db-1 (env=prod)",
-			obligations: &Obligations{
-				MaxDurationSeconds: 8 * 3600, MinEncryption: EncryptionVeryHigh,
-				Channels:       []string{ChannelExec, ChannelForward, ChannelSFTP, ChannelShell},
+			obligations: &access.Obligations{
+				MaxDurationSeconds: 8 * 3600, MinEncryption: access.LevelVeryHigh,
+				Channels:       []string{access.ChannelExec, access.ChannelForward, access.ChannelSFTP, access.ChannelShell},
 				ForwardTargets: []string{"localhost:5432", "localhost:8080"},
 			},
 		},
@@ -50,7 +51,7 @@ func stories(t testing.TB) []story {
 		{
 			name: "3 bob on Tuesday 10:00 reaches web-1 for 2 h of shell", in: connect(bob(), web1(), tuesday10), allow: true,
 			reason:      "group contractors may connect to web-1 (env=staging)",
-			obligations: &Obligations{MaxDurationSeconds: 2 * 3600, MinEncryption: EncryptionHigh, Channels: []string{ChannelShell}},
+			obligations: &access.Obligations{MaxDurationSeconds: 2 * 3600, MinEncryption: access.LevelHigh, Channels: []string{access.ChannelShell}},
 		},
 		{
 			name: "4 bob at 22:00 is refused and told the window", in: connect(bob(), web1(), tuesday22),
@@ -66,7 +67,7 @@ func stories(t testing.TB) []story {
 		},
 		{
 			name: "5 carol queries the decision log", in: ask(carol(), queryLog, tuesday10), allow: true,
-			reason: "group auditors may query the decision log", obligations: &Obligations{},
+			reason: "group auditors may query the decision log", obligations: &access.Obligations{},
 		},
 		{
 			name: "6 mallory may not query the decision log", in: ask(mallory(), queryLog, tuesday10),
@@ -79,9 +80,9 @@ func stories(t testing.TB) []story {
 		{
 			name: "7 alice reaches kiosk-7 through private relays only", in: connect(alice(), kiosk7(), tuesday10), allow: true,
 			reason: "group ops may connect to kiosk-7 (env=prod)",
-			obligations: &Obligations{
-				MaxDurationSeconds: 8 * 3600, MinEncryption: EncryptionVeryHigh, PrivateRelaysOnly: true,
-				Channels:       []string{ChannelExec, ChannelForward, ChannelSFTP, ChannelShell},
+			obligations: &access.Obligations{
+				MaxDurationSeconds: 8 * 3600, MinEncryption: access.LevelVeryHigh, PrivateRelaysOnly: true,
+				Channels:       []string{access.ChannelExec, access.ChannelForward, access.ChannelSFTP, access.ChannelShell},
 				ForwardTargets: []string{"localhost:5432", "localhost:8080"},
 			},
 		},
@@ -105,7 +106,7 @@ func (s story) check(t testing.TB, res Result, err error) {
 	if s.obligations != nil && !d.Obligations.Equal(*s.obligations) {
 		t.Errorf("%s: obligations %+v, want %+v", s.name, d.Obligations, *s.obligations)
 	}
-	if !s.allow && !d.Obligations.Equal(Obligations{}) {
+	if !s.allow && !d.Obligations.Equal(access.Obligations{}) {
 		t.Errorf("%s: a refusal carries obligations %+v", s.name, d.Obligations)
 	}
 }

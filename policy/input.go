@@ -16,28 +16,6 @@ const (
 	ActionAdminister = "administer"
 )
 
-// Channel kinds a session may open, as listed in Obligations.Channels.
-const (
-	// ChannelShell is an interactive shell on a PTY.
-	ChannelShell = "shell"
-	// ChannelExec runs one command.
-	ChannelExec = "exec"
-	// ChannelSFTP is the sftp subsystem (file transfer).
-	ChannelSFTP = "sftp"
-	// ChannelForward is a port forward to one of Obligations.ForwardTargets.
-	ChannelForward = "forward"
-)
-
-// Encryption levels, strongest first, as used by Request.Encryption and Obligations.MinEncryption.
-const (
-	// EncryptionVeryHigh is AES-256 with a post-quantum hybrid or ≥ 2048-bit DH key exchange.
-	EncryptionVeryHigh = "very_high"
-	// EncryptionHigh is the strong classical algorithm set.
-	EncryptionHigh = "high"
-	// EncryptionMedium is the widest compatible algorithm set.
-	EncryptionMedium = "medium"
-)
-
 // Input is everything the policy sees about one request; it is marshalled to JSON with
 // snake_case names and RFC 3339 times (zero times are omitted), as rego/input.schema.json describes.
 type Input struct {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // TestInputASTEqualsItsJSON proves that the AST Decide builds directly is the document the
@@ -19,7 +21,7 @@ func TestInputASTEqualsItsJSON(t *testing.T) {
 		{"every field", Input{
 			Subject: Subject{ID: "alice@example.com", Name: "Alice", Email: "alice@example.com", IdP: "https://idp", Groups: []string{"ops", "dba"}, AMR: []string{"pwd", "mfa"}, AuthTime: at, EmailVerified: true, ACR: "phr"},
 			Host:    Host{ID: "h_1", Name: "db-1", Tenant: "acme", OS: "linux", Tags: map[string]string{"env": "prod", "team": "data"}, Online: true, LastSeen: at},
-			Request: Request{Action: ActionConnect, Channels: []string{"exec", "forward"}, Encryption: EncryptionVeryHigh, Operation: "hosts.list"},
+			Request: Request{Action: ActionConnect, Channels: []string{"exec", "forward"}, Encryption: access.LevelVeryHigh, Operation: "hosts.list"},
 			Context: Context{Time: at, GuestAddr: "10.0.0.1", Region: "eu-north", Relays: []RelayCandidate{{ID: "cs-1", Region: "eu", Owner: "vendor"}, {ID: "cs-2", Owner: "acme", Private: true}}},
 		}},
 		{"empty, not nil, lists", Input{Subject: Subject{Groups: []string{}, AMR: []string{}}, Request: Request{Channels: []string{}}, Host: Host{Tags: map[string]string{}}, Context: Context{Relays: []RelayCandidate{}}}},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -17,7 +18,7 @@ import (
 // the other half (the CS also refuses after its pairing timeout).
 //
 // A refusal returns an error that is a *RefusedError and wraps the sentinel of its code, so
-// errors.Is(err, ticket.ErrExpired) or errors.Is(err, ErrPairTimeout) work.
+// errors.Is(err, access.ErrExpired) or errors.Is(err, ErrPairTimeout) work.
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config, rawTicket string) (net.Conn, error) {
 	_, claims, err := ticket.Parse(rawTicket)
 	if err != nil {
@@ -39,7 +40,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, rawTicket strin
 // CS: it sends the hello for role and rawTicket, then reads the answers until the CS pairs or
 // refuses the half. On success the connection carries the session stream and has no deadline.
 // On failure the caller closes conn. A refusal is a *RefusedError.
-func Handshake(ctx context.Context, conn net.Conn, role ticket.Role, rawTicket string) (err error) {
+func Handshake(ctx context.Context, conn net.Conn, role access.Role, rawTicket string) (err error) {
 	payload, err := appendHello(nil, role, rawTicket)
 	if err != nil {
 		return err

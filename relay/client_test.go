@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/ticket"
+	"github.com/portcullis/portcullis/access"
 )
 
 // scriptedCS reads one hello from its end of a pipe and answers with the given raw bytes; it
@@ -43,7 +43,7 @@ func TestHandshakeRefusesAnswersOutsideTheProtocol(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 			defer cancel()
-			err := Handshake(ctx, scriptedCS(t, tc.answer), ticket.RoleGuest, sampleTicket)
+			err := Handshake(ctx, scriptedCS(t, tc.answer), access.RoleGuest, sampleTicket)
 			if !errors.Is(err, ErrProtocol) {
 				t.Fatalf("Handshake = %v, want ErrProtocol", err)
 			}
@@ -53,15 +53,15 @@ func TestHandshakeRefusesAnswersOutsideTheProtocol(t *testing.T) {
 
 func TestHandshakeReturnsTheRefusalCode(t *testing.T) {
 	answer := append(frameBytes(t, frameAccepted, nil), frameBytes(t, frameRefused, []byte("internal"))...)
-	err := Handshake(t.Context(), scriptedCS(t, answer), ticket.RoleHost, sampleTicket)
-	wantRefused(t, err, ticket.CodeInternal, ticket.ErrInternal)
+	err := Handshake(t.Context(), scriptedCS(t, answer), access.RoleHost, sampleTicket)
+	wantRefused(t, err, access.ErrInternal, access.ErrInternal)
 }
 
 func TestHandshakeStopsWhenItsContextEnds(t *testing.T) {
 	conn := scriptedCS(t, frameBytes(t, frameAccepted, nil)) // accepted, then silence
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Handshake(ctx, conn, ticket.RoleGuest, sampleTicket) }()
+	go func() { done <- Handshake(ctx, conn, access.RoleGuest, sampleTicket) }()
 	cancel()
 	select {
 	case err := <-done:
@@ -75,8 +75,8 @@ func TestHandshakeStopsWhenItsContextEnds(t *testing.T) {
 
 func TestDialRefusesATicketItCannotReadWithoutConnecting(t *testing.T) {
 	_, err := Dial(t.Context(), "127.0.0.1:1", nil, "not-a-ticket")
-	if !errors.Is(err, ticket.ErrMalformed) {
-		t.Fatalf("Dial = %v, want ticket.ErrMalformed", err)
+	if !errors.Is(err, access.ErrMalformed) {
+		t.Fatalf("Dial = %v, want access.ErrMalformed", err)
 	}
 	var refused *RefusedError
 	if errors.As(err, &refused) {

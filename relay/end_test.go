@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/ticket"
+	"github.com/portcullis/portcullis/access"
 )
 
 // wantClosed checks that the half's connection ends (the CS cut it).
@@ -47,7 +47,7 @@ func TestEndSessionCutsBothHalvesAndReportsWhy(t *testing.T) {
 
 func TestEndSessionDropsAHalfStillWaitingForItsPeer(t *testing.T) {
 	f := newFixture(t, nil)
-	hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, "s-waiting"))
+	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, "s-waiting"))
 	f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
 	if ids := f.srv.SessionIDs(); !slices.Equal(ids, []string{"s-waiting"}) {
 		t.Errorf("SessionIDs = %v, want the waiting session", ids)
@@ -66,15 +66,15 @@ func TestEndSessionDropsAHalfStillWaitingForItsPeer(t *testing.T) {
 func TestTheCSEndsASessionAtItsMaximumDuration(t *testing.T) {
 	f := newFixture(t, nil)
 	now := time.Now()
-	tickets := map[ticket.Role]string{}
-	for _, role := range []ticket.Role{ticket.RoleHost, ticket.RoleGuest} {
+	tickets := map[access.Role]string{}
+	for _, role := range []access.Role{access.RoleHost, access.RoleGuest} {
 		c := claimsAt(role, "s-short", now)
 		c.Obligations.MaxDurationSeconds = 1
 		tickets[role] = mint(t, f.signer, c)
 	}
-	hostCh := f.dialAsync(t, tickets[ticket.RoleHost])
+	hostCh := f.dialAsync(t, tickets[access.RoleHost])
 	f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
-	guest := f.mustDial(t, tickets[ticket.RoleGuest])
+	guest := f.mustDial(t, tickets[access.RoleGuest])
 	host := await(t, hostCh)
 	wantClosed(t, guest, "guest")
 	wantClosed(t, host, "host")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -145,7 +146,7 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 }
 
 // claimsAt returns valid claims for one half of session sid, issued at now.
-func claimsAt(role ticket.Role, sid string, now time.Time) ticket.Claims {
+func claimsAt(role access.Role, sid string, now time.Time) ticket.Claims {
 	return ticket.Claims{
 		ID:         ticket.NewID(),
 		SessionID:  sid,
@@ -170,7 +171,7 @@ func mint(t *testing.T, s *ticket.Signer, c ticket.Claims) string {
 }
 
 // ticketFor mints a valid ticket, from the trusted signer, for one half of session sid.
-func (f *fixture) ticketFor(t *testing.T, role ticket.Role, sid string) string {
+func (f *fixture) ticketFor(t *testing.T, role access.Role, sid string) string {
 	return mint(t, f.signer, claimsAt(role, sid, time.Now()))
 }
 
@@ -224,9 +225,9 @@ func await(t *testing.T, ch <-chan dialResult) net.Conn {
 // pair connects the host half (first) and the guest half of session sid.
 func (f *fixture) pair(t *testing.T, sid string) (guest, host net.Conn) {
 	t.Helper()
-	hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, sid))
+	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, sid))
 	f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
-	guest = f.mustDial(t, f.ticketFor(t, ticket.RoleGuest, sid))
+	guest = f.mustDial(t, f.ticketFor(t, access.RoleGuest, sid))
 	return guest, await(t, hostCh)
 }
 
@@ -255,7 +256,7 @@ func (f *fixture) report(t *testing.T) SessionReport {
 }
 
 // wantRefused checks that err is a refusal with code that errors.Is matches want.
-func wantRefused(t *testing.T, err error, code string, want error) {
+func wantRefused[C ~string](t *testing.T, err error, code C, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Errorf("error %v, want errors.Is %v", err, want)
@@ -264,7 +265,7 @@ func wantRefused(t *testing.T, err error, code string, want error) {
 	if !errors.As(err, &refused) {
 		t.Fatalf("error %v is not a *RefusedError", err)
 	}
-	if refused.Code != code {
+	if refused.Code != string(code) {
 		t.Errorf("refusal code %q, want %q", refused.Code, code)
 	}
 }

@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/portcullis/portcullis/ticket"
 )
 
 func TestAThousandConcurrentSessionsOnOneServerEachPassTheirDataIntact(t *testing.T) {
@@ -73,8 +72,8 @@ func failures(t *testing.T, errs <-chan error, n int) {
 
 // pairQuietly pairs session sid, reporting failure as an error.
 func (f *fixture) pairQuietly(t *testing.T, sid string) (guest, host net.Conn, err error) {
-	hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, sid))
-	guest, gerr := f.dial(t, f.ticketFor(t, ticket.RoleGuest, sid))
+	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, sid))
+	guest, gerr := f.dial(t, f.ticketFor(t, access.RoleGuest, sid))
 	h := <-hostCh
 	if gerr != nil || h.err != nil {
 		return nil, nil, fmt.Errorf("%s: dial guest %v, host %v", sid, gerr, h.err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -43,8 +44,8 @@ const (
 
 // Role bytes of frameHello.
 const (
-	roleByteGuest = 0x01 // ticket.RoleGuest
-	roleByteHost  = 0x02 // ticket.RoleHost
+	roleByteGuest = 0x01 // access.RoleGuest
+	roleByteHost  = 0x02 // access.RoleHost
 )
 
 // hello is a decoded frameHello.
@@ -52,35 +53,35 @@ type hello struct {
 	// Version is the endpoint's protocol version; readHello accepts only ProtocolVersion.
 	Version byte
 	// Role is the half the endpoint says it is; the ticket's role must match it.
-	Role ticket.Role
+	Role access.Role
 	// Ticket is the endpoint's raw ticket, not yet verified.
 	Ticket string
 }
 
 // roleByte returns the wire byte of a role.
-func roleByte(r ticket.Role) (byte, error) {
+func roleByte(r access.Role) (byte, error) {
 	switch r {
-	case ticket.RoleGuest:
+	case access.RoleGuest:
 		return roleByteGuest, nil
-	case ticket.RoleHost:
+	case access.RoleHost:
 		return roleByteHost, nil
 	}
 	return 0, fmt.Errorf("relay: unknown role %q", r)
 }
 
 // roleFromByte is the inverse of roleByte.
-func roleFromByte(b byte) (ticket.Role, error) {
+func roleFromByte(b byte) (access.Role, error) {
 	switch b {
 	case roleByteGuest:
-		return ticket.RoleGuest, nil
+		return access.RoleGuest, nil
 	case roleByteHost:
-		return ticket.RoleHost, nil
+		return access.RoleHost, nil
 	}
-	return "", fmt.Errorf("%w: unknown role byte 0x%02x", ErrBadHello, b)
+	return "", fmt.Errorf("relay: %w: unknown role byte 0x%02x", access.ErrBadHello, b)
 }
 
 // appendHello appends the frameHello payload for role and rawTicket to b.
-func appendHello(b []byte, role ticket.Role, rawTicket string) ([]byte, error) {
+func appendHello(b []byte, role access.Role, rawTicket string) ([]byte, error) {
 	rb, err := roleByte(role)
 	if err != nil {
 		return nil, err
@@ -96,14 +97,14 @@ func appendHello(b []byte, role ticket.Role, rawTicket string) ([]byte, error) {
 // parseHello decodes a frameHello payload. Every error wraps ErrBadHello.
 func parseHello(p []byte) (hello, error) {
 	if len(p) < helloFixedLen {
-		return hello{}, fmt.Errorf("%w: %d-byte payload, want at least %d", ErrBadHello, len(p), helloFixedLen)
+		return hello{}, fmt.Errorf("relay: %w: %d-byte payload, want at least %d", access.ErrBadHello, len(p), helloFixedLen)
 	}
 	if string(p[:len(magic)]) != magic {
-		return hello{}, fmt.Errorf("%w: bad magic %q", ErrBadHello, p[:len(magic)])
+		return hello{}, fmt.Errorf("relay: %w: bad magic %q", access.ErrBadHello, p[:len(magic)])
 	}
 	h := hello{Version: p[len(magic)]}
 	if h.Version != ProtocolVersion {
-		return hello{}, fmt.Errorf("%w: protocol version %d, want %d", ErrBadHello, h.Version, ProtocolVersion)
+		return hello{}, fmt.Errorf("relay: %w: protocol version %d, want %d", access.ErrBadHello, h.Version, ProtocolVersion)
 	}
 	role, err := roleFromByte(p[len(magic)+1])
 	if err != nil {
@@ -121,11 +122,11 @@ func parseHello(p []byte) (hello, error) {
 // ASCII (so it can never smuggle control bytes into logs). Errors wrap ErrBadHello.
 func checkTicketText(raw string) error {
 	if raw == "" || len(raw) > MaxTicketSize {
-		return fmt.Errorf("%w: ticket is %d bytes, want 1..%d", ErrBadHello, len(raw), MaxTicketSize)
+		return fmt.Errorf("relay: %w: ticket is %d bytes, want 1..%d", access.ErrBadHello, len(raw), MaxTicketSize)
 	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] <= ' ' || raw[i] > '~' {
-			return fmt.Errorf("%w: ticket byte %d is 0x%02x, not printable ASCII", ErrBadHello, i, raw[i])
+			return fmt.Errorf("relay: %w: ticket byte %d is 0x%02x, not printable ASCII", access.ErrBadHello, i, raw[i])
 		}
 	}
 	return nil
@@ -135,12 +136,12 @@ func checkTicketText(raw string) error {
 // so bytes an endpoint sends after its hello stay unread. Malformed frames wrap ErrBadHello;
 // transport failures are returned wrapped as they are.
 func readHello(r io.Reader) (hello, error) {
-	t, p, err := readFrame(r, maxHelloLen, ErrBadHello)
+	t, p, err := readFrame(r, maxHelloLen, access.ErrBadHello)
 	if err != nil {
 		return hello{}, err
 	}
 	if t != frameHello {
-		return hello{}, fmt.Errorf("%w: frame type 0x%02x, want 0x%02x", ErrBadHello, byte(t), byte(frameHello))
+		return hello{}, fmt.Errorf("relay: %w: frame type 0x%02x, want 0x%02x", access.ErrBadHello, byte(t), byte(frameHello))
 	}
 	return parseHello(p)
 }

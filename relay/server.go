@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -140,7 +141,7 @@ type Stats struct {
 // half is a verified connection waiting for the other half of its session.
 type half struct {
 	conn    net.Conn
-	role    ticket.Role
+	role    access.Role
 	since   time.Time     // when the half was accepted
 	claimed chan struct{} // closed when the other half takes the connection over
 }
@@ -231,7 +232,7 @@ func (s *Server) ServeConn(conn net.Conn) error {
 	}
 	s.init()
 	if !s.track() {
-		s.refuse(conn, CodeShuttingDown)
+		s.refuse(conn, access.ErrShuttingDown)
 		return ErrServerClosed
 	}
 	defer s.wg.Done()
@@ -377,7 +378,7 @@ func (s *Server) handle(conn net.Conn) {
 	switch admitted := s.startHandshake(conn); admitted {
 	case admitOK:
 	case admitShuttingDown:
-		s.refuseLogged(conn, CodeShuttingDown, log)
+		s.refuseLogged(conn, access.ErrShuttingDown, log)
 		return
 	default:
 		// Closed without a word (no TLS handshake spent on it): the flood is the problem.
@@ -399,14 +400,14 @@ func (s *Server) handle(conn net.Conn) {
 }
 
 // codeFor maps a handshake failure to the code sent to the half.
-func (s *Server) codeFor(err error) string {
+func (s *Server) codeFor(err error) access.Code {
 	if code := refusalCode(err); code != "" {
 		return code
 	}
 	if s.isClosing() {
-		return CodeShuttingDown
+		return access.ErrShuttingDown
 	}
-	return CodeBadHello
+	return access.ErrBadHello
 }
 
 // handshake completes TLS, reads the hello, verifies its ticket for the role it names, and
@@ -440,7 +441,7 @@ func (s *Server) handshake(conn net.Conn) (*ticket.Claims, error) {
 // Outcomes of startHandshake; the limits double as refusal reasons in the metrics.
 const (
 	admitOK           = ""
-	admitShuttingDown = CodeShuttingDown
+	admitShuttingDown = string(access.ErrShuttingDown)
 	admitFull         = "handshake_limit"
 	admitSourceFull   = "source_limit"
 )
@@ -499,8 +500,8 @@ func transportOf(conn net.Conn) string {
 // refuse sends frameRefused with code and half-closes conn, then discards what the half still
 // sends (bounded by refuseLinger and maxLingerBytes) before closing it. Every step is best
 // effort: the half may already be gone.
-func (s *Server) refuse(conn net.Conn, code string) {
-	s.Metrics.refused(code)
+func (s *Server) refuse(conn net.Conn, code access.Code) {
+	s.Metrics.refused(string(code))
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(refuseWriteTimeout)) // also bounds a TLS handshake not yet done
 	if writeFrame(conn, frameRefused, []byte(code)) != nil || closeWrite(conn) != nil {
@@ -520,16 +521,16 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 	switch {
 	case s.closing:
 		s.mu.Unlock()
-		s.refuseLogged(conn, CodeShuttingDown, log)
+		s.refuseLogged(conn, access.ErrShuttingDown, log)
 	case live || waiting && peer.role == claims.Role:
 		s.mu.Unlock()
-		s.refuseLogged(conn, CodeDuplicateHalf, log)
+		s.refuseLogged(conn, access.ErrDuplicateHalf, log)
 	case waiting && len(s.live) >= s.maxLive():
 		delete(s.pending, sid)
 		s.mu.Unlock()
 		close(peer.claimed)
-		s.refuseLogged(peer.conn, CodeOverloaded, log)
-		s.refuseLogged(conn, CodeOverloaded, log)
+		s.refuseLogged(peer.conn, access.ErrOverloaded, log)
+		s.refuseLogged(conn, access.ErrOverloaded, log)
 	case waiting:
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
@@ -546,7 +547,7 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 		s.splice(sess, log)
 	case len(s.pending) >= s.maxPending():
 		s.mu.Unlock()
-		s.refuseLogged(conn, CodeOverloaded, log)
+		s.refuseLogged(conn, access.ErrOverloaded, log)
 	default:
 		h := &half{conn: conn, role: claims.Role, since: time.Now(), claimed: make(chan struct{})}
 		s.pending[sid] = h
@@ -556,15 +557,15 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 	}
 }
 
-func (s *Server) refuseLogged(conn net.Conn, code string, log *slog.Logger) {
+func (s *Server) refuseLogged(conn net.Conn, code access.Code, log *slog.Logger) {
 	log.Info("relay: half refused", "code", code)
 	s.refuse(conn, code)
 }
 
 // newSession assembles a session from the arriving half (of role) and the waiting one.
-func newSession(sid string, conn net.Conn, role ticket.Role, waiting net.Conn) *session {
+func newSession(sid string, conn net.Conn, role access.Role, waiting net.Conn) *session {
 	sess := &session{id: sid, guest: conn, host: waiting, started: time.Now()}
-	if role == ticket.RoleHost {
+	if role == access.RoleHost {
 		sess.guest, sess.host = waiting, conn
 	}
 	sess.guestTransport, sess.hostTransport = transportOf(sess.guest), transportOf(sess.host)
@@ -576,14 +577,14 @@ func newSession(sid string, conn net.Conn, role ticket.Role, waiting net.Conn) *
 func (s *Server) wait(sid string, h *half, log *slog.Logger) {
 	timer := time.NewTimer(s.pairTimeout())
 	defer timer.Stop()
-	var code string
+	var code access.Code
 	select {
 	case <-h.claimed:
 		return
 	case <-timer.C:
-		code = CodePairTimeout
+		code = access.ErrPairTimeout
 	case <-s.done:
-		code = CodeShuttingDown
+		code = access.ErrShuttingDown
 	}
 	s.mu.Lock()
 	mine := s.pending[sid] == h

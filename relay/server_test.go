@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -87,12 +88,12 @@ type badTicketCase struct {
 	code string
 	want error
 	// half returns the role the bad endpoint claims and the ticket it presents.
-	half func(t *testing.T, f *fixture, sid string) (ticket.Role, string)
+	half func(t *testing.T, f *fixture, sid string) (access.Role, string)
 }
 
 func badTicketCases() []badTicketCase {
 	guestClaims := func(sid string, now time.Time, edit func(*ticket.Claims)) ticket.Claims {
-		c := claimsAt(ticket.RoleGuest, sid, now)
+		c := claimsAt(access.RoleGuest, sid, now)
 		if edit != nil {
 			edit(&c)
 		}
@@ -109,43 +110,43 @@ func badTicketCases() []badTicketCase {
 		return &ticket.Signer{KeyID: f.signer.KeyID, Key: f.signer.Key, Now: func() time.Time { return time.Now().Add(by) }}
 	}
 	return []badTicketCase{
-		{"signed by another key under the trusted key id", "bad_signature", ticket.ErrBadSignature,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
+		{"signed by another key under the trusted key id", "bad_signature", access.ErrBadSignature,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
 				forger := &ticket.Signer{KeyID: f.signer.KeyID, Key: otherKey(t)}
-				return ticket.RoleGuest, mint(t, forger, guestClaims(sid, time.Now(), nil))
+				return access.RoleGuest, mint(t, forger, guestClaims(sid, time.Now(), nil))
 			}},
-		{"signed by a key the CS does not know", "unknown_key", ticket.ErrUnknownKey,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
+		{"signed by a key the CS does not know", "unknown_key", access.ErrUnknownKey,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
 				key := otherKey(t)
 				stranger := &ticket.Signer{KeyID: ticket.KeyID(key.Public().(ed25519.PublicKey)), Key: key}
-				return ticket.RoleGuest, mint(t, stranger, guestClaims(sid, time.Now(), nil))
+				return access.RoleGuest, mint(t, stranger, guestClaims(sid, time.Now(), nil))
 			}},
-		{"expired", "expired", ticket.ErrExpired,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
+		{"expired", "expired", access.ErrExpired,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
 				past := -2 * time.Minute
-				return ticket.RoleGuest, mint(t, shifted(f, past), guestClaims(sid, time.Now().Add(past), nil))
+				return access.RoleGuest, mint(t, shifted(f, past), guestClaims(sid, time.Now().Add(past), nil))
 			}},
-		{"not yet valid", "not_yet_valid", ticket.ErrNotYetValid,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
+		{"not yet valid", "not_yet_valid", access.ErrNotYetValid,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
 				future := 2 * time.Minute
-				return ticket.RoleGuest, mint(t, shifted(f, future), guestClaims(sid, time.Now().Add(future), nil))
+				return access.RoleGuest, mint(t, shifted(f, future), guestClaims(sid, time.Now().Add(future), nil))
 			}},
-		{"for another connection server", "wrong_audience", ticket.ErrWrongAudience,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
-				return ticket.RoleGuest, mint(t, f.signer, guestClaims(sid, time.Now(), func(c *ticket.Claims) { c.Audience = "cs-elsewhere" }))
+		{"for another connection server", "wrong_audience", access.ErrWrongAudience,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
+				return access.RoleGuest, mint(t, f.signer, guestClaims(sid, time.Now(), func(c *ticket.Claims) { c.Audience = "cs-elsewhere" }))
 			}},
-		{"a host ticket presented as the guest", "wrong_role", ticket.ErrWrongRole,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
-				return ticket.RoleGuest, f.ticketFor(t, ticket.RoleHost, sid)
+		{"a host ticket presented as the guest", "wrong_role", access.ErrWrongRole,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
+				return access.RoleGuest, f.ticketFor(t, access.RoleHost, sid)
 			}},
-		{"malformed", "malformed", ticket.ErrMalformed,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
-				return ticket.RoleGuest, "v1." + f.signer.KeyID + ".bm90LWNsYWltcw.c2ln"
+		{"malformed", "malformed", access.ErrMalformed,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
+				return access.RoleGuest, "v1." + f.signer.KeyID + ".bm90LWNsYWltcw.c2ln"
 			}},
-		{"replayed after its session ended", "replayed", ticket.ErrReplayed,
-			func(t *testing.T, f *fixture, sid string) (ticket.Role, string) {
-				used := f.ticketFor(t, ticket.RoleGuest, sid)
-				hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, sid))
+		{"replayed after its session ended", "replayed", access.ErrReplayed,
+			func(t *testing.T, f *fixture, sid string) (access.Role, string) {
+				used := f.ticketFor(t, access.RoleGuest, sid)
+				hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, sid))
 				f.waitFor(t, "the first host half to wait", func(s Stats) bool { return s.Pending == 1 })
 				guest := f.mustDial(t, used)
 				host := await(t, hostCh)
@@ -156,7 +157,7 @@ func badTicketCases() []badTicketCase {
 				if r := f.report(t); r.SessionID != sid {
 					t.Fatalf("first session report %+v", r)
 				}
-				return ticket.RoleGuest, used
+				return access.RoleGuest, used
 			}},
 	}
 }
@@ -171,19 +172,19 @@ func TestBadTicketsAreRefusedWithTheirCodeAndNeverSpliced(t *testing.T) {
 			sid := "sess-" + tc.code
 			role, raw := tc.half(t, f, sid)
 
-			hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, sid))
+			hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, sid))
 			f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
 
 			err := handshakeThenTalk(t, f, role, raw, []byte("EVIL"))
 			wantRefused(t, err, tc.code, tc.want)
-			if got := ticket.Code(tc.want); got != tc.code {
-				t.Errorf("ticket.Code(%v) = %q, want %q", tc.want, got, tc.code)
+			if got := access.CodeOf(tc.want); string(got) != tc.code {
+				t.Errorf("access.CodeOf(%v) = %q, want %q", tc.want, got, tc.code)
 			}
 			if s := f.srv.Stats(); s.Live != 0 || s.Pending != 1 {
 				t.Fatalf("after the refusal: stats %+v, want the host still waiting and nothing live", s)
 			}
 
-			guest := f.mustDial(t, f.ticketFor(t, ticket.RoleGuest, sid))
+			guest := f.mustDial(t, f.ticketFor(t, access.RoleGuest, sid))
 			host := await(t, hostCh)
 			send(t, guest, []byte("GOOD"))
 			if got := readAll(t, host); string(got) != "GOOD" {
@@ -200,7 +201,7 @@ func TestBadTicketsAreRefusedWithTheirCodeAndNeverSpliced(t *testing.T) {
 
 // handshakeThenTalk performs the client handshake for role with rawTicket on a fresh TLS
 // connection and, whatever the answer, writes extra as if it were session bytes.
-func handshakeThenTalk(t *testing.T, f *fixture, role ticket.Role, rawTicket string, extra []byte) error {
+func handshakeThenTalk(t *testing.T, f *fixture, role access.Role, rawTicket string, extra []byte) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
@@ -218,7 +219,7 @@ func handshakeThenTalk(t *testing.T, f *fixture, role ticket.Role, rawTicket str
 func TestBadHellosAreRefusedWithBadHello(t *testing.T) {
 	validTicket := "v1.kid.cGF5bG9hZA.c2ln"
 	helloWith := func(edit func([]byte) []byte) []byte {
-		p, err := appendHello(nil, ticket.RoleGuest, validTicket)
+		p, err := appendHello(nil, access.RoleGuest, validTicket)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,8 +257,8 @@ func TestBadHellosAreRefusedWithBadHello(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reading the answer: %v", err)
 			}
-			if typ != frameRefused || string(p) != CodeBadHello {
-				t.Fatalf("answer frame 0x%02x %q, want refused %q", byte(typ), p, CodeBadHello)
+			if typ != frameRefused || access.Code(p) != access.ErrBadHello {
+				t.Fatalf("answer frame 0x%02x %q, want refused %q", byte(typ), p, access.ErrBadHello)
 			}
 			if b := readAll(t, conn); len(b) != 0 {
 				t.Errorf("after the refusal the CS sent %q, want it to close", b)
@@ -286,8 +287,8 @@ func frameBytes(t *testing.T, typ frameType, p []byte) []byte {
 
 func TestAHalfWhosePeerNeverComesIsRefusedWithPairTimeout(t *testing.T) {
 	f := newFixture(t, func(s *Server) { s.PairTimeout = 200 * time.Millisecond })
-	_, err := f.dial(t, f.ticketFor(t, ticket.RoleHost, "sess-lonely"))
-	wantRefused(t, err, CodePairTimeout, ErrPairTimeout)
+	_, err := f.dial(t, f.ticketFor(t, access.RoleHost, "sess-lonely"))
+	wantRefused(t, err, access.ErrPairTimeout, access.ErrPairTimeout)
 	if s := f.srv.Stats(); s.Pending != 0 || s.Live != 0 {
 		t.Errorf("stats %+v, want the timed-out half forgotten", s)
 	}
@@ -296,18 +297,18 @@ func TestAHalfWhosePeerNeverComesIsRefusedWithPairTimeout(t *testing.T) {
 func TestASecondHalfOfTheSameRoleIsRefusedAsDuplicate(t *testing.T) {
 	f := newFixture(t, nil)
 	sid := "sess-duplicate"
-	hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, sid))
+	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, sid))
 	f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
 
-	_, err := f.dial(t, f.ticketFor(t, ticket.RoleHost, sid))
-	wantRefused(t, err, CodeDuplicateHalf, ErrDuplicateHalf)
+	_, err := f.dial(t, f.ticketFor(t, access.RoleHost, sid))
+	wantRefused(t, err, access.ErrDuplicateHalf, access.ErrDuplicateHalf)
 
-	guest := f.mustDial(t, f.ticketFor(t, ticket.RoleGuest, sid))
+	guest := f.mustDial(t, f.ticketFor(t, access.RoleGuest, sid))
 	host := await(t, hostCh)
 
 	// Once the session is live, any further half of it is a duplicate too.
-	_, err = f.dial(t, f.ticketFor(t, ticket.RoleGuest, sid))
-	wantRefused(t, err, CodeDuplicateHalf, ErrDuplicateHalf)
+	_, err = f.dial(t, f.ticketFor(t, access.RoleGuest, sid))
+	wantRefused(t, err, access.ErrDuplicateHalf, access.ErrDuplicateHalf)
 
 	send(t, guest, []byte("still the first pair"))
 	if got := readAll(t, host); string(got) != "still the first pair" {
@@ -322,14 +323,14 @@ func TestASecondHalfOfTheSameRoleIsRefusedAsDuplicate(t *testing.T) {
 
 func TestHalvesBeyondMaxPendingAreRefusedAsOverloaded(t *testing.T) {
 	f := newFixture(t, func(s *Server) { s.MaxPending = 1 })
-	hostCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, "sess-a"))
+	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, "sess-a"))
 	f.waitFor(t, "the first host half to wait", func(s Stats) bool { return s.Pending == 1 })
 
-	_, err := f.dial(t, f.ticketFor(t, ticket.RoleHost, "sess-b"))
-	wantRefused(t, err, CodeOverloaded, ErrOverloaded)
+	_, err := f.dial(t, f.ticketFor(t, access.RoleHost, "sess-b"))
+	wantRefused(t, err, access.ErrOverloaded, access.ErrOverloaded)
 
 	// Completing a waiting session needs no pending slot.
-	guest := f.mustDial(t, f.ticketFor(t, ticket.RoleGuest, "sess-a"))
+	guest := f.mustDial(t, f.ticketFor(t, access.RoleGuest, "sess-a"))
 	host := await(t, hostCh)
 	send(t, guest, []byte("ok"))
 	if got := readAll(t, host); string(got) != "ok" {
@@ -340,18 +341,18 @@ func TestHalvesBeyondMaxPendingAreRefusedAsOverloaded(t *testing.T) {
 func TestShutdownRefusesWaitingHalvesAndLetsLiveSessionsFinish(t *testing.T) {
 	f := newFixture(t, nil)
 	guest, host := f.pair(t, "sess-live")
-	waitingCh := f.dialAsync(t, f.ticketFor(t, ticket.RoleHost, "sess-waiting"))
+	waitingCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, "sess-waiting"))
 	f.waitFor(t, "one live and one waiting", func(s Stats) bool { return s.Live == 1 && s.Pending == 1 })
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- f.shutdown(t, testTimeout) }()
 
 	r := <-waitingCh
-	wantRefused(t, r.err, CodeShuttingDown, ErrShuttingDown)
+	wantRefused(t, r.err, access.ErrShuttingDown, access.ErrShuttingDown)
 	if err := f.serveResult(); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve returned %v, want ErrServerClosed", err)
 	}
-	if _, err := f.dial(t, f.ticketFor(t, ticket.RoleGuest, "sess-late")); err == nil {
+	if _, err := f.dial(t, f.ticketFor(t, access.RoleGuest, "sess-late")); err == nil {
 		t.Error("a new half was accepted after Shutdown")
 	}
 

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // fuzzSeeds returns valid tickets of both roles signed by testKey(1), plus near misses.
@@ -15,7 +17,7 @@ func fuzzSeeds(f *testing.F) []string {
 	s := testSigner(testKey(1))
 	guest := testClaims()
 	host := testClaims()
-	host.ID, host.Role = "t-2", RoleHost
+	host.ID, host.Role = "t-2", access.RoleHost
 	var seeds []string
 	for _, c := range []Claims{guest, host} {
 		raw, err := s.Mint(c)
@@ -34,8 +36,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		kid, c, err := Parse(raw)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) || c != nil || kid != "" {
-				t.Fatalf("Parse error %v does not wrap ErrMalformed alone", err)
+			if !errors.Is(err, access.ErrMalformed) || c != nil || kid != "" {
+				t.Fatalf("Parse error %v does not wrap access.ErrMalformed alone", err)
 			}
 			return
 		}
@@ -83,7 +85,7 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		c, err := v.Verify(raw, "")
 		if err != nil {
-			if c != nil || Code(err) == CodeInternal {
+			if c != nil || access.CodeOf(err) == access.ErrInternal {
 				t.Fatalf("Verify refused with claims %+v or without a reason code: %v", c, err)
 			}
 			return

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // MaxReplayEntries bounds how many unexpired ticket ids a ReplayCache remembers (with
@@ -28,13 +30,13 @@ type ReplayCache struct {
 // ErrExpired if exp is not after now, and ErrReplayCacheFull when the cache is full.
 func (r *ReplayCache) Use(id string, exp time.Time, now time.Time) error {
 	if !exp.After(now) {
-		return fmt.Errorf("%w: replay window ended at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+		return fmt.Errorf("ticket: %w: replay window ended at %s", access.ErrExpired, exp.UTC().Format(time.RFC3339))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.prune(now)
 	if _, used := r.expires[id]; used {
-		return fmt.Errorf("%w: ticket id %q", ErrReplayed, truncate(id))
+		return fmt.Errorf("ticket: %w: ticket id %q", access.ErrReplayed, truncate(id))
 	}
 	if len(r.expires) >= r.limit() {
 		return fmt.Errorf("%w: %d unexpired ticket ids", ErrReplayCacheFull, len(r.expires))

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 func TestReplayCacheUse(t *testing.T) {
@@ -19,9 +21,9 @@ func TestReplayCacheUse(t *testing.T) {
 		err  error
 	}{
 		{"first use", "a", exp, testNow, nil},
-		{"second use", "a", exp, testNow.Add(time.Second), ErrReplayed},
+		{"second use", "a", exp, testNow.Add(time.Second), access.ErrReplayed},
 		{"other id", "b", exp, testNow, nil},
-		{"already expired", "c", testNow, testNow, ErrExpired},
+		{"already expired", "c", testNow, testNow, access.ErrExpired},
 		{"after expiry the id is forgotten", "a", exp.Add(time.Minute), exp, nil},
 	}
 	for _, s := range steps {
@@ -45,11 +47,11 @@ func TestReplayCacheFullFailsClosed(t *testing.T) {
 	if err := r.Use("new", testNow.Add(time.Minute), testNow); !errors.Is(err, ErrReplayCacheFull) {
 		t.Fatalf("Use on a full cache = %v, want ErrReplayCacheFull", err)
 	}
-	if Code(ErrReplayCacheFull) != CodeInternal {
-		t.Fatalf("Code(ErrReplayCacheFull) = %q", Code(ErrReplayCacheFull))
+	if access.CodeOf(ErrReplayCacheFull) != access.ErrOverloaded {
+		t.Fatalf("access.CodeOf(ErrReplayCacheFull) = %q", access.CodeOf(ErrReplayCacheFull))
 	}
-	if err := r.Use("id2", testNow.Add(time.Minute), testNow); !errors.Is(err, ErrReplayed) {
-		t.Fatalf("old id on a full cache = %v, want ErrReplayed", err)
+	if err := r.Use("id2", testNow.Add(time.Minute), testNow); !errors.Is(err, access.ErrReplayed) {
+		t.Fatalf("old id on a full cache = %v, want access.ErrReplayed", err)
 	}
 	// Once the first id expires it is pruned and there is room again.
 	later := testNow.Add(time.Second)
@@ -95,7 +97,7 @@ func TestReplayCacheConcurrentSingleUse(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, ErrReplayed):
+		case !errors.Is(err, access.ErrReplayed):
 			t.Fatalf("Use: %v", err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // Signer mints tickets with one Ed25519 key. The CM holds it; the zero Now means time.Now.
@@ -40,10 +42,10 @@ func (s *Signer) Mint(c Claims) (string, error) {
 		return "", err
 	}
 	if !c.Expiry.After(c.NotBefore) {
-		return "", fmt.Errorf("%w: expiry %s is not after not-before %s", ErrMalformed, c.Expiry, c.NotBefore)
+		return "", fmt.Errorf("ticket: %w: expiry %s is not after not-before %s", access.ErrMalformed, c.Expiry, c.NotBefore)
 	}
 	if life := c.lifetime(); life > MaxLifetime {
-		return "", fmt.Errorf("%w: lifetime %s exceeds MaxLifetime %s", ErrMalformed, life, MaxLifetime)
+		return "", fmt.Errorf("ticket: %w: lifetime %s exceeds MaxLifetime %s", access.ErrMalformed, life, MaxLifetime)
 	}
 	return encode(s.KeyID, &c, func(msg []byte) []byte { return ed25519.Sign(s.Key, msg) })
 }

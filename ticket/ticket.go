@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/access"
 )
 
 // Ticket wire format
@@ -60,20 +60,6 @@ const (
 // only.
 func b64() *base64.Encoding { return base64.RawURLEncoding.Strict() }
 
-// Role says which half of a session a ticket admits.
-type Role string
-
-// The two roles of a session.
-const (
-	// RoleGuest is the user's side of a session.
-	RoleGuest Role = "guest"
-	// RoleHost is the controlled device's side of a session.
-	RoleHost Role = "host"
-)
-
-// Valid reports whether r is one of the known roles.
-func (r Role) Valid() bool { return r == RoleGuest || r == RoleHost }
-
 // Claims are the signed contents of a ticket.
 type Claims struct {
 	// ID is the unique ticket id, remembered by the replay cache.
@@ -81,7 +67,7 @@ type Claims struct {
 	// SessionID names the session both halves belong to.
 	SessionID string `json:"sid"`
 	// Role says which half this ticket admits.
-	Role Role `json:"role"`
+	Role access.Role `json:"role"`
 	// Audience is the id of the Connection Server the ticket is for.
 	Audience string `json:"aud"`
 	// Subject is the user id (email) of the guest.
@@ -99,7 +85,7 @@ type Claims struct {
 	// GuestKeyFP is the SHA256 fingerprint of the Guest's per-connection public key.
 	GuestKeyFP string `json:"gkfp"`
 	// Obligations are the policy's conditions on the session.
-	Obligations policy.Obligations `json:"obl"`
+	Obligations access.Obligations `json:"obl"`
 	// DecisionID names the decision record that allowed the session.
 	DecisionID string `json:"did"`
 }
@@ -108,7 +94,7 @@ type Claims struct {
 type wireClaims struct {
 	ID          string             `json:"jti"`
 	SessionID   string             `json:"sid"`
-	Role        Role               `json:"role"`
+	Role        access.Role        `json:"role"`
 	Audience    string             `json:"aud"`
 	Subject     string             `json:"sub,omitempty"`
 	HostID      string             `json:"host"`
@@ -117,7 +103,7 @@ type wireClaims struct {
 	Expiry      int64              `json:"exp"`
 	HostKeyFP   string             `json:"hkfp,omitempty"`
 	GuestKeyFP  string             `json:"gkfp,omitempty"`
-	Obligations policy.Obligations `json:"obl"`
+	Obligations access.Obligations `json:"obl"`
 	DecisionID  string             `json:"did,omitempty"`
 }
 
@@ -180,10 +166,10 @@ func (c *Claims) checkFields() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: missing %s", ErrMalformed, strings.Join(missing, ", "))
+		return fmt.Errorf("ticket: %w: missing %s", access.ErrMalformed, strings.Join(missing, ", "))
 	}
 	if !c.Role.Valid() {
-		return fmt.Errorf("%w: unknown role %q", ErrMalformed, c.Role)
+		return fmt.Errorf("ticket: %w: unknown role %q", access.ErrMalformed, c.Role)
 	}
 	return nil
 }
@@ -226,7 +212,7 @@ func encode(kid string, c *Claims, sign func(msg []byte) []byte) (string, error)
 	head := Version + fieldSep + kid + fieldSep + b64().EncodeToString(payload)
 	raw := head + fieldSep + b64().EncodeToString(sign(signingInput(head)))
 	if len(raw) > MaxTicketBytes {
-		return "", fmt.Errorf("%w: ticket is %d bytes, limit %d", ErrMalformed, len(raw), MaxTicketBytes)
+		return "", fmt.Errorf("ticket: %w: ticket is %d bytes, limit %d", access.ErrMalformed, len(raw), MaxTicketBytes)
 	}
 	return raw, nil
 }
@@ -251,25 +237,25 @@ func Parse(raw string) (kid string, c *Claims, err error) {
 
 func parse(raw string) (*parsed, error) {
 	if len(raw) > MaxTicketBytes {
-		return nil, fmt.Errorf("%w: ticket is %d bytes, limit %d", ErrMalformed, len(raw), MaxTicketBytes)
+		return nil, fmt.Errorf("ticket: %w: ticket is %d bytes, limit %d", access.ErrMalformed, len(raw), MaxTicketBytes)
 	}
 	fields := strings.Split(raw, fieldSep)
 	if len(fields) != 4 {
-		return nil, fmt.Errorf("%w: want 4 dot-separated fields, got %d", ErrMalformed, len(fields))
+		return nil, fmt.Errorf("ticket: %w: want 4 dot-separated fields, got %d", access.ErrMalformed, len(fields))
 	}
 	if fields[0] != Version {
-		return nil, fmt.Errorf("%w: unsupported version %q", ErrMalformed, truncate(fields[0]))
+		return nil, fmt.Errorf("ticket: %w: unsupported version %q", access.ErrMalformed, truncate(fields[0]))
 	}
 	if !validKeyID(fields[1]) {
-		return nil, fmt.Errorf("%w: invalid key id %q", ErrMalformed, truncate(fields[1]))
+		return nil, fmt.Errorf("ticket: %w: invalid key id %q", access.ErrMalformed, truncate(fields[1]))
 	}
 	payload, err := b64().DecodeString(fields[2])
 	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("ticket: %w: payload: %v", access.ErrMalformed, err)
 	}
 	sig, err := b64().DecodeString(fields[3])
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("ticket: %w: signature: %v", access.ErrMalformed, err)
 	}
 	c, err := decodeClaims(payload)
 	if err != nil {
@@ -283,7 +269,7 @@ func parse(raw string) (*parsed, error) {
 func decodeClaims(payload []byte) (*Claims, error) {
 	c := new(Claims)
 	if err := json.Unmarshal(payload, c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("ticket: %w: claims: %v", access.ErrMalformed, err)
 	}
 	if err := c.checkFields(); err != nil {
 		return nil, err

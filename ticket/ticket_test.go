@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/access"
 )
 
 // testNow is the fixed clock of these tests.
@@ -39,14 +39,14 @@ func testClaims() Claims {
 	return Claims{
 		ID:         "t-1",
 		SessionID:  "s-1",
-		Role:       RoleGuest,
+		Role:       access.RoleGuest,
 		Audience:   testAudience,
 		Subject:    "alice@example.com",
 		HostID:     "h-1",
 		Expiry:     testNow.Add(30 * time.Second),
 		HostKeyFP:  "SHA256:host",
 		GuestKeyFP: "SHA256:guest",
-		Obligations: policy.Obligations{
+		Obligations: access.Obligations{
 			MaxDurationSeconds: 8 * 3600,
 			MinEncryption:      "very_high",
 			Channels:           []string{"shell", "exec"},
@@ -88,7 +88,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(raw, "v1."+KeyID(key.Public().(ed25519.PublicKey))+".") {
 		t.Fatalf("ticket %q does not start with the version and key id", raw)
 	}
-	got, err := testVerifier(keySetOf(key), testNow).Verify(raw, RoleGuest)
+	got, err := testVerifier(keySetOf(key), testNow).Verify(raw, access.RoleGuest)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -120,32 +120,32 @@ func TestVerifyRefusals(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want Role
+		want access.Role
 		now  time.Time
 		err  error
 	}{
-		{"bad signature", forged, RoleGuest, testNow, ErrBadSignature},
-		{"tampered payload", tamperPayload(t, good), RoleGuest, testNow, ErrBadSignature},
-		{"unknown key id", mint(t, testSigner(other), testClaims()), RoleGuest, testNow, ErrUnknownKey},
-		{"expired", good, RoleGuest, testNow.Add(30*time.Second + DefaultSkew), ErrExpired},
+		{"bad signature", forged, access.RoleGuest, testNow, access.ErrBadSignature},
+		{"tampered payload", tamperPayload(t, good), access.RoleGuest, testNow, access.ErrBadSignature},
+		{"unknown key id", mint(t, testSigner(other), testClaims()), access.RoleGuest, testNow, access.ErrUnknownKey},
+		{"expired", good, access.RoleGuest, testNow.Add(30*time.Second + DefaultSkew), access.ErrExpired},
 		{"not yet valid", with(func(c *Claims) {
 			c.NotBefore = testNow.Add(20 * time.Second)
-		}), RoleGuest, testNow.Add(10 * time.Second), ErrNotYetValid},
-		{"wrong audience", with(func(c *Claims) { c.Audience = "cs-us-1" }), RoleGuest, testNow, ErrWrongAudience},
-		{"wrong role", good, RoleHost, testNow, ErrWrongRole},
-		{"malformed: empty", "", RoleGuest, testNow, ErrMalformed},
-		{"malformed: version", "v2" + strings.TrimPrefix(good, head), RoleGuest, testNow, ErrMalformed},
-		{"malformed: fields", good + ".x", RoleGuest, testNow, ErrMalformed},
-		{"malformed: key id", strings.Replace(good, ".", ".*", 1), RoleGuest, testNow, ErrMalformed},
-		{"malformed: payload base64", replaceField(good, 2, "e30="), RoleGuest, testNow, ErrMalformed},
-		{"malformed: signature base64", replaceField(good, 3, "!"), RoleGuest, testNow, ErrMalformed},
-		{"malformed: payload json", replaceField(good, 2, b64().EncodeToString([]byte(`{"jti":1}`))), RoleGuest, testNow, ErrMalformed},
-		{"malformed: oversize", strings.Repeat("a", MaxTicketBytes+1), RoleGuest, testNow, ErrMalformed},
+		}), access.RoleGuest, testNow.Add(10 * time.Second), access.ErrNotYetValid},
+		{"wrong audience", with(func(c *Claims) { c.Audience = "cs-us-1" }), access.RoleGuest, testNow, access.ErrWrongAudience},
+		{"wrong role", good, access.RoleHost, testNow, access.ErrWrongRole},
+		{"malformed: empty", "", access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: version", "v2" + strings.TrimPrefix(good, head), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: fields", good + ".x", access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: key id", strings.Replace(good, ".", ".*", 1), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: payload base64", replaceField(good, 2, "e30="), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: signature base64", replaceField(good, 3, "!"), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: payload json", replaceField(good, 2, b64().EncodeToString([]byte(`{"jti":1}`))), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: oversize", strings.Repeat("a", MaxTicketBytes+1), access.RoleGuest, testNow, access.ErrMalformed},
 		{"malformed: lifetime", signRaw(t, signer, func(c *Claims) {
 			c.Expiry = c.IssuedAt.Add(MaxLifetime + DefaultSkew + time.Second)
-		}), RoleGuest, testNow, ErrMalformed},
-		{"malformed: missing session", signRaw(t, signer, func(c *Claims) { c.SessionID = "" }), RoleGuest, testNow, ErrMalformed},
-		{"malformed: unknown role", signRaw(t, signer, func(c *Claims) { c.Role = "admin" }), "", testNow, ErrMalformed},
+		}), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: missing session", signRaw(t, signer, func(c *Claims) { c.SessionID = "" }), access.RoleGuest, testNow, access.ErrMalformed},
+		{"malformed: unknown role", signRaw(t, signer, func(c *Claims) { c.Role = "admin" }), "", testNow, access.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,21 +206,21 @@ func TestVerifyReplay(t *testing.T) {
 	// A forgery carrying the same ticket id is refused and does not consume the id.
 	forger := testSigner(testKey(9))
 	forger.KeyID = signer.KeyID
-	if _, err := v.Verify(mint(t, forger, testClaims()), RoleGuest); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("forged ticket: %v, want ErrBadSignature", err)
+	if _, err := v.Verify(mint(t, forger, testClaims()), access.RoleGuest); !errors.Is(err, access.ErrBadSignature) {
+		t.Fatalf("forged ticket: %v, want access.ErrBadSignature", err)
 	}
-	if _, err := v.Verify(raw, RoleHost); !errors.Is(err, ErrWrongRole) {
-		t.Fatalf("wrong role first: %v, want ErrWrongRole", err)
+	if _, err := v.Verify(raw, access.RoleHost); !errors.Is(err, access.ErrWrongRole) {
+		t.Fatalf("wrong role first: %v, want access.ErrWrongRole", err)
 	}
-	if _, err := v.Verify(raw, RoleGuest); err != nil {
+	if _, err := v.Verify(raw, access.RoleGuest); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if _, err := v.Verify(raw, RoleGuest); !errors.Is(err, ErrReplayed) {
-		t.Fatalf("second use: %v, want ErrReplayed", err)
+	if _, err := v.Verify(raw, access.RoleGuest); !errors.Is(err, access.ErrReplayed) {
+		t.Fatalf("second use: %v, want access.ErrReplayed", err)
 	}
 	// Without a replay cache (the Host reading its own ticket) the same ticket verifies again.
 	v.Replay = nil
-	if _, err := v.Verify(raw, RoleGuest); err != nil {
+	if _, err := v.Verify(raw, access.RoleGuest); err != nil {
 		t.Fatalf("no replay cache: %v", err)
 	}
 }
@@ -229,20 +229,20 @@ func TestVerifySkewAndEmptyChecks(t *testing.T) {
 	key := testKey(1)
 	signer := testSigner(key)
 	c := testClaims()
-	c.Role = RoleHost
+	c.Role = access.RoleHost
 	raw := mint(t, signer, c)
 	tests := []struct {
 		name string
 		v    Verifier
-		want Role
+		want access.Role
 		err  error
 	}{
-		{"inside default skew after expiry", Verifier{Keys: keySetOf(key), Now: at(testNow.Add(34 * time.Second))}, RoleHost, nil},
-		{"inside default skew before start", Verifier{Keys: keySetOf(key), Now: at(testNow.Add(-4 * time.Second))}, RoleHost, nil},
-		{"no skew before start", Verifier{Keys: keySetOf(key), Skew: -1, Now: at(testNow.Add(-time.Second))}, RoleHost, ErrNotYetValid},
-		{"no skew at expiry", Verifier{Keys: keySetOf(key), Skew: -1, Now: at(testNow.Add(30 * time.Second))}, RoleHost, ErrExpired},
+		{"inside default skew after expiry", Verifier{Keys: keySetOf(key), Now: at(testNow.Add(34 * time.Second))}, access.RoleHost, nil},
+		{"inside default skew before start", Verifier{Keys: keySetOf(key), Now: at(testNow.Add(-4 * time.Second))}, access.RoleHost, nil},
+		{"no skew before start", Verifier{Keys: keySetOf(key), Skew: -1, Now: at(testNow.Add(-time.Second))}, access.RoleHost, access.ErrNotYetValid},
+		{"no skew at expiry", Verifier{Keys: keySetOf(key), Skew: -1, Now: at(testNow.Add(30 * time.Second))}, access.RoleHost, access.ErrExpired},
 		{"empty audience and role accept any", Verifier{Keys: keySetOf(key), Now: at(testNow)}, "", nil},
-		{"nil key set", Verifier{Now: at(testNow)}, RoleHost, ErrUnknownKey},
+		{"nil key set", Verifier{Now: at(testNow)}, access.RoleHost, access.ErrUnknownKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,11 +264,11 @@ func TestKeyRotation(t *testing.T) {
 	c.ID = "t-2"
 	newTicket := mint(t, testSigner(newKey), c)
 	verify := func(raw string) error {
-		_, err := (&Verifier{Keys: keys, Now: at(testNow)}).Verify(raw, RoleGuest)
+		_, err := (&Verifier{Keys: keys, Now: at(testNow)}).Verify(raw, access.RoleGuest)
 		return err
 	}
-	if err := verify(newTicket); !errors.Is(err, ErrUnknownKey) {
-		t.Fatalf("new key before rotation: %v, want ErrUnknownKey", err)
+	if err := verify(newTicket); !errors.Is(err, access.ErrUnknownKey) {
+		t.Fatalf("new key before rotation: %v, want access.ErrUnknownKey", err)
 	}
 	// Rotation publishes the new key next to the old one, then retires the old one.
 	keys.Replace(keySetOf(oldKey, newKey).snapshot())
@@ -276,8 +276,8 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("during rotation: %v", err)
 	}
 	keys.Replace(keySetOf(newKey).snapshot())
-	if err := verify(oldTicket); !errors.Is(err, ErrUnknownKey) {
-		t.Fatalf("old key after rotation: %v, want ErrUnknownKey", err)
+	if err := verify(oldTicket); !errors.Is(err, access.ErrUnknownKey) {
+		t.Fatalf("old key after rotation: %v, want access.ErrUnknownKey", err)
 	}
 	if err := verify(newTicket); err != nil {
 		t.Fatalf("new key after rotation: %v", err)
@@ -302,14 +302,14 @@ func TestMintRefusals(t *testing.T) {
 		edit func(*Signer, *Claims)
 		err  error
 	}{
-		{"lifetime above MaxLifetime", func(_ *Signer, c *Claims) { c.Expiry = testNow.Add(MaxLifetime + time.Second) }, ErrMalformed},
-		{"expiry before not-before", func(_ *Signer, c *Claims) { c.Expiry = testNow.Add(-time.Second) }, ErrMalformed},
-		{"missing expiry", func(_ *Signer, c *Claims) { c.Expiry = time.Time{} }, ErrMalformed},
-		{"missing id", func(_ *Signer, c *Claims) { c.ID = "" }, ErrMalformed},
-		{"missing session", func(_ *Signer, c *Claims) { c.SessionID = "" }, ErrMalformed},
-		{"missing audience", func(_ *Signer, c *Claims) { c.Audience = "" }, ErrMalformed},
-		{"missing host", func(_ *Signer, c *Claims) { c.HostID = "" }, ErrMalformed},
-		{"unknown role", func(_ *Signer, c *Claims) { c.Role = "" }, ErrMalformed},
+		{"lifetime above MaxLifetime", func(_ *Signer, c *Claims) { c.Expiry = testNow.Add(MaxLifetime + time.Second) }, access.ErrMalformed},
+		{"expiry before not-before", func(_ *Signer, c *Claims) { c.Expiry = testNow.Add(-time.Second) }, access.ErrMalformed},
+		{"missing expiry", func(_ *Signer, c *Claims) { c.Expiry = time.Time{} }, access.ErrMalformed},
+		{"missing id", func(_ *Signer, c *Claims) { c.ID = "" }, access.ErrMalformed},
+		{"missing session", func(_ *Signer, c *Claims) { c.SessionID = "" }, access.ErrMalformed},
+		{"missing audience", func(_ *Signer, c *Claims) { c.Audience = "" }, access.ErrMalformed},
+		{"missing host", func(_ *Signer, c *Claims) { c.HostID = "" }, access.ErrMalformed},
+		{"unknown role", func(_ *Signer, c *Claims) { c.Role = "" }, access.ErrMalformed},
 		{"short key", func(s *Signer, _ *Claims) { s.Key = s.Key[:32] }, nil},
 		{"bad key id", func(s *Signer, _ *Claims) { s.KeyID = "a.b" }, nil},
 	}
@@ -333,43 +333,15 @@ func TestMintRefusals(t *testing.T) {
 	}
 }
 
-func TestCodes(t *testing.T) {
-	tests := []struct {
-		err  error
-		code string
-	}{
-		{nil, ""},
-		{ErrBadSignature, "bad_signature"},
-		{ErrUnknownKey, "unknown_key"},
-		{ErrExpired, "expired"},
-		{ErrNotYetValid, "not_yet_valid"},
-		{ErrWrongAudience, "wrong_audience"},
-		{ErrWrongRole, "wrong_role"},
-		{ErrMalformed, "malformed"},
-		{ErrReplayed, "replayed"},
-		{ErrInternal, "internal"},
+// TestReplayCacheFullIsOverloaded: a full replay cache refuses with the relay's "overloaded"
+// code, and is still told apart from other refusals.
+func TestReplayCacheFullIsOverloaded(t *testing.T) {
+	err := fmt.Errorf("relay: %w", ErrReplayCacheFull)
+	if got := access.CodeOf(err); got != access.ErrOverloaded {
+		t.Errorf("access.CodeOf(%v) = %q, want %q", err, got, access.ErrOverloaded)
 	}
-	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
-			wrapped := tt.err
-			if tt.err != nil {
-				wrapped = fmt.Errorf("relay: %w", tt.err)
-			}
-			if got := Code(wrapped); got != tt.code {
-				t.Fatalf("Code(%v) = %q, want %q", wrapped, got, tt.code)
-			}
-			if got := ErrorForCode(tt.code); got != tt.err {
-				t.Fatalf("ErrorForCode(%q) = %v, want %v", tt.code, got, tt.err)
-			}
-		})
-	}
-	for _, err := range []error{errors.New("disk on fire"), ErrReplayCacheFull} {
-		if got := Code(err); got != "internal" {
-			t.Errorf("Code(%v) = %q, want internal", err, got)
-		}
-	}
-	if err := ErrorForCode("no_such_code"); !errors.Is(err, ErrInternal) {
-		t.Errorf("ErrorForCode(unknown) = %v, want it to wrap ErrInternal", err)
+	if !errors.Is(err, ErrReplayCacheFull) || errors.Is(access.ErrOverloaded, ErrReplayCacheFull) {
+		t.Error("ErrReplayCacheFull is not its own sentinel")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // Verifier checks tickets for one Connection Server (or for a Host reading its own ticket).
@@ -28,7 +30,7 @@ type Verifier struct {
 // signature (ErrBadSignature), role (ErrWrongRole), audience (ErrWrongAudience), time
 // (ErrNotYetValid, ErrExpired, or ErrMalformed for a lifetime above MaxLifetime plus skew), and
 // only then replay (ErrReplayed), so a forged or stale ticket never consumes a real id.
-func (v *Verifier) Verify(raw string, want Role) (*Claims, error) {
+func (v *Verifier) Verify(raw string, want access.Role) (*Claims, error) {
 	p, err := parse(raw)
 	if err != nil {
 		return nil, err
@@ -38,10 +40,10 @@ func (v *Verifier) Verify(raw string, want Role) (*Claims, error) {
 	}
 	c := p.claims
 	if want != "" && c.Role != want {
-		return nil, fmt.Errorf("%w: ticket is for %q, want %q", ErrWrongRole, c.Role, want)
+		return nil, fmt.Errorf("ticket: %w: ticket is for %q, want %q", access.ErrWrongRole, c.Role, want)
 	}
 	if v.Audience != "" && c.Audience != v.Audience {
-		return nil, fmt.Errorf("%w: ticket is for %q, this is %q", ErrWrongAudience, truncate(c.Audience), v.Audience)
+		return nil, fmt.Errorf("ticket: %w: ticket is for %q, this is %q", access.ErrWrongAudience, truncate(c.Audience), v.Audience)
 	}
 	now, skew := v.now(), v.skew()
 	if err := checkTime(c, now, skew); err != nil {
@@ -60,13 +62,13 @@ func (v *Verifier) Verify(raw string, want Role) (*Claims, error) {
 func (v *Verifier) checkSignature(p *parsed) error {
 	pub, ok := v.Keys.Lookup(p.kid)
 	if !ok {
-		return fmt.Errorf("%w: key id %q", ErrUnknownKey, p.kid)
+		return fmt.Errorf("ticket: %w: key id %q", access.ErrUnknownKey, p.kid)
 	}
 	if len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: key id %q has a %d-byte key", ErrUnknownKey, p.kid, len(pub))
+		return fmt.Errorf("ticket: %w: key id %q has a %d-byte key", access.ErrUnknownKey, p.kid, len(pub))
 	}
 	if !ed25519.Verify(pub, signingInput(p.head), p.sig) {
-		return fmt.Errorf("%w: key id %q", ErrBadSignature, p.kid)
+		return fmt.Errorf("ticket: %w: key id %q", access.ErrBadSignature, p.kid)
 	}
 	return nil
 }
@@ -74,17 +76,17 @@ func (v *Verifier) checkSignature(p *parsed) error {
 // checkTime refuses claims outside their validity window at now, allowing skew either way.
 func checkTime(c *Claims, now time.Time, skew time.Duration) error {
 	if life := c.lifetime(); life > MaxLifetime+skew {
-		return fmt.Errorf("%w: lifetime %s exceeds MaxLifetime %s", ErrMalformed, life, MaxLifetime)
+		return fmt.Errorf("ticket: %w: lifetime %s exceeds MaxLifetime %s", access.ErrMalformed, life, MaxLifetime)
 	}
 	start := c.NotBefore
 	if c.IssuedAt.After(start) {
 		start = c.IssuedAt
 	}
 	if now.Add(skew).Before(start) {
-		return fmt.Errorf("%w: valid from %s, now %s", ErrNotYetValid, start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return fmt.Errorf("ticket: %w: valid from %s, now %s", access.ErrNotYetValid, start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if !now.Add(-skew).Before(c.Expiry) {
-		return fmt.Errorf("%w: expired at %s, now %s", ErrExpired, c.Expiry.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return fmt.Errorf("ticket: %w: expired at %s, now %s", access.ErrExpired, c.Expiry.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/identity"
@@ -241,11 +242,8 @@ func reportDenied(cmd *cobra.Command, host string, err error) error {
 	for _, r := range denied.Reasons {
 		fmt.Fprintf(cmd.ErrOrStderr(), "  - %s\n", r)
 	}
-	return &exitError{code: exitDenied}
+	return &exitError{code: access.ErrDenied.ExitCode()}
 }
-
-// exitDenied is the exit status of a Guest command that the policy refused.
-const exitDenied = 77
 
 // addSessionFlags adds the flags of commands that open a session.
 func addSessionFlags(cmd *cobra.Command) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
@@ -73,7 +74,7 @@ func newHostCmd() *cobra.Command {
 	f.String("name", "", "host name to enrol under")
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
 	f.String("heartbeat-url", "", "send heartbeats signed with the Host key over plain HTTP to this CM heartbeat listener (e.g. http://cm:8080) instead of over mTLS")
-	f.String("encryption", endpoint.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
+	f.String("encryption", access.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
 	f.String("preferred-protocol", "auto", "how to reach relays: auto (TCP/1970, then HTTP/80), tcp or http")
 	addHostAuthFlags(cmd)

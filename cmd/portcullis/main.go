@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 func main() {
@@ -28,12 +30,13 @@ func run() int {
 		return ee.code
 	default:
 		fmt.Fprintln(os.Stderr, "portcullis:", err)
-		return 1
+		return access.ExitCode(err)
 	}
 }
 
 // exitError ends the process with a given status and no further message (the remote
-// command's own exit status, for example).
+// command's own exit status, for example). Any other error exits with the code of the refusal
+// it carries (access.ExitCode), or 1.
 type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }

@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/rego"
 )
@@ -20,7 +21,7 @@ func TestPrintImpactTable(t *testing.T) {
 			{Recorded: policy.Recorded{ID: "dec_1", Time: at, Subject: "bob@example.com", Host: "web-1"}, Kind: policy.ChangeAllowToDeny,
 				After: policy.Decision{Reasons: []string{"outside the window"}}},
 			{Recorded: policy.Recorded{ID: "dec_2", Time: at, Subject: "bob@example.com", Host: "web-1"}, Kind: policy.ChangeObligations,
-				After: policy.Decision{Allow: true, Obligations: policy.Obligations{MaxDurationSeconds: 1800}}},
+				After: policy.Decision{Allow: true, Obligations: access.Obligations{MaxDurationSeconds: 1800}}},
 		},
 		Counts: map[string]int{policy.ChangeAllowToDeny: 1, policy.ChangeObligations: 1},
 	}

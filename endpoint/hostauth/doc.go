@@ -11,7 +11,7 @@
 //   - rego:      a host-local Rego policy evaluated on the Host with the Guest's claims.
 //
 // A Scheme is one method, like http.Handler. A refusal names the scheme and says why
-// (*Refusal, errors.Is(err, ErrRefused)); the Host sends it to the Guest.
+// (*Refusal, errors.Is(err, access.ErrHostRefused)); the Host sends it to the Guest.
 //
 // What this package must never do: allow when a scheme errs or cannot decide (fail closed);
 // listen on anything but the local confirm socket; keep or log a password.

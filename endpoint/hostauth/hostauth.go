@@ -2,12 +2,11 @@ package hostauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/access"
 )
 
 // Scheme names as the Host's configuration lists them.
@@ -18,9 +17,6 @@ const (
 	SchemePassword  = "password"
 	SchemeRego      = "rego"
 )
-
-// ErrRefused is wrapped by every refusal of a scheme.
-var ErrRefused = errors.New("hostauth: refused by the Host")
 
 // Asker asks the Guest questions over the encrypted channel (SSH keyboard-interactive): one
 // answer per question; echo says whether an answer may be shown while typed.
@@ -36,7 +32,7 @@ type Request struct {
 	SessionID  string `json:"session_id"`
 	DecisionID string `json:"decision_id"`
 	// Obligations are the session's obligations.
-	Obligations policy.Obligations `json:"obligations"`
+	Obligations access.Obligations `json:"obligations"`
 	// Host is this Host's name.
 	Host string `json:"host"`
 	// Time is when the Guest authenticated.
@@ -68,8 +64,8 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("host scheme %s refused: %v", r.Scheme, r.Reason)
 }
 
-// Unwrap gives ErrRefused and the reason.
-func (r *Refusal) Unwrap() []error { return []error{ErrRefused, r.Reason} }
+// Unwrap gives access.ErrHostRefused and the reason.
+func (r *Refusal) Unwrap() []error { return []error{access.ErrHostRefused, r.Reason} }
 
 // Step is one named scheme of a Chain.
 type Step struct {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
@@ -221,14 +222,14 @@ func TestAStolenBearerTokenConnectsNowhere(t *testing.T) {
 	thief := sys.c.HTTPClient() // trusts the CM, holds no credential
 	req := api.ConnectRequest{Host: "web-1", Channels: []string{"exec"}, PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}
 	err := api.Call(context.Background(), thief, http.MethodPost, sys.c.CMURL+api.PathConnect, alice.IDToken, req, nil)
-	if se, ok := api.AsStatus(err); !ok || se.Status != http.StatusUnauthorized || se.Body.Reason != api.ReasonCredentialRequired {
-		t.Fatalf("connect with a stolen token: %v, want 401 %s", err, api.ReasonCredentialRequired)
+	if se, ok := api.AsStatus(err); !ok || se.Status != http.StatusUnauthorized || se.Body.Reason != access.ErrCredentialRequired {
+		t.Fatalf("connect with a stolen token: %v, want 401 %s", err, access.ErrCredentialRequired)
 	}
 	// Nor can the thief mint a credential of their own with it: the token was exchanged.
 	err = api.Call(context.Background(), thief, http.MethodPost, sys.c.CMURL+api.PathCredential, alice.IDToken,
 		api.CredentialRequest{PublicKey: req.PublicKey}, nil)
-	if se, ok := api.AsStatus(err); !ok || se.Status != http.StatusUnauthorized || se.Body.Reason != api.ReasonTokenExchanged {
-		t.Fatalf("exchange a stolen token: %v, want 401 %s", err, api.ReasonTokenExchanged)
+	if se, ok := api.AsStatus(err); !ok || se.Status != http.StatusUnauthorized || se.Body.Reason != access.ErrTokenExchanged {
+		t.Fatalf("exchange a stolen token: %v, want 401 %s", err, access.ErrTokenExchanged)
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/policy"
 )
 
 // Principal is the subject the fixture certifies.
@@ -37,7 +37,7 @@ type Fixture struct {
 	HostKey     ssh.Signer
 	GuestKey    ssh.Signer
 	SessionID   string
-	Obligations policy.Obligations
+	Obligations access.Obligations
 }
 
 // NewFixture returns keys for a session that allows every channel.
@@ -48,9 +48,9 @@ func NewFixture(t testing.TB) *Fixture {
 		HostKey:   NewSigner(t),
 		GuestKey:  NewSigner(t),
 		SessionID: "sess-" + t.Name(),
-		Obligations: policy.Obligations{
+		Obligations: access.Obligations{
 			MaxDurationSeconds: 3600,
-			MinEncryption:      policy.EncryptionVeryHigh,
+			MinEncryption:      access.LevelVeryHigh,
 			Channels:           []string{"shell", "exec", "sftp", "forward"},
 		},
 	}

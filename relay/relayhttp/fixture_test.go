@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -80,7 +81,7 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-func (f *fixture) ticketFor(t testing.TB, role ticket.Role, sid string) string {
+func (f *fixture) ticketFor(t testing.TB, role access.Role, sid string) string {
 	t.Helper()
 	now := time.Now()
 	raw, err := f.signer.Mint(ticket.Claims{
@@ -111,10 +112,10 @@ func (f *fixture) pairOver(t testing.TB, hc *http.Client, sid string) (guest, ho
 	}
 	hostCh := make(chan res, 1)
 	go func() {
-		c, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, ticket.RoleHost, sid))
+		c, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, access.RoleHost, sid))
 		hostCh <- res{c, err}
 	}()
-	guest, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, ticket.RoleGuest, sid))
+	guest, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, access.RoleGuest, sid))
 	if err != nil {
 		t.Fatalf("guest Dial: %v", err)
 	}

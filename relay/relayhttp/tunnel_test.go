@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/internal/squidtest"
 	"github.com/portcullis/portcullis/relay"
-	"github.com/portcullis/portcullis/ticket"
 )
 
 func TestASessionThroughAProxyThatPassesOnlyPlainHTTPCarriesAMebibyteEachWay(t *testing.T) {
@@ -82,7 +82,7 @@ func TestATunnelToTheWrongRelayKeyNeverPresentsItsTicket(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, err = Dial(ctx, NewHTTPClient(), f.url, EncodePublicKey(other.PublicKey()), f.ticketFor(t, ticket.RoleGuest, "ses-wrongkey"))
+	_, err = Dial(ctx, NewHTTPClient(), f.url, EncodePublicKey(other.PublicKey()), f.ticketFor(t, access.RoleGuest, "ses-wrongkey"))
 	if err == nil {
 		t.Fatal("Dial with a key the relay does not hold succeeded")
 	}
@@ -143,7 +143,7 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		_ = relay.Handshake(ctx, conn, ticket.RoleGuest, f.ticketFor(t, ticket.RoleGuest, "ses-forged"))
+		_ = relay.Handshake(ctx, conn, access.RoleGuest, f.ticketFor(t, access.RoleGuest, "ses-forged"))
 	}()
 	deadline := time.Now().Add(testTimeout)
 	for f.relay.Stats().Pending != 1 {
