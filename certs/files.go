@@ -7,8 +7,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/portcullis/portcullis/internal/atomicfile"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -98,38 +98,10 @@ func LoadSSHSigner(path string) (ssh.Signer, error) {
 	return signer, nil
 }
 
-// WriteFileAtomic writes data to path with the given mode by writing a temporary file in the
-// same directory and renaming it over path, so readers see the old or the new file, never a
-// part.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
+// WriteFileAtomic writes data to path with mode, atomically (see package atomicfile).
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
+		return fmt.Errorf("certs: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // Token cache limits and names.
@@ -75,7 +77,10 @@ func (c TokenCache) Save(cmURL string, t *Token) error {
 	if err := os.MkdirAll(filepath.Dir(path), cacheDirMode); err != nil {
 		return fmt.Errorf("identity: token cache directory: %w", err)
 	}
-	return writeFileAtomic(path, data)
+	if err := atomicfile.Write(path, data, cacheFileMode); err != nil {
+		return fmt.Errorf("identity: token cache: %w", err)
+	}
+	return nil
 }
 
 // Load returns the token saved for cmURL; ErrNotCached (also matching
@@ -125,33 +130,4 @@ func decodeCacheFile(data []byte, cmURL, path string) (*Token, error) {
 		return nil, fmt.Errorf("%w for %s: %s holds a token for %q", ErrNotCached, cmURL, path, cf.CMURL)
 	}
 	return cf.Token, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path, then renames it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-*.tmp")
-	if err != nil {
-		return fmt.Errorf("identity: token cache: %w", err)
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after a successful rename
-	if err := tmp.Chmod(cacheFileMode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: token cache: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: write token cache: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: sync token cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("identity: close token cache: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("identity: token cache: %w", err)
-	}
-	return nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/rego"
 )
@@ -326,7 +326,7 @@ func runPolicyBundle(ctx context.Context, cfg policyBundleConfig, out io.Writer)
 		return err
 	}
 	// Atomically, so that a CM watching the file never reads half a bundle.
-	if err := certs.WriteFileAtomic(cfg.Out, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(cfg.Out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	fmt.Fprintf(out, "wrote %s (revision %s, signed as %s)\n", cfg.Out, cfg.Revision, cfg.KeyID)
@@ -345,10 +345,10 @@ func newPolicyKeygenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := certs.WriteFileAtomic(privFile, priv, 0o600); err != nil {
+			if err := atomicfile.Write(privFile, priv, 0o600); err != nil {
 				return fmt.Errorf("write private key: %w", err)
 			}
-			if err := certs.WriteFileAtomic(pubFile, pub, 0o644); err != nil {
+			if err := atomicfile.Write(pubFile, pub, 0o644); err != nil {
 				return fmt.Errorf("write public key: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (private) and %s (public)\n", privFile, pubFile)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/atomicfile"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -39,6 +40,8 @@ const (
 	passwordFailureDelay = time.Second
 	// maxLogonBytes bounds a logon name.
 	maxLogonBytes = 64
+	// passwordFileMode keeps the hashes readable by the agent's user only.
+	passwordFileMode = 0o600
 )
 
 // ErrBadHash reports a password file entry that is not an argon2id PHC string this package accepts.
@@ -127,35 +130,10 @@ func SetPassword(file, logon, password string) error {
 		}
 		out.WriteString(logon + " " + hash + "\n")
 	}
-	return writeAtomic(file, out.Bytes())
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it over path.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".passwd-*")
-	if err != nil {
-		return fmt.Errorf("hostauth: password file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("hostauth: password file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("hostauth: password file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(file, out.Bytes(), passwordFileMode); err != nil {
 		return fmt.Errorf("hostauth: password file: %w", err)
 	}
 	return nil
-}
-
-// dirOf is the directory of path, "." for a bare name.
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
 }
 
 // Password asks the Guest for a host-local logon and password over the encrypted channel and

@@ -23,9 +23,12 @@ type rule struct {
 // rules is the one-way import rule; docs/architecture.md draws the same map.
 func rules() []rule {
 	// libs is the floor, which every library and role may import, and extra.
-	libs := func(extra ...string) []string { return append([]string{"access"}, extra...) }
+	libs := func(extra ...string) []string {
+		return append([]string{"access", "internal/atomicfile"}, extra...)
+	}
 	return []rule{
 		{"access", nil},
+		{"internal/atomicfile", nil},
 		{"rego", nil},
 		{"store", libs()},
 		{"api", libs()},
