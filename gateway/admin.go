@@ -35,7 +35,7 @@ const (
 // decision log first; a refusal writes 403 with the policy's reasons, a store or policy failure
 // refuses (fail closed). It returns the claims and the decision record's id.
 func (s *Server) authorizeAPI(w http.ResponseWriter, r *http.Request, op string, host store.Host) (identity.Claims, string, bool) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return identity.Claims{}, "", false
 	}
@@ -137,7 +137,7 @@ func (s *Server) handleSetHostDisabled(disabled bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		s.hostAuth.forget(h.ID)
+		s.hostIdentities.forget(h.ID)
 		if err := s.cfg.Store.SetHostDisabled(r.Context(), h.ID, disabled); err != nil {
 			s.hostStoreError(w, "set host disabled", err)
 			return
@@ -160,7 +160,7 @@ func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.hostAuth.forget(h.ID)
+	s.hostIdentities.forget(h.ID)
 	if err := s.cfg.Store.DeleteHost(r.Context(), h.ID); err != nil {
 		s.hostStoreError(w, "delete host", err)
 		return

@@ -43,9 +43,9 @@ func refuseAuth(w http.ResponseWriter, reason access.Code, msg string) {
 	writeError(w, api.Error{Code: access.ErrUnauthenticated, Reason: reason, Message: msg})
 }
 
-// bearer verifies the caller's Bearer ID token alone; it writes 401 with the reason and
+// verifyBearer verifies the caller's Bearer ID token alone; it writes 401 with the reason and
 // returns false if the token is missing or refused.
-func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (identity.Claims, string, bool) {
+func (s *Server) verifyBearer(w http.ResponseWriter, r *http.Request) (identity.Claims, string, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
 		refuseAuth(w, access.ErrMissingToken, "missing bearer ID token")
@@ -64,10 +64,10 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (identity.Claims
 	return claims, raw, true
 }
 
-// guest authenticates a signed-in user: the Bearer ID token and the client certificate bound
+// authenticateGuest authenticates a signed-in user: the Bearer ID token and the client certificate bound
 // to the same user. It writes 401 with the reason and returns false if either is missing.
-func (s *Server) guest(w http.ResponseWriter, r *http.Request) (identity.Claims, bool) {
-	claims, _, ok := s.bearer(w, r)
+func (s *Server) authenticateGuest(w http.ResponseWriter, r *http.Request) (identity.Claims, bool) {
+	claims, _, ok := s.verifyBearer(w, r)
 	if !ok {
 		return identity.Claims{}, false
 	}
@@ -102,10 +102,10 @@ func clientCN(r *http.Request) string {
 	return ""
 }
 
-// host authenticates an enrolled, enabled Host by its current mTLS client certificate: the
+// authenticateHost authenticates an enrolled, enabled Host by its current mTLS client certificate: the
 // certificate's serial must be the one the CM last issued to the Host, so that a renewed
 // Host's old certificate, or a deleted Host's, is refused.
-func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
+func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
 	cert := clientCert(r)
 	var id string
 	if cert != nil {
@@ -116,13 +116,13 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) (store.Host, bool)
 		return store.Host{}, false
 	}
 	now := s.cfg.Now()
-	h, cached := s.hostAuth.get(id, now)
+	h, cached := s.hostIdentities.get(id, now)
 	if !cached {
 		var ok bool
 		if h, ok = s.loadHost(r.Context(), w, id); !ok {
 			return store.Host{}, false
 		}
-		s.hostAuth.put(h, now, s.cfg.HostAuthTTL)
+		s.hostIdentities.put(h, now, s.cfg.HostAuthTTL)
 	}
 	if h.CertSerial != cert.SerialNumber.String() {
 		refuseAuth(w, access.ErrCredentialMismatch, "this host certificate was replaced by a renewed one")
@@ -149,9 +149,9 @@ func (s *Server) loadHost(ctx context.Context, w http.ResponseWriter, id string)
 	return h, true
 }
 
-// relay authenticates a Connection Server by its mTLS client certificate: the vendor's
+// authenticateRelay authenticates a Connection Server by its mTLS client certificate: the vendor's
 // certificate, or an enrolled tenant relay's "relay:<id>".
-func (s *Server) relay(w http.ResponseWriter, r *http.Request) (relayPrincipal, bool) {
+func (s *Server) authenticateRelay(w http.ResponseWriter, r *http.Request) (relayPrincipal, bool) {
 	cn := clientCN(r)
 	if cn == relayCN {
 		return relayPrincipal{}, true

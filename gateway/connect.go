@@ -46,7 +46,7 @@ type connectAttempt struct {
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
 	}

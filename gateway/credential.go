@@ -16,7 +16,7 @@ import (
 // Guest sent. The certificate expires with the ID token, and never later than
 // MaxCredentialTTL from now. Lifetimes are judged on the real clock, which the CA signs with.
 func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
-	claims, raw, ok := s.bearer(w, r)
+	claims, raw, ok := s.verifyBearer(w, r)
 	if !ok {
 		return
 	}
@@ -61,7 +61,7 @@ func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
 
 // handleWhoAmI tells a signed-in Guest who the CM takes it for.
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
 	}

@@ -80,7 +80,7 @@ func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 // another user's needs the policy's query_decisions (decided and recorded), and a caller
 // without it cannot tell whether the record exists.
 func (s *Server) handleGetDecision(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
 	}

@@ -152,7 +152,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h, ok := s.host(w, r)
+	h, ok := s.authenticateHost(w, r)
 	release()
 	if !ok {
 		return
@@ -175,7 +175,7 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h, ok := s.host(w, r)
+	h, ok := s.authenticateHost(w, r)
 	release()
 	if !ok {
 		return
@@ -195,7 +195,7 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 // handleRenewHost issues a new client certificate for the authenticated Host's key. The
 // previous certificate stops working at once: the CM accepts only the latest serial.
 func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.host(w, r)
+	h, ok := s.authenticateHost(w, r)
 	if !ok {
 		return
 	}
@@ -207,7 +207,7 @@ func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.hostAuth.forget(h.ID)
+	s.hostIdentities.forget(h.ID)
 	if err := s.cfg.Store.SetHostCertSerial(r.Context(), h.ID, cert.SerialNumber.String()); err != nil {
 		s.hostStoreError(w, "record renewed host certificate", err)
 		return

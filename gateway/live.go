@@ -160,7 +160,7 @@ func (s *Server) passOnOrders(ctx context.Context) error {
 
 // handleRelayCommands is a Connection Server's long-poll for the sessions it must end.
 func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.relay(w, r)
+	p, ok := s.authenticateRelay(w, r)
 	if !ok {
 		return
 	}
@@ -185,7 +185,7 @@ const (
 // handleHostSessionEnd records a Host's report of a finished session: the channels opened and,
 // unless the session's end is already recorded, the Host's reason.
 func (s *Server) handleHostSessionEnd(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.host(w, r)
+	h, ok := s.authenticateHost(w, r)
 	if !ok {
 		return
 	}

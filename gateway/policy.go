@@ -96,7 +96,7 @@ func (s *Server) access(r *http.Request, claims identity.Claims, action string) 
 // authorize authenticates the caller and lets it through only when the policy allows the
 // action; it writes the refusal (403 with the reasons and the decision id) otherwise.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string) (identity.Claims, bool) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return identity.Claims{}, false
 	}
@@ -133,19 +133,4 @@ func (s *Server) handlePolicyStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.cfg.Policy.Status())
-}
-
-// handleMetrics serves the policy's rollout counters in the Prometheus text format.
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	st := s.cfg.Policy.Status()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	failed := 0
-	if st.LastError != "" {
-		failed = 1
-	}
-	fmt.Fprintf(w, "# HELP portcullis_policy_reloads_total Policies rolled out after the first.\n# TYPE portcullis_policy_reloads_total counter\nportcullis_policy_reloads_total %d\n", st.Reloads)
-	fmt.Fprintf(w, "# HELP portcullis_policy_reload_failures_total Candidate policies refused (parse, compile, signature or tests).\n# TYPE portcullis_policy_reload_failures_total counter\nportcullis_policy_reload_failures_total %d\n", st.Failures)
-	fmt.Fprintf(w, "# HELP portcullis_policy_last_reload_failed 1 while the newest candidate policy is refused and an older one serves.\n# TYPE portcullis_policy_last_reload_failed gauge\nportcullis_policy_last_reload_failed %d\n", failed)
-	fmt.Fprintf(w, "# HELP portcullis_policy_info The serving policy.\n# TYPE portcullis_policy_info gauge\nportcullis_policy_info{revision=%q,origin=%q} 1\n", st.Revision, st.Origin)
-	fmt.Fprintf(w, "# HELP portcullis_policy_loaded_timestamp_seconds When the serving policy was loaded.\n# TYPE portcullis_policy_loaded_timestamp_seconds gauge\nportcullis_policy_loaded_timestamp_seconds %d\n", st.LoadedAt.Unix())
 }

@@ -15,7 +15,7 @@ import (
 // decision per Host per listing would bury the connect decisions the log exists for. A policy
 // error on a Host leaves that Host out (fail closed).
 func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.guest(w, r)
+	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
 	}

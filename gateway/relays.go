@@ -108,7 +108,7 @@ func (rr *relayRegistry) invalidate() {
 }
 
 func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.relay(w, r)
+	p, ok := s.authenticateRelay(w, r)
 	if !ok {
 		return
 	}
@@ -157,7 +157,7 @@ const vendorOwner = "vendor"
 // relaySession authenticates a relay's report about a session and checks that the session
 // was assigned to that relay; it answers and returns false otherwise.
 func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, relayID, sessionID string) bool {
-	p, ok := s.relay(w, r)
+	p, ok := s.authenticateRelay(w, r)
 	if !ok || !s.speaksFor(w, r, p, relayID) {
 		return false
 	}
@@ -235,7 +235,7 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 
 // handleRelayProbes lists the relays a Guest may be sent to for a host, to measure its latency.
 func (s *Server) handleRelayProbes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.guest(w, r); !ok {
+	if _, ok := s.authenticateGuest(w, r); !ok {
 		return
 	}
 	tenant := ""

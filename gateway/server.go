@@ -156,14 +156,14 @@ func setDefault(d *time.Duration, v time.Duration) {
 
 // Server is the Connection Manager. Create it with New.
 type Server struct {
-	cfg       Config
-	presence  *presence
-	relays    *relayRegistry
-	hostAuth  *hostAuthCache
-	relayCmds *relayMailboxes
-	orders    *orderLog
-	hostGate  *admission
-	mux       *http.ServeMux
+	cfg            Config
+	presence       *presence
+	relays         *relayRegistry
+	hostIdentities *hostIdentityCache
+	relayCmds      *relayMailboxes
+	orders         *orderLog
+	hostGate       *admission
+	mux            *http.ServeMux
 }
 
 // New checks cfg and returns a Server.
@@ -173,16 +173,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	s := &Server{
-		cfg:      cfg,
-		presence: newPresence(),
-		relays:   newRelayRegistry(),
-		hostAuth: newHostAuthCache(),
-		mux:      http.NewServeMux(),
+		cfg:            cfg,
+		presence:       newPresence(),
+		relays:         newRelayRegistry(),
+		hostIdentities: newHostIdentityCache(),
+		mux:            http.NewServeMux(),
 	}
 	s.relayCmds = newRelayMailboxes()
 	s.orders = newOrderLog()
 	s.hostGate = newAdmission(maxHostAdmissions)
-	s.routes()
+	metrics, err := metricsHandler(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	s.routes(metrics)
 	return s, nil
 }
 
@@ -242,7 +246,7 @@ func (s *Server) flushPresence(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) routes() {
+func (s *Server) routes(metrics http.Handler) {
 	s.mux.HandleFunc("GET "+api.PathAuthConfig, s.handleAuthConfig)
 	s.mux.HandleFunc("POST "+api.PathCredential, s.handleCredential)
 	s.mux.HandleFunc("GET "+api.PathWhoAmI, s.handleWhoAmI)
@@ -262,7 +266,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+api.PathDecisions, s.handleListDecisions)
 	s.mux.HandleFunc("GET "+api.PathDecisions+"/{id}", s.handleGetDecision)
 	s.mux.HandleFunc("GET "+api.PathPolicyStatus, s.handlePolicyStatus)
-	s.mux.HandleFunc("GET "+api.PathMetrics, s.handleMetrics)
+	s.mux.Handle("GET "+api.PathMetrics, metrics)
 	s.mux.HandleFunc("GET "+api.PathHosts, s.handleListHosts)
 	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/disable", s.handleSetHostDisabled(true))
 	s.mux.HandleFunc("POST "+api.PathHosts+"/{host}/enable", s.handleSetHostDisabled(false))

@@ -27,7 +27,7 @@ func TestHostAuthCacheTrustsAnEnabledHostOnlyForItsLifetime(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newHostAuthCache()
+			c := newHostIdentityCache()
 			for _, h := range tc.put {
 				c.put(h, now, tc.ttl)
 			}

@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/portcullis/portcullis/policy"
+)
+
+// policyCollector reports a policy Source's rollout state at every scrape:
+// portcullis_policy_reloads_total, portcullis_policy_reload_failures_total,
+// portcullis_policy_last_reload_failed, portcullis_policy_info{revision,origin} and
+// portcullis_policy_loaded_timestamp_seconds.
+type policyCollector struct {
+	source                                    policy.Source
+	reloads, failures, lastFailed, info, load *prometheus.Desc
+}
+
+// newPolicyCollector describes the policy metrics of source.
+func newPolicyCollector(source policy.Source) *policyCollector {
+	return &policyCollector{
+		source:     source,
+		reloads:    prometheus.NewDesc("portcullis_policy_reloads_total", "Policies rolled out after the first.", nil, nil),
+		failures:   prometheus.NewDesc("portcullis_policy_reload_failures_total", "Candidate policies refused (parse, compile, signature or tests).", nil, nil),
+		lastFailed: prometheus.NewDesc("portcullis_policy_last_reload_failed", "1 while the newest candidate policy is refused and an older one serves.", nil, nil),
+		info:       prometheus.NewDesc("portcullis_policy_info", "The serving policy.", []string{"revision", "origin"}, nil),
+		load:       prometheus.NewDesc("portcullis_policy_loaded_timestamp_seconds", "When the serving policy was loaded.", nil, nil),
+	}
+}
+
+// Describe sends the descriptions of the policy metrics.
+func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.reloads, c.failures, c.lastFailed, c.info, c.load} {
+		ch <- d
+	}
+}
+
+// Collect reads the source's status once and sends its metrics.
+func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.source.Status()
+	failed := 0.0
+	if st.LastError != "" {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.Failures))
+	ch <- prometheus.MustNewConstMetric(c.lastFailed, prometheus.GaugeValue, failed)
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.Revision, st.Origin)
+	ch <- prometheus.MustNewConstMetric(c.load, prometheus.GaugeValue, float64(st.LoadedAt.Unix()))
+}
+
+// metricsHandler serves the CM's metrics (the policy's, the Go runtime's and the process's)
+// from a registry of its own.
+func metricsHandler(source policy.Source) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		newPolicyCollector(source),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
