@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -171,24 +171,37 @@ func (d dialect) inMigrationTx(ctx context.Context, db *sql.DB, log *slog.Logger
 // retryTx runs fn in a transaction, again after a jittered, growing pause while the error (from
 // fn or from COMMIT) is retryable, at most maxTxAttempts times.
 func (d dialect) retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, log *slog.Logger, fn func(*sql.Tx) error) error {
-	pause := txBackoffMin
-	for attempt := 1; ; attempt++ {
-		err := runTx(ctx, db, opts, fn)
-		if err == nil || !d.retryable(err) {
-			return err
+	attempts := 0
+	var retrying error // the last attempt's error, while it is retryable
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempts++
+		retrying = runTx(ctx, db, opts, fn)
+		if retrying != nil && !d.retryable(retrying) {
+			err := retrying
+			retrying = nil
+			return struct{}{}, backoff.Permanent(err)
 		}
-		if attempt == maxTxAttempts {
-			return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+		return struct{}{}, retrying
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval: txBackoffMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: txBackoffMax,
+		}),
+		backoff.WithMaxTries(maxTxAttempts),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, _ time.Duration) {
+			log.DebugContext(ctx, "retrying transaction", "attempt", attempts, "err", err)
+		}),
+	)
+	switch {
+	case retrying == nil: // success, or an error that is not retryable
+		if p := (*backoff.PermanentError)(nil); errors.As(err, &p) {
+			return p.Unwrap()
 		}
-		log.DebugContext(ctx, "retrying transaction", "attempt", attempt, "err", err)
-		timer := time.NewTimer(pause/2 + rand.N(pause/2+1))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-		case <-timer.C:
-		}
-		pause = min(2*pause, txBackoffMax)
+		return err
+	case attempts == maxTxAttempts:
+		return fmt.Errorf("giving up after %d attempts: %w", attempts, retrying)
+	default:
+		return fmt.Errorf("%w (last attempt: %w)", err, retrying) // ctx ended during a pause
 	}
 }
 
