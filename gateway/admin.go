@@ -115,7 +115,7 @@ func (s *Server) targetHost(w http.ResponseWriter, r *http.Request) (store.Host,
 		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no host " + ref})
 		return store.Host{}, false
 	case err != nil:
-		s.cfg.Logger.Error("load host", "host", ref, "err", err)
+		s.cfg.Logger.Error("load host", "host_name", ref, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return store.Host{}, false
 	}
@@ -145,7 +145,7 @@ func (s *Server) handleSetHostDisabled(disabled bool) http.HandlerFunc {
 		if disabled {
 			s.presence.forget(h.ID)
 		}
-		s.cfg.Logger.Info("host "+map[bool]string{true: "disabled", false: "enabled"}[disabled], "host", h.ID, "name", h.Name, "by", claims.Subject, "decision", dec)
+		s.cfg.Logger.Info("host "+map[bool]string{true: "disabled", false: "enabled"}[disabled], "host_id", h.ID, "host_name", h.Name, "by", claims.Subject, "decision_id", dec)
 		h.Disabled = disabled
 		writeJSON(w, http.StatusOK, s.hostInfo(h, s.cfg.Now()))
 	}
@@ -166,7 +166,7 @@ func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.presence.forget(h.ID)
-	s.cfg.Logger.Info("host deleted", "host", h.ID, "name", h.Name, "by", claims.Subject, "decision", dec)
+	s.cfg.Logger.Info("host deleted", "host_id", h.ID, "host_name", h.Name, "by", claims.Subject, "decision_id", dec)
 	w.WriteHeader(http.StatusNoContent)
 }
 

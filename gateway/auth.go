@@ -139,7 +139,7 @@ func (s *Server) loadHost(ctx context.Context, w http.ResponseWriter, id string)
 		refuseAuth(w, access.ErrUnknownHost, "unknown host")
 		return store.Host{}, false
 	case err != nil:
-		s.cfg.Logger.Error("load host", "host", id, "err", err)
+		s.cfg.Logger.Error("load host", "host_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return store.Host{}, false
 	case h.Disabled:
@@ -167,7 +167,7 @@ func (s *Server) authenticateRelay(w http.ResponseWriter, r *http.Request) (rela
 		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "unknown relay"})
 		return relayPrincipal{}, false
 	case err != nil:
-		s.cfg.Logger.Error("load relay identity", "relay", id, "err", err)
+		s.cfg.Logger.Error("load relay identity", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return relayPrincipal{}, false
 	}
@@ -189,7 +189,7 @@ func (s *Server) speaksFor(w http.ResponseWriter, r *http.Request, p relayPrinci
 	case errors.Is(err, store.ErrNotFound):
 		return true
 	case err != nil:
-		s.cfg.Logger.Error("load relay identity", "relay", id, "err", err)
+		s.cfg.Logger.Error("load relay identity", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 	default:
 		writeError(w, api.Error{Code: access.ErrForbidden, Message: "relay " + id + " is a tenant's enrolled relay"})

@@ -57,7 +57,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Error("load host", "host", a.req.Host, "err", err)
+		s.cfg.Logger.Error("load host", "host_name", a.req.Host, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
 		return
 	}
@@ -207,7 +207,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return
 	}
-	s.cfg.Logger.Info("connection granted", "decision", decisionID, "session", sess.ID, "subject", a.claims.Subject, "host", a.host.Name, "relay", rel.ID, "relay_reason", a.choice.reason)
+	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", rel.ID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
 }
 

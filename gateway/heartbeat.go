@@ -82,7 +82,7 @@ func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	if err := verifySignedHeartbeat(hb, pub, now, s.cfg.HeartbeatSkew); err != nil {
-		s.cfg.Logger.Warn("refused signed heartbeat", "host", h.ID, "err", err, "remote", r.RemoteAddr)
+		s.cfg.Logger.Warn("refused signed heartbeat", "host_id", h.ID, "err", err, "remote", r.RemoteAddr)
 		reason := access.ErrBadSignature
 		if errors.Is(err, errHeartbeatStale) {
 			reason = access.ErrStale
@@ -92,7 +92,7 @@ func (s *Server) handleSignedHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	switch err := s.cfg.Store.AdvanceHeartbeatCounter(r.Context(), h.ID, hb.Counter); {
 	case errors.Is(err, store.ErrReplayed):
-		s.cfg.Logger.Warn("refused replayed signed heartbeat", "host", h.ID, "counter", hb.Counter, "remote", r.RemoteAddr)
+		s.cfg.Logger.Warn("refused replayed signed heartbeat", "host_id", h.ID, "counter", hb.Counter, "remote", r.RemoteAddr)
 		refuseAuth(w, access.ErrReplayed, "heartbeat counter is not above the last one accepted")
 		return
 	case err != nil:

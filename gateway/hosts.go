@@ -68,7 +68,7 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
-	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision", dec)
+	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision_id", dec)
 	writeJSON(w, http.StatusCreated, api.EnrollmentTokenResponse{ID: et.ID, Token: tok, ExpiresAt: et.ExpiresAt})
 }
 
@@ -91,7 +91,7 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if !s.enrollStoreError(w, err, "a host with this name is already enrolled") {
 		return
 	}
-	s.cfg.Logger.Info("host enrolled", "host", h.ID, "name", h.Name, "tenant", h.Tenant)
+	s.cfg.Logger.Info("host enrolled", "host_id", h.ID, "host_name", h.Name, "tenant", h.Tenant)
 	writeJSON(w, http.StatusCreated, api.EnrollResponse{
 		HostID: h.ID, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
 		SSHUserCA: string(ssh.MarshalAuthorizedKey(s.cfg.SSHUserCA.PublicKey())), Tags: h.Tags, Tenant: h.Tenant,
@@ -212,7 +212,7 @@ func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
 		s.hostStoreError(w, "record renewed host certificate", err)
 		return
 	}
-	s.cfg.Logger.Info("host certificate renewed", "host", h.ID, "serial", cert.SerialNumber.String(), "expires", cert.NotAfter)
+	s.cfg.Logger.Info("host certificate renewed", "host_id", h.ID, "serial", cert.SerialNumber.String(), "expires", cert.NotAfter)
 	writeJSON(w, http.StatusOK, api.HostRenewResponse{Certificate: string(certs.EncodeCertPEM(der)), ExpiresAt: cert.NotAfter})
 }
 
@@ -220,7 +220,7 @@ func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) hostKey(w http.ResponseWriter, h store.Host) (ed25519.PublicKey, bool) {
 	_, pub, err := parseEd25519AuthorizedKey(string(h.PublicKey))
 	if err != nil {
-		s.cfg.Logger.Error("stored host key", "host", h.ID, "err", err)
+		s.cfg.Logger.Error("stored host key", "host_id", h.ID, "err", err)
 		writeError(w, api.Error{Code: access.ErrInternal})
 		return nil, false
 	}

@@ -82,11 +82,11 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 	ended := make([]string, 0, len(sessions))
 	for _, sess := range sessions {
 		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reason); err != nil {
-			s.cfg.Logger.Warn("record session end", "session", sess.ID, "err", err)
+			s.cfg.Logger.Warn("record session end", "session_id", sess.ID, "err", err)
 		}
 		s.orders.first(sess.ID, now)
 		s.orderEnd(sess, reason)
-		s.cfg.Logger.Info("session ended by the CM", "session", sess.ID, "subject", sess.Subject, "host", sess.HostName, "relay", sess.RelayID, "reason", reason)
+		s.cfg.Logger.Info("session ended by the CM", "session_id", sess.ID, "subject", sess.Subject, "host_name", sess.HostName, "relay_id", sess.RelayID, "reason", reason)
 		ended = append(ended, sess.ID)
 	}
 	return ended
@@ -95,11 +95,11 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 // orderEnd tells the session's Host now, and its CS relayKillDelay later, to close it.
 func (s *Server) orderEnd(sess store.Session, reason string) {
 	if !s.presence.deliver(sess.HostID, api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}) {
-		s.cfg.Logger.Warn("host request queue full", "host", sess.HostID, "session", sess.ID)
+		s.cfg.Logger.Warn("host request queue full", "host_id", sess.HostID, "session_id", sess.ID)
 	}
 	time.AfterFunc(relayKillDelay, func() {
 		if !s.relayCmds.send(sess.RelayID, api.RelayCommand{SessionID: sess.ID, Reason: reason}) {
-			s.cfg.Logger.Warn("relay command queue full", "relay", sess.RelayID, "session", sess.ID)
+			s.cfg.Logger.Warn("relay command queue full", "relay_id", sess.RelayID, "session_id", sess.ID)
 		}
 	})
 }
@@ -152,7 +152,7 @@ func (s *Server) passOnOrders(ctx context.Context) error {
 		if !ordered || !s.presence.known(sess.HostID) && !s.relays.isAlive(sess.RelayID) || !s.orders.first(sess.ID, now) {
 			continue
 		}
-		s.cfg.Logger.Info("passing on another CM's order to end a session", "session", sess.ID, "reason", sess.EndReason)
+		s.cfg.Logger.Info("passing on another CM's order to end a session", "session_id", sess.ID, "reason", sess.EndReason)
 		s.orderEnd(sess, sess.EndReason)
 	}
 	return nil
@@ -200,7 +200,7 @@ func (s *Server) handleHostSessionEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.cfg.Store.RecordHostEnd(r.Context(), req.SessionID, s.cfg.Now(), req.ChannelsOpened, req.Reason, relayEndClosed, relayEndError)
 	if err != nil {
-		s.cfg.Logger.Warn("record session channels", "session", req.SessionID, "err", err)
+		s.cfg.Logger.Warn("record session channels", "session_id", req.SessionID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}

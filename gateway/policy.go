@@ -58,7 +58,7 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 	maps.Copy(d.Labels, e.labels)
 	ev, masked, err := e.engine.Mask(ctx, policy.Event{DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw})
 	if err != nil {
-		s.cfg.Logger.Error("mask decision record; refusing", "decision", d.ID, "err", err)
+		s.cfg.Logger.Error("mask decision record; refusing", "decision_id", d.ID, "err", err)
 		refused := denyResult(reasonMaskFailure)
 		d.Allow, d.Reasons, ev = false, refused.Decision.Reasons, policy.Event{Input: json.RawMessage(`{}`), Result: refused.Raw}
 	}

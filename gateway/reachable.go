@@ -40,7 +40,7 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 		a := &connectAttempt{claims: claims, now: now, host: h, relays: relays, req: api.ConnectRequest{Host: h.Name}}
 		res, err := engine.Decide(ctx, s.policyInput(r, a))
 		if err != nil {
-			s.cfg.Logger.Warn("policy evaluation for a host listing", "host", h.Name, "err", err)
+			s.cfg.Logger.Warn("policy evaluation for a host listing", "host_name", h.Name, "err", err)
 			continue
 		}
 		if !res.Decision.Allow {

@@ -65,7 +65,7 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 			continue
 		}
 		if s.cfg.Revocation == RevokeWarn {
-			s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session", sess.ID, "reasons", reasons)
+			s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", reasons)
 			res.Warned = append(res.Warned, sess.ID)
 			continue
 		}
@@ -95,7 +95,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 	now := s.cfg.Now()
 	d, err := s.cfg.Store.GetDecision(ctx, sess.DecisionID)
 	if err != nil {
-		s.cfg.Logger.Error("re-evaluate: load decision", "session", sess.ID, "err", err)
+		s.cfg.Logger.Error("re-evaluate: load decision", "session_id", sess.ID, "err", err)
 		return nil, false // the store is down: the next re-evaluation decides
 	}
 	engine := s.cfg.Policy.Current()
@@ -110,7 +110,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 		}
 		res, err = engine.Decide(ctx, in)
 		if err != nil {
-			s.cfg.Logger.Error("re-evaluate: policy evaluation", "session", sess.ID, "err", err)
+			s.cfg.Logger.Error("re-evaluate: policy evaluation", "session_id", sess.ID, "err", err)
 			res = denyResult(reasonPolicyFailure)
 		}
 	}
@@ -122,7 +122,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 		input: in, result: res, labels: map[string]string{labelReevaluated: sess.ID},
 	})
 	if err != nil {
-		s.cfg.Logger.Error("re-evaluate: commit decision record", "session", sess.ID, "err", err)
+		s.cfg.Logger.Error("re-evaluate: commit decision record", "session_id", sess.ID, "err", err)
 		return res.Decision.Reasons, true
 	}
 	return rec.Reasons, true

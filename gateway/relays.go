@@ -137,7 +137,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Store.UpsertRelay(r.Context(), rel); err != nil {
-		s.cfg.Logger.Error("register relay", "relay", req.ID, "err", err)
+		s.cfg.Logger.Error("register relay", "relay_id", req.ID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
@@ -145,7 +145,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 	s.relays.registered(rel.ID)
 	if req.LiveSessions != nil && s.relays.reconcileDue(rel.ID, rel.LastSeen, s.cfg.RelayStale) {
 		if err := s.reconcileRelaySessions(r.Context(), rel.ID, req.LiveSessions, rel.LastSeen); err != nil {
-			s.cfg.Logger.Warn("reconcile relay sessions", "relay", rel.ID, "err", err)
+			s.cfg.Logger.Warn("reconcile relay sessions", "relay_id", rel.ID, "err", err)
 		}
 	}
 	writeJSON(w, http.StatusOK, api.RelayRegistrationResponse{IntervalSeconds: int64(s.cfg.RelayInterval / time.Second)})
@@ -167,7 +167,7 @@ func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, relayID, s
 		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session on this relay"})
 		return false
 	case err != nil:
-		s.cfg.Logger.Warn("load session", "session", sessionID, "err", err)
+		s.cfg.Logger.Warn("load session", "session_id", sessionID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return false
 	}
@@ -180,7 +180,7 @@ func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Store.EndSession(r.Context(), req.SessionID, req.Ended, req.BytesUp, req.BytesDown, req.Reason); err != nil {
-		s.cfg.Logger.Warn("record session end", "session", req.SessionID, "err", err)
+		s.cfg.Logger.Warn("record session end", "session_id", req.SessionID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
@@ -194,7 +194,7 @@ func (s *Server) handleRelayPaired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Store.SetSessionTransport(r.Context(), req.SessionID, transportLabel(req.GuestTransport, req.HostTransport)); err != nil {
-		s.cfg.Logger.Warn("record session transport", "session", req.SessionID, "err", err)
+		s.cfg.Logger.Warn("record session transport", "session_id", req.SessionID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
@@ -227,7 +227,7 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 	if !s.enrollStoreError(w, err, "a relay with this id is already enrolled") {
 		return
 	}
-	s.cfg.Logger.Info("relay enrolled", "relay", ri.ID, "tenant", ri.Tenant)
+	s.cfg.Logger.Info("relay enrolled", "relay_id", ri.ID, "tenant", ri.Tenant)
 	writeJSON(w, http.StatusCreated, api.RelayEnrollResponse{
 		ID: ri.ID, Tenant: ri.Tenant, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
 	})
@@ -284,7 +284,7 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sessions of relay %s: %w", id, err)
 		}
-		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay", id, "sessions", len(ss))
+		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", len(ss))
 		for _, sess := range ss {
 			if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonRelayLost); err != nil {
 				return err
@@ -311,7 +311,7 @@ func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, hel
 		if sess.StartedAt.After(cutoff) || holds[sess.ID] {
 			continue
 		}
-		s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session", sess.ID, "relay", relayID)
+		s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)
 		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonNotHeld); err != nil {
 			return err
 		}
