@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -174,5 +175,14 @@ func TestLevels(t *testing.T) {
 	}
 	if !RoleGuest.Valid() || Role("admin").Valid() {
 		t.Error("Role.Valid")
+	}
+}
+
+// TestCodeLogsItself: a log records the code, not its message.
+func TestCodeLogsItself(t *testing.T) {
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("refused", "reason", ErrWrongSession)
+	if !strings.Contains(b.String(), `"reason":"wrong_session"`) {
+		t.Fatalf("log line %s does not carry the code", b.String())
 	}
 }
