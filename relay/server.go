@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -198,19 +200,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.removeListener(ln)
-	var backoff time.Duration
+	// Pauses after failed Accepts (out of file descriptors): doubling, reset by a success.
+	pauses := &backoff.ExponentialBackOff{InitialInterval: minAcceptBackoff, Multiplier: 2, MaxInterval: maxAcceptBackoff}
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if s.isClosing() || errors.Is(err, net.ErrClosed) {
 				return s.closedErr(err)
 			}
-			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			s.logger().Warn("relay: accept failed; retrying", "err", err, "backoff", backoff)
-			time.Sleep(backoff)
+			pause := pauses.NextBackOff()
+			s.logger().Warn("relay: accept failed; retrying", "err", err, "backoff", pause)
+			time.Sleep(pause)
 			continue
 		}
-		backoff = 0
+		pauses.Reset()
 		if !s.track() {
 			_ = conn.Close()
 			return ErrServerClosed
