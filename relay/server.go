@@ -46,8 +46,8 @@ const (
 	maxAcceptBackoff = 1 * time.Second
 )
 
-// Server is a Connection Server. Set its fields, then call Serve with one or more TLS
-// listeners; the fields must not change after that. A Server must not be copied after first use.
+// Server is a Connection Server. Set its fields, then call Serve with one or more listeners (TLS,
+// or the HTTP fallback's relayhttp.Server); the fields must not change after that. A Server must not be copied after first use.
 type Server struct {
 	// ID is this CS's id, the audience its tickets carry. Required.
 	ID string
@@ -104,7 +104,8 @@ type SessionReport struct {
 	Started, Ended time.Time
 	// BytesGuestToHost and BytesHostToGuest count the session bytes relayed each way.
 	BytesGuestToHost, BytesHostToGuest int64
-	// Reason is how the session ended: EndClosed, EndError or EndShutdown.
+	// Reason is how the session ended: EndClosed, EndError, EndShutdown, EndMaxDuration, or
+	// the reason given to EndSession (the CM's order).
 	Reason string
 	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
 	GuestTransport, HostTransport string
@@ -187,7 +188,9 @@ func (s *Server) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Serve accepts connections on ln (already a TLS listener) and handles each until Shutdown.
+// Serve accepts connections on ln and handles each until Shutdown. ln is a TLS listener, or
+// another transport that protects the stream, such as relayhttp.Server: the hello carries the
+// ticket, so a plain TCP listener would expose it.
 // It returns ErrServerClosed after Shutdown, or a configuration error from Validate.
 // Serve may be called for several listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
@@ -398,7 +401,7 @@ func (s *Server) handle(conn net.Conn) {
 		s.refuse(conn, code)
 		return
 	}
-	log = log.With("session", claims.SessionID, "role", string(claims.Role), "decision", claims.DecisionID)
+	log = log.With("session_id", claims.SessionID, "role", string(claims.Role), "decision_id", claims.DecisionID)
 	s.pair(conn, claims, log)
 }
 

@@ -38,7 +38,7 @@ const (
 	// further failure up to maxRetryBackoff.
 	minRetryBackoff = 10 * time.Millisecond
 	maxRetryBackoff = time.Second
-	// requestTimeout bounds one send or open request; a recv also waits the CS's hold.
+	// requestTimeout bounds one request; a recv's includes the CS's hold.
 	requestTimeout = 30 * time.Second
 	// closeFlush bounds how long Close waits for the fin to leave.
 	closeFlush = 3 * time.Second
