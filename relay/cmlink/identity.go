@@ -21,11 +21,14 @@ import (
 	"github.com/portcullis/portcullis/certs"
 )
 
-// Files a relay keeps in its state directory.
+// Files a relay keeps in its state directory, each of mode 0600.
 const (
-	HTTPKeyFile = "http.key"  // X25519 key of the HTTP fallback (raw, 32 bytes)
-	KeyFile     = "relay.key" // an enrolled relay's Ed25519 client key
-	CertFile    = "relay.crt" // an enrolled relay's client certificate (PEM), CN "relay:<id>"
+	// HTTPKeyFile is the X25519 key of the HTTP fallback (raw, 32 bytes).
+	HTTPKeyFile = "http.key"
+	// KeyFile is an enrolled relay's Ed25519 client key.
+	KeyFile = "relay.key"
+	// CertFile is an enrolled relay's client certificate (PEM), CN "relay:<id>".
+	CertFile = "relay.crt"
 )
 
 // Identity is what a relay proves itself with: the key of its HTTP fallback, and for a
