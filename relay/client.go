@@ -18,7 +18,7 @@ import (
 // the other half (the CS also refuses after its pairing timeout).
 //
 // A refusal returns an error that is a *RefusedError and wraps the sentinel of its code, so
-// errors.Is(err, access.ErrExpired) or errors.Is(err, ErrPairTimeout) work.
+// errors.Is(err, access.ErrExpired) or errors.Is(err, access.ErrPairTimeout) work.
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config, rawTicket string) (net.Conn, error) {
 	_, claims, err := ticket.Parse(rawTicket)
 	if err != nil {

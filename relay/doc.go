@@ -6,9 +6,9 @@
 // (a signed ticket from package ticket, one for the "guest" role and one for the "host" role of
 // the same session id). The Connection Server verifies each ticket (signature, audience = this
 // server, role, validity window, single use), holds the first half until the second arrives,
-// then splices the two TLS connections byte for byte until both sides are done. The Guest and
-// the Host run SSH end to end through the splice, so the relay only ever carries ciphertext of
-// the session.
+// then splices the two connections (TLS, or tunnels of the HTTP fallback) byte for byte until
+// both sides are done. The Guest and the Host run SSH end to end through the splice, so the
+// relay only ever carries ciphertext of the session.
 //
 // # Protocol flow
 //
@@ -45,12 +45,20 @@
 // A session also ends when the CM orders it (Server.EndSession: a lock or a policy change) and
 // when the maximum duration of the ticket's obligations runs out; the report then says why.
 //
-// The package owns the handshake wire format, the refusal codes of the relay (the ticket codes
-// of package ticket plus "pair_timeout", "duplicate_half", "overloaded", "shutting_down" and
-// "bad_hello"), pairing, splicing and the per-session byte counts reported to the CM.
+// Sub-packages: relayhttp is the HTTP/1.1 fallback transport (both ends); cmlink is the CS's
+// link to the CM (registration and load reports, ticket keys, pairing and session-end reports,
+// the CM's orders to end sessions, a tenant relay's enrollment).
+//
+// The package owns the handshake wire format, which refusals the CS sends when (the codes
+// themselves are package access's: the ticket's, plus "pair_timeout", "duplicate_half",
+// "overloaded", "shutting_down" and "bad_hello"), pairing, splicing, and the per-session byte
+// counts and end reasons it reports (through OnPaired and OnSessionEnd; cmlink carries them to
+// the CM).
 //
 // The relay never parses the session stream: after framePaired it reads no more frames, and it
 // never inspects, alters, stores or logs the bytes it carries (it holds at most one copy buffer
 // of them per direction). It never splices a half whose ticket failed any check, never pairs two
-// halves of the same role, and holds no package-level mutable state.
+// halves of the same role, never decides who may connect (the CM's policy did, and the ticket is
+// its word: the relay and its sub-packages never link the policy engine), and holds no
+// package-level mutable state.
 package relay

@@ -33,7 +33,7 @@ func (s *Server) EndSession(id, reason string) bool {
 		_ = h.conn.Close()
 	}
 	if live || waiting {
-		s.logger().Info("relay: session ended on request", "session", id, "reason", reason)
+		s.logger().Info("relay: session ended on request", "session_id", id, "reason", reason)
 	}
 	return live || waiting
 }

@@ -94,7 +94,7 @@ func appendHello(b []byte, role access.Role, rawTicket string) ([]byte, error) {
 	return append(b, rawTicket...), nil
 }
 
-// parseHello decodes a frameHello payload. Every error wraps ErrBadHello.
+// parseHello decodes a frameHello payload. Every error wraps access.ErrBadHello.
 func parseHello(p []byte) (hello, error) {
 	if len(p) < helloFixedLen {
 		return hello{}, fmt.Errorf("relay: %w: %d-byte payload, want at least %d", access.ErrBadHello, len(p), helloFixedLen)
@@ -119,7 +119,7 @@ func parseHello(p []byte) (hello, error) {
 }
 
 // checkTicketText refuses a ticket that is empty, longer than MaxTicketSize, or not printable
-// ASCII (so it can never smuggle control bytes into logs). Errors wrap ErrBadHello.
+// ASCII (so it can never smuggle control bytes into logs). Errors wrap access.ErrBadHello.
 func checkTicketText(raw string) error {
 	if raw == "" || len(raw) > MaxTicketSize {
 		return fmt.Errorf("relay: %w: ticket is %d bytes, want 1..%d", access.ErrBadHello, len(raw), MaxTicketSize)
@@ -133,7 +133,7 @@ func checkTicketText(raw string) error {
 }
 
 // readHello reads exactly one frameHello from r and decodes it. It never reads past the frame,
-// so bytes an endpoint sends after its hello stay unread. Malformed frames wrap ErrBadHello;
+// so bytes an endpoint sends after its hello stay unread. Malformed frames wrap access.ErrBadHello;
 // transport failures are returned wrapped as they are.
 func readHello(r io.Reader) (hello, error) {
 	t, p, err := readFrame(r, maxHelloLen, access.ErrBadHello)
@@ -165,7 +165,8 @@ func readFrame(r io.Reader, maxLen int, malformed error) (frameType, []byte, err
 	return frameType(hdr[0]), p, nil
 }
 
-// writeFrame writes one complete frame with a single Write (one TLS record).
+// writeFrame writes one complete frame with a single Write (on TLS, one record: every frame is
+// smaller than 16 KiB).
 func writeFrame(w io.Writer, t frameType, payload []byte) error {
 	b := make([]byte, frameHeaderLen, frameHeaderLen+len(payload))
 	b[0] = byte(t)

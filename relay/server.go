@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -44,8 +46,8 @@ const (
 	maxAcceptBackoff = 1 * time.Second
 )
 
-// Server is a Connection Server. Set its fields, then call Serve with one or more TLS
-// listeners; the fields must not change after that. A Server must not be copied after first use.
+// Server is a Connection Server. Set its fields, then call Serve with one or more listeners (TLS,
+// or the HTTP fallback's relayhttp.Server); the fields must not change after that. A Server must not be copied after first use.
 type Server struct {
 	// ID is this CS's id, the audience its tickets carry. Required.
 	ID string
@@ -102,7 +104,8 @@ type SessionReport struct {
 	Started, Ended time.Time
 	// BytesGuestToHost and BytesHostToGuest count the session bytes relayed each way.
 	BytesGuestToHost, BytesHostToGuest int64
-	// Reason is how the session ended: EndClosed, EndError or EndShutdown.
+	// Reason is how the session ended: EndClosed, EndError, EndShutdown, EndMaxDuration, or
+	// the reason given to EndSession (the CM's order).
 	Reason string
 	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
 	GuestTransport, HostTransport string
@@ -185,7 +188,9 @@ func (s *Server) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Serve accepts connections on ln (already a TLS listener) and handles each until Shutdown.
+// Serve accepts connections on ln and handles each until Shutdown. ln is a TLS listener, or
+// another transport that protects the stream, such as relayhttp.Server: the hello carries the
+// ticket, so a plain TCP listener would expose it.
 // It returns ErrServerClosed after Shutdown, or a configuration error from Validate.
 // Serve may be called for several listeners at once.
 func (s *Server) Serve(ln net.Listener) error {
@@ -198,19 +203,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.removeListener(ln)
-	var backoff time.Duration
+	// Pauses after failed Accepts (out of file descriptors): doubling, reset by a success.
+	pauses := &backoff.ExponentialBackOff{InitialInterval: minAcceptBackoff, Multiplier: 2, MaxInterval: maxAcceptBackoff}
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if s.isClosing() || errors.Is(err, net.ErrClosed) {
 				return s.closedErr(err)
 			}
-			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			s.logger().Warn("relay: accept failed; retrying", "err", err, "backoff", backoff)
-			time.Sleep(backoff)
+			pause := pauses.NextBackOff()
+			s.logger().Warn("relay: accept failed; retrying", "err", err, "backoff", pause)
+			time.Sleep(pause)
 			continue
 		}
-		backoff = 0
+		pauses.Reset()
 		if !s.track() {
 			_ = conn.Close()
 			return ErrServerClosed
@@ -395,7 +401,7 @@ func (s *Server) handle(conn net.Conn) {
 		s.refuse(conn, code)
 		return
 	}
-	log = log.With("session", claims.SessionID, "role", string(claims.Role), "decision", claims.DecisionID)
+	log = log.With("session_id", claims.SessionID, "role", string(claims.Role), "decision_id", claims.DecisionID)
 	s.pair(conn, claims, log)
 }
 

@@ -20,12 +20,10 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/relay"
+	"github.com/portcullis/portcullis/relay/cmlink"
 	"github.com/portcullis/portcullis/relay/relayhttp"
 	"github.com/portcullis/portcullis/ticket"
 )
-
-// keyRefresh is how often a CS fetches the CM's ticket-signing keys (rotation).
-const keyRefresh = time.Minute
 
 // csConfig is the Connection Server's configuration.
 type csConfig struct {
@@ -103,11 +101,10 @@ func newCSCmd() *cobra.Command {
 type csRuntime struct {
 	cfg     csConfig
 	log     *slog.Logger
-	cm      *cmLink
+	cm      *cmlink.Link
 	srv     *relay.Server
 	httpKey *ecdh.PrivateKey
 	metrics http.Handler
-	reg     api.RelayRegistration
 }
 
 func runCS(ctx context.Context, cfg csConfig) error {
@@ -137,9 +134,8 @@ func runCS(ctx context.Context, cfg csConfig) error {
 		return err
 	}
 	defer stopHTTP()
-	log.Info("connection server listening", "id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise, "http", cfg.HTTPListen)
-	go rt.cm.maintain(ctx, rt.reg, rt.srv, keys)
-	go rt.cm.endOrderedSessions(ctx, cfg.ID, rt.srv)
+	log.Info("connection server listening", "relay_id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise, "http", cfg.HTTPListen)
+	go rt.cm.Run(ctx, rt.srv, keys)
 	select {
 	case err = <-serveErr:
 		return err
@@ -159,17 +155,29 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("load CS TLS certificate: %w", err)
 	}
-	ident, err := loadRelayIdentity(ctx, cfg, pool)
+	ident, err := cmlink.LoadIdentity(ctx, cmlink.IdentityConfig{
+		StateDir: cfg.StateDir, EnrollToken: cfg.EnrollToken, RelayID: cfg.ID, CMURL: cfg.CMURL, Client: httpsClient(pool),
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	clientCert := cert
-	if ident.cert != nil {
-		clientCert = *ident.cert
+	if ident.Cert != nil {
+		clientCert = *ident.Cert
 	}
-	rt := &csRuntime{cfg: cfg, log: log, cm: &cmLink{url: cfg.CMURL, client: httpsClient(pool, clientCert), log: log}}
+	link := &cmlink.Link{
+		CMURL: cfg.CMURL, Client: httpsClient(pool, clientCert), Logger: log,
+		Registration: api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions},
+	}
+	if cfg.HTTPListen != "" {
+		link.Registration.HTTPAddr, link.Registration.HTTPKey = cfg.HTTPAdvertise, relayhttp.EncodePublicKey(ident.HTTPKey.PublicKey())
+	}
+	if err := link.Validate(); err != nil {
+		return nil, nil, nil, err
+	}
+	rt := &csRuntime{cfg: cfg, log: log, cm: link}
 	keys := ticket.NewKeySet(nil)
-	if err := rt.cm.fetchKeys(ctx, keys); err != nil {
+	if err := link.FetchKeys(ctx, keys); err != nil {
 		return nil, nil, nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -181,13 +189,12 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	rt.srv = &relay.Server{
 		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: &ticket.ReplayCache{}},
 		MaxLive: cfg.MaxSessions, MaxHandshakesPerSource: cfg.PerSource, Metrics: metrics, Logger: log,
-		OnPaired:     func(r relay.PairReport) { go rt.cm.reportPaired(context.WithoutCancel(ctx), cfg.ID, r) },
-		OnSessionEnd: func(r relay.SessionReport) { rt.cm.reportEnd(context.WithoutCancel(ctx), cfg.ID, r) },
+		// Reports outlive the start's context: a session that ends during the drain is reported.
+		OnPaired:     func(r relay.PairReport) { go func() { _ = link.ReportPaired(context.WithoutCancel(ctx), r) }() },
+		OnSessionEnd: func(r relay.SessionReport) { _ = link.ReportEnd(context.WithoutCancel(ctx), r) },
 	}
-	rt.reg = api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions}
 	if cfg.HTTPListen != "" {
-		rt.httpKey = ident.httpKey
-		rt.reg.HTTPAddr, rt.reg.HTTPKey = cfg.HTTPAdvertise, relayhttp.EncodePublicKey(ident.httpKey.PublicKey())
+		rt.httpKey = ident.HTTPKey
 	}
 	rt.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return rt, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, keys, nil
@@ -236,9 +243,7 @@ func (rt *csRuntime) drain(ctx context.Context) error {
 	rt.log.Info("draining: new connections are refused; live sessions may finish", "deadline", rt.cfg.DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.DrainTimeout)
 	defer cancel()
-	reg := rt.reg
-	reg.Draining = true
-	rt.cm.register(sctx, reg, rt.srv)
+	rt.cm.Drain(sctx, rt.srv)
 	err := rt.srv.Shutdown(sctx)
 	rt.log.Info("drained", "err", err)
 	return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
@@ -25,13 +28,17 @@ const (
 	Senders = 4
 	// Receivers is how many recv long-polls a client keeps in flight.
 	Receivers = 4
-	// maxIdleBackoff bounds the pause between empty polls of an idle tunnel.
-	maxIdleBackoff = 2 * time.Second
-	// minIdleBackoff is the first pause after an empty poll.
+	// minIdleBackoff is the first pause after an empty poll; the pause doubles with each
+	// further empty poll up to maxIdleBackoff.
 	minIdleBackoff = 25 * time.Millisecond
+	maxIdleBackoff = 2 * time.Second
 	// retryBudget bounds how long a chunk is retried after transport failures.
 	retryBudget = 20 * time.Second
-	// requestTimeout bounds one send or open request; a recv also waits the CS's hold.
+	// minRetryBackoff is the first pause before retrying a chunk; the pause doubles with each
+	// further failure up to maxRetryBackoff.
+	minRetryBackoff = 10 * time.Millisecond
+	maxRetryBackoff = time.Second
+	// requestTimeout bounds one request; a recv's includes the CS's hold.
 	requestTimeout = 30 * time.Second
 	// closeFlush bounds how long Close waits for the fin to leave.
 	closeFlush = 3 * time.Second
@@ -187,7 +194,7 @@ func (c *clientConn) post(seq uint64, body []byte) (bool, error) {
 
 // receiver long-polls chunks first, first+Receivers, … and delivers them in order.
 func (c *clientConn) receiver(first uint64) {
-	idle := time.Duration(0)
+	idle := doubling(minIdleBackoff, maxIdleBackoff)
 	for seq := first; ; {
 		ack, fin := c.inbound()
 		if fin {
@@ -208,13 +215,12 @@ func (c *clientConn) receiver(first uint64) {
 		case gone:
 			return
 		case got == nil:
-			idle = min(max(2*idle, minIdleBackoff), maxIdleBackoff)
-			if !c.pause(idle) {
+			if !c.pause(idle.NextBackOff()) {
 				return
 			}
 			continue
 		}
-		idle = 0
+		idle.Reset()
 		flags, data, err := openChunk(c.keys.toClient, c.id, dirToClient, seq, got)
 		if err == nil {
 			err = c.deliver(seq, chunk{flags: flags, data: data}, c.stop)
@@ -244,25 +250,37 @@ func (c *clientConn) poll(seq, ack uint64) (got []byte, gone, done bool, err err
 	return nil, false, false, fmt.Errorf("%w: recv chunk %d: HTTP %d: %s", errReset, seq, status, bytes.TrimSpace(resp))
 }
 
-// retry runs try until it is done, fails, the tunnel stops, or retryBudget passes.
+// errNoAnswer is a try that the relay did not answer (a transport failure, a 5xx, a 409): it
+// is worth repeating.
+var errNoAnswer = errors.New("relayhttp: no answer from the relay")
+
+// retry runs try until it is done, fails, the tunnel stops (net.ErrClosed), or retryBudget
+// passes; the pauses between tries double from minRetryBackoff up to maxRetryBackoff.
 func (c *clientConn) retry(try func() (bool, error)) error {
-	deadline := time.Now().Add(retryBudget)
-	backoff := 10 * time.Millisecond
-	for {
+	_, err := backoff.Retry(c.ctx, func() (struct{}, error) {
 		done, err := try()
 		switch {
 		case err != nil:
-			return err
-		case done:
-			return nil
-		case time.Now().After(deadline):
-			return fmt.Errorf("%w: the relay did not answer for %s", errReset, retryBudget)
+			return struct{}{}, backoff.Permanent(err)
+		case !done:
+			return struct{}{}, errNoAnswer
 		}
-		if !c.pause(backoff) {
-			return net.ErrClosed
-		}
-		backoff = min(2*backoff, time.Second)
+		return struct{}{}, nil
+	}, backoff.WithBackOff(doubling(minRetryBackoff, maxRetryBackoff)), backoff.WithMaxElapsedTime(retryBudget))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoAnswer):
+		return fmt.Errorf("%w: the relay did not answer for %s", errReset, retryBudget)
+	case c.ctx.Err() != nil && errors.Is(err, c.ctx.Err()):
+		return net.ErrClosed
 	}
+	return err
+}
+
+// doubling returns pauses that start at first and double up to limit, without jitter.
+func doubling(first, limit time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: first, Multiplier: 2, MaxInterval: limit}
 }
 
 // pause waits d; false when the tunnel stopped.

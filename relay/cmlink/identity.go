@@ -1,0 +1,170 @@
+package cmlink
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+)
+
+// Files a relay keeps in its state directory, each of mode 0600.
+const (
+	// HTTPKeyFile is the X25519 key of the HTTP fallback (raw, 32 bytes).
+	HTTPKeyFile = "http.key"
+	// KeyFile is an enrolled relay's Ed25519 client key.
+	KeyFile = "relay.key"
+	// CertFile is an enrolled relay's client certificate (PEM), CN "relay:<id>".
+	CertFile = "relay.crt"
+)
+
+// Identity is what a relay proves itself with: the key of its HTTP fallback, and for a
+// tenant's enrolled relay its client certificate.
+type Identity struct {
+	// HTTPKey is the X25519 key of the HTTP fallback, whose public half the CM publishes.
+	HTTPKey *ecdh.PrivateKey
+	// Cert is an enrolled relay's client certificate; nil for a vendor relay, which speaks to
+	// the CM with its own TLS certificate.
+	Cert *tls.Certificate
+}
+
+// IdentityConfig says where a relay keeps its identity and how it enrols.
+type IdentityConfig struct {
+	// StateDir keeps the HTTP fallback key and an enrolled relay's key and certificate (mode
+	// 0700); "" means a fresh HTTP key on every start and no enrollment.
+	StateDir string
+	// EnrollToken is a tenant relay's enrollment token, used once: when StateDir holds no
+	// certificate yet. "" means a vendor relay.
+	EnrollToken string
+	// RelayID is the id the relay enrols under (the audience of its tickets).
+	RelayID string
+	// CMURL is the CM's base URL.
+	CMURL string
+	// Client reaches the CM to enrol; it needs no client certificate.
+	Client *http.Client
+}
+
+// LoadIdentity loads (or creates) the keys in cfg.StateDir, first enrolling the relay with the
+// CM when it has a token and no certificate yet. Without a state directory the HTTP key is
+// fresh and the relay has no enrolled certificate.
+func LoadIdentity(ctx context.Context, cfg IdentityConfig) (Identity, error) {
+	if cfg.StateDir == "" {
+		if cfg.EnrollToken != "" {
+			return Identity{}, errors.New("cmlink: a relay that enrols needs a state directory to keep its identity")
+		}
+		k, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return Identity{}, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
+		}
+		return Identity{HTTPKey: k}, nil
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return Identity{}, fmt.Errorf("cmlink: state dir: %w", err)
+	}
+	var id Identity
+	var err error
+	if id.HTTPKey, err = loadOrCreateX25519(filepath.Join(cfg.StateDir, HTTPKeyFile)); err != nil {
+		return Identity{}, err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, CertFile)); errors.Is(err, os.ErrNotExist) {
+		if cfg.EnrollToken == "" {
+			return id, nil // a vendor relay
+		}
+		if err := enroll(ctx, cfg); err != nil {
+			return Identity{}, err
+		}
+	}
+	cert, err := loadEnrolledCert(cfg.StateDir)
+	if err != nil {
+		return Identity{}, err
+	}
+	id.Cert = &cert
+	return id, nil
+}
+
+// loadOrCreateX25519 reads the raw X25519 key at path, or makes one and keeps it there.
+func loadOrCreateX25519(path string) (*ecdh.PrivateKey, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
+		}
+		return k, certs.WriteFileAtomic(path, k.Bytes(), 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cmlink: read relay HTTP key: %w", err)
+	}
+	k, err := ecdh.X25519().NewPrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cmlink: relay HTTP key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// enroll enrols a tenant's relay with its token and keeps the key and the certificate it gets;
+// an answer without a certificate keeps nothing.
+func enroll(ctx context.Context, cfg IdentityConfig) error {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("cmlink: generate relay key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("cmlink: relay key: %w", err)
+	}
+	req := api.RelayEnrollRequest{Token: cfg.EnrollToken, ID: cfg.RelayID, PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}
+	var resp api.RelayEnrollResponse
+	if err := api.Call(ctx, cfg.Client, http.MethodPost, cfg.CMURL+api.PathRelayEnroll, "", req, &resp); err != nil {
+		return fmt.Errorf("cmlink: enroll relay %s: %w", cfg.RelayID, err)
+	}
+	if _, err := parseCertPEM([]byte(resp.Certificate)); err != nil {
+		return fmt.Errorf("cmlink: enroll relay %s: the CM's answer: %w", cfg.RelayID, err)
+	}
+	if err := certs.WriteEd25519PrivateKey(filepath.Join(cfg.StateDir, KeyFile), key); err != nil {
+		return err
+	}
+	return certs.WriteFileAtomic(filepath.Join(cfg.StateDir, CertFile), []byte(resp.Certificate), 0o600)
+}
+
+// loadEnrolledCert reads an enrolled relay's key and certificate from dir.
+func loadEnrolledCert(dir string) (tls.Certificate, error) {
+	key, err := certs.LoadEd25519PrivateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("cmlink: read relay certificate: %w", err)
+	}
+	der, err := parseCertPEM(certPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("cmlink: relay certificate %s: %w", CertFile, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// parseCertPEM returns the DER of the one X.509 certificate in PEM text.
+func parseCertPEM(text []byte) ([]byte, error) {
+	block, _ := pem.Decode(text)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	return block.Bytes, nil
+}
