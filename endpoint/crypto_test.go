@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis/portcullis/access"
-
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 func TestAlgorithms(t *testing.T) {

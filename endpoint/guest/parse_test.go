@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis/portcullis/internal/sshtest"
-
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/internal/sshtest"
 )
 
 func TestParseForwardSpec(t *testing.T) {

@@ -11,15 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/access"
-	"github.com/portcullis/portcullis/endpoint"
-	"github.com/portcullis/portcullis/internal/sshtest"
-
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
+	"github.com/portcullis/portcullis/internal/sshtest"
 )
 
 // notifier answers the confirm socket once with answer ("" = connect and never answer).
