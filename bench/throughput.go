@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
 // forwardTargetPort is the port of the bulk source on the Host's side: the default policy lets
@@ -232,7 +232,7 @@ func startPortcullisForward(ctx context.Context, st *stack) (string, func(), err
 	if err != nil {
 		return "", nil, err
 	}
-	g := &endpoint.Guest{CMURL: st.c.CMURL, RootCAs: pool, IDToken: st.user.IDToken}
+	g := &guest.Client{CMURL: st.c.CMURL, RootCAs: pool, IDToken: st.user.IDToken}
 	sess, err := g.Connect(ctx, hostName, []string{"forward"})
 	if err != nil {
 		return "", nil, fmt.Errorf("connect: %w", err)

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/portcullis/portcullis/access"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/access"
 )
 
 // Encryption levels, from the strongest. A policy names the weakest level it accepts

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -101,7 +102,7 @@ func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket stri
 
 // connect reaches the CS over one transport within the connect timeout.
 func (d RelayDialer) connect(ctx context.Context, transport string, rel api.RelayAddr) (net.Conn, error) {
-	cctx, cancel := context.WithTimeout(ctx, orDefault(d.ConnectTimeout, DefaultConnectTimeout))
+	cctx, cancel := context.WithTimeout(ctx, cmp.Or(d.ConnectTimeout, DefaultConnectTimeout))
 	defer cancel()
 	if transport == TransportTCP {
 		td := tls.Dialer{Config: d.TLS}
@@ -136,6 +137,7 @@ func (d RelayDialer) Probe(ctx context.Context, relays []api.RelayAddr) map[stri
 	return out
 }
 
+// probeOne measures the round trip to one relay, in milliseconds.
 func (d RelayDialer) probeOne(ctx context.Context, rel api.RelayAddr) int64 {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
@@ -166,19 +168,10 @@ func (d RelayDialer) probeOne(ctx context.Context, rel api.RelayAddr) int64 {
 	return unreachableMS
 }
 
-// retryElsewhere reports whether a failed dial should make the Guest ask the CM for another
+// RetryElsewhere reports whether a failed Dial should make the Guest ask the CM for another
 // relay: the relay was unreachable, the other half never came, or the relay could not take
 // the session. A refused ticket is not retried.
-func retryElsewhere(err error) bool {
+func RetryElsewhere(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, access.ErrPairTimeout) ||
 		errors.Is(err, access.ErrOverloaded) || errors.Is(err, access.ErrShuttingDown)
-}
-
-// orDefault returns v, or def when v is zero.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

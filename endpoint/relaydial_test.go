@@ -79,15 +79,15 @@ func TestProbesTimeTCPThenTheHTTPPingAndMarkTheUnreachable(t *testing.T) {
 func TestAnUnreachableRelayIsRetriedElsewhereButARefusedTicketIsNot(t *testing.T) {
 	rel := api.RelayAddr{ID: "cs-down", Addr: closedAddr(t)}
 	_, _, err := RelayDialer{}.Dial(context.Background(), rel, testTicket(t))
-	if !errors.Is(err, ErrUnreachable) || !retryElsewhere(err) {
+	if !errors.Is(err, ErrUnreachable) || !RetryElsewhere(err) {
 		t.Fatalf("dial to a closed port: %v, want ErrUnreachable, retried elsewhere", err)
 	}
 	for _, code := range []string{string(access.ErrPairTimeout), string(access.ErrOverloaded), string(access.ErrShuttingDown)} {
-		if !retryElsewhere(&relay.RefusedError{Code: code}) {
+		if !RetryElsewhere(&relay.RefusedError{Code: code}) {
 			t.Errorf("refusal %s is not retried elsewhere", code)
 		}
 	}
-	if retryElsewhere(&relay.RefusedError{Code: "replayed"}) {
+	if RetryElsewhere(&relay.RefusedError{Code: "replayed"}) {
 		t.Error("a replayed ticket would be retried elsewhere")
 	}
 }

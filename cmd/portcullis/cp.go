@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
 // Progress bar of long transfers.
@@ -37,7 +37,7 @@ func newCpCmd() *cobra.Command {
 				return err
 			}
 			recursive, _ := cmd.Flags().GetBool("recursive")
-			return runCp(cmd, cfg, endpoint.ParseLocation(args[0]), endpoint.ParseLocation(args[1]), recursive)
+			return runCp(cmd, cfg, guest.ParseLocation(args[0]), guest.ParseLocation(args[1]), recursive)
 		},
 	}
 	addSessionFlags(cmd)
@@ -45,18 +45,18 @@ func newCpCmd() *cobra.Command {
 	return cmd
 }
 
-func runCp(cmd *cobra.Command, cfg guestConfig, src, dst endpoint.Location, recursive bool) error {
+func runCp(cmd *cobra.Command, cfg guestConfig, src, dst guest.Location, recursive bool) error {
 	host := src.Host
 	switch {
 	case src.Host != "" && dst.Host != "":
-		return fmt.Errorf("%w: copy between two Hosts is not supported; copy through this machine", endpoint.ErrBadCopy)
+		return fmt.Errorf("%w: copy between two Hosts is not supported; copy through this machine", guest.ErrBadCopy)
 	case src.Host == "" && dst.Host == "":
-		return fmt.Errorf("%w: one side must be HOST:PATH", endpoint.ErrBadCopy)
+		return fmt.Errorf("%w: one side must be HOST:PATH", guest.ErrBadCopy)
 	case host == "":
 		host = dst.Host
 	}
-	return runGuestSession(cmd, cfg, host, []string{"sftp"}, func(ctx context.Context, s *endpoint.Session) (int, error) {
-		cp, err := endpoint.NewCopier(s.Client, recursive, progressBar(cmd.ErrOrStderr(), time.Now))
+	return runGuestSession(cmd, cfg, host, []string{"sftp"}, func(ctx context.Context, s *guest.Session) (int, error) {
+		cp, err := guest.NewCopier(s.Client, recursive, progressBar(cmd.ErrOrStderr(), time.Now))
 		if err != nil {
 			return -1, err
 		}
@@ -70,7 +70,7 @@ func runCp(cmd *cobra.Command, cfg guestConfig, src, dst endpoint.Location, recu
 
 // progressBar draws a bar on w when w is a terminal, for files that take longer than
 // progressAfter by the clock now; otherwise it returns nil (no progress shown).
-func progressBar(w io.Writer, now func() time.Time) endpoint.Progress {
+func progressBar(w io.Writer, now func() time.Time) guest.Progress {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil

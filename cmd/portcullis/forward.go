@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
 func newForwardCmd() *cobra.Command {
@@ -22,11 +22,11 @@ func newForwardCmd() *cobra.Command {
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			spec, err := endpoint.ParseForwardSpec(args[1])
+			spec, err := guest.ParseForwardSpec(args[1])
 			if err != nil {
 				return err
 			}
-			ln, err := endpoint.ListenForward(spec)
+			ln, err := guest.ListenForward(spec)
 			if err != nil {
 				return err
 			}
@@ -35,9 +35,9 @@ func newForwardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runGuestSession(cmd, cfg, args[0], []string{"forward"}, func(ctx context.Context, s *endpoint.Session) (int, error) {
+			return runGuestSession(cmd, cfg, args[0], []string{"forward"}, func(ctx context.Context, s *guest.Session) (int, error) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: forwarding %s to %s on %s\n", ln.Addr(), spec.Target, args[0])
-				return 0, endpoint.Forward(ctx, s.Client, ln, spec.Target, log)
+				return 0, guest.Forward(ctx, s.Client, ln, spec.Target, log)
 			})
 		},
 	}

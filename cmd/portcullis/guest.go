@@ -16,7 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
 )
 
@@ -58,7 +58,7 @@ func (g guestConfig) dir() (string, error) {
 }
 
 // loadGuest loads a Guest command's configuration and the signed-in user's client.
-func loadGuest(cmd *cobra.Command) (guestConfig, *endpoint.Guest, error) {
+func loadGuest(cmd *cobra.Command) (guestConfig, *guest.Client, error) {
 	var cfg guestConfig
 	if err := loadConfig(cmd, &cfg); err != nil {
 		return cfg, nil, err
@@ -68,12 +68,12 @@ func loadGuest(cmd *cobra.Command) (guestConfig, *endpoint.Guest, error) {
 }
 
 // stores returns the token cache and the credential store of the Guest's directory.
-func (g guestConfig) stores() (identity.TokenCache, endpoint.CredentialStore, error) {
+func (g guestConfig) stores() (identity.TokenCache, guest.CredentialStore, error) {
 	dir, err := g.dir()
 	if err != nil {
-		return identity.TokenCache{}, endpoint.CredentialStore{}, err
+		return identity.TokenCache{}, guest.CredentialStore{}, err
 	}
-	return identity.TokenCache{Dir: dir}, endpoint.CredentialStore{Dir: dir}, nil
+	return identity.TokenCache{Dir: dir}, guest.CredentialStore{Dir: dir}, nil
 }
 
 // cmURL is the CM's URL without a trailing slash.
@@ -91,7 +91,7 @@ func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (ident
 // guest returns a client for the signed-in user. When the ID token or the key-bound
 // credential has expired (or is about to), it renews the sign-in with the refresh token and
 // obtains a new credential first, silently.
-func (g guestConfig) guest(ctx context.Context) (*endpoint.Guest, error) {
+func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
 	pool, err := optionalPool(g.CAFile)
 	if err != nil {
 		return nil, err
@@ -106,18 +106,18 @@ func (g guestConfig) guest(ctx context.Context) (*endpoint.Guest, error) {
 	}
 	cred, leaf, credErr := creds.Load(g.CM)
 	now := time.Now()
-	if credErr != nil || !endpoint.Usable(tok.Expiry, now) || !endpoint.Usable(leaf.NotAfter, now) {
+	if credErr != nil || !guest.Usable(tok.Expiry, now) || !guest.Usable(leaf.NotAfter, now) {
 		if tok, cred, err = g.renew(ctx, httpsClient(pool), tok); err != nil {
 			return nil, err
 		}
 	}
-	return &endpoint.Guest{CMURL: g.cmURL(), RootCAs: pool, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
-		Challenge: endpoint.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
+	return &guest.Client{CMURL: g.cmURL(), RootCAs: pool, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
+		Challenge: guest.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
 }
 
 // asGuest builds a command's RunE that loads the Guest settings, signs in from the cache
 // (renewing silently when needed) and runs fn as that user.
-func asGuest(fn func(cmd *cobra.Command, g *endpoint.Guest, args []string) error) func(*cobra.Command, []string) error {
+func asGuest(fn func(cmd *cobra.Command, g *guest.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		_, g, err := loadGuest(cmd)
 		if err != nil {
@@ -165,8 +165,8 @@ func newExecCmd() *cobra.Command {
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			return runGuestSession(cmd, cfg, args[0], []string{"exec"}, func(ctx context.Context, s *endpoint.Session) (int, error) {
-				return endpoint.Exec(ctx, s.Client, strings.Join(args[1:], " "), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runGuestSession(cmd, cfg, args[0], []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
+				return guest.Exec(ctx, s.Client, strings.Join(args[1:], " "), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -184,8 +184,8 @@ func newSSHCmd() *cobra.Command {
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			return runGuestSession(cmd, cfg, args[0], []string{"shell"}, func(ctx context.Context, s *endpoint.Session) (int, error) {
-				return endpoint.Shell(ctx, s.Client, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runGuestSession(cmd, cfg, args[0], []string{"shell"}, func(ctx context.Context, s *guest.Session) (int, error) {
+				return guest.Shell(ctx, s.Client, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -195,7 +195,7 @@ func newSSHCmd() *cobra.Command {
 
 // runGuestSession connects to host, runs use on the session, and turns the remote exit status
 // into this process's.
-func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels []string, use func(context.Context, *endpoint.Session) (int, error)) error {
+func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels []string, use func(context.Context, *guest.Session) (int, error)) error {
 	g, err := cfg.guest(cmd.Context())
 	if err != nil {
 		return err
@@ -220,7 +220,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 }
 
 // printSession tells the user where the session goes, how, and why there (exec -v).
-func printSession(w io.Writer, host string, s *endpoint.Session) {
+func printSession(w io.Writer, host string, s *guest.Session) {
 	for _, f := range s.Failed {
 		fmt.Fprintf(w, "portcullis: relay failed, asked the CM for another: %s\n", f)
 	}
@@ -234,7 +234,7 @@ func printSession(w io.Writer, host string, s *endpoint.Session) {
 // reportDenied prints a policy refusal with its reasons and turns it into exitDenied; other
 // errors come back unchanged.
 func reportDenied(cmd *cobra.Command, host string, err error) error {
-	var denied *endpoint.DeniedError
+	var denied *guest.DeniedError
 	if !errors.As(err, &denied) {
 		return err
 	}

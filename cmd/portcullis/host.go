@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/host"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
 
@@ -107,7 +108,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if err := checkRunAs(os.Getuid(), cfg.RunAs); err != nil {
 		return err
 	}
-	account, err := endpoint.LookupAccount(cfg.RunAs)
+	account, err := host.LookupAccount(cfg.RunAs)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 			}
 		}()
 	}
-	h := &endpoint.Host{
+	h := &host.Agent{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
 		Name: cfg.Name, Shell: cfg.Shell, HeartbeatURL: cfg.HeartbeatURL, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
 		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
 // hostAdminCmds are the administrators' subcommands of `portcullis hosts`: what they may do is
@@ -29,7 +29,7 @@ func newHostsListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List every enrolled Host with its id, tenant, tags and state (administrators, auditors)",
 		Args:  cobra.NoArgs,
-		RunE: asGuest(func(cmd *cobra.Command, g *endpoint.Guest, _ []string) error {
+		RunE: asGuest(func(cmd *cobra.Command, g *guest.Client, _ []string) error {
 			var hosts []api.HostInfo
 			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodGet, g.CMURL+api.PathHosts, g.IDToken, nil, &hosts); err != nil {
 				return err
@@ -60,7 +60,7 @@ func newHostActionCmd(verb, short, method, suffix string) *cobra.Command {
 		Use:   verb + " HOST",
 		Short: short + " (HOST is a name or an id)",
 		Args:  cobra.ExactArgs(1),
-		RunE: asGuest(func(cmd *cobra.Command, g *endpoint.Guest, args []string) error {
+		RunE: asGuest(func(cmd *cobra.Command, g *guest.Client, args []string) error {
 			var in any
 			if method == http.MethodPost {
 				in = struct{}{}

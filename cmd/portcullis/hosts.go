@@ -20,7 +20,7 @@ func newHostsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			me, err := g.Reachable(cmd.Context())
+			me, err := g.ReachableHosts(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
 )
 
@@ -182,7 +182,7 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show who you are signed in as at the CM, your groups, and when the sign-in and credential expire",
 		Args:  cobra.NoArgs,
-		RunE: asGuest(func(cmd *cobra.Command, g *endpoint.Guest, _ []string) error {
+		RunE: asGuest(func(cmd *cobra.Command, g *guest.Client, _ []string) error {
 			var me api.WhoAmI
 			if err := api.Call(cmd.Context(), g.HTTPClient(), "GET", g.CMURL+api.PathWhoAmI, g.IDToken, nil, &me); err != nil {
 				return fmt.Errorf("ask the CM who you are: %w", err)

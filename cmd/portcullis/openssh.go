@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
 // sshSuffix is the default domain under which ssh_config names Hosts (web-1.portcullis).
@@ -44,17 +44,17 @@ func newProxyCmd() *cobra.Command {
 	return cmd
 }
 
-func runProxy(cmd *cobra.Command, cfg guestConfig, g *endpoint.Guest, alias, suffix string, channels []string) error {
+func runProxy(cmd *cobra.Command, cfg guestConfig, g *guest.Client, alias, suffix string, channels []string) error {
 	dir, err := cfg.dir()
 	if err != nil {
 		return err
 	}
-	ag, closer, err := endpoint.DialAgent()
+	ag, closer, err := guest.DialAgent()
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	p := &endpoint.OpenSSHProxy{Guest: g, Agent: ag, KnownHosts: filepath.Join(dir, knownHostsFile), Channels: channels}
+	p := &guest.OpenSSHProxy{Guest: g, Agent: ag, KnownHosts: filepath.Join(dir, knownHostsFile), Channels: channels}
 	host := strings.TrimSuffix(alias, suffix)
 	// ssh ends its ProxyCommand with SIGHUP: end gracefully, so the session key leaves the agent.
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGHUP)
@@ -84,8 +84,8 @@ func newConfigCmd() *cobra.Command {
 }
 
 // runConfigSSH asks the CM for the user's principal (the SSH user name) and prints the block.
-func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *endpoint.Guest, pattern string, out io.Writer) error {
-	me, err := g.Reachable(cmd.Context())
+func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *guest.Client, pattern string, out io.Writer) error {
+	me, err := g.ReachableHosts(cmd.Context())
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 
 // Allowlist allows the listed users, and members of the listed groups.
 type Allowlist struct {
-	Users  []string
+	// Users are the subjects allowed by name.
+	Users []string
+	// Groups are the groups whose members are allowed.
 	Groups []string
 }
 

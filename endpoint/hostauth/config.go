@@ -69,7 +69,9 @@ func (c Config) Validate() error {
 // Schemes is a built chain: the schemes after central, and the confirm scheme that the Host
 // serves its socket for (nil without a confirm socket).
 type Schemes struct {
-	Chain   Chain
+	// Chain is the schemes after central, in order.
+	Chain Chain
+	// Confirm is the confirm scheme, whose socket the Host serves; nil without a confirm socket.
 	Confirm *Confirm
 }
 

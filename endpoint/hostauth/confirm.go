@@ -35,13 +35,20 @@ const (
 
 // ConfirmQuestion is what a notifier shows the Host's local user.
 type ConfirmQuestion struct {
-	User       string    `json:"user"`
-	Groups     []string  `json:"groups"`
-	SessionID  string    `json:"session_id"`
-	DecisionID string    `json:"decision_id"`
-	Host       string    `json:"host"`
-	Channels   []string  `json:"channels"`
-	Deadline   time.Time `json:"deadline"`
+	// User is the subject asking to connect.
+	User string `json:"user"`
+	// Groups are the subject's groups.
+	Groups []string `json:"groups"`
+	// SessionID names the session.
+	SessionID string `json:"session_id"`
+	// DecisionID names the CM's decision that allowed it.
+	DecisionID string `json:"decision_id"`
+	// Host is this Host's name.
+	Host string `json:"host"`
+	// Channels are the channel kinds the session may open.
+	Channels []string `json:"channels"`
+	// Deadline is when an unanswered question denies.
+	Deadline time.Time `json:"deadline"`
 }
 
 // question is a pending confirmation.
@@ -59,10 +66,12 @@ type Confirm struct {
 	queue   chan *question
 }
 
+// init makes the queue of pending questions, once.
 func (c *Confirm) init() {
 	c.once.Do(func() { c.queue = make(chan *question) })
 }
 
+// timeout is how long to wait for an answer.
 func (c *Confirm) timeout() time.Duration {
 	if c.Timeout <= 0 {
 		return DefaultConfirmTimeout

@@ -1,6 +1,6 @@
 // Package hostauth holds the Host-side authorization schemes: after the end-to-end SSH channel is
 // up and the Connection Manager's certificate for this very session checked ("central", done by
-// package endpoint and always first), the Host's owner has the last word through an ordered
+// package endpoint/host and always first), the Host's owner has the last word through an ordered
 // chain of schemes, every one of which must allow:
 //
 //   - allowlist: users or groups named in the certificate;

@@ -28,8 +28,9 @@ type Request struct {
 	User string `json:"user"`
 	// Groups are the subject's groups from the certificate.
 	Groups []string `json:"groups"`
-	// SessionID and DecisionID name the session and the CM's decision that allowed it.
-	SessionID  string `json:"session_id"`
+	// SessionID names the session.
+	SessionID string `json:"session_id"`
+	// DecisionID names the CM's decision that allowed it.
 	DecisionID string `json:"decision_id"`
 	// Obligations are the session's obligations.
 	Obligations access.Obligations `json:"obligations"`
@@ -55,7 +56,9 @@ func (f SchemeFunc) Authorize(ctx context.Context, req *Request) error { return 
 
 // Refusal is a scheme's refusal: which scheme, and why.
 type Refusal struct {
+	// Scheme names the scheme that refused.
 	Scheme string
+	// Reason is why it refused.
 	Reason error
 }
 
@@ -69,7 +72,9 @@ func (r *Refusal) Unwrap() []error { return []error{access.ErrHostRefused, r.Rea
 
 // Step is one named scheme of a Chain.
 type Step struct {
-	Name   string
+	// Name is the scheme's name in the configuration.
+	Name string
+	// Scheme decides.
 	Scheme Scheme
 	// Asks reports whether the scheme needs Request.Ask.
 	Asks bool

@@ -23,7 +23,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
 )
@@ -262,11 +262,11 @@ func (c *Cluster) Login(ctx context.Context, email, password, otp string) (User,
 
 // withCredential obtains u's key-bound credential and the client that presents it.
 func (c *Cluster) withCredential(ctx context.Context, u User) (User, error) {
-	cred, _, err := (endpoint.CredentialStore{Dir: u.ConfigDir}).Obtain(ctx, c.http, c.CMURL, u.IDToken)
+	cred, _, err := (guest.CredentialStore{Dir: u.ConfigDir}).Obtain(ctx, c.http, c.CMURL, u.IDToken)
 	if err != nil {
 		return User{}, err
 	}
-	u.Client = (&endpoint.Guest{RootCAs: c.pool, Credential: cred}).HTTPClient()
+	u.Client = (&guest.Client{RootCAs: c.pool, Credential: cred}).HTTPClient()
 	return u, nil
 }
 
@@ -277,12 +277,12 @@ func (c *Cluster) Signed(u User) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	cred, _, err := (endpoint.CredentialStore{Dir: u.ConfigDir}).Load(c.CMURL)
+	cred, _, err := (guest.CredentialStore{Dir: u.ConfigDir}).Load(c.CMURL)
 	if err != nil {
 		return User{}, err
 	}
 	u.IDToken = tok.IDToken
-	u.Client = (&endpoint.Guest{RootCAs: c.pool, Credential: cred}).HTTPClient()
+	u.Client = (&guest.Client{RootCAs: c.pool, Credential: cred}).HTTPClient()
 	return u, nil
 }
 

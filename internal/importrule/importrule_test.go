@@ -13,8 +13,9 @@ import (
 // module is the module path every package of ours starts with.
 const module = "github.com/portcullis/portcullis/"
 
-// rule says which packages of ours the packages under prefix may import (a listed "x" admits
-// x and everything under it). The longest matching prefix decides.
+// rule says which packages of ours the packages under prefix may import. A listed "x" admits
+// the package x alone; "x/..." admits x and everything under it; "..." admits anything. The
+// longest matching prefix decides.
 type rule struct {
 	prefix string
 	may    []string
@@ -24,7 +25,7 @@ type rule struct {
 func rules() []rule {
 	// libs is the floor, which every library and role may import, and extra.
 	libs := func(extra ...string) []string {
-		return append([]string{"access", "internal/atomicfile"}, extra...)
+		return append([]string{"access/...", "internal/atomicfile"}, extra...)
 	}
 	return []rule{
 		{"access", nil},
@@ -34,17 +35,21 @@ func rules() []rule {
 		{"api", libs()},
 		{"ticket", libs()},
 		{"certs", libs()},
-		{"identity", libs("identity")},
-		{"policy", libs("rego")},
+		{"identity", libs("identity/...")},
+		{"policy", libs("rego/...")},
 		// Roles: each imports the libraries it needs and never another role.
-		{"relay", libs("api", "certs", "ticket", "relay")},
-		{"gateway", libs("api", "certs", "identity", "policy", "store", "ticket")},
-		{"endpoint", libs("api", "certs", "ticket", "relay", "endpoint", "identity")},
+		{"relay", libs("api/...", "certs/...", "ticket/...", "relay/...")},
+		{"gateway", libs("api/...", "certs/...", "identity/...", "policy/...", "store/...", "ticket/...")},
+		// The two ends: what both share (endpoint), the Guest, and the Host with its own
+		// schemes. The Guest never imports the Host side, so it does not link the policy engine.
+		{"endpoint", libs("api/...", "certs/...", "ticket/...", "relay/...")},
+		{"endpoint/guest", libs("api/...", "certs/...", "ticket/...", "relay/...", "endpoint", "endpoint/guest/...", "identity/...")},
+		{"endpoint/host", libs("api/...", "certs/...", "ticket/...", "relay/...", "endpoint", "endpoint/host/...", "endpoint/hostauth/...")},
 		{"endpoint/hostauth", libs()},
 		// Top: the binary, the demo, the bench and the test helpers may import anything.
-		{"cmd", []string{""}},
-		{"bench", []string{""}},
-		{"internal", []string{""}},
+		{"cmd", []string{"..."}},
+		{"bench", []string{"..."}},
+		{"internal", []string{"..."}},
 	}
 }
 
@@ -63,6 +68,20 @@ func ruleFor(pkg string) (rule, bool) {
 // under reports whether pkg is prefix or a package below it ("" is above everything).
 func under(pkg, prefix string) bool {
 	return prefix == "" || pkg == prefix || strings.HasPrefix(pkg, prefix+"/")
+}
+
+// admits reports whether the pattern of a rule's may list admits package dep: "x" is x alone,
+// "x/..." is x and everything under it, "..." is anything.
+func admits(pattern, dep string) bool {
+	if tree, ok := strings.CutSuffix(pattern, "..."); ok {
+		return under(dep, strings.TrimSuffix(tree, "/"))
+	}
+	return dep == pattern
+}
+
+// mayImport reports whether rule r admits package dep.
+func (r rule) mayImport(dep string) bool {
+	return slices.ContainsFunc(r.may, func(p string) bool { return admits(p, dep) })
 }
 
 // goList runs go list in the module's root and returns its output lines.
@@ -106,7 +125,7 @@ func TestImportsRunOneWay(t *testing.T) {
 			if !ours {
 				continue
 			}
-			if !slices.ContainsFunc(r.may, func(p string) bool { return under(dep, p) }) {
+			if !r.mayImport(dep) {
 				t.Errorf("%s imports %s, against the one-way rule (it may import %q)", pkg, dep, r.may)
 			}
 		}
@@ -115,12 +134,39 @@ func TestImportsRunOneWay(t *testing.T) {
 
 func TestRuleCatchesAFloorImportingARole(t *testing.T) {
 	r, _ := ruleFor("access")
-	if slices.ContainsFunc(r.may, func(p string) bool { return under("relay", p) }) {
+	if r.mayImport("relay") {
 		t.Fatal("the rule lets the floor import a role")
 	}
 	r, _ = ruleFor("relay/cmlink")
-	if slices.ContainsFunc(r.may, func(p string) bool { return under("policy", p) || under("gateway", p) }) {
+	if r.mayImport("policy") || r.mayImport("gateway") {
 		t.Fatal("the rule lets the relay import the policy engine or the CM")
+	}
+}
+
+func TestRuleKeepsTheEndsApart(t *testing.T) {
+	cases := []struct {
+		pkg, dep string
+		want     bool
+	}{
+		{"endpoint/guest", "endpoint", true},
+		{"endpoint/guest", "identity", true},
+		{"endpoint/guest", "endpoint/host", false},
+		{"endpoint/guest", "endpoint/hostauth", false},
+		{"endpoint/host", "endpoint", true},
+		{"endpoint/host", "endpoint/hostauth", true},
+		{"endpoint/host", "endpoint/guest", false},
+		{"endpoint/host", "identity", false},
+		{"endpoint", "endpoint/hostauth", false},
+		{"endpoint", "identity", false},
+		{"endpoint", "relay/relayhttp", true},
+		{"endpoint/hostauth", "endpoint", false},
+		{"cmd/portcullis", "endpoint/host", true},
+	}
+	for _, c := range cases {
+		r, ok := ruleFor(c.pkg)
+		if !ok || r.mayImport(c.dep) != c.want {
+			t.Errorf("%s may import %s: %v, want %v", c.pkg, c.dep, ok && r.mayImport(c.dep), c.want)
+		}
 	}
 }
 
@@ -133,6 +179,25 @@ func TestRelayDoesNotLinkThePolicyEngine(t *testing.T) {
 	for _, d := range deps {
 		if strings.Contains(d, "open-policy-agent") || d == module+"policy" {
 			t.Errorf("the relay links %s", d)
+		}
+	}
+}
+
+// TestGuestDoesNotLinkThePolicyEngine: the Guest, and what both ends share, carry no OPA (only
+// the Host's own schemes, endpoint/hostauth, do).
+func TestGuestDoesNotLinkThePolicyEngine(t *testing.T) {
+	for _, c := range []struct{ pattern, pkg string }{
+		{"./endpoint/guest/...", "endpoint/guest"},
+		{"./endpoint", "endpoint"},
+	} {
+		deps := goList(t, "-deps", c.pattern)
+		if !slices.Contains(deps, module+c.pkg) {
+			t.Fatalf("go list -deps %s does not list %s: %d lines", c.pattern, c.pkg, len(deps))
+		}
+		for _, d := range deps {
+			if strings.Contains(d, "open-policy-agent") || d == module+"policy" || d == module+"endpoint/hostauth" {
+				t.Errorf("%s links %s", c.pattern, d)
+			}
 		}
 	}
 }

@@ -1,5 +1,7 @@
-// Package sshtest holds the SSH key fixture that the certificate and end-to-end SSH tests
-// share: a user CA, a Host key, a Guest key and the session they are certified for. Tests only.
+// Package sshtest holds what the certificate and end-to-end SSH tests share: the SSH key
+// fixture (a user CA, a Host key, a Guest key and the session they are certified for), a
+// loopback connection to a server under test, and a transcript to wait for output in. Tests
+// only.
 package sshtest
 
 import (

@@ -1,0 +1,248 @@
+package guest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// File transfer over SFTP (github.com/pkg/sftp). A file is always written under a temporary
+// name beside its destination (".NAME.portcullis-XXXXXXXX") and renamed over the final name
+// only once complete, on the Host and on the Guest alike: an interrupted transfer never leaves
+// a half-written file under the final name (the temporary one is removed when possible).
+
+// ErrBadCopy reports a copy request that cannot be carried out (both sides local, a directory
+// without -r, ...).
+var ErrBadCopy = errors.New("guest: bad copy")
+
+// tempPrefix and tempSuffix frame the name a file is written under until it is complete.
+const tempPrefix, tempSuffix = ".", ".portcullis-"
+
+// Location is one side of a copy: a path on the Guest or, when Host is set, on that Host.
+type Location struct {
+	// Host names the Host the path is on; "" for a path on the Guest.
+	Host string
+	// Path is the file or directory.
+	Path string
+}
+
+// ParseLocation parses "HOST:PATH" (a Host path) or "PATH" (a local one). A colon after the
+// first slash belongs to a local path, as in scp.
+func ParseLocation(s string) Location {
+	host, p, ok := strings.Cut(s, ":")
+	if !ok || strings.Contains(host, "/") || host == "" {
+		return Location{Path: s}
+	}
+	if p == "" {
+		p = "."
+	}
+	return Location{Host: host, Path: p}
+}
+
+// Progress is told about each file as it is copied: its name, its size and the bytes done so
+// far (called often; it must be cheap).
+type Progress func(name string, done, size int64)
+
+// Copier copies files between the Guest and a Host over one SSH connection.
+type Copier struct {
+	// Client is the SFTP client on the session.
+	Client *sftp.Client
+	// Recursive copies directories and everything below them.
+	Recursive bool
+	// Progress, when set, follows every file's progress.
+	Progress Progress
+}
+
+// NewCopier starts the SFTP subsystem on c; close the Copier's Client when done.
+func NewCopier(c *ssh.Client, recursive bool, progress Progress) (*Copier, error) {
+	client, err := sftp.NewClient(c)
+	if err != nil {
+		return nil, fmt.Errorf("guest: start sftp: %w", err)
+	}
+	return &Copier{Client: client, Recursive: recursive, Progress: progress}, nil
+}
+
+// Upload copies the local path src to dst on the Host. When dst is an existing directory,
+// src goes inside it under its own name.
+func (c *Copier) Upload(ctx context.Context, src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("guest: %w", err)
+	}
+	if rst, err := c.Client.Stat(dst); err == nil && rst.IsDir() {
+		dst = path.Join(dst, filepath.Base(src))
+	}
+	if !st.IsDir() {
+		return c.uploadFile(ctx, src, dst, st)
+	}
+	if !c.Recursive {
+		return fmt.Errorf("%w: %s is a directory (use -r)", ErrBadCopy, src)
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := path.Join(dst, filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := c.Client.MkdirAll(target); err != nil {
+				return fmt.Errorf("guest: mkdir %s on the Host: %w", target, err)
+			}
+			return nil
+		case info.Mode().IsRegular():
+			return c.uploadFile(ctx, p, target, info)
+		default:
+			return nil // sockets, devices and symbolic links are not copied
+		}
+	})
+}
+
+// uploadFile writes one file on the Host under a temporary name, then renames it.
+func (c *Copier) uploadFile(ctx context.Context, src, dst string, st fs.FileInfo) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("guest: %w", err)
+	}
+	defer in.Close()
+	tmp := tempName(dst, path.Dir, path.Base, path.Join)
+	out, err := c.Client.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("guest: create %s on the Host: %w", tmp, err)
+	}
+	err = c.copy(ctx, out, in, dst, st.Size())
+	if err == nil {
+		err = out.Chmod(st.Mode().Perm())
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = c.Client.PosixRename(tmp, dst)
+	}
+	if err != nil {
+		_ = c.Client.Remove(tmp)
+		return fmt.Errorf("guest: upload %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// Download copies src on the Host to the local path dst. When dst is an existing directory,
+// src goes inside it under its own name.
+func (c *Copier) Download(ctx context.Context, src, dst string) error {
+	st, err := c.Client.Stat(src)
+	if err != nil {
+		return fmt.Errorf("guest: %s on the Host: %w", src, err)
+	}
+	if lst, err := os.Stat(dst); err == nil && lst.IsDir() {
+		dst = filepath.Join(dst, path.Base(src))
+	}
+	if !st.IsDir() {
+		return c.downloadFile(ctx, src, dst, st)
+	}
+	if !c.Recursive {
+		return fmt.Errorf("%w: %s is a directory (use -r)", ErrBadCopy, src)
+	}
+	walker := c.Client.Walk(src)
+	for walker.Step() {
+		if err := walker.Err(); err != nil {
+			return fmt.Errorf("guest: walk %s on the Host: %w", src, err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(walker.Path(), src), "/")
+		target := filepath.Join(dst, filepath.FromSlash(rel))
+		info := walker.Stat()
+		switch {
+		case info.IsDir():
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return fmt.Errorf("guest: %w", err)
+			}
+		case info.Mode().IsRegular():
+			if err := c.downloadFile(ctx, walker.Path(), target, info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// downloadFile writes one local file under a temporary name, then renames it.
+func (c *Copier) downloadFile(ctx context.Context, src, dst string, st fs.FileInfo) error {
+	in, err := c.Client.Open(src)
+	if err != nil {
+		return fmt.Errorf("guest: open %s on the Host: %w", src, err)
+	}
+	defer in.Close()
+	tmp := tempName(dst, filepath.Dir, filepath.Base, filepath.Join)
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm()|0o200)
+	if err != nil {
+		return fmt.Errorf("guest: %w", err)
+	}
+	err = c.copy(ctx, out, in, src, st.Size())
+	if err == nil {
+		err = out.Chmod(st.Mode().Perm())
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("guest: download %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// copy copies in to out, reporting progress and stopping when ctx ends.
+func (c *Copier) copy(ctx context.Context, out io.Writer, in io.Reader, name string, size int64) error {
+	var done int64
+	report := func() {
+		if c.Progress != nil {
+			c.Progress(name, done, size)
+		}
+	}
+	buf := make([]byte, 32<<10)
+	report()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := out.Write(buf[:n]); err != nil {
+				return err
+			}
+			done += int64(n)
+			report()
+		}
+		if errors.Is(rerr, io.EOF) {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// tempName is the temporary name beside final, built with the path functions of its side.
+func tempName(final string, dir, base func(string) string, join func(...string) string) string {
+	return join(dir(final), tempPrefix+base(final)+tempSuffix+rand.Text()[:8])
+}

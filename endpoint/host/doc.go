@@ -1,0 +1,37 @@
+// Package host is the Host agent: the end of a Portcullis session that runs on the controlled
+// device, and the end-to-end SSH server each session reaches.
+//
+//   - agent.go, enroll.go, heartbeat.go, retry.go: the agent (Agent): enrolment, heartbeats
+//     (mTLS, or signed by the Host key over plain HTTP with a time and a rising counter),
+//     renewal of its client certificate at two thirds of its lifetime, the long-poll for
+//     connection requests and one ServeSSH per session. Requests to the CM are retried with
+//     exponential backoff (github.com/cenkalti/backoff/v5); a CM refusal (the Host disabled or
+//     deleted) stops the agent.
+//   - live.go: the live sessions, so that the CM's order to end one (a lock, a policy change)
+//     closes it, and the report of each end to the CM. notice.go warns the Guest before the
+//     maximum duration and tells it why a session was ended.
+//   - server.go: the SSH server for one relayed connection (ServeSSH): it authenticates the
+//     Guest's certificate (certs.UserCertChecker) for this very session, then runs the Host
+//     owner's schemes (authorize.go, package endpoint/hostauth), keyboard-interactive when a
+//     scheme asks the Guest.
+//   - grant.go: what the connection may do: the session's obligations narrowed by the
+//     certificate's extensions.
+//   - session.go, process*.go, account*.go: "session" channels: shell and exec on a terminal or
+//     on pipes, and sftp, each only when the obligations allow it; programs run as the
+//     configured Account in a fresh environment, in their own process group, and are killed
+//     with the session.
+//   - forward.go: "direct-tcpip" channels to the obligations' forward targets.
+//   - wire.go: the RFC 4254 request payloads and their bounds.
+//
+// Refusals are codes of package access; the Host sends each to the Guest as the refusal line
+// (endpoint.RefusalLine), so both ends log and show the same reason.
+//
+// Running programs as another account, process groups, signals and terminals need Unix: on
+// Windows the agent runs programs as its own user on pipes, can only kill them, and refuses a
+// terminal, another account and other signals with a clear error.
+//
+// What this package must never do: listen for inbound network connections; accept a Guest key
+// that is not a certificate from the Connection Manager's user CA for this very session; serve
+// a channel or a forward target the obligations do not allow; negotiate an algorithm outside
+// the configured encryption level; or give a program the agent's own environment.
+package host

@@ -1,0 +1,81 @@
+package host
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/endpoint/guest"
+	"github.com/portcullis/portcullis/internal/sshtest"
+)
+
+// The Host's tests talk to it with the real Guest side (package guest) over loopback TCP.
+
+// testTimeout bounds every wait in these tests; reaching it is a hang, not slowness.
+const testTimeout = sshtest.Timeout
+
+// fixture is the shared SSH key fixture, with the Host tests' own helpers as methods.
+type fixture struct{ sshtest.Fixture }
+
+// newFixture returns keys for a session that allows every channel.
+func newFixture(t testing.TB) *fixture { return &fixture{*sshtest.NewFixture(t)} }
+
+// serverConfig is the Host's configuration for the fixture's session.
+func (f *fixture) serverConfig() SSHConfig {
+	return SSHConfig{
+		HostKey:     f.HostKey,
+		UserCA:      f.CA.PublicKey(),
+		SessionID:   f.SessionID,
+		Obligations: f.Obligations,
+	}
+}
+
+// clientConfig is the Guest's configuration authenticating with cert.
+func (f *fixture) clientConfig(t testing.TB, cert *ssh.Certificate) guest.SSHConfig {
+	t.Helper()
+	signer, err := ssh.NewCertSigner(cert, f.GuestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return guest.SSHConfig{User: sshtest.Principal, Signer: signer, HostKey: f.HostKey.PublicKey()}
+}
+
+// pair is one Guest↔Host SSH connection over a loopback TCP connection.
+type pair struct {
+	client    *ssh.Client // nil when the handshake failed
+	clientErr error
+	served    func() error // ServeSSH's result (waits for it)
+}
+
+// hostConn starts ServeSSH on a loopback connection and returns the Guest's end of it and
+// ServeSSH's result.
+func hostConn(t *testing.T, ctx context.Context, cfg SSHConfig) (net.Conn, func() error) {
+	t.Helper()
+	return sshtest.Loopback(t, func(c net.Conn) error { return ServeSSH(ctx, c, cfg) })
+}
+
+// connect runs ServeSSH and guest.Handshake over loopback TCP.
+func connect(t *testing.T, ctx context.Context, scfg SSHConfig, ccfg guest.SSHConfig) pair {
+	t.Helper()
+	conn, served := hostConn(t, ctx, scfg)
+	client, err := guest.Handshake(conn, ccfg)
+	if client != nil {
+		t.Cleanup(func() { _ = client.Close() })
+	}
+	return pair{client: client, clientErr: err, served: served}
+}
+
+// connected is connect for a handshake that must succeed.
+func connected(t *testing.T, f *fixture) *ssh.Client {
+	t.Helper()
+	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, f.Cert(t, nil)))
+	if p.clientErr != nil {
+		t.Fatalf("guest.Handshake: %v (host: %v)", p.clientErr, p.served())
+	}
+	return p.client
+}
+
+// newTranscript returns an empty transcript of output.
+func newTranscript() *sshtest.Transcript { return sshtest.NewTranscript() }

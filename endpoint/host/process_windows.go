@@ -1,0 +1,62 @@
+package host
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/portcullis/portcullis/access"
+)
+
+// DefaultShell runs shells and exec commands when SSHConfig.Shell is empty.
+const DefaultShell = `C:\Windows\System32\cmd.exe`
+
+// Windows specifics of the programs a session runs: no terminals (a Guest's shell runs on
+// pipes), no process groups and no signals but KILL, which ends the program itself (not its
+// children).
+const (
+	// defaultPath is the PATH of programs when the Host agent itself has none.
+	defaultPath = `C:\Windows\System32;C:\Windows`
+	// fallbackHome is the working directory of programs whose account has no home directory.
+	fallbackHome = `C:\`
+)
+
+// terminalSupport refuses a terminal request: creack/pty offers no terminal on Windows, so a
+// Guest's shell runs on pipes there.
+func terminalSupport() error {
+	return fmt.Errorf("host: %w: a terminal is not available on a Windows Host", access.ErrRequestRefused)
+}
+
+// osEnvNames are the variables of the agent's environment that Windows programs need to run.
+var osEnvNames = [...]string{"SystemRoot", "windir", "ComSpec", "PATHEXT", "TEMP", "TMP", "USERPROFILE"}
+
+// shellCommand runs command with the shell (cmd.exe /C command), passing the command line
+// as the Guest wrote it: cmd.exe does not parse quoted arguments the way Go quotes them.
+func shellCommand(shell, command string) *exec.Cmd {
+	cmd := exec.Command(shell)
+	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: syscall.EscapeArg(shell) + " /C " + command}
+	return cmd
+}
+
+// osEnv returns the variables of the agent's environment that Windows programs need.
+func osEnv() []string {
+	var env []string
+	for _, name := range osEnvNames {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// signalGroup ends p for SIGKILL; Windows has no other signals to deliver.
+func signalGroup(p *os.Process, sig syscall.Signal) error {
+	if sig != syscall.SIGKILL {
+		return fmt.Errorf("host: %w: signal %v: a Windows Host can only kill a program", access.ErrRequestRefused, sig)
+	}
+	return p.Kill()
+}
+
+// osSignalNames adds no signal on Windows.
+func osSignalNames() []signalName { return nil }
