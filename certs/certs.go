@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/atomicfile"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -150,7 +151,7 @@ func Init(dir string, opts InitOptions) error {
 		return err
 	}
 	for _, f := range files {
-		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return err
 		}
 	}

@@ -82,7 +82,7 @@ func WriteEd25519PrivateKey(path string, key ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, data, PrivateKeyMode)
+	return atomicfile.Write(path, data, PrivateKeyMode)
 }
 
 // LoadSSHSigner reads an SSH private key (OpenSSH PEM, unencrypted) as a signer.
@@ -96,14 +96,6 @@ func LoadSSHSigner(path string) (ssh.Signer, error) {
 		return nil, fmt.Errorf("certs: %s: %w", path, err)
 	}
 	return signer, nil
-}
-
-// WriteFileAtomic writes data to path with mode, atomically (see package atomicfile).
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := atomicfile.Write(path, data, mode); err != nil {
-		return fmt.Errorf("certs: %w", err)
-	}
-	return nil
 }
 
 // encodePrivateKeyPEM encodes a private key as PKCS#8 PEM.

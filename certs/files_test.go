@@ -107,28 +107,3 @@ func TestLoaderRefusals(t *testing.T) {
 		})
 	}
 }
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	for i, data := range []string{"first", "second"} {
-		mode := []os.FileMode{0o644, 0o600}[i]
-		if err := WriteFileAtomic(path, []byte(data), mode); err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != data {
-			t.Fatalf("read %q, %v; want %q", got, err, data)
-		}
-		if info, _ := os.Stat(path); info.Mode().Perm() != mode {
-			t.Fatalf("mode %v, want %v", info.Mode().Perm(), mode)
-		}
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("%d entries left in dir, want just the file", len(entries))
-	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
-		t.Fatal("write into a missing directory succeeded")
-	}
-}

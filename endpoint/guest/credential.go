@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // ErrNoCredential: no key-bound credential is stored for this Connection Manager.
@@ -127,7 +128,7 @@ func (s CredentialStore) Obtain(ctx context.Context, hc *http.Client, cmURL, idT
 	if err := certs.WriteEd25519PrivateKey(keyPath, key); err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	if err := certs.WriteFileAtomic(certPath, []byte(resp.Certificate), credentialFileMode); err != nil {
+	if err := atomicfile.Write(certPath, []byte(resp.Certificate), credentialFileMode); err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	return cert, leaf, nil

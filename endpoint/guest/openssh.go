@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // OpenSSH interoperability: `portcullis proxy` runs as OpenSSH's ProxyCommand. The order of
@@ -170,5 +170,5 @@ func PinKnownHost(file, alias string, key ssh.PublicKey) error {
 		buf.WriteString(sc.Text() + "\n")
 	}
 	buf.WriteString(alias + " " + string(ssh.MarshalAuthorizedKey(key)))
-	return certs.WriteFileAtomic(file, buf.Bytes(), knownHostsMode)
+	return atomicfile.Write(file, buf.Bytes(), knownHostsMode)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // Files a Host keeps in its state directory.
@@ -102,10 +103,10 @@ func (h *Agent) enroll(ctx context.Context) error {
 	if err := certs.WriteEd25519PrivateKey(filepath.Join(h.StateDir, hostKeyFile), key); err != nil {
 		return err
 	}
-	if err := certs.WriteFileAtomic(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
 		return err
 	}
-	return certs.WriteFileAtomic(filepath.Join(h.StateDir, hostStateFile), data, 0o600)
+	return atomicfile.Write(filepath.Join(h.StateDir, hostStateFile), data, 0o600)
 }
 
 // load reads the Host's identity from StateDir.

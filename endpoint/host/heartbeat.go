@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // renewAt is when a certificate should be renewed: after two thirds of its lifetime (counted
@@ -55,7 +56,7 @@ func (h *Agent) renew(ctx context.Context, rt *hostRuntime) error {
 	if err := api.Call(ctx, rt.cm(), http.MethodPost, h.CMURL+api.PathHostRenew, "", struct{}{}, &resp); err != nil {
 		return err
 	}
-	if err := certs.WriteFileAtomic(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
 		return err
 	}
 	return h.useCertificate(rt, []byte(resp.Certificate))

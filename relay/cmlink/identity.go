@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // Files a relay keeps in its state directory, each of mode 0600.
@@ -103,7 +104,7 @@ func loadOrCreateX25519(path string) (*ecdh.PrivateKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
 		}
-		return k, certs.WriteFileAtomic(path, k.Bytes(), 0o600)
+		return k, atomicfile.Write(path, k.Bytes(), 0o600)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cmlink: read relay HTTP key: %w", err)
@@ -137,7 +138,7 @@ func enroll(ctx context.Context, cfg IdentityConfig) error {
 	if err := certs.WriteEd25519PrivateKey(filepath.Join(cfg.StateDir, KeyFile), key); err != nil {
 		return err
 	}
-	return certs.WriteFileAtomic(filepath.Join(cfg.StateDir, CertFile), []byte(resp.Certificate), 0o600)
+	return atomicfile.Write(filepath.Join(cfg.StateDir, CertFile), []byte(resp.Certificate), 0o600)
 }
 
 // loadEnrolledCert reads an enrolled relay's key and certificate from dir.
