@@ -147,13 +147,19 @@ func parseEd25519AuthorizedKey(line string) (ssh.PublicKey, ed25519.PublicKey, e
 	return pub, ed, nil
 }
 
-func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+// admitAndAuthenticateHost authenticates a Host's heartbeat or long-poll within the Host
+// admission limit (the slot is released once the Host is known); it has answered when false.
+func (s *Server) admitAndAuthenticateHost(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
 	release, ok := s.admitHost(w, r)
 	if !ok {
-		return
+		return store.Host{}, false
 	}
-	h, ok := s.authenticateHost(w, r)
-	release()
+	defer release()
+	return s.authenticateHost(w, r)
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.admitAndAuthenticateHost(w, r)
 	if !ok {
 		return
 	}
@@ -171,12 +177,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
-	release, ok := s.admitHost(w, r)
-	if !ok {
-		return
-	}
-	h, ok := s.authenticateHost(w, r)
-	release()
+	h, ok := s.admitAndAuthenticateHost(w, r)
 	if !ok {
 		return
 	}
