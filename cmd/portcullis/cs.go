@@ -125,7 +125,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -207,7 +207,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		go func() { _ = s.Serve(ln) }()
 	}
 	if rt.httpKey != nil {
-		ln, err := net.Listen("tcp", rt.cfg.HTTPListen)
+		ln, err := listen(rt.cfg.HTTPListen)
 		if err != nil {
 			return stop, fmt.Errorf("listen %s: %w", rt.cfg.HTTPListen, err)
 		}
@@ -218,7 +218,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		go func() { serveErr <- rt.srv.Serve(tunnels) }()
 	}
 	if rt.cfg.MetricsListen != "" {
-		ln, err := net.Listen("tcp", rt.cfg.MetricsListen)
+		ln, err := listen(rt.cfg.MetricsListen)
 		if err != nil {
 			stop()
 			return func() {}, fmt.Errorf("listen %s: %w", rt.cfg.MetricsListen, err)
