@@ -65,8 +65,8 @@ type cmConfig struct {
 	Instance        string   `mapstructure:"instance"`
 	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
 	Revocation      string   `mapstructure:"revocation"`
-	LogLevel        string   `mapstructure:"log-level"`
 	PprofListen     string   `mapstructure:"pprof-listen"`
+	logConfig       `mapstructure:",squash"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -117,7 +117,7 @@ func newCMCmd() *cobra.Command {
 }
 
 func runCM(ctx context.Context, cfg cmConfig) error {
-	log, err := newLogger(cfg.LogLevel)
+	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}

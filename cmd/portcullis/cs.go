@@ -43,8 +43,8 @@ type csConfig struct {
 	MaxSessions   int           `mapstructure:"max-sessions"`
 	PerSource     int           `mapstructure:"max-handshakes-per-source"`
 	DrainTimeout  time.Duration `mapstructure:"drain-timeout"`
-	LogLevel      string        `mapstructure:"log-level"`
 	Pprof         string        `mapstructure:"pprof-listen"`
+	logConfig     `mapstructure:",squash"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -114,7 +114,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}
