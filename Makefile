@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 PKGS    := ./...
 
-.PHONY: all build demo test test-deps vet fuzz bench bench-go clean
+.PHONY: all build demo test test-deps vet cross fuzz bench bench-go clean
 
 all: build
 
@@ -13,9 +13,10 @@ build:
 demo: build
 	./$(BIN) demo
 
-# test installs what the suite needs (PostgreSQL binaries, squid) when missing, then runs vet and
-# every test, the race detector on the concurrent packages, and a short fuzz pass.
-test: test-deps vet
+# test installs what the suite needs (PostgreSQL binaries, squid) when missing, then runs vet,
+# the build and vet of every platform (cross), every test, the race detector on the concurrent
+# packages, and a short fuzz pass.
+test: test-deps vet cross
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -race -timeout 10m ./ticket/... ./relay/... ./gateway/...
 	$(MAKE) fuzz FUZZTIME=5s
@@ -25,6 +26,20 @@ test-deps:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# cross builds and vets every package (tests included) for each platform in PLATFORMS
+# (GOOS/GOARCH), goes on past a failing platform, and fails naming every one that failed.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+cross:
+	@failed=""; \
+	for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "cross: $$os/$$arch"; \
+		if ! { GOOS=$$os GOARCH=$$arch $(GO) build $(PKGS) && GOOS=$$os GOARCH=$$arch $(GO) vet $(PKGS); }; then \
+			failed="$$failed $$os/$$arch"; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "cross: failed on$$failed"; exit 1; fi
 
 FUZZTIME ?= 30s
 fuzz:

@@ -1,8 +1,8 @@
 // Command bench is the Portcullis benchmark suite, run by `make bench` (never by `make test`).
-// It starts everything on loopback — a real CM, CS and Host from the portcullis binary, two
-// OpenSSH daemons, socat — measures Portcullis beside the limit (plain loopback TCP) and beside
-// OpenSSH on the same machine in the same run, stops it all, prints a table with pass or fail
-// beside each target, and writes every figure and ratio to bench/results.json.
+// It starts everything on loopback — a real CM, CS and Host from the portcullis binary (package
+// localstack), two OpenSSH daemons, socat — measures Portcullis beside the limit (plain loopback
+// TCP) and beside OpenSSH on the same machine in the same run, stops it all, prints a table with
+// pass or fail beside each target, and writes every figure and ratio to bench/results.json.
 //
 // What it measures, and how:
 //
@@ -26,12 +26,13 @@
 //     be raised (root without CAP_SYS_RESOURCE, as in containers), opens as many sessions as
 //     the limit allows and says so. The Host halves are held by a second process (this binary
 //     with PORTCULLIS_BENCH_HOLD set) for the same reason; tickets are minted with the CM's
-//     ticket key from the cluster's certificates, so the CS verifies them as it does any.
+//     ticket key from the local stack's certificates, so the CS verifies them as it does any.
 //
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate
 // measures the machine, the CPU time measures the code. Profiles: -profile DIR saves CPU
-// profiles of the CM under each load (the CM and CS take --pprof-listen on loopback).
+// profiles of the CM under the decision and heartbeat loads (the CM and CS take --pprof-listen
+// on loopback).
 //
 // It must never run inside `make test`: it takes minutes, needs root for sshd, and its figures
 // depend on the machine.

@@ -172,7 +172,7 @@ func startProc(cmd *exec.Cmd, logPath string) (*proc, error) {
 		return nil, fmt.Errorf("log %s: %w", logPath, err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithSuite(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -157,7 +157,7 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 	}
 	// Every half comes from 127.0.0.1: lift the CS's per-source handshake limit, and make room
 	// for n sessions.
-	cs, err := st.c.StartRelay(ctx, cluster.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: []string{
+	cs, err := st.c.StartRelay(ctx, localstack.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: []string{
 		"--max-sessions", strconv.Itoa(n + fdHeadroom), "--max-handshakes-per-source", strconv.Itoa(4 * dialWorkers),
 	}})
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/portcullis/portcullis/certs"
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 )
 
 // Names of the parts the suite starts.
@@ -26,11 +26,11 @@ var hostTags = map[string]string{"env": "prod", "team": "bench"}
 // stack is a running Portcullis system: a CM (with a store), one CS, signed-in users and,
 // when asked for, a Host agent.
 type stack struct {
-	c     *cluster.Cluster
-	relay *cluster.Proc
-	admin cluster.User
-	user  cluster.User
-	host  *cluster.Proc
+	c     *localstack.Stack
+	relay *localstack.Proc
+	admin localstack.User
+	user  localstack.User
+	host  *localstack.Proc
 	// pprof is the CM's profile address, "" when profiling is off.
 	pprof string
 }
@@ -42,7 +42,7 @@ func startStack(ctx context.Context, bin, dir, dsn string, withHost, profile boo
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stack dir: %w", err)
 	}
-	opts := cluster.Options{Bin: bin, Dir: dir, Store: dsn}
+	opts := localstack.Options{Bin: bin, Dir: dir, Store: dsn}
 	var pprofAddr string
 	if profile {
 		port, err := freePort()
@@ -52,7 +52,7 @@ func startStack(ctx context.Context, bin, dir, dsn string, withHost, profile boo
 		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
 		opts.CMArgs = []string{"--pprof-listen", pprofAddr}
 	}
-	c, err := cluster.Start(ctx, opts)
+	c, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func startStack(ctx context.Context, bin, dir, dsn string, withHost, profile boo
 
 func (s *stack) populate(ctx context.Context, withHost bool) error {
 	var err error
-	if s.relay, err = s.c.StartRelay(ctx, cluster.RelaySpec{ID: relayID, Region: "eu-north"}); err != nil {
+	if s.relay, err = s.c.StartRelay(ctx, localstack.RelaySpec{ID: relayID, Region: "eu-north"}); err != nil {
 		return err
 	}
 	if s.admin, err = s.c.Login(ctx, adminMail, password, ""); err != nil {
@@ -79,7 +79,7 @@ func (s *stack) populate(ctx context.Context, withHost bool) error {
 		return fmt.Errorf("relay %s did not register: %w", relayID, err)
 	}
 	if withHost {
-		s.host, err = s.c.StartHost(ctx, s.admin, cluster.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
+		s.host, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
 	}
 	return err
 }

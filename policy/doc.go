@@ -1,13 +1,15 @@
 // Package policy embeds Open Policy Agent to decide every Portcullis request: it compiles the
-// Rego modules once (New), evaluates the prepared query per request (Engine.Decide), turns the
-// result into a Decision with human reasons and Obligations, and runs a policy's Rego tests
+// Rego modules once (New), evaluates the prepared queries per request — connections with
+// Engine.Decide (data.portcullis.authz), the Connection Manager's admin and auditor API with
+// Engine.DecideAPI (data.portcullis.api, the embedded default when a policy has none) — turns
+// the result into a Decision with human reasons and Obligations, and runs a policy's Rego tests
 // with coverage (Test).
 //
 // It also owns the policy's life around those decisions: a Manager serves the last good policy
-// from a directory or a signed OPA bundle (ReadBundle, WriteBundle) and rolls out a changed one
-// only when it parses, compiles and passes its own tests; Engine.Mask applies the policy's
-// data.system.log.mask to a decision-log record, as OPA does; Impact replays recorded
-// decisions against a candidate policy.
+// from a directory, a signed OPA bundle (ReadBundle, WriteBundle) or, by default, the embedded
+// policy of package rego, and rolls out a changed one only when it parses, compiles and passes
+// its own tests; Engine.Mask applies the policy's data.system.log.mask to a decision-log
+// record, as OPA does; Impact replays recorded decisions against a candidate policy.
 //
 // Decisions fail closed: an evaluation error, an undefined result or a malformed one always
 // yields a refusal. The package must never perform I/O on the request path (a Manager reads

@@ -1,6 +1,8 @@
-// Package store keeps the Connection Manager's state: enrollment tokens, hosts, relays,
-// sessions and the decision log, in SQLite (one file, zero set-up; the default) or in
-// PostgreSQL / CockroachDB (shared by several CM replicas).
+// Package store keeps the Connection Manager's state: enrollment tokens, Hosts (with their
+// presence and heartbeat counters), relays (and the identities of tenants' private relays),
+// sessions, locks, the record of ID tokens exchanged for Guest credentials, and the decision
+// log, in SQLite (one file, zero set-up; the default) or in PostgreSQL / CockroachDB (shared by
+// several CM replicas).
 //
 // One implementation over database/sql serves every database; the few differences (column
 // types, time encoding, transactions and their retries, migration locking) live in dialect.go.
@@ -9,8 +11,12 @@
 // processes may open the same database at once.
 //
 // Every write runs in a transaction that either commits or changes nothing, and a method that
-// returns nil has committed. Failures are reported with sentinel errors (ErrNotFound,
-// ErrConflict, ErrTokenUsed, ErrTokenExpired, ErrInvalid) to be checked with errors.Is.
+// returns nil has committed. The two writes of every connect, InsertDecision and CreateSession,
+// are group-committed (groupcommit.go): concurrent calls of one of them share a transaction,
+// each returns only once the transaction holding its record has committed, and a batch that
+// fails is retried one record at a time, so that a bad record fails only its own call. Failures
+// are reported with sentinel errors (ErrNotFound, ErrConflict, ErrTokenUsed, ErrTokenExpired,
+// ErrReplayed, ErrInvalid) to be checked with errors.Is.
 //
 // The store owns persistence only. It must never decide policy, never hold an enrollment
 // secret (only its SHA-256), never log credentials or DSN passwords, and never alter or

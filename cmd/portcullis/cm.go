@@ -65,8 +65,8 @@ type cmConfig struct {
 	Instance        string   `mapstructure:"instance"`
 	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
 	Revocation      string   `mapstructure:"revocation"`
-	LogLevel        string   `mapstructure:"log-level"`
 	PprofListen     string   `mapstructure:"pprof-listen"`
+	logConfig       `mapstructure:",squash"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -117,7 +117,7 @@ func newCMCmd() *cobra.Command {
 }
 
 func runCM(ctx context.Context, cfg cmConfig) error {
-	log, err := newLogger(cfg.LogLevel)
+	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}
@@ -165,14 +165,14 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	}
 	mux.Handle("/", gw.Handler())
 	srv := &http.Server{Handler: mux, TLSConfig: keys.tls, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("connection manager listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "issuer", issuer, "policy_revision", pol.Status().Revision)
 	background := func(ctx context.Context) error { return runBoth(ctx, gw.Run, pol.Run) }
 	if cfg.HeartbeatListen != "" {
-		hbLn, err := net.Listen("tcp", cfg.HeartbeatListen)
+		hbLn, err := listen(cfg.HeartbeatListen)
 		if err != nil {
 			return fmt.Errorf("listen for signed heartbeats: %w", err)
 		}

@@ -42,7 +42,7 @@ func TestConfigPrecedence(t *testing.T) {
 		DrainTimeout:  30 * time.Second,
 		CMURL:         "https://127.0.0.1:8443",
 		CertsDir:      "certs",
-		LogLevel:      "info",
+		logConfig:     logConfig{LogLevel: "info", LogFormat: logFormatText, out: os.Stderr}, // the command's error stream
 	}
 	if got != want {
 		t.Errorf("config = %+v\nwant     %+v", got, want)

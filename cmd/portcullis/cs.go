@@ -41,8 +41,8 @@ type csConfig struct {
 	MaxSessions   int           `mapstructure:"max-sessions"`
 	PerSource     int           `mapstructure:"max-handshakes-per-source"`
 	DrainTimeout  time.Duration `mapstructure:"drain-timeout"`
-	LogLevel      string        `mapstructure:"log-level"`
 	Pprof         string        `mapstructure:"pprof-listen"`
+	logConfig     `mapstructure:",squash"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -111,7 +111,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.LogLevel)
+	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -214,7 +214,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		go func() { _ = s.Serve(ln) }()
 	}
 	if rt.httpKey != nil {
-		ln, err := net.Listen("tcp", rt.cfg.HTTPListen)
+		ln, err := listen(rt.cfg.HTTPListen)
 		if err != nil {
 			return stop, fmt.Errorf("listen %s: %w", rt.cfg.HTTPListen, err)
 		}
@@ -225,7 +225,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		go func() { serveErr <- rt.srv.Serve(tunnels) }()
 	}
 	if rt.cfg.MetricsListen != "" {
-		ln, err := net.Listen("tcp", rt.cfg.MetricsListen)
+		ln, err := listen(rt.cfg.MetricsListen)
 		if err != nil {
 			stop()
 			return func() {}, fmt.Errorf("listen %s: %w", rt.cfg.MetricsListen, err)

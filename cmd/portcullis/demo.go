@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -47,14 +47,14 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	opts := cluster.Options{Bin: bin, Dir: dir}
+	opts := localstack.Options{Bin: bin, Dir: dir}
 	if verbose {
 		opts.Logs = os.Stderr
 	}
 	step := func(format string, a ...any) { fmt.Fprintf(out, "==> "+format+"\n", a...) }
 
 	step("starting the Connection Manager (SQLite store, development identity provider) in %s", dir)
-	c, err := cluster.Start(ctx, opts)
+	c, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 		return err
 	}
 	step("starting the Connection Server cs-eu-1")
-	if _, err := c.StartRelay(ctx, cluster.RelaySpec{ID: "cs-eu-1", Region: "eu-north"}); err != nil {
+	if _, err := c.StartRelay(ctx, localstack.RelaySpec{ID: "cs-eu-1", Region: "eu-north"}); err != nil {
 		return fail(err)
 	}
 	step("dave (portcullis-admins) signs in and enrols the Host db-1 (env=prod, team=data, tenant acme)")
@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	if err := c.WaitRelays(ctx, dave, "cs-eu-1"); err != nil {
 		return fail(fmt.Errorf("relay did not register: %w", err))
 	}
-	host, err := c.StartHost(ctx, dave, cluster.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod", "team": "data"}, Tenant: "acme"})
+	host, err := c.StartHost(ctx, dave, localstack.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod", "team": "data"}, Tenant: "acme"})
 	if err != nil {
 		return fail(err)
 	}

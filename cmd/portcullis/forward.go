@@ -31,7 +31,7 @@ func newForwardCmd() *cobra.Command {
 				return err
 			}
 			defer ln.Close()
-			log, err := newLogger("info")
+			log, err := logConfig{LogLevel: "info", out: cmd.ErrOrStderr()}.newLogger()
 			if err != nil {
 				return err
 			}

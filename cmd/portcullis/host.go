@@ -25,10 +25,10 @@ type hostConfig struct {
 	Name           string `mapstructure:"name"`
 	Shell          string `mapstructure:"shell"`
 	HeartbeatURL   string `mapstructure:"heartbeat-url"`
-	LogLevel       string `mapstructure:"log-level"`
 	Encryption     string `mapstructure:"encryption"`
 	RunAs          string `mapstructure:"run-as"`
 	Preferred      string `mapstructure:"preferred-protocol"`
+	logConfig      `mapstructure:",squash"`
 	hostAuthConfig `mapstructure:",squash"`
 }
 
@@ -97,10 +97,11 @@ func addHostAuthFlags(cmd *cobra.Command) {
 }
 
 func runHost(ctx context.Context, cfg hostConfig) error {
-	log, err := newLogger(cfg.LogLevel)
+	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}
+	log.Info("host agent starting", "cm_url", cfg.CMURL, "name", cfg.Name, "state_dir", cfg.StateDir)
 	pool, err := optionalPool(cfg.CAFile)
 	if err != nil {
 		return err

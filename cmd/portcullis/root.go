@@ -2,8 +2,7 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,7 +36,8 @@ func addConfigFlag(cmd *cobra.Command) {
 
 // loadConfig fills out from, in rising precedence: flag defaults, the YAML file named by
 // --config, PORTCULLIS_* environment variables, and flags given on the command line. Keys are
-// the long flag names; in the environment, dashes become underscores.
+// the long flag names; in the environment, dashes become underscores. A daemon's logger
+// (logConfig) writes to the command's error stream.
 func loadConfig(cmd *cobra.Command, out any) error {
 	v := viper.New()
 	v.SetEnvPrefix("PORTCULLIS")
@@ -64,19 +64,8 @@ func loadConfig(cmd *cobra.Command, out any) error {
 	if err := v.Unmarshal(out); err != nil {
 		return fmt.Errorf("decode configuration: %w", err)
 	}
-	return nil
-}
-
-// addLogFlag adds --log-level.
-func addLogFlag(cmd *cobra.Command) {
-	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
-}
-
-// newLogger returns a text logger on stderr at the named level.
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
+	if lc, ok := out.(interface{ setLogOutput(io.Writer) }); ok {
+		lc.setLogOutput(cmd.ErrOrStderr())
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return nil
 }

@@ -21,7 +21,13 @@
 // A person signs in with username (email or the part before @), password and
 // an optional one-time code. ID tokens carry email, email_verified, name,
 // preferred_username, groups, auth_time and amr: ["pwd"], or
-// ["pwd","otp","mfa"] when the one-time code matched the user's.
+// ["pwd","otp","mfa"] when the one-time code matched the user's. Tokens are
+// signed with a key made at start; RotateKey makes a new one current and keeps
+// the old ones in the JWKS.
+//
+// SubmitDeviceLogin and SubmitBrowserLogin fill in and post the login form
+// over HTTP as a person's browser would, so that the demo and the tests can
+// sign in without one.
 //
 // devidp is for development only and must never guard anything real: its
 // passwords and one-time codes are fixed and held in plain text, its forms

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/policy"
 )
 
@@ -44,7 +44,7 @@ func TestTheCMRefusesABundleWithABadSignature(t *testing.T) {
 	otherPriv, _ := keygen(t, dir, "other")
 	file := filepath.Join(dir, "policy.tar.gz")
 	bundle(t, file, priv, "release-1")
-	c, err := cluster.Start(ctx, cluster.Options{Bin: sys.bin, Dir: filepath.Join(dir, "sys"), CMArgs: []string{
+	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: filepath.Join(dir, "sys"), CMArgs: []string{
 		"--policy-bundle", file, "--policy-key", pub, "--policy-key-id", "policy-2026", "--policy-poll", "200ms",
 	}})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -24,12 +24,12 @@ var pairedRE = regexp.MustCompile(`msg="relay: session paired".* decision=(dec_[
 func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "crash")})
+	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "crash")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	if _, err := c.StartRelay(ctx, cluster.RelaySpec{ID: "cs-crash-1", Region: "eu-north"}); err != nil {
+	if _, err := c.StartRelay(ctx, localstack.RelaySpec{ID: "cs-crash-1", Region: "eu-north"}); err != nil {
 		t.Fatal(err)
 	}
 	dave, err := c.Login(ctx, "dave@example.com", "password", "")
@@ -43,7 +43,7 @@ func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T
 	if err := c.WaitRelays(ctx, dave, "cs-crash-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.StartHost(ctx, dave, cluster.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod"}, Tenant: "acme"}); err != nil {
+	if _, err := c.StartHost(ctx, dave, localstack.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod"}, Tenant: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -88,14 +88,14 @@ func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T
 type connectLoad struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	c       *cluster.Cluster
-	user    cluster.User
+	c       *localstack.Stack
+	user    localstack.User
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	granted []string // decision ids of the connections that went through
 }
 
-func newConnectLoad(ctx context.Context, c *cluster.Cluster, u cluster.User) *connectLoad {
+func newConnectLoad(ctx context.Context, c *localstack.Stack, u localstack.User) *connectLoad {
 	ctx, cancel := context.WithCancel(ctx)
 	return &connectLoad{ctx: ctx, cancel: cancel, c: c, user: u}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 )
 
 // kiosk is a Host whose owner demands a host-local password, and whose tag makes the policy
@@ -43,7 +43,7 @@ func kioskHost(t *testing.T) string {
 		kiosk.socket = filepath.Join(dir, "confirm.sock")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, kiosk.err = sys.c.StartHost(ctx, sys.users["dave@example.com"], cluster.HostSpec{
+		_, kiosk.err = sys.c.StartHost(ctx, sys.users["dave@example.com"], localstack.HostSpec{
 			Name: "kiosk-1", Tenant: "acme", Tags: map[string]string{"env": "staging", "confirm": "required"},
 			Args: []string{"--auth-chain", "password", "--password-file", passwords,
 				"--confirm-socket", kiosk.socket, "--confirm-timeout", "30s"},

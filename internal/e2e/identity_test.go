@@ -18,7 +18,7 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 )
 
 // loginRun is a `portcullis login` process whose output a test reads line by line.
@@ -34,7 +34,7 @@ func startLogin(t *testing.T, dir string, flags ...string) *loginRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	cmd := sys.c.Guest(ctx, cluster.User{ConfigDir: dir}, append([]string{"login"}, flags...)...)
+	cmd := sys.c.Guest(ctx, localstack.User{ConfigDir: dir}, append([]string{"login"}, flags...)...)
 	r := &loginRun{cmd: cmd, lines: make(chan string, 64)}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -95,9 +95,9 @@ var (
 )
 
 // signedIn returns the user whose credentials `portcullis login` left in dir.
-func signedIn(t *testing.T, email, dir string) cluster.User {
+func signedIn(t *testing.T, email, dir string) localstack.User {
 	t.Helper()
-	u, err := sys.c.Signed(cluster.User{Email: email, ConfigDir: dir})
+	u, err := sys.c.Signed(localstack.User{Email: email, ConfigDir: dir})
 	if err != nil {
 		t.Fatalf("credentials left by login: %v", err)
 	}
@@ -238,7 +238,7 @@ func TestAStolenBearerTokenConnectsNowhere(t *testing.T) {
 func TestHostIdentityLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{Bin: sys.bin, Dir: t.TempDir(), HeartbeatListener: true,
+	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: t.TempDir(), HeartbeatListener: true,
 		CMArgs: []string{"--host-cert-ttl", "12s"}})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestHostIdentityLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab, err := c.StartHost(ctx, dave, cluster.HostSpec{Name: "lab-1", Tags: map[string]string{"env": "staging"}, Tenant: "acme", SignedHeartbeats: true})
+	lab, err := c.StartHost(ctx, dave, localstack.HostSpec{Name: "lab-1", Tags: map[string]string{"env": "staging"}, Tenant: "acme", SignedHeartbeats: true})
 	if err != nil {
 		t.Fatalf("a host heartbeating over plain HTTP: %v\n%s", err, c.LogOf("lab-1"))
 	}

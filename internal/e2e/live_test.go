@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -15,7 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/rego"
 )
 
@@ -28,10 +30,10 @@ const ticker = "echo started; while :; do echo tick; sleep 0.2; done"
 
 // liveSystem is a system of its own for stories that lock, kill or restart its parts.
 type liveSystem struct {
-	c           *cluster.Cluster
-	alice, dave cluster.User
-	relays      map[string]*cluster.Proc
-	host        *cluster.Proc
+	c           *localstack.Stack
+	alice, dave localstack.User
+	relays      map[string]*localstack.Proc
+	host        *localstack.Proc
 	hostName    string
 }
 
@@ -41,11 +43,11 @@ func startLive(t *testing.T, cmArgs []string, relayIDs ...string) *liveSystem {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{Bin: sys.bin, Dir: t.TempDir(), CMArgs: cmArgs})
+	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: t.TempDir(), CMArgs: cmArgs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := &liveSystem{c: c, relays: map[string]*cluster.Proc{}, hostName: "web-1"}
+	ls := &liveSystem{c: c, relays: map[string]*localstack.Proc{}, hostName: "web-1"}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range append([]string{"cm", "web-1"}, relayIDs...) {
@@ -55,7 +57,7 @@ func startLive(t *testing.T, cmArgs []string, relayIDs ...string) *liveSystem {
 		c.Stop()
 	})
 	for i, id := range relayIDs {
-		p, err := c.StartRelay(ctx, cluster.RelaySpec{ID: id, Region: []string{"eu-north", "us-east"}[i%2]})
+		p, err := c.StartRelay(ctx, localstack.RelaySpec{ID: id, Region: []string{"eu-north", "us-east"}[i%2]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +67,7 @@ func startLive(t *testing.T, cmArgs []string, relayIDs ...string) *liveSystem {
 	if err := c.WaitRelays(ctx, ls.dave, relayIDs...); err != nil {
 		t.Fatal(err)
 	}
-	ls.host, err = c.StartHost(ctx, ls.dave, cluster.HostSpec{Name: "web-1", Tags: map[string]string{"env": "staging", "team": "web"}, Tenant: "acme"})
+	ls.host, err = c.StartHost(ctx, ls.dave, localstack.HostSpec{Name: "web-1", Tags: map[string]string{"env": "staging", "team": "web"}, Tenant: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func (g *guestRun) stillTicking(t *testing.T, when string) {
 }
 
 // call sends an API call to the CM as u.
-func (ls *liveSystem) call(u cluster.User, method, path string, in, out any) error {
+func (ls *liveSystem) call(u localstack.User, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), liveDeadline)
 	defer cancel()
 	return api.Call(ctx, u.Client, method, ls.c.CMURL+path, u.IDToken, in, out)
@@ -226,7 +228,7 @@ func logHas(log string, parts ...string) bool {
 var lockIDRE = regexp.MustCompile(`^(lk_[0-9a-f]+): `)
 
 // cli runs a portcullis command as u and returns its combined output.
-func (ls *liveSystem) cli(t *testing.T, u cluster.User, args ...string) (string, error) {
+func (ls *liveSystem) cli(t *testing.T, u localstack.User, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), liveDeadline)
 	defer cancel()
@@ -318,7 +320,7 @@ func (ls *liveSystem) relayListed(id string) bool {
 }
 
 // carol signs the auditor in.
-func (ls *liveSystem) carol(t *testing.T) cluster.User {
+func (ls *liveSystem) carol(t *testing.T) localstack.User {
 	t.Helper()
 	u, err := ls.c.Login(context.Background(), "carol@example.com", "password", "")
 	if err != nil {

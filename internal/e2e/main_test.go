@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/cluster"
+	"github.com/portcullis/portcullis/localstack"
 )
 
 // suite is the system the tests share: one CM, relays and Hosts, started once.
 type suite struct {
 	bin   string
-	c     *cluster.Cluster
+	c     *localstack.Stack
 	tap   *tapProxy
-	users map[string]cluster.User
-	hosts map[string]*cluster.Proc
+	users map[string]localstack.User
+	hosts map[string]*localstack.Proc
 }
 
 // the shared system, set by TestMain before any test runs and read-only afterwards.
@@ -59,12 +59,12 @@ func runMain(m *testing.M) int {
 }
 
 func startSuite(ctx context.Context, dir string) (*suite, error) {
-	s := &suite{bin: filepath.Join(dir, "portcullis"), users: map[string]cluster.User{}, hosts: map[string]*cluster.Proc{}}
+	s := &suite{bin: filepath.Join(dir, "portcullis"), users: map[string]localstack.User{}, hosts: map[string]*localstack.Proc{}}
 	build := exec.Command("go", "build", "-o", s.bin, "github.com/portcullis/portcullis/cmd/portcullis")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build: %w\n%s", err, out)
 	}
-	c, err := cluster.Start(ctx, cluster.Options{Bin: s.bin, Dir: filepath.Join(dir, "sys")})
+	c, err := localstack.Start(ctx, localstack.Options{Bin: s.bin, Dir: filepath.Join(dir, "sys")})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func startSuite(ctx context.Context, dir string) (*suite, error) {
 	if err := c.WaitRelays(ctx, s.users["dave@example.com"], "cs-eu-1"); err != nil {
 		return s, fmt.Errorf("relay registration: %w", err)
 	}
-	for _, h := range []cluster.HostSpec{
+	for _, h := range []localstack.HostSpec{
 		{Name: "web-1", Tags: map[string]string{"env": "staging", "team": "web"}, Tenant: "acme"},
 		{Name: "db-1", Tags: map[string]string{"env": "prod", "team": "data"}, Tenant: "acme"},
 	} {
@@ -106,7 +106,7 @@ func (s *suite) startRelay(ctx context.Context) error {
 		return err
 	}
 	s.tap = tap
-	p, err := s.c.StartRelay(ctx, cluster.RelaySpec{ID: "cs-eu-1", Region: "eu-north", Advertise: tap.Addr()})
+	p, err := s.c.StartRelay(ctx, localstack.RelaySpec{ID: "cs-eu-1", Region: "eu-north", Advertise: tap.Addr()})
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -10,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/cluster"
 	"github.com/portcullis/portcullis/internal/squidtest"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -36,8 +38,8 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	dave := sys.users["dave@example.com"]
-	var relays []*cluster.Proc
-	for _, spec := range []cluster.RelaySpec{
+	var relays []*localstack.Proc
+	for _, spec := range []localstack.RelaySpec{
 		{ID: "cs-globex-0", Region: "eu-west"},
 		{ID: "cs-globex-1", Region: "eu-west", BlockTCP: true, HTTPHost: squidtest.Alias},
 	} {
@@ -55,7 +57,7 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 	if err := sys.c.WaitRelays(ctx, dave, "cs-globex-0", "cs-globex-1"); err != nil {
 		t.Fatalf("the enrolled relays did not register: %v\n%s", err, sys.c.LogOf("cs-globex-1"))
 	}
-	if _, err := sys.c.StartHost(ctx, dave, cluster.HostSpec{
+	if _, err := sys.c.StartHost(ctx, dave, localstack.HostSpec{
 		Name: "kiosk-7", Tags: map[string]string{"env": "prod", "site": "store-7"}, Tenant: "globex",
 		// The kiosk's network, too, passes only plain HTTP through the proxy.
 		Env: []string{"HTTP_PROXY=" + proxy.URL.String(), "http_proxy=" + proxy.URL.String()},

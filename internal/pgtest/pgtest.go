@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -265,7 +264,7 @@ func (s *Server) startWatchdog() {
 	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s",
 		os.Getpid(), stop, shellQuote([]string{s.dir}))
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a ^C to the test's group must not kill it
+	leaveProcessGroup(cmd) // a ^C to the test's group must not kill it
 	if cmd.Start() == nil {
 		s.watchdog = cmd
 	}

@@ -1,0 +1,120 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+
+	"github.com/portcullis/portcullis/api"
+)
+
+// closedAddr is an address nothing ever listens on: no socket can bind port 0, so every dial
+// of it fails at once, as a dial of a closed port does.
+const closedAddr = "127.0.0.1:0"
+
+// relayDrainTimeout is how long a relay's live sessions may go on after SIGTERM.
+const relayDrainTimeout = "5s"
+
+// RelaySpec describes a Connection Server to start.
+type RelaySpec struct {
+	ID, Region string
+	// Advertise is the address registered with the CM; default the address it listens on.
+	Advertise string
+	// BlockTCP advertises, for the TCP transport, an address nothing listens on (closedAddr),
+	// as if a firewall refused TCP/1970: only the HTTP fallback reaches the relay.
+	BlockTCP bool
+	// HTTPHost is the host name the HTTP fallback advertises (it listens on 127.0.0.1);
+	// default 127.0.0.1. A name only a proxy resolves (squidtest.Alias) makes clients go
+	// through the proxy named by HTTP_PROXY.
+	HTTPHost string
+	// EnrollToken makes the relay a tenant's private relay, enrolled with this relay token.
+	EnrollToken string
+	// Args are extra flags of the CS command (e.g. --pprof-listen).
+	Args []string
+}
+
+// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
+func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
+	var socks [3]*socket // TCP transport, HTTP fallback, metrics
+	defer func() {
+		for _, sock := range socks {
+			if sock != nil {
+				sock.close() // the relay has its own copy; a killed relay's ports refuse at once
+			}
+		}
+	}()
+	for i := range socks {
+		var err error
+		if socks[i], err = listenLoopback(); err != nil {
+			return nil, err
+		}
+	}
+	tcp, httpSock, metrics := socks[0], socks[1], socks[2]
+	advertise := orDefault(r.Advertise, tcp.addr)
+	if r.BlockTCP {
+		advertise = closedAddr
+	}
+	_, httpPort, _ := net.SplitHostPort(httpSock.addr) // an address net made: it splits
+	httpURL := "http://" + net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), httpPort)
+	l := &launch{name: r.ID, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
+		"--certs-dir", s.CertsDir(), "--region", r.Region, "--http-advertise", httpURL,
+		"--state-dir", filepath.Join(s.opts.Dir, "relays", r.ID), "--drain-timeout", relayDrainTimeout}}
+	for _, ls := range []struct {
+		flag string
+		sock *socket
+	}{{"--listen", tcp}, {"--http-listen", httpSock}, {"--metrics-listen", metrics}} {
+		if err := l.listenOn(ls.flag, ls.sock); err != nil {
+			return nil, err
+		}
+	}
+	if r.EnrollToken != "" {
+		l.args = append(l.args, "--enroll-token", r.EnrollToken)
+	}
+	l.args = append(l.args, r.Args...)
+	p, err := s.spawn(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	p.Addr, p.HTTPAddr, p.MetricsAddr = tcp.addr, httpURL, metrics.addr
+	return p, nil
+}
+
+// RelayToken has admin create a relay enrollment token for a tenant's private relay.
+func (s *Stack) RelayToken(ctx context.Context, admin User, tenant string) (string, error) {
+	var tok api.EnrollmentTokenResponse
+	req := api.EnrollmentTokenRequest{Tenant: tenant, Kind: "relay"}
+	if err := api.Call(ctx, admin.Client, http.MethodPost, s.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
+		return "", fmt.Errorf("localstack: relay enrollment token for %s: %w", tenant, err)
+	}
+	return tok.Token, nil
+}
+
+// WaitRelays waits until the CM lists every named relay.
+func (s *Stack) WaitRelays(ctx context.Context, admin User, ids ...string) error {
+	return s.waitFor(ctx, func() bool {
+		var relays []api.RelayInfo
+		if api.Call(ctx, admin.Client, http.MethodGet, s.CMURL+api.PathRelays, admin.IDToken, nil, &relays) != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, r := range relays {
+			seen[r.ID] = true
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// orDefault returns s, or d when s is empty.
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
