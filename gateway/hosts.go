@@ -68,7 +68,7 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
-	s.cfg.Logger.Info("enrollment token created", "id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision_id", dec)
+	s.cfg.Logger.Info("enrollment token created", "token_id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision_id", dec)
 	writeJSON(w, http.StatusCreated, api.EnrollmentTokenResponse{ID: et.ID, Token: tok, ExpiresAt: et.ExpiresAt})
 }
 

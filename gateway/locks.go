@@ -40,10 +40,10 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 		s.storeUnavailable(w, "create lock", err)
 		return
 	}
-	s.cfg.Logger.Info("lock created", "lock", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason)
+	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason)
 	live, err := s.sessionsLockedBy(ctx, l)
 	if err != nil {
-		s.cfg.Logger.Error("find locked sessions", "lock", l.ID, "err", err)
+		s.cfg.Logger.Error("find locked sessions", "lock_id", l.ID, "err", err)
 	}
 	view := lockView(l, now)
 	view.EndedSessions = s.endSessions(context.WithoutCancel(ctx), live, api.ReasonPrefixLocked+l.Reason)
@@ -113,7 +113,7 @@ func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {
 		s.storeUnavailable(w, "remove lock", err)
 		return
 	}
-	s.cfg.Logger.Info("lock removed", "lock", l.ID, "by", claims.Subject)
+	s.cfg.Logger.Info("lock removed", "lock_id", l.ID, "by", claims.Subject)
 	writeJSON(w, http.StatusOK, lockView(l, now))
 }
 

@@ -101,6 +101,9 @@ func (s *Stack) spawn(_ context.Context, l *launch) (*Proc, error) {
 	}
 	cmd := exec.Command(s.opts.Bin, l.args...)
 	cmd.Env = append(os.Environ(), l.env...)
+	if s.opts.LogFormat != "" {
+		cmd.Env = append(cmd.Env, "PORTCULLIS_LOG_FORMAT="+s.opts.LogFormat)
+	}
 	cmd.ExtraFiles = l.files
 	var out io.Writer = logFile
 	if s.opts.Logs != nil {

@@ -41,6 +41,8 @@ type Options struct {
 	Logs io.Writer
 	// CMArgs are extra flags of the CM, e.g. its policy settings or "--host-cert-ttl", "30s".
 	CMArgs []string
+	// LogFormat is every daemon's --log-format ("text" or "json"); "" is the daemons' default.
+	LogFormat string
 	// HeartbeatListener makes the CM accept signed heartbeats over plain HTTP on a loopback
 	// port; see Stack.HeartbeatURL and HostSpec.SignedHeartbeats.
 	HeartbeatListener bool

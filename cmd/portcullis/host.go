@@ -101,7 +101,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if err != nil {
 		return err
 	}
-	log.Info("host agent starting", "cm_url", cfg.CMURL, "name", cfg.Name, "state_dir", cfg.StateDir)
+	log.Info("host agent starting", "cm_url", cfg.CMURL, "host_name", cfg.Name, "state_dir", cfg.StateDir)
 	pool, err := optionalPool(cfg.CAFile)
 	if err != nil {
 		return err

@@ -89,7 +89,7 @@ func (h *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("host running", "host_id", rt.state.HostID, "name", rt.state.Name)
+	log.Info("host running", "host_id", rt.state.HostID, "host_name", rt.state.Name)
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rt.stop = stop
@@ -105,7 +105,7 @@ func (h *Agent) Run(ctx context.Context) error {
 		for _, req := range reqs.Requests {
 			if req.Kill {
 				if h.live.end(req.SessionID, req.Reason) {
-					log.Info("ending session on the CM's order", "session", req.SessionID, "reason", req.Reason)
+					log.Info("ending session on the CM's order", "session_id", req.SessionID, "reason", req.Reason)
 				}
 				continue
 			}
@@ -173,7 +173,7 @@ func (h *Agent) logger() *slog.Logger {
 
 // serve dials the CS with the Host's ticket and runs the end-to-end SSH server over it.
 func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) {
-	log := h.logger().With("session", req.SessionID)
+	log := h.logger().With("session_id", req.SessionID)
 	_, claims, err := ticket.Parse(req.Ticket)
 	if err != nil || claims.SessionID != req.SessionID || claims.Role != access.RoleHost {
 		log.Warn("refusing a malformed connection request", "err", err)
@@ -181,15 +181,15 @@ func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest)
 	}
 	conn, transport, err := rt.dialer.Dial(ctx, req.Relay, req.Ticket)
 	if err != nil {
-		log.Warn("dial relay", "relay", req.Relay.ID, "err", err)
+		log.Warn("dial relay", "relay_id", req.Relay.ID, "err", err)
 		return
 	}
 	defer conn.Close()
-	log.Info("session paired", "relay", req.Relay.ID, "transport", transport, "subject", req.Subject)
+	log.Info("session paired", "relay_id", req.Relay.ID, "transport", transport, "subject", req.Subject)
 	var channels atomic.Int64
 	err = ServeSSH(ctx, conn, SSHConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
-		Obligations: claims.Obligations, Shell: h.Shell, Logger: log,
+		Obligations: claims.Obligations, Shell: h.Shell, Logger: h.logger(), // ServeSSH adds session_id
 		Level:   access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
 		Account: h.Account, SFTPCommand: h.SFTPCommand, HostName: rt.state.Name,
 		Auth:      h.Schemes.For(claims.Obligations.RequireConfirm),

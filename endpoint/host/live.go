@@ -74,6 +74,6 @@ func (h *Agent) reportEnd(ctx context.Context, rt *hostRuntime, id string, chann
 	defer cancel()
 	end := api.HostSessionEnd{SessionID: id, ChannelsOpened: channels.Load(), Reason: reason}
 	if err := api.Call(ctx, rt.cm(), http.MethodPost, h.CMURL+api.PathHostSessionEnd, "", end, nil); err != nil {
-		h.logger().Warn("report session end to the CM", "session", id, "err", err)
+		h.logger().Warn("report session end to the CM", "session_id", id, "err", err)
 	}
 }
