@@ -2,18 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 )
 
 // Timings of the daemon logging test.
@@ -135,7 +134,7 @@ func TestDaemonsLogInTheFormatAsked(t *testing.T) {
 // itself), then cancels it, and returns its log and its error.
 func runDaemonUntil(t *testing.T, args []string, until string) (string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetErr(&out)
@@ -197,22 +196,4 @@ func checkLogLines(t *testing.T, out, format, until string) {
 	if lines == 0 || !seen {
 		t.Fatalf("no %s record %q in the log:\n%s", format, until, out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader at a time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,14 +1,12 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +17,8 @@ import (
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/internal/sshtest"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 )
-
-// logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns the log so far.
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestHostRefusesCertificates(t *testing.T) {
 	f := newFixture(t)
@@ -75,7 +54,7 @@ func TestHostRefusesCertificates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var log logBuffer
+			var log syncbuf.Buffer
 			scfg := f.serverConfig()
 			scfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
 			ccfg := f.clientConfig(t, valid)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/store"
 )
@@ -115,7 +116,7 @@ func (l *connectLoad) once() {
 	ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
 	defer cancel()
 	cmd := l.c.Guest(ctx, l.user, "exec", "-v", "db-1", "--", "true")
-	var stderr limitedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	var ee *exec.ExitError

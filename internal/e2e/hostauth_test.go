@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 )
 
@@ -56,11 +57,11 @@ func kioskHost(t *testing.T) string {
 }
 
 // localUser answers the kiosk's confirm socket from a terminal with `portcullis host confirm`.
-func localUser(t *testing.T, socket, answer string) *limitedBuffer {
+func localUser(t *testing.T, socket, answer string) *syncbuf.Buffer {
 	t.Helper()
 	cmd := exec.Command(sys.bin, "host", "confirm", "--confirm-socket", socket)
 	cmd.Stdin = strings.NewReader(answer + "\n")
-	out := &limitedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func execOnATerminal(t *testing.T, password string) (string, int) {
 		t.Fatal(err)
 	}
 	defer ptmx.Close()
-	screen := &limitedBuffer{}
+	screen := &syncbuf.Buffer{}
 	copied := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(screen, ptmx)
@@ -148,7 +149,7 @@ func TestOpenSSHAnswersTheKiosksPasswordOverKeyboardInteractive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ptmx.Close()
-	screen := &limitedBuffer{}
+	screen := &syncbuf.Buffer{}
 	go func() { _, _ = io.Copy(screen, ptmx) }()
 	for _, step := range []struct{ prompt, answer string }{{"Logon:", "maint"}, {"Password:", "kiosk-pass"}} {
 		for !strings.Contains(screen.String(), step.prompt) {

@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 )
 
@@ -26,7 +27,7 @@ type loginRun struct {
 	cmd   *exec.Cmd
 	lines chan string
 	out   strings.Builder
-	errb  limitedBuffer
+	errb  syncbuf.Buffer
 }
 
 // startLogin runs `portcullis login` for a fresh config directory with extra flags.

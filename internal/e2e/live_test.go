@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/rego"
 )
@@ -89,7 +90,7 @@ func (ls *liveSystem) login(t *testing.T) {
 // guestRun is a Guest command running in the background.
 type guestRun struct {
 	cmd            *exec.Cmd
-	stdout, stderr limitedBuffer
+	stdout, stderr syncbuf.Buffer
 	done           chan struct{}
 	id             string // the session id, from the CM's records
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 )
 
@@ -124,7 +125,7 @@ func guest(t *testing.T, user string, args ...string) (stdout, stderr string, co
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := sys.c.Guest(ctx, u, args...)
-	var o, e limitedBuffer
+	var o, e syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	var ee *exec.ExitError

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/squidtest"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/store"
 )
@@ -177,7 +178,7 @@ func guestVia(t *testing.T, proxy string, args ...string) (string, string) {
 	defer cancel()
 	cmd := sys.c.Guest(ctx, sys.users["alice@example.com"], args...)
 	cmd.Env = append(cmd.Environ(), "HTTP_PROXY="+proxy, "http_proxy="+proxy)
-	var o, e limitedBuffer
+	var o, e syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%v: %v\nstderr:\n%s", args, err, e.String())

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 )
 
 // sshAgent starts a real ssh-agent for the test and returns its socket.
@@ -23,7 +24,7 @@ func sshAgent(t *testing.T) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	var out limitedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ssh-agent: %v", err)
@@ -79,7 +80,7 @@ func (o openSSH) run(t *testing.T, stdin string, prog string, args ...string) (s
 	cmd := exec.CommandContext(ctx, prog, full...)
 	cmd.Env = o.env
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb limitedBuffer
+	var out, errb syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
@@ -162,7 +163,7 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ptmx.Close()
-	out := &limitedBuffer{}
+	out := &syncbuf.Buffer{}
 	go func() { _, _ = io.Copy(out, ptmx) }()
 	waitFor := func(re string) {
 		t.Helper()
@@ -202,7 +203,7 @@ func TestInteractiveShellOnATerminal(t *testing.T) {
 }
 
 // forwardProc runs `portcullis forward` and returns the loopback address it listens on.
-func forwardProc(t *testing.T, user, host, spec string) (string, *limitedBuffer) {
+func forwardProc(t *testing.T, user, host, spec string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := sys.c.Guest(ctx, sys.users[user], "forward", host, spec)
@@ -217,7 +218,7 @@ func forwardProc(t *testing.T, user, host, spec string) (string, *limitedBuffer)
 		cancel()
 		_ = cmd.Wait()
 	})
-	log := &limitedBuffer{}
+	log := &syncbuf.Buffer{}
 	lines := bufio.NewScanner(stderr)
 	re := regexp.MustCompile(`forwarding (127\.0\.0\.1:\d+) to`)
 	for lines.Scan() {

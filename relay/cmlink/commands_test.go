@@ -1,17 +1,16 @@
 package cmlink_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/relay/cmlink"
 )
 
@@ -56,7 +55,7 @@ func TestPollCommands(t *testing.T) {
 // the relay does not hold is only logged.
 func TestTheCMsKillOrderEndsTheSessionOnTheRelay(t *testing.T) {
 	c := startCM(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	l := c.link("cs-a", c.vendorClient(t))
 	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c.assignSession(t, "sess-1", "cs-a")
@@ -85,7 +84,7 @@ func TestTheCMsKillOrderEndsTheSessionOnTheRelay(t *testing.T) {
 func TestOrdersArriveAfterTheCMComesUp(t *testing.T) {
 	c := newCM(t)
 	l := c.link("cs-a", c.vendorClient(t))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	r := newFakeRelay("sess-1")
 	stop := runCommands(t, l, r)
@@ -128,22 +127,4 @@ func wantEnded(t *testing.T, r *fakeRelay, id, reason string) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("the relay was not told to end %s", id)
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
