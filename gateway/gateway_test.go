@@ -100,24 +100,7 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 	if err := certs.Init(certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
 		t.Fatal(err)
 	}
-	p := func(n string) string { return filepath.Join(certDir, n) }
-	ca, err := certs.LoadCA(p(certs.CAFile), p(certs.CAKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := certs.LoadCertPool(p(certs.CAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverCert, err := tls.LoadX509KeyPair(p(certs.CMCertFile), p(certs.CMKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := certs.LoadEd25519PrivateKey(p(certs.TicketKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sshCA, err := certs.LoadSSHSigner(p(certs.SSHUserCAFile))
+	keys, err := gateway.LoadKeys(certDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +119,11 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	srv.TLS = keys.TLS
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c := &cm{url: srv.URL, store: st, ca: ca, pool: pool, sshCA: sshCA.PublicKey(), users: map[string]user{}, now: tuesday10}
-	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := &cm{url: srv.URL, store: st, ca: keys.CA, pool: keys.Pool, sshCA: keys.SSHUserCA.PublicKey(), keys: keys.TicketKeys, users: map[string]user{}, now: tuesday10}
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: keys.Pool}}}
 
 	issuer := srv.URL + "/idp"
 	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers()})
@@ -157,15 +140,12 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := tk.Public().(ed25519.PublicKey)
-	kid := ticket.KeyID(pub)
-	c.keys = ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
 	cfg := gateway.Config{
 		Store: st, Policy: setup.policy, Auth: verifier,
-		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
-		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys, SSHUserCA: sshCA, CA: ca,
-		LongPoll: 2 * time.Second, Now: func() time.Time { return c.now.Add(time.Duration(c.later.Load())) },
+		AuthConfig: api.AuthConfig{Issuer: issuer, ClientID: "portcullis", Scopes: []string{"openid", "email", "profile", "groups"}},
+		LongPoll:   2 * time.Second, Now: func() time.Time { return c.now.Add(time.Duration(c.later.Load())) },
 	}
+	keys.Configure(&cfg)
 	for _, configure := range setup.configure {
 		configure(&cfg)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,21 +10,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/ticket"
 )
 
 // shutdownGrace bounds how long a daemon waits for live requests when it stops.
@@ -133,7 +128,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return err
 	}
-	keys, err := loadCMKeys(cfg.CertsDir)
+	keys, err := gateway.LoadKeys(cfg.CertsDir)
 	if err != nil {
 		return err
 	}
@@ -144,7 +139,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	}
 	verifier, err := identity.NewVerifier(ctx, identity.Config{
 		Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes,
-		HTTPClient: httpsClient(keys.tls.RootCAs), MaxSkew: cfg.MaxSkew, Logger: log,
+		HTTPClient: httpsClient(keys.Pool), MaxSkew: cfg.MaxSkew, Logger: log,
 		Mapping: identity.ClaimMapping{
 			UserClaim: cfg.UserClaim, GroupsClaim: cfg.GroupsClaim, RequireEmailVerified: cfg.RequireEmailVerified,
 			RequireACR: cfg.RequireACR, RequireAMR: cfg.RequireAMR,
@@ -153,18 +148,19 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return fmt.Errorf("identity provider: %w", err)
 	}
-	gw, err := gateway.New(gateway.Config{
+	gcfg := gateway.Config{
 		Store: st, Policy: pol, Auth: verifier,
-		AuthConfig:   api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
-		TicketSigner: keys.signer, TicketKeys: keys.keySet, SSHUserCA: keys.sshCA, CA: keys.ca,
-		Instance: cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Revocation: cfg.Revocation, Logger: log,
+		AuthConfig: api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
+		Instance:   cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Revocation: cfg.Revocation, Logger: log,
 		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL,
-	})
+	}
+	keys.Configure(&gcfg)
+	gw, err := gateway.New(gcfg)
 	if err != nil {
 		return err
 	}
 	mux.Handle("/", gw.Handler())
-	srv := &http.Server{Handler: mux, TLSConfig: keys.tls, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: mux, TLSConfig: keys.TLS, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -182,7 +178,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		inner := background
 		background = func(ctx context.Context) error { return serveUntilDone(ctx, hbSrv, hbLn, inner) }
 	}
-	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.tls), background)
+	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.TLS), background)
 }
 
 // serveUntilDone serves HTTP until ctx ends, runs background alongside, then shuts down.
@@ -272,51 +268,6 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 
 // devIdPPath is where the CM mounts the development identity provider.
 const devIdPPath = "/idp"
-
-// cmKeys is the key material a CM loads from its certs directory.
-type cmKeys struct {
-	tls    *tls.Config
-	ca     *certs.CA
-	signer *ticket.Signer
-	keySet *ticket.KeySet
-	sshCA  ssh.Signer
-}
-
-func loadCMKeys(dir string) (*cmKeys, error) {
-	p := func(name string) string { return filepath.Join(dir, name) }
-	ca, err := certs.LoadCA(p(certs.CAFile), p(certs.CAKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	pool, err := certs.LoadCertPool(p(certs.CAFile))
-	if err != nil {
-		return nil, err
-	}
-	serverCert, err := tls.LoadX509KeyPair(p(certs.CMCertFile), p(certs.CMKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load CM TLS certificate: %w", err)
-	}
-	tk, err := certs.LoadEd25519PrivateKey(p(certs.TicketKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load ticket key: %w", err)
-	}
-	sshCA, err := certs.LoadSSHSigner(p(certs.SSHUserCAFile))
-	if err != nil {
-		return nil, fmt.Errorf("load SSH user CA: %w", err)
-	}
-	pub := tk.Public().(ed25519.PublicKey)
-	kid := ticket.KeyID(pub)
-	return &cmKeys{
-		tls: &tls.Config{
-			Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, RootCAs: pool,
-			ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12,
-		},
-		ca:     ca,
-		signer: &ticket.Signer{KeyID: kid, Key: tk},
-		keySet: ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub}),
-		sshCA:  sshCA,
-	}, nil
-}
 
 // httpsClient returns an HTTP client that trusts pool (nil: the system roots), optionally
 // presenting client certificates.

@@ -17,7 +17,7 @@ import (
 
 // pairedRE finds the decision of every session a Connection Server honoured (both tickets
 // verified, halves paired), in the CS's log.
-var pairedRE = regexp.MustCompile(`msg="relay: session paired".* decision=(dec_[0-9a-f]+)`)
+var pairedRE = regexp.MustCompile(`msg="relay: session paired".* decision_id=(dec_[0-9a-f]+)`)
 
 // Crash test, issue point 6: connects run in a loop against the real CM; the CM is killed with
 // SIGKILL mid-load and restarted on the same SQLite file. Every ticket the CS honoured, and
@@ -25,28 +25,8 @@ var pairedRE = regexp.MustCompile(`msg="relay: session paired".* decision=(dec_[
 func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "crash")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	if _, err := c.StartRelay(ctx, localstack.RelaySpec{ID: "cs-crash-1", Region: "eu-north"}); err != nil {
-		t.Fatal(err)
-	}
-	dave, err := c.Login(ctx, "dave@example.com", "password", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := c.Login(ctx, "alice@example.com", "password", "123456")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitRelays(ctx, dave, "cs-crash-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.StartHost(ctx, dave, localstack.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod"}, Tenant: "acme"}); err != nil {
-		t.Fatal(err)
-	}
+	c, _, alice := startSmallStack(ctx, t, localstack.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "crash")},
+		"cs-crash-1", localstack.HostSpec{Name: "db-1", Tags: map[string]string{"env": "prod"}, Tenant: "acme"})
 
 	load := newConnectLoad(ctx, c, alice)
 	load.start(3)
@@ -83,6 +63,33 @@ func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T
 		}
 	}
 	t.Logf("%d sessions honoured and granted before and around the crash; every one has its committed record", len(honoured))
+}
+
+// startSmallStack starts a system of its own with one relay and one Host, and signs dave and
+// alice (with MFA) in; it stops when the test ends.
+func startSmallStack(ctx context.Context, t *testing.T, opts localstack.Options, relayID string, host localstack.HostSpec) (c *localstack.Stack, dave, alice localstack.User) {
+	t.Helper()
+	c, err := localstack.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	if _, err := c.StartRelay(ctx, localstack.RelaySpec{ID: relayID, Region: "eu-north"}); err != nil {
+		t.Fatal(err)
+	}
+	if dave, err = c.Login(ctx, "dave@example.com", "password", ""); err != nil {
+		t.Fatal(err)
+	}
+	if alice, err = c.Login(ctx, "alice@example.com", "password", "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRelays(ctx, dave, relayID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartHost(ctx, dave, host); err != nil {
+		t.Fatal(err)
+	}
+	return c, dave, alice
 }
 
 // connectLoad runs 'portcullis exec db-1 -- true' as a user in a loop from several workers.

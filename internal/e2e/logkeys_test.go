@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +15,6 @@ import (
 	"github.com/portcullis/portcullis/localstack"
 )
 
-// sessionLineRE reads the session, relay and decision ids that `exec -v` prints.
-var sessionLineRE = regexp.MustCompile(`session (\S+) to \S+ via relay (\S+) over \S+, decision (\S+),`)
-
 // TestTheCMTheCSAndTheHostNameTheSameThingWithTheSameKey runs one session on a system whose
 // daemons log JSON lines, then reads the three logs: wherever a record carries the session's,
 // the Host's, the relay's or the decision's id, it does so under one key, the same in the CM,
@@ -26,39 +22,19 @@ var sessionLineRE = regexp.MustCompile(`session (\S+) to \S+ via relay (\S+) ove
 func TestTheCMTheCSAndTheHostNameTheSameThingWithTheSameKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := localstack.Start(ctx, localstack.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "keys"), LogFormat: "json"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
 	const relayID, hostName = "cs-keys-1", "web-1"
-	if _, err := c.StartRelay(ctx, localstack.RelaySpec{ID: relayID, Region: "eu-north"}); err != nil {
-		t.Fatal(err)
-	}
-	dave, err := c.Login(ctx, "dave@example.com", "password", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := c.Login(ctx, "alice@example.com", "password", "123456")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitRelays(ctx, dave, relayID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.StartHost(ctx, dave, localstack.HostSpec{Name: hostName, Tags: map[string]string{"env": "staging", "team": "web"}, Tenant: "acme"}); err != nil {
-		t.Fatal(err)
-	}
+	c, dave, alice := startSmallStack(ctx, t, localstack.Options{Bin: sys.bin, Dir: filepath.Join(t.TempDir(), "keys"), LogFormat: "json"},
+		relayID, localstack.HostSpec{Name: hostName, Tags: map[string]string{"env": "staging", "team": "web"}, Tenant: "acme"})
 	out, err := c.Guest(ctx, alice, "exec", "-v", hostName, "--", "true").CombinedOutput()
-	m := sessionLineRE.FindStringSubmatch(string(out))
-	if err != nil || m == nil || m[2] != relayID {
+	m, d := sessionRE.FindStringSubmatch(string(out)), decisionRE.FindStringSubmatch(string(out))
+	if err != nil || m == nil || d == nil || m[2] != relayID {
 		t.Fatalf("exec -v: %v\n%s", err, out)
 	}
 	var hosts []api.HostInfo
 	if err := api.Call(ctx, dave.Client, http.MethodGet, c.CMURL+api.PathHosts, dave.IDToken, nil, &hosts); err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]string{m[1]: "session_id", relayID: "relay_id", m[3]: "decision_id"}
+	ids := map[string]string{m[1]: "session_id", relayID: "relay_id", d[1]: "decision_id"}
 	for _, h := range hosts {
 		if h.Name == hostName {
 			ids[h.ID] = "host_id"

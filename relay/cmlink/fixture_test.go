@@ -81,26 +81,11 @@ func newCM(t *testing.T) *cm {
 	if err := certs.Init(c.certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
 		t.Fatal(err)
 	}
-	p := func(n string) string { return filepath.Join(c.certDir, n) }
-	ca, err := certs.LoadCA(p(certs.CAFile), p(certs.CAKeyFile))
+	keys, err := gateway.LoadKeys(c.certDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.pool, err = certs.LoadCertPool(p(certs.CAFile)); err != nil {
-		t.Fatal(err)
-	}
-	serverCert, err := tls.LoadX509KeyPair(p(certs.CMCertFile), p(certs.CMKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := certs.LoadEd25519PrivateKey(p(certs.TicketKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sshCA, err := certs.LoadSSHSigner(p(certs.SSHUserCAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c.pool = keys.Pool
 	if c.store, err = store.Open(ctx, "sqlite:"+filepath.Join(dir, "cm.db"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -109,19 +94,18 @@ func newCM(t *testing.T) *cm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := tk.Public().(ed25519.PublicKey)
-	kid := ticket.KeyID(pub)
-	c.keys = ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
-	gw, err := gateway.New(gateway.Config{
-		Store: c.store, Policy: engine, Auth: daveOnly{}, CA: ca, SSHUserCA: sshCA,
-		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk}, TicketKeys: c.keys,
+	c.keys = keys.TicketKeys
+	cfg := gateway.Config{
+		Store: c.store, Policy: engine, Auth: daveOnly{},
 		RelayInterval: relayInterval, LongPoll: longPoll, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	keys.Configure(&cfg)
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.srv = httptest.NewUnstartedServer(gw.Handler())
-	c.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: c.pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	c.srv.TLS = keys.TLS
 	c.addr = freeAddr(t)
 	c.url = "https://" + c.addr
 	t.Cleanup(c.srv.Close)
