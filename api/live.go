@@ -72,6 +72,10 @@ type Lock struct {
 	Active    bool       `json:"active"`
 	// EndedSessions lists the live sessions the new lock ended.
 	EndedSessions []string `json:"ended_sessions,omitempty"`
+	// Pending is true when the store was down: the lock is in force on the CM that answered
+	// (202 Accepted) and its known sessions ended, but it is recorded only when the store is
+	// back, and lost if that CM stops first.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // RelayCommand tells a Connection Server to end one session now.

@@ -134,19 +134,27 @@ func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store
 // loadHost loads an enrolled, enabled Host; it writes 401 (unknown), 403 (disabled) or 503.
 func (s *Server) loadHost(ctx context.Context, w http.ResponseWriter, id string) (store.Host, bool) {
 	h, err := s.cfg.Store.GetHost(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		refuseAuth(w, access.ErrUnknownHost, "unknown host")
-		return store.Host{}, false
-	case err != nil:
-		s.cfg.Logger.Error("load host", "host_id", id, "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return store.Host{}, false
-	case h.Disabled:
-		writeError(w, api.Error{Code: access.ErrForbidden, Message: "host is disabled"})
+	if !s.hostUsable(w, id, h, err) {
 		return store.Host{}, false
 	}
 	return h, true
+}
+
+// hostUsable judges the store's answer for Host id: false (and the refusal written) when it is
+// unknown, disabled, or the store failed.
+func (s *Server) hostUsable(w http.ResponseWriter, id string, h store.Host, err error) bool {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		refuseAuth(w, access.ErrUnknownHost, "unknown host")
+	case err != nil:
+		s.cfg.Logger.Error("load host", "host_id", id, "err", err)
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
+	case h.Disabled:
+		writeError(w, api.Error{Code: access.ErrForbidden, Message: "host is disabled"})
+	default:
+		return true
+	}
+	return false
 }
 
 // authenticateRelay authenticates a Connection Server by its mTLS client certificate: the vendor's

@@ -203,6 +203,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable", DecisionID: decisionID})
 		return
 	}
+	s.live.add(sess)
 	if !s.presence.deliver(a.host.ID, g.host) {
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return

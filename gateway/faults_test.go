@@ -3,10 +3,13 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/pgtest"
+	"github.com/portcullis/portcullis/store"
 )
 
 // recoveryDeadline bounds how long the CM may take to serve again once the database is back;
@@ -65,4 +68,84 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("the CM served a connect %v after the database came back", time.Since(start))
+}
+
+// The emergency brake: with the database frozen (SIGSTOP: connections hang, nothing answers),
+// dave's lock of alice still ends her live session at the Host and the relay at once; the CM
+// answers 202 with the lock marked pending, and records the lock and the decision that allowed it
+// once the database answers again, after which her connects are refused.
+func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack(t *testing.T) {
+	ctx := context.Background()
+	pg, err := pgtest.StartServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn, _, err := pgtest.CreateDatabase(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWorld(t, withStore(dsn))
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = w.gateway.Run(runCtx) }()
+	alice := w.login(t, "alice@example.com", "123456")
+	dave := w.login(t, "dave@example.com", "")
+	sess := w.liveSession(t, alice, "db-1")
+
+	if err := pg.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := pg.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(thaw) // before Stop, which runs later
+	var l api.Lock
+	if err := w.call(dave, http.MethodPost, api.PathLocks, api.LockRequest{User: "alice@example.com", Reason: "stolen laptop"}, &l); err != nil {
+		t.Fatalf("lock with the database frozen: %v", err)
+	}
+	if !l.Pending || !slices.Equal(l.EndedSessions, []string{sess.SessionID}) {
+		t.Fatalf("lock = %+v, want it pending and ending %s", l, sess.SessionID)
+	}
+	kills := w.hostRequests(t, "db-1")
+	if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != sess.SessionID || kills[0].Reason != "locked: stolen laptop" {
+		t.Errorf("the Host was told %+v, want a kill of %s", kills, sess.SessionID)
+	}
+	thaw()
+	deadline := time.Now().Add(recoveryDeadline)
+	for {
+		rec, err := w.store.GetSession(ctx, sess.SessionID)
+		locks, lerr := w.store.ActiveLocks(ctx, time.Now(), store.LockTarget{Kind: store.LockUser, Target: "alice@example.com"})
+		if err == nil && lerr == nil && rec.EndedAt != nil && len(locks) == 1 && locks[0].ID == l.ID {
+			if rec.EndReason != "locked: stolen laptop" {
+				t.Errorf("session record ended with %q", rec.EndReason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pending lock was not recorded after the database came back: session %+v (%v), locks %+v (%v)", rec, err, locks, lerr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	decisions, _, err := w.store.ListDecisions(ctx, store.DecisionFilter{Subject: "dave@example.com", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(decisions, func(d store.Decision) bool { return d.Path == "portcullis/api/locks.create" && d.Allow }) {
+		t.Errorf("no recorded decision allowed dave's lock among %d of his", len(decisions))
+	}
+	_, _, err = w.connect(alice, "web-1", "shell")
+	if status, body := statusOf(err); status != http.StatusForbidden || !slices.Contains(body.Reasons, "locked: stolen laptop") {
+		t.Fatalf("alice's connect after the database came back: %d %+v, want 403 for the lock", status, body)
+	}
 }

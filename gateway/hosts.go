@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -183,8 +185,16 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	}
 	s.presence.seen(h.ID, s.cfg.Now())
 	reqs := s.presence.wait(r.Context(), h.ID, s.cfg.LongPoll)
-	// The Host may have been disabled or deleted while it waited: refuse it now.
-	if _, ok := s.loadHost(r.Context(), w, h.ID); !ok {
+	// The Host may have been disabled or deleted while it waited: refuse it now. When the store
+	// cannot say in time, only orders to end sessions go out: they take access away (the
+	// emergency brake, emergency.go), and the rest fails closed.
+	ctx, cancel := context.WithTimeout(r.Context(), emergencyStoreTimeout)
+	defer cancel()
+	now, err := s.cfg.Store.GetHost(ctx, h.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.cfg.Logger.Warn("host long-poll: store unavailable; passing on kill orders only", "host_id", h.ID, "err", err)
+		reqs = slices.DeleteFunc(reqs, func(q api.HostRequest) bool { return !q.Kill })
+	} else if !s.hostUsable(w, h.ID, now, err) {
 		return
 	}
 	if reqs == nil {

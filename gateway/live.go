@@ -86,6 +86,7 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 		}
 		s.orders.first(sess.ID, now)
 		s.orderEnd(sess, reason)
+		s.live.remove(sess.ID)
 		s.cfg.Logger.Info("session ended by the CM", "session_id", sess.ID, "subject", sess.Subject, "host_name", sess.HostName, "relay_id", sess.RelayID, "reason", reason)
 		ended = append(ended, sess.ID)
 	}

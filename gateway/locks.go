@@ -16,7 +16,9 @@ import (
 const maxLockReason = 500
 
 func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorizeLive(w, r, opCreateLock)
+	authCtx, cancel := context.WithTimeout(r.Context(), emergencyStoreTimeout)
+	defer cancel()
+	claims, ok := s.authorizeLive(w, r.WithContext(authCtx), opCreateLock)
 	if !ok {
 		return
 	}
@@ -36,8 +38,8 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 		l.ExpiresAt = &exp
 	}
 	ctx := r.Context()
-	if err := s.cfg.Store.CreateLock(ctx, l); err != nil {
-		s.storeUnavailable(w, "create lock", err)
+	if err := s.createLock(ctx, l); err != nil {
+		s.lockWithoutStore(w, claims, l, err)
 		return
 	}
 	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason)
@@ -48,6 +50,13 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 	view := lockView(l, now)
 	view.EndedSessions = s.endSessions(context.WithoutCancel(ctx), live, api.ReasonPrefixLocked+l.Reason)
 	writeJSON(w, http.StatusCreated, view)
+}
+
+// createLock stores l within emergencyStoreTimeout.
+func (s *Server) createLock(ctx context.Context, l store.Lock) error {
+	ctx, cancel := context.WithTimeout(ctx, emergencyStoreTimeout)
+	defer cancel()
+	return s.cfg.Store.CreateLock(ctx, l)
 }
 
 // lockFromRequest checks a lock request: exactly one target, and a reason.
@@ -150,7 +159,7 @@ func (s *Server) lockReasons(ctx context.Context, a *connectAttempt) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	var reasons []string
+	reasons := s.pending.lockReasons(a.claims.Subject, a.req.Host) // not yet recorded (emergency.go)
 	for _, l := range locks {
 		reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
 	}

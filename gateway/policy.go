@@ -42,7 +42,8 @@ type logEntry struct {
 }
 
 // commit masks the entry through the policy's data.system.log.mask and commits it to the
-// store; nothing may be granted before it returns nil. When masking fails the record keeps no
+// store; nothing may be granted before it returns nil (on error it still returns the record it
+// could not commit). When masking fails the record keeps no
 // input and refuses, so that an unmaskable request is never allowed.
 func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error) {
 	input, err := json.Marshal(e.input)
@@ -70,7 +71,7 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		d.Reasons = []string{}
 	}
 	if err := s.cfg.Store.InsertDecision(ctx, d); err != nil {
-		return store.Decision{}, fmt.Errorf("insert decision: %w", err)
+		return d, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
 	}
 	return d, nil
 }

@@ -48,6 +48,7 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	if err != nil {
 		return api.Reevaluation{}, fmt.Errorf("gateway: re-evaluate: %w", err)
 	}
+	s.live.replace(ss)
 	// One read of the locks in force for the whole pass; when they cannot be read, locks are
 	// left to the next pass (connects still refuse, failing closed, on their own read).
 	locks, err := s.cfg.Store.ListLocks(ctx, true, s.cfg.Now())

@@ -184,6 +184,7 @@ func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
+	s.live.remove(req.SessionID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

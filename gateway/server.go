@@ -163,7 +163,10 @@ type Server struct {
 	relayCmds      *relayMailboxes
 	orders         *orderLog
 	hostGate       *admission
-	mux            *http.ServeMux
+	// live and pending let a lock end sessions while the store is down (emergency.go).
+	live    *liveCache
+	pending *pendingWrites
+	mux     *http.ServeMux
 }
 
 // New checks cfg and returns a Server.
@@ -180,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 		mux:            http.NewServeMux(),
 	}
 	s.relayCmds = newRelayMailboxes()
+	s.live, s.pending = newLiveCache(), newPendingWrites()
 	s.orders = newOrderLog()
 	s.hostGate = newAdmission(maxHostAdmissions)
 	metrics, err := metricsHandler(cfg.Policy)
@@ -223,6 +227,9 @@ func (s *Server) Run(ctx context.Context) error {
 				s.cfg.Logger.Warn("end sessions of lost relays", "err", err)
 			}
 		case <-orders.C:
+			if err := s.flushPending(ctx); err != nil {
+				s.cfg.Logger.Warn("record locks made while the store was down", "err", err)
+			}
 			if err := s.passOnOrders(ctx); err != nil {
 				s.cfg.Logger.Warn("pass on other CMs' orders", "err", err)
 			}

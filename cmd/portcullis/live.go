@@ -131,6 +131,9 @@ func newLockCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s locked (%s); ended %d live session(s)\n", l.ID, l.Kind, l.Target, l.Reason, len(l.EndedSessions))
+			if l.Pending {
+				fmt.Fprintln(cmd.ErrOrStderr(), "portcullis: the CM's store is down: the lock is in force on the CM that answered and ended the sessions it knows, and is recorded when the store is back (lost if that CM stops first)")
+			}
 			return nil
 		},
 	}

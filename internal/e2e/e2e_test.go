@@ -14,7 +14,12 @@ import (
 	"time"
 )
 
-var decisionRE = regexp.MustCompile(`decision (dec_[0-9a-f]+)`)
+// decisionRE and sessionRE read what `exec -v` prints: the decision, and the session, relay and
+// transport.
+var (
+	decisionRE = regexp.MustCompile(`decision (dec_[0-9a-f]+)`)
+	sessionRE  = regexp.MustCompile(`session (ses_[0-9a-f]+) to \S+ via relay (\S+) over (\S+),`)
+)
 
 func TestOpsEngineerRunsACommandOnAProductionHostThroughTheRelay(t *testing.T) {
 	stdout, stderr, code := guest(t, "alice@example.com", "exec", "-v", "db-1", "--", "echo to-stdout; echo to-stderr >&2; exit 3")

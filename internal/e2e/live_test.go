@@ -22,10 +22,6 @@ import (
 	"github.com/portcullis/portcullis/rego"
 )
 
-// liveDeadline bounds each wait of the live-session stories; it guards against hanging and is
-// generous for a loaded machine. The measured times are logged; speed targets are benchmarks'.
-const liveDeadline = 30 * time.Second
-
 // ticker is the remote command of a long session: it says it started, then ticks.
 const ticker = "echo started; while :; do echo tick; sleep 0.2; done"
 
@@ -181,19 +177,6 @@ func (ls *liveSystem) session(t *testing.T, id string) api.Session {
 		t.Fatalf("get session %s: %v", id, err)
 	}
 	return s
-}
-
-// waitUntil polls cond until it holds or liveDeadline passes, and returns the time it took.
-func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > liveDeadline {
-			t.Fatalf("gave up waiting for %s after %v", what, liveDeadline)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // endedAtBothEnds waits until the Host logs that it ended the session on the CM's order, the

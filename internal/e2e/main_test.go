@@ -138,3 +138,20 @@ func guest(t *testing.T, user string, args ...string) (stdout, stderr string, co
 	}
 	return o.String(), e.String(), code
 }
+
+// liveDeadline bounds each wait of the live-session stories; it guards against hanging and is
+// generous for a loaded machine. The measured times are logged; speed targets are benchmarks'.
+const liveDeadline = 30 * time.Second
+
+// waitUntil polls cond until it holds or liveDeadline passes, and returns the time it took.
+func waitUntil(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > liveDeadline {
+			t.Fatalf("gave up waiting for %s after %v", what, liveDeadline)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}

@@ -19,7 +19,6 @@ import (
 )
 
 var (
-	sessionRE   = regexp.MustCompile(`session (ses_[0-9a-f]+) to \S+ via relay (\S+) over (\S+),`)
 	failedOver  = regexp.MustCompile(`relay failed, asked the CM for another: (\S+):`)
 	relayReason = regexp.MustCompile(`relay chosen: (.*)`)
 )

@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/store"
+)
+
+// Ending sessions without the store. A lock is the administrator's emergency brake, so it must
+// work while the database does not: the CM then ends at once the matching live sessions it
+// knows (from its cache of live sessions), keeps the lock in force in its own memory (connects
+// refuse on it), answers 202 with the lock marked pending, and records the lock and the
+// decision that allowed it as soon as the store answers again. A pending lock lives only in
+// this replica's memory until then: if the replica stops first, it is lost (the response says
+// so); other replicas learn of it from the store once it is recorded.
+const (
+	// emergencyStoreTimeout bounds each store call of a lock, so that a store that hangs (a
+	// frozen database) does not hold the emergency brake.
+	emergencyStoreTimeout = 2 * time.Second
+	// maxPendingWrites bounds the locks and decision records waiting for the store.
+	maxPendingWrites = 1000
+)
+
+// liveCache remembers the live sessions this CM knows: those it granted, and all live ones as
+// of its last re-evaluation pass. It is a cache: the store is the truth.
+type liveCache struct {
+	mu   sync.Mutex
+	byID map[string]store.Session
+}
+
+// newLiveCache returns an empty cache.
+func newLiveCache() *liveCache { return &liveCache{byID: map[string]store.Session{}} }
+
+// add notes a live session.
+func (c *liveCache) add(sess store.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID[sess.ID] = sess
+}
+
+// remove forgets a session that ended.
+func (c *liveCache) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byID, id)
+}
+
+// replace makes the cache the store's list of live sessions.
+func (c *liveCache) replace(live []store.Session) {
+	byID := make(map[string]store.Session, len(live))
+	for _, sess := range live {
+		byID[sess.ID] = sess
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID = byID
+}
+
+// lockedBy returns the known live sessions that the lock stops.
+func (c *liveCache) lockedBy(l store.Lock) []store.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []store.Session
+	for _, sess := range c.byID {
+		if lockStops(l, sess) {
+			out = append(out, sess)
+		}
+	}
+	return out
+}
+
+// lockStops reports whether lock l stops session sess.
+func lockStops(l store.Lock, sess store.Session) bool {
+	switch l.Kind {
+	case store.LockUser:
+		return sess.Subject == l.Target
+	case store.LockHost:
+		return sess.HostName == l.Target
+	case store.LockSession:
+		return sess.ID == l.Target
+	}
+	return false
+}
+
+// pendingWrites holds what the store must still record: decisions and locks made while it was
+// down, in the order they were made.
+type pendingWrites struct {
+	mu        sync.Mutex
+	decisions []store.Decision
+	locks     []store.Lock
+}
+
+// newPendingWrites returns an empty queue.
+func newPendingWrites() *pendingWrites { return &pendingWrites{} }
+
+// addDecision queues a decision record; false when the queue is full.
+func (p *pendingWrites) addDecision(d store.Decision) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.decisions) >= maxPendingWrites {
+		return false
+	}
+	p.decisions = append(p.decisions, d)
+	return true
+}
+
+// addLock queues a lock; false when the queue is full.
+func (p *pendingWrites) addLock(l store.Lock) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.locks) >= maxPendingWrites {
+		return false
+	}
+	p.locks = append(p.locks, l)
+	return true
+}
+
+// lockReasons returns the reasons of the pending locks on a user or a host.
+func (p *pendingWrites) lockReasons(subject, hostName string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var reasons []string
+	for _, l := range p.locks {
+		if l.Kind == store.LockUser && l.Target == subject || l.Kind == store.LockHost && l.Target == hostName {
+			reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
+		}
+	}
+	return reasons
+}
+
+// empty reports whether nothing waits for the store.
+func (p *pendingWrites) empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.locks) == 0 && len(p.decisions) == 0
+}
+
+// flushPending records the pending decisions, then the pending locks, in order; it stops at the
+// first write the store refuses and leaves the rest for the next call. A recorded lock then
+// ends, in the store too, every live session it stops.
+func (s *Server) flushPending(ctx context.Context) error {
+	for {
+		p := s.pending
+		p.mu.Lock()
+		var d *store.Decision
+		if len(p.decisions) > 0 {
+			d = &p.decisions[0]
+		}
+		p.mu.Unlock()
+		if d == nil {
+			break
+		}
+		if err := s.cfg.Store.InsertDecision(ctx, *d); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		p.mu.Lock()
+		p.decisions = p.decisions[1:]
+		p.mu.Unlock()
+	}
+	for {
+		p := s.pending
+		p.mu.Lock()
+		var l *store.Lock
+		if len(p.locks) > 0 {
+			l = &p.locks[0]
+		}
+		p.mu.Unlock()
+		if l == nil {
+			return nil
+		}
+		if err := s.cfg.Store.CreateLock(ctx, *l); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		s.cfg.Logger.Info("pending lock recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target)
+		if live, err := s.sessionsLockedBy(ctx, *l); err == nil {
+			s.endSessions(ctx, live, api.ReasonPrefixLocked+l.Reason)
+		}
+		p.mu.Lock()
+		p.locks = p.locks[1:]
+		p.mu.Unlock()
+	}
+}
+
+// lockWithoutStore is the emergency brake: the store did not take lock l, so the CM ends the
+// matching live sessions it knows at once, keeps l in force in memory and records it when the
+// store is back (after the decision that allowed it, which authorizeAPI queued).
+func (s *Server) lockWithoutStore(w http.ResponseWriter, claims identity.Claims, l store.Lock, cause error) {
+	s.cfg.Logger.Error("create lock: store unavailable; ending known sessions now, recording later", "lock_id", l.ID, "err", cause)
+	if !s.pending.addLock(l) {
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable and too many locks wait for it"})
+		return
+	}
+	view := lockView(l, s.cfg.Now())
+	view.Pending = true
+	for _, sess := range s.live.lockedBy(l) {
+		s.orders.first(sess.ID, s.cfg.Now())
+		s.orderEnd(sess, api.ReasonPrefixLocked+l.Reason)
+		s.live.remove(sess.ID)
+		view.EndedSessions = append(view.EndedSessions, sess.ID)
+	}
+	s.cfg.Logger.Warn("lock in force before it is recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "ended", len(view.EndedSessions))
+	writeJSON(w, http.StatusAccepted, view)
+}

@@ -1,0 +1,78 @@
+package pgtest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Freeze stops every process of the server with SIGSTOP: the postmaster and its backends keep
+// their sockets, so clients connect and send but get no answer, as with a hung database
+// machine. Thaw resumes them.
+func (s *Server) Freeze() error { return s.signalAll(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server with SIGCONT.
+func (s *Server) Thaw() error { return s.signalAll(syscall.SIGCONT) }
+
+// signalAll sends sig to the postmaster and to each of its children.
+func (s *Server) signalAll(sig syscall.Signal) error {
+	pids, err := s.processes()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("pgtest: signal %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// processes returns the postmaster's pid (from postmaster.pid) and its children's (from /proc).
+func (s *Server) processes() ([]int, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	master, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: postmaster.pid: %w", err)
+	}
+	pids := []int{master}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if parentOf(pid) == master {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// parentOf reads a process's parent pid from /proc/<pid>/status; 0 when it cannot.
+func parentOf(pid int) int {
+	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PPid:"); ok {
+			ppid, _ := strconv.Atoi(strings.TrimSpace(v))
+			return ppid
+		}
+	}
+	return 0
+}
