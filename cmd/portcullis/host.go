@@ -44,12 +44,20 @@ type hostAuthConfig struct {
 	RegoFile       string        `mapstructure:"rego-file"`
 }
 
-// config converts to the scheme package's configuration.
+// config converts to the scheme package's configuration, without the Host's state dir.
 func (c hostAuthConfig) config() hostauth.Config {
 	return hostauth.Config{
 		Chain: c.AuthChain, AllowUsers: c.AllowUsers, AllowGroups: c.AllowGroups,
 		ConfirmSocket: c.ConfirmSocket, ConfirmGroup: c.ConfirmGroup, ConfirmTimeout: c.ConfirmTimeout, PasswordFile: c.PasswordFile, RegoFile: c.RegoFile,
 	}
+}
+
+// config is the scheme package's configuration, keeping the password scheme's lock table in the
+// Host's state dir.
+func (c hostConfig) config() hostauth.Config {
+	ac := c.hostAuthConfig.config()
+	ac.StateDir = c.StateDir
+	return ac
 }
 
 func newHostCmd() *cobra.Command {
@@ -70,7 +78,7 @@ func newHostCmd() *cobra.Command {
 	addLogFlag(cmd)
 	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
 	f.String("ca-file", "", "CA certificate that signed the CM's and CS's TLS certificates (default: system roots)")
-	f.String("state-dir", "/var/lib/portcullis/host", "directory for the Host's key, certificate and identity")
+	f.String("state-dir", "/var/lib/portcullis/host", "directory for the Host's key, certificate and identity, and the password scheme's lock table")
 	f.String("enroll-token", "", "one-time enrollment token (needed only for the first start)")
 	f.String("name", "", "host name to enrol under")
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
@@ -116,7 +124,9 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if _, err := endpoint.Algorithms(cfg.Encryption); err != nil {
 		return err
 	}
-	schemes, err := cfg.config().Build(ctx)
+	authCfg := cfg.config()
+	authCfg.Logger = log
+	schemes, err := authCfg.Build(ctx)
 	if err != nil {
 		return err
 	}

@@ -19,13 +19,13 @@ func TestHostSchemesFromTheConfigFile(t *testing.T) {
 	var got hostConfig
 	cmd := newHostCmd()
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return loadConfig(cmd, &got) }
-	cmd.SetArgs([]string{"--config", file, "--allow-users", "alice@example.com"})
+	cmd.SetArgs([]string{"--config", file, "--allow-users", "alice@example.com", "--state-dir", "/var/lib/p"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	c := got.config()
 	if !slices.Equal(c.Chain, []string{"central", "allowlist", "confirm"}) || !slices.Equal(c.AllowGroups, []string{"ops", "oncall"}) ||
-		!slices.Equal(c.AllowUsers, []string{"alice@example.com"}) || c.ConfirmSocket != "/run/p.sock" || c.ConfirmTimeout != 45*time.Second {
+		!slices.Equal(c.AllowUsers, []string{"alice@example.com"}) || c.ConfirmSocket != "/run/p.sock" || c.ConfirmTimeout != 45*time.Second || c.StateDir != "/var/lib/p" {
 		t.Errorf("schemes = %+v", c)
 	}
 	if got.RunAs != "operator" || got.Encryption != "high" {

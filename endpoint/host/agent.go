@@ -40,7 +40,8 @@ type Agent struct {
 	CMURL string
 	// RootCAs verifies the CM's and the CS's TLS certificates; nil means the system pool.
 	RootCAs *x509.CertPool
-	// StateDir holds the Host's key, certificate and identity (mode 0700).
+	// StateDir holds the Host's key, certificate and identity (mode 0700), and the password
+	// scheme's lock table (hostauth.LockStateFile; pass it as hostauth.Config.StateDir).
 	StateDir string
 	// EnrollmentToken is used once, when StateDir holds no identity yet.
 	EnrollmentToken string

@@ -111,6 +111,9 @@ deny contains "only ops may use this workstation" if not allow
 			if tt.notify != "-" && (tt.confirm || slices.Contains(tt.cfg.Chain, "confirm")) {
 				tt.cfg.ConfirmSocket = filepath.Join(t.TempDir(), "confirm.sock")
 			}
+			if slices.Contains(tt.cfg.Chain, "password") {
+				tt.cfg.StateDir = t.TempDir() // the Host's, for the password scheme's lock table
+			}
 			schemes, err := tt.cfg.Build(ctx)
 			if err != nil {
 				t.Fatal(err)

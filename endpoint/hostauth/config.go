@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 )
@@ -28,6 +29,12 @@ type Config struct {
 	ConfirmTimeout time.Duration
 	// PasswordFile is the password scheme's argon2id file; required with password.
 	PasswordFile string
+	// StateDir is the Host's state directory, where the password scheme keeps its lock table
+	// (LockStateFile, mode 0600); required with password.
+	StateDir string
+	// Logger receives the schemes' own errors (a lock table that cannot be written, a corrupt
+	// one moved aside); nil discards them.
+	Logger *slog.Logger
 	// RegoFile is the rego scheme's policy; required with rego.
 	RegoFile string
 }
@@ -56,6 +63,7 @@ func (c Config) Validate() error {
 	}
 	needs(SchemeConfirm, "a confirm socket", c.ConfirmSocket)
 	needs(SchemePassword, "a password file", c.PasswordFile)
+	needs(SchemePassword, "a state dir", c.StateDir)
 	needs(SchemeRego, "a rego file", c.RegoFile)
 	if slices.Contains(c.Chain, SchemeAllowlist) && len(c.AllowUsers)+len(c.AllowGroups) == 0 {
 		bad("scheme allowlist needs users or groups")
@@ -94,7 +102,11 @@ func (c Config) Build(ctx context.Context) (*Schemes, error) {
 		case SchemeConfirm:
 			step.Scheme = s.Confirm
 		case SchemePassword:
-			step.Scheme, step.Asks = &Password{File: c.PasswordFile}, true
+			p, err := NewPassword(c.PasswordFile, c.StateDir, nil, c.Logger)
+			if err != nil {
+				return nil, err
+			}
+			step.Scheme, step.Asks = p, true
 		case SchemeRego:
 			r, err := NewRego(ctx, c.RegoFile)
 			if err != nil {

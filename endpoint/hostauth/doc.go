@@ -7,7 +7,9 @@
 //   - confirm:   the Host's local user accepts within a timeout, through a local unix socket
 //     that a desktop notifier or `portcullis host confirm` answers; no answer denies;
 //   - password:  a host-local logon and password asked over the encrypted channel
-//     (keyboard-interactive), checked against argon2id hashes in a host-local file, rate limited;
+//     (keyboard-interactive), checked against argon2id hashes in a host-local file; failures
+//     lock a (user, logon) or, from all users together, a logon, and the locks persist in the
+//     Host's state dir;
 //   - rego:      a host-local Rego policy evaluated on the Host with the Guest's claims.
 //
 // A Scheme is one method, like http.Handler. A refusal names the scheme and says why

@@ -9,10 +9,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/internal/atomicfile"
 	"golang.org/x/crypto/argon2"
@@ -32,9 +34,10 @@ const (
 	maxArgonMemoryKiB = 1 << 20
 	// maxArgonTime bounds a stored hash's passes.
 	maxArgonTime = 16
-	// PasswordFailuresAllowed is how many failed attempts a logon may make per PasswordLockout.
+	// PasswordFailuresAllowed is the per-user ceiling: failures of one Portcullis user against
+	// one logon per PasswordFailureWindow before that user is locked out of that logon.
 	PasswordFailuresAllowed = 5
-	// PasswordLockout is the window over which failures count and how long a lockout lasts.
+	// PasswordLockout is how long a lock lasts, from the failure that set it.
 	PasswordLockout = 15 * time.Minute
 	// passwordFailureDelay is waited after each failure before the refusal is sent.
 	passwordFailureDelay = time.Second
@@ -43,6 +46,11 @@ const (
 	// passwordFileMode keeps the hashes readable by the agent's user only.
 	passwordFileMode = 0o600
 )
+
+// dummyHash is verified for a logon the file does not hold, with the parameters of new hashes,
+// so that an unknown logon takes as long as a wrong password (no password matches it: its key
+// is argon2id of 32 random bytes, thrown away).
+const dummyHash = "$argon2id$v=19$m=65536,t=3,p=4$DKXu5ZjzQr8ecVjfJcXoiQ$9SuK2dy2c5/Dz0U6BC2cw4FF2mojN+hnaGeIRGR+av8"
 
 // ErrBadHash reports a password file entry that is not an argon2id PHC string this package accepts.
 var ErrBadHash = errors.New("hostauth: bad argon2id hash")
@@ -84,7 +92,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 
 // validLogon reports whether a logon name may stand in the password file.
 func validLogon(logon string) bool {
-	return logon != "" && len(logon) <= maxLogonBytes && !strings.ContainsFunc(logon, func(r rune) bool {
+	return logon != "" && len(logon) <= maxLogonBytes && utf8.ValidString(logon) && !strings.ContainsFunc(logon, func(r rune) bool {
 		return r <= ' ' || r == '#' || r == 0x7f
 	})
 }
@@ -137,22 +145,49 @@ func SetPassword(file, logon, password string) error {
 }
 
 // Password asks the Guest for a host-local logon and password over the encrypted channel and
-// checks them against File. Each logon may fail PasswordFailuresAllowed times per
-// PasswordLockout; then it is locked for PasswordLockout.
+// checks them against File. Failures count per (Portcullis user, logon) and per logon for all
+// users together; a key at its ceiling is locked for PasswordLockout (see LockStateFile). The
+// lock table survives restarts in the Host's state dir.
 type Password struct {
-	// File is the password file. Required.
-	File string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	file string
+	now  func() time.Time
+	log  *slog.Logger
+	// verify checks a password against a hash: VerifyPassword, or a test's wrapper.
+	verify func(hash, password string) (bool, error)
 
-	mu       sync.Mutex
-	failures map[string][]time.Time // logon -> recent failures
+	mu    sync.Mutex
+	locks *lockTable
 }
+
+// NewPassword returns the password scheme for the password file, keeping its lock table in
+// stateDir (created with mode 0700). now is the clock (nil: time.Now); log receives the
+// table's write errors (nil discards them).
+func NewPassword(file, stateDir string, now func() time.Time, log *slog.Logger) (*Password, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Password{file: file, now: now, log: log, verify: VerifyPassword}
+	locks, err := openLockTable(stateDir, p.clock(), log)
+	if err != nil {
+		return nil, err
+	}
+	p.locks = locks
+	return p, nil
+}
+
+// clock is the wall-clock time in UTC, without a monotonic reading (it is persisted).
+func (p *Password) clock() time.Time { return p.now().UTC() }
 
 // Authorize asks for the logon and the password and checks them.
 func (p *Password) Authorize(ctx context.Context, req *Request) error {
 	if req.Ask == nil {
 		return errors.New("this connection cannot ask for a password")
+	}
+	if !validUser(req.User) {
+		return fmt.Errorf("the subject %q cannot use a password (1-%d printable characters)", req.User, maxUserBytes)
 	}
 	answers, err := req.Ask(ctx, "Host logon for "+req.Host, []string{"Logon: ", "Password: "}, []bool{true, false})
 	if err != nil {
@@ -161,72 +196,123 @@ func (p *Password) Authorize(ctx context.Context, req *Request) error {
 	if len(answers) != 2 || !validLogon(answers[0]) {
 		return errors.New("no valid logon given")
 	}
-	logon := answers[0]
-	if until, locked := p.locked(logon); locked {
-		return fmt.Errorf("too many failed attempts for logon %s; locked until %s", logon, until.UTC().Format(time.RFC3339))
-	}
-	hash, err := lookupHash(p.File, logon)
-	if err != nil {
+	a := attempt{user: lockKey{user: req.User, logon: answers[0]}, logon: lockKey{logon: answers[0]}}
+	if err := p.begin(a); err != nil {
 		return err
 	}
-	ok := false
-	if hash != "" {
-		if ok, err = VerifyPassword(hash, answers[1]); err != nil {
-			return fmt.Errorf("logon %s: %w", logon, err)
-		}
+	ok, err := p.check(a.logon.logon, answers[1])
+	if err != nil {
+		_ = p.end(a, outcomeAborted) // changes nothing to persist
+		return err
 	}
 	if !ok {
-		p.fail(logon)
+		if err := p.end(a, outcomeFailed); err != nil {
+			p.log.Error("password failure not recorded", "user", req.User, "logon", a.logon.logon, "err", err)
+		}
 		sleepCtx(ctx, passwordFailureDelay)
-		return fmt.Errorf("wrong logon or password for logon %s", logon)
+		return fmt.Errorf("wrong logon or password for logon %s", a.logon.logon)
+	}
+	if err := p.end(a, outcomeAllowed); err != nil {
+		p.log.Error("password success not recorded", "user", req.User, "logon", a.logon.logon, "err", err)
 	}
 	return nil
 }
 
-func (p *Password) now() time.Time {
-	if p.Now == nil {
-		return time.Now()
+// check verifies password for logon, against the dummy hash when the file lacks the logon.
+func (p *Password) check(logon, password string) (bool, error) {
+	hash, err := lookupHash(p.file, logon)
+	if err != nil {
+		return false, err
 	}
-	return p.Now()
+	known := hash != ""
+	if !known {
+		hash = dummyHash
+	}
+	ok, err := p.verify(hash, password)
+	if err != nil {
+		return false, fmt.Errorf("logon %s: %w", logon, err)
+	}
+	return ok && known, nil
 }
 
-// recent returns logon's failures within PasswordLockout; p.mu is held.
-func (p *Password) recent(logon string) []time.Time {
-	cut := p.now().Add(-PasswordLockout)
-	kept := p.failures[logon][:0]
-	for _, t := range p.failures[logon] {
-		if t.After(cut) {
-			kept = append(kept, t)
+// attempt is one password check's two keys.
+type attempt struct{ user, logon lockKey }
+
+// outcome is how an attempt ended.
+type outcome int
+
+// The outcomes of an attempt.
+const (
+	outcomeAllowed outcome = iota // the right password: the user's failures are forgotten
+	outcomeFailed                 // a wrong logon or password: counts under both keys
+	outcomeAborted                // the check could not be made: counts under neither
+)
+
+// begin refuses an attempt under a lock, or one that might exceed a ceiling with the attempts
+// already being checked; otherwise it reserves the attempt under both keys.
+func (p *Password) begin(a attempt) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock()
+	t := p.locks
+	t.prune(now)
+	if !t.allLockedUntil.IsZero() {
+		return fmt.Errorf("the Host's password lock state was corrupt; every logon is locked until %s", stamp(t.allLockedUntil))
+	}
+	if until := t.lockedUntil(a.logon); !until.IsZero() {
+		return fmt.Errorf("too many failed attempts by all users for logon %s; it is locked for everyone until %s", a.logon.logon, stamp(until))
+	}
+	if until := t.lockedUntil(a.user); !until.IsZero() {
+		return fmt.Errorf("too many failed attempts by %s for logon %s; locked until %s", a.user.user, a.logon.logon, stamp(until))
+	}
+	for _, k := range []lockKey{a.user, a.logon} {
+		if e := t.entries[k]; e != nil && len(e.failures)+e.pending >= k.ceiling() {
+			return fmt.Errorf("other attempts for logon %s are being checked; try again in a moment", a.logon.logon)
 		}
 	}
-	if len(kept) == 0 {
-		delete(p.failures, logon)
+	adding := 0
+	for _, k := range []lockKey{a.user, a.logon} {
+		if t.entries[k] == nil {
+			adding++
+		}
+	}
+	if len(t.entries)+adding > maxLockKeys {
+		return fmt.Errorf("too many logons are failing on this Host (%d tracked); try again within %v", len(t.entries), PasswordFailureWindow)
+	}
+	t.entry(a.user).pending++
+	t.entry(a.logon).pending++
+	return nil
+}
+
+// end releases the attempt's reservation, records its outcome and, when that changed the
+// table, persists it.
+func (p *Password) end(a attempt, o outcome) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.clock()
+	t := p.locks
+	t.entry(a.user).pending--
+	t.entry(a.logon).pending--
+	changed := false
+	switch o {
+	case outcomeFailed:
+		t.fail(a.user, now)
+		t.fail(a.logon, now)
+		changed = true
+	case outcomeAllowed:
+		if e := t.entries[a.user]; len(e.failures) > 0 {
+			e.failures, changed = nil, true
+		}
+	}
+	t.prune(now)
+	if !changed {
 		return nil
 	}
-	p.failures[logon] = kept
-	return kept
+	return t.save()
 }
 
-// locked reports whether logon is locked out, and until when.
-func (p *Password) locked(logon string) (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	recent := p.recent(logon)
-	if len(recent) < PasswordFailuresAllowed {
-		return time.Time{}, false
-	}
-	return recent[len(recent)-1].Add(PasswordLockout), true
-}
-
-// fail records a failed attempt.
-func (p *Password) fail(logon string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.failures == nil {
-		p.failures = map[string][]time.Time{}
-	}
-	p.failures[logon] = append(p.recent(logon), p.now())
-}
+// stamp formats a lock's end as it is announced.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) {
