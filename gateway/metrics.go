@@ -12,11 +12,14 @@ import (
 
 // policyCollector reports a policy Source's rollout state at every scrape:
 // portcullis_policy_reloads_total, portcullis_policy_reload_failures_total,
-// portcullis_policy_last_reload_failed, portcullis_policy_info{revision,origin} and
-// portcullis_policy_loaded_timestamp_seconds.
+// portcullis_policy_last_reload_failed, portcullis_policy_info{revision,origin},
+// portcullis_policy_loaded_timestamp_seconds, portcullis_policy_untested and
+// portcullis_policy_untested_allowed.
 type policyCollector struct {
 	source                                    policy.Source
 	reloads, failures, lastFailed, info, load *prometheus.Desc
+
+	untested, untestedAllowed *prometheus.Desc
 }
 
 // newPolicyCollector describes the policy metrics of source.
@@ -28,12 +31,15 @@ func newPolicyCollector(source policy.Source) *policyCollector {
 		lastFailed: prometheus.NewDesc("portcullis_policy_last_reload_failed", "1 while the newest candidate policy is refused and an older one serves.", nil, nil),
 		info:       prometheus.NewDesc("portcullis_policy_info", "The serving policy.", []string{"revision", "origin"}, nil),
 		load:       prometheus.NewDesc("portcullis_policy_loaded_timestamp_seconds", "When the serving policy was loaded.", nil, nil),
+
+		untested:        prometheus.NewDesc("portcullis_policy_untested", "1 while the serving policy has no tests (served only because untested policies are allowed).", nil, nil),
+		untestedAllowed: prometheus.NewDesc("portcullis_policy_untested_allowed", "1 when the CM accepts policies without tests (--allow-untested-policy).", nil, nil),
 	}
 }
 
 // Describe sends the descriptions of the policy metrics.
 func (c *policyCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.reloads, c.failures, c.lastFailed, c.info, c.load} {
+	for _, d := range []*prometheus.Desc{c.reloads, c.failures, c.lastFailed, c.info, c.load, c.untested, c.untestedAllowed} {
 		ch <- d
 	}
 }
@@ -50,6 +56,16 @@ func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lastFailed, prometheus.GaugeValue, failed)
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.Revision, st.Origin)
 	ch <- prometheus.MustNewConstMetric(c.load, prometheus.GaugeValue, float64(st.LoadedAt.Unix()))
+	ch <- prometheus.MustNewConstMetric(c.untested, prometheus.GaugeValue, boolMetric(st.Untested))
+	ch <- prometheus.MustNewConstMetric(c.untestedAllowed, prometheus.GaugeValue, boolMetric(st.AllowUntested))
+}
+
+// boolMetric is 1 for true and 0 for false.
+func boolMetric(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // metricsHandler serves the CM's metrics (the policy's, the Go runtime's and the process's)

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -53,11 +54,15 @@ func (v BundleVerification) Validate() error {
 	return errors.Join(errs...)
 }
 
+// BundleSchemaKey is the key of the bundle manifest's metadata that carries the policy's
+// input.schema.json, signed with the rest of the manifest.
+const BundleSchemaKey = "input_schema"
+
 // ReadBundle reads an OPA bundle (.tar.gz), verifies its signature with v and returns its
-// Rego modules as a file system New and Test read, and the manifest's revision. Unsigned
-// bundles, bundles signed with another key or key id, and bundles whose files do not match
-// their signed hashes are refused with ErrBundleSignature. A bundle carries no
-// input.schema.json; its modules are compiled without the input type check.
+// Rego modules, and its input schema as input.schema.json when the manifest carries one
+// (BundleSchemaKey), as a file system New and Test read, and the manifest's revision.
+// Unsigned bundles, bundles signed with another key or key id, and bundles whose files do not
+// match their signed hashes are refused with ErrBundleSignature.
 func ReadBundle(raw []byte, v BundleVerification) (fs.FS, string, error) {
 	if err := v.Validate(); err != nil {
 		return nil, "", err
@@ -74,6 +79,16 @@ func ReadBundle(raw []byte, v BundleVerification) (fs.FS, string, error) {
 	fsys := fstest.MapFS{}
 	for _, m := range b.Modules {
 		fsys[strings.TrimPrefix(m.Path, "/")] = &fstest.MapFile{Data: m.Raw}
+	}
+	if schema, ok := b.Manifest.Metadata[BundleSchemaKey]; ok {
+		if _, isObject := schema.(map[string]any); !isObject {
+			return nil, "", fmt.Errorf("%w: bundle: manifest metadata %q is not a JSON schema object", ErrInvalidPolicy, BundleSchemaKey)
+		}
+		raw, err := json.Marshal(schema)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: bundle: manifest metadata %q: %w", ErrInvalidPolicy, BundleSchemaKey, err)
+		}
+		fsys[inputSchemaFile] = &fstest.MapFile{Data: raw}
 	}
 	return fsys, b.Manifest.Revision, nil
 }
@@ -109,12 +124,27 @@ type BundleSigning struct {
 }
 
 // WriteBundle writes the .rego modules of fsys (tests included, so that the CM can run them
-// before rolling the bundle out) as an OPA bundle with this revision, signed with s.
+// before rolling the bundle out) and its input.schema.json, when it has one, in the manifest's
+// metadata (BundleSchemaKey, so that the CM type-checks the bundle as it does a directory) as
+// an OPA bundle with this revision, signed with s.
 func WriteBundle(w io.Writer, fsys fs.FS, revision string, s BundleSigning) error {
 	if s.KeyID == "" || s.Key == "" {
 		return errors.New("policy: signing a bundle needs a key and a key id")
 	}
 	b := bundle.Bundle{Manifest: bundle.Manifest{Revision: revision}, Data: map[string]any{}}
+	switch raw, err := fs.ReadFile(fsys, inputSchemaFile); {
+	case err == nil:
+		var schema map[string]any
+		if err := json.Unmarshal(raw, &schema); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, inputSchemaFile, err)
+		}
+		if schema == nil {
+			return fmt.Errorf("%w: %s is not a JSON object", ErrInvalidPolicy, inputSchemaFile)
+		}
+		b.Manifest.Metadata = map[string]any{BundleSchemaKey: schema}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path.Ext(p) != regoSuffix {
 			return err

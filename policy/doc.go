@@ -7,13 +7,16 @@
 //
 // It also owns the policy's life around those decisions: a Manager serves the last good policy
 // from a directory, a signed OPA bundle (ReadBundle, WriteBundle) or, by default, the embedded
-// policy of package rego, and rolls out a changed one only when it parses, compiles and passes
-// its own tests; Engine.Mask applies the policy's data.system.log.mask to a decision-log
-// record, as OPA does; Impact replays recorded decisions against a candidate policy.
+// policy of package rego, and rolls out a changed one only when it parses, compiles
+// type-checked against its input schema (WithDefaultSchema), has tests and passes them
+// (ManagerConfig.AllowUntested lets an untested one serve, and Status shows it);
+// Engine.Mask applies the policy's data.system.log.mask to a decision-log record, as OPA
+// does; Impact replays recorded connection and API decisions against a candidate policy.
 //
 // Decisions fail closed: an evaluation error, an undefined result or a malformed one always
 // yields a refusal. The package must never perform I/O on the request path (a Manager reads
 // files only when it reloads), never allow a request the policy did not explicitly allow, never
-// serve a policy whose tests failed or whose bundle signature did not verify, and never hold
-// state shared between engines.
+// serve a policy whose tests failed, that has none unless allowed, that was compiled without
+// the input type check or whose bundle signature did not verify, and never hold state shared
+// between engines.
 package policy

@@ -222,6 +222,15 @@ func (e *Engine) DecideJSON(ctx context.Context, input json.RawMessage) (Result,
 	return e.decide(ctx, e.query, input, value)
 }
 
+// DecideAPIJSON is DecideAPI for an input document already in JSON, as DecideJSON is Decide's.
+func (e *Engine) DecideAPIJSON(ctx context.Context, input json.RawMessage) (Result, error) {
+	value, err := parseInput(input)
+	if err != nil {
+		return Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}, err
+	}
+	return e.decide(ctx, e.api, input, value)
+}
+
 // DecideAPI evaluates APIQuery for in: may the subject perform in.Request.Operation on the
 // Connection Manager's API? It refuses exactly as Decide does; obligations are ignored.
 func (e *Engine) DecideAPI(ctx context.Context, in Input) (Result, error) {

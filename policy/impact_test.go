@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -144,5 +146,99 @@ func TestImpactFindsEveryKindOfChange(t *testing.T) {
 		if kinds[s] != k {
 			t.Errorf("%s: change %q, want %q", s, kinds[s], k)
 		}
+	}
+}
+
+// recordAPI decides each API request with e and returns the records the CM keeps of them:
+// under portcullis/api/<operation>, masked.
+func recordAPI(t *testing.T, e *Engine, ids []string, inputs []Input) []Recorded {
+	t.Helper()
+	var recs []Recorded
+	for i, in := range inputs {
+		res, err := e.DecideAPI(t.Context(), in)
+		if err != nil {
+			t.Fatalf("DecideAPI: %v", err)
+		}
+		path := APIDecisionPath(in.Request.Operation)
+		ev, _, err := e.Mask(t.Context(), Event{DecisionID: ids[i], Path: path, Input: res.Input, Result: res.Raw})
+		if err != nil {
+			t.Fatalf("Mask: %v", err)
+		}
+		recs = append(recs, Recorded{ID: ids[i], Time: in.Context.Time, Subject: in.Subject.ID, Host: in.Host.Name,
+			Path: path, Allow: res.Decision.Allow, Result: ev.Result, Input: ev.Input})
+	}
+	return recs
+}
+
+// apiCall is the input of subject asking to perform op, as the CM's admin API builds it.
+func apiCall(s Subject, op string, h Host, at time.Time) Input {
+	return Input{Subject: s, Host: h, Request: Request{Action: ActionAdminister, Operation: op}, Context: Context{Time: at, GuestAddr: "203.0.113.7"}}
+}
+
+// Impact replays the admin and auditor API decisions too: a change to api.rego lists exactly
+// the API decisions it flips, a change to authz.rego exactly the connections.
+func TestImpactReplaysAPIDecisions(t *testing.T) {
+	at := copenhagen(t, 10, 0)
+	dave := Subject{ID: "dave@example.com", Groups: []string{"portcullis-admins"}, AMR: []string{"pwd", "mfa"}}
+	live := newEngine(t)
+	recs := recordAll(t, live, []Input{connect(alice(), db1(), at), ask(carol(), ActionQueryDecisions, at)}) // dec-0000, dec-0001
+	recs = append(recs, recordAPI(t, live, []string{"api-query", "api-list", "api-delete", "api-disable"}, []Input{
+		apiCall(carol(), "decisions.query", Host{}, at),
+		apiCall(carol(), "hosts.list", Host{}, at),
+		apiCall(carol(), "hosts.delete", db1(), at),
+		apiCall(dave, "hosts.disable", db1(), at),
+	})...)
+	// A record whose input names another operation than its path (a mask may erase or rewrite
+	// it) is replayed with the operation its path names, the one the CM asked about.
+	noOp := recordAPI(t, live, []string{"api-query-masked"}, []Input{apiCall(carol(), "decisions.query", Host{}, at)})[0]
+	noOp.Input = json.RawMessage(strings.Replace(string(noOp.Input), `"operation":"decisions.query"`, `"operation":"hosts.format"`, 1))
+	recs = append(recs, noOp, Recorded{ID: "cm-own", Path: "portcullis/cm", Input: recs[0].Input})
+	for _, r := range recs {
+		if r.Path != DecisionPath && r.ID != "cm-own" && r.ID != "api-delete" && !r.Allow {
+			t.Fatalf("test data: %s should be allowed", r.ID)
+		}
+	}
+
+	for _, tc := range []struct {
+		name  string
+		file  string
+		edits [][2]string
+		want  map[string]string // decision id → kind of change
+	}{
+		{"auditors may no longer query the decision log", "api.rego",
+			[][2]string{{`"auditors": {"hosts.list", "relays.list", "decisions.read", "decisions.query",`, `"auditors": {"hosts.list", "relays.list", "decisions.read",`}},
+			map[string]string{"api-query": ChangeAllowToDeny, "api-query-masked": ChangeAllowToDeny}},
+		{"auditors may delete hosts", "api.rego",
+			[][2]string{{`"auditors": {"hosts.list",`, `"auditors": {"hosts.delete", "hosts.list",`}},
+			map[string]string{"api-delete": ChangeDenyToAllow}},
+		{"ops lose production", "authz.rego",
+			[][2]string{{`"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "staging"}],`}},
+			map[string]string{"dec-0000": ChangeAllowToDeny}},
+		{"nothing that decides changes", "api.rego",
+			[][2]string{{"mfa_required := set()", "mfa_required := set() # reviewed"}},
+			map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDefaultPolicy(t)
+			for _, e := range tc.edits {
+				editFile(t, filepath.Join(dir, tc.file), e[0], e[1])
+			}
+			rep, err := Impact(t.Context(), newEngine(t, WithDir(dir)), seq(recs))
+			if err != nil {
+				t.Fatalf("Impact: %v", err)
+			}
+			got := map[string]string{}
+			for _, c := range rep.Changes {
+				got[c.Recorded.ID] = c.Kind
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("changes %v, want %v", got, tc.want)
+			}
+			wantPaths := map[string]int{DecisionPath: 2, "portcullis/api/decisions.query": 2, "portcullis/api/hosts.list": 1,
+				"portcullis/api/hosts.delete": 1, "portcullis/api/hosts.disable": 1}
+			if rep.Replayed != len(recs)-1 || rep.Skipped != 1 || !maps.Equal(rep.ReplayedByPath, wantPaths) {
+				t.Errorf("replayed %d %v, skipped %d; want %d %v and 1", rep.Replayed, rep.ReplayedByPath, rep.Skipped, len(recs)-1, wantPaths)
+			}
+		})
 	}
 }

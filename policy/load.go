@@ -11,8 +11,11 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"testing/fstest"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	defaultpolicy "github.com/portcullis/portcullis/rego"
 )
 
 // File names and suffixes a policy file system is read by.
@@ -92,6 +95,35 @@ func (s *source) loadSchema(fsys fs.FS) error {
 	s.schema.Put(ast.SchemaRootRef, schema)
 	s.schema.Put(eventSchemaRef, eventSchema(schema))
 	return nil
+}
+
+// WithDefaultSchema returns fsys, with the embedded default policy's input.schema.json (the
+// input the Connection Manager builds) in place when fsys has none, so that a policy is never
+// compiled without the input type check: a Manager reads every candidate, directory or
+// bundle, through it.
+func WithDefaultSchema(fsys fs.FS) fs.FS {
+	if _, err := fs.Stat(fsys, inputSchemaFile); !errors.Is(err, fs.ErrNotExist) {
+		return fsys // present, or unreadable: loadSchema reports that
+	}
+	raw, err := fs.ReadFile(defaultpolicy.Files(), inputSchemaFile)
+	if err != nil {
+		return fsys // unreachable: the schema is embedded
+	}
+	return schemaOverlay{FS: fsys, schema: fstest.MapFS{inputSchemaFile: {Data: raw}}}
+}
+
+// schemaOverlay is a policy file system with an input schema added at its root.
+type schemaOverlay struct {
+	fs.FS
+	schema fstest.MapFS
+}
+
+// Open opens the added schema, or any other file of the policy.
+func (o schemaOverlay) Open(name string) (fs.File, error) {
+	if name == inputSchemaFile {
+		return o.schema.Open(name)
+	}
+	return o.FS.Open(name)
 }
 
 // eventSchemaRef names the schema of a decision-log record, the input of the mask rule:

@@ -29,8 +29,13 @@ const (
 	OriginFixed = "fixed"
 )
 
-// ErrTestsFailed: a candidate policy's own Rego tests failed, so it was not rolled out.
-var ErrTestsFailed = errors.New("policy: the policy's tests failed")
+// Errors of a candidate policy a Manager refuses; check them with errors.Is.
+var (
+	// ErrTestsFailed: a candidate policy's own Rego tests failed, so it was not rolled out.
+	ErrTestsFailed = errors.New("policy: the policy's tests failed")
+	// ErrUntested: a candidate policy has no Rego tests and ManagerConfig.AllowUntested is off.
+	ErrUntested = errors.New("policy: the policy has no tests")
+)
 
 // Source hands out the policy that decides now. An Engine is a Source that never changes; a
 // Manager is one that reloads.
@@ -54,13 +59,20 @@ type Status struct {
 	LoadedAt time.Time `json:"loaded_at"`
 	// Tests is how many of the serving policy's Rego tests passed before it was rolled out.
 	Tests int `json:"tests"`
+	// Untested is true while the serving policy has no tests: rolled out only because
+	// AllowUntested is set.
+	Untested bool `json:"untested"`
+	// AllowUntested is true when the Manager accepts policies without tests
+	// (ManagerConfig.AllowUntested, the CM's --allow-untested-policy).
+	AllowUntested bool `json:"allow_untested"`
 	// LastError is why the last candidate was refused; empty when the last load succeeded.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when the last candidate was refused.
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Reloads counts policies rolled out after the first.
 	Reloads int64 `json:"reloads_total"`
-	// Failures counts candidates refused (parse, compile, signature or test failures).
+	// Failures counts candidates refused (parse, compile, type, signature or test failures,
+	// or no tests).
 	Failures int64 `json:"reload_failures_total"`
 }
 
@@ -75,6 +87,9 @@ type ManagerConfig struct {
 	Verify BundleVerification
 	// PollInterval is how often Run looks for a change; default DefaultPollInterval.
 	PollInterval time.Duration
+	// AllowUntested rolls out a policy that has no Rego tests (reported as Status.Untested);
+	// default false: such a policy is refused with ErrUntested, at start and on reload.
+	AllowUntested bool
 	// Logger receives load and reload reports; default discards.
 	Logger *slog.Logger
 }
@@ -97,7 +112,8 @@ func (c *ManagerConfig) Validate() error {
 }
 
 // Manager serves the last good policy and rolls out a changed one only when it parses,
-// compiles and passes its own tests. It is safe for concurrent use.
+// compiles type-checked against its input schema, has tests and passes them. It is safe for
+// concurrent use.
 type Manager struct {
 	cfg     ManagerConfig
 	current atomic.Pointer[Engine]
@@ -120,7 +136,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle)}}
+	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle), AllowUntested: cfg.AllowUntested}}
 	if _, err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -177,8 +193,13 @@ func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	if m.current.Swap(e) != nil {
 		m.status.Reloads++
 	}
-	m.status.Revision, m.status.LoadedAt, m.status.Tests = e.Revision(), e.loadedAt, tests
+	m.status.Revision, m.status.LoadedAt, m.status.Tests, m.status.Untested = e.Revision(), e.loadedAt, tests, tests == 0
 	m.status.LastError, m.status.LastErrorAt = "", time.Time{}
+	if tests == 0 {
+		m.cfg.Logger.Warn("policy rolled out WITHOUT tests, as untested policies are allowed", "origin", m.status.Origin,
+			"location", m.status.Location, "revision", e.Revision())
+		return true, nil
+	}
 	m.cfg.Logger.Info("policy rolled out", "origin", m.status.Origin, "location", m.status.Location,
 		"revision", e.Revision(), "tests_passed", tests)
 	return true, nil
@@ -211,20 +232,26 @@ func (m *Manager) readCandidate() (candidate, error) {
 	return candidate{fsys: fsys, fingerprint: fp}, err
 }
 
-// build compiles a candidate and runs its tests; only a policy whose every test passes is returned.
+// build compiles a candidate, type-checked against its input schema (the embedded one when it
+// has none, directory and bundle alike), and runs its tests; only a policy that has tests and
+// passes every one is returned, or one without tests when AllowUntested is set.
 func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) {
-	e, err := New(ctx, WithFS(c.fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
+	fsys := WithDefaultSchema(c.fsys)
+	e, err := New(ctx, WithFS(fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
 	if err != nil {
 		return nil, 0, err
 	}
-	report, err := Test(ctx, c.fsys)
+	report, err := Test(ctx, fsys)
 	if err != nil {
 		return nil, 0, err
 	}
-	if report.Failed > 0 {
+	switch {
+	case report.Failed > 0:
 		first := report.Failures[0]
 		return nil, 0, fmt.Errorf("%w: %d of %d failed; first: %s (%s): %s", ErrTestsFailed,
 			report.Failed, report.Failed+report.Passed, first.Name, first.Location, first.Message)
+	case report.Passed == 0 && !m.cfg.AllowUntested:
+		return nil, 0, fmt.Errorf("%w: no test_ rule ran; write tests in %s files, or allow untested policies explicitly", ErrUntested, testSuffix)
 	}
 	return e, report.Passed, nil
 }

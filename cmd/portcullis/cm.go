@@ -38,9 +38,11 @@ type cmConfig struct {
 	PolicyKeyID  string        `mapstructure:"policy-key-id"`
 	PolicyAlg    string        `mapstructure:"policy-key-alg"`
 	PolicyPoll   time.Duration `mapstructure:"policy-poll"`
-	OIDCIssuer   string        `mapstructure:"oidc-issuer"`
-	OIDCClientID string        `mapstructure:"oidc-client-id"`
-	OIDCScopes   []string      `mapstructure:"oidc-scopes"`
+	// AllowUntested serves a policy that has no Rego tests, shown in the policy status and metrics.
+	AllowUntested bool     `mapstructure:"allow-untested-policy"`
+	OIDCIssuer    string   `mapstructure:"oidc-issuer"`
+	OIDCClientID  string   `mapstructure:"oidc-client-id"`
+	OIDCScopes    []string `mapstructure:"oidc-scopes"`
 	// OIDCClientSecret is published to Guests: only for native clients whose "secret" is not
 	// confidential (Google desktop apps).
 	OIDCClientSecret string `mapstructure:"oidc-client-secret"`
@@ -90,6 +92,7 @@ func newCMCmd() *cobra.Command {
 	f.String("policy-key-id", "", "the key id the bundle signature must be verified as (set explicitly, never taken from the bundle)")
 	f.String("policy-key-alg", policy.DefaultBundleAlgorithm, "the bundle signature's algorithm (ES384, ES256, RS256, PS256, HS256, ...)")
 	f.Duration("policy-poll", policy.DefaultPollInterval, "how often the policy directory or bundle is checked for changes")
+	f.Bool(flagAllowUntested, false, "serve a policy directory or bundle that has no Rego tests (refused by default); shown in GET /v1/policy/status and portcullis_policy_untested")
 	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
 	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")
 	f.StringSlice("oidc-scopes", []string{"openid", "email", "profile", "groups", "offline_access"}, "OIDC scopes Guests ask for")
@@ -211,7 +214,7 @@ func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, back
 // loadPolicy starts the policy Manager: the configured directory or signed bundle, or the
 // embedded default policy.
 func loadPolicy(ctx context.Context, cfg cmConfig, log *slog.Logger) (*policy.Manager, error) {
-	mc := policy.ManagerConfig{Dir: cfg.PolicyDir, Bundle: cfg.PolicyBundle, PollInterval: cfg.PolicyPoll, Logger: log}
+	mc := policy.ManagerConfig{Dir: cfg.PolicyDir, Bundle: cfg.PolicyBundle, PollInterval: cfg.PolicyPoll, AllowUntested: cfg.AllowUntested, Logger: log}
 	if cfg.PolicyBundle != "" {
 		mc.Verify = policy.BundleVerification{KeyID: cfg.PolicyKeyID, Algorithm: cfg.PolicyAlg}
 		if cfg.PolicyKey != "" {
@@ -223,11 +226,17 @@ func loadPolicy(ctx context.Context, cfg cmConfig, log *slog.Logger) (*policy.Ma
 		}
 	}
 	m, err := policy.NewManager(ctx, mc)
+	if errors.Is(err, policy.ErrUntested) {
+		return nil, fmt.Errorf("load policy: %w (to serve it anyway: --%s)", err, flagAllowUntested)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
 	return m, nil
 }
+
+// flagAllowUntested is the CM's flag (and configuration key) that lets a policy without tests serve.
+const flagAllowUntested = "allow-untested-policy"
 
 // runBoth runs a and b until ctx ends (or one fails, which ends the other) and returns both errors.
 func runBoth(ctx context.Context, a, b func(context.Context) error) error {

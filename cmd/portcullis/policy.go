@@ -31,12 +31,13 @@ func newPolicyCmd() *cobra.Command {
 	return cmd
 }
 
-// policyFS is the policy directory, or the embedded default policy when dir is empty.
+// policyFS is the policy directory, or the embedded default policy when dir is empty; a
+// directory without input.schema.json is type-checked against the embedded one, as the CM does.
 func policyFS(dir string) fs.FS {
 	if dir == "" {
 		return rego.Files()
 	}
-	return os.DirFS(dir)
+	return policy.WithDefaultSchema(os.DirFS(dir))
 }
 
 func newPolicyTestCmd() *cobra.Command {
@@ -146,6 +147,8 @@ func newPolicyImpactCmd() *cobra.Command {
 		Long: "Reads the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
 			"allowed to query_decisions), replays each recorded input against the candidate policy and lists the\n" +
 			"decisions that would change: allow→deny, deny→allow and changed obligations, with counts.\n" +
+			"Connection decisions (portcullis/authz/decision) and admin and auditor API decisions\n" +
+			"(portcullis/api/<operation>) are replayed alike.\n" +
 			"Inputs are replayed as recorded, after the decision-log mask.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -175,7 +178,7 @@ func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer)
 	if err != nil {
 		return err
 	}
-	candidate, err := policy.New(ctx, policy.WithDir(cfg.Candidate))
+	candidate, err := policy.New(ctx, policy.WithFS(policyFS(cfg.Candidate)))
 	if err != nil {
 		return fmt.Errorf("candidate policy: %w", err)
 	}
@@ -225,6 +228,7 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 		type change struct {
 			DecisionID string          `json:"decision_id"`
 			Timestamp  time.Time       `json:"timestamp"`
+			Path       string          `json:"path"`
 			Subject    string          `json:"subject"`
 			Host       string          `json:"host"`
 			Kind       string          `json:"kind"`
@@ -234,25 +238,26 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 		doc := struct {
 			Candidate string         `json:"candidate_revision"`
 			Replayed  int            `json:"replayed"`
+			ByPath    map[string]int `json:"replayed_by_path"`
 			Skipped   int            `json:"skipped"`
 			Counts    map[string]int `json:"counts"`
 			Changes   []change       `json:"changes"`
-		}{Candidate: revision, Replayed: rep.Replayed, Skipped: rep.Skipped, Counts: map[string]int{}, Changes: []change{}}
+		}{Candidate: revision, Replayed: rep.Replayed, ByPath: rep.ReplayedByPath, Skipped: rep.Skipped, Counts: map[string]int{}, Changes: []change{}}
 		for _, k := range impactKinds {
 			doc.Counts[k] = rep.Counts[k]
 		}
 		for _, c := range rep.Changes {
-			doc.Changes = append(doc.Changes, change{c.Recorded.ID, c.Recorded.Time, c.Recorded.Subject, c.Recorded.Host, c.Kind, c.Before, c.After})
+			doc.Changes = append(doc.Changes, change{c.Recorded.ID, c.Recorded.Time, c.Recorded.Path, c.Recorded.Subject, c.Recorded.Host, c.Kind, c.Before, c.After})
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(doc)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHANGE\tDECISION\tTIME\tSUBJECT\tHOST\tNOW")
+	fmt.Fprintln(tw, "CHANGE\tDECISION\tTIME\tPATH\tSUBJECT\tHOST\tNOW")
 	for _, c := range rep.Changes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.Recorded.ID, c.Recorded.Time.UTC().Format(time.RFC3339),
-			c.Recorded.Subject, c.Recorded.Host, describeAfter(c))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.Recorded.ID, c.Recorded.Time.UTC().Format(time.RFC3339),
+			c.Recorded.Path, c.Recorded.Subject, c.Recorded.Host, describeAfter(c))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -22,8 +22,10 @@ func TestPrintImpactTable(t *testing.T) {
 				After: policy.Decision{Reasons: []string{"outside the window"}}},
 			{Recorded: policy.Recorded{ID: "dec_2", Time: at, Subject: "bob@example.com", Host: "web-1"}, Kind: policy.ChangeObligations,
 				After: policy.Decision{Allow: true, Obligations: access.Obligations{MaxDurationSeconds: 1800}}},
+			{Recorded: policy.Recorded{ID: "dec_3", Time: at, Subject: "carol@example.com", Path: policy.APIDecisionPath("decisions.query")},
+				Kind: policy.ChangeAllowToDeny, After: policy.Decision{Reasons: []string{"no group of carol@example.com (auditors) may query the decision log"}}},
 		},
-		Counts: map[string]int{policy.ChangeAllowToDeny: 1, policy.ChangeObligations: 1},
+		Counts: map[string]int{policy.ChangeAllowToDeny: 2, policy.ChangeObligations: 1},
 	}
 	var out bytes.Buffer
 	if err := printImpact(&out, formatTable, "rev-2", rep); err != nil {
@@ -31,8 +33,9 @@ func TestPrintImpactTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"allow_to_deny  dec_1", "outside the window", `"max_duration_seconds":1800`,
-		"allow_to_deny: 1\ndeny_to_allow: 0\nobligations: 1\n",
-		"replayed 3 decisions (skipped 1 not made by the policy) against candidate rev-2; 2 would change",
+		"dec_3     2026-11-24T07:30:00Z  portcullis/api/decisions.query  carol@example.com",
+		"allow_to_deny: 2\ndeny_to_allow: 0\nobligations: 1\n",
+		"replayed 3 decisions (skipped 1 not made by the policy) against candidate rev-2; 3 would change",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
