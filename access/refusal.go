@@ -72,6 +72,14 @@ const (
 	ErrCredentialRequired Code = "credential_required"
 	// ErrCredentialMismatch: the client certificate names another user than the ID token.
 	ErrCredentialMismatch Code = "credential_mismatch"
+	// ErrRelayCertRequired: a relay's call has no client certificate naming a relay
+	// ("relay:<id>"), e.g. the relays' old shared certificate.
+	ErrRelayCertRequired Code = "relay_certificate_required"
+	// ErrUnknownRelay: the relay certificate is not one the CM accepts for that id (an enrolled
+	// relay's certificate it did not issue, or an unmarked one for an id never enrolled).
+	ErrUnknownRelay Code = "unknown_relay"
+	// ErrWrongRelay: a relay's call names another relay than its certificate.
+	ErrWrongRelay Code = "wrong_relay"
 	// ErrTokenExchanged: the ID token was already exchanged for a credential.
 	ErrTokenExchanged Code = "token_already_exchanged"
 	// ErrStale: a signed message's time is too far from the receiver's clock.
@@ -186,6 +194,12 @@ func (c Code) row() (row, bool) {
 		return row{401, ExitUnauthenticated, "a client certificate bound to the signed-in user is required"}, true
 	case ErrCredentialMismatch:
 		return row{401, ExitUnauthenticated, "the client certificate names another user"}, true
+	case ErrRelayCertRequired:
+		return row{401, ExitProtocol, "a client certificate naming this relay (relay:<id>) is required"}, true
+	case ErrUnknownRelay:
+		return row{401, ExitProtocol, "unknown relay, or not its certificate"}, true
+	case ErrWrongRelay:
+		return row{403, ExitDenied, "the relay certificate names another relay"}, true
 	case ErrTokenExchanged:
 		return row{401, ExitUnauthenticated, "the ID token was already exchanged for a credential"}, true
 	case ErrStale:

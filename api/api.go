@@ -211,7 +211,9 @@ type RelayAddr struct {
 	HTTPKey string `json:"http_key,omitempty"`
 }
 
-// RelayRegistration is a Connection Server's registration and load report.
+// RelayRegistration is a Connection Server's registration and load report. Like every relay
+// call, it is bound to the relay its client certificate names ("relay:<id>"): an ID naming
+// another relay is refused (403 wrong_relay), and an empty one means the certificate's.
 type RelayRegistration struct {
 	ID          string `json:"id"`
 	Addr        string `json:"addr"`
@@ -252,6 +254,7 @@ type RelayEnrollResponse struct {
 
 // RelayPaired is a Connection Server's report that a session's halves were paired.
 type RelayPaired struct {
+	// RelayID is the reporting relay, as its certificate names it ("" means the certificate's).
 	RelayID   string `json:"relay_id"`
 	SessionID string `json:"session_id"`
 	// GuestTransport and HostTransport are "tcp" or "http".
@@ -266,6 +269,7 @@ type RelayRegistrationResponse struct {
 
 // SessionEnd is a Connection Server's report of a finished session.
 type SessionEnd struct {
+	// RelayID is the reporting relay, as its certificate names it ("" means the certificate's).
 	RelayID   string    `json:"relay_id"`
 	SessionID string    `json:"session_id"`
 	Started   time.Time `json:"started"`

@@ -12,7 +12,8 @@ const (
 	PathHostSessionEnd = "/v1/hosts/session-end"
 )
 
-// QueryRelayID names the relay polling PathRelayCommands.
+// QueryRelayID names the relay polling PathRelayCommands. The CM takes the relay from its
+// client certificate; a query naming another relay is refused (403 wrong_relay).
 const QueryRelayID = "relay"
 
 // HeaderRetryAfter is the header of a 503 that asks the client to wait (seconds).

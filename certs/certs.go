@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/atomicfile"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -32,9 +31,10 @@ const (
 	CMCertFile = "cm.crt"
 	// CMKeyFile is the Connection Manager's TLS private key (PKCS#8 PEM).
 	CMKeyFile = "cm.key"
-	// CSCertFile is the Connection Server's TLS server and client certificate (PEM).
+	// CSCertFile is the Connection Servers' TLS server certificate (PEM), for port 1970. It is
+	// no client certificate: each relay speaks to the CM with its own (RelayCertFile).
 	CSCertFile = "cs.crt"
-	// CSKeyFile is the Connection Server's TLS private key (PKCS#8 PEM).
+	// CSKeyFile is the Connection Servers' TLS private key (PKCS#8 PEM).
 	CSKeyFile = "cs.key"
 	// TicketKeyFile is the Ed25519 ticket signing key (PKCS#8 PEM).
 	TicketKeyFile = "ticket.key"
@@ -52,7 +52,8 @@ const (
 	CACommonName = "Portcullis CA"
 	// CMCommonName is the subject CN of the Connection Manager's certificate.
 	CMCommonName = "portcullis-cm"
-	// CSCommonName is the subject CN of the Connection Server's certificate.
+	// CSCommonName is the subject CN of the Connection Servers' TLS server certificate. It
+	// names no relay: the CM refuses it as a relay's identity (older versions shared it).
 	CSCommonName = "portcullis-relay"
 )
 
@@ -101,6 +102,9 @@ type InitOptions struct {
 	Force bool
 	// Validity is how long the certificates are valid; 0 means DefaultValidity.
 	Validity time.Duration
+	// Relays are the ids of vendor relays to issue client certificates for (see IssueRelay);
+	// empty means none.
+	Relays []string
 }
 
 // withDefaults fills the zero fields and reports every invalid one.
@@ -126,11 +130,13 @@ func (o InitOptions) withDefaults() (InitOptions, error) {
 			errs = append(errs, errors.New("certs: empty host name"))
 		}
 	}
+	errs = append(errs, checkRelayIDs(o.Relays))
 	return o, errors.Join(errs...)
 }
 
 // Init creates dir (mode 0700) if needed and writes a fresh CA, the CM and CS TLS certificates,
-// the ticket key pair and the SSH user CA into it (see the file name constants). Unless
+// the ticket key pair, the SSH user CA and a client certificate for each of opts.Relays into it
+// (see the file name constants and RelayCertFile). Unless
 // opts.Force is set it writes nothing when any of those files exists, and returns ErrExists
 // wrapped with the file's path.
 func Init(dir string, opts InitOptions) error {
@@ -142,7 +148,7 @@ func Init(dir string, opts InitOptions) error {
 		return fmt.Errorf("certs: create %s: %w", dir, err)
 	}
 	if !opts.Force {
-		if err := refuseExisting(dir); err != nil {
+		if err := refuseExisting(dir, append(allFiles(), relayFiles(opts.Relays)...)); err != nil {
 			return err
 		}
 	}
@@ -150,23 +156,18 @@ func Init(dir string, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeFiles(dir, files)
 }
 
-// allFiles lists every file Init writes.
+// allFiles lists every file Init writes whatever its options.
 func allFiles() []string {
 	return []string{CAFile, CAKeyFile, CMCertFile, CMKeyFile, CSCertFile, CSKeyFile,
 		TicketKeyFile, TicketPubFile, SSHUserCAFile, SSHUserCAPubFile}
 }
 
-// refuseExisting returns ErrExists naming the first of Init's files present in dir.
-func refuseExisting(dir string) error {
-	for _, name := range allFiles() {
+// refuseExisting returns ErrExists naming the first of the named files present in dir.
+func refuseExisting(dir string, names []string) error {
+	for _, name := range names {
 		path := filepath.Join(dir, name)
 		_, err := os.Lstat(path)
 		switch {
@@ -193,21 +194,23 @@ func generate(opts InitOptions) ([]file, error) {
 		return nil, err
 	}
 	files := caFiles
-	leaves := []struct {
-		cn        string
-		certName  string
-		keyName   string
-		clientToo bool
-	}{
-		{CMCommonName, CMCertFile, CMKeyFile, false},
-		{CSCommonName, CSCertFile, CSKeyFile, true},
+	leaves := []struct{ cn, certName, keyName string }{
+		{CMCommonName, CMCertFile, CMKeyFile},
+		{CSCommonName, CSCertFile, CSKeyFile},
 	}
 	for _, l := range leaves {
-		lf, err := ca.newServerCert(opts, l.cn, l.clientToo)
+		lf, err := ca.newServerCert(opts, l.cn)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file{l.certName, lf.cert, PublicFileMode}, file{l.keyName, lf.key, PrivateKeyMode})
+		files = append(files, lf.files(l.certName, l.keyName)...)
+	}
+	for _, id := range opts.Relays {
+		lf, err := ca.newRelayCert(id, opts.Algorithm, opts.Validity)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, lf.files(RelayCertFile(id), RelayKeyFile(id))...)
 	}
 	ticketFiles, err := newTicketKey()
 	if err != nil {
@@ -271,9 +274,13 @@ func newCA(opts InitOptions) (*CA, []file, error) {
 // leafFiles are the PEM encodings of a leaf certificate and its key.
 type leafFiles struct{ cert, key []byte }
 
-// newServerCert creates a key and a TLS server certificate for opts.Hosts, also valid for TLS
-// clients when clientToo is set.
-func (ca *CA) newServerCert(opts InitOptions, cn string, clientToo bool) (leafFiles, error) {
+// files are the certificate and key files of lf, named certName and keyName.
+func (lf leafFiles) files(certName, keyName string) []file {
+	return []file{{certName, lf.cert, PublicFileMode}, {keyName, lf.key, PrivateKeyMode}}
+}
+
+// newServerCert creates a key and a TLS server certificate for opts.Hosts.
+func (ca *CA) newServerCert(opts InitOptions, cn string) (leafFiles, error) {
 	key, err := generateKey(opts.Algorithm)
 	if err != nil {
 		return leafFiles{}, fmt.Errorf("certs: %s key: %w", cn, err)
@@ -281,9 +288,6 @@ func (ca *CA) newServerCert(opts InitOptions, cn string, clientToo bool) (leafFi
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if clientToo {
-		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	}
 	for _, h := range opts.Hosts {
 		if ip := net.ParseIP(h); ip != nil {

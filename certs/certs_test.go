@@ -77,7 +77,7 @@ func TestInitCertificates(t *testing.T) {
 		ekus []x509.ExtKeyUsage
 	}{
 		{CMCertFile, CMCommonName, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}},
-		{CSCertFile, CSCommonName, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}},
+		{CSCertFile, CSCommonName, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

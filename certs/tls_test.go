@@ -93,7 +93,8 @@ func TestMutualTLS(t *testing.T) {
 		client tls.Certificate
 		cn     string // "" means the server refuses
 	}{
-		{"relay certificate", loadPair(t, dir, CSCertFile, CSKeyFile), CSCommonName},
+		{"a relay's own certificate", relayClientCert(t, ca, "cs-eu-1"), "relay:cs-eu-1"},
+		{"the relays' shared TLS certificate lacks client auth", loadPair(t, dir, CSCertFile, CSKeyFile), ""},
 		{"host certificate from IssueClientCert", hostCert, "host-42"},
 		{"CM certificate lacks client auth", loadPair(t, dir, CMCertFile, CMKeyFile), ""},
 	}
@@ -203,4 +204,18 @@ func TestLoadCARefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// relayClientCert issues vendor relay id's client certificate for a fresh Ed25519 key.
+func relayClientCert(t *testing.T, ca *CA, id string) tls.Certificate {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := ca.IssueRelayCert(pub, id, time.Hour)
+	if err != nil {
+		t.Fatalf("IssueRelayCert: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}
 }

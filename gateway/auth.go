@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/store"
 )
@@ -20,19 +21,16 @@ import (
 // endpoint requires both the Bearer ID token (fresh claims: groups, amr, expiry) and a TLS
 // connection authenticated by such a certificate naming the same user: a bearer token alone,
 // stolen or replayed, connects nowhere. An ID token is exchanged for a certificate once only,
-// so a token seen later in transit cannot mint a certificate for another key.
+// so a token seen later in transit cannot mint a certificate for another key. A Host's is
+// "host:" + its id; a relay's is "relay:" + its id (certs.RelayCNPrefix, see authenticateRelay).
 const (
 	userCNPrefix = "user:"
 	hostCNPrefix = "host:"
-	// relayCN is the vendor's relays' certificate (certs init writes it).
-	relayCN = "portcullis-relay"
-	// relayCNPrefix starts the certificate of a tenant's enrolled relay: "relay:<id>".
-	relayCNPrefix = "relay:"
 )
 
 // relayPrincipal is an authenticated Connection Server.
 type relayPrincipal struct {
-	// id is the enrolled relay's id; "" for a vendor relay (which names itself).
+	// id is the relay's id, as its certificate names it.
 	id string
 	// tenant owns an enrolled relay; "" for a vendor relay.
 	tenant string
@@ -94,14 +92,6 @@ func clientCert(r *http.Request) *x509.Certificate {
 	return r.TLS.VerifiedChains[0][0]
 }
 
-// clientCN returns the common name of the verified mTLS client certificate, or "".
-func clientCN(r *http.Request) string {
-	if c := clientCert(r); c != nil {
-		return c.Subject.CommonName
-	}
-	return ""
-}
-
 // authenticateHost authenticates an enrolled, enabled Host by its current mTLS client certificate: the
 // certificate's serial must be the one the CM last issued to the Host, so that a renewed
 // Host's old certificate, or a deleted Host's, is refused.
@@ -157,50 +147,55 @@ func (s *Server) hostUsable(w http.ResponseWriter, id string, h store.Host, err 
 	return false
 }
 
-// authenticateRelay authenticates a Connection Server by its mTLS client certificate: the vendor's
-// certificate, or an enrolled tenant relay's "relay:<id>".
+// authenticateRelay authenticates a Connection Server by its mTLS client certificate, which
+// names the relay: "relay:<id>". A vendor relay's certificate carries the vendor mark
+// (certs.IsVendorRelay) and names an id no tenant's relay enrolled; a tenant's relay presents
+// the very certificate the CM issued when it enrolled. Every other certificate is refused,
+// the relays' old shared one (certs.CSCommonName) with a message saying what to do.
 func (s *Server) authenticateRelay(w http.ResponseWriter, r *http.Request) (relayPrincipal, bool) {
-	cn := clientCN(r)
-	if cn == relayCN {
-		return relayPrincipal{}, true
-	}
-	id, ok := strings.CutPrefix(cn, relayCNPrefix)
-	if !ok || id == "" {
-		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "a relay client certificate is required"})
+	cert := clientCert(r)
+	id, ok := certs.RelayIDOf(cert)
+	switch {
+	case cert != nil && cert.Subject.CommonName == certs.CSCommonName:
+		s.cfg.Logger.Warn("refused the relays' old shared certificate", "reason", access.ErrRelayCertRequired, "remote", r.RemoteAddr)
+		refuseAuth(w, access.ErrRelayCertRequired, "the shared relay certificate ("+certs.CSCommonName+
+			") no longer identifies a relay: issue each relay its own certificate (portcullis certs relay --id <id>) and start it with it")
+		return relayPrincipal{}, false
+	case !ok:
+		refuseAuth(w, access.ErrRelayCertRequired, "a relay client certificate naming the relay (relay:<id>) is required")
 		return relayPrincipal{}, false
 	}
 	ri, err := s.cfg.Store.GetRelayIdentity(r.Context(), id)
+	vendor := certs.IsVendorRelay(cert)
 	switch {
+	case errors.Is(err, store.ErrNotFound) && vendor:
+		return relayPrincipal{id: id}, true
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrUnauthenticated, Message: "unknown relay"})
+		refuseAuth(w, access.ErrUnknownRelay, "unknown relay "+id)
 		return relayPrincipal{}, false
 	case err != nil:
 		s.cfg.Logger.Error("load relay identity", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
+		return relayPrincipal{}, false
+	case vendor || ri.CertSerial != cert.SerialNumber.String():
+		s.cfg.Logger.Warn("refused a certificate for an enrolled relay that the CM did not issue to it",
+			"relay_id", id, "reason", access.ErrUnknownRelay, "vendor", vendor, "remote", r.RemoteAddr)
+		refuseAuth(w, access.ErrUnknownRelay, "relay "+id+" is a tenant's enrolled relay; this is not the certificate the CM issued to it")
 		return relayPrincipal{}, false
 	}
 	return relayPrincipal{id: ri.ID, tenant: ri.Tenant}, true
 }
 
-// speaksFor reports whether the principal may act as relay id: an enrolled relay only as
-// itself, a vendor relay as any id that no tenant's relay enrolled.
-func (s *Server) speaksFor(w http.ResponseWriter, r *http.Request, p relayPrincipal, id string) bool {
-	if p.id != "" {
-		if id != p.id {
-			writeError(w, api.Error{Code: access.ErrForbidden, Message: "this relay certificate is for " + p.id})
-			return false
-		}
-		return true
+// relayID binds a relay's call to its certificate: it returns the certificate's relay id when
+// the call names no relay or the same one (named is the id in the body or the query), and
+// answers 403 wrong_relay otherwise.
+func (s *Server) relayID(w http.ResponseWriter, r *http.Request, p relayPrincipal, named string) (string, bool) {
+	if named == "" || named == p.id {
+		return p.id, true
 	}
-	_, err := s.cfg.Store.GetRelayIdentity(r.Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return true
-	case err != nil:
-		s.cfg.Logger.Error("load relay identity", "relay_id", id, "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-	default:
-		writeError(w, api.Error{Code: access.ErrForbidden, Message: "relay " + id + " is a tenant's enrolled relay"})
-	}
-	return false
+	s.cfg.Logger.Warn("refused a relay's call for another relay", "relay_id", p.id, "named", named,
+		"path", r.URL.Path, "reason", access.ErrWrongRelay, "remote", r.RemoteAddr)
+	writeError(w, api.Error{Code: access.ErrForbidden, Reason: access.ErrWrongRelay,
+		Message: "this relay's certificate is for " + p.id + ", not " + named})
+	return "", false
 }

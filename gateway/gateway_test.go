@@ -283,22 +283,23 @@ func (c *cm) tryEnroll(name, tok string) (hostAgent, error) {
 	return hostAgent{id: resp.HostID, key: key, client: hc}, nil
 }
 
-// registerRelay registers a relay as a vendor CS does, with the vendor relays' certificate.
+// registerRelay registers a relay as a vendor CS does, with the relay's own certificate.
 func (c *cm) registerRelay(t testing.TB, reg api.RelayRegistration) {
 	t.Helper()
-	if err := c.tryRegister(c.vendorRelayClient(t), reg); err != nil {
+	if err := c.tryRegister(c.relayClient(t, reg.ID), reg); err != nil {
 		t.Fatalf("register relay: %v", err)
 	}
 }
 
-// vendorRelayClient is an HTTP client with the vendor relays' client certificate.
-func (c *cm) vendorRelayClient(t testing.TB) *http.Client {
+// relayClient is an HTTP client with vendor relay id's own client certificate, as
+// `portcullis certs relay --id <id>` issues it.
+func (c *cm) relayClient(t testing.TB, id string) *http.Client {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := c.ca.IssueClientCert(pub, "portcullis-relay", time.Hour)
+	der, err := c.ca.IssueRelayCert(pub, id, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,12 +165,8 @@ func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.URL.Query().Get(api.QueryRelayID)
-	if id == "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "query parameter relay is required"})
-		return
-	}
-	if !s.speaksFor(w, r, p, id) {
+	id, ok := s.relayID(w, r, p, r.URL.Query().Get(api.QueryRelayID))
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.RelayCommands{Commands: s.relayCmds.receive(r.Context(), id, s.cfg.LongPoll)})

@@ -71,7 +71,7 @@ func TestEachLockKindEndsTheLiveSessionAtTheRelayAndTheHostAndRefusesNewConnects
 			w := startWorld(t)
 			dave := w.login(t, "dave@example.com", "")
 			bob := w.login(t, "bob@example.com", "")
-			relay := w.vendorRelayClient(t)
+			relay := w.relayClient(t, "cs-eu-1")
 			sess := w.liveSession(t, bob, "web-1")
 			l := w.lock(t, dave, lockOf(sess.SessionID))
 			if !slices.Equal(l.EndedSessions, []string{sess.SessionID}) || l.CreatedBy != "dave@example.com" || !l.Active {
@@ -201,7 +201,7 @@ func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
 	src.Store(defaultEngine(t))
 	w := startWorld(t, withPolicy(src))
 	alice := w.login(t, "alice@example.com", "123456")
-	relay := w.vendorRelayClient(t)
+	relay := w.relayClient(t, "cs-eu-1")
 	prod := w.liveSession(t, alice, "db-1")
 	staging := w.liveSession(t, alice, "web-1")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -334,7 +334,7 @@ func TestTheRecordOfASessionItsRelayNoLongerHoldsIsEnded(t *testing.T) {
 func TestAnOrderFromAnotherCMReplicaReachesTheHostAndTheRelayPollingThisOne(t *testing.T) {
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
-	relay := w.vendorRelayClient(t)
+	relay := w.relayClient(t, "cs-eu-1")
 	sess := w.liveSession(t, alice, "db-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -116,15 +117,16 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.ID == "" || req.Addr == "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "relay id and addr are required"})
+	id, ok := s.relayID(w, r, p, req.ID)
+	if !ok {
 		return
 	}
-	if !s.speaksFor(w, r, p, req.ID) {
+	if req.Addr == "" {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "relay addr is required"})
 		return
 	}
 	rel := store.Relay{
-		ID: req.ID, Addr: req.Addr, HTTPAddr: req.HTTPAddr, HTTPKey: req.HTTPKey, Region: req.Region,
+		ID: id, Addr: req.Addr, HTTPAddr: req.HTTPAddr, HTTPKey: req.HTTPKey, Region: req.Region,
 		Owner: vendorOwner, Sessions: req.Sessions, BytesPerSec: req.BytesPerSec, MaxSessions: req.MaxSessions,
 		Healthy: !req.Draining, LastSeen: s.cfg.Now(),
 	}
@@ -137,7 +139,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Store.UpsertRelay(r.Context(), rel); err != nil {
-		s.cfg.Logger.Error("register relay", "relay_id", req.ID, "err", err)
+		s.cfg.Logger.Error("register relay", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
@@ -154,11 +156,16 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 // vendorOwner is the owner of the vendor's shared relays.
 const vendorOwner = "vendor"
 
-// relaySession authenticates a relay's report about a session and checks that the session
-// was assigned to that relay; it answers and returns false otherwise.
-func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, relayID, sessionID string) bool {
+// relaySession authenticates a relay's report about a session (named is the relay id the
+// report names, if any) and checks that the session was assigned to the relay its certificate
+// names; it answers and returns false otherwise.
+func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, named, sessionID string) bool {
 	p, ok := s.authenticateRelay(w, r)
-	if !ok || !s.speaksFor(w, r, p, relayID) {
+	if !ok {
+		return false
+	}
+	relayID, ok := s.relayID(w, r, p, named)
+	if !ok {
 		return false
 	}
 	sess, err := s.cfg.Store.GetSession(r.Context(), sessionID)
@@ -217,10 +224,10 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pub, ok := enrollee(w, "relay id", req.ID, req.PublicKey)
-	if !ok {
+	if !ok || !s.relayIDFree(w, r, req.ID) {
 		return
 	}
-	der, cert, ok := s.issueClientCert(w, pub, relayCNPrefix+req.ID, s.cfg.HostCertTTL)
+	der, cert, ok := s.issueClientCert(w, pub, certs.RelayCommonName(req.ID), s.cfg.HostCertTTL)
 	if !ok {
 		return
 	}
@@ -232,6 +239,22 @@ func (s *Server) handleRelayEnroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, api.RelayEnrollResponse{
 		ID: ri.ID, Tenant: ri.Tenant, Certificate: string(certs.EncodeCertPEM(der)), CA: string(certs.EncodeCertPEM(s.cfg.CA.Cert.Raw)),
 	})
+}
+
+// relayIDFree reports whether a tenant's relay may enrol as id: no relay registered under it
+// (a vendor relay's id is its own). It answers 409 or 503 otherwise.
+func (s *Server) relayIDFree(w http.ResponseWriter, r *http.Request, id string) bool {
+	all, err := s.cfg.Store.ListRelays(r.Context())
+	if err != nil {
+		s.cfg.Logger.Error("list relays", "relay_id", id, "err", err)
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
+		return false
+	}
+	if slices.ContainsFunc(all, func(rel store.Relay) bool { return rel.ID == id }) {
+		writeError(w, api.Error{Code: access.ErrConflict, Message: "a relay with this id is registered already"})
+		return false
+	}
+	return true
 }
 
 // handleRelayProbes lists the relays a Guest may be sent to for a host, to measure its latency.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +12,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/store"
 )
 
 // enrollRelay has dave create a relay enrollment token for tenant and a relay enrol with it;
@@ -88,34 +92,66 @@ func TestStory7ATenantsPrivateRelayIsAssignedAndAVendorRelayNever(t *testing.T) 
 func TestRelayRegistrationIsBoundToTheCertificate(t *testing.T) {
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
-	vendor := w.vendorRelayClient(t)
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	issued := func(der []byte, err error) *http.Client {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.clientWith(der, key)
+	}
 	cases := []struct {
 		name string
 		hc   *http.Client
 		reg  api.RelayRegistration
-		want int
+		want access.Code // "" means registered
 	}{
-		{"vendor certificate claims a private relay", vendor, api.RelayRegistration{ID: "cs-x", Addr: "h:1", Owner: "globex", Private: true}, http.StatusForbidden},
-		{"vendor certificate claims an enrolled relay's id", vendor, api.RelayRegistration{ID: "cs-globex-1", Addr: "h:1"}, http.StatusForbidden},
-		{"tenant relay claims another id", globex, api.RelayRegistration{ID: "cs-eu-1", Addr: "h:1"}, http.StatusForbidden},
-		{"no client certificate", w.http, api.RelayRegistration{ID: "cs-y", Addr: "h:1"}, http.StatusUnauthorized},
+		{"a vendor relay as itself", w.relayClient(t, "cs-x"), api.RelayRegistration{ID: "cs-x", Addr: "h:1"}, ""},
+		{"a vendor relay naming no id is the certificate's", w.relayClient(t, "cs-z"), api.RelayRegistration{Addr: "h:1"}, ""},
+		{"a vendor relay claims a private relay", w.relayClient(t, "cs-x"), api.RelayRegistration{ID: "cs-x", Addr: "h:1", Owner: "globex", Private: true}, access.ErrForbidden},
+		{"a vendor relay claims another relay's id", w.relayClient(t, "cs-x"), api.RelayRegistration{ID: "cs-eu-1", Addr: "h:1"}, access.ErrWrongRelay},
+		{"a vendor relay claims an enrolled relay's id", w.relayClient(t, "cs-x"), api.RelayRegistration{ID: "cs-globex-1", Addr: "h:1"}, access.ErrWrongRelay},
+		{"a vendor certificate for an enrolled relay's id", w.relayClient(t, "cs-globex-1"), api.RelayRegistration{ID: "cs-globex-1", Addr: "h:1"}, access.ErrUnknownRelay},
+		{"a tenant relay claims another id", globex, api.RelayRegistration{ID: "cs-eu-1", Addr: "h:1"}, access.ErrWrongRelay},
+		{"an unmarked relay certificate for an id never enrolled", issued(w.ca.IssueClientCert(pub, "relay:cs-ghost", time.Hour)),
+			api.RelayRegistration{ID: "cs-ghost", Addr: "h:1"}, access.ErrUnknownRelay},
+		{"the relays' old shared certificate", issued(w.ca.IssueClientCert(pub, certs.CSCommonName, time.Hour)),
+			api.RelayRegistration{ID: "cs-eu-1", Addr: "h:1"}, access.ErrRelayCertRequired},
+		{"a host's certificate", w.hosts["db-1"].client, api.RelayRegistration{ID: "cs-y", Addr: "h:1"}, access.ErrRelayCertRequired},
+		{"no client certificate", w.http, api.RelayRegistration{ID: "cs-y", Addr: "h:1"}, access.ErrRelayCertRequired},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if st, _ := statusOf(w.tryRegister(tc.hc, tc.reg)); st != tc.want {
-				t.Fatalf("status %d, want %d", st, tc.want)
+			err := w.tryRegister(tc.hc, tc.reg)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("registration refused: %v", err)
+			case tc.want != "" && !errors.Is(err, tc.want):
+				t.Fatalf("registration: %v, want %s (%d)", err, tc.want, tc.want.HTTPStatus())
 			}
 		})
 	}
-	// A forged "relay:" certificate for an id never enrolled is refused.
-	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	der, err := w.ca.IssueClientCert(pub, "relay:cs-ghost", time.Hour)
+	if rec := w.relayRecord(t, "cs-eu-1"); rec.Addr != "127.0.0.1:1970" {
+		t.Fatalf("cs-eu-1's registration changed: %+v", rec)
+	}
+	if rec := w.relayRecord(t, "cs-globex-1"); rec.Addr != "" {
+		t.Fatalf("cs-globex-1 was registered by another certificate: %+v", rec)
+	}
+}
+
+// relayRecord returns the CM's record of relay id (the zero Relay when it has none).
+func (c *cm) relayRecord(t testing.TB, id string) store.Relay {
+	t.Helper()
+	all, err := c.store.ListRelays(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := statusOf(w.tryRegister(w.clientWith(der, key), api.RelayRegistration{ID: "cs-ghost", Addr: "h:1"})); st != http.StatusUnauthorized {
-		t.Fatalf("unenrolled relay certificate: status %d, want 401", st)
+	for _, r := range all {
+		if r.ID == id {
+			return r
+		}
 	}
+	return store.Relay{}
 }
 
 func TestTheRelayWithTheLowestLatencyPlusLoadIsChosenAndFailoverExcludesTheFailedOne(t *testing.T) {
@@ -184,16 +220,23 @@ func TestThePairingReportRecordsTheTransportOnlyFromTheSessionsRelay(t *testing.
 	if err != nil || sess.Transport != "pending" {
 		t.Fatalf("session before pairing: %+v, %v; want transport pending", sess, err)
 	}
-	vendor := w.vendorRelayClient(t)
-	report := func(relayID string) error {
-		return api.Call(context.Background(), vendor, http.MethodPost, w.url+api.PathRelayPaired, "",
+	report := func(hc *http.Client, relayID string) error {
+		return api.Call(context.Background(), hc, http.MethodPost, w.url+api.PathRelayPaired, "",
 			api.RelayPaired{RelayID: relayID, SessionID: resp.SessionID, GuestTransport: "http", HostTransport: "tcp"}, nil)
 	}
 	w.registerRelay(t, api.RelayRegistration{ID: "cs-other", Addr: "127.0.0.1:1972"})
-	if st, _ := statusOf(report("cs-other")); st != http.StatusNotFound {
-		t.Fatalf("another relay's report: status %d, want 404", st)
+	other := w.relayClient(t, "cs-other")
+	if err := report(other, "cs-other"); !errors.Is(err, access.ErrNotFound) {
+		t.Fatalf("another relay's report: %v, want not_found", err)
 	}
-	if err := report(resp.Relay.ID); err != nil {
+	if err := report(other, resp.Relay.ID); !errors.Is(err, access.ErrWrongRelay) {
+		t.Fatalf("another relay's report naming the session's relay: %v, want wrong_relay", err)
+	}
+	if sess, _ := w.store.GetSession(context.Background(), resp.SessionID); sess.Transport != "pending" {
+		t.Fatalf("another relay's report set the transport: %+v", sess)
+	}
+	mine := w.relayClient(t, resp.Relay.ID)
+	if err := report(mine, resp.Relay.ID); err != nil {
 		t.Fatalf("the session's relay reports: %v", err)
 	}
 	sess, err = w.store.GetSession(context.Background(), resp.SessionID)

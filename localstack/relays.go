@@ -2,12 +2,14 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 )
 
 // closedAddr is an address nothing ever listens on: no socket can bind port 0, so every dial
@@ -20,6 +22,8 @@ const relayDrainTimeout = "5s"
 // RelaySpec describes a Connection Server to start.
 type RelaySpec struct {
 	ID, Region string
+	// Name is the process's name (its log, its state directory); default ID.
+	Name string
 	// Advertise is the address registered with the CM; default the address it listens on.
 	Advertise string
 	// BlockTCP advertises, for the TCP transport, an address nothing listens on (closedAddr),
@@ -30,6 +34,8 @@ type RelaySpec struct {
 	// through the proxy named by HTTP_PROXY.
 	HTTPHost string
 	// EnrollToken makes the relay a tenant's private relay, enrolled with this relay token.
+	// Without one it is a vendor relay, and StartRelay issues it its own certificate first
+	// (RelayCert).
 	EnrollToken string
 	// Args are extra flags of the CS command (e.g. --pprof-listen).
 	Args []string
@@ -37,6 +43,12 @@ type RelaySpec struct {
 
 // StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
 func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
+	if r.EnrollToken == "" {
+		if _, _, err := s.RelayCert(r.ID); err != nil {
+			return nil, err
+		}
+	}
+	name := orDefault(r.Name, r.ID)
 	var socks [3]*socket // TCP transport, HTTP fallback, metrics
 	defer func() {
 		for _, sock := range socks {
@@ -58,9 +70,11 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	}
 	_, httpPort, _ := net.SplitHostPort(httpSock.addr) // an address net made: it splits
 	httpURL := "http://" + net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), httpPort)
-	l := &launch{name: r.ID, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
+	// The relay finds its own certificate in the certs directory, as `portcullis certs relay`
+	// leaves it there.
+	l := &launch{name: name, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
 		"--certs-dir", s.CertsDir(), "--region", r.Region, "--http-advertise", httpURL,
-		"--state-dir", filepath.Join(s.opts.Dir, "relays", r.ID), "--drain-timeout", relayDrainTimeout}}
+		"--state-dir", filepath.Join(s.opts.Dir, "relays", name), "--drain-timeout", relayDrainTimeout}}
 	for _, ls := range []struct {
 		flag string
 		sock *socket
@@ -79,6 +93,16 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	}
 	p.Addr, p.HTTPAddr, p.MetricsAddr = tcp.addr, httpURL, metrics.addr
 	return p, nil
+}
+
+// RelayCert issues vendor relay id its own client certificate in the stack's certs directory,
+// as `portcullis certs relay --id <id>` does, unless it has one; it returns the files.
+func (s *Stack) RelayCert(id string) (certFile, keyFile string, err error) {
+	err = certs.IssueRelay(s.CertsDir(), id, certs.RelayOptions{Algorithm: certs.AlgP384})
+	if err != nil && !errors.Is(err, certs.ErrExists) {
+		return "", "", fmt.Errorf("localstack: relay %s's certificate: %w", id, err)
+	}
+	return filepath.Join(s.CertsDir(), certs.RelayCertFile(id)), filepath.Join(s.CertsDir(), certs.RelayKeyFile(id)), nil
 }
 
 // RelayToken has admin create a relay enrollment token for a tenant's private relay.

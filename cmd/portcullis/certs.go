@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,27 +15,31 @@ func newCertsCmd() *cobra.Command {
 		Use:   "certs",
 		Short: "Create and manage the CA, TLS certificates and signing keys",
 	}
-	cmd.AddCommand(newCertsInitCmd())
+	cmd.AddCommand(newCertsInitCmd(), newCertsRelayCmd())
 	return cmd
 }
 
 func newCertsInitCmd() *cobra.Command {
 	var (
-		dir   string
-		alg   string
-		hosts []string
-		force bool
+		dir    string
+		alg    string
+		hosts  []string
+		relays []string
+		force  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Write a CA, TLS server certificates for the CM and CS, the ticket-signing key and the SSH user CA",
+		Short: "Write a CA, TLS server certificates for the CM and CS, the ticket-signing key, the SSH user CA and each named relay's certificate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := certs.Init(dir, certs.InitOptions{Algorithm: certs.Algorithm(alg), Hosts: hosts, Force: force})
+			err := certs.Init(dir, certs.InitOptions{Algorithm: certs.Algorithm(alg), Hosts: hosts, Relays: relays, Force: force})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote the CA, CM and CS certificates, the ticket key and the SSH user CA to %s\n", dir)
+			for _, id := range relays {
+				printRelayFiles(cmd, dir, id)
+			}
 			return nil
 		},
 	}
@@ -41,6 +47,44 @@ func newCertsInitCmd() *cobra.Command {
 	f.StringVar(&dir, "dir", "certs", "directory to write to")
 	f.StringVar(&alg, "algorithm", string(certs.AlgRSA4096), "key algorithm of the CA and TLS certificates: rsa4096 or p384")
 	f.StringSliceVar(&hosts, "host", nil, "DNS names or IP addresses the CM and CS certificates are valid for (default localhost, 127.0.0.1, ::1)")
+	f.StringSliceVar(&relays, "relay", nil, "id of a vendor relay to issue its own client certificate for (repeat for each relay; later ones: portcullis certs relay)")
 	f.BoolVar(&force, "force", false, "overwrite existing keys")
 	return cmd
+}
+
+func newCertsRelayCmd() *cobra.Command {
+	var (
+		dir, id, alg string
+		force        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Issue a vendor relay its own client certificate (CN relay:<id>), signed by the CA in --dir",
+		Long: "Issue a vendor relay its own client certificate (CN relay:<id>) and key, signed by the CA that\n" +
+			"'portcullis certs init' wrote to --dir. The relay proves its id to the CM with it: the CM binds\n" +
+			"every report, registration and command poll of the relay to that id. A tenant's private relay\n" +
+			"needs none: it enrols with a relay enrollment token instead.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := certs.IssueRelay(dir, id, certs.RelayOptions{Algorithm: certs.Algorithm(alg), Force: force}); err != nil {
+				return err
+			}
+			printRelayFiles(cmd, dir, id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "certs", "directory with the CA (ca.crt, ca.key); the relay's files are written there")
+	f.StringVar(&id, "id", "", "the relay's id, as 'portcullis cs --id' names it (required)")
+	f.StringVar(&alg, "algorithm", "", "key algorithm of the relay's key: rsa4096 or p384 (default: the CA's)")
+	f.BoolVar(&force, "force", false, "overwrite the relay's existing certificate and key")
+	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+// printRelayFiles tells the operator which files relay id needs.
+func printRelayFiles(cmd *cobra.Command, dir, id string) {
+	files := []string{certs.CAFile, certs.CSCertFile, certs.CSKeyFile, certs.RelayCertFile(id), certs.RelayKeyFile(id)}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote relay %s's certificate %s; copy %s to its certs directory\n",
+		id, filepath.Join(dir, certs.RelayCertFile(id)), strings.Join(files, ", "))
 }

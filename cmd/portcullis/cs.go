@@ -35,6 +35,8 @@ type csConfig struct {
 	MetricsListen string        `mapstructure:"metrics-listen"`
 	CMURL         string        `mapstructure:"cm-url"`
 	CertsDir      string        `mapstructure:"certs-dir"`
+	RelayCert     string        `mapstructure:"relay-cert"`
+	RelayKey      string        `mapstructure:"relay-key"`
 	StateDir      string        `mapstructure:"state-dir"`
 	EnrollToken   string        `mapstructure:"enroll-token"`
 	Region        string        `mapstructure:"region"`
@@ -51,6 +53,14 @@ func (c csConfig) Validate() error {
 	if c.ID == "" || c.Listen == "" || c.Advertise == "" || c.CMURL == "" {
 		errs = append(errs, errors.New("cs: id, listen, advertise and cm-url are required"))
 	}
+	if c.ID != "" {
+		if err := certs.CheckRelayID(c.ID); err != nil {
+			errs = append(errs, fmt.Errorf("cs: %w", err))
+		}
+	}
+	if (c.RelayCert == "") != (c.RelayKey == "") {
+		errs = append(errs, errors.New("cs: relay-cert and relay-key go together"))
+	}
 	if c.HTTPListen != "" && c.HTTPAdvertise == "" {
 		errs = append(errs, errors.New("cs: http-advertise is required with http-listen"))
 	}
@@ -61,6 +71,23 @@ func (c csConfig) Validate() error {
 		errs = append(errs, errors.New("cs: max-sessions, max-handshakes-per-source and drain-timeout must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// relayCertFile is the vendor relay's own client certificate: --relay-cert, or its file in the
+// certs directory.
+func (c csConfig) relayCertFile() string {
+	if c.RelayCert != "" {
+		return c.RelayCert
+	}
+	return filepath.Join(c.CertsDir, certs.RelayCertFile(c.ID))
+}
+
+// relayKeyFile is the key of relayCertFile.
+func (c csConfig) relayKeyFile() string {
+	if c.RelayKey != "" {
+		return c.RelayKey
+	}
+	return filepath.Join(c.CertsDir, certs.RelayKeyFile(c.ID))
 }
 
 func newCSCmd() *cobra.Command {
@@ -86,7 +113,9 @@ func newCSCmd() *cobra.Command {
 	f.String("http-advertise", "http://127.0.0.1:80", "base URL of the HTTP fallback, as registered with the CM")
 	f.String("metrics-listen", "127.0.0.1:9470", "address serving Prometheus /metrics (\"\" disables it)")
 	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
-	f.String("certs-dir", "certs", "directory with ca.crt, and cs.crt and cs.key (the TLS certificate; a vendor relay's CM client certificate too)")
+	f.String("certs-dir", "certs", "directory with ca.crt, cs.crt and cs.key (the TLS certificate of port 1970) and a vendor relay's own certificate")
+	f.String("relay-cert", "", "a vendor relay's own client certificate to the CM, CN relay:<id> (default <certs-dir>/relay-<id>.crt, as 'portcullis certs relay --id <id>' writes it; a tenant's enrolled relay needs none)")
+	f.String("relay-key", "", "the key of --relay-cert (default <certs-dir>/relay-<id>.key)")
 	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key and, for a tenant's relay, its enrolled identity (default: a fresh key per start)")
 	f.String("enroll-token", "", "relay enrollment token of a tenant's private relay (needed only for the first start)")
 	f.String("region", "eu-north", "region reported to the CM")
@@ -157,16 +186,13 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	}
 	ident, err := cmlink.LoadIdentity(ctx, cmlink.IdentityConfig{
 		StateDir: cfg.StateDir, EnrollToken: cfg.EnrollToken, RelayID: cfg.ID, CMURL: cfg.CMURL, Client: httpsClient(pool),
+		CertFile: cfg.relayCertFile(), KeyFile: cfg.relayKeyFile(),
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	clientCert := cert
-	if ident.Cert != nil {
-		clientCert = *ident.Cert
-	}
 	link := &cmlink.Link{
-		CMURL: cfg.CMURL, Client: httpsClient(pool, clientCert), Logger: log,
+		CMURL: cfg.CMURL, Client: httpsClient(pool, ident.Cert), Logger: log,
 		Registration: api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions},
 	}
 	if cfg.HTTPListen != "" {

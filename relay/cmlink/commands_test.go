@@ -23,17 +23,26 @@ func TestPollCommands(t *testing.T) {
 		code access.Code
 		says string
 	}{
-		{"nothing ordered", func() *cmlink.Link { return c.link("cs-a", c.vendorClient(t)) }, "", ""},
+		{"nothing ordered", func() *cmlink.Link { return c.link("cs-a", c.vendorClient(t, "cs-a")) }, "", ""},
 		{"an enrolled relay", func() *cmlink.Link { return c.link("cs-globex-1", globex) }, "", ""},
 		{"no client certificate", func() *cmlink.Link { return c.link("cs-a", c.client()) },
-			access.ErrUnauthenticated, "a relay client certificate is required"},
+			access.ErrRelayCertRequired, "a relay client certificate naming the relay (relay:<id>) is required"},
+		{"the relays' old shared certificate", func() *cmlink.Link { return c.link("cs-a", c.sharedCertClient(t)) },
+			access.ErrRelayCertRequired, "issue each relay its own certificate (portcullis certs relay --id <id>)"},
+		{"a vendor relay polls for another", func() *cmlink.Link { return c.link("cs-a", c.vendorClient(t, "cs-b")) },
+			access.ErrWrongRelay, "this relay's certificate is for cs-b, not cs-a"},
 		{"an enrolled relay polls for another", func() *cmlink.Link { return c.link("cs-a", globex) },
-			access.ErrForbidden, "this relay certificate is for cs-globex-1"},
-		{"a vendor relay polls for an enrolled one", func() *cmlink.Link { return c.link("cs-globex-1", c.vendorClient(t)) },
-			access.ErrForbidden, "a tenant's enrolled relay"},
-		{"CM down", func() *cmlink.Link { return at(c.link("cs-a", c.vendorClient(t)), "https://"+freeAddr(t)) },
+			access.ErrWrongRelay, "this relay's certificate is for cs-globex-1, not cs-a"},
+		{"a vendor relay polls for an enrolled one", func() *cmlink.Link { return c.link("cs-globex-1", c.vendorClient(t, "cs-a")) },
+			access.ErrWrongRelay, "this relay's certificate is for cs-a, not cs-globex-1"},
+		{"a vendor certificate for an enrolled relay's id", func() *cmlink.Link {
+			return c.link("cs-globex-1", c.vendorClient(t, "cs-globex-1"))
+		}, access.ErrUnknownRelay, "cs-globex-1 is a tenant's enrolled relay; this is not the certificate the CM issued to it"},
+		{"CM down", func() *cmlink.Link { return at(c.link("cs-a", c.vendorClient(t, "cs-a")), "https://"+freeAddr(t)) },
 			"", "connection refused"},
-		{"malformed answer", func() *cmlink.Link { return at(c.link("cs-a", c.vendorClient(t)), answering(t, `{"commands":{}}`)) },
+		{"malformed answer", func() *cmlink.Link {
+			return at(c.link("cs-a", c.vendorClient(t, "cs-a")), answering(t, `{"commands":{}}`))
+		},
 			"", "decode answer"},
 	}
 	for _, tt := range tests {
@@ -56,7 +65,7 @@ func TestPollCommands(t *testing.T) {
 func TestTheCMsKillOrderEndsTheSessionOnTheRelay(t *testing.T) {
 	c := startCM(t)
 	var logs syncbuf.Buffer
-	l := c.link("cs-a", c.vendorClient(t))
+	l := c.link("cs-a", c.vendorClient(t, "cs-a"))
 	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	c.assignSession(t, "sess-1", "cs-a")
 	c.assignSession(t, "sess-gone", "cs-a")
@@ -83,7 +92,7 @@ func TestTheCMsKillOrderEndsTheSessionOnTheRelay(t *testing.T) {
 // CM's orders once it is up.
 func TestOrdersArriveAfterTheCMComesUp(t *testing.T) {
 	c := newCM(t)
-	l := c.link("cs-a", c.vendorClient(t))
+	l := c.link("cs-a", c.vendorClient(t, "cs-a"))
 	var logs syncbuf.Buffer
 	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	r := newFakeRelay("sess-1")

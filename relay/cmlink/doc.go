@@ -16,10 +16,13 @@
 //   - reports each pairing (how the two halves arrived: "tcp" or "http") and each session's
 //     end (bytes, duration, reason) to the CM.
 //
-// A tenant's private relay enrols once with a relay enrollment token (LoadIdentity): it makes
-// an Ed25519 key, the CM issues a client certificate "relay:<id>" for it, and both are kept in
-// the relay's state directory beside the X25519 key of its HTTP fallback. A vendor relay has no
-// enrolled identity and speaks with its own TLS certificate.
+// Every relay speaks to the CM with a client certificate that names it, "relay:<id>", and the
+// CM binds every call to that id: a relay reports, registers and polls for itself only. A
+// tenant's private relay gets its certificate when it enrols once with a relay enrollment
+// token (LoadIdentity): it makes an Ed25519 key, the CM issues the certificate for it, and both
+// are kept in the relay's state directory beside the X25519 key of its HTTP fallback. A vendor
+// relay's certificate is issued by the vendor's CA (`portcullis certs relay --id <id>`);
+// LoadIdentity refuses one that names another relay, or the relays' old shared certificate.
 //
 // This package owns the CS's side of the CM's relay API and the files of the relay's state
 // directory. It never verifies a ticket or touches a session's bytes (package relay does the

@@ -158,14 +158,45 @@ func (c *cm) client(certs ...tls.Certificate) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.pool, Certificates: certs, MinVersion: tls.VersionTLS12}}}
 }
 
-// vendorClient is a vendor relay's client: it presents cs.crt, as `portcullis cs` does.
-func (c *cm) vendorClient(t *testing.T) *http.Client {
+// vendorClient is vendor relay id's client: it presents the relay's own certificate, as
+// `portcullis cs` does.
+func (c *cm) vendorClient(t *testing.T, id string) *http.Client {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(filepath.Join(c.certDir, certs.CSCertFile), filepath.Join(c.certDir, certs.CSKeyFile))
+	return c.client(c.vendorIdentity(t, id).Cert)
+}
+
+// vendorIdentity issues vendor relay id its own certificate into the CM's certs directory, as
+// `portcullis certs relay --id <id>` does (once per id), and loads it as `portcullis cs` does.
+func (c *cm) vendorIdentity(t *testing.T, id string) cmlink.Identity {
+	t.Helper()
+	if err := certs.IssueRelay(c.certDir, id, certs.RelayOptions{}); err != nil && !errors.Is(err, certs.ErrExists) {
+		t.Fatal(err)
+	}
+	ident, err := cmlink.LoadIdentity(t.Context(), cmlink.IdentityConfig{RelayID: id,
+		CertFile: filepath.Join(c.certDir, certs.RelayCertFile(id)), KeyFile: filepath.Join(c.certDir, certs.RelayKeyFile(id))})
+	if err != nil || ident.Enrolled {
+		t.Fatalf("vendor relay %s's identity: %+v, %v", id, ident, err)
+	}
+	return ident
+}
+
+// sharedCertClient presents a certificate like the relays' old shared one: CN
+// "portcullis-relay", valid for client authentication.
+func (c *cm) sharedCertClient(t *testing.T) *http.Client {
+	t.Helper()
+	ca, err := certs.LoadCA(filepath.Join(c.certDir, certs.CAFile), filepath.Join(c.certDir, certs.CAKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.client(cert)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := ca.IssueClientCert(pub, certs.CSCommonName, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.client(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
 }
 
 // signIn exchanges dave's ID token for his key-bound client certificate.

@@ -32,14 +32,16 @@ const (
 	CertFile = "relay.crt"
 )
 
-// Identity is what a relay proves itself with: the key of its HTTP fallback, and for a
-// tenant's enrolled relay its client certificate.
+// Identity is what a relay proves itself with: the key of its HTTP fallback, and the client
+// certificate that names it to the CM ("relay:<id>").
 type Identity struct {
 	// HTTPKey is the X25519 key of the HTTP fallback, whose public half the CM publishes.
 	HTTPKey *ecdh.PrivateKey
-	// Cert is an enrolled relay's client certificate; nil for a vendor relay, which speaks to
-	// the CM with its own TLS certificate.
-	Cert *tls.Certificate
+	// Cert is the relay's client certificate to the CM: a vendor relay's own (CertFile), or the
+	// one a tenant's relay got when it enrolled.
+	Cert tls.Certificate
+	// Enrolled is set for a tenant's enrolled relay.
+	Enrolled bool
 }
 
 // IdentityConfig says where a relay keeps its identity and how it enrols.
@@ -50,8 +52,12 @@ type IdentityConfig struct {
 	// EnrollToken is a tenant relay's enrollment token, used once: when StateDir holds no
 	// certificate yet. "" means a vendor relay.
 	EnrollToken string
-	// RelayID is the id the relay enrols under (the audience of its tickets).
+	// RelayID is the relay's id (the audience of its tickets), which its certificate must name.
+	// Required.
 	RelayID string
+	// CertFile and KeyFile are a vendor relay's own client certificate and key (PEM), as
+	// `portcullis certs relay` writes them; a tenant's relay, which enrols, needs none.
+	CertFile, KeyFile string
 	// CMURL is the CM's base URL.
 	CMURL string
 	// Client reaches the CM to enrol; it needs no client certificate.
@@ -59,41 +65,85 @@ type IdentityConfig struct {
 }
 
 // LoadIdentity loads (or creates) the keys in cfg.StateDir, first enrolling the relay with the
-// CM when it has a token and no certificate yet. Without a state directory the HTTP key is
-// fresh and the relay has no enrolled certificate.
+// CM when it has a token and no certificate yet; a relay that is not enrolled is a vendor
+// relay and loads its own certificate from cfg.CertFile. Without a state directory the HTTP
+// key is fresh. It fails when the certificate does not name cfg.RelayID.
 func LoadIdentity(ctx context.Context, cfg IdentityConfig) (Identity, error) {
+	if err := certs.CheckRelayID(cfg.RelayID); err != nil {
+		return Identity{}, fmt.Errorf("cmlink: %w", err)
+	}
+	var id Identity
+	var err error
 	if cfg.StateDir == "" {
 		if cfg.EnrollToken != "" {
 			return Identity{}, errors.New("cmlink: a relay that enrols needs a state directory to keep its identity")
 		}
-		k, err := ecdh.X25519().GenerateKey(rand.Reader)
-		if err != nil {
+		if id.HTTPKey, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
 			return Identity{}, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
 		}
-		return Identity{HTTPKey: k}, nil
+		id.Cert, err = loadVendorCert(cfg)
+		return id, err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return Identity{}, fmt.Errorf("cmlink: state dir: %w", err)
 	}
-	var id Identity
-	var err error
 	if id.HTTPKey, err = loadOrCreateX25519(filepath.Join(cfg.StateDir, HTTPKeyFile)); err != nil {
 		return Identity{}, err
 	}
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, CertFile)); errors.Is(err, os.ErrNotExist) {
 		if cfg.EnrollToken == "" {
-			return id, nil // a vendor relay
+			id.Cert, err = loadVendorCert(cfg)
+			return id, err
 		}
 		if err := enroll(ctx, cfg); err != nil {
 			return Identity{}, err
 		}
 	}
-	cert, err := loadEnrolledCert(cfg.StateDir)
-	if err != nil {
+	if id.Cert, err = loadEnrolledCert(cfg.StateDir); err != nil {
 		return Identity{}, err
 	}
-	id.Cert = &cert
+	if err := namesRelay(id.Cert, cfg.RelayID, filepath.Join(cfg.StateDir, CertFile)); err != nil {
+		return Identity{}, err
+	}
+	id.Enrolled = true
 	return id, nil
+}
+
+// loadVendorCert loads a vendor relay's own client certificate and checks that it names the
+// relay.
+func loadVendorCert(cfg IdentityConfig) (tls.Certificate, error) {
+	if cfg.CertFile == "" || cfg.KeyFile == "" {
+		return tls.Certificate{}, fmt.Errorf("cmlink: relay %s has no client certificate: a vendor relay needs its own "+
+			"(portcullis certs relay --id %s), a tenant's relay an enrollment token", cfg.RelayID, cfg.RelayID)
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("cmlink: relay %s's client certificate (issue one with portcullis certs relay --id %s): %w",
+			cfg.RelayID, cfg.RelayID, err)
+	}
+	return cert, namesRelay(cert, cfg.RelayID, cfg.CertFile)
+}
+
+// namesRelay returns an error unless cert (read from file) names relay id.
+func namesRelay(cert tls.Certificate, id, file string) error {
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return fmt.Errorf("cmlink: %s: %w", file, err)
+		}
+	}
+	got, ok := certs.RelayIDOf(leaf)
+	switch {
+	case ok && got == id:
+		return nil
+	case leaf.Subject.CommonName == certs.CSCommonName:
+		return fmt.Errorf("cmlink: %s is the relays' old shared certificate (%s), which names no relay and which the CM refuses: "+
+			"issue relay %s its own with portcullis certs relay --id %s", file, certs.CSCommonName, id, id)
+	case ok:
+		return fmt.Errorf("cmlink: %s is relay %s's certificate, not relay %s's", file, got, id)
+	}
+	return fmt.Errorf("cmlink: %s names %q, not a relay (want %q)", file, leaf.Subject.CommonName, certs.RelayCommonName(id))
 }
 
 // loadOrCreateX25519 reads the raw X25519 key at path, or makes one and keeps it there.

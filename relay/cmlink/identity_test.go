@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/relay/cmlink"
 )
 
@@ -19,10 +20,10 @@ func enrolled(t *testing.T, c *cm, id, tenant string) *http.Client {
 	ident, err := cmlink.LoadIdentity(t.Context(), cmlink.IdentityConfig{
 		StateDir: t.TempDir(), EnrollToken: c.relayToken(t, tenant), RelayID: id, CMURL: c.url, Client: c.client(),
 	})
-	if err != nil || ident.Cert == nil {
+	if err != nil || !ident.Enrolled {
 		t.Fatalf("enrol %s: %+v, %v", id, ident, err)
 	}
-	return c.client(*ident.Cert)
+	return c.client(ident.Cert)
 }
 
 func TestLoadIdentity(t *testing.T) {
@@ -35,12 +36,29 @@ func TestLoadIdentity(t *testing.T) {
 		code     access.Code // with says: the failure
 		says     string
 	}{
-		{"no state dir: a fresh HTTP key", func(*testing.T, string) cmlink.IdentityConfig {
-			return cmlink.IdentityConfig{RelayID: "cs-a"}
+		{"no state dir: a fresh HTTP key and the relay's own certificate", func(t *testing.T, _ string) cmlink.IdentityConfig {
+			return vendor(t, c, "cs-a", "cs-a")
 		}, false, "", ""},
-		{"a vendor relay keeps its HTTP key", func(_ *testing.T, dir string) cmlink.IdentityConfig {
+		{"a vendor relay keeps its HTTP key", func(t *testing.T, dir string) cmlink.IdentityConfig {
+			cfg := vendor(t, c, "cs-a", "cs-a")
+			cfg.StateDir = dir
+			return cfg
+		}, false, "", ""},
+		{"a vendor relay without a certificate", func(_ *testing.T, dir string) cmlink.IdentityConfig {
 			return cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-a"}
-		}, false, "", ""},
+		}, false, "", "relay cs-a has no client certificate: a vendor relay needs its own (portcullis certs relay --id cs-a)"},
+		{"a vendor relay whose certificate file is missing", func(_ *testing.T, dir string) cmlink.IdentityConfig {
+			return cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-a", CertFile: filepath.Join(dir, "none.crt"), KeyFile: filepath.Join(dir, "none.key")}
+		}, false, "", "issue one with portcullis certs relay --id cs-a"},
+		{"a vendor relay with the relays' old shared certificate", func(_ *testing.T, dir string) cmlink.IdentityConfig {
+			return cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-a",
+				CertFile: filepath.Join(c.certDir, certs.CSCertFile), KeyFile: filepath.Join(c.certDir, certs.CSKeyFile)}
+		}, false, "", "the relays' old shared certificate (portcullis-relay), which names no relay and which the CM refuses: issue relay cs-a its own with portcullis certs relay --id cs-a"},
+		{"a vendor relay with another relay's certificate", func(t *testing.T, dir string) cmlink.IdentityConfig {
+			cfg := vendor(t, c, "cs-a", "cs-b")
+			cfg.StateDir = dir
+			return cfg
+		}, false, "", "is relay cs-b's certificate, not relay cs-a's"},
 		{"a tenant's relay enrols once", func(t *testing.T, dir string) cmlink.IdentityConfig {
 			return cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-globex-1", EnrollToken: c.relayToken(t, "globex"), CMURL: c.url, Client: c.client()}
 		}, true, "", ""},
@@ -52,7 +70,7 @@ func TestLoadIdentity(t *testing.T) {
 		}, false, access.ErrUnauthenticated, "enrollment token is invalid, used or expired"},
 		{"a bad relay id", func(t *testing.T, dir string) cmlink.IdentityConfig {
 			return cmlink.IdentityConfig{StateDir: dir, RelayID: "CS X", EnrollToken: c.relayToken(t, "globex"), CMURL: c.url, Client: c.client()}
-		}, false, access.ErrBadRequest, "relay id must be"},
+		}, false, "", `relay id "CS X" must be 1 to 64 lower-case letters`},
 		{"CM down", func(t *testing.T, dir string) cmlink.IdentityConfig {
 			return cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-x", EnrollToken: "pcet_x", CMURL: "https://" + freeAddr(t), Client: c.client()}
 		}, false, "", "connection refused"},
@@ -78,7 +96,7 @@ func TestLoadIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id.HTTPKey == nil || (id.Cert != nil) != tt.enrolled {
+			if id.HTTPKey == nil || id.Enrolled != tt.enrolled || len(id.Cert.Certificate) == 0 {
 				t.Fatalf("identity %+v: HTTP key missing, or enrolled is not %v", id, tt.enrolled)
 			}
 			if cfg.StateDir == "" {
@@ -87,7 +105,7 @@ func TestLoadIdentity(t *testing.T) {
 			// The next start, without the (spent) token, finds the same identity.
 			cfg.EnrollToken = ""
 			again, err := cmlink.LoadIdentity(t.Context(), cfg)
-			if err != nil || !again.HTTPKey.Equal(id.HTTPKey) || (again.Cert != nil) != tt.enrolled {
+			if err != nil || !again.HTTPKey.Equal(id.HTTPKey) || again.Enrolled != tt.enrolled {
 				t.Fatalf("the next start: %+v, %v; want the same identity", again, err)
 			}
 			if !tt.enrolled {
@@ -103,7 +121,7 @@ func TestLoadIdentity(t *testing.T) {
 				t.Fatalf("certificate %v (%v), want CN relay:%s", leaf.Subject, err, cfg.RelayID)
 			}
 			// The CM knows it as the tenant's private relay, whatever it registers as.
-			if _, err := c.link(cfg.RelayID, c.client(*id.Cert)).Register(t.Context(), newFakeRelay()); err != nil {
+			if _, err := c.link(cfg.RelayID, c.client(id.Cert)).Register(t.Context(), newFakeRelay()); err != nil {
 				t.Fatal(err)
 			}
 			if rec := c.relayRecord(t, cfg.RelayID); rec.Owner != "globex" || !rec.Private {
@@ -111,4 +129,25 @@ func TestLoadIdentity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// vendor is the identity configuration of vendor relay id started with relay certID's own
+// certificate files (issued into the CM's certs directory).
+func vendor(t *testing.T, c *cm, id, certID string) cmlink.IdentityConfig {
+	t.Helper()
+	c.vendorIdentity(t, certID)
+	return cmlink.IdentityConfig{RelayID: id,
+		CertFile: filepath.Join(c.certDir, certs.RelayCertFile(certID)), KeyFile: filepath.Join(c.certDir, certs.RelayKeyFile(certID))}
+}
+
+func TestAnEnrolledRelayStartedUnderAnotherIDIsRefused(t *testing.T) {
+	c := startCM(t)
+	dir := t.TempDir()
+	cfg := cmlink.IdentityConfig{StateDir: dir, RelayID: "cs-globex-1", EnrollToken: c.relayToken(t, "globex"), CMURL: c.url, Client: c.client()}
+	if _, err := cmlink.LoadIdentity(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.RelayID, cfg.EnrollToken = "cs-globex-2", ""
+	_, err := cmlink.LoadIdentity(t.Context(), cfg)
+	wantCode(t, err, "", "is relay cs-globex-1's certificate, not relay cs-globex-2's")
 }

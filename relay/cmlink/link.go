@@ -46,11 +46,12 @@ var _ Relay = (*relay.Server)(nil)
 type Link struct {
 	// CMURL is the CM's base URL, e.g. https://cm.example.com:8443. Required.
 	CMURL string
-	// Client reaches the CM with the relay's client certificate (mTLS): an enrolled relay's
-	// "relay:<id>" certificate, or a vendor relay's TLS certificate. Required.
+	// Client reaches the CM with the relay's client certificate (mTLS), which names the relay:
+	// "relay:<id>" (Identity.Cert). The CM binds every call to that id. Required.
 	Client *http.Client
-	// Registration is what the relay registers: its id (the audience of its tickets),
-	// addresses, region, owner and capacity. The link fills in the load; ID is required.
+	// Registration is what the relay registers: its id (the audience of its tickets, which
+	// must be the id its certificate names), addresses, region, owner and capacity. The link
+	// fills in the load; ID is required.
 	Registration api.RelayRegistration
 	// KeyRetry is the pause between tries of FetchKeys; 0 means DefaultKeyRetry.
 	KeyRetry time.Duration

@@ -21,7 +21,7 @@ func TestAVendorRelayRegistersItsLoadAndDrains(t *testing.T) {
 	c := startCM(t)
 	r := newFakeRelay("s-1", "s-2")
 	r.setStats(relay.Stats{Live: 2, Bytes: 1000})
-	l := c.link("cs-a", c.vendorClient(t))
+	l := c.link("cs-a", c.vendorClient(t, "cs-a"))
 	ctx := t.Context()
 	next, err := l.Register(ctx, r)
 	if err != nil || next != relayInterval {
@@ -56,20 +56,24 @@ func TestRegistrationFailures(t *testing.T) {
 		says string
 	}{
 		{"no client certificate", func() *cmlink.Link { return c.link("cs-a", c.client()) },
-			access.ErrUnauthenticated, "a relay client certificate is required"},
-		{"a vendor certificate claims an enrolled relay's id", func() *cmlink.Link { return c.link("cs-globex-1", c.vendorClient(t)) },
-			access.ErrForbidden, "a tenant's enrolled relay"},
+			access.ErrRelayCertRequired, "a relay client certificate naming the relay (relay:<id>) is required"},
+		{"the relays' old shared certificate", func() *cmlink.Link { return c.link("cs-a", c.sharedCertClient(t)) },
+			access.ErrRelayCertRequired, "the shared relay certificate (portcullis-relay) no longer identifies a relay"},
+		{"a vendor certificate claims an enrolled relay's id", func() *cmlink.Link { return c.link("cs-globex-1", c.vendorClient(t, "cs-b")) },
+			access.ErrWrongRelay, "this relay's certificate is for cs-b, not cs-globex-1"},
+		{"a vendor certificate for an enrolled relay's id", func() *cmlink.Link { return c.link("cs-globex-1", c.vendorClient(t, "cs-globex-1")) },
+			access.ErrUnknownRelay, "cs-globex-1 is a tenant's enrolled relay"},
 		{"an enrolled relay claims another id", func() *cmlink.Link { return c.link("cs-eu-1", globex) },
-			access.ErrForbidden, "this relay certificate is for cs-globex-1"},
+			access.ErrWrongRelay, "this relay's certificate is for cs-globex-1, not cs-eu-1"},
 		{"a vendor relay claims to be private", func() *cmlink.Link {
-			l := c.link("cs-b", c.vendorClient(t))
+			l := c.link("cs-b", c.vendorClient(t, "cs-b"))
 			l.Registration.Private = true
 			return l
 		}, access.ErrForbidden, "must enrol with a relay enrollment token"},
-		{"CM down", func() *cmlink.Link { return at(c.link("cs-a", c.vendorClient(t)), "https://"+freeAddr(t)) },
+		{"CM down", func() *cmlink.Link { return at(c.link("cs-a", c.vendorClient(t, "cs-a")), "https://"+freeAddr(t)) },
 			"", "connection refused"},
 		{"malformed answer", func() *cmlink.Link {
-			return at(c.link("cs-a", c.vendorClient(t)), answering(t, `{"interval_seconds":`))
+			return at(c.link("cs-a", c.vendorClient(t, "cs-a")), answering(t, `{"interval_seconds":`))
 		},
 			"", "decode answer"},
 	}
@@ -117,7 +121,7 @@ func TestReportsReachTheSessionRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := c.link("cs-a", c.vendorClient(t))
+			l := c.link("cs-a", c.vendorClient(t, "cs-a"))
 			err := tt.report(l)
 			if tt.says == "" {
 				if err != nil {
@@ -150,12 +154,12 @@ func TestFetchKeys(t *testing.T) {
 	}{
 		{"the CM's keys", func(t *testing.T) (string, *http.Client, *ticket.KeySet) {
 			c := startCM(t)
-			return c.url, c.vendorClient(t), c.keys
+			return c.url, c.vendorClient(t, "cs-a"), c.keys
 		}, ""},
 		{"a CM that comes up late", func(t *testing.T) (string, *http.Client, *ticket.KeySet) {
 			c := newCM(t)
 			time.AfterFunc(100*time.Millisecond, func() { _ = c.listen() })
-			return c.url, c.vendorClient(t), c.keys
+			return c.url, c.vendorClient(t, "cs-a"), c.keys
 		}, ""},
 		{"a CM that stays down", func(t *testing.T) (string, *http.Client, *ticket.KeySet) {
 			return "https://" + freeAddr(t), http.DefaultClient, nil
@@ -203,7 +207,7 @@ func TestFetchKeys(t *testing.T) {
 // rotated keys within KeyRefresh (at its next report).
 func TestRunRegistersAndTakesRotatedKeys(t *testing.T) {
 	c := startCM(t)
-	l := c.link("cs-run", c.vendorClient(t))
+	l := c.link("cs-run", c.vendorClient(t, "cs-run"))
 	l.KeyRefresh = 100 * time.Millisecond
 	keys := ticket.NewKeySet(nil)
 	if err := l.FetchKeys(t.Context(), keys); err != nil {
