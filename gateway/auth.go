@@ -153,6 +153,22 @@ func (s *Server) hostUsable(w http.ResponseWriter, id string, h store.Host, err 
 // the very certificate the CM issued when it enrolled. Every other certificate is refused,
 // the relays' old shared one (certs.CSCommonName) with a message saying what to do.
 func (s *Server) authenticateRelay(w http.ResponseWriter, r *http.Request) (relayPrincipal, bool) {
+	return s.checkRelay(w, r, false)
+}
+
+// authenticateRelayForOrders is authenticateRelay for the command poll, which carries only
+// orders to end sessions: when the store cannot tell within emergencyStoreTimeout whether the
+// certificate's relay is a tenant's, a valid relay certificate still receives the orders for
+// its own id, so that a lock ends sessions while the store is down (emergency.go).
+func (s *Server) authenticateRelayForOrders(w http.ResponseWriter, r *http.Request) (relayPrincipal, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), emergencyStoreTimeout)
+	defer cancel()
+	return s.checkRelay(w, r.WithContext(ctx), true)
+}
+
+// checkRelay authenticates a relay; ordersOnly lets a store failure through (see
+// authenticateRelayForOrders).
+func (s *Server) checkRelay(w http.ResponseWriter, r *http.Request, ordersOnly bool) (relayPrincipal, bool) {
 	cert := clientCert(r)
 	id, ok := certs.RelayIDOf(cert)
 	switch {
@@ -173,6 +189,9 @@ func (s *Server) authenticateRelay(w http.ResponseWriter, r *http.Request) (rela
 	case errors.Is(err, store.ErrNotFound):
 		refuseAuth(w, access.ErrUnknownRelay, "unknown relay "+id)
 		return relayPrincipal{}, false
+	case err != nil && ordersOnly:
+		s.cfg.Logger.Warn("relay identity unknown while the store is down; passing on orders only", "relay_id", id, "err", err)
+		return relayPrincipal{id: id}, true
 	case err != nil:
 		s.cfg.Logger.Error("load relay identity", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})

@@ -121,6 +121,10 @@ func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack
 	if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != sess.SessionID || kills[0].Reason != "locked: stolen laptop" {
 		t.Errorf("the Host was told %+v, want a kill of %s", kills, sess.SessionID)
 	}
+	cmds := w.relayCommands(t, w.relayClient(t, "cs-eu-1"), "cs-eu-1")
+	if len(cmds) != 1 || cmds[0].SessionID != sess.SessionID {
+		t.Errorf("the relay was told %+v, want a kill of %s", cmds, sess.SessionID)
+	}
 	thaw()
 	deadline := time.Now().Add(recoveryDeadline)
 	for {

@@ -161,7 +161,7 @@ func (s *Server) passOnOrders(ctx context.Context) error {
 
 // handleRelayCommands is a Connection Server's long-poll for the sessions it must end.
 func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.authenticateRelay(w, r)
+	p, ok := s.authenticateRelayForOrders(w, r)
 	if !ok {
 		return
 	}
