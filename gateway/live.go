@@ -164,7 +164,12 @@ func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := r.URL.Query().Get(api.QueryRelayID)
+	q, err := parseParams(r, api.QueryRelayID)
+	if err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
+		return
+	}
+	id := q.Get(api.QueryRelayID)
 	if id == "" {
 		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "query parameter relay is required"})
 		return

@@ -317,13 +317,23 @@ func writeError(w http.ResponseWriter, e api.Error) {
 	writeJSON(w, e.Code.HTTPStatus(), e)
 }
 
-// readJSON decodes a bounded request body into v, refusing unknown fields.
+// readJSON decodes a bounded request body into v, refusing unknown fields; it answers 400 and
+// returns false when the body is malformed.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "malformed request: " + err.Error()})
+	if err := decodeJSON(w, r, v); err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return false
 	}
 	return true
+}
+
+// decodeJSON decodes a bounded request body into v, refusing unknown fields; a malformed body
+// is a requestError.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed request: %v", err)
+	}
+	return nil
 }
