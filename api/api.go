@@ -305,7 +305,8 @@ type ConnectResponse struct {
 	Principal   string             `json:"principal"`
 	Obligations access.Obligations `json:"obligations"`
 	ExpiresAt   time.Time          `json:"expires_at"`
-	// RelayReason says why the CM chose this relay.
+	// RelayReason says why the CM chose this relay, naming only relays the Guest may know of
+	// (vendor relays and the Host tenant's own); the decision record keeps the whole reason.
 	RelayReason string `json:"relay_reason,omitempty"`
 }
 

@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/identity"
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -28,60 +27,15 @@ const (
 	opListLocks             = "locks.list"
 	opCreateLock            = "locks.create"
 	opRemoveLock            = "locks.remove"
+	// Operations on the decision log and the policy, which data.portcullis.authz decides
+	// (action query_decisions).
+	opQueryDecisions = "decisions.query"
+	opReadDecision   = "decisions.read"
+	opPolicyStatus   = "policy.status"
 )
 
-// authorizeAPI authenticates the caller and asks the API policy (data.portcullis.api) whether
-// it may perform op (on host, when the operation names one). The decision is committed to the
-// decision log first; a refusal writes 403 with the policy's reasons, a store or policy failure
-// refuses (fail closed). It returns the claims and the decision record's id.
-func (s *Server) authorizeAPI(w http.ResponseWriter, r *http.Request, op string, host store.Host) (identity.Claims, string, bool) {
-	claims, ok := s.authenticateGuest(w, r)
-	if !ok {
-		return identity.Claims{}, "", false
-	}
-	d, err := s.decideAPI(r, claims, op, host)
-	switch {
-	case err != nil && op == opCreateLock && d.Allow && s.pending.addDecision(d):
-		// The emergency brake (emergency.go): a lock only takes access away, so an allowed
-		// one acts now and its decision is recorded when the store is back.
-		s.cfg.Logger.Warn("lock allowed before its decision is recorded", "decision_id", d.ID, "err", err)
-		return claims, d.ID, true
-	case err != nil:
-		s.decisionLogDown(w, err)
-		return identity.Claims{}, "", false
-	case !d.Allow:
-		writeError(w, api.Error{Code: access.ErrForbidden, Message: "refused by policy", Reasons: d.Reasons, DecisionID: d.ID})
-		return identity.Claims{}, "", false
-	}
-	return claims, d.ID, true
-}
-
-// decideAPI evaluates data.portcullis.api for op and commits the decision record under
-// portcullis/api/<op>. A policy failure is recorded as a refusal.
-func (s *Server) decideAPI(r *http.Request, claims identity.Claims, op string, host store.Host) (store.Decision, error) {
-	now := s.cfg.Now()
-	in := policy.Input{
-		Subject: subjectOf(claims),
-		Request: policy.Request{Action: policy.ActionAdminister, Operation: op},
-		Context: policy.Context{Time: now, GuestAddr: remoteIP(r)},
-	}
-	if host.ID != "" || host.Tenant != "" || len(host.Tags) > 0 {
-		in.Host = policy.Host{ID: host.ID, Name: host.Name, Tenant: host.Tenant, OS: host.OS, Tags: host.Tags}
-	}
-	engine := s.cfg.Policy.Current()
-	res, err := engine.DecideAPI(r.Context(), in)
-	if err != nil {
-		s.cfg.Logger.Error("API policy evaluation", "op", op, "err", err)
-		res = denyResult(reasonPolicyFailure)
-	}
-	return s.commit(r.Context(), logEntry{
-		engine: engine, now: now, path: apiPathPrefix + op, subject: claims.Subject,
-		hostID: host.ID, hostName: host.Name, input: in, result: res,
-	})
-}
-
 func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.authorizeAPI(w, r, opListHosts, store.Host{}); !ok {
+	if _, ok := s.gate(w, r, adminOp(opListHosts, ""), nil); !ok {
 		return
 	}
 	hosts, err := s.cfg.Store.ListHosts(r.Context())
@@ -107,24 +61,28 @@ func (s *Server) hostInfo(h store.Host, now time.Time) api.HostInfo {
 	return api.HostInfo{ID: h.ID, Name: h.Name, Tenant: h.Tenant, OS: h.OS, Tags: h.Tags, Disabled: h.Disabled, Online: online, LastSeen: seen}
 }
 
-// targetHost loads the host a host-management request names by id or by name; it writes 404
-// or 503 and returns false when it cannot.
-func (s *Server) targetHost(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
-	ref := r.PathValue("host")
-	h, err := s.cfg.Store.GetHost(r.Context(), ref)
+// targetHost looks up, for the gate, the Host a host-management call names by id or by name.
+// The policy sees it; when it does not exist the policy sees only the name, and only an
+// authorized caller is told so.
+func (s *Server) targetHost(c *apiCall, r *http.Request) error {
+	h, err := s.cfg.Store.GetHost(r.Context(), c.target)
 	if errors.Is(err, store.ErrNotFound) {
-		h, err = s.cfg.Store.GetHostByName(r.Context(), ref)
+		h, err = s.cfg.Store.GetHostByName(r.Context(), c.target)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no host " + ref})
-		return store.Host{}, false
+		c.host, c.missing = store.Host{Name: c.target}, "no host "+c.target
+		return nil
 	case err != nil:
-		s.cfg.Logger.Error("load host", "host_name", ref, "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return store.Host{}, false
+		return fmt.Errorf("load host %s: %w", c.target, err)
 	}
-	return h, true
+	c.host = h
+	return nil
+}
+
+// hostOp is a host-management operation on the Host the path names.
+func (s *Server) hostOp(w http.ResponseWriter, r *http.Request, op string) (*apiCall, bool) {
+	return s.gate(w, r, adminOp(op, "host"), func(c *apiCall) error { return s.targetHost(c, r) })
 }
 
 // handleSetHostDisabled returns the handler that disables (or re-enables) a host.
@@ -134,14 +92,11 @@ func (s *Server) handleSetHostDisabled(disabled bool) http.HandlerFunc {
 		op = opDisableHost
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		h, ok := s.targetHost(w, r)
+		c, ok := s.hostOp(w, r, op)
 		if !ok {
 			return
 		}
-		claims, dec, ok := s.authorizeAPI(w, r, op, h)
-		if !ok {
-			return
-		}
+		h := c.host
 		s.hostIdentities.forget(h.ID)
 		if err := s.cfg.Store.SetHostDisabled(r.Context(), h.ID, disabled); err != nil {
 			s.hostStoreError(w, "set host disabled", err)
@@ -150,28 +105,25 @@ func (s *Server) handleSetHostDisabled(disabled bool) http.HandlerFunc {
 		if disabled {
 			s.presence.forget(h.ID)
 		}
-		s.cfg.Logger.Info("host "+map[bool]string{true: "disabled", false: "enabled"}[disabled], "host_id", h.ID, "host_name", h.Name, "by", claims.Subject, "decision_id", dec)
+		s.cfg.Logger.Info("host "+map[bool]string{true: "disabled", false: "enabled"}[disabled], "host_id", h.ID, "host_name", h.Name, "by", c.claims.Subject, "decision_id", c.decisionID)
 		h.Disabled = disabled
 		writeJSON(w, http.StatusOK, s.hostInfo(h, s.cfg.Now()))
 	}
 }
 
 func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.targetHost(w, r)
+	c, ok := s.hostOp(w, r, opDeleteHost)
 	if !ok {
 		return
 	}
-	claims, dec, ok := s.authorizeAPI(w, r, opDeleteHost, h)
-	if !ok {
-		return
-	}
+	h := c.host
 	s.hostIdentities.forget(h.ID)
 	if err := s.cfg.Store.DeleteHost(r.Context(), h.ID); err != nil {
 		s.hostStoreError(w, "delete host", err)
 		return
 	}
 	s.presence.forget(h.ID)
-	s.cfg.Logger.Info("host deleted", "host_id", h.ID, "host_name", h.Name, "by", claims.Subject, "decision_id", dec)
+	s.cfg.Logger.Info("host deleted", "host_id", h.ID, "host_name", h.Name, "by", c.claims.Subject, "decision_id", c.decisionID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -186,7 +138,7 @@ func (s *Server) hostStoreError(w http.ResponseWriter, what string, err error) {
 }
 
 func (s *Server) handleListRelays(w http.ResponseWriter, r *http.Request) {
-	if _, _, ok := s.authorizeAPI(w, r, opListRelays, store.Host{}); !ok {
+	if _, ok := s.gate(w, r, adminOp(opListRelays, ""), nil); !ok {
 		return
 	}
 	now := s.cfg.Now()

@@ -27,6 +27,14 @@ const (
 	reasonPolicyFailure = "policy evaluation failed (fail closed)"
 )
 
+// Labels of an allowed connect's decision record: the relay chosen, the whole reason (every
+// skipped relay, for auditors) and the reason the Guest was shown (only relays it may know of).
+const (
+	labelRelay            = "relay"
+	labelRelayReason      = "relay_reason"
+	labelRelayReasonShown = "relay_reason_shown"
+)
+
 // transportPending is a session's transport until its relay reports the pairing.
 const transportPending = "pending"
 
@@ -172,7 +180,7 @@ func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decis
 		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result,
 	}
 	if a.result.Decision.Allow {
-		e.labels = map[string]string{"relay": a.choice.relay.ID, "relay_reason": a.choice.reason}
+		e.labels = map[string]string{labelRelay: a.choice.relay.ID, labelRelayReason: a.choice.reason, labelRelayReasonShown: a.choice.shown}
 	}
 	return s.commit(r.Context(), e)
 }
@@ -185,7 +193,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 	}
 	rel := a.choice.relay
 	if !a.choice.found {
-		writeError(w, api.Error{Code: access.ErrNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.reason, DecisionID: decisionID})
+		writeError(w, api.Error{Code: access.ErrNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.shown, DecisionID: decisionID})
 		return
 	}
 	g, err := s.mint(a, rel, decisionID)
@@ -256,7 +264,7 @@ func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (gr
 		resp: api.ConnectResponse{
 			SessionID: sid, DecisionID: decisionID, Relay: addr, Ticket: guestTicket,
 			Certificate: string(ssh.MarshalAuthorizedKey(cert)), HostKey: string(ssh.MarshalAuthorizedKey(hostKey)),
-			Principal: a.claims.Subject, Obligations: obl, ExpiresAt: a.now.Add(validFor), RelayReason: a.choice.reason,
+			Principal: a.claims.Subject, Obligations: obl, ExpiresAt: a.now.Add(validFor), RelayReason: a.choice.shown,
 		},
 		host: api.HostRequest{SessionID: sid, Relay: addr, Ticket: hostTicket, Subject: a.claims.Subject, Obligations: obl},
 	}, nil

@@ -4,27 +4,34 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
 )
 
+// decisionParams are the query parameters GET /v1/decisions takes.
+func decisionParams() []string {
+	return []string{api.QuerySubject, api.QueryHost, api.QueryAllow, api.QuerySince, api.QueryUntil, api.QueryReason, api.QueryLimit, api.QueryCursor}
+}
+
 // handleListDecisions answers GET /v1/decisions: one page of the decision log, filtered, for
 // callers the policy lets query it (action query_decisions). Every query is itself decided
-// and recorded, refused or not.
+// and recorded, refused or not, with its filters.
 func (s *Server) handleListDecisions(w http.ResponseWriter, r *http.Request) {
-	f, err := decisionFilter(r.URL.Query())
-	if err != nil {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
-		return
-	}
-	if _, ok := s.authorize(w, r, policy.ActionQueryDecisions); !ok {
+	var f store.DecisionFilter
+	_, ok := s.gate(w, r, logOp(opQueryDecisions, "", decisionParams()...), func(c *apiCall) error {
+		var err error
+		f, err = decisionFilter(c.query)
+		return err
+	})
+	if !ok {
 		return
 	}
 	ds, next, err := s.cfg.Store.ListDecisions(r.Context(), f)
@@ -44,63 +51,72 @@ func (s *Server) handleListDecisions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// decisionFilter reads the query parameters of GET /v1/decisions.
+// decisionFilter reads the query parameters of GET /v1/decisions; a requestError names every
+// malformed one.
 func decisionFilter(q url.Values) (store.DecisionFilter, error) {
 	f := store.DecisionFilter{
 		Subject: q.Get(api.QuerySubject), HostName: q.Get(api.QueryHost),
 		Reason: q.Get(api.QueryReason), After: q.Get(api.QueryCursor),
 	}
-	var errs []error
+	var bad []string
 	if v := q.Get(api.QueryAllow); v != "" {
 		allow, err := strconv.ParseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s must be true or false", api.QueryAllow))
+			bad = append(bad, api.QueryAllow+" must be true or false")
 		}
 		f.Allow = &allow
 	}
-	for name, t := range map[string]*time.Time{api.QuerySince: &f.Since, api.QueryUntil: &f.Until} {
-		if v := q.Get(name); v != "" {
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{api.QuerySince, &f.Since}, {api.QueryUntil, &f.Until}} {
+		if v := q.Get(p.name); v != "" {
 			var err error
-			if *t, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s must be an RFC 3339 time", name))
+			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				bad = append(bad, p.name+" must be an RFC 3339 time")
 			}
 		}
 	}
 	if v := q.Get(api.QueryLimit); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxDecisionLimit {
-			errs = append(errs, fmt.Errorf("%s must be 1 to %d", api.QueryLimit, store.MaxDecisionLimit))
+			bad = append(bad, fmt.Sprintf("%s must be 1 to %d", api.QueryLimit, store.MaxDecisionLimit))
 		}
 		f.Limit = n
 	}
-	return f, errors.Join(errs...)
+	if f.After != "" && store.CheckCursor(f.After) != nil {
+		bad = append(bad, api.QueryCursor+" must be the next of a previous page")
+	}
+	if len(bad) > 0 {
+		return f, requestError(strings.Join(bad, "; "))
+	}
+	return f, nil
 }
 
-// handleGetDecision answers GET /v1/decisions/{id}. Anyone reads their own records; reading
-// another user's needs the policy's query_decisions (decided and recorded), and a caller
-// without it cannot tell whether the record exists.
+// handleGetDecision answers GET /v1/decisions/{id}. Anyone reads their own records (as their
+// subject may see them: subjectView); reading another user's needs the policy's
+// query_decisions, decided and recorded whether the record exists or not, so that a caller
+// without it cannot tell.
 func (s *Server) handleGetDecision(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authenticateGuest(w, r)
+	var d store.Decision
+	c, ok := s.gate(w, r, logOp(opReadDecision, "id"), func(c *apiCall) error {
+		var err error
+		d, err = s.cfg.Store.GetDecision(r.Context(), c.target)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			c.missing = "no such decision"
+			return nil
+		case err != nil:
+			return fmt.Errorf("get decision: %w", err)
+		}
+		c.own = d.Subject == c.claims.Subject
+		return nil
+	})
 	if !ok {
 		return
 	}
-	d, err := s.cfg.Store.GetDecision(r.Context(), r.PathValue("id"))
-	notFound := errors.Is(err, store.ErrNotFound)
-	if err != nil && !notFound {
-		s.cfg.Logger.Error("get decision", "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return
-	}
-	if notFound || d.Subject != claims.Subject {
-		verdict, err := s.access(r, claims, policy.ActionQueryDecisions)
-		if err != nil {
-			s.decisionLogDown(w, err)
-			return
-		}
-		if notFound || !verdict.Allow {
-			writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such decision"})
-			return
-		}
+	if c.own {
+		d = subjectView(d)
 	}
 	writeJSON(w, http.StatusOK, decisionView(d))
 }
@@ -112,4 +128,51 @@ func decisionView(d store.Decision) api.Decision {
 		Allow: d.Allow, Reasons: d.Reasons, Input: json.RawMessage(d.Input), Result: json.RawMessage(d.Result),
 		Revision: d.Revision, Metrics: map[string]int64{api.MetricEvalNS: d.EvalNS}, Labels: d.Labels,
 	}
+}
+
+// subjectView is a decision record as its own subject may read it without the right to read
+// the decision log: nothing about other tenants. The relay choice's reason is the one the
+// Guest was shown (the whole one names other tenants' private relays), and the policy input
+// lists no other tenant's private relay. A record whose input cannot be read keeps none.
+func subjectView(d store.Decision) store.Decision {
+	labels := maps.Clone(d.Labels)
+	delete(labels, labelRelayReason)
+	if shown, ok := labels[labelRelayReasonShown]; ok {
+		labels[labelRelayReason] = shown
+		delete(labels, labelRelayReasonShown)
+	}
+	d.Labels = labels
+	d.Input = withoutOtherTenantsRelays(d.Input)
+	return d
+}
+
+// withoutOtherTenantsRelays removes from a recorded policy input's context.relays every private
+// relay whose owner is not the input's host's tenant; it returns {} for an input it cannot read.
+func withoutOtherTenantsRelays(raw json.RawMessage) json.RawMessage {
+	var in map[string]any
+	if err := json.Unmarshal(raw, &in); err != nil || in == nil {
+		return json.RawMessage(`{}`)
+	}
+	host, _ := in["host"].(map[string]any)
+	tenant, _ := host["tenant"].(string)
+	ctx, _ := in["context"].(map[string]any)
+	relays, ok := ctx["relays"].([]any)
+	if !ok {
+		return raw
+	}
+	kept := make([]any, 0, len(relays))
+	for _, rel := range relays {
+		m, _ := rel.(map[string]any)
+		private, _ := m["private"].(bool)
+		owner, _ := m["owner"].(string)
+		if m != nil && (!private || owner == tenant) {
+			kept = append(kept, rel)
+		}
+	}
+	ctx["relays"] = kept
+	out, err := json.Marshal(in)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return out
 }

@@ -102,14 +102,19 @@ func TestAnAuditorQueriesTheDecisionLogAndAPlainUserCannot(t *testing.T) {
 		t.Fatalf("carol finds mallory's refused query: %+v, %v", mine, err)
 	}
 
-	// A record of another user: carol reads it, mallory cannot tell it exists.
+	// A record of another user: carol reads it, mallory is refused whether it exists or not.
 	var got api.Decision
 	if err := w.call(carol, http.MethodGet, api.PathDecisions+"/"+d.ID, nil, &got); err != nil || got.ID != d.ID {
 		t.Errorf("carol reads %s: %+v, %v", d.ID, got, err)
 	}
-	err = w.call(mallory, http.MethodGet, api.PathDecisions+"/"+d.ID, nil, &got)
-	if status, _ := statusOf(err); status != http.StatusNotFound {
-		t.Errorf("mallory reads alice's record: %v, want 404", err)
+	for _, id := range []string{d.ID, "dec_nowhere"} {
+		err = w.call(mallory, http.MethodGet, api.PathDecisions+"/"+id, nil, &got)
+		if status, body := statusOf(err); status != http.StatusForbidden || body.DecisionID == "" {
+			t.Errorf("mallory reads record %s: %v, want 403 with the refusal's record", id, err)
+		}
+	}
+	if status, _ := statusOf(w.call(carol, http.MethodGet, api.PathDecisions+"/dec_nowhere", nil, &got)); status != http.StatusNotFound {
+		t.Errorf("carol reads a record that does not exist: %d, want 404", status)
 	}
 }
 

@@ -10,13 +10,16 @@
 // short-lived client certificate bound to the Guest's key (required with the token on every
 // user endpoint), serves the admin API, which the policy (data.portcullis.api) decides, and the
 // decision log (GET /v1/decisions, filtered and paged by cursor) and the policy's status to callers the
-// policy allows, recording each such access. Records are masked through the policy's
-// data.system.log.mask before they are stored.
+// policy allows, recording each such access. Every call of that API passes one gate
+// (apigate.go): authenticate (401, before anything is looked up), parse (400, recorded),
+// authorize (403, recorded, whether the target exists or not), and only then look up (404).
+// Records are masked through the policy's data.system.log.mask before they are stored.
 //
 // Relay choice (relaychoice.go): among the healthy candidates that the policy's obligations and
 // the Host's tenant allow, that are not full and not excluded by the Guest after a failed
-// pairing, the one with the lowest Guest latency + Host latency + load penalty; the reason goes
-// into the decision's labels. A tenant's private relay never carries another tenant's session,
+// pairing, the one with the lowest Guest latency + Host latency + load penalty; the whole reason
+// goes into the decision's labels, and the Guest is shown one that names only the relays it
+// may know of (never another tenant's). A tenant's private relay never carries another tenant's session,
 // and a tenant that demands private relays never gets a vendor relay.
 //
 // It keeps deciding after a session starts. Session records (GET /v1/sessions) say who reached

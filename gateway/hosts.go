@@ -34,11 +34,22 @@ func hashToken(tok string) []byte {
 
 func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Request) {
 	var req api.EnrollmentTokenRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	// The policy sees the scope the token will give: the tenant and tags of the future host.
-	claims, dec, ok := s.authorizeAPI(w, r, opCreateEnrollmentToken, store.Host{Tenant: req.Tenant, Tags: req.Tags})
+	c, ok := s.gate(w, r, adminOp(opCreateEnrollmentToken, ""), func(c *apiCall) error {
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		// The policy sees the scope the token will give: the tenant and tags of the future host.
+		c.host = store.Host{Tenant: req.Tenant, Tags: req.Tags}
+		switch {
+		case req.Kind != "" && req.Kind != store.TokenKindHost && req.Kind != store.TokenKindRelay:
+			return badRequest("kind must be host or relay")
+		case req.Kind == store.TokenKindRelay && req.Tenant == "":
+			return badRequest("a relay enrollment token needs the tenant whose relay it enrols")
+		case req.TTLSeconds < 0:
+			return badRequest("ttl_seconds must not be negative")
+		}
+		return nil
+	})
 	if !ok {
 		return
 	}
@@ -53,24 +64,16 @@ func (s *Server) handleCreateEnrollmentToken(w http.ResponseWriter, r *http.Requ
 	}
 	tok := enrollmentTokenPrefix + hex.EncodeToString(secret[:])
 	now := s.cfg.Now()
-	if req.Kind == store.TokenKindRelay && req.Tenant == "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "a relay enrollment token needs the tenant whose relay it enrols"})
-		return
-	}
-	if req.Kind != "" && req.Kind != store.TokenKindHost && req.Kind != store.TokenKindRelay {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "kind must be host or relay"})
-		return
-	}
 	et := store.EnrollmentToken{
 		ID: newID("et"), Hash: hashToken(tok), Tags: req.Tags, Tenant: req.Tenant, Kind: req.Kind,
-		CreatedBy: claims.Subject, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		CreatedBy: c.claims.Subject, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	if err := s.cfg.Store.CreateEnrollmentToken(r.Context(), et); err != nil {
 		s.cfg.Logger.Error("create enrollment token", "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
-	s.cfg.Logger.Info("enrollment token created", "token_id", et.ID, "by", claims.Subject, "tenant", et.Tenant, "decision_id", dec)
+	s.cfg.Logger.Info("enrollment token created", "token_id", et.ID, "by", c.claims.Subject, "tenant", et.Tenant, "decision_id", c.decisionID)
 	writeJSON(w, http.StatusCreated, api.EnrollmentTokenResponse{ID: et.ID, Token: tok, ExpiresAt: et.ExpiresAt})
 }
 

@@ -165,7 +165,12 @@ func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, ok := s.relayID(w, r, p, r.URL.Query().Get(api.QueryRelayID))
+	q, err := parseParams(r, api.QueryRelayID)
+	if err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
+		return
+	}
+	id, ok := s.relayID(w, r, p, q.Get(api.QueryRelayID))
 	if !ok {
 		return
 	}

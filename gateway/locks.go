@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,21 +17,24 @@ import (
 const maxLockReason = 500
 
 func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
+	var l store.Lock
+	var req api.LockRequest
 	authCtx, cancel := context.WithTimeout(r.Context(), emergencyStoreTimeout)
 	defer cancel()
-	claims, ok := s.authorizeLive(w, r.WithContext(authCtx), opCreateLock)
+	c, ok := s.gate(w, r.WithContext(authCtx), adminOp(opCreateLock, ""), func(c *apiCall) error {
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		var err error
+		if l, err = lockFromRequest(req); err == nil {
+			c.target = l.Kind + ":" + l.Target
+		}
+		return err
+	})
 	if !ok {
 		return
 	}
-	var req api.LockRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	l, msg := lockFromRequest(req)
-	if msg != "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: msg})
-		return
-	}
+	claims := c.claims
 	now := s.cfg.Now()
 	l.ID, l.CreatedBy, l.CreatedAt = newID("lk"), claims.Subject, now
 	if req.TTLSeconds > 0 {
@@ -42,7 +46,7 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 		s.lockWithoutStore(w, claims, l, err)
 		return
 	}
-	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason)
+	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason, "decision_id", c.decisionID)
 	live, err := s.sessionsLockedBy(ctx, l)
 	if err != nil {
 		s.cfg.Logger.Error("find locked sessions", "lock_id", l.ID, "err", err)
@@ -60,7 +64,7 @@ func (s *Server) createLock(ctx context.Context, l store.Lock) error {
 }
 
 // lockFromRequest checks a lock request: exactly one target, and a reason.
-func lockFromRequest(req api.LockRequest) (store.Lock, string) {
+func lockFromRequest(req api.LockRequest) (store.Lock, error) {
 	var targets []store.LockTarget
 	for _, t := range []store.LockTarget{{Kind: store.LockUser, Target: req.User}, {Kind: store.LockHost, Target: req.Host}, {Kind: store.LockSession, Target: req.Session}} {
 		if t.Target != "" {
@@ -70,15 +74,15 @@ func lockFromRequest(req api.LockRequest) (store.Lock, string) {
 	reason := strings.TrimSpace(req.Reason)
 	switch {
 	case len(targets) != 1:
-		return store.Lock{}, "a lock names exactly one of user, host or session"
+		return store.Lock{}, badRequest("a lock names exactly one of user, host or session")
 	case reason == "":
-		return store.Lock{}, "a lock needs a reason"
+		return store.Lock{}, badRequest("a lock needs a reason")
 	case len(reason) > maxLockReason:
-		return store.Lock{}, "the reason is too long"
+		return store.Lock{}, badRequest("the reason is too long")
 	case req.TTLSeconds < 0:
-		return store.Lock{}, "ttl must not be negative"
+		return store.Lock{}, badRequest("ttl must not be negative")
 	}
-	return store.Lock{Kind: targets[0].Kind, Target: targets[0].Target, Reason: reason}, ""
+	return store.Lock{Kind: targets[0].Kind, Target: targets[0].Target, Reason: reason}, nil
 }
 
 // sessionsLockedBy returns the live sessions that the lock stops.
@@ -108,30 +112,46 @@ func (s *Server) sessionsLockedBy(ctx context.Context, l store.Lock) ([]store.Se
 }
 
 func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authorizeLive(w, r, opRemoveLock)
+	c, ok := s.gate(w, r, adminOp(opRemoveLock, "id"), nil)
 	if !ok {
 		return
 	}
+	claims := c.claims
 	now := s.cfg.Now()
-	l, err := s.cfg.Store.RemoveLock(r.Context(), r.PathValue("id"), claims.Subject, now)
+	l, err := s.cfg.Store.RemoveLock(r.Context(), c.target, claims.Subject, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such lock in force"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such lock in force", DecisionID: c.decisionID})
 		return
 	case err != nil:
 		s.storeUnavailable(w, "remove lock", err)
 		return
 	}
-	s.cfg.Logger.Info("lock removed", "lock_id", l.ID, "by", claims.Subject)
+	s.cfg.Logger.Info("lock removed", "lock_id", l.ID, "by", claims.Subject, "decision_id", c.decisionID)
 	writeJSON(w, http.StatusOK, lockView(l, now))
 }
 
+// lockParamAll is GET /v1/locks's parameter: "true" lists removed and expired locks too.
+const lockParamAll = "all"
+
 func (s *Server) handleListLocks(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorizeLive(w, r, opListLocks); !ok {
+	all := false
+	_, ok := s.gate(w, r, adminOp(opListLocks, "", lockParamAll), func(c *apiCall) error {
+		v := c.query.Get(lockParamAll)
+		if v == "" {
+			return nil
+		}
+		var err error
+		if all, err = strconv.ParseBool(v); err != nil {
+			return badRequest("%s must be true or false", lockParamAll)
+		}
+		return nil
+	})
+	if !ok {
 		return
 	}
 	now := s.cfg.Now()
-	locks, err := s.cfg.Store.ListLocks(r.Context(), r.URL.Query().Get("all") != "true", now)
+	locks, err := s.cfg.Store.ListLocks(r.Context(), !all, now)
 	if err != nil {
 		s.storeUnavailable(w, "list locks", err)
 		return

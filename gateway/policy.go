@@ -76,43 +76,6 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 	return d, nil
 }
 
-// access asks the policy whether the caller may take an action that names no host
-// (query_decisions, administer) and records the answer, allowed or not.
-func (s *Server) access(r *http.Request, claims identity.Claims, action string) (store.Decision, error) {
-	now := s.cfg.Now()
-	in := policy.Input{
-		Subject: subjectOf(claims),
-		Request: policy.Request{Action: action},
-		Context: policy.Context{Time: now, GuestAddr: remoteIP(r)},
-	}
-	engine := s.cfg.Policy.Current()
-	res, err := engine.Decide(r.Context(), in)
-	if err != nil {
-		s.cfg.Logger.Error("policy evaluation", "action", action, "err", err)
-		res = denyResult(reasonPolicyFailure)
-	}
-	return s.commit(r.Context(), logEntry{engine: engine, now: now, path: policy.DecisionPath, subject: claims.Subject, input: in, result: res})
-}
-
-// authorize authenticates the caller and lets it through only when the policy allows the
-// action; it writes the refusal (403 with the reasons and the decision id) otherwise.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, action string) (identity.Claims, bool) {
-	claims, ok := s.authenticateGuest(w, r)
-	if !ok {
-		return identity.Claims{}, false
-	}
-	d, err := s.access(r, claims, action)
-	switch {
-	case err != nil:
-		s.decisionLogDown(w, err)
-		return identity.Claims{}, false
-	case !d.Allow:
-		writeError(w, api.Error{Code: access.ErrDenied, Message: "denied by policy", Reasons: d.Reasons, DecisionID: d.ID})
-		return identity.Claims{}, false
-	}
-	return claims, true
-}
-
 // decisionLogDown logs why a decision record could not be committed and refuses the request.
 func (s *Server) decisionLogDown(w http.ResponseWriter, err error) {
 	s.cfg.Logger.Error("commit decision record", "err", err)
@@ -130,7 +93,7 @@ func subjectOf(c identity.Claims) policy.Subject {
 // handlePolicyStatus tells auditors and administrators which policy decides and how its last
 // reload went.
 func (s *Server) handlePolicyStatus(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorize(w, r, policy.ActionQueryDecisions); !ok {
+	if _, ok := s.gate(w, r, logOp(opPolicyStatus, ""), nil); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.cfg.Policy.Status())

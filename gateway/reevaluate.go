@@ -130,7 +130,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 }
 
 func (s *Server) handleReevaluate(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorizeLive(w, r, opReevaluate); !ok {
+	if _, ok := s.gate(w, r, adminOp(opReevaluate, ""), nil); !ok {
 		return
 	}
 	res, err := s.ReevaluateLive(r.Context())

@@ -39,9 +39,14 @@ type relayAsk struct {
 
 // relayChoice is the chosen relay and why.
 type relayChoice struct {
-	relay  store.Relay
-	found  bool
+	relay store.Relay
+	found bool
+	// reason is the whole reason, every skipped relay included: for the decision record and
+	// the CM's log, which auditors and operators read.
 	reason string
+	// shown is the reason the Guest is told: it names only relays the Guest may know of
+	// (vendor relays and the Host's tenant's own), never another tenant's.
+	shown string
 }
 
 // scoredRelay is a candidate with its score and its parts, in milliseconds.
@@ -52,13 +57,18 @@ type scoredRelay struct {
 }
 
 // chooseRelay picks the allowed, healthy, not full, not excluded candidate with the lowest
-// latency plus load score, and says why in words.
+// latency plus load score, and says why in words: in full for the record, and in what the
+// Guest may know for the Guest.
 func chooseRelay(cands []store.Relay, ask relayAsk) relayChoice {
 	var ok []scoredRelay
-	var skipped []string
+	var all, visible relayTally
 	for _, rel := range cands {
-		if why := ask.refuse(rel); why != "" {
-			skipped = append(skipped, rel.ID+" ("+why+")")
+		why := ask.refuse(rel)
+		all.add(rel, why)
+		if ask.visible(rel) {
+			visible.add(rel, why)
+		}
+		if why != "" {
 			continue
 		}
 		s := scoredRelay{rel: rel, guest: latency(ask.guestLatency, rel.ID), host: latency(ask.hostLatency, rel.ID), load: loadPenalty(rel)}
@@ -68,17 +78,51 @@ func chooseRelay(cands []store.Relay, ask relayAsk) relayChoice {
 	slices.SortFunc(ok, func(a, b scoredRelay) int {
 		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(a.rel.ID, b.rel.ID))
 	})
-	tail := ""
-	if len(skipped) > 0 {
-		tail = "; skipped " + strings.Join(skipped, ", ")
-	}
 	if len(ok) == 0 {
-		return relayChoice{reason: fmt.Sprintf("no relay fits among %d candidates%s", len(cands), tail)}
+		return relayChoice{reason: all.none(), shown: visible.none()}
 	}
 	b := ok[0]
-	return relayChoice{relay: b.rel, found: true, reason: fmt.Sprintf(
-		"%s: lowest score %dms (guest %dms + host %dms + load %dms at %d sessions, %d B/s) of %d eligible%s",
-		b.rel.ID, b.score, b.guest, b.host, b.load, b.rel.Sessions, b.rel.BytesPerSec, len(ok), tail)}
+	chosen := fmt.Sprintf("%s: lowest score %dms (guest %dms + host %dms + load %dms at %d sessions, %d B/s)",
+		b.rel.ID, b.score, b.guest, b.host, b.load, b.rel.Sessions, b.rel.BytesPerSec)
+	return relayChoice{relay: b.rel, found: true, reason: all.chosen(chosen), shown: visible.chosen(chosen)}
+}
+
+// relayTally counts the candidates one reader may know of, and those of them skipped and why.
+type relayTally struct {
+	candidates, eligible int
+	skipped              []string
+}
+
+func (t *relayTally) add(rel store.Relay, why string) {
+	t.candidates++
+	if why == "" {
+		t.eligible++
+		return
+	}
+	t.skipped = append(t.skipped, rel.ID+" ("+why+")")
+}
+
+func (t *relayTally) tail() string {
+	if len(t.skipped) == 0 {
+		return ""
+	}
+	return "; skipped " + strings.Join(t.skipped, ", ")
+}
+
+// none is the reason when no relay fits.
+func (t *relayTally) none() string {
+	return fmt.Sprintf("no relay fits among %d candidates%s", t.candidates, t.tail())
+}
+
+// chosen is the reason for the chosen relay, said as chosen.
+func (t *relayTally) chosen(chosen string) string {
+	return fmt.Sprintf("%s of %d eligible%s", chosen, t.eligible, t.tail())
+}
+
+// visible reports whether the Guest of this session may know of rel: a vendor relay, or a
+// private relay of the Host's own tenant.
+func (ask relayAsk) visible(rel store.Relay) bool {
+	return !rel.Private || rel.Owner == ask.tenant
 }
 
 // refuse says why rel may not carry the session, or "".

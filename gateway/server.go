@@ -58,16 +58,19 @@ type Config struct {
 	SSHUserCA    ssh.Signer
 	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
 	CA *certs.CA
-	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL.
+	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL, at most
+	// MaxTicketTTL.
 	TicketTTL time.Duration
 	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
 	HostCertTTL time.Duration
-	// HeartbeatInterval is the interval asked of Hosts; default DefaultHeartbeatInterval.
+	// HeartbeatInterval is the interval asked of Hosts; default DefaultHeartbeatInterval, at
+	// least MinReportInterval.
 	HeartbeatInterval time.Duration
-	// RelayInterval is the report interval asked of relays; default DefaultRelayInterval.
+	// RelayInterval is the report interval asked of relays; default DefaultRelayInterval, at
+	// least MinReportInterval.
 	RelayInterval time.Duration
 	// RelayStale is how long after its last report a relay is no longer assigned sessions, and
-	// its live sessions are recorded as ended; default DefaultRelayStale.
+	// its live sessions are recorded as ended; default DefaultRelayStale, more than RelayInterval.
 	RelayStale time.Duration
 	// Revocation is what happens to a live session the policy now denies: RevokeEnd (default)
 	// or RevokeWarn.
@@ -75,9 +78,10 @@ type Config struct {
 	// ReevaluateInterval is how often every live session is re-decided even without a policy
 	// change (time windows close); default DefaultReevaluate.
 	ReevaluateInterval time.Duration
-	// LongPoll bounds a Host's long-poll; default DefaultLongPoll.
+	// LongPoll bounds a Host's long-poll; default DefaultLongPoll, at most MaxLongPoll.
 	LongPoll time.Duration
-	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession.
+	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession, at
+	// most MaxSessionCeiling.
 	MaxSession time.Duration
 	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
 	// a vendor relay, whatever the policy says; default none.
@@ -101,7 +105,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Validate reports every missing required field at once.
+// Validate reports every problem at once: a missing required field, an unknown Revocation, a
+// negative duration, or a duration beyond what tickets, certificates, Hosts or relays accept.
 func (c *Config) Validate() error {
 	var errs []error
 	need := func(ok bool, name string) {
@@ -119,6 +124,7 @@ func (c *Config) Validate() error {
 	if c.Revocation != "" && c.Revocation != RevokeEnd && c.Revocation != RevokeWarn {
 		errs = append(errs, fmt.Errorf("gateway: Revocation %q must be %q or %q", c.Revocation, RevokeEnd, RevokeWarn))
 	}
+	errs = append(errs, c.durationProblems()...)
 	return errors.Join(errs...)
 }
 
@@ -318,13 +324,23 @@ func writeError(w http.ResponseWriter, e api.Error) {
 	writeJSON(w, e.Code.HTTPStatus(), e)
 }
 
-// readJSON decodes a bounded request body into v, refusing unknown fields.
+// readJSON decodes a bounded request body into v, refusing unknown fields; it answers 400 and
+// returns false when the body is malformed.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "malformed request: " + err.Error()})
+	if err := decodeJSON(w, r, v); err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return false
 	}
 	return true
+}
+
+// decodeJSON decodes a bounded request body into v, refusing unknown fields; a malformed body
+// is a requestError.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed request: %v", err)
+	}
+	return nil
 }

@@ -3,35 +3,38 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/store"
 )
 
-// authorizeLive authenticates the caller and asks the API policy whether it may perform op on the
-// session and lock records (read them: auditors and administrators; change them:
-// administrators). It is the one place that rule lives.
-func (s *Server) authorizeLive(w http.ResponseWriter, r *http.Request, op string) (identity.Claims, bool) {
-	claims, _, ok := s.authorizeAPI(w, r, op, store.Host{})
-	return claims, ok
-}
+// Query parameters of GET /v1/sessions.
+const (
+	sessionParamUser  = "user"
+	sessionParamHost  = "host"
+	sessionParamRelay = "relay"
+	sessionParamLive  = "live"
+	sessionParamLimit = "limit"
+)
 
 // handleListSessions lists session records, newest first. Filters: user, host (name), relay,
 // live (true|false), limit.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorizeLive(w, r, opListSessions); !ok {
-		return
-	}
-	f, msg := sessionFilter(r)
-	if msg != "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: msg})
+	var f store.SessionFilter
+	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamLimit)
+	c, ok := s.gate(w, r, op, func(c *apiCall) error {
+		var err error
+		f, err = sessionFilter(c.query)
+		return err
+	})
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if name := r.URL.Query().Get("host"); name != "" {
+	if name := c.query.Get(sessionParamHost); name != "" {
 		h, err := s.cfg.Store.GetHostByName(ctx, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -55,35 +58,35 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// sessionFilter reads the query's filters; a message names a malformed one.
-func sessionFilter(r *http.Request) (store.SessionFilter, string) {
-	q := r.URL.Query()
-	f := store.SessionFilter{Subject: q.Get("user"), RelayID: q.Get("relay")}
-	if v := q.Get("live"); v != "" {
+// sessionFilter reads the query's filters; a requestError names a malformed one.
+func sessionFilter(q url.Values) (store.SessionFilter, error) {
+	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay)}
+	if v := q.Get(sessionParamLive); v != "" {
 		live, err := strconv.ParseBool(v)
 		if err != nil {
-			return f, "live must be true or false"
+			return f, badRequest("%s must be true or false", sessionParamLive)
 		}
 		f.Live = &live
 	}
-	if v := q.Get("limit"); v != "" {
+	if v := q.Get(sessionParamLimit); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return f, "limit must be a non-negative number"
+			return f, badRequest("%s must be a non-negative number", sessionParamLimit)
 		}
 		f.Limit = n
 	}
-	return f, ""
+	return f, nil
 }
 
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorizeLive(w, r, opListSessions); !ok {
+	c, ok := s.gate(w, r, adminOp(opListSessions, "id"), nil)
+	if !ok {
 		return
 	}
-	sess, err := s.cfg.Store.GetSession(r.Context(), r.PathValue("id"))
+	sess, err := s.cfg.Store.GetSession(r.Context(), c.target)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session", DecisionID: c.decisionID})
 		return
 	case err != nil:
 		s.storeUnavailable(w, "get session", err)

@@ -161,3 +161,10 @@ func clampLimit(n, def, hi int) int {
 	}
 	return min(n, hi)
 }
+
+// CheckCursor reports whether s is a cursor ListDecisions made (DecisionPage's next); anything
+// else is ErrInvalid. It lets a caller refuse a bad cursor before it asks for a page.
+func CheckCursor(s string) error {
+	_, _, err := decodeCursor(s)
+	return err
+}
