@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,5 +64,49 @@ func TestTheGuestIsToldNothingAboutAnotherTenantsRelays(t *testing.T) {
 	if status != http.StatusServiceUnavailable || body.Code != access.ErrNoRelay || strings.Contains(body.Message, "globex") ||
 		!strings.Contains(body.Message, "no relay fits among 1 candidates") {
 		t.Errorf("no relay fits: %d %+v, want no_relay that does not name globex", status, body)
+	}
+}
+
+// Relay probes name a tenant's private relays only to a Guest the policy would let connect to
+// that tenant's Host: alice, about to reach globex's kiosk-7, probes cs-globex-1; mallory and
+// bob, naming the same Host, learn only of the vendor's relays.
+func TestRelayProbesNameAnotherTenantsRelaysOnlyToWhoMayConnect(t *testing.T) {
+	w := startWorld(t)
+	globex := w.enrollRelay(t, "cs-globex-1", "globex")
+	if err := w.tryRegister(globex, api.RelayRegistration{ID: "cs-globex-1", Addr: "10.0.0.7:1970", Region: "eu-west"}); err != nil {
+		t.Fatalf("register cs-globex-1: %v", err)
+	}
+	kiosk := w.enroll(t, "kiosk-7", map[string]string{"env": "prod", "site": "store-7"}, "globex")
+	if err := heartbeat(kiosk, w.url); err != nil {
+		t.Fatal(err)
+	}
+	probe := func(u user, query string) ([]string, error) {
+		var targets []api.RelayAddr
+		err := w.call(u, http.MethodGet, api.PathRelayProbes+query, nil, &targets)
+		var ids []string
+		for _, r := range targets {
+			ids = append(ids, r.ID)
+		}
+		return ids, err
+	}
+	tests := []struct {
+		who        string
+		otp        string
+		wantGlobex bool
+	}{
+		{"alice@example.com", "123456", true},
+		{"bob@example.com", "", false},
+		{"mallory@example.com", "", false},
+	}
+	for _, tt := range tests {
+		u := w.login(t, tt.who, tt.otp)
+		ids, err := probe(u, "?host=kiosk-7")
+		if err != nil || !slices.Contains(ids, "cs-eu-1") || slices.Contains(ids, "cs-globex-1") != tt.wantGlobex {
+			t.Errorf("%s probes %v (%v); want cs-eu-1, and cs-globex-1: %v", tt.who, ids, err, tt.wantGlobex)
+		}
+	}
+	alice := w.login(t, "alice@example.com", "123456")
+	if _, err := probe(alice, "?host=kiosk-7&tenant=globex"); !errors.Is(err, access.ErrBadRequest) {
+		t.Errorf("an unknown query parameter: %v, want bad_request", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -259,19 +260,56 @@ func (s *Server) relayIDFree(w http.ResponseWriter, r *http.Request, id string) 
 
 // handleRelayProbes lists the relays a Guest may be sent to for a host, to measure its latency.
 func (s *Server) handleRelayProbes(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authenticateGuest(w, r); !ok {
+	claims, ok := s.authenticateGuest(w, r)
+	if !ok {
 		return
 	}
-	tenant := ""
-	if h, err := s.cfg.Store.GetHostByName(r.Context(), r.URL.Query().Get("host")); err == nil {
-		tenant = h.Tenant
-	}
-	out, err := s.probeTargets(r, tenant)
+	q, err := parseParams(r, "host")
 	if err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
+		return
+	}
+	tenant, err := s.probeTenant(r, claims, q.Get("host"))
+	var out []api.RelayAddr
+	if err == nil {
+		out, err = s.probeTargets(r, tenant)
+	}
+	if err != nil {
+		s.cfg.Logger.Error("relay probes", "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// probeTenant is the tenant whose private relays a Guest about to connect to host may probe:
+// the Host's tenant when the policy would let the caller connect to it now (evaluated as the
+// host listing does: nothing minted, nothing recorded), else none, so that naming another
+// tenant's Host reveals none of that tenant's relays.
+func (s *Server) probeTenant(r *http.Request, claims identity.Claims, host string) (string, error) {
+	if host == "" {
+		return "", nil
+	}
+	h, err := s.cfg.Store.GetHostByName(r.Context(), host)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case h.Disabled || h.Tenant == "":
+		return "", nil
+	}
+	now := s.cfg.Now()
+	relays, err := s.relayCandidates(r.Context(), now)
+	if err != nil {
+		return "", err
+	}
+	a := &connectAttempt{claims: claims, now: now, host: h, relays: relays, req: api.ConnectRequest{Host: h.Name}}
+	res, err := s.cfg.Policy.Current().Decide(r.Context(), s.policyInput(r, a))
+	if err != nil || !res.Decision.Allow {
+		return "", nil // fail closed: no private relay
+	}
+	return h.Tenant, nil
 }
 
 // probeTargets are the healthy relays a session of tenant could use.
