@@ -35,7 +35,9 @@ type RelaySpec struct {
 	Args []string
 }
 
-// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
+// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it. Started again
+// with the same ID (after Proc.Kill, say), it restarts on the same state directory, on new
+// ports; its log starts over.
 func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	var socks [3]*socket // TCP transport, HTTP fallback, metrics
 	defer func() {
@@ -58,9 +60,10 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	}
 	_, httpPort, _ := net.SplitHostPort(httpSock.addr) // an address net made: it splits
 	httpURL := "http://" + net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), httpPort)
+	stateDir := filepath.Join(s.opts.Dir, "relays", r.ID)
 	l := &launch{name: r.ID, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
 		"--certs-dir", s.CertsDir(), "--region", r.Region, "--http-advertise", httpURL,
-		"--state-dir", filepath.Join(s.opts.Dir, "relays", r.ID), "--drain-timeout", relayDrainTimeout}}
+		"--state-dir", stateDir, "--drain-timeout", relayDrainTimeout}}
 	for _, ls := range []struct {
 		flag string
 		sock *socket
@@ -77,7 +80,7 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Addr, p.HTTPAddr, p.MetricsAddr = tcp.addr, httpURL, metrics.addr
+	p.Addr, p.HTTPAddr, p.MetricsAddr, p.StateDir = tcp.addr, httpURL, metrics.addr, stateDir
 	return p, nil
 }
 

@@ -97,6 +97,15 @@ func newCSCmd() *cobra.Command {
 	return cmd
 }
 
+// Timeouts of the CS's HTTP servers (the fallback and the metrics).
+const (
+	// csHTTPHeaderTimeout bounds reading a request's header.
+	csHTTPHeaderTimeout = 10 * time.Second
+	// csHTTPIdleTimeout closes a keep-alive connection that carries no request for this long,
+	// so that idle connections (a flood's, say) do not pile up.
+	csHTTPIdleTimeout = time.Minute
+)
+
 // csRuntime is a running CS's parts.
 type csRuntime struct {
 	cfg     csConfig
@@ -209,7 +218,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		}
 	}
 	start := func(ln net.Listener, h http.Handler) {
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: csHTTPHeaderTimeout, IdleTimeout: csHTTPIdleTimeout}
 		servers = append(servers, s)
 		go func() { _ = s.Serve(ln) }()
 	}
