@@ -53,6 +53,9 @@
 // up to its context's deadline. Metrics (NewMetrics) count live sessions, handshakes, bytes,
 // refusals by reason and pairing latency for Prometheus.
 //
+// Single use survives a restart: the Verifier's replay cache (package ticket) records a ticket
+// id on disk before the CS accepts the ticket, when the CS has a state directory.
+//
 // A session also ends when the CM orders it (Server.EndSession: a lock or a policy change) and
 // when the maximum duration of the ticket's obligations runs out; the report then says why.
 //

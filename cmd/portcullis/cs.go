@@ -87,7 +87,7 @@ func newCSCmd() *cobra.Command {
 	f.String("metrics-listen", "127.0.0.1:9470", "address serving Prometheus /metrics (\"\" disables it)")
 	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
 	f.String("certs-dir", "certs", "directory with ca.crt, and cs.crt and cs.key (the TLS certificate; a vendor relay's CM client certificate too)")
-	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key and, for a tenant's relay, its enrolled identity (default: a fresh key per start)")
+	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key, the ids of used tickets (so that a restart still refuses them) and, for a tenant's relay, its enrolled identity (default: none: a fresh key per start, and every ticket valid before the start is refused)")
 	f.String("enroll-token", "", "relay enrollment token of a tenant's private relay (needed only for the first start)")
 	f.String("region", "eu-north", "region reported to the CM")
 	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
@@ -96,6 +96,9 @@ func newCSCmd() *cobra.Command {
 	addPprofFlag(f)
 	return cmd
 }
+
+// replayLogDir is where in the state dir the CS keeps the ids of used tickets.
+const replayLogDir = "replay"
 
 // Timeouts of the CS's HTTP servers (the fallback and the metrics).
 const (
@@ -112,6 +115,7 @@ type csRuntime struct {
 	log     *slog.Logger
 	cm      *cmlink.Link
 	srv     *relay.Server
+	replay  *ticket.ReplayCache
 	httpKey *ecdh.PrivateKey
 	metrics http.Handler
 }
@@ -131,6 +135,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err != nil {
 		return err
 	}
+	defer rt.replay.Close()
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -184,7 +189,11 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	if err := link.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
-	rt := &csRuntime{cfg: cfg, log: log, cm: link}
+	replay, err := openReplayCache(cfg, log, time.Now())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt := &csRuntime{cfg: cfg, log: log, cm: link, replay: replay}
 	keys := ticket.NewKeySet(nil)
 	if err := link.FetchKeys(ctx, keys); err != nil {
 		return nil, nil, nil, err
@@ -196,7 +205,7 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 		return nil, nil, nil, err
 	}
 	rt.srv = &relay.Server{
-		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: &ticket.ReplayCache{}},
+		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: replay},
 		MaxLive: cfg.MaxSessions, MaxHandshakesPerSource: cfg.PerSource, Metrics: metrics, Logger: log,
 		// Reports outlive the start's context: a session that ends during the drain is reported.
 		OnPaired:     func(r relay.PairReport) { go func() { _ = link.ReportPaired(context.WithoutCancel(ctx), r) }() },
@@ -207,6 +216,22 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	}
 	rt.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return rt, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, keys, nil
+}
+
+// openReplayCache remembers used tickets in the state dir's replay log, so that a restart or a
+// crash does not forget them. Without a state dir it remembers them in memory and refuses every
+// ticket valid before now, which the previous process may have accepted.
+func openReplayCache(cfg csConfig, log *slog.Logger, now time.Time) (*ticket.ReplayCache, error) {
+	if cfg.StateDir == "" {
+		log.Warn("no state-dir: used tickets are remembered in memory only, so tickets valid before this start are refused as replayed", "relay_id", cfg.ID)
+		return &ticket.ReplayCache{KnownSince: now}, nil
+	}
+	r, err := ticket.OpenReplayCache(filepath.Join(cfg.StateDir, replayLogDir), now)
+	if err != nil {
+		return nil, fmt.Errorf("cs: %w", err)
+	}
+	log.Info("used tickets are remembered in the state dir", "relay_id", cfg.ID, "replay_log", filepath.Join(cfg.StateDir, replayLogDir), "remembered", r.Len())
+	return r, nil
 }
 
 // serveHTTP starts the HTTP fallback and the metrics endpoint; stop closes both.
