@@ -91,7 +91,7 @@ func newCSCmd() *cobra.Command {
 	f.String("enroll-token", "", "relay enrollment token of a tenant's private relay (needed only for the first start)")
 	f.String("region", "eu-north", "region reported to the CM")
 	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
-	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address")
+	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address (an IPv6 /64); beyond it a new one takes the place of the one longest without progress")
 	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long live sessions may go on before they are cut")
 	addPprofFlag(f)
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,7 +199,7 @@ func TestATunnelBesideTwoThousandSlowTunnelsFromItsOwnAddressStillConnects(t *te
 	guest.Close()
 	host.Close()
 	st := f.relay.Stats()
-	t.Logf("paired in %s beside %d slow tunnels (opened %d, refused %d); relay %+v, %d tunnels", took, flood, fl.opened.Load(), fl.refused.Load(), st, f.tunnels.Tunnels())
+	t.Logf("paired in %s beside %d slow tunnels (opened %d, refused %d); relay %+v, %d tunnels, %d goroutines", took, flood, fl.opened.Load(), fl.refused.Load(), st, f.tunnels.Tunnels(), runtime.NumGoroutine())
 	if st.Handshakes > perSource {
 		t.Fatalf("stats %+v: more half-open tunnels than one address may hold", st)
 	}
