@@ -103,6 +103,10 @@ func OpenReplayCache(dir string, now time.Time) (*ReplayCache, error) {
 		if err := r.loadSegment(path, now); err != nil {
 			return nil, err
 		}
+		// Open for appends, so that the segment is deleted in its turn like the new ones.
+		if _, err := r.log.segment(minute); err != nil {
+			return nil, fmt.Errorf("ticket: replay log: %w", err)
+		}
 	}
 	return r, nil
 }

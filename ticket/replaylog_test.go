@@ -123,6 +123,20 @@ func TestTheReplayLogForgetsExpiredIdsAndStaysSmall(t *testing.T) {
 	if n := r.Len(); n > perSecond*int(MaxLifetime/time.Second+DefaultSkew/time.Second+1) {
 		t.Fatalf("the cache remembers %d ids, more than the unexpired ones", n)
 	}
+	// A process that starts while they are unexpired deletes them in their turn.
+	restart := testNow.Add(900 * time.Second)
+	next := openCache(t, dir, restart)
+	if next.Len() == 0 || len(segments(t, dir)) == 0 {
+		t.Fatalf("the restarted cache remembers %d ids, segments %v", next.Len(), segments(t, dir))
+	}
+	later := restart.Add(3 * time.Minute)
+	if err := next.Use("t-later", later.Add(MaxLifetime), later); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segments(t, dir); len(segs) != 1 {
+		t.Fatalf("segments %v after every earlier id expired, want only the new one", segs)
+	}
+	_ = next.Close()
 	// A process that starts after every id expired deletes what is left and remembers nothing.
 	end := testNow.Add(2 * time.Hour)
 	again := openCache(t, dir, end)
