@@ -130,6 +130,10 @@ const (
 	ErrShuttingDown Code = "shutting_down"
 	// ErrBadHello: the first frame at the CS was not a well-formed hello in time.
 	ErrBadHello Code = "bad_hello"
+	// ErrSourceBusy: the CS let a newer connection from the same network address take this
+	// one's place, because the address holds the most unfinished handshakes and this one had
+	// gone longest without progress.
+	ErrSourceBusy Code = "source_busy"
 
 	// ErrNotCertificate: a plain public key where an SSH certificate is required.
 	ErrNotCertificate Code = "not_certificate"
@@ -250,6 +254,8 @@ func (c Code) row() (row, bool) {
 		return row{503, ExitTryAgain, "shutting down"}, true
 	case ErrBadHello:
 		return row{400, ExitProtocol, "bad hello"}, true
+	case ErrSourceBusy:
+		return row{429, ExitTryAgain, "too many unfinished connections from this network address; this one was the slowest"}, true
 
 	case ErrNotCertificate:
 		return row{401, ExitProtocol, "key is not a certificate"}, true

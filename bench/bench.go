@@ -26,7 +26,7 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("opa") {
 		b.step("opa", func() error { return measureOPA(ctx, b.r) })
 	}
-	if b.want("throughput") || b.want("setup") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") {
+	if b.want("throughput") || b.want("setup") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") || b.want("flood") {
 		b.step("sqlite stack", func() error { return b.sqliteStack(ctx) })
 	}
 	if b.want("decisions") {
@@ -77,6 +77,9 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 	}
 	if b.want("sessions") {
 		b.step("sessions", func() error { return b.measureSessions(ctx, st) })
+	}
+	if b.want("flood") {
+		b.step("flood", func() error { return b.measureFlood(ctx, st) })
 	}
 	return nil
 }

@@ -27,6 +27,12 @@
 //     the limit allows and says so. The Host halves are held by a second process (this binary
 //     with PORTCULLIS_BENCH_HOLD set) for the same reason; tickets are minted with the CM's
 //     ticket key from the local stack's certificates, so the CS verifies them as it does any.
+//   - flood: for each transport (TCP+TLS, the HTTP fallback), a CS with its default limits and
+//     -flood slow connections from 127.0.0.1 (one byte every 10 s; a TCP connection that never
+//     finishes its ClientHello, a tunnel whose hello never completes; each opened again a second
+//     after the CS displaced it), then 20 sessions whose Host and Guest halves come from the same
+//     address, each timed until both are paired (the target: under 2 s), and the CS's RSS
+//     before and under the flood.
 //
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/fdlimit"
 )
 
 // config is the suite's command line.
@@ -24,13 +26,14 @@ type config struct {
 	duration  time.Duration
 	rate      int
 	sessions  int
+	flood     int
 	keep      bool
 	profile   string
 	strict    bool
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood"}
 
 func parseFlags(args []string) (config, error) {
 	var c config
@@ -43,6 +46,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each load phase")
 	fs.IntVar(&c.rate, "rate", 500, "fixed connect rate (per second) of the latency phase")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
+	fs.IntVar(&c.flood, "flood", 2000, "slow connections from one address beside which legitimate sessions connect")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only when a figure could not be measured")
 	fs.StringVar(&c.profile, "profile", "", "directory to save CPU profiles of the CM under load (default: none)")
@@ -64,8 +68,8 @@ func parseFlags(args []string) (config, error) {
 	if c.setupRuns < 30 {
 		errs = append(errs, errors.New("-setup-runs must be at least 30"))
 	}
-	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.duration <= 0 {
-		errs = append(errs, errors.New("-size, -rate, -sessions and -duration must be positive"))
+	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 {
+		errs = append(errs, errors.New("-size, -rate, -sessions, -flood and -duration must be positive"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -110,7 +114,7 @@ func main() {
 // run measures every selected section, prints the table and writes the results.
 func run(ctx context.Context, cfg config) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	limit, err := raiseFileLimit(2*cfg.sessions + fdHeadroom)
+	limit, err := fdlimit.Raise(max(2*cfg.sessions, floodFDsPerConn*cfg.flood) + fdHeadroom)
 	if err != nil {
 		return nil, err
 	}

@@ -170,8 +170,10 @@ func (d RelayDialer) probeOne(ctx context.Context, rel api.RelayAddr) int64 {
 
 // RetryElsewhere reports whether a failed Dial should make the Guest ask the CM for another
 // relay: the relay was unreachable, the other half never came, or the relay could not take
-// the session. A refused ticket is not retried.
+// the session (overloaded, shutting down, or flooded from the Guest's own address). A refused
+// ticket is not retried.
 func RetryElsewhere(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, access.ErrPairTimeout) ||
-		errors.Is(err, access.ErrOverloaded) || errors.Is(err, access.ErrShuttingDown)
+		errors.Is(err, access.ErrOverloaded) || errors.Is(err, access.ErrShuttingDown) ||
+		errors.Is(err, access.ErrSourceBusy)
 }

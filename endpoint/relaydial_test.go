@@ -82,7 +82,7 @@ func TestAnUnreachableRelayIsRetriedElsewhereButARefusedTicketIsNot(t *testing.T
 	if !errors.Is(err, ErrUnreachable) || !RetryElsewhere(err) {
 		t.Fatalf("dial to a closed port: %v, want ErrUnreachable, retried elsewhere", err)
 	}
-	for _, code := range []string{string(access.ErrPairTimeout), string(access.ErrOverloaded), string(access.ErrShuttingDown)} {
+	for _, code := range []string{string(access.ErrPairTimeout), string(access.ErrOverloaded), string(access.ErrShuttingDown), string(access.ErrSourceBusy)} {
 		if !RetryElsewhere(&relay.RefusedError{Code: code}) {
 			t.Errorf("refusal %s is not retried elsewhere", code)
 		}

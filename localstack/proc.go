@@ -20,9 +20,11 @@ type Proc struct {
 	Addr string
 	// HTTPAddr is a Connection Server's HTTP fallback base URL; MetricsAddr serves its /metrics.
 	HTTPAddr, MetricsAddr string
-	Cmd                   *exec.Cmd
-	done                  chan struct{}
-	err                   error
+	// StateDir is a Connection Server's state directory (its keys, the used tickets).
+	StateDir string
+	Cmd      *exec.Cmd
+	done     chan struct{}
+	err      error
 }
 
 // Pid returns the process id.

@@ -41,7 +41,9 @@ type RelaySpec struct {
 	Args []string
 }
 
-// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it.
+// StartRelay starts a Connection Server; WaitRelays waits until the CM sees it. Started again
+// with the same ID (after Proc.Kill, say), it restarts on the same state directory, on new
+// ports; its log starts over.
 func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if r.EnrollToken == "" {
 		if _, _, err := s.RelayCert(r.ID); err != nil {
@@ -72,9 +74,10 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	httpURL := "http://" + net.JoinHostPort(orDefault(r.HTTPHost, "127.0.0.1"), httpPort)
 	// The relay finds its own certificate in the certs directory, as `portcullis certs relay`
 	// leaves it there.
+	stateDir := filepath.Join(s.opts.Dir, "relays", name)
 	l := &launch{name: name, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
 		"--certs-dir", s.CertsDir(), "--region", r.Region, "--http-advertise", httpURL,
-		"--state-dir", filepath.Join(s.opts.Dir, "relays", name), "--drain-timeout", relayDrainTimeout}}
+		"--state-dir", stateDir, "--drain-timeout", relayDrainTimeout}}
 	for _, ls := range []struct {
 		flag string
 		sock *socket
@@ -91,7 +94,7 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Addr, p.HTTPAddr, p.MetricsAddr = tcp.addr, httpURL, metrics.addr
+	p.Addr, p.HTTPAddr, p.MetricsAddr, p.StateDir = tcp.addr, httpURL, metrics.addr, stateDir
 	return p, nil
 }
 

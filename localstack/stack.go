@@ -173,6 +173,19 @@ func (s *Stack) Stop() {
 	}
 }
 
+// Proc returns the last started process named name (a relay's or Host's id or name, "cm"),
+// or nil.
+func (s *Stack) Proc(name string) *Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		if s.procs[i].Name == name {
+			return s.procs[i]
+		}
+	}
+	return nil
+}
+
 // LogOf returns a process's log so far.
 func (s *Stack) LogOf(name string) string {
 	b, _ := os.ReadFile(s.logPath(name))

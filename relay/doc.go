@@ -32,15 +32,29 @@
 // Transports: the CS serves TLS over TCP (port 1970) with Serve on a TLS listener, and any other
 // transport that yields net.Conns: the HTTP/1.1 fallback of sub-package relayhttp is such a
 // listener. A connection that has a Transport() string method names its transport in the
-// session's reports ("http"); others are "tcp".
+// session's reports ("http"); others are "tcp". One that has an Authenticated() method is told
+// when its half's ticket verified, so that it may hold more for it from then on (relayhttp
+// holds no more than a hello for a half-open tunnel).
 //
-// Hardening: a connection must complete its handshake within HandshakeTimeout; connections not
-// yet authenticated are bounded in total (MaxHandshakes) and per source address
-// (MaxHandshakesPerSource), so a flood of slow or half-open clients from one place is dropped
-// at once without a TLS handshake and cannot crowd out others; waiting halves (MaxPending) and
-// spliced sessions (MaxLive) are bounded, which bounds memory. Shutdown drains: listeners close,
-// waiting halves are refused, live sessions finish up to its context's deadline. Metrics
-// (NewMetrics) count live sessions, bytes, refusals by reason and pairing latency for Prometheus.
+// Hardening: a connection must complete its handshake within HandshakeTimeout. Until its hello
+// is read it holds a place among the handshakes, which are bounded in total (MaxHandshakes) and
+// per source address (MaxHandshakesPerSource; an IPv4 address or an IPv6 /64: a NAT or a proxy
+// is one source). A newcomer is never turned away at the door: at a bound it takes the place of
+// the handshake that has gone longest without progress (accepted, TLS done), of its own source
+// when that source is at its bound, else of the source that holds the most. So however many
+// slow or half-open connections share a client's address, the client keeps its place while it
+// makes progress (until MaxHandshakesPerSource newer ones arrive before its next step), and no
+// source crowds out another. The displaced connection is refused with "source_busy" as soon as
+// it can carry the refusal (at once when it owes its hello; when its TLS handshake completes,
+// within a short linger, otherwise), so a slow client learns why; as many as MaxHandshakes are
+// refused at a time, the rest closed at once. Each handshake holds at most one TLS record and
+// one hello; waiting halves (MaxPending) and spliced sessions (MaxLive) are bounded: memory is
+// bounded. Shutdown drains: listeners close, waiting halves are refused, live sessions finish
+// up to its context's deadline. Metrics (NewMetrics) count live sessions, handshakes, bytes,
+// refusals by reason and pairing latency for Prometheus.
+//
+// Single use survives a restart: the Verifier's replay cache (package ticket) records a ticket
+// id on disk before the CS accepts the ticket, when the CS has a state directory.
 //
 // A session also ends when the CM orders it (Server.EndSession: a lock or a policy change) and
 // when the maximum duration of the ticket's obligations runs out; the report then says why.
@@ -51,7 +65,8 @@
 //
 // The package owns the handshake wire format, which refusals the CS sends when (the codes
 // themselves are package access's: the ticket's, plus "pair_timeout", "duplicate_half",
-// "overloaded", "shutting_down" and "bad_hello"), pairing, splicing, and the per-session byte
+// "overloaded", "shutting_down", "bad_hello" and "source_busy"), which connections hold a
+// place in the handshake (admission.go), pairing, splicing, and the per-session byte
 // counts and end reasons it reports (through OnPaired and OnSessionEnd; cmlink carries them to
 // the CM).
 //

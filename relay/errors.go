@@ -8,9 +8,9 @@ import (
 )
 
 // The CS refuses a half with a code of package access: its own (access.ErrPairTimeout,
-// ErrDuplicateHalf, ErrOverloaded, ErrShuttingDown, ErrBadHello) or the ticket's
+// ErrDuplicateHalf, ErrOverloaded, ErrShuttingDown, ErrBadHello, ErrSourceBusy) or the ticket's
 // (access.ErrBadSignature, ErrExpired, ErrReplayed, ...); a full replay cache is reported as
-// access.ErrOverloaded.
+// access.ErrOverloaded, one that cannot write its log as access.ErrUnavailable.
 
 // Errors that are not refusals.
 var (

@@ -6,11 +6,8 @@ import (
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/access"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestAThousandConcurrentSessionsOnOneServerEachPassTheirDataIntact(t *testing.T) {
@@ -96,46 +93,4 @@ func exchangeIntact(t *testing.T, sid string, guest, host net.Conn, size int) er
 		return fmt.Errorf("%s: data corrupted (%d/%d up, %d/%d down)", sid, len(gotUp), size, len(gotDown), size)
 	}
 	return nil
-}
-
-func TestASlowClientFloodDoesNotStopALegitimateSession(t *testing.T) {
-	const flood, perSource = 300, 16
-	reg := prometheus.NewRegistry()
-	metrics, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFixture(t, func(s *Server) {
-		s.MaxHandshakes = 100 // the flood alone would fill this without the per-source bound
-		s.MaxHandshakesPerSource = perSource
-		s.HandshakeTimeout = time.Minute // slow clients hold their slot as long as they may
-		s.Metrics = metrics
-	})
-	// The flood: connections from another address that open TCP and then say nothing.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: testTimeout}
-	var held []net.Conn
-	for range flood {
-		c, err := d.Dial("tcp", f.addr)
-		if err != nil {
-			t.Fatalf("flood dial: %v", err)
-		}
-		held = append(held, c)
-	}
-	t.Cleanup(func() {
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
-	f.waitFor(t, "the flood to be dropped beyond its bound", func(Stats) bool {
-		return testutil.ToFloat64(metrics.refusals.WithLabelValues(admitSourceFull)) == flood-perSource
-	})
-	// A legitimate session from 127.0.0.1 connects and works while the flood holds its slots.
-	guest, host := f.pair(t, "ses-legit")
-	go send(t, guest, []byte("ping"))
-	if got := readAll(t, host); string(got) != "ping" {
-		t.Fatalf("host got %q, want ping", got)
-	}
-	if got := testutil.ToFloat64(metrics.handshakes); got != perSource {
-		t.Fatalf("handshakes in progress %v, want the flood's bound %d", got, perSource)
-	}
 }

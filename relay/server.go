@@ -2,10 +2,8 @@ package relay
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -26,16 +24,23 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxPending is how many verified halves may wait for their peer at once.
 	DefaultMaxPending = 10000
-	// DefaultMaxHandshakes bounds the connections not yet authenticated, from everyone.
+	// DefaultMaxHandshakes bounds the connections not yet authenticated, from everyone; as
+	// many more may be being refused after losing their place (see MaxHandshakes).
 	DefaultMaxHandshakes = 10000
 	// DefaultMaxHandshakesPerSource bounds the connections not yet authenticated from one
-	// source address, so that a slow or half-open flood from one place cannot crowd out others.
-	DefaultMaxHandshakesPerSource = 64
+	// source address. A connection keeps its place until this many newer ones from its
+	// address arrive while it makes no progress: at 1024, a flood must open over 10,000
+	// connections a second from one address to displace a client whose TLS handshake and
+	// hello take 100 ms.
+	DefaultMaxHandshakesPerSource = 1024
 	// DefaultMaxLive bounds the spliced sessions (each holds two copy buffers).
 	DefaultMaxLive = 10000
 
 	// refuseWriteTimeout bounds writing a frameRefused (or framePaired) to a half.
 	refuseWriteTimeout = 5 * time.Second
+	// evictedLinger is how long a connection that lost its place has to finish its TLS
+	// handshake and take its refusal (ErrSourceBusy) before the CS closes it.
+	evictedLinger = 2 * time.Second
 	// refuseLinger is how long a refused half may keep sending before the CS closes it, so
 	// that closing with unread bytes (a TCP reset) does not destroy the refusal in flight.
 	refuseLinger = 500 * time.Millisecond
@@ -62,11 +67,15 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// MaxPending bounds the halves waiting for their peer; 0 means DefaultMaxPending.
 	MaxPending int
-	// MaxHandshakes bounds the connections before their hello is answered; 0 means
-	// DefaultMaxHandshakes. Connections beyond it are closed at once.
+	// MaxHandshakes bounds the connections before their hello is read; 0 means
+	// DefaultMaxHandshakes. A connection beyond it takes the place of the one that has gone
+	// longest without progress from the source address (an IPv4 address, an IPv6 /64) that
+	// holds the most; the displaced one is refused with access.ErrSourceBusy (as many as
+	// MaxHandshakes at once, each within a short linger; beyond that, closed at once).
 	MaxHandshakes int
-	// MaxHandshakesPerSource bounds those from one source IP address; 0 means
-	// DefaultMaxHandshakesPerSource. Connections beyond it are closed at once.
+	// MaxHandshakesPerSource bounds those from one source address; 0 means
+	// DefaultMaxHandshakesPerSource. A connection beyond it takes the place of the one from
+	// its own address that has gone longest without progress, refused as above.
 	MaxHandshakesPerSource int
 	// MaxLive bounds the spliced sessions; 0 means DefaultMaxLive. A pairing beyond it is
 	// refused as overloaded.
@@ -82,18 +91,18 @@ type Server struct {
 	// on that session's goroutine (Shutdown waits for it): hand slow work off.
 	OnSessionEnd func(SessionReport)
 
-	once        sync.Once
-	mu          sync.Mutex
-	closing     bool
-	done        chan struct{} // closed by Shutdown
-	listeners   map[net.Listener]struct{}
-	handshaking map[net.Conn]struct{} // connections before their hello is answered
-	perSource   map[string]int        // handshaking connections by source IP
-	pending     map[string]*half      // by session id
-	live        map[string]*session   // by session id
-	wg          sync.WaitGroup        // connection handlers (which run the splices)
-	bytes       atomic.Int64
-	buffers     sync.Pool // *[]byte of spliceLargeBuffer bytes, lent to busy splice directions
+	once      sync.Once
+	mu        sync.Mutex
+	closing   bool
+	done      chan struct{} // closed by Shutdown
+	listeners map[net.Listener]struct{}
+	admission *admission          // connections before their hello is read
+	leaving   int                 // connections that lost their place, not yet refused
+	pending   map[string]*half    // by session id
+	live      map[string]*session // by session id
+	wg        sync.WaitGroup      // connection handlers (which run the splices)
+	bytes     atomic.Int64
+	buffers   sync.Pool // *[]byte of spliceLargeBuffer bytes, lent to busy splice directions
 }
 
 // SessionReport describes one finished spliced session.
@@ -139,6 +148,10 @@ type Stats struct {
 	Pending int
 	// Bytes is the number of session bytes relayed since the server started, both directions.
 	Bytes int64
+	// Handshakes is the number of connections not yet authenticated that hold a place.
+	Handshakes int
+	// Evicted is the number of connections that lost their place and are being refused.
+	Evicted int
 }
 
 // half is a verified connection waiting for the other half of its session.
@@ -259,9 +272,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
-	for c := range s.handshaking {
-		_ = c.SetDeadline(time.Now()) // unblocks the read; the handler refuses with shutting_down
-	}
+	s.admission.each(func(a *attempt) {
+		_ = a.conn.SetDeadline(time.Now()) // unblocks the read; the handler refuses with shutting_down
+	})
 	s.mu.Unlock()
 
 	finished := make(chan struct{})
@@ -284,7 +297,7 @@ func (s *Server) Stats() Stats {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load()}
+	return Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load(), Handshakes: s.admission.len(), Evicted: s.leaving}
 }
 
 // init allocates the server's state on first use.
@@ -292,8 +305,7 @@ func (s *Server) init() {
 	s.once.Do(func() {
 		s.done = make(chan struct{})
 		s.listeners = make(map[net.Listener]struct{})
-		s.handshaking = make(map[net.Conn]struct{})
-		s.perSource = make(map[string]int)
+		s.admission = newAdmission(orDefault(s.MaxHandshakes, DefaultMaxHandshakes), orDefault(s.MaxHandshakesPerSource, DefaultMaxHandshakesPerSource))
 		s.pending = make(map[string]*half)
 		s.live = make(map[string]*session)
 		s.buffers.New = func() any {
@@ -376,231 +388,6 @@ func (s *Server) removeListener(ln net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.listeners, ln)
-}
-
-// handle runs one connection: handshake, then pairing (and, for the second half, the splice).
-func (s *Server) handle(conn net.Conn) {
-	log := s.logger().With("remote", conn.RemoteAddr().String())
-	switch admitted := s.startHandshake(conn); admitted {
-	case admitOK:
-	case admitShuttingDown:
-		s.refuseLogged(conn, access.ErrShuttingDown, log)
-		return
-	default:
-		// Closed without a word (no TLS handshake spent on it): the flood is the problem.
-		s.Metrics.refused(admitted)
-		log.Debug("relay: connection dropped", "reason", admitted)
-		_ = conn.Close()
-		return
-	}
-	claims, err := s.handshake(conn)
-	s.endHandshake(conn)
-	if err != nil {
-		code := s.codeFor(err)
-		log.Info("relay: half refused", "code", code, "err", err)
-		s.refuse(conn, code)
-		return
-	}
-	log = log.With("session_id", claims.SessionID, "role", string(claims.Role), "decision_id", claims.DecisionID)
-	s.pair(conn, claims, log)
-}
-
-// codeFor maps a handshake failure to the code sent to the half.
-func (s *Server) codeFor(err error) access.Code {
-	if code := refusalCode(err); code != "" {
-		return code
-	}
-	if s.isClosing() {
-		return access.ErrShuttingDown
-	}
-	return access.ErrBadHello
-}
-
-// handshake completes TLS, reads the hello, verifies its ticket for the role it names, and
-// answers frameAccepted, all within the handshake timeout.
-func (s *Server) handshake(conn net.Conn) (*ticket.Claims, error) {
-	if err := conn.SetDeadline(time.Now().Add(s.handshakeTimeout())); err != nil {
-		return nil, fmt.Errorf("relay: set handshake deadline: %w", err)
-	}
-	if tc, ok := conn.(*tls.Conn); ok {
-		if err := tc.Handshake(); err != nil {
-			return nil, fmt.Errorf("relay: tls handshake: %w", err)
-		}
-	}
-	h, err := readHello(conn)
-	if err != nil {
-		return nil, err
-	}
-	claims, err := s.Verifier.Verify(h.Ticket, h.Role)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFrame(conn, frameAccepted, nil); err != nil {
-		return nil, err
-	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return nil, fmt.Errorf("relay: clear handshake deadline: %w", err)
-	}
-	return claims, nil
-}
-
-// Outcomes of startHandshake; the limits double as refusal reasons in the metrics.
-const (
-	admitOK           = ""
-	admitShuttingDown = string(access.ErrShuttingDown)
-	admitFull         = "handshake_limit"
-	admitSourceFull   = "source_limit"
-)
-
-// startHandshake registers conn so Shutdown can interrupt it, unless the server is shutting
-// down or the connection would exceed the handshake limits.
-func (s *Server) startHandshake(conn net.Conn) string {
-	src := sourceIP(conn)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing:
-		return admitShuttingDown
-	case len(s.handshaking) >= orDefault(s.MaxHandshakes, DefaultMaxHandshakes):
-		return admitFull
-	case s.perSource[src] >= orDefault(s.MaxHandshakesPerSource, DefaultMaxHandshakesPerSource):
-		return admitSourceFull
-	}
-	s.handshaking[conn] = struct{}{}
-	s.perSource[src]++
-	s.Metrics.handshaking(len(s.handshaking))
-	return admitOK
-}
-
-func (s *Server) endHandshake(conn net.Conn) {
-	src := sourceIP(conn)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.handshaking, conn)
-	if s.perSource[src]--; s.perSource[src] <= 0 {
-		delete(s.perSource, src)
-	}
-	s.Metrics.handshaking(len(s.handshaking))
-}
-
-// sourceIP is the IP address a connection comes from (its whole address if it has no IP).
-func sourceIP(conn net.Conn) string {
-	a := conn.RemoteAddr()
-	if a == nil {
-		return ""
-	}
-	if host, _, err := net.SplitHostPort(a.String()); err == nil {
-		return host
-	}
-	return a.String()
-}
-
-// transportOf names how a connection reached the CS: its Transport method's answer, else "tcp".
-func transportOf(conn net.Conn) string {
-	if t, ok := conn.(interface{ Transport() string }); ok {
-		return t.Transport()
-	}
-	return "tcp"
-}
-
-// refuse sends frameRefused with code and half-closes conn, then discards what the half still
-// sends (bounded by refuseLinger and maxLingerBytes) before closing it. Every step is best
-// effort: the half may already be gone.
-func (s *Server) refuse(conn net.Conn, code access.Code) {
-	s.Metrics.refused(string(code))
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(refuseWriteTimeout)) // also bounds a TLS handshake not yet done
-	if writeFrame(conn, frameRefused, []byte(code)) != nil || closeWrite(conn) != nil {
-		return
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(refuseLinger))
-	_, _ = io.CopyN(io.Discard, conn, maxLingerBytes)
-}
-
-// pair either completes a session with the waiting other half and splices it, or registers
-// conn as the session's waiting half.
-func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
-	sid := claims.SessionID
-	s.mu.Lock()
-	peer, waiting := s.pending[sid]
-	_, live := s.live[sid]
-	switch {
-	case s.closing:
-		s.mu.Unlock()
-		s.refuseLogged(conn, access.ErrShuttingDown, log)
-	case live || waiting && peer.role == claims.Role:
-		s.mu.Unlock()
-		s.refuseLogged(conn, access.ErrDuplicateHalf, log)
-	case waiting && len(s.live) >= s.maxLive():
-		delete(s.pending, sid)
-		s.mu.Unlock()
-		close(peer.claimed)
-		s.refuseLogged(peer.conn, access.ErrOverloaded, log)
-		s.refuseLogged(conn, access.ErrOverloaded, log)
-	case waiting:
-		delete(s.pending, sid)
-		sess := newSession(sid, conn, claims.Role, peer.conn)
-		limitDuration(sess, claims)
-		s.live[sid] = sess
-		waited := sess.started.Sub(peer.since)
-		s.Metrics.paired(len(s.live), waited)
-		s.mu.Unlock()
-		close(peer.claimed)
-		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport, "waited", waited)
-		if s.OnPaired != nil {
-			s.OnPaired(PairReport{SessionID: sid, Waited: waited, GuestTransport: sess.guestTransport, HostTransport: sess.hostTransport})
-		}
-		s.splice(sess, log)
-	case len(s.pending) >= s.maxPending():
-		s.mu.Unlock()
-		s.refuseLogged(conn, access.ErrOverloaded, log)
-	default:
-		h := &half{conn: conn, role: claims.Role, since: time.Now(), claimed: make(chan struct{})}
-		s.pending[sid] = h
-		s.mu.Unlock()
-		log.Debug("relay: half waiting for its peer")
-		s.wait(sid, h, log)
-	}
-}
-
-func (s *Server) refuseLogged(conn net.Conn, code access.Code, log *slog.Logger) {
-	log.Info("relay: half refused", "code", code)
-	s.refuse(conn, code)
-}
-
-// newSession assembles a session from the arriving half (of role) and the waiting one.
-func newSession(sid string, conn net.Conn, role access.Role, waiting net.Conn) *session {
-	sess := &session{id: sid, guest: conn, host: waiting, started: time.Now()}
-	if role == access.RoleHost {
-		sess.guest, sess.host = waiting, conn
-	}
-	sess.guestTransport, sess.hostTransport = transportOf(sess.guest), transportOf(sess.host)
-	return sess
-}
-
-// wait holds a registered half until its peer claims it, the pairing timeout passes, or the
-// server shuts down. Whoever removes the half from the pending map owns its connection.
-func (s *Server) wait(sid string, h *half, log *slog.Logger) {
-	timer := time.NewTimer(s.pairTimeout())
-	defer timer.Stop()
-	var code access.Code
-	select {
-	case <-h.claimed:
-		return
-	case <-timer.C:
-		code = access.ErrPairTimeout
-	case <-s.done:
-		code = access.ErrShuttingDown
-	}
-	s.mu.Lock()
-	mine := s.pending[sid] == h
-	if mine {
-		delete(s.pending, sid)
-	}
-	s.mu.Unlock()
-	if mine {
-		s.refuseLogged(h.conn, code, log)
-	}
 }
 
 // cutLive closes every live session's connections (Shutdown's deadline passed).

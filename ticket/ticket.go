@@ -174,6 +174,14 @@ func (c *Claims) checkFields() error {
 	return nil
 }
 
+// validFrom is when the claims become valid: the later of IssuedAt and NotBefore.
+func (c *Claims) validFrom() time.Time {
+	if c.IssuedAt.After(c.NotBefore) {
+		return c.IssuedAt
+	}
+	return c.NotBefore
+}
+
 // lifetime is how long the claims are valid, from the earlier of IssuedAt and NotBefore.
 func (c *Claims) lifetime() time.Duration {
 	start := c.IssuedAt

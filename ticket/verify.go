@@ -29,7 +29,8 @@ type Verifier struct {
 // failure is returned wrapping its sentinel: parse (ErrMalformed), key (ErrUnknownKey),
 // signature (ErrBadSignature), role (ErrWrongRole), audience (ErrWrongAudience), time
 // (ErrNotYetValid, ErrExpired, or ErrMalformed for a lifetime above MaxLifetime plus skew), and
-// only then replay (ErrReplayed), so a forged or stale ticket never consumes a real id.
+// only then replay (ErrReplayed, also for a ticket valid before Replay.KnownSince), so a forged
+// or stale ticket never consumes a real id.
 func (v *Verifier) Verify(raw string, want access.Role) (*Claims, error) {
 	p, err := parse(raw)
 	if err != nil {
@@ -50,6 +51,10 @@ func (v *Verifier) Verify(raw string, want access.Role) (*Claims, error) {
 		return nil, err
 	}
 	if v.Replay != nil {
+		if start := c.validFrom(); v.Replay.admitsUnseen(start, skew) {
+			return nil, fmt.Errorf("ticket: %w: valid from %s, before this verifier began to remember used tickets (%s)",
+				access.ErrReplayed, start.Format(time.RFC3339), v.Replay.KnownSince.UTC().Format(time.RFC3339))
+		}
 		// Remember the id as long as Verify would still accept the ticket.
 		if err := v.Replay.Use(c.ID, c.Expiry.Add(skew), now); err != nil {
 			return nil, err
@@ -78,10 +83,7 @@ func checkTime(c *Claims, now time.Time, skew time.Duration) error {
 	if life := c.lifetime(); life > MaxLifetime+skew {
 		return fmt.Errorf("ticket: %w: lifetime %s exceeds MaxLifetime %s", access.ErrMalformed, life, MaxLifetime)
 	}
-	start := c.NotBefore
-	if c.IssuedAt.After(start) {
-		start = c.IssuedAt
-	}
+	start := c.validFrom()
 	if now.Add(skew).Before(start) {
 		return fmt.Errorf("ticket: %w: valid from %s, now %s", access.ErrNotYetValid, start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}

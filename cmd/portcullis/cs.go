@@ -116,15 +116,27 @@ func newCSCmd() *cobra.Command {
 	f.String("certs-dir", "certs", "directory with ca.crt, cs.crt and cs.key (the TLS certificate of port 1970) and a vendor relay's own certificate")
 	f.String("relay-cert", "", "a vendor relay's own client certificate to the CM, CN relay:<id> (default <certs-dir>/relay-<id>.crt, as 'portcullis certs relay --id <id>' writes it; a tenant's enrolled relay needs none)")
 	f.String("relay-key", "", "the key of --relay-cert (default <certs-dir>/relay-<id>.key)")
-	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key and, for a tenant's relay, its enrolled identity (default: a fresh key per start)")
+	f.String("state-dir", "", "directory keeping the relay's HTTP fallback key, the ids of used tickets (so that a restart still refuses them) and, for a tenant's relay, its enrolled identity (default: none: a fresh key per start, and every ticket valid before the start is refused)")
 	f.String("enroll-token", "", "relay enrollment token of a tenant's private relay (needed only for the first start)")
 	f.String("region", "eu-north", "region reported to the CM")
 	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
-	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address")
+	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address (an IPv6 /64); beyond it a new one takes the place of the one longest without progress")
 	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long live sessions may go on before they are cut")
 	addPprofFlag(f)
 	return cmd
 }
+
+// replayLogDir is where in the state dir the CS keeps the ids of used tickets.
+const replayLogDir = "replay"
+
+// Timeouts of the CS's HTTP servers (the fallback and the metrics).
+const (
+	// csHTTPHeaderTimeout bounds reading a request's header.
+	csHTTPHeaderTimeout = 10 * time.Second
+	// csHTTPIdleTimeout closes a keep-alive connection that carries no request for this long,
+	// so that idle connections (a flood's, say) do not pile up.
+	csHTTPIdleTimeout = time.Minute
+)
 
 // csRuntime is a running CS's parts.
 type csRuntime struct {
@@ -132,6 +144,7 @@ type csRuntime struct {
 	log     *slog.Logger
 	cm      *cmlink.Link
 	srv     *relay.Server
+	replay  *ticket.ReplayCache
 	httpKey *ecdh.PrivateKey
 	metrics http.Handler
 }
@@ -151,6 +164,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err != nil {
 		return err
 	}
+	defer rt.replay.Close()
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -201,7 +215,11 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	if err := link.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
-	rt := &csRuntime{cfg: cfg, log: log, cm: link}
+	replay, err := openReplayCache(cfg, log, time.Now())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt := &csRuntime{cfg: cfg, log: log, cm: link, replay: replay}
 	keys := ticket.NewKeySet(nil)
 	if err := link.FetchKeys(ctx, keys); err != nil {
 		return nil, nil, nil, err
@@ -213,7 +231,7 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 		return nil, nil, nil, err
 	}
 	rt.srv = &relay.Server{
-		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: &ticket.ReplayCache{}},
+		ID: cfg.ID, Verifier: &ticket.Verifier{Keys: keys, Audience: cfg.ID, Replay: replay},
 		MaxLive: cfg.MaxSessions, MaxHandshakesPerSource: cfg.PerSource, Metrics: metrics, Logger: log,
 		// Reports outlive the start's context: a session that ends during the drain is reported.
 		OnPaired:     func(r relay.PairReport) { go func() { _ = link.ReportPaired(context.WithoutCancel(ctx), r) }() },
@@ -226,6 +244,22 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	return rt, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, keys, nil
 }
 
+// openReplayCache remembers used tickets in the state dir's replay log, so that a restart or a
+// crash does not forget them. Without a state dir it remembers them in memory and refuses every
+// ticket valid before now, which the previous process may have accepted.
+func openReplayCache(cfg csConfig, log *slog.Logger, now time.Time) (*ticket.ReplayCache, error) {
+	if cfg.StateDir == "" {
+		log.Warn("no state-dir: used tickets are remembered in memory only, so tickets valid before this start are refused as replayed", "relay_id", cfg.ID)
+		return &ticket.ReplayCache{KnownSince: now}, nil
+	}
+	r, err := ticket.OpenReplayCache(filepath.Join(cfg.StateDir, replayLogDir), now)
+	if err != nil {
+		return nil, fmt.Errorf("cs: %w", err)
+	}
+	log.Info("used tickets are remembered in the state dir", "relay_id", cfg.ID, "replay_log", filepath.Join(cfg.StateDir, replayLogDir), "remembered", r.Len())
+	return r, nil
+}
+
 // serveHTTP starts the HTTP fallback and the metrics endpoint; stop closes both.
 func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop func(), err error) {
 	var servers []*http.Server
@@ -235,7 +269,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		}
 	}
 	start := func(ln net.Listener, h http.Handler) {
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: csHTTPHeaderTimeout, IdleTimeout: csHTTPIdleTimeout}
 		servers = append(servers, s)
 		go func() { _ = s.Serve(ln) }()
 	}

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/ticket"
 )
 
 func TestCSConfigValidateReportsEveryProblemAtOnce(t *testing.T) {
@@ -26,5 +34,49 @@ func TestCSConfigRefusesAnIDThatIsNoRelayID(t *testing.T) {
 	c := csConfig{ID: "CS 1", Listen: ":1970", Advertise: "cs:1970", CMURL: "https://cm"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "lower-case letters") {
 		t.Fatalf("Validate = %v, want the relay id refused", err)
+	}
+}
+
+func TestARestartedCSRefusesATicketItsPreviousProcessAccepted(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := ticket.KeyID(pub)
+	keys := ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub})
+	issued := time.Now().Truncate(time.Second)
+	raw, err := (&ticket.Signer{KeyID: kid, Key: priv}).Mint(ticket.Claims{ID: ticket.NewID(), SessionID: "ses-1", Role: access.RoleGuest,
+		Audience: "cs-1", HostID: "h-1", IssuedAt: issued, Expiry: issued.Add(30 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verifyAt runs the verification of the ticket at now by a CS process that started at
+	// started, on the state dir.
+	verifyAt := func(t *testing.T, stateDir string, started, now time.Time) error {
+		t.Helper()
+		r, err := openReplayCache(csConfig{ID: "cs-1", StateDir: stateDir}, slog.New(slog.DiscardHandler), started)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		_, err = (&ticket.Verifier{Keys: keys, Audience: "cs-1", Replay: r, Now: func() time.Time { return now }}).Verify(raw, access.RoleGuest)
+		return err
+	}
+	for _, tc := range []struct {
+		name, stateDir string
+	}{
+		{"with a state dir: its replay log remembers the ticket", t.TempDir()},
+		{"without one: it refuses every ticket valid before its start", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first process started well before the ticket was issued, and accepted it.
+			if err := verifyAt(t, tc.stateDir, issued.Add(-time.Minute), issued.Add(time.Second)); err != nil {
+				t.Fatalf("first presentation: %v", err)
+			}
+			// It crashed; the next one starts two seconds later.
+			if err := verifyAt(t, tc.stateDir, issued.Add(3*time.Second), issued.Add(5*time.Second)); !errors.Is(err, access.ErrReplayed) {
+				t.Fatalf("presented again after a restart: %v, want replayed", err)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -105,12 +106,16 @@ func Open(ctx context.Context, hc *http.Client, baseURL string, serverKey *ecdh.
 		return nil, err
 	}
 	if status != http.StatusOK {
+		if code := access.Code(bytes.TrimSpace(resp)); code.Known() {
+			return nil, fmt.Errorf("relayhttp: open tunnel at %s: %w", baseURL, &relay.RefusedError{Code: string(code)})
+		}
 		return nil, fmt.Errorf("relayhttp: open tunnel at %s: HTTP %d: %s", baseURL, status, bytes.TrimSpace(resp))
 	}
 	if c.id, err = parseID(string(resp)); err != nil {
 		return nil, fmt.Errorf("relayhttp: open tunnel at %s: %w", baseURL, err)
 	}
 	c.stream = newStream(&net.TCPAddr{}, tunnelAddr(base.Host))
+	c.stream.authed = true // the CS's chunks: the full window from the start
 	c.start()
 	return c, nil
 }

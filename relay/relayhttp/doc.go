@@ -30,10 +30,19 @@
 // paired or refused) and then the session stream, which is SSH end to end; the Server is a
 // net.Listener whose connections a relay.Server serves like TLS connections.
 //
-// Behind a shared proxy every client's tunnel comes from the proxy's address, so the relay's
-// per-source bound on unauthenticated connections applies to the proxy as a whole; the
-// tunnels themselves are bounded (Server.MaxTunnels), and so is each tunnel's buffering
-// (window chunks each way), so memory is bounded too.
+// A tunnel whose half the relay has not authenticated yet (half-open) holds at most a hello's
+// worth of inbound bytes, in order (preAuthBytes; a chunk beyond is answered 409), and as many
+// long-polls as a client makes (Receivers; one more is answered 204 at once), until the relay
+// verified the ticket, after which the full window applies. Behind a shared proxy
+// every client's tunnel comes from the proxy's address: half-open tunnels are the relay's
+// handshakes, so the relay's fair admission (a newcomer takes the place of the one longest
+// without progress; see package relay) keeps one slow client behind the proxy from locking out
+// the others, and the displaced tunnel reads the refusal "source_busy". The tunnels are bounded
+// (Server.MaxTunnels): at the bound, ended tunnels nobody fetches from make room, and an open
+// that finds none is refused. A refused open is answered with the refusal's code as its body
+// and the code's HTTP status, and Open returns it as a *relay.RefusedError, as the relay's
+// frameRefused would be. Each tunnel's buffering is bounded (window chunks each way), so memory
+// is bounded too.
 //
 // This package owns the tunnel wire format and its limits. It never parses the stream it
 // carries, never accepts a chunk that fails authentication, and holds no package-level

@@ -37,7 +37,8 @@ type fixture struct {
 	reports chan relay.SessionReport
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture starts the relay and the tunnels, adjusted by configure before they start.
+func newFixture(t testing.TB, configure ...func(*fixture)) *fixture {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -62,6 +63,9 @@ func newFixture(t testing.TB) *fixture {
 	f.tunnels.Logger = log
 	hs.Config.Handler = f.tunnels
 	f.url = hs.URL
+	for _, c := range configure {
+		c(f)
+	}
 	done := make(chan struct{})
 	go f.tunnels.Run(done)
 	served := make(chan error, 1)
@@ -116,12 +120,9 @@ func (f *fixture) pairOver(t testing.TB, hc *http.Client, sid string) (guest, ho
 		hostCh <- res{c, err}
 	}()
 	guest, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, access.RoleGuest, sid))
-	if err != nil {
-		t.Fatalf("guest Dial: %v", err)
-	}
 	h := <-hostCh
-	if h.err != nil {
-		t.Fatalf("host Dial: %v", h.err)
+	if err != nil || h.err != nil {
+		t.Fatalf("guest Dial: %v; host Dial: %v", err, h.err)
 	}
 	return guest, h.c
 }

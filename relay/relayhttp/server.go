@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/relay"
 )
 
 // Defaults of the Server's zero-valued fields.
@@ -20,12 +23,18 @@ const (
 	DefaultHold = 10 * time.Second
 	// DefaultIdleTimeout is how long a tunnel may go without a request before it is cut.
 	DefaultIdleTimeout = 45 * time.Second
-	// DefaultMaxTunnels bounds the tunnels open at once.
-	DefaultMaxTunnels = 10000
+	// DefaultMaxTunnels bounds the tunnels at once: as many as a relay.Server with its default
+	// limits may hold (halves in their handshake, being refused, waiting and spliced), so that
+	// the relay's fair admission of half-open tunnels, not this bound, decides who waits.
+	DefaultMaxTunnels = 2*relay.DefaultMaxHandshakes + relay.DefaultMaxPending + 2*relay.DefaultMaxLive
 	// acceptQueue bounds opened tunnels waiting for Accept.
 	acceptQueue = 256
-	// finishedLinger is how long a finished tunnel stays so the client can fetch its last chunks.
+	// finishedLinger is how long an ended tunnel stays after its last request, so the client
+	// can fetch its last chunks (a refusal, the end of a session).
 	finishedLinger = 10 * time.Second
+	// pressedLinger replaces finishedLinger when the tunnels are at their bound: an ended
+	// tunnel nobody fetches from gives its place to a new one.
+	pressedLinger = time.Second
 )
 
 // Server is the CS side of the HTTP transport: an http.Handler for the tunnel endpoints and a
@@ -36,7 +45,9 @@ type Server struct {
 	Hold time.Duration
 	// IdleTimeout cuts a tunnel without requests; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// MaxTunnels bounds the open tunnels; 0 means DefaultMaxTunnels.
+	// MaxTunnels bounds the tunnels, open or ended and lingering; 0 means DefaultMaxTunnels.
+	// At the bound, ended tunnels idle for pressedLinger make room; when none is, an open
+	// request is refused with access.ErrOverloaded.
 	MaxTunnels int
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -88,21 +99,36 @@ func (s *Server) Tunnels() int {
 	return len(s.tunnels)
 }
 
-// Sweep cuts tunnels idle past the idle timeout and forgets finished ones.
+// Sweep cuts tunnels idle past the idle timeout and forgets ended ones after their linger.
 func (s *Server) Sweep(now time.Time) {
-	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweepLocked(now, finishedLinger)
+}
+
+// sweepLocked cuts idle tunnels and forgets the ones ended for linger with no request since;
+// call with mu held. It returns how many tunnels it forgot.
+func (s *Server) sweepLocked(now time.Time, linger time.Duration) int {
+	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
+	n := len(s.tunnels)
 	for id, t := range s.tunnels {
-		touched, finished := t.idleSince()
+		touched, ended := t.idleSince()
 		switch {
-		case finished && now.Sub(touched) > finishedLinger:
+		case !ended.IsZero() && now.Sub(latest(touched, ended)) > linger:
 			delete(s.tunnels, id)
 		case now.Sub(touched) > idle:
 			t.fail(fmt.Errorf("%w: no request for %s", errReset, idle))
 			delete(s.tunnels, id)
 		}
 	}
+	return n - len(s.tunnels)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Run sweeps every second until done closes.
@@ -159,14 +185,14 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	}
 	t, id, err := s.newTunnel(clientPub, remoteAddr(r))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		s.refuse(w, r, err)
 		return
 	}
 	select {
 	case s.accept <- t.stream:
 	default:
 		s.forget(id)
-		http.Error(w, "relayhttp: too many tunnels opening", http.StatusServiceUnavailable)
+		s.refuse(w, r, fmt.Errorf("%w: %d tunnels waiting for the relay", access.ErrOverloaded, acceptQueue))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
@@ -193,14 +219,23 @@ func (s *Server) newTunnel(clientPub *ecdh.PublicKey, remote net.Addr) (*tunnel,
 	defer s.mu.Unlock()
 	select {
 	case <-s.done:
-		return nil, "", errors.New("relayhttp: shutting down")
+		return nil, "", fmt.Errorf("relayhttp: %w", access.ErrShuttingDown)
 	default:
 	}
-	if len(s.tunnels) >= orDefault(s.MaxTunnels, DefaultMaxTunnels) {
-		return nil, "", errors.New("relayhttp: too many tunnels")
+	limit := orDefault(s.MaxTunnels, DefaultMaxTunnels)
+	if len(s.tunnels) >= limit && s.sweepLocked(time.Now(), pressedLinger) == 0 {
+		return nil, "", fmt.Errorf("relayhttp: %w: %d tunnels", access.ErrOverloaded, limit)
 	}
 	s.tunnels[id] = t
 	return t, id, nil
+}
+
+// refuse answers an open request the CS will not serve with the refusal's code, as the
+// relay's frameRefused would: the status of the code and the code alone as the body.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	code := access.CodeOf(err)
+	s.logger().Debug("relayhttp: open refused", "remote", r.RemoteAddr, "code", code, "err", err) // a flood: one line each would drown the log
+	http.Error(w, string(code), code.HTTPStatus())
 }
 
 func (s *Server) forget(id string) {

@@ -16,6 +16,13 @@ const (
 	maxReady = 4 * MaxChunkData
 	// maxOutBuf bounds outbound bytes written but not yet cut into chunks; Write waits beyond it.
 	maxOutBuf = 4 * MaxChunkData
+	// preAuthBytes bounds the inbound bytes a tunnel holds before the relay authenticated its
+	// half: enough for the largest hello, so that a half-open tunnel holds one small buffer,
+	// not a window of chunks. Chunks beyond it, or out of order, are refused (errWindow) until then.
+	preAuthBytes = 16 << 10
+	// preAuthPolls bounds the long-polls a tunnel holds before the relay authenticated its half:
+	// as many as the client makes. A poll beyond it is answered at once with nothing (204).
+	preAuthPolls = Receivers
 )
 
 // Stream errors.
@@ -56,8 +63,11 @@ type stream struct {
 	cut     map[uint64]chunk // outbound chunks kept until acknowledged (CS side)
 	acked   uint64           // every outbound chunk below this arrived
 
-	closed  bool  // Close was called
-	failure error // the tunnel failed
+	closed  bool      // Close was called
+	failure error     // the tunnel failed
+	ended   time.Time // when it was closed or failed
+	authed  bool      // the relay authenticated the half: the full window applies
+	held    int       // long-polls waiting in chunkAt
 	readDL  time.Time
 	writeDL time.Time
 	touched time.Time // last network activity
@@ -171,8 +181,25 @@ func (s *stream) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed, s.outFin = true, true
+	s.markEnded()
 	s.notify()
 	return nil
+}
+
+// markEnded notes when the stream ended (closed or failed); call with mu held.
+func (s *stream) markEnded() {
+	if s.ended.IsZero() {
+		s.ended = time.Now()
+	}
+}
+
+// Authenticated lifts the inbound budget of a half-open tunnel (preAuthBytes, in order only)
+// to the full window; the relay calls it once the half's ticket verified.
+func (s *stream) Authenticated() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.authed = true
+	s.notify()
 }
 
 // fail marks the tunnel broken: reads and writes return err.
@@ -182,6 +209,7 @@ func (s *stream) fail(err error) {
 	if s.failure == nil {
 		s.failure = err
 	}
+	s.markEnded()
 	s.notify()
 }
 
@@ -229,6 +257,8 @@ func (s *stream) deliver(seq uint64, c chunk, done <-chan struct{}) error {
 			return nil // a retransmission of what arrived already
 		case seq >= s.inNext+window:
 			return errWindow
+		case !s.authed && !s.closed && (seq != s.inNext || len(s.ready)+len(c.data) > preAuthBytes):
+			return errWindow // a half-open tunnel holds no more than its hello
 		case len(s.ready) < maxReady || s.closed:
 			s.inEarly[seq] = c
 			s.drainEarly()
@@ -328,8 +358,13 @@ func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) 
 			_, c := s.cutLocked()
 			s.cut[seq] = c
 			return c, true, nil
+		case !s.authed && s.held >= preAuthPolls:
+			return chunk{}, false, nil // a half-open tunnel holds no more long-polls than a client makes
 		}
-		if err := s.wait(hold, done); err != nil {
+		s.held++
+		err := s.wait(hold, done)
+		s.held--
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return chunk{}, false, nil
 			}
@@ -338,12 +373,12 @@ func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) 
 	}
 }
 
-// idleSince reports when the tunnel last saw network activity, and whether it is finished
-// (closed locally with fin cut, or failed).
-func (s *stream) idleSince() (time.Time, bool) {
+// idleSince reports when the tunnel last saw network activity, and when it ended (closed or
+// failed; zero while it goes on).
+func (s *stream) idleSince() (touched, ended time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.touched, s.failure != nil || s.closed && s.finCut
+	return s.touched, s.ended
 }
 
 // inbound returns the next inbound sequence number (the client's acknowledgement) and

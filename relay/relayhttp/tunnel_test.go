@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -172,8 +173,9 @@ func TestDrainingRefusesNewTunnelsAndLetsALiveSessionFinish(t *testing.T) {
 	for {
 		c, err := Open(context.Background(), NewHTTPClient(), f.url, csKey)
 		if err != nil {
-			if !strings.Contains(err.Error(), "HTTP 503") {
-				t.Fatalf("open while draining: %v, want HTTP 503", err)
+			var refused *relay.RefusedError
+			if !errors.Is(err, access.ErrShuttingDown) || !errors.As(err, &refused) {
+				t.Fatalf("open while draining: %v, want the refusal shutting_down", err)
 			}
 			break
 		}
