@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,42 +93,23 @@ func lockStops(l store.Lock, sess store.Session) bool {
 // pendingWrites holds what the store must still record: decisions and locks made while it was
 // down, in the order they were made.
 type pendingWrites struct {
-	mu        sync.Mutex
-	decisions []store.Decision
-	locks     []store.Lock
+	decisions fifo[store.Decision]
+	locks     fifo[store.Lock]
 }
 
 // newPendingWrites returns an empty queue.
 func newPendingWrites() *pendingWrites { return &pendingWrites{} }
 
 // addDecision queues a decision record; false when the queue is full.
-func (p *pendingWrites) addDecision(d store.Decision) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.decisions) >= maxPendingWrites {
-		return false
-	}
-	p.decisions = append(p.decisions, d)
-	return true
-}
+func (p *pendingWrites) addDecision(d store.Decision) bool { return p.decisions.push(d) }
 
 // addLock queues a lock; false when the queue is full.
-func (p *pendingWrites) addLock(l store.Lock) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.locks) >= maxPendingWrites {
-		return false
-	}
-	p.locks = append(p.locks, l)
-	return true
-}
+func (p *pendingWrites) addLock(l store.Lock) bool { return p.locks.push(l) }
 
 // lockReasons returns the reasons of the pending locks on a user or a host.
 func (p *pendingWrites) lockReasons(subject, hostName string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var reasons []string
-	for _, l := range p.locks {
+	for _, l := range p.locks.all() {
 		if l.Kind == store.LockUser && l.Target == subject || l.Kind == store.LockHost && l.Target == hostName {
 			reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
 		}
@@ -135,57 +117,67 @@ func (p *pendingWrites) lockReasons(subject, hostName string) []string {
 	return reasons
 }
 
-// empty reports whether nothing waits for the store.
-func (p *pendingWrites) empty() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.locks) == 0 && len(p.decisions) == 0
+// fifo is a first-in first-out queue of at most maxPendingWrites items, safe for concurrent use.
+type fifo[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+// push appends v; false when the queue is full.
+func (q *fifo[T]) push(v T) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) >= maxPendingWrites {
+		return false
+	}
+	q.items = append(q.items, v)
+	return true
+}
+
+// all returns a copy of the queued items, oldest first.
+func (q *fifo[T]) all() []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.items)
+}
+
+// drain writes the queued items oldest first and drops each once written (or found already
+// written: store.ErrConflict); it stops at the first other error, keeping the rest.
+func (q *fifo[T]) drain(write func(T) error) error {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.mu.Unlock()
+			return nil
+		}
+		v := q.items[0]
+		q.mu.Unlock()
+		if err := write(v); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		q.mu.Lock()
+		q.items = q.items[1:]
+		q.mu.Unlock()
+	}
 }
 
 // flushPending records the pending decisions, then the pending locks, in order; it stops at the
 // first write the store refuses and leaves the rest for the next call. A recorded lock then
 // ends, in the store too, every live session it stops.
 func (s *Server) flushPending(ctx context.Context) error {
-	for {
-		p := s.pending
-		p.mu.Lock()
-		var d *store.Decision
-		if len(p.decisions) > 0 {
-			d = &p.decisions[0]
-		}
-		p.mu.Unlock()
-		if d == nil {
-			break
-		}
-		if err := s.cfg.Store.InsertDecision(ctx, *d); err != nil && !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		p.mu.Lock()
-		p.decisions = p.decisions[1:]
-		p.mu.Unlock()
+	if err := s.pending.decisions.drain(func(d store.Decision) error { return s.cfg.Store.InsertDecision(ctx, d) }); err != nil {
+		return err
 	}
-	for {
-		p := s.pending
-		p.mu.Lock()
-		var l *store.Lock
-		if len(p.locks) > 0 {
-			l = &p.locks[0]
-		}
-		p.mu.Unlock()
-		if l == nil {
-			return nil
-		}
-		if err := s.cfg.Store.CreateLock(ctx, *l); err != nil && !errors.Is(err, store.ErrConflict) {
+	return s.pending.locks.drain(func(l store.Lock) error {
+		if err := s.cfg.Store.CreateLock(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 		s.cfg.Logger.Info("pending lock recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target)
-		if live, err := s.sessionsLockedBy(ctx, *l); err == nil {
+		if live, err := s.sessionsLockedBy(ctx, l); err == nil {
 			s.endSessions(ctx, live, api.ReasonPrefixLocked+l.Reason)
 		}
-		p.mu.Lock()
-		p.locks = p.locks[1:]
-		p.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // lockWithoutStore is the emergency brake: the store did not take lock l, so the CM ends the

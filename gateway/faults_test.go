@@ -16,7 +16,10 @@ import (
 // it is generous on purpose (it guards against hanging, it measures nothing).
 const recoveryDeadline = 60 * time.Second
 
-func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t *testing.T) {
+// startWorldOnItsOwnPostgreSQL starts a PostgreSQL server of the test's own, which the test may
+// halt or freeze, and a world on it.
+func startWorldOnItsOwnPostgreSQL(t *testing.T) (*pgtest.Server, *world) {
+	t.Helper()
 	ctx := context.Background()
 	pg, err := pgtest.StartServer(ctx)
 	if err != nil {
@@ -31,7 +34,12 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := startWorld(t, withStore(dsn))
+	return pg, startWorld(t, withStore(dsn))
+}
+
+func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t *testing.T) {
+	ctx := context.Background()
+	pg, w := startWorldOnItsOwnPostgreSQL(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	w.liveSession(t, alice, "db-1")
 
@@ -76,20 +84,7 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 // once the database answers again, after which her connects are refused.
 func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack(t *testing.T) {
 	ctx := context.Background()
-	pg, err := pgtest.StartServer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pg.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	dsn, _, err := pgtest.CreateDatabase(ctx, pg.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := startWorld(t, withStore(dsn))
+	pg, w := startWorldOnItsOwnPostgreSQL(t)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() { _ = w.gateway.Run(runCtx) }()
