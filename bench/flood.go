@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/slowconn"
 	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/relay/cmlink"
@@ -229,28 +230,7 @@ func (f *slowFlood) loop(ctx context.Context, n int, open func() (net.Conn, erro
 // hold writes the bytes of prefix, then zeros, one every floodSlowInterval until c is closed
 // by the CS or ctx ends.
 func hold(ctx context.Context, c net.Conn, prefix []byte) {
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer stop()
-	defer c.Close()
-	buf := make([]byte, 64)
-	for i := 0; ; i++ {
-		b := byte(0)
-		if i < len(prefix) {
-			b = prefix[i]
-		}
-		if _, err := c.Write([]byte{b}); err != nil {
-			return
-		}
-		_ = c.SetReadDeadline(time.Now().Add(floodSlowInterval))
-		if _, err := c.Read(buf); !isTimeout(err) {
-			return
-		}
-	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	slowconn.Dribble(ctx, c, prefix, floodSlowInterval)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

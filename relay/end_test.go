@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/slowconn"
 )
 
 // wantClosed checks that the half's connection ends (the CS cut it).
@@ -16,7 +17,7 @@ func wantClosed(t *testing.T, conn interface {
 }, who string) {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
-	if _, err := io.ReadAll(conn); err != nil && isTimeout(err) {
+	if _, err := io.ReadAll(conn); err != nil && slowconn.IsTimeout(err) {
 		t.Fatalf("the %s half is still open", who)
 	}
 }

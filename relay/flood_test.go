@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/internal/fdlimit"
+	"github.com/portcullis/portcullis/internal/slowconn"
 )
 
 const (
@@ -71,24 +72,7 @@ func startSlowFlood(t *testing.T, addr string, ip net.IP, n int) *slowFlood {
 
 // hold dribbles slowHello into c until the CS closes c or ctx ends.
 func (f *slowFlood) hold(ctx context.Context, c net.Conn) {
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer stop()
-	defer c.Close()
-	buf := make([]byte, 64)
-	for i := 0; ; i++ {
-		b := byte(0)
-		if i < len(slowHello) {
-			b = slowHello[i]
-		}
-		if _, err := c.Write([]byte{b}); err != nil {
-			break
-		}
-		_ = c.SetReadDeadline(time.Now().Add(slowInterval))
-		if _, err := c.Read(buf); !isTimeout(err) {
-			break // the CS closed it (or answered, which it must not before the hello)
-		}
-	}
-	if ctx.Err() == nil {
+	if slowconn.Dribble(ctx, c, slowHello, slowInterval) {
 		f.closed.Add(1)
 	}
 }
@@ -247,7 +231,7 @@ func TestAConnectionThatNeverFinishesTLSIsClosedSoonAfterItLosesItsPlace(t *test
 	// The first says nothing: within the linger (not the minute of its handshake) it is closed.
 	_ = first.SetReadDeadline(time.Now().Add(testTimeout))
 	start := time.Now()
-	if _, err := first.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+	if _, err := first.Read(make([]byte, 1)); err == nil || slowconn.IsTimeout(err) {
 		t.Fatalf("read on the displaced connection: %v, want it closed", err)
 	}
 	if waited := time.Since(start); waited > testTimeout/2 {

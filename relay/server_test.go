@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/slowconn"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -386,18 +387,13 @@ func TestShutdownCutsLiveSessionsWhenItsContextEnds(t *testing.T) {
 	}
 	for name, c := range map[string]net.Conn{"guest": guest, "host": host} {
 		_ = c.SetReadDeadline(time.Now().Add(testTimeout))
-		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		if _, err := c.Read(make([]byte, 1)); err == nil || slowconn.IsTimeout(err) {
 			t.Errorf("%s read after the cut: %v, want the connection closed", name, err)
 		}
 	}
 	if s := f.srv.Stats(); s.Live != 0 {
 		t.Errorf("stats %+v, want no live session", s)
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestServeConnRelaysConnectionsAcceptedElsewhere(t *testing.T) {
