@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -119,5 +120,64 @@ func TestReevaluationRedecidesTheOldestOfMoreThanAThousandLiveSessions(t *testin
 	}
 	if n := liveCount(t, w.store, store.LiveFilter{}); n != newer+1 {
 		t.Errorf("%d live sessions after re-evaluation, want %d", n, newer+1)
+	}
+}
+
+// relaySessions returns n live session records of bob on web-1 spliced by relayID, the first
+// starting at start and each later one a second after it.
+func relaySessions(w *world, relayID string, n int, start time.Time) []store.Session {
+	ss := make([]store.Session, n)
+	for i := range ss {
+		ss[i] = store.Session{
+			ID: fmt.Sprintf("s-%s-%05d", relayID, i), DecisionID: "d-bulk", Subject: "bob@example.com", HostID: w.hosts["web-1"].id,
+			HostName: "web-1", RelayID: relayID, Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"},
+			StartedAt: start.Add(time.Duration(i) * time.Second),
+		}
+	}
+	return ss
+}
+
+// A relay that lists the sessions it holds gets the records of all the others ended, however
+// many there are: the oldest of thousands too, and none it holds.
+func TestARelaysReportEndsEveryRecordItNoLongerHoldsEvenTheOldestOfThousands(t *testing.T) {
+	w := startWorld(t)
+	ss := relaySessions(w, "cs-eu-1", manyLive/2, w.now.Add(-2*time.Hour))
+	createSessions(t, w.store, ss)
+	held := []string{ss[1].ID, ss[len(ss)-1].ID}
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-eu-1", Addr: "127.0.0.1:1970", Region: "eu-north", Owner: "vendor", LiveSessions: held})
+	if rec, _ := w.store.GetSession(context.Background(), ss[0].ID); rec.EndedAt == nil {
+		t.Errorf("the oldest record the relay no longer holds is still live: %+v", rec)
+	}
+	if n := liveCount(t, w.store, store.LiveFilter{RelayID: "cs-eu-1"}); n != len(held) {
+		t.Errorf("%d records of the relay live after its report, want the %d it holds", n, len(held))
+	}
+}
+
+// A relay that stops reporting takes all its live sessions with it, the oldest of thousands
+// too, and no other relay's.
+func TestALostRelaysSessionsAllEndEvenTheOldestOfThousands(t *testing.T) {
+	w := startWorld(t, withConfig(func(c *gateway.Config) { c.RelayInterval, c.RelayStale = time.Second, 2*time.Second }))
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-us-1", Addr: "127.0.0.2:1970", Region: "us-east", Owner: "vendor"})
+	lost := relaySessions(w, "cs-eu-1", manyLive/2, w.now.Add(-2*time.Hour))
+	kept := relaySessions(w, "cs-us-1", 3, w.now.Add(-3*time.Hour))
+	createSessions(t, w.store, append(lost, kept...))
+	// cs-us-1 keeps reporting; cs-eu-1 does not.
+	w.later.Store(int64(time.Minute))
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-us-1", Addr: "127.0.0.2:1970", Region: "us-east", Owner: "vendor"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for liveCount(t, w.store, store.LiveFilter{RelayID: "cs-eu-1"}) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lost relay's sessions were not all ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rec, _ := w.store.GetSession(context.Background(), lost[0].ID); rec.EndReason != "relay lost" {
+		t.Errorf("the oldest session of the lost relay = %+v, want ended as lost", rec)
+	}
+	if n := liveCount(t, w.store, store.LiveFilter{RelayID: "cs-us-1"}); n != len(kept) {
+		t.Errorf("%d of the reporting relay's %d sessions are live", n, len(kept))
 	}
 }
