@@ -34,6 +34,29 @@ const (
 	PathMetrics          = "/metrics"
 	PathHosts            = "/v1/hosts"
 	PathRelays           = "/v1/relays"
+	// PathHealthz answers 200 while the CM process serves (GET, no authentication): a load
+	// balancer's liveness check.
+	PathHealthz = "/healthz"
+	// PathReadyz answers 200 when the CM can decide (its store answers within a second and a
+	// policy is loaded), else 503 with the reason (GET, no authentication, not recorded): a
+	// load balancer's readiness check.
+	PathReadyz = "/readyz"
+)
+
+// Health is the body of GET /healthz and GET /readyz.
+type Health struct {
+	// Status is "ok", or "unavailable" with a 503.
+	Status string `json:"status"`
+	// Reason says briefly what is not ready ("store unavailable", "no policy loaded").
+	Reason string `json:"reason,omitempty"`
+}
+
+// Health statuses.
+const (
+	// HealthOK is the status of a live or ready CM.
+	HealthOK = "ok"
+	// HealthUnavailable is the status of a CM that is not ready.
+	HealthUnavailable = "unavailable"
 )
 
 // Error is the body of every non-2xx answer.

@@ -53,12 +53,8 @@ func (c *liveCache) remove(id string) {
 	delete(c.byID, id)
 }
 
-// replace makes the cache the store's list of live sessions.
-func (c *liveCache) replace(live []store.Session) {
-	byID := make(map[string]store.Session, len(live))
-	for _, sess := range live {
-		byID[sess.ID] = sess
-	}
+// replaceMap makes the cache byID, the store's live sessions by id; the cache keeps the map.
+func (c *liveCache) replaceMap(byID map[string]store.Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byID = byID
@@ -173,8 +169,8 @@ func (s *Server) flushPending(ctx context.Context) error {
 			return err
 		}
 		s.cfg.Logger.Info("pending lock recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target)
-		if live, err := s.sessionsLockedBy(ctx, l); err == nil {
-			s.endSessions(ctx, live, api.ReasonPrefixLocked+l.Reason)
+		if ended, err := s.endSessionsLockedBy(ctx, l); err != nil {
+			s.cfg.Logger.Error("end sessions of a pending lock; the next re-evaluation ends the rest", "lock_id", l.ID, "ended", len(ended), "err", err)
 		}
 		return nil
 	})

@@ -47,12 +47,13 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason, "decision_id", c.decisionID)
-	live, err := s.sessionsLockedBy(ctx, l)
-	if err != nil {
-		s.cfg.Logger.Error("find locked sessions", "lock_id", l.ID, "err", err)
-	}
 	view := lockView(l, now)
-	view.EndedSessions = s.endSessions(context.WithoutCancel(ctx), live, api.ReasonPrefixLocked+l.Reason)
+	// The lock is recorded: its sessions end even if the caller goes away meanwhile.
+	ended, err := s.endSessionsLockedBy(context.WithoutCancel(ctx), l)
+	if err != nil {
+		s.cfg.Logger.Error("end locked sessions; the next re-evaluation ends the rest", "lock_id", l.ID, "ended", len(ended), "err", err)
+	}
+	view.EndedSessions = ended
 	writeJSON(w, http.StatusCreated, view)
 }
 
@@ -85,30 +86,41 @@ func lockFromRequest(req api.LockRequest) (store.Lock, error) {
 	return store.Lock{Kind: targets[0].Kind, Target: targets[0].Target, Reason: reason}, nil
 }
 
-// sessionsLockedBy returns the live sessions that the lock stops.
-func (s *Server) sessionsLockedBy(ctx context.Context, l store.Lock) ([]store.Session, error) {
-	live := true
-	f := store.SessionFilter{Live: &live, Limit: store.MaxSessionLimit}
+// endSessionsLockedBy ends every live session that the lock stops, however many (the store is
+// paged through, never capped), and returns their ids. On an error it returns those it ended.
+func (s *Server) endSessionsLockedBy(ctx context.Context, l store.Lock) ([]string, error) {
+	reason := api.ReasonPrefixLocked + l.Reason
+	ended := []string{}
+	var f store.LiveFilter
 	switch l.Kind {
 	case store.LockUser:
 		f.Subject = l.Target
 	case store.LockHost:
 		h, err := s.cfg.Store.GetHostByName(ctx, l.Target)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
+			return ended, nil
 		}
 		if err != nil {
-			return nil, err
+			return ended, err
 		}
 		f.HostID = h.ID
 	case store.LockSession:
 		sess, err := s.cfg.Store.GetSession(ctx, l.Target)
 		if errors.Is(err, store.ErrNotFound) || err == nil && sess.EndedAt != nil {
-			return nil, nil
+			return ended, nil
 		}
-		return []store.Session{sess}, err
+		if err != nil {
+			return ended, err
+		}
+		return s.endSessions(ctx, []store.Session{sess}, reason), nil
+	default:
+		return ended, nil
 	}
-	return s.cfg.Store.ListSessions(ctx, f)
+	err := s.cfg.Store.EachLiveSession(ctx, f, func(sess store.Session) error {
+		ended = append(ended, s.endSessions(ctx, []store.Session{sess}, reason)...)
+		return nil
+	})
+	return ended, err
 }
 
 func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {

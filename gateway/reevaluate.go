@@ -43,36 +43,48 @@ func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) 
 // denied end at the CS and the Host (Config.Revocation "end") or are only logged ("warn");
 // either way the denial is committed to the decision log.
 func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
-	live := true
-	ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{Live: &live, Limit: store.MaxSessionLimit})
-	if err != nil {
-		return api.Reevaluation{}, fmt.Errorf("gateway: re-evaluate: %w", err)
-	}
-	s.live.replace(ss)
 	// One read of the locks in force for the whole pass; when they cannot be read, locks are
 	// left to the next pass (connects still refuse, failing closed, on their own read).
 	locks, err := s.cfg.Store.ListLocks(ctx, true, s.cfg.Now())
 	if err != nil {
 		s.cfg.Logger.Error("re-evaluate: read locks", "err", err)
 	}
-	res := api.Reevaluation{Checked: len(ss), Ended: []string{}, Warned: []string{}}
-	for _, sess := range ss {
-		if locked := lockedSession(locks, sess); locked != "" {
-			res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
-			continue
+	res := api.Reevaluation{Ended: []string{}, Warned: []string{}}
+	// Every live session, paged through the store without a cap; those still live after the
+	// pass become the cache of live sessions.
+	live := map[string]store.Session{}
+	err = s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{}, func(sess store.Session) error {
+		res.Checked++
+		if ended := s.reevaluateOne(ctx, locks, sess, &res); !ended {
+			live[sess.ID] = sess
 		}
-		reasons, denied := s.reevaluate(ctx, sess)
-		if !denied {
-			continue
-		}
-		if s.cfg.Revocation == RevokeWarn {
-			s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", reasons)
-			res.Warned = append(res.Warned, sess.ID)
-			continue
-		}
-		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, api.ReasonPrefixRevoked+strings.Join(reasons, "; "))...)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("gateway: re-evaluate: %w", err)
 	}
+	s.live.replaceMap(live)
 	return res, nil
+}
+
+// reevaluateOne re-decides one live session under the locks in force, ends it or warns as
+// Config.Revocation says, notes it in res and reports whether it ended.
+func (s *Server) reevaluateOne(ctx context.Context, locks []store.Lock, sess store.Session, res *api.Reevaluation) bool {
+	if locked := lockedSession(locks, sess); locked != "" {
+		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
+		return true
+	}
+	reasons, denied := s.reevaluate(ctx, sess)
+	if !denied {
+		return false
+	}
+	if s.cfg.Revocation == RevokeWarn {
+		s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", reasons)
+		res.Warned = append(res.Warned, sess.ID)
+		return false
+	}
+	res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, api.ReasonPrefixRevoked+strings.Join(reasons, "; "))...)
+	return true
 }
 
 // lockedSession returns the end reason of the first lock in locks (those in force) on the

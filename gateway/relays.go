@@ -340,17 +340,15 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 		return fmt.Errorf("list relays: %w", err)
 	}
 	now := s.cfg.Now()
-	live := true
 	for _, id := range s.relays.lost(all, now, s.cfg.RelayStale) {
-		ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{RelayID: id, Live: &live, Limit: store.MaxSessionLimit})
+		n := 0
+		err := s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{RelayID: id}, func(sess store.Session) error {
+			n++
+			return s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonRelayLost)
+		})
+		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", n)
 		if err != nil {
-			return fmt.Errorf("sessions of relay %s: %w", id, err)
-		}
-		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", len(ss))
-		for _, sess := range ss {
-			if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonRelayLost); err != nil {
-				return err
-			}
+			return fmt.Errorf("end sessions of relay %s: %w", id, err)
 		}
 	}
 	return nil
@@ -359,26 +357,18 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 // reconcileRelaySessions ends the records of live sessions on the relay that it no longer
 // holds, once they are older than a ticket's lifetime plus unpairedGrace.
 func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, held []string, now time.Time) error {
-	live := true
-	ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{RelayID: relayID, Live: &live, Limit: store.MaxSessionLimit})
-	if err != nil {
-		return err
-	}
 	holds := make(map[string]bool, len(held))
 	for _, id := range held {
 		holds[id] = true
 	}
 	cutoff := now.Add(-s.cfg.TicketTTL - unpairedGrace)
-	for _, sess := range ss {
+	return s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{RelayID: relayID}, func(sess store.Session) error {
 		if sess.StartedAt.After(cutoff) || holds[sess.ID] {
-			continue
+			return nil
 		}
 		s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)
-		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonNotHeld); err != nil {
-			return err
-		}
-	}
-	return nil
+		return s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonNotHeld)
+	})
 }
 
 // relayCandidates returns the healthy relays, which is what the policy sees.

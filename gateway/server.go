@@ -294,6 +294,8 @@ func (s *Server) routes(metrics http.Handler) {
 	s.mux.HandleFunc("POST "+api.PathLocks, s.handleCreateLock)
 	s.mux.HandleFunc("GET "+api.PathLocks, s.handleListLocks)
 	s.mux.HandleFunc("DELETE "+api.PathLocks+"/{id}", s.handleRemoveLock)
+	s.mux.HandleFunc("GET "+api.PathHealthz, s.handleHealthz)
+	s.mux.HandleFunc("GET "+api.PathReadyz, s.handleReadyz)
 }
 
 func (s *Server) handleAuthConfig(w http.ResponseWriter, _ *http.Request) {

@@ -224,3 +224,62 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, err
 	}
 	return ss, nil
 }
+
+// LivePageSize is how many live sessions EachLiveSession reads per query.
+const LivePageSize = 500
+
+// LiveFilter selects live sessions; zero fields match every live session.
+type LiveFilter struct {
+	// Subject, when set, keeps the Guest's sessions.
+	Subject string
+	// HostID, when set, keeps the Host's sessions.
+	HostID string
+	// RelayID, when set, keeps the sessions the relay splices.
+	RelayID string
+}
+
+// EachLiveSession calls fn with every live session f selects, oldest first (by start, then id),
+// without a cap: it pages by keyset on (started_at, id), LivePageSize rows per query, and holds
+// no query open while fn runs, so fn may end the session it is given. A session that starts
+// during the walk is visited when it sorts after the walk's position. It stops at fn's first
+// error and returns it.
+func (db *DB) EachLiveSession(ctx context.Context, f LiveFilter, fn func(Session) error) error {
+	var after *Session
+	for {
+		page, err := db.liveSessionPage(ctx, f, after)
+		if err != nil {
+			return fmt.Errorf("store: live sessions: %w", err)
+		}
+		for _, sess := range page {
+			if err := fn(sess); err != nil {
+				return err
+			}
+		}
+		if len(page) < LivePageSize {
+			return nil
+		}
+		after = &page[len(page)-1]
+	}
+}
+
+// liveSessionPage reads the next LivePageSize live sessions f selects after the session after
+// (from the oldest when nil).
+func (db *DB) liveSessionPage(ctx context.Context, f LiveFilter, after *Session) ([]Session, error) {
+	var w where
+	w.add("ended_at IS NULL")
+	if f.Subject != "" {
+		w.add("subject = ?", f.Subject)
+	}
+	if f.HostID != "" {
+		w.add("host_id = ?", f.HostID)
+	}
+	if f.RelayID != "" {
+		w.add("relay_id = ?", f.RelayID)
+	}
+	if after != nil {
+		// A row-value comparison: both databases seek the (…, started_at, id) indexes with it.
+		w.add("(started_at, id) > (?, ?)", db.d.timeArg(after.StartedAt), after.ID)
+	}
+	query := fmt.Sprintf("SELECT %s FROM sessions%s ORDER BY started_at, id LIMIT %d", sessionColumns, &w, LivePageSize)
+	return queryAll(ctx, db.sql, scanSession, query, w.args...)
+}

@@ -44,6 +44,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"sessions create, end once, list", testSessions},
 		{"session end keeps the CS's bytes", testSessionEndKeepsBytes},
 		{"host end refines a generic reason", testHostEndRefinesAGenericReason},
+		{"every live session visited once, across pages", testEachLiveSession},
 		{"locks create, match, expire, remove", testLocks},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},

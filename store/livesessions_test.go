@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// createSessions inserts ss concurrently, so that group commit batches them.
+func createSessions(t *testing.T, db *DB, ss []Session) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ss))
+	sem := make(chan struct{}, 256)
+	for _, s := range ss {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := db.CreateSession(context.Background(), s); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("CreateSession: %v", err)
+	}
+}
+
+// makeLiveSessions returns n sessions over three subjects, two hosts and two relays, five
+// starting at each second (equal started_at), every seventh one ended.
+func makeLiveSessions(n int) []Session {
+	subjects := []string{"alice@example.com", "bob@example.com", "carol@example.com"}
+	ss := make([]Session, n)
+	for i := range ss {
+		ss[i] = Session{
+			ID: fmt.Sprintf("s-%05d", (i*7919)%n), DecisionID: "d", Subject: subjects[i%3],
+			HostID: []string{"id-db-1", "id-web-1"}[i%2], RelayID: []string{"cs-eu-1", "cs-us-1"}[i%5%2],
+			StartedAt: at(time.Duration(i/5) * time.Second),
+		}
+		if i%7 == 3 {
+			ss[i].EndedAt = ptr(at(time.Hour))
+		}
+	}
+	return ss
+}
+
+// testEachLiveSession: every live session a filter selects is visited exactly once, oldest
+// first, across pages and equal start times, also while the walk ends what it visits.
+func testEachLiveSession(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	all := makeLiveSessions(3*LivePageSize + 17)
+	createSessions(t, db, all)
+	cases := []struct {
+		name  string
+		f     LiveFilter
+		keep  func(Session) bool
+		endIt bool
+	}{
+		{"all", LiveFilter{}, func(Session) bool { return true }, false},
+		{"subject", LiveFilter{Subject: "bob@example.com"}, func(s Session) bool { return s.Subject == "bob@example.com" }, false},
+		{"host", LiveFilter{HostID: "id-web-1"}, func(s Session) bool { return s.HostID == "id-web-1" }, false},
+		{"relay", LiveFilter{RelayID: "cs-us-1"}, func(s Session) bool { return s.RelayID == "cs-us-1" }, false},
+		{"none", LiveFilter{Subject: "nobody"}, func(Session) bool { return false }, false},
+		{"ending each as it goes", LiveFilter{Subject: "alice@example.com"}, func(s Session) bool { return s.Subject == "alice@example.com" }, true},
+	}
+	for _, c := range cases {
+		var want []Session
+		for _, s := range all {
+			if s.EndedAt == nil && c.keep(s) {
+				want = append(want, s)
+			}
+		}
+		slices.SortFunc(want, func(a, b Session) int {
+			if n := a.StartedAt.Compare(b.StartedAt); n != 0 {
+				return n
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		var got []string
+		err := db.EachLiveSession(ctx, c.f, func(s Session) error {
+			got = append(got, s.ID)
+			if c.endIt {
+				return db.EndSession(ctx, s.ID, at(2*time.Hour), 0, 0, "locked")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: EachLiveSession: %v", c.name, err)
+		}
+		wantIDs := make([]string, len(want))
+		for i, s := range want {
+			wantIDs[i] = s.ID
+		}
+		if !slices.Equal(got, wantIDs) {
+			t.Errorf("%s: visited %d sessions, want %d, each once, oldest first", c.name, len(got), len(wantIDs))
+		}
+	}
+	if err := db.EachLiveSession(ctx, LiveFilter{Subject: "alice@example.com"}, func(s Session) error {
+		return fmt.Errorf("live after the walk ended it: %s", s.ID)
+	}); err != nil {
+		t.Error(err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err := db.EachLiveSession(ctx, LiveFilter{}, func(Session) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("fn's error: got %v after %d calls, want it after 1", err, n)
+	}
+}
