@@ -45,6 +45,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"session end keeps the CS's bytes", testSessionEndKeepsBytes},
 		{"host end refines a generic reason", testHostEndRefinesAGenericReason},
 		{"locks create, match, expire, remove", testLocks},
+		{"lease race has one winner", testLeaseRace},
+		{"lease renew, expire, release", testLeaseLifecycle},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},
