@@ -341,7 +341,7 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 	}
 	now := s.cfg.Now()
 	live := true
-	for _, id := range s.relays.lost(all, now, s.cfg.RelayStale) {
+	for _, id := range s.lostRelays(all, now) {
 		ss, err := s.cfg.Store.ListSessions(ctx, store.SessionFilter{RelayID: id, Live: &live, Limit: store.MaxSessionLimit})
 		if err != nil {
 			return fmt.Errorf("sessions of relay %s: %w", id, err)
