@@ -79,7 +79,9 @@ func (l *singletonLease) renew(ctx context.Context) bool {
 	switch {
 	case err != nil:
 		// Not knowing is not holding: the last renewal's deadline stands, and passes.
-		l.log.Warn("renew the singleton lease", "err", err, "held", was)
+		if ctx.Err() == nil {
+			l.log.Warn("renew the singleton lease", "err", err, "held", was)
+		}
 	case ok:
 		l.until = sent.Add(leaseTTL)
 	default:
