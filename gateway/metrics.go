@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portcullis/portcullis/policy"
+	"github.com/portcullis/portcullis/store"
 )
 
 // policyCollector reports a policy Source's rollout state at every scrape:
@@ -60,6 +61,27 @@ func (c *policyCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.untestedAllowed, prometheus.GaugeValue, boolMetric(st.AllowUntested))
 }
 
+// leaseCollector reports portcullis_cm_lease_held{lease}: 1 while this replica holds the
+// lease and does the singleton work.
+type leaseCollector struct {
+	lease *singletonLease
+	held  *prometheus.Desc
+}
+
+// newLeaseCollector describes the lease metrics of l.
+func newLeaseCollector(l *singletonLease) *leaseCollector {
+	return &leaseCollector{lease: l, held: prometheus.NewDesc("portcullis_cm_lease_held",
+		"1 while this CM replica holds the lease and does its singleton work (lost-relay sweeps, re-evaluation).", []string{"lease"}, nil)}
+}
+
+// Describe sends the description of the lease metric.
+func (c *leaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.held }
+
+// Collect sends whether this replica holds the lease.
+func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, boolMetric(c.lease.held()), store.LeaseSingleton)
+}
+
 // boolMetric is 1 for true and 0 for false.
 func boolMetric(b bool) float64 {
 	if b {
@@ -68,12 +90,13 @@ func boolMetric(b bool) float64 {
 	return 0
 }
 
-// metricsHandler serves the CM's metrics (the policy's, the Go runtime's and the process's)
-// from a registry of its own.
-func metricsHandler(source policy.Source) (http.Handler, error) {
+// metricsHandler serves the CM's metrics (the policy's, the lease's, the Go runtime's and the
+// process's) from a registry of its own.
+func metricsHandler(source policy.Source, lease *singletonLease) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		newPolicyCollector(source),
+		newLeaseCollector(lease),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -340,7 +340,7 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 		return fmt.Errorf("list relays: %w", err)
 	}
 	now := s.cfg.Now()
-	for _, id := range s.relays.lost(all, now, s.cfg.RelayStale) {
+	for _, id := range s.lostRelays(all, now) {
 		n := 0
 		err := s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{RelayID: id}, func(sess store.Session) error {
 			n++

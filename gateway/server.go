@@ -97,7 +97,9 @@ type Config struct {
 	// HeartbeatSkew is how far a signed heartbeat's time may be from the CM's clock; default
 	// DefaultHeartbeatSkew.
 	HeartbeatSkew time.Duration
-	// Instance labels decision records with this CM replica's name.
+	// Instance names this CM replica: it labels decision records and holds the singleton
+	// lease; replicas sharing a database need distinct names. Default: the host name and a
+	// random suffix.
 	Instance string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -150,7 +152,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Instance == "" {
-		c.Instance = "cm"
+		c.Instance = defaultInstance()
 	}
 }
 
@@ -172,7 +174,11 @@ type Server struct {
 	// live and pending let a lock end sessions while the store is down (emergency.go).
 	live    *liveCache
 	pending *pendingWrites
-	mux     *http.ServeMux
+	// lease says whether this replica does the singleton work; relayWatch is that work's
+	// memory of the relays alive in the store (lease.go).
+	lease      *singletonLease
+	relayWatch relayWatch
+	mux        *http.ServeMux
 }
 
 // New checks cfg and returns a Server.
@@ -192,7 +198,8 @@ func New(cfg Config) (*Server, error) {
 	s.live, s.pending = newLiveCache(), newPendingWrites()
 	s.orders = newOrderLog()
 	s.hostGate = newAdmission(maxHostAdmissions)
-	metrics, err := metricsHandler(cfg.Policy)
+	s.lease = newSingletonLease(cfg.Store, cfg.Instance, cfg.Logger)
+	metrics, err := metricsHandler(cfg.Policy, s.lease)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
@@ -206,10 +213,11 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Run flushes batched Host presence to the store, records the sessions of relays that went
-// silent as ended, passes on other replicas' orders to end sessions, and re-evaluates live
-// sessions (periodically, and within orderSweep of a policy reload), until ctx ends; then it
-// flushes once more.
+// Run flushes batched Host presence to the store and passes on other replicas' orders to end
+// sessions, until ctx ends; then it flushes once more. While this replica holds the singleton
+// lease (lease.go) it also records the sessions of relays that went silent as ended and
+// re-evaluates live sessions (periodically, and within orderSweep of a policy reload). Ending
+// ctx stops renewing the lease without releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
 	flush := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer flush.Stop()
@@ -219,6 +227,11 @@ func (s *Server) Run(ctx context.Context) error {
 	defer reeval.Stop()
 	orders := time.NewTicker(orderSweep)
 	defer orders.Stop()
+	gained := make(chan struct{}, 1)
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	leaseDone := make(chan struct{})
+	go func() { defer close(leaseDone); s.lease.keep(leaseCtx, gained) }()
+	defer func() { stopLease(); <-leaseDone }()
 	serving := s.cfg.Policy.Current()
 	for {
 		select {
@@ -228,10 +241,10 @@ func (s *Server) Run(ctx context.Context) error {
 			if err := s.flushPresence(ctx); err != nil {
 				s.cfg.Logger.Warn("flush host presence", "err", err)
 			}
+		case <-gained:
+			serving = s.takeOver(ctx)
 		case <-sweep.C:
-			if err := s.endSessionsOfLostRelays(ctx); err != nil {
-				s.cfg.Logger.Warn("end sessions of lost relays", "err", err)
-			}
+			s.sweepRelays(ctx)
 		case <-orders.C:
 			if err := s.flushPending(ctx); err != nil {
 				s.cfg.Logger.Warn("record locks made while the store was down", "err", err)
@@ -239,11 +252,9 @@ func (s *Server) Run(ctx context.Context) error {
 			if err := s.passOnOrders(ctx); err != nil {
 				s.cfg.Logger.Warn("pass on other CMs' orders", "err", err)
 			}
-			serving = s.reevaluateOnReload(ctx, serving)
+			serving = s.reevaluateIfReloaded(ctx, serving)
 		case <-reeval.C:
-			if _, err := s.ReevaluateLive(ctx); err != nil {
-				s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
-			}
+			s.reevaluatePeriodically(ctx)
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 //	                                         COMMIT)
 //	migration lock   BEGIN IMMEDIATE         pg_advisory_xact_lock    version-row claim
 //	case-insensitive LIKE (ASCII)            ILIKE                    ILIKE
+//	database's now   julianday('now') as µs  now()                    now()
 
 // Transaction retry limits.
 const (
@@ -106,6 +107,24 @@ func (d dialect) timeArg(t time.Time) any {
 		return t.UnixMicro()
 	}
 	return t
+}
+
+// dbNow is the SQL expression for the database's current time, in the time column's encoding;
+// leases are timed by it so that replicas with skewed clocks agree on expiry.
+func (d dialect) dbNow() string {
+	if d.kind == kindSQLite {
+		return "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+	}
+	return "now()"
+}
+
+// dbNowPlus is the SQL expression for the database's current time plus the microseconds in
+// the BIGINT placeholder param.
+func (d dialect) dbNowPlus(param string) string {
+	if d.kind == kindSQLite {
+		return "(" + d.dbNow() + " + " + param + ")"
+	}
+	return "(now() + " + param + "::BIGINT * INTERVAL '1 microsecond')"
 }
 
 // ilike is the operator for a case-insensitive LIKE.

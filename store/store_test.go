@@ -46,6 +46,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"host end refines a generic reason", testHostEndRefinesAGenericReason},
 		{"every live session visited once, across pages", testEachLiveSession},
 		{"locks create, match, expire, remove", testLocks},
+		{"lease race has one winner", testLeaseRace},
+		{"lease renew, expire, release", testLeaseLifecycle},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},

@@ -107,7 +107,7 @@ func newCMCmd() *cobra.Command {
 	f.Duration("host-cert-ttl", gateway.DefaultHostCertTTL, "lifetime of Host client certificates (Hosts renew at two thirds of it)")
 	f.String("heartbeat-listen", "", "plain-HTTP address that accepts only Host heartbeats signed with the Host key, e.g. :8080 (default: none)")
 	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
-	f.String("instance", "cm", "name of this CM replica, recorded in every decision")
+	f.String("instance", "", "name of this CM replica, recorded in every decision and holding the singleton lease; distinct per replica (default: host name and a random suffix)")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
 	f.String("revocation", gateway.RevokeEnd, "what happens to a live session the policy now denies: \"end\" it, or only \"warn\" and record")
@@ -181,7 +181,12 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		inner := background
 		background = func(ctx context.Context) error { return serveUntilDone(ctx, hbSrv, hbLn, inner) }
 	}
-	return serveUntilDone(ctx, srv, tls.NewListener(ln, keys.TLS), background)
+	err = serveUntilDone(ctx, srv, tls.NewListener(ln, keys.TLS), background)
+	// Another replica takes the singleton work over at once rather than when the lease expires.
+	if rerr := gw.ReleaseLease(context.WithoutCancel(ctx)); rerr != nil {
+		log.Warn("release the singleton lease", "err", rerr)
+	}
+	return err
 }
 
 // serveUntilDone serves HTTP until ctx ends, runs background alongside, then shuts down.
