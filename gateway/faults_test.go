@@ -16,9 +16,9 @@ import (
 // it is generous on purpose (it guards against hanging, it measures nothing).
 const recoveryDeadline = 60 * time.Second
 
-// startWorldOnItsOwnPostgreSQL starts a PostgreSQL server of the test's own, which the test may
-// halt or freeze, and a world on it.
-func startWorldOnItsOwnPostgreSQL(t *testing.T) (*pgtest.Server, *world) {
+// startPostgreSQL starts a PostgreSQL server of the test's own, which the test may halt or
+// freeze, and returns it with the DSN of a new database on it.
+func startPostgreSQL(t *testing.T) (*pgtest.Server, string) {
 	t.Helper()
 	ctx := context.Background()
 	pg, err := pgtest.StartServer(ctx)
@@ -34,6 +34,13 @@ func startWorldOnItsOwnPostgreSQL(t *testing.T) (*pgtest.Server, *world) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pg, dsn
+}
+
+// startWorldOnItsOwnPostgreSQL starts a world on a PostgreSQL server of the test's own.
+func startWorldOnItsOwnPostgreSQL(t *testing.T) (*pgtest.Server, *world) {
+	t.Helper()
+	pg, dsn := startPostgreSQL(t)
 	return pg, startWorld(t, withStore(dsn))
 }
 

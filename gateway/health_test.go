@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/internal/pgtest"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -32,19 +31,7 @@ func (c *cm) health(t *testing.T, path string) (int, api.Health) {
 // of it reaches the decision log.
 func TestHealthAndReadinessFollowTheDatabase(t *testing.T) {
 	ctx := context.Background()
-	pg, err := pgtest.StartServer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pg.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	dsn, _, err := pgtest.CreateDatabase(ctx, pg.AdminDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pg, dsn := startPostgreSQL(t)
 	c := startCM(t, withStore(dsn))
 	before, _, err := c.store.ListDecisions(ctx, store.DecisionFilter{Limit: store.MaxDecisionLimit})
 	if err != nil {
