@@ -161,11 +161,21 @@ func (q *fifo[T]) drain(write func(T) error) error {
 // first write the store refuses and leaves the rest for the next call. A recorded lock then
 // ends, in the store too, every live session it stops.
 func (s *Server) flushPending(ctx context.Context) error {
-	if err := s.pending.decisions.drain(func(d store.Decision) error { return s.cfg.Store.InsertDecision(ctx, d) }); err != nil {
+	// Each write is bounded, so that a store that still hangs does not hold up the Run loop
+	// (which also passes on orders to end sessions).
+	bounded := func(write func(context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, emergencyStoreTimeout)
+		defer cancel()
+		return write(ctx)
+	}
+	if err := s.pending.decisions.drain(func(d store.Decision) error {
+		return bounded(func(ctx context.Context) error { return s.cfg.Store.InsertDecision(ctx, d) })
+	}); err != nil {
 		return err
 	}
 	return s.pending.locks.drain(func(l store.Lock) error {
-		if err := s.cfg.Store.CreateLock(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
+		err := bounded(func(ctx context.Context) error { return s.cfg.Store.CreateLock(ctx, l) })
+		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
 		s.cfg.Logger.Info("pending lock recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target)
