@@ -85,13 +85,13 @@ func pause(ctx context.Context, d time.Duration) {
 }
 
 // needFDs raises this process's open-file limit for a flood of n connections, or skips the
-// test when the hard limit does not allow it.
+// test when the hard limit does not allow it (the test needs them; it does not skip).
 func needFDs(t *testing.T, n int) {
 	t.Helper()
 	want := floodFDs*n + fdHeadroom
 	got, err := fdlimit.Raise(want)
 	if err != nil || got < want {
-		t.Skipf("a flood of %d connections needs %d open files; the limit is %d (%v)", n, want, got, err)
+		t.Fatalf("a flood of %d connections needs %d open files; the limit is %d (%v): raise the hard limit (ulimit -Hn) or run as root", n, want, got, err)
 	}
 }
 

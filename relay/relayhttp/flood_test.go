@@ -112,7 +112,7 @@ type slowFlood struct {
 func (f *fixture) startSlowFlood(t *testing.T, n int) *slowFlood {
 	t.Helper()
 	if want := floodFDs*n + fdHeadroom; func() bool { got, err := fdlimit.Raise(want); return err != nil || got < want }() {
-		t.Skipf("a flood of %d tunnels needs %d open files", n, want)
+		t.Fatalf("a flood of %d tunnels needs %d open files: raise the hard limit (ulimit -Hn) or run as root", n, want)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fl := &slowFlood{}
