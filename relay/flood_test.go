@@ -84,8 +84,8 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// needFDs raises this process's open-file limit for a flood of n connections, or skips the
-// test when the hard limit does not allow it (the test needs them; it does not skip).
+// needFDs raises this process's open-file limit for a flood of n connections, and fails the
+// test when the hard limit does not allow it.
 func needFDs(t *testing.T, n int) {
 	t.Helper()
 	want := floodFDs*n + fdHeadroom
