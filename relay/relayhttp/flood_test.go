@@ -224,7 +224,11 @@ func TestADisplacedTunnelIsToldWhy(t *testing.T) {
 	defer conn.Close()
 	waitFor(t, "the tunnel to hold its place", func() bool { return f.relay.Stats().Handshakes == 1 })
 	f.startSlowFlood(t, perSource) // the last of them takes its place
-	waitFor(t, "the tunnel to be displaced", func() bool { return f.relay.Stats().Handshakes == perSource })
+	// Handshakes reaches perSource before the last of the flood arrives: wait for the eviction.
+	waitFor(t, "the tunnel to be displaced", func() bool {
+		st := f.relay.Stats()
+		return st.Handshakes == perSource && st.Evicted >= 1
+	})
 	err = relay.Handshake(ctx, conn, access.RoleGuest, f.ticketFor(t, access.RoleGuest, "ses-displaced"))
 	var refused *relay.RefusedError
 	if !errors.As(err, &refused) || !errors.Is(err, access.ErrSourceBusy) {
