@@ -13,6 +13,8 @@ need_pg && missing+=(postgresql)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 # The HTTP fallback of the relay is tested through a real proxy that forwards only plain HTTP.
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
+# Several CM replicas are tested behind a real load balancer.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -20,8 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "test-deps: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Another apt run (unattended upgrades, a parallel setup) may hold the lock: wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 fi
 # PostgreSQL refuses to run as root: the tests start it as this user.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
