@@ -63,6 +63,8 @@ func (p *Proc) stop() {
 // launch is the command line of a process to spawn, and the sockets it inherits.
 type launch struct {
 	name string
+	// bin is the program; default the portcullis binary (Options.Bin).
+	bin  string
 	args []string
 	// env is added to the stack's own environment.
 	env []string
@@ -101,7 +103,7 @@ func (s *Stack) spawn(_ context.Context, l *launch) (*Proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localstack: %w", err)
 	}
-	cmd := exec.Command(s.opts.Bin, l.args...)
+	cmd := exec.Command(orDefault(l.bin, s.opts.Bin), l.args...)
 	cmd.Env = append(os.Environ(), l.env...)
 	if s.opts.LogFormat != "" {
 		cmd.Env = append(cmd.Env, "PORTCULLIS_LOG_FORMAT="+s.opts.LogFormat)

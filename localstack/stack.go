@@ -46,6 +46,13 @@ type Options struct {
 	// HeartbeatListener makes the CM accept signed heartbeats over plain HTTP on a loopback
 	// port; see Stack.HeartbeatURL and HostSpec.SignedHeartbeats.
 	HeartbeatListener bool
+	// Replicas > 1 runs that many CM replicas, cm-1 … cm-N, behind a load balancer (HAProxy)
+	// whose address is CMURL, with the identity provider as a process of its own (see
+	// replicas.go); Store must then be one they can share (PostgreSQL). 0 or 1 runs one CM.
+	Replicas int
+	// HAProxy is the HAProxy binary of the load balancer; default haproxy on PATH or in
+	// /usr/sbin.
+	HAProxy string
 }
 
 // Stack is a running system. Stop it with Stop.
@@ -63,6 +70,11 @@ type Stack struct {
 	HeartbeatURL string
 	pool         *x509.CertPool
 	http         *http.Client
+	// replicas are the CM replicas, in order (none for a single CM); issuer is the identity
+	// provider they trust, lbSock the load balancer's runtime API socket.
+	replicas []*replica
+	issuer   string
+	lbSock   string
 
 	mu    sync.Mutex
 	procs []*Proc
@@ -88,6 +100,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.http = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 		Timeout:   clientTimeout,
+	}
+	if opts.Replicas > 1 {
+		if err := s.startReplicated(ctx); err != nil {
+			s.Stop()
+			return nil, err
+		}
+		return s, nil
 	}
 	if s.cmSock, err = listenLoopback(); err != nil {
 		return nil, err
@@ -134,17 +153,21 @@ func (s *Stack) startCM(ctx context.Context, name string) error {
 	return nil
 }
 
-// CM returns the Connection Manager's process.
+// CM returns the Connection Manager's process (with replicas, cm-1's first process).
 func (s *Stack) CM() *Proc { return s.cm }
 
 // KillCM ends the CM with SIGKILL, as a crash would: no shutdown, no flush. Connections made
-// while it is down wait in its socket's queue until RestartCM.
+// while it is down wait in its socket's queue until RestartCM. With replicas, use
+// KillReplica.
 func (s *Stack) KillCM() { s.cm.Kill() }
 
 // RestartCM starts the CM again on the same address, keys and store, logging as name, and
 // waits until it answers. The development identity provider restarts with new keys: sign in
-// again afterwards.
+// again afterwards. With replicas, use RestartReplica.
 func (s *Stack) RestartCM(ctx context.Context, name string) error {
+	if s.replicated() {
+		return errors.New("localstack: RestartCM with CM replicas; use RestartReplica")
+	}
 	return s.startCM(ctx, name)
 }
 
@@ -173,8 +196,8 @@ func (s *Stack) Stop() {
 	}
 }
 
-// Proc returns the last started process named name (a relay's or Host's id or name, "cm"),
-// or nil.
+// Proc returns the last started process named name (a relay's or Host's id or name, "cm",
+// "cm-1", "idp", "haproxy"), or nil.
 func (s *Stack) Proc(name string) *Proc {
 	s.mu.Lock()
 	defer s.mu.Unlock()

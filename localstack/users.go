@@ -85,8 +85,7 @@ func (s *Stack) Signed(u User) (User, error) {
 // Guest returns the command line of a Guest command run as u, e.g. Guest(ctx, u, "exec",
 // "db-1", "--", "true").
 func (s *Stack) Guest(ctx context.Context, u User, args ...string) *exec.Cmd {
-	full := append([]string{args[0], "--cm", s.CMURL, "--ca-file", s.CAFile, "--config-dir", u.ConfigDir}, args[1:]...)
-	return exec.CommandContext(ctx, s.opts.Bin, full...)
+	return s.GuestAt(ctx, u, s.CMURL, args...)
 }
 
 // Decision reads a decision record as u.
