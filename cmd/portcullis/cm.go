@@ -62,8 +62,10 @@ type cmConfig struct {
 	Instance        string   `mapstructure:"instance"`
 	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
 	Revocation      string   `mapstructure:"revocation"`
-	PprofListen     string   `mapstructure:"pprof-listen"`
-	logConfig       `mapstructure:",squash"`
+	// ReevaluateInterval is how often live sessions are re-decided without a policy change.
+	ReevaluateInterval time.Duration `mapstructure:"reevaluate-interval"`
+	PprofListen        string        `mapstructure:"pprof-listen"`
+	logConfig          `mapstructure:",squash"`
 }
 
 func newCMCmd() *cobra.Command {
@@ -110,6 +112,7 @@ func newCMCmd() *cobra.Command {
 	f.String("instance", "", "name of this CM replica, recorded in every decision and holding the singleton lease; distinct per replica (default: host name and a random suffix)")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
+	f.Duration("reevaluate-interval", gateway.DefaultReevaluate, "how often the replica holding the singleton lease re-decides every live session without a policy change (it also does on every policy change)")
 	f.String("revocation", gateway.RevokeEnd, "what happens to a live session the policy now denies: \"end\" it, or only \"warn\" and record")
 	return cmd
 }
@@ -155,7 +158,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		Store: st, Policy: pol, Auth: verifier,
 		AuthConfig: api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
 		Instance:   cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Revocation: cfg.Revocation, Logger: log,
-		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL,
+		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL, ReevaluateInterval: cfg.ReevaluateInterval,
 	}
 	keys.Configure(&gcfg)
 	gw, err := gateway.New(gcfg)
