@@ -54,7 +54,14 @@ type connectAttempt struct {
 	choice relayChoice
 }
 
+// connectDeadline bounds a connect's work, its store calls included: a store that does not
+// answer in time gets the Guest 503, never a hung request.
+const connectDeadline = 10 * time.Second
+
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), connectDeadline)
+	defer cancel()
+	r = r.WithContext(ctx) // a store that hangs refuses the connect (fail closed), not holds it
 	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
@@ -63,7 +70,6 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &a.req) || !s.parseConnect(w, a) {
 		return
 	}
-	ctx := r.Context()
 	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("load host", "host_name", a.req.Host, "err", err)
