@@ -59,6 +59,8 @@ const (
 	ErrConflict Code = "conflict"
 	// ErrHostOffline: the Host is not connected to the CM.
 	ErrHostOffline Code = "host_offline"
+	// ErrHostNotAnswering: the Host did not collect the connection request before it expired.
+	ErrHostNotAnswering Code = "host_not_answering"
 	// ErrNoRelay: no healthy relay that the policy allows.
 	ErrNoRelay Code = "no_relay"
 	// ErrUnavailable: a part the answer needs (the store, the CM) is unavailable; fail closed.
@@ -185,6 +187,8 @@ func (c Code) row() (row, bool) {
 		return row{409, ExitConflict, "already exists"}, true
 	case ErrHostOffline:
 		return row{409, ExitHostUnavailable, "the host is offline"}, true
+	case ErrHostNotAnswering:
+		return row{504, ExitHostUnavailable, "the host did not collect the connection request in time"}, true
 	case ErrNoRelay:
 		return row{503, ExitUnavailable, "no healthy relay that the policy allows"}, true
 	case ErrUnavailable:

@@ -54,7 +54,7 @@ func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 
 // hostInfo renders a host for the API, with its live presence.
 func (s *Server) hostInfo(h store.Host, now time.Time) api.HostInfo {
-	online, seen := s.presence.online(h.ID, now, 3*s.cfg.HeartbeatInterval)
+	online, seen := s.presence.online(h, now, 3*s.cfg.HeartbeatInterval)
 	if seen.IsZero() {
 		seen = h.LastSeen
 	}
@@ -103,7 +103,7 @@ func (s *Server) handleSetHostDisabled(disabled bool) http.HandlerFunc {
 			return
 		}
 		if disabled {
-			s.presence.forget(h.ID)
+			s.forgetHost(h.ID)
 		}
 		s.cfg.Logger.Info("host "+map[bool]string{true: "disabled", false: "enabled"}[disabled], "host_id", h.ID, "host_name", h.Name, "by", c.claims.Subject, "decision_id", c.decisionID)
 		h.Disabled = disabled
@@ -122,9 +122,16 @@ func (s *Server) handleDeleteHost(w http.ResponseWriter, r *http.Request) {
 		s.hostStoreError(w, "delete host", err)
 		return
 	}
-	s.presence.forget(h.ID)
+	s.forgetHost(h.ID)
 	s.cfg.Logger.Info("host deleted", "host_id", h.ID, "host_name", h.Name, "by", c.claims.Subject, "decision_id", c.decisionID)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// forgetHost drops a disabled or deleted Host's presence here and wakes its long-polls here,
+// which then refuse it.
+func (s *Server) forgetHost(id string) {
+	s.presence.forget(id)
+	s.mail.wakeUp(store.HostMailbox(id))
 }
 
 // hostStoreError answers a failed host update: 404 when the host vanished, 503 otherwise.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +54,14 @@ type connectAttempt struct {
 	choice relayChoice
 }
 
+// connectDeadline bounds a connect's work, its store calls included: a store that does not
+// answer in time gets the Guest 503, never a hung request.
+const connectDeadline = 10 * time.Second
+
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), connectDeadline)
+	defer cancel()
+	r = r.WithContext(ctx) // a store that hangs refuses the connect (fail closed), not holds it
 	claims, ok := s.authenticateGuest(w, r)
 	if !ok {
 		return
@@ -62,7 +70,6 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &a.req) || !s.parseConnect(w, a) {
 		return
 	}
-	ctx := r.Context()
 	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("load host", "host_name", a.req.Host, "err", err)
@@ -86,7 +93,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		a.choice = chooseRelay(a.relays, relayAsk{
 			obligations: a.result.Decision.Obligations, tenant: a.host.Tenant,
 			privateOnly:  slices.Contains(s.cfg.PrivateRelayTenants, a.host.Tenant),
-			guestLatency: a.req.RelayLatencies, hostLatency: s.presence.latencies(a.host.ID), exclude: a.req.ExcludeRelays,
+			guestLatency: a.req.RelayLatencies, hostLatency: s.presence.latencies(a.host), exclude: a.req.ExcludeRelays,
 		})
 	}
 	dec, err := s.recordDecision(r, a)
@@ -132,7 +139,7 @@ func (s *Server) policyInput(r *http.Request, a *connectAttempt) policy.Input {
 		Context: policy.Context{Time: a.now, GuestAddr: remoteIP(r)},
 	}
 	if a.host.ID != "" {
-		online, lastSeen := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval)
+		online, lastSeen := s.presence.online(a.host, a.now, 3*s.cfg.HeartbeatInterval)
 		in.Host = policy.Host{
 			ID: a.host.ID, Name: a.host.Name, Tenant: a.host.Tenant, OS: a.host.OS, Tags: a.host.Tags,
 			Online: online, LastSeen: lastSeen,
@@ -187,7 +194,7 @@ func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decis
 
 // grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
-	if online, _ := s.presence.online(a.host.ID, a.now, 3*s.cfg.HeartbeatInterval); !online {
+	if online, _ := s.presence.online(a.host, a.now, 3*s.cfg.HeartbeatInterval); !online {
 		writeError(w, api.Error{Code: access.ErrHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
 		return
 	}
@@ -212,12 +219,29 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		return
 	}
 	s.live.add(sess)
-	if !s.presence.deliver(a.host.ID, g.host) {
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
+	if err := s.postMail(r.Context(), store.HostMailbox(a.host.ID), g.host, a.now, a.now.Add(min(hostRequestTTL, s.cfg.TicketTTL)), false); err != nil {
+		s.abandonSession(r.Context(), sess, err)
+		msg := "store unavailable"
+		if errors.Is(err, store.ErrMailboxFull) {
+			msg = "host has too many pending requests"
+		}
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: msg, DecisionID: decisionID})
 		return
 	}
 	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", rel.ID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
+}
+
+// abandonSession records the end of a session whose Host could not be sent its request: the
+// Guest was refused, and no ticket outcome may be left open.
+func (s *Server) abandonSession(ctx context.Context, sess store.Session, cause error) {
+	s.cfg.Logger.Error("send a host its connection request", "session_id", sess.ID, "host_id", sess.HostID, "err", cause)
+	s.live.remove(sess.ID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
+	defer cancel()
+	if err := s.cfg.Store.EndSession(ctx, sess.ID, s.cfg.Now(), 0, 0, string(access.ErrUnavailable)); err != nil {
+		s.cfg.Logger.Error("record the end of an abandoned session", "session_id", sess.ID, "err", err)
+	}
 }
 
 // grantHalves is what mint produces: the Guest's answer and the Host's request.

@@ -198,8 +198,7 @@ func (s *Server) lockWithoutStore(w http.ResponseWriter, claims identity.Claims,
 	view := lockView(l, s.cfg.Now())
 	view.Pending = true
 	for _, sess := range s.live.lockedBy(l) {
-		s.orders.first(sess.ID, s.cfg.Now())
-		s.orderEnd(sess, api.ReasonPrefixLocked+l.Reason)
+		s.orderEndHere(sess, api.ReasonPrefixLocked+l.Reason)
 		s.live.remove(sess.ID)
 		view.EndedSessions = append(view.EndedSessions, sess.ID)
 	}

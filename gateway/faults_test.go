@@ -119,6 +119,12 @@ func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack
 	if !l.Pending || !slices.Equal(l.EndedSessions, []string{sess.SessionID}) {
 		t.Fatalf("lock = %+v, want it pending and ending %s", l, sess.SessionID)
 	}
+	start := time.Now()
+	resp, _, err := w.connect(alice, "web-1", "exec")
+	if status, body := statusOf(err); status != http.StatusServiceUnavailable || resp.Ticket != "" {
+		t.Fatalf("connect with the database frozen: %d %+v, ticket %q; want 503 and no ticket", status, body, resp.Ticket)
+	}
+	t.Logf("a connect with the database frozen was refused after %v", time.Since(start))
 	kills := w.hostRequests(t, "db-1")
 	if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != sess.SessionID || kills[0].Reason != "locked: stolen laptop" {
 		t.Errorf("the Host was told %+v, want a kill of %s", kills, sess.SessionID)

@@ -42,6 +42,7 @@ type cm struct {
 	now     time.Time
 	idp     *devidp.Provider
 	issuer  string
+	certDir string
 	gateway *gateway.Server
 	// later moves the CM's clock past now (nanoseconds), e.g. beyond a cache's lifetime.
 	later atomic.Int64
@@ -67,7 +68,13 @@ type cmSetup struct {
 	policy    policy.Source
 	verifier  func(*identity.Config)
 	configure []func(*gateway.Config)
+	// of is the replica whose keys and identity provider this one shares; nil for none.
+	of *cm
 }
+
+// replicaOf makes the CM another replica of c: the same keys and certificates, and c's
+// identity provider (give it c's store with withStore).
+func replicaOf(c *cm) cmOption { return func(s *cmSetup) { s.of = c } }
 
 // cmOption changes the CM startCM starts.
 type cmOption func(*cmSetup)
@@ -97,7 +104,9 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 		o(&setup)
 	}
 	certDir := filepath.Join(dir, "certs")
-	if err := certs.Init(certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
+	if setup.of != nil {
+		certDir = setup.of.certDir
+	} else if err := certs.Init(certDir, certs.InitOptions{Algorithm: certs.AlgP384}); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := gateway.LoadKeys(certDir)
@@ -125,13 +134,19 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 	c := &cm{url: srv.URL, store: st, ca: keys.CA, pool: keys.Pool, sshCA: keys.SSHUserCA.PublicKey(), keys: keys.TicketKeys, users: map[string]user{}, now: tuesday10}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: keys.Pool}}}
 
+	c.certDir = certDir
 	issuer := srv.URL + "/idp"
-	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers()})
-	if err != nil {
-		t.Fatal(err)
+	if setup.of != nil {
+		issuer = setup.of.issuer
+	} else {
+		idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux.Handle("/idp/", idp.Handler())
+		c.idp = idp
 	}
-	mux.Handle("/idp/", idp.Handler())
-	c.idp, c.issuer = idp, issuer
+	c.issuer = issuer
 	vcfg := identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http}
 	if setup.verifier != nil {
 		setup.verifier(&vcfg)

@@ -187,7 +187,10 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.presence.seen(h.ID, s.cfg.Now())
-	reqs := s.presence.wait(r.Context(), h.ID, s.cfg.LongPoll)
+	done := s.presence.polls(h.ID)
+	box := store.HostMailbox(h.ID)
+	reqs := decodeMail[api.HostRequest](s, box, s.collectMail(r.Context(), box, s.cfg.LongPoll))
+	done()
 	// The Host may have been disabled or deleted while it waited: refuse it now. When the store
 	// cannot say in time, only orders to end sessions go out: they take access away (the
 	// emergency brake, emergency.go), and the rest fails closed.

@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
@@ -16,65 +14,6 @@ import (
 // first and tells the Guest why; the CS's order is the backstop for a Host that does not.
 const relayKillDelay = 500 * time.Millisecond
 
-// relayCommandQueue bounds the kill commands queued for one Connection Server that is not
-// polling; a full queue drops the newest (the session record is ended either way).
-const relayCommandQueue = 1024
-
-// relayMailboxes holds, per Connection Server, the kill commands waiting for its long-poll.
-type relayMailboxes struct {
-	mu    sync.Mutex
-	boxes map[string]chan api.RelayCommand
-}
-
-func newRelayMailboxes() *relayMailboxes {
-	return &relayMailboxes{boxes: map[string]chan api.RelayCommand{}}
-}
-
-func (m *relayMailboxes) box(relayID string) chan api.RelayCommand {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.boxes[relayID]
-	if !ok {
-		b = make(chan api.RelayCommand, relayCommandQueue)
-		m.boxes[relayID] = b
-	}
-	return b
-}
-
-// send queues cmd for the relay; false when its queue is full.
-func (m *relayMailboxes) send(relayID string, cmd api.RelayCommand) bool {
-	select {
-	case m.box(relayID) <- cmd:
-		return true
-	default:
-		return false
-	}
-}
-
-// receive waits up to timeout for the relay's first command, then takes every queued one.
-func (m *relayMailboxes) receive(ctx context.Context, relayID string, timeout time.Duration) []api.RelayCommand {
-	b := m.box(relayID)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	out := []api.RelayCommand{}
-	select {
-	case cmd := <-b:
-		out = append(out, cmd)
-	case <-t.C:
-		return out
-	case <-ctx.Done():
-		return out
-	}
-	for {
-		select {
-		case cmd := <-b:
-			out = append(out, cmd)
-		default:
-			return out
-		}
-	}
-}
-
 // endSessions ends live sessions everywhere: it records the end and why, and tells the CS and
 // the Host to close them now. It returns the ids of the sessions it ended.
 func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reason string) []string {
@@ -84,8 +23,7 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reason); err != nil {
 			s.cfg.Logger.Warn("record session end", "session_id", sess.ID, "err", err)
 		}
-		s.orders.first(sess.ID, now)
-		s.orderEnd(sess, reason)
+		s.orderEnd(ctx, sess, reason)
 		s.live.remove(sess.ID)
 		s.cfg.Logger.Info("session ended by the CM", "session_id", sess.ID, "subject", sess.Subject, "host_name", sess.HostName, "relay_id", sess.RelayID, "reason", reason)
 		ended = append(ended, sess.ID)
@@ -93,70 +31,31 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 	return ended
 }
 
-// orderEnd tells the session's Host now, and its CS relayKillDelay later, to close it.
-func (s *Server) orderEnd(sess store.Session, reason string) {
-	if !s.presence.deliver(sess.HostID, api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}) {
-		s.cfg.Logger.Warn("host request queue full", "host_id", sess.HostID, "session_id", sess.ID)
-	}
-	time.AfterFunc(relayKillDelay, func() {
-		if !s.relayCmds.send(sess.RelayID, api.RelayCommand{SessionID: sess.ID, Reason: reason}) {
-			s.cfg.Logger.Warn("relay command queue full", "relay_id", sess.RelayID, "session_id", sess.ID)
-		}
-	})
-}
-
-// Passing on the orders of other CM replicas: a Host or a CS polls one replica, so each replica
-// looks for sessions that any replica ended by order (a lock, a policy change) and orders the
-// end to the Hosts and CSs that poll it.
-const (
-	// orderSweep is how often a replica looks.
-	orderSweep = time.Second
-	// orderWindow is how far back it looks.
-	orderWindow = 30 * time.Second
-)
-
-// orderLog remembers which sessions this CM already ordered to end.
-type orderLog struct {
-	mu   sync.Mutex
-	sent map[string]time.Time
-}
-
-func newOrderLog() *orderLog { return &orderLog{sent: map[string]time.Time{}} }
-
-// first notes the order for the session and reports whether it is the first one; it forgets
-// orders older than twice orderWindow.
-func (o *orderLog) first(id string, now time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for old, at := range o.sent {
-		if now.Sub(at) > 2*orderWindow {
-			delete(o.sent, old)
-		}
-	}
-	if _, ok := o.sent[id]; ok {
-		return false
-	}
-	o.sent[id] = now
-	return true
-}
-
-// passOnOrders orders the end of sessions that another replica ended by order, to the Hosts
-// and CSs this CM knows.
-func (s *Server) passOnOrders(ctx context.Context) error {
+// orderEnd tells the session's Host now, and its CS relayKillDelay later, to close it: through
+// the store, so that they hear of it on whichever replica they poll.
+func (s *Server) orderEnd(ctx context.Context, sess store.Session, reason string) {
 	now := s.cfg.Now()
-	ss, err := s.cfg.Store.EndedSince(ctx, now.Add(-orderWindow))
-	if err != nil {
-		return err
+	if err := s.postMail(ctx, store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}, now, now.Add(orderTTL), true); err != nil {
+		s.cfg.Logger.Warn("order a host to end a session", "host_id", sess.HostID, "session_id", sess.ID, "err", err)
 	}
-	for _, sess := range ss {
-		ordered := strings.HasPrefix(sess.EndReason, api.ReasonPrefixLocked) || strings.HasPrefix(sess.EndReason, api.ReasonPrefixRevoked)
-		if !ordered || !s.presence.known(sess.HostID) && !s.relays.isAlive(sess.RelayID) || !s.orders.first(sess.ID, now) {
-			continue
-		}
-		s.cfg.Logger.Info("passing on another CM's order to end a session", "session_id", sess.ID, "reason", sess.EndReason)
-		s.orderEnd(sess, sess.EndReason)
+	if sess.RelayID == "" {
+		return
 	}
-	return nil
+	if err := s.postMail(ctx, store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason}, now.Add(relayKillDelay), now.Add(orderTTL), true); err != nil {
+		s.cfg.Logger.Warn("order a relay to end a session", "relay_id", sess.RelayID, "session_id", sess.ID, "err", err)
+	}
+}
+
+// orderEndHere is orderEnd without the store (the emergency brake): the orders wait in this
+// replica's memory for the Host and the CS that poll it; once the lock is recorded, orderEnd
+// reaches them wherever they poll.
+func (s *Server) orderEndHere(sess store.Session, reason string) {
+	s.keepOrder(store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason})
+	if sess.RelayID != "" {
+		time.AfterFunc(relayKillDelay, func() {
+			s.keepOrder(store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason})
+		})
+	}
 }
 
 // handleRelayCommands is a Connection Server's long-poll for the sessions it must end.
@@ -174,7 +73,8 @@ func (s *Server) handleRelayCommands(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RelayCommands{Commands: s.relayCmds.receive(r.Context(), id, s.cfg.LongPoll)})
+	box := store.RelayMailbox(id)
+	writeJSON(w, http.StatusOK, api.RelayCommands{Commands: decodeMail[api.RelayCommand](s, box, s.collectMail(r.Context(), box, s.cfg.LongPoll))})
 }
 
 // The relay's end reasons that a Host's own reason refines: the relay sees a connection close,

@@ -90,13 +90,17 @@ func boolMetric(b bool) float64 {
 	return 0
 }
 
-// metricsHandler serves the CM's metrics (the policy's, the lease's, the Go runtime's and the
-// process's) from a registry of its own.
-func metricsHandler(source policy.Source, lease *singletonLease) (http.Handler, error) {
+// metricsHandler serves the CM's metrics (the policy's, the lease's, the long-polls', the Go
+// runtime's and the process's) from a registry of its own.
+func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		newPolicyCollector(source),
 		newLeaseCollector(lease),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portcullis_cm_long_polls",
+			Help: "Long-polls of Hosts and Connection Servers waiting for mail on this CM replica.",
+		}, func() float64 { return float64(mail.waiting.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

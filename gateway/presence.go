@@ -1,22 +1,20 @@
 package gateway
 
 import (
-	"context"
 	"sync"
 	"time"
 
-	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
 )
 
-// maxPendingRequests bounds the connection requests queued for one Host that is not polling.
-const maxPendingRequests = 64
-
-// presence keeps Host liveness and queued connection requests in memory; the store receives
-// last-seen times in batches.
+// presence keeps what this replica saw of Hosts: when each was last seen, its relay
+// latencies, and its long-polls here. The store receives last-seen times and latencies in
+// batches (flushPresence), so every replica answers "is it online" alike within the flush
+// interval, without one store write per heartbeat.
 type presence struct {
 	mu    sync.Mutex
 	hosts map[string]*hostState
-	dirty map[string]time.Time
+	dirty map[string]store.HostSeen
 }
 
 // maxLatencies bounds the relay latencies kept per Host.
@@ -26,18 +24,16 @@ type hostState struct {
 	lastSeen time.Time
 	latency  map[string]int64 // the Host's latency to relays, by id, in milliseconds
 	polling  int
-	pending  []api.HostRequest
-	wake     chan struct{} // closed and replaced when a request is queued
 }
 
 func newPresence() *presence {
-	return &presence{hosts: map[string]*hostState{}, dirty: map[string]time.Time{}}
+	return &presence{hosts: map[string]*hostState{}, dirty: map[string]store.HostSeen{}}
 }
 
 func (p *presence) state(id string) *hostState {
 	st, ok := p.hosts[id]
 	if !ok {
-		st = &hostState{wake: make(chan struct{})}
+		st = &hostState{}
 		p.hosts[id] = st
 	}
 	return st
@@ -48,7 +44,9 @@ func (p *presence) seen(id string, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.state(id).lastSeen = at
-	p.dirty[id] = at
+	d := p.dirty[id]
+	d.At = at
+	p.dirty[id] = d
 }
 
 // setLatencies records the Host's latest relay measurements (at most maxLatencies of them).
@@ -66,100 +64,67 @@ func (p *presence) setLatencies(id string, lat map[string]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.state(id).latency = kept
+	d := p.dirty[id]
+	d.RelayLatencies = kept
+	p.dirty[id] = d
 }
 
-// latencies returns the Host's last relay measurements (read-only).
-func (p *presence) latencies(id string) map[string]int64 {
+// latencies returns the Host's last relay measurements (read-only): this replica's, else the
+// store's.
+func (p *presence) latencies(h store.Host) map[string]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st, ok := p.hosts[id]; ok {
+	if st, ok := p.hosts[h.ID]; ok && st.latency != nil {
 		return st.latency
 	}
-	return nil
+	return h.RelayLatencies
 }
 
-// known reports whether the Host has been seen by this CM.
-func (p *presence) known(id string) bool {
+// online reports whether the Host h (as the store has it) is polling this replica now or was
+// seen, here or by any replica, within window; and when it was last seen.
+func (p *presence) online(h store.Host, now time.Time, window time.Duration) (bool, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.hosts[id]
-	return ok
+	last, polling := h.LastSeen, false
+	if st, ok := p.hosts[h.ID]; ok {
+		if st.lastSeen.After(last) {
+			last = st.lastSeen
+		}
+		polling = st.polling > 0
+	}
+	if last.IsZero() {
+		return polling, last
+	}
+	return polling || now.Sub(last) <= window, last
 }
 
-// online reports whether the Host is polling now or was seen within window.
-func (p *presence) online(id string, now time.Time, window time.Duration) (bool, time.Time) {
+// polls notes a long-poll of the Host on this replica; call the returned func when it ends.
+func (p *presence) polls(id string) (done func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, ok := p.hosts[id]
-	if !ok {
-		return false, time.Time{}
+	p.state(id).polling++
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if st, ok := p.hosts[id]; ok {
+			st.polling--
+		}
 	}
-	return st.polling > 0 || now.Sub(st.lastSeen) <= window, st.lastSeen
 }
 
-// deliver queues a request for the Host and wakes its long-poll. It reports false when the
-// Host's queue is full.
-func (p *presence) deliver(id string, req api.HostRequest) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.state(id)
-	if len(st.pending) >= maxPendingRequests {
-		return false
-	}
-	st.pending = append(st.pending, req)
-	close(st.wake)
-	st.wake = make(chan struct{})
-	return true
-}
-
-// wait returns the Host's queued requests, waiting up to timeout for one to arrive.
-func (p *presence) wait(ctx context.Context, id string, timeout time.Duration) []api.HostRequest {
-	p.mu.Lock()
-	st := p.state(id)
-	if reqs := st.take(); len(reqs) > 0 {
-		p.mu.Unlock()
-		return reqs
-	}
-	st.polling++
-	wake := st.wake
-	p.mu.Unlock()
-
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-wake:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st.polling--
-	return st.take()
-}
-
-func (st *hostState) take() []api.HostRequest {
-	reqs := st.pending
-	st.pending = nil
-	return reqs
-}
-
-// drainDirty returns and forgets the last-seen times not yet written to the store.
-func (p *presence) drainDirty() map[string]time.Time {
+// drainDirty returns and forgets the signs of life not yet written to the store.
+func (p *presence) drainDirty() map[string]store.HostSeen {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.dirty
-	p.dirty = map[string]time.Time{}
+	p.dirty = map[string]store.HostSeen{}
 	return d
 }
 
-// forget drops a Host that was disabled or deleted: its waiting long-polls return at once
-// (and are refused when they check the Host again), and it is no longer online here.
+// forget drops a Host that was disabled or deleted: it is no longer online here.
 func (p *presence) forget(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st, ok := p.hosts[id]; ok {
-		close(st.wake)
-		delete(p.hosts, id)
-	}
+	delete(p.hosts, id)
 	delete(p.dirty, id)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
 )
 
 // hostCount is the fleet size the presence tests model.
@@ -28,7 +28,7 @@ func TestHeartbeatsOfAHundredThousandHostsAreOneBatchAndBoundedInMemory(t *testi
 	if len(batch) != hostCount {
 		t.Fatalf("one flush carries %d entries, want one per Host (%d)", len(batch), hostCount)
 	}
-	if got := batch[ids[42]]; !got.Equal(t0.Add(2 * time.Second)) {
+	if got := batch[ids[42]].At; !got.Equal(t0.Add(2 * time.Second)) {
 		t.Errorf("the batch keeps %v for a Host, want its latest heartbeat", got)
 	}
 	if again := p.drainDirty(); len(again) != 0 {
@@ -56,32 +56,42 @@ func TestAdmissionTurnsAwayWhatItCannotServeInTime(t *testing.T) {
 	}
 }
 
-// BenchmarkConnectionRequestReachesAWaitingLongPoll measures, in memory, the time from the
-// CM queueing a Host's connection request to the Host's long-poll returning it (target: far
-// under 100 ms).
-func BenchmarkConnectionRequestReachesAWaitingLongPoll(b *testing.B) {
-	p := newPresence()
-	got := make(chan time.Time)
-	var total time.Duration
-	for b.Loop() {
-		go func() {
-			p.wait(context.Background(), "h_1", time.Minute)
-			got <- time.Now()
-		}()
-		for !p.isPolling("h_1") {
-			time.Sleep(time.Microsecond)
-		}
-		sent := time.Now()
-		p.deliver("h_1", api.HostRequest{SessionID: "ses_1"})
-		total += (<-got).Sub(sent)
+func TestAHostIsOnlineIfAnyReplicaSawItWithinTheWindow(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	const window = 30 * time.Second
+	for _, c := range []struct {
+		name       string
+		storeSeen  time.Duration // when the store says it was seen (another replica's flush); <0 never
+		localSeen  time.Duration // when this replica saw it; <0 never
+		polling    bool
+		wantOnline bool
+		wantLast   time.Duration
+	}{
+		{"seen by another replica recently", -10 * time.Second, -1, false, true, -10 * time.Second},
+		{"seen by another replica too long ago", -time.Minute, -1, false, false, -time.Minute},
+		{"seen here recently, stale in the store", -time.Minute, -5 * time.Second, false, true, -5 * time.Second},
+		{"polling here", -time.Hour, -time.Hour, true, true, -time.Hour},
+		{"never seen", -1, -1, false, false, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPresence()
+			at := func(d time.Duration) time.Time {
+				if d == -1 {
+					return time.Time{}
+				}
+				return t0.Add(d)
+			}
+			h := store.Host{ID: "h1", LastSeen: at(c.storeSeen)}
+			if c.localSeen != -1 {
+				p.seen("h1", at(c.localSeen))
+			}
+			if c.polling {
+				defer p.polls("h1")()
+			}
+			online, last := p.online(h, t0, window)
+			if online != c.wantOnline || !last.Equal(at(c.wantLast)) {
+				t.Fatalf("online = %v, last seen %v; want %v, %v", online, last, c.wantOnline, at(c.wantLast))
+			}
+		})
 	}
-	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/delivery")
-}
-
-// isPolling reports whether a long-poll of the Host is waiting.
-func (p *presence) isPolling(id string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, ok := p.hosts[id]
-	return ok && st.polling > 0
 }

@@ -38,6 +38,9 @@ const (
 	DefaultHeartbeatSkew     = time.Minute
 	// maxBodyBytes bounds every request body the CM reads.
 	maxBodyBytes = 64 << 10
+	// runTick is how often Run records what waited for the store, notices a policy reload and
+	// (holding the lease) discards expired mail.
+	runTick = time.Second
 )
 
 // Authenticator verifies a Guest's OIDC ID token.
@@ -168,8 +171,7 @@ type Server struct {
 	presence       *presence
 	relays         *relayRegistry
 	hostIdentities *hostIdentityCache
-	relayCmds      *relayMailboxes
-	orders         *orderLog
+	mail           *mailWaiters
 	hostGate       *admission
 	// live and pending let a lock end sessions while the store is down (emergency.go).
 	live    *liveCache
@@ -194,12 +196,11 @@ func New(cfg Config) (*Server, error) {
 		hostIdentities: newHostIdentityCache(),
 		mux:            http.NewServeMux(),
 	}
-	s.relayCmds = newRelayMailboxes()
+	s.mail = newMailWaiters()
 	s.live, s.pending = newLiveCache(), newPendingWrites()
-	s.orders = newOrderLog()
 	s.hostGate = newAdmission(maxHostAdmissions)
 	s.lease = newSingletonLease(cfg.Store, cfg.Instance, cfg.Logger)
-	metrics, err := metricsHandler(cfg.Policy, s.lease)
+	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
@@ -213,11 +214,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// Run flushes batched Host presence to the store and passes on other replicas' orders to end
-// sessions, until ctx ends; then it flushes once more. While this replica holds the singleton
-// lease (lease.go) it also records the sessions of relays that went silent as ended and
-// re-evaluates live sessions (periodically, and within orderSweep of a policy reload). Ending
-// ctx stops renewing the lease without releasing it (see ReleaseLease).
+// Run flushes batched Host presence to the store and wakes the long-polls whose agents other
+// replicas posted mail for (mail.go), until ctx ends; then it flushes once more. While this
+// replica holds the singleton lease (lease.go) it also records the sessions of relays that
+// went silent as ended, discards expired mail (ending the sessions whose Host never collected
+// its request) and re-evaluates live sessions (periodically, and within runTick of a policy
+// reload). Ending ctx stops renewing the lease without releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
 	flush := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer flush.Stop()
@@ -225,8 +227,12 @@ func (s *Server) Run(ctx context.Context) error {
 	defer sweep.Stop()
 	reeval := time.NewTicker(s.cfg.ReevaluateInterval)
 	defer reeval.Stop()
-	orders := time.NewTicker(orderSweep)
-	defer orders.Stop()
+	tick := time.NewTicker(runTick)
+	defer tick.Stop()
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() { defer close(mailDone); s.watchMail(mailCtx) }()
+	defer func() { stopMail(); <-mailDone }()
 	gained := make(chan struct{}, 1)
 	leaseCtx, stopLease := context.WithCancel(ctx)
 	leaseDone := make(chan struct{})
@@ -245,12 +251,14 @@ func (s *Server) Run(ctx context.Context) error {
 			serving = s.takeOver(ctx)
 		case <-sweep.C:
 			s.sweepRelays(ctx)
-		case <-orders.C:
+		case <-tick.C:
 			if err := s.flushPending(ctx); err != nil {
 				s.cfg.Logger.Warn("record locks made while the store was down", "err", err)
 			}
-			if err := s.passOnOrders(ctx); err != nil {
-				s.cfg.Logger.Warn("pass on other CMs' orders", "err", err)
+			if s.lease.held() {
+				if err := s.discardExpiredMail(ctx); err != nil {
+					s.cfg.Logger.Warn("discard expired mail", "err", err)
+				}
 			}
 			serving = s.reevaluateIfReloaded(ctx, serving)
 		case <-reeval.C:

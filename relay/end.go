@@ -3,6 +3,8 @@ package relay
 import (
 	"time"
 
+	"github.com/portcullis/portcullis/access"
+
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -30,12 +32,23 @@ func (s *Server) EndSession(id, reason string) bool {
 		sess.end(reason)
 	}
 	if waiting {
-		_ = h.conn.Close()
+		s.dismissWaiting(h, reason)
 	}
 	if live || waiting {
 		s.logger().Info("relay: session ended on request", "session_id", id, "reason", reason)
 	}
 	return live || waiting
+}
+
+// dismissWaiting closes a half whose session the CM ended before its peer came. A reason that
+// is a refusal code (the Host never collected the request: access.ErrHostNotAnswering) is sent
+// to it first, so that the Guest learns why; any other reason is the CM's to report.
+func (s *Server) dismissWaiting(h *half, reason string) {
+	if code := access.Code(reason); code.Known() {
+		go s.refuse(h.conn, code) // it lingers; the caller is the CS's order loop
+		return
+	}
+	_ = h.conn.Close()
 }
 
 // SessionIDs returns the ids of the sessions this CS holds: spliced, or with one half waiting

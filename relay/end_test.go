@@ -47,20 +47,34 @@ func TestEndSessionCutsBothHalvesAndReportsWhy(t *testing.T) {
 }
 
 func TestEndSessionDropsAHalfStillWaitingForItsPeer(t *testing.T) {
-	f := newFixture(t, nil)
-	hostCh := f.dialAsync(t, f.ticketFor(t, access.RoleHost, "s-waiting"))
-	f.waitFor(t, "the host half to wait", func(s Stats) bool { return s.Pending == 1 })
-	if ids := f.srv.SessionIDs(); !slices.Equal(ids, []string{"s-waiting"}) {
-		t.Errorf("SessionIDs = %v, want the waiting session", ids)
-	}
-	if !f.srv.EndSession("s-waiting", "locked: x") {
-		t.Fatal("EndSession does not find the waiting half")
-	}
-	if r := <-hostCh; r.err == nil {
-		t.Fatal("the waiting half was paired after its session ended")
-	}
-	if st := f.srv.Stats(); st.Pending != 0 || st.Live != 0 {
-		t.Errorf("stats = %+v", st)
+	for _, c := range []struct {
+		reason string
+		want   access.Code // the refusal the waiting half receives; "" for a plain close
+	}{
+		{"locked: x", ""},
+		{string(access.ErrHostNotAnswering), access.ErrHostNotAnswering},
+	} {
+		t.Run(c.reason, func(t *testing.T) {
+			f := newFixture(t, nil)
+			guestCh := f.dialAsync(t, f.ticketFor(t, access.RoleGuest, "s-waiting"))
+			f.waitFor(t, "the guest half to wait", func(s Stats) bool { return s.Pending == 1 })
+			if ids := f.srv.SessionIDs(); !slices.Equal(ids, []string{"s-waiting"}) {
+				t.Errorf("SessionIDs = %v, want the waiting session", ids)
+			}
+			if !f.srv.EndSession("s-waiting", c.reason) {
+				t.Fatal("EndSession does not find the waiting half")
+			}
+			r := <-guestCh
+			if r.err == nil {
+				t.Fatal("the waiting half was paired after its session ended")
+			}
+			if got, _ := access.Find(r.err); got != c.want {
+				t.Errorf("the waiting half got %v (code %q), want code %q", r.err, got, c.want)
+			}
+			if st := f.srv.Stats(); st.Pending != 0 || st.Live != 0 {
+				t.Errorf("stats = %+v", st)
+			}
+		})
 	}
 }
 

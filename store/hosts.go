@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -64,13 +65,24 @@ type Host struct {
 	EnrolledAt time.Time
 	// LastSeen is the host's last heartbeat; zero if never seen.
 	LastSeen time.Time
+	// RelayLatencies is the host's latest measured latency to each relay, in milliseconds, by
+	// relay id; nil if never reported.
+	RelayLatencies map[string]int64
+}
+
+// HostSeen is a sign of life from a host, for TouchHosts.
+type HostSeen struct {
+	// At is when the host was seen.
+	At time.Time
+	// RelayLatencies replaces the host's stored latencies when not nil.
+	RelayLatencies map[string]int64
 }
 
 // tokenColumns lists enrollment_tokens' columns in scanToken's order.
 const tokenColumns = "id, hash, tags, tenant, created_by, created_at, expires_at, used_at, used_by, kind"
 
 // hostColumns lists hosts' columns in scanHost's order.
-const hostColumns = "id, name, tenant, os, tags, public_key, cert_serial, disabled, enrolled_at, last_seen"
+const hostColumns = "id, name, tenant, os, tags, public_key, cert_serial, disabled, enrolled_at, last_seen, relay_latencies"
 
 // scanToken reads one enrollment_tokens row.
 func scanToken(r rowScanner) (EnrollmentToken, error) {
@@ -89,13 +101,21 @@ func scanToken(r rowScanner) (EnrollmentToken, error) {
 func scanHost(r rowScanner) (Host, error) {
 	var h Host
 	var tags string
+	var lat sql.NullString
 	err := r.Scan(&h.ID, &h.Name, &h.Tenant, &h.OS, &tags, &h.PublicKey, &h.CertSerial,
-		&h.Disabled, scanTime(&h.EnrolledAt), scanTime(&h.LastSeen))
+		&h.Disabled, scanTime(&h.EnrolledAt), scanTime(&h.LastSeen), &lat)
 	if err != nil {
 		return h, err
 	}
-	h.Tags, err = decodeMap(tags)
-	return h, err
+	if h.Tags, err = decodeMap(tags); err != nil {
+		return h, err
+	}
+	if lat.Valid && lat.String != "" {
+		if err := json.Unmarshal([]byte(lat.String), &h.RelayLatencies); err != nil {
+			return h, fmt.Errorf("host %s relay latencies: %w", h.ID, err)
+		}
+	}
+	return h, nil
 }
 
 // CreateEnrollmentToken stores a new, unused token. ErrConflict if its id or hash exists.
@@ -210,7 +230,7 @@ func (db *DB) insertHost(ctx context.Context, tx *sql.Tx, h Host) error {
 	if err != nil {
 		return err
 	}
-	return db.insert(ctx, tx, "INSERT INTO hosts ("+hostColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+	return db.insert(ctx, tx, "INSERT INTO hosts ("+hostColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
 		h.ID, h.Name, h.Tenant, h.OS, tags, h.PublicKey, h.CertSerial, h.Disabled,
 		db.d.timeArg(h.EnrolledAt), db.d.timeArg(h.LastSeen))
 }
@@ -242,23 +262,34 @@ func (db *DB) ListHosts(ctx context.Context) ([]Host, error) {
 	return hs, nil
 }
 
-// TouchHosts records heartbeats for many hosts in one transaction: each host's LastSeen moves
-// forward to the given time (never back). Unknown ids are ignored (the host may just have been
-// deleted).
-func (db *DB) TouchHosts(ctx context.Context, seen map[string]time.Time) error {
+// TouchHosts records signs of life from many hosts in one transaction: each host's LastSeen
+// moves forward to the given time (never back), and its relay latencies are replaced where
+// given. Unknown ids are ignored (the host may just have been deleted).
+func (db *DB) TouchHosts(ctx context.Context, seen map[string]HostSeen) error {
 	if len(seen) == 0 {
 		return nil
 	}
 	ids := slices.Sorted(maps.Keys(seen)) // one lock order for every batch
+	lats := make(map[string]any, len(seen))
+	for id, hs := range seen {
+		lats[id] = nil
+		if hs.RelayLatencies != nil {
+			b, err := json.Marshal(hs.RelayLatencies)
+			if err != nil {
+				return fmt.Errorf("store: touch host %s: %w", id, err)
+			}
+			lats[id] = string(b)
+		}
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx,
-			"UPDATE hosts SET last_seen = $1 WHERE id = $2 AND (last_seen IS NULL OR last_seen < $1)")
+		stmt, err := tx.PrepareContext(ctx, "UPDATE hosts SET last_seen = $1, relay_latencies = COALESCE($3, relay_latencies) "+
+			"WHERE id = $2 AND (last_seen IS NULL OR last_seen <= $1)")
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, id := range ids {
-			if _, err := stmt.ExecContext(ctx, db.d.timeArg(seen[id]), id); err != nil {
+			if _, err := stmt.ExecContext(ctx, db.d.timeArg(seen[id].At), id, lats[id]); err != nil {
 				return err
 			}
 		}

@@ -200,19 +200,26 @@ func testHosts(t *testing.T, dsn string) {
 		t.Fatalf("disable unknown: err = %v, want ErrNotFound", err)
 	}
 
-	err = db.TouchHosts(ctx, map[string]time.Time{
-		"id-web-1": t0.Add(time.Minute), "id-db-1": t0.Add(2 * time.Minute), "gone": t0.Add(time.Hour),
+	err = db.TouchHosts(ctx, map[string]HostSeen{
+		"id-web-1": {At: t0.Add(time.Minute), RelayLatencies: map[string]int64{"cs-eu-1": 12}},
+		"id-db-1":  {At: t0.Add(2 * time.Minute)}, "gone": {At: t0.Add(time.Hour)},
 	})
 	if err != nil {
 		t.Fatalf("TouchHosts: %v", err)
 	}
-	if err := db.TouchHosts(ctx, map[string]time.Time{"id-web-1": t0.Add(-time.Minute)}); err != nil {
+	if err := db.TouchHosts(ctx, map[string]HostSeen{"id-web-1": {At: t0.Add(-time.Minute), RelayLatencies: map[string]int64{"cs-eu-1": 999}}}); err != nil {
 		t.Fatalf("TouchHosts (older): %v", err)
 	}
 	for name, seen := range map[string]time.Time{"web-1": at(time.Minute), "db-1": at(2 * time.Minute), "kiosk-7": at(0)} {
 		if h, _ := db.GetHostByName(ctx, name); !h.LastSeen.Equal(seen) {
 			t.Errorf("%s LastSeen = %v, want %v", name, h.LastSeen, seen)
 		}
+	}
+	if h, _ := db.GetHostByName(ctx, "web-1"); h.RelayLatencies["cs-eu-1"] != 12 {
+		t.Errorf("web-1 latencies = %v, want cs-eu-1 at 12 ms (an older sign of life does not replace them)", h.RelayLatencies)
+	}
+	if h, _ := db.GetHostByName(ctx, "db-1"); h.RelayLatencies != nil {
+		t.Errorf("db-1 latencies = %v, want none reported", h.RelayLatencies)
 	}
 
 	if err := db.DeleteHost(ctx, "id-web-1"); err != nil {

@@ -42,6 +42,8 @@ type DB struct {
 	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
 	// shared transactions.
 	decisions, sessions groupCommit
+	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
+	listenDSN string
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the
@@ -79,6 +81,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	sqlDB.SetMaxIdleConns(maxIdleConns)
 	sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
 	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
+	if d.kind == kindPostgres {
+		db.listenDSN = cfg.driverDSN
+	}
 	if err := db.start(ctx); err != nil {
 		_ = sqlDB.Close() // the open failed; its error is the one to report
 		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)

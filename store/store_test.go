@@ -48,6 +48,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"locks create, match, expire, remove", testLocks},
 		{"lease race has one winner", testLeaseRace},
 		{"lease renew, expire, release", testLeaseLifecycle},
+		{"mail is delivered once, in order", testMailDeliveredOnce},
+		{"mail is due, expires, fills up", testMailTiming},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},

@@ -1,0 +1,290 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
+)
+
+// Mail for the agents that poll the CM. A Host's connection request and an order to end a
+// session (to a Host or a CS) are posted to the store (store.PostMail), whichever replica
+// decided them; the recipient's long-poll collects them on whichever replica it polls. The
+// store is the truth: a message survives the replica that posted it, and is collected once. A
+// wake-up makes delivery fast: the posting replica wakes its own waiters; on PostgreSQL every
+// replica hears of new mail by LISTEN/NOTIFY, and elsewhere (CockroachDB) polls the table.
+// While the store is down, orders to end sessions (the emergency brake, emergency.go) are kept
+// in this replica's memory and reach the agents that poll it.
+const (
+	// hostRequestTTL bounds how long a connection request waits for its Host: a Host that polls
+	// collects it in milliseconds, and one that has not by then is not answering. The Guest's
+	// session is then ended and its CS tells the waiting Guest why, before the CS's own pairing
+	// timeout (relay.DefaultPairTimeout).
+	hostRequestTTL = 8 * time.Second
+	// orderTTL bounds how long an order to end a session waits for its recipient.
+	orderTTL = 2 * time.Minute
+	// mailPollListening is how often a replica that listens for mail also looks at the table,
+	// for messages whose notification it missed.
+	mailPollListening = 2 * time.Second
+	// mailPoll is how often a replica that cannot listen (CockroachDB) looks at the table.
+	mailPoll = 200 * time.Millisecond
+	// mailPollOverlap is how far back each look reaches before the previous one, for the
+	// replicas' clock skew and for transactions that committed late.
+	mailPollOverlap = 2 * time.Second
+	// mailRetry is the pause of a long-poll whose store read failed.
+	mailRetry = time.Second
+	// mailStoreTimeout bounds each store read or write of mail.
+	mailStoreTimeout = emergencyStoreTimeout
+	// maxLocalMail bounds the orders kept in memory for one recipient while the store is down.
+	maxLocalMail = 256
+	// expiredMailBatch is how many expired messages the sweep handles per store call.
+	expiredMailBatch = 500
+)
+
+// mailWaiters wakes the long-polls waiting on this replica and keeps the orders that could not
+// be posted while the store was down.
+type mailWaiters struct {
+	mu    sync.Mutex
+	wake  map[string]chan struct{} // by recipient; closed and removed to wake its long-polls
+	local map[string][]json.RawMessage
+	// waiting counts the long-polls waiting here (the metric portcullis_cm_long_polls).
+	waiting atomic.Int64
+}
+
+func newMailWaiters() *mailWaiters {
+	return &mailWaiters{wake: map[string]chan struct{}{}, local: map[string][]json.RawMessage{}}
+}
+
+// waitChan returns the channel closed at the recipient's next wake-up.
+func (m *mailWaiters) waitChan(recipient string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch, ok := m.wake[recipient]
+	if !ok {
+		ch = make(chan struct{})
+		m.wake[recipient] = ch
+	}
+	return ch
+}
+
+// wakeUp wakes the recipient's long-polls on this replica, if any.
+func (m *mailWaiters) wakeUp(recipient string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ch, ok := m.wake[recipient]; ok {
+		close(ch)
+		delete(m.wake, recipient)
+	}
+}
+
+// wakeAll wakes every long-poll on this replica (after notifications may have been missed).
+func (m *mailWaiters) wakeAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for r, ch := range m.wake {
+		close(ch)
+		delete(m.wake, r)
+	}
+}
+
+// keep holds a message for a recipient in memory; false when its share is full.
+func (m *mailWaiters) keep(recipient string, body json.RawMessage) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.local[recipient]) >= maxLocalMail {
+		return false
+	}
+	m.local[recipient] = append(m.local[recipient], body)
+	return true
+}
+
+// takeLocal returns and forgets the messages held in memory for the recipient.
+func (m *mailWaiters) takeLocal(recipient string) []json.RawMessage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.local[recipient]
+	delete(m.local, recipient)
+	return out
+}
+
+// postMail posts msg for the recipient, due at deliverAt and discarded at expiresAt, and wakes
+// the recipient's long-polls on this replica. An order to end a session that the store cannot
+// take is kept in memory instead (the emergency brake); anything else fails.
+func (s *Server) postMail(ctx context.Context, recipient string, msg any, deliverAt, expiresAt time.Time, order bool) error {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode mail for %s: %w", recipient, err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
+	defer cancel()
+	err = s.cfg.Store.PostMail(ctx, store.Mail{Recipient: recipient, Body: body, QueuedAt: s.cfg.Now(), DeliverAt: deliverAt, ExpiresAt: expiresAt})
+	if err != nil && order && !errors.Is(err, store.ErrMailboxFull) {
+		if !s.mail.keep(recipient, body) {
+			return fmt.Errorf("keep an order for %s while the store is down: %w", recipient, access.ErrUnavailable)
+		}
+		s.cfg.Logger.Warn("store unavailable: an order to end a session waits in this replica's memory", "recipient", recipient, "err", err)
+		err = nil
+	}
+	s.mail.wakeUp(recipient)
+	return err
+}
+
+// keepOrder holds an order to end a session in this replica's memory, without the store, and
+// wakes its recipient's long-polls here.
+func (s *Server) keepOrder(recipient string, msg any) {
+	body, err := json.Marshal(msg)
+	if err == nil && !s.mail.keep(recipient, body) {
+		err = errors.New("too many orders wait in memory")
+	}
+	if err != nil {
+		s.cfg.Logger.Error("keep an order to end a session", "recipient", recipient, "err", err)
+		return
+	}
+	s.mail.wakeUp(recipient)
+}
+
+// collectMail returns the recipient's messages, waiting up to timeout for the first one: what
+// this replica holds in memory and what the store has for it.
+func (s *Server) collectMail(ctx context.Context, recipient string, timeout time.Duration) []json.RawMessage {
+	end := time.Now().Add(timeout)
+	for {
+		wake := s.mail.waitChan(recipient) // before reading, so that no wake-up is missed
+		out, next, err := s.readMail(ctx, recipient)
+		if len(out) > 0 || ctx.Err() != nil {
+			return out
+		}
+		pause := time.Until(end)
+		if pause <= 0 {
+			return nil
+		}
+		switch {
+		case err != nil:
+			s.cfg.Logger.Warn("collect mail", "recipient", recipient, "err", err)
+			pause = min(pause, mailRetry)
+		case !next.IsZero():
+			pause = min(pause, max(next.Sub(s.cfg.Now()), time.Millisecond))
+		}
+		s.waitForMail(ctx, wake, pause)
+	}
+}
+
+// waitForMail waits up to pause for a wake-up, counted in portcullis_cm_long_polls.
+func (s *Server) waitForMail(ctx context.Context, wake <-chan struct{}, pause time.Duration) {
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	s.mail.waiting.Add(1)
+	defer s.mail.waiting.Add(-1)
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// readMail takes the recipient's messages from memory and from the store.
+func (s *Server) readMail(ctx context.Context, recipient string) ([]json.RawMessage, time.Time, error) {
+	out := s.mail.takeLocal(recipient)
+	ctx, cancel := context.WithTimeout(ctx, mailStoreTimeout)
+	defer cancel()
+	mail, next, err := s.cfg.Store.CollectMail(ctx, recipient, s.cfg.Now())
+	for _, m := range mail {
+		out = append(out, m.Body)
+	}
+	return out, next, err
+}
+
+// decodeMail decodes collected messages of one kind, dropping (and logging) any that do not
+// decode.
+func decodeMail[T any](s *Server, recipient string, bodies []json.RawMessage) []T {
+	out := make([]T, 0, len(bodies))
+	for _, b := range bodies {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			s.cfg.Logger.Error("undecodable mail dropped", "recipient", recipient, "err", err)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// watchMail wakes this replica's long-polls when another replica posts to their recipients,
+// until ctx ends: by LISTEN/NOTIFY where the store has it, and by polling the table (rarely
+// then, as a safety net; often where it is the only way). A store only this CM uses needs
+// neither: postMail wakes its own waiters.
+func (s *Server) watchMail(ctx context.Context) {
+	if !s.cfg.Store.SharedByReplicas() {
+		return
+	}
+	every := mailPoll
+	if s.cfg.Store.CanListen() {
+		every = mailPollListening
+		go func() {
+			if err := s.cfg.Store.ListenMail(ctx, s.mail.wakeUp, s.mail.wakeAll); err != nil {
+				s.cfg.Logger.Error("listen for mail", "err", err)
+			}
+		}()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	since := s.cfg.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.cfg.Now()
+		rctx, cancel := context.WithTimeout(ctx, mailStoreTimeout)
+		recipients, err := s.cfg.Store.MailRecipientsSince(rctx, since.Add(-mailPollOverlap))
+		cancel()
+		if err != nil {
+			s.cfg.Logger.Warn("look for new mail", "err", err)
+			continue
+		}
+		since = now
+		for _, r := range recipients {
+			s.mail.wakeUp(r)
+		}
+	}
+}
+
+// discardExpiredMail deletes the messages that expired undelivered. A connection request its
+// Host never collected ends its session: the Guest waiting at the CS is told that the Host is
+// not answering. The holder of the singleton lease does this for the whole system.
+func (s *Server) discardExpiredMail(ctx context.Context) error {
+	for {
+		expired, err := s.cfg.Store.DiscardExpiredMail(ctx, s.cfg.Now(), expiredMailBatch)
+		if err != nil {
+			return err
+		}
+		for _, m := range expired {
+			s.endUncollectedRequest(ctx, m)
+		}
+		if len(expired) < expiredMailBatch {
+			return nil
+		}
+	}
+}
+
+// endUncollectedRequest ends the session of a connection request that expired in its Host's
+// mailbox, unless its end is recorded already.
+func (s *Server) endUncollectedRequest(ctx context.Context, m store.Mail) {
+	var req api.HostRequest
+	if err := json.Unmarshal(m.Body, &req); err != nil || req.Kill || req.SessionID == "" {
+		return
+	}
+	sess, err := s.cfg.Store.GetSession(ctx, req.SessionID)
+	if err != nil || sess.EndedAt != nil {
+		return
+	}
+	s.cfg.Logger.Warn("the host did not collect a connection request in time", "session_id", sess.ID, "host_id", sess.HostID, "host_name", sess.HostName)
+	s.endSessions(ctx, []store.Session{sess}, string(access.ErrHostNotAnswering))
+}

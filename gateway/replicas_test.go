@@ -1,0 +1,144 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/internal/pgtest"
+)
+
+// crossReplicaDeadline bounds a message's way from one replica to an agent polling another; it
+// guards against hanging. The time taken is logged; the speed target is the bench's.
+const crossReplicaDeadline = 10 * time.Second
+
+// pollVia starts one long-poll of the Host at the CM at url and returns its answer's channel.
+func pollVia(t *testing.T, h hostAgent, url string) <-chan []api.HostRequest {
+	t.Helper()
+	out := make(chan []api.HostRequest, 1)
+	go func() {
+		var reqs api.HostRequests
+		if err := api.Call(context.Background(), h.client, http.MethodGet, url+api.PathHostRequests, "", nil, &reqs); err != nil {
+			t.Errorf("long-poll at %s: %v", url, err)
+		}
+		out <- reqs.Requests
+	}()
+	return out
+}
+
+// await waits for a long-poll's answer.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(crossReplicaDeadline):
+		t.Fatalf("%s: nothing within %v", what, crossReplicaDeadline)
+		panic("unreachable")
+	}
+}
+
+func TestAConnectDecidedOnOneReplicaReachesTheHostPollingAnother(t *testing.T) {
+	dsn := pgtest.Start(t)
+	w := startWorld(t, withStore(dsn), named("cm-a"))
+	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []*cm{w.cm, b} {
+		go func() { _ = c.gateway.Run(ctx) }()
+	}
+	alice, dave := w.login(t, "alice@example.com", "123456"), w.login(t, "dave@example.com", "")
+	relay := w.relayClient(t, "cs-eu-1")
+	host := w.hosts["db-1"]
+
+	polled := pollVia(t, host, b.url)
+	waitFor(t, crossReplicaDeadline, "the Host's long-poll to wait at B", func() bool { return longPolls(t, b) == 1 })
+	start := time.Now()
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatalf("connect through A: %v", err)
+	}
+	reqs := await(t, polled, "the connection request at B")
+	t.Logf("connect through A reached the Host polling B %v after the request was sent", time.Since(start))
+	if len(reqs) != 1 || reqs[0].SessionID != resp.SessionID || reqs[0].Kill || reqs[0].Ticket == "" {
+		t.Fatalf("the Host polling B got %+v, want the request of %s", reqs, resp.SessionID)
+	}
+
+	polled = pollVia(t, host, b.url)
+	waitFor(t, crossReplicaDeadline, "the Host's long-poll to wait at B", func() bool { return longPolls(t, b) == 1 })
+	start = time.Now()
+	l := w.lock(t, dave, api.LockRequest{Session: resp.SessionID, Reason: "incident"})
+	if !slices.Equal(l.EndedSessions, []string{resp.SessionID}) {
+		t.Fatalf("lock through A ended %v", l.EndedSessions)
+	}
+	kills := await(t, polled, "the order at B")
+	t.Logf("a lock through A reached the Host polling B in %v", time.Since(start))
+	if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != resp.SessionID || kills[0].Reason != "locked: incident" {
+		t.Fatalf("the Host polling B was told %+v", kills)
+	}
+	if cmds := b.relayCommands(t, relay, "cs-eu-1"); len(cmds) != 1 || cmds[0].SessionID != resp.SessionID {
+		t.Fatalf("the relay polling B was told %+v, want the end of %s once", cmds, resp.SessionID)
+	}
+	for _, c := range []*cm{w.cm, b} {
+		if more := await(t, pollVia(t, host, c.url), "an empty long-poll"); len(more) != 0 {
+			t.Errorf("the order was delivered again at %s: %+v", c.url, more)
+		}
+	}
+}
+
+func TestARequestTheHostNeverCollectsExpiresAndEndsTheSessionForThatReason(t *testing.T) {
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	relay := w.relayClient(t, "cs-eu-1")
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }()
+	w.later.Add(int64(time.Minute)) // the Host never polled
+	waitFor(t, crossReplicaDeadline, "the expired request to end its session", func() bool {
+		rec, err := w.store.GetSession(context.Background(), resp.SessionID)
+		return err == nil && rec.EndedAt != nil
+	})
+	rec, _ := w.store.GetSession(context.Background(), resp.SessionID)
+	if rec.EndReason != string(access.ErrHostNotAnswering) {
+		t.Fatalf("session ended with %q, want %q", rec.EndReason, access.ErrHostNotAnswering)
+	}
+	cmds := w.relayCommands(t, relay, "cs-eu-1")
+	if len(cmds) != 1 || cmds[0].SessionID != resp.SessionID || cmds[0].Reason != string(access.ErrHostNotAnswering) {
+		t.Fatalf("the relay holding the waiting Guest was told %+v, want it to end %s because the Host is not answering", cmds, resp.SessionID)
+	}
+	reqs := w.hostRequests(t, "db-1")
+	if slices.ContainsFunc(reqs, func(r api.HostRequest) bool { return !r.Kill }) {
+		t.Fatalf("the expired request was still delivered: %+v", reqs)
+	}
+}
+
+// longPolls returns the CM's portcullis_cm_long_polls metric.
+func longPolls(t *testing.T, c *cm) int {
+	t.Helper()
+	res, err := c.http.Get(c.url + api.PathMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	for line := range strings.Lines(readAll(t, res)) {
+		if v, ok := strings.CutPrefix(line, "portcullis_cm_long_polls "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("long-poll metric %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no portcullis_cm_long_polls metric")
+	return 0
+}

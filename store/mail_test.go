@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/pgtest"
+)
+
+// testMailDeliveredOnce: every message is collected by exactly one of many collectors on two
+// pools (two replicas), in the order posted.
+func testMailDeliveredOnce(t *testing.T, dsn string) {
+	ctx := context.Background()
+	dbs := []*DB{openStore(t, dsn), openStore(t, dsn)}
+	const posts = 120
+	for i := range posts {
+		m := Mail{Recipient: HostMailbox("h1"), Body: fmt.Appendf(nil, `{"n":%d}`, i), QueuedAt: at(time.Duration(i) * time.Millisecond), ExpiresAt: at(time.Hour)}
+		if err := dbs[i%2].PostMail(ctx, m); err != nil {
+			t.Fatalf("PostMail %d: %v", i, err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			mail, _, err := dbs[c%2].CollectMail(ctx, HostMailbox("h1"), at(time.Minute))
+			if err != nil {
+				t.Errorf("CollectMail: %v", err)
+			}
+			for i := 1; i < len(mail); i++ {
+				if mail[i].QueuedAt.Before(mail[i-1].QueuedAt) {
+					t.Errorf("collected out of order: %s before %s", mail[i-1].Body, mail[i].Body)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range mail {
+				seen[string(m.Body)]++
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != posts {
+		t.Fatalf("collected %d distinct messages, want %d", len(seen), posts)
+	}
+	for body, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s collected %d times", body, n)
+		}
+	}
+	if mail, _, err := dbs[0].CollectMail(ctx, HostMailbox("h1"), at(time.Minute)); err != nil || len(mail) != 0 {
+		t.Fatalf("second collection: %d messages, %v; want none", len(mail), err)
+	}
+}
+
+// testMailTiming: a message is not handed over before it is due nor after it expires; the
+// sweep gets the expired ones; a full mailbox and bad messages are refused and change nothing.
+func testMailTiming(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	relay := RelayMailbox("cs-1")
+	post := func(body string, deliver, expires time.Duration) error {
+		return db.PostMail(ctx, Mail{Recipient: relay, Body: []byte(body), QueuedAt: at(0), DeliverAt: at(deliver), ExpiresAt: at(expires)})
+	}
+	for _, m := range []struct {
+		body             string
+		deliver, expires time.Duration
+	}{{`"now"`, 0, time.Minute}, {`"later"`, 10 * time.Second, time.Minute}, {`"stale"`, 0, 5 * time.Second}} {
+		if err := post(m.body, m.deliver, m.expires); err != nil {
+			t.Fatalf("PostMail %s: %v", m.body, err)
+		}
+	}
+	for _, bad := range []Mail{
+		{Body: []byte("x"), ExpiresAt: at(time.Minute)},
+		{Recipient: relay, ExpiresAt: at(time.Minute)},
+		{Recipient: relay, Body: []byte("x")},
+		{Recipient: relay, Body: []byte("x"), QueuedAt: at(0), DeliverAt: at(time.Minute), ExpiresAt: at(time.Second)},
+	} {
+		if err := db.PostMail(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("PostMail(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	mail, next, err := db.CollectMail(ctx, relay, at(6*time.Second))
+	if err != nil || len(mail) != 1 || string(mail[0].Body) != `"now"` || !next.Equal(at(10*time.Second)) {
+		t.Fatalf("CollectMail at 6s = %v, next %v, %v; want only \"now\", next at 10s", bodies(mail), next, err)
+	}
+	expired, err := db.DiscardExpiredMail(ctx, at(6*time.Second), 10)
+	if err != nil || len(expired) != 1 || string(expired[0].Body) != `"stale"` {
+		t.Fatalf("DiscardExpiredMail = %v, %v; want the stale one", bodies(expired), err)
+	}
+	if mail, next, err = db.CollectMail(ctx, relay, at(10*time.Second)); err != nil || len(mail) != 1 || !next.IsZero() {
+		t.Fatalf("CollectMail at 10s = %v, next %v, %v; want \"later\", nothing after", bodies(mail), next, err)
+	}
+	for i := range MaxMail {
+		if err := post(fmt.Sprintf("%d", i), 0, time.Minute); err != nil {
+			t.Fatalf("PostMail %d: %v", i, err)
+		}
+	}
+	if err := post("one too many", 0, time.Minute); !errors.Is(err, ErrMailboxFull) {
+		t.Fatalf("PostMail to a full mailbox = %v, want ErrMailboxFull", err)
+	}
+	if mail, _, _ = db.CollectMail(ctx, relay, at(time.Second)); len(mail) != MaxMail {
+		t.Fatalf("collected %d, want the %d that fit", len(mail), MaxMail)
+	}
+	if got, err := db.MailRecipientsSince(ctx, at(0)); err != nil || len(got) != 0 {
+		t.Fatalf("MailRecipientsSince after collection = %v, %v; want none", got, err)
+	}
+}
+
+func bodies(mail []Mail) []string {
+	out := make([]string, len(mail))
+	for i, m := range mail {
+		out[i] = string(m.Body)
+	}
+	return out
+}
+
+// TestListenMailHearsEveryReplicasPosts: on PostgreSQL a listener on one pool hears the
+// recipient of a message posted through another, and is resynced when it connects.
+func TestListenMailHearsEveryReplicasPosts(t *testing.T) {
+	dsn := pgtest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	listener, poster := openStore(t, dsn), openStore(t, dsn)
+	woken := make(chan string, 16)
+	resynced := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- listener.ListenMail(ctx, func(r string) { woken <- r }, func() { resynced <- struct{}{} })
+	}()
+	select {
+	case <-resynced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the listener did not connect")
+	}
+	now := time.Now()
+	if err := poster.PostMail(ctx, Mail{Recipient: HostMailbox("h9"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-woken:
+		if r != HostMailbox("h9") {
+			t.Fatalf("woken for %q, want %q", r, HostMailbox("h9"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification for the posted message")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ListenMail after cancel = %v, want nil", err)
+	}
+	sqlite := openStore(t, "sqlite:"+t.TempDir()+"/p.db")
+	if err := sqlite.ListenMail(context.Background(), func(string) {}, func() {}); err == nil || sqlite.CanListen() {
+		t.Fatal("ListenMail on SQLite did not refuse")
+	}
+}
