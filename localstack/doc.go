@@ -2,7 +2,8 @@
 // Connection Manager with the development identity provider and a SQLite store (or a given
 // one), Connection Servers and Host agents, each its own process on loopback — and drives it as
 // users would: sign-in through the device flow, Guest commands, the admin API. `portcullis
-// demo` runs it; the end-to-end tests and the bench suite build on it.
+// demo` runs it; the end-to-end tests and the bench suite build on it. With Options.Replicas it
+// runs the CM as several replicas on one PostgreSQL behind a real HAProxy (replicas.go).
 //
 // It never fakes a part: every role is the real command. It never picks a port for a child to
 // bind later, where another process could take it in between: it listens on 127.0.0.1:0 itself
