@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,11 +30,16 @@ const (
 )
 
 // Labels of an allowed connect's decision record: the relay chosen, the whole reason (every
-// skipped relay, for auditors) and the reason the Guest was shown (only relays it may know of).
+// skipped relay, for auditors), the reason the Guest was shown (only relays it may know of),
+// and the outcome: "granted" with the session (which commits with the record), or the refusal
+// code that stopped the grant (host_offline, no_relay, internal).
 const (
 	labelRelay            = "relay"
 	labelRelayReason      = "relay_reason"
 	labelRelayReasonShown = "relay_reason_shown"
+	labelOutcome          = "outcome"
+	labelSession          = "session_id"
+	outcomeGranted        = "granted"
 )
 
 // transportPending is a session's transport until its relay reports the pairing.
@@ -52,6 +58,12 @@ type connectAttempt struct {
 	result policy.Result
 	relays []store.Relay
 	choice relayChoice
+	// For an allowed connect, before its record commits: the record's id, and either what the
+	// grant will hand out (halves, session) or the refusal that stops it (outcome).
+	decisionID string
+	halves     grantHalves
+	session    *store.Session
+	outcome    access.Code
 }
 
 // connectDeadline bounds a connect's work, its store calls included: a store that does not
@@ -96,6 +108,9 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 			guestLatency: a.req.RelayLatencies, hostLatency: s.presence.latencies(a.host), exclude: a.req.ExcludeRelays,
 		})
 	}
+	if a.result.Decision.Allow {
+		s.prepareGrant(a)
+	}
 	dec, err := s.recordDecision(r, a)
 	if err != nil {
 		s.decisionLogDown(w, err)
@@ -106,6 +121,32 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.grant(w, r, a, dec.ID)
+}
+
+// prepareGrant works out, before the record commits, what an allowed connect hands out: the
+// tickets, the certificate and the session, which then commit with the record; or why it
+// cannot (the Host is offline, no relay fits), which the record names as its outcome.
+func (s *Server) prepareGrant(a *connectAttempt) {
+	a.decisionID = newID("dec")
+	if online, _ := s.presence.online(a.host, a.now, 3*s.cfg.HeartbeatInterval); !online {
+		a.outcome = access.ErrHostOffline
+		return
+	}
+	if !a.choice.found {
+		a.outcome = access.ErrNoRelay
+		return
+	}
+	g, err := s.mint(a, a.choice.relay, a.decisionID)
+	if err != nil {
+		s.cfg.Logger.Error("mint session", "decision_id", a.decisionID, "err", err)
+		a.outcome = access.ErrInternal
+		return
+	}
+	a.halves = g
+	a.session = &store.Session{
+		ID: g.resp.SessionID, DecisionID: a.decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
+		RelayID: a.choice.relay.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
+	}
 }
 
 // parseConnect validates the request body; it writes 400 and returns false when it is bad.
@@ -180,44 +221,39 @@ func denyResult(reasons ...string) policy.Result {
 	return policy.Result{Decision: d, Raw: raw}
 }
 
-// recordDecision commits the decision record; nothing is granted before it returns nil.
+// recordDecision commits the decision record, with the session of an allowed connect in the
+// same transaction; nothing is granted before it returns nil.
 func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decision, error) {
 	e := logEntry{
-		engine: a.engine, now: a.now, path: a.path, subject: a.claims.Subject,
-		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result,
+		id: a.decisionID, engine: a.engine, now: a.now, path: a.path, subject: a.claims.Subject,
+		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result, session: a.session,
 	}
 	if a.result.Decision.Allow {
-		e.labels = map[string]string{labelRelay: a.choice.relay.ID, labelRelayReason: a.choice.reason, labelRelayReasonShown: a.choice.shown}
+		e.labels = map[string]string{labelRelay: a.choice.relay.ID, labelRelayReason: a.choice.reason, labelRelayReasonShown: a.choice.shown,
+			labelOutcome: cmp.Or(string(a.outcome), outcomeGranted)}
+		if a.session != nil {
+			e.labels[labelSession] = a.session.ID
+		}
 	}
 	return s.commit(r.Context(), e)
 }
 
-// grant carries out an allowed decision: relay, tickets, certificate, session, Host delivery.
+// grant carries out an allowed decision whose record and session have committed: it hands the
+// Host its half through the store and the Guest its half in the answer.
 func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
-	if online, _ := s.presence.online(a.host, a.now, 3*s.cfg.HeartbeatInterval); !online {
-		writeError(w, api.Error{Code: access.ErrHostOffline, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
+	switch a.outcome {
+	case "":
+	case access.ErrHostOffline:
+		writeError(w, api.Error{Code: a.outcome, Message: "host " + a.host.Name + " is offline", DecisionID: decisionID})
+		return
+	case access.ErrNoRelay:
+		writeError(w, api.Error{Code: a.outcome, Message: "no healthy relay that the policy allows: " + a.choice.shown, DecisionID: decisionID})
+		return
+	default:
+		writeError(w, api.Error{Code: a.outcome, DecisionID: decisionID})
 		return
 	}
-	rel := a.choice.relay
-	if !a.choice.found {
-		writeError(w, api.Error{Code: access.ErrNoRelay, Message: "no healthy relay that the policy allows: " + a.choice.shown, DecisionID: decisionID})
-		return
-	}
-	g, err := s.mint(a, rel, decisionID)
-	if err != nil {
-		s.cfg.Logger.Error("mint session", "err", err)
-		writeError(w, api.Error{Code: access.ErrInternal, DecisionID: decisionID})
-		return
-	}
-	sess := store.Session{
-		ID: g.resp.SessionID, DecisionID: decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
-		RelayID: rel.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
-	}
-	if err := s.cfg.Store.CreateSession(r.Context(), sess); err != nil {
-		s.cfg.Logger.Error("create session", "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable", DecisionID: decisionID})
-		return
-	}
+	sess, g := *a.session, a.halves
 	s.live.add(sess)
 	if err := s.postMail(r.Context(), store.HostMailbox(a.host.ID), g.host, a.now, a.now.Add(min(hostRequestTTL, s.cfg.TicketTTL)), false); err != nil {
 		s.abandonSession(r.Context(), sess, err)
@@ -228,7 +264,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: msg, DecisionID: decisionID})
 		return
 	}
-	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", rel.ID, "relay_reason", a.choice.reason)
+	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", sess.RelayID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
 }
 

@@ -193,7 +193,27 @@ func TestOfflineHostIsRefusedAfterTheDecision(t *testing.T) {
 	w := startWorld(t)
 	w.now = w.now.Add(time.Hour) // no heartbeat for an hour
 	_, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
-	if status, body := statusOf(err); status != http.StatusConflict || body.Code != access.ErrHostOffline {
+	status, body := statusOf(err)
+	if status != http.StatusConflict || body.Code != access.ErrHostOffline {
 		t.Fatalf("got %d %+v, want 409 host_offline", status, body)
+	}
+	d, err := w.store.GetDecision(context.Background(), body.DecisionID)
+	if err != nil || !d.Allow || d.Labels["outcome"] != string(access.ErrHostOffline) || d.Labels["session_id"] != "" {
+		t.Fatalf("decision record = %+v, %v; want the policy's allow, with the outcome host_offline and no session", d, err)
+	}
+}
+
+func TestAnAllowRecordNamesTheSessionThatCommittedWithIt(t *testing.T) {
+	w := startWorld(t)
+	resp, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.store.GetDecision(context.Background(), resp.DecisionID)
+	if err != nil || d.Labels["outcome"] != "granted" || d.Labels["session_id"] != resp.SessionID {
+		t.Fatalf("decision record = %+v, %v; want outcome granted, session %s", d, err, resp.SessionID)
+	}
+	if sess, err := w.store.GetSession(context.Background(), resp.SessionID); err != nil || sess.DecisionID != resp.DecisionID {
+		t.Fatalf("session = %+v, %v; want the decision's", sess, err)
 	}
 }

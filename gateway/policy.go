@@ -29,6 +29,8 @@ const maskedLabel = "masked"
 
 // logEntry is what one decision-log record is made of.
 type logEntry struct {
+	// id is the record's id; "" for a new one.
+	id       string
 	engine   *policy.Engine
 	now      time.Time
 	path     string
@@ -39,6 +41,8 @@ type logEntry struct {
 	result   policy.Result
 	// labels are added to the record's labels (e.g. the relay chosen and why).
 	labels map[string]string
+	// session commits with the record while it allows (an allowed connect's); nil for none.
+	session *store.Session
 }
 
 // commit masks the entry through the policy's data.system.log.mask and commits it to the
@@ -51,7 +55,7 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		return store.Decision{}, fmt.Errorf("encode input: %w", err)
 	}
 	d := store.Decision{
-		ID: newID("dec"), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
+		ID: cmp.Or(e.id, newID("dec")), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
 		Allow: e.result.Decision.Allow, Reasons: e.result.Decision.Reasons, Result: e.result.Raw,
 		Revision: cmp.Or(e.result.Revision, e.engine.Revision()), EvalNS: e.result.EvalNS,
 		Labels: map[string]string{"cm": s.cfg.Instance},
@@ -62,6 +66,8 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		s.cfg.Logger.Error("mask decision record; refusing", "decision_id", d.ID, "err", err)
 		refused := denyResult(reasonMaskFailure)
 		d.Allow, d.Reasons, ev = false, refused.Decision.Reasons, policy.Event{Input: json.RawMessage(`{}`), Result: refused.Raw}
+		delete(d.Labels, labelOutcome) // nothing is granted
+		delete(d.Labels, labelSession)
 	}
 	d.Input, d.Result = ev.Input, ev.Result
 	if len(masked) > 0 {
@@ -70,7 +76,11 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 	if d.Reasons == nil {
 		d.Reasons = []string{}
 	}
-	if err := s.cfg.Store.InsertDecision(ctx, d); err != nil {
+	sess := e.session
+	if !d.Allow {
+		sess = nil // masking failed and refused: nothing is granted
+	}
+	if err := s.cfg.Store.InsertDecisionAndSession(ctx, d, sess); err != nil {
 		return d, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
 	}
 	return d, nil

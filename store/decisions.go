@@ -97,9 +97,24 @@ func scanDecision(r rowScanner) (Decision, error) {
 // ErrConflict on a duplicate id; ErrInvalid without id or time, or with Input or Result that
 // is not JSON.
 func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
+	return db.InsertDecisionAndSession(ctx, d, nil)
+}
+
+// InsertDecisionAndSession is InsertDecision that also creates sess, the session an allowed
+// connect grants, in the same transaction: both commit or neither, so that no allow record is
+// left without its session, whatever stops the CM. A nil sess inserts the decision alone.
+func (db *DB) InsertDecisionAndSession(ctx context.Context, d Decision, sess *Session) error {
 	args, err := db.decisionArgs(d)
+	var then []any
+	if err == nil && sess != nil {
+		if sess.DecisionID != d.ID {
+			err = fmt.Errorf("%w: session %s is not of decision %s", ErrInvalid, sess.ID, d.ID)
+		} else {
+			then, err = db.sessionArgs(*sess)
+		}
+	}
 	if err == nil {
-		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecision), args) // group commit: see groupcommit.go
+		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecision), args, then) // group commit: see groupcommit.go
 	}
 	if err != nil {
 		return fmt.Errorf("store: insert decision %q: %w", d.ID, err)

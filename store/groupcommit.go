@@ -32,14 +32,17 @@ type groupCommit struct {
 // pendingInsert is one record waiting for its batch; done receives its outcome once.
 type pendingInsert struct {
 	args []any
+	// then are the arguments of a second row that commits with this one or not at all (the
+	// session of an allowed connect's decision); nil for none.
+	then []any
 	done chan error
 }
 
 // submit queues args and returns when the record's transaction has ended: nil means committed.
 // When ctx ends first it returns ctx's error; the record may still commit (a decision that was
 // logged but never acted on, which fails closed).
-func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, []*pendingInsert), args []any) error {
-	p := &pendingInsert{args: args, done: make(chan error, 1)}
+func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, []*pendingInsert), args, then []any) error {
+	p := &pendingInsert{args: args, then: then, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
 	lead := !g.running
@@ -79,11 +82,11 @@ func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*
 // inserts a batch in one transaction and tells each record its outcome. When the batch fails,
 // each record is retried in its own transaction, so that one bad record (a duplicate id) fails
 // alone.
-func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []any) error) func(context.Context, []*pendingInsert) {
+func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, *pendingInsert) error) func(context.Context, []*pendingInsert) {
 	return func(ctx context.Context, batch []*pendingInsert) {
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			for _, p := range batch {
-				if err := insert(ctx, tx, p.args); err != nil {
+				if err := insert(ctx, tx, p); err != nil {
 					return err
 				}
 			}
@@ -96,16 +99,27 @@ func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []any) error)
 			return
 		}
 		for _, p := range batch {
-			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, p.args) })
+			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, p) })
 		}
 	}
 }
 
-func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, args []any) error {
-	return db.insert(ctx, tx, insertDecisionSQL, args...)
+// insertDecision inserts a decision record and, when it has one, its session.
+func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
+	if err := db.insert(ctx, tx, insertDecisionSQL, p.args...); err != nil {
+		return err
+	}
+	if p.then != nil {
+		return db.insertSessionRow(ctx, tx, p.then)
+	}
+	return nil
 }
 
-func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, args []any) error {
+func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
+	return db.insertSessionRow(ctx, tx, p.args)
+}
+
+func (db *DB) insertSessionRow(ctx context.Context, tx *sql.Tx, args []any) error {
 	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+
 		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", args...)
 }

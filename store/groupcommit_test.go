@@ -59,3 +59,49 @@ func testGroupCommitHonoursTheCallersContext(t *testing.T, dsn string) {
 		}
 	}
 }
+
+// testADecisionAndItsSessionCommitTogether: an allowed connect's record and its session commit
+// in one transaction, batched with other records; when the session cannot be inserted, the
+// decision is not committed either.
+func testADecisionAndItsSessionCommitTogether(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			d := Decision{ID: fmt.Sprintf("dec-%02d", i), Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
+			s := Session{ID: fmt.Sprintf("ses-%02d", i), DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
+			if i == n/2 {
+				s.ID = "ses-00" // a session that cannot be inserted twice
+			}
+			errs[i] = db.InsertDecisionAndSession(ctx, d, &s)
+		})
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		d, derr := db.GetDecision(ctx, fmt.Sprintf("dec-%02d", i))
+		if err != nil {
+			failed++
+			if !errors.Is(derr, ErrNotFound) {
+				t.Errorf("decision %d failed with %v but its record is %+v, %v", i, err, d, derr)
+			}
+			continue
+		}
+		if derr != nil {
+			t.Errorf("decision %d committed but cannot be read: %v", i, derr)
+		}
+		if s, serr := db.GetSession(ctx, fmt.Sprintf("ses-%02d", i)); serr != nil || s.DecisionID != d.ID {
+			t.Errorf("decision %d committed without its session: %+v, %v", i, s, serr)
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d inserts failed, want exactly the one whose session conflicts", failed)
+	}
+	bad := Decision{ID: "dec-x", Time: at(0), Subject: "alice@example.com", Allow: true}
+	if err := db.InsertDecisionAndSession(ctx, bad, &Session{ID: "ses-x", DecisionID: "another", StartedAt: at(0)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a session of another decision = %v, want ErrInvalid", err)
+	}
+}

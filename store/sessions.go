@@ -92,23 +92,31 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 
 // createSession validates and inserts s.
 func (db *DB) createSession(ctx context.Context, s Session) error {
-	if err := requireID("session", s.ID); err != nil {
+	args, err := db.sessionArgs(s)
+	if err != nil {
 		return err
 	}
+	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args, nil) // group commit: see groupcommit.go
+}
+
+// sessionArgs validates s and encodes it as the INSERT's arguments.
+func (db *DB) sessionArgs(s Session) ([]any, error) {
+	if err := requireID("session", s.ID); err != nil {
+		return nil, err
+	}
 	if s.StartedAt.IsZero() {
-		return fmt.Errorf("%w: session start time is zero", ErrInvalid)
+		return nil, fmt.Errorf("%w: session start time is zero", ErrInvalid)
 	}
 	channels, err := encodeList(s.Channels)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var ended any
 	if s.EndedAt != nil {
 		ended = db.d.timeArg(*s.EndedAt)
 	}
-	args := []any{s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
-		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason, s.HostName, s.ChannelsOpened}
-	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args) // group commit: see groupcommit.go
+	return []any{s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
+		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason, s.HostName, s.ChannelsOpened}, nil
 }
 
 // EndSession records the end of a live session. It is idempotent: the first end's time and

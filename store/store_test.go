@@ -57,6 +57,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"decision queries use indexes", testDecisionQueriesUseIndexes},
 		{"group commit fails only the bad record", testGroupCommitFailsOnlyTheBadRecord},
 		{"group commit honours the caller's context", testGroupCommitHonoursTheCallersContext},
+		{"a decision and its session commit together", testADecisionAndItsSessionCommitTogether},
 		{"re-open keeps schema and data", testReopen},
 		{"concurrent opens migrate once", testConcurrentOpen},
 		{"failed migration leaves no trace", testFailedMigration},
