@@ -485,9 +485,10 @@ func (hs *haSystem) killUnderLoad(t *testing.T) {
 	}
 }
 
-// checkRecords checks that every allow record of a connect since since has its session (the
-// ticket's outcome), and that every ticket the relay honoured and every connect that went
-// through has a committed allow record.
+// checkRecords checks that every allow record of a connect since since names its ticket's
+// outcome — granted, with its session committed (the gateway commits both in one
+// transaction), or the refusal that stopped the grant — and that every ticket the relay
+// honoured and every connect that went through has a committed, granted allow record.
 func (hs *haSystem) checkRecords(t *testing.T, since time.Time, results []attempt) {
 	t.Helper()
 	ctx := context.Background()
@@ -498,20 +499,25 @@ func (hs *haSystem) checkRecords(t *testing.T, since time.Time, results []attemp
 	if len(sessions) == store.MaxSessionLimit {
 		t.Fatalf("alice has %d sessions or more: the check would miss some", store.MaxSessionLimit)
 	}
-	bySession := map[string]bool{}
+	sessionOf := map[string]string{} // decision id → session id
 	for _, s := range sessions {
-		bySession[s.DecisionID] = true
+		sessionOf[s.DecisionID] = s.ID
 	}
-	allows := 0
+	outcomes := map[string]int{}
 	for _, d := range hs.decisions(t, since, store.DecisionFilter{Allow: ptr(true), HostName: haHost}) {
 		if d.Path != policy.DecisionPath {
 			continue
 		}
-		allows++
-		if !bySession[d.ID] {
-			// A replica killed between committing an allow and recording its session leaves
-			// this (the gateway's grant commits them one after the other).
-			t.Errorf("allow record %s (by %s at %s) has no session: an allow without a ticket outcome", d.ID, d.Labels["cm"], d.Time.Format(time.RFC3339Nano))
+		outcome := d.Labels[labelOutcome]
+		outcomes[outcome]++
+		switch {
+		case outcome == "":
+			t.Errorf("allow record %s (by %s) names no outcome", d.ID, d.Labels["cm"])
+		case outcome == outcomeGranted && (sessionOf[d.ID] == "" || sessionOf[d.ID] != d.Labels[labelSession]):
+			t.Errorf("allow record %s (by %s) was granted with session %q, but the store has session %q for it: a ticket without its outcome",
+				d.ID, d.Labels["cm"], d.Labels[labelSession], sessionOf[d.ID])
+		case outcome != outcomeGranted && sessionOf[d.ID] != "":
+			t.Errorf("allow record %s (by %s) says %s, yet session %s was recorded for it", d.ID, d.Labels["cm"], outcome, sessionOf[d.ID])
 		}
 	}
 	honoured := map[string]bool{}
@@ -524,12 +530,20 @@ func (hs *haSystem) checkRecords(t *testing.T, since time.Time, results []attemp
 		}
 	}
 	for id := range honoured {
-		if d, err := hs.st.GetDecision(ctx, id); err != nil || !d.Allow || d.Subject != hs.alice.Email {
+		if d, err := hs.st.GetDecision(ctx, id); err != nil || !d.Allow || d.Subject != hs.alice.Email || d.Labels[labelOutcome] != outcomeGranted {
 			t.Errorf("ticket of decision %s was honoured or granted, but its record is %+v, %v", id, d, err)
 		}
 	}
-	t.Logf("%d allow records since the load began, each with its session; %d tickets honoured or granted, each with its committed allow record", allows, len(honoured))
+	t.Logf("allow records since the load began, by outcome: %v, each granted one with its session; %d tickets honoured or granted, each with its committed record", outcomes, len(honoured))
 }
+
+// Labels of a connect's allow record (the gateway's): its outcome, "granted" or the refusal
+// code, and the session it granted.
+const (
+	labelOutcome   = "outcome"
+	labelSession   = "session_id"
+	outcomeGranted = "granted"
+)
 
 func (hs *haSystem) leaseMoves(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
