@@ -469,7 +469,7 @@ func (hs *haSystem) killUnderLoad(t *testing.T) {
 		}
 		t.Errorf("a connect begun %v after %s was killed failed: %v", a.start.Sub(killed).Round(time.Millisecond), victim, a.err)
 	}
-	t.Logf("kill -9 of %s under load: %d connects begun before the kill, %d in the %v after it (%d failed, the last ending %v after the kill), %d after; every connect begun later went through",
+	t.Logf("kill -9 of %s under load: %d connects begun before the kill, %d in the %v after it (%d failed, the last ending %v after the kill), %d begun later",
 		victim, before, during, haFailoverTarget, duringFailed, lastFailure.Round(time.Millisecond), after)
 	through.stillTicking(t, "whose connect went through the killed "+victim)
 	other.stillTicking(t, "after "+victim+" was killed")
@@ -534,7 +534,7 @@ func (hs *haSystem) checkRecords(t *testing.T, since time.Time, results []attemp
 			t.Errorf("ticket of decision %s was honoured or granted, but its record is %+v, %v", id, d, err)
 		}
 	}
-	t.Logf("allow records since the load began, by outcome: %v, each granted one with its session; %d tickets honoured or granted, each with its committed record", outcomes, len(honoured))
+	t.Logf("allow records since the load began, by outcome: %v; %d tickets honoured or granted checked against their records", outcomes, len(honoured))
 }
 
 // Labels of a connect's allow record (the gateway's): its outcome, "granted" or the refusal
@@ -657,7 +657,7 @@ func (hs *haSystem) policyChangeOnce(t *testing.T) {
 	for _, s := range sessions {
 		s.stillTicking(t, "after the re-decision (revocation: warn)")
 	}
-	t.Logf("every replica served the new policy %v after the change; all %d live sessions re-decided within %v, each once, by the lease holder %s; %d re-decision records in all",
+	t.Logf("every replica served the new policy %v after the change; all %d live sessions had a re-decision within %v (lease holder %s); re-decided sessions %d",
 		loaded.Round(time.Millisecond), len(sessions), redecided.Round(time.Millisecond), holder, len(by))
 }
 
