@@ -56,8 +56,14 @@ func (s *Stack) startReplicated(ctx context.Context) error {
 	for i := 1; i <= s.opts.Replicas; i++ {
 		s.replicas = append(s.replicas, &replica{name: fmt.Sprintf("cm-%d", i)})
 	}
+	// All start at once; each then loads and tests its policy on its own.
 	for _, r := range s.replicas {
-		if err := s.startReplica(ctx, r, r.name); err != nil {
+		if err := s.spawnReplica(ctx, r, r.name); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.replicas {
+		if err := s.waitReplica(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -107,6 +113,14 @@ func (s *Stack) startIdP(ctx context.Context) error {
 // startReplica starts replica r on a new loopback socket, logging as logName, and waits until
 // it is ready.
 func (s *Stack) startReplica(ctx context.Context, r *replica, logName string) error {
+	if err := s.spawnReplica(ctx, r, logName); err != nil {
+		return err
+	}
+	return s.waitReplica(ctx, r)
+}
+
+// spawnReplica starts replica r on a new loopback socket, logging as logName.
+func (s *Stack) spawnReplica(ctx context.Context, r *replica, logName string) error {
 	sock, err := listenLoopback()
 	if err != nil {
 		return err
@@ -123,6 +137,11 @@ func (s *Stack) startReplica(ctx context.Context, r *replica, logName string) er
 		return err
 	}
 	r.proc, r.addr = p, sock.addr
+	return nil
+}
+
+// waitReplica waits until replica r says it is ready on its own address.
+func (s *Stack) waitReplica(ctx context.Context, r *replica) error {
 	if err := s.waitFor(ctx, func() bool {
 		return api.Call(ctx, s.http, http.MethodGet, s.ReplicaURL(r.name)+api.PathReadyz, "", nil, nil) == nil
 	}); err != nil {

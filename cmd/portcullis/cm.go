@@ -143,9 +143,13 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return err
 	}
+	idpClient := httpsClient(keys.Pool)
+	if cfg.DevIdP {
+		idpClient = withLocalIssuer(idpClient, issuer, mux)
+	}
 	verifier, err := identity.NewVerifier(ctx, identity.Config{
 		Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes,
-		HTTPClient: httpsClient(keys.Pool), MaxSkew: cfg.MaxSkew, Logger: log,
+		HTTPClient: idpClient, MaxSkew: cfg.MaxSkew, Logger: log,
 		Mapping: identity.ClaimMapping{
 			UserClaim: cfg.UserClaim, GroupsClaim: cfg.GroupsClaim, RequireEmailVerified: cfg.RequireEmailVerified,
 			RequireACR: cfg.RequireACR, RequireAMR: cfg.RequireAMR,
