@@ -32,6 +32,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("decisions") {
 		b.step("postgres decisions", func() error { return b.postgresDecisions(ctx) })
 	}
+	if b.want("replicas") {
+		b.step("replicas", func() error { return b.measureReplicas(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }
@@ -48,7 +51,7 @@ func (b *bench) step(name string, f func() error) {
 
 // sqliteStack runs every section that needs the system on its default SQLite store.
 func (b *bench) sqliteStack(ctx context.Context) error {
-	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "sqlite"), "", b.want("throughput") || b.want("setup"), b.cfg.profile != "")
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "sqlite"), withHost: b.want("throughput") || b.want("setup"), profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}
@@ -100,7 +103,7 @@ func (b *bench) postgresDecisions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := startStack(ctx, b.cfg.bin, filepath.Join(b.dir, "postgres"), dsn, false, b.cfg.profile != "")
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "postgres"), dsn: dsn, profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func enrollSimHost(ctx context.Context, st *stack, pool *x509.CertPool, name str
 	hc := st.c.HTTPClient()
 	var tok api.EnrollmentTokenResponse
 	req := api.EnrollmentTokenRequest{Tags: hostTags, Tenant: "acme"}
-	if err := api.Call(ctx, hc, http.MethodPost, st.c.CMURL+api.PathEnrollmentTokens, st.admin.IDToken, req, &tok); err != nil {
+	if err := api.Call(ctx, st.admin.Client, http.MethodPost, st.c.CMURL+api.PathEnrollmentTokens, st.admin.IDToken, req, &tok); err != nil {
 		return nil, fmt.Errorf("enrollment token for %s: %w", name, err)
 	}
 	key, authorized, err := newKey()
@@ -151,17 +151,23 @@ type connector struct {
 	next   atomic.Uint64
 }
 
+// newConnector posts to the stack's CM URL; newConnectorAt to cmURL (e.g. one replica's).
 func newConnector(st *stack, hosts []*simHost, workers int) (*connector, error) {
-	pool, err := certs.LoadCertPool(st.c.CAFile)
-	if err != nil {
-		return nil, err
-	}
+	return newConnectorAt(st, st.c.CMURL, hosts, workers)
+}
+
+func newConnectorAt(st *stack, cmURL string, hosts []*simHost, workers int) (*connector, error) {
 	_, key, err := newKey()
 	if err != nil {
 		return nil, err
 	}
-	c := &connector{url: st.c.CMURL + api.PathConnect, token: st.user.IDToken}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
+	c := &connector{url: cmURL + api.PathConnect, token: st.user.IDToken}
+	base, ok := st.user.Client.Transport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("the signed-in user's client has a %T, not an *http.Transport", st.user.Client.Transport)
+	}
+	tr := base.Clone() // it presents the user's key-bound credential
+	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = workers, workers
 	c.client = &http.Client{Transport: tr, Timeout: requestTimeout}
 	for _, h := range hosts {
 		c.bodies = append(c.bodies, api.ConnectRequest{Host: h.name, Channels: []string{"exec"}, Encryption: access.LevelVeryHigh, PublicKey: key})

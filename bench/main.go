@@ -33,7 +33,7 @@ type config struct {
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas"}
 
 func parseFlags(args []string) (config, error) {
 	var c config

@@ -35,14 +35,27 @@ type stack struct {
 	pprof string
 }
 
-// startStack starts a CM on dsn ("" for SQLite), a CS, signs dave (administrator) and alice
-// (ops, MFA) in, and starts the bench Host when withHost is set.
-// With profile set, the CM serves runtime profiles on a loopback port.
-func startStack(ctx context.Context, bin, dir, dsn string, withHost, profile bool) (*stack, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// stackSpec says which system startStack starts.
+type stackSpec struct {
+	bin, dir string
+	// dsn is the store ("" for SQLite).
+	dsn string
+	// replicas > 1 runs that many CMs behind a load balancer (dsn must be PostgreSQL); the bench
+	// Host then polls cm-1.
+	replicas int
+	// withHost starts the bench Host; profile has the CM serve runtime profiles.
+	withHost, profile bool
+}
+
+// startStack starts a CM (or replicas), a CS, signs dave (administrator) and alice (ops, MFA)
+// in, and starts the bench Host when asked to. With profile set, the CM serves runtime
+// profiles on a loopback port.
+func startStack(ctx context.Context, spec stackSpec) (*stack, error) {
+	if err := os.MkdirAll(spec.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stack dir: %w", err)
 	}
-	opts := localstack.Options{Bin: bin, Dir: dir, Store: dsn}
+	opts := localstack.Options{Bin: spec.bin, Dir: spec.dir, Store: spec.dsn, Replicas: spec.replicas}
+	profile, withHost := spec.profile, spec.withHost
 	var pprofAddr string
 	if profile {
 		port, err := freePort()
@@ -78,9 +91,16 @@ func (s *stack) populate(ctx context.Context, withHost bool) error {
 	if err := s.c.WaitRelays(ctx, s.admin, relayID); err != nil {
 		return fmt.Errorf("relay %s did not register: %w", relayID, err)
 	}
-	if withHost {
-		s.host, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
+	if !withHost {
+		return nil
 	}
+	if len(s.c.ReplicaNames()) > 1 {
+		// The Host polls cm-1, so that Guests on another replica reach it only through the store.
+		if err := s.c.Route(ctx, s.c.ReplicaNames()[0]); err != nil {
+			return err
+		}
+	}
+	s.host, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
 	return err
 }
 

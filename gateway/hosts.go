@@ -197,6 +197,9 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), emergencyStoreTimeout)
 	defer cancel()
 	now, err := s.cfg.Store.GetHost(ctx, h.ID)
+	if r.Context().Err() != nil {
+		return // the Host went away; what it collected is lost with its connection
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Warn("host long-poll: store unavailable; passing on kill orders only", "host_id", h.ID, "err", err)
 		reqs = slices.DeleteFunc(reqs, func(q api.HostRequest) bool { return !q.Kill })

@@ -68,14 +68,15 @@ func testADecisionAndItsSessionCommitTogether(t *testing.T, dsn string) {
 	db := openStore(t, dsn)
 	const n = 32
 	var wg sync.WaitGroup
-	errs := make([]error, n)
+	errs, sessions := make([]error, n), make([]string, n)
+	for i := range n {
+		sessions[i] = fmt.Sprintf("ses-%02d", i)
+	}
+	sessions[n/2] = sessions[0] // two decisions with one session: only one can commit
 	for i := range n {
 		wg.Go(func() {
 			d := Decision{ID: fmt.Sprintf("dec-%02d", i), Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
-			s := Session{ID: fmt.Sprintf("ses-%02d", i), DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
-			if i == n/2 {
-				s.ID = "ses-00" // a session that cannot be inserted twice
-			}
+			s := Session{ID: sessions[i], DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
 			errs[i] = db.InsertDecisionAndSession(ctx, d, &s)
 		})
 	}
@@ -93,12 +94,12 @@ func testADecisionAndItsSessionCommitTogether(t *testing.T, dsn string) {
 		if derr != nil {
 			t.Errorf("decision %d committed but cannot be read: %v", i, derr)
 		}
-		if s, serr := db.GetSession(ctx, fmt.Sprintf("ses-%02d", i)); serr != nil || s.DecisionID != d.ID {
+		if s, serr := db.GetSession(ctx, sessions[i]); serr != nil || s.DecisionID != d.ID {
 			t.Errorf("decision %d committed without its session: %+v, %v", i, s, serr)
 		}
 	}
 	if failed != 1 {
-		t.Fatalf("%d inserts failed, want exactly the one whose session conflicts", failed)
+		t.Fatalf("%d inserts failed, want exactly one of the two that share a session", failed)
 	}
 	bad := Decision{ID: "dec-x", Time: at(0), Subject: "alice@example.com", Allow: true}
 	if err := db.InsertDecisionAndSession(ctx, bad, &Session{ID: "ses-x", DecisionID: "another", StartedAt: at(0)}); !errors.Is(err, ErrInvalid) {

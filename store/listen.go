@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -11,23 +10,13 @@ import (
 	"github.com/jackc/pgxlisten"
 )
 
-// mailChannel is the PostgreSQL notification channel PostMail signals; the payload is the
-// recipient.
+// mailChannel is the PostgreSQL notification channel PostMail signals (postMailSQL); the
+// payload is the recipient.
 const mailChannel = "portcullis_mail"
 
 // listenReconnectDelay is the pause before ListenMail connects again after losing its
 // connection.
 const listenReconnectDelay = time.Second
-
-// notifyMail signals mailChannel in tx, so that listeners hear of the message when it commits.
-// Only PostgreSQL has LISTEN/NOTIFY; elsewhere replicas poll (MailRecipientsSince).
-func (db *DB) notifyMail(ctx context.Context, tx *sql.Tx, recipient string) error {
-	if db.d.kind != kindPostgres {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", mailChannel, recipient)
-	return err
-}
 
 // CanListen reports whether ListenMail works on this database (PostgreSQL); elsewhere a
 // replica learns of new mail by polling MailRecipientsSince.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -63,25 +62,31 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	if m.ID == "" {
 		m.ID = rand.Text()
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var waiting int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM mail WHERE recipient = $1 AND expires_at > $2",
-			m.Recipient, db.d.timeArg(m.QueuedAt)).Scan(&waiting); err != nil {
-			return err
+	// One statement, outside an explicit transaction: concurrent posts to one recipient never
+	// conflict (the bound may be overshot by the posts racing for its last places).
+	res, err := db.sql.ExecContext(ctx, db.postMailSQL(), m.ID, m.Recipient, m.Body,
+		db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = ErrMailboxFull
 		}
-		if waiting >= MaxMail {
-			return ErrMailboxFull
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO mail ("+mailColumns+") VALUES ($1, $2, $3, $4, $5, $6)",
-			m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt)); err != nil {
-			return err
-		}
-		return db.notifyMail(ctx, tx, m.Recipient)
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
 	}
 	return nil
+}
+
+// postMailSQL inserts a message unless its recipient has $7 unexpired ones waiting; on
+// PostgreSQL it also notifies mailChannel, when the insert commits.
+func (db *DB) postMailSQL() string {
+	insert := "INSERT INTO mail (" + mailColumns + ") SELECT $1, $2, $3, $4, $5, $6 " +
+		"WHERE (SELECT count(*) FROM mail WHERE recipient = $2 AND expires_at > $4) < $7"
+	if db.d.kind != kindPostgres {
+		return insert
+	}
+	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT pg_notify('" + mailChannel + "', recipient) FROM posted"
 }
 
 // CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
