@@ -90,6 +90,18 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 // postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL server
 // (started and removed by internal/pgtest).
 func (b *bench) postgresDecisions(ctx context.Context) error {
+	return b.withPostgres(ctx, func(newDB func() (string, error)) error {
+		dsn, err := newDB()
+		if err != nil {
+			return err
+		}
+		return b.postgresDecisionsOn(ctx, dsn)
+	})
+}
+
+// withPostgres runs f with a throwaway PostgreSQL server (internal/pgtest) whose newDB creates
+// a fresh database and returns its DSN; the server is removed afterwards.
+func (b *bench) withPostgres(ctx context.Context, f func(newDB func() (string, error)) error) error {
 	srv, err := pgtest.StartServer(ctx)
 	if err != nil {
 		return err
@@ -99,10 +111,13 @@ func (b *bench) postgresDecisions(ctx context.Context) error {
 			b.log.Warn("bench: stop PostgreSQL", "err", err)
 		}
 	}()
-	dsn, _, err := pgtest.CreateDatabase(ctx, srv.AdminDSN())
-	if err != nil {
-		return err
-	}
+	return f(func() (string, error) {
+		dsn, _, err := pgtest.CreateDatabase(ctx, srv.AdminDSN())
+		return dsn, err
+	})
+}
+
+func (b *bench) postgresDecisionsOn(ctx context.Context, dsn string) error {
 	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "postgres"), dsn: dsn, profile: b.cfg.profile != ""})
 	if err != nil {
 		return err

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/portcullis/portcullis/internal/pgtest"
 )
 
 // crossReplicaTarget is the most the cross-replica path may add to the p50 of an `exec`
@@ -19,24 +17,21 @@ const crossReplicaTarget = 50.0 // ms
 // with two CM replicas on one PostgreSQL server. With two, the Host polls cm-1 and the Guest
 // asks cm-2, so that every request crosses replicas through the store.
 func (b *bench) measureReplicas(ctx context.Context) error {
-	srv, err := pgtest.StartServer(ctx)
+	p50 := map[int]float64{}
+	err := b.withPostgres(ctx, func(newDB func() (string, error)) error {
+		for _, n := range []int{1, 2} {
+			dsn, err := newDB()
+			if err != nil {
+				return err
+			}
+			if p50[n], err = b.measureReplicaCount(ctx, dsn, n); err != nil {
+				return fmt.Errorf("%d CM(s): %w", n, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			b.log.Warn("bench: stop PostgreSQL", "err", err)
-		}
-	}()
-	p50 := map[int]float64{}
-	for _, n := range []int{1, 2} {
-		dsn, _, err := pgtest.CreateDatabase(ctx, srv.AdminDSN())
-		if err != nil {
-			return err
-		}
-		if p50[n], err = b.measureReplicaCount(ctx, dsn, n); err != nil {
-			return fmt.Errorf("%d CM(s): %w", n, err)
-		}
 	}
 	added := p50[2] - p50[1]
 	b.r.add("replicas", "cross_replica_exec_p50_added", added, "ms")

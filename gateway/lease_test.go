@@ -35,13 +35,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // leaseMetric is the portcullis_cm_lease_held line c's metrics show.
 func leaseMetric(t *testing.T, c *cm) string {
 	t.Helper()
+	return metricLine(t, c, "portcullis_cm_lease_held{")
+}
+
+// metricLine returns the first line of the CM's metrics that starts with prefix, or "".
+func metricLine(t *testing.T, c *cm, prefix string) string {
+	t.Helper()
 	res, err := c.http.Get(c.url + api.PathMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	for line := range strings.Lines(readAll(t, res)) {
-		if strings.HasPrefix(line, "portcullis_cm_lease_held{") {
+		if strings.HasPrefix(line, prefix) {
 			return strings.TrimSpace(line)
 		}
 	}

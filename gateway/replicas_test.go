@@ -125,20 +125,10 @@ func TestARequestTheHostNeverCollectsExpiresAndEndsTheSessionForThatReason(t *te
 // longPolls returns the CM's portcullis_cm_long_polls metric.
 func longPolls(t *testing.T, c *cm) int {
 	t.Helper()
-	res, err := c.http.Get(c.url + api.PathMetrics)
+	line := metricLine(t, c, "portcullis_cm_long_polls ")
+	n, err := strconv.Atoi(strings.TrimPrefix(line, "portcullis_cm_long_polls "))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("long-poll metric %q: %v", line, err)
 	}
-	defer res.Body.Close()
-	for line := range strings.Lines(readAll(t, res)) {
-		if v, ok := strings.CutPrefix(line, "portcullis_cm_long_polls "); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatalf("long-poll metric %q: %v", line, err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no portcullis_cm_long_polls metric")
-	return 0
+	return n
 }
