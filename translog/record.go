@@ -1,0 +1,67 @@
+package translog
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// canonicalRecord is the encoding of a decision record that the log signs and hashes: every
+// field of the record as stored, in a fixed order, times in microseconds, absent lists and
+// maps as empty ones.
+type canonicalRecord struct {
+	ID       string            `json:"id"`
+	Time     int64             `json:"time_us"`
+	Path     string            `json:"path"`
+	Subject  string            `json:"subject"`
+	HostID   string            `json:"host_id"`
+	HostName string            `json:"host_name"`
+	Allow    bool              `json:"allow"`
+	Reasons  []string          `json:"reasons"`
+	Input    json.RawMessage   `json:"input"`
+	Result   json.RawMessage   `json:"result"`
+	Revision string            `json:"revision"`
+	EvalNS   int64             `json:"eval_ns"`
+	Labels   map[string]string `json:"labels"`
+}
+
+// Canonical returns the record's canonical encoding: what SignRecord signs and LeafHash hashes.
+func Canonical(d store.Decision) ([]byte, error) {
+	c := canonicalRecord{
+		ID: d.ID, Time: d.Time.UTC().UnixMicro(), Path: d.Path, Subject: d.Subject, HostID: d.HostID,
+		HostName: d.HostName, Allow: d.Allow, Reasons: d.Reasons, Input: d.Input, Result: d.Result,
+		Revision: d.Revision, EvalNS: d.EvalNS, Labels: d.Labels,
+	}
+	if c.Reasons == nil {
+		c.Reasons = []string{}
+	}
+	if c.Labels == nil {
+		c.Labels = map[string]string{}
+	}
+	if len(c.Input) == 0 {
+		c.Input = json.RawMessage("null")
+	}
+	if len(c.Result) == 0 {
+		c.Result = json.RawMessage("null")
+	}
+	b, err := json.Marshal(c) // compacts the raw documents, sorts the labels
+	if err != nil {
+		return nil, fmt.Errorf("translog: encode record %s: %w", d.ID, err)
+	}
+	return b, nil
+}
+
+// LeafHash is the RFC 6962 leaf hash of a record's canonical encoding.
+func LeafHash(canonical []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(canonical) }
+
+// RecordLeaf returns the record's canonical encoding and its leaf hash.
+func RecordLeaf(d store.Decision) (canonical, leaf []byte, err error) {
+	canonical, err = Canonical(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return canonical, LeafHash(canonical), nil
+}

@@ -1,0 +1,223 @@
+package translog
+
+import (
+	"cmp"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// Kinds of Finding.
+const (
+	// FindingCheckpoint: a checkpoint the log key did not sign, or of another log.
+	FindingCheckpoint = "bad_checkpoint"
+	// FindingRewritten: the leaves do not hash to a signed checkpoint's root: the log itself was
+	// rewritten (or truncated) after that checkpoint.
+	FindingRewritten = "rewritten"
+	// FindingFork: a checkpoint the reviewer saved earlier is not a prefix of this log.
+	FindingFork = "fork"
+	// FindingAltered: a logged record whose content changed since it was logged.
+	FindingAltered = "altered"
+	// FindingDeleted: a logged record that is missing.
+	FindingDeleted = "deleted"
+	// FindingInserted: a record the CM did not sign, or at a position it was not logged at.
+	FindingInserted = "inserted"
+	// FindingReordered: a logged record found at another position than it was logged at.
+	FindingReordered = "reordered"
+	// FindingUnsigned: a logged record the log key never signed: forged before the sequencer
+	// logged it, or altered and the log rewritten to match.
+	FindingUnsigned = "unsigned"
+)
+
+// Finding is one thing verification found wrong.
+type Finding struct {
+	Kind string `json:"kind"`
+	// ID is the record's id, when the finding is about one.
+	ID string `json:"id,omitempty"`
+	// Index is the log position concerned, -1 for none.
+	Index  int64  `json:"index"`
+	Detail string `json:"detail"`
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	// Size is the size of the latest valid checkpoint.
+	Size uint64 `json:"size"`
+	// Checkpoints is how many signed checkpoints were checked (the reviewer's included).
+	Checkpoints int `json:"checkpoints"`
+	// Records is how many logged records were checked; Pending how many are not logged yet.
+	Records int `json:"records"`
+	Pending int `json:"pending"`
+	// Findings is empty when the bundle verifies.
+	Findings []Finding `json:"findings"`
+}
+
+// OK reports whether nothing was found wrong.
+func (r *Report) OK() bool { return len(r.Findings) == 0 }
+
+func (r *Report) find(kind, id string, index int64, format string, args ...any) {
+	r.Findings = append(r.Findings, Finding{Kind: kind, ID: id, Index: index, Detail: fmt.Sprintf(format, args...)})
+}
+
+// checked is a checkpoint whose signature verified; saved marks the reviewer's own.
+type checked struct {
+	Checkpoint
+	saved bool
+}
+
+// verification is the state of one Verify.
+type verification struct {
+	v       *Verifier
+	rep     Report
+	header  *BundleHeader
+	cps     []checked
+	leaves  []BundleLeaf
+	indexOf map[string]uint64 // logged records' positions, by id
+	seen    map[uint64]bool   // positions whose record the bundle holds
+}
+
+// Verify checks a bundle against the log's key: every checkpoint's signature; that the
+// leaves hash to every checkpoint's root, and to those of saved, the checkpoints a reviewer
+// kept from earlier (a fork otherwise); and that every exported record is the one logged at
+// its position, signed by the log key. It names each record altered, deleted, inserted or
+// reordered. An error means the bundle could not be read; findings are in the Report.
+func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
+	s := &verification{v: v, indexOf: map[string]uint64{}, seen: map[uint64]bool{}}
+	err := readBundle(r, func(n int, l BundleLine) error {
+		switch {
+		case l.Header != nil:
+			s.header = l.Header
+		case l.Checkpoint != "":
+			s.checkpoint(l.Checkpoint, FindingCheckpoint)
+		case l.Leaf != nil:
+			return s.leaf(n, *l.Leaf)
+		case l.Record != nil:
+			s.record(*l.Record)
+		default:
+			return fmt.Errorf("translog: bundle line %d: empty", n)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.rep, err
+	}
+	if s.header == nil {
+		return s.rep, errors.New("translog: the bundle has no header")
+	}
+	for _, text := range saved {
+		s.checkpoint(text, FindingFork)
+	}
+	s.checkRoots()
+	s.checkDeleted()
+	return s.rep, nil
+}
+
+// checkpoint notes a signed checkpoint, or the finding kind when it does not verify.
+func (s *verification) checkpoint(text, kind string) {
+	cp, err := s.v.OpenCheckpoint(text)
+	if err != nil {
+		s.rep.find(kind, "", -1, "%v", err)
+		return
+	}
+	s.rep.Checkpoints++
+	s.cps = append(s.cps, checked{Checkpoint: cp, saved: kind == FindingFork})
+	s.rep.Size = max(s.rep.Size, cp.Size)
+}
+
+// leaf notes the next leaf; leaves come in index order.
+func (s *verification) leaf(n int, l BundleLeaf) error {
+	if l.Index != uint64(len(s.leaves)) {
+		return fmt.Errorf("translog: bundle line %d: leaf %d out of order (want %d)", n, l.Index, len(s.leaves))
+	}
+	s.leaves = append(s.leaves, l)
+	s.indexOf[l.ID] = l.Index
+	return nil
+}
+
+// record checks one exported record against the leaf at its position.
+func (s *verification) record(r BundleRecord) {
+	d := r.Decision
+	canonical, leaf, err := RecordLeaf(d)
+	if err != nil {
+		s.rep.find(FindingInserted, d.ID, -1, "cannot encode: %v", err)
+		return
+	}
+	signed := s.v.VerifyRecord(canonical, r.Signature)
+	if r.Index == nil {
+		if !signed {
+			s.rep.find(FindingInserted, d.ID, -1, "not logged yet, and not signed by the log key")
+			return
+		}
+		s.rep.Pending++
+		return
+	}
+	i := *r.Index
+	at := int64(i)
+	switch {
+	case i >= uint64(len(s.leaves)):
+		s.rep.find(FindingInserted, d.ID, at, "position %d is beyond the log's %d records", i, len(s.leaves))
+		return
+	case s.seen[i]:
+		s.rep.find(FindingInserted, d.ID, at, "a second record at position %d", i)
+		return
+	}
+	s.seen[i] = true
+	s.rep.Records++
+	want := s.leaves[i]
+	switch {
+	case want.ID != d.ID:
+		if logged, ok := s.indexOf[d.ID]; ok {
+			s.rep.find(FindingReordered, d.ID, at, "logged at %d, found at %d (where %s was logged)", logged, i, want.ID)
+		} else {
+			s.rep.find(FindingInserted, d.ID, at, "never logged; position %d holds %s", i, want.ID)
+		}
+	case !bytes.Equal(want.Hash, leaf):
+		s.rep.find(FindingAltered, d.ID, at, "its content differs from what was logged at %d", i)
+	case !signed:
+		s.rep.find(FindingUnsigned, d.ID, at, "logged at %d, but not signed by the log key", i)
+	}
+}
+
+// checkRoots rebuilds the tree from the leaves and compares its root at every checkpoint.
+func (s *verification) checkRoots() {
+	slices.SortFunc(s.cps, func(a, b checked) int { return cmp.Compare(a.Size, b.Size) })
+	t, _ := NewTree(0, nil)
+	next := 0
+	for i := 0; next < len(s.cps); i++ {
+		for next < len(s.cps) && s.cps[next].Size == t.Size() {
+			root, err := t.Root()
+			if err != nil || !bytes.Equal(root, s.cps[next].Root) {
+				kind := FindingRewritten
+				if s.cps[next].saved {
+					kind = FindingFork
+				}
+				s.rep.find(kind, "", int64(t.Size()), "the first %d records do not hash to the signed root of that size", t.Size())
+			}
+			next++
+		}
+		if i >= len(s.leaves) {
+			break
+		}
+		if _, err := t.Append(s.leaves[i].Hash); err != nil {
+			s.rep.find(FindingRewritten, "", int64(i), "leaf %d: %v", i, err)
+			return
+		}
+	}
+	for ; next < len(s.cps); next++ {
+		s.rep.find(FindingRewritten, "", int64(s.cps[next].Size), "a checkpoint of %d records, but the log has %d", s.cps[next].Size, len(s.leaves))
+	}
+}
+
+// checkDeleted names the logged records of the exported window that the bundle lacks.
+func (s *verification) checkDeleted() {
+	to := min(s.header.To, uint64(len(s.leaves)))
+	for i := s.header.From; i < to; i++ {
+		if s.seen[i] {
+			continue
+		}
+		l := s.leaves[i]
+		s.rep.find(FindingDeleted, l.ID, int64(i), "logged at %d, missing", i)
+	}
+}
