@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -36,6 +38,12 @@ const (
 	CSCertFile = "cs.crt"
 	// CSKeyFile is the Connection Servers' TLS private key (PKCS#8 PEM).
 	CSKeyFile = "cs.key"
+	// LogKeyFile is the decision log's signing key (a signed-note key, PRIVATE+KEY+…).
+	LogKeyFile = "log.key"
+	// LogPubFile is the decision log's verifier key, which reviewers verify the log with.
+	LogPubFile = "log.pub"
+	// LogOrigin names the decision log in its keys and checkpoints.
+	LogOrigin = "portcullis-decisions"
 	// TicketKeyFile is the Ed25519 ticket signing key (PKCS#8 PEM).
 	TicketKeyFile = "ticket.key"
 	// TicketPubFile is the Ed25519 ticket verification key (PKIX PEM).
@@ -162,7 +170,7 @@ func Init(dir string, opts InitOptions) error {
 // allFiles lists every file Init writes whatever its options.
 func allFiles() []string {
 	return []string{CAFile, CAKeyFile, CMCertFile, CMKeyFile, CSCertFile, CSKeyFile,
-		TicketKeyFile, TicketPubFile, SSHUserCAFile, SSHUserCAPubFile}
+		TicketKeyFile, TicketPubFile, SSHUserCAFile, SSHUserCAPubFile, LogKeyFile, LogPubFile}
 }
 
 // refuseExisting returns ErrExists naming the first of the named files present in dir.
@@ -220,7 +228,11 @@ func generate(opts InitOptions) ([]file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append(files, ticketFiles...), sshFiles...), nil
+	logFiles, err := newLogKey()
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(files, ticketFiles...), sshFiles...), logFiles...), nil
 }
 
 // generateKey creates a private key of the algorithm.
@@ -323,6 +335,38 @@ func newTicketKey() ([]file, error) {
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: pubDER})
 	return []file{{TicketKeyFile, keyPEM, PrivateKeyMode}, {TicketPubFile, pubPEM, PublicFileMode}}, nil
+}
+
+// NewLogKey returns a new decision-log key pair named LogOrigin, as the texts of LogKeyFile
+// and LogPubFile.
+func NewLogKey() (skey, vkey string, err error) {
+	skey, vkey, err = note.GenerateKey(rand.Reader, LogOrigin)
+	if err != nil {
+		return "", "", fmt.Errorf("certs: log key: %w", err)
+	}
+	return skey + "\n", vkey + "\n", nil
+}
+
+// newLogKey creates the decision log's key files.
+func newLogKey() ([]file, error) {
+	skey, vkey, err := NewLogKey()
+	if err != nil {
+		return nil, err
+	}
+	return []file{{LogKeyFile, []byte(skey), PrivateKeyMode}, {LogPubFile, []byte(vkey), PublicFileMode}}, nil
+}
+
+// InitLogKey writes a decision-log key pair into dir, for a directory made before the log had
+// one; ErrExists when it has one.
+func InitLogKey(dir string) error {
+	if err := refuseExisting(dir, []string{LogKeyFile, LogPubFile}); err != nil {
+		return err
+	}
+	files, err := newLogKey()
+	if err != nil {
+		return err
+	}
+	return writeFiles(dir, files)
 }
 
 // newSSHUserCA creates the Ed25519 SSH user CA files.

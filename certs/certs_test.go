@@ -41,7 +41,7 @@ func TestInitWritesEveryFileWithItsMode(t *testing.T) {
 	if err != nil || info.Mode().Perm() != DirMode {
 		t.Fatalf("dir mode = %v, %v; want %v", info.Mode().Perm(), err, DirMode)
 	}
-	private := []string{CAKeyFile, CMKeyFile, CSKeyFile, TicketKeyFile, SSHUserCAFile}
+	private := []string{CAKeyFile, CMKeyFile, CSKeyFile, TicketKeyFile, SSHUserCAFile, LogKeyFile}
 	for _, name := range allFiles() {
 		info, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {

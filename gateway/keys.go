@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/portcullis/portcullis/translog"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/certs"
@@ -27,6 +29,8 @@ type Keys struct {
 	TicketKeys   *ticket.KeySet
 	// SSHUserCA signs Guests' per-session SSH certificates.
 	SSHUserCA ssh.Signer
+	// LogSigner signs the decision records and the decision log's checkpoints.
+	LogSigner *translog.Signer
 }
 
 // LoadKeys reads a CM's key material from dir.
@@ -52,6 +56,10 @@ func LoadKeys(dir string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load SSH user CA: %w", err)
 	}
+	logSigner, err := translog.LoadSigner(p(certs.LogKeyFile), p(certs.LogPubFile))
+	if err != nil {
+		return nil, fmt.Errorf("load the decision log key: %w", err)
+	}
 	pub := tk.Public().(ed25519.PublicKey)
 	kid := ticket.KeyID(pub)
 	return &Keys{
@@ -64,10 +72,12 @@ func LoadKeys(dir string) (*Keys, error) {
 		TicketSigner: &ticket.Signer{KeyID: kid, Key: tk},
 		TicketKeys:   ticket.NewKeySet(map[string]ed25519.PublicKey{kid: pub}),
 		SSHUserCA:    sshCA,
+		LogSigner:    logSigner,
 	}, nil
 }
 
-// Configure puts the keys into cfg: its ticket signer and keys, SSH user CA and CA.
+// Configure puts the keys into cfg: its ticket signer and keys, SSH user CA, CA and log signer.
 func (k *Keys) Configure(cfg *Config) {
 	cfg.TicketSigner, cfg.TicketKeys, cfg.SSHUserCA, cfg.CA = k.TicketSigner, k.TicketKeys, k.SSHUserCA, k.CA
+	cfg.LogSigner = k.LogSigner
 }

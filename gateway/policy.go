@@ -76,6 +76,9 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 	if d.Reasons == nil {
 		d.Reasons = []string{}
 	}
+	if d.LogSig, err = s.signRecord(d); err != nil {
+		return d, err
+	}
 	sess := e.session
 	if !d.Allow {
 		sess = nil // masking failed and refused: nothing is granted

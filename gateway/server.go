@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/translog"
+
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
@@ -48,7 +50,7 @@ type Authenticator interface {
 	Verify(ctx context.Context, rawIDToken string) (identity.Claims, error)
 }
 
-// Config configures a Server. Store, Policy, Auth, TicketSigner, TicketKeys, SSHUserCA and CA
+// Config configures a Server. Store, Policy, Auth, TicketSigner, TicketKeys, SSHUserCA, CA and LogSigner
 // are required; every other field has a documented default.
 type Config struct {
 	Store *store.DB
@@ -61,6 +63,8 @@ type Config struct {
 	SSHUserCA    ssh.Signer
 	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
 	CA *certs.CA
+	// LogSigner signs every decision record and the decision log's checkpoints (translog).
+	LogSigner *translog.Signer
 	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL, at most
 	// MaxTicketTTL.
 	TicketTTL time.Duration
@@ -126,6 +130,7 @@ func (c *Config) Validate() error {
 	need(c.TicketKeys != nil, "TicketKeys")
 	need(c.SSHUserCA != nil, "SSHUserCA")
 	need(c.CA != nil, "CA")
+	need(c.LogSigner != nil, "LogSigner")
 	if c.Revocation != "" && c.Revocation != RevokeEnd && c.Revocation != RevokeWarn {
 		errs = append(errs, fmt.Errorf("gateway: Revocation %q must be %q or %q", c.Revocation, RevokeEnd, RevokeWarn))
 	}
@@ -180,7 +185,9 @@ type Server struct {
 	// memory of the relays alive in the store (lease.go).
 	lease      *singletonLease
 	relayWatch relayWatch
-	mux        *http.ServeMux
+	// logTree is the sequencer's tree as of its last step (translog.go); Run's alone.
+	logTree *translog.Tree
+	mux     *http.ServeMux
 }
 
 // New checks cfg and returns a Server.
@@ -259,6 +266,9 @@ func (s *Server) Run(ctx context.Context) error {
 				if err := s.discardExpiredMail(ctx); err != nil {
 					s.cfg.Logger.Warn("discard expired mail", "err", err)
 				}
+				if err := s.sequenceLog(ctx); err != nil {
+					s.cfg.Logger.Warn("append committed records to the decision log", "err", err)
+				}
 			}
 			serving = s.reevaluateIfReloaded(ctx, serving)
 		case <-reeval.C:
@@ -315,6 +325,7 @@ func (s *Server) routes(metrics http.Handler) {
 	s.mux.HandleFunc("DELETE "+api.PathLocks+"/{id}", s.handleRemoveLock)
 	s.mux.HandleFunc("GET "+api.PathHealthz, s.handleHealthz)
 	s.mux.HandleFunc("GET "+api.PathReadyz, s.handleReadyz)
+	s.logRoutes()
 }
 
 func (s *Server) handleAuthConfig(w http.ResponseWriter, _ *http.Request) {

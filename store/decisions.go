@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -43,6 +44,10 @@ type Decision struct {
 	EvalNS int64
 	// Labels are free-form annotations (e.g. the CM replica).
 	Labels map[string]string
+	// LogSig is the log key's signature of the record's canonical encoding (translog).
+	LogSig []byte
+	// LogIndex is the record's position in the transparency log; nil until it is logged.
+	LogIndex *uint64
 }
 
 // DecisionFilter selects decisions; zero fields match everything.
@@ -70,20 +75,26 @@ type DecisionFilter struct {
 
 // decisionColumns lists decisions' columns in scanDecision's order.
 const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
-	" revision, eval_ns, labels"
+	" revision, eval_ns, labels, log_sig, log_index"
 
-// insertDecisionSQL appends one decision, its arguments in decisionColumns' order.
+// insertDecisionSQL appends one decision, its arguments in decisionColumns' order (the log
+// index is assigned later).
 const insertDecisionSQL = "INSERT INTO decisions (" + decisionColumns +
-	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)"
 
 // scanDecision reads one decisions row.
 func scanDecision(r rowScanner) (Decision, error) {
 	var d Decision
 	var reasons, input, result, labels string
+	var index sql.NullInt64
 	err := r.Scan(&d.ID, scanTime(&d.Time), &d.Path, &d.Subject, &d.HostID, &d.HostName, &d.Allow,
-		&reasons, &input, &result, &d.Revision, &d.EvalNS, &labels)
+		&reasons, &input, &result, &d.Revision, &d.EvalNS, &labels, &d.LogSig, &index)
 	if err != nil {
 		return d, err
+	}
+	if index.Valid {
+		i := uint64(index.Int64)
+		d.LogIndex = &i
 	}
 	d.Input, d.Result = readRawJSON(input), readRawJSON(result)
 	if d.Reasons, err = decodeList(reasons); err != nil {
@@ -147,7 +158,7 @@ func (db *DB) decisionArgs(d Decision) ([]any, error) {
 		return nil, err
 	}
 	return []any{d.ID, db.d.timeArg(d.Time), d.Path, d.Subject, d.HostID, d.HostName, d.Allow,
-		reasons, input, result, d.Revision, d.EvalNS, labels}, nil
+		reasons, input, result, d.Revision, d.EvalNS, labels, d.LogSig}, nil
 }
 
 // GetDecision returns the decision with this id; ErrNotFound.

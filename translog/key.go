@@ -1,7 +1,6 @@
 package translog
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -10,47 +9,45 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Key files in a certificates directory.
-const (
-	// KeyFile is the log's signing key (a note signer key, PRIVATE+KEY+…); only CMs hold it.
-	KeyFile = "log.key"
-	// PubFile is the log's verifier key (name+hash+key) that reviewers verify with.
-	PubFile = "log.pub"
-	// DefaultOrigin names the log in its checkpoints and keys.
-	DefaultOrigin = "portcullis-decisions"
-)
-
-// GenerateKey returns a new log key pair named origin, as the texts of KeyFile and PubFile.
-func GenerateKey(origin string) (skey, vkey string, err error) {
-	skey, vkey, err = note.GenerateKey(rand.Reader, origin)
-	if err != nil {
-		return "", "", fmt.Errorf("translog: generate key: %w", err)
-	}
-	return skey + "\n", vkey + "\n", nil
-}
-
 // Signer signs records and checkpoints with the log key.
 type Signer struct {
-	s note.Signer
+	s    note.Signer
+	vkey string
 }
 
-// NewSigner parses a signing key (the text of KeyFile).
-func NewSigner(skey string) (*Signer, error) {
+// NewSigner parses a signing key and its verifier key (the texts of certs.LogKeyFile and
+// certs.LogPubFile); an error when they are not one pair.
+func NewSigner(skey, vkey string) (*Signer, error) {
 	s, err := note.NewSigner(strings.TrimSpace(skey))
 	if err != nil {
 		return nil, fmt.Errorf("translog: signing key: %w", err)
 	}
-	return &Signer{s: s}, nil
+	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		return nil, fmt.Errorf("translog: verifier key: %w", err)
+	}
+	probe := []byte("portcullis log key pair")
+	if sig, err := s.Sign(probe); err != nil || v.Name() != s.Name() || v.KeyHash() != s.KeyHash() || !v.Verify(probe, sig) {
+		return nil, errors.New("translog: the signing key and the verifier key are not one pair")
+	}
+	return &Signer{s: s, vkey: strings.TrimSpace(vkey) + "\n"}, nil
 }
 
-// LoadSigner reads the signing key from path.
-func LoadSigner(path string) (*Signer, error) {
-	b, err := os.ReadFile(path)
+// LoadSigner reads the signing key and its verifier key from the files keyPath and pubPath.
+func LoadSigner(keyPath, pubPath string) (*Signer, error) {
+	skey, err := os.ReadFile(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("translog: %w (create it with: portcullis certs log-key)", err)
 	}
-	return NewSigner(string(b))
+	vkey, err := os.ReadFile(pubPath)
+	if err != nil {
+		return nil, fmt.Errorf("translog: %w", err)
+	}
+	return NewSigner(string(skey), string(vkey))
 }
+
+// VerifierKey is the text of the verifier key that reviewers check the log with.
+func (s *Signer) VerifierKey() string { return s.vkey }
 
 // Origin is the log's name, which its checkpoints carry.
 func (s *Signer) Origin() string { return s.s.Name() }
@@ -94,6 +91,3 @@ func (v *Verifier) Origin() string { return v.v.Name() }
 func (v *Verifier) VerifyRecord(canonical, sig []byte) bool {
 	return len(sig) > 0 && v.v.Verify(canonical, sig)
 }
-
-// ErrNoKey reports a CM started without a log key.
-var ErrNoKey = errors.New("translog: no log key")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -22,12 +23,12 @@ type testLog struct {
 
 func newTestLog(t *testing.T, n int) *testLog {
 	t.Helper()
-	skey, vkey, err := GenerateKey(DefaultOrigin)
+	skey, vkey, err := certs.NewLogKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := &testLog{}
-	if l.signer, err = NewSigner(skey); err != nil {
+	if l.signer, err = NewSigner(skey, vkey); err != nil {
 		t.Fatal(err)
 	}
 	if l.verify, err = NewVerifier(vkey); err != nil {
@@ -69,7 +70,7 @@ func (l *testLog) bundle(t *testing.T) *bytes.Buffer {
 	t.Helper()
 	var buf bytes.Buffer
 	w := NewBundleWriter(&buf)
-	lines := []BundleLine{{Header: &BundleHeader{Origin: DefaultOrigin, Size: uint64(len(l.leaves)), From: 0, To: uint64(len(l.leaves))}}}
+	lines := []BundleLine{{Header: &BundleHeader{Origin: certs.LogOrigin, Size: uint64(len(l.leaves)), From: 0, To: uint64(len(l.leaves))}}}
 	for _, cp := range l.cps {
 		lines = append(lines, BundleLine{Checkpoint: cp})
 	}

@@ -15,7 +15,7 @@ func newCertsCmd() *cobra.Command {
 		Use:   "certs",
 		Short: "Create and manage the CA, TLS certificates and signing keys",
 	}
-	cmd.AddCommand(newCertsInitCmd(), newCertsRelayCmd())
+	cmd.AddCommand(newCertsInitCmd(), newCertsRelayCmd(), newCertsLogKeyCmd())
 	return cmd
 }
 
@@ -79,6 +79,27 @@ func newCertsRelayCmd() *cobra.Command {
 	f.StringVar(&alg, "algorithm", "", "key algorithm of the relay's key: rsa4096 or p384 (default: the CA's)")
 	f.BoolVar(&force, "force", false, "overwrite the relay's existing certificate and key")
 	_ = cmd.MarkFlagRequired("id")
+	return cmd
+}
+
+func newCertsLogKeyCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "log-key",
+		Short: "Create the decision log's signing key (log.key) and verifier key (log.pub) in --dir",
+		Long: "Create the key that signs every decision record and the decision log's checkpoints, for a\n" +
+			"certificates directory made before the log had one ('portcullis certs init' writes it).\n" +
+			"Copy log.key to every CM replica, and give log.pub to the reviewers who verify the log.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := certs.InitLogKey(dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s\n", filepath.Join(dir, certs.LogKeyFile), filepath.Join(dir, certs.LogPubFile))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "certs", "the CM's certificates directory")
 	return cmd
 }
 

@@ -45,7 +45,7 @@ type logsQueryConfig struct {
 
 func newLogsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "logs", Short: "Read the decision log (auditors)"}
-	cmd.AddCommand(newLogsQueryCmd())
+	cmd.AddCommand(newLogsQueryCmd(), newLogsExportCmd(), newLogsVerifyCmd())
 	return cmd
 }
 

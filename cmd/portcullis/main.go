@@ -23,11 +23,15 @@ func run() int {
 	defer stop()
 	err := newRootCmd().ExecuteContext(ctx)
 	var ee *exitError
+	var ve *verifyError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ve):
+		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		return ve.code
 	default:
 		fmt.Fprintln(os.Stderr, "portcullis:", err)
 		return access.ExitCode(err)

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/translog"
+)
+
+// The decision log's transparency log. Every record is signed with the log key before it is
+// committed (commit). The holder of the singleton lease is the sequencer: every runTick it
+// appends the committed records not yet logged to the Merkle tree, in (time, id) order, and
+// signs a checkpoint of the new tree, all in one store transaction; a record is in a
+// checkpoint within seconds of its commit. A ticket waits only for the commit, never for the
+// checkpoint.
+
+// sequenceBatch bounds the records one sequencer step appends.
+const sequenceBatch = 2000
+
+// signRecord signs a record's canonical encoding with the log key.
+func (s *Server) signRecord(d store.Decision) ([]byte, error) {
+	canonical, err := translog.Canonical(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.LogSigner.SignRecord(canonical)
+}
+
+// sequenceLog appends every unlogged record to the log, batch by batch, each with its signed
+// checkpoint. Another sequencer's step first (ErrConflict) ends it; the next tick resumes.
+func (s *Server) sequenceLog(ctx context.Context) error {
+	for {
+		n, err := s.sequenceStep(ctx)
+		if err != nil {
+			s.logTree = nil // resume from the store next time
+			if errors.Is(err, store.ErrConflict) {
+				return nil
+			}
+			return err
+		}
+		if n < sequenceBatch {
+			return nil
+		}
+	}
+}
+
+// sequenceStep appends up to sequenceBatch unlogged records and returns how many.
+func (s *Server) sequenceStep(ctx context.Context) (int, error) {
+	recs, err := s.cfg.Store.UnloggedDecisions(ctx, sequenceBatch)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	tree, err := s.currentTree(ctx)
+	if err != nil {
+		return 0, err
+	}
+	from := tree.Size()
+	step := store.LogAppend{FromSize: from}
+	for i, d := range recs {
+		_, leaf, err := translog.RecordLeaf(d)
+		if err != nil {
+			return 0, err
+		}
+		nodes, err := tree.Append(leaf)
+		if err != nil {
+			return 0, err
+		}
+		step.Leaves = append(step.Leaves, store.LogLeaf{Index: from + uint64(i), DecisionID: d.ID, Time: d.Time, Hash: leaf})
+		for _, n := range nodes {
+			step.Nodes = append(step.Nodes, store.LogNode{Level: n.Level, Index: n.Index, Hash: n.Hash})
+		}
+	}
+	root, err := tree.Root()
+	if err != nil {
+		return 0, err
+	}
+	cp, err := s.cfg.LogSigner.SignCheckpoint(tree.Size(), root)
+	if err != nil {
+		return 0, err
+	}
+	step.Checkpoint = store.LogCheckpoint{Size: cp.Size, Root: cp.Root, Note: cp.Note, SignedAt: s.cfg.Now()}
+	if err := s.cfg.Store.AppendLog(ctx, step); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
+}
+
+// currentTree returns the tree as of the latest checkpoint: the one this replica appended to
+// last, or else resumed from the store's nodes.
+func (s *Server) currentTree(ctx context.Context) (*translog.Tree, error) {
+	var size uint64
+	cp, err := s.cfg.Store.LatestCheckpoint(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		size = cp.Size
+	}
+	if s.logTree != nil && s.logTree.Size() == size {
+		return s.logTree, nil
+	}
+	hashes, err := s.cfg.Store.LogNodeHashes(ctx, storeNodes(translog.CompactNodes(size)))
+	if err != nil {
+		return nil, fmt.Errorf("resume the log of %d records: %w", size, err)
+	}
+	t, err := translog.NewTree(size, hashes)
+	if err != nil {
+		return nil, err
+	}
+	s.logTree = t
+	return t, nil
+}
+
+// storeNodes names translog's nodes as the store does.
+func storeNodes(ns []translog.Node) []store.LogNode {
+	out := make([]store.LogNode, len(ns))
+	for i, n := range ns {
+		out[i] = store.LogNode{Level: n.Level, Index: n.Index}
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/pgtest"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/translog"
+)
+
+// rawDB opens the store's database directly, as an operator with database access would.
+func rawDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	driver, name := "pgx", dsn
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		driver, name = "sqlite", path
+	}
+	db, err := sql.Open(driver, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// export fetches an export bundle of the whole log as u.
+func (c *cm) export(t *testing.T, u user) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.url+api.PathLogExport, nil)
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	res, err := u.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("export: %d %s", res.StatusCode, b)
+	}
+	return b
+}
+
+func TestTamperingWithTheDecisionTableIsNamedByVerification(t *testing.T) {
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "cm.db") },
+		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+	} {
+		t.Run(name, func(t *testing.T) { testTampering(t, dsn(t)) })
+	}
+}
+
+func testTampering(t *testing.T, dsn string) {
+	ctx := context.Background()
+	w := startWorld(t, withStore(dsn))
+	alice, mallory, carol := w.login(t, "alice@example.com", "123456"), w.login(t, "mallory@example.com", ""), w.login(t, "carol@example.com", "")
+	for range 3 {
+		if _, _, err := w.connect(alice, "db-1", "exec"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _ = w.connect(mallory, "db-1", "exec") // denied: recorded all the same
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.gateway.Run(runCtx) }()
+	var logged []store.Decision
+	waitFor(t, 20*time.Second, "the sequencer to log every record", func() bool {
+		ds, _, err := w.store.ListDecisions(ctx, store.DecisionFilter{Limit: store.MaxDecisionLimit})
+		if err != nil || len(ds) < 6 {
+			return false
+		}
+		for _, d := range ds {
+			if d.LogIndex == nil {
+				return false
+			}
+		}
+		logged = ds
+		return true
+	})
+	vkey, err := translog.LoadVerifier(filepath.Join(w.certDir, certs.LogPubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := w.checkpoint(t, carol)
+	waitFor(t, 20*time.Second, "a newer checkpoint (the checkpoint read is itself recorded)", func() bool {
+		return w.checkpoint(t, carol).Size > saved.Size
+	})
+	checkProofs(t, w.cm, carol, vkey, logged[0].ID, saved)
+	stop()
+	<-done
+	rep, err := translog.Verify(bytes.NewReader(w.export(t, carol)), vkey, []string{saved.Note})
+	if err != nil || !rep.OK() || rep.Records < len(logged) {
+		t.Fatalf("the untouched log: %+v, %v; want at least %d records verified", rep, err, len(logged))
+	}
+
+	byIndex := map[uint64]store.Decision{}
+	for _, d := range logged {
+		byIndex[*d.LogIndex] = d
+	}
+	altered, deleted, swapA, swapB := byIndex[1], byIndex[2], byIndex[3], byIndex[4]
+	db := rawDB(t, dsn)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{"UPDATE decisions SET allow = NOT allow WHERE id = $1", []any{altered.ID}},
+		{"DELETE FROM decisions WHERE id = $1", []any{deleted.ID}},
+		{"INSERT INTO decisions (id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels) " +
+			"SELECT 'dec_forged', decided_at, path, 'mallory@example.com', host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels FROM decisions WHERE id = $1", []any{byIndex[0].ID}},
+		{"UPDATE decisions SET log_index = -1 WHERE id = $1", []any{swapA.ID}},
+		{"UPDATE decisions SET log_index = 3 WHERE id = $1", []any{swapB.ID}},
+		{"UPDATE decisions SET log_index = 4 WHERE id = $1", []any{swapA.ID}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	rep, err = translog.Verify(bytes.NewReader(w.export(t, carol)), vkey, []string{saved.Note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Kind+" "+f.ID)
+	}
+	slices.Sort(got)
+	want := []string{"altered " + altered.ID, "deleted " + deleted.ID, "inserted dec_forged", "reordered " + swapA.ID, "reordered " + swapB.ID}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("findings %v\nwant %v\n(%+v)", got, want, rep.Findings)
+	}
+}
+
+// checkpoint fetches the latest checkpoint as u.
+func (c *cm) checkpoint(t *testing.T, u user) api.LogCheckpoint {
+	t.Helper()
+	var cp api.LogCheckpoint
+	if err := c.call(u, http.MethodGet, api.PathLogCheckpoint, nil, &cp); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// checkProofs checks the API's inclusion proof of record id in the latest checkpoint and its
+// consistency proof from the older checkpoint saved.
+func checkProofs(t *testing.T, c *cm, u user, v *translog.Verifier, id string, saved api.LogCheckpoint) {
+	t.Helper()
+	var incl api.InclusionProof
+	if err := c.call(u, http.MethodGet, api.PathLogInclusion+"?id="+id, nil, &incl); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := v.OpenCheckpoint(incl.Checkpoint)
+	if err != nil {
+		t.Fatalf("the proof's checkpoint: %v", err)
+	}
+	if err := translog.VerifyInclusion(incl.Index, incl.Size, incl.LeafHash, incl.Proof, latest.Root); err != nil {
+		t.Fatalf("inclusion proof of %s: %v", id, err)
+	}
+	old, err := v.OpenCheckpoint(saved.Note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cons api.ConsistencyProof
+	q := fmt.Sprintf("?from=%d&to=%d", old.Size, latest.Size)
+	if err := c.call(u, http.MethodGet, api.PathLogConsistency+q, nil, &cons); err != nil {
+		t.Fatal(err)
+	}
+	if err := translog.VerifyConsistency(old.Size, latest.Size, cons.Proof, old.Root, latest.Root); err != nil {
+		t.Fatalf("consistency proof %d → %d: %v", old.Size, latest.Size, err)
+	}
+	if err := translog.VerifyConsistency(old.Size, latest.Size, cons.Proof, latest.Root, latest.Root); err == nil && old.Size != latest.Size {
+		t.Fatal("a consistency proof verified against the wrong root")
+	}
+}
