@@ -79,15 +79,15 @@ func insertVolume(t testing.TB, st *store.DB, n int, newest time.Time) {
 // record as it arrives, marks its number (vol-NNNNNN) seen, and samples the heap that remains
 // after a collection every sampleEvery records, without keeping the records.
 type recordCounter struct {
-	partial     []byte
-	seen        []bool
-	dup, other  []string
-	records     int
-	bytes       int
+	partial    []byte
+	seen       []bool
+	dup, other []string
+	records    int
+	bytes      int
 	// last is the number of the last record seen; disorder counts records out of order.
 	last, disorder int
-	maxHeap     uint64
-	sampleEvery int
+	maxHeap        uint64
+	sampleEvery    int
 }
 
 func (c *recordCounter) Write(p []byte) (int, error) {
