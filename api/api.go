@@ -351,17 +351,6 @@ type Decision struct {
 	Labels  map[string]string `json:"labels,omitempty"`
 }
 
-// Labels of an allowed connect's decision record that link it to what it granted.
-const (
-	// LabelOutcome is "granted", or the refusal code that stopped the grant (host_offline, …).
-	LabelOutcome = "outcome"
-	// LabelSession is the id of the session the decision started; the session's DecisionID
-	// names the decision back.
-	LabelSession = "session_id"
-	// LabelRelay is the id of the relay chosen for the session.
-	LabelRelay = "relay"
-)
-
 // MetricEvalNS is the Decision metric of the policy evaluation time, as OPA names it.
 const MetricEvalNS = "timer_rego_query_eval_ns"
 
