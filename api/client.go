@@ -13,8 +13,16 @@ import (
 	"github.com/portcullis/portcullis/access"
 )
 
-// maxResponseBytes bounds a CM answer a client reads.
-const maxResponseBytes = 1 << 20
+// MaxResponseBytes bounds a CM answer a client reads; a longer one is an error, never cut.
+const MaxResponseBytes = 1 << 20
+
+// MaxPageBytes bounds the JSON of the records in one page of a list the CM answers in pages
+// (GET /v1/decisions): the CM ends a page early, with its cursor, rather than exceed it, so
+// that a page of any records fits within MaxResponseBytes.
+const MaxPageBytes = MaxResponseBytes * 3 / 4
+
+// ErrResponseTooLarge is the error of an answer longer than MaxResponseBytes.
+var ErrResponseTooLarge = errors.New("answer longer than the client reads (1 MiB)")
 
 // StatusError is a non-2xx answer from the CM. It unwraps to the refusal codes of its body
 // (the finer Reason first), so errors.Is(err, access.ErrDenied) and access.ExitCode work on it.
@@ -75,9 +83,12 @@ func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, 
 		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return fmt.Errorf("read answer of %s %s: %w", method, url, err)
+	}
+	if len(data) > MaxResponseBytes {
+		return fmt.Errorf("answer of %s %s: %w", method, url, ErrResponseTooLarge)
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Status: resp.StatusCode}

@@ -103,3 +103,14 @@ type Reevaluation struct {
 	Ended   []string `json:"ended"`
 	Warned  []string `json:"warned"`
 }
+
+// Labels of an allowed connect's decision record that link it to what it granted.
+const (
+	// LabelOutcome is "granted", or the refusal code that stopped the grant (host_offline, …).
+	LabelOutcome = "outcome"
+	// LabelSession is the id of the session the decision started; the session's DecisionID
+	// names the decision back.
+	LabelSession = "session_id"
+	// LabelRelay is the id of the relay chosen for the session.
+	LabelRelay = "relay"
+)

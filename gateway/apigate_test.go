@@ -183,7 +183,7 @@ func TestBadRequestsAreRefusedAndRecordedAndAnAuditorsQueryWorks(t *testing.T) {
 		{"every bad filter at once", carol, api.PathDecisions, "allow=maybe&since=yesterday", http.StatusBadRequest, "allow must be true or false; since must be an RFC 3339 time", nil},
 		{"a malformed query", carol, api.PathDecisions, "subject=%zz", http.StatusBadRequest, "malformed query", nil},
 		{"sessions: live that is no boolean", carol, api.PathSessions, "live=perhaps", http.StatusBadRequest, "live must be true or false", nil},
-		{"sessions: a filter they do not take", carol, api.PathSessions, "subject=bob", http.StatusBadRequest, "takes only user, host, relay, live, limit", nil},
+		{"sessions: a filter they do not take", carol, api.PathSessions, "subject=bob", http.StatusBadRequest, "takes only user, host, relay, live, decision, limit", nil},
 		{"locks: all that is no boolean", carol, api.PathLocks, "all=yes", http.StatusBadRequest, "all must be true or false", nil},
 		{"hosts take no parameters", carol, api.PathHosts, "tenant=acme", http.StatusBadRequest, "takes no query parameters", nil},
 		{"carol's denials of the last day", carol, api.PathDecisions, url.Values{api.QueryAllow: {"false"}, api.QuerySince: {w.now.Add(-24 * time.Hour).Format(time.RFC3339)}}.Encode(), http.StatusOK, "", nil},

@@ -34,11 +34,11 @@ const (
 // and the outcome: "granted" with the session (which commits with the record), or the refusal
 // code that stopped the grant (host_offline, no_relay, internal).
 const (
-	labelRelay            = "relay"
+	labelRelay            = api.LabelRelay
 	labelRelayReason      = "relay_reason"
 	labelRelayReasonShown = "relay_reason_shown"
-	labelOutcome          = "outcome"
-	labelSession          = "session_id"
+	labelOutcome          = api.LabelOutcome
+	labelSession          = api.LabelSession
 	outcomeGranted        = "granted"
 )
 

@@ -44,11 +44,41 @@ func (s *Server) handleListDecisions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 		return
 	}
-	page := api.DecisionPage{Decisions: make([]api.Decision, 0, len(ds)), Next: next}
-	for _, d := range ds {
-		page.Decisions = append(page.Decisions, decisionView(d))
+	page, err := boundedPage(ds, next, api.MaxPageBytes)
+	if err != nil {
+		s.cfg.Logger.Error("encode decisions", "err", err)
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "cannot encode the decision records"})
+		return
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// rawDecisionPage is api.DecisionPage with its records already encoded.
+type rawDecisionPage struct {
+	Decisions []json.RawMessage `json:"decisions"`
+	Next      string            `json:"next,omitempty"`
+}
+
+// boundedPage encodes the records of a page whose next page starts at next, ending it early,
+// with the cursor of its last record as next, where the records would exceed maxBytes of
+// JSON: so that a page of records of any size fits in what a client reads (api.MaxResponseBytes).
+// A page keeps its first record whatever its size.
+func boundedPage(ds []store.Decision, next string, maxBytes int) (rawDecisionPage, error) {
+	page := rawDecisionPage{Decisions: make([]json.RawMessage, 0, len(ds)), Next: next}
+	size := 0
+	for i, d := range ds {
+		b, err := json.Marshal(decisionView(d))
+		if err != nil {
+			return page, fmt.Errorf("encode decision %s: %w", d.ID, err)
+		}
+		size += len(b) + 1 // and a comma
+		if i > 0 && size > maxBytes {
+			page.Next = store.DecisionCursor(ds[i-1])
+			break
+		}
+		page.Decisions = append(page.Decisions, b)
+	}
+	return page, nil
 }
 
 // decisionFilter reads the query parameters of GET /v1/decisions; a requestError names every

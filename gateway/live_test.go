@@ -277,7 +277,30 @@ func TestSessionRecordsAreForAuditorsAndAdministrators(t *testing.T) {
 	if err := w.call(carol, http.MethodGet, api.PathSessions+"/"+sess.SessionID, nil, &one); err != nil || one.ID != sess.SessionID {
 		t.Errorf("get session = %+v, %v", one, err)
 	}
-	err := w.call(alice, http.MethodGet, api.PathSessions, nil, &all)
+	rec, err := w.store.GetDecision(context.Background(), sess.DecisionID)
+	if err != nil || rec.Labels["session_id"] != sess.SessionID || rec.Labels["outcome"] != "granted" {
+		t.Errorf("the decision record %+v (%v) does not name its session %s", rec.Labels, err, sess.SessionID)
+	}
+	for _, tc := range []struct {
+		decision string
+		want     []string
+	}{
+		{sess.DecisionID, []string{sess.SessionID}},
+		{"dec_that_allowed_nothing", nil},
+	} {
+		var got []api.Session
+		if err := w.call(carol, http.MethodGet, api.PathSessions+"?decision="+tc.decision, nil, &got); err != nil {
+			t.Fatalf("sessions of decision %s: %v", tc.decision, err)
+		}
+		var ids []string
+		for _, s := range got {
+			ids = append(ids, s.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("sessions?decision=%s = %v, want %v", tc.decision, ids, tc.want)
+		}
+	}
+	err = w.call(alice, http.MethodGet, api.PathSessions, nil, &all)
 	if status, _ := statusOf(err); status != http.StatusForbidden {
 		t.Errorf("alice listed sessions: %v, want 403", err)
 	}

@@ -18,13 +18,16 @@ const (
 	sessionParamRelay = "relay"
 	sessionParamLive  = "live"
 	sessionParamLimit = "limit"
+	// sessionParamDecision keeps the session a decision allowed (its record's session_id).
+	sessionParamDecision = "decision"
 )
 
 // handleListSessions lists session records, newest first. Filters: user, host (name), relay,
-// live (true|false), limit.
+// live (true|false), decision (the decision that allowed it), limit. Any other parameter is
+// refused (400), never ignored.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	var f store.SessionFilter
-	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamLimit)
+	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, sessionParamLimit)
 	c, ok := s.gate(w, r, op, func(c *apiCall) error {
 		var err error
 		f, err = sessionFilter(c.query)
@@ -60,7 +63,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 
 // sessionFilter reads the query's filters; a requestError names a malformed one.
 func sessionFilter(q url.Values) (store.SessionFilter, error) {
-	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay)}
+	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay), DecisionID: q.Get(sessionParamDecision)}
 	if v := q.Get(sessionParamLive); v != "" {
 		live, err := strconv.ParseBool(v)
 		if err != nil {

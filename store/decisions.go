@@ -187,9 +187,13 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 		return ds, "", nil
 	}
 	ds = ds[:limit]
-	last := ds[limit-1]
-	return ds, encodeCursor(last.Time, last.ID), nil
+	return ds, DecisionCursor(ds[limit-1]), nil
 }
+
+// DecisionCursor is the cursor of the page that follows d: ListDecisions with it as
+// DecisionFilter.After continues with the record after d. A caller that ends a page early (the
+// CM, to bound the page's size) hands it on as the page's next.
+func DecisionCursor(d Decision) string { return encodeCursor(d.Time, d.ID) }
 
 // decisionQuery is the SELECT of one page of ListDecisions (one more row than the page, to
 // tell whether a next page exists), its arguments and the page size.

@@ -59,6 +59,8 @@ type SessionFilter struct {
 	HostID string
 	// RelayID, when set, keeps the sessions the relay splices.
 	RelayID string
+	// DecisionID, when set, keeps the session this decision allowed.
+	DecisionID string
 	// Live, when set, keeps live (true) or ended (false) sessions.
 	Live *bool
 	// Limit bounds the result (DefaultSessionLimit when 0, at most MaxSessionLimit).
@@ -217,6 +219,9 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, err
 	}
 	if f.RelayID != "" {
 		w.add("relay_id = ?", f.RelayID)
+	}
+	if f.DecisionID != "" {
+		w.add("decision_id = ?", f.DecisionID)
 	}
 	if f.Live != nil && *f.Live {
 		w.add("ended_at IS NULL")

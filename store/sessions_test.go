@@ -90,6 +90,8 @@ func testSessions(t *testing.T, dsn string) {
 		{"host", SessionFilter{HostID: "id-web-1"}, []Session{s2}},
 		{"host and live", SessionFilter{HostID: "id-db-1", Live: ptr(true)}, nil},
 		{"limit", SessionFilter{Limit: 1}, []Session{s2}},
+		{"decision", SessionFilter{DecisionID: "d2"}, []Session{s2}},
+		{"decision that allowed none", SessionFilter{DecisionID: "d3"}, nil},
 	}
 	for _, c := range filters {
 		got, err := db.ListSessions(ctx, c.f)

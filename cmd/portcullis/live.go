@@ -40,7 +40,7 @@ func newSessionsListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
-			for _, name := range []string{"user", "host", "relay"} {
+			for _, name := range []string{"user", "host", "relay", "decision"} {
 				if v, _ := cmd.Flags().GetString(name); v != "" {
 					q.Set(name, v)
 				}
@@ -64,6 +64,7 @@ func newSessionsListCmd() *cobra.Command {
 	f.String("user", "", "only this user's sessions")
 	f.String("host", "", "only sessions to this host (name)")
 	f.String("relay", "", "only sessions through this relay")
+	f.String("decision", "", "only the session this decision allowed (see also 'logs trace')")
 	f.Bool("live", false, "only live sessions (--live=false: only ended ones)")
 	f.Int("limit", 0, "at most this many (default: the CM's page size)")
 	return cmd

@@ -45,7 +45,7 @@ type logsQueryConfig struct {
 
 func newLogsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "logs", Short: "Read the decision log (auditors)"}
-	cmd.AddCommand(newLogsQueryCmd(), newLogsExportCmd(), newLogsVerifyCmd())
+	cmd.AddCommand(newLogsQueryCmd(), newLogsTraceCmd(), newLogsExportCmd(), newLogsVerifyCmd())
 	return cmd
 }
 
@@ -178,18 +178,19 @@ func newDecisionClient(ctx context.Context, g guestConfig) (*decisionClient, err
 // pages yields the records q selects, newest first, following the cursor; at most limit (0: all).
 func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) iter.Seq2[api.Decision, error] {
 	return func(yield func(api.Decision, error) bool) {
-		n := 0
+		n, size := 0, store.MaxDecisionLimit
 		for {
-			size := store.MaxDecisionLimit
+			ask := size
 			if limit > 0 {
-				size = min(size, limit-n)
+				ask = min(ask, limit-n)
 			}
-			q.Set(api.QueryLimit, strconv.Itoa(size))
+			q.Set(api.QueryLimit, strconv.Itoa(ask))
 			var page api.DecisionPage
 			if err := api.Call(ctx, c.http, http.MethodGet, c.base+api.PathDecisions+"?"+q.Encode(), c.token, nil, &page); err != nil {
 				yield(api.Decision{}, fmt.Errorf("query the decision log: %w", err))
 				return
 			}
+			size = nextPageSize(ask, len(page.Decisions), page.Next != "")
 			for _, d := range page.Decisions {
 				if !yield(d, nil) {
 					return
@@ -204,13 +205,30 @@ func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) ite
 	}
 }
 
-// recordWriter prints decision records in one format.
+// tableBlock is how many rows of a table 'logs query' aligns and writes out at a time: the
+// output streams, whatever the count, with columns aligned within each block.
+const tableBlock = 256
+
+// nextPageSize is the page size to ask for after a page of got records, asked as ask: the CM
+// ends a page early when its records would not fit in an answer (api.MaxPageBytes), and then
+// the next page asks for about as many as fitted, so that the CM does not read records it
+// cannot send; a page that was not cut grows back towards store.MaxDecisionLimit.
+func nextPageSize(ask, got int, more bool) int {
+	if more && got < ask {
+		return max(1, got)
+	}
+	return min(store.MaxDecisionLimit, max(ask, got)+max(ask, got)/4+1)
+}
+
+// recordWriter prints decision records in one format as they arrive: it holds no more than a
+// table block, whatever the count.
 type recordWriter struct {
 	format string
 	out    io.Writer
 	tab    *tabwriter.Writer
 	csv    *csv.Writer
-	json   []api.Decision
+	// rows counts the records written.
+	rows int
 }
 
 func newRecordWriter(format string, out io.Writer) *recordWriter {
@@ -227,18 +245,34 @@ func newRecordWriter(format string, out io.Writer) *recordWriter {
 }
 
 func (w *recordWriter) write(d api.Decision) error {
+	w.rows++
 	reasons := strings.Join(d.Reasons, "; ")
 	switch w.format {
 	case formatTable:
-		_, err := fmt.Fprintf(w.tab, "%s\t%s\t%s\t%s\t%t\t%s\n", d.Time.UTC().Format(time.RFC3339), d.ID, d.Subject, d.HostName, d.Allow, reasons)
-		return err
+		if _, err := fmt.Fprintf(w.tab, "%s\t%s\t%s\t%s\t%t\t%s\n", d.Time.UTC().Format(time.RFC3339), d.ID, d.Subject, d.HostName, d.Allow, reasons); err != nil {
+			return err
+		}
+		if w.rows%tableBlock == 0 {
+			return w.tab.Flush()
+		}
+		return nil
 	case formatCSV:
 		return w.csv.Write([]string{d.ID, d.Time.UTC().Format(time.RFC3339Nano), d.Subject, d.HostName, strconv.FormatBool(d.Allow), reasons, d.Revision, d.Path})
 	case formatNDJSON:
 		return json.NewEncoder(w.out).Encode(d)
 	}
-	w.json = append(w.json, d)
-	return nil
+	// formatJSON: one array, written element by element as json.Encoder with a two-space
+	// indent would write it whole.
+	b, err := json.MarshalIndent(d, "  ", "  ")
+	if err != nil {
+		return fmt.Errorf("encode decision %s: %w", d.ID, err)
+	}
+	sep := ",\n  "
+	if w.rows == 1 {
+		sep = "[\n  "
+	}
+	_, err = fmt.Fprintf(w.out, "%s%s", sep, b)
+	return err
 }
 
 // close flushes the output; the table ends with the count of records.
@@ -251,12 +285,12 @@ func (w *recordWriter) close(n int) error {
 		w.csv.Flush()
 		return w.csv.Error()
 	case formatJSON:
-		if w.json == nil {
-			w.json = []api.Decision{}
+		end := "\n]\n"
+		if w.rows == 0 {
+			end = "[]\n"
 		}
-		enc := json.NewEncoder(w.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(w.json)
+		_, err := io.WriteString(w.out, end)
+		return err
 	}
 	return nil
 }
