@@ -35,6 +35,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("replicas") {
 		b.step("replicas", func() error { return b.measureReplicas(ctx) })
 	}
+	if b.want("log") {
+		b.step("log", func() error { return b.measureLog(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }

@@ -23,6 +23,8 @@ type config struct {
 	only      map[string]bool
 	size      int64
 	setupRuns int
+	// logRecords is the size of the bundle the log section verifies.
+	logRecords int
 	duration  time.Duration
 	rate      int
 	sessions  int
@@ -33,7 +35,7 @@ type config struct {
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log"}
 
 func parseFlags(args []string) (config, error) {
 	var c config
@@ -47,6 +49,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.rate, "rate", 500, "fixed connect rate (per second) of the latency phase")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
 	fs.IntVar(&c.flood, "flood", 2000, "slow connections from one address beside which legitimate sessions connect")
+	fs.IntVar(&c.logRecords, "log-records", 1_000_000, "records in the bundle that the log section verifies")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only when a figure could not be measured")
 	fs.StringVar(&c.profile, "profile", "", "directory to save CPU profiles of the CM under load (default: none)")
@@ -68,8 +71,8 @@ func parseFlags(args []string) (config, error) {
 	if c.setupRuns < 30 {
 		errs = append(errs, errors.New("-setup-runs must be at least 30"))
 	}
-	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 {
-		errs = append(errs, errors.New("-size, -rate, -sessions, -flood and -duration must be positive"))
+	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 || c.logRecords <= 0 {
+		errs = append(errs, errors.New("-size, -rate, -sessions, -flood, -duration and -log-records must be positive"))
 	}
 	return c, errors.Join(errs...)
 }

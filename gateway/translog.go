@@ -59,9 +59,12 @@ func (s *Server) sequenceStep(ctx context.Context) (int, error) {
 	from := tree.Size()
 	step := store.LogAppend{FromSize: from}
 	for i, d := range recs {
-		_, leaf, err := translog.RecordLeaf(d)
+		leaf, signed, err := s.cfg.LogSigner.Leaf(d)
 		if err != nil {
 			return 0, err
+		}
+		if !signed {
+			s.cfg.Logger.Error("decision record not signed by the log key: logged as unsigned", "decision_id", d.ID)
 		}
 		nodes, err := tree.Append(leaf)
 		if err != nil {

@@ -113,7 +113,7 @@ func (s *Server) handleLogInclusion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, leaf, err := translog.RecordLeaf(d)
+	leaf, _, err := s.cfg.LogSigner.Leaf(d)
 	if err != nil {
 		s.logStoreDown(w, "encode record", err)
 		return

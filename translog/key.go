@@ -12,6 +12,7 @@ import (
 // Signer signs records and checkpoints with the log key.
 type Signer struct {
 	s    note.Signer
+	v    note.Verifier
 	vkey string
 }
 
@@ -30,7 +31,7 @@ func NewSigner(skey, vkey string) (*Signer, error) {
 	if sig, err := s.Sign(probe); err != nil || v.Name() != s.Name() || v.KeyHash() != s.KeyHash() || !v.Verify(probe, sig) {
 		return nil, errors.New("translog: the signing key and the verifier key are not one pair")
 	}
-	return &Signer{s: s, vkey: strings.TrimSpace(vkey) + "\n"}, nil
+	return &Signer{s: s, v: v, vkey: strings.TrimSpace(vkey) + "\n"}, nil
 }
 
 // LoadSigner reads the signing key and its verifier key from the files keyPath and pubPath.

@@ -54,10 +54,34 @@ func Canonical(d store.Decision) ([]byte, error) {
 	return b, nil
 }
 
-// LeafHash is the RFC 6962 leaf hash of a record's canonical encoding.
+// LeafHash is the RFC 6962 leaf hash of a record's canonical encoding: the leaf of a record
+// the sequencer found signed by the log key.
 func LeafHash(canonical []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(canonical) }
 
-// RecordLeaf returns the record's canonical encoding and its leaf hash.
+// unsignedMark ends the leaf data of a record the sequencer found not signed by the log key.
+const unsignedMark = "\nunsigned"
+
+// UnsignedLeafHash is the leaf hash of a record the sequencer found not signed by the log key:
+// the log keeps it (nothing committed is dropped) and says so, and a verifier needs no
+// signature check for the records logged as signed.
+func UnsignedLeafHash(canonical []byte) []byte {
+	return rfc6962.DefaultHasher.HashLeaf(append(canonical[:len(canonical):len(canonical)], unsignedMark...))
+}
+
+// Leaf returns the leaf the sequencer appends for a record: its leaf hash, as signed or as
+// unsigned after checking its signature (d.LogSig) against the log key.
+func (s *Signer) Leaf(d store.Decision) (leaf []byte, signed bool, err error) {
+	canonical, err := Canonical(d)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(d.LogSig) > 0 && s.v.Verify(canonical, d.LogSig) {
+		return LeafHash(canonical), true, nil
+	}
+	return UnsignedLeafHash(canonical), false, nil
+}
+
+// RecordLeaf returns the record's canonical encoding and its leaf hash as a signed record.
 func RecordLeaf(d store.Decision) (canonical, leaf []byte, err error) {
 	canonical, err = Canonical(d)
 	if err != nil {

@@ -1,6 +1,7 @@
 package translog
 
 import (
+	"math"
 	"bytes"
 	"cmp"
 	"errors"
@@ -26,8 +27,8 @@ const (
 	FindingInserted = "inserted"
 	// FindingReordered: a logged record found at another position than it was logged at.
 	FindingReordered = "reordered"
-	// FindingUnsigned: a logged record the log key never signed: forged before the sequencer
-	// logged it, or altered and the log rewritten to match.
+	// FindingUnsigned: a record the sequencer logged as not signed by the log key: forged
+	// before it was logged.
 	FindingUnsigned = "unsigned"
 )
 
@@ -76,6 +77,10 @@ type verification struct {
 	leaves  []BundleLeaf
 	indexOf map[string]uint64 // logged records' positions, by id
 	seen    map[uint64]bool   // positions whose record the bundle holds
+	// rooted is set once the roots are checked (before the first record); suspectFrom is then
+	// the first position a rewritten tree may have changed (beyond the log when none).
+	rooted      bool
+	suspectFrom uint64
 }
 
 // Verify checks a bundle against the log's key: every checkpoint's signature; that the
@@ -85,6 +90,9 @@ type verification struct {
 // reordered. An error means the bundle could not be read; findings are in the Report.
 func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 	s := &verification{v: v, indexOf: map[string]uint64{}, seen: map[uint64]bool{}}
+	for _, text := range saved {
+		s.checkpoint(text, FindingFork)
+	}
 	err := readBundle(r, func(n int, l BundleLine) error {
 		switch {
 		case l.Header != nil:
@@ -94,6 +102,7 @@ func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 		case l.Leaf != nil:
 			return s.leaf(n, *l.Leaf)
 		case l.Record != nil:
+			s.checkRoots()
 			s.record(*l.Record)
 		default:
 			return fmt.Errorf("translog: bundle line %d: empty", n)
@@ -105,9 +114,6 @@ func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 	}
 	if s.header == nil {
 		return s.rep, errors.New("translog: the bundle has no header")
-	}
-	for _, text := range saved {
-		s.checkpoint(text, FindingFork)
 	}
 	s.checkRoots()
 	s.checkDeleted()
@@ -144,9 +150,8 @@ func (s *verification) record(r BundleRecord) {
 		s.rep.find(FindingInserted, d.ID, -1, "cannot encode: %v", err)
 		return
 	}
-	signed := s.v.VerifyRecord(canonical, r.Signature)
 	if r.Index == nil {
-		if !signed {
+		if !s.v.VerifyRecord(canonical, r.Signature) {
 			s.rep.find(FindingInserted, d.ID, -1, "not logged yet, and not signed by the log key")
 			return
 		}
@@ -173,27 +178,41 @@ func (s *verification) record(r BundleRecord) {
 		} else {
 			s.rep.find(FindingInserted, d.ID, at, "never logged; position %d holds %s", i, want.ID)
 		}
-	case !bytes.Equal(want.Hash, leaf):
+	case bytes.Equal(want.Hash, leaf):
+		// Logged as signed: the sequencer checked the signature, and the checkpoints cover it,
+		// unless the tree was rewritten here: then the signature tells.
+		if i >= s.suspectFrom && !s.v.VerifyRecord(canonical, r.Signature) {
+			s.rep.find(FindingAltered, d.ID, at, "not signed by the log key, and the log's leaves were rewritten to match")
+		}
+	case bytes.Equal(want.Hash, UnsignedLeafHash(canonical)):
+		s.rep.find(FindingUnsigned, d.ID, at, "logged at %d as not signed by the log key", i)
+	default:
 		s.rep.find(FindingAltered, d.ID, at, "its content differs from what was logged at %d", i)
-	case !signed:
-		s.rep.find(FindingUnsigned, d.ID, at, "logged at %d, but not signed by the log key", i)
 	}
 }
 
-// checkRoots rebuilds the tree from the leaves and compares its root at every checkpoint.
+// checkRoots rebuilds the tree from the leaves and compares its root at every checkpoint,
+// once, and notes from which position a rewritten tree may have changed leaves.
 func (s *verification) checkRoots() {
+	if s.rooted {
+		return
+	}
+	s.rooted, s.suspectFrom = true, math.MaxUint64
 	slices.SortFunc(s.cps, func(a, b checked) int { return cmp.Compare(a.Size, b.Size) })
 	t, _ := NewTree(0, nil)
-	next := 0
+	next, good := 0, uint64(0)
 	for i := 0; next < len(s.cps); i++ {
 		for next < len(s.cps) && s.cps[next].Size == t.Size() {
 			root, err := t.Root()
-			if err != nil || !bytes.Equal(root, s.cps[next].Root) {
-				kind := FindingRewritten
-				if s.cps[next].saved {
-					kind = FindingFork
-				}
-				s.rep.find(kind, "", int64(t.Size()), "the first %d records do not hash to the signed root of that size", t.Size())
+			switch {
+			case err == nil && bytes.Equal(root, s.cps[next].Root):
+				good = t.Size()
+			case s.cps[next].saved:
+				s.rep.find(FindingFork, "", int64(t.Size()), "the first %d records do not hash to the root of the checkpoint saved earlier", t.Size())
+				s.suspectFrom = min(s.suspectFrom, good)
+			default:
+				s.rep.find(FindingRewritten, "", int64(t.Size()), "the first %d records do not hash to the signed root of that size", t.Size())
+				s.suspectFrom = min(s.suspectFrom, good)
 			}
 			next++
 		}
@@ -202,6 +221,7 @@ func (s *verification) checkRoots() {
 		}
 		if _, err := t.Append(s.leaves[i].Hash); err != nil {
 			s.rep.find(FindingRewritten, "", int64(i), "leaf %d: %v", i, err)
+			s.suspectFrom = 0
 			return
 		}
 	}

@@ -110,8 +110,12 @@ func TestVerifyNamesEveryTamperedRecord(t *testing.T) {
 		}, []Finding{{Kind: FindingInserted, ID: "dec_forged", Index: -1}}},
 		{"a forged row logged by the sequencer", func(t *testing.T, l *testLog) {
 			d := l.records[9].Decision
-			d.ID, d.Subject = "dec_forged", "mallory@example.com"
-			_, leaf, _ := RecordLeaf(d)
+			d.ID, d.Subject, d.LogSig = "dec_forged", "mallory@example.com", []byte("x")
+			leaf, signed, _ := l.signer.Leaf(d) // what the sequencer appends
+			if signed {
+				t.Fatal("a forged signature passed")
+			}
+			d.LogSig = nil
 			l.leaves[9], l.records[9] = BundleLeaf{Index: 9, ID: d.ID, Hash: leaf}, BundleRecord{Index: l.records[9].Index, Signature: []byte("x"), Decision: d}
 			l.cps = l.cps[:len(l.cps)-1] // no checkpoint covers the last record
 			tree, _ := NewTree(0, nil)
@@ -131,7 +135,7 @@ func TestVerifyNamesEveryTamperedRecord(t *testing.T) {
 			_, leaf, _ := RecordLeaf(l.records[3].Decision)
 			l.leaves[3].Hash = leaf
 		}, []Finding{
-			{Kind: FindingUnsigned, ID: "dec_003", Index: 3}, // its signature no longer matches
+			{Kind: FindingAltered, ID: "dec_003", Index: 3}, // its signature no longer matches
 			{Kind: FindingRewritten, Index: 4}, {Kind: FindingRewritten, Index: 8}, {Kind: FindingRewritten, Index: 10},
 		}},
 		{"a checkpoint signed by another key", func(t *testing.T, l *testLog) {
