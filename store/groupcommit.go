@@ -109,6 +109,9 @@ func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, p *pendingInsert) 
 	if err := db.insert(ctx, tx, insertDecisionSQL, p.args...); err != nil {
 		return err
 	}
+	if err := db.insert(ctx, tx, insertOutboxSQL, p.args[:2]...); err != nil {
+		return err
+	}
 	if p.then != nil {
 		return db.insertSessionRow(ctx, tx, p.then)
 	}
