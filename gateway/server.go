@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -181,6 +182,8 @@ type Server struct {
 	lease      *singletonLease
 	relayWatch relayWatch
 	mux        *http.ServeMux
+	// requests numbers the requests served, for the decision records' req_id.
+	requests atomic.Uint64
 }
 
 // New checks cfg and returns a Server.
@@ -209,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the CM's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.numberRequests(s.mux) }
 
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
