@@ -161,6 +161,13 @@ func TestDecisionRecordsShipAtLeastOnceAcrossOutagesAndRestarts(t *testing.T) {
 	// The collector goes down; records keep being committed; the CM stops.
 	col.kill()
 	during := decide(4)
+	waitFor(t, 10*time.Second, "cm-a failing to ship while the collector is down", func() bool {
+		got := metricLine(t, w.cm, "portcullis_decision_log_ship_failures_total ")
+		return got != "" && got != "portcullis_decision_log_ship_failures_total 0"
+	})
+	if got := metricLine(t, w.cm, "portcullis_decision_log_shipped_total "); got == "" || got == "portcullis_decision_log_shipped_total 0" {
+		t.Errorf("shipped metric %q, want the records shipped before the outage", got)
+	}
 	stopA()
 	if err := <-aDone; err != nil {
 		t.Fatalf("Run: %v", err)

@@ -210,17 +210,18 @@ func New(cfg Config) (*Server, error) {
 	s.live, s.pending = newLiveCache(), newPendingWrites()
 	s.hostGate = newAdmission(maxHostAdmissions)
 	s.lease = newSingletonLease(cfg.Store, cfg.Instance, cfg.Logger)
-	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: metrics: %w", err)
-	}
-	s.routes(metrics)
 	if ship := cfg.DecisionLogShipping; ship.URL != "" {
 		ship.Outbox, ship.Leader, ship.Logger = cfg.Store, s.lease.held, cfg.Logger.With("component", "logship")
+		var err error
 		if s.shipper, err = logship.New(ship); err != nil {
 			return nil, fmt.Errorf("gateway: decision-log shipping: %w", err)
 		}
 	}
+	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.shipper)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: metrics: %w", err)
+	}
+	s.routes(metrics)
 	return s, nil
 }
 

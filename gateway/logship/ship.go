@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -87,6 +88,21 @@ type Config struct {
 type Shipper struct {
 	cfg    Config
 	target string
+	// shipped counts the records collectors acknowledged; failures the failed attempts.
+	shipped, failures atomic.Uint64
+}
+
+// Stats counts what a Shipper did since it was made.
+type Stats struct {
+	// Shipped is how many records collectors acknowledged (a record sent again counts again).
+	Shipped uint64
+	// Failures is how many attempts failed (store or collector) and were retried.
+	Failures uint64
+}
+
+// Stats returns what s did so far.
+func (s *Shipper) Stats() Stats {
+	return Stats{Shipped: s.shipped.Load(), Failures: s.failures.Load()}
 }
 
 // New checks cfg and returns a Shipper.
@@ -145,6 +161,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 				}),
 				backoff.WithMaxElapsedTime(0),
 				backoff.WithNotify(func(err error, next time.Duration) {
+					s.failures.Add(1)
 					s.cfg.Logger.Warn("ship decision records; retrying", "collector", s.target, "err", err, "retry_in", next)
 				}))
 			full = err == nil && n >= s.cfg.Batch
@@ -186,6 +203,7 @@ func (s *Shipper) shipBatch(ctx context.Context) (int, error) {
 		return 0, err // the batch goes again: at least once
 	}
 	if len(ds) > 0 {
+		s.shipped.Add(uint64(len(ds)))
 		s.cfg.Logger.Debug("shipped decision records", "count", len(ds), "last", ds[len(ds)-1].ID)
 	}
 	return len(ids), nil
