@@ -333,7 +333,9 @@ type ConnectResponse struct {
 	RelayReason string `json:"relay_reason,omitempty"`
 }
 
-// Decision is a decision record as the API shows it.
+// Decision is a decision record as the API shows it and the CM ships it to a decision-log
+// collector: an OPA decision-log event (decision_id, timestamp, path, input, result, bundles,
+// erased, masked, requested_by, req_id, metrics, labels) with Portcullis' own fields beside.
 type Decision struct {
 	ID       string    `json:"decision_id"`
 	Time     time.Time `json:"timestamp"`
@@ -346,9 +348,25 @@ type Decision struct {
 	Input    any       `json:"input"`
 	Result   any       `json:"result"`
 	Revision string    `json:"revision"`
+	// Bundles names the policy bundles that decided and their revisions.
+	Bundles map[string]BundleRevision `json:"bundles,omitempty"`
+	// Erased lists the JSON pointers the decision-log mask removed from input or result.
+	Erased []string `json:"erased,omitempty"`
+	// Masked lists the JSON pointers the decision-log mask replaced in input or result.
+	Masked []string `json:"masked,omitempty"`
+	// RequestedBy is the address of the client whose request started the decision.
+	RequestedBy string `json:"requested_by,omitempty"`
+	// ReqID numbers that request on the replica of label "cm".
+	ReqID uint64 `json:"req_id,omitempty"`
 	// Metrics holds OPA's decision-log metrics, e.g. "timer_rego_query_eval_ns".
 	Metrics map[string]int64  `json:"metrics"`
 	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// BundleRevision is one entry of Decision.Bundles.
+type BundleRevision struct {
+	// Revision is the bundle's revision.
+	Revision string `json:"revision"`
 }
 
 // MetricEvalNS is the Decision metric of the policy evaluation time, as OPA names it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway/logship"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -151,14 +152,9 @@ func (s *Server) handleGetDecision(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, decisionView(d))
 }
 
-// decisionView renders a stored decision record for the API, with OPA's event field names.
-func decisionView(d store.Decision) api.Decision {
-	return api.Decision{
-		ID: d.ID, Time: d.Time, Path: d.Path, Subject: d.Subject, HostID: d.HostID, HostName: d.HostName,
-		Allow: d.Allow, Reasons: d.Reasons, Input: json.RawMessage(d.Input), Result: json.RawMessage(d.Result),
-		Revision: d.Revision, Metrics: map[string]int64{api.MetricEvalNS: d.EvalNS}, Labels: d.Labels,
-	}
-}
+// decisionView renders a stored decision record for the API: the OPA decision-log event the
+// CM also ships.
+func decisionView(d store.Decision) api.Decision { return logship.Event(d) }
 
 // subjectView is a decision record as its own subject may read it without the right to read
 // the decision log: nothing about other tenants. The relay choice's reason is the one the

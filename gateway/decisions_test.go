@@ -138,8 +138,29 @@ func TestDecisionRecordsAreMasked(t *testing.T) {
 	if in.Context.GuestAddr != "127.0.0.0/24" {
 		t.Errorf("recorded guest address %q, want its /24", in.Context.GuestAddr)
 	}
-	if m := d.Labels["masked"]; !strings.Contains(m, "/input/subject/email") || !strings.Contains(m, "/input/context/guest_addr") {
-		t.Errorf("masked label %q, want the masked pointers", m)
+	// OPA's event fields: what the mask erased and what it replaced, apart; the bundle; the request.
+	if !slices.Contains(d.Erased, "/input/subject/email") || slices.Contains(d.Erased, "/input/context/guest_addr") {
+		t.Errorf("erased %v, want the e-mail and not the replaced address", d.Erased)
+	}
+	if !slices.Equal(d.Masked, []string{"/input/context/guest_addr"}) {
+		t.Errorf("masked %v, want the replaced address alone", d.Masked)
+	}
+	if _, ok := d.Labels["masked"]; ok {
+		t.Errorf("labels %v still carry the masked pointers", d.Labels)
+	}
+	if d.Bundles[policy.BundleName] != d.Revision || d.Revision == "" {
+		t.Errorf("bundles %v, want %s at revision %q", d.Bundles, policy.BundleName, d.Revision)
+	}
+	if !strings.HasPrefix(d.RequestedBy, "127.0.0.1:") || d.ReqID == 0 {
+		t.Errorf("requested_by %q, req_id %d; want the Guest's address and a request number", d.RequestedBy, d.ReqID)
+	}
+	var got api.Decision
+	if err := w.call(w.login(t, "carol@example.com", ""), http.MethodGet, api.PathDecisions+"/"+d.ID, nil, &got); err != nil {
+		t.Fatalf("read the record: %v", err)
+	}
+	if got.Bundles[policy.BundleName].Revision != d.Revision || !slices.Equal(got.Masked, d.Masked) ||
+		!slices.Equal(got.Erased, d.Erased) || got.RequestedBy != d.RequestedBy || got.ReqID != d.ReqID {
+		t.Errorf("the API shows %+v, want the record's event fields", got)
 	}
 }
 

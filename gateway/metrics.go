@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/portcullis/portcullis/gateway/logship"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
 )
@@ -90,11 +91,29 @@ func boolMetric(b bool) float64 {
 	return 0
 }
 
-// metricsHandler serves the CM's metrics (the policy's, the lease's, the long-polls', the Go
-// runtime's and the process's) from a registry of its own.
-func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters) (http.Handler, error) {
+// shipMetrics are portcullis_decision_log_shipped_total and
+// portcullis_decision_log_ship_failures_total of shipper; none without one.
+func shipMetrics(shipper *logship.Shipper) []prometheus.Collector {
+	if shipper == nil {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "portcullis_decision_log_shipped_total",
+			Help: "Decision records this CM replica shipped and a collector acknowledged (a record sent again counts again).",
+		}, func() float64 { return float64(shipper.Stats().Shipped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "portcullis_decision_log_ship_failures_total",
+			Help: "Attempts to ship decision records that failed (store or collector) and were retried.",
+		}, func() float64 { return float64(shipper.Stats().Failures) }),
+	}
+}
+
+// metricsHandler serves the CM's metrics (the policy's, the lease's, the long-polls', the
+// decision-log shipper's, the Go runtime's and the process's) from a registry of its own.
+func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters, shipper *logship.Shipper) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{
+	for _, c := range append(shipMetrics(shipper),
 		newPolicyCollector(source),
 		newLeaseCollector(lease),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -103,7 +122,7 @@ func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaite
 		}, func() float64 { return float64(mail.waiting.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
@@ -24,8 +23,24 @@ const cmDecisionPath = "portcullis/cm"
 // Reasons the CM gives when the decision log cannot take a record as the policy asks.
 const reasonMaskFailure = "decision-log masking failed (fail closed)"
 
-// maskedLabel is the label listing the pointers data.system.log.mask erased or replaced.
-const maskedLabel = "masked"
+// requestKey is the context key of the request a decision is made for (requester).
+type requestKey struct{}
+
+// requester is what a decision record says of the request that started it (OPA's
+// "requested_by" and "req_id").
+type requester struct {
+	addr string
+	id   uint64
+}
+
+// numberRequests hands each request h serves a requester: its client's address and the next
+// request number of this replica.
+func (s *Server) numberRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rq := requester{addr: r.RemoteAddr, id: s.requests.Add(1)}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	})
+}
 
 // logEntry is what one decision-log record is made of.
 type logEntry struct {
@@ -61,7 +76,15 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		Labels: map[string]string{"cm": s.cfg.Instance},
 	}
 	maps.Copy(d.Labels, e.labels)
-	ev, masked, err := e.engine.Mask(ctx, policy.Event{DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw})
+	if rq, ok := ctx.Value(requestKey{}).(requester); ok {
+		d.RequestedBy, d.ReqID = rq.addr, rq.id
+	}
+	d.Bundles = map[string]string{policy.BundleName: d.Revision}
+	ev, err := e.engine.Mask(ctx, policy.Event{
+		DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw, Timestamp: d.Time, Labels: d.Labels,
+		Bundles: map[string]policy.BundleInfo{policy.BundleName: {Revision: d.Revision}}, RequestedBy: d.RequestedBy,
+		ReqID: d.ReqID, Metrics: map[string]int64{api.MetricEvalNS: d.EvalNS},
+	})
 	if err != nil {
 		s.cfg.Logger.Error("mask decision record; refusing", "decision_id", d.ID, "err", err)
 		refused := denyResult(reasonMaskFailure)
@@ -69,10 +92,7 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		delete(d.Labels, labelOutcome) // nothing is granted
 		delete(d.Labels, labelSession)
 	}
-	d.Input, d.Result = ev.Input, ev.Result
-	if len(masked) > 0 {
-		d.Labels[maskedLabel] = strings.Join(masked, ",")
-	}
+	d.Input, d.Result, d.Erased, d.Masked = ev.Input, ev.Result, ev.Erased, ev.Masked
 	if d.Reasons == nil {
 		d.Reasons = []string{}
 	}

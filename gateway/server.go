@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/translog"
@@ -18,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/gateway/logship"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
@@ -108,6 +110,10 @@ type Config struct {
 	// lease; replicas sharing a database need distinct names. Default: the host name and a
 	// random suffix.
 	Instance string
+	// DecisionLogShipping ships every committed decision record to an OPA decision-log
+	// collector when its URL is set (gateway/logship), from the replica holding the singleton
+	// lease; the CM sets its Outbox, Leader and Logger. Default: no shipping.
+	DecisionLogShipping logship.Config
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives the CM's logs; default discards.
@@ -188,6 +194,10 @@ type Server struct {
 	// logTree is the sequencer's tree as of its last step (translog.go); Run's alone.
 	logTree *translog.Tree
 	mux     *http.ServeMux
+	// requests numbers the requests served, for the decision records' req_id.
+	requests atomic.Uint64
+	// shipper ships the decision outbox to a collector; nil when not configured.
+	shipper *logship.Shipper
 }
 
 // New checks cfg and returns a Server.
@@ -207,7 +217,14 @@ func New(cfg Config) (*Server, error) {
 	s.live, s.pending = newLiveCache(), newPendingWrites()
 	s.hostGate = newAdmission(maxHostAdmissions)
 	s.lease = newSingletonLease(cfg.Store, cfg.Instance, cfg.Logger)
-	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail)
+	if ship := cfg.DecisionLogShipping; ship.URL != "" {
+		ship.Outbox, ship.Leader, ship.Logger = cfg.Store, s.lease.held, cfg.Logger.With("component", "logship")
+		var err error
+		if s.shipper, err = logship.New(ship); err != nil {
+			return nil, fmt.Errorf("gateway: decision-log shipping: %w", err)
+		}
+	}
+	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.shipper)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
@@ -216,7 +233,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the CM's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.numberRequests(s.mux) }
 
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -226,7 +243,8 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // replica holds the singleton lease (lease.go) it also records the sessions of relays that
 // went silent as ended, discards expired mail (ending the sessions whose Host never collected
 // its request) and re-evaluates live sessions (periodically, and within runTick of a policy
-// reload). Ending ctx stops renewing the lease without releasing it (see ReleaseLease).
+// reload), and ships the decision outbox when DecisionLogShipping is configured. Ending ctx
+// stops renewing the lease without releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
 	flush := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer flush.Stop()
@@ -245,6 +263,12 @@ func (s *Server) Run(ctx context.Context) error {
 	leaseDone := make(chan struct{})
 	go func() { defer close(leaseDone); s.lease.keep(leaseCtx, gained) }()
 	defer func() { stopLease(); <-leaseDone }()
+	if s.shipper != nil {
+		shipCtx, stopShip := context.WithCancel(ctx)
+		shipDone := make(chan struct{})
+		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
+		defer func() { stopShip(); <-shipDone }()
+	}
 	serving := s.cfg.Policy.Current()
 	for {
 		select {

@@ -192,6 +192,10 @@ func (e *Engine) Status() Status {
 	return Status{Revision: e.revision, LoadedAt: e.loadedAt, Origin: OriginFixed}
 }
 
+// BundleName names the CM's policy in decision-log events ("bundles": {BundleName: {"revision":
+// Revision()}}): the CM serves one policy, from a directory or an OPA bundle.
+const BundleName = "portcullis"
+
 // Revision is the sha256 (hex) of the deciding modules: over their paths and texts in path
 // order. Tests and the input schema do not change it.
 func (e *Engine) Revision() string {

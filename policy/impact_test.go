@@ -160,7 +160,7 @@ func recordAPI(t *testing.T, e *Engine, ids []string, inputs []Input) []Recorded
 			t.Fatalf("DecideAPI: %v", err)
 		}
 		path := APIDecisionPath(in.Request.Operation)
-		ev, _, err := e.Mask(t.Context(), Event{DecisionID: ids[i], Path: path, Input: res.Input, Result: res.Raw})
+		ev, err := e.Mask(t.Context(), Event{DecisionID: ids[i], Path: path, Input: res.Input, Result: res.Raw})
 		if err != nil {
 			t.Fatalf("Mask: %v", err)
 		}

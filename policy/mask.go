@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -28,7 +29,9 @@ const (
 // ErrMask: the mask rule failed, or returned something that is not a mask.
 var ErrMask = errors.New("policy: decision-log mask failed")
 
-// Event is the part of a decision-log record the mask rule sees (as its input) and changes.
+// Event is a decision-log record as OPA's decision-log event (its fields carry OPA's names):
+// the mask rule gets it as its input, as OPA gives its mask policy, and changes its Input and
+// Result; Erased and Masked say what it changed.
 type Event struct {
 	// DecisionID is the record's id.
 	DecisionID string `json:"decision_id"`
@@ -38,6 +41,28 @@ type Event struct {
 	Input json.RawMessage `json:"input"`
 	// Result is the decision document.
 	Result json.RawMessage `json:"result,omitempty"`
+	// Timestamp is when the decision was made.
+	Timestamp time.Time `json:"timestamp"`
+	// Labels are the record's labels (e.g. "cm": the replica that decided).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Bundles are the policy bundles that decided, by name.
+	Bundles map[string]BundleInfo `json:"bundles,omitempty"`
+	// RequestedBy is the address of the client whose request started the decision.
+	RequestedBy string `json:"requested_by,omitempty"`
+	// ReqID numbers that request on the replica that decided.
+	ReqID uint64 `json:"req_id,omitempty"`
+	// Metrics are OPA's metrics of the evaluation, e.g. "timer_rego_query_eval_ns".
+	Metrics map[string]int64 `json:"metrics,omitempty"`
+	// Erased lists the pointers Mask removed; set by Mask, not seen by the mask rule.
+	Erased []string `json:"erased,omitempty"`
+	// Masked lists the pointers Mask replaced (upserted); set by Mask, not seen by the mask rule.
+	Masked []string `json:"masked,omitempty"`
+}
+
+// BundleInfo describes one policy bundle of an Event.
+type BundleInfo struct {
+	// Revision is the bundle's revision.
+	Revision string `json:"revision"`
 }
 
 // maskOp is one instruction of the mask rule: a JSON pointer to remove, or an object
@@ -51,35 +76,37 @@ type maskOp struct {
 // Masks reports whether the policy defines data.system.log.mask.
 func (e *Engine) Masks() bool { return e.mask != nil }
 
-// Mask evaluates data.system.log.mask with ev as input and applies what it returns to ev's
-// Input and Result, as OPA does for decision logs: a string is a JSON pointer
-// ("/input/subject/email") to erase; an object {"op": "upsert", "path": P, "value": V} sets P
-// to V (creating objects on the way). Pointers start with /input or /result; a pointer to
-// nothing is ignored. It returns the masked event and the pointers it erased or upserted, in
-// order. A policy without a mask rule returns ev unchanged. Any failure returns ErrMask: the
-// caller must not record the unmasked event.
-func (e *Engine) Mask(ctx context.Context, ev Event) (Event, []string, error) {
+// Mask evaluates data.system.log.mask with ev (without Erased and Masked) as input, as OPA
+// does for decision logs, and applies what it returns to ev's Input and Result: a string is a
+// JSON pointer ("/input/subject/email") to erase; an object {"op": "remove", "path": P} erases
+// P too; {"op": "upsert", "path": P, "value": V} sets P to V (creating objects on the way).
+// Pointers start with /input or /result; a pointer to nothing is ignored. It returns the
+// masked event with the pointers erased in Erased and those upserted in Masked, in order (OPA's
+// "erased" and "masked"). A policy without a mask rule returns ev unchanged. Any failure
+// returns ErrMask: the caller must not record the unmasked event.
+func (e *Engine) Mask(ctx context.Context, ev Event) (Event, error) {
+	ev.Erased, ev.Masked = nil, nil
 	if e.mask == nil {
-		return ev, nil, nil
+		return ev, nil
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {
-		return ev, nil, fmt.Errorf("%w: %w", ErrMask, err)
+		return ev, fmt.Errorf("%w: %w", ErrMask, err)
 	}
 	value, err := parseInput(raw)
 	if err != nil {
-		return ev, nil, fmt.Errorf("%w: %w", ErrMask, err)
+		return ev, fmt.Errorf("%w: %w", ErrMask, err)
 	}
 	rs, err := e.mask.Eval(ctx, rego.EvalParsedInput(value))
 	if err != nil {
-		return ev, nil, fmt.Errorf("%w: %w", ErrMask, err)
+		return ev, fmt.Errorf("%w: %w", ErrMask, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return ev, nil, nil
+		return ev, nil
 	}
 	ops, err := decodeMaskOps(rs[0].Expressions[0].Value)
 	if err != nil {
-		return ev, nil, err
+		return ev, err
 	}
 	return applyMask(ev, ops)
 }
@@ -113,7 +140,7 @@ func decodeMaskOps(v any) ([]maskOp, error) {
 }
 
 // applyMask applies ops to the event's input and result documents.
-func applyMask(ev Event, ops []maskOp) (Event, []string, error) {
+func applyMask(ev Event, ops []maskOp) (Event, error) {
 	docs := map[string]any{}
 	for name, raw := range map[string]json.RawMessage{"input": ev.Input, "result": ev.Result} {
 		if len(raw) == 0 {
@@ -121,35 +148,35 @@ func applyMask(ev Event, ops []maskOp) (Event, []string, error) {
 		}
 		var doc any
 		if err := json.Unmarshal(raw, &doc); err != nil {
-			return ev, nil, fmt.Errorf("%w: %s: %w", ErrMask, name, err)
+			return ev, fmt.Errorf("%w: %s: %w", ErrMask, name, err)
 		}
 		docs[name] = doc
 	}
-	var done []string
+	out := ev
 	for _, op := range ops {
 		parts, err := splitPointer(op.Path)
 		if err != nil {
-			return ev, nil, err
+			return ev, err
 		}
 		if _, ok := docs[parts[0]]; !ok || len(parts) < 2 {
-			return ev, nil, fmt.Errorf("%w: pointer %q must point into /input or /result", ErrMask, op.Path)
+			return ev, fmt.Errorf("%w: pointer %q must point into /input or /result", ErrMask, op.Path)
 		}
-		if op.Op == maskUpsert {
+		switch {
+		case op.Op == maskUpsert:
 			upsert(docs, parts, op.Value)
-		} else if !remove(docs, parts) {
-			continue
+			out.Masked = append(out.Masked, op.Path)
+		case remove(docs, parts):
+			out.Erased = append(out.Erased, op.Path)
 		}
-		done = append(done, op.Path)
 	}
-	out := ev
 	var err error
 	if out.Input, err = remarshal(docs, "input", ev.Input); err == nil {
 		out.Result, err = remarshal(docs, "result", ev.Result)
 	}
 	if err != nil {
-		return ev, nil, fmt.Errorf("%w: %w", ErrMask, err)
+		return ev, fmt.Errorf("%w: %w", ErrMask, err)
 	}
-	return out, done, nil
+	return out, nil
 }
 
 func remarshal(docs map[string]any, name string, orig json.RawMessage) (json.RawMessage, error) {

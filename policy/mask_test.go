@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func TestDefaultPolicyMasksPersonalData(t *testing.T) {
@@ -24,7 +25,8 @@ func TestDefaultPolicyMasksPersonalData(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := `{"subject":{"id":"alice@example.com","name":"Alice","email":"alice@example.com","groups":["ops"],"amr":["mfa"]},` +
 				`"host":{"name":"db-1"},"request":{"action":"connect"},"context":{"guest_addr":"` + tt.addr + `"}}`
-			ev, done, err := e.Mask(t.Context(), Event{DecisionID: "dec-1", Path: "portcullis/authz/decision", Input: json.RawMessage(in), Result: json.RawMessage(`{"allow":true}`)})
+			ev, err := e.Mask(t.Context(), Event{DecisionID: "dec-1", Path: "portcullis/authz/decision", Input: json.RawMessage(in), Result: json.RawMessage(`{"allow":true}`)})
+			done := slices.Concat(ev.Erased, ev.Masked)
 			if err != nil {
 				t.Fatalf("Mask: %v", err)
 			}
@@ -62,9 +64,10 @@ mask contains "/result/internal"
 mask contains {"op": "upsert", "path": "/input/a~1b/new", "value": "x"}
 `
 	e := newEngine(t, WithFS(withMask(mask)))
-	ev, done, err := e.Mask(t.Context(), Event{
+	ev, err := e.Mask(t.Context(), Event{
 		Input:  json.RawMessage(`{"secret":"s","keep":1,"list":[1,2,3]}`),
 		Result: json.RawMessage(`{"allow":false,"internal":"x"}`),
+		Erased: []string{"/input/stale"}, // Mask says what it did, not what the caller claimed
 	})
 	if err != nil {
 		t.Fatalf("Mask: %v", err)
@@ -72,10 +75,43 @@ mask contains {"op": "upsert", "path": "/input/a~1b/new", "value": "x"}
 	if string(ev.Input) != `{"a/b":{"new":"x"},"keep":1,"list":[1,null,3]}` || string(ev.Result) != `{"allow":false}` {
 		t.Errorf("masked input %s result %s", ev.Input, ev.Result)
 	}
-	want := []string{"/input/a~1b/new", "/input/list/1", "/input/secret", "/result/internal"}
-	slices.Sort(done)
-	if !slices.Equal(done, want) {
-		t.Errorf("done = %v, want %v", done, want)
+	slices.Sort(ev.Erased)
+	if want := []string{"/input/list/1", "/input/secret", "/result/internal"}; !slices.Equal(ev.Erased, want) {
+		t.Errorf("erased = %v, want %v", ev.Erased, want)
+	}
+	if want := []string{"/input/a~1b/new"}; !slices.Equal(ev.Masked, want) {
+		t.Errorf("masked = %v, want %v", ev.Masked, want)
+	}
+}
+
+// TestMaskSeesTheEventAsOPAGivesIt: the mask rule's input is the whole decision-log event
+// under OPA's field names, without erased and masked.
+func TestMaskSeesTheEventAsOPAGivesIt(t *testing.T) {
+	mask := `package system.log
+
+mask contains {"op": "upsert", "path": "/input/seen", "value": {
+	"decision_id": input.decision_id, "path": input.path, "timestamp": input.timestamp,
+	"cm": input.labels.cm, "revision": input.bundles.portcullis.revision,
+	"requested_by": input.requested_by, "req_id": input.req_id,
+	"eval_ns": input.metrics.timer_rego_query_eval_ns, "allow": input.result.allow,
+	"has_erased": object.get(input, "erased", false) != false,
+}}
+`
+	e := newEngine(t, WithFS(withMask(mask)))
+	ev, err := e.Mask(t.Context(), Event{
+		DecisionID: "dec-9", Path: "portcullis/authz/decision", Input: json.RawMessage(`{}`), Result: json.RawMessage(`{"allow":true}`),
+		Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Labels: map[string]string{"cm": "cm-a"},
+		Bundles: map[string]BundleInfo{"portcullis": {Revision: "rev-1"}}, RequestedBy: "192.0.2.1:4000", ReqID: 42,
+		Metrics: map[string]int64{"timer_rego_query_eval_ns": 7}, Erased: []string{"/input/x"},
+	})
+	if err != nil {
+		t.Fatalf("Mask: %v", err)
+	}
+	want := `{"seen":{"allow":true,"cm":"cm-a","decision_id":"dec-9","eval_ns":7,"has_erased":false,` +
+		`"path":"portcullis/authz/decision","req_id":42,"requested_by":"192.0.2.1:4000","revision":"rev-1",` +
+		`"timestamp":"2026-01-02T03:04:05.000000006Z"}}`
+	if string(ev.Input) != want {
+		t.Errorf("the mask saw %s\nwant %s", ev.Input, want)
 	}
 }
 
@@ -89,7 +125,7 @@ func TestMaskRefusesWhatIsNotAMask(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEngine(t, WithFS(withMask(mask)))
-			if _, _, err := e.Mask(t.Context(), Event{Input: json.RawMessage(`{"x":1}`)}); !errors.Is(err, ErrMask) {
+			if _, err := e.Mask(t.Context(), Event{Input: json.RawMessage(`{"x":1}`)}); !errors.Is(err, ErrMask) {
 				t.Errorf("Mask error = %v, want ErrMask", err)
 			}
 		})
@@ -99,9 +135,9 @@ func TestMaskRefusesWhatIsNotAMask(t *testing.T) {
 func TestNoMaskRuleKeepsTheEvent(t *testing.T) {
 	e := newEngine(t, WithFS(policyFS(`decision := {"allow": false}`)))
 	ev := Event{Input: json.RawMessage(`{"x":1}`)}
-	got, done, err := e.Mask(t.Context(), ev)
-	if err != nil || done != nil || string(got.Input) != `{"x":1}` || e.Masks() {
-		t.Errorf("Mask = %+v, %v, %v; want the event unchanged", got, done, err)
+	got, err := e.Mask(t.Context(), ev)
+	if err != nil || got.Erased != nil || got.Masked != nil || string(got.Input) != `{"x":1}` || e.Masks() {
+		t.Errorf("Mask = %+v, %v; want the event unchanged", got, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -44,6 +45,21 @@ type Decision struct {
 	EvalNS int64
 	// Labels are free-form annotations (e.g. the CM replica).
 	Labels map[string]string
+	// Erased lists the JSON pointers (into /input or /result) that data.system.log.mask
+	// removed, in the order applied (OPA's "erased").
+	Erased []string
+	// Masked lists the JSON pointers that data.system.log.mask replaced with another value, in
+	// the order applied (OPA's "masked").
+	Masked []string
+	// Bundles maps each policy bundle that decided to its revision (OPA's
+	// "bundles": {name: {"revision": …}}).
+	Bundles map[string]string
+	// RequestedBy is the address of the client whose request started the decision (OPA's
+	// "requested_by"); "" when no request did (re-evaluation).
+	RequestedBy string
+	// ReqID numbers the request that started the decision, unique on the CM replica named by
+	// the "cm" label until it restarts (OPA's "req_id"); 0 when no request did.
+	ReqID uint64
 	// LogSig is the log key's signature of the record's canonical encoding (translog).
 	LogSig []byte
 	// LogIndex is the record's position in the transparency log; nil until it is logged.
@@ -75,20 +91,26 @@ type DecisionFilter struct {
 
 // decisionColumns lists decisions' columns in scanDecision's order.
 const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
-	" revision, eval_ns, labels, log_sig, log_index"
+	" revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_index"
 
 // insertDecisionSQL appends one decision, its arguments in decisionColumns' order (the log
 // index is assigned later).
 const insertDecisionSQL = "INSERT INTO decisions (" + decisionColumns +
-	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)"
+	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)"
+
+// insertOutboxSQL queues a committed decision for shipping (outbox.go), in its transaction; its
+// arguments are the decision's id and time (insertDecisionSQL's first two).
+const insertOutboxSQL = "INSERT INTO decision_outbox (decision_id, decided_at) VALUES ($1, $2)"
 
 // scanDecision reads one decisions row.
 func scanDecision(r rowScanner) (Decision, error) {
 	var d Decision
-	var reasons, input, result, labels string
+	var reasons, input, result, labels, erased, masked, bundles string
+	var reqID int64
 	var index sql.NullInt64
 	err := r.Scan(&d.ID, scanTime(&d.Time), &d.Path, &d.Subject, &d.HostID, &d.HostName, &d.Allow,
-		&reasons, &input, &result, &d.Revision, &d.EvalNS, &labels, &d.LogSig, &index)
+		&reasons, &input, &result, &d.Revision, &d.EvalNS, &labels, &erased, &masked, &bundles, &d.RequestedBy, &reqID,
+		&d.LogSig, &index)
 	if err != nil {
 		return d, err
 	}
@@ -96,11 +118,19 @@ func scanDecision(r rowScanner) (Decision, error) {
 		i := uint64(index.Int64)
 		d.LogIndex = &i
 	}
-	d.Input, d.Result = readRawJSON(input), readRawJSON(result)
-	if d.Reasons, err = decodeList(reasons); err != nil {
+	d.Input, d.Result, d.ReqID = readRawJSON(input), readRawJSON(result), uint64(reqID)
+	for _, l := range []struct {
+		dst *[]string
+		src string
+	}{{&d.Reasons, reasons}, {&d.Erased, erased}, {&d.Masked, masked}} {
+		if *l.dst, err = decodeList(l.src); err != nil {
+			return d, err
+		}
+	}
+	if d.Labels, err = decodeMap(labels); err != nil {
 		return d, err
 	}
-	d.Labels, err = decodeMap(labels)
+	d.Bundles, err = decodeMap(bundles)
 	return d, err
 }
 
@@ -149,6 +179,21 @@ func (db *DB) decisionArgs(d Decision) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	erased, err := encodeList(d.Erased)
+	if err != nil {
+		return nil, err
+	}
+	masked, err := encodeList(d.Masked)
+	if err != nil {
+		return nil, err
+	}
+	bundles, err := encodeMap(d.Bundles)
+	if err != nil {
+		return nil, err
+	}
+	if d.ReqID > math.MaxInt64 {
+		return nil, fmt.Errorf("%w: req_id %d is out of range", ErrInvalid, d.ReqID)
+	}
 	input, err := rawJSON("input", d.Input)
 	if err != nil {
 		return nil, err
@@ -158,7 +203,7 @@ func (db *DB) decisionArgs(d Decision) ([]any, error) {
 		return nil, err
 	}
 	return []any{d.ID, db.d.timeArg(d.Time), d.Path, d.Subject, d.HostID, d.HostName, d.Allow,
-		reasons, input, result, d.Revision, d.EvalNS, labels, d.LogSig}, nil
+		reasons, input, result, d.Revision, d.EvalNS, labels, erased, masked, bundles, d.RequestedBy, int64(d.ReqID), d.LogSig}, nil
 }
 
 // GetDecision returns the decision with this id; ErrNotFound.

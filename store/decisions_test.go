@@ -24,6 +24,8 @@ func testDecisionRoundTrip(t *testing.T, dsn string) {
 		Input:    json.RawMessage(`{"subject":{"id":"alice@example.com","groups":["ops"]},"request":{"action":"connect"}}`),
 		Result:   json.RawMessage(`{"allow":false,"reasons":["MFA is required for production"]}`),
 		Revision: "sha256:abc", EvalNS: 123456, Labels: map[string]string{"cm": "cm-1"},
+		Erased: []string{"/input/subject/email", "/result/reasons/0"}, Masked: []string{"/input/context/ip"},
+		Bundles: map[string]string{"portcullis": "sha256:abc"}, RequestedBy: "192.0.2.7:51234", ReqID: 1 << 40,
 	}
 	if err := db.InsertDecision(ctx, d); err != nil {
 		t.Fatalf("InsertDecision: %v", err)
@@ -50,6 +52,7 @@ func testDecisionRoundTrip(t *testing.T, dsn string) {
 		{"no time", Decision{ID: "dec-2"}, ErrInvalid},
 		{"input not JSON", Decision{ID: "dec-3", Time: t0, Input: json.RawMessage(`{"a":`)}, ErrInvalid},
 		{"result not JSON", Decision{ID: "dec-4", Time: t0, Result: json.RawMessage(`nope`)}, ErrInvalid},
+		{"req_id out of range", Decision{ID: "dec-6", Time: t0, ReqID: 1 << 63}, ErrInvalid},
 	}
 	for _, b := range bad {
 		if err := db.InsertDecision(ctx, b.d); !errors.Is(err, b.want) {

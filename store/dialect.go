@@ -31,6 +31,7 @@ import (
 //	migration lock   BEGIN IMMEDIATE         pg_advisory_xact_lock    version-row claim
 //	case-insensitive LIKE (ASCII)            ILIKE                    ILIKE
 //	database's now   julianday('now') as µs  now()                    now()
+//	record + outbox  two statements          one (INSERT in a WITH)   one (INSERT in a WITH)
 
 // Transaction retry limits.
 const (
@@ -141,6 +142,17 @@ func (d dialect) migrationLock() string {
 		return fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey)
 	}
 	return ""
+}
+
+// withOutbox returns the statement that inserts a decision (insertDecisionSQL's arguments) and
+// queues it in the outbox, or "" when the database needs insertOutboxSQL after it: SQLite has
+// no INSERT inside WITH, and runs in process, where a second statement costs no round trip.
+func (d dialect) withOutbox() string {
+	if d.kind == kindSQLite {
+		return ""
+	}
+	return "WITH d AS (" + insertDecisionSQL + " RETURNING id, decided_at) " +
+		"INSERT INTO decision_outbox (decision_id, decided_at) SELECT id, decided_at FROM d"
 }
 
 // isConflict reports whether err is a unique or primary key violation.

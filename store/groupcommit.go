@@ -106,7 +106,13 @@ func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, *pendingInser
 
 // insertDecision inserts a decision record and, when it has one, its session.
 func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
-	if err := db.insert(ctx, tx, insertDecisionSQL, p.args...); err != nil {
+	if q := db.d.withOutbox(); q != "" {
+		if err := db.insert(ctx, tx, q, p.args...); err != nil {
+			return err
+		}
+	} else if err := db.insert(ctx, tx, insertDecisionSQL, p.args...); err != nil {
+		return err
+	} else if err := db.insert(ctx, tx, insertOutboxSQL, p.args[:2]...); err != nil {
 		return err
 	}
 	if p.then != nil {

@@ -35,7 +35,10 @@ type migration struct {
 	body    string
 }
 
-// loadMigrations reads NNNN_name.sql files from dir of fsys; versions must run 1, 2, 3, … .
+// loadMigrations reads NNNN_name.sql files from dir of fsys, in version order; a version may
+// appear once. Versions may leave gaps (a number reserved for a change still on another
+// branch): applyMigrations applies every version the database has not recorded, whatever its
+// neighbours.
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -58,9 +61,9 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: name, body: string(body)})
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration versions must be 1..%d without gaps or repeats; found %d at position %d", len(ms), m.version, i+1)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migration version %d repeats (%s, %s)", ms[i].version, ms[i-1].name, ms[i].name)
 		}
 	}
 	return ms, nil
@@ -90,14 +93,17 @@ func (db *DB) applyMigrations(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	current, err := db.SchemaVersion(ctx)
+	applied, err := db.appliedVersions(ctx)
 	if err != nil {
 		return err
 	}
-	if current > len(ms) {
-		db.log.WarnContext(ctx, "database schema is newer than this binary", "database", current, "binary", len(ms))
+	if current, newest := slices.Max(append(applied, 0)), lastVersion(ms); current > newest {
+		db.log.WarnContext(ctx, "database schema is newer than this binary", "database", current, "binary", newest)
 	}
-	for _, m := range ms[min(current, len(ms)):] {
+	for _, m := range ms {
+		if slices.Contains(applied, m.version) {
+			continue
+		}
 		if err := db.applyMigration(ctx, m); err != nil {
 			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 		}
@@ -139,6 +145,26 @@ func (db *DB) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	}
 	_, err := tx.ExecContext(ctx, lock)
 	return err
+}
+
+// appliedVersions lists the versions schema_migrations records.
+func (db *DB) appliedVersions(ctx context.Context) ([]int, error) {
+	vs, err := queryAll(ctx, db.sql, func(r rowScanner) (int, error) {
+		var v int
+		return v, r.Scan(&v)
+	}, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store: applied migrations: %w", err)
+	}
+	return vs, nil
+}
+
+// lastVersion is the highest version of ms, 0 for none.
+func lastVersion(ms []migration) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
 }
 
 // SchemaVersion returns the highest applied migration version.

@@ -26,6 +26,12 @@ type canonicalRecord struct {
 	Revision string            `json:"revision"`
 	EvalNS   int64             `json:"eval_ns"`
 	Labels   map[string]string `json:"labels"`
+	// OPA's event fields (store.Decision).
+	Erased      []string          `json:"erased"`
+	Masked      []string          `json:"masked"`
+	Bundles     map[string]string `json:"bundles"`
+	RequestedBy string            `json:"requested_by"`
+	ReqID       uint64            `json:"req_id"`
 }
 
 // Canonical returns the record's canonical encoding: what SignRecord signs and LeafHash hashes.
@@ -34,12 +40,20 @@ func Canonical(d store.Decision) ([]byte, error) {
 		ID: d.ID, Time: d.Time.UTC().UnixMicro(), Path: d.Path, Subject: d.Subject, HostID: d.HostID,
 		HostName: d.HostName, Allow: d.Allow, Reasons: d.Reasons, Input: d.Input, Result: d.Result,
 		Revision: d.Revision, EvalNS: d.EvalNS, Labels: d.Labels,
+		Erased: d.Erased, Masked: d.Masked, Bundles: d.Bundles, RequestedBy: d.RequestedBy, ReqID: d.ReqID,
 	}
 	if c.Reasons == nil {
 		c.Reasons = []string{}
 	}
-	if c.Labels == nil {
-		c.Labels = map[string]string{}
+	for _, l := range []*[]string{&c.Erased, &c.Masked} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	for _, m := range []*map[string]string{&c.Labels, &c.Bundles} {
+		if *m == nil {
+			*m = map[string]string{}
+		}
 	}
 	if len(c.Input) == 0 {
 		c.Input = json.RawMessage("null")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/logship"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/identity/devidp"
 	"github.com/portcullis/portcullis/policy"
@@ -65,7 +66,17 @@ type cmConfig struct {
 	// ReevaluateInterval is how often live sessions are re-decided without a policy change.
 	ReevaluateInterval time.Duration `mapstructure:"reevaluate-interval"`
 	PprofListen        string        `mapstructure:"pprof-listen"`
-	logConfig          `mapstructure:",squash"`
+	// DecisionLogURL is the OPA decision-log collector the committed records are shipped to;
+	// "" ships none.
+	DecisionLogURL   string        `mapstructure:"decision-log-url"`
+	DecisionLogBatch int           `mapstructure:"decision-log-batch"`
+	DecisionLogPoll  time.Duration `mapstructure:"decision-log-poll"`
+	logConfig        `mapstructure:",squash"`
+}
+
+// decisionLogShipping is the gateway's shipping configuration of cfg (none without a URL).
+func (cfg cmConfig) decisionLogShipping() logship.Config {
+	return logship.Config{URL: cfg.DecisionLogURL, Batch: cfg.DecisionLogBatch, Poll: cfg.DecisionLogPoll}
 }
 
 func newCMCmd() *cobra.Command {
@@ -113,6 +124,9 @@ func newCMCmd() *cobra.Command {
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
 	f.Duration("reevaluate-interval", gateway.DefaultReevaluate, "how often the replica holding the singleton lease re-decides every live session without a policy change (it also does on every policy change)")
+	f.String("decision-log-url", "", "OPA decision-log collector to ship every committed decision record to, at least once, as OPA does (gzip JSON array of events POSTed to the URL, to URL/logs when it has no path); default: no shipping")
+	f.Int("decision-log-batch", logship.DefaultBatch, "decision records per POST to the decision-log collector")
+	f.Duration("decision-log-poll", logship.DefaultPoll, "how often an idle shipper looks for new decision records")
 	f.String("revocation", gateway.RevokeEnd, "what happens to a live session the policy now denies: \"end\" it, or only \"warn\" and record")
 	return cmd
 }
@@ -163,6 +177,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		AuthConfig: api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
 		Instance:   cfg.Instance, PrivateRelayTenants: cfg.PrivateRelay, Revocation: cfg.Revocation, Logger: log,
 		MaxCredentialTTL: cfg.MaxCredentialTTL, HostCertTTL: cfg.HostCertTTL, ReevaluateInterval: cfg.ReevaluateInterval,
+		DecisionLogShipping: cfg.decisionLogShipping(),
 	}
 	keys.Configure(&gcfg)
 	gw, err := gateway.New(gcfg)

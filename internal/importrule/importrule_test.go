@@ -39,7 +39,9 @@ func rules() []rule {
 		{"policy", libs("rego/...")},
 		// Roles: each imports the libraries it needs and never another role.
 		{"relay", libs("api/...", "certs/...", "ticket/...", "relay/...")},
-		{"gateway", libs("api/...", "certs/...", "identity/...", "policy/...", "store/...", "ticket/...")},
+		{"gateway", libs("api/...", "certs/...", "identity/...", "policy/...", "store/...", "ticket/...", "gateway/...")},
+		// The CM's decision-log shipper reads the store and speaks the API's event format only.
+		{"gateway/logship", libs("api/...", "store/...")},
 		// The two ends: what both share (endpoint), the Guest, and the Host with its own
 		// schemes. The Guest never imports the Host side, so it does not link the policy engine.
 		{"endpoint", libs("api/...", "certs/...", "ticket/...", "relay/...")},
