@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSignedHeartbeat$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/
 
 # bench-go runs every Go benchmark once; the decision-log queries run on a million records per
 # store.
