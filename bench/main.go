@@ -25,13 +25,13 @@ type config struct {
 	setupRuns int
 	// logRecords is the size of the bundle the log section verifies.
 	logRecords int
-	duration  time.Duration
-	rate      int
-	sessions  int
-	flood     int
-	keep      bool
-	profile   string
-	strict    bool
+	duration   time.Duration
+	rate       int
+	sessions   int
+	flood      int
+	keep       bool
+	profile    string
+	strict     bool
 }
 
 // sections the suite knows, in the order it runs them.

@@ -1,12 +1,12 @@
 package translog
 
 import (
-	"math"
 	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 )
 
