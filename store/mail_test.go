@@ -159,3 +159,43 @@ func TestListenMailHearsEveryReplicasPosts(t *testing.T) {
 		t.Fatal("ListenMail on SQLite did not refuse")
 	}
 }
+
+// testAppendLogConflicts: two sequencers appending after the same tree size: one wins, the
+// other gets ErrConflict and changes nothing; a record is never logged twice.
+func testAppendLogConflicts(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	for i := range 3 {
+		if err := db.InsertDecision(ctx, Decision{ID: fmt.Sprintf("d%d", i), Time: at(time.Duration(i)), Subject: "s", Reasons: []string{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(from uint64, ids ...string) LogAppend {
+		a := LogAppend{FromSize: from, Checkpoint: LogCheckpoint{Size: from + uint64(len(ids)), Root: []byte("r"), Note: "n", SignedAt: at(0)}}
+		for i, id := range ids {
+			a.Leaves = append(a.Leaves, LogLeaf{Index: from + uint64(i), DecisionID: id, Time: at(0), Hash: []byte("h")})
+			a.Nodes = append(a.Nodes, LogNode{Level: 0, Index: from + uint64(i), Hash: []byte("h")})
+		}
+		return a
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, ids := range [][]string{{"d0", "d1"}, {"d0"}} {
+		wg.Go(func() { errs[i] = db.AppendLog(ctx, step(0, ids...)) })
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) || !errors.Is(errors.Join(errs...), ErrConflict) {
+		t.Fatalf("two sequencers after size 0: %v, %v; want one to win and one ErrConflict", errs[0], errs[1])
+	}
+	cp, err := db.LatestCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendLog(ctx, step(cp.Size, "d0")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("logging d0 again = %v, want ErrConflict", err)
+	}
+	unlogged, err := db.UnloggedDecisions(ctx, 10)
+	if err != nil || len(unlogged) != 3-int(cp.Size) {
+		t.Fatalf("unlogged = %d, %v; want %d", len(unlogged), err, 3-cp.Size)
+	}
+}

@@ -50,6 +50,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"lease renew, expire, release", testLeaseLifecycle},
 		{"mail is delivered once, in order", testMailDeliveredOnce},
 		{"mail is due, expires, fills up", testMailTiming},
+		{"two sequencers never both append", testAppendLogConflicts},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},

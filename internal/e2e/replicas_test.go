@@ -63,6 +63,7 @@ func TestThreeCMReplicasBehindHAProxy(t *testing.T) {
 	t.Run("c_kill_9_of_a_replica_under_connect_load", hs.killUnderLoad)
 	t.Run("d_the_singleton_lease_moves", hs.leaseMoves)
 	t.Run("e_policy_change_re_decides_each_live_session_once", hs.policyChangeOnce)
+	t.Run("f_the_decision_log_is_complete_and_verifies", hs.logVerifies)
 }
 
 // startHA starts the system on a throwaway PostgreSQL database.
