@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"time"
 )
 
@@ -13,22 +12,12 @@ import (
 // open loop at the fixed rate with its p99.
 func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string) error {
 	r, d := b.r, b.cfg.duration
-	hosts, err := enrollSimHosts(ctx, st, "load-"+storeName, connectHosts)
+	load, err := startConnectLoad(ctx, st, "load-"+storeName, st.c.CMURL, st.c.CMURL)
 	if err != nil {
 		return err
 	}
-	dctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var delivered atomic.Int64
-	for _, h := range hosts {
-		go h.drain(dctx, st.c.CMURL, &delivered)
-	}
-	c, err := newConnector(st, hosts, connectWorkers)
-	if err != nil {
-		return err
-	}
-	connect := func(ctx context.Context, _ int) error { return c.connect(ctx) }
-	closedLoop(ctx, connectWorkers, time.Second, connect) // warm-up: connections, caches, pages
+	defer load.stop()
+	connect := load.connect
 
 	cpu := startCPU(st.c.CM().Pid())
 	res := b.profiled(st, "cm-connect-"+storeName, func() loadResult { return closedLoop(ctx, connectWorkers, d, connect) })
@@ -48,7 +37,7 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 		return nil
 	}
 	r.target("connects/s with decisions committed (SQLite)", res.rate(), AtLeast, 1000, "1/s")
-	fixed := openLoop(ctx, b.cfg.rate, d, c.connect)
+	fixed := openLoop(ctx, b.cfg.rate, d, func(ctx context.Context) error { return connect(ctx, 0) })
 	if fixed.failed > 0 {
 		b.log.Warn("bench: fixed-rate connects failed", "failed", fixed.failed, "first", fixed.firstErr)
 	}

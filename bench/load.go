@@ -290,3 +290,38 @@ func parallel(n, workers int, f func(i int) error) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// connectLoad is a closed-loop connect load ready to run: simulated Hosts draining their
+// long-polls, and the connector.
+type connectLoad struct {
+	connect   func(ctx context.Context, worker int) error
+	delivered *atomic.Int64
+	stop      context.CancelFunc
+}
+
+// startConnectLoad enrols connectHosts simulated Hosts named prefix-N that heartbeat and poll
+// hostURL, and returns the connect operation, asking guestURL, warmed up for a second. Call
+// stop when done.
+func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL string) (*connectLoad, error) {
+	hosts, err := enrollSimHosts(ctx, st, prefix, connectHosts)
+	if err != nil {
+		return nil, err
+	}
+	dctx, stop := context.WithCancel(ctx)
+	l := &connectLoad{delivered: &atomic.Int64{}, stop: stop}
+	for _, h := range hosts {
+		if err := h.heartbeat(ctx, hostURL); err != nil {
+			stop()
+			return nil, fmt.Errorf("heartbeat of %s: %w", h.name, err)
+		}
+		go h.drain(dctx, hostURL, l.delivered)
+	}
+	c, err := newConnectorAt(st, guestURL, hosts, connectWorkers)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	l.connect = func(ctx context.Context, _ int) error { return c.connect(ctx) }
+	closedLoop(ctx, connectWorkers, time.Second, l.connect) // warm-up: connections, caches, pages
+	return l, nil
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -76,30 +75,17 @@ func (b *bench) measureReplicaCount(ctx context.Context, dsn string, n int) (flo
 // replicaConnectRate runs the closed-loop connect load with simulated Hosts polling hostURL and
 // the Guest asking guestURL, and returns the granted connects per second.
 func (b *bench) replicaConnectRate(ctx context.Context, st *stack, hostURL, guestURL, name string) (float64, error) {
-	hosts, err := enrollSimHosts(ctx, st, strings.ReplaceAll("rep-"+name, "_", "-"), connectHosts)
+	load, err := startConnectLoad(ctx, st, strings.ReplaceAll("rep-"+name, "_", "-"), hostURL, guestURL)
 	if err != nil {
 		return 0, err
 	}
-	dctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var delivered atomic.Int64
-	for _, h := range hosts {
-		if err := h.heartbeat(ctx, hostURL); err != nil {
-			return 0, fmt.Errorf("heartbeat of %s: %w", h.name, err)
-		}
-		go h.drain(dctx, hostURL, &delivered)
-	}
-	c, err := newConnectorAt(st, guestURL, hosts, connectWorkers)
-	if err != nil {
-		return 0, err
-	}
-	connect := func(ctx context.Context, _ int) error { return c.connect(ctx) }
-	closedLoop(ctx, connectWorkers, time.Second, connect) // warm-up
+	defer load.stop()
+	connect := load.connect
 	res := closedLoop(ctx, connectWorkers, b.cfg.duration, connect)
 	if err := b.phaseError(res, "closed-loop connects with "+name); err != nil {
 		return 0, err
 	}
 	b.r.add("replicas", name+"_connect_p50", ms(percentile(res.latencies, 50)), "ms")
-	b.log.Info("bench: replicas", "cms", name, "granted", res.ok, "delivered_to_hosts", delivered.Load())
+	b.log.Info("bench: replicas", "cms", name, "granted", res.ok, "delivered_to_hosts", load.delivered.Load())
 	return res.rate(), nil
 }

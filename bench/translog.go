@@ -216,22 +216,12 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 
 // connectCPU runs the closed-loop connect load briefly and returns the CM's CPU per connect.
 func (b *bench) connectCPU(ctx context.Context, st *stack) (time.Duration, error) {
-	hosts, err := enrollSimHosts(ctx, st, "log", connectHosts)
+	load, err := startConnectLoad(ctx, st, "log", st.c.CMURL, st.c.CMURL)
 	if err != nil {
 		return 0, err
 	}
-	dctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var delivered atomic.Int64
-	for _, h := range hosts {
-		go h.drain(dctx, st.c.CMURL, &delivered)
-	}
-	c, err := newConnector(st, hosts, connectWorkers)
-	if err != nil {
-		return 0, err
-	}
-	connect := func(ctx context.Context, _ int) error { return c.connect(ctx) }
-	closedLoop(ctx, connectWorkers, time.Second, connect) // warm-up
+	defer load.stop()
+	connect := load.connect
 	cpu := startCPU(st.c.CM().Pid())
 	res := closedLoop(ctx, connectWorkers, b.cfg.duration, connect)
 	if err := b.phaseError(res, "connects beside the sequencer"); err != nil {

@@ -92,6 +92,11 @@ func testTampering(t *testing.T, dsn string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, path := range []string{api.PathLogCheckpoint, api.PathLogKey, api.PathLogExport, api.PathLogInclusion + "?id=" + logged[0].ID} {
+		if status, _ := statusOf(w.call(mallory, http.MethodGet, path, nil, nil)); status != http.StatusForbidden {
+			t.Errorf("mallory reads %s: %d, want 403 (the policy decides reads of the log)", path, status)
+		}
+	}
 	saved := w.checkpoint(t, carol)
 	waitFor(t, 20*time.Second, "a newer checkpoint (the checkpoint read is itself recorded)", func() bool {
 		return w.checkpoint(t, carol).Size > saved.Size

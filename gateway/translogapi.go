@@ -58,12 +58,17 @@ func (s *Server) handleLogCheckpoint(w http.ResponseWriter, r *http.Request) {
 // store fails.
 func (s *Server) latestCheckpoint(w http.ResponseWriter, ctx context.Context) (store.LogCheckpoint, bool) {
 	cp, err := s.cfg.Store.LatestCheckpoint(ctx)
+	return s.checkpointFound(w, cp, err, "the log has no checkpoint yet")
+}
+
+// checkpointFound answers a failed checkpoint read: 404 with notFound, or 503.
+func (s *Server) checkpointFound(w http.ResponseWriter, cp store.LogCheckpoint, err error, notFound string) (store.LogCheckpoint, bool) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrNotFound, Message: "the log has no checkpoint yet"})
+		writeError(w, api.Error{Code: access.ErrNotFound, Message: notFound})
 		return cp, false
 	case err != nil:
-		s.logStoreDown(w, "latest checkpoint", err)
+		s.logStoreDown(w, "read a checkpoint", err)
 		return cp, false
 	}
 	return cp, true
@@ -132,15 +137,7 @@ func (s *Server) checkpointAsked(w http.ResponseWriter, ctx context.Context, siz
 		return store.LogCheckpoint{}, false
 	}
 	cp, err := s.cfg.Store.Checkpoint(ctx, n)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no checkpoint of that size"})
-		return cp, false
-	case err != nil:
-		s.logStoreDown(w, "checkpoint", err)
-		return cp, false
-	}
-	return cp, true
+	return s.checkpointFound(w, cp, err, "no checkpoint of that size")
 }
 
 // buildProof reads the nodes a proof needs and builds it.
