@@ -78,7 +78,8 @@ type verification struct {
 	indexOf map[string]uint64 // logged records' positions, by id
 	seen    map[uint64]bool   // positions whose record the bundle holds
 	// rooted is set once the roots are checked (before the first record); suspectFrom is then
-	// the first position a rewritten tree may have changed (beyond the log when none).
+	// the first position that no verified signed root vouches for: a record from there on is
+	// trusted only with a valid signature.
 	rooted      bool
 	suspectFrom uint64
 }
@@ -228,6 +229,7 @@ func (s *verification) checkRoots() {
 	for ; next < len(s.cps); next++ {
 		s.rep.find(FindingRewritten, "", int64(s.cps[next].Size), "a checkpoint of %d records, but the log has %d", s.cps[next].Size, len(s.leaves))
 	}
+	s.suspectFrom = min(s.suspectFrom, good) // no signed root covers the leaves beyond
 }
 
 // checkDeleted names the logged records of the exported window that the bundle lacks.

@@ -125,11 +125,12 @@ func newLogsVerifyCmd() *cobra.Command {
 			"signature against --key (log.pub, which the reviewer keeps), that the log's leaves hash to\n" +
 			"every checkpoint's root and to those of the checkpoints saved earlier (--checkpoint, a fork\n" +
 			"otherwise), and that every record is the one logged at its position, signed by the log key.\n" +
-			"It names each record altered, deleted, inserted or reordered.\n" +
+			"It names each record altered, deleted, inserted or reordered. BUNDLE - reads standard input\n" +
+			"(portcullis logs export | portcullis logs verify --key log.pub -).\n" +
 			"Exit status: 0 verified; 65 something was found (printed); 66 an input could not be read.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLogsVerify(args[0], keyFile, saved, asJSON, cmd.OutOrStdout())
+			return runLogsVerify(args[0], keyFile, saved, asJSON, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -139,7 +140,7 @@ func newLogsVerifyCmd() *cobra.Command {
 	return cmd
 }
 
-func runLogsVerify(bundle, keyFile string, savedFiles []string, asJSON bool, out io.Writer) error {
+func runLogsVerify(bundle, keyFile string, savedFiles []string, asJSON bool, stdin io.Reader, out io.Writer) error {
 	unreadable := func(err error) error { return &verifyError{code: exitVerifyUnreadable, err: err} }
 	v, err := translog.LoadVerifier(keyFile)
 	if err != nil {
@@ -153,12 +154,16 @@ func runLogsVerify(bundle, keyFile string, savedFiles []string, asJSON bool, out
 		}
 		saved = append(saved, string(b))
 	}
-	f, err := os.Open(bundle)
-	if err != nil {
-		return unreadable(err)
+	var in io.Reader = stdin
+	if bundle != "-" {
+		f, err := os.Open(bundle)
+		if err != nil {
+			return unreadable(err)
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
-	rep, err := translog.Verify(f, v, saved)
+	rep, err := translog.Verify(in, v, saved)
 	if err != nil {
 		return unreadable(err)
 	}
