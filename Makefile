@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 PKGS    := ./...
 
-.PHONY: all build demo test test-deps vet cross fuzz bench bench-go clean
+.PHONY: all build demo test test-deps vet cross fuzz bench bench-smoke bench-go clean
 
 all: build
 
@@ -13,13 +13,15 @@ build:
 demo: build
 	./$(BIN) demo
 
-# test installs what the suite needs (PostgreSQL binaries, squid) when missing, then runs vet,
-# the build and vet of every platform (cross), every test, the race detector on the concurrent
-# packages, and a short fuzz pass.
+# test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
+# the bench) when missing, then runs vet, the build and vet of every platform (cross), every
+# test, the race detector on the concurrent packages, a short fuzz pass and the bench's smoke
+# pass.
 test: test-deps vet cross
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -race -timeout 10m ./ticket/... ./relay/... ./gateway/...
 	$(MAKE) fuzz FUZZTIME=5s
+	$(MAKE) bench-smoke
 
 test-deps:
 	./scripts/test-deps.sh
@@ -62,13 +64,19 @@ BENCHTIME ?= 1s
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
-# bench measures Portcullis beside the limit and beside OpenSSH on this machine (never part of
-# test): it installs OpenSSH and socat when missing, starts everything on loopback, prints a
-# table and writes bench/results.json. BENCHFLAGS passes options, e.g. BENCHFLAGS=-strict.
+# bench measures Portcullis beside the limit and beside OpenSSH on this machine: it installs
+# OpenSSH and socat when missing, starts everything on loopback, prints a table and writes
+# bench/results.json. BENCHFLAGS passes options, e.g. BENCHFLAGS=-strict. Its smoke pass
+# (bench-smoke: every section at a tiny size, targets unchecked, figures meaningless) is part of
+# test, so that a change that breaks the harness fails there.
 BENCHFLAGS ?=
 bench: build
 	./scripts/bench-deps.sh
 	$(GO) run ./bench -bin $(BIN) -out bench/results.json $(BENCHFLAGS)
+
+bench-smoke: build
+	./scripts/bench-deps.sh
+	$(GO) run ./bench -bin $(BIN) -smoke -out "$$(mktemp -d)/smoke.json"
 
 clean:
 	rm -rf bin

@@ -23,8 +23,11 @@ type config struct {
 	only      map[string]bool
 	size      int64
 	setupRuns int
-	// logRecords is the size of the bundle the log section verifies.
-	logRecords int
+	// logRecords is the size of the bundle the log section verifies; sequenced how many records
+	// its sequencer's cost is measured on.
+	logRecords, sequenced int
+	// smoke runs every section at a tiny size, to show the harness works (make test).
+	smoke bool
 	duration   time.Duration
 	rate       int
 	sessions   int
@@ -50,6 +53,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
 	fs.IntVar(&c.flood, "flood", 2000, "slow connections from one address beside which legitimate sessions connect")
 	fs.IntVar(&c.logRecords, "log-records", 1_000_000, "records in the bundle that the log section verifies")
+	fs.BoolVar(&c.smoke, "smoke", false, "run every section at a tiny size, targets unchecked: does the harness work? (make test)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only when a figure could not be measured")
 	fs.StringVar(&c.profile, "profile", "", "directory to save CPU profiles of the CM under load (default: none)")
@@ -62,19 +66,29 @@ func parseFlags(args []string) (config, error) {
 			c.only[s] = true
 		}
 	}
+	c.sequenced = sequencedRecords
+	if c.smoke {
+		c.smallest()
+	}
 	var errs []error
 	for s := range c.only {
 		if !containsString(sections, s) {
 			errs = append(errs, fmt.Errorf("unknown section %q", s))
 		}
 	}
-	if c.setupRuns < 30 {
+	if c.setupRuns < 30 && !c.smoke {
 		errs = append(errs, errors.New("-setup-runs must be at least 30"))
 	}
 	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 || c.logRecords <= 0 {
 		errs = append(errs, errors.New("-size, -rate, -sessions, -flood, -duration and -log-records must be positive"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// smallest shrinks every size to a smoke pass's.
+func (c *config) smallest() {
+	c.size, c.setupRuns, c.duration, c.rate = 1<<20, 3, time.Second, 20
+	c.sessions, c.flood, c.logRecords, c.sequenced = 20, 20, 1000, 200
 }
 
 func containsString(list []string, s string) bool {

@@ -54,8 +54,12 @@ type Report struct {
 	Failures []string  `json:"failures,omitempty"`
 }
 
-// add records a figure.
+// add records a figure; a value that is not a finite number is recorded as a failure.
 func (r *Report) add(section, name string, value float64, unit string) {
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		r.fail(fmt.Errorf("%s/%s: not measured (%g)", section, name, value))
+		return
+	}
 	r.Figures = append(r.Figures, Figure{Section: section, Name: name, Value: value, Unit: unit})
 }
 
@@ -74,8 +78,12 @@ func (r *Report) ratio(section, name string, num, den float64) float64 {
 	return v
 }
 
-// target records whether value meets op threshold.
+// target records whether value meets op threshold; a value that is not a finite number was
+// not measured (a failure recorded where it was computed) and is left out.
 func (r *Report) target(name string, value float64, op Comparison, threshold float64, unit string) {
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return
+	}
 	r.Targets = append(r.Targets, Target{Name: name, Value: value, Op: op, Threshold: threshold, Unit: unit, Pass: meets(value, op, threshold)})
 }
 

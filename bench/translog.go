@@ -22,7 +22,7 @@ const (
 	// sequencerShareTarget bounds the sequencer's CPU per record as a share of the CM's CPU per
 	// connect.
 	sequencerShareTarget = 5.0 // %
-	// sequencedRecords is how many records the sequencer's cost is measured on.
+	// sequencedRecords is how many records the sequencer's cost is measured on by default.
 	sequencedRecords = 20000
 )
 
@@ -171,7 +171,7 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 		return err
 	}
 	var next atomic.Uint64
-	err = parallel(sequencedRecords, enrollWorkers, func(int) error {
+	err = parallel(b.cfg.sequenced, enrollWorkers, func(int) error {
 		i := next.Add(1)
 		d := store.Decision{ID: fmt.Sprintf("dec_bench_%d", i), Time: time.Now(), Path: "connect", Subject: "alice@example.com",
 			HostName: hostName, Reasons: []string{}, Input: json.RawMessage(`{}`), Result: json.RawMessage(`{"allow":false}`)}
@@ -194,7 +194,7 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 		if err != nil {
 			return err
 		}
-		if size >= base+sequencedRecords {
+		if size >= base+uint64(b.cfg.sequenced) {
 			break
 		}
 		if time.Since(start) > 2*time.Minute {
@@ -202,7 +202,7 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	perRecord, err := cpu.perOp(sequencedRecords)
+	perRecord, err := cpu.perOp(int64(b.cfg.sequenced))
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "bench-deps: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # sshd refuses to start without its privilege separation directory.
 mkdir -p /run/sshd
