@@ -155,6 +155,11 @@ func (d dialect) withOutbox() string {
 		"INSERT INTO decision_outbox (decision_id, decided_at) SELECT id, decided_at FROM d"
 }
 
+// txBackOff is the pause schedule between two attempts of a transaction.
+func txBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: txBackoffMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: txBackoffMax}
+}
+
 // isConflict reports whether err is a unique or primary key violation.
 func (d dialect) isConflict(err error) bool {
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
@@ -214,9 +219,7 @@ func (d dialect) retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, l
 		}
 		return struct{}{}, retrying
 	},
-		backoff.WithBackOff(&backoff.ExponentialBackOff{
-			InitialInterval: txBackoffMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: txBackoffMax,
-		}),
+		backoff.WithBackOff(txBackOff()),
 		backoff.WithMaxTries(maxTxAttempts),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, _ time.Duration) {

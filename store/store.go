@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Sentinel errors, wrapped by the methods; check them with errors.Is.
@@ -94,7 +96,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 
 // start checks the connection, recognizes CockroachDB behind a postgres DSN and migrates.
 func (db *DB) start(ctx context.Context) error {
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.connect(ctx); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	if db.d.kind == kindPostgres {
@@ -107,6 +109,23 @@ func (db *DB) start(ctx context.Context) error {
 		}
 	}
 	return db.migrate(ctx)
+}
+
+// connect makes the first connection. A SQLite file that another process is turning into
+// WAL mode at the same moment answers SQLITE_BUSY without waiting (the busy timeout does not
+// cover that switch), so that is retried like a busy transaction.
+func (db *DB) connect(ctx context.Context) error {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := db.sql.PingContext(ctx)
+		if err != nil && !db.d.retryable(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(txBackOff()), backoff.WithMaxTries(maxTxAttempts), backoff.WithMaxElapsedTime(0))
+	if p := (*backoff.PermanentError)(nil); errors.As(err, &p) {
+		return p.Unwrap()
+	}
+	return err
 }
 
 // Close closes the database; the DB must not be used afterwards.
