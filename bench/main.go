@@ -27,14 +27,14 @@ type config struct {
 	// its sequencer's cost is measured on.
 	logRecords, sequenced int
 	// smoke runs every section at a tiny size, to show the harness works (make test).
-	smoke bool
-	duration   time.Duration
-	rate       int
-	sessions   int
-	flood      int
-	keep       bool
-	profile    string
-	strict     bool
+	smoke    bool
+	duration time.Duration
+	rate     int
+	sessions int
+	flood    int
+	keep     bool
+	profile  string
+	strict   bool
 }
 
 // sections the suite knows, in the order it runs them.
