@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -15,34 +16,57 @@ import (
 const relayKillDelay = 500 * time.Millisecond
 
 // endSessions ends live sessions everywhere: it records the end and why, and tells the CS and
-// the Host to close them now. It returns the ids of the sessions it ended.
+// the Host to close them now. It returns the ids of the sessions it ended. Many sessions cost a
+// few statements: their ends and their orders are written a page at a time.
 func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reason string) []string {
 	now := s.cfg.Now()
-	ended := make([]string, 0, len(sessions))
+	ended := sessionIDs(sessions)
+	if err := s.cfg.Store.EndSessions(ctx, ended, now, reason); err != nil {
+		s.cfg.Logger.Warn("record session ends", "sessions", len(ended), "err", err)
+	}
+	s.orderEnd(ctx, sessions, reason)
 	for _, sess := range sessions {
-		if err := s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reason); err != nil {
-			s.cfg.Logger.Warn("record session end", "session_id", sess.ID, "err", err)
-		}
-		s.orderEnd(ctx, sess, reason)
 		s.live.remove(sess.ID)
 		s.cfg.Logger.Info("session ended by the CM", "session_id", sess.ID, "subject", sess.Subject, "host_name", sess.HostName, "relay_id", sess.RelayID, "reason", reason)
-		ended = append(ended, sess.ID)
 	}
 	return ended
 }
 
-// orderEnd tells the session's Host now, and its CS relayKillDelay later, to close it: through
-// the store, so that they hear of it on whichever replica they poll.
-func (s *Server) orderEnd(ctx context.Context, sess store.Session, reason string) {
+// orderEnd tells the sessions' Hosts now, and their CSs relayKillDelay later, to close them:
+// through the store, so that they hear of it on whichever replica they poll. While the store
+// is down the orders wait in this replica's memory.
+func (s *Server) orderEnd(ctx context.Context, sessions []store.Session, reason string) {
 	now := s.cfg.Now()
-	if err := s.postMail(ctx, store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}, now, now.Add(orderTTL), true); err != nil {
-		s.cfg.Logger.Warn("order a host to end a session", "host_id", sess.HostID, "session_id", sess.ID, "err", err)
+	orders := make([]store.Mail, 0, 2*len(sessions))
+	add := func(recipient string, msg any, deliverAt time.Time) {
+		body, err := json.Marshal(msg)
+		if err != nil {
+			s.cfg.Logger.Error("encode an order to end a session", "recipient", recipient, "err", err)
+			return
+		}
+		orders = append(orders, store.Mail{Recipient: recipient, Body: body, QueuedAt: now, DeliverAt: deliverAt, ExpiresAt: now.Add(orderTTL)})
 	}
-	if sess.RelayID == "" {
+	for _, sess := range sessions {
+		add(store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}, now)
+		if sess.RelayID != "" {
+			add(store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason}, now.Add(relayKillDelay))
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
+	defer cancel()
+	if err := s.cfg.Store.PostOrders(sctx, orders); err != nil {
+		s.cfg.Logger.Warn("store unavailable: orders to end sessions wait in this replica's memory", "orders", len(orders), "err", err)
+		for _, o := range orders {
+			time.AfterFunc(o.DeliverAt.Sub(now), func() { s.keepOrder(o.Recipient, json.RawMessage(o.Body)) })
+		}
 		return
 	}
-	if err := s.postMail(ctx, store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason}, now.Add(relayKillDelay), now.Add(orderTTL), true); err != nil {
-		s.cfg.Logger.Warn("order a relay to end a session", "relay_id", sess.RelayID, "session_id", sess.ID, "err", err)
+	woken := map[string]bool{}
+	for _, o := range orders {
+		if !woken[o.Recipient] {
+			woken[o.Recipient] = true
+			s.mail.wakeUp(o.Recipient)
+		}
 	}
 }
 

@@ -116,8 +116,8 @@ func (s *Server) endSessionsLockedBy(ctx context.Context, l store.Lock) ([]strin
 	default:
 		return ended, nil
 	}
-	err := s.cfg.Store.EachLiveSession(ctx, f, func(sess store.Session) error {
-		ended = append(ended, s.endSessions(ctx, []store.Session{sess}, reason)...)
+	err := s.cfg.Store.EachLiveSessionPage(ctx, f, func(page []store.Session) error {
+		ended = append(ended, s.endSessions(ctx, page, reason)...)
 		return nil
 	})
 	return ended, err

@@ -342,9 +342,9 @@ func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 	now := s.cfg.Now()
 	for _, id := range s.lostRelays(all, now) {
 		n := 0
-		err := s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{RelayID: id}, func(sess store.Session) error {
-			n++
-			return s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonRelayLost)
+		err := s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: id}, func(page []store.Session) error {
+			n += len(page)
+			return s.cfg.Store.EndSessions(ctx, sessionIDs(page), now, reasonRelayLost)
 		})
 		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", n)
 		if err != nil {
@@ -362,13 +362,26 @@ func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, hel
 		holds[id] = true
 	}
 	cutoff := now.Add(-s.cfg.TicketTTL - unpairedGrace)
-	return s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{RelayID: relayID}, func(sess store.Session) error {
-		if sess.StartedAt.After(cutoff) || holds[sess.ID] {
-			return nil
+	return s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: relayID}, func(page []store.Session) error {
+		var gone []string
+		for _, sess := range page {
+			if sess.StartedAt.After(cutoff) || holds[sess.ID] {
+				continue
+			}
+			s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)
+			gone = append(gone, sess.ID)
 		}
-		s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)
-		return s.cfg.Store.EndSession(ctx, sess.ID, now, 0, 0, reasonNotHeld)
+		return s.cfg.Store.EndSessions(ctx, gone, now, reasonNotHeld)
 	})
+}
+
+// sessionIDs returns the sessions' ids, in order.
+func sessionIDs(sessions []store.Session) []string {
+	ids := make([]string, len(sessions))
+	for i, sess := range sessions {
+		ids[i] = sess.ID
+	}
+	return ids
 }
 
 // relayCandidates returns the healthy relays, which is what the policy sees.

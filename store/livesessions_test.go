@@ -115,3 +115,47 @@ func testEachLiveSession(t *testing.T, dsn string) {
 		t.Errorf("fn's error: got %v after %d calls, want it after 1", err, n)
 	}
 }
+
+// testEndSessionsByPage: a walk that ends each page with EndSessions ends every session it
+// selects, across pages, and nobody else's; an end already recorded keeps its reason.
+func testEndSessionsByPage(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	all := makeLiveSessions(2*LivePageSize + 7)
+	createSessions(t, db, all)
+	var first string
+	for _, s := range all {
+		if s.Subject == "bob@example.com" && s.EndedAt == nil {
+			first = s.ID
+			break
+		}
+	}
+	if err := db.EndSession(ctx, first, at(time.Hour), 0, 0, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	err := db.EachLiveSessionPage(ctx, LiveFilter{Subject: "bob@example.com"}, func(page []Session) error {
+		pages++
+		ids := make([]string, len(page))
+		for i, s := range page {
+			ids[i] = s.ID
+		}
+		return db.EndSessions(ctx, append(ids, first), at(2*time.Hour), "locked: offboarding")
+	})
+	if err != nil || pages == 0 {
+		t.Fatalf("EachLiveSessionPage: %d pages, %v", pages, err)
+	}
+	live := map[string]int{}
+	if err := db.EachLiveSession(ctx, LiveFilter{}, func(s Session) error { live[s.Subject]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if live["bob@example.com"] != 0 || live["alice@example.com"] == 0 {
+		t.Errorf("live after ending bob's sessions: %v; want none of bob's and alice's untouched", live)
+	}
+	if s, err := db.GetSession(ctx, first); err != nil || s.EndReason != "closed" || !s.EndedAt.Equal(at(time.Hour)) {
+		t.Errorf("the session ended before = %+v, %v; want its first end kept", s, err)
+	}
+	if err := db.EndSessions(ctx, []string{all[0].ID}, time.Time{}, "x"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("EndSessions with a zero time = %v, want ErrInvalid", err)
+	}
+}

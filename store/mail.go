@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -74,6 +77,60 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	}
 	if err != nil {
 		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
+	}
+	return nil
+}
+
+// PostOrders queues orders to end sessions in one transaction per hundred, and on PostgreSQL
+// wakes the replicas listening for mail once per recipient. Unlike PostMail it is not bound
+// by MaxMail: orders come from the CM alone, one per live session it ends, and an order
+// refused for room would leave a session running. ErrInvalid as PostMail.
+func (db *DB) PostOrders(ctx context.Context, orders []Mail) error {
+	orders = slices.Clone(orders)
+	for i := range orders {
+		m := &orders[i]
+		if m.DeliverAt.IsZero() {
+			m.DeliverAt = m.QueuedAt
+		}
+		if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() || !m.ExpiresAt.After(m.DeliverAt) {
+			return fmt.Errorf("store: post orders: %w: order %d lacks a recipient, a body or a due time before its expiry", ErrInvalid, i)
+		}
+		if m.ID == "" {
+			m.ID = rand.Text()
+		}
+	}
+	for chunk := range slices.Chunk(orders, ordersPerTx) {
+		if err := db.inTx(ctx, func(tx *sql.Tx) error { return db.insertOrders(ctx, tx, chunk) }); err != nil {
+			return fmt.Errorf("store: post %d orders: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// ordersPerTx bounds the orders PostOrders inserts with one statement (6 arguments each).
+const ordersPerTx = 100
+
+// insertOrders inserts orders with one statement and, on PostgreSQL, notifies each recipient.
+func (db *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []Mail) error {
+	rows := make([]string, len(orders))
+	args := make([]any, 0, 6*len(orders))
+	recipients := map[string]bool{}
+	for i, m := range orders {
+		n := len(args)
+		rows[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+		args = append(args, m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt))
+		recipients[m.Recipient] = true
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO mail ("+mailColumns+") VALUES "+strings.Join(rows, ", "), args...); err != nil {
+		return err
+	}
+	if db.d.kind != kindPostgres {
+		return nil
+	}
+	for _, r := range slices.Sorted(maps.Keys(recipients)) {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_notify('"+mailChannel+"', $1)", r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -150,6 +151,17 @@ func TestListenMailHearsEveryReplicasPosts(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notification for the posted message")
 	}
+	if err := poster.PostOrders(ctx, []Mail{{Recipient: RelayMailbox("cs-9"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-woken:
+		if r != RelayMailbox("cs-9") {
+			t.Fatalf("woken for %q, want %q", r, RelayMailbox("cs-9"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification for the posted orders")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("ListenMail after cancel = %v, want nil", err)
@@ -197,5 +209,43 @@ func testAppendLogConflicts(t *testing.T, dsn string) {
 	unlogged, err := db.UnloggedDecisions(ctx, 10)
 	if err != nil || len(unlogged) != 3-int(cp.Size) {
 		t.Fatalf("unlogged = %d, %v; want %d", len(unlogged), err, 3-cp.Size)
+	}
+}
+
+// testOrdersAreNotBoundByTheMailbox: orders to end sessions all reach their recipient however
+// many there are (MaxMail bounds requests, not orders), each once; a bad order refuses the
+// whole batch and posts nothing.
+func testOrdersAreNotBoundByTheMailbox(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	host, relay := HostMailbox("h1"), RelayMailbox("cs-1")
+	orders := make([]Mail, 0, 3*MaxMail)
+	for i := range 3 * MaxMail {
+		to, due := host, at(0)
+		if i%3 == 0 {
+			to, due = relay, at(time.Second)
+		}
+		orders = append(orders, Mail{Recipient: to, Body: fmt.Appendf(nil, `{"n":%d}`, i), QueuedAt: at(0), DeliverAt: due, ExpiresAt: at(time.Minute)})
+	}
+	bad := append(slices.Clone(orders[:5]), Mail{Recipient: host, Body: []byte("{}"), QueuedAt: at(0)})
+	if err := db.PostOrders(ctx, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("PostOrders with an order that never expires = %v, want ErrInvalid", err)
+	}
+	if got, _ := db.MailRecipientsSince(ctx, at(0)); len(got) != 0 {
+		t.Fatalf("a refused batch left mail for %v", got)
+	}
+	if err := db.PostOrders(ctx, orders); err != nil {
+		t.Fatalf("PostOrders: %v", err)
+	}
+	toHost, _, err := db.CollectMail(ctx, host, at(0))
+	if err != nil || len(toHost) != 2*MaxMail {
+		t.Fatalf("the host collected %d orders, %v; want %d", len(toHost), err, 2*MaxMail)
+	}
+	toRelay, next, err := db.CollectMail(ctx, relay, at(0))
+	if err != nil || len(toRelay) != 0 || !next.Equal(at(time.Second)) {
+		t.Fatalf("the relay collected %d orders before they were due (next %v, %v)", len(toRelay), next, err)
+	}
+	if toRelay, _, err = db.CollectMail(ctx, relay, at(time.Second)); err != nil || len(toRelay) != MaxMail {
+		t.Fatalf("the relay collected %d orders when due, %v; want %d", len(toRelay), err, MaxMail)
 	}
 }

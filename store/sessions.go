@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -142,6 +143,31 @@ func (db *DB) EndSession(ctx context.Context, id string, end time.Time, up, down
 	return nil
 }
 
+// EndSessions records the end of the sessions ids at end, for reason, in one transaction per
+// LivePageSize ids: those already ended keep their first end. ErrInvalid for a zero end.
+func (db *DB) EndSessions(ctx context.Context, ids []string, end time.Time, reason string) error {
+	if end.IsZero() {
+		return fmt.Errorf("store: end sessions: %w: end time is zero", ErrInvalid)
+	}
+	for chunk := range slices.Chunk(ids, LivePageSize) {
+		args := []any{reason, db.d.timeArg(end)}
+		marks := make([]string, len(chunk))
+		for i, id := range chunk {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", i+3)
+		}
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "UPDATE sessions SET end_reason = $1, ended_at = $2 WHERE ended_at IS NULL AND id IN ("+
+				strings.Join(marks, ", ")+")", args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: end %d sessions: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
 // SetSessionTransport records how the ends of a session reached its relay (e.g. "tcp",
 // "http", "guest=http host=tcp"), as the relay reports at pairing. ErrNotFound.
 func (db *DB) SetSessionTransport(ctx context.Context, id, transport string) error {
@@ -257,14 +283,27 @@ type LiveFilter struct {
 // during the walk is visited when it sorts after the walk's position. It stops at fn's first
 // error and returns it.
 func (db *DB) EachLiveSession(ctx context.Context, f LiveFilter, fn func(Session) error) error {
+	return db.EachLiveSessionPage(ctx, f, func(page []Session) error {
+		for _, sess := range page {
+			if err := fn(sess); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EachLiveSessionPage is EachLiveSession a page (up to LivePageSize sessions) at a time, for
+// callers that act on many sessions at once.
+func (db *DB) EachLiveSessionPage(ctx context.Context, f LiveFilter, fn func([]Session) error) error {
 	var after *Session
 	for {
 		page, err := db.liveSessionPage(ctx, f, after)
 		if err != nil {
 			return fmt.Errorf("store: live sessions: %w", err)
 		}
-		for _, sess := range page {
-			if err := fn(sess); err != nil {
+		if len(page) > 0 {
+			if err := fn(page); err != nil {
 				return err
 			}
 		}
