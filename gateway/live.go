@@ -52,14 +52,8 @@ func (s *Server) orderEnd(ctx context.Context, sessions []store.Session, reason 
 			add(store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason}, now.Add(relayKillDelay))
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
-	defer cancel()
-	if err := s.cfg.Store.PostOrders(sctx, orders); err != nil {
-		s.cfg.Logger.Warn("store unavailable: orders to end sessions wait in this replica's memory", "orders", len(orders), "err", err)
-		for _, o := range orders {
-			time.AfterFunc(o.DeliverAt.Sub(now), func() { s.keepOrder(o.Recipient, json.RawMessage(o.Body)) })
-		}
-		return
+	for _, o := range s.postOrders(ctx, orders) {
+		time.AfterFunc(o.DeliverAt.Sub(now), func() { s.keepOrder(o.Recipient, json.RawMessage(o.Body)) })
 	}
 	woken := map[string]bool{}
 	for _, o := range orders {
@@ -68,6 +62,22 @@ func (s *Server) orderEnd(ctx context.Context, sessions []store.Session, reason 
 			s.mail.wakeUp(o.Recipient)
 		}
 	}
+}
+
+// postOrders writes orders to the store, each attempt bounded by mailStoreTimeout and retried
+// while it makes progress, and returns those it could not write.
+func (s *Server) postOrders(ctx context.Context, orders []store.Mail) []store.Mail {
+	for len(orders) > 0 {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
+		n, err := s.cfg.Store.PostOrders(sctx, orders)
+		cancel()
+		orders = orders[n:]
+		if err != nil && n == 0 {
+			s.cfg.Logger.Warn("store unavailable: orders to end sessions wait in this replica's memory", "orders", len(orders), "err", err)
+			return orders
+		}
+	}
+	return nil
 }
 
 // orderEndHere is orderEnd without the store (the emergency brake): the orders wait in this

@@ -85,6 +85,13 @@ func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T
 	if rec, _ := w.store.GetSession(context.Background(), other.SessionID); rec.EndedAt != nil {
 		t.Errorf("alice's session ended with bob's lock: %+v", rec)
 	}
+	// Every session's Host and CS are told, not just as many as a mailbox holds.
+	for box, due := range map[string]time.Time{store.HostMailbox(w.hosts["web-1"].id): w.now, store.RelayMailbox("cs-eu-1"): w.now.Add(time.Second)} {
+		orders, _, err := w.store.CollectMail(context.Background(), box, due)
+		if err != nil || len(orders) != manyLive {
+			t.Errorf("%s has %d orders to end sessions (%v), want %d", box, len(orders), err, manyLive)
+		}
+	}
 }
 
 // After a policy change, re-evaluation re-decides every live session, the oldest of more than

@@ -81,11 +81,12 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	return nil
 }
 
-// PostOrders queues orders to end sessions in one transaction per hundred, and on PostgreSQL
-// wakes the replicas listening for mail once per recipient. Unlike PostMail it is not bound
-// by MaxMail: orders come from the CM alone, one per live session it ends, and an order
-// refused for room would leave a session running. ErrInvalid as PostMail.
-func (db *DB) PostOrders(ctx context.Context, orders []Mail) error {
+// PostOrders queues orders to end sessions, a hundred per transaction, and on PostgreSQL wakes
+// the replicas listening for mail once per recipient. It returns how many of the first orders
+// it posted: on an error the rest are not. Unlike PostMail it is not bound by MaxMail: orders
+// come from the CM alone, one per live session it ends, and an order refused for room would
+// leave a session running. ErrInvalid (nothing posted) for an order as PostMail refuses.
+func (db *DB) PostOrders(ctx context.Context, orders []Mail) (int, error) {
 	orders = slices.Clone(orders)
 	for i := range orders {
 		m := &orders[i]
@@ -93,18 +94,20 @@ func (db *DB) PostOrders(ctx context.Context, orders []Mail) error {
 			m.DeliverAt = m.QueuedAt
 		}
 		if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() || !m.ExpiresAt.After(m.DeliverAt) {
-			return fmt.Errorf("store: post orders: %w: order %d lacks a recipient, a body or a due time before its expiry", ErrInvalid, i)
+			return 0, fmt.Errorf("store: post orders: %w: order %d lacks a recipient, a body or a due time before its expiry", ErrInvalid, i)
 		}
 		if m.ID == "" {
 			m.ID = rand.Text()
 		}
 	}
+	posted := 0
 	for chunk := range slices.Chunk(orders, ordersPerTx) {
 		if err := db.inTx(ctx, func(tx *sql.Tx) error { return db.insertOrders(ctx, tx, chunk) }); err != nil {
-			return fmt.Errorf("store: post %d orders: %w", len(chunk), err)
+			return posted, fmt.Errorf("store: post %d orders: %w", len(orders)-posted, err)
 		}
+		posted += len(chunk)
 	}
-	return nil
+	return posted, nil
 }
 
 // ordersPerTx bounds the orders PostOrders inserts with one statement (6 arguments each).

@@ -151,7 +151,7 @@ func TestListenMailHearsEveryReplicasPosts(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notification for the posted message")
 	}
-	if err := poster.PostOrders(ctx, []Mail{{Recipient: RelayMailbox("cs-9"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}}); err != nil {
+	if _, err := poster.PostOrders(ctx, []Mail{{Recipient: RelayMailbox("cs-9"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -228,14 +228,14 @@ func testOrdersAreNotBoundByTheMailbox(t *testing.T, dsn string) {
 		orders = append(orders, Mail{Recipient: to, Body: fmt.Appendf(nil, `{"n":%d}`, i), QueuedAt: at(0), DeliverAt: due, ExpiresAt: at(time.Minute)})
 	}
 	bad := append(slices.Clone(orders[:5]), Mail{Recipient: host, Body: []byte("{}"), QueuedAt: at(0)})
-	if err := db.PostOrders(ctx, bad); !errors.Is(err, ErrInvalid) {
+	if n, err := db.PostOrders(ctx, bad); !errors.Is(err, ErrInvalid) || n != 0 {
 		t.Fatalf("PostOrders with an order that never expires = %v, want ErrInvalid", err)
 	}
 	if got, _ := db.MailRecipientsSince(ctx, at(0)); len(got) != 0 {
 		t.Fatalf("a refused batch left mail for %v", got)
 	}
-	if err := db.PostOrders(ctx, orders); err != nil {
-		t.Fatalf("PostOrders: %v", err)
+	if n, err := db.PostOrders(ctx, orders); err != nil || n != len(orders) {
+		t.Fatalf("PostOrders posted %d of %d: %v", n, len(orders), err)
 	}
 	toHost, _, err := db.CollectMail(ctx, host, at(0))
 	if err != nil || len(toHost) != 2*MaxMail {
