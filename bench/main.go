@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strings"
@@ -145,7 +147,9 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 		defer os.RemoveAll(dir)
 	}
 	host, _ := os.Hostname()
-	r := &Report{Started: time.Now().UTC(), Machine: fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
+	r := &Report{Started: time.Now().UTC(), Machine: fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
+		Commit: sourceCommit(ctx), loadAverage: loadAverage}
+	r.LoadStart = r.load()
 	b := &bench{cfg: cfg, dir: dir, r: r, log: log, fileLimit: limit}
 	b.runAll(ctx)
 	if err := r.WriteTable(os.Stdout); err != nil {
@@ -167,3 +171,17 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 // fdHeadroom is the descriptors a process needs beside two per session (listeners, the CM
 // connection, logs, the runtime's own).
 const fdHeadroom = 200
+
+// sourceCommit names the checked-out commit, with "+dirty" when the tree has uncommitted
+// changes; "unknown" outside a git checkout.
+func sourceCommit(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	commit := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		commit += "+dirty"
+	}
+	return commit
+}

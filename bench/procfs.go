@@ -118,3 +118,25 @@ func fetchProfile(addr, path string, d time.Duration) error {
 	}
 	return nil
 }
+
+// loadAverage returns the machine's load average over the last minute (/proc/loadavg).
+func loadAverage() (float64, error) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, fmt.Errorf("load average: %w", err)
+	}
+	return parseLoadAvg(string(b))
+}
+
+// parseLoadAvg reads the first field of a /proc/loadavg line.
+func parseLoadAvg(line string) (float64, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("load average: empty %q", line)
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("load average: %w", err)
+	}
+	return v, nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ type Figure struct {
 	Unit  string  `json:"unit"`
 	// Note explains how the figure was taken, when the name does not.
 	Note string `json:"note,omitempty"`
+	// Load is the machine's load average (1 minute) when the figure was recorded; 0 unknown.
+	Load float64 `json:"load_1m,omitempty"`
 }
 
 // Comparison is how a target is checked.
@@ -44,14 +47,26 @@ type Target struct {
 	Pass      bool       `json:"pass"`
 }
 
+// loadLimit is the load average (1 minute) above which a run's rates describe a busy machine
+// more than the code: the table says so.
+const loadLimit = 1.5
+
 // Report collects everything one run measured.
 type Report struct {
-	Started  time.Time `json:"started"`
-	Machine  string    `json:"machine"`
-	Figures  []Figure  `json:"figures"`
-	Ratios   []Figure  `json:"ratios"`
-	Targets  []Target  `json:"targets"`
-	Failures []string  `json:"failures,omitempty"`
+	Started time.Time `json:"started"`
+	Machine string    `json:"machine"`
+	// Commit is the source's commit (with "+dirty" when it had uncommitted changes).
+	Commit string `json:"commit,omitempty"`
+	// LoadStart and LoadMax are the load average (1 minute) when the run started and the
+	// highest recorded beside a figure.
+	LoadStart float64 `json:"load_start,omitempty"`
+	LoadMax   float64 `json:"load_max,omitempty"`
+	// loadAverage reads the load average for each figure; nil records none.
+	loadAverage func() (float64, error)
+	Figures     []Figure `json:"figures"`
+	Ratios      []Figure `json:"ratios"`
+	Targets     []Target `json:"targets"`
+	Failures    []string `json:"failures,omitempty"`
 }
 
 // add records a figure; a value that is not a finite number is recorded as a failure.
@@ -60,7 +75,20 @@ func (r *Report) add(section, name string, value float64, unit string) {
 		r.fail(fmt.Errorf("%s/%s: not measured (%g)", section, name, value))
 		return
 	}
-	r.Figures = append(r.Figures, Figure{Section: section, Name: name, Value: value, Unit: unit})
+	r.Figures = append(r.Figures, Figure{Section: section, Name: name, Value: value, Unit: unit, Load: r.load()})
+}
+
+// load reads the load average for a figure and keeps the run's highest; 0 when unknown.
+func (r *Report) load() float64 {
+	if r.loadAverage == nil {
+		return 0
+	}
+	l, err := r.loadAverage()
+	if err != nil {
+		return 0
+	}
+	r.LoadMax = max(r.LoadMax, l)
+	return l
 }
 
 // ratio records num/den as a ratio figure and returns it; a zero denominator gives NaN, which
@@ -74,7 +102,7 @@ func (r *Report) ratio(section, name string, num, den float64) float64 {
 		r.fail(fmt.Errorf("%s/%s: ratio of %g to 0", section, name, num))
 		return v
 	}
-	r.Ratios = append(r.Ratios, Figure{Section: section, Name: name, Value: v, Unit: "x"})
+	r.Ratios = append(r.Ratios, Figure{Section: section, Name: name, Value: v, Unit: "x", Load: r.load()})
 	return v
 }
 
@@ -146,14 +174,21 @@ func ReadReport(path string) (*Report, error) {
 	return &r, nil
 }
 
-// WriteTable prints the figures, ratios and targets as aligned text tables (Markdown pipes, so
-// the README can carry the output verbatim).
+// WriteTable prints the run's commit and load, then the figures (each with the load average
+// when it was taken), ratios and targets as aligned text tables (Markdown pipes, so the README
+// can carry the output verbatim).
 func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "Measured on commit %s, %s; load average (1 min) %s at the start, %s at most.\n",
+		cmp.Or(r.Commit, "unknown"), r.Machine, formatValue(r.LoadStart), formatValue(r.LoadMax))
+	if r.LoadMax > loadLimit {
+		fmt.Fprintf(w, "LOADED: the load average exceeded %.1f during the run; rates measure the machine as much as the code.\n", loadLimit)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| section\t measurement\t value\t unit\t")
-	fmt.Fprintln(tw, "|---\t---\t---:\t---\t")
+	fmt.Fprintln(tw, "| section\t measurement\t value\t unit\t load\t")
+	fmt.Fprintln(tw, "|---\t---\t---:\t---\t---:\t")
 	for _, f := range append(slices.Clone(r.Figures), r.Ratios...) {
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t\n", f.Section, f.Name, formatValue(f.Value), f.Unit)
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %.2f\t\n", f.Section, f.Name, formatValue(f.Value), f.Unit, f.Load)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

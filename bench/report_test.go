@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,14 @@ func TestParseProcFiles(t *testing.T) {
 	if err != nil || rss != 30004<<10 {
 		t.Fatalf("parseStatusRSS = %v, %v", rss, err)
 	}
+	if l, err := parseLoadAvg("1.52 0.98 0.40 2/311 4242\n"); err != nil || l != 1.52 {
+		t.Fatalf("parseLoadAvg = %v, %v; want 1.52", l, err)
+	}
+	for _, bad := range []string{"", "x 1 2"} {
+		if _, err := parseLoadAvg(bad); err == nil {
+			t.Errorf("parseLoadAvg(%q) accepted", bad)
+		}
+	}
 	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
 		if _, err := parseStatusRSS(bad); err == nil {
 			t.Errorf("parseStatusRSS(%q) accepted", bad)
@@ -134,5 +143,28 @@ func TestFlagsAndHoldSpec(t *testing.T) {
 	}
 	if _, err := decodeHoldSpec("a|b"); err == nil {
 		t.Error("a hold spec with two fields was accepted")
+	}
+}
+
+// The table names the commit and the load beside every figure, and says when the machine was
+// busy.
+func TestTheTableSaysHowBusyTheMachineWas(t *testing.T) {
+	for _, tc := range []struct {
+		loads  []float64
+		loaded bool
+	}{{[]float64{0.2, 0.9, 1.4}, false}, {[]float64{0.2, 3.7, 0.9}, true}} {
+		i := 0
+		r := &Report{Machine: "test", Commit: "abc123", loadAverage: func() (float64, error) { i++; return tc.loads[i-1], nil }}
+		r.LoadStart = r.load()
+		r.add("opa", "decide_p50", 41, "µs")
+		r.add("opa", "decide_p99", 90, "µs")
+		var out strings.Builder
+		if err := r.WriteTable(&out); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		if !strings.Contains(text, "commit abc123") || strings.Contains(text, "LOADED") != tc.loaded || !strings.Contains(text, fmt.Sprintf("%.2f", tc.loads[2])) {
+			t.Errorf("loads %v: table\n%s\nwant the commit, each figure's load and LOADED=%v", tc.loads, text, tc.loaded)
+		}
 	}
 }
