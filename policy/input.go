@@ -107,7 +107,8 @@ type RelayCandidate struct {
 }
 
 // astValue builds the AST value OPA evaluates, exactly as parsing the Input's JSON encoding
-// would (same members, same omissions, RFC 3339 times), without the JSON round trip.
+// would (same members, same omissions, RFC 3339 times), without the JSON round trip. Each
+// object is built in one ast.NewObject call, which allocates its members in one block.
 func (in Input) astValue() ast.Value {
 	return ast.NewObject(
 		member("subject", in.Subject.astValue()),
@@ -118,58 +119,53 @@ func (in Input) astValue() ast.Value {
 }
 
 func (s Subject) astValue() ast.Value {
-	o := objectOf(member("id", ast.String(s.ID)))
-	putStrings(o, "name", s.Name, "email", s.Email, "idp", s.IdP)
-	o.Insert(ast.InternedTerm("groups"), stringArray(s.Groups))
-	o.Insert(ast.InternedTerm("amr"), stringArray(s.AMR))
-	putTime(o, "auth_time", s.AuthTime)
+	o := make(object, 0, 9)
+	o = o.put("id", ast.StringTerm(s.ID))
+	o = o.putStrings("name", s.Name, "email", s.Email, "idp", s.IdP)
+	o = o.put("groups", stringArray(s.Groups)).put("amr", stringArray(s.AMR))
+	o = o.putTime("auth_time", s.AuthTime)
 	if s.EmailVerified {
-		o.Insert(ast.InternedTerm("email_verified"), ast.BooleanTerm(true))
+		o = o.put("email_verified", ast.InternedTerm(true))
 	}
-	putString(o, "acr", s.ACR)
-	return o
+	return o.putString("acr", s.ACR).value()
 }
 
 func (h Host) astValue() ast.Value {
-	o := objectOf()
-	putStrings(o, "id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
+	o := make(object, 0, 7)
+	o = o.putStrings("id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
 	if len(h.Tags) > 0 {
-		tags := objectOf()
+		tags := make(object, 0, len(h.Tags))
 		for k, v := range h.Tags {
-			tags.Insert(ast.StringTerm(k), ast.StringTerm(v))
+			tags = append(tags, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)})
 		}
-		o.Insert(ast.InternedTerm("tags"), ast.NewTerm(tags))
+		o = o.put("tags", ast.NewTerm(tags.value()))
 	}
-	o.Insert(ast.InternedTerm("online"), ast.BooleanTerm(h.Online))
-	putTime(o, "last_seen", h.LastSeen)
-	return o
+	return o.put("online", ast.InternedTerm(h.Online)).putTime("last_seen", h.LastSeen).value()
 }
 
 func (r Request) astValue() ast.Value {
-	o := objectOf(member("action", ast.String(r.Action)))
+	o := make(object, 0, 4)
+	o = o.put("action", ast.StringTerm(r.Action))
 	if len(r.Channels) > 0 {
-		o.Insert(ast.InternedTerm("channels"), stringArray(r.Channels))
+		o = o.put("channels", stringArray(r.Channels))
 	}
-	putStrings(o, "encryption", r.Encryption, "operation", r.Operation)
-	return o
+	return o.putStrings("encryption", r.Encryption, "operation", r.Operation).value()
 }
 
 func (c Context) astValue() ast.Value {
-	o := objectOf()
-	putTime(o, "time", c.Time)
-	putStrings(o, "guest_addr", c.GuestAddr, "region", c.Region)
+	o := make(object, 0, 4)
+	o = o.putTime("time", c.Time).putStrings("guest_addr", c.GuestAddr, "region", c.Region)
 	if len(c.Relays) > 0 {
 		relays := make([]*ast.Term, 0, len(c.Relays))
 		for _, r := range c.Relays {
-			ro := objectOf(member("id", ast.String(r.ID)))
-			putString(ro, "region", r.Region)
-			ro.Insert(ast.InternedTerm("owner"), ast.StringTerm(r.Owner))
-			ro.Insert(ast.InternedTerm("private"), ast.BooleanTerm(r.Private))
-			relays = append(relays, ast.NewTerm(ro))
+			ro := make(object, 0, 4)
+			ro = ro.put("id", ast.StringTerm(r.ID)).putString("region", r.Region)
+			ro = ro.put("owner", ast.StringTerm(r.Owner)).put("private", ast.InternedTerm(r.Private))
+			relays = append(relays, ast.NewTerm(ro.value()))
 		}
-		o.Insert(ast.InternedTerm("relays"), ast.ArrayTerm(relays...))
+		o = o.put("relays", ast.ArrayTerm(relays...))
 	}
-	return o
+	return o.value()
 }
 
 // member is one key/value pair of an AST object.
@@ -177,27 +173,38 @@ func member(key string, v ast.Value) [2]*ast.Term {
 	return [2]*ast.Term{ast.InternedTerm(key), ast.NewTerm(v)}
 }
 
-func objectOf(members ...[2]*ast.Term) ast.Object { return ast.NewObject(members...) }
+// object collects an AST object's members, to build it with one ast.NewObject call.
+type object [][2]*ast.Term
+
+func (o object) value() ast.Object { return ast.NewObject(o...) }
+
+// put adds key: v.
+func (o object) put(key string, v *ast.Term) object {
+	return append(o, [2]*ast.Term{ast.InternedTerm(key), v})
+}
 
 // putString adds key: s unless s is empty (the JSON encoding's omitempty).
-func putString(o ast.Object, key, s string) {
-	if s != "" {
-		o.Insert(ast.InternedTerm(key), ast.StringTerm(s))
+func (o object) putString(key, s string) object {
+	if s == "" {
+		return o
 	}
+	return o.put(key, ast.StringTerm(s))
 }
 
 // putStrings is putString for each key, value pair of kv.
-func putStrings(o ast.Object, kv ...string) {
+func (o object) putStrings(kv ...string) object {
 	for i := 0; i+1 < len(kv); i += 2 {
-		putString(o, kv[i], kv[i+1])
+		o = o.putString(kv[i], kv[i+1])
 	}
+	return o
 }
 
 // putTime adds key: t in RFC 3339 (as encoding/json writes it) unless t is zero (omitzero).
-func putTime(o ast.Object, key string, t time.Time) {
-	if !t.IsZero() {
-		o.Insert(ast.InternedTerm(key), ast.StringTerm(t.Format(time.RFC3339Nano)))
+func (o object) putTime(key string, t time.Time) object {
+	if t.IsZero() {
+		return o
 	}
+	return o.put(key, ast.StringTerm(t.Format(time.RFC3339Nano)))
 }
 
 // stringArray is a JSON array of strings; nil encodes as null, as encoding/json does.
