@@ -264,7 +264,7 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 		e.logger.Warn("policy returned no decision", "revision", e.revision)
 		return res, nil
 	}
-	if res.Raw, err = json.Marshal(rs[0].Expressions[0].Value); err != nil {
+	if res.Raw, err = resultJSON(rs[0].Expressions[0].Value); err != nil {
 		res.Decision = refusal(ReasonMalformedDecision)
 		return res, fmt.Errorf("%w: %w", ErrMalformedDecision, err)
 	}
@@ -279,12 +279,13 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 
 // evalOnce evaluates a prepared query for one input with the least per-call machinery: the
 // context cancels the evaluation through context.AfterFunc instead of the goroutine that OPA
-// starts for every evaluation otherwise, and no metrics are collected (the caller times it).
+// starts for every evaluation otherwise, no metrics are collected (the caller times it), and
+// the result stays an AST term for resultJSON.
 func evalOnce(ctx context.Context, query rego.PreparedEvalQuery, value ast.Value) (rego.ResultSet, error) {
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
-	return query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()))
+	return query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()), asTerm)
 }
 
 // parseInput converts a JSON object into the AST value OPA evaluates, refusing anything else.
