@@ -24,7 +24,11 @@ type bench struct {
 // the others still run.
 func (b *bench) runAll(ctx context.Context) {
 	if b.want("opa") {
-		b.step("opa", func() error { return measureOPA(ctx, b.r) })
+		size := opaFull
+		if b.cfg.smoke {
+			size = opaSmoke
+		}
+		b.step("opa", func() error { return measureOPA(ctx, b.r, size) })
 	}
 	if b.want("throughput") || b.want("setup") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") || b.want("flood") {
 		b.step("sqlite stack", func() error { return b.sqliteStack(ctx) })

@@ -107,107 +107,142 @@ type RelayCandidate struct {
 }
 
 // astValue builds the AST value OPA evaluates, exactly as parsing the Input's JSON encoding
-// would (same members, same omissions, RFC 3339 times), without the JSON round trip.
+// would (same members, same omissions, RFC 3339 times), without the JSON round trip. Each
+// object is built in one ast.NewObject call, which allocates its members in one block, and
+// the terms come from slabs (a terms).
 func (in Input) astValue() ast.Value {
+	t := &terms{}
 	return ast.NewObject(
-		member("subject", in.Subject.astValue()),
-		member("host", in.Host.astValue()),
-		member("request", in.Request.astValue()),
-		member("context", in.Context.astValue()),
+		t.member("subject", in.Subject.astValue(t)),
+		t.member("host", in.Host.astValue(t)),
+		t.member("request", in.Request.astValue(t)),
+		t.member("context", in.Context.astValue(t)),
 	)
 }
 
-func (s Subject) astValue() ast.Value {
-	o := objectOf(member("id", ast.String(s.ID)))
-	putStrings(o, "name", s.Name, "email", s.Email, "idp", s.IdP)
-	o.Insert(ast.InternedTerm("groups"), stringArray(s.Groups))
-	o.Insert(ast.InternedTerm("amr"), stringArray(s.AMR))
-	putTime(o, "auth_time", s.AuthTime)
+func (s Subject) astValue(t *terms) ast.Value {
+	o := object{t: t, kv: make([][2]*ast.Term, 0, 9)}
+	o.put("id", t.str(s.ID))
+	o.putStrings("name", s.Name, "email", s.Email, "idp", s.IdP)
+	o.put("groups", t.strings(s.Groups))
+	o.put("amr", t.strings(s.AMR))
+	o.putTime("auth_time", s.AuthTime)
 	if s.EmailVerified {
-		o.Insert(ast.InternedTerm("email_verified"), ast.BooleanTerm(true))
+		o.put("email_verified", ast.InternedTerm(true))
 	}
-	putString(o, "acr", s.ACR)
-	return o
+	o.putString("acr", s.ACR)
+	return o.value()
 }
 
-func (h Host) astValue() ast.Value {
-	o := objectOf()
-	putStrings(o, "id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
+func (h Host) astValue(t *terms) ast.Value {
+	o := object{t: t, kv: make([][2]*ast.Term, 0, 7)}
+	o.putStrings("id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
 	if len(h.Tags) > 0 {
-		tags := objectOf()
+		tags := object{t: t, kv: make([][2]*ast.Term, 0, len(h.Tags))}
 		for k, v := range h.Tags {
-			tags.Insert(ast.StringTerm(k), ast.StringTerm(v))
+			tags.kv = append(tags.kv, [2]*ast.Term{t.str(k), t.str(v)})
 		}
-		o.Insert(ast.InternedTerm("tags"), ast.NewTerm(tags))
+		o.put("tags", t.term(tags.value()))
 	}
-	o.Insert(ast.InternedTerm("online"), ast.BooleanTerm(h.Online))
-	putTime(o, "last_seen", h.LastSeen)
-	return o
+	o.put("online", ast.InternedTerm(h.Online))
+	o.putTime("last_seen", h.LastSeen)
+	return o.value()
 }
 
-func (r Request) astValue() ast.Value {
-	o := objectOf(member("action", ast.String(r.Action)))
+func (r Request) astValue(t *terms) ast.Value {
+	o := object{t: t, kv: make([][2]*ast.Term, 0, 4)}
+	o.put("action", t.str(r.Action))
 	if len(r.Channels) > 0 {
-		o.Insert(ast.InternedTerm("channels"), stringArray(r.Channels))
+		o.put("channels", t.strings(r.Channels))
 	}
-	putStrings(o, "encryption", r.Encryption, "operation", r.Operation)
-	return o
+	o.putStrings("encryption", r.Encryption, "operation", r.Operation)
+	return o.value()
 }
 
-func (c Context) astValue() ast.Value {
-	o := objectOf()
-	putTime(o, "time", c.Time)
-	putStrings(o, "guest_addr", c.GuestAddr, "region", c.Region)
+func (c Context) astValue(t *terms) ast.Value {
+	o := object{t: t, kv: make([][2]*ast.Term, 0, 4)}
+	o.putTime("time", c.Time)
+	o.putStrings("guest_addr", c.GuestAddr, "region", c.Region)
 	if len(c.Relays) > 0 {
 		relays := make([]*ast.Term, 0, len(c.Relays))
 		for _, r := range c.Relays {
-			ro := objectOf(member("id", ast.String(r.ID)))
-			putString(ro, "region", r.Region)
-			ro.Insert(ast.InternedTerm("owner"), ast.StringTerm(r.Owner))
-			ro.Insert(ast.InternedTerm("private"), ast.BooleanTerm(r.Private))
-			relays = append(relays, ast.NewTerm(ro))
+			ro := object{t: t, kv: make([][2]*ast.Term, 0, 4)}
+			ro.put("id", t.str(r.ID))
+			ro.putString("region", r.Region)
+			ro.put("owner", t.str(r.Owner))
+			ro.put("private", ast.InternedTerm(r.Private))
+			relays = append(relays, t.term(ro.value()))
 		}
-		o.Insert(ast.InternedTerm("relays"), ast.ArrayTerm(relays...))
+		o.put("relays", t.term(ast.NewArray(relays...)))
 	}
-	return o
+	return o.value()
+}
+
+// terms hands out AST terms from slabs, a few allocations for all the terms of an input
+// instead of one each. A slab lives as long as any of its terms.
+type terms struct {
+	slab []ast.Term
+}
+
+// term returns a term of v.
+func (t *terms) term(v ast.Value) *ast.Term {
+	if len(t.slab) == cap(t.slab) {
+		t.slab = make([]ast.Term, 0, 32)
+	}
+	t.slab = append(t.slab, ast.Term{Value: v})
+	return &t.slab[len(t.slab)-1]
+}
+
+// str returns a term of the string s.
+func (t *terms) str(s string) *ast.Term { return t.term(ast.String(s)) }
+
+// strings is a JSON array of strings; nil encodes as null, as encoding/json does.
+func (t *terms) strings(ss []string) *ast.Term {
+	if ss == nil {
+		return ast.NullTerm()
+	}
+	elems := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		elems[i] = t.str(s)
+	}
+	return t.term(ast.NewArray(elems...))
 }
 
 // member is one key/value pair of an AST object.
-func member(key string, v ast.Value) [2]*ast.Term {
-	return [2]*ast.Term{ast.InternedTerm(key), ast.NewTerm(v)}
+func (t *terms) member(key string, v ast.Value) [2]*ast.Term {
+	return [2]*ast.Term{ast.InternedTerm(key), t.term(v)}
 }
 
-func objectOf(members ...[2]*ast.Term) ast.Object { return ast.NewObject(members...) }
+// object collects an AST object's members, to build it with one ast.NewObject call.
+type object struct {
+	t  *terms
+	kv [][2]*ast.Term
+}
+
+func (o *object) value() ast.Object { return ast.NewObject(o.kv...) }
+
+// put adds key: v.
+func (o *object) put(key string, v *ast.Term) {
+	o.kv = append(o.kv, [2]*ast.Term{ast.InternedTerm(key), v})
+}
 
 // putString adds key: s unless s is empty (the JSON encoding's omitempty).
-func putString(o ast.Object, key, s string) {
+func (o *object) putString(key, s string) {
 	if s != "" {
-		o.Insert(ast.InternedTerm(key), ast.StringTerm(s))
+		o.put(key, o.t.str(s))
 	}
 }
 
 // putStrings is putString for each key, value pair of kv.
-func putStrings(o ast.Object, kv ...string) {
+func (o *object) putStrings(kv ...string) {
 	for i := 0; i+1 < len(kv); i += 2 {
-		putString(o, kv[i], kv[i+1])
+		o.putString(kv[i], kv[i+1])
 	}
 }
 
 // putTime adds key: t in RFC 3339 (as encoding/json writes it) unless t is zero (omitzero).
-func putTime(o ast.Object, key string, t time.Time) {
+func (o *object) putTime(key string, t time.Time) {
 	if !t.IsZero() {
-		o.Insert(ast.InternedTerm(key), ast.StringTerm(t.Format(time.RFC3339Nano)))
+		o.put(key, o.t.str(t.Format(time.RFC3339Nano)))
 	}
-}
-
-// stringArray is a JSON array of strings; nil encodes as null, as encoding/json does.
-func stringArray(ss []string) *ast.Term {
-	if ss == nil {
-		return ast.NullTerm()
-	}
-	terms := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		terms[i] = ast.StringTerm(s)
-	}
-	return ast.ArrayTerm(terms...)
 }
