@@ -54,7 +54,7 @@ func funcs() template.FuncMap {
 			}
 			return string(b)
 		},
-		"join": strings.Join,
+		"join":  strings.Join,
 		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	}
 }
