@@ -11,7 +11,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(if $(KEEP),--keep)
 
 # test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
 # the bench) when missing, then runs vet, the build and vet of every platform (cross), every
