@@ -53,7 +53,7 @@ func (f logFilter) query() (url.Values, string) {
 		if !ok {
 			return nil, t.name + " must be a date (2006-01-02), a date and time (2006-01-02T15:04) in UTC, or an RFC 3339 time"
 		}
-		q.Set(t.name, at.Format(time.RFC3339Nano))
+		q.Set(t.name, at.UTC().Format(time.RFC3339Nano))
 	}
 	return q, ""
 }
