@@ -150,8 +150,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
-	c.mux.ServeHTTP(w, r)
+	c.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now())))
 }
+
+// startKey is the context key of the time the console began to serve a request: a page's
+// Server-Timing header says how long the server took to make it.
+type startKey struct{}
 
 // contentSecurityPolicy admits only the console's own script, styles and images, and no
 // framing, inline code, plugins or foreign form targets.
