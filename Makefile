@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/
 	$(GO) test -run '^$$' -fuzz '^FuzzLogFilter$$' -fuzztime $(FUZZTIME) ./console/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadPolicyArchive$$' -fuzztime $(FUZZTIME) ./console/
 
 # bench-go runs every Go benchmark once; the decision-log queries run on a million records per
 # store.

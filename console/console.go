@@ -140,6 +140,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST "+Prefix+"/locks", c.signedIn(c.handleLock))
 	c.mux.HandleFunc("GET "+Prefix+"/hosts", c.signedIn(c.handleHosts))
 	c.mux.HandleFunc("GET "+Prefix+"/policy", c.signedIn(c.handlePolicy))
+	c.mux.HandleFunc("POST "+Prefix+"/policy/impact", c.signedIn(c.handleImpact))
 }
 
 // ServeHTTP serves the console with its security headers.

@@ -133,8 +133,8 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, user)) htt
 	}
 }
 
-// maxFormBytes bounds a form the console reads.
-const maxFormBytes = 64 << 10
+// maxFormBytes bounds a form the console reads: a candidate policy's upload and its fields.
+const maxFormBytes = maxUpload + 64<<10
 
 // user returns the request's session and its ID token's fresh claims.
 func (c *Console) user(r *http.Request) (user, bool) {
