@@ -178,4 +178,3 @@ func serverTiming(h string) (time.Duration, error) {
 	}
 	return time.Duration(f * float64(time.Millisecond)), nil
 }
-

@@ -94,8 +94,8 @@ func TestCandidatesMayNotReachOutOfTheCM(t *testing.T) {
 	for src, refused := range map[string]bool{
 		module: false,
 		"package x\n\nr := http.send({\"method\": \"get\", \"url\": \"http://169.254.169.254/\"})\n": true,
-		"package x\n\nr := opa.runtime().env\n":                                                     true,
-		"package x\n\nr if { net.lookup_ip_addr(\"example.com\") }\n":                               true,
+		"package x\n\nr := opa.runtime().env\n":                                                      true,
+		"package x\n\nr if { net.lookup_ip_addr(\"example.com\") }\n":                                true,
 		"package x\n\nr := count([1, 2])\n":                                                          false,
 	} {
 		fsys, err := readPolicyArchive(tarball(t, true, map[string]string{"x.rego": src}))
