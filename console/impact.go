@@ -32,7 +32,7 @@ const (
 
 // forbiddenBuiltins are builtins a candidate compiled inside the CM may not call: they reach
 // the network or the CM's environment. `policy impact` on a workstation has no such bound.
-var forbiddenBuiltins = []string{"http.send", "net.", "opa.runtime"}
+var forbiddenBuiltins = []string{"http.send", "net.lookup_ip_addr", "opa.runtime"}
 
 // impactView is the result of a policy impact run.
 type impactView struct {

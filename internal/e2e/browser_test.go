@@ -54,12 +54,13 @@ func (b *browser) tab(t *testing.T) context.Context {
 }
 
 // do runs browser actions with a deadline, failing the test on an error.
-func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+func do(t *testing.T, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, liveDeadline)
+	ctx, cancel := context.WithTimeout(tab, liveDeadline)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		t.Fatalf("%s: %v; the page:\n%s", what, err, page)
 	}
 }
 

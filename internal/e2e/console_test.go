@@ -3,11 +3,15 @@
 package e2e
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -126,6 +130,24 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	do(t, carol, "carol's page drops the ended session without a reload",
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-session="`+g.id+`"]`)))
 
+	// dave sees what a candidate without the contractors' access would have changed: bob's
+	// connect flips.
+	bobConnect := ls.session(t, g.id).DecisionID
+	candidate := candidateArchive(t, `"actions": {"connect"},
+		"hosts": [{"env": "staging"}],
+		"channels": ["shell"],`, `"actions": set(),
+		"hosts": [{"env": "staging"}],
+		"channels": ["shell"],`)
+	do(t, dave, "upload a candidate policy",
+		chromedp.Navigate(url+"/ui/policy"),
+		chromedp.WaitVisible(chromedp.ID("p-candidate")),
+		chromedp.SetUploadFiles(chromedp.ID("p-candidate"), []string{candidate}),
+		chromedp.Submit(chromedp.ID("p-since")),
+		chromedp.WaitVisible(chromedp.ID("impact-summary")),
+		chromedp.WaitVisible(chromedp.CSS(`#flips a[href="/ui/decisions/`+bobConnect+`"]`)),
+	)
+	checkPage(t, dave, shots, "policy-impact")
+
 	for _, p := range []string{"hosts", "policy"} {
 		do(t, dave, "open "+p, chromedp.Navigate(url+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		checkPage(t, dave, shots, p)
@@ -172,4 +194,30 @@ func startShell(t *testing.T, ls *liveSystem, subject string, c *exec.Cmd) *gues
 		t.Fatalf("the CM lists no live session of %s", subject)
 	}
 	return g
+}
+
+// candidateArchive writes the default policy with one change to authz.rego as a gzipped tar
+// and returns its path.
+func candidateArchive(t *testing.T, old, replacement string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writePolicy(t, dir, old, replacement)
+	out := filepath.Join(t.TempDir(), "candidate.tar.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	if err := tw.AddFS(os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
