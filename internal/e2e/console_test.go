@@ -54,6 +54,11 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("mallory's refusal %s in the log: %+v, %v", refusal, d, err)
 	}
 
+	bobTab := b.tab(t)
+	if h := consoleSignIn(t, bobTab, url, "bob@example.com"); h != "Not allowed" {
+		t.Fatalf("bob's first page is %q, want Not allowed", h)
+	}
+
 	// carol filters the denials since yesterday and downloads them.
 	carol := b.tab(t)
 	if h := consoleSignIn(t, carol, url, "carol@example.com"); h != "Decision log" {
