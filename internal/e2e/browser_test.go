@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -126,4 +127,14 @@ func consoleSignIn(t *testing.T, ctx context.Context, cmURL, email string) strin
 		chromedp.WaitVisible(chromedp.ID("whoami")),
 	)
 	return eval[string](t, ctx, `document.querySelector('main h1').textContent`)
+}
+
+// clickAndLoad clicks the element of id and waits for the page it loads.
+func clickAndLoad(t *testing.T, tab context.Context, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, liveDeadline)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.ID(id)))); err != nil {
+		t.Fatalf("click %s and wait for the page: %v", id, err)
+	}
 }
