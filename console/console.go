@@ -137,6 +137,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET "+Prefix+"/export/{format}", c.signedIn(c.handleExport))
 	c.mux.HandleFunc("GET "+Prefix+"/sessions", c.signedIn(c.handleSessions))
 	c.mux.HandleFunc("GET "+Prefix+"/sessions/rows", c.signedIn(c.handleSessionRows))
+	c.mux.HandleFunc("GET "+Prefix+"/sessions/{id}", c.signedIn(c.handleSession))
 	c.mux.HandleFunc("POST "+Prefix+"/locks", c.signedIn(c.handleLock))
 	c.mux.HandleFunc("GET "+Prefix+"/hosts", c.signedIn(c.handleHosts))
 	c.mux.HandleFunc("GET "+Prefix+"/policy", c.signedIn(c.handlePolicy))

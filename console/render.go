@@ -11,7 +11,7 @@ import (
 )
 
 // pageNames are the templates of templates/<name>.html, each rendered inside layout.html.
-var pageNames = []string{"signin", "signedin", "error", "decisions", "decision", "sessions", "hosts", "policy"}
+var pageNames = []string{"signin", "signedin", "error", "decisions", "decision", "sessions", "session", "hosts", "policy"}
 
 // page is what every template sees.
 type page struct {
@@ -54,7 +54,13 @@ func funcs() template.FuncMap {
 			}
 			return string(b)
 		},
-		"join":  strings.Join,
+		"join": strings.Join,
+		"deref": func(t *time.Time) time.Time {
+			if t == nil {
+				return time.Time{}
+			}
+			return *t
+		},
 		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	}
 }

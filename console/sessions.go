@@ -87,3 +87,13 @@ func (c *Console) handleLock(w http.ResponseWriter, r *http.Request, u user) {
 	}
 	http.Redirect(w, r, Prefix+"/sessions?locked="+strconv.Itoa(len(l.EndedSessions)), http.StatusSeeOther)
 }
+
+// handleSession shows one session record (GET /v1/sessions/{id}), live or ended.
+func (c *Console) handleSession(w http.ResponseWriter, r *http.Request, u user) {
+	var s api.Session
+	if e := c.call(r, u, http.MethodGet, api.PathSessions+"/"+url.PathEscape(r.PathValue("id")), nil, nil, &s); e != nil {
+		c.refused(w, r, u, "sessions", e)
+		return
+	}
+	c.render(w, r, http.StatusOK, "session", &u, page{Title: "Session " + s.ID, Nav: "sessions", Data: s})
+}

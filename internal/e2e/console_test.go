@@ -137,6 +137,11 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	ls.endedAtBothEnds(t, g, "cs-eu-1", start)
 	do(t, carol, "carol's page drops the ended session without a reload",
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-session="`+g.id+`"]`)))
+	do(t, dave, "the ended session's page", chromedp.Navigate(url+"/ui/sessions/"+g.id), chromedp.WaitVisible(chromedp.ID("state")))
+	if st := eval[string](t, dave, `document.getElementById("state").textContent`); st != "ended" {
+		t.Errorf("the locked session's page says %q", st)
+	}
+	checkPage(t, dave, shots, "session")
 
 	// dave sees what a candidate without the contractors' access would have changed: bob's
 	// connect flips.
