@@ -81,6 +81,9 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 		t.Errorf("checkpoint line: %q", cp)
 	}
 	checkPage(t, carol, shots, "decisions")
+	if reached := tabOrder(t, carol, 30); !slices.Contains(reached, "f-user") || !slices.Contains(reached, "apply") || !slices.Contains(reached, "csv") {
+		t.Errorf("the keyboard does not reach the filters, Apply and the CSV link; Tab reaches %v", reached)
+	}
 	rows := downloadCSV(t, carol)
 	if !slices.Equal(rows[0], []string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "path", "operation", "session_id", "relay", "revision"}) {
 		t.Fatalf("CSV header %v", rows[0])
@@ -233,4 +236,17 @@ func candidateArchive(t *testing.T, old, replacement string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// tabOrder presses Tab n times from the top of the page and returns the ids (or tag names)
+// of the elements the focus visits.
+func tabOrder(t *testing.T, tab context.Context, n int) []string {
+	t.Helper()
+	eval[bool](t, tab, `document.activeElement && document.activeElement.blur && (document.activeElement.blur(), true)`)
+	var reached []string
+	for range n {
+		do(t, tab, "press Tab", chromedp.KeyEvent("\t"))
+		reached = append(reached, eval[string](t, tab, `document.activeElement.id || document.activeElement.tagName`))
+	}
+	return reached
 }
