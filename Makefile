@@ -11,7 +11,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/portcullis
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(if $(KEEP),--keep)
 
 # test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
 # the bench) when missing, then runs vet, the build and vet of every platform (cross), every
@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/
+	$(GO) test -run '^$$' -fuzz '^FuzzLogFilter$$' -fuzztime $(FUZZTIME) ./console/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadPolicyArchive$$' -fuzztime $(FUZZTIME) ./console/
 
 # bench-go runs every Go benchmark once; the decision-log queries run on a million records per
 # store.

@@ -42,6 +42,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("log") {
 		b.step("log", func() error { return b.measureLog(ctx) })
 	}
+	if b.want("console") {
+		b.step("console", func() error { return b.measureConsole(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }

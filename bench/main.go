@@ -28,6 +28,8 @@ type config struct {
 	// logRecords is the size of the bundle the log section verifies; sequenced how many records
 	// its sequencer's cost is measured on.
 	logRecords, sequenced int
+	// consoleRecords is how many records the console section's decision log holds.
+	consoleRecords int
 	// smoke runs every section at a tiny size, to show the harness works (make test).
 	smoke    bool
 	duration time.Duration
@@ -40,7 +42,7 @@ type config struct {
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "console"}
 
 func parseFlags(args []string) (config, error) {
 	var c config
@@ -68,7 +70,7 @@ func parseFlags(args []string) (config, error) {
 			c.only[s] = true
 		}
 	}
-	c.sequenced = sequencedRecords
+	c.sequenced, c.consoleRecords = sequencedRecords, consoleRecords
 	if c.smoke {
 		c.smallest()
 	}
@@ -91,6 +93,7 @@ func parseFlags(args []string) (config, error) {
 func (c *config) smallest() {
 	c.size, c.setupRuns, c.duration, c.rate = 1<<20, 3, time.Second, 20
 	c.sessions, c.flood, c.logRecords, c.sequenced = 20, 20, 1000, 200
+	c.consoleRecords = 500
 }
 
 func containsString(list []string, s string) bool {

@@ -15,6 +15,8 @@ command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
 # Several CM replicas are tested behind a real load balancer.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+# The web console is tested in a real browser (internal/e2e drives it with chromedp).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -161,14 +161,15 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if cfg.DevIdP {
 		idpClient = withLocalIssuer(idpClient, issuer, mux)
 	}
-	verifier, err := identity.NewVerifier(ctx, identity.Config{
-		Issuer: issuer, ClientID: cfg.OIDCClientID, Scopes: cfg.OIDCScopes,
+	oidcCfg := identity.Config{
+		Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes,
 		HTTPClient: idpClient, MaxSkew: cfg.MaxSkew, Logger: log,
 		Mapping: identity.ClaimMapping{
 			UserClaim: cfg.UserClaim, GroupsClaim: cfg.GroupsClaim, RequireEmailVerified: cfg.RequireEmailVerified,
 			RequireACR: cfg.RequireACR, RequireAMR: cfg.RequireAMR,
 		},
-	})
+	}
+	verifier, err := identity.NewVerifier(ctx, oidcCfg)
 	if err != nil {
 		return fmt.Errorf("identity provider: %w", err)
 	}
@@ -185,6 +186,9 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return err
 	}
 	mux.Handle("/", gw.Handler())
+	if err := mountConsole(mux, gw, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
+		log.Warn("the web console is not served", "err", err)
+	}
 	srv := &http.Server{Handler: mux, TLSConfig: keys.TLS, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := listen(cfg.Listen)
 	if err != nil {
@@ -293,7 +297,8 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 	if issuer == "" {
 		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
 	}
-	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log})
+	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log,
+		WebRedirectURIs: []string{consoleRedirectURI(cfg.PublicURL)}})
 	if err != nil {
 		return "", fmt.Errorf("development identity provider: %w", err)
 	}

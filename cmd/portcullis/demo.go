@@ -17,27 +17,29 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var verbose bool
+	var verbose, keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole system locally (CM with SQLite and the development IdP, a CS, a Host) and connect to the Host as a Guest",
 		Long: "demo builds nothing: it starts this binary's own cm, cs and host commands on loopback in a temporary directory,\n" +
 			"signs alice in through the development identity provider (device flow), runs a command on the Host through the relay\n" +
 			"with 'portcullis exec', prints its output and the decision record, shows mallory being refused, then stops everything.\n" +
-			"It exits 0 only if the command really ran on the Host.",
+			"It exits 0 only if the command really ran on the Host. It prints the web console's address; with --keep it keeps\n" +
+			"everything running after the demo, until interrupted, so that a person can sign in to the console.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), verbose)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), verbose, keep)
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the logs of every process")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the system running after the demo (until interrupted) to look at the web console")
 	return cmd
 }
 
 // decisionIDPattern finds the decision id in 'exec --verbose' output.
 var decisionIDPattern = regexp.MustCompile(`decision (dec_[0-9a-f]+)`)
 
-func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
+func runDemo(ctx context.Context, out io.Writer, verbose, keep bool) error {
 	bin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("demo: find own binary: %w", err)
@@ -119,6 +121,12 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	refused.Stdout, refused.Stderr = out, out
 	if err := refused.Run(); err == nil {
 		return fail(errors.New("demo: mallory was let in"))
+	}
+	step("web console: %s/ui/ (sign in as carol@example.com or dave@example.com, password \"password\"; the CM's certificate is signed by %s)", c.CMURL, c.CAFile)
+	if keep {
+		step("demo passed; everything keeps running (--keep): interrupt (Ctrl-C) to stop")
+		<-ctx.Done()
+		return nil
 	}
 	step("demo passed: the command ran on the Host through the relay; stopping everything")
 	return nil

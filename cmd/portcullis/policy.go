@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"iter"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/atomicfile"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/rego"
@@ -186,7 +184,7 @@ func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer)
 	if err != nil {
 		return err
 	}
-	rep, err := policy.Impact(ctx, candidate, recorded(dc.pages(ctx, q, 0)))
+	rep, err := policy.Impact(ctx, candidate, policy.RecordedDecisions(dc.pages(ctx, q, 0)))
 	if err != nil {
 		return err
 	}
@@ -197,27 +195,6 @@ func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer)
 		return &exitError{code: exitPolicyFailed}
 	}
 	return nil
-}
-
-// recorded turns API decision records into the records Impact replays.
-func recorded(ds iter.Seq2[api.Decision, error]) iter.Seq2[policy.Recorded, error] {
-	return func(yield func(policy.Recorded, error) bool) {
-		for d, err := range ds {
-			if err != nil {
-				yield(policy.Recorded{}, err)
-				return
-			}
-			in, _ := json.Marshal(d.Input)
-			res, _ := json.Marshal(d.Result)
-			if d.Input == nil {
-				in = nil
-			}
-			rec := policy.Recorded{ID: d.ID, Time: d.Time, Subject: d.Subject, Host: d.HostName, Path: d.Path, Allow: d.Allow, Result: res, Input: in}
-			if !yield(rec, nil) {
-				return
-			}
-		}
-	}
 }
 
 // impactKinds lists the kinds of change in the order they are reported.

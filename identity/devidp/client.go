@@ -31,11 +31,12 @@ func loopbackRedirectURIs() []string {
 // and refresh tokens. It implements op.Client.
 type publicClient struct {
 	id       string
-	loginURL string // absolute path of the login form, e.g. /idp/login
+	loginURL string   // absolute path of the login form, e.g. /idp/login
+	web      []string // exact redirect URIs of web applications (Config.WebRedirectURIs)
 }
 
 func (c publicClient) GetID() string                       { return c.id }
-func (c publicClient) RedirectURIs() []string              { return loopbackRedirectURIs() }
+func (c publicClient) RedirectURIs() []string              { return append(loopbackRedirectURIs(), c.web...) }
 func (c publicClient) PostLogoutRedirectURIs() []string    { return loopbackRedirectURIs() }
 func (c publicClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
 func (c publicClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodNone }

@@ -29,6 +29,9 @@ type Config struct {
 	ClientID string
 	// Logger receives sign-in and key events; nil discards them.
 	Logger *slog.Logger
+	// WebRedirectURIs are redirect URIs of web applications (the CM's web console, e.g.
+	// https://127.0.0.1:8443/ui/callback) the client may use besides the loopback ones.
+	WebRedirectURIs []string
 }
 
 // Provider is a running development OpenID Provider. It is safe for concurrent use.
@@ -83,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.store = newStorage(dir, publicClient{id: clientID, loginURL: p.path + pathLogin}, key)
+	p.store = newStorage(dir, publicClient{id: clientID, loginURL: p.path + pathLogin, web: cfg.WebRedirectURIs}, key)
 	if p.op, err = newOP(cfg.Issuer, p.path, u.Scheme == "http", p.store); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,252 @@
+//go:build linux
+
+package e2e
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/creack/pty"
+
+	"github.com/portcullis/portcullis/api"
+)
+
+// TestTheWebConsoleInARealBrowser plays the console's cast in headless Chromium against a real
+// CM, relay, Host and Guest: mallory is refused and her refusal is in the log; carol filters
+// the denials since yesterday and downloads them as CSV, sees sessions but no Lock button;
+// dave locks bob's live `portcullis ssh` session from the Sessions page and the Guest exits,
+// while carol's page drops the session without a reload; a forged form is refused. Every page
+// is screenshot at a laptop's and a phone's size and checked for sideways scrolling and labels.
+func TestTheWebConsoleInARealBrowser(t *testing.T) {
+	dir := t.TempDir()
+	// bob's window (weekdays 08:00-18:00 Copenhagen) would refuse him at night: this CM's
+	// policy opens it all day, every day, so that the story runs at any hour.
+	writePolicy(t, dir, "\"days\": [\"Monday\", \"Tuesday\", \"Wednesday\", \"Thursday\", \"Friday\"],\n\t\t\t\"start\": \"08:00\",\n\t\t\t\"end\": \"18:00\",",
+		`"days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], "start": "00:00", "end": "24:00",`)
+	ls := startLive(t, []string{"--policy-dir", dir}, "cs-eu-1")
+	shots := t.TempDir()
+	t.Logf("screenshots in %s", shots)
+	b := startBrowser(t)
+	url := ls.c.CMURL
+
+	// mallory signs in: "not allowed", and the refusal is a record of the decision log.
+	mallory := b.tab(t)
+	if h := consoleSignIn(t, mallory, url, "mallory@example.com"); h != "Not allowed" {
+		t.Fatalf("mallory's first page is %q, want Not allowed", h)
+	}
+	refusal := eval[string](t, mallory, `document.getElementById("refusal-id").textContent`)
+	checkPage(t, mallory, shots, "not-allowed")
+	d, err := ls.c.Decision(context.Background(), ls.dave, refusal)
+	if err != nil || d.Allow || d.Subject != "mallory@example.com" || d.Labels["operation"] != "decisions.query" {
+		t.Fatalf("mallory's refusal %s in the log: %+v, %v", refusal, d, err)
+	}
+
+	bobTab := b.tab(t)
+	if h := consoleSignIn(t, bobTab, url, "bob@example.com"); h != "Not allowed" {
+		t.Fatalf("bob's first page is %q, want Not allowed", h)
+	}
+
+	// carol filters the denials since yesterday and downloads them.
+	carol := b.tab(t)
+	if h := consoleSignIn(t, carol, url, "carol@example.com"); h != "Decision log" {
+		t.Fatalf("carol's first page is %q, want Decision log", h)
+	}
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+	do(t, carol, "filter the denials since yesterday",
+		chromedp.SendKeys(chromedp.ID("f-since"), yesterday),
+		chromedp.SetValue(chromedp.ID("f-outcome"), "deny"),
+	)
+	// The unfiltered page shows the refusal too: wait for the filtered page's load itself.
+	clickAndLoad(t, carol, "apply")
+	if !eval[bool](t, carol, `location.search.includes("outcome=deny") && !!document.querySelector('#records a[href="/ui/decisions/`+refusal+`"]')`) {
+		t.Fatal("the filtered page lacks mallory's refusal")
+	}
+	if outcomes := eval[[]string](t, carol, `Array.from(document.querySelectorAll('#records tbody tr td:nth-child(4)')).map(td => td.textContent)`); slices.ContainsFunc(outcomes, func(o string) bool { return o != "denied" }) {
+		t.Errorf("the denials filter shows %v", outcomes)
+	}
+	if cp := eval[string](t, carol, `document.getElementById("checkpoint").textContent`); !regexp.MustCompile(`^Verified up to checkpoint \d+`).MatchString(cp) {
+		t.Errorf("checkpoint line: %q", cp)
+	}
+	checkPage(t, carol, shots, "decisions")
+	if reached := tabOrder(t, carol, 30); !slices.Contains(reached, "f-user") || !slices.Contains(reached, "apply") || !slices.Contains(reached, "csv") {
+		t.Errorf("the keyboard does not reach the filters, Apply and the CSV link; Tab reaches %v", reached)
+	}
+	rows := downloadCSV(t, carol)
+	if !slices.Equal(rows[0], []string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "path", "operation", "session_id", "relay", "revision"}) {
+		t.Fatalf("CSV header %v", rows[0])
+	}
+	found := false
+	for _, r := range rows[1:] {
+		if r[4] != "false" {
+			t.Errorf("the denials' CSV has an allowed record: %v", r)
+		}
+		found = found || r[0] == refusal && r[2] == "mallory@example.com"
+	}
+	if !found {
+		t.Errorf("the CSV of %d records lacks mallory's refusal %s", len(rows)-1, refusal)
+	}
+	do(t, carol, "open the record", chromedp.Navigate(url+"/ui/decisions/"+refusal), chromedp.WaitVisible(chromedp.ID("outcome")))
+	checkPage(t, carol, shots, "record")
+
+	// bob opens a shell on web-1.
+	bob, err := ls.c.Login(context.Background(), "bob@example.com", "password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startShell(t, ls, bob.Email, ls.c.Guest(context.Background(), bob, "ssh", "web-1"))
+
+	// carol sees the session, and no Lock button.
+	do(t, carol, "carol's sessions page", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.CSS(`tr[data-session="`+g.id+`"]`)))
+	if n := eval[int](t, carol, `document.querySelectorAll('form.rowlock, #lock-form').length`); n != 0 {
+		t.Errorf("carol's sessions page has %d lock forms, want none", n)
+	}
+	checkPage(t, carol, shots, "sessions-auditor")
+
+	// dave's forged form: no CSRF token, refused, nothing locked.
+	dave := b.tab(t)
+	consoleSignIn(t, dave, url, "dave@example.com")
+	status := eval[int](t, dave, `fetch('/ui/locks', {method: 'POST', headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+		body: 'csrf=forged&kind=user&target=bob%40example.com&reason=forged'}).then(r => r.status)`)
+	var locks []api.Lock
+	if err := ls.call(ls.dave, http.MethodGet, api.PathLocks, nil, &locks); err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusForbidden || len(locks) != 0 {
+		t.Fatalf("a forged lock form: status %d, locks %+v; want 403 and none", status, locks)
+	}
+	if g.exited() {
+		t.Fatalf("bob's session ended before the lock; output:\n%s", g.stdout.String())
+	}
+
+	// dave locks bob's session from the Sessions page.
+	do(t, dave, "dave's sessions page", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("r-"+g.id)))
+	checkPage(t, dave, shots, "sessions-admin")
+	do(t, dave, "fill the lock", chromedp.SendKeys(chromedp.ID("r-"+g.id), "console test"))
+	start := time.Now()
+	do(t, dave, "lock bob's session", chromedp.Click(chromedp.ID("lock-"+g.id)), chromedp.WaitVisible(chromedp.ID("notice")))
+	ls.endedAtBothEnds(t, g, "cs-eu-1", start)
+	do(t, carol, "carol's page drops the ended session without a reload",
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-session="`+g.id+`"]`)))
+	do(t, dave, "the ended session's page", chromedp.Navigate(url+"/ui/sessions/"+g.id), chromedp.WaitVisible(chromedp.ID("state")))
+	if st := eval[string](t, dave, `document.getElementById("state").textContent`); st != "ended" {
+		t.Errorf("the locked session's page says %q", st)
+	}
+	checkPage(t, dave, shots, "session")
+
+	// dave sees what a candidate without the contractors' access would have changed: bob's
+	// connect flips.
+	bobConnect := ls.session(t, g.id).DecisionID
+	candidate := candidateArchive(t, `"actions": {"connect"},
+		"hosts": [{"env": "staging"}],
+		"channels": ["shell"],`, `"actions": set(),
+		"hosts": [{"env": "staging"}],
+		"channels": ["shell"],`)
+	do(t, dave, "upload a candidate policy",
+		chromedp.Navigate(url+"/ui/policy"),
+		chromedp.WaitVisible(chromedp.ID("p-candidate")),
+		chromedp.SetUploadFiles(chromedp.ID("p-candidate"), []string{candidate}),
+		chromedp.Submit(chromedp.ID("p-since")),
+		chromedp.WaitVisible(chromedp.ID("impact-summary")),
+		chromedp.WaitVisible(chromedp.CSS(`#flips a[href="/ui/decisions/`+bobConnect+`"]`)),
+	)
+	checkPage(t, dave, shots, "policy-impact")
+
+	for _, p := range []string{"hosts", "policy"} {
+		do(t, dave, "open "+p, chromedp.Navigate(url+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		checkPage(t, dave, shots, p)
+	}
+	do(t, dave, "sign out", chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("signed-out")))
+	do(t, dave, "a page after sign-out", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("signin")))
+}
+
+// downloadCSV fetches the decision log page's CSV link in the browser, with its session, and
+// parses it.
+func downloadCSV(t *testing.T, ctx context.Context) [][]string {
+	t.Helper()
+	body := eval[string](t, ctx, `fetch(document.getElementById('csv').href).then(r => r.ok ? r.text() : Promise.reject(r.status))`)
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("the CSV download (%d rows, %v):\n%s", len(rows), err, body)
+	}
+	return rows
+}
+
+// startShell runs an interactive Guest command (portcullis ssh) on a terminal, waits until
+// its shell answers and the CM records the session, and returns it.
+func startShell(t *testing.T, ls *liveSystem, subject string, c *exec.Cmd) *guestRun {
+	t.Helper()
+	g := &guestRun{cmd: c, done: make(chan struct{})}
+	ptmx, err := pty.Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(&g.stdout, ptmx) }()
+	go func() { _ = c.Wait(); close(g.done) }()
+	t.Cleanup(func() { _ = c.Process.Kill(); <-g.done; ptmx.Close() })
+	_, _ = io.WriteString(ptmx, "echo sta''rted\n")
+	waitUntil(t, "bob's shell to answer", func() bool { return strings.Contains(g.stdout.String(), "started") || g.exited() })
+	if g.exited() {
+		t.Fatalf("bob's shell ended at once:\n%s", g.stdout.String())
+	}
+	for _, s := range ls.liveSessions(t) {
+		if s.Subject == subject {
+			g.id = s.ID
+		}
+	}
+	if g.id == "" {
+		t.Fatalf("the CM lists no live session of %s", subject)
+	}
+	return g
+}
+
+// candidateArchive writes the default policy with one change to authz.rego as a gzipped tar
+// and returns its path.
+func candidateArchive(t *testing.T, old, replacement string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writePolicy(t, dir, old, replacement)
+	out := filepath.Join(t.TempDir(), "candidate.tar.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	if err := tw.AddFS(os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tabOrder presses Tab n times from the top of the page and returns the ids (or tag names)
+// of the elements the focus visits.
+func tabOrder(t *testing.T, tab context.Context, n int) []string {
+	t.Helper()
+	eval[bool](t, tab, `document.activeElement && document.activeElement.blur && (document.activeElement.blur(), true)`)
+	var reached []string
+	for range n {
+		do(t, tab, "press Tab", chromedp.KeyEvent("\t"))
+		reached = append(reached, eval[string](t, tab, `document.activeElement.id || document.activeElement.tagName`))
+	}
+	return reached
+}
