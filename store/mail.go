@@ -50,22 +50,13 @@ func scanMail(r rowScanner) (Mail, error) {
 // body or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
 // MaxMail unexpired messages waiting.
 func (db *DB) PostMail(ctx context.Context, m Mail) error {
-	if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() {
-		return fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
-	}
-	if m.DeliverAt.IsZero() {
-		m.DeliverAt = m.QueuedAt
-	}
-	if !m.ExpiresAt.After(m.DeliverAt) {
-		return fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
-	}
-	if m.ID == "" {
-		m.ID = rand.Text()
+	args, err := db.mailArgs(m)
+	if err != nil {
+		return err
 	}
 	// One statement, outside an explicit transaction: concurrent posts to one recipient never
 	// conflict (the bound may be overshot by the posts racing for its last places).
-	res, err := db.sql.ExecContext(ctx, db.postMailSQL(), m.ID, m.Recipient, m.Body,
-		db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail)
+	res, err := db.sql.ExecContext(ctx, db.postMailSQL(), args...)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
@@ -76,6 +67,23 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
 	}
 	return nil
+}
+
+// mailArgs validates m and encodes it as postMailSQL's arguments, with an id when it has none.
+func (db *DB) mailArgs(m Mail) ([]any, error) {
+	if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() {
+		return nil, fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
+	}
+	if m.DeliverAt.IsZero() {
+		m.DeliverAt = m.QueuedAt
+	}
+	if !m.ExpiresAt.After(m.DeliverAt) {
+		return nil, fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
+	}
+	if m.ID == "" {
+		m.ID = rand.Text()
+	}
+	return []any{m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail}, nil
 }
 
 // postMailSQL inserts a message unless its recipient has $7 unexpired ones waiting; on
@@ -94,14 +102,14 @@ func (db *DB) postMailSQL() string {
 // be, or zero.
 func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
 	at := db.d.timeArg(now)
-	mail, err = queryAll(ctx, db.sql, scanMail,
+	mail, err = queryAll(ctx, prepared{db}, scanMail,
 		"DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING "+mailColumns, recipient, at)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
 	}
 	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
 	var due *time.Time
-	if err := db.sql.QueryRowContext(ctx, "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2",
+	if err := (prepared{db}).QueryRowContext(ctx, "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2",
 		recipient, at).Scan(scanNullTime(&due)); err != nil {
 		return mail, time.Time{}, fmt.Errorf("store: next mail of %s: %w", recipient, err)
 	}

@@ -98,10 +98,13 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 	if err != nil {
 		return err
 	}
-	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args, nil) // group commit: see groupcommit.go
+	return db.sessions.submit(ctx, db.batchCommitter(db.insertSessions), &pendingInsert{args: args}) // group commit: see groupcommit.go
 }
 
-// sessionArgs validates s and encodes it as the INSERT's arguments.
+// sessionArgCount is how many arguments one session's row takes (sessionArgs).
+const sessionArgCount = 15
+
+// sessionArgs validates s and encodes it as the INSERT's arguments, in sessionColumns' order.
 func (db *DB) sessionArgs(s Session) ([]any, error) {
 	if err := requireID("session", s.ID); err != nil {
 		return nil, err

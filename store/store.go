@@ -44,6 +44,8 @@ type DB struct {
 	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
 	// shared transactions.
 	decisions, sessions groupCommit
+	// stmts keeps hot statements prepared (SQLite only).
+	stmts stmtCache
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
 	listenDSN string
 }
@@ -130,6 +132,7 @@ func (db *DB) connect(ctx context.Context) error {
 
 // Close closes the database; the DB must not be used afterwards.
 func (db *DB) Close() error {
+	db.closeStmts()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -210,7 +213,7 @@ func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int6
 
 // insert runs an INSERT; a unique violation becomes ErrConflict.
 func (db *DB) insert(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	_, err := tx.ExecContext(ctx, query, args...)
+	_, err := db.txExec(ctx, tx, query, args...)
 	if err != nil && db.d.isConflict(err) {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
