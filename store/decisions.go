@@ -191,7 +191,7 @@ func (db *DB) InsertGrant(ctx context.Context, d Decision, sess Session, m Mail)
 
 // insertWithDecision group-commits a decision with its optional session and mail.
 func (db *DB) insertWithDecision(ctx context.Context, d Decision, sess *Session, m *Mail) (bool, error) {
-	p := &pendingInsert{}
+	p := &pendingInsert{done: make(chan error, 1)}
 	var err error
 	p.args, err = db.decisionArgs(d)
 	if err == nil && sess != nil {
@@ -205,7 +205,7 @@ func (db *DB) insertWithDecision(ctx context.Context, d Decision, sess *Session,
 		p.mail, err = db.mailArgs(*m)
 	}
 	if err == nil {
-		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecisions), p) // group commit: see groupcommit.go
+		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecisions), p, p.done, nil) // group commit: see groupcommit.go
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: insert decision %q: %w", d.ID, err)

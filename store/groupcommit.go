@@ -25,10 +25,11 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
-// groupCommit queues decision records for the next batch.
-type groupCommit struct {
+// groupCommit queues work (decision records, new sessions, mail collections) for the next
+// batch.
+type groupCommit[T any] struct {
 	mu      sync.Mutex
-	queue   []*pendingInsert
+	queue   []*T
 	running bool
 }
 
@@ -46,11 +47,11 @@ type pendingInsert struct {
 	done   chan error
 }
 
-// submit queues args and returns when the record's transaction has ended: nil means committed.
-// When ctx ends first it returns ctx's error; the record may still commit (a decision that was
-// logged but never acted on, which fails closed).
-func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, []*pendingInsert), p *pendingInsert) error {
-	p.done = make(chan error, 1)
+// submit queues p and returns when its transaction has ended and done has received its
+// outcome: nil means committed. When ctx ends first it returns ctx's error, unless giveUp (when
+// not nil) says that p's batch has begun: then it waits for the outcome. Without giveUp, p may
+// still commit (a decision that was logged but never acted on, which fails closed).
+func (g *groupCommit[T]) submit(ctx context.Context, commit func(context.Context, []*T), p *T, done <-chan error, giveUp func() bool) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
 	lead := !g.running
@@ -60,15 +61,18 @@ func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, [
 		go g.lead(context.WithoutCancel(ctx), commit)
 	}
 	select {
-	case err := <-p.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if giveUp == nil || giveUp() {
+			return ctx.Err()
+		}
+		return <-done
 	}
 }
 
 // lead commits batches until the queue is empty.
-func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*pendingInsert)) {
+func (g *groupCommit[T]) lead(ctx context.Context, commit func(context.Context, []*T)) {
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), maxDecisionBatch)

@@ -182,3 +182,59 @@ func TestRowChunks(t *testing.T) {
 		}
 	}
 }
+
+// testNoCollectedMailIsLost: many long-polls of many recipients collect at once (on SQLite in
+// shared transactions), some of them going away as they ask: every message is either handed to
+// exactly one caller that returned it, or still waiting for the next collection; none is lost.
+func testNoCollectedMailIsLost(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const recipients, perRecipient = 8, 4
+	for r := range recipients {
+		for i := range perRecipient {
+			m := Mail{Recipient: HostMailbox(fmt.Sprint(r)), Body: []byte(fmt.Sprintf(`"%d-%d"`, r, i)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+			if err := db.PostMail(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for c := range 4 * recipients {
+		wg.Go(func() {
+			cctx, cancel := context.WithCancel(ctx)
+			if c%3 == 0 {
+				cancel() // this caller goes away as it asks
+			}
+			defer cancel()
+			mail, _, err := db.CollectMail(cctx, HostMailbox(fmt.Sprint(c%recipients)), at(time.Second))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("CollectMail: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range mail {
+				got[string(m.Body)]++
+			}
+		})
+	}
+	wg.Wait()
+	for r := range recipients {
+		mail, _, err := db.CollectMail(ctx, HostMailbox(fmt.Sprint(r)), at(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mail {
+			got[string(m.Body)]++
+		}
+	}
+	if len(got) != recipients*perRecipient {
+		t.Fatalf("%d distinct messages collected, want %d: %v", len(got), recipients*perRecipient, got)
+	}
+	for body, n := range got {
+		if n != 1 {
+			t.Errorf("message %s collected %d times", body, n)
+		}
+	}
+}

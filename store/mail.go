@@ -1,11 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -56,13 +56,16 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	}
 	// One statement, outside an explicit transaction: concurrent posts to one recipient never
 	// conflict (the bound may be overshot by the posts racing for its last places).
-	res, err := db.sql.ExecContext(ctx, db.postMailSQL(), args...)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrMailboxFull
+	err = db.write(ctx, func() error {
+		res, err := db.sql.ExecContext(ctx, db.postMailSQL(), args...)
+		if err != nil {
+			return err
 		}
-	}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, ErrMailboxFull)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
 	}
@@ -97,37 +100,20 @@ func (db *DB) postMailSQL() string {
 	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT pg_notify('" + mailChannel + "', recipient) FROM posted"
 }
 
-// CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
-// each is returned to exactly one caller. next is when the earliest message not yet due will
-// be, or zero.
-func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
-	at := db.d.timeArg(now)
-	mail, err = queryAll(ctx, prepared{db}, scanMail,
-		"DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING "+mailColumns, recipient, at)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
-	}
-	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
-	var due *time.Time
-	if err := (prepared{db}).QueryRowContext(ctx, "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2",
-		recipient, at).Scan(scanNullTime(&due)); err != nil {
-		return mail, time.Time{}, fmt.Errorf("store: next mail of %s: %w", recipient, err)
-	}
-	if due != nil {
-		next = *due
-	}
-	return mail, next, nil
-}
-
 // DiscardExpiredMail deletes up to limit messages that expired undelivered at now and returns
 // them, so that the caller can act on what never arrived.
 func (db *DB) DiscardExpiredMail(ctx context.Context, now time.Time, limit int) ([]Mail, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("store: discard expired mail: %w: limit must be positive", ErrInvalid)
 	}
-	mail, err := queryAll(ctx, db.sql, scanMail,
-		"DELETE FROM mail WHERE id IN (SELECT id FROM mail WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING "+mailColumns,
-		db.d.timeArg(now), limit)
+	var mail []Mail
+	err := db.write(ctx, func() error {
+		var err error
+		mail, err = queryAll(ctx, db.sql, scanMail,
+			"DELETE FROM mail WHERE id IN (SELECT id FROM mail WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING "+mailColumns,
+			db.d.timeArg(now), limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: discard expired mail: %w", err)
 	}

@@ -98,7 +98,8 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 	if err != nil {
 		return err
 	}
-	return db.sessions.submit(ctx, db.batchCommitter(db.insertSessions), &pendingInsert{args: args}) // group commit: see groupcommit.go
+	p := &pendingInsert{args: args, done: make(chan error, 1)}
+	return db.sessions.submit(ctx, db.batchCommitter(db.insertSessions), p, p.done, nil) // group commit: see groupcommit.go
 }
 
 // sessionArgCount is how many arguments one session's row takes (sessionArgs).

@@ -77,3 +77,25 @@ func (p prepared) QueryRowContext(ctx context.Context, query string, args ...any
 	}
 	return p.db.sql.QueryRowContext(ctx, query, args...)
 }
+
+// preparedTx is a querier that runs queries in a transaction, prepared where the cache is used.
+type preparedTx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// QueryContext runs a query that returns rows.
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := p.db.stmt(ctx, query); s != nil {
+		return p.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return p.tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query that returns at most one row.
+func (p preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := p.db.stmt(ctx, query); s != nil {
+		return p.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return p.tx.QueryRowContext(ctx, query, args...)
+}

@@ -43,7 +43,11 @@ type DB struct {
 	log *slog.Logger
 	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
 	// shared transactions.
-	decisions, sessions groupCommit
+	decisions, sessions groupCommit[pendingInsert]
+	// collects batches concurrent CollectMail calls on SQLite (collect.go).
+	collects groupCommit[pendingCollect]
+	// gate queues the writers to a SQLite database (writegate.go); nil on PostgreSQL.
+	gate writeGate
 	// stmts keeps hot statements prepared (SQLite only).
 	stmts stmtCache
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
@@ -87,6 +91,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
 	if d.kind == kindPostgres {
 		db.listenDSN = cfg.driverDSN
+	}
+	if d.kind == kindSQLite {
+		db.gate = newWriteGate()
 	}
 	if err := db.start(ctx); err != nil {
 		_ = sqlDB.Close() // the open failed; its error is the one to report
@@ -149,7 +156,23 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // inTx runs fn in a write transaction (see dialect.inTx).
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	leave, err := db.enterWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	return db.d.inTx(ctx, db.sql, db.log, fn)
+}
+
+// write runs one write statement outside an explicit transaction, in its turn among the
+// writers (writegate.go).
+func (db *DB) write(ctx context.Context, fn func() error) error {
+	leave, err := db.enterWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return fn()
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
