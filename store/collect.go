@@ -40,8 +40,9 @@ const (
 )
 
 // CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
-// each is returned to exactly one caller. next is when the earliest message not yet due will
-// be, or zero. A caller whose ctx ends before its messages are taken gets ctx's error and
+// each is returned to exactly one caller. When none is due, next is when the earliest message
+// not yet due will be, or zero; when some are, next is zero (a caller with messages in hand
+// returns them before it waits again). A caller whose ctx ends before its messages are taken gets ctx's error and
 // takes none; once they are being taken, it waits for them, so that none is lost.
 func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
 	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
@@ -92,11 +93,14 @@ func (db *DB) collect(ctx context.Context, q querier, p *pendingCollect) error {
 		return err
 	}
 	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
+	p.mail, p.next = mail, time.Time{}
+	if len(mail) > 0 {
+		return nil
+	}
 	var due *time.Time
 	if err := q.QueryRowContext(ctx, nextMailSQL, p.recipient, p.at).Scan(scanNullTime(&due)); err != nil {
 		return fmt.Errorf("next mail: %w", err)
 	}
-	p.mail, p.next = mail, time.Time{}
 	if due != nil {
 		p.next = *due
 	}
