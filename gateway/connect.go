@@ -63,6 +63,7 @@ type connectAttempt struct {
 	decisionID string
 	halves     grantHalves
 	session    *store.Session
+	mail       *store.Mail
 	outcome    access.Code
 }
 
@@ -111,7 +112,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if a.result.Decision.Allow {
 		s.prepareGrant(a)
 	}
-	dec, err := s.recordDecision(r, a)
+	dec, posted, err := s.recordDecision(r, a)
 	if err != nil {
 		s.decisionLogDown(w, err)
 		return
@@ -120,12 +121,13 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Error{Code: access.ErrDenied, Message: "connection denied by policy", Reasons: dec.Reasons, DecisionID: dec.ID})
 		return
 	}
-	s.grant(w, r, a, dec.ID)
+	s.grant(w, r, a, dec.ID, posted)
 }
 
 // prepareGrant works out, before the record commits, what an allowed connect hands out: the
-// tickets, the certificate and the session, which then commit with the record; or why it
-// cannot (the Host is offline, no relay fits), which the record names as its outcome.
+// tickets, the certificate, the session and the Host's request, which then commit with the
+// record (one transaction, group-committed with other connects'); or why it cannot (the Host
+// is offline, no relay fits), which the record names as its outcome.
 func (s *Server) prepareGrant(a *connectAttempt) {
 	a.decisionID = newID("dec")
 	if online, _ := s.presence.online(a.host, a.now, 3*s.cfg.HeartbeatInterval); !online {
@@ -137,12 +139,20 @@ func (s *Server) prepareGrant(a *connectAttempt) {
 		return
 	}
 	g, err := s.mint(a, a.choice.relay, a.decisionID)
+	var body []byte
+	if err == nil {
+		body, err = json.Marshal(g.host)
+	}
 	if err != nil {
 		s.cfg.Logger.Error("mint session", "decision_id", a.decisionID, "err", err)
 		a.outcome = access.ErrInternal
 		return
 	}
 	a.halves = g
+	a.mail = &store.Mail{
+		Recipient: store.HostMailbox(a.host.ID), Body: body, QueuedAt: a.now, DeliverAt: a.now,
+		ExpiresAt: a.now.Add(min(hostRequestTTL, s.cfg.TicketTTL)),
+	}
 	a.session = &store.Session{
 		ID: g.resp.SessionID, DecisionID: a.decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
 		RelayID: a.choice.relay.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
@@ -221,12 +231,13 @@ func denyResult(reasons ...string) policy.Result {
 	return policy.Result{Decision: d, Raw: raw}
 }
 
-// recordDecision commits the decision record, with the session of an allowed connect in the
-// same transaction; nothing is granted before it returns nil.
-func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decision, error) {
+// recordDecision commits the decision record, with the session of an allowed connect and its
+// Host's request in the same transaction; nothing is granted before it returns nil. posted
+// tells whether the Host's request was posted.
+func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (dec store.Decision, posted bool, err error) {
 	e := logEntry{
 		id: a.decisionID, engine: a.engine, now: a.now, path: a.path, subject: a.claims.Subject,
-		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result, session: a.session,
+		hostID: a.host.ID, hostName: a.req.Host, input: a.input, result: a.result, session: a.session, mail: a.mail,
 	}
 	if a.result.Decision.Allow {
 		e.labels = map[string]string{labelRelay: a.choice.relay.ID, labelRelayReason: a.choice.reason, labelRelayReasonShown: a.choice.shown,
@@ -235,12 +246,13 @@ func (s *Server) recordDecision(r *http.Request, a *connectAttempt) (store.Decis
 			e.labels[labelSession] = a.session.ID
 		}
 	}
-	return s.commit(r.Context(), e)
+	return s.commitPosting(r.Context(), e)
 }
 
-// grant carries out an allowed decision whose record and session have committed: it hands the
-// Host its half through the store and the Guest its half in the answer.
-func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string) {
+// grant carries out an allowed decision whose record, session and (when posted) Host's request
+// have committed: it wakes the Host's long-poll and hands the Guest its half in the answer. A
+// Host whose mailbox was full gets nothing: the session ends and the Guest is refused.
+func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt, decisionID string, posted bool) {
 	switch a.outcome {
 	case "":
 	case access.ErrHostOffline:
@@ -255,15 +267,12 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 	}
 	sess, g := *a.session, a.halves
 	s.live.add(sess)
-	if err := s.postMail(r.Context(), store.HostMailbox(a.host.ID), g.host, a.now, a.now.Add(min(hostRequestTTL, s.cfg.TicketTTL)), false); err != nil {
-		s.abandonSession(r.Context(), sess, err)
-		msg := "store unavailable"
-		if errors.Is(err, store.ErrMailboxFull) {
-			msg = "host has too many pending requests"
-		}
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: msg, DecisionID: decisionID})
+	if !posted {
+		s.abandonSession(r.Context(), sess, store.ErrMailboxFull)
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return
 	}
+	s.mail.wakeUp(a.mail.Recipient)
 	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", sess.RelayID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
 }

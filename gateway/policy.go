@@ -58,6 +58,9 @@ type logEntry struct {
 	labels map[string]string
 	// session commits with the record while it allows (an allowed connect's); nil for none.
 	session *store.Session
+	// mail, the Host's half of an allowed connect, is posted with the record and its session;
+	// nil for none.
+	mail *store.Mail
 }
 
 // commit masks the entry through the policy's data.system.log.mask and commits it to the
@@ -65,9 +68,16 @@ type logEntry struct {
 // could not commit). When masking fails the record keeps no
 // input and refuses, so that an unmaskable request is never allowed.
 func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error) {
+	d, _, err := s.commitPosting(ctx, e)
+	return d, err
+}
+
+// commitPosting is commit that also tells whether the entry's mail was posted with it: false
+// when it has none, when the record refuses, or when the recipient's mailbox was full.
+func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision, bool, error) {
 	input, err := json.Marshal(e.input)
 	if err != nil {
-		return store.Decision{}, fmt.Errorf("encode input: %w", err)
+		return store.Decision{}, false, fmt.Errorf("encode input: %w", err)
 	}
 	d := store.Decision{
 		ID: cmp.Or(e.id, newID("dec")), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
@@ -97,16 +107,25 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 		d.Reasons = []string{}
 	}
 	if d.LogSig, err = s.signRecord(d); err != nil {
-		return d, err
+		return d, false, err
 	}
-	sess := e.session
 	if !d.Allow {
-		sess = nil // masking failed and refused: nothing is granted
+		e.session, e.mail = nil, nil // masking failed and refused: nothing is granted
 	}
-	if err := s.cfg.Store.InsertDecisionAndSession(ctx, d, sess); err != nil {
-		return d, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
+	posted, err := s.insertRecord(ctx, d, e.session, e.mail)
+	if err != nil {
+		return d, false, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
 	}
-	return d, nil
+	return d, posted, nil
+}
+
+// insertRecord commits a record with, when it has them, its session and the Host's mail, in one
+// group-committed transaction.
+func (s *Server) insertRecord(ctx context.Context, d store.Decision, sess *store.Session, m *store.Mail) (bool, error) {
+	if sess == nil || m == nil {
+		return false, s.cfg.Store.InsertDecisionAndSession(ctx, d, sess)
+	}
+	return s.cfg.Store.InsertGrant(ctx, d, *sess, *m)
 }
 
 // decisionLogDown logs why a decision record could not be committed and refuses the request.

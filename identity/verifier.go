@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ type Verifier struct {
 	algs     []jose.SignatureAlgorithm // signing algorithms the provider announced
 	lastTry  time.Time                 // last failed discovery attempt made by Verify
 	lastFail error
+
+	// verified remembers the tokens whose signature verified (verified.go).
+	verified verifiedTokens
 }
 
 // NewVerifier validates cfg and discovers the provider. When the provider
@@ -118,11 +122,36 @@ func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgo
 	return v.keys, v.algs, nil
 }
 
-// Verify checks rawIDToken and maps its claims. A refusal wraps
-// ErrInvalidToken and a reason sentinel; an unreachable provider yields
-// ErrProviderUnavailable. Checks run in this order: size and form,
-// signature, issuer, audience and azp, exp, nbf and iat, sub, email_verified,
-// the user claim, the groups claim.
+// verifySignature checks the signature of rawIDToken, or finds it checked a moment ago
+// (verified.go), and returns the token's claims payload.
+func (v *Verifier) verifySignature(ctx context.Context, keys oidc.KeySet, algs []jose.SignatureAlgorithm, rawIDToken string) ([]byte, error) {
+	sum, now := sha256.Sum256([]byte(rawIDToken)), time.Now()
+	if payload, ok := v.verified.get(sum, now); ok {
+		return payload, nil
+	}
+	jws, err := jose.ParseSigned(rawIDToken, algs)
+	if err != nil {
+		return nil, refuse(access.ErrMalformed, "not a compact JWS signed with %v: %v", algs, err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, refuse(access.ErrMalformed, "token has %d signatures, want 1", len(jws.Signatures))
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	payload, err := keys.VerifySignature(ctx, rawIDToken)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("identity: verify: %w", ctxErr)
+		}
+		return nil, refuse(access.ErrBadSignature, "no key the provider publishes verifies it (key id %q): %v", kid, err)
+	}
+	v.verified.put(sum, payload, now)
+	return payload, nil
+}
+
+// Verify checks rawIDToken and maps its claims. A refusal wraps ErrInvalidToken and a reason
+// sentinel; an unreachable provider yields ErrProviderUnavailable. Checks run in this order:
+// size and form, signature (remembered for a moment: verified.go), issuer, audience and azp,
+// exp, nbf and iat, sub, email_verified, the user claim, the groups claim.
 func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error) {
 	if len(rawIDToken) > MaxTokenBytes {
 		return Claims{}, refuse(access.ErrMalformed, "token is %d bytes, the limit is %d", len(rawIDToken), MaxTokenBytes)
@@ -131,20 +160,9 @@ func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error
 	if err != nil {
 		return Claims{}, err
 	}
-	jws, err := jose.ParseSigned(rawIDToken, algs)
+	payload, err := v.verifySignature(ctx, keys, algs, rawIDToken)
 	if err != nil {
-		return Claims{}, refuse(access.ErrMalformed, "not a compact JWS signed with %v: %v", algs, err)
-	}
-	if len(jws.Signatures) != 1 {
-		return Claims{}, refuse(access.ErrMalformed, "token has %d signatures, want 1", len(jws.Signatures))
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	payload, err := keys.VerifySignature(ctx, rawIDToken)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return Claims{}, fmt.Errorf("identity: verify: %w", ctxErr)
-		}
-		return Claims{}, refuse(access.ErrBadSignature, "no key the provider publishes verifies it (key id %q): %v", kid, err)
+		return Claims{}, err
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(payload, &raw); err != nil {

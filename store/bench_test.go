@@ -71,7 +71,7 @@ func fillDecisions(ctx context.Context, db *DB, n int) error {
 				if err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, insertDecisionSQL, args...); err != nil {
+				if _, err := tx.ExecContext(ctx, insertDecisionsSQL(1), args...); err != nil {
 					return err
 				}
 			}

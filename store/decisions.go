@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -93,14 +95,43 @@ type DecisionFilter struct {
 const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
 	" revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_index"
 
-// insertDecisionSQL appends one decision, its arguments in decisionColumns' order (the log
-// index is assigned later).
-const insertDecisionSQL = "INSERT INTO decisions (" + decisionColumns +
-	") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, NULL)"
+// decisionArgCount is how many arguments one decision's row takes (decisionArgs).
+const decisionArgCount = 19
 
-// insertOutboxSQL queues a committed decision for shipping (outbox.go), in its transaction; its
-// arguments are the decision's id and time (insertDecisionSQL's first two).
-const insertOutboxSQL = "INSERT INTO decision_outbox (decision_id, decided_at) VALUES ($1, $2)"
+// insertDecisionsSQL appends n decisions with one statement, each row's arguments in
+// decisionColumns' order after the previous row's (the log index is assigned later).
+func insertDecisionsSQL(n int) string {
+	return "INSERT INTO decisions (" + decisionColumns + ") VALUES " + valueRows(n, decisionArgCount, "NULL")
+}
+
+// insertOutboxSQL queues n committed decisions for shipping (outbox.go), in their transaction;
+// each row's arguments are a decision's id and time (decisionArgs' first two).
+func insertOutboxSQL(n int) string {
+	return "INSERT INTO decision_outbox (decision_id, decided_at) VALUES " + valueRows(n, 2, "")
+}
+
+// valueRows is the VALUES list of n rows of width placeholders each, numbered on from row to
+// row, each row ending with the literal extra when it is not "".
+func valueRows(n, width int, extra string) string {
+	var b strings.Builder
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range width {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(r*width+c+1))
+		}
+		if extra != "" {
+			b.WriteString(", " + extra)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
 
 // scanDecision reads one decisions row.
 func scanDecision(r rowScanner) (Decision, error) {
@@ -145,22 +176,41 @@ func (db *DB) InsertDecision(ctx context.Context, d Decision) error {
 // connect grants, in the same transaction: both commit or neither, so that no allow record is
 // left without its session, whatever stops the CM. A nil sess inserts the decision alone.
 func (db *DB) InsertDecisionAndSession(ctx context.Context, d Decision, sess *Session) error {
-	args, err := db.decisionArgs(d)
-	var then []any
+	_, err := db.insertWithDecision(ctx, d, sess, nil)
+	return err
+}
+
+// InsertGrant is InsertDecisionAndSession that also posts m, the Host's half of the grant, in
+// the same transaction: the Host can collect it only once the record and the session are
+// committed, and one commit covers all three. posted is false when m's recipient has MaxMail
+// messages waiting: the record and the session then committed without it (PostMail's
+// ErrMailboxFull). ErrInvalid for a message PostMail refuses.
+func (db *DB) InsertGrant(ctx context.Context, d Decision, sess Session, m Mail) (posted bool, err error) {
+	return db.insertWithDecision(ctx, d, &sess, &m)
+}
+
+// insertWithDecision group-commits a decision with its optional session and mail.
+func (db *DB) insertWithDecision(ctx context.Context, d Decision, sess *Session, m *Mail) (bool, error) {
+	p := &pendingInsert{done: make(chan error, 1)}
+	var err error
+	p.args, err = db.decisionArgs(d)
 	if err == nil && sess != nil {
 		if sess.DecisionID != d.ID {
 			err = fmt.Errorf("%w: session %s is not of decision %s", ErrInvalid, sess.ID, d.ID)
 		} else {
-			then, err = db.sessionArgs(*sess)
+			p.then, err = db.sessionArgs(*sess)
 		}
 	}
+	if err == nil && m != nil {
+		p.mail, err = db.mailArgs(*m)
+	}
 	if err == nil {
-		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecision), args, then) // group commit: see groupcommit.go
+		err = db.decisions.submit(ctx, db.batchCommitter(db.insertDecisions), p, p.done, nil) // group commit: see groupcommit.go
 	}
 	if err != nil {
-		return fmt.Errorf("store: insert decision %q: %w", d.ID, err)
+		return false, fmt.Errorf("store: insert decision %q: %w", d.ID, err)
 	}
-	return nil
+	return p.posted, nil
 }
 
 // decisionArgs validates d and encodes it as the INSERT's arguments.

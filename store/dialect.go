@@ -144,14 +144,14 @@ func (d dialect) migrationLock() string {
 	return ""
 }
 
-// withOutbox returns the statement that inserts a decision (insertDecisionSQL's arguments) and
-// queues it in the outbox, or "" when the database needs insertOutboxSQL after it: SQLite has
+// withOutbox returns the statement that inserts n decisions (insertDecisionsSQL's arguments) and
+// queues them in the outbox, or "" when the database needs insertOutboxSQL after it: SQLite has
 // no INSERT inside WITH, and runs in process, where a second statement costs no round trip.
-func (d dialect) withOutbox() string {
+func (d dialect) withOutbox(n int) string {
 	if d.kind == kindSQLite {
 		return ""
 	}
-	return "WITH d AS (" + insertDecisionSQL + " RETURNING id, decided_at) " +
+	return "WITH d AS (" + insertDecisionsSQL(n) + " RETURNING id, decided_at) " +
 		"INSERT INTO decision_outbox (decision_id, decided_at) SELECT id, decided_at FROM d"
 }
 

@@ -73,7 +73,9 @@ func sqliteDSN(pathAndQuery string) (dsnConfig, error) {
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: each commit syncs the WAL, so that a committed decision survives a power loss (NORMAL
+	// may lose the last ones); group commit (groupcommit.go) shares one sync among many connects.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	return dsnConfig{
 		kind:       kindSQLite,

@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"iter"
+	"slices"
 	"sync"
 	"time"
 )
 
-// Group commit of decision records and new sessions (the two writes of every connect).
+// Group commit of decision records, new sessions and the Host's mail (the writes of every
+// connect).
 // Concurrent InsertDecision (or CreateSession) calls share one write
 // transaction: the first caller that finds no commit running starts a committer goroutine that
 // commits everything queued, batch after batch, until the queue is empty; every caller returns
@@ -22,10 +25,11 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
-// groupCommit queues decision records for the next batch.
-type groupCommit struct {
+// groupCommit queues work (decision records, new sessions, mail collections) for the next
+// batch.
+type groupCommit[T any] struct {
 	mu      sync.Mutex
-	queue   []*pendingInsert
+	queue   []*T
 	running bool
 }
 
@@ -35,14 +39,19 @@ type pendingInsert struct {
 	// then are the arguments of a second row that commits with this one or not at all (the
 	// session of an allowed connect's decision); nil for none.
 	then []any
-	done chan error
+	// mail are postMailSQL's arguments of a message posted with the record (the Host's half of
+	// a grant); nil for none. posted tells, once done has received nil, whether it was posted
+	// (false: its recipient's mailbox was full, and the rest committed without it).
+	mail   []any
+	posted bool
+	done   chan error
 }
 
-// submit queues args and returns when the record's transaction has ended: nil means committed.
-// When ctx ends first it returns ctx's error; the record may still commit (a decision that was
-// logged but never acted on, which fails closed).
-func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, []*pendingInsert), args, then []any) error {
-	p := &pendingInsert{args: args, then: then, done: make(chan error, 1)}
+// submit queues p and returns when its transaction has ended and done has received its
+// outcome: nil means committed. When ctx ends first it returns ctx's error, unless giveUp (when
+// not nil) says that p's batch has begun: then it waits for the outcome. Without giveUp, p may
+// still commit (a decision that was logged but never acted on, which fails closed).
+func (g *groupCommit[T]) submit(ctx context.Context, commit func(context.Context, []*T), p *T, done <-chan error, giveUp func() bool) error {
 	g.mu.Lock()
 	g.queue = append(g.queue, p)
 	lead := !g.running
@@ -52,15 +61,18 @@ func (g *groupCommit) submit(ctx context.Context, commit func(context.Context, [
 		go g.lead(context.WithoutCancel(ctx), commit)
 	}
 	select {
-	case err := <-p.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if giveUp == nil || giveUp() {
+			return ctx.Err()
+		}
+		return <-done
 	}
 }
 
 // lead commits batches until the queue is empty.
-func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*pendingInsert)) {
+func (g *groupCommit[T]) lead(ctx context.Context, commit func(context.Context, []*T)) {
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), maxDecisionBatch)
@@ -82,16 +94,9 @@ func (g *groupCommit) lead(ctx context.Context, commit func(context.Context, []*
 // inserts a batch in one transaction and tells each record its outcome. When the batch fails,
 // each record is retried in its own transaction, so that one bad record (a duplicate id) fails
 // alone.
-func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, *pendingInsert) error) func(context.Context, []*pendingInsert) {
+func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []*pendingInsert) error) func(context.Context, []*pendingInsert) {
 	return func(ctx context.Context, batch []*pendingInsert) {
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
-			for _, p := range batch {
-				if err := insert(ctx, tx, p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, batch) })
 		if err == nil || len(batch) == 1 {
 			for _, p := range batch {
 				p.done <- err
@@ -99,33 +104,111 @@ func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, *pendingInser
 			return
 		}
 		for _, p := range batch {
-			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, p) })
+			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, []*pendingInsert{p}) })
 		}
 	}
 }
 
-// insertDecision inserts a decision record and, when it has one, its session.
-func (db *DB) insertDecision(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
-	if q := db.d.withOutbox(); q != "" {
-		if err := db.insert(ctx, tx, q, p.args...); err != nil {
+// insertDecisions inserts a batch of decision records, queued in the outbox, and their sessions
+// with a statement or two each (a round trip each on PostgreSQL, whatever the batch's size), then
+// posts each record's mail with a statement of its own (a message is posted only while its
+// recipient's mailbox has room).
+func (db *DB) insertDecisions(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
+	for part := range rowChunks(batch) {
+		if err := db.insertDecisionRows(ctx, tx, part); err != nil {
 			return err
 		}
-	} else if err := db.insert(ctx, tx, insertDecisionSQL, p.args...); err != nil {
-		return err
-	} else if err := db.insert(ctx, tx, insertOutboxSQL, p.args[:2]...); err != nil {
-		return err
 	}
-	if p.then != nil {
-		return db.insertSessionRow(ctx, tx, p.then)
+	for _, p := range batch {
+		if err := db.postBatchedMail(ctx, tx, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
-	return db.insertSessionRow(ctx, tx, p.args)
+// insertDecisionRows inserts records, queued in the outbox, and their sessions.
+func (db *DB) insertDecisionRows(ctx context.Context, tx *sql.Tx, part []*pendingInsert) error {
+	records := make([]any, 0, len(part)*decisionArgCount)
+	keys := make([]any, 0, 2*len(part))
+	var sessions [][]any
+	for _, p := range part {
+		records = append(records, p.args...)
+		keys = append(keys, p.args[:2]...)
+		if p.then != nil {
+			sessions = append(sessions, p.then)
+		}
+	}
+	if q := db.d.withOutbox(len(part)); q != "" {
+		if err := db.insert(ctx, tx, q, records...); err != nil {
+			return err
+		}
+	} else if err := db.insert(ctx, tx, insertDecisionsSQL(len(part)), records...); err != nil {
+		return err
+	} else if err := db.insert(ctx, tx, insertOutboxSQL(len(part)), keys...); err != nil {
+		return err
+	}
+	for rows := range rowChunks(sessions) {
+		if err := db.insertSessionRows(ctx, tx, slices.Concat(rows...)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (db *DB) insertSessionRow(ctx context.Context, tx *sql.Tx, args []any) error {
-	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+
-		") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)", args...)
+// maxRowsPerStatement bounds the rows one multi-row INSERT takes.
+const maxRowsPerStatement = 64
+
+// rowChunks splits rows into parts of power-of-two sizes up to maxRowsPerStatement, largest
+// first: one statement per part, from a handful of statement texts, which the drivers keep
+// prepared (pgx's statement cache, stmtCache).
+func rowChunks[T any](rows []T) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for len(rows) > 0 {
+			n := maxRowsPerStatement
+			for n > len(rows) {
+				n /= 2
+			}
+			if !yield(rows[:n]) {
+				return
+			}
+			rows = rows[n:]
+		}
+	}
+}
+
+// postBatchedMail posts a record's mail, if it has some, and notes whether it was posted.
+func (db *DB) postBatchedMail(ctx context.Context, tx *sql.Tx, p *pendingInsert) error {
+	p.posted = false
+	if p.mail == nil {
+		return nil
+	}
+	res, err := db.txExec(ctx, tx, db.postMailSQL(), p.mail...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	p.posted = n > 0
+	return err
+}
+
+// insertSessions inserts a batch of new sessions.
+func (db *DB) insertSessions(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
+	for part := range rowChunks(batch) {
+		var rows []any
+		for _, p := range part {
+			rows = append(rows, p.args...)
+		}
+		if err := db.insertSessionRows(ctx, tx, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertSessionRows inserts sessions whose sessionArgs follow one another in args, with one
+// statement.
+func (db *DB) insertSessionRows(ctx context.Context, tx *sql.Tx, args []any) error {
+	n := len(args) / sessionArgCount
+	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+") VALUES "+valueRows(n, sessionArgCount, ""), args...)
 }

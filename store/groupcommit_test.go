@@ -106,3 +106,135 @@ func testADecisionAndItsSessionCommitTogether(t *testing.T, dsn string) {
 		t.Fatalf("a session of another decision = %v, want ErrInvalid", err)
 	}
 }
+
+// testAGrantCommitsWithItsMail: an allowed connect's record, its session and its Host's request
+// commit in one batched transaction; the request can be collected once they are committed; a
+// full mailbox leaves the request out (posted false) and commits the rest; a request the store
+// refuses commits nothing.
+func testAGrantCommitsWithItsMail(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const n = 40 // more than one multi-row statement's worth
+	box := HostMailbox("h1")
+	grant := func(i int) (bool, error) {
+		d := Decision{ID: fmt.Sprintf("dec-%02d", i), Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
+		s := Session{ID: fmt.Sprintf("ses-%02d", i), DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
+		m := Mail{Recipient: box, Body: []byte(fmt.Sprintf(`{"session_id":%q}`, s.ID)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+		return db.InsertGrant(ctx, d, s, m)
+	}
+	var wg sync.WaitGroup
+	posted, errs := make([]bool, n), make([]error, n)
+	for i := range n {
+		wg.Go(func() { posted[i], errs[i] = grant(i) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || !posted[i] {
+			t.Fatalf("grant %d = %v, %v; want posted", i, posted[i], errs[i])
+		}
+		if _, err := db.GetSession(ctx, fmt.Sprintf("ses-%02d", i)); err != nil {
+			t.Fatalf("grant %d committed without its session: %v", i, err)
+		}
+	}
+	mail, _, err := db.CollectMail(ctx, box, at(time.Second))
+	if err != nil || len(mail) != n {
+		t.Fatalf("collected %d requests, %v; want %d", len(mail), err, n)
+	}
+	for i := range MaxMail {
+		if err := db.PostMail(ctx, Mail{Recipient: box, Body: []byte("{}"), QueuedAt: at(0), ExpiresAt: at(time.Minute)}); err != nil {
+			t.Fatalf("fill the mailbox (%d): %v", i, err)
+		}
+	}
+	if ok, err := grant(n); err != nil || ok {
+		t.Fatalf("grant to a full mailbox = %v, %v; want committed without its request", ok, err)
+	}
+	if _, err := db.GetDecision(ctx, fmt.Sprintf("dec-%02d", n)); err != nil {
+		t.Fatalf("the record of a grant to a full mailbox is missing: %v", err)
+	}
+	d := Decision{ID: "dec-bad", Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
+	s := Session{ID: "ses-bad", DecisionID: d.ID, StartedAt: at(0)}
+	if _, err := db.InsertGrant(ctx, d, s, Mail{Recipient: box, Body: []byte("{}")}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a request without expiry = %v, want ErrInvalid", err)
+	}
+	if _, err := db.GetDecision(ctx, d.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused grant's record = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRowChunks(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want []int
+	}{
+		{0, nil},
+		{1, []int{1}},
+		{3, []int{2, 1}},
+		{64, []int{64}},
+		{100, []int{64, 32, 4}},
+		{128, []int{64, 64}},
+	} {
+		var got []int
+		for part := range rowChunks(make([]int, tc.n)) {
+			got = append(got, len(part))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("rowChunks(%d rows) = %v, want %v", tc.n, got, tc.want)
+		}
+	}
+}
+
+// testNoCollectedMailIsLost: many long-polls of many recipients collect at once (on SQLite in
+// shared transactions), some of them going away as they ask: every message is either handed to
+// exactly one caller that returned it, or still waiting for the next collection; none is lost.
+func testNoCollectedMailIsLost(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const recipients, perRecipient = 8, 4
+	for r := range recipients {
+		for i := range perRecipient {
+			m := Mail{Recipient: HostMailbox(fmt.Sprint(r)), Body: []byte(fmt.Sprintf(`"%d-%d"`, r, i)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+			if err := db.PostMail(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for c := range 4 * recipients {
+		wg.Go(func() {
+			cctx, cancel := context.WithCancel(ctx)
+			if c%3 == 0 {
+				cancel() // this caller goes away as it asks
+			}
+			defer cancel()
+			mail, _, err := db.CollectMail(cctx, HostMailbox(fmt.Sprint(c%recipients)), at(time.Second))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("CollectMail: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range mail {
+				got[string(m.Body)]++
+			}
+		})
+	}
+	wg.Wait()
+	for r := range recipients {
+		mail, _, err := db.CollectMail(ctx, HostMailbox(fmt.Sprint(r)), at(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mail {
+			got[string(m.Body)]++
+		}
+	}
+	if len(got) != recipients*perRecipient {
+		t.Fatalf("%d distinct messages collected, want %d: %v", len(got), recipients*perRecipient, got)
+	}
+	for body, n := range got {
+		if n != 1 {
+			t.Errorf("message %s collected %d times", body, n)
+		}
+	}
+}

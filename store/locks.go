@@ -135,7 +135,7 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 	}
 	w.add("("+strings.Join(match, " OR ")+")", args...)
 	query := "SELECT " + lockColumns + " FROM locks" + w.String() + " ORDER BY created_at, id"
-	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	ls, err := queryAll(ctx, prepared{db}, scanLock, query, w.args...) // a connect's: two targets
 	if err != nil {
 		return nil, fmt.Errorf("store: active locks: %w", err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -53,32 +54,43 @@ func scanMail(r rowScanner) (Mail, error) {
 // body or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
 // MaxMail unexpired messages waiting.
 func (db *DB) PostMail(ctx context.Context, m Mail) error {
+	args, err := db.mailArgs(m)
+	if err != nil {
+		return err
+	}
+	// One statement, outside an explicit transaction: concurrent posts to one recipient never
+	// conflict (the bound may be overshot by the posts racing for its last places).
+	err = db.write(ctx, func() error {
+		res, err := db.sql.ExecContext(ctx, db.postMailSQL(), args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, ErrMailboxFull)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
+	}
+	return nil
+}
+
+// mailArgs validates m and encodes it as postMailSQL's arguments, with an id when it has none.
+func (db *DB) mailArgs(m Mail) ([]any, error) {
 	if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() {
-		return fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
+		return nil, fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
 	}
 	if m.DeliverAt.IsZero() {
 		m.DeliverAt = m.QueuedAt
 	}
 	if !m.ExpiresAt.After(m.DeliverAt) {
-		return fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
+		return nil, fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
 	}
 	if m.ID == "" {
 		m.ID = rand.Text()
 	}
-	// One statement, outside an explicit transaction: concurrent posts to one recipient never
-	// conflict (the bound may be overshot by the posts racing for its last places).
-	res, err := db.sql.ExecContext(ctx, db.postMailSQL(), m.ID, m.Recipient, m.Body,
-		db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrMailboxFull
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: post mail to %s: %w", m.Recipient, err)
-	}
-	return nil
+	return []any{m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail}, nil
 }
 
 // PostOrders queues orders to end sessions, a hundred per transaction, and on PostgreSQL wakes
@@ -149,37 +161,20 @@ func (db *DB) postMailSQL() string {
 	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT pg_notify('" + mailChannel + "', recipient) FROM posted"
 }
 
-// CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
-// each is returned to exactly one caller. next is when the earliest message not yet due will
-// be, or zero.
-func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
-	at := db.d.timeArg(now)
-	mail, err = queryAll(ctx, db.sql, scanMail,
-		"DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING "+mailColumns, recipient, at)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
-	}
-	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
-	var due *time.Time
-	if err := db.sql.QueryRowContext(ctx, "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2",
-		recipient, at).Scan(scanNullTime(&due)); err != nil {
-		return mail, time.Time{}, fmt.Errorf("store: next mail of %s: %w", recipient, err)
-	}
-	if due != nil {
-		next = *due
-	}
-	return mail, next, nil
-}
-
 // DiscardExpiredMail deletes up to limit messages that expired undelivered at now and returns
 // them, so that the caller can act on what never arrived.
 func (db *DB) DiscardExpiredMail(ctx context.Context, now time.Time, limit int) ([]Mail, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("store: discard expired mail: %w: limit must be positive", ErrInvalid)
 	}
-	mail, err := queryAll(ctx, db.sql, scanMail,
-		"DELETE FROM mail WHERE id IN (SELECT id FROM mail WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING "+mailColumns,
-		db.d.timeArg(now), limit)
+	var mail []Mail
+	err := db.write(ctx, func() error {
+		var err error
+		mail, err = queryAll(ctx, db.sql, scanMail,
+			"DELETE FROM mail WHERE id IN (SELECT id FROM mail WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING "+mailColumns,
+			db.d.timeArg(now), limit)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: discard expired mail: %w", err)
 	}

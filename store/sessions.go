@@ -99,10 +99,14 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 	if err != nil {
 		return err
 	}
-	return db.sessions.submit(ctx, db.batchCommitter(db.insertSession), args, nil) // group commit: see groupcommit.go
+	p := &pendingInsert{args: args, done: make(chan error, 1)}
+	return db.sessions.submit(ctx, db.batchCommitter(db.insertSessions), p, p.done, nil) // group commit: see groupcommit.go
 }
 
-// sessionArgs validates s and encodes it as the INSERT's arguments.
+// sessionArgCount is how many arguments one session's row takes (sessionArgs).
+const sessionArgCount = 15
+
+// sessionArgs validates s and encodes it as the INSERT's arguments, in sessionColumns' order.
 func (db *DB) sessionArgs(s Session) ([]any, error) {
 	if err := requireID("session", s.ID); err != nil {
 		return nil, err

@@ -43,7 +43,13 @@ type DB struct {
 	log *slog.Logger
 	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
 	// shared transactions.
-	decisions, sessions groupCommit
+	decisions, sessions groupCommit[pendingInsert]
+	// collects batches concurrent CollectMail calls on SQLite (collect.go).
+	collects groupCommit[pendingCollect]
+	// gate queues the writers to a SQLite database (writegate.go); nil on PostgreSQL.
+	gate writeGate
+	// stmts keeps hot statements prepared (SQLite only).
+	stmts stmtCache
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
 	listenDSN string
 }
@@ -85,6 +91,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
 	if d.kind == kindPostgres {
 		db.listenDSN = cfg.driverDSN
+	}
+	if d.kind == kindSQLite {
+		db.gate = newWriteGate()
 	}
 	if err := db.start(ctx); err != nil {
 		_ = sqlDB.Close() // the open failed; its error is the one to report
@@ -130,6 +139,7 @@ func (db *DB) connect(ctx context.Context) error {
 
 // Close closes the database; the DB must not be used afterwards.
 func (db *DB) Close() error {
+	db.closeStmts()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -146,7 +156,23 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // inTx runs fn in a write transaction (see dialect.inTx).
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	leave, err := db.enterWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	return db.d.inTx(ctx, db.sql, db.log, fn)
+}
+
+// write runs one write statement outside an explicit transaction, in its turn among the
+// writers (writegate.go).
+func (db *DB) write(ctx context.Context, fn func() error) error {
+	leave, err := db.enterWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return fn()
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
@@ -210,7 +236,7 @@ func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int6
 
 // insert runs an INSERT; a unique violation becomes ErrConflict.
 func (db *DB) insert(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	_, err := tx.ExecContext(ctx, query, args...)
+	_, err := db.txExec(ctx, tx, query, args...)
 	if err != nil && db.d.isConflict(err) {
 		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}

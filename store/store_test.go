@@ -61,6 +61,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"group commit fails only the bad record", testGroupCommitFailsOnlyTheBadRecord},
 		{"group commit honours the caller's context", testGroupCommitHonoursTheCallersContext},
 		{"a decision and its session commit together", testADecisionAndItsSessionCommitTogether},
+		{"a grant commits with its mail", testAGrantCommitsWithItsMail},
+		{"no collected mail is lost", testNoCollectedMailIsLost},
 		{"decision outbox queues every commit until acknowledged", testDecisionOutbox},
 		{"re-open keeps schema and data", testReopen},
 		{"concurrent opens migrate once", testConcurrentOpen},

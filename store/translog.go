@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,21 +111,17 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 		if uint64(size.Int64) != a.FromSize {
 			return fmt.Errorf("%w: the log has %d records, not %d", ErrConflict, size.Int64, a.FromSize)
 		}
-		for _, l := range a.Leaves {
-			res, err := tx.ExecContext(ctx, "UPDATE decisions SET log_index = $1 WHERE id = $2 AND log_index IS NULL", int64(l.Index), l.DecisionID)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("%w: decision %s is logged already or gone", ErrConflict, l.DecisionID)
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO log_leaves (idx, decision_id, decided_at, leaf_hash) VALUES ($1, $2, $3, $4)",
-				int64(l.Index), l.DecisionID, db.d.timeArg(l.Time), l.Hash); err != nil {
+		for part := range rowChunks(a.Leaves) {
+			if err := db.appendLeaves(ctx, tx, part); err != nil {
 				return err
 			}
 		}
-		for _, n := range a.Nodes {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO log_nodes (lvl, idx, hash) VALUES ($1, $2, $3)", int(n.Level), int64(n.Index), n.Hash); err != nil {
+		for part := range rowChunks(a.Nodes) {
+			args := make([]any, 0, 3*len(part))
+			for _, n := range part {
+				args = append(args, int(n.Level), int64(n.Index), n.Hash)
+			}
+			if _, err := db.txExec(ctx, tx, "INSERT INTO log_nodes (lvl, idx, hash) VALUES "+valueRows(len(part), 3, ""), args...); err != nil {
 				return err
 			}
 		}
@@ -137,6 +134,43 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 		return fmt.Errorf("store: append %d records to the log: %w", len(a.Leaves), err)
 	}
 	return nil
+}
+
+// appendLeaves gives records their log index and stores their leaves, a statement each for
+// many records; ErrConflict when one was logged meanwhile or is gone.
+func (db *DB) appendLeaves(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) error {
+	index := make([]any, 0, 2*len(leaves))
+	rows := make([]any, 0, 4*len(leaves))
+	for _, l := range leaves {
+		index = append(index, int64(l.Index), l.DecisionID)
+		rows = append(rows, int64(l.Index), l.DecisionID, db.d.timeArg(l.Time), l.Hash)
+	}
+	res, err := db.txExec(ctx, tx, "UPDATE decisions SET log_index = v.column1 FROM (VALUES "+indexRows(len(leaves))+
+		") AS v WHERE decisions.id = v.column2 AND decisions.log_index IS NULL", index...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != int64(len(leaves)) {
+		return fmt.Errorf("%w: of %d decisions, %d are logged already or gone", ErrConflict, len(leaves), int64(len(leaves))-n)
+	}
+	_, err = db.txExec(ctx, tx, "INSERT INTO log_leaves (idx, decision_id, decided_at, leaf_hash) VALUES "+valueRows(len(leaves), 4, ""), rows...)
+	return err
+}
+
+// indexRows is the VALUES list of n (log index, decision id) rows, typed for both databases.
+func indexRows(n int) string {
+	var b strings.Builder
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS TEXT))", 2*r+1, 2*r+2)
+	}
+	return b.String()
 }
 
 // logPage is how many rows the log's readers fetch per query.

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// Group collection of mail on SQLite. Every long-poll that returns takes its messages with a
+// DELETE, a write transaction; on SQLite, whose writers take turns and sync the WAL at every
+// commit (synchronous=FULL), one transaction per long-poll would cost a sync per connect.
+// Concurrent CollectMail calls there share one transaction (groupcommit.go), as decision
+// records do. PostgreSQL runs them concurrently, each on its own.
+
+// States of a pendingCollect.
+const (
+	collectQueued    int32 = iota
+	collectTaken           // its batch has begun: the caller waits for the outcome
+	collectAbandoned       // its caller went away first: the batch leaves it out
+)
+
+// pendingCollect is one CollectMail call waiting for its batch.
+type pendingCollect struct {
+	recipient string
+	at        any
+	state     atomic.Int32
+	// mail and next are the outcome, once done has received nil.
+	mail []Mail
+	next time.Time
+	done chan error
+}
+
+// collectSQL takes a recipient's due messages; nextMailSQL finds when the next one is due.
+const (
+	collectSQL  = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
+	nextMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
+)
+
+// CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
+// each is returned to exactly one caller. When none is due, next is when the earliest message
+// not yet due will be, or zero; when some are, next is zero (a caller with messages in hand
+// returns them before it waits again). A caller whose ctx ends before its messages are taken gets ctx's error and
+// takes none; once they are being taken, it waits for them, so that none is lost.
+func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
+	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
+	if db.d.kind == kindSQLite {
+		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
+		err = db.collects.submit(ctx, db.collectBatch, p, p.done, giveUp)
+	} else {
+		err = db.collect(ctx, prepared{db}, p)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
+	}
+	return p.mail, p.next, nil
+}
+
+// collectBatch collects for a batch of callers in one transaction, leaving out those who went
+// away; when it fails, each caller's collection is tried in a transaction of its own.
+func (db *DB) collectBatch(ctx context.Context, batch []*pendingCollect) {
+	batch = slices.DeleteFunc(batch, func(p *pendingCollect) bool {
+		return !p.state.CompareAndSwap(collectQueued, collectTaken)
+	})
+	each := func(ps []*pendingCollect) error {
+		return db.inTx(ctx, func(tx *sql.Tx) error {
+			for _, p := range ps {
+				if err := db.collect(ctx, preparedTx{db, tx}, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := each(batch)
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	for _, p := range batch {
+		p.done <- each([]*pendingCollect{p})
+	}
+}
+
+// collect takes p's messages through q and finds when its next one is due.
+func (db *DB) collect(ctx context.Context, q querier, p *pendingCollect) error {
+	mail, err := queryAll(ctx, q, scanMail, collectSQL, p.recipient, p.at)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
+	p.mail, p.next = mail, time.Time{}
+	if len(mail) > 0 {
+		return nil
+	}
+	var due *time.Time
+	if err := q.QueryRowContext(ctx, nextMailSQL, p.recipient, p.at).Scan(scanNullTime(&due)); err != nil {
+		return fmt.Errorf("next mail: %w", err)
+	}
+	if due != nil {
+		p.next = *due
+	}
+	return nil
+}
