@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -118,4 +119,45 @@ func testTicket(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// TestAHungRelayIsGivenUpWithinTheConnectTimeout: a relay that accepts TCP but never answers
+// (SIGSTOP) is given up once, within ConnectTimeout, after both transports were tried.
+func TestAHungRelayIsGivenUpWithinTheConnectTimeout(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0") // the kernel accepts; nobody answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	httpTried := make(chan struct{}, 1)
+	release := make(chan struct{})
+	hungHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case httpTried <- struct{}{}:
+		default:
+		}
+		<-release
+	}))
+	defer hungHTTP.Close()
+	defer close(release)
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := api.RelayAddr{ID: "cs-hung", Addr: hung.Addr().String(), HTTPAddr: hungHTTP.URL, HTTPKey: relayhttp.EncodePublicKey(priv.PublicKey())}
+	const timeout = time.Second
+	start := time.Now()
+	_, _, err = RelayDialer{ConnectTimeout: timeout}.Dial(context.Background(), rel, testTicket(t))
+	took := time.Since(start)
+	if !errors.Is(err, ErrUnreachable) || !RetryElsewhere(err) {
+		t.Fatalf("dial to a hung relay: %v, want ErrUnreachable", err)
+	}
+	select {
+	case <-httpTried:
+	default:
+		t.Fatal("the HTTP fallback was not tried beside the hung TLS handshake")
+	}
+	if took < timeout || took > 3*timeout {
+		t.Fatalf("gave up after %v, want the connect timeout %v (bounded, not per transport)", took, timeout)
+	}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,10 +31,16 @@ func (s *Server) handle(conn net.Conn) {
 	claims, err := s.handshake(conn, att)
 	if err != nil {
 		code := s.codeFor(err)
-		if code == access.ErrSourceBusy {
+		switch {
+		case errors.Is(err, errProbe) && code == access.ErrBadHello:
+			// A latency probe (a TCP connect, then close): not a refusal, nothing to answer.
+			log.Debug("relay: latency probe", "err", err)
+			s.Metrics.probed()
+			_ = conn.Close()
+		case code == access.ErrSourceBusy:
 			log.Debug("relay: half refused", "code", code, "err", err) // a flood: one line each would drown the log
 			s.refuseBy(conn, code, att.leaveBy)
-		} else {
+		default:
 			log.Info("relay: half refused", "code", code, "err", err)
 			s.refuse(conn, code)
 		}
@@ -86,6 +93,9 @@ func (s *Server) readHelloAdmitted(conn net.Conn, att *attempt) (hello, error) {
 	h, err := func() (hello, error) {
 		if tc, ok := conn.(*tls.Conn); ok {
 			if err := tc.Handshake(); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("%w: %w", errProbe, err) // closed before its first byte
+				}
 				return hello{}, fmt.Errorf("relay: tls handshake: %w", err)
 			}
 			if s.secured(att) {
