@@ -166,14 +166,21 @@ func (d RelayDialer) connect(ctx context.Context, transport string, rel api.Rela
 		td := tls.Dialer{Config: d.TLS}
 		return td.DialContext(ctx, "tcp", rel.Addr)
 	}
-	if rel.HTTPAddr == "" || rel.HTTPKey == "" {
+	if rel.HTTPAddr == "" {
 		return nil, errors.New("the relay offers no HTTP fallback")
 	}
-	key, err := relayhttp.ParsePublicKey(rel.HTTPKey)
-	if err != nil {
-		return nil, err
+	// The tunnel's TLS verifies the certificate the CS shows on its TCP port, for the name
+	// the Guest would dial there (the HTTP address may be a proxy's alias).
+	conf := &tls.Config{}
+	if d.TLS != nil {
+		conf = d.TLS.Clone()
 	}
-	return relayhttp.Open(ctx, d.HTTP, rel.HTTPAddr, key)
+	if conf.ServerName == "" {
+		if host, _, err := net.SplitHostPort(rel.Addr); err == nil {
+			conf.ServerName = host
+		}
+	}
+	return relayhttp.Open(ctx, d.HTTP, rel.HTTPAddr, conf)
 }
 
 // Probe measures the round trip to each relay, in milliseconds, all at once: a TCP connect to

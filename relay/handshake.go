@@ -51,6 +51,13 @@ func (s *Server) handle(conn net.Conn) {
 	s.pair(conn, claims, log)
 }
 
+// tlsConn is a connection that runs a TLS handshake before its hello: a *tls.Conn, or a
+// transport's wrapper of one (relayhttp.Conn).
+type tlsConn interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
 // codeFor maps a handshake failure to the code sent to the half.
 func (s *Server) codeFor(err error) access.Code {
 	if code := refusalCode(err); code != "" {
@@ -91,7 +98,7 @@ func (s *Server) handshake(conn net.Conn, att *attempt) (*ticket.Claims, error) 
 // att's place; whatever the steps returned, an evicted attempt fails with ErrSourceBusy.
 func (s *Server) readHelloAdmitted(conn net.Conn, att *attempt) (hello, error) {
 	h, err := func() (hello, error) {
-		if tc, ok := conn.(*tls.Conn); ok {
+		if tc, ok := conn.(tlsConn); ok {
 			if err := tc.Handshake(); err != nil {
 				if errors.Is(err, io.EOF) {
 					err = fmt.Errorf("%w: %w", errProbe, err) // closed before its first byte
@@ -122,7 +129,7 @@ func (s *Server) admit(conn net.Conn, deadline time.Time) (*attempt, bool) {
 		return nil, false
 	}
 	att, victim := s.admission.admit(conn, sourceOf(conn), deadline)
-	if _, isTLS := conn.(*tls.Conn); !isTLS {
+	if _, isTLS := conn.(tlsConn); !isTLS {
 		att.secured = true
 	}
 	if victim != nil {
