@@ -80,7 +80,9 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 		b.step("throughput", func() error { return measureThroughput(ctx, b.r, st, ossh, b.dir, b.cfg.size) })
 	}
 	if b.want("setup") {
-		b.step("setup", func() error { return measureSetup(ctx, b.r, st, ossh, b.cfg.setupRuns) })
+		b.step("setup", func() error {
+			return measureSetup(ctx, b.r, st, ossh, filepath.Join(b.dir, "config-ssh"), b.cfg.setupRuns)
+		})
 	}
 	if b.want("decisions") {
 		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite") })

@@ -3,15 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +20,6 @@ import (
 	"github.com/portcullis/portcullis/internal/slowconn"
 	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/relay"
-	"github.com/portcullis/portcullis/relay/cmlink"
 	"github.com/portcullis/portcullis/relay/relayhttp"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -94,10 +90,6 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 	if err := st.c.WaitRelays(ctx, st.admin, m.relayID); err != nil {
 		return err
 	}
-	httpKey, err := relayHTTPKey(cs)
-	if err != nil {
-		return err
-	}
 	before, err := rssBytes(cs.Pid())
 	if err != nil {
 		return err
@@ -113,7 +105,7 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 	if transport == "tcp" {
 		fl.startTCP(fctx, cs.Addr, n)
 	} else {
-		fl.startHTTP(fctx, cs.HTTPAddr, httpKey, n)
+		fl.startHTTP(fctx, cs.HTTPAddr, m.tls, n)
 	}
 	perSource := relay.DefaultMaxHandshakesPerSource
 	steady := min(n, perSource)
@@ -128,7 +120,7 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 	}
 	var took []time.Duration
 	for i := range floodPairings {
-		d, err := m.pair(ctx, transport, cs, httpKey, fmt.Sprintf("flood-%s-%d-%d", transport, time.Now().UnixNano(), i))
+		d, err := m.pair(ctx, transport, cs, fmt.Sprintf("flood-%s-%d-%d", transport, time.Now().UnixNano(), i))
 		if err != nil {
 			return fmt.Errorf("legitimate session %d beside the flood: %w", i+1, err)
 		}
@@ -150,7 +142,7 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 
 // pair opens both halves of session sid at once over transport and returns how long the
 // later of the two took to be paired.
-func (m *floodMeter) pair(ctx context.Context, transport string, cs *localstack.Proc, httpKey, sid string) (time.Duration, error) {
+func (m *floodMeter) pair(ctx context.Context, transport string, cs *localstack.Proc, sid string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, floodDialTimeout)
 	defer cancel()
 	start := time.Now()
@@ -169,7 +161,7 @@ func (m *floodMeter) pair(ctx context.Context, transport string, cs *localstack.
 			if transport == "tcp" {
 				conn, err = relay.Dial(ctx, cs.Addr, m.tls, raw)
 			} else {
-				conn, err = relayhttp.Dial(ctx, relayhttp.NewHTTPClient(), cs.HTTPAddr, httpKey, raw)
+				conn, err = relayhttp.Dial(ctx, relayhttp.NewHTTPClient(), cs.HTTPAddr, m.tls, raw)
 			}
 			if err == nil {
 				_ = conn.Close()
@@ -195,16 +187,12 @@ func (f *slowFlood) startTCP(ctx context.Context, addr string, n int) {
 }
 
 // startHTTP holds n slow tunnels to the HTTP fallback at url (through the Guest's own client,
-// long-polls and all), each sending the header of a large hello a byte at a time.
-func (f *slowFlood) startHTTP(ctx context.Context, url, key string, n int) {
+// long-polls and all, TLS done), each sending the header of a large hello a byte at a time.
+func (f *slowFlood) startHTTP(ctx context.Context, url string, conf *tls.Config, n int) {
 	hc := relayhttp.NewHTTPClient()
 	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = floodFDsPerConn * n
-	pub, err := relayhttp.ParsePublicKey(key)
 	f.loop(ctx, n, func() (net.Conn, error) {
-		if err != nil {
-			return nil, err
-		}
-		return relayhttp.Open(ctx, hc, url, pub)
+		return relayhttp.Open(ctx, hc, url, conf)
 	}, []byte{0x01, 0, 0, 0x20, 0}) // frameHello of 8 KiB: the CS reads on
 }
 
@@ -238,19 +226,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// relayHTTPKey reads the public key of a relay's HTTP fallback from its state directory.
-func relayHTTPKey(cs *localstack.Proc) (string, error) {
-	raw, err := os.ReadFile(filepath.Join(cs.StateDir, cmlink.HTTPKeyFile))
-	if err != nil {
-		return "", fmt.Errorf("relay HTTP key: %w", err)
-	}
-	key, err := ecdh.X25519().NewPrivateKey(raw)
-	if err != nil {
-		return "", fmt.Errorf("relay HTTP key: %w", err)
-	}
-	return relayhttp.EncodePublicKey(key.PublicKey()), nil
 }
 
 // relayMetrics are the CS metrics the flood watches.

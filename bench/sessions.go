@@ -203,7 +203,7 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 	b.r.add("sessions", "cs_rss_before", float64(before)/(1<<20), "MiB")
 	b.r.add("sessions", "cs_rss_after", float64(after)/(1<<20), "MiB")
 	b.r.add("sessions", "cs_memory_per_session", perSession, "KiB")
-	b.r.target("memory per idle relayed session", perSession, AtMost, 64, "KiB")
+	b.r.target("memory per idle relayed session", perSession, AtMost, 32, "KiB")
 	return nil
 }
 

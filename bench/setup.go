@@ -8,26 +8,40 @@ import (
 	"time"
 )
 
-// measureSetup times `portcullis exec HOST -- true` (alice, signed in already) and
-// `ssh -J JUMP TARGET true`, runs of each interleaved so that both see the same machine load,
-// and records p50, p95 and their ratios.
-func measureSetup(ctx context.Context, r *Report, st *stack, o *openSSH, runs int) error {
+// measureSetup times `portcullis exec HOST -- true` (alice, signed in already), OpenSSH's
+// `ssh HOST.portcullis true` through `portcullis proxy` (the block `portcullis config ssh`
+// prints) and `ssh -J JUMP TARGET true`, runs of each interleaved so that all see the same
+// machine load, and records p50, p95 and their ratios. dir holds the OpenSSH client's files.
+func measureSetup(ctx context.Context, r *Report, st *stack, o *openSSH, dir string, runs int) error {
 	if o == nil {
 		return errors.New("OpenSSH daemons did not start")
 	}
-	var pc, ssh []time.Duration
+	viaProxy, err := startPortcullisSSH(ctx, st, dir)
+	if err != nil {
+		return err
+	}
+	defer viaProxy.stop()
+	var pc, cs, ssh []time.Duration
 	for i := range runs {
 		d, err := timeCommand(st.c.Guest(ctx, st.user, "exec", hostName, "--", "true"))
 		if err != nil {
 			return fmt.Errorf("portcullis exec, run %d: %w", i+1, err)
 		}
 		pc = append(pc, d)
+		d, err = timeCommand(viaProxy.command(ctx, "true"))
+		if err != nil {
+			return fmt.Errorf("ssh through portcullis proxy, run %d: %w", i+1, err)
+		}
+		cs = append(cs, d)
 		d, err = timeCommand(o.command(ctx, nil, "true"))
 		if err != nil {
 			return fmt.Errorf("ssh -J, run %d: %w", i+1, err)
 		}
 		ssh = append(ssh, d)
 	}
+	cs50 := percentile(cs, 50)
+	r.add("setup", "portcullis_config_ssh_p50", ms(cs50), "ms")
+	r.add("setup", "portcullis_config_ssh_p95", ms(percentile(cs, 95)), "ms")
 	pc50, pc95 := percentile(pc, 50), percentile(pc, 95)
 	ssh50, ssh95 := percentile(ssh, 50), percentile(ssh, 95)
 	r.add("setup", "portcullis_exec_p50", ms(pc50), "ms")
@@ -37,6 +51,8 @@ func measureSetup(ctx context.Context, r *Report, st *stack, o *openSSH, runs in
 	p50 := r.ratio("setup", "portcullis/ssh_jump_p50", ms(pc50), ms(ssh50))
 	r.ratio("setup", "portcullis/ssh_jump_p95", ms(pc95), ms(ssh95))
 	r.target("set-up time p50 vs ssh -J", p50, AtMost, 0.5, "x")
+	viaProxy50 := r.ratio("setup", "portcullis_config_ssh/ssh_jump_p50", ms(cs50), ms(percentile(ssh, 50)))
+	r.target("OpenSSH through portcullis proxy set-up p50 vs ssh -J", viaProxy50, AtMost, 0.2, "x")
 	return nil
 }
 

@@ -16,15 +16,19 @@ import (
 //	level      ciphers                              MACs (only for non-AEAD ciphers)   key exchange
 //	---------  -----------------------------------  ---------------------------------  ------------------------------------
 //	very_high  aes256-gcm@openssh.com               hmac-sha2-256-etm@openssh.com      mlkem768x25519-sha256 (PQ hybrid)
-//	           aes256-ctr                                                              diffie-hellman-group16-sha512
-//	high       very_high, plus                      very_high, plus                    very_high, plus
-//	           aes128-gcm@openssh.com               hmac-sha2-512-etm@openssh.com      curve25519-sha256
+//	           aes256-ctr                                                              curve25519-sha256
+//	                                                                                   diffie-hellman-group16-sha512
+//	high       very_high, plus                      very_high, plus                    very_high
+//	           aes128-gcm@openssh.com               hmac-sha2-512-etm@openssh.com
 //	           chacha20-poly1305@openssh.com
 //	medium     everything x/crypto/ssh implements except what it marks insecure (ssh.SupportedAlgorithms):
 //	           adds aes128-ctr, aes192-ctr; hmac-sha2-256/512, hmac-sha1; ecdh-sha2-nistp256/384/521,
 //	           diffie-hellman-group14-sha256, diffie-hellman-group-exchange-sha256
 //
 // golang.org/x/crypto/ssh (v0.59) has no diffie-hellman-group18-sha512, so no level lists it.
+// curve25519-sha256 (about 128-bit security, like 3072-bit DH) is stronger than the 2048-bit
+// DH that the specification names as the floor, and far faster than 4096-bit DH: OpenSSH
+// clients before 9.9, which lack mlkem768x25519-sha256, pick it first at very_high.
 // Each level's set contains the stronger levels' sets, so a "medium" client can still talk to
 // a "very_high" Host and ends up with very_high algorithms.
 // Algorithms returns the SSH algorithm set of an encryption level ("" means access.DefaultLevel), for
@@ -33,7 +37,7 @@ func Algorithms(level string) (ssh.Config, error) {
 	veryHigh := ssh.Config{
 		Ciphers:      []string{ssh.CipherAES256GCM, ssh.CipherAES256CTR},
 		MACs:         []string{ssh.HMACSHA256ETM},
-		KeyExchanges: []string{ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeDH16SHA512},
+		KeyExchanges: []string{ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519, ssh.KeyExchangeDH16SHA512},
 	}
 	switch access.NormalizeLevel(level) {
 	case access.LevelVeryHigh:
@@ -42,7 +46,7 @@ func Algorithms(level string) (ssh.Config, error) {
 		return ssh.Config{
 			Ciphers:      slices.Concat(veryHigh.Ciphers, []string{ssh.CipherAES128GCM, ssh.CipherChaCha20Poly1305}),
 			MACs:         slices.Concat(veryHigh.MACs, []string{ssh.HMACSHA512ETM}),
-			KeyExchanges: slices.Concat(veryHigh.KeyExchanges, []string{ssh.KeyExchangeCurve25519}),
+			KeyExchanges: veryHigh.KeyExchanges,
 		}, nil
 	case access.LevelMedium:
 		supported := ssh.SupportedAlgorithms()

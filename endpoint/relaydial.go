@@ -30,8 +30,12 @@ const (
 
 // Relay dialing limits.
 const (
-	// DefaultConnectTimeout bounds reaching a CS over one transport, before the ticket is sent.
-	DefaultConnectTimeout = 5 * time.Second
+	// DefaultConnectTimeout bounds reaching a CS over all its transports, before the ticket is
+	// sent: a relay that hangs (accepts TCP, never answers) costs this much before the Guest
+	// asks the CM for another, within the 3 s failover the relays promise.
+	DefaultConnectTimeout = 2500 * time.Millisecond
+	// fallbackDelay is how long the first transport has before the next one starts beside it.
+	fallbackDelay = 750 * time.Millisecond
 	// probeTimeout bounds one latency probe.
 	probeTimeout = 2 * time.Second
 	// unreachableMS is the latency reported for a relay no probe reached, in milliseconds.
@@ -49,7 +53,8 @@ type RelayDialer struct {
 	TLS *tls.Config
 	// HTTP carries the HTTP fallback; nil means relayhttp.NewHTTPClient (HTTP_PROXY, NO_PROXY).
 	HTTP *http.Client
-	// ConnectTimeout bounds reaching the CS over one transport; 0 means DefaultConnectTimeout.
+	// ConnectTimeout bounds reaching the CS over all its transports; 0 means
+	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 }
 
@@ -84,38 +89,98 @@ func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket stri
 	if err != nil {
 		return nil, "", fmt.Errorf("endpoint: read own ticket: %w", err)
 	}
-	var errs []error
-	for _, tr := range d.transports(rel) {
-		conn, err := d.connect(ctx, tr, rel)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", tr, err))
-			continue
-		}
-		if err := relay.Handshake(ctx, conn, claims.Role, rawTicket); err != nil {
-			_ = conn.Close()
-			return nil, tr, fmt.Errorf("relay %s over %s: %w", rel.ID, tr, err)
-		}
-		return conn, tr, nil
+	conn, tr, err := d.connectAny(ctx, rel)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, rel.ID, err)
 	}
-	return nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, rel.ID, errors.Join(errs...))
+	if err := relay.Handshake(ctx, conn, claims.Role, rawTicket); err != nil {
+		_ = conn.Close()
+		return nil, tr, fmt.Errorf("relay %s over %s: %w", rel.ID, tr, err)
+	}
+	return conn, tr, nil
 }
 
-// connect reaches the CS over one transport within the connect timeout.
-func (d RelayDialer) connect(ctx context.Context, transport string, rel api.RelayAddr) (net.Conn, error) {
-	cctx, cancel := context.WithTimeout(ctx, cmp.Or(d.ConnectTimeout, DefaultConnectTimeout))
+// dialResult is one transport's attempt to reach a CS.
+type dialResult struct {
+	conn      net.Conn
+	transport string
+	err       error
+}
+
+// connectAny reaches rel over the first of its transports that connects, all within the
+// connect timeout (a relay that hangs costs that much, once, whatever its transports). The
+// next transport starts when the one before fails, or after fallbackDelay without an answer:
+// a relay that accepts TCP but does not answer TLS (a hung process) and one whose TCP port a
+// firewall drops both reach the HTTP fallback well within the timeout. The ticket is sent
+// over the winner only; the others are closed.
+func (d RelayDialer) connectAny(ctx context.Context, rel api.RelayAddr) (net.Conn, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(d.ConnectTimeout, DefaultConnectTimeout))
 	defer cancel()
+	trs := d.transports(rel)
+	results := make(chan dialResult, len(trs))
+	started := 0
+	startNext := func() {
+		if started < len(trs) {
+			tr := trs[started]
+			started++
+			go func() {
+				c, err := d.connect(ctx, tr, rel)
+				results <- dialResult{c, tr, err}
+			}()
+		}
+	}
+	startNext()
+	fallback := time.NewTimer(fallbackDelay)
+	defer fallback.Stop()
+	var errs []error
+	for done := 0; done < started; {
+		select {
+		case <-fallback.C:
+			startNext()
+		case r := <-results:
+			done++
+			if r.err == nil {
+				go closeLosers(results, started-done)
+				return r.conn, r.transport, nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", r.transport, r.err))
+			startNext()
+		}
+	}
+	return nil, "", errors.Join(errs...)
+}
+
+// closeLosers closes the connections of the n attempts still running when another won (the
+// winner's return cancels them).
+func closeLosers(results <-chan dialResult, n int) {
+	for range n {
+		if r := <-results; r.err == nil {
+			_ = r.conn.Close()
+		}
+	}
+}
+
+// connect reaches the CS over one transport (ctx bounds it).
+func (d RelayDialer) connect(ctx context.Context, transport string, rel api.RelayAddr) (net.Conn, error) {
 	if transport == TransportTCP {
 		td := tls.Dialer{Config: d.TLS}
-		return td.DialContext(cctx, "tcp", rel.Addr)
+		return td.DialContext(ctx, "tcp", rel.Addr)
 	}
-	if rel.HTTPAddr == "" || rel.HTTPKey == "" {
+	if rel.HTTPAddr == "" {
 		return nil, errors.New("the relay offers no HTTP fallback")
 	}
-	key, err := relayhttp.ParsePublicKey(rel.HTTPKey)
-	if err != nil {
-		return nil, err
+	// The tunnel's TLS verifies the certificate the CS shows on its TCP port, for the name
+	// the Guest would dial there (the HTTP address may be a proxy's alias).
+	conf := &tls.Config{}
+	if d.TLS != nil {
+		conf = d.TLS.Clone()
 	}
-	return relayhttp.Open(cctx, d.HTTP, rel.HTTPAddr, key)
+	if conf.ServerName == "" {
+		if host, _, err := net.SplitHostPort(rel.Addr); err == nil {
+			conf.ServerName = host
+		}
+	}
+	return relayhttp.Open(ctx, d.HTTP, rel.HTTPAddr, conf)
 }
 
 // Probe measures the round trip to each relay, in milliseconds, all at once: a TCP connect to

@@ -119,3 +119,40 @@ func testTicket(t *testing.T) string {
 	}
 	return raw
 }
+
+// TestAHungRelayIsGivenUpWithinTheConnectTimeout: a relay that accepts TCP but never answers
+// (SIGSTOP) is given up once, within ConnectTimeout, after both transports were tried.
+func TestAHungRelayIsGivenUpWithinTheConnectTimeout(t *testing.T) {
+	hung, err := net.Listen("tcp", "127.0.0.1:0") // the kernel accepts; nobody answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	httpTried := make(chan struct{}, 1)
+	release := make(chan struct{})
+	hungHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case httpTried <- struct{}{}:
+		default:
+		}
+		<-release
+	}))
+	defer hungHTTP.Close()
+	defer close(release)
+	rel := api.RelayAddr{ID: "cs-hung", Addr: hung.Addr().String(), HTTPAddr: hungHTTP.URL}
+	const timeout = time.Second
+	start := time.Now()
+	_, _, err = RelayDialer{ConnectTimeout: timeout}.Dial(context.Background(), rel, testTicket(t))
+	took := time.Since(start)
+	if !errors.Is(err, ErrUnreachable) || !RetryElsewhere(err) {
+		t.Fatalf("dial to a hung relay: %v, want ErrUnreachable", err)
+	}
+	select {
+	case <-httpTried:
+	default:
+		t.Fatal("the HTTP fallback was not tried beside the hung TLS handshake")
+	}
+	if took < timeout || took > 3*timeout {
+		t.Fatalf("gave up after %v, want the connect timeout %v (bounded, not per transport)", took, timeout)
+	}
+}

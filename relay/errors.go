@@ -18,6 +18,9 @@ var (
 	ErrServerClosed = errors.New("relay: server closed")
 	// ErrProtocol means the CS answered a client with something the protocol does not allow.
 	ErrProtocol = errors.New("relay: protocol violation")
+	// errProbe marks a connection closed before it sent a byte: a latency probe (a TCP
+	// connect timed by a Guest or Host), counted apart from refusals.
+	errProbe = errors.New("relay: closed before the TLS handshake (latency probe)")
 )
 
 // refusalCode returns the wire code for a refusal error, or "" when err carries no refusal code

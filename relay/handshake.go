@@ -2,6 +2,7 @@ package relay
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,10 +31,16 @@ func (s *Server) handle(conn net.Conn) {
 	claims, err := s.handshake(conn, att)
 	if err != nil {
 		code := s.codeFor(err)
-		if code == access.ErrSourceBusy {
+		switch {
+		case errors.Is(err, errProbe) && code == access.ErrBadHello:
+			// A latency probe (a TCP connect, then close): not a refusal, nothing to answer.
+			log.Debug("relay: latency probe", "err", err)
+			s.Metrics.probed()
+			_ = conn.Close()
+		case code == access.ErrSourceBusy:
 			log.Debug("relay: half refused", "code", code, "err", err) // a flood: one line each would drown the log
 			s.refuseBy(conn, code, att.leaveBy)
-		} else {
+		default:
 			log.Info("relay: half refused", "code", code, "err", err)
 			s.refuse(conn, code)
 		}
@@ -42,6 +49,13 @@ func (s *Server) handle(conn net.Conn) {
 	}
 	log = log.With("session_id", claims.SessionID, "role", string(claims.Role), "decision_id", claims.DecisionID)
 	s.pair(conn, claims, log)
+}
+
+// tlsConn is a connection that runs a TLS handshake before its hello: a *tls.Conn, or a
+// transport's wrapper of one (relayhttp.Conn).
+type tlsConn interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
 }
 
 // codeFor maps a handshake failure to the code sent to the half.
@@ -84,8 +98,11 @@ func (s *Server) handshake(conn net.Conn, att *attempt) (*ticket.Claims, error) 
 // att's place; whatever the steps returned, an evicted attempt fails with ErrSourceBusy.
 func (s *Server) readHelloAdmitted(conn net.Conn, att *attempt) (hello, error) {
 	h, err := func() (hello, error) {
-		if tc, ok := conn.(*tls.Conn); ok {
+		if tc, ok := conn.(tlsConn); ok {
 			if err := tc.Handshake(); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("%w: %w", errProbe, err) // closed before its first byte
+				}
 				return hello{}, fmt.Errorf("relay: tls handshake: %w", err)
 			}
 			if s.secured(att) {
@@ -112,7 +129,7 @@ func (s *Server) admit(conn net.Conn, deadline time.Time) (*attempt, bool) {
 		return nil, false
 	}
 	att, victim := s.admission.admit(conn, sourceOf(conn), deadline)
-	if _, isTLS := conn.(*tls.Conn); !isTLS {
+	if _, isTLS := conn.(tlsConn); !isTLS {
 		att.secured = true
 	}
 	if victim != nil {

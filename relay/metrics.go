@@ -13,13 +13,16 @@ type Metrics struct {
 	sessions    prometheus.Counter
 	bytes       prometheus.Counter
 	refusals    *prometheus.CounterVec
+	probes      prometheus.Counter
 	pairLatency prometheus.Histogram
 }
 
 // NewMetrics creates the relay's metrics and registers them with reg:
 // portcullis_relay_sessions_live, portcullis_relay_handshakes_in_progress,
 // portcullis_relay_sessions_total, portcullis_relay_bytes_total,
-// portcullis_relay_refusals_total{reason} and portcullis_relay_pairing_seconds.
+// portcullis_relay_refusals_total{reason}, portcullis_relay_probes_total (latency probes: TCP
+// connections closed before their first byte, which are not refusals) and
+// portcullis_relay_pairing_seconds.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		live: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -37,12 +40,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_relay_refusals_total", Help: "Halves refused or dropped, by reason code.",
 		}, []string{"reason"}),
+		probes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "portcullis_relay_probes_total", Help: "Latency probes: connections closed before their first byte.",
+		}),
 		pairLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "portcullis_relay_pairing_seconds", Help: "Time the first half of a session waited for the second.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.live, m.handshakes, m.sessions, m.bytes, m.refusals, m.pairLatency} {
+	for _, c := range []prometheus.Collector{m.live, m.handshakes, m.sessions, m.bytes, m.refusals, m.probes, m.pairLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -53,6 +59,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) refused(reason string) {
 	if m != nil {
 		m.refusals.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) probed() {
+	if m != nil {
+		m.probes.Inc()
 	}
 }
 

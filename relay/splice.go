@@ -14,7 +14,7 @@ import (
 // not fill the large one (the burst is over) gives it back, so that idle sessions cost little
 // memory and bulk transfers still move a whole TLS record (16 KiB of plaintext) per read.
 const (
-	spliceSmallBuffer = 2 << 10
+	spliceSmallBuffer = 512
 	spliceLargeBuffer = 16 << 10
 )
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdh"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -145,7 +144,7 @@ type csRuntime struct {
 	cm      *cmlink.Link
 	srv     *relay.Server
 	replay  *ticket.ReplayCache
-	httpKey *ecdh.PrivateKey
+	httpTLS *tls.Config // the HTTP fallback's TLS (the relay's certificate); nil without it
 	metrics http.Handler
 }
 
@@ -210,7 +209,7 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 		Registration: api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions},
 	}
 	if cfg.HTTPListen != "" {
-		link.Registration.HTTPAddr, link.Registration.HTTPKey = cfg.HTTPAdvertise, relayhttp.EncodePublicKey(ident.HTTPKey.PublicKey())
+		link.Registration.HTTPAddr = cfg.HTTPAdvertise
 	}
 	if err := link.Validate(); err != nil {
 		return nil, nil, nil, err
@@ -237,11 +236,12 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 		OnPaired:     func(r relay.PairReport) { go func() { _ = link.ReportPaired(context.WithoutCancel(ctx), r) }() },
 		OnSessionEnd: func(r relay.SessionReport) { _ = link.ReportEnd(context.WithoutCancel(ctx), r) },
 	}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.HTTPListen != "" {
-		rt.httpKey = ident.HTTPKey
+		rt.httpTLS = tlsConf
 	}
 	rt.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	return rt, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, keys, nil
+	return rt, tlsConf, keys, nil
 }
 
 // openReplayCache remembers used tickets in the state dir's replay log, so that a restart or a
@@ -273,12 +273,12 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		servers = append(servers, s)
 		go func() { _ = s.Serve(ln) }()
 	}
-	if rt.httpKey != nil {
+	if rt.httpTLS != nil {
 		ln, err := listen(rt.cfg.HTTPListen)
 		if err != nil {
 			return stop, fmt.Errorf("listen %s: %w", rt.cfg.HTTPListen, err)
 		}
-		tunnels := relayhttp.NewServer(rt.httpKey, ln.Addr())
+		tunnels := relayhttp.NewServer(rt.httpTLS, ln.Addr())
 		tunnels.Logger = rt.log
 		start(ln, tunnels)
 		go tunnels.Run(ctx.Done())

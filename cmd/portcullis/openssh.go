@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
@@ -104,6 +105,10 @@ func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *guest.Client, pattern 
 		ca, _ := filepath.Abs(cfg.CAFile)
 		proxy = append(proxy, "--ca-file", quote(ca))
 	}
+	algs, err := endpoint.Algorithms(cfg.Level)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, `# Portcullis: ssh, scp and sftp reach Host NAME as NAME%s through a relay.
 # The session key and certificate go to your ssh-agent (SSH_AUTH_SOCK must be set);
 # the Host key the CM pins is written to %s.
@@ -114,8 +119,12 @@ Host %s
     StrictHostKeyChecking yes
     PasswordAuthentication no
     ControlMaster no
+    Ciphers %s
 `, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, me.Principal,
-		strings.Join(proxy, " "), quote(filepath.Join(dir, knownHostsFile)))
+		strings.Join(proxy, " "), quote(filepath.Join(dir, knownHostsFile)),
+		// The level's ciphers in its order (AES-256-GCM first): OpenSSH takes the first of its
+		// own list that the Host offers, and its default list puts the slower CTR modes first.
+		strings.Join(algs.Ciphers, ","))
 	return nil
 }
 

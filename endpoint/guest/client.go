@@ -48,7 +48,8 @@ type Client struct {
 	// MaxAttempts bounds how many relays the Guest tries for one connection (failover);
 	// 0 means DefaultMaxAttempts.
 	MaxAttempts int
-	// Warnings receives the Host's notices during a session (its approaching end); nil discards them.
+	// Warnings receives the Host's notices during a session (its approaching end) and a line
+	// for each relay given up (failover); nil discards them.
 	Warnings io.Writer
 }
 
@@ -123,14 +124,27 @@ func (g *Client) Connect(ctx context.Context, host string, channels []string) (*
 			return nil, err
 		}
 		failed = append(failed, rf.relay+": "+rf.err.Error())
+		fmt.Fprintf(orDiscard(g.Warnings), "portcullis: relay %s %s after %.1fs; trying another relay\n", rf.relay, failoverReason(rf.err), rf.took.Seconds())
 		req.ExcludeRelays = append(req.ExcludeRelays, rf.relay)
 	}
+}
+
+// failoverReason says in a few words why a relay was given up.
+func failoverReason(err error) string {
+	if errors.Is(err, endpoint.ErrUnreachable) {
+		return "did not answer"
+	}
+	if code, ok := access.Find(err); ok {
+		return "refused the session (" + string(code) + ")"
+	}
+	return "failed"
 }
 
 // relayFailure is a dial failure that another relay may not have.
 type relayFailure struct {
 	relay string
 	err   error
+	took  time.Duration // from dialing the relay to giving it up
 }
 
 // Error names the relay and the failure.
@@ -157,10 +171,11 @@ func (g *Client) attempt(ctx context.Context, req api.ConnectRequest) (*Session,
 	if err != nil {
 		return nil, err
 	}
+	dialed := time.Now()
 	conn, transport, err := g.dialer().Dial(ctx, grant.Relay, grant.Ticket)
 	if err != nil {
 		if endpoint.RetryElsewhere(err) {
-			return nil, &relayFailure{relay: grant.Relay.ID, err: err}
+			return nil, &relayFailure{relay: grant.Relay.ID, err: err, took: time.Since(dialed)}
 		}
 		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
 	}

@@ -127,7 +127,7 @@ func (c *Copier) uploadFile(ctx context.Context, src, dst string, st fs.FileInfo
 	if err != nil {
 		return fmt.Errorf("guest: create %s on the Host: %w", tmp, err)
 	}
-	err = c.copy(ctx, out, in, dst, st.Size())
+	err = c.upload(ctx, out, in, dst, st.Size())
 	if err == nil {
 		err = out.Chmod(st.Mode().Perm())
 	}
@@ -194,7 +194,7 @@ func (c *Copier) downloadFile(ctx context.Context, src, dst string, st fs.FileIn
 	if err != nil {
 		return fmt.Errorf("guest: %w", err)
 	}
-	err = c.copy(ctx, out, in, src, st.Size())
+	err = c.download(ctx, out, in, src, st.Size())
 	if err == nil {
 		err = out.Chmod(st.Mode().Perm())
 	}
@@ -211,35 +211,71 @@ func (c *Copier) downloadFile(ctx context.Context, src, dst string, st fs.FileIn
 	return nil
 }
 
-// copy copies in to out, reporting progress and stopping when ctx ends.
-func (c *Copier) copy(ctx context.Context, out io.Writer, in io.Reader, name string, size int64) error {
-	var done int64
-	report := func() {
-		if c.Progress != nil {
-			c.Progress(name, done, size)
-		}
+// progress counts one file's bytes for the Progress callback and stops the copy when ctx
+// ends: it wraps the local side of a transfer (the writer of a download, the reader of an
+// upload), while the SFTP side keeps many requests in flight.
+type progress struct {
+	ctx  context.Context
+	c    *Copier
+	name string
+	size int64
+	done int64
+	r    io.Reader
+	w    io.Writer
+}
+
+func (c *Copier) track(ctx context.Context, name string, size int64) *progress {
+	p := &progress{ctx: ctx, c: c, name: name, size: size}
+	p.report(0)
+	return p
+}
+
+func (p *progress) report(n int) {
+	p.done += int64(n)
+	if p.c.Progress != nil {
+		p.c.Progress(p.name, p.done, p.size)
 	}
-	buf := make([]byte, 32<<10)
-	report()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if _, err := out.Write(buf[:n]); err != nil {
-				return err
-			}
-			done += int64(n)
-			report()
-		}
-		if errors.Is(rerr, io.EOF) {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
+}
+
+// Read reads the local file of an upload.
+func (p *progress) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
 	}
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.report(n)
+	}
+	return n, err
+}
+
+// Write writes the local file of a download.
+func (p *progress) Write(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.w.Write(b)
+	if n > 0 {
+		p.report(n)
+	}
+	return n, err
+}
+
+// upload copies in to the Host's file out with up to the client's maximum of concurrent
+// SFTP writes (one write at a time would wait a round trip for each 32 KiB).
+func (c *Copier) upload(ctx context.Context, out *sftp.File, in io.Reader, name string, size int64) error {
+	p := c.track(ctx, name, size)
+	p.r = in
+	_, err := out.ReadFromWithConcurrency(p, 0)
+	return err
+}
+
+// download copies the Host's file in to out with concurrent SFTP reads (written in order).
+func (c *Copier) download(ctx context.Context, out io.Writer, in *sftp.File, name string, size int64) error {
+	p := c.track(ctx, name, size)
+	p.w = out
+	_, err := in.WriteTo(p)
+	return err
 }
 
 // tempName is the temporary name beside final, built with the path functions of its side.

@@ -165,7 +165,13 @@ func TestNegotiationStaysInTheHostsLevel(t *testing.T) {
 			MACs:         medium.MACs,
 		}, ssh.KeyExchangeDH16SHA512, ""},
 		{"aes128-ctr only", ssh.Config{Ciphers: []string{ssh.CipherAES128CTR}}, "", "cipher"},
-		{"curve25519 only", ssh.Config{KeyExchanges: []string{ssh.KeyExchangeCurve25519}}, "", "key exchange"},
+		// OpenSSH 9.2's default order: it lacks mlkem768x25519-sha256 and lands on curve25519.
+		{"OpenSSH 9.2", ssh.Config{
+			KeyExchanges: []string{ssh.KeyExchangeCurve25519, "curve25519-sha256@libssh.org", ssh.KeyExchangeECDHP256, ssh.KeyExchangeDHGEXSHA256, ssh.KeyExchangeDH16SHA512, ssh.KeyExchangeDH14SHA256},
+			Ciphers:      []string{ssh.CipherChaCha20Poly1305, ssh.CipherAES128CTR, ssh.CipherAES256CTR, ssh.CipherAES128GCM, ssh.CipherAES256GCM},
+			MACs:         medium.MACs,
+		}, ssh.KeyExchangeCurve25519, ""},
+		{"P-256 ECDH only", ssh.Config{KeyExchanges: []string{ssh.KeyExchangeECDHP256}}, "", "key exchange"},
 		{"hmac-sha1 only", ssh.Config{Ciphers: []string{ssh.CipherAES256CTR}, MACs: []string{ssh.HMACSHA1}}, "", "MAC"},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 var (
 	failedOver  = regexp.MustCompile(`relay failed, asked the CM for another: (\S+):`)
 	relayReason = regexp.MustCompile(`relay chosen: (.*)`)
+	gaveUp      = regexp.MustCompile(`portcullis: relay (\S+) did not answer after ([0-9.]+)s; trying another relay`)
 )
 
 // TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover: kiosk-7 belongs to globex, whose
@@ -99,6 +101,15 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 		t.Logf("guest:\n%s", stderr)
 		if f := failedOver.FindAllStringSubmatch(stderr, -1); len(f) != 1 || f[0][1] != "cs-globex-0" {
 			t.Fatalf("want one failover, from cs-globex-0:\n%s", stderr)
+		}
+		// The hung relay is given up within 3 s (one connect timeout for both its transports,
+		// not one per transport), and the Guest says so without -v too.
+		g := gaveUp.FindAllStringSubmatch(stderr, -1)
+		if len(g) != 1 || g[0][1] != "cs-globex-0" {
+			t.Fatalf("want one line saying cs-globex-0 was given up:\n%s", stderr)
+		}
+		if secs, err := strconv.ParseFloat(g[0][2], 64); err != nil || secs > 3 {
+			t.Fatalf("cs-globex-0 given up after %s s, want ≤ 3 s", g[0][2])
 		}
 		if r := relayReason.FindStringSubmatch(stderr); r == nil || !strings.Contains(r[1], "cs-eu-1 (not the tenant's private relay)") {
 			t.Fatalf("the relay choice does not say why the vendor relay was skipped:\n%s", stderr)

@@ -95,9 +95,16 @@ func (o openSSH) run(t *testing.T, stdin string, prog string, args ...string) (s
 func TestOpenSSHClientsReachAHostThroughTheGateway(t *testing.T) {
 	o := newOpenSSH(t, "alice@example.com")
 
-	stdout, stderr, code := o.run(t, "", "ssh", "web-1.portcullis", "echo via-openssh; echo to-stderr >&2; exit 4")
+	stdout, stderr, code := o.run(t, "", "ssh", "-v", "web-1.portcullis", "echo via-openssh; echo to-stderr >&2; exit 4")
 	if code != 4 || stdout != "via-openssh\n" || !strings.Contains(stderr, "to-stderr") {
 		t.Fatalf("ssh: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	// Debian's OpenSSH (9.2, no mlkem768x25519-sha256) lands on the fastest algorithms of the
+	// very_high level: curve25519 and AES-256-GCM (config ssh lists the level's ciphers).
+	for _, want := range []string{"kex: algorithm: curve25519-sha256", "kex: server->client cipher: aes256-gcm@openssh.com"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("ssh -v does not show %q:\n%s", want, stderr)
+		}
 	}
 
 	dir := t.TempDir()

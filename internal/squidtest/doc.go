@@ -3,5 +3,6 @@
 // denied and the Upgrade header stripped, so that only plain HTTP requests pass, as through a
 // strict corporate proxy. scripts/test-deps.sh installs squid.
 //
-// It owns the proxy's lifetime in a test; it never touches a system squid or its files.
+// It owns the proxy's lifetime in a test (Start) or in make bench (Run); it never touches a
+// system squid or its files.
 package squidtest

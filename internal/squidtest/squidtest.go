@@ -2,6 +2,7 @@ package squidtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -24,8 +25,9 @@ const startTimeout = 30 * time.Second
 // Proxy is a running squid.
 type Proxy struct {
 	// URL is the proxy's URL, e.g. http://127.0.0.1:41234.
-	URL *url.URL
-	dir string
+	URL  *url.URL
+	dir  string
+	stop func()
 }
 
 // Alias is a host name that only this squid resolves, to 127.0.0.1 (through its own hosts
@@ -59,35 +61,66 @@ http_access deny all
 // is missing (run scripts/test-deps.sh) or does not come up.
 func Start(t testing.TB) *Proxy {
 	t.Helper()
-	bin := findSquid(t)
-	// Not t.TempDir: squid drops root privileges to the proxy user, who must reach the directory.
-	dir, err := os.MkdirTemp("", "squidtest-")
+	p, err := Run()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	port := freePort(t)
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Run starts squid outside a test (make bench); Stop stops it and removes its files.
+func Run() (*Proxy, error) {
+	bin, err := findSquid()
+	if err != nil {
+		return nil, err
+	}
+	// Not a test's TempDir: squid drops root privileges to the proxy user, who must reach it.
+	dir, err := os.MkdirTemp("", "squidtest-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{dir: dir, stop: func() { _ = os.RemoveAll(dir) }}
+	if err := p.start(bin); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stop stops squid and removes its files.
+func (p *Proxy) Stop() { p.stop() }
+
+// start writes the configuration into p.dir and starts squid on a free port.
+func (p *Proxy) start(bin string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
 	userLine := ""
 	if os.Geteuid() == 0 {
 		userLine = "cache_effective_user proxy"
-		chownToProxy(t, dir)
+		if err := chownToProxy(p.dir); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 "+Alias+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(filepath.Join(p.dir, "hosts"), []byte("127.0.0.1 "+Alias+"\n"), 0o644); err != nil {
+		return err
 	}
-	conf := filepath.Join(dir, "squid.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, config, dir, port, userLine), 0o644); err != nil {
-		t.Fatal(err)
+	conf := filepath.Join(p.dir, "squid.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, config, p.dir, port, userLine), 0o644); err != nil {
+		return err
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "-N", "-f", conf)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start squid: %v", err)
+		return fmt.Errorf("start squid: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	removeDir := p.stop
+	p.stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -95,61 +128,59 @@ func Start(t testing.TB) *Proxy {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	})
+		removeDir()
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitListening(t, addr, exited, func() string { return out.String() + readFile(filepath.Join(dir, "cache.log")) })
-	return &Proxy{URL: &url.URL{Scheme: "http", Host: addr}, dir: dir}
+	p.URL = &url.URL{Scheme: "http", Host: addr}
+	return waitListening(addr, exited, func() string { return out.String() + readFile(filepath.Join(p.dir, "cache.log")) })
 }
 
 // AccessLog returns what squid logged about the requests it forwarded.
 func (p *Proxy) AccessLog() string { return readFile(filepath.Join(p.dir, "access.log")) }
 
-func findSquid(t testing.TB) string {
+func findSquid() (string, error) {
 	for _, b := range squidBinaries {
 		if p, err := exec.LookPath(b); err == nil {
-			return p
+			return p, nil
 		}
 	}
-	t.Fatal("squid is not installed: run scripts/test-deps.sh (apt-get install squid)")
-	return ""
+	return "", errors.New("squid is not installed: run scripts/test-deps.sh (apt-get install squid)")
 }
 
-func chownToProxy(t testing.TB, dir string) {
+func chownToProxy(dir string) error {
 	u, err := user.Lookup("proxy")
 	if err != nil {
-		t.Fatalf("squid runs as the proxy user, which is missing: %v", err)
+		return fmt.Errorf("squid runs as the proxy user, which is missing: %w", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
+	return os.Chown(dir, uid, gid)
 }
 
-func waitListening(t testing.TB, addr string, exited <-chan struct{}, logs func() string) {
+func waitListening(addr string, exited <-chan struct{}, logs func() string) error {
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			t.Fatalf("squid exited at start:\n%s", logs())
+			return fmt.Errorf("squid exited at start:\n%s", logs())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("squid did not listen on %s within %s:\n%s", addr, startTimeout, logs())
+	return fmt.Errorf("squid did not listen on %s within %s:\n%s", addr, startTimeout, logs())
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func readFile(path string) string {

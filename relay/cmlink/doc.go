@@ -20,7 +20,7 @@
 // CM binds every call to that id: a relay reports, registers and polls for itself only. A
 // tenant's private relay gets its certificate when it enrols once with a relay enrollment
 // token (LoadIdentity): it makes an Ed25519 key, the CM issues the certificate for it, and both
-// are kept in the relay's state directory beside the X25519 key of its HTTP fallback. A vendor
+// are kept in the relay's state directory. A vendor
 // relay's certificate is issued by the vendor's CA (`portcullis certs relay --id <id>`);
 // LoadIdentity refuses one that names another relay, or the relays' old shared certificate.
 //

@@ -2,7 +2,6 @@ package cmlink
 
 import (
 	"context"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -24,8 +23,6 @@ import (
 
 // Files a relay keeps in its state directory, each of mode 0600.
 const (
-	// HTTPKeyFile is the X25519 key of the HTTP fallback (raw, 32 bytes).
-	HTTPKeyFile = "http.key"
 	// KeyFile is an enrolled relay's Ed25519 client key.
 	KeyFile = "relay.key"
 	// CertFile is an enrolled relay's client certificate (PEM), CN "relay:<id>".
@@ -35,8 +32,6 @@ const (
 // Identity is what a relay proves itself with: the key of its HTTP fallback, and the client
 // certificate that names it to the CM ("relay:<id>").
 type Identity struct {
-	// HTTPKey is the X25519 key of the HTTP fallback, whose public half the CM publishes.
-	HTTPKey *ecdh.PrivateKey
 	// Cert is the relay's client certificate to the CM: a vendor relay's own (CertFile), or the
 	// one a tenant's relay got when it enrolled.
 	Cert tls.Certificate
@@ -78,17 +73,11 @@ func LoadIdentity(ctx context.Context, cfg IdentityConfig) (Identity, error) {
 		if cfg.EnrollToken != "" {
 			return Identity{}, errors.New("cmlink: a relay that enrols needs a state directory to keep its identity")
 		}
-		if id.HTTPKey, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
-			return Identity{}, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
-		}
 		id.Cert, err = loadVendorCert(cfg)
 		return id, err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return Identity{}, fmt.Errorf("cmlink: state dir: %w", err)
-	}
-	if id.HTTPKey, err = loadOrCreateX25519(filepath.Join(cfg.StateDir, HTTPKeyFile)); err != nil {
-		return Identity{}, err
 	}
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, CertFile)); errors.Is(err, os.ErrNotExist) {
 		if cfg.EnrollToken == "" {
@@ -144,26 +133,6 @@ func namesRelay(cert tls.Certificate, id, file string) error {
 		return fmt.Errorf("cmlink: %s is relay %s's certificate, not relay %s's", file, got, id)
 	}
 	return fmt.Errorf("cmlink: %s names %q, not a relay (want %q)", file, leaf.Subject.CommonName, certs.RelayCommonName(id))
-}
-
-// loadOrCreateX25519 reads the raw X25519 key at path, or makes one and keeps it there.
-func loadOrCreateX25519(path string) (*ecdh.PrivateKey, error) {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		k, err := ecdh.X25519().GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("cmlink: HTTP fallback key: %w", err)
-		}
-		return k, atomicfile.Write(path, k.Bytes(), 0o600)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cmlink: read relay HTTP key: %w", err)
-	}
-	k, err := ecdh.X25519().NewPrivateKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("cmlink: relay HTTP key %s: %w", path, err)
-	}
-	return k, nil
 }
 
 // enroll enrols a tenant's relay with its token and keeps the key and the certificate it gets;

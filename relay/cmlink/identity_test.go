@@ -1,6 +1,7 @@
 package cmlink_test
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -96,8 +97,8 @@ func TestLoadIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id.HTTPKey == nil || id.Enrolled != tt.enrolled || len(id.Cert.Certificate) == 0 {
-				t.Fatalf("identity %+v: HTTP key missing, or enrolled is not %v", id, tt.enrolled)
+			if id.Enrolled != tt.enrolled || len(id.Cert.Certificate) == 0 {
+				t.Fatalf("identity %+v: certificate missing, or enrolled is not %v", id, tt.enrolled)
 			}
 			if cfg.StateDir == "" {
 				return
@@ -105,13 +106,13 @@ func TestLoadIdentity(t *testing.T) {
 			// The next start, without the (spent) token, finds the same identity.
 			cfg.EnrollToken = ""
 			again, err := cmlink.LoadIdentity(t.Context(), cfg)
-			if err != nil || !again.HTTPKey.Equal(id.HTTPKey) || again.Enrolled != tt.enrolled {
+			if err != nil || !bytes.Equal(again.Cert.Certificate[0], id.Cert.Certificate[0]) || again.Enrolled != tt.enrolled {
 				t.Fatalf("the next start: %+v, %v; want the same identity", again, err)
 			}
 			if !tt.enrolled {
 				return
 			}
-			for _, f := range []string{cmlink.HTTPKeyFile, cmlink.KeyFile, cmlink.CertFile} {
+			for _, f := range []string{cmlink.KeyFile, cmlink.CertFile} {
 				if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 					t.Errorf("%s: %v, %v; want mode 0600", f, fi, err)
 				}

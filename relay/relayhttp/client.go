@@ -3,8 +3,7 @@ package relayhttp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -55,19 +54,15 @@ func NewHTTPClient() *http.Client {
 	}}
 }
 
-// Dial opens a tunnel to the CS at baseURL (e.g. "http://cs.example.com:80") whose static key
-// is serverKey (as the CM publishes it), runs the relay handshake for rawTicket through it, and
-// returns the paired session stream, like relay.Dial does over TLS. hc nil means NewHTTPClient.
-func Dial(ctx context.Context, hc *http.Client, baseURL, serverKey, rawTicket string) (net.Conn, error) {
+// Dial opens a tunnel to the CS at baseURL (e.g. "http://cs.example.com:80"), verifying the
+// CS's certificate with conf, runs the relay handshake for rawTicket through it, and returns the
+// paired session stream, like relay.Dial does over TLS. hc nil means NewHTTPClient.
+func Dial(ctx context.Context, hc *http.Client, baseURL string, conf *tls.Config, rawTicket string) (net.Conn, error) {
 	_, claims, err := ticket.Parse(rawTicket)
 	if err != nil {
 		return nil, fmt.Errorf("relayhttp: read own ticket: %w", err)
 	}
-	key, err := ParsePublicKey(serverKey)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := Open(ctx, hc, baseURL, key)
+	conn, err := Open(ctx, hc, baseURL, conf)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +73,10 @@ func Dial(ctx context.Context, hc *http.Client, baseURL, serverKey, rawTicket st
 	return conn, nil
 }
 
-// Open opens a tunnel and returns it as a connection; it carries the relay handshake next.
-func Open(ctx context.Context, hc *http.Client, baseURL string, serverKey *ecdh.PublicKey) (net.Conn, error) {
+// Open opens a tunnel, runs TLS through it (PinTLS(conf): the CS's certificate must verify
+// with conf's roots for conf.ServerName, else baseURL's host name) and returns the TLS
+// connection; it carries the relay handshake next. A proxy on the way sees only TLS records.
+func Open(ctx context.Context, hc *http.Client, baseURL string, conf *tls.Config) (net.Conn, error) {
 	if hc == nil {
 		hc = NewHTTPClient()
 	}
@@ -87,21 +84,8 @@ func Open(ctx context.Context, hc *http.Client, baseURL string, serverKey *ecdh.
 	if err != nil || base.Scheme != "http" && base.Scheme != "https" || base.Host == "" {
 		return nil, fmt.Errorf("relayhttp: relay URL %q is not an http URL", baseURL)
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("relayhttp: ephemeral key: %w", err)
-	}
-	shared, err := eph.ECDH(serverKey)
-	if err != nil {
-		return nil, fmt.Errorf("relayhttp: key agreement: %w", err)
-	}
-	k, err := deriveKeys(shared, eph.PublicKey().Bytes(), serverKey.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	c := &clientConn{hc: hc, base: base.String(), keys: k}
-	body := append([]byte{WireVersion}, eph.PublicKey().Bytes()...)
-	status, resp, err := c.do(ctx, http.MethodPost, PathOpen, nil, body)
+	c := &clientConn{hc: hc, base: base.String()}
+	status, resp, err := c.do(ctx, http.MethodPost, PathOpen, nil, []byte{WireVersion})
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +101,16 @@ func Open(ctx context.Context, hc *http.Client, baseURL string, serverKey *ecdh.
 	c.stream = newStream(&net.TCPAddr{}, tunnelAddr(base.Host))
 	c.stream.authed = true // the CS's chunks: the full window from the start
 	c.start()
-	return c, nil
+	conf = PinTLS(conf)
+	if conf.ServerName == "" {
+		conf.ServerName = base.Hostname()
+	}
+	tc := tls.Client(c, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("relayhttp: TLS with the relay at %s: %w", baseURL, err)
+	}
+	return tc, nil
 }
 
 // tunnelAddr is the remote address a client tunnel reports.
@@ -134,7 +127,6 @@ type clientConn struct {
 	hc   *http.Client
 	base string
 	id   string
-	keys keys
 
 	ctx       context.Context // ends when the tunnel stops
 	cancel    context.CancelFunc
@@ -177,7 +169,7 @@ func (c *clientConn) sender() {
 		if !ok {
 			return
 		}
-		body := seal(c.keys.toServer, c.id, dirToServer, seq, ch.flags, ch.data)
+		body := frameChunk(ch.flags, ch.data)
 		if err := c.retry(func() (bool, error) { return c.post(seq, body) }); err != nil {
 			c.fail(err)
 			return
@@ -185,7 +177,7 @@ func (c *clientConn) sender() {
 	}
 }
 
-// post sends one sealed chunk; done is true when the CS took it.
+// post sends one chunk; done is true when the CS took it.
 func (c *clientConn) post(seq uint64, body []byte) (bool, error) {
 	status, resp, err := c.do(c.ctx, http.MethodPost, PathSend, c.query(seq, nil), body)
 	switch {
@@ -226,7 +218,7 @@ func (c *clientConn) receiver(first uint64) {
 			continue
 		}
 		idle.Reset()
-		flags, data, err := openChunk(c.keys.toClient, c.id, dirToClient, seq, got)
+		flags, data, err := openChunk(got)
 		if err == nil {
 			err = c.deliver(seq, chunk{flags: flags, data: data}, c.stop)
 		}
@@ -238,7 +230,7 @@ func (c *clientConn) receiver(first uint64) {
 	}
 }
 
-// poll asks for chunk seq once: got is its sealed bytes, nil on an empty long-poll; gone
+// poll asks for chunk seq once: got is its body, nil on an empty long-poll; gone
 // means the stream ended before seq; done false means retry.
 func (c *clientConn) poll(seq, ack uint64) (got []byte, gone, done bool, err error) {
 	status, resp, err := c.do(c.ctx, http.MethodGet, PathRecv, c.query(seq, &ack), nil)
@@ -328,7 +320,7 @@ func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, 
 		return 0, nil, fmt.Errorf("relayhttp: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSealed+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxChunk+1))
 	if err != nil {
 		return 0, nil, fmt.Errorf("relayhttp: %s %s: read answer: %w", method, path, err)
 	}

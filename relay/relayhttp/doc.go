@@ -5,30 +5,29 @@
 //
 // # Protocol flow
 //
-// A tunnel is one byte stream in each direction, cut into sealed chunks numbered from 0:
+// A tunnel is one byte stream in each direction, cut into chunks numbered from 0, over which
+// both ends run TLS (the CS's certificate, PinTLS: TLS 1.2, ECDHE, AES-256-GCM; see
+// docs/encryption.md for why not TLS 1.3): the chunks carry TLS records, so a proxy on the way
+// can neither read nor alter the stream, and the tunnel id alone is worth nothing to whoever
+// sees it.
 //
-//   - the client makes a fresh X25519 key and sends POST /relay/v1/open with 1B version +
-//     32B ephemeral public key; the CS answers the tunnel id (32 hex digits). Both sides derive
-//     two ChaCha20-Poly1305 keys with HKDF-SHA256 from X25519(ephemeral, CS static key): one
-//     per direction. The CS's static public key comes from the CM (the relay registration and
-//     the connect answer), so a proxy on the way can neither read nor forge a chunk, and the
-//     tunnel id alone is worth nothing to whoever sees it.
-//   - client→CS bytes: POST /relay/v1/send?s=ID&q=SEQ with a sealed chunk as body; 204 when
-//     the CS holds it. Several sends are in flight at once; the CS reorders them by SEQ within
-//     a window.
+//   - the client sends POST /relay/v1/open with the 1B wire version; the CS answers the tunnel
+//     id (32 hex digits).
+//   - client→CS bytes: POST /relay/v1/send?s=ID&q=SEQ with a chunk as body; 204 when the CS
+//     holds it. Several sends are in flight at once; the CS reorders them by SEQ within a window.
 //   - CS→client bytes: GET /relay/v1/recv?s=ID&q=SEQ&a=ACK long-polls for chunk SEQ: 200 with
-//     the sealed chunk, 204 when nothing came within the hold time (the client asks again,
-//     backing off while idle), 410 after the end of the stream. ACK says every chunk below it
-//     arrived, so the CS may forget them; until then it re-sends a chunk asked for again.
+//     the chunk, 204 when nothing came within the hold time (the client asks again, backing off
+//     while idle), 410 after the end of the stream. ACK says every chunk below it arrived, so
+//     the CS may forget them; until then it re-sends a chunk asked for again.
 //   - HEAD /relay/v1/ping answers 204: the cheap probe Guests and Hosts time for relay choice.
 //
-// A sealed chunk is ChaCha20-Poly1305(key of its direction, nonce = 4 zero bytes + 8B SEQ,
-// additional data = tunnel id + direction byte) over 1B flags (0x01 fin: the sender finished
-// sending) + up to MaxChunkData bytes of stream.
+// A chunk is 1B flags (0x01 fin: the sender finished sending) + up to MaxChunkData bytes of
+// the TLS stream.
 //
-// Inside the tunnel run, unchanged, the relay handshake (hello with the ticket, accepted,
+// Inside the tunnel's TLS run, unchanged, the relay handshake (hello with the ticket, accepted,
 // paired or refused) and then the session stream, which is SSH end to end; the Server is a
-// net.Listener whose connections a relay.Server serves like TLS connections.
+// net.Listener whose connections (Conn: TLS over the tunnel) a relay.Server serves like TLS
+// connections from its TCP port.
 //
 // A tunnel whose half the relay has not authenticated yet (half-open) holds at most a hello's
 // worth of inbound bytes, in order (preAuthBytes; a chunk beyond is answered 409), and as many
@@ -45,6 +44,6 @@
 // is bounded too.
 //
 // This package owns the tunnel wire format and its limits. It never parses the stream it
-// carries, never accepts a chunk that fails authentication, and holds no package-level
+// carries, leaves the stream's protection to standard TLS, and holds no package-level
 // mutable state.
 package relayhttp

@@ -3,9 +3,9 @@ package relayhttp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/testcert"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -32,7 +33,7 @@ type fixture struct {
 	relay   *relay.Server
 	tunnels *Server
 	url     string
-	key     string // the CS's public key as the CM publishes it
+	client  *tls.Config // trusts the CS's certificate
 	signer  *ticket.Signer
 	reports chan relay.SessionReport
 }
@@ -45,11 +46,8 @@ func newFixture(t testing.TB, configure ...func(*fixture)) *fixture {
 		t.Fatal(err)
 	}
 	kid := ticket.KeyID(pub)
-	csKey, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{signer: &ticket.Signer{KeyID: kid, Key: priv}, reports: make(chan relay.SessionReport, 16), key: EncodePublicKey(csKey.PublicKey())}
+	serverTLS, clientTLS := testcert.TLS(t)
+	f := &fixture{signer: &ticket.Signer{KeyID: kid, Key: priv}, reports: make(chan relay.SessionReport, 16), client: clientTLS}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.relay = &relay.Server{
 		ID:           testCSID,
@@ -58,7 +56,7 @@ func newFixture(t testing.TB, configure ...func(*fixture)) *fixture {
 		OnSessionEnd: func(r relay.SessionReport) { f.reports <- r },
 	}
 	hs := httptest.NewServer(nil)
-	f.tunnels = NewServer(csKey, hs.Listener.Addr())
+	f.tunnels = NewServer(serverTLS, hs.Listener.Addr())
 	f.tunnels.Hold = 2 * time.Second
 	f.tunnels.Logger = log
 	hs.Config.Handler = f.tunnels
@@ -116,10 +114,10 @@ func (f *fixture) pairOver(t testing.TB, hc *http.Client, sid string) (guest, ho
 	}
 	hostCh := make(chan res, 1)
 	go func() {
-		c, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, access.RoleHost, sid))
+		c, err := Dial(ctx, hc, f.url, f.client, f.ticketFor(t, access.RoleHost, sid))
 		hostCh <- res{c, err}
 	}()
-	guest, err := Dial(ctx, hc, f.url, f.key, f.ticketFor(t, access.RoleGuest, sid))
+	guest, err := Dial(ctx, hc, f.url, f.client, f.ticketFor(t, access.RoleGuest, sid))
 	h := <-hostCh
 	if err != nil || h.err != nil {
 		t.Fatalf("guest Dial: %v; host Dial: %v", err, h.err)

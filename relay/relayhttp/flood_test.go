@@ -3,8 +3,6 @@ package relayhttp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -38,32 +36,15 @@ const (
 
 // rawTunnel is a tunnel opened with bare requests, as a slow or hostile client would.
 type rawTunnel struct {
-	hc   *http.Client
-	url  string
-	id   string
-	keys keys
+	hc  *http.Client
+	url string
+	id  string
 }
 
 // openRaw opens a tunnel to the fixture's CS without the client's workers.
 func (f *fixture) openRaw(ctx context.Context, hc *http.Client) (*rawTunnel, error) {
-	serverKey, err := ParsePublicKey(f.key)
-	if err != nil {
-		return nil, err
-	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	shared, err := eph.ECDH(serverKey)
-	if err != nil {
-		return nil, err
-	}
-	k, err := deriveKeys(shared, eph.PublicKey().Bytes(), serverKey.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	rt := &rawTunnel{hc: hc, url: f.url, keys: k}
-	status, body, err := rt.do(ctx, http.MethodPost, PathOpen, append([]byte{WireVersion}, eph.PublicKey().Bytes()...))
+	rt := &rawTunnel{hc: hc, url: f.url}
+	status, body, err := rt.do(ctx, http.MethodPost, PathOpen, []byte{WireVersion})
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +58,7 @@ func (f *fixture) openRaw(ctx context.Context, hc *http.Client) (*rawTunnel, err
 // send posts stream byte b as chunk seq and returns the status.
 func (rt *rawTunnel) send(ctx context.Context, seq uint64, b []byte) (int, error) {
 	status, _, err := rt.do(ctx, http.MethodPost, fmt.Sprintf("%s?s=%s&q=%d", PathSend, rt.id, seq),
-		seal(rt.keys.toServer, rt.id, dirToServer, seq, 0, b))
+		frameChunk(0, b))
 	return status, err
 }
 
@@ -97,7 +78,7 @@ func (rt *rawTunnel) do(ctx context.Context, method, path string, body []byte) (
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxSealed+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxChunk+1))
 	return resp.StatusCode, b, err
 }
 
@@ -139,9 +120,9 @@ func (f *fixture) startSlowFlood(t *testing.T, n int) *slowFlood {
 	return fl
 }
 
-// hold dribbles a hello header into rt until the CS answers or forgets the tunnel.
+// hold dribbles a TLS record header into rt until the CS answers or forgets the tunnel.
 func (fl *slowFlood) hold(ctx context.Context, rt *rawTunnel) {
-	header := []byte{byte(0x01), 0, 0, 0x20, 0} // frameHello of 8 KiB: the CS reads on
+	header := []byte{0x16, 0x03, 0x01, 0x20, 0} // a handshake record of 8 KiB: the CS reads on
 	for seq := uint64(0); ctx.Err() == nil; seq++ {
 		b := byte(0)
 		if seq < uint64(len(header)) {
@@ -211,13 +192,9 @@ func TestADisplacedTunnelIsToldWhy(t *testing.T) {
 		f.relay.MaxHandshakesPerSource = perSource
 		f.relay.HandshakeTimeout = time.Minute
 	})
-	key, err := ParsePublicKey(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	conn, err := Open(ctx, NewHTTPClient(), f.url, key)
+	conn, err := Open(ctx, NewHTTPClient(), f.url, f.client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,22 +215,18 @@ func TestADisplacedTunnelIsToldWhy(t *testing.T) {
 
 func TestWhenTheTunnelsAreAtTheirBoundAnEndedOneMakesRoomElseOpenIsRefusedAsOverloaded(t *testing.T) {
 	f := newFixture(t, func(f *fixture) { f.tunnels.MaxTunnels = 2 })
-	key, err := ParsePublicKey(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var open []net.Conn
 	for range 2 {
-		c, err := Open(ctx, NewHTTPClient(), f.url, key)
+		c, err := Open(ctx, NewHTTPClient(), f.url, f.client)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		open = append(open, c)
 	}
-	_, err = Open(ctx, NewHTTPClient(), f.url, key)
+	_, err := Open(ctx, NewHTTPClient(), f.url, f.client)
 	var refused *relay.RefusedError
 	if !errors.As(err, &refused) || !errors.Is(err, access.ErrOverloaded) {
 		t.Fatalf("open beyond MaxTunnels: %v, want the refusal overloaded", err)
@@ -267,7 +240,7 @@ func TestWhenTheTunnelsAreAtTheirBoundAnEndedOneMakesRoomElseOpenIsRefusedAsOver
 	}
 	_ = open[0].Close()
 	waitFor(t, "an ended tunnel to make room", func() bool {
-		c, err := Open(ctx, NewHTTPClient(), f.url, key)
+		c, err := Open(ctx, NewHTTPClient(), f.url, f.client)
 		if err != nil {
 			if !errors.Is(err, access.ErrOverloaded) {
 				t.Fatalf("open: %v, want success or overloaded", err)

@@ -1,8 +1,8 @@
 package relayhttp
 
 import (
-	"crypto/ecdh"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,7 +52,7 @@ type Server struct {
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 
-	key     *ecdh.PrivateKey
+	tls     *tls.Config
 	addr    net.Addr
 	accept  chan net.Conn
 	done    chan struct{}
@@ -64,14 +64,28 @@ type Server struct {
 // tunnel is one open tunnel on the CS.
 type tunnel struct {
 	*stream
-	keys keys
 }
 
-// NewServer returns a Server that decrypts with key (the CS's static X25519 key) and reports
-// addr as its listening address.
-func NewServer(key *ecdh.PrivateKey, addr net.Addr) *Server {
-	return &Server{key: key, addr: addr, accept: make(chan net.Conn, acceptQueue), done: make(chan struct{}), tunnels: map[string]*tunnel{}}
+// NewServer returns a Server whose tunnels run TLS with conf (the CS's certificate, as on its
+// TCP port; PinTLS narrows it to TLS 1.2 with AES-256-GCM) and that reports addr as its
+// listening address.
+func NewServer(conf *tls.Config, addr net.Addr) *Server {
+	return &Server{tls: PinTLS(conf), addr: addr, accept: make(chan net.Conn, acceptQueue), done: make(chan struct{}), tunnels: map[string]*tunnel{}}
 }
+
+// Conn is the CS's end of a tunnel: the TLS connection over the tunnel's chunk stream, for
+// relay.Server (it names its transport and takes the relay's word that its half is
+// authenticated).
+type Conn struct {
+	*tls.Conn
+	stream *stream
+}
+
+// Transport names the transport ("http") for the relay's session records.
+func (c *Conn) Transport() string { return c.stream.transport }
+
+// Authenticated lifts the tunnel's half-open bounds once the relay verified its ticket.
+func (c *Conn) Authenticated() { c.stream.Authenticated() }
 
 // Accept returns the next opened tunnel; net.ErrClosed after Close.
 func (s *Server) Accept() (net.Conn, error) {
@@ -178,18 +192,17 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	clientPub, err := parseOpen(body)
-	if err != nil {
+	if err := parseOpen(body); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	t, id, err := s.newTunnel(clientPub, remoteAddr(r))
+	t, id, err := s.newTunnel(remoteAddr(r))
 	if err != nil {
 		s.refuse(w, r, err)
 		return
 	}
 	select {
-	case s.accept <- t.stream:
+	case s.accept <- &Conn{Conn: tls.Server(t.stream, s.tls), stream: t.stream}:
 	default:
 		s.forget(id)
 		s.refuse(w, r, fmt.Errorf("%w: %d tunnels waiting for the relay", access.ErrOverloaded, acceptQueue))
@@ -199,22 +212,14 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, id)
 }
 
-// newTunnel derives the tunnel's keys and registers it.
-func (s *Server) newTunnel(clientPub *ecdh.PublicKey, remote net.Addr) (*tunnel, string, error) {
-	shared, err := s.key.ECDH(clientPub)
-	if err != nil {
-		return nil, "", fmt.Errorf("relayhttp: key agreement: %w", err)
-	}
-	k, err := deriveKeys(shared, clientPub.Bytes(), s.key.PublicKey().Bytes())
-	if err != nil {
-		return nil, "", err
-	}
+// newTunnel registers a new tunnel.
+func (s *Server) newTunnel(remote net.Addr) (*tunnel, string, error) {
 	var raw [idLen]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return nil, "", fmt.Errorf("relayhttp: tunnel id: %w", err)
 	}
 	id := hex.EncodeToString(raw[:])
-	t := &tunnel{stream: newStream(s.addr, remote), keys: k}
+	t := &tunnel{stream: newStream(s.addr, remote)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -271,15 +276,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, method string) (
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
-	t, id, seq := s.lookup(w, r, http.MethodPost)
+	t, _, seq := s.lookup(w, r, http.MethodPost)
 	if t == nil {
 		return
 	}
-	sealed, err := io.ReadAll(io.LimitReader(r.Body, maxSealed+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxChunk+1))
 	if err != nil {
 		return
 	}
-	flags, data, err := openChunk(t.keys.toServer, id, dirToServer, seq, sealed)
+	flags, data, err := openChunk(body)
 	if err != nil {
 		s.logger().Info("relayhttp: refused a chunk", "remote", r.RemoteAddr, "err", err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -290,7 +295,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) {
-	t, id, seq := s.lookup(w, r, http.MethodGet)
+	t, _, seq := s.lookup(w, r, http.MethodGet)
 	if t == nil {
 		return
 	}
@@ -306,7 +311,7 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(seal(t.keys.toClient, id, dirToClient, seq, c.flags, c.data))
+	_, _ = w.Write(frameChunk(c.flags, c.data))
 }
 
 // answer writes the status of a stream error, or okStatus.

@@ -2,8 +2,8 @@ package relayhttp
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/internal/squidtest"
+	"github.com/portcullis/portcullis/internal/testcert"
 	"github.com/portcullis/portcullis/relay"
 )
 
@@ -75,17 +76,15 @@ func TestManySmallWritesArriveInOrderDirect(t *testing.T) {
 	host.Close()
 }
 
-func TestATunnelToTheWrongRelayKeyNeverPresentsItsTicket(t *testing.T) {
+func TestATunnelToARelayWithAnotherCertificateNeverPresentsItsTicket(t *testing.T) {
 	f := newFixture(t)
-	other, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, otherRoots := testcert.TLS(t) // trusts another certificate, not the CS's
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, err = Dial(ctx, NewHTTPClient(), f.url, EncodePublicKey(other.PublicKey()), f.ticketFor(t, access.RoleGuest, "ses-wrongkey"))
-	if err == nil {
-		t.Fatal("Dial with a key the relay does not hold succeeded")
+	_, err := Dial(ctx, NewHTTPClient(), f.url, otherRoots, f.ticketFor(t, access.RoleGuest, "ses-wrongkey"))
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Fatalf("Dial to a relay whose certificate does not verify: %v, want an unknown authority", err)
 	}
 	if st := f.relay.Stats(); st.Pending != 0 || st.Live != 0 {
 		t.Fatalf("the relay holds a half after a chunk it could not authenticate: %+v", st)
@@ -99,8 +98,8 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 		body               string
 		want               int
 	}{
-		{"open with a short key", http.MethodPost, PathOpen, "\x01abc", http.StatusBadRequest},
-		{"open with a bad version", http.MethodPost, PathOpen, "\x02" + strings.Repeat("k", 32), http.StatusBadRequest},
+		{"open with a body too long", http.MethodPost, PathOpen, "\x02abc", http.StatusBadRequest},
+		{"open with the old version", http.MethodPost, PathOpen, "\x01", http.StatusBadRequest},
 		{"send to no tunnel", http.MethodPost, PathSend + "?s=" + strings.Repeat("0", 32) + "&q=0", "x", http.StatusNotFound},
 		{"send with a bad id", http.MethodPost, PathSend + "?s=XYZ&q=0", "x", http.StatusBadRequest},
 		{"recv with a bad seq", http.MethodGet, PathRecv + "?s=" + strings.Repeat("0", 32) + "&q=-1&a=0", "", http.StatusBadRequest},
@@ -124,14 +123,13 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 		})
 	}
 
-	// A forged chunk for a real tunnel is refused and the tunnel goes on.
-	csKey, _ := ParsePublicKey(f.key)
-	conn, err := Open(context.Background(), NewHTTPClient(), f.url, csKey)
+	// A malformed chunk for a real tunnel is refused and the tunnel goes on.
+	conn, err := Open(context.Background(), NewHTTPClient(), f.url, f.client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	id := conn.(*clientConn).id
+	id := conn.(*tls.Conn).NetConn().(*clientConn).id
 	resp, err := http.Post(f.url+PathSend+"?s="+id+"&q=0", "application/octet-stream", strings.NewReader(strings.Repeat("f", 64)))
 	if err != nil {
 		t.Fatal(err)
@@ -165,13 +163,9 @@ func TestDrainingRefusesNewTunnelsAndLetsALiveSessionFinish(t *testing.T) {
 		drained <- f.relay.Shutdown(ctx)
 	}()
 	// New tunnels are refused while the live session goes on.
-	csKey, err := ParsePublicKey(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(testTimeout)
 	for {
-		c, err := Open(context.Background(), NewHTTPClient(), f.url, csKey)
+		c, err := Open(context.Background(), NewHTTPClient(), f.url, f.client)
 		if err != nil {
 			var refused *relay.RefusedError
 			if !errors.Is(err, access.ErrShuttingDown) || !errors.As(err, &refused) {
@@ -207,11 +201,7 @@ func TestAnIdleTunnelBacksOffItsPolling(t *testing.T) {
 		f.tunnels.ServeHTTP(w, r)
 	}))
 	defer counting.Close()
-	key, err := ParsePublicKey(f.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := Open(context.Background(), NewHTTPClient(), counting.URL, key)
+	conn, err := Open(context.Background(), NewHTTPClient(), counting.URL, f.client)
 	if err != nil {
 		t.Fatal(err)
 	}

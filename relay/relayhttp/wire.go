@@ -1,18 +1,11 @@
 package relayhttp
 
 import (
-	"crypto/cipher"
-	"crypto/ecdh"
-	"crypto/hkdf"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Paths of the tunnel endpoints, below the CS's HTTP root.
@@ -25,14 +18,15 @@ const (
 
 // Wire limits and sizes, in bytes unless named otherwise.
 const (
-	// WireVersion is the first byte of an open request.
-	WireVersion = 1
-	// MaxChunkData is the most stream bytes one chunk carries.
-	MaxChunkData = 32 << 10
-	// maxSealed is the largest sealed chunk: flags byte + data + AEAD tag.
-	maxSealed = 1 + MaxChunkData + chacha20poly1305.Overhead
-	// openLen is the body of an open request: version + X25519 public key.
-	openLen = 1 + 32
+	// WireVersion is the body of an open request.
+	WireVersion = 2
+	// MaxChunkData is the most stream bytes one chunk carries: large, so that a bulk transfer
+	// costs few requests (a proxy such as tinyproxy opens one upstream connection per request).
+	MaxChunkData = 128 << 10
+	// maxChunk is the largest chunk body: flags byte + data.
+	maxChunk = 1 + MaxChunkData
+	// openLen is the body of an open request: the version.
+	openLen = 1
 	// idLen is the tunnel id in bytes (sent as 2*idLen hex digits).
 	idLen = 16
 	// window is how many chunks past the last contiguous one either side accepts.
@@ -44,93 +38,40 @@ const (
 	flagFin = 0x01 // the sender finished sending; no chunk follows
 )
 
-// Direction bytes of the additional data.
-const (
-	dirToServer = 'c' // client→CS
-	dirToClient = 's' // CS→client
-)
-
 // Errors of the wire format.
 var (
-	// ErrBadChunk means a chunk failed authentication or was malformed.
+	// ErrBadChunk means a chunk was malformed.
 	ErrBadChunk = errors.New("relayhttp: bad chunk")
 	// ErrBadRequest means a tunnel request was malformed.
 	ErrBadRequest = errors.New("relayhttp: bad request")
 )
 
-// keys are the two directional AEADs of one tunnel.
-type keys struct {
-	toServer, toClient cipher.AEAD
+// frameChunk renders one chunk body: the flags byte, then the stream bytes (TLS records).
+func frameChunk(flags byte, data []byte) []byte {
+	b := make([]byte, 0, 1+len(data))
+	return append(append(b, flags), data...)
 }
 
-// deriveKeys derives both directions' keys from the X25519 shared secret and both public keys.
-func deriveKeys(shared, clientPub, serverPub []byte) (keys, error) {
-	salt := append(append([]byte{}, clientPub...), serverPub...)
-	var k keys
-	for _, d := range []struct {
-		info string
-		aead *cipher.AEAD
-	}{{"portcullis relayhttp v1 client to server", &k.toServer}, {"portcullis relayhttp v1 server to client", &k.toClient}} {
-		raw, err := hkdf.Key(sha256.New, shared, salt, d.info, chacha20poly1305.KeySize)
-		if err != nil {
-			return keys{}, fmt.Errorf("relayhttp: derive key: %w", err)
-		}
-		a, err := chacha20poly1305.New(raw)
-		if err != nil {
-			return keys{}, fmt.Errorf("relayhttp: key: %w", err)
-		}
-		*d.aead = a
+// openChunk parses one chunk body; errors wrap ErrBadChunk. The data aliases body.
+func openChunk(body []byte) (byte, []byte, error) {
+	if len(body) < 1 || len(body) > maxChunk {
+		return 0, nil, fmt.Errorf("%w: %d bytes", ErrBadChunk, len(body))
 	}
-	return k, nil
-}
-
-// nonce is 4 zero bytes followed by the big-endian sequence number.
-func nonce(seq uint64) []byte {
-	var n [chacha20poly1305.NonceSize]byte
-	binary.BigEndian.PutUint64(n[4:], seq)
-	return n[:]
-}
-
-// additional is the AEAD additional data: the tunnel id and the direction.
-func additional(id string, dir byte) []byte {
-	return append([]byte(id), dir)
-}
-
-// seal encrypts one chunk.
-func seal(a cipher.AEAD, id string, dir byte, seq uint64, flags byte, data []byte) []byte {
-	pt := make([]byte, 0, 1+len(data))
-	pt = append(append(pt, flags), data...)
-	return a.Seal(nil, nonce(seq), pt, additional(id, dir))
-}
-
-// openChunk authenticates and decrypts one sealed chunk; errors wrap ErrBadChunk.
-func openChunk(a cipher.AEAD, id string, dir byte, seq uint64, sealed []byte) (byte, []byte, error) {
-	if len(sealed) < 1+a.Overhead() || len(sealed) > maxSealed {
-		return 0, nil, fmt.Errorf("%w: %d bytes", ErrBadChunk, len(sealed))
+	if body[0]&^flagFin != 0 {
+		return 0, nil, fmt.Errorf("%w: unknown flags 0x%02x", ErrBadChunk, body[0])
 	}
-	pt, err := a.Open(nil, nonce(seq), sealed, additional(id, dir))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %v", ErrBadChunk, err)
-	}
-	if pt[0]&^flagFin != 0 {
-		return 0, nil, fmt.Errorf("%w: unknown flags 0x%02x", ErrBadChunk, pt[0])
-	}
-	return pt[0], pt[1:], nil
+	return body[0], body[1:], nil
 }
 
-// parseOpen decodes an open request body into the client's X25519 public key.
-func parseOpen(body []byte) (*ecdh.PublicKey, error) {
+// parseOpen checks an open request body: the wire version.
+func parseOpen(body []byte) error {
 	if len(body) != openLen {
-		return nil, fmt.Errorf("%w: open body is %d bytes, want %d", ErrBadRequest, len(body), openLen)
+		return fmt.Errorf("%w: open body is %d bytes, want %d", ErrBadRequest, len(body), openLen)
 	}
 	if body[0] != WireVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadRequest, body[0], WireVersion)
+		return fmt.Errorf("%w: version %d, want %d", ErrBadRequest, body[0], WireVersion)
 	}
-	pub, err := ecdh.X25519().NewPublicKey(body[1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: public key: %v", ErrBadRequest, err)
-	}
-	return pub, nil
+	return nil
 }
 
 // parseID checks a tunnel id: 2*idLen lower-case hex digits.
@@ -161,20 +102,20 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
-// EncodePublicKey renders a CS's X25519 public key as published by the CM (base64url, no padding).
-func EncodePublicKey(pub *ecdh.PublicKey) string {
-	return base64.RawURLEncoding.EncodeToString(pub.Bytes())
-}
-
-// ParsePublicKey is the inverse of EncodePublicKey.
-func ParsePublicKey(s string) (*ecdh.PublicKey, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("relayhttp: relay key: %w", err)
+// PinTLS returns a copy of base (nil: an empty config) that both ends of a tunnel run: TLS 1.2
+// with ECDHE and AES-256-GCM only (TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 or
+// TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, as the CS's certificate key is). TLS 1.3 would be
+// preferable, but Go's crypto/tls does not let a program choose TLS 1.3 suites, and a Go
+// server picks TLS_AES_128_GCM_SHA256 (or ChaCha20-Poly1305 without AES hardware) over
+// TLS_AES_256_GCM_SHA384 whenever the client offers it, which a Go client always does: only
+// TLS 1.2's configurable suites guarantee AES-256 on the HTTP path.
+func PinTLS(base *tls.Config) *tls.Config {
+	c := &tls.Config{}
+	if base != nil {
+		c = base.Clone()
 	}
-	pub, err := ecdh.X25519().NewPublicKey(raw)
-	if err != nil {
-		return nil, fmt.Errorf("relayhttp: relay key: %w", err)
-	}
-	return pub, nil
+	c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+	c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
+	c.NextProtos = nil
+	return c
 }

@@ -2,70 +2,51 @@ package relayhttp
 
 import (
 	"bytes"
-	"crypto/ecdh"
-	"crypto/rand"
+	"crypto/tls"
 	"testing"
 )
 
-func testKeys(t testing.TB) keys {
-	c, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared, err := c.ECDH(s.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := deriveKeys(shared, c.PublicKey().Bytes(), s.PublicKey().Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func TestChunksOpenOnlyWithTheirKeyTunnelDirectionAndSequence(t *testing.T) {
-	k := testKeys(t)
-	id := "0123456789abcdef0123456789abcdef"
-	sealed := seal(k.toServer, id, dirToServer, 7, flagFin, []byte("hello"))
-	flags, data, err := openChunk(k.toServer, id, dirToServer, 7, sealed)
+func TestChunksParseOnlyWithKnownFlagsAndABoundedSize(t *testing.T) {
+	flags, data, err := openChunk(frameChunk(flagFin, []byte("hello")))
 	if err != nil || flags != flagFin || !bytes.Equal(data, []byte("hello")) {
 		t.Fatalf("openChunk = %x %q %v", flags, data, err)
 	}
 	cases := []struct {
 		name string
-		open func() error
+		body []byte
 	}{
-		{"other direction's key", func() error { _, _, err := openChunk(k.toClient, id, dirToServer, 7, sealed); return err }},
-		{"other direction", func() error { _, _, err := openChunk(k.toServer, id, dirToClient, 7, sealed); return err }},
-		{"other sequence", func() error { _, _, err := openChunk(k.toServer, id, dirToServer, 8, sealed); return err }},
-		{"other tunnel", func() error {
-			_, _, err := openChunk(k.toServer, "ffffffffffffffffffffffffffffffff", dirToServer, 7, sealed)
-			return err
-		}},
-		{"truncated", func() error { _, _, err := openChunk(k.toServer, id, dirToServer, 7, sealed[:5]); return err }},
-		{"unknown flag", func() error {
-			_, _, err := openChunk(k.toServer, id, dirToServer, 1, seal(k.toServer, id, dirToServer, 1, 0x80, nil))
-			return err
-		}},
+		{"empty", nil},
+		{"unknown flag", frameChunk(0x80, nil)},
+		{"too large", frameChunk(0, make([]byte, MaxChunkData+1))},
 	}
 	for _, tc := range cases {
-		if err := tc.open(); err == nil {
-			t.Errorf("%s: chunk opened", tc.name)
+		if _, _, err := openChunk(tc.body); err == nil {
+			t.Errorf("%s: chunk accepted", tc.name)
 		}
 	}
 }
 
+func TestPinTLSAllowsOnlyTLS12WithAES256GCM(t *testing.T) {
+	base := &tls.Config{ServerName: "cs.example.com", MinVersion: tls.VersionTLS13, NextProtos: []string{"h2"}}
+	c := PinTLS(base)
+	if c.MinVersion != tls.VersionTLS12 || c.MaxVersion != tls.VersionTLS12 || c.ServerName != "cs.example.com" || c.NextProtos != nil {
+		t.Fatalf("PinTLS = %+v", c)
+	}
+	for _, id := range c.CipherSuites {
+		if name := tls.CipherSuiteName(id); name != "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" && name != "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" {
+			t.Errorf("suite %s allowed", name)
+		}
+	}
+	if base.MinVersion != tls.VersionTLS13 {
+		t.Fatal("PinTLS changed its argument")
+	}
+}
+
 func FuzzOpenChunk(f *testing.F) {
-	k := testKeys(f)
-	id := "0123456789abcdef0123456789abcdef"
-	f.Add(uint64(0), seal(k.toServer, id, dirToServer, 0, 0, []byte("data")))
-	f.Add(uint64(1), []byte{})
-	f.Fuzz(func(t *testing.T, seq uint64, sealed []byte) {
-		flags, data, err := openChunk(k.toServer, id, dirToServer, seq, sealed)
+	f.Add(frameChunk(0, []byte("data")))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		flags, data, err := openChunk(body)
 		if err != nil {
 			return
 		}
@@ -76,11 +57,11 @@ func FuzzOpenChunk(f *testing.F) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	f.Add([]byte("\x01"+string(make([]byte, 32))), "0123456789abcdef0123456789abcdef", "12")
+	f.Add([]byte{WireVersion}, "0123456789abcdef0123456789abcdef", "12")
 	f.Add([]byte{}, "", "")
 	f.Fuzz(func(t *testing.T, body []byte, id, seq string) {
-		if pub, err := parseOpen(body); err == nil && len(pub.Bytes()) != 32 {
-			t.Fatalf("parseOpen accepted a %d-byte key", len(pub.Bytes()))
+		if err := parseOpen(body); err == nil && (len(body) != 1 || body[0] != WireVersion) {
+			t.Fatalf("parseOpen accepted %x", body)
 		}
 		if got, err := parseID(id); err == nil && got != id {
 			t.Fatalf("parseID changed %q to %q", id, got)
