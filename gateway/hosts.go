@@ -186,11 +186,10 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.presence.seen(h.ID, s.cfg.Now())
-	done := s.presence.polls(h.ID)
+	done := s.presence.polls(h.ID, s.cfg.Now()) // a Host that long-polls is alive
 	box := store.HostMailbox(h.ID)
 	reqs := decodeMail[api.HostRequest](s, box, s.collectMail(r.Context(), box, s.cfg.LongPoll))
-	done()
+	done(s.cfg.Now())
 	// The Host may have been disabled or deleted while it waited: refuse it now. When the store
 	// cannot say in time, only orders to end sessions go out: they take access away (the
 	// emergency brake, emergency.go), and the rest fails closed.
