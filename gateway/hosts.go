@@ -163,24 +163,6 @@ func (s *Server) admitAndAuthenticateHost(w http.ResponseWriter, r *http.Request
 	return s.authenticateHost(w, r)
 }
 
-func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.admitAndAuthenticateHost(w, r)
-	if !ok {
-		return
-	}
-	var hb api.Heartbeat
-	if !readJSON(w, r, &hb) {
-		return
-	}
-	s.presence.seen(h.ID, s.cfg.Now())
-	s.presence.setLatencies(h.ID, hb.RelayLatencies)
-	targets, err := s.probeTargets(r, h.Tenant)
-	if err != nil {
-		s.cfg.Logger.Warn("list relays for a heartbeat", "err", err)
-	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second), Relays: targets})
-}
-
 func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	h, ok := s.admitAndAuthenticateHost(w, r)
 	if !ok {

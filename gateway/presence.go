@@ -64,17 +64,21 @@ func (p *presence) seen(id string, at time.Time) {
 	p.dirty[id] = d
 }
 
-// setLatencies records the Host's latest relay measurements (at most maxLatencies of them).
+// setLatencies records the Host's latest relay measurements (at most maxLatencies of them);
+// it keeps lat itself when it is small enough, so the caller must not change it afterwards.
 func (p *presence) setLatencies(id string, lat map[string]int64) {
 	if len(lat) == 0 {
 		return
 	}
-	kept := make(map[string]int64, min(len(lat), maxLatencies))
-	for k, v := range lat {
-		if len(kept) == maxLatencies {
-			break
+	kept := lat
+	if len(lat) > maxLatencies {
+		kept = make(map[string]int64, maxLatencies)
+		for k, v := range lat {
+			if len(kept) == maxLatencies {
+				break
+			}
+			kept[k] = v
 		}
-		kept[k] = v
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
