@@ -84,9 +84,11 @@ func (b *bench) measureHosts(ctx context.Context) error {
 		return err
 	}
 	idleCPU := startCPU(pid)
+	profiled := b.profileIdle(st)
 	if !waitOrEnd(ctx, b.cfg.hostsIdle) {
 		return ctx.Err()
 	}
+	profiled()
 	perHostIdle, err := idleCPU.perOp(int64(n))
 	if err != nil {
 		return err
@@ -186,6 +188,26 @@ func connectToIdleHost(ctx context.Context, st *stack, fleet *idleFleet, host st
 			return 0, fmt.Errorf("the request of session %s did not reach idle Host %s within %v", resp.SessionID, host, idleConnectTimeout)
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		}
+	}
+}
+
+// profileIdle saves a CPU profile of the CM holding its idle Hosts, and a heap profile when
+// the returned func is called, when profiling is on.
+func (b *bench) profileIdle(st *stack) (done func()) {
+	if b.cfg.profile == "" || st.pprof == "" {
+		return func() {}
+	}
+	errs := make(chan error, 1)
+	go func() {
+		errs <- fetchProfile(st.pprof, filepath.Join(b.cfg.profile, "cm-idle-hosts.pprof"), b.cfg.hostsIdle-time.Second)
+	}()
+	return func() {
+		if err := <-errs; err != nil {
+			b.log.Warn("bench: profile", "phase", "idle hosts", "err", err)
+		}
+		if err := fetchURL("http://"+st.pprof+"/debug/pprof/heap", filepath.Join(b.cfg.profile, "cm-idle-hosts-heap.pprof")); err != nil {
+			b.log.Warn("bench: heap profile", "phase", "idle hosts", "err", err)
 		}
 	}
 }

@@ -181,11 +181,16 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	if r.Context().Err() != nil {
 		return // the Host went away; what it collected is lost with its connection
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.cfg.Logger.Warn("host long-poll: store unavailable; passing on kill orders only", "host_id", h.ID, "err", err)
 		reqs = slices.DeleteFunc(reqs, func(q api.HostRequest) bool { return !q.Kill })
-	} else if !s.hostUsable(w, h.ID, now, err) {
+	case !s.hostUsable(w, h.ID, now, err):
+		s.hostIdentities.forget(h.ID)
 		return
+	default:
+		// What the store says now authenticates the Host's next long-poll, which follows at once.
+		s.hostIdentities.put(now, s.cfg.Now(), s.cfg.HostAuthTTL)
 	}
 	if reqs == nil {
 		reqs = []api.HostRequest{}

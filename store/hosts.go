@@ -237,7 +237,7 @@ func (db *DB) insertHost(ctx context.Context, tx *sql.Tx, h Host) error {
 
 // GetHost returns the host with this id; ErrNotFound.
 func (db *DB) GetHost(ctx context.Context, id string) (Host, error) {
-	h, err := queryOne(ctx, db.sql, scanHost, "SELECT "+hostColumns+" FROM hosts WHERE id = $1", id)
+	h, err := queryOne(ctx, db.hot, scanHost, "SELECT "+hostColumns+" FROM hosts WHERE id = $1", id)
 	if err != nil {
 		return Host{}, fmt.Errorf("store: get host %q: %w", id, err)
 	}

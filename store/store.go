@@ -46,6 +46,8 @@ type DB struct {
 	decisions, sessions groupCommit
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
 	listenDSN string
+	// hot runs the statements of every Host long-poll (hotreads.go).
+	hot *hotReads
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the
@@ -82,7 +84,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	sqlDB.SetMaxOpenConns(maxOpenConns)
 	sqlDB.SetMaxIdleConns(maxIdleConns)
 	sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
-	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
+	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store"), hot: newHotReads(sqlDB, d.kind == kindSQLite)}
 	if d.kind == kindPostgres {
 		db.listenDSN = cfg.driverDSN
 	}
@@ -130,6 +132,7 @@ func (db *DB) connect(ctx context.Context) error {
 
 // Close closes the database; the DB must not be used afterwards.
 func (db *DB) Close() error {
+	db.hot.close()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
