@@ -26,7 +26,7 @@
 //     -hosts-idle, its CPU time per Host connecting, and the time until a connect to one of
 //     them reaches that Host's waiting long-poll. The Hosts are enrolled through the store
 //     (an enrollment token consumed per Host, as the CM enrols) with certificates signed by the
-//     stack's CA on every CPU, all for one shared key, so that 50,000 take seconds, not hours;
+//     stack's CA on every CPU, all for one shared key, so that 50,000 take a minute or two on two cores, not hours of enrolments;
 //     the CM authenticates them as any Host. Both processes need a descriptor per Host: when
 //     the open-file limit cannot be raised that far, the section holds as many as it allows
 //     and says so.
