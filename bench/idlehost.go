@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,7 +50,8 @@ type seededHost struct {
 // certificate with the stack's CA naming it, as the CM would: the CM authenticates them as it
 // does every Host (certificate chain, common name, serial in the store). To make 50,000 of them
 // cheaply, the Hosts share one Ed25519 key (each real Host has its own; the CM never compares
-// keys across Hosts), and the certificates are signed on every CPU.
+// keys across Hosts), and the certificates are signed on every CPU while the store enrols the
+// Hosts already signed.
 func seedIdleHosts(ctx context.Context, log *slog.Logger, st *stack, n int) ([]seededHost, error) {
 	ca, err := certs.LoadCA(filepath.Join(st.c.CertsDir(), certs.CAFile), filepath.Join(st.c.CertsDir(), certs.CAKeyFile))
 	if err != nil {
@@ -59,37 +61,41 @@ func seedIdleHosts(ctx context.Context, log *slog.Logger, st *stack, n int) ([]s
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	hosts := make([]seededHost, n)
-	serials := make([]string, n)
-	err = parallel(n, runtime.NumCPU(), func(i int) error {
-		der, err := ca.IssueClientCert(key.Public(), "host:"+idleHostID(i), idleHostCertTTL)
-		if err != nil {
-			return err
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return err
-		}
-		hosts[i] = seededHost{name: idleHostName(i), cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}
-		serials[i] = cert.SerialNumber.String()
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sign idle Host certificates: %w", err)
-	}
-	signed := time.Now()
 	db, err := store.Open(ctx, st.c.StoreDSN(), nil)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	for i := range n {
-		if err := enrollIdleHost(ctx, db, i, authorized, serials[i]); err != nil {
-			return nil, err
+	start := time.Now()
+	hosts := make([]seededHost, n)
+	signed := make(chan int, 1024) // the store enrols each Host as soon as its certificate is signed
+	signing := make(chan error, 1)
+	go func() {
+		defer close(signed)
+		signing <- parallel(n, runtime.NumCPU(), func(i int) error {
+			der, err := ca.IssueClientCert(key.Public(), "host:"+idleHostID(i), idleHostCertTTL)
+			if err != nil {
+				return err
+			}
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return err
+			}
+			hosts[i] = seededHost{name: idleHostName(i), cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}
+			signed <- i
+			return nil
+		})
+	}()
+	var enrolErr error
+	for i := range signed {
+		if enrolErr == nil {
+			enrolErr = enrollIdleHost(ctx, db, i, authorized, hosts[i].cert.Leaf.SerialNumber.String())
 		}
 	}
-	log.Info("bench: idle Hosts enrolled", "hosts", n, "signing", signed.Sub(start).Round(time.Millisecond), "store", time.Since(signed).Round(time.Millisecond))
+	if err := errors.Join(<-signing, enrolErr); err != nil {
+		return nil, fmt.Errorf("enrol idle Hosts: %w", err)
+	}
+	log.Info("bench: idle Hosts enrolled", "hosts", n, "took", time.Since(start).Round(time.Millisecond))
 	return hosts, nil
 }
 
