@@ -111,30 +111,6 @@ func (rr *relayRegistry) listLocked(ctx context.Context, st *store.DB, now time.
 	return relays, nil
 }
 
-// reply returns the answer to a heartbeat of a Host of tenant that build makes from the relay
-// list, kept with the list: the relays are read from the store at most once per
-// relayCacheTTL, and the answer built once for each tenant in that time.
-func (rr *relayRegistry) reply(ctx context.Context, st *store.DB, now time.Time, tenant string, build func([]store.Relay) ([]byte, error)) ([]byte, error) {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	relays, err := rr.listLocked(ctx, st, now)
-	if err != nil {
-		return nil, err
-	}
-	if b, ok := rr.replies[tenant]; ok {
-		return b, nil
-	}
-	b, err := build(relays)
-	if err != nil {
-		return nil, err
-	}
-	if rr.replies == nil {
-		rr.replies = map[string][]byte{}
-	}
-	rr.replies[tenant] = b
-	return b, nil
-}
-
 func (rr *relayRegistry) invalidate() {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
