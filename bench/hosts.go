@@ -115,6 +115,7 @@ func (b *bench) measureHosts(ctx context.Context) error {
 	r.add("hosts", "cm_cpu_per_host_per_min", us(perMinute), "µs")
 	r.add("hosts", "cm_cpu_per_host_connect", us(perConnect), "µs")
 	r.add("hosts", "connect_to_idle_host", ms(toHost), "ms")
+	r.add("hosts", "reconnects", float64(fleet.reconnects.Load()), "connections")
 	r.target("online Hosts held by one CM", float64(held), AtLeast, idleHostsTarget, "hosts")
 	return nil
 }

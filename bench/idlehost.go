@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/api"
@@ -34,6 +35,8 @@ const (
 	idleDialWorkers = 64
 	// idleRetry is the pause of a simulated Host whose long-poll failed or was turned away.
 	idleRetry = time.Second
+	// idleDialAttempts is how often a simulated Host tries to connect before it gives up.
+	idleDialAttempts = 5
 	// idleReadBuffer is a simulated Host's read buffer: an empty long-poll answer is a few
 	// hundred bytes.
 	idleReadBuffer = 2048
@@ -132,9 +135,11 @@ type idleFleet struct {
 	mu               sync.Mutex
 	conns            []net.Conn
 	// got receives the connection requests the Hosts collect, by Host name.
-	got  chan idleDelivery
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	got chan idleDelivery
+	// reconnects counts the connections the Hosts had to open again after the first.
+	reconnects atomic.Int64
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // idleDelivery is a connection request a simulated Host collected.
@@ -157,13 +162,30 @@ func newIdleFleet(cmURL string, roots *x509.CertPool) (*idleFleet, error) {
 func (f *idleFleet) start(ctx context.Context, hosts []seededHost) error {
 	ctx, f.stop = context.WithCancel(ctx)
 	return parallel(len(hosts), idleDialWorkers, func(i int) error {
-		conn, err := f.dial(ctx, hosts[i])
+		conn, err := f.connect(ctx, hosts[i])
 		if err != nil {
 			return err
 		}
 		f.wg.Go(func() { f.poll(ctx, hosts[i], conn) })
 		return nil
 	})
+}
+
+// connect dials Host h and sends its first long-poll, trying again after a pause as the Host
+// agent does when the CM is busy or refuses the connection.
+func (f *idleFleet) connect(ctx context.Context, h seededHost) (*tls.Conn, error) {
+	var errs []error
+	for attempt := range idleDialAttempts {
+		conn, err := f.dial(ctx, h)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if !waitOrEnd(ctx, time.Duration(attempt+1)*idleRetry) {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
 }
 
 // dial opens Host h's TLS connection and sends its first long-poll.
@@ -197,7 +219,11 @@ func (f *idleFleet) poll(ctx context.Context, h seededHost, conn *tls.Conn) {
 	for ctx.Err() == nil {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			return // closed at the end of the section, or by the CM
+			if conn = f.reconnect(ctx, h, conn); conn == nil {
+				return // closed at the end of the section, or the CM refuses the Host
+			}
+			br.Reset(conn)
+			continue
 		}
 		pause := time.Duration(0)
 		var reqs api.HostRequests
@@ -221,9 +247,27 @@ func (f *idleFleet) poll(ctx context.Context, h seededHost, conn *tls.Conn) {
 			return
 		}
 		if f.send(conn) != nil {
-			return
+			if conn = f.reconnect(ctx, h, conn); conn == nil {
+				return
+			}
+			br.Reset(conn)
 		}
 	}
+}
+
+// reconnect replaces Host h's broken connection, as the Host agent would; nil when ctx ended
+// or the CM cannot be reached.
+func (f *idleFleet) reconnect(ctx context.Context, h seededHost, broken net.Conn) *tls.Conn {
+	broken.Close()
+	if ctx.Err() != nil {
+		return nil
+	}
+	f.reconnects.Add(1)
+	conn, err := f.connect(ctx, h)
+	if err != nil {
+		return nil
+	}
+	return conn
 }
 
 // close ends every Host's connection and waits for its poller.
