@@ -45,6 +45,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("console") {
 		b.step("console", func() error { return b.measureConsole(ctx) })
 	}
+	if b.want("hosts") {
+		b.step("hosts", func() error { return b.measureHosts(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }

@@ -22,7 +22,17 @@
 //     default rules with 10, 100 and 1,000 generated roles of the default's shapes (package
 //     rolegen) on varied requests for 10,000 generated tagged Hosts.
 //   - heartbeats: POST /v1/hosts/heartbeat per second from many enrolled, simulated Hosts, each
-//     with its own mTLS client certificate.
+//     with its own mTLS client certificate, and the CM's CPU time per heartbeat.
+//   - hosts: one CM holding -hosts (50,000) simulated online Hosts, each idle in its long-poll
+//     (HTTP/1.1, as the Host agent polls) on its own TLS connection, as each real Host is its
+//     own machine: the CM's RSS growth per Host, its CPU time per Host per minute over
+//     -hosts-idle, its CPU time per Host connecting, and the time until a connect to one of
+//     them reaches that Host's waiting long-poll. The Hosts are enrolled through the store
+//     (an enrollment token consumed per Host, as the CM enrols) with certificates signed by the
+//     stack's CA on every CPU, all for one shared key, so that 50,000 take a minute or two on two cores, not hours of enrolments;
+//     the CM authenticates them as any Host. Both processes need a descriptor per Host: when
+//     the open-file limit cannot be raised that far, the section holds as many as it allows
+//     and says so.
 //   - sessions: idle paired sessions through one CS process; memory per session is the CS's
 //     RSS growth divided by the number of sessions. The CS holds two descriptors per session,
 //     so the suite raises RLIMIT_NOFILE (children inherit it) and, when the hard limit cannot
@@ -40,7 +50,8 @@
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate
 // measures the machine, the CPU time measures the code. Profiles: -profile DIR saves CPU
-// profiles of the CM under the decision and heartbeat loads (the CM and CS take --pprof-listen
+// profiles of the CM under the decision and heartbeat loads, and CPU and heap profiles of the CM
+// holding its idle Hosts (the CM and CS take --pprof-listen
 // on loopback).
 //
 // It must never run inside `make test`: it takes minutes, needs root for sshd, and its figures

@@ -39,10 +39,13 @@ type config struct {
 	keep     bool
 	profile  string
 	strict   bool
+	// hosts is how many idle Hosts the hosts section holds on one CM, for hostsIdle.
+	hosts     int
+	hostsIdle time.Duration
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "console"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "console", "hosts"}
 
 func parseFlags(args []string) (config, error) {
 	var c config
@@ -56,6 +59,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.rate, "rate", 500, "fixed connect rate (per second) of the latency phase")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions held through one CS")
 	fs.IntVar(&c.flood, "flood", 2000, "slow connections from one address beside which legitimate sessions connect")
+	fs.IntVar(&c.hosts, "hosts", idleHostsTarget, "idle Hosts, each long-polling on its own TLS connection, that one CM holds (hosts section)")
+	fs.DurationVar(&c.hostsIdle, "hosts-idle", time.Minute, "how long the hosts section measures the CM holding its idle Hosts")
 	fs.IntVar(&c.logRecords, "log-records", 1_000_000, "records in the bundle that the log section verifies")
 	fs.BoolVar(&c.smoke, "smoke", false, "run every section at a tiny size, targets unchecked: does the harness work? (make test)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
@@ -83,8 +88,8 @@ func parseFlags(args []string) (config, error) {
 	if c.setupRuns < 30 && !c.smoke {
 		errs = append(errs, errors.New("-setup-runs must be at least 30"))
 	}
-	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 || c.logRecords <= 0 {
-		errs = append(errs, errors.New("-size, -rate, -sessions, -flood, -duration and -log-records must be positive"))
+	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 || c.logRecords <= 0 || c.hosts <= 0 || c.hostsIdle <= 0 {
+		errs = append(errs, errors.New("-size, -rate, -sessions, -flood, -duration, -log-records, -hosts and -hosts-idle must be positive"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -94,6 +99,7 @@ func (c *config) smallest() {
 	c.size, c.setupRuns, c.duration, c.rate = 1<<20, 3, time.Second, 20
 	c.sessions, c.flood, c.logRecords, c.sequenced = 20, 20, 1000, 200
 	c.consoleRecords = 500
+	c.hosts, c.hostsIdle = 50, 2*time.Second
 }
 
 func containsString(list []string, s string) bool {
@@ -136,7 +142,7 @@ func main() {
 // run measures every selected section, prints the table and writes the results.
 func run(ctx context.Context, cfg config) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	limit, err := fdlimit.Raise(max(2*cfg.sessions, floodFDsPerConn*cfg.flood) + fdHeadroom)
+	limit, err := fdlimit.Raise(max(2*cfg.sessions, floodFDsPerConn*cfg.flood, cfg.hosts) + fdHeadroom)
 	if err != nil {
 		return nil, err
 	}

@@ -102,8 +102,14 @@ func fetchProfile(addr, path string, d time.Duration) error {
 	if addr == "" {
 		return nil
 	}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds()))
-	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Get(url)
+	return fetchURLWithin(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path, d+30*time.Second)
+}
+
+// fetchURL saves what url answers (a runtime profile) at path.
+func fetchURL(url, path string) error { return fetchURLWithin(url, path, 30*time.Second) }
+
+func fetchURLWithin(url, path string, timeout time.Duration) error {
+	resp, err := (&http.Client{Timeout: timeout}).Get(url)
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}

@@ -109,15 +109,15 @@ func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store
 		return store.Host{}, false
 	}
 	now := s.cfg.Now()
-	h, cached := s.hostIdentities.get(id, now)
+	h, serial, cached := s.hostIdentities.get(id, now)
 	if !cached {
 		var ok bool
 		if h, ok = s.loadHost(r.Context(), w, id); !ok {
 			return store.Host{}, false
 		}
-		s.hostIdentities.put(h, now, s.cfg.HostAuthTTL)
+		serial = s.hostIdentities.put(h, now, s.cfg.HostAuthTTL)
 	}
-	if h.CertSerial != cert.SerialNumber.String() {
+	if serial == nil || serial.Cmp(cert.SerialNumber) != 0 {
 		refuseAuth(w, access.ErrCredentialMismatch, "this host certificate was replaced by a renewed one")
 		return store.Host{}, false
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,4 +33,23 @@ func BenchmarkConnectReachesTheHostLongPoll(b *testing.B) {
 		total += (<-polled).Sub(sent)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/connect-to-host")
+}
+
+// BenchmarkHeartbeat measures mTLS heartbeats (with relay latencies, as the Host agent sends
+// them) over kept-alive HTTPS connections from several Hosts at once; run it with
+// -cpuprofile to see where the CM spends a heartbeat.
+func BenchmarkHeartbeat(b *testing.B) {
+	w := startWorld(b)
+	hosts := []hostAgent{w.hosts["db-1"], w.hosts["web-1"]}
+	body := api.Heartbeat{RelayLatencies: map[string]int64{"cs-eu-1": 12}}
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		h := hosts[int(next.Add(1))%len(hosts)]
+		for pb.Next() {
+			var resp api.HeartbeatResponse
+			if err := api.Call(context.Background(), h.client, http.MethodPost, w.url+api.PathHeartbeat, "", body, &resp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

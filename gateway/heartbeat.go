@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,71 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
+
+// handleHeartbeat takes a Host's heartbeat over mTLS: a sign of life with its latencies to
+// relays. It is the CM's most frequent request, so it costs no store access while the Host's
+// identity is cached (presence is flushed in batches, the relay list is cached), and its
+// answer, the interval and the relays to measure, is encoded once per tenant and relay list.
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.admitAndAuthenticateHost(w, r)
+	if !ok {
+		return
+	}
+	var hb api.Heartbeat
+	if !readJSON(w, r, &hb) {
+		return
+	}
+	now := s.cfg.Now()
+	s.presence.seen(h.ID, now)
+	s.presence.setLatencies(h.ID, hb.RelayLatencies)
+	writeJSONBytes(w, http.StatusOK, s.heartbeatReply(r.Context(), h.Tenant, now))
+}
+
+// heartbeatReply is the encoded answer to a heartbeat of a Host of tenant. When the relays
+// cannot be listed, the answer names none, and is not kept.
+func (s *Server) heartbeatReply(ctx context.Context, tenant string, now time.Time) []byte {
+	b, err := s.relays.reply(ctx, s.cfg.Store, now, tenant, func(all []store.Relay) ([]byte, error) {
+		return s.encodeHeartbeatReply(tenantRelays(s.healthyRelays(all, now), tenant))
+	})
+	if err == nil {
+		return b
+	}
+	s.cfg.Logger.Warn("list relays for a heartbeat", "err", err)
+	if b, err = s.encodeHeartbeatReply(nil); err != nil {
+		s.cfg.Logger.Error("encode a heartbeat answer", "err", err)
+	}
+	return b
+}
+
+// encodeHeartbeatReply encodes a heartbeat's answer naming the relays to measure.
+func (s *Server) encodeHeartbeatReply(targets []api.RelayAddr) ([]byte, error) {
+	b, err := json.Marshal(api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second), Relays: targets})
+	return append(b, '\n'), err
+}
+
+// reply returns the answer to a heartbeat of a Host of tenant that build makes from the relay
+// list, kept with the list: the relays are read from the store at most once per
+// relayCacheTTL, and the answer built once for each tenant in that time.
+func (rr *relayRegistry) reply(ctx context.Context, st *store.DB, now time.Time, tenant string, build func([]store.Relay) ([]byte, error)) ([]byte, error) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	relays, err := rr.listLocked(ctx, st, now)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := rr.replies[tenant]; ok {
+		return b, nil
+	}
+	b, err := build(relays)
+	if err != nil {
+		return nil, err
+	}
+	if rr.replies == nil {
+		rr.replies = map[string][]byte{}
+	}
+	rr.replies[tenant] = b
+	return b, nil
+}
 
 // Reasons a signed heartbeat is refused before the store is asked.
 var (

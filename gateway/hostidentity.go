@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math/big"
 	"sync"
 	"time"
 
@@ -16,10 +17,21 @@ type hostIdentityCache struct {
 	entries map[string]hostIdentityEntry
 }
 
-// hostIdentityEntry is one cached Host and when it expires.
+// hostIdentityEntry is one cached Host, the serial of its certificate, and when it expires.
 type hostIdentityEntry struct {
-	host  store.Host
-	until time.Time
+	host   store.Host
+	serial *big.Int
+	until  time.Time
+}
+
+// certSerial parses the certificate serial the store holds for h (decimal, as
+// x509.Certificate.SerialNumber prints it); nil when it holds none.
+func certSerial(h store.Host) *big.Int {
+	n, ok := new(big.Int).SetString(h.CertSerial, 10)
+	if !ok {
+		return nil
+	}
+	return n
 }
 
 // newHostIdentityCache returns an empty cache.
@@ -27,26 +39,30 @@ func newHostIdentityCache() *hostIdentityCache {
 	return &hostIdentityCache{entries: map[string]hostIdentityEntry{}}
 }
 
-// get returns the cached Host with id when its entry has not expired at now.
-func (c *hostIdentityCache) get(id string, now time.Time) (store.Host, bool) {
+// get returns the cached Host with id, and its certificate serial, when its entry has not
+// expired at now.
+func (c *hostIdentityCache) get(id string, now time.Time) (store.Host, *big.Int, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
 	if !ok || !now.Before(e.until) {
-		return store.Host{}, false
+		return store.Host{}, nil, false
 	}
-	return e.host, true
+	return e.host, e.serial, true
 }
 
-// put remembers an enabled Host until now+ttl; a disabled one is forgotten.
-func (c *hostIdentityCache) put(h store.Host, now time.Time, ttl time.Duration) {
+// put remembers an enabled Host until now+ttl (a disabled one is forgotten) and returns its
+// certificate serial.
+func (c *hostIdentityCache) put(h store.Host, now time.Time, ttl time.Duration) *big.Int {
+	serial := certSerial(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h.Disabled || ttl <= 0 {
 		delete(c.entries, h.ID)
-		return
+		return serial
 	}
-	c.entries[h.ID] = hostIdentityEntry{host: h, until: now.Add(ttl)}
+	c.entries[h.ID] = hostIdentityEntry{host: h, serial: serial, until: now.Add(ttl)}
+	return serial
 }
 
 // forget drops a Host's entry, after this replica changed its state (disabled, deleted, a

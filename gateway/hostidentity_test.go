@@ -9,7 +9,7 @@ import (
 
 func TestHostAuthCacheTrustsAnEnabledHostOnlyForItsLifetime(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	enabled := store.Host{ID: "h_1", Name: "db-1"}
+	enabled := store.Host{ID: "h_1", Name: "db-1", CertSerial: "123456789012345678901234567890"}
 	disabled := store.Host{ID: "h_1", Name: "db-1", Disabled: true}
 	cases := []struct {
 		name    string
@@ -31,10 +31,21 @@ func TestHostAuthCacheTrustsAnEnabledHostOnlyForItsLifetime(t *testing.T) {
 			for _, h := range tc.put {
 				c.put(h, now, tc.ttl)
 			}
-			h, ok := c.get("h_1", now.Add(tc.at))
-			if ok != tc.wantHit || ok && h.Name != "db-1" {
-				t.Fatalf("get = %+v, %v; want hit %v", h, ok, tc.wantHit)
+			h, serial, ok := c.get("h_1", now.Add(tc.at))
+			if ok != tc.wantHit || ok && (h.Name != "db-1" || serial.String() != enabled.CertSerial) {
+				t.Fatalf("get = %+v (serial %v), %v; want hit %v", h, serial, ok, tc.wantHit)
 			}
 		})
+	}
+}
+
+func TestAStoredSerialThatIsNotANumberMatchesNoCertificate(t *testing.T) {
+	for _, serial := range []string{"", "0x1f", "12a", " 12"} {
+		if got := certSerial(store.Host{CertSerial: serial}); got != nil {
+			t.Errorf("serial %q parsed as %v; want none (every certificate refused)", serial, got)
+		}
+	}
+	if got := certSerial(store.Host{CertSerial: "42"}); got == nil || got.Int64() != 42 {
+		t.Errorf("serial 42 parsed as %v", got)
 	}
 }

@@ -163,34 +163,15 @@ func (s *Server) admitAndAuthenticateHost(w http.ResponseWriter, r *http.Request
 	return s.authenticateHost(w, r)
 }
 
-func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.admitAndAuthenticateHost(w, r)
-	if !ok {
-		return
-	}
-	var hb api.Heartbeat
-	if !readJSON(w, r, &hb) {
-		return
-	}
-	s.presence.seen(h.ID, s.cfg.Now())
-	s.presence.setLatencies(h.ID, hb.RelayLatencies)
-	targets, err := s.probeTargets(r, h.Tenant)
-	if err != nil {
-		s.cfg.Logger.Warn("list relays for a heartbeat", "err", err)
-	}
-	writeJSON(w, http.StatusOK, api.HeartbeatResponse{IntervalSeconds: int64(s.cfg.HeartbeatInterval / time.Second), Relays: targets})
-}
-
 func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	h, ok := s.admitAndAuthenticateHost(w, r)
 	if !ok {
 		return
 	}
-	s.presence.seen(h.ID, s.cfg.Now())
-	done := s.presence.polls(h.ID)
+	done := s.presence.polls(h.ID, s.cfg.Now()) // a Host that long-polls is alive
 	box := store.HostMailbox(h.ID)
 	reqs := decodeMail[api.HostRequest](s, box, s.collectMail(r.Context(), box, s.cfg.LongPoll))
-	done()
+	done(s.cfg.Now())
 	// The Host may have been disabled or deleted while it waited: refuse it now. When the store
 	// cannot say in time, only orders to end sessions go out: they take access away (the
 	// emergency brake, emergency.go), and the rest fails closed.
@@ -200,11 +181,16 @@ func (s *Server) handleHostRequests(w http.ResponseWriter, r *http.Request) {
 	if r.Context().Err() != nil {
 		return // the Host went away; what it collected is lost with its connection
 	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.cfg.Logger.Warn("host long-poll: store unavailable; passing on kill orders only", "host_id", h.ID, "err", err)
 		reqs = slices.DeleteFunc(reqs, func(q api.HostRequest) bool { return !q.Kill })
-	} else if !s.hostUsable(w, h.ID, now, err) {
+	case !s.hostUsable(w, h.ID, now, err):
+		s.hostIdentities.forget(h.ID)
 		return
+	default:
+		// What the store says now authenticates the Host's next long-poll, which follows at once.
+		s.hostIdentities.put(now, s.cfg.Now(), s.cfg.HostAuthTTL)
 	}
 	if reqs == nil {
 		reqs = []api.HostRequest{}

@@ -8,14 +8,26 @@ import (
 )
 
 // presence keeps what this replica saw of Hosts: when each was last seen, its relay
-// latencies, and its long-polls here. The store receives last-seen times and latencies in
-// batches (flushPresence), so every replica answers "is it online" alike within the flush
-// interval, without one store write per heartbeat.
+// latencies, and its long-polls here. A Host that long-polls is alive: a long-poll held here
+// counts as a sign of life for as long as it waits. The store receives last-seen times and
+// latencies in batches (flushPresence), so every replica answers "is it online" alike within
+// the flush interval, without one store write per heartbeat or long-poll. A Host that only
+// long-polls is written again once its stored sign of life is refresh old, so that the store
+// never holds one older than refresh plus a flush interval for it.
 type presence struct {
 	mu    sync.Mutex
 	hosts map[string]*hostState
 	dirty map[string]store.HostSeen
+	// refresh is the age of a polling Host's last stored sign of life at which a flush writes
+	// a new one.
+	refresh time.Duration
 }
+
+// pollRefresh is the refresh of a replica whose flush runs every heartbeat interval: a Host
+// that only long-polls has a sign of life in the store at most two and a half intervals old
+// (plus the flush's own time), inside the three intervals that count as online; and the store
+// takes one write per such Host every two intervals rather than every one.
+func pollRefresh(heartbeat time.Duration) time.Duration { return heartbeat * 3 / 2 }
 
 // maxLatencies bounds the relay latencies kept per Host.
 const maxLatencies = 64
@@ -24,10 +36,13 @@ type hostState struct {
 	lastSeen time.Time
 	latency  map[string]int64 // the Host's latency to relays, by id, in milliseconds
 	polling  int
+	stored   time.Time // the last sign of life handed to the store
 }
 
-func newPresence() *presence {
-	return &presence{hosts: map[string]*hostState{}, dirty: map[string]store.HostSeen{}}
+// newPresence returns an empty presence that rewrites a polling Host's sign of life in the
+// store once the last one written is refresh old.
+func newPresence(refresh time.Duration) *presence {
+	return &presence{hosts: map[string]*hostState{}, dirty: map[string]store.HostSeen{}, refresh: refresh}
 }
 
 func (p *presence) state(id string) *hostState {
@@ -49,17 +64,21 @@ func (p *presence) seen(id string, at time.Time) {
 	p.dirty[id] = d
 }
 
-// setLatencies records the Host's latest relay measurements (at most maxLatencies of them).
+// setLatencies records the Host's latest relay measurements (at most maxLatencies of them);
+// it keeps lat itself when it is small enough, so the caller must not change it afterwards.
 func (p *presence) setLatencies(id string, lat map[string]int64) {
 	if len(lat) == 0 {
 		return
 	}
-	kept := make(map[string]int64, min(len(lat), maxLatencies))
-	for k, v := range lat {
-		if len(kept) == maxLatencies {
-			break
+	kept := lat
+	if len(lat) > maxLatencies {
+		kept = make(map[string]int64, maxLatencies)
+		for k, v := range lat {
+			if len(kept) == maxLatencies {
+				break
+			}
+			kept[k] = v
 		}
-		kept[k] = v
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -98,27 +117,83 @@ func (p *presence) online(h store.Host, now time.Time, window time.Duration) (bo
 	return polling || now.Sub(last) <= window, last
 }
 
-// polls notes a long-poll of the Host on this replica; call the returned func when it ends.
-func (p *presence) polls(id string) (done func()) {
+// polls notes a long-poll of the Host on this replica, begun at now: a sign of life, written
+// to the store with the next batch unless the store holds a recent one already. Call the
+// returned func with the time the long-poll ended: the Host was alive until then.
+func (p *presence) polls(id string, now time.Time) (done func(end time.Time)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.state(id).polling++
-	return func() {
+	st := p.state(id)
+	st.polling++
+	p.touch(id, st, now)
+	return func(end time.Time) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if st, ok := p.hosts[id]; ok {
 			st.polling--
+			st.lastSeen = later(st.lastSeen, end)
 		}
 	}
 }
 
-// drainDirty returns and forgets the signs of life not yet written to the store.
-func (p *presence) drainDirty() map[string]store.HostSeen {
+// touch records a sign of life of a polling Host at now; it joins the next batch only when
+// the Host's last stored one is refresh old (or there is none). Call with p.mu held.
+func (p *presence) touch(id string, st *hostState, now time.Time) {
+	st.lastSeen = later(st.lastSeen, now)
+	if _, queued := p.dirty[id]; !queued && now.Sub(st.stored) < p.refresh {
+		return
+	}
+	d := p.dirty[id]
+	d.At = later(d.At, now)
+	p.dirty[id] = d
+}
+
+// drainDirty returns and forgets the signs of life not yet written to the store, with one at
+// now for every Host polling here whose last stored one is refresh old.
+func (p *presence) drainDirty(now time.Time) map[string]store.HostSeen {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for id, st := range p.hosts {
+		if st.polling > 0 {
+			p.touch(id, st, now)
+		}
+	}
 	d := p.dirty
-	p.dirty = map[string]store.HostSeen{}
+	p.dirty = make(map[string]store.HostSeen, len(d))
+	for id, seen := range d {
+		if st, ok := p.hosts[id]; ok {
+			st.stored = later(st.stored, seen.At)
+		}
+	}
 	return d
+}
+
+// requeue puts back a drained batch that the store did not take, under anything newer that
+// arrived meanwhile, for the next flush.
+func (p *presence) requeue(batch map[string]store.HostSeen) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, seen := range batch {
+		st, ok := p.hosts[id]
+		if !ok {
+			continue // forgotten meanwhile: disabled or deleted
+		}
+		st.stored = time.Time{}
+		d := p.dirty[id]
+		d.At = later(d.At, seen.At)
+		if d.RelayLatencies == nil {
+			d.RelayLatencies = seen.RelayLatencies
+		}
+		p.dirty[id] = d
+	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // forget drops a Host that was disabled or deleted: it is no longer online here.

@@ -13,7 +13,7 @@ import (
 const hostCount = 100_000
 
 func TestHeartbeatsOfAHundredThousandHostsAreOneBatchAndBoundedInMemory(t *testing.T) {
-	p := newPresence()
+	p := newPresence(pollRefresh(10 * time.Second))
 	ids := make([]string, hostCount)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("h_%06d", i)
@@ -24,14 +24,14 @@ func TestHeartbeatsOfAHundredThousandHostsAreOneBatchAndBoundedInMemory(t *testi
 			p.seen(id, t0.Add(time.Duration(round)*time.Second))
 		}
 	}
-	batch := p.drainDirty()
+	batch := p.drainDirty(t0.Add(3 * time.Second))
 	if len(batch) != hostCount {
 		t.Fatalf("one flush carries %d entries, want one per Host (%d)", len(batch), hostCount)
 	}
 	if got := batch[ids[42]].At; !got.Equal(t0.Add(2 * time.Second)) {
 		t.Errorf("the batch keeps %v for a Host, want its latest heartbeat", got)
 	}
-	if again := p.drainDirty(); len(again) != 0 {
+	if again := p.drainDirty(t0.Add(4 * time.Second)); len(again) != 0 {
 		t.Errorf("a second flush without heartbeats carries %d entries", len(again))
 	}
 	if len(p.hosts) != hostCount {
@@ -74,7 +74,7 @@ func TestAHostIsOnlineIfAnyReplicaSawItWithinTheWindow(t *testing.T) {
 		{"never seen", -1, -1, false, false, -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := newPresence()
+			p := newPresence(pollRefresh(10 * time.Second))
 			at := func(d time.Duration) time.Time {
 				if d == -1 {
 					return time.Time{}
@@ -86,12 +86,67 @@ func TestAHostIsOnlineIfAnyReplicaSawItWithinTheWindow(t *testing.T) {
 				p.seen("h1", at(c.localSeen))
 			}
 			if c.polling {
-				defer p.polls("h1")()
+				defer p.polls("h1", at(c.localSeen))(t0)
 			}
 			online, last := p.online(h, t0, window)
 			if online != c.wantOnline || !last.Equal(at(c.wantLast)) {
 				t.Fatalf("online = %v, last seen %v; want %v, %v", online, last, c.wantOnline, at(c.wantLast))
 			}
 		})
+	}
+}
+
+func TestALongPollIsASignOfLifeThatTheStoreHearsOfAtTheRefresh(t *testing.T) {
+	const interval = 10 * time.Second
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	p := newPresence(pollRefresh(interval))
+	done := p.polls("h1", at(0))
+	for _, c := range []struct {
+		flush int  // seconds after t0
+		want  bool // whether the batch carries h1, at the flush's time
+	}{
+		{0, true},   // the long-poll's start: never stored before
+		{10, false}, // stored 10 s ago: not yet refresh (15 s) old
+		{20, true},  // 20 s: refreshed while the long-poll waits
+		{30, false},
+		{40, true},
+	} {
+		batch := p.drainDirty(at(c.flush))
+		seen, ok := batch["h1"]
+		if ok != c.want || ok && !seen.At.Equal(at(c.flush)) {
+			t.Fatalf("flush at +%ds carries %v (%v), want it: %v", c.flush, seen.At, ok, c.want)
+		}
+		if online, _ := p.online(store.Host{ID: "h1"}, at(c.flush), 3*interval); !online {
+			t.Fatalf("a Host polling here is offline at +%ds", c.flush)
+		}
+	}
+	done(at(45))
+	if batch := p.drainDirty(at(100)); len(batch) != 0 {
+		t.Fatalf("a Host no longer polling is written again: %v", batch)
+	}
+	for _, c := range []struct {
+		at   int
+		want bool
+	}{{45 + 30, true}, {45 + 31, false}} {
+		if online, _ := p.online(store.Host{ID: "h1"}, at(c.at), 3*interval); online != c.want {
+			t.Errorf("at +%ds, %ds after its long-poll ended, online = %v, want %v", c.at, c.at-45, online, c.want)
+		}
+	}
+}
+
+func TestABatchTheStoreRefusedIsWrittenWithTheNextFlush(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	p := newPresence(pollRefresh(10 * time.Second))
+	p.seen("h1", t0)
+	p.setLatencies("h1", map[string]int64{"cs-1": 7})
+	p.seen("h2", t0)
+	failed := p.drainDirty(t0)
+	p.seen("h1", t0.Add(time.Second)) // a heartbeat without latencies arrives meanwhile
+	p.forget("h2")                    // and h2 is deleted
+	p.requeue(failed)
+	batch := p.drainDirty(t0.Add(2 * time.Second))
+	if len(batch) != 1 || !batch["h1"].At.Equal(t0.Add(time.Second)) || batch["h1"].RelayLatencies["cs-1"] != 7 {
+		t.Fatalf("the next flush carries %+v, want h1 at its latest heartbeat with its latencies, and no h2", batch)
 	}
 }

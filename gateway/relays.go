@@ -42,6 +42,9 @@ type relayRegistry struct {
 	alive map[string]bool
 	// reconciled is when each relay's session list was last compared with the records.
 	reconciled map[string]time.Time
+	// replies holds the encoded answer to a heartbeat, by the Host's tenant, made from relays
+	// (heartbeatReply); it goes with them.
+	replies map[string][]byte
 }
 
 func newRelayRegistry() *relayRegistry {
@@ -92,6 +95,11 @@ func (rr *relayRegistry) lost(all []store.Relay, now time.Time, stale time.Durat
 func (rr *relayRegistry) list(ctx context.Context, st *store.DB, now time.Time) ([]store.Relay, error) {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
+	return rr.listLocked(ctx, st, now)
+}
+
+// listLocked is list with rr.mu held.
+func (rr *relayRegistry) listLocked(ctx context.Context, st *store.DB, now time.Time) ([]store.Relay, error) {
 	if now.Sub(rr.fetched) < relayCacheTTL && rr.relays != nil {
 		return rr.relays, nil
 	}
@@ -99,14 +107,14 @@ func (rr *relayRegistry) list(ctx context.Context, st *store.DB, now time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("list relays: %w", err)
 	}
-	rr.relays, rr.fetched = relays, now
+	rr.relays, rr.fetched, rr.replies = relays, now, nil
 	return relays, nil
 }
 
 func (rr *relayRegistry) invalidate() {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
-	rr.relays = nil
+	rr.relays, rr.replies = nil, nil
 }
 
 func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
@@ -318,13 +326,18 @@ func (s *Server) probeTargets(r *http.Request, tenant string) ([]api.RelayAddr, 
 	if err != nil {
 		return nil, err
 	}
+	return tenantRelays(cands, tenant), nil
+}
+
+// tenantRelays returns where the relays of cands that a session of tenant could use listen.
+func tenantRelays(cands []store.Relay, tenant string) []api.RelayAddr {
 	out := []api.RelayAddr{}
 	for _, rel := range cands {
 		if !rel.Private || rel.Owner == tenant {
 			out = append(out, relayAddr(rel))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // relayAddr is where the ends dial rel.
@@ -390,11 +403,16 @@ func (s *Server) relayCandidates(ctx context.Context, now time.Time) ([]store.Re
 	if err != nil {
 		return nil, err
 	}
+	return s.healthyRelays(all, now), nil
+}
+
+// healthyRelays returns the relays of all that are healthy at now.
+func (s *Server) healthyRelays(all []store.Relay, now time.Time) []store.Relay {
 	var out []store.Relay
 	for _, rel := range all {
 		if rel.Healthy && now.Sub(rel.LastSeen) <= s.cfg.RelayStale {
 			out = append(out, rel)
 		}
 	}
-	return out, nil
+	return out
 }

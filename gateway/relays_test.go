@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -242,5 +244,46 @@ func TestThePairingReportRecordsTheTransportOnlyFromTheSessionsRelay(t *testing.
 	sess, err = w.store.GetSession(context.Background(), resp.SessionID)
 	if err != nil || sess.Transport != "guest=http host=tcp" {
 		t.Fatalf("session after pairing: %+v, %v; want transport guest=http host=tcp", sess, err)
+	}
+}
+
+// heartbeatAnswer sends a heartbeat as h and returns the relays and interval the CM answers.
+func heartbeatAnswer(t *testing.T, h hostAgent, url string) (ids []string, interval int64) {
+	t.Helper()
+	var resp api.HeartbeatResponse
+	if err := api.Call(context.Background(), h.client, http.MethodPost, url+api.PathHeartbeat, "", api.Heartbeat{}, &resp); err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	for _, r := range resp.Relays {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return ids, resp.IntervalSeconds
+}
+
+func TestAHeartbeatIsAnsweredWithTheRelaysItsTenantMayUseAndANewRelayAtOnce(t *testing.T) {
+	w := startWorld(t)
+	globex := w.enrollRelay(t, "cs-globex-1", "globex")
+	if err := w.tryRegister(globex, api.RelayRegistration{ID: "cs-globex-1", Addr: "10.0.0.7:1970", Region: "eu-west"}); err != nil {
+		t.Fatalf("register cs-globex-1: %v", err)
+	}
+	kiosk := w.enroll(t, "kiosk-7", map[string]string{"env": "prod"}, "globex")
+	for _, c := range []struct {
+		host string
+		h    hostAgent
+		want []string
+	}{
+		{"db-1 (acme)", w.hosts["db-1"], []string{"cs-eu-1"}},
+		{"kiosk-7 (globex)", kiosk, []string{"cs-eu-1", "cs-globex-1"}},
+		{"db-1 (acme) again, from the kept answer", w.hosts["db-1"], []string{"cs-eu-1"}},
+	} {
+		ids, interval := heartbeatAnswer(t, c.h, w.url)
+		if !slices.Equal(ids, c.want) || interval != int64(gateway.DefaultHeartbeatInterval/time.Second) {
+			t.Errorf("%s is told relays %v every %ds; want %v every %v", c.host, ids, interval, c.want, gateway.DefaultHeartbeatInterval)
+		}
+	}
+	w.registerRelay(t, api.RelayRegistration{ID: "cs-near", Addr: "127.0.0.1:1971", Region: "eu-west"})
+	if ids, _ := heartbeatAnswer(t, w.hosts["db-1"], w.url); !slices.Equal(ids, []string{"cs-eu-1", "cs-near"}) {
+		t.Errorf("the heartbeat right after cs-near registered names %v; want it among the relays", ids)
 	}
 }

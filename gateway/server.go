@@ -208,7 +208,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{
 		cfg:            cfg,
-		presence:       newPresence(),
+		presence:       newPresence(pollRefresh(cfg.HeartbeatInterval)),
 		relays:         newRelayRegistry(),
 		hostIdentities: newHostIdentityCache(),
 		mux:            http.NewServeMux(),
@@ -301,12 +301,16 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// flushPresence writes the signs of life this replica saw since the last flush (heartbeats,
+// and the Hosts long-polling here) to the store in one batch; a batch the store refuses waits
+// for the next flush.
 func (s *Server) flushPresence(ctx context.Context) error {
-	seen := s.presence.drainDirty()
+	seen := s.presence.drainDirty(s.cfg.Now())
 	if len(seen) == 0 {
 		return nil
 	}
 	if err := s.cfg.Store.TouchHosts(ctx, seen); err != nil {
+		s.presence.requeue(seen)
 		return fmt.Errorf("touch hosts: %w", err)
 	}
 	return nil
@@ -374,6 +378,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONBytes writes body, already encoded JSON, as writeJSON would write its value.
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func writeError(w http.ResponseWriter, e api.Error) {

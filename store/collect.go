@@ -33,10 +33,12 @@ type pendingCollect struct {
 	done chan error
 }
 
-// collectSQL takes a recipient's due messages; nextMailSQL finds when the next one is due.
+// collectSQL takes a recipient's due messages; nextMailSQL finds when the next one is due;
+// firstMailSQL when the first unexpired one is (or was) due.
 const (
-	collectSQL  = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
-	nextMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
+	firstMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND expires_at > $2"
+	collectSQL   = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
+	nextMailSQL  = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
 )
 
 // CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
@@ -44,8 +46,20 @@ const (
 // not yet due will be, or zero; when some are, next is zero (a caller with messages in hand
 // returns them before it waits again). A caller whose ctx ends before its messages are taken gets ctx's error and
 // takes none; once they are being taken, it waits for them, so that none is lost.
+//
+// An empty mailbox, what nearly every long-poll finds, costs one read and no write.
 func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
 	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
+	var first *time.Time
+	if err := (prepared{db}).QueryRowContext(ctx, firstMailSQL, recipient, p.at).Scan(scanNullTime(&first)); err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: look for mail of %s: %w", recipient, err)
+	}
+	switch {
+	case first == nil:
+		return nil, time.Time{}, nil
+	case first.After(now):
+		return nil, *first, nil
+	}
 	if db.d.kind == kindSQLite {
 		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 		err = db.collects.submit(ctx, db.collectBatch, p, p.done, giveUp)

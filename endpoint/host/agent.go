@@ -25,6 +25,10 @@ import (
 const (
 	// defaultHeartbeat is the heartbeat interval until the CM names one.
 	defaultHeartbeat = 10 * time.Second
+	// pollingHeartbeats is how many heartbeat intervals apart a Host whose long-polls the CM
+	// answers heartbeats: the CM counts a long-poll as a sign of life, so these heartbeats
+	// only carry relay latencies and fetch the relays to measure.
+	pollingHeartbeats = 6
 	// pollTimeout bounds one long-poll; the CM holds a poll for up to 25 s.
 	pollTimeout = 40 * time.Second
 	// DefaultProbeInterval is how often a Host re-measures its latency to relays.
@@ -134,6 +138,7 @@ func (h *Agent) poll(ctx context.Context, rt *hostRuntime) (api.HostRequests, er
 		defer cancel()
 		client := rt.cm()
 		err := api.Call(pctx, client, http.MethodGet, h.CMURL+api.PathHostRequests, "", nil, &reqs)
+		rt.polling.Store(err == nil)
 		switch {
 		case err == nil:
 			return reqs, nil

@@ -55,6 +55,9 @@ type hostRuntime struct {
 	leaf atomic.Pointer[x509.Certificate]
 	// counter is the last signed-heartbeat counter sent.
 	counter atomic.Int64
+	// polling is whether the CM answered the Host's last long-poll: the CM then counts the
+	// Host alive by its long-polls, and heartbeats may be rarer (heartbeatEvery).
+	polling atomic.Bool
 	// stop ends the agent with a cause.
 	stop context.CancelCauseFunc
 }

@@ -62,8 +62,20 @@ func (h *Agent) renew(ctx context.Context, rt *hostRuntime) error {
 	return h.useCertificate(rt, []byte(resp.Certificate))
 }
 
+// heartbeatEvery is the time between heartbeats at the CM's interval: pollingHeartbeats
+// intervals while the CM answers the Host's long-polls (which it counts as signs of life),
+// one otherwise.
+func heartbeatEvery(interval time.Duration, polling bool) time.Duration {
+	if polling {
+		return pollingHeartbeats * interval
+	}
+	return interval
+}
+
 // heartbeats tells the CM the Host is alive, with its latency to the relays the CM names,
-// re-measured every probe interval and at once when the CM names other relays.
+// re-measured every probe interval and at once when the CM names other relays. While the CM
+// answers the Host's long-polls, it heartbeats pollingHeartbeats times less often; it looks
+// every interval whether its long-polls still succeed.
 func (h *Agent) heartbeats(ctx context.Context, rt *hostRuntime) {
 	interval := defaultHeartbeat
 	var targets []api.RelayAddr
@@ -89,8 +101,13 @@ func (h *Agent) heartbeats(ctx context.Context, rt *hostRuntime) {
 				continue // measure the new relays and report them now
 			}
 		}
-		if !sleep(ctx, jitter(interval)) {
-			return
+		for sent := time.Now(); ; {
+			if !sleep(ctx, jitter(interval)) {
+				return
+			}
+			if time.Since(sent) >= heartbeatEvery(interval, rt.polling.Load())-interval/2 {
+				break
+			}
 		}
 	}
 }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
+)
+
+// Shape of the hosts section.
+const (
+	// idleHostsTarget is how many online Hosts one CM must hold.
+	idleHostsTarget = 50_000
+	// idleSteadyTimeout bounds the wait for every simulated Host's long-poll to wait at the CM.
+	idleSteadyTimeout = 5 * time.Minute
+	// idleConnectTimeout bounds the wait for a connect's request to reach its idle Host.
+	idleConnectTimeout = 15 * time.Second
+)
+
+// idleHostCount is how many simulated Hosts the section holds: the asked count, or what the
+// open-file limit leaves (the CM and this process each need one descriptor per Host).
+func (b *bench) idleHostCount() int {
+	n := b.cfg.hosts
+	if room := b.fileLimit - fdHeadroom; n > room {
+		b.log.Warn("bench: the open-file limit holds fewer idle Hosts than asked", "asked", n, "held", room, "limit", b.fileLimit)
+		n = room
+	}
+	return n
+}
+
+// measureHosts has one CM hold many simulated online Hosts, each idle in its long-poll on its
+// own TLS connection (HTTP/1.1, as the Host agent polls), and reports the CM's memory per Host
+// and CPU per Host per minute, then shows that a connect to one of them still reaches it.
+func (b *bench) measureHosts(ctx context.Context) error {
+	n := b.idleHostCount()
+	if n <= 0 {
+		return fmt.Errorf("the open-file limit %d leaves no room for idle Hosts", b.fileLimit)
+	}
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "hosts"), profile: b.cfg.profile != ""})
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	hosts, err := seedIdleHosts(ctx, b.log, st, n)
+	if err != nil {
+		return err
+	}
+	pool, err := certs.LoadCertPool(st.c.CAFile)
+	if err != nil {
+		return err
+	}
+	fleet, err := newIdleFleet(st.c.CMURL, pool)
+	if err != nil {
+		return err
+	}
+	defer fleet.close()
+
+	pid := st.c.CM().Pid()
+	rss0, err := rssBytes(pid)
+	if err != nil {
+		return err
+	}
+	others, err := cmLongPolls(ctx, st) // the relay's
+	if err != nil {
+		return err
+	}
+	connectCPU := startCPU(pid)
+	if err := fleet.start(ctx, hosts); err != nil {
+		return err
+	}
+	if err := waitLongPolls(ctx, st, others+n); err != nil {
+		return err
+	}
+	perConnect, err := connectCPU.perOp(int64(n))
+	if err != nil {
+		return err
+	}
+	idleCPU := startCPU(pid)
+	profiled := b.profileIdle(st)
+	if !waitOrEnd(ctx, b.cfg.hostsIdle) {
+		return ctx.Err()
+	}
+	profiled()
+	perHostIdle, err := idleCPU.perOp(int64(n))
+	if err != nil {
+		return err
+	}
+	rss, err := rssBytes(pid)
+	if err != nil {
+		return err
+	}
+	held, err := cmLongPolls(ctx, st)
+	if err != nil {
+		return err
+	}
+	held -= others
+	toHost, err := connectToIdleHost(ctx, st, fleet, hosts[n/2].name)
+	if err != nil {
+		return err
+	}
+	perMinute := time.Duration(float64(perHostIdle) * float64(time.Minute) / float64(b.cfg.hostsIdle))
+	r := b.r
+	r.add("hosts", "idle_hosts", float64(n), "hosts")
+	r.add("hosts", "long_polls_held", float64(held), "long-polls")
+	r.add("hosts", "cm_rss_per_host", float64(rss-rss0)/float64(n)/1024, "KiB")
+	r.add("hosts", "cm_rss", float64(rss)/(1<<20), "MiB")
+	r.add("hosts", "cm_cpu_per_host_per_min", us(perMinute), "µs")
+	r.add("hosts", "cm_cpu_per_host_connect", us(perConnect), "µs")
+	r.add("hosts", "connect_to_idle_host", ms(toHost), "ms")
+	r.add("hosts", "reconnects", float64(fleet.reconnects.Load()), "connections")
+	r.target("online Hosts held by one CM", float64(held), AtLeast, idleHostsTarget, "hosts")
+	return nil
+}
+
+// waitLongPolls waits until the CM holds at least n long-polls.
+func waitLongPolls(ctx context.Context, st *stack, n int) error {
+	deadline := time.Now().Add(idleSteadyTimeout)
+	for {
+		held, err := cmLongPolls(ctx, st)
+		if err == nil && held >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the CM holds %d long-polls after %v, want %d (last error: %v)", held, idleSteadyTimeout, n, err)
+		}
+		if !waitOrEnd(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// cmLongPolls reads the CM's portcullis_cm_long_polls metric.
+func cmLongPolls(ctx context.Context, st *stack) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, st.c.CMURL+api.PathMetrics, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := st.c.HTTPClient().Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("CM metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "portcullis_cm_long_polls "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no portcullis_cm_long_polls in the CM's metrics")
+}
+
+// connectToIdleHost has the signed-in user connect to the idle Host named host and returns
+// the time until the request reached the Host's waiting long-poll.
+func connectToIdleHost(ctx context.Context, st *stack, fleet *idleFleet, host string) (time.Duration, error) {
+	_, key, err := newKey()
+	if err != nil {
+		return 0, err
+	}
+	body := api.ConnectRequest{Host: host, Channels: []string{"exec"}, Encryption: access.LevelVeryHigh, PublicKey: key}
+	sent := time.Now()
+	var resp api.ConnectResponse
+	if err := api.Call(ctx, st.user.Client, http.MethodPost, st.c.CMURL+api.PathConnect, st.user.IDToken, body, &resp); err != nil {
+		return 0, fmt.Errorf("connect to idle Host %s: %w", host, err)
+	}
+	timeout := time.NewTimer(idleConnectTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case d := <-fleet.got:
+			for _, q := range d.reqs {
+				if d.host == host && q.SessionID == resp.SessionID && !q.Kill {
+					return d.at.Sub(sent), nil
+				}
+			}
+		case <-timeout.C:
+			return 0, fmt.Errorf("the request of session %s did not reach idle Host %s within %v", resp.SessionID, host, idleConnectTimeout)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// profileIdle saves a CPU profile of the CM holding its idle Hosts, and a heap profile when
+// the returned func is called, when profiling is on.
+func (b *bench) profileIdle(st *stack) (done func()) {
+	if b.cfg.profile == "" || st.pprof == "" {
+		return func() {}
+	}
+	errs := make(chan error, 1)
+	go func() {
+		errs <- fetchProfile(st.pprof, filepath.Join(b.cfg.profile, "cm-idle-hosts.pprof"), b.cfg.hostsIdle-time.Second)
+	}()
+	return func() {
+		if err := <-errs; err != nil {
+			b.log.Warn("bench: profile", "phase", "idle hosts", "err", err)
+		}
+		if err := fetchURL("http://"+st.pprof+"/debug/pprof/heap", filepath.Join(b.cfg.profile, "cm-idle-hosts-heap.pprof")); err != nil {
+			b.log.Warn("bench: heap profile", "phase", "idle hosts", "err", err)
+		}
+	}
+}
