@@ -158,19 +158,29 @@ func (g guestConfig) renew(ctx context.Context, hc *http.Client, tok *identity.T
 func newExecCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec HOST -- COMMAND [ARG...]",
-		Short: "Run a command on a Host through a relay and exit with its status",
-		Args:  cobra.MinimumNArgs(2),
+		Short: "Run a command on a Host through a relay, with this terminal's input, and exit with its status.",
+		Long: "Run a command on a Host through a relay and exit with its status. Standard input is forwarded " +
+			"and its end is the command's end of input, as with 'ssh HOST COMMAND' (-n: no input).",
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg guestConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
+			var stdin io.Reader = cmd.InOrStdin()
+			if noInput, _ := cmd.Flags().GetBool("no-stdin"); noInput {
+				stdin = nil
+			}
 			return runGuestSession(cmd, cfg, args[0], []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
-				return guest.Exec(ctx, s.Client, strings.Join(args[1:], " "), cmd.OutOrStdout(), cmd.ErrOrStderr())
+				return guest.Exec(ctx, s.Client, strings.Join(args[1:], " "), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
 	}
 	addSessionFlags(cmd)
+	cmd.Flags().BoolP("no-stdin", "n", false, "Give the command no input instead of this process's standard input.")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("%w (the remote command goes after --: portcullis exec HOST -- COMMAND [ARG...])", err)
+	})
 	return cmd
 }
 
