@@ -23,7 +23,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "test-deps: installing ${missing[*]}"
   # Another apt run (unattended upgrades, a parallel setup) may hold the lock: wait for it.
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  # DPkg::Lock::Timeout makes install wait for dpkg's lock; update takes the package lists'
+  # lock, which it does not wait for, so it is retried for as long.
+  for try in $(seq 60); do
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && break
+    [ "$try" = 60 ] && exit 1
+    echo "test-deps: apt is busy (another apt run holds its lock); retrying in 10 s" >&2
+    sleep 10
+  done
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 fi
 # PostgreSQL refuses to run as root: the tests start it as this user.
