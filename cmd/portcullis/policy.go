@@ -266,9 +266,25 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 	for _, k := range impactKinds {
 		fmt.Fprintf(&counts, "%s: %d\n", k, rep.Counts[k])
 	}
-	_, err := fmt.Fprintf(out, "%sreplayed %d decisions (skipped %d not made by the policy) against candidate %s; %d would change\n",
-		counts.String(), rep.Replayed, rep.Skipped, revision, len(rep.Changes))
+	connects, apiOps := replayedByPolicy(rep)
+	_, err := fmt.Fprintf(out, "%sreplayed %d decisions against candidate %s (%d connects, by authz.rego; %d API operations, portcullis/api/*, by api.rego); "+
+		"skipped %d that the CM made without the policy or recorded without input; %d would change\n",
+		counts.String(), rep.Replayed, revision, connects, apiOps, rep.Skipped, len(rep.Changes))
 	return err
+}
+
+// replayedByPolicy splits the replayed decisions into connects (authz.rego's) and API
+// operations (api.rego's).
+func replayedByPolicy(rep policy.ImpactReport) (connects, apiOps int) {
+	for path, n := range rep.ReplayedByPath {
+		switch {
+		case path == policy.DecisionPath:
+			connects += n
+		case strings.HasPrefix(path, policy.APIDecisionPathPrefix):
+			apiOps += n
+		}
+	}
+	return connects, apiOps
 }
 
 // describeAfter says what the candidate decides instead.
