@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -139,16 +140,16 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err := servePprof(ctx, cfg.PprofListen, log); err != nil {
 		return err
 	}
+	keys, err := loadCMKeys(cfg.CertsDir)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	pol, err := loadPolicy(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	keys, err := gateway.LoadKeys(cfg.CertsDir)
 	if err != nil {
 		return err
 	}
@@ -312,4 +313,14 @@ func httpsClient(pool *x509.CertPool, clientCerts ...tls.Certificate) *http.Clie
 		TLSClientConfig:     &tls.Config{RootCAs: pool, Certificates: clientCerts, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
 	}}
+}
+
+// loadCMKeys loads the CM's keys before anything else is created (a store, say); when they are
+// missing it says how to make them.
+func loadCMKeys(dir string) (*gateway.Keys, error) {
+	keys, err := gateway.LoadKeys(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the CM's keys are not in --certs-dir %s; create them with 'portcullis certs init --dir %s'", err, dir, dir)
+	}
+	return keys, err
 }

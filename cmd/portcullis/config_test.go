@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,4 +70,42 @@ func TestEveryCommandExplainsItself(t *testing.T) {
 		}
 	}
 	walk(newRootCmd())
+}
+
+func TestTheOldCMURLFlagStillWorksButIsHidden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"--cm", []string{"--cm", "https://new"}, "", "https://new"},
+		{"--cm-url", []string{"--cm-url", "https://old"}, "", "https://old"},
+		{"PORTCULLIS_CM_URL", nil, "https://old-env", "https://old-env"},
+		{"--cm wins", []string{"--cm", "https://new", "--cm-url", "https://old"}, "", "https://new"},
+		{"default", nil, "", "https://127.0.0.1:8443"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("PORTCULLIS_CM_URL", tt.env)
+			}
+			for _, newCmd := range []func() *cobra.Command{newCSCmd, newHostCmd, newExecCmd} {
+				var got struct {
+					CM string `mapstructure:"cm"`
+				}
+				cmd := newCmd()
+				cmd.SetErr(io.Discard)
+				cmd.Args = nil
+				cmd.RunE = func(cmd *cobra.Command, _ []string) error { return loadConfig(cmd, &got) }
+				cmd.SetArgs(tt.args)
+				if err := cmd.Execute(); err != nil || got.CM != tt.want {
+					t.Errorf("%s: cm = %q, %v; want %q", cmd.Name(), got.CM, err, tt.want)
+				}
+				if f := cmd.Flags().Lookup("cm-url"); f == nil || !f.Hidden || f.Deprecated == "" {
+					t.Errorf("%s: --cm-url is not a hidden, deprecated alias", cmd.Name())
+				}
+			}
+		})
+	}
 }

@@ -32,7 +32,7 @@ type guestConfig struct {
 func addGuestFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	addConfigFlag(cmd)
-	f.String("cm", "https://127.0.0.1:8443", "the Connection Manager's URL")
+	addCMFlag(f)
 	f.String("ca-file", "", "CA certificate of the CM and CS, trusted besides the system roots")
 	f.String("config-dir", "", "where signed-in credentials are cached (default: the user's config dir/portcullis)")
 }
@@ -81,6 +81,9 @@ func (g guestConfig) cmURL() string { return strings.TrimSuffix(g.CM, "/") }
 
 // identityConfig asks the CM how to sign in (GET /v1/auth/config).
 func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (identity.Config, error) {
+	if err := checkCMURL("cm", g.CM); err != nil {
+		return identity.Config{}, err
+	}
 	var ac api.AuthConfig
 	if err := api.Call(ctx, hc, http.MethodGet, g.cmURL()+api.PathAuthConfig, "", nil, &ac); err != nil {
 		return identity.Config{}, fmt.Errorf("ask the CM how to sign in: %w", err)
@@ -92,6 +95,9 @@ func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (ident
 // credential has expired (or is about to), it renews the sign-in with the refresh token and
 // obtains a new credential first, silently.
 func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
+	if err := checkCMURL("cm", g.CM); err != nil {
+		return nil, err
+	}
 	pool, err := optionalPool(g.CAFile)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,7 @@ func loadConfig(cmd *cobra.Command, out any) error {
 			return fmt.Errorf("read config %s: %w", file, err)
 		}
 	}
+	applyRenamedFlags(v, cmd.Flags())
 	if err := v.Unmarshal(out); err != nil {
 		return fmt.Errorf("decode configuration: %w", err)
 	}
