@@ -4,8 +4,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -65,6 +67,9 @@ func TestEveryCommandExplainsItself(t *testing.T) {
 		if c.Short == "" {
 			t.Errorf("%q has no help text", c.CommandPath())
 		}
+		if l := strings.TrimSpace(c.Long); l != "" && (!unicode.IsUpper([]rune(l)[0]) || !strings.HasSuffix(l, ".")) {
+			t.Errorf("%q: the long description is not full sentences: %q", c.CommandPath(), l)
+		}
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
@@ -107,5 +112,36 @@ func TestTheOldCMURLFlagStillWorksButIsHidden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBooleanFlagsShowPlainAndStillParse(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if u := c.UsageString(); strings.Contains(u, "[=true|false]") {
+			t.Errorf("%s help shows [=true|false]:\n%s", c.CommandPath(), u)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRootCmd()
+	walk(root)
+	initCmd, _, err := root.Find([]string{"certs", "init"})
+	if err != nil || !strings.Contains(initCmd.UsageString(), "      --force ") {
+		t.Fatalf("certs init help lacks a plain --force: %v", err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{{[]string{"--force"}, true}, {[]string{"--force=false"}, false}, {[]string{"--force=true"}, true}, {nil, false}} {
+		cmd := newCertsInitCmd()
+		plainBoolFlags(cmd)
+		if err := cmd.ParseFlags(tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if got, err := cmd.Flags().GetBool("force"); err != nil || got != tt.want {
+			t.Errorf("%v: force = %v, %v; want %v", tt.args, got, err, tt.want)
+		}
 	}
 }

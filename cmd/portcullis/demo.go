@@ -21,7 +21,7 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole system locally (CM with SQLite and the development IdP, a CS, a Host) and connect to the Host as a Guest",
-		Long: "demo builds nothing: it starts this binary's own cm, cs and host commands on loopback in a temporary directory,\n" +
+		Long: "Demo builds nothing: it starts this binary's own cm, cs and host commands on loopback in a temporary directory,\n" +
 			"signs alice in through the development identity provider (device flow), runs a command on the Host through the relay\n" +
 			"with 'portcullis exec', prints its output and the decision record, shows mallory being refused, then stops everything.\n" +
 			"It exits 0 only if the command really ran on the Host.",

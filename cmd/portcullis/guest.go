@@ -164,7 +164,7 @@ func (g guestConfig) renew(ctx context.Context, hc *http.Client, tok *identity.T
 func newExecCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec HOST -- COMMAND [ARG...]",
-		Short: "Run a command on a Host through a relay, with this terminal's input, and exit with its status.",
+		Short: "Run a command on a Host through a relay, with this terminal's input, and exit with its status",
 		Long: "Run a command on a Host through a relay and exit with its status. Standard input is forwarded " +
 			"and its end is the command's end of input, as with 'ssh HOST COMMAND' (-n: no input).",
 		Args: cobra.MinimumNArgs(2),

@@ -144,8 +144,8 @@ func newPolicyImpactCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "impact --candidate DIR [--since 7d]",
 		Short: "Replay past decisions against a candidate policy and list every decision it would change",
-		Long: "Reads the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
-			"allowed to query_decisions), replays each recorded input against the candidate policy and lists the\n" +
+		Long: "Read the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
+			"allowed to query_decisions), replay each recorded input against the candidate policy and list the\n" +
 			"decisions that would change: allow→deny, deny→allow and changed obligations, with counts.\n" +
 			"Connection decisions (portcullis/authz/decision) and admin and auditor API decisions\n" +
 			"(portcullis/api/<operation>) are replayed alike.\n" +
