@@ -24,7 +24,7 @@ func newRootCmd() *cobra.Command {
 		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),
-		newSessionsCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
+		newSessionsCmd(), newRelaysCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
 	)
 	plainBoolFlags(root)
 	return root
