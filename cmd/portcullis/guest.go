@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
 )
@@ -227,7 +228,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 	}
 	code, err := use(ctx, s)
 	if err != nil {
-		return err
+		return reportDenied(cmd, host, err)
 	}
 	if code != 0 {
 		return &exitError{code: code}
@@ -247,10 +248,16 @@ func printSession(w io.Writer, host string, s *guest.Session) {
 	}
 }
 
-// reportDenied prints a policy refusal with its reasons and turns it into exitDenied; other
-// errors come back unchanged.
+// reportDenied prints a refusal, by the policy (with its reasons) or by the Host (with its
+// reason only), and turns it into the one exit status of refusals (77, as access.ErrDenied);
+// other errors come back unchanged.
 func reportDenied(cmd *cobra.Command, host string, err error) error {
 	var denied *guest.DeniedError
+	var refused *endpoint.RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: %s refused the session (%s): %s\n", host, refused.Code, refused.Message)
+		return &exitError{code: access.ErrDenied.ExitCode()}
+	}
 	if !errors.As(err, &denied) {
 		return err
 	}
