@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
@@ -246,6 +247,25 @@ func printSession(w io.Writer, host string, s *guest.Session) {
 	if s.Grant.RelayReason != "" {
 		fmt.Fprintf(w, "portcullis: relay chosen: %s\n", s.Grant.RelayReason)
 	}
+	if m, ok := s.Client.Conn.(ssh.AlgorithmsConnMetadata); ok {
+		fmt.Fprintf(w, "portcullis: end-to-end SSH with the Host: %s\n", describeAlgorithms(m.Algorithms()))
+	}
+}
+
+// describeAlgorithms names what the Guest and the Host negotiated: key exchange, host key,
+// cipher and (for a cipher that is not AEAD) MAC, each way when the two directions differ.
+func describeAlgorithms(a ssh.NegotiatedAlgorithms) string {
+	dir := func(d ssh.DirectionAlgorithms) string {
+		if d.MAC == "" {
+			return "cipher " + d.Cipher
+		}
+		return "cipher " + d.Cipher + " with MAC " + d.MAC
+	}
+	ciphers := dir(a.Write)
+	if a.Read != a.Write {
+		ciphers = "to the Host " + dir(a.Write) + ", from the Host " + dir(a.Read)
+	}
+	return fmt.Sprintf("key exchange %s, host key %s, %s", a.KeyExchange, a.HostKey, ciphers)
 }
 
 // reportDenied prints a refusal, by the policy (with its reasons) or by the Host (with its

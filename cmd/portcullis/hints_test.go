@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestCheckCMURLSaysWhatToGive(t *testing.T) {
@@ -32,5 +34,24 @@ func TestAnUntrustedCANamesCAFile(t *testing.T) {
 	}
 	if plain := fmt.Errorf("other"); withHint(plain) != plain {
 		t.Error("another error got a hint")
+	}
+}
+
+func TestDescribeAlgorithmsNamesWhatWasNegotiated(t *testing.T) {
+	gcm := ssh.DirectionAlgorithms{Cipher: ssh.CipherAES256GCM}
+	ctr := ssh.DirectionAlgorithms{Cipher: ssh.CipherAES256CTR, MAC: ssh.HMACSHA256ETM}
+	tests := []struct {
+		a    ssh.NegotiatedAlgorithms
+		want string
+	}{
+		{ssh.NegotiatedAlgorithms{KeyExchange: ssh.KeyExchangeMLKEM768X25519, HostKey: ssh.KeyAlgoED25519, Read: gcm, Write: gcm},
+			"key exchange mlkem768x25519-sha256, host key ssh-ed25519, cipher aes256-gcm@openssh.com"},
+		{ssh.NegotiatedAlgorithms{KeyExchange: ssh.KeyExchangeDH16SHA512, HostKey: ssh.KeyAlgoED25519, Read: ctr, Write: gcm},
+			"to the Host cipher aes256-gcm@openssh.com, from the Host cipher aes256-ctr with MAC hmac-sha2-256-etm@openssh.com"},
+	}
+	for _, tt := range tests {
+		if got := describeAlgorithms(tt.a); !strings.Contains(got, tt.want) {
+			t.Errorf("describeAlgorithms = %q, want %q in it", got, tt.want)
+		}
 	}
 }
