@@ -175,32 +175,49 @@ func newExecCmd() *cobra.Command {
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			var stdin io.Reader = cmd.InOrStdin()
-			if noInput, _ := cmd.Flags().GetBool("no-stdin"); noInput {
-				stdin = nil
-			}
-			return runGuestSession(cmd, cfg, args[0], []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
-				return guest.Exec(ctx, s.Client, strings.Join(args[1:], " "), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
-			})
+			return runExec(cmd, cfg, args[0], args[1:])
 		},
 	}
 	addSessionFlags(cmd)
+	addExecFlags(cmd, "exec")
+	return cmd
+}
+
+// addExecFlags adds -n to a command that runs a remote command, and makes a flag error say
+// where the remote command goes.
+func addExecFlags(cmd *cobra.Command, name string) {
 	cmd.Flags().BoolP("no-stdin", "n", false, "Give the command no input instead of this process's standard input.")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return fmt.Errorf("%w (the remote command goes after --: portcullis exec HOST -- COMMAND [ARG...])", err)
+		return fmt.Errorf("%w (the remote command goes after --: portcullis %s HOST -- COMMAND [ARG...])", err, name)
 	})
-	return cmd
+}
+
+// runExec runs command on host with this process's standard input (none with -n), as
+// 'ssh HOST COMMAND' does, and exits with its status.
+func runExec(cmd *cobra.Command, cfg guestConfig, host string, command []string) error {
+	var stdin io.Reader = cmd.InOrStdin()
+	if noInput, _ := cmd.Flags().GetBool("no-stdin"); noInput {
+		stdin = nil
+	}
+	return runGuestSession(cmd, cfg, host, []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
+		return guest.Exec(ctx, s.Client, strings.Join(command, " "), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 func newSSHCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ssh HOST",
-		Short: "Open an interactive shell on a Host through a relay",
-		Args:  cobra.ExactArgs(1),
+		Use:   "ssh HOST [-- COMMAND [ARG...]]",
+		Short: "Open an interactive shell on a Host through a relay, or run a command there as 'ssh HOST COMMAND' does",
+		Long: "Open an interactive shell on a Host through a relay. With a COMMAND, run it instead, " +
+			"with this process's standard input and no terminal, and exit with its status, as 'ssh HOST COMMAND' and 'portcullis exec' do.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg guestConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
+			}
+			if len(args) > 1 {
+				return runExec(cmd, cfg, args[0], args[1:])
 			}
 			return runGuestSession(cmd, cfg, args[0], []string{"shell"}, func(ctx context.Context, s *guest.Session) (int, error) {
 				return guest.Shell(ctx, s.Client, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -208,6 +225,7 @@ func newSSHCmd() *cobra.Command {
 		},
 	}
 	addSessionFlags(cmd)
+	addExecFlags(cmd, "ssh")
 	return cmd
 }
 

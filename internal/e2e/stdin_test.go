@@ -67,3 +67,21 @@ func TestExecPipes100MBThroughSha256sum(t *testing.T) {
 		t.Errorf("the Host's sha256sum = %q, want %s (what was piped in)", stdout, want)
 	}
 }
+
+// 'ssh HOST COMMAND' runs the command as OpenSSH does, and a dashed argument without -- says
+// where the command goes instead of failing on an unknown flag.
+func TestSSHWithACommandRunsItAndDashesNeedTheSeparator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := sys.c.Guest(ctx, sys.users["alice@example.com"], "ssh", "web-1", "--", "wc", "-c")
+	cmd.Stdin = strings.NewReader("four")
+	if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != "4" {
+		t.Errorf("ssh web-1 -- wc -c: %q, %v", out, err)
+	}
+	for _, sub := range []string{"exec", "ssh"} {
+		_, stderr, code := guest(t, "alice@example.com", sub, "web-1", "uname", "-a")
+		if code == 0 || !strings.Contains(stderr, "portcullis "+sub+" HOST -- COMMAND") {
+			t.Errorf("%s web-1 uname -a: exit %d, stderr %q; want the hint to put -- first", sub, code, stderr)
+		}
+	}
+}
