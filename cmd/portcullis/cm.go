@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -294,7 +295,11 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 	if issuer == "" {
 		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
 	}
-	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log})
+	key, err := loadDevIdPKey(filepath.Join(cfg.CertsDir, devIdPKeyFile))
+	if err != nil {
+		return "", err
+	}
+	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log, SigningKey: key})
 	if err != nil {
 		return "", fmt.Errorf("development identity provider: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -28,12 +30,16 @@ func checkCMURL(flag, raw string) error {
 }
 
 // withHint adds to err what the user can do about it, when that is known: a server certificate
-// from a CA this machine does not trust needs --ca-file.
+// from a CA this machine does not trust needs --ca-file; a sign-in the CM no longer accepts (an
+// ID token signed with a key the identity provider no longer publishes, say) needs a new one.
 func withHint(err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	if errors.As(err, &unknownCA) {
 		return fmt.Errorf("%w\n(the server's certificate is signed by a CA this machine does not trust: "+
 			"name that CA's certificate, e.g. the ca.crt 'portcullis certs init' wrote, with --ca-file)", err)
+	}
+	if se, ok := api.AsStatus(err); ok && se.Body.Code == access.ErrUnauthenticated {
+		return fmt.Errorf("%w\n(the CM no longer accepts your sign-in: sign in again with 'portcullis login')", err)
 	}
 	return err
 }

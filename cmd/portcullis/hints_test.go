@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -31,6 +33,10 @@ func TestAnUntrustedCANamesCAFile(t *testing.T) {
 	err := withHint(fmt.Errorf("ask the CM: %w", x509.UnknownAuthorityError{}))
 	if !strings.Contains(err.Error(), "--ca-file") {
 		t.Errorf("hint = %v, want --ca-file named", err)
+	}
+	unknownKey := &api.StatusError{Status: 401, Body: api.Error{Code: access.ErrUnauthenticated, Reason: access.ErrBadSignature}}
+	if err := withHint(fmt.Errorf("connect: %w", unknownKey)); !strings.Contains(err.Error(), "sign in again with 'portcullis login'") {
+		t.Errorf("a sign-in the CM refuses: %v; want 'sign in again'", err)
 	}
 	if plain := fmt.Errorf("other"); withHint(plain) != plain {
 		t.Error("another error got a hint")
