@@ -11,6 +11,8 @@ need_pg() {
 missing=()
 need_pg && missing+=(postgresql)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+# The README's walkthrough (run by an end-to-end test) waits for the CM with curl.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The HTTP fallback of the relay is tested through a real proxy that forwards only plain HTTP.
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
 # Several CM replicas are tested behind a real load balancer.

@@ -121,7 +121,7 @@ func newCMCmd() *cobra.Command {
 	f.Duration("max-credential-ttl", gateway.DefaultMaxCredentialTTL, "longest lifetime of a Guest's key-bound client certificate (it never outlives its ID token)")
 	f.Duration("host-cert-ttl", gateway.DefaultHostCertTTL, "lifetime of Host client certificates (Hosts renew at two thirds of it)")
 	f.String("heartbeat-listen", "", "plain-HTTP address that accepts only Host heartbeats signed with the Host key, e.g. :8080 (default: none)")
-	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
+	f.Bool("dev-idp", false, "serve the development identity provider (alice, bob, carol, dave and mallory; see docs/identity-providers.md) under /idp — never in production")
 	f.String("instance", "", "name of this CM replica, recorded in every decision and holding the singleton lease; distinct per replica (default: host name and a random suffix)")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
