@@ -2,12 +2,17 @@ package main
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -58,6 +63,31 @@ func TestDescribeAlgorithmsNamesWhatWasNegotiated(t *testing.T) {
 	for _, tt := range tests {
 		if got := describeAlgorithms(tt.a); !strings.Contains(got, tt.want) {
 			t.Errorf("describeAlgorithms = %q, want %q in it", got, tt.want)
+		}
+	}
+}
+
+func TestFirstRunMistakesSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	certsDir := filepath.Join(dir, "certs")
+	db := filepath.Join(dir, "cm.db")
+	_, err := portcullis(t, "cm", "--dev-idp", "--certs-dir", certsDir, "--store", "sqlite:"+db, "--listen", "127.0.0.1:0")
+	if err == nil || !strings.Contains(err.Error(), "portcullis certs init --dir "+certsDir) {
+		t.Errorf("cm without certificates: %v; want it to name 'portcullis certs init'", err)
+	}
+	if _, statErr := os.Stat(db); !errors.Is(statErr, fs.ErrNotExist) {
+		t.Errorf("cm without certificates created its database first (%v)", statErr)
+	}
+	if _, err := portcullis(t, "certs", "init", "--dir", certsDir, "--algorithm", "p384"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = portcullis(t, "certs", "init", "--dir", certsDir, "--algorithm", "p384")
+	if !errors.Is(err, certs.ErrExists) || !strings.Contains(err.Error(), "--force") || strings.Contains(err.Error(), "Force to") {
+		t.Errorf("certs init twice: %v; want it to name --force", err)
+	}
+	for _, args := range [][]string{{"status", "--cm", "cm.example.com"}, {"status", "--cm", "http://cm.example.com"}} {
+		if _, err := portcullis(t, append(args, "--config-dir", dir)...); err == nil || !strings.Contains(err.Error(), "--cm https://cm.example.com") {
+			t.Errorf("%v: %v; want it to say --cm https://cm.example.com", args, err)
 		}
 	}
 }
