@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 PKGS    := ./...
 
-.PHONY: all build demo test test-deps vet cross fuzz bench bench-smoke bench-go clean
+.PHONY: all build demo test test-unit test-race test-fuzz test-deps vet cross fuzz bench bench-smoke bench-go clean
 
 all: build
 
@@ -16,12 +16,26 @@ demo: build
 # test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
 # the bench) when missing, then runs vet, the build and vet of every platform (cross), every
 # test, the race detector on the concurrent packages, a short fuzz pass and the bench's smoke
-# pass.
-test: test-deps vet cross
+# pass. Every stage runs even when an earlier one failed (make -k); test then fails naming
+# each stage that failed.
+TEST_STAGES := test-deps vet cross test-unit test-race test-fuzz bench-smoke
+test:
+	@failed=""; \
+	for s in $(TEST_STAGES); do \
+		echo "=== make $$s"; \
+		$(MAKE) --no-print-directory $$s || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed"; exit 1; fi; \
+	echo "make test: every stage passed"
+
+test-unit:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-race:
 	$(GO) test -count=1 -race -timeout 10m ./ticket/... ./relay/... ./gateway/...
+
+test-fuzz:
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
-	$(MAKE) bench-smoke
 
 test-deps:
 	./scripts/test-deps.sh

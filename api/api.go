@@ -304,7 +304,9 @@ type SessionEnd struct {
 
 // ConnectRequest is a Guest's request to reach a Host.
 type ConnectRequest struct {
-	Host       string   `json:"host"`
+	Host string `json:"host"`
+	// Channels are the channel kinds wanted (shell, exec, sftp, forward); at least one, or the
+	// request is refused (400 bad_request) and no decision is recorded.
 	Channels   []string `json:"channels"`
 	Encryption string   `json:"encryption,omitempty"`
 	// PublicKey is the Guest's fresh per-connection key in authorized_keys format.

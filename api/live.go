@@ -27,7 +27,18 @@ const (
 	ReasonPrefixRevoked = "policy now denies: "
 	// ReasonMaxDuration ends a session that reached its maximum duration.
 	ReasonMaxDuration = "max_duration"
+	// ReasonPrefixGuestRefused starts the reason of a session the Guest refused once granted
+	// ("guest refused: " + the Guest's reason, e.g. its encryption level is below the minimum).
+	ReasonPrefixGuestRefused = "guest refused: "
+	// MaxRefusalReason bounds the Guest's reason for refusing a session, in characters.
+	MaxRefusalReason = 300
 )
+
+// SessionRefusal is a Guest's refusal of the session it was granted
+// (POST /v1/sessions/{id}/refuse; only the session's user, only while it is live).
+type SessionRefusal struct {
+	Reason string `json:"reason"`
+}
 
 // Session is a session record as the API shows it (GET /v1/sessions, admins and auditors).
 type Session struct {

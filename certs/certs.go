@@ -180,7 +180,7 @@ func refuseExisting(dir string, names []string) error {
 		_, err := os.Lstat(path)
 		switch {
 		case err == nil:
-			return fmt.Errorf("%w: %s (set Force to overwrite)", ErrExists, path)
+			return fmt.Errorf("%w: %s", ErrExists, path)
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("certs: %w", err)
 		}

@@ -173,6 +173,7 @@ func TestConnectMalformedRequests(t *testing.T) {
 		"unknown field":  map[string]any{"host": "db-1", "channels": []string{"exec"}, "public_key": "x", "admin": true},
 		"bad host name":  api.ConnectRequest{Host: "../etc", Channels: []string{"exec"}},
 		"no channels":    api.ConnectRequest{Host: "db-1"},
+		"empty channels": api.ConnectRequest{Host: "db-1", Channels: []string{}, PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"},
 		"bad public key": api.ConnectRequest{Host: "db-1", Channels: []string{"exec"}, PublicKey: "ssh-ed25519 AAAA"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -347,6 +347,7 @@ func (s *Server) routes(metrics http.Handler) {
 	s.mux.HandleFunc("POST "+api.PathHostSessionEnd, s.handleHostSessionEnd)
 	s.mux.HandleFunc("GET "+api.PathSessions, s.handleListSessions)
 	s.mux.HandleFunc("GET "+api.PathSessions+"/{id}", s.handleGetSession)
+	s.mux.HandleFunc("POST "+api.PathSessions+"/{id}/refuse", s.handleRefuseSession)
 	s.mux.HandleFunc("POST "+api.PathReevaluate, s.handleReevaluate)
 	s.mux.HandleFunc("POST "+api.PathLocks, s.handleCreateLock)
 	s.mux.HandleFunc("GET "+api.PathLocks, s.handleListLocks)

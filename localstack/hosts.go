@@ -36,7 +36,7 @@ func (s *Stack) StartHost(ctx context.Context, admin User, h HostSpec) (*Proc, e
 	if err := api.Call(ctx, admin.Client, http.MethodPost, s.CMURL+api.PathEnrollmentTokens, admin.IDToken, req, &tok); err != nil {
 		return nil, fmt.Errorf("localstack: enrollment token for %s: %w", h.Name, err)
 	}
-	args := []string{"host", "--cm-url", s.CMURL, "--ca-file", s.CAFile,
+	args := []string{"host", "--cm", s.CMURL, "--ca-file", s.CAFile,
 		"--state-dir", filepath.Join(s.opts.Dir, "hosts", h.Name), "--enroll-token", tok.Token, "--name", h.Name}
 	if os.Getuid() == 0 {
 		args = append(args, "--run-as", hostAccount)

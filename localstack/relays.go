@@ -75,7 +75,7 @@ func (s *Stack) StartRelay(ctx context.Context, r RelaySpec) (*Proc, error) {
 	// The relay finds its own certificate in the certs directory, as `portcullis certs relay`
 	// leaves it there.
 	stateDir := filepath.Join(s.opts.Dir, "relays", name)
-	l := &launch{name: name, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm-url", s.CMURL,
+	l := &launch{name: name, args: []string{"cs", "--id", r.ID, "--advertise", advertise, "--cm", s.CMURL,
 		"--certs-dir", s.CertsDir(), "--region", r.Region, "--http-advertise", httpURL,
 		"--state-dir", stateDir, "--drain-timeout", relayDrainTimeout}}
 	for _, ls := range []struct {

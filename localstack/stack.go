@@ -162,8 +162,8 @@ func (s *Stack) CM() *Proc { return s.cm }
 func (s *Stack) KillCM() { s.cm.Kill() }
 
 // RestartCM starts the CM again on the same address, keys and store, logging as name, and
-// waits until it answers. The development identity provider restarts with new keys: sign in
-// again afterwards. With replicas, use RestartReplica.
+// waits until it answers. The development identity provider keeps its signing key (in the certs
+// directory), so sign-ins made before stay valid. With replicas, use RestartReplica.
 func (s *Stack) RestartCM(ctx context.Context, name string) error {
 	if s.replicated() {
 		return errors.New("localstack: RestartCM with CM replicas; use RestartReplica")

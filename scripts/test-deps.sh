@@ -11,6 +11,8 @@ need_pg() {
 missing=()
 need_pg && missing+=(postgresql)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+# The README's walkthrough (run by an end-to-end test) waits for the CM with curl.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The HTTP fallback of the relay is tested through a real proxy that forwards only plain HTTP.
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
 # Several CM replicas are tested behind a real load balancer.
@@ -25,7 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "test-deps: installing ${missing[*]}"
   # Another apt run (unattended upgrades, a parallel setup) may hold the lock: wait for it.
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  # DPkg::Lock::Timeout makes install wait for dpkg's lock; update takes the package lists'
+  # lock, which it does not wait for, so it is retried for as long.
+  for try in $(seq 60); do
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && break
+    [ "$try" = 60 ] && exit 1
+    echo "test-deps: apt is busy (another apt run holds its lock); retrying in 10 s" >&2
+    sleep 10
+  done
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 fi
 # PostgreSQL refuses to run as root: the tests start it as this user.

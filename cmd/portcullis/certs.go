@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,10 @@ func newCertsInitCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := certs.Init(dir, certs.InitOptions{Algorithm: certs.Algorithm(alg), Hosts: hosts, Relays: relays, Force: force})
+			if errors.Is(err, certs.ErrExists) {
+				return fmt.Errorf("%w: keys are already there; run again with --force to replace them all "+
+					"(every certificate issued from the old CA then stops being trusted)", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -66,7 +71,11 @@ func newCertsRelayCmd() *cobra.Command {
 			"needs none: it enrols with a relay enrollment token instead.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := certs.IssueRelay(dir, id, certs.RelayOptions{Algorithm: certs.Algorithm(alg), Force: force}); err != nil {
+			err := certs.IssueRelay(dir, id, certs.RelayOptions{Algorithm: certs.Algorithm(alg), Force: force})
+			if errors.Is(err, certs.ErrExists) {
+				return fmt.Errorf("%w: relay %s has a certificate already; run again with --force to replace it", err, id)
+			}
+			if err != nil {
 				return err
 			}
 			printRelayFiles(cmd, dir, id)

@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -119,7 +121,7 @@ func newCMCmd() *cobra.Command {
 	f.Duration("max-credential-ttl", gateway.DefaultMaxCredentialTTL, "longest lifetime of a Guest's key-bound client certificate (it never outlives its ID token)")
 	f.Duration("host-cert-ttl", gateway.DefaultHostCertTTL, "lifetime of Host client certificates (Hosts renew at two thirds of it)")
 	f.String("heartbeat-listen", "", "plain-HTTP address that accepts only Host heartbeats signed with the Host key, e.g. :8080 (default: none)")
-	f.Bool("dev-idp", false, "serve the development identity provider (the SCENARIOS users) under /idp — never in production")
+	f.Bool("dev-idp", false, "serve the development identity provider (alice, bob, carol, dave and mallory; see docs/identity-providers.md) under /idp — never in production")
 	f.String("instance", "", "name of this CM replica, recorded in every decision and holding the singleton lease; distinct per replica (default: host name and a random suffix)")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
@@ -139,16 +141,16 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err := servePprof(ctx, cfg.PprofListen, log); err != nil {
 		return err
 	}
+	keys, err := loadCMKeys(cfg.CertsDir)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
 	pol, err := loadPolicy(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	keys, err := gateway.LoadKeys(cfg.CertsDir)
 	if err != nil {
 		return err
 	}
@@ -297,7 +299,11 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 	if issuer == "" {
 		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
 	}
-	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log,
+	key, err := loadDevIdPKey(filepath.Join(cfg.CertsDir, devIdPKeyFile))
+	if err != nil {
+		return "", err
+	}
+	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log, SigningKey: key,
 		WebRedirectURIs: []string{consoleRedirectURI(cfg.PublicURL)}})
 	if err != nil {
 		return "", fmt.Errorf("development identity provider: %w", err)
@@ -317,4 +323,14 @@ func httpsClient(pool *x509.CertPool, clientCerts ...tls.Certificate) *http.Clie
 		TLSClientConfig:     &tls.Config{RootCAs: pool, Certificates: clientCerts, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
 	}}
+}
+
+// loadCMKeys loads the CM's keys before anything else is created (a store, say); when they are
+// missing it says how to make them.
+func loadCMKeys(dir string) (*gateway.Keys, error) {
+	keys, err := gateway.LoadKeys(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the CM's keys are not in --certs-dir %s; create them with 'portcullis certs init --dir %s'", err, dir, dir)
+	}
+	return keys, err
 }

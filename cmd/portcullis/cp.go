@@ -27,7 +27,7 @@ func newCpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cp [-r] SRC DST",
 		Short: "Copy files between this machine and a Host over SFTP (one side is HOST:PATH)",
-		Long: "cp copies SRC to DST; exactly one of them is HOST:PATH. A file is written under a temporary name and renamed " +
+		Long: "Copy SRC to DST; exactly one of them is HOST:PATH. A file is written under a temporary name and renamed " +
 			"when complete, on both ends, so an interrupted copy never leaves a half-written file under its final name. " +
 			"A progress bar shows on stderr when it is a terminal and a file takes more than a second.",
 		Args: cobra.ExactArgs(2),

@@ -32,7 +32,7 @@ type csConfig struct {
 	HTTPListen    string        `mapstructure:"http-listen"`
 	HTTPAdvertise string        `mapstructure:"http-advertise"`
 	MetricsListen string        `mapstructure:"metrics-listen"`
-	CMURL         string        `mapstructure:"cm-url"`
+	CMURL         string        `mapstructure:"cm"`
 	CertsDir      string        `mapstructure:"certs-dir"`
 	RelayCert     string        `mapstructure:"relay-cert"`
 	RelayKey      string        `mapstructure:"relay-key"`
@@ -50,7 +50,12 @@ type csConfig struct {
 func (c csConfig) Validate() error {
 	var errs []error
 	if c.ID == "" || c.Listen == "" || c.Advertise == "" || c.CMURL == "" {
-		errs = append(errs, errors.New("cs: id, listen, advertise and cm-url are required"))
+		errs = append(errs, errors.New("cs: id, listen, advertise and cm are required"))
+	}
+	if c.CMURL != "" {
+		if err := checkCMURL("cm", c.CMURL); err != nil {
+			errs = append(errs, fmt.Errorf("cs: %w", err))
+		}
 	}
 	if c.ID != "" {
 		if err := certs.CheckRelayID(c.ID); err != nil {
@@ -111,7 +116,7 @@ func newCSCmd() *cobra.Command {
 	f.String("http-listen", ":80", "address of the HTTP fallback for networks that pass only web traffic (\"\" disables it)")
 	f.String("http-advertise", "http://127.0.0.1:80", "base URL of the HTTP fallback, as registered with the CM")
 	f.String("metrics-listen", "127.0.0.1:9470", "address serving Prometheus /metrics (\"\" disables it)")
-	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
+	addCMFlag(f)
 	f.String("certs-dir", "certs", "directory with ca.crt, cs.crt and cs.key (the TLS certificate of port 1970) and a vendor relay's own certificate")
 	f.String("relay-cert", "", "a vendor relay's own client certificate to the CM, CN relay:<id> (default <certs-dir>/relay-<id>.crt, as 'portcullis certs relay --id <id>' writes it; a tenant's enrolled relay needs none)")
 	f.String("relay-key", "", "the key of --relay-cert (default <certs-dir>/relay-<id>.key)")

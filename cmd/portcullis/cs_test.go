@@ -23,7 +23,7 @@ func TestCSConfigValidateReportsEveryProblemAtOnce(t *testing.T) {
 	if err == nil {
 		t.Fatal("a bad configuration was accepted")
 	}
-	for _, want := range []string{"id, listen, advertise and cm-url are required", "http-advertise is required", "needs a state-dir", "must not be negative", "relay-cert and relay-key go together"} {
+	for _, want := range []string{"id, listen, advertise and cm are required", "http-advertise is required", "needs a state-dir", "must not be negative", "relay-cert and relay-key go together"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -10,9 +10,12 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/localstack"
 )
 
@@ -21,9 +24,10 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole system locally (CM with SQLite and the development IdP, a CS, a Host) and connect to the Host as a Guest",
-		Long: "demo builds nothing: it starts this binary's own cm, cs and host commands on loopback in a temporary directory,\n" +
+		Long: "Demo builds nothing: it starts this binary's own cm, cs and host commands on loopback in a temporary directory,\n" +
 			"signs alice in through the development identity provider (device flow), runs a command on the Host through the relay\n" +
-			"with 'portcullis exec', prints its output and the decision record, shows mallory being refused, then stops everything.\n" +
+			"with 'portcullis exec', prints its output and a summary of the decision record (-v: the whole record and every\n" +
+			"process's log), shows mallory being refused, stops everything and says what to try next by hand.\n" +
 			"It exits 0 only if the command really ran on the Host. It prints the web console's address; with --keep it keeps\n" +
 			"everything running after the demo, until interrupted, so that a person can sign in to the console.",
 		Args: cobra.NoArgs,
@@ -31,8 +35,8 @@ func newDemoCmd() *cobra.Command {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), verbose, keep)
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the logs of every process")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the system running after the demo (until interrupted) to look at the web console")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show the whole decision record and the logs of every process.")
+	cmd.Flags().BoolVar(&keep, "keep", false, "Keep the system running after the demo, until interrupted, to look at the web console.")
 	return cmd
 }
 
@@ -109,8 +113,12 @@ func runDemo(ctx context.Context, out io.Writer, verbose, keep bool) error {
 	if err != nil {
 		return fail(err)
 	}
-	rec, _ := json.MarshalIndent(d, "", "  ")
-	fmt.Fprintln(out, string(rec))
+	if verbose {
+		rec, _ := json.MarshalIndent(d, "", "  ")
+		fmt.Fprintln(out, string(rec))
+	} else {
+		printDecisionSummary(out, d)
+	}
 
 	step("mallory (no groups) tries the same and is refused:")
 	mallory, err := c.Login(ctx, "mallory@example.com", "password", "")
@@ -129,5 +137,50 @@ func runDemo(ctx context.Context, out io.Writer, verbose, keep bool) error {
 		return nil
 	}
 	step("demo passed: the command ran on the Host through the relay; stopping everything")
+	fmt.Fprint(out, demoNext)
 	return nil
 }
+
+// printDecisionSummary prints the few lines of a decision record a newcomer looks for: who, what,
+// the verdict and why, what it allows, and how to read the whole record.
+func printDecisionSummary(w io.Writer, d api.Decision) {
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	var result struct {
+		Obligations access.Obligations `json:"obligations"`
+	}
+	if b, err := json.Marshal(d.Result); err == nil {
+		_ = json.Unmarshal(b, &result)
+	}
+	o := result.Obligations
+	fmt.Fprintf(w, "    %s: %s on %s, policy revision %s\n", verdict, d.Subject, d.HostName, d.Revision)
+	for _, r := range d.Reasons {
+		fmt.Fprintf(w, "    reason: %s\n", r)
+	}
+	if d.Allow {
+		fmt.Fprintf(w, "    allows: %s for up to %s, encryption at least %s\n", strings.Join(o.Channels, ", "),
+			time.Duration(o.MaxDurationSeconds)*time.Second, o.MinEncryption)
+	}
+	if s := d.Labels["session_id"]; s != "" {
+		fmt.Fprintf(w, "    outcome: %s, session %s\n", d.Labels["outcome"], s)
+	}
+	fmt.Fprintln(w, "    (portcullis demo -v prints the whole record: the policy's input and result)")
+}
+
+// demoNext is what the demo suggests trying by hand once it has stopped.
+const demoNext = `
+What to try next, by hand: README.md, "Running CM, CS and Host on separate machines", starts
+with a walkthrough you can paste into one shell on this machine: certificates, the CM with the
+development identity provider, a CS, enrolling a Host, signing in and running commands:
+
+  portcullis certs init --dir certs --relay cs-eu-1
+  portcullis cm --dev-idp --certs-dir certs --store sqlite:cm.db --listen 127.0.0.1:8443 --public-url https://127.0.0.1:8443 &
+  ...
+  echo hello | portcullis exec web-1 -- cat
+
+Then try 'portcullis ssh web-1' and 'portcullis hosts' as alice, and 'portcullis sessions ls'
+and 'portcullis relays ls' after signing in as dave again.
+'portcullis demo -v' shows the whole decision record and every process's log.
+`

@@ -2,9 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"strings"
+
+	"github.com/portcullis/portcullis/identity/devidp"
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 // localIssuer answers the requests for the development identity provider this CM serves itself
@@ -65,4 +75,41 @@ func (w *bufferedResponse) WriteHeader(status int) {
 func (w *bufferedResponse) Write(b []byte) (int, error) {
 	w.wroteHeader = true
 	return w.body.Write(b)
+}
+
+// devIdPKeyFile is where, in the CM's certificates directory, the development identity
+// provider's signing key is kept, so that a restarted CM still accepts the ID tokens it signed.
+const devIdPKeyFile = "devidp.key"
+
+// loadDevIdPKey reads the development identity provider's signing key from path, or makes one
+// and writes it there (owner-only) when there is none yet.
+func loadDevIdPKey(path string) (*rsa.PrivateKey, error) {
+	pemBytes, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key, err := devidp.GenerateSigningKey()
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("encode the development identity provider's key: %w", err)
+		}
+		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, fmt.Errorf("keep the development identity provider's key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the development identity provider's key: %w", err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s holds no PEM private key: delete it to make a new one (everyone then signs in again)", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	key, ok := parsed.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("%s is not an RSA private key (%v): delete it to make a new one (everyone then signs in again)", path, err)
+	}
+	return key, nil
 }

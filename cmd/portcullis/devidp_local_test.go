@@ -4,6 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +46,26 @@ func TestTheCMAnswersItsOwnDevelopmentIdPInProcessAndPassesOtherRequestsOn(t *te
 	}
 	if len(next.seen) != 3 || len(next.seen) > 0 && next.seen[0] != "https://127.0.0.1:8443/idpx/keys" {
 		t.Errorf("passed on: %v, want the three other requests", next.seen)
+	}
+}
+
+func TestTheDevIdPKeyIsKeptAcrossStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), devIdPKeyFile)
+	first, err := loadDevIdPKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Fatalf("key file: %v, %v; want it owner-only", fi, err)
+	}
+	again, err := loadDevIdPKey(path)
+	if err != nil || !again.Equal(first) {
+		t.Fatalf("second start: %v; want the same key", err)
+	}
+	if err := os.WriteFile(path, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDevIdPKey(path); err == nil || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("a damaged key file: %v; want an error saying what to do", err)
 	}
 }

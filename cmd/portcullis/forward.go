@@ -13,7 +13,7 @@ func newForwardCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "forward HOST [LOCALPORT:]TARGET:PORT",
 		Short: "Forward a loopback port to TARGET:PORT as the Host reaches it (only targets the policy lists)",
-		Long: "forward listens on 127.0.0.1:LOCALPORT (a free port when omitted; it is printed on stderr) and carries each " +
+		Long: "Forward listens on 127.0.0.1:LOCALPORT (a free port when omitted; it is printed on stderr) and carries each " +
 			"connection through the relay to the Host, which dials TARGET:PORT only when the session's obligations list it. " +
 			"It runs until interrupted or the session ends.",
 		Args: cobra.ExactArgs(2),

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
 )
@@ -32,7 +34,7 @@ type guestConfig struct {
 func addGuestFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	addConfigFlag(cmd)
-	f.String("cm", "https://127.0.0.1:8443", "the Connection Manager's URL")
+	addCMFlag(f)
 	f.String("ca-file", "", "CA certificate of the CM and CS, trusted besides the system roots")
 	f.String("config-dir", "", "where signed-in credentials are cached (default: the user's config dir/portcullis)")
 }
@@ -81,6 +83,9 @@ func (g guestConfig) cmURL() string { return strings.TrimSuffix(g.CM, "/") }
 
 // identityConfig asks the CM how to sign in (GET /v1/auth/config).
 func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (identity.Config, error) {
+	if err := checkCMURL("cm", g.CM); err != nil {
+		return identity.Config{}, err
+	}
 	var ac api.AuthConfig
 	if err := api.Call(ctx, hc, http.MethodGet, g.cmURL()+api.PathAuthConfig, "", nil, &ac); err != nil {
 		return identity.Config{}, fmt.Errorf("ask the CM how to sign in: %w", err)
@@ -92,6 +97,9 @@ func (g guestConfig) identityConfig(ctx context.Context, hc *http.Client) (ident
 // credential has expired (or is about to), it renews the sign-in with the refresh token and
 // obtains a new credential first, silently.
 func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
+	if err := checkCMURL("cm", g.CM); err != nil {
+		return nil, err
+	}
 	pool, err := optionalPool(g.CAFile)
 	if err != nil {
 		return nil, err
@@ -158,31 +166,58 @@ func (g guestConfig) renew(ctx context.Context, hc *http.Client, tok *identity.T
 func newExecCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec HOST -- COMMAND [ARG...]",
-		Short: "Run a command on a Host through a relay and exit with its status",
-		Args:  cobra.MinimumNArgs(2),
+		Short: "Run a command on a Host through a relay, with this terminal's input, and exit with its status",
+		Long: "Run a command on a Host through a relay and exit with its status. Standard input is forwarded " +
+			"and its end is the command's end of input, as with 'ssh HOST COMMAND' (-n: no input).",
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg guestConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			return runGuestSession(cmd, cfg, args[0], []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
-				return guest.Exec(ctx, s.Client, strings.Join(args[1:], " "), cmd.OutOrStdout(), cmd.ErrOrStderr())
-			})
+			return runExec(cmd, cfg, args[0], args[1:])
 		},
 	}
 	addSessionFlags(cmd)
+	addExecFlags(cmd, "exec")
 	return cmd
+}
+
+// addExecFlags adds -n to a command that runs a remote command, and makes a flag error say
+// where the remote command goes.
+func addExecFlags(cmd *cobra.Command, name string) {
+	cmd.Flags().BoolP("no-stdin", "n", false, "Give the command no input instead of this process's standard input.")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("%w (the remote command goes after --: portcullis %s HOST -- COMMAND [ARG...])", err, name)
+	})
+}
+
+// runExec runs command on host with this process's standard input (none with -n), as
+// 'ssh HOST COMMAND' does, and exits with its status.
+func runExec(cmd *cobra.Command, cfg guestConfig, host string, command []string) error {
+	var stdin io.Reader = cmd.InOrStdin()
+	if noInput, _ := cmd.Flags().GetBool("no-stdin"); noInput {
+		stdin = nil
+	}
+	return runGuestSession(cmd, cfg, host, []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
+		return guest.Exec(ctx, s.Client, strings.Join(command, " "), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 func newSSHCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ssh HOST",
-		Short: "Open an interactive shell on a Host through a relay",
-		Args:  cobra.ExactArgs(1),
+		Use:   "ssh HOST [-- COMMAND [ARG...]]",
+		Short: "Open an interactive shell on a Host through a relay, or run a command there as 'ssh HOST COMMAND' does",
+		Long: "Open an interactive shell on a Host through a relay. With a COMMAND, run it instead, " +
+			"with this process's standard input and no terminal, and exit with its status, as 'ssh HOST COMMAND' and 'portcullis exec' do.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg guestConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
+			}
+			if len(args) > 1 {
+				return runExec(cmd, cfg, args[0], args[1:])
 			}
 			return runGuestSession(cmd, cfg, args[0], []string{"shell"}, func(ctx context.Context, s *guest.Session) (int, error) {
 				return guest.Shell(ctx, s.Client, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -190,6 +225,7 @@ func newSSHCmd() *cobra.Command {
 		},
 	}
 	addSessionFlags(cmd)
+	addExecFlags(cmd, "ssh")
 	return cmd
 }
 
@@ -211,7 +247,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 	}
 	code, err := use(ctx, s)
 	if err != nil {
-		return err
+		return reportDenied(cmd, host, err)
 	}
 	if code != 0 {
 		return &exitError{code: code}
@@ -229,12 +265,37 @@ func printSession(w io.Writer, host string, s *guest.Session) {
 	if s.Grant.RelayReason != "" {
 		fmt.Fprintf(w, "portcullis: relay chosen: %s\n", s.Grant.RelayReason)
 	}
+	if m, ok := s.Client.Conn.(ssh.AlgorithmsConnMetadata); ok {
+		fmt.Fprintf(w, "portcullis: end-to-end SSH with the Host: %s\n", describeAlgorithms(m.Algorithms()))
+	}
 }
 
-// reportDenied prints a policy refusal with its reasons and turns it into exitDenied; other
-// errors come back unchanged.
+// describeAlgorithms names what the Guest and the Host negotiated: key exchange, host key,
+// cipher and (for a cipher that is not AEAD) MAC, each way when the two directions differ.
+func describeAlgorithms(a ssh.NegotiatedAlgorithms) string {
+	dir := func(d ssh.DirectionAlgorithms) string {
+		if d.MAC == "" {
+			return "cipher " + d.Cipher
+		}
+		return "cipher " + d.Cipher + " with MAC " + d.MAC
+	}
+	ciphers := dir(a.Write)
+	if a.Read != a.Write {
+		ciphers = "to the Host " + dir(a.Write) + ", from the Host " + dir(a.Read)
+	}
+	return fmt.Sprintf("key exchange %s, host key %s, %s", a.KeyExchange, a.HostKey, ciphers)
+}
+
+// reportDenied prints a refusal, by the policy (with its reasons) or by the Host (with its
+// reason only), and turns it into the one exit status of refusals (77, as access.ErrDenied);
+// other errors come back unchanged.
 func reportDenied(cmd *cobra.Command, host string, err error) error {
 	var denied *guest.DeniedError
+	var refused *endpoint.RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: %s refused the session (%s): %s\n", host, refused.Code, refused.Message)
+		return &exitError{code: access.ErrDenied.ExitCode()}
+	}
 	if !errors.As(err, &denied) {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 // hostConfig is the Host agent's configuration.
 type hostConfig struct {
-	CMURL          string `mapstructure:"cm-url"`
+	CMURL          string `mapstructure:"cm"`
 	CAFile         string `mapstructure:"ca-file"`
 	StateDir       string `mapstructure:"state-dir"`
 	EnrollToken    string `mapstructure:"enroll-token"`
@@ -76,7 +76,7 @@ func newHostCmd() *cobra.Command {
 	f := cmd.Flags()
 	addConfigFlag(cmd)
 	addLogFlag(cmd)
-	f.String("cm-url", "https://127.0.0.1:8443", "the Connection Manager's URL")
+	addCMFlag(f)
 	f.String("ca-file", "", "CA certificate that signed the CM's and CS's TLS certificates (default: system roots)")
 	f.String("state-dir", "/var/lib/portcullis/host", "directory for the Host's key, certificate and identity, and the password scheme's lock table")
 	f.String("enroll-token", "", "one-time enrollment token (needed only for the first start)")
@@ -107,6 +107,9 @@ func addHostAuthFlags(cmd *cobra.Command) {
 func runHost(ctx context.Context, cfg hostConfig) error {
 	log, err := cfg.newLogger()
 	if err != nil {
+		return err
+	}
+	if err := checkCMURL("cm", cfg.CMURL); err != nil {
 		return err
 	}
 	log.Info("host agent starting", "cm_url", cfg.CMURL, "host_name", cfg.Name, "state_dir", cfg.StateDir)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"text/tabwriter"
@@ -34,24 +35,30 @@ func newHostsListCmd() *cobra.Command {
 			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodGet, g.CMURL+api.PathHosts, g.IDToken, nil, &hosts); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tTENANT\tTAGS\tSTATE\tLAST SEEN")
-			for _, h := range hosts {
-				state := map[bool]string{true: "online", false: "offline"}[h.Online]
-				if h.Disabled {
-					state = "disabled"
-				}
-				seen := "never"
-				if !h.LastSeen.IsZero() {
-					seen = h.LastSeen.Local().Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.ID, h.Tenant, formatTags(h.Tags), state, seen)
-			}
-			return tw.Flush()
+			return writeList(cmd, hosts, printHosts)
 		}),
 	}
 	addGuestFlags(cmd)
+	addFormatFlag(cmd)
 	return cmd
+}
+
+// printHosts prints enrolled Hosts as a table.
+func printHosts(w io.Writer, hosts []api.HostInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tTENANT\tTAGS\tSTATE\tLAST SEEN")
+	for _, h := range hosts {
+		state := map[bool]string{true: "online", false: "offline"}[h.Online]
+		if h.Disabled {
+			state = "disabled"
+		}
+		seen := "never"
+		if !h.LastSeen.IsZero() {
+			seen = h.LastSeen.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.ID, h.Tenant, formatTags(h.Tags), state, seen)
+	}
+	return tw.Flush()
 }
 
 // newHostActionCmd builds "hosts disable|enable|delete HOST".

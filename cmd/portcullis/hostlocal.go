@@ -50,7 +50,7 @@ func newHostPasswdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "passwd LOGON",
 		Short: "Set (or with --delete remove) a host-local logon's password for the password scheme (argon2id)",
-		Long:  "passwd reads the new password twice from the terminal, or once from stdin when it is not a terminal.",
+		Long:  "Passwd reads the new password twice from the terminal, or once from stdin when it is not a terminal.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg hostAuthConfig

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/api"
 	"github.com/spf13/cobra"
 )
 
@@ -24,24 +26,30 @@ func newHostsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tTAGS\tCHANNELS\tMIN ENCRYPTION")
-			for _, h := range me.Hosts {
-				state, seen := "offline", "never"
-				if h.Online {
-					state = "online"
-				}
-				if !h.LastSeen.IsZero() {
-					seen = h.LastSeen.UTC().Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, state, seen, formatTags(h.Tags), strings.Join(h.Channels, ","), h.MinEncryption)
-			}
-			return tw.Flush()
+			return writeList(cmd, me.Hosts, printReachable)
 		},
 	}
 	addGuestFlags(cmd)
+	addFormatFlag(cmd)
 	cmd.AddCommand(hostAdminCmds()...)
 	return cmd
+}
+
+// printReachable prints the Hosts the user may reach as a table.
+func printReachable(w io.Writer, hosts []api.ReachableHost) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tTAGS\tCHANNELS\tMIN ENCRYPTION")
+	for _, h := range hosts {
+		state, seen := "offline", "never"
+		if h.Online {
+			state = "online"
+		}
+		if !h.LastSeen.IsZero() {
+			seen = h.LastSeen.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, state, seen, formatTags(h.Tags), strings.Join(h.Channels, ","), h.MinEncryption)
+	}
+	return tw.Flush()
 }
 
 // formatTags prints tags as sorted key=value pairs.

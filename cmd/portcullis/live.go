@@ -56,10 +56,11 @@ func newSessionsListCmd() *cobra.Command {
 			if err := adminCall(cmd, http.MethodGet, api.PathSessions+"?"+q.Encode(), nil, &ss); err != nil {
 				return err
 			}
-			return printSessions(cmd.OutOrStdout(), ss)
+			return writeList(cmd, ss, printSessions)
 		},
 	}
 	addGuestFlags(cmd)
+	addFormatFlag(cmd)
 	f := cmd.Flags()
 	f.String("user", "", "only this user's sessions")
 	f.String("host", "", "only sessions to this host (name)")

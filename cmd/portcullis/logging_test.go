@@ -49,13 +49,13 @@ func daemonsUnderTest() map[string]daemonUnderTest {
 		"cs": {
 			args: func(_, certsDir string) []string {
 				return []string{"cs", "--listen", "127.0.0.1:0", "--http-listen", "", "--metrics-listen", "",
-					"--cm-url", closedURL, "--certs-dir", certsDir}
+					"--cm", closedURL, "--certs-dir", certsDir}
 			},
 			until: "fetch ticket keys from CM",
 		},
 		"host": {
 			args: func(dir, _ string) []string {
-				return []string{"host", "--cm-url", closedURL, "--state-dir", filepath.Join(dir, "host"),
+				return []string{"host", "--cm", closedURL, "--state-dir", filepath.Join(dir, "host"),
 					"--enroll-token", "pcet_test", "--name", "log-test"}
 			},
 			until: "host agent starting",

@@ -33,7 +33,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "portcullis:", err)
 		return ve.code
 	default:
-		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		fmt.Fprintln(os.Stderr, "portcullis:", withHint(err))
 		return access.ExitCode(err)
 	}
 }

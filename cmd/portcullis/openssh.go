@@ -25,7 +25,7 @@ func newProxyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "proxy HOST",
 		Short: "Carry an OpenSSH connection to a Host through a relay (use as ssh's ProxyCommand; see 'portcullis config ssh')",
-		Long: "proxy asks the CM to connect to HOST (a trailing --suffix is removed), adds the fresh session key and its certificate to " +
+		Long: "Proxy asks the CM to connect to HOST (a trailing --suffix is removed), adds the fresh session key and its certificate to " +
 			"the ssh-agent at SSH_AUTH_SOCK, pins the Host key in the config directory's known_hosts under the name ssh was given, " +
 			"then pipes stdin and stdout through the relay. ssh runs SSH end to end with the Host.",
 		Args: cobra.ExactArgs(1),

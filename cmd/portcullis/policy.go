@@ -142,8 +142,8 @@ func newPolicyImpactCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "impact --candidate DIR [--since 7d]",
 		Short: "Replay past decisions against a candidate policy and list every decision it would change",
-		Long: "Reads the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
-			"allowed to query_decisions), replays each recorded input against the candidate policy and lists the\n" +
+		Long: "Read the decision log through the CM's API (GET /v1/decisions, as the signed-in user, who must be\n" +
+			"allowed to query_decisions), replay each recorded input against the candidate policy and list the\n" +
 			"decisions that would change: allow→deny, deny→allow and changed obligations, with counts.\n" +
 			"Connection decisions (portcullis/authz/decision) and admin and auditor API decisions\n" +
 			"(portcullis/api/<operation>) are replayed alike.\n" +
@@ -243,9 +243,25 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 	for _, k := range impactKinds {
 		fmt.Fprintf(&counts, "%s: %d\n", k, rep.Counts[k])
 	}
-	_, err := fmt.Fprintf(out, "%sreplayed %d decisions (skipped %d not made by the policy) against candidate %s; %d would change\n",
-		counts.String(), rep.Replayed, rep.Skipped, revision, len(rep.Changes))
+	connects, apiOps := replayedByPolicy(rep)
+	_, err := fmt.Fprintf(out, "%sreplayed %d decisions against candidate %s (%d connects, by authz.rego; %d API operations, portcullis/api/*, by api.rego); "+
+		"skipped %d that the CM made without the policy or recorded without input; %d would change\n",
+		counts.String(), rep.Replayed, revision, connects, apiOps, rep.Skipped, len(rep.Changes))
 	return err
+}
+
+// replayedByPolicy splits the replayed decisions into connects (authz.rego's) and API
+// operations (api.rego's).
+func replayedByPolicy(rep policy.ImpactReport) (connects, apiOps int) {
+	for path, n := range rep.ReplayedByPath {
+		switch {
+		case path == policy.DecisionPath:
+			connects += n
+		case strings.HasPrefix(path, policy.APIDecisionPathPrefix):
+			apiOps += n
+		}
+	}
+	return connects, apiOps
 }
 
 // describeAfter says what the candidate decides instead.

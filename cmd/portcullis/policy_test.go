@@ -16,7 +16,7 @@ import (
 func TestPrintImpactTable(t *testing.T) {
 	at := time.Date(2026, 11, 24, 7, 30, 0, 0, time.UTC)
 	rep := policy.ImpactReport{
-		Replayed: 3, Skipped: 1,
+		Replayed: 3, Skipped: 1, ReplayedByPath: map[string]int{policy.DecisionPath: 2, policy.APIDecisionPath("decisions.query"): 1},
 		Changes: []policy.Change{
 			{Recorded: policy.Recorded{ID: "dec_1", Time: at, Subject: "bob@example.com", Host: "web-1"}, Kind: policy.ChangeAllowToDeny,
 				After: policy.Decision{Reasons: []string{"outside the window"}}},
@@ -35,7 +35,8 @@ func TestPrintImpactTable(t *testing.T) {
 		"allow_to_deny  dec_1", "outside the window", `"max_duration_seconds":1800`,
 		"dec_3     2026-11-24T07:30:00Z  portcullis/api/decisions.query  carol@example.com",
 		"allow_to_deny: 2\ndeny_to_allow: 0\nobligations: 1\n",
-		"replayed 3 decisions (skipped 1 not made by the policy) against candidate rev-2; 3 would change",
+		"replayed 3 decisions against candidate rev-2 (2 connects, by authz.rego; 1 API operations, portcullis/api/*, by api.rego); " +
+			"skipped 1 that the CM made without the policy or recorded without input; 3 would change",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -24,10 +24,30 @@ func newRootCmd() *cobra.Command {
 		newProxyCmd(), newConfigCmd(), newHostsCmd(), newForwardCmd(), newCpCmd(), newSFTPServerCmd(),
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),
-		newSessionsCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
+		newSessionsCmd(), newRelaysCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
 	)
+	plainBoolFlags(root)
 	return root
 }
+
+// plainBoolFlags makes c's and its subcommands' boolean flags show in help as --force rather than
+// pflag's --force[=true|false]; they still parse --force, --force=true and --force=false.
+func plainBoolFlags(c *cobra.Command) {
+	c.InitDefaultHelpFlag()
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() == "bool" {
+			f.NoOptDefVal = "true"
+			f.Value = plainBool{f.Value}
+		}
+	})
+	for _, sub := range c.Commands() {
+		plainBoolFlags(sub)
+	}
+}
+
+// plainBool is a boolean flag value that does not call itself one (no IsBoolFlag method), which
+// is what makes pflag print [=true|false] after its name; NoOptDefVal keeps --flag alone true.
+type plainBool struct{ pflag.Value }
 
 // addConfigFlag adds --config to a command whose settings load through loadConfig.
 func addConfigFlag(cmd *cobra.Command) {
@@ -61,6 +81,7 @@ func loadConfig(cmd *cobra.Command, out any) error {
 			return fmt.Errorf("read config %s: %w", file, err)
 		}
 	}
+	applyRenamedFlags(v, cmd.Flags())
 	if err := v.Unmarshal(out); err != nil {
 		return fmt.Errorf("decode configuration: %w", err)
 	}

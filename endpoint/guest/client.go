@@ -247,10 +247,24 @@ func (g *Client) ask(ctx context.Context, req api.ConnectRequest, pub ssh.Public
 		return grant, fmt.Errorf("connect to %s: %w", req.Host, err)
 	}
 	if min := grant.Obligations.MinEncryption; !access.LevelAtLeast(g.level(), min) {
+		g.refuse(ctx, grant.SessionID, fmt.Sprintf("its encryption level %s is below the policy's minimum %s", g.level(), access.NormalizeLevel(min)))
 		return grant, fmt.Errorf("%w: this Guest insists on %q, and the policy demands at least %q for %s (decision %s)",
 			ErrBelowMinimum, g.level(), access.NormalizeLevel(min), req.Host, grant.DecisionID)
 	}
 	return grant, nil
+}
+
+// refuse tells the CM that the Guest will not use the session it granted, so that the session
+// is recorded as ended now, with why, rather than when its pairing times out. It is best
+// effort: a CM that does not hear it ends the session at that timeout.
+func (g *Client) refuse(ctx context.Context, sessionID, reason string) {
+	if sessionID == "" {
+		return
+	}
+	path := api.PathSessions + "/" + url.PathEscape(sessionID) + "/refuse"
+	if err := api.Call(ctx, g.HTTPClient(), http.MethodPost, g.CMURL+path, g.IDToken, api.SessionRefusal{Reason: reason}, nil); err != nil && g.Warnings != nil {
+		fmt.Fprintf(g.Warnings, "portcullis: could not tell the CM that the session is refused: %v\n", err)
+	}
 }
 
 // DialRelay dials the grant's Connection Server with the Guest's ticket, over TCP or the HTTP

@@ -89,7 +89,9 @@ func handshake(conn net.Conn, cfg SSHConfig) (*ssh.Client, <-chan struct{}, erro
 	c, chans, reqs, err := ssh.NewClientConn(conn, conn.RemoteAddr().String(), conf)
 	if err != nil {
 		if refused, ok := endpoint.ParseRefusal(banner.text()); ok {
-			return nil, nil, fmt.Errorf("guest: ssh handshake: %w: %w", refused, err)
+			// The refusal is the whole story: the SSH library's account of the failed
+			// authentication ("no supported methods remain") only hides it.
+			return nil, nil, fmt.Errorf("guest: ssh handshake: %w", refused)
 		}
 		return nil, nil, fmt.Errorf("guest: ssh handshake: %w", err)
 	}

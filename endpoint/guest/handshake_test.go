@@ -52,7 +52,7 @@ func TestExecEndsWithItsContext(t *testing.T) {
 	out := newTranscript()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Exec(ctx, client, "echo started; exec sleep 60", out, nil)
+		_, err := Exec(ctx, client, "echo started; exec sleep 60", nil, out, nil)
 		done <- err
 	}()
 	out.MustSee(t, "started")
@@ -62,7 +62,7 @@ func TestExecEndsWithItsContext(t *testing.T) {
 	}
 	// The connection survives for the next command.
 	var stdout strings.Builder
-	if code, err := Exec(t.Context(), client, "echo again", &stdout, nil); err != nil || code != 0 || stdout.String() != "again\n" {
+	if code, err := Exec(t.Context(), client, "echo again", nil, &stdout, nil); err != nil || code != 0 || stdout.String() != "again\n" {
 		t.Fatalf("next Exec = %d, %v, %q", code, err, stdout.String())
 	}
 }

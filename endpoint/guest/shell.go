@@ -14,17 +14,19 @@ import (
 	"github.com/portcullis/portcullis/endpoint"
 )
 
-// Exec runs cmd on the Host (through the Host's shell, as `shell -c cmd`), stdout and stderr
-// kept apart, and returns the remote exit status (128+n for a program killed by signal n). A
+// Exec runs cmd on the Host (through the Host's shell, as `shell -c cmd`), stdin forwarded
+// (its end is the program's end of input, as with `ssh host cmd`; nil is an empty input),
+// stdout and stderr kept apart, and returns the remote exit status (128+n for a program killed by signal n). A
 // refusal is a *endpoint.RefusedError (errors.Is(err, access.ErrChannelNotAllowed) when the
 // obligations do not allow exec). Cancelling ctx closes the session; Exec returns once the Host
 // confirms (closing c unblocks a Host that stopped answering).
-func Exec(ctx context.Context, c *ssh.Client, cmd string, stdout, stderr io.Writer) (exitCode int, err error) {
+func Exec(ctx context.Context, c *ssh.Client, cmd string, stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error) {
 	sess, err := newSession(c)
 	if err != nil {
 		return -1, err
 	}
 	defer func() { _ = sess.Close() }()
+	sess.Stdin = stdin
 	return run(ctx, sess, stdout, stderr, func() error { return sess.Start(cmd) })
 }
 

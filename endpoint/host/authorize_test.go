@@ -137,7 +137,7 @@ deny contains "only ops may use this workstation" if not allow
 				if p.clientErr != nil {
 					t.Fatalf("refused: %v (host: %v)", p.clientErr, p.served())
 				}
-				if code, err := guest.Exec(ctx, p.client, "true", nil, nil); err != nil || code != 0 {
+				if code, err := guest.Exec(ctx, p.client, "true", nil, nil, nil); err != nil || code != 0 {
 					t.Fatalf("exec after the schemes allowed: %d %v", code, err)
 				}
 				return
@@ -181,7 +181,7 @@ func TestSessionsRunAsTheConfiguredAccount(t *testing.T) {
 		t.Fatal(p.clientErr)
 	}
 	var out strings.Builder
-	if code, err := guest.Exec(t.Context(), p.client, "id -un; echo $USER", &out, nil); err != nil || code != 0 {
+	if code, err := guest.Exec(t.Context(), p.client, "id -un; echo $USER", nil, &out, nil); err != nil || code != 0 {
 		t.Fatalf("exec: %d %v", code, err)
 	}
 	if out.String() != "nobody\nnobody\n" {

@@ -22,7 +22,7 @@ func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
 		wantText string
 	}{
 		{"exec when only shell is allowed", []string{"shell"}, func(t *testing.T, c *ssh.Client) error {
-			_, err := guest.Exec(t.Context(), c, "id", nil, nil)
+			_, err := guest.Exec(t.Context(), c, "id", nil, nil, nil)
 			return err
 		}, access.ErrChannelNotAllowed, "exec (this session allows: shell)"},
 		{"shell when only exec is allowed", []string{"exec"}, func(t *testing.T, c *ssh.Client) error {
@@ -46,7 +46,7 @@ func TestHostRefusesWhatTheObligationsDoNotAllow(t *testing.T) {
 			return err
 		}, nil, "forward (this session allows: shell)"},
 		{"session channel when only forward is allowed", []string{"forward"}, func(t *testing.T, c *ssh.Client) error {
-			_, err := guest.Exec(t.Context(), c, "id", nil, nil)
+			_, err := guest.Exec(t.Context(), c, "id", nil, nil, nil)
 			return err
 		}, access.ErrChannelNotAllowed, "session channels (this session allows: forward)"},
 	}

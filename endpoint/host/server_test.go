@@ -89,7 +89,7 @@ func TestServeSSHEndsWithItsContext(t *testing.T) {
 	out := newTranscript()
 	done := make(chan error, 1)
 	go func() {
-		_, err := guest.Exec(t.Context(), p.client, "echo started; exec sleep 60", out, nil)
+		_, err := guest.Exec(t.Context(), p.client, "echo started; exec sleep 60", nil, out, nil)
 		done <- err
 	}()
 	out.MustSee(t, "started")
@@ -212,7 +212,7 @@ func TestNegotiationStaysInTheHostsLevel(t *testing.T) {
 				}
 			}
 			var out strings.Builder
-			if code, err := guest.Exec(t.Context(), client, "echo ok", &out, nil); err != nil || code != 0 || out.String() != "ok\n" {
+			if code, err := guest.Exec(t.Context(), client, "echo ok", nil, &out, nil); err != nil || code != 0 || out.String() != "ok\n" {
 				t.Errorf("Exec = %d, %v, %q", code, err, out.String())
 			}
 		})

@@ -21,7 +21,7 @@ func TestSessionEndsWhenTheCertificateExpires(t *testing.T) {
 		t.Fatal(p.clientErr)
 	}
 	out := newTranscript()
-	code, err := guest.Exec(t.Context(), p.client, "echo $$; exec sleep 60", out, nil)
+	code, err := guest.Exec(t.Context(), p.client, "echo $$; exec sleep 60", nil, out, nil)
 	if err == nil {
 		t.Fatalf("Exec returned %d without error after the certificate expired", code)
 	}

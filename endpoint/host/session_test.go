@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -19,17 +20,21 @@ func TestExecKeepsStreamsApartAndReturnsTheExitStatus(t *testing.T) {
 	client := connected(t, newFixture(t))
 	tests := []struct {
 		cmd              string
+		stdin            string
 		wantOut, wantErr string
 		wantCode         int
 	}{
-		{"echo out; echo err >&2; exit 7", "out\n", "err\n", 7},
-		{"printf '%s' \"$PORTCULLIS_SESSION_ID\"", "sess-TestExecKeepsStreamsApartAndReturnsTheExitStatus", "", 0},
-		{"kill -TERM $$", "", "", 128 + int(syscall.SIGTERM)},
+		{"echo out; echo err >&2; exit 7", "", "out\n", "err\n", 7},
+		{"cat", "hello\n", "hello\n", "", 0},
+		{"wc -c", "12345", "5\n", "", 0},
+		{"cat; echo end", "", "end\n", "", 0},
+		{"printf '%s' \"$PORTCULLIS_SESSION_ID\"", "", "sess-TestExecKeepsStreamsApartAndReturnsTheExitStatus", "", 0},
+		{"kill -TERM $$", "", "", "", 128 + int(syscall.SIGTERM)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cmd, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code, err := guest.Exec(t.Context(), client, tt.cmd, &stdout, &stderr)
+			code, err := guest.Exec(t.Context(), client, tt.cmd, strings.NewReader(tt.stdin), &stdout, &stderr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,10 +32,26 @@ type signingKey struct {
 }
 
 func newSigningKey() (*signingKey, error) {
+	key, err := GenerateSigningKey()
+	if err != nil {
+		return nil, err
+	}
+	return signingKeyOf(key)
+}
+
+// GenerateSigningKey makes a fresh RSA key of the size the provider signs with, for
+// Config.SigningKey.
+func GenerateSigningKey() (*rsa.PrivateKey, error) {
 	key, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
 	if err != nil {
 		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
 	}
+	return key, nil
+}
+
+// signingKeyOf wraps key, with its key id: the start of the SHA-256 of its public half, so the
+// same key always has the same id.
+func signingKeyOf(key *rsa.PrivateKey) (*signingKey, error) {
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("devidp: encode signing key: %w", err)

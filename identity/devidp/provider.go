@@ -3,6 +3,7 @@ package devidp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"html/template"
@@ -32,6 +33,9 @@ type Config struct {
 	// WebRedirectURIs are redirect URIs of web applications (the CM's web console, e.g.
 	// https://127.0.0.1:8443/ui/callback) the client may use besides the loopback ones.
 	WebRedirectURIs []string
+	// SigningKey is the first signing key (RSA, 2048 bits or more); nil makes a fresh one. A
+	// caller that keeps it across restarts keeps the ID tokens it signed verifying.
+	SigningKey *rsa.PrivateKey
 }
 
 // Provider is a running development OpenID Provider. It is safe for concurrent use.
@@ -82,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if clientID == "" {
 		clientID = DefaultClientID
 	}
-	key, err := newSigningKey()
+	key, err := firstKey(cfg.SigningKey)
 	if err != nil {
 		return nil, err
 	}
@@ -190,3 +194,14 @@ func (p *Provider) RotateKey() error {
 
 // errLoginRequest: the login form was posted without a pending sign-in request.
 var errLoginRequest = errors.New("this sign-in request is missing; start again from the application")
+
+// firstKey is the configured signing key, or a fresh one.
+func firstKey(key *rsa.PrivateKey) (*signingKey, error) {
+	if key == nil {
+		return newSigningKey()
+	}
+	if key.N.BitLen() < rsaKeyBits {
+		return nil, fmt.Errorf("devidp: the signing key has %d bits, want at least %d", key.N.BitLen(), rsaKeyBits)
+	}
+	return signingKeyOf(key)
+}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +64,12 @@ func TestEveryHonouredTicketHasACommittedDecisionAfterTheCMIsKilled(t *testing.T
 		}
 	}
 	t.Logf("%d sessions honoured and granted before and around the crash; every one has its committed record", len(honoured))
+
+	// The development identity provider kept its signing key: alice's sign-in from before the
+	// crash still works, without signing in again.
+	if out, err := c.Guest(ctx, alice, "exec", "-n", "db-1", "--", "echo", "still-signed-in").CombinedOutput(); err != nil || !strings.Contains(string(out), "still-signed-in") {
+		t.Errorf("alice's cached sign-in after the CM restarted: %v\n%s", err, out)
+	}
 }
 
 // startSmallStack starts a system of its own with one relay and one Host, and signs dave and

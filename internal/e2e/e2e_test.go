@@ -143,10 +143,14 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("portcullis demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"hello from", "demo passed", `"allow": true`, "denied"} {
+	for _, want := range []string{"hello from", "demo passed", "allow: alice@example.com on db-1", "allows: ", "denied", "What to try next"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	// A summary, not the record: mallory's refusal and what to try next fit on one screen.
+	if lines := strings.Count(out, "\n"); lines > 45 || strings.Contains(out, `"input":`) {
+		t.Errorf("demo printed %d lines (the whole record?); want a short summary:\n%s", lines, out)
 	}
 }
 

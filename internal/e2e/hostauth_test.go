@@ -130,9 +130,25 @@ func TestKioskRefusalsNameTheScheme(t *testing.T) {
 	if code == 0 || !strings.Contains(screen, "host scheme confirm refused") || !strings.Contains(screen, "declined") {
 		t.Fatalf("declined by the local user: exit %d; terminal:\n%s", code, screen)
 	}
+	refusedOnlyWithTheReason(t, screen, code)
 	screen, code = execOnATerminal(t, "not-the-password")
 	if code == 0 || !strings.Contains(screen, "host scheme password refused") || !strings.Contains(screen, "wrong logon or password") {
 		t.Fatalf("wrong password: exit %d; terminal:\n%s", code, screen)
+	}
+	refusedOnlyWithTheReason(t, screen, code)
+}
+
+// refusedOnlyWithTheReason checks that a Host-side refusal exits like a central one (77) and
+// prints the reason without the SSH library's words around it.
+func refusedOnlyWithTheReason(t *testing.T, screen string, code int) {
+	t.Helper()
+	if code != 77 {
+		t.Errorf("a Host-side refusal exited %d, want 77 like a refusal by the CM", code)
+	}
+	for _, noise := range []string{"no supported methods remain", "unexpected message type", "ssh: handshake failed", "attempted methods"} {
+		if strings.Contains(screen, noise) {
+			t.Errorf("the refusal carries SSH noise %q:\n%s", noise, screen)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package cmlink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -130,12 +131,18 @@ func (l *Link) Run(ctx context.Context, r Relay, keys *ticket.KeySet) {
 func (l *Link) maintain(ctx context.Context, r Relay, keys *ticket.KeySet) {
 	interval := firstReportInterval
 	lastKeys := time.Now()
+	registered := false
 	for {
 		next, err := l.Register(ctx, r)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			l.logger().Warn("register with CM", "relay_id", l.relayID(), "err", err)
-		case next > 0:
+		case err == nil && !registered:
+			// Once, and again after a failure: that the CM knows this relay, and under which id.
+			l.logger().Info("registered with the CM", "relay_id", l.relayID(), "cm_url", l.CMURL, "addr", l.Registration.Addr, "report_every", cmp.Or(next, interval))
+		}
+		registered = err == nil
+		if next > 0 {
 			interval = next
 		}
 		if time.Since(lastKeys) > orDefault(l.KeyRefresh, DefaultKeyRefresh) {
