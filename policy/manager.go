@@ -65,6 +65,9 @@ type Status struct {
 	// AllowUntested is true when the Manager accepts policies without tests
 	// (ManagerConfig.AllowUntested, the CM's --allow-untested-policy).
 	AllowUntested bool `json:"allow_untested"`
+	// Watching is true while Run watches the policy's files for changes (notified at once);
+	// false while it only polls, every PollInterval.
+	Watching bool `json:"watching"`
 	// LastError is why the last candidate was refused; empty when the last load succeeded.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when the last candidate was refused.
@@ -85,8 +88,12 @@ type ManagerConfig struct {
 	Bundle string
 	// Verify checks the bundle's signature; required with Bundle.
 	Verify BundleVerification
-	// PollInterval is how often Run looks for a change; default DefaultPollInterval.
+	// PollInterval is how often Run looks for a change besides watching the files (a safety
+	// net for file systems that do not notify); default DefaultPollInterval.
 	PollInterval time.Duration
+	// Debounce is how long Run waits for the files to be quiet after a notified change before
+	// it reads them; default DefaultDebounce.
+	Debounce time.Duration
 	// AllowUntested rolls out a policy that has no Rego tests (reported as Status.Untested);
 	// default false: such a policy is refused with ErrUntested, at start and on reload.
 	AllowUntested bool
@@ -105,8 +112,8 @@ func (c *ManagerConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.PollInterval < 0 {
-		errs = append(errs, errors.New("policy: poll interval must not be negative"))
+	if c.PollInterval < 0 || c.Debounce < 0 {
+		errs = append(errs, errors.New("policy: poll interval and debounce must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -121,8 +128,10 @@ type Manager struct {
 	reload      sync.Mutex // serialises reloads; guards fingerprint
 	fingerprint [sha256.Size]byte
 
-	mu     sync.Mutex // guards status
+	mu     sync.Mutex // guards status and changed
 	status Status
+	// changed is closed (and replaced) when a new policy rolls out.
+	changed chan struct{}
 }
 
 // NewManager loads the configured policy; it fails when the first policy cannot serve.
@@ -133,15 +142,21 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = DefaultDebounce
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle), AllowUntested: cfg.AllowUntested}}
+	m := &Manager{cfg: cfg, changed: make(chan struct{}), status: Status{Origin: cfg.origin(), Location: cfg.location(), AllowUntested: cfg.AllowUntested}}
 	if _, err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
+
+// location is the policy directory or bundle file; empty for the embedded policy.
+func (c *ManagerConfig) location() string { return cmp.Or(c.Dir, c.Bundle) }
 
 func (c *ManagerConfig) origin() string {
 	switch {
@@ -192,6 +207,7 @@ func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	}
 	if m.current.Swap(e) != nil {
 		m.status.Reloads++
+		m.announce()
 	}
 	m.status.Revision, m.status.LoadedAt, m.status.Tests, m.status.Untested = e.Revision(), e.loadedAt, tests, tests == 0
 	m.status.LastError, m.status.LastErrorAt = "", time.Time{}
@@ -254,25 +270,6 @@ func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) 
 		return nil, 0, fmt.Errorf("%w: no test_ rule ran; write tests in %s files, or allow untested policies explicitly", ErrUntested, testSuffix)
 	}
 	return e, report.Passed, nil
-}
-
-// Run looks for a changed policy every PollInterval until ctx ends, rolling out good ones.
-// The embedded policy never changes, so Run only waits then.
-func (m *Manager) Run(ctx context.Context) error {
-	if m.cfg.origin() == OriginEmbedded {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(m.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_, _ = m.Reload(ctx) // a refusal is logged and kept in Status
-		}
-	}
 }
 
 // fingerprintFS hashes every file's path and content, so that any change shows.
