@@ -104,7 +104,7 @@ func newCMCmd() *cobra.Command {
 	f.String("policy-key", "", "file of the PEM public key (or HS* shared secret) that verifies the policy bundle's signature")
 	f.String("policy-key-id", "", "the key id the bundle signature must be verified as (set explicitly, never taken from the bundle)")
 	f.String("policy-key-alg", policy.DefaultBundleAlgorithm, "the bundle signature's algorithm (ES384, ES256, RS256, PS256, HS256, ...)")
-	f.Duration("policy-poll", policy.DefaultPollInterval, "how often the policy directory or bundle is checked for changes")
+	f.Duration("policy-poll", policy.DefaultPollInterval, "how often the policy directory or bundle is also polled for changes, besides the file notifications it is watched with (a safety net for file systems that do not notify, such as NFS)")
 	f.Bool(flagAllowUntested, false, "serve a policy directory or bundle that has no Rego tests (refused by default); shown in GET /v1/policy/status and portcullis_policy_untested")
 	f.String("oidc-issuer", "", "OIDC issuer URL of the identity provider (default with --dev-idp: PUBLIC_URL/idp)")
 	f.String("oidc-client-id", "portcullis", "OIDC client id Guests sign in with")
