@@ -38,6 +38,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("log") {
 		b.step("log", func() error { return b.measureLog(ctx) })
 	}
+	if b.want("policychange") {
+		b.step("policychange", func() error { return b.measurePolicyChange(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }

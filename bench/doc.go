@@ -33,6 +33,12 @@
 //     after the CS displaced it), then 20 sessions whose Host and Guest halves come from the same
 //     address, each timed until both are paired (the target: under 2 s), and the CS's RSS
 //     before and under the flood.
+//   - policychange: a CM whose policy is a directory it watches (its poll set beyond the run, so
+//     only file notifications count), a CS and the bench Host; alice holds a session, the
+//     policy file is rewritten (beside, then renamed) to deny it, and the times from the write
+//     to the CM's roll-out, the CM's ending of the session, the Host's order and the CS's end
+//     (from their logs) and the Guest's exit are taken, p50 and p95 over 20 changes; the
+//     target is Host and CS both ended within 2 s p95.
 //
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate

@@ -38,7 +38,7 @@ type config struct {
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log"}
+var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "policychange"}
 
 func parseFlags(args []string) (config, error) {
 	var c config
