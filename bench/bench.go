@@ -38,6 +38,9 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("log") {
 		b.step("log", func() error { return b.measureLog(ctx) })
 	}
+	if b.want("scaling") {
+		b.step("scaling", func() error { return b.measureScaling(ctx) })
+	}
 	if b.want("policychange") {
 		b.step("policychange", func() error { return b.measurePolicyChange(ctx) })
 	}
