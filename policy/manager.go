@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,9 @@ import (
 )
 
 // DefaultPollInterval is how often a Manager looks for a changed policy when
-// ManagerConfig.PollInterval is zero.
-const DefaultPollInterval = 2 * time.Second
+// ManagerConfig.PollInterval is zero: besides the file watch for a directory or bundle file, and
+// the only way for a bundle service (cheap then: an unchanged bundle is a 304).
+const DefaultPollInterval = time.Second
 
 // Origins of a loaded policy, as Status reports them.
 const (
@@ -84,8 +86,12 @@ type Status struct {
 type ManagerConfig struct {
 	// Dir is a directory of .rego modules, their _test.rego tests and input.schema.json.
 	Dir string
-	// Bundle is an OPA bundle (.tar.gz); its signature is verified with Verify.
+	// Bundle is an OPA bundle (.tar.gz): a file, or the https:// URL of a bundle service; its
+	// signature is verified with Verify.
 	Bundle string
+	// BundleClient fetches a bundle URL; default: the system's roots, and proxies from the
+	// environment.
+	BundleClient *http.Client
 	// Verify checks the bundle's signature; required with Bundle.
 	Verify BundleVerification
 	// PollInterval is how often Run looks for a change besides watching the files (a safety
@@ -112,6 +118,11 @@ func (c *ManagerConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if isBundleURL(c.Bundle) {
+		if err := validateBundleURL(c.Bundle); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.PollInterval < 0 || c.Debounce < 0 {
 		errs = append(errs, errors.New("policy: poll interval and debounce must not be negative"))
 	}
@@ -125,8 +136,10 @@ type Manager struct {
 	cfg     ManagerConfig
 	current atomic.Pointer[Engine]
 
-	reload      sync.Mutex // serialises reloads; guards fingerprint
+	reload      sync.Mutex // serialises reloads; guards fingerprint and fetcher
 	fingerprint [sha256.Size]byte
+	// fetcher downloads the bundle from a bundle service; nil for a file or directory.
+	fetcher *bundleFetcher
 
 	mu     sync.Mutex // guards status and changed
 	status Status
@@ -149,6 +162,9 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, changed: make(chan struct{}), status: Status{Origin: cfg.origin(), Location: cfg.location(), AllowUntested: cfg.AllowUntested}}
+	if isBundleURL(cfg.Bundle) {
+		m.fetcher = &bundleFetcher{url: cfg.Bundle, client: cmp.Or(cfg.BundleClient, &http.Client{})}
+	}
 	if _, err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -156,7 +172,7 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 }
 
 // location is the policy directory or bundle file; empty for the embedded policy.
-func (c *ManagerConfig) location() string { return cmp.Or(c.Dir, c.Bundle) }
+func (c *ManagerConfig) location() string { return cmp.Or(c.Dir, redactURL(c.Bundle)) }
 
 func (c *ManagerConfig) origin() string {
 	switch {
@@ -184,7 +200,7 @@ func (m *Manager) Status() Status {
 func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	m.reload.Lock()
 	defer m.reload.Unlock()
-	cand, err := m.readCandidate()
+	cand, err := m.readCandidate(ctx)
 	if cand.fingerprint != ([sha256.Size]byte{}) {
 		if m.current.Load() != nil && cand.fingerprint == m.fingerprint {
 			return false, nil // unchanged since the last attempt, good or bad
@@ -229,14 +245,14 @@ type candidate struct {
 }
 
 // readCandidate reads the policy files (and verifies a bundle's signature).
-func (m *Manager) readCandidate() (candidate, error) {
+func (m *Manager) readCandidate(ctx context.Context) (candidate, error) {
 	switch {
 	case m.cfg.Dir != "":
 		fsys := os.DirFS(m.cfg.Dir)
 		fp, err := fingerprintFS(fsys)
 		return candidate{fsys: fsys, fingerprint: fp}, err
 	case m.cfg.Bundle != "":
-		raw, err := os.ReadFile(m.cfg.Bundle)
+		raw, err := m.readBundleBytes(ctx)
 		if err != nil {
 			return candidate{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 		}
@@ -246,6 +262,14 @@ func (m *Manager) readCandidate() (candidate, error) {
 	fsys := defaultpolicy.Files()
 	fp, err := fingerprintFS(fsys)
 	return candidate{fsys: fsys, fingerprint: fp}, err
+}
+
+// readBundleBytes reads the bundle file, or downloads the bundle from its service.
+func (m *Manager) readBundleBytes(ctx context.Context) ([]byte, error) {
+	if m.fetcher != nil {
+		return m.fetcher.fetch(ctx)
+	}
+	return os.ReadFile(m.cfg.Bundle)
 }
 
 // build compiles a candidate, type-checked against its input schema (the embedded one when it

@@ -41,8 +41,9 @@ func (m *Manager) announce() {
 // directory (every subdirectory too) or the bundle file with the operating system's file
 // notifications and reads the policy once it has been quiet for Debounce after a change; and it
 // also looks every PollInterval, a safety net for file systems that do not notify (NFS, some
-// container mounts) and for a watch that could not start. The embedded policy never changes,
-// so Run only waits then.
+// container mounts) and for a watch that could not start. A bundle service is polled every
+// PollInterval, with the last ETag (an unchanged bundle is a 304). The embedded policy never
+// changes, so Run only waits then.
 func (m *Manager) Run(ctx context.Context) error {
 	if m.cfg.origin() == OriginEmbedded {
 		<-ctx.Done()
@@ -98,6 +99,9 @@ func (m *Manager) setWatching(on bool) {
 // startWatch watches the policy's files; it logs and returns nil when it cannot, leaving the
 // poll to notice changes.
 func (m *Manager) startWatch() *watch {
+	if m.fetcher != nil {
+		return nil // a bundle service is polled
+	}
 	w, err := newWatch(m.cfg.Dir, m.cfg.Bundle)
 	if err != nil {
 		m.cfg.Logger.Warn("cannot watch the policy for changes; polling only", "location", m.cfg.location(),

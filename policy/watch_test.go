@@ -20,7 +20,9 @@ func runManager(t *testing.T, m *Manager) {
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	waitFor(t, func() bool { return m.Status().Watching })
+	if m.fetcher == nil { // a bundle service is only polled
+		waitFor(t, func() bool { return m.Status().Watching })
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
