@@ -30,11 +30,3 @@ func TestNthLogTime(t *testing.T) {
 		})
 	}
 }
-
-func TestSizeLabel(t *testing.T) {
-	for n, want := range map[int]string{1_000: "1k", 10_000: "10k", 100_000: "100k", 1_000_000: "1m", 1_500: "1500", 2_500_000: "2500k"} {
-		if got := sizeLabel(n); got != want {
-			t.Errorf("sizeLabel(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

@@ -27,10 +27,12 @@ const (
 	pageMaxRuns = 200
 )
 
-// Shape of the scaling log: every record's subject, host and outcome cycle, and one record in
-// rareEvery is mallory's (a rare user) and one in rareReasonEvery has a rare reason.
+// Shape of the scaling log: subject, host and outcome each cycle through their values at
+// different strides (so that every combination occurs, as in a real log), one record in
+// rareEvery is mallory's (a rare user, still a full page at the smallest size) and one in
+// rareReasonEvery has a rare reason (fewer than a page at every size).
 const (
-	rareEvery       = 1000
+	rareEvery       = 50
 	rareReasonEvery = 10_000
 	rareReason      = "outside the change window"
 	rareUser        = "mallory@example.com"
@@ -46,8 +48,8 @@ var (
 func scalingRecord(i int) store.Decision {
 	d := store.Decision{ID: fmt.Sprintf("dec_scale_%09d", i), Time: scalingT0.Add(time.Duration(i) * time.Second),
 		Path: "portcullis/authz/decision", Subject: scalingSubjects[i%len(scalingSubjects)],
-		HostID: "id-" + scalingHosts[i%len(scalingHosts)], HostName: scalingHosts[i%len(scalingHosts)],
-		Allow: i%3 != 0, Reasons: []string{"ops may reach prod with MFA"}, Input: json.RawMessage(syntheticInput),
+		HostID: "id-" + scalingHosts[i/7%len(scalingHosts)], HostName: scalingHosts[i/7%len(scalingHosts)],
+		Allow: i/11%3 != 0, Reasons: []string{"ops may reach prod with MFA"}, Input: json.RawMessage(syntheticInput),
 		Result: json.RawMessage(`{"allow":true}`), Revision: "r1"}
 	if i%rareEvery == rareEvery-1 {
 		d.Subject = rareUser
