@@ -54,36 +54,49 @@ func (m *Manager) Run(ctx context.Context) error {
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
 	defer quiet.Stop()
-	w := m.startWatch()
-	defer func() { w.close(); m.setWatching(false) }()
+	var w *watch
+	warned := false // a watch that cannot start is reported once, not at every poll
+	watchAgain := func() {
+		var err error
+		w, err = m.startWatch()
+		if err != nil && !warned {
+			m.cfg.Logger.Warn("cannot watch the policy for changes; polling only", "location", m.cfg.location(),
+				"poll_interval", m.cfg.PollInterval, "err", err)
+		}
+		warned = err != nil
+		m.setWatching(w != nil)
+	}
+	stopWatch := func() { w.close(); w = nil; m.setWatching(false) }
+	defer func() { stopWatch() }()
+	watchAgain()
 	// A change made after NewManager read the policy but before the watch began.
 	_, _ = m.Reload(ctx)
-	m.setWatching(w != nil)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-poll.C:
 			if w == nil {
-				w = m.startWatch()
-				m.setWatching(w != nil)
+				watchAgain()
 			}
 			_, _ = m.Reload(ctx) // a refusal is logged and kept in Status
 		case ev, ok := <-w.events():
 			switch {
-			case !ok:
-				w = nil // the watch ended; the next poll starts another
-				m.setWatching(false)
+			case !ok || w.lost(ev):
+				stopWatch() // the watched directory went away; the next poll watches again
+				quiet.Reset(m.cfg.Debounce)
 			case w.relevant(ev):
 				w.follow(ev)
 				quiet.Reset(m.cfg.Debounce)
 			}
 		case err, ok := <-w.errors():
-			if ok {
-				// Events may have been lost (a queue overflow): read the policy to be sure.
-				m.cfg.Logger.Warn("policy file watch", "location", m.cfg.location(), "err", err)
-				quiet.Reset(m.cfg.Debounce)
+			if !ok {
+				stopWatch()
+				continue
 			}
+			// Events may have been lost (a queue overflow): read the policy to be sure.
+			m.cfg.Logger.Warn("policy file watch", "location", m.cfg.location(), "err", err)
+			quiet.Reset(m.cfg.Debounce)
 		case <-quiet.C:
 			_, _ = m.Reload(ctx)
 		}
@@ -96,25 +109,21 @@ func (m *Manager) setWatching(on bool) {
 	m.status.Watching = on
 }
 
-// startWatch watches the policy's files; it logs and returns nil when it cannot, leaving the
-// poll to notice changes.
-func (m *Manager) startWatch() *watch {
+// startWatch watches the policy's files; nil (and no error) for a bundle service, which is
+// polled.
+func (m *Manager) startWatch() (*watch, error) {
 	if m.fetcher != nil {
-		return nil // a bundle service is polled
+		return nil, nil
 	}
-	w, err := newWatch(m.cfg.Dir, m.cfg.Bundle)
-	if err != nil {
-		m.cfg.Logger.Warn("cannot watch the policy for changes; polling only", "location", m.cfg.location(),
-			"poll_interval", m.cfg.PollInterval, "err", err)
-		return nil
-	}
-	return w
+	return newWatch(m.cfg.Dir, m.cfg.Bundle)
 }
 
 // watch is a file-system watch on a policy directory tree or on one bundle file. A nil *watch
 // watches nothing: its channels are nil, so a select never picks them.
 type watch struct {
 	w *fsnotify.Watcher
+	// root is the directory watched: the policy directory, or the bundle file's directory.
+	root string
 	// file is the bundle file watched (through its directory, so that a file replaced by a
 	// rename is still seen); empty for a policy directory.
 	file string
@@ -126,12 +135,13 @@ func newWatch(dir, bundle string) (*watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: watch: %w", err)
 	}
-	w := &watch{w: fw}
+	w := &watch{w: fw, root: filepath.Clean(dir)}
 	if bundle != "" {
 		w.file = filepath.Clean(bundle)
-		err = fw.Add(filepath.Dir(w.file))
+		w.root = filepath.Dir(w.file)
+		err = fw.Add(w.root)
 	} else {
-		err = w.addTree(filepath.Clean(dir))
+		err = w.addTree(w.root)
 	}
 	if err != nil {
 		_ = fw.Close()
@@ -168,6 +178,12 @@ func (w *watch) errors() <-chan error {
 		return nil
 	}
 	return w.w.Errors
+}
+
+// lost reports whether ev removed or renamed the watched directory itself: the watch hears
+// nothing more, even of a directory made again under the same name.
+func (w *watch) lost(ev fsnotify.Event) bool {
+	return filepath.Clean(ev.Name) == w.root && ev.Has(fsnotify.Remove|fsnotify.Rename)
 }
 
 // relevant reports whether ev may have changed the policy: any change but a bare change of

@@ -178,3 +178,30 @@ func BenchmarkManagerReload(b *testing.B) {
 		}
 	}
 }
+
+// A policy directory replaced by another renamed over it (as a deployment does) is read at
+// once; the old directory's watch is dropped (the status says so) until the next poll watches
+// the new one.
+func TestRunFollowsAPolicyDirectoryReplacedByARename(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "policy")
+	if err := os.Rename(copyDefaultPolicy(t), dir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(t.Context(), ManagerConfig{Dir: dir, PollInterval: noPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, m)
+	next := copyDefaultPolicy(t)
+	editFile(t, filepath.Join(next, "authz.rego"), "default_max_duration_seconds := 3600", "default_max_duration_seconds := 3600 # release 2")
+	changed := m.Changed()
+	if err := os.Rename(dir, filepath.Join(parent, "policy.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, changed, "the replaced directory")
+	waitFor(t, func() bool { return !m.Status().Watching })
+}
