@@ -40,10 +40,10 @@
 //     (from their logs) and the Guest's exit are taken, p50 and p95 over 20 changes; the
 //     target is Host and CS both ended within 2 s p95.
 //   - scaling: a decision log grown to 10k, 100k and 1M records (store.ImportDecisions) on
-//     SQLite and on a throwaway PostgreSQL, and at each size the fastest of several runs of one page (100
-//     records) of the auditor's queries: newest, by user, by a rare user, by host, denied, by
-//     user and denied, a keyset page 99 % deep, and by a rare reason; beside each, the ratio of
-//     its time at 1M to its time at 10k (about 1: flat; about 100: linear). Every query but the
+//     SQLite and on a throwaway PostgreSQL, and at each size the fastest of several runs of one
+//     page (100 records) of the auditor's queries: newest, by user, by a rare user, by host,
+//     denied, by user and denied, a keyset page 99 % deep, and by a rare reason; beside each,
+//     the ratio of its time at 1M to its time at 10k (about 1: flat; about 100: linear). Every query but the
 //     reason is served by an index that returns the page in time order, so it reads about one
 //     page of rows at any size: flat. The reason is a substring match (ILIKE '%...%') that no
 //     index serves: it reads records newest first until the page fills, so a reason rarer than
