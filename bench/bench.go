@@ -48,6 +48,12 @@ func (b *bench) runAll(ctx context.Context) {
 	if b.want("hosts") {
 		b.step("hosts", func() error { return b.measureHosts(ctx) })
 	}
+	if b.want("scaling") {
+		b.step("scaling", func() error { return b.measureScaling(ctx) })
+	}
+	if b.want("policychange") {
+		b.step("policychange", func() error { return b.measurePolicyChange(ctx) })
+	}
 }
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }

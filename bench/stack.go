@@ -46,6 +46,8 @@ type stackSpec struct {
 	replicas int
 	// withHost starts the bench Host; profile has the CM serve runtime profiles.
 	withHost, profile bool
+	// cmArgs are extra flags of the CM.
+	cmArgs []string
 }
 
 // startStack starts a CM (or replicas), a CS, signs dave (administrator) and alice (ops, MFA)
@@ -55,7 +57,7 @@ func startStack(ctx context.Context, spec stackSpec) (*stack, error) {
 	if err := os.MkdirAll(spec.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stack dir: %w", err)
 	}
-	opts := localstack.Options{Bin: spec.bin, Dir: spec.dir, Store: spec.dsn, Replicas: spec.replicas}
+	opts := localstack.Options{Bin: spec.bin, Dir: spec.dir, Store: spec.dsn, Replicas: spec.replicas, CMArgs: spec.cmArgs}
 	profile, withHost := spec.profile, spec.withHost
 	var pprofAddr string
 	if profile {
@@ -64,7 +66,7 @@ func startStack(ctx context.Context, spec stackSpec) (*stack, error) {
 			return nil, err
 		}
 		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		opts.CMArgs = []string{"--pprof-listen", pprofAddr}
+		opts.CMArgs = append(opts.CMArgs, "--pprof-listen", pprofAddr)
 	}
 	c, err := localstack.Start(ctx, opts)
 	if err != nil {

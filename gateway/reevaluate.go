@@ -24,6 +24,15 @@ const (
 // the session id.
 const labelReevaluated = "reevaluated_session"
 
+// policyChanges returns the channel closed at src's next roll-out of a new policy when src
+// announces them (a policy.Manager), else nil (Run then notices a reload within runTick).
+func policyChanges(src policy.Source) <-chan struct{} {
+	if n, ok := src.(policy.Notifier); ok {
+		return n.Changed()
+	}
+	return nil
+}
+
 // reevaluateOnReload re-evaluates the live sessions when the policy serving now is not the one
 // that served before (a reload rolled out a new one); it returns the one serving now.
 func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) *policy.Engine {

@@ -242,9 +242,10 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // replicas posted mail for (mail.go), until ctx ends; then it flushes once more. While this
 // replica holds the singleton lease (lease.go) it also records the sessions of relays that
 // went silent as ended, discards expired mail (ending the sessions whose Host never collected
-// its request) and re-evaluates live sessions (periodically, and within runTick of a policy
-// reload), and ships the decision outbox when DecisionLogShipping is configured. Ending ctx
-// stops renewing the lease without releasing it (see ReleaseLease).
+// its request) and re-evaluates live sessions (periodically, and after a policy reload: at once
+// when the policy is a policy.Notifier, else within runTick), and ships the decision outbox
+// when DecisionLogShipping is configured. Ending ctx stops renewing the lease without
+// releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
 	flush := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer flush.Stop()
@@ -270,8 +271,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer func() { stopShip(); <-shipDone }()
 	}
 	serving := s.cfg.Policy.Current()
+	reloaded := policyChanges(s.cfg.Policy)
 	for {
 		select {
+		case <-reloaded:
+			reloaded = policyChanges(s.cfg.Policy) // before re-evaluating: a change meanwhile is not missed
+			serving = s.reevaluateIfReloaded(ctx, serving)
 		case <-ctx.Done():
 			return s.flushPresence(context.WithoutCancel(ctx))
 		case <-flush.C:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,9 @@ import (
 )
 
 // DefaultPollInterval is how often a Manager looks for a changed policy when
-// ManagerConfig.PollInterval is zero.
-const DefaultPollInterval = 2 * time.Second
+// ManagerConfig.PollInterval is zero: besides the file watch for a directory or bundle file, and
+// the only way for a bundle service (cheap then: an unchanged bundle is a 304).
+const DefaultPollInterval = time.Second
 
 // Origins of a loaded policy, as Status reports them.
 const (
@@ -65,6 +67,9 @@ type Status struct {
 	// AllowUntested is true when the Manager accepts policies without tests
 	// (ManagerConfig.AllowUntested, the CM's --allow-untested-policy).
 	AllowUntested bool `json:"allow_untested"`
+	// Watching is true while Run watches the policy's files for changes (notified at once);
+	// false while it only polls, every PollInterval.
+	Watching bool `json:"watching"`
 	// LastError is why the last candidate was refused; empty when the last load succeeded.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when the last candidate was refused.
@@ -81,12 +86,20 @@ type Status struct {
 type ManagerConfig struct {
 	// Dir is a directory of .rego modules, their _test.rego tests and input.schema.json.
 	Dir string
-	// Bundle is an OPA bundle (.tar.gz); its signature is verified with Verify.
+	// Bundle is an OPA bundle (.tar.gz): a file, or the https:// URL of a bundle service; its
+	// signature is verified with Verify.
 	Bundle string
+	// BundleClient fetches a bundle URL; default: the system's roots, and proxies from the
+	// environment.
+	BundleClient *http.Client
 	// Verify checks the bundle's signature; required with Bundle.
 	Verify BundleVerification
-	// PollInterval is how often Run looks for a change; default DefaultPollInterval.
+	// PollInterval is how often Run looks for a change besides watching the files (a safety
+	// net for file systems that do not notify); default DefaultPollInterval.
 	PollInterval time.Duration
+	// Debounce is how long Run waits for the files to be quiet after a notified change before
+	// it reads them; default DefaultDebounce.
+	Debounce time.Duration
 	// AllowUntested rolls out a policy that has no Rego tests (reported as Status.Untested);
 	// default false: such a policy is refused with ErrUntested, at start and on reload.
 	AllowUntested bool
@@ -105,8 +118,13 @@ func (c *ManagerConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.PollInterval < 0 {
-		errs = append(errs, errors.New("policy: poll interval must not be negative"))
+	if isBundleURL(c.Bundle) {
+		if err := validateBundleURL(c.Bundle); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.PollInterval < 0 || c.Debounce < 0 {
+		errs = append(errs, errors.New("policy: poll interval and debounce must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -118,11 +136,15 @@ type Manager struct {
 	cfg     ManagerConfig
 	current atomic.Pointer[Engine]
 
-	reload      sync.Mutex // serialises reloads; guards fingerprint
+	reload      sync.Mutex // serialises reloads; guards fingerprint and fetcher
 	fingerprint [sha256.Size]byte
+	// fetcher downloads the bundle from a bundle service; nil for a file or directory.
+	fetcher *bundleFetcher
 
-	mu     sync.Mutex // guards status
+	mu     sync.Mutex // guards status and changed
 	status Status
+	// changed is closed (and replaced) when a new policy rolls out.
+	changed chan struct{}
 }
 
 // NewManager loads the configured policy; it fails when the first policy cannot serve.
@@ -133,15 +155,24 @@ func NewManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = DefaultDebounce
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, status: Status{Origin: cfg.origin(), Location: cmp.Or(cfg.Dir, cfg.Bundle), AllowUntested: cfg.AllowUntested}}
+	m := &Manager{cfg: cfg, changed: make(chan struct{}), status: Status{Origin: cfg.origin(), Location: cfg.location(), AllowUntested: cfg.AllowUntested}}
+	if isBundleURL(cfg.Bundle) {
+		m.fetcher = &bundleFetcher{url: cfg.Bundle, client: cmp.Or(cfg.BundleClient, &http.Client{})}
+	}
 	if _, err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
+
+// location is the policy directory or bundle file; empty for the embedded policy.
+func (c *ManagerConfig) location() string { return cmp.Or(c.Dir, redactURL(c.Bundle)) }
 
 func (c *ManagerConfig) origin() string {
 	switch {
@@ -169,7 +200,7 @@ func (m *Manager) Status() Status {
 func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	m.reload.Lock()
 	defer m.reload.Unlock()
-	cand, err := m.readCandidate()
+	cand, err := m.readCandidate(ctx)
 	if cand.fingerprint != ([sha256.Size]byte{}) {
 		if m.current.Load() != nil && cand.fingerprint == m.fingerprint {
 			return false, nil // unchanged since the last attempt, good or bad
@@ -192,6 +223,7 @@ func (m *Manager) Reload(ctx context.Context) (bool, error) {
 	}
 	if m.current.Swap(e) != nil {
 		m.status.Reloads++
+		m.announce()
 	}
 	m.status.Revision, m.status.LoadedAt, m.status.Tests, m.status.Untested = e.Revision(), e.loadedAt, tests, tests == 0
 	m.status.LastError, m.status.LastErrorAt = "", time.Time{}
@@ -213,14 +245,14 @@ type candidate struct {
 }
 
 // readCandidate reads the policy files (and verifies a bundle's signature).
-func (m *Manager) readCandidate() (candidate, error) {
+func (m *Manager) readCandidate(ctx context.Context) (candidate, error) {
 	switch {
 	case m.cfg.Dir != "":
 		fsys := os.DirFS(m.cfg.Dir)
 		fp, err := fingerprintFS(fsys)
 		return candidate{fsys: fsys, fingerprint: fp}, err
 	case m.cfg.Bundle != "":
-		raw, err := os.ReadFile(m.cfg.Bundle)
+		raw, err := m.readBundleBytes(ctx)
 		if err != nil {
 			return candidate{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 		}
@@ -230,6 +262,14 @@ func (m *Manager) readCandidate() (candidate, error) {
 	fsys := defaultpolicy.Files()
 	fp, err := fingerprintFS(fsys)
 	return candidate{fsys: fsys, fingerprint: fp}, err
+}
+
+// readBundleBytes reads the bundle file, or downloads the bundle from its service.
+func (m *Manager) readBundleBytes(ctx context.Context) ([]byte, error) {
+	if m.fetcher != nil {
+		return m.fetcher.fetch(ctx)
+	}
+	return os.ReadFile(m.cfg.Bundle)
 }
 
 // build compiles a candidate, type-checked against its input schema (the embedded one when it
@@ -254,25 +294,6 @@ func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) 
 		return nil, 0, fmt.Errorf("%w: no test_ rule ran; write tests in %s files, or allow untested policies explicitly", ErrUntested, testSuffix)
 	}
 	return e, report.Passed, nil
-}
-
-// Run looks for a changed policy every PollInterval until ctx ends, rolling out good ones.
-// The embedded policy never changes, so Run only waits then.
-func (m *Manager) Run(ctx context.Context) error {
-	if m.cfg.origin() == OriginEmbedded {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(m.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			_, _ = m.Reload(ctx) // a refusal is logged and kept in Status
-		}
-	}
 }
 
 // fingerprintFS hashes every file's path and content, so that any change shows.

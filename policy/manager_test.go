@@ -19,7 +19,7 @@ import (
 )
 
 // copyDefaultPolicy writes the default policy's files into a new directory.
-func copyDefaultPolicy(t *testing.T) string {
+func copyDefaultPolicy(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	err := fs.WalkDir(defaultpolicy.Files(), ".", func(p string, d fs.DirEntry, err error) error {

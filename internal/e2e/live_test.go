@@ -419,12 +419,13 @@ func writePolicy(t *testing.T, dir, old, replacement string) {
 func TestAPolicyChangeEndsTheLiveSessionItNowDenies(t *testing.T) {
 	dir := t.TempDir()
 	writePolicy(t, dir, "", "")
-	ls := startLive(t, []string{"--policy-dir", dir, "--policy-poll", "500ms"}, "cs-eu-1")
+	// A poll beyond the test's length: only the file watch can notice the change.
+	ls := startLive(t, []string{"--policy-dir", dir, "--policy-poll", "1h"}, "cs-eu-1")
 	g := ls.startSession(t)
 	// A security engineer takes staging away from ops: alice's session on web-1 is now denied.
 	writePolicy(t, dir, `"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "prod"}],`)
 	took := waitUntil(t, "the now-denied session to end", g.exited)
-	t.Logf("the session ended %v after the policy file changed (the CM polls it every 0.5 s; target 2 s after the reload)", took.Round(time.Millisecond))
+	t.Logf("the session ended %v after the policy file changed (the CM watches it; target 2 s p95, measured by make bench's policychange section)", took.Round(time.Millisecond))
 	if !strings.Contains(g.stderr.String(), "the session was ended: policy now denies") {
 		t.Errorf("the Guest is not told why; stderr:\n%s", g.stderr.String())
 	}
