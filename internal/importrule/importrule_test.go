@@ -36,7 +36,8 @@ func rules() []rule {
 		{"ticket", libs()},
 		{"certs", libs()},
 		{"identity", libs("identity/...")},
-		{"policy", libs("rego/...")},
+		// policy replays decision records as the API shows them (RecordedDecisions).
+		{"policy", libs("rego/...", "api")},
 		// The decision log's transparency log: records as the store holds them, keys as certs
 		// writes them.
 		{"translog", libs("store/...", "certs/...")},
@@ -45,6 +46,9 @@ func rules() []rule {
 		{"gateway", libs("api/...", "certs/...", "identity/...", "policy/...", "store/...", "ticket/...", "translog/...", "gateway/...")},
 		// The CM's decision-log shipper reads the store and speaks the API's event format only.
 		{"gateway/logship", libs("api/...", "store/...")},
+		// The web console, served by the CM through an interface it declares: it calls the API
+		// in-process and checks the log's proofs, never the store.
+		{"console", libs("api/...", "identity/...", "policy/...", "translog/...", "console/...")},
 		// The two ends: what both share (endpoint), the Guest, and the Host with its own
 		// schemes. The Guest never imports the Host side, so it does not link the policy engine.
 		{"endpoint", libs("api/...", "certs/...", "ticket/...", "relay/...")},
