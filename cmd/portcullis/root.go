@@ -25,7 +25,9 @@ func newRootCmd() *cobra.Command {
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),
 		newSessionsCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
+		newVersionCmd(),
 	)
+	setVersion(root)
 	return root
 }
 
