@@ -98,11 +98,11 @@ func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *guest.Client, pattern 
 		return fmt.Errorf("locate the portcullis binary: %w", err)
 	}
 	dir, _ = filepath.Abs(dir)
-	proxy := []string{quote(bin), "proxy", "--cm", quote(cfg.CM), "--config-dir", quote(dir), "--encryption", cfg.Level,
+	proxy := []string{quote(sshConfigPath(bin)), "proxy", "--cm", quote(cfg.CM), "--config-dir", quote(sshConfigPath(dir)), "--encryption", cfg.Level,
 		"--suffix", quote(strings.TrimPrefix(pattern, "*"))}
 	if cfg.CAFile != "" {
 		ca, _ := filepath.Abs(cfg.CAFile)
-		proxy = append(proxy, "--ca-file", quote(ca))
+		proxy = append(proxy, "--ca-file", quote(sshConfigPath(ca)))
 	}
 	fmt.Fprintf(out, `# Portcullis: ssh, scp and sftp reach Host NAME as NAME%s through a relay.
 # The session key and certificate go to your ssh-agent (SSH_AUTH_SOCK must be set);
@@ -115,7 +115,7 @@ Host %s
     PasswordAuthentication no
     ControlMaster no
 `, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, me.Principal,
-		strings.Join(proxy, " "), quote(filepath.Join(dir, knownHostsFile)))
+		strings.Join(proxy, " "), quote(sshConfigPath(filepath.Join(dir, knownHostsFile))))
 	return nil
 }
 
