@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 PKGS    := ./...
 
-.PHONY: all build demo test test-unit test-race test-fuzz test-deps vet cross fuzz bench bench-smoke bench-go clean
+.PHONY: all build demo test test-unit test-race test-fuzz test-deps vet cross fuzz bench bench-smoke bench-go clean dist test-deb
 
 all: build
 
@@ -16,9 +16,9 @@ demo: build
 # test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
 # the bench) when missing, then runs vet, the build and vet of every platform (cross), every
 # test, the race detector on the concurrent packages, a short fuzz pass and the bench's smoke
-# pass. Every stage runs even when an earlier one failed (make -k); test then fails naming
-# each stage that failed.
-TEST_STAGES := test-deps vet cross test-unit test-race test-fuzz bench-smoke
+# pass, and installs, checks and purges the Debian packages (test-deb). Every stage runs even
+# when an earlier one failed; test then fails naming each stage that failed.
+TEST_STAGES := test-deps vet cross test-deb test-unit test-race test-fuzz bench-smoke
 test:
 	@failed=""; \
 	for s in $(TEST_STAGES); do \
@@ -56,6 +56,27 @@ cross:
 		fi; \
 	done; \
 	if [ -n "$$failed" ]; then echo "cross: failed on$$failed"; exit 1; fi
+
+# Release stamps: VERSION from the newest v* tag (without the v), COMMIT and DATE (the commit's
+# time, so that a rebuild of one commit is the same) from git.
+VERSION ?= $(or $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//'),0.0.0-dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(or $(shell git log -1 --format=%cI 2>/dev/null),$(shell date -u +%Y-%m-%dT%H:%M:%SZ))
+DIST    := $(GO) -C scripts/dist run . -repo $(CURDIR) -version $(VERSION) -commit $(COMMIT) -date $(DATE)
+
+# dist writes the release files into dist/: an archive per platform in PLATFORMS (tar.gz, zip
+# for Windows), the Debian packages (portcullis, portcullis-cm, -cs, -host) for linux/amd64 and
+# linux/arm64, and SHA256SUMS. scripts/dist is its own Go module (nfpm builds the packages).
+dist:
+	$(DIST) -out $(CURDIR)/dist -platforms "$(PLATFORMS)" -deb "amd64 arm64"
+
+# test-deb tests scripts/dist, builds the linux/amd64 packages only, and installs, checks and
+# purges them on this machine (scripts/test-deb.sh; needs root, as CI runs).
+test-deb:
+	$(GO) -C scripts/dist vet ./...
+	$(GO) -C scripts/dist test -count=1 ./...
+	$(DIST) -out $(CURDIR)/bin/dist-test -platforms linux/amd64 -deb amd64 -archives=false
+	./scripts/test-deb.sh bin/dist-test
 
 # fuzz runs every fuzz target for FUZZTIME each. make test gives each a count of inputs
 # (TEST_FUZZTIME) rather than a duration: a duration ends in a race in Go's fuzz coordinator
@@ -101,4 +122,4 @@ bench-smoke: build
 	$(GO) run ./bench -bin $(BIN) -smoke -out "$$(mktemp -d)/smoke.json"
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/portcullis/portcullis/internal/atomicfile"
+	"github.com/portcullis/portcullis/internal/privatedir"
 )
 
 // Token cache limits and names.
@@ -19,8 +20,8 @@ const (
 	MaxCacheFileBytes = 64 << 10
 	// cacheDirName is the directory under os.UserConfigDir() used when TokenCache.Dir is empty.
 	cacheDirName = "portcullis"
-	// cacheDirMode and cacheFileMode keep tokens readable by their owner only.
-	cacheDirMode  = 0o700
+	// cacheFileMode keeps tokens readable by their owner only; the directory is private too
+	// (internal/privatedir: mode 0700, or an owner-only access list on Windows).
 	cacheFileMode = 0o600
 )
 
@@ -74,7 +75,7 @@ func (c TokenCache) Save(cmURL string, t *Token) error {
 	if err != nil {
 		return fmt.Errorf("identity: encode token: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), cacheDirMode); err != nil {
+	if err := privatedir.Make(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("identity: token cache directory: %w", err)
 	}
 	if err := atomicfile.Write(path, data, cacheFileMode); err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/endpoint/guest"
 	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/internal/browser"
 )
 
 // loginConfig adds the sign-in flow choice to the Guest settings.
@@ -87,7 +86,7 @@ func signIn(ctx context.Context, cfg loginConfig, icfg identity.Config, out io.W
 	return identity.BrowserLogin{Config: icfg, Open: func(authURL string) error {
 		fmt.Fprintf(out, "To sign in, open this address in a browser (waiting for it):\n\n  %s\n\n", authURL)
 		if !cfg.NoBrowser {
-			_ = openBrowser(authURL) // the printed address is the fallback
+			_ = browser.Open(ctx, authURL) // the printed address is the fallback
 		}
 		return nil
 	}}.Run(ctx)
@@ -104,20 +103,6 @@ func loginFailure(err error) error {
 		return fmt.Errorf("sign-in cancelled: %w", err)
 	}
 	return fmt.Errorf("sign-in failed: %w", err)
-}
-
-// openBrowser asks the desktop to open u.
-func openBrowser(u string) error {
-	name := "xdg-open"
-	if runtime.GOOS == "darwin" {
-		name = "open"
-	}
-	cmd := exec.Command(name, u)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("open a browser: %w", err)
-	}
-	go func() { _ = cmd.Wait() }()
-	return nil
 }
 
 func newLogoutCmd() *cobra.Command {

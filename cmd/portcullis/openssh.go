@@ -99,11 +99,11 @@ func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *guest.Client, pattern 
 		return fmt.Errorf("locate the portcullis binary: %w", err)
 	}
 	dir, _ = filepath.Abs(dir)
-	proxy := []string{quote(bin), "proxy", "--cm", quote(cfg.CM), "--config-dir", quote(dir), "--encryption", cfg.Level,
+	proxy := []string{quote(sshConfigPath(bin)), "proxy", "--cm", quote(cfg.CM), "--config-dir", quote(sshConfigPath(dir)), "--encryption", cfg.Level,
 		"--suffix", quote(strings.TrimPrefix(pattern, "*"))}
 	if cfg.CAFile != "" {
 		ca, _ := filepath.Abs(cfg.CAFile)
-		proxy = append(proxy, "--ca-file", quote(ca))
+		proxy = append(proxy, "--ca-file", quote(sshConfigPath(ca)))
 	}
 	algs, err := endpoint.Algorithms(cfg.Level)
 	if err != nil {
@@ -121,7 +121,7 @@ Host %s
     ControlMaster no
     Ciphers %s
 `, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, me.Principal,
-		strings.Join(proxy, " "), quote(filepath.Join(dir, knownHostsFile)),
+		strings.Join(proxy, " "), quote(sshConfigPath(filepath.Join(dir, knownHostsFile))),
 		// The level's ciphers in its order (AES-256-GCM first): OpenSSH takes the first of its
 		// own list that the Host offers, and its default list puts the slower CTR modes first.
 		strings.Join(algs.Ciphers, ","))

@@ -25,8 +25,10 @@ func newRootCmd() *cobra.Command {
 		newCertsCmd(), newTokenCmd(), newDemoCmd(),
 		newPolicyCmd(), newLogsCmd(),
 		newSessionsCmd(), newRelaysCmd(), newLockCmd(), newUnlockCmd(), newLocksCmd(), newReevaluateCmd(),
+		newVersionCmd(),
 	)
 	plainBoolFlags(root)
+	setVersion(root)
 	return root
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/internal/atomicfile"
+	"github.com/portcullis/portcullis/internal/privatedir"
 )
 
 // ErrNoCredential: no key-bound credential is stored for this Connection Manager.
@@ -122,7 +123,7 @@ func (s CredentialStore) Obtain(ctx context.Context, hc *http.Client, cmURL, idT
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+	if err := privatedir.Make(filepath.Dir(keyPath)); err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("credential directory: %w", err)
 	}
 	if err := certs.WriteEd25519PrivateKey(keyPath, key); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/creack/pty"
 	"github.com/pkg/sftp"
@@ -117,33 +116,12 @@ func (s *session) startOnPipes(cmd *exec.Cmd) (func(), error) {
 	return func() { _ = cmd.Wait() }, nil
 }
 
-// startOnPTY starts cmd as a session leader on a new terminal relayed over the channel.
-func (s *session) startOnPTY(cmd *exec.Cmd, size pty.Winsize) (func(), error) {
-	ptmx, err := pty.StartWithSize(cmd, &size)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.ptmx = ptmx
-	s.mu.Unlock()
-	go func() { _, _ = io.Copy(ptmx, s.ch) }()
-	out := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(s.ch, ptmx) // ends with EIO once every holder of the terminal is gone
-		close(out)
-	}()
-	return func() {
-		_ = cmd.Wait()
-		select {
-		case <-out:
-		case <-time.After(OutputDrainTimeout):
-		}
-		s.mu.Lock()
-		_ = ptmx.Close()
-		s.ptmx = nil
-		s.mu.Unlock()
-		<-out
-	}, nil
+// terminal is a running program's pseudo-terminal, relayed over the channel: a pty on Unix
+// (terminal_unix.go), a ConPTY on Windows (terminal_windows.go).
+type terminal interface {
+	io.ReadWriteCloser
+	// resize sets the terminal's size (a window-change).
+	resize(size pty.Winsize) error
 }
 
 // launchSFTP starts the sftp server on the channel, in the working directory of programs: as a

@@ -12,9 +12,9 @@ import (
 // DefaultShell runs shells and exec commands when SSHConfig.Shell is empty.
 const DefaultShell = `C:\Windows\System32\cmd.exe`
 
-// Windows specifics of the programs a session runs: no terminals (a Guest's shell runs on
-// pipes), no process groups and no signals but KILL, which ends the program itself (not its
-// children).
+// Windows specifics of the programs a session runs: terminals are pseudo consoles (ConPTY,
+// terminal_windows.go), there are no process groups and no signals but KILL, which ends the
+// program itself (not its children).
 const (
 	// defaultPath is the PATH of programs when the Host agent itself has none.
 	defaultPath = `C:\Windows\System32;C:\Windows`
@@ -22,11 +22,10 @@ const (
 	fallbackHome = `C:\`
 )
 
-// terminalSupport refuses a terminal request: creack/pty offers no terminal on Windows, so a
-// Guest's shell runs on pipes there.
-func terminalSupport() error {
-	return fmt.Errorf("host: %w: a terminal is not available on a Windows Host", access.ErrRequestRefused)
-}
+// terminalSupport accepts every terminal request: Windows 10 1809 and later have pseudo
+// consoles; on an older Windows, starting the program on one fails and the request is refused
+// then.
+func terminalSupport() error { return nil }
 
 // osEnvNames are the variables of the agent's environment that Windows programs need to run.
 var osEnvNames = [...]string{"SystemRoot", "windir", "ComSpec", "PATHEXT", "TEMP", "TMP", "USERPROFILE"}

@@ -52,7 +52,7 @@ type session struct {
 
 	mu   sync.Mutex
 	pty  *pty.Winsize // requested terminal size; nil without pty-req
-	ptmx *os.File     // the running program's terminal, nil when none
+	ptmx terminal     // the running program's terminal, nil when none
 	proc *os.Process  // the running program (it leads its own process group), nil when none
 }
 
@@ -157,7 +157,7 @@ func (s *session) resize(payload []byte) error {
 	}
 	*s.pty = size
 	if s.ptmx != nil {
-		return pty.Setsize(s.ptmx, &size)
+		return s.ptmx.resize(size)
 	}
 	return nil
 }

@@ -108,7 +108,11 @@ func (c *Confirm) Authorize(ctx context.Context, req *Request) error {
 // ListenConfirm listens on the unix socket path for notifiers, replacing a stale socket. Only
 // the agent's own user may connect (mode 0600) — and members of group, when it is named (mode
 // 0660), so that a desktop notifier running as the Host's local user can answer a root agent.
+// On Windows it refuses (errConfirmPlatform): there the socket file's mode limits nobody.
 func ListenConfirm(path, group string) (net.Listener, error) {
+	if err := confirmPlatform(); err != nil {
+		return nil, err
+	}
 	gid := -1
 	if group != "" {
 		g, err := user.LookupGroup(group)

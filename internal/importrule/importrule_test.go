@@ -25,11 +25,12 @@ type rule struct {
 func rules() []rule {
 	// libs is the floor, which every library and role may import, and extra.
 	libs := func(extra ...string) []string {
-		return append([]string{"access/...", "internal/atomicfile"}, extra...)
+		return append([]string{"access/...", "internal/atomicfile", "internal/privatedir"}, extra...)
 	}
 	return []rule{
 		{"access", nil},
 		{"internal/atomicfile", nil},
+		{"internal/privatedir", nil},
 		{"rego", nil},
 		{"store", libs()},
 		{"api", libs()},
