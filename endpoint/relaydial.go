@@ -97,7 +97,7 @@ func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket stri
 		_ = conn.Close()
 		return nil, tr, fmt.Errorf("relay %s over %s: %w", rel.ID, tr, err)
 	}
-	return conn, tr, nil
+	return graceful(conn), tr, nil
 }
 
 // dialResult is one transport's attempt to reach a CS.

@@ -299,7 +299,7 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 	if issuer == "" {
 		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
 	}
-	key, err := loadDevIdPKey(filepath.Join(cfg.CertsDir, devIdPKeyFile))
+	key, err := loadDevIdPKey(filepath.Join(cfg.CertsDir, devIdPKeyFile), log)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -82,8 +83,10 @@ func (w *bufferedResponse) Write(b []byte) (int, error) {
 const devIdPKeyFile = "devidp.key"
 
 // loadDevIdPKey reads the development identity provider's signing key from path, or makes one
-// and writes it there (owner-only) when there is none yet.
-func loadDevIdPKey(path string) (*rsa.PrivateKey, error) {
+// and writes it there (owner-only) when there is none yet. Where the CM may not write (a
+// packaged CM's certificates directory belongs to root) it warns and uses the new key unkept:
+// sign-ins then last until the CM restarts.
+func loadDevIdPKey(path string, log *slog.Logger) (*rsa.PrivateKey, error) {
 	pemBytes, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		key, err := devidp.GenerateSigningKey()
@@ -95,7 +98,7 @@ func loadDevIdPKey(path string) (*rsa.PrivateKey, error) {
 			return nil, fmt.Errorf("encode the development identity provider's key: %w", err)
 		}
 		if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, fmt.Errorf("keep the development identity provider's key: %w", err)
+			log.Warn("the development identity provider's key is not kept: sign-ins last until the CM restarts", "path", path, "err", err)
 		}
 		return key, nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,21 +52,26 @@ func TestTheCMAnswersItsOwnDevelopmentIdPInProcessAndPassesOtherRequestsOn(t *te
 
 func TestTheDevIdPKeyIsKeptAcrossStarts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), devIdPKeyFile)
-	first, err := loadDevIdPKey(path)
+	first, err := loadDevIdPKey(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
 		t.Fatalf("key file: %v, %v; want it owner-only", fi, err)
 	}
-	again, err := loadDevIdPKey(path)
+	again, err := loadDevIdPKey(path, slog.New(slog.DiscardHandler))
 	if err != nil || !again.Equal(first) {
 		t.Fatalf("second start: %v; want the same key", err)
 	}
 	if err := os.WriteFile(path, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadDevIdPKey(path); err == nil || !strings.Contains(err.Error(), "delete it") {
+	if _, err := loadDevIdPKey(path, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "delete it") {
 		t.Errorf("a damaged key file: %v; want an error saying what to do", err)
+	}
+	var warned strings.Builder
+	unwritable := filepath.Join(t.TempDir(), "no-such-dir", devIdPKeyFile)
+	if key, err := loadDevIdPKey(unwritable, slog.New(slog.NewTextHandler(&warned, nil))); err != nil || key == nil || !strings.Contains(warned.String(), "not kept") {
+		t.Errorf("a directory the CM may not write: %v, %q; want a fresh key and a warning", err, warned.String())
 	}
 }

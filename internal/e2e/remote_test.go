@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/syncbuf"
 )
 
@@ -313,6 +314,7 @@ func TestCopyFilesBothWaysRecursively(t *testing.T) {
 	}
 	remote := "/tmp/portcullis-e2e-cp-" + rand.Text()[:8]
 	t.Cleanup(func() { os.RemoveAll(remote) })
+	start := time.Now()
 	if _, stderr, code := guest(t, "alice@example.com", "cp", "-r", src, "web-1:"+remote); code != 0 {
 		t.Fatalf("cp up: exit %d: %s", code, stderr)
 	}
@@ -334,6 +336,7 @@ func TestCopyFilesBothWaysRecursively(t *testing.T) {
 		}
 		return nil
 	})
+	copiesEndedClosed(t, start, 2)
 	_, stderr, code := guest(t, "alice@example.com", "cp", src, "web-1:"+remote)
 	if code == 0 || !strings.Contains(stderr, "use -r") {
 		t.Errorf("copying a directory without -r: exit %d, stderr %q", code, stderr)
@@ -363,5 +366,38 @@ func TestAGuestInsistingOnALevelBelowTheMinimumIsRefused(t *testing.T) {
 	_, stderr, code := guest(t, "alice@example.com", "exec", "--encryption", "medium", "db-1", "--", "true")
 	if code == 0 || !strings.Contains(stderr, `"medium"`) || !strings.Contains(stderr, `"very_high"`) {
 		t.Fatalf("medium on a production host: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// copiesEndedClosed waits until alice's n sessions to web-1 since start have ended and checks
+// that each ended "closed": a copy that succeeded is not recorded as ended in error.
+func copiesEndedClosed(t *testing.T, start time.Time, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ss []api.Session
+		decodeList(t, "carol@example.com", &ss, "sessions", "ls", "--user", "alice@example.com", "--host", "web-1", "--format", "json")
+		var mine []api.Session
+		ended := 0
+		for _, s := range ss {
+			if s.StartedAt.After(start) {
+				mine = append(mine, s)
+				if s.EndedAt != nil && s.EndReason != "" {
+					ended++
+				}
+			}
+		}
+		if len(mine) == n && ended == n {
+			for _, s := range mine {
+				if s.EndReason != "closed" {
+					t.Errorf("session %s of a copy that succeeded ended %q, want closed", s.ID, s.EndReason)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's copies since %v: %d sessions, %d ended; want %d ended", start, len(mine), ended, n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
