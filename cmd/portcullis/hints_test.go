@@ -67,7 +67,7 @@ func TestDescribeAlgorithmsNamesWhatWasNegotiated(t *testing.T) {
 	}
 }
 
-func TestFirstRunMistakesSayWhatToDo(t *testing.T) {
+func TestFirstRunMistakesNameTheFix(t *testing.T) {
 	dir := t.TempDir()
 	certsDir := filepath.Join(dir, "certs")
 	db := filepath.Join(dir, "cm.db")
