@@ -16,6 +16,7 @@ import (
 )
 
 func TestAdminAPIIsDecidedByPolicyAndRecorded(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	dave, carol, alice := w.login(t, "dave@example.com", ""), w.login(t, "carol@example.com", ""), w.login(t, "alice@example.com", "123456")
 	tests := []struct {
@@ -85,6 +86,7 @@ func decisionIDs(t *testing.T, st *store.DB, subject string) map[string]store.De
 }
 
 func TestDisabledHostIsRefusedEverywhereAndADeletedOneForgotten(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	dave, alice := w.login(t, "dave@example.com", ""), w.login(t, "alice@example.com", "123456")
 	db1 := w.hosts["db-1"]
@@ -121,6 +123,7 @@ func TestDisabledHostIsRefusedEverywhereAndADeletedOneForgotten(t *testing.T) {
 }
 
 func TestHostRenewsItsCertificateAndTheOldOneStopsWorking(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	old := w.hosts["web-1"]
 	var resp api.HostRenewResponse
@@ -154,6 +157,7 @@ func signedHeartbeat(id string, key ed25519.PrivateKey, at time.Time, counter in
 }
 
 func TestSignedHeartbeatsOverPlainHTTP(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	gw := w.gateway
 	plain := httptest.NewServer(gw.PlainHeartbeatHandler())

@@ -89,6 +89,7 @@ func refusal(err error) (int, api.Error) {
 }
 
 func TestEveryAPICallAuthenticatesFirstAndEveryRefusalIsRecorded(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	mallory, dave := w.login(t, "mallory@example.com", ""), w.login(t, "dave@example.com", "")
 	noOne := user{}
@@ -164,6 +165,7 @@ func TestEveryAPICallAuthenticatesFirstAndEveryRefusalIsRecorded(t *testing.T) {
 }
 
 func TestBadRequestsAreRefusedAndRecordedAndAnAuditorsQueryWorks(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	carol, mallory, dave := w.login(t, "carol@example.com", ""), w.login(t, "mallory@example.com", ""), w.login(t, "dave@example.com", "")
 	tests := []struct {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestConfigDurationsOutsideWhatTheSystemAcceptsAreRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -45,6 +46,7 @@ func TestConfigDurationsOutsideWhatTheSystemAcceptsAreRefusedAtStart(t *testing.
 
 // Validate returns the duration problems with every other one, and New refuses to start.
 func TestValidateRefusesATicketTTLAboveTheTicketLifetime(t *testing.T) {
+	t.Parallel()
 	cfg := Config{TicketTTL: 2 * time.Minute}
 	err := cfg.Validate()
 	for _, want := range []string{"Store is required", "TicketTTL 2m0s exceeds 1m0s"} {

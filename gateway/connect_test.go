@@ -43,6 +43,7 @@ func startWorld(t testing.TB, opts ...cmOption) *world {
 }
 
 func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	resp, _, err := w.connect(alice, "db-1", "exec")
@@ -109,6 +110,7 @@ func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
 }
 
 func TestConnectRefusals(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	tests := []struct {
 		name       string
@@ -155,6 +157,7 @@ func TestConnectRefusals(t *testing.T) {
 }
 
 func TestConnectFailsClosedWhenTheDecisionLogIsDown(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	w.store.Close()
@@ -166,6 +169,7 @@ func TestConnectFailsClosedWhenTheDecisionLogIsDown(t *testing.T) {
 }
 
 func TestConnectMalformedRequests(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	for name, body := range map[string]any{
@@ -191,6 +195,7 @@ func TestConnectMalformedRequests(t *testing.T) {
 }
 
 func TestOfflineHostIsRefusedAfterTheDecision(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	w.now = w.now.Add(time.Hour) // no heartbeat for an hour
 	_, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
@@ -205,6 +210,7 @@ func TestOfflineHostIsRefusedAfterTheDecision(t *testing.T) {
 }
 
 func TestAnAllowRecordNamesTheSessionThatCommittedWithIt(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	resp, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCredentialIsBoundToTheUsersKeyAndIssuedOncePerToken(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	alice := c.login(t, "alice@example.com", "123456")
 	der, err := pemCert(alice.cert.Certificate)
@@ -58,6 +59,7 @@ func TestCredentialIsBoundToTheUsersKeyAndIssuedOncePerToken(t *testing.T) {
 }
 
 func TestCredentialLifetimeIsCappedByTheCM(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	// A 1 h ID token on a CM whose cap is 12 h gives at most 1 h; the cap itself is tested by
 	// the gateway's default (DefaultMaxCredentialTTL) being larger than the dev IdP's tokens.
@@ -68,6 +70,7 @@ func TestCredentialLifetimeIsCappedByTheCM(t *testing.T) {
 }
 
 func TestEveryRefusedTokenIsA401WithItsReason(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		edit   func(*identity.Config)
@@ -103,6 +106,7 @@ func TestEveryRefusedTokenIsA401WithItsReason(t *testing.T) {
 }
 
 func TestRotatedSigningKeyVerifiesWithoutRestart(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	before := c.login(t, "alice@example.com", "123456")
 	if err := c.idp.RotateKey(); err != nil {

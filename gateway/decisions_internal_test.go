@@ -13,6 +13,7 @@ import (
 // A page of the decision log ends early, with the cursor of its last record, rather than
 // exceed its byte budget; it keeps its first record whatever its size.
 func TestBoundedPageEndsAPageBeforeItsBudget(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	records := func(n, inputBytes int) []store.Decision {
 		ds := make([]store.Decision, n)

@@ -65,6 +65,7 @@ func cloneValues(q url.Values) url.Values {
 // Story 5 and 6: carol (auditors) queries the denials; mallory's query is refused, and that
 // refusal is itself in the log.
 func TestAnAuditorQueriesTheDecisionLogAndAPlainUserCannot(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	carol := w.login(t, "carol@example.com", "")
 	mallory := w.login(t, "mallory@example.com", "")
@@ -119,6 +120,7 @@ func TestAnAuditorQueriesTheDecisionLogAndAPlainUserCannot(t *testing.T) {
 }
 
 func TestDecisionRecordsAreMasked(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	resp, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "db-1", "exec")
 	if err != nil {
@@ -165,9 +167,10 @@ func TestDecisionRecordsAreMasked(t *testing.T) {
 }
 
 func TestDecisionQueryFiltersAndPagination(t *testing.T) {
+	t.Parallel()
 	for name, dsn := range map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "q.db") },
-		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+		"postgres": func(t *testing.T) string { runsInFullInTheUnitPass(t, "the PostgreSQL half"); return pgtest.Start(t) },
 	} {
 		t.Run(name, func(t *testing.T) { testQueryFilters(t, dsn(t)) })
 	}
@@ -248,6 +251,7 @@ func ptr[T any](v T) *T { return &v }
 // A broken policy dropped into the policy directory never replaces the running one: the CM
 // keeps deciding with the last good policy, and GET /v1/policy/status and /metrics show why.
 func TestHotReloadKeepsTheLastGoodPolicy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"authz.rego", "authz_test.rego", "mask.rego", "mask_test.rego", "input.schema.json"} {
 		b, err := os.ReadFile(filepath.Join("..", "rego", name))
@@ -318,6 +322,7 @@ func readAll(t *testing.T, res *http.Response) string {
 // A mask that fails never lets an unmaskable record through: the request is refused, and the
 // record keeps no input.
 func TestAFailingMaskRefusesAndStoresNoInput(t *testing.T) {
+	t.Parallel()
 	fsys := fstest.MapFS{"mask.rego": {Data: []byte("package system.log\n\nmask contains \"/labels/cm\"\n")}}
 	for _, name := range []string{"authz.rego", "input.schema.json"} {
 		b, err := fs.ReadFile(rego.Files(), name)

@@ -45,6 +45,7 @@ func startWorldOnItsOwnPostgreSQL(t *testing.T) (*pgtest.Server, *world) {
 }
 
 func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pg, w := startWorldOnItsOwnPostgreSQL(t)
 	alice := w.login(t, "alice@example.com", "123456")
@@ -90,6 +91,8 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 // answers 202 with the lock marked pending, and records the lock and the decision that allowed it
 // once the database answers again, after which her connects are refused.
 func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack(t *testing.T) {
+	t.Parallel()
+	runsInFullInTheUnitPass(t, "the frozen-database test")
 	ctx := context.Background()
 	pg, w := startWorldOnItsOwnPostgreSQL(t)
 	runCtx, stop := context.WithCancel(ctx)

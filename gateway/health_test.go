@@ -30,6 +30,7 @@ func (c *cm) health(t *testing.T, path string) (int, api.Health) {
 // 200 while the database answers, 503 while it is down, and 200 again once it is back. Nothing
 // of it reaches the decision log.
 func TestHealthAndReadinessFollowTheDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pg, dsn := startPostgreSQL(t)
 	c := startCM(t, withStore(dsn))
@@ -78,6 +79,7 @@ func TestHealthAndReadinessFollowTheDatabase(t *testing.T) {
 
 // A CM without a policy to decide with is alive but not ready.
 func TestACMWithoutAPolicyIsAliveButNotReady(t *testing.T) {
+	t.Parallel()
 	c := startCM(t, withPolicy(&swappable{}))
 	for _, check := range []struct {
 		path   string

@@ -8,6 +8,7 @@ import (
 )
 
 func TestHostAuthCacheTrustsAnEnabledHostOnlyForItsLifetime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	enabled := store.Host{ID: "h_1", Name: "db-1", CertSerial: "123456789012345678901234567890"}
 	disabled := store.Host{ID: "h_1", Name: "db-1", Disabled: true}
@@ -40,6 +41,7 @@ func TestHostAuthCacheTrustsAnEnabledHostOnlyForItsLifetime(t *testing.T) {
 }
 
 func TestAStoredSerialThatIsNotANumberMatchesNoCertificate(t *testing.T) {
+	t.Parallel()
 	for _, serial := range []string{"", "0x1f", "12a", " 12"} {
 		if got := certSerial(store.Host{CertSerial: serial}); got != nil {
 			t.Errorf("serial %q parsed as %v; want none (every certificate refused)", serial, got)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestEnrollmentTokensAreSingleUseAndAdminOnly(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	dave := c.login(t, "dave@example.com", "")
 	tok := c.createToken(t, dave, map[string]string{"env": "prod"}, "acme")
@@ -35,6 +36,7 @@ func TestEnrollmentTokensAreSingleUseAndAdminOnly(t *testing.T) {
 }
 
 func TestHostEndpointsNeedTheHostCertificateAndAnEnabledHost(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	h := c.enroll(t, "web-1", map[string]string{"env": "staging"}, "acme")
 	if err := heartbeat(h, c.url); err != nil {

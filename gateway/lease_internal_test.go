@@ -9,6 +9,7 @@ import (
 )
 
 func TestTheLeaseHolderNoticesRelaysThatReportedToAnotherReplicaGoSilent(t *testing.T) {
+	t.Parallel()
 	const stale = 3 * time.Second
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	relays := func(lastSeen map[string]time.Duration) []store.Relay {

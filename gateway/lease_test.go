@@ -55,6 +55,7 @@ func metricLine(t *testing.T, c *cm, prefix string) string {
 }
 
 func TestTwoReplicasReevaluateOnceUnderTheLeaseAndTheOtherTakesOverWhenTheHolderDies(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.Start(t)
 	src := &swappable{}
@@ -139,6 +140,7 @@ func TestTwoReplicasReevaluateOnceUnderTheLeaseAndTheOtherTakesOverWhenTheHolder
 }
 
 func TestAReleasedLeaseIsTakenOverAtOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.Start(t)
 	a := startCM(t, withStore(dsn), named("cm-a"))
@@ -169,6 +171,7 @@ func TestAReleasedLeaseIsTakenOverAtOnce(t *testing.T) {
 }
 
 func TestASingleCMOnSQLiteHoldsTheLeaseWithoutAsking(t *testing.T) {
+	t.Parallel()
 	c := startCM(t)
 	runCtx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)

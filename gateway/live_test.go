@@ -67,6 +67,7 @@ func (w *world) liveSession(t testing.TB, u user, host string) api.ConnectRespon
 }
 
 func TestEachLockKindEndsTheLiveSessionAtTheRelayAndTheHostAndRefusesNewConnects(t *testing.T) {
+	t.Parallel()
 	kinds := map[string]func(sessionID string) api.LockRequest{
 		"user":    func(string) api.LockRequest { return api.LockRequest{User: "bob@example.com", Reason: "offboarding"} },
 		"host":    func(string) api.LockRequest { return api.LockRequest{Host: "web-1", Reason: "offboarding"} },
@@ -123,6 +124,7 @@ func TestEachLockKindEndsTheLiveSessionAtTheRelayAndTheHostAndRefusesNewConnects
 }
 
 func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	dave := w.login(t, "dave@example.com", "")
 	alice := w.login(t, "alice@example.com", "123456")
@@ -151,6 +153,7 @@ func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
 }
 
 func TestALockWithATTLExpires(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	dave := w.login(t, "dave@example.com", "")
 	bob := w.login(t, "bob@example.com", "")
@@ -203,6 +206,7 @@ func (s *swappable) Current() *policy.Engine { return s.Load() }
 func (s *swappable) Status() policy.Status { return policy.Status{Revision: s.Load().Revision()} }
 
 func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
+	t.Parallel()
 	src := &swappable{}
 	src.Store(defaultEngine(t))
 	w := startWorld(t, withPolicy(src))
@@ -243,6 +247,7 @@ func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
 }
 
 func TestReevaluationInWarnModeRecordsButLeavesTheSession(t *testing.T) {
+	t.Parallel()
 	src := &swappable{}
 	src.Store(defaultEngine(t))
 	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.Revocation = "warn" }))
@@ -259,6 +264,7 @@ func TestReevaluationInWarnModeRecordsButLeavesTheSession(t *testing.T) {
 }
 
 func TestSessionRecordsAreForAuditorsAndAdministrators(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	carol := w.login(t, "carol@example.com", "")
@@ -311,6 +317,7 @@ func TestSessionRecordsAreForAuditorsAndAdministrators(t *testing.T) {
 }
 
 func TestReevaluationEndsASessionOfALockedUserThatTheLockDidNotReach(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	bob := w.login(t, "bob@example.com", "")
 	sess := w.liveSession(t, bob, "web-1")
@@ -330,6 +337,7 @@ func TestReevaluationEndsASessionOfALockedUserThatTheLockDidNotReach(t *testing.
 }
 
 func TestTheRecordOfASessionItsRelayNoLongerHoldsIsEnded(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	gone := w.liveSession(t, alice, "db-1")

@@ -109,6 +109,7 @@ func allDecisionIDs(t *testing.T, st *store.DB) []string {
 // back, shipped by a new CM on the same database that resumes from the stored position (no
 // record already delivered is sent again).
 func TestDecisionRecordsShipAtLeastOnceAcrossOutagesAndRestarts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.Start(t)
 	col := startCollector(t)

@@ -55,6 +55,8 @@ func liveCount(t testing.TB, st *store.DB, f store.LiveFilter) int {
 // A user with thousands of live sessions is locked: every one of them ends, the oldest too,
 // and nobody else's.
 func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T) {
+	t.Parallel()
+	runsInFullInTheUnitPass(t, "this volume test")
 	w := startWorld(t)
 	dave := w.login(t, "dave@example.com", "")
 	alice := w.login(t, "alice@example.com", "123456")
@@ -97,6 +99,8 @@ func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T
 // After a policy change, re-evaluation re-decides every live session, the oldest of more than
 // a thousand too, and keeps the cache of live sessions whole.
 func TestReevaluationRedecidesTheOldestOfMoreThanAThousandLiveSessions(t *testing.T) {
+	t.Parallel()
+	runsInFullInTheUnitPass(t, "this volume test")
 	src := &swappable{}
 	src.Store(defaultEngine(t))
 	w := startWorld(t, withPolicy(src))
@@ -147,6 +151,7 @@ func relaySessions(w *world, relayID string, n int, start time.Time) []store.Ses
 // A relay that lists the sessions it holds gets the records of all the others ended, however
 // many there are: the oldest of thousands too, and none it holds.
 func TestARelaysReportEndsEveryRecordItNoLongerHoldsEvenTheOldestOfThousands(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	ss := relaySessions(w, "cs-eu-1", manyLive/2, w.now.Add(-2*time.Hour))
 	createSessions(t, w.store, ss)
@@ -163,6 +168,8 @@ func TestARelaysReportEndsEveryRecordItNoLongerHoldsEvenTheOldestOfThousands(t *
 // A relay that stops reporting takes all its live sessions with it, the oldest of thousands
 // too, and no other relay's.
 func TestALostRelaysSessionsAllEndEvenTheOldestOfThousands(t *testing.T) {
+	t.Parallel()
+	runsInFullInTheUnitPass(t, "this volume test")
 	w := startWorld(t, withConfig(func(c *gateway.Config) { c.RelayInterval, c.RelayStale = time.Second, 2*time.Second }))
 	w.registerRelay(t, api.RelayRegistration{ID: "cs-us-1", Addr: "127.0.0.2:1970", Region: "us-east", Owner: "vendor"})
 	lost := relaySessions(w, "cs-eu-1", manyLive/2, w.now.Add(-2*time.Hour))

@@ -43,6 +43,7 @@ func writePolicyDir(t *testing.T, dir string, withTests bool) {
 // refused on reload and reported like any refused reload, and one the operator allowed to
 // serve untested says so.
 func TestPolicyStatusAndMetricsShowTheUntestedGate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name          string
 		allowUntested bool

@@ -24,6 +24,7 @@ const (
 // An edit of a policy file ends the live sessions the new policy denies, at the Host and the
 // CS, with the Manager's poll set beyond the test's length: only the file watch can notice it.
 func TestAnEditedPolicyFileEndsTheSessionsItNowDeniesWithoutAPoll(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || p == "authz_test.rego" {

@@ -49,9 +49,10 @@ func hostOnline(t *testing.T, c *cm, name string) bool {
 }
 
 func TestAHostThatOnlyLongPollsIsAliveAndGoesOfflineThreeIntervalsAfterItsLastPoll(t *testing.T) {
+	t.Parallel()
 	for name, dsn := range map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "p.db") },
-		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+		"postgres": func(t *testing.T) string { runsInFullInTheUnitPass(t, "the PostgreSQL half"); return pgtest.Start(t) },
 	} {
 		t.Run(name, func(t *testing.T) { testLongPollPresence(t, dsn(t)) })
 	}
@@ -88,6 +89,7 @@ func testLongPollPresence(t *testing.T, dsn string) {
 }
 
 func TestAHostThatOnlyLongPollsOneReplicaStaysOnlineAtAnother(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	w := startWorld(t, withStore(dsn), named("cm-a"), fastPresence(gateway.MaxLongPoll))
 	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"), fastPresence(gateway.MaxLongPoll))
@@ -114,7 +116,7 @@ func TestAHostThatOnlyLongPollsOneReplicaStaysOnlineAtAnother(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect through A to the Host long-polling B: %v", err)
 	}
-	reqs := await(t, polled, "the connection request at B")
+	reqs := awaitRequests(t, polled, host, b.url, "the connection request at B")
 	if len(reqs) != 1 || reqs[0].SessionID != resp.SessionID {
 		t.Fatalf("the Host polling B got %+v, want the request of %s", reqs, resp.SessionID)
 	}

@@ -13,6 +13,7 @@ import (
 const hostCount = 100_000
 
 func TestHeartbeatsOfAHundredThousandHostsAreOneBatchAndBoundedInMemory(t *testing.T) {
+	t.Parallel()
 	p := newPresence(pollRefresh(10 * time.Second))
 	ids := make([]string, hostCount)
 	for i := range ids {
@@ -40,6 +41,7 @@ func TestHeartbeatsOfAHundredThousandHostsAreOneBatchAndBoundedInMemory(t *testi
 }
 
 func TestAdmissionTurnsAwayWhatItCannotServeInTime(t *testing.T) {
+	t.Parallel()
 	a := newAdmission(1)
 	release, ok := a.enter(context.Background())
 	if !ok {
@@ -57,6 +59,7 @@ func TestAdmissionTurnsAwayWhatItCannotServeInTime(t *testing.T) {
 }
 
 func TestAHostIsOnlineIfAnyReplicaSawItWithinTheWindow(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	const window = 30 * time.Second
 	for _, c := range []struct {
@@ -97,6 +100,7 @@ func TestAHostIsOnlineIfAnyReplicaSawItWithinTheWindow(t *testing.T) {
 }
 
 func TestALongPollIsASignOfLifeThatTheStoreHearsOfAtTheRefresh(t *testing.T) {
+	t.Parallel()
 	const interval = 10 * time.Second
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
@@ -136,6 +140,7 @@ func TestALongPollIsASignOfLifeThatTheStoreHearsOfAtTheRefresh(t *testing.T) {
 }
 
 func TestABatchTheStoreRefusedIsWrittenWithTheNextFlush(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	p := newPresence(pollRefresh(10 * time.Second))
 	p.seen("h1", t0)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestReachableHostsListsWhatThePolicyAllowsAndRecordsNothing(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	ctx := context.Background()
 	reachable := func(u user) api.ReachableHosts {
@@ -63,6 +64,7 @@ func TestReachableHostsListsWhatThePolicyAllowsAndRecordsNothing(t *testing.T) {
 }
 
 func TestTheCertificateCarriesTheSubjectsGroups(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	resp, _, err := w.connect(w.login(t, "alice@example.com", "123456"), "web-1", "exec")
 	if err != nil {

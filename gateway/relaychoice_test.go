@@ -8,6 +8,7 @@ import (
 )
 
 func TestTheGuestIsShownOnlyRelaysItMayKnowOf(t *testing.T) {
+	t.Parallel()
 	vendor := store.Relay{ID: "cs-eu-1", Owner: "vendor"}
 	full := store.Relay{ID: "cs-us-1", Owner: "vendor", MaxSessions: 1, Sessions: 1}
 	acme := store.Relay{ID: "cs-acme-1", Owner: "acme", Private: true}

@@ -67,6 +67,7 @@ func (s *relayStory) lockEndsItAtTheVictim(t *testing.T) {
 }
 
 func TestARelayCannotEndAnotherRelaysLiveSession(t *testing.T) {
+	t.Parallel()
 	s := startRelayStory(t)
 	for _, tc := range []struct {
 		name  string
@@ -95,6 +96,7 @@ func TestARelayCannotEndAnotherRelaysLiveSession(t *testing.T) {
 }
 
 func TestARelayCannotTakeAnotherRelaysKillOrders(t *testing.T) {
+	t.Parallel()
 	s := startRelayStory(t)
 	var cmds api.RelayCommands
 	err := api.Call(context.Background(), s.mallory, http.MethodGet, s.url+api.PathRelayCommands+"?relay=cs-eu-1", "", nil, &cmds)
@@ -116,6 +118,7 @@ func TestARelayCannotTakeAnotherRelaysKillOrders(t *testing.T) {
 }
 
 func TestARelayCannotTakeOverAnotherRelaysID(t *testing.T) {
+	t.Parallel()
 	s := startRelayStory(t)
 	// Long enough later that a registration listing no sessions would end bob's session's
 	// record (it is older than a ticket's lifetime), were it accepted for cs-eu-1.

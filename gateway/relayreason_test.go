@@ -18,6 +18,7 @@ import (
 // answer nor her own decision record names globex's relay; the record as auditors read it
 // still has the whole reason.
 func TestTheGuestIsToldNothingAboutAnotherTenantsRelays(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
 	if err := w.tryRegister(globex, api.RelayRegistration{ID: "cs-globex-1", Addr: "10.0.0.7:1970", Region: "eu-west"}); err != nil {
@@ -71,6 +72,7 @@ func TestTheGuestIsToldNothingAboutAnotherTenantsRelays(t *testing.T) {
 // that tenant's Host: alice, about to reach globex's kiosk-7, probes cs-globex-1; mallory and
 // bob, naming the same Host, learn only of the vendor's relays.
 func TestRelayProbesNameAnotherTenantsRelaysOnlyToWhoMayConnect(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
 	if err := w.tryRegister(globex, api.RelayRegistration{ID: "cs-globex-1", Addr: "10.0.0.7:1970", Region: "eu-west"}); err != nil {

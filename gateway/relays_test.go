@@ -55,6 +55,7 @@ func (c *cm) enrollRelay(t *testing.T, id, tenant string) *http.Client {
 }
 
 func TestStory7ATenantsPrivateRelayIsAssignedAndAVendorRelayNever(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
 	// A vendor relay nearer to everyone: it must still never carry globex's sessions.
@@ -92,6 +93,7 @@ func TestStory7ATenantsPrivateRelayIsAssignedAndAVendorRelayNever(t *testing.T) 
 }
 
 func TestRelayRegistrationIsBoundToTheCertificate(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
@@ -157,6 +159,7 @@ func (c *cm) relayRecord(t testing.TB, id string) store.Relay {
 }
 
 func TestTheRelayWithTheLowestLatencyPlusLoadIsChosenAndFailoverExcludesTheFailedOne(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	for _, r := range []api.RelayRegistration{
 		{ID: "cs-a", Addr: "127.0.0.1:2001", Region: "eu-north", MaxSessions: 100},
@@ -212,6 +215,7 @@ func (c *cm) connectWith(u user, req api.ConnectRequest) (api.ConnectResponse, e
 }
 
 func TestThePairingReportRecordsTheTransportOnlyFromTheSessionsRelay(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	resp, _, err := w.connect(alice, "db-1", "exec")
@@ -262,6 +266,7 @@ func heartbeatAnswer(t *testing.T, h hostAgent, url string) (ids []string, inter
 }
 
 func TestAHeartbeatIsAnsweredWithTheRelaysItsTenantMayUseAndANewRelayAtOnce(t *testing.T) {
+	t.Parallel()
 	w := startWorld(t)
 	globex := w.enrollRelay(t, "cs-globex-1", "globex")
 	if err := w.tryRegister(globex, api.RelayRegistration{ID: "cs-globex-1", Addr: "10.0.0.7:1970", Region: "eu-west"}); err != nil {

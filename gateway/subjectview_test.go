@@ -9,6 +9,7 @@ import (
 )
 
 func TestASubjectReadsItsOwnRecordWithoutOtherTenantsRelays(t *testing.T) {
+	t.Parallel()
 	relays := `"relays":[{"id":"cs-eu-1","owner":"vendor","private":false},{"id":"cs-acme-1","owner":"acme","private":true},{"id":"cs-globex-1","owner":"globex","private":true}]`
 	tests := []struct {
 		name       string

@@ -53,9 +53,10 @@ func (c *cm) export(t *testing.T, u user) []byte {
 }
 
 func TestTamperingWithTheDecisionTableIsNamedByVerification(t *testing.T) {
+	t.Parallel()
 	for name, dsn := range map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "cm.db") },
-		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+		"postgres": func(t *testing.T) string { runsInFullInTheUnitPass(t, "the PostgreSQL half"); return pgtest.Start(t) },
 	} {
 		t.Run(name, func(t *testing.T) { testTampering(t, dsn(t)) })
 	}

@@ -18,7 +18,8 @@ command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
 # Several CM replicas are tested behind a real load balancer.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # The web console is tested in a real browser (internal/e2e drives it with chromedp).
-[ -x /usr/bin/chromium ] || missing+=(chromium)
+# Without recommended packages, so name the fonts its pages are measured in.
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -35,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "test-deps: apt is busy (another apt run holds its lock); retrying in 10 s" >&2
     sleep 10
   done
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # PostgreSQL refuses to run as root: the tests start it as this user.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
