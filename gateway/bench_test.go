@@ -54,11 +54,12 @@ func BenchmarkHeartbeat(b *testing.B) {
 	})
 }
 
-// BenchmarkConnect measures allowed connects over real HTTPS (kept-alive connections) with the
-// SQLite store, the default policy and the CM's background work running (the transparency
-// log's sequencer among it), while the Hosts drain their requests as their agents do. Run it
-// with -cpuprofile: the CM's share of the profile per connect is what a connect costs the CM
-// (the rest is this process playing the Guests and Hosts).
+// BenchmarkConnect measures allowed connects over real HTTPS with the SQLite store, the default
+// policy and the CM's background work running (the transparency log's sequencer among it),
+// while the Hosts drain their requests as their agents do: on kept-alive connections, and on a
+// new connection (a full mTLS handshake) per connect, as from a Guest CLI process. Run it with
+// -cpuprofile: the CM's share of the profile per connect is what a connect costs the CM (the
+// rest is this process playing the Guests and Hosts).
 func BenchmarkConnect(b *testing.B) {
 	w := startWorld(b)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,16 +70,27 @@ func BenchmarkConnect(b *testing.B) {
 	for _, name := range names {
 		go drainHost(ctx, w, w.hosts[name])
 	}
-	var next atomic.Int64
-	b.SetParallelism(4)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, _, err := w.connect(alice, names[int(next.Add(1))%len(names)], "exec"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	fresh := alice
+	tr := alice.client.Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	fresh.client = &http.Client{Transport: tr}
+	for _, guest := range []struct {
+		name string
+		u    user
+	}{{"kept-alive", alice}, {"new-connection", fresh}} {
+		b.Run(guest.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, err := w.connect(guest.u, names[int(next.Add(1))%len(names)], "exec"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // drainHost collects h's connection requests until ctx ends, as its agent's long-poll does.
