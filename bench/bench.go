@@ -109,7 +109,8 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 }
 
 // postgresDecisions runs the decision load against a CM on a throwaway PostgreSQL server
-// (started and removed by internal/pgtest).
+// (started and removed by internal/pgtest) with durable settings: every commit waits for its
+// WAL flush, as on a production server, so the figure includes that wait.
 func (b *bench) postgresDecisions(ctx context.Context) error {
 	return b.withPostgres(ctx, func(newDB func() (string, error)) error {
 		dsn, err := newDB()
@@ -117,13 +118,13 @@ func (b *bench) postgresDecisions(ctx context.Context) error {
 			return err
 		}
 		return b.postgresDecisionsOn(ctx, dsn)
-	})
+	}, pgtest.Durable())
 }
 
-// withPostgres runs f with a throwaway PostgreSQL server (internal/pgtest) whose newDB creates
-// a fresh database and returns its DSN; the server is removed afterwards.
-func (b *bench) withPostgres(ctx context.Context, f func(newDB func() (string, error)) error) error {
-	srv, err := pgtest.StartServer(ctx)
+// withPostgres runs f with a throwaway PostgreSQL server (internal/pgtest), started with opts,
+// whose newDB creates a fresh database and returns its DSN; the server is removed afterwards.
+func (b *bench) withPostgres(ctx context.Context, f func(newDB func() (string, error)) error, opts ...pgtest.Option) error {
+	srv, err := pgtest.StartServer(ctx, opts...)
 	if err != nil {
 		return err
 	}

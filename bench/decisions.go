@@ -33,6 +33,9 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", storeName+"_p99", ms(percentile(res.latencies, 99)), "ms")
 	r.add("decisions", storeName+"_cm_cpu_per_connect", us(perConnect), "µs")
 	r.add("decisions", storeName+"_cm_cpu_bound_connects_per_s", cpuBound(perConnect), "1/s")
+	if err := b.measureNewConnections(ctx, st, load, storeName); err != nil {
+		return err
+	}
 	if storeName != "sqlite" {
 		return nil
 	}
@@ -52,6 +55,29 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", name+"_p99", p99, "ms")
 	r.add("decisions", name+"_failed", float64(fixed.failed), "requests")
 	r.target(fmt.Sprintf("connect p99 at %d/s (SQLite)", b.cfg.rate), p99, Below, 20, "ms")
+	return nil
+}
+
+// minNewConnPhase is the shortest phase of measureNewConnections: long enough for a few of its
+// connects to complete, a handshake each, on a small and loaded machine.
+const minNewConnPhase = 3 * time.Second
+
+// measureNewConnections measures the CM's CPU time per connect when every connect comes on a
+// new mTLS connection, as from a Guest CLI process (one per connect, keeping no connection or
+// TLS session): the closed-loop figure's connects share kept-alive connections, so this one
+// adds a full TLS handshake, client certificate included.
+func (b *bench) measureNewConnections(ctx context.Context, st *stack, load *connectLoad, storeName string) error {
+	cpu := startCPU(st.c.CM().Pid())
+	res := closedLoop(ctx, connectWorkers, max(b.cfg.duration/2, minNewConnPhase), load.connectNew)
+	if err := b.phaseError(res, "connects on new connections on "+storeName); err != nil {
+		return err
+	}
+	perConnect, err := cpu.perOp(res.ok + res.failed)
+	if err != nil {
+		return err
+	}
+	b.r.add("decisions", storeName+"_new_conn_connects_per_s", res.rate(), "1/s")
+	b.r.add("decisions", storeName+"_new_conn_cm_cpu_per_connect", us(perConnect), "µs")
 	return nil
 }
 

@@ -175,6 +175,19 @@ func newConnectorAt(st *stack, cmURL string, hosts []*simHost, workers int) (*co
 	return c, nil
 }
 
+// withNewConnections is c opening a new mTLS connection, with a full handshake, for every
+// connect, as a Guest CLI process does: it keeps no connection and no TLS session from one
+// connect to the next.
+func (c *connector) withNewConnections() (*connector, error) {
+	base, ok := c.client.Transport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("the connector's client has a %T, not an *http.Transport", c.client.Transport)
+	}
+	tr := base.Clone()
+	tr.DisableKeepAlives, tr.TLSClientConfig.ClientSessionCache = true, nil
+	return &connector{url: c.url, token: c.token, client: &http.Client{Transport: tr, Timeout: requestTimeout}, bodies: c.bodies}, nil
+}
+
 // connect posts one connect request; only a grant (200) counts as success.
 func (c *connector) connect(ctx context.Context) error {
 	body := c.bodies[int(c.next.Add(1))%len(c.bodies)]
@@ -294,9 +307,11 @@ func parallel(n, workers int, f func(i int) error) error {
 // connectLoad is a closed-loop connect load ready to run: simulated Hosts draining their
 // long-polls, and the connector.
 type connectLoad struct {
-	connect   func(ctx context.Context, worker int) error
-	delivered *atomic.Int64
-	stop      context.CancelFunc
+	connect func(ctx context.Context, worker int) error
+	// connectNew is connect on a new connection each time (withNewConnections).
+	connectNew func(ctx context.Context, worker int) error
+	delivered  *atomic.Int64
+	stop       context.CancelFunc
 }
 
 // startConnectLoad enrols connectHosts simulated Hosts named prefix-N that heartbeat and poll
@@ -321,7 +336,13 @@ func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL 
 		stop()
 		return nil, err
 	}
+	fresh, err := c.withNewConnections()
+	if err != nil {
+		stop()
+		return nil, err
+	}
 	l.connect = func(ctx context.Context, _ int) error { return c.connect(ctx) }
+	l.connectNew = func(ctx context.Context, _ int) error { return fresh.connect(ctx) }
 	closedLoop(ctx, connectWorkers, time.Second, l.connect) // warm-up: connections, caches, pages
 	return l, nil
 }

@@ -53,3 +53,50 @@ func BenchmarkHeartbeat(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConnect measures allowed connects over real HTTPS with the SQLite store, the default
+// policy and the CM's background work running (the transparency log's sequencer among it),
+// while the Hosts drain their requests as their agents do: on kept-alive connections, and on a
+// new connection (a full mTLS handshake) per connect, as from a Guest CLI process. Run it with
+// -cpuprofile: the CM's share of the profile per connect is what a connect costs the CM (the
+// rest is this process playing the Guests and Hosts).
+func BenchmarkConnect(b *testing.B) {
+	w := startWorld(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }()
+	alice := w.login(b, "alice@example.com", "123456")
+	names := []string{"db-1", "web-1"}
+	for _, name := range names {
+		go drainHost(ctx, w, w.hosts[name])
+	}
+	fresh := alice
+	tr := alice.client.Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	fresh.client = &http.Client{Transport: tr}
+	for _, guest := range []struct {
+		name string
+		u    user
+	}{{"kept-alive", alice}, {"new-connection", fresh}} {
+		b.Run(guest.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, err := w.connect(guest.u, names[int(next.Add(1))%len(names)], "exec"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// drainHost collects h's connection requests until ctx ends, as its agent's long-poll does.
+func drainHost(ctx context.Context, w *world, h hostAgent) {
+	for ctx.Err() == nil {
+		var reqs api.HostRequests
+		_ = api.Call(ctx, h.client, http.MethodGet, w.url+api.PathHostRequests, "", nil, &reqs)
+	}
+}

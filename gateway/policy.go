@@ -75,9 +75,9 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 // commitPosting is commit that also tells whether the entry's mail was posted with it: false
 // when it has none, when the record refuses, or when the recipient's mailbox was full.
 func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision, bool, error) {
-	input, err := json.Marshal(e.input)
+	input, err := e.inputJSON()
 	if err != nil {
-		return store.Decision{}, false, fmt.Errorf("encode input: %w", err)
+		return store.Decision{}, false, err
 	}
 	d := store.Decision{
 		ID: cmp.Or(e.id, newID("dec")), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
@@ -114,6 +114,7 @@ func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision,
 	}
 	posted, err := s.insertRecord(ctx, d, e.session, e.mail)
 	if err != nil {
+		s.signed.forget(d.ID)
 		return d, false, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
 	}
 	return d, posted, nil
@@ -126,6 +127,20 @@ func (s *Server) insertRecord(ctx context.Context, d store.Decision, sess *store
 		return false, s.cfg.Store.InsertDecisionAndSession(ctx, d, sess)
 	}
 	return s.cfg.Store.InsertGrant(ctx, d, *sess, *m)
+}
+
+// inputJSON is the entry's policy input as JSON: the document the policy decided on when its
+// result carries it (encoded once, by the evaluation), else the input encoded now (a decision
+// the CM made without the policy).
+func (e *logEntry) inputJSON() (json.RawMessage, error) {
+	if len(e.result.Input) > 0 {
+		return e.result.Input, nil
+	}
+	input, err := json.Marshal(e.input)
+	if err != nil {
+		return nil, fmt.Errorf("encode input: %w", err)
+	}
+	return input, nil
 }
 
 // decisionLogDown logs why a decision record could not be committed and refuses the request.

@@ -193,7 +193,9 @@ type Server struct {
 	relayWatch relayWatch
 	// logTree is the sequencer's tree as of its last step (translog.go); Run's alone.
 	logTree *translog.Tree
-	mux     *http.ServeMux
+	// signed remembers the leaves of the records this replica signed until they are logged.
+	signed signedLeaves
+	mux    *http.ServeMux
 	// requests numbers the requests served, for the decision records' req_id.
 	requests atomic.Uint64
 	// shipper ships the decision outbox to a collector; nil when not configured.

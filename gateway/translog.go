@@ -19,13 +19,19 @@ import (
 // sequenceBatch bounds the records one sequencer step appends.
 const sequenceBatch = 2000
 
-// signRecord signs a record's canonical encoding with the log key.
+// signRecord signs a record's canonical encoding with the log key, and remembers its leaf hash
+// for the sequencer (signedLeaves).
 func (s *Server) signRecord(d store.Decision) ([]byte, error) {
-	canonical, err := translog.Canonical(d)
+	canonical, leaf, err := translog.RecordLeaf(d)
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.LogSigner.SignRecord(canonical)
+	sig, err := s.cfg.LogSigner.SignRecord(canonical)
+	if err != nil {
+		return nil, err
+	}
+	s.signed.remember(d.ID, leaf)
+	return sig, nil
 }
 
 // sequenceLog appends every unlogged record to the log, batch by batch, each with its signed
@@ -59,7 +65,7 @@ func (s *Server) sequenceStep(ctx context.Context) (int, error) {
 	from := tree.Size()
 	step := store.LogAppend{FromSize: from}
 	for i, d := range recs {
-		leaf, signed, err := s.cfg.LogSigner.Leaf(d)
+		leaf, signed, err := s.signed.leaf(s.cfg.LogSigner, d)
 		if err != nil {
 			return 0, err
 		}

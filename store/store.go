@@ -30,8 +30,10 @@ var (
 const (
 	// maxOpenConns bounds the connections one DB holds open.
 	maxOpenConns = 16
-	// maxIdleConns bounds the idle connections one DB keeps.
-	maxIdleConns = 4
+	// maxIdleConns bounds the idle connections one DB keeps: as many as it may open, so that a
+	// burst does not close connections only to open them again (on SQLite each new connection
+	// runs its pragmas and prepares the hot statements again: stmtCache).
+	maxIdleConns = maxOpenConns
 	// connMaxIdleTime closes connections idle for longer.
 	connMaxIdleTime = 5 * time.Minute
 )

@@ -59,7 +59,17 @@ type Server struct {
 	runuser  string     // path of runuser when running as root
 	osUser   *user.User // the user the server runs as under root; nil otherwise
 	watchdog *exec.Cmd  // stops the server if this process dies without Stop
+	durable  bool       // keep PostgreSQL's crash-safe settings (Durable)
 }
+
+// Option configures a server StartServer starts.
+type Option func(*Server)
+
+// Durable keeps PostgreSQL's crash-safe defaults (fsync, synchronous_commit and
+// full_page_writes on), so that a commit waits for its WAL flush as on a production server: for
+// benchmarks whose figures must include that wait. Without it the server runs with all three
+// off, which is fast and what unit tests want (their data is thrown away anyway).
+func Durable() Option { return func(s *Server) { s.durable = true } }
 
 // Start returns the DSN of a new, empty database on a throwaway server: the shared one when
 // EnvAdminDSN is set (see Main), else a server of its own that t.Cleanup stops and removes.
@@ -125,12 +135,15 @@ func Main(m *testing.M) int {
 }
 
 // StartServer initializes and starts a throwaway server; the caller must Stop it.
-func StartServer(ctx context.Context) (*Server, error) {
+func StartServer(ctx context.Context, opts ...Option) (*Server, error) {
 	bin, err := findBinDir()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{bin: bin}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.resolveUser(); err != nil {
 		return nil, err
 	}
@@ -244,9 +257,8 @@ func (s *Server) initdb(ctx context.Context) error {
 
 // start starts the server on s.port and waits for pg_ctl to see it up.
 func (s *Server) start(ctx context.Context) error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=%d"+
-		" -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-		s.port, filepath.Join(s.dir, "sock"), maxConnections)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=%d %s",
+		s.port, filepath.Join(s.dir, "sock"), maxConnections, s.safety())
 	logFile := filepath.Join(s.dir, "postgres.log")
 	err := s.run(ctx, "pg_ctl", "-D", filepath.Join(s.dir, "data"), "-l", logFile,
 		"-w", "-t", strconv.Itoa(int(startTimeout/time.Second)), "-o", opts, "start")
@@ -254,6 +266,15 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("%w\nserver log (tail):\n%s", err, tail(logFile))
 	}
 	return nil
+}
+
+// safety is the server's crash-safety settings: PostgreSQL's defaults when durable, else off.
+func (s *Server) safety() string {
+	v := "off"
+	if s.durable {
+		v = "on"
+	}
+	return fmt.Sprintf("-c fsync=%[1]s -c synchronous_commit=%[1]s -c full_page_writes=%[1]s", v)
 }
 
 // startWatchdog spawns a shell that stops the server and removes its directory once this

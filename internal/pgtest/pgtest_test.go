@@ -45,6 +45,7 @@ func TestSharedServerDatabases(t *testing.T) {
 			t.Errorf("server dir %s still exists after Stop (stat: %v)", srv.dir, err)
 		}
 	})
+	checkSafety(t, openDB(t, srv.AdminDSN()), "off")
 	t.Setenv(EnvAdminDSN, srv.AdminDSN())
 
 	var names []string
@@ -139,4 +140,34 @@ func startOwnServer(t *testing.T) *Server {
 		}
 	})
 	return srv
+}
+
+// TestDurableServer starts a server with Durable and finds PostgreSQL's crash-safe settings on
+// (TestSharedServerDatabases finds them off on a server started without it).
+func TestDurableServer(t *testing.T) {
+	ctx := context.Background()
+	srv, err := StartServer(ctx, Durable())
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	checkSafety(t, openDB(t, srv.AdminDSN()), "on")
+}
+
+// checkSafety fails t unless fsync, synchronous_commit and full_page_writes are all want.
+func checkSafety(t *testing.T, db *sql.DB, want string) {
+	t.Helper()
+	for _, setting := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		var got string
+		if err := db.QueryRowContext(context.Background(), "SHOW "+setting).Scan(&got); err != nil {
+			t.Fatalf("SHOW %s: %v", setting, err)
+		}
+		if got != want {
+			t.Errorf("%s = %s, want %s", setting, got, want)
+		}
+	}
 }
