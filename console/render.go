@@ -106,9 +106,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // fail shows an error page with a message.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	u, ok := c.user(r)
+	u, err := c.user(r)
 	var up *user
-	if ok {
+	if err == nil {
 		up = &u
 	}
 	c.render(w, r, status, "error", up, page{Title: http.StatusText(status), Error: &errorView{Status: status, Heading: http.StatusText(status), Message: msg}})

@@ -188,7 +188,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return err
 	}
 	mux.Handle("/", gw.Handler())
-	if err := mountConsole(mux, gw, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
+	if err := mountConsole(mux, gw, st, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
 		log.Warn("the web console is not served", "err", err)
 	}
 	srv := &http.Server{Handler: mux, TLSConfig: keys.TLS, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
