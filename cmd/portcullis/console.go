@@ -18,6 +18,16 @@ func consoleRedirectURI(publicURL string) string {
 	return strings.TrimSuffix(publicURL, "/") + console.Prefix + "/callback"
 }
 
+// consoleRedirectURIs are the redirect URIs of this CM's console and of the consoles at
+// others, the public URLs of CMs that trust this CM's development identity provider.
+func consoleRedirectURIs(publicURL string, others []string) []string {
+	uris := []string{consoleRedirectURI(publicURL)}
+	for _, o := range others {
+		uris = append(uris, consoleRedirectURI(o))
+	}
+	return uris
+}
+
 // mountConsole serves the web console at /ui: it signs people in with oidc (the CLI's
 // provider and client), keeps their sessions in st (shared by every replica) and asks gw for
 // every page's data.
