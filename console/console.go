@@ -74,6 +74,7 @@ type Console struct {
 	redirect string
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
+	limits   limits
 }
 
 // New checks cfg and returns a Console.

@@ -2,8 +2,8 @@ package console
 
 import (
 	"context"
-	"errors"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"time"
 

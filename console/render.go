@@ -54,7 +54,8 @@ func funcs() template.FuncMap {
 			}
 			return string(b)
 		},
-		"join": strings.Join,
+		"join":    strings.Join,
+		"rfc3339": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") },
 		"deref": func(t *time.Time) time.Time {
 			if t == nil {
 				return time.Time{}
