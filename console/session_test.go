@@ -107,3 +107,18 @@ func TestCheckCSRF(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseLogin feeds untrusted login cookies to parseLogin: it never panics, and what it
+// accepts has a state, a nonce, a verifier and a start within loginTTL.
+func FuzzParseLogin(f *testing.F) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f.Add(pendingLogin{state: "s", nonce: "n", verifier: "v", started: now}.cookie())
+	f.Add("a.b.c.-1")
+	f.Add("...")
+	f.Fuzz(func(t *testing.T, v string) {
+		p, ok := parseLogin(v, now)
+		if ok && (p.state == "" || p.nonce == "" || p.verifier == "" || p.started.After(now) || now.Sub(p.started) > loginTTL) {
+			t.Fatalf("accepted %q as %+v", v, p)
+		}
+	})
+}
