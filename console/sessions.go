@@ -37,9 +37,9 @@ func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError
 		return sessionsView{}, e
 	}
 	now := c.cfg.Now()
-	rows := make([]sessionRow, len(ss))
+	rows, reads := make([]sessionRow, len(ss)), maxLimitReads
 	for i, s := range ss {
-		l := c.limitOf(r, u, s)
+		l := c.limitOf(r, u, s, &reads)
 		rows[i] = sessionRow{Session: s, Limit: l, TimeLeft: timeLeft(l, now)}
 	}
 	return sessionsView{Sessions: rows, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf, Now: now}, nil

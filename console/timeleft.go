@@ -10,16 +10,24 @@ import (
 	"github.com/portcullis/portcullis/api"
 )
 
-// maxLimits bounds the sessions' maximum durations a Console remembers.
-const maxLimits = 10000
+// Bounds of the sessions' maximum durations a Console reads and remembers.
+const (
+	// maxLimits bounds the maximum durations remembered.
+	maxLimits = 10000
+	// maxLimitReads bounds the decision records one Sessions page (or refresh) reads; the
+	// others' time left shows on a later refresh.
+	maxLimitReads = 20
+)
 
 // sessionLimit is a live session's end as its maximum duration sets it.
 type sessionLimit struct {
 	// Ends is when the relay and the Host cut the session; zero when nothing does.
 	Ends time.Time
 	// Known is false when the record of the decision that allowed the session could not be
-	// read (not allowed, or the obligation masked).
+	// read (not allowed, or the obligation masked), or is not read yet (Pending).
 	Known bool
+	// Pending is set when the page read its maxLimitReads records before this session's.
+	Pending bool
 }
 
 // limits remembers each session's maximum duration by user and decision: it is the
@@ -30,13 +38,18 @@ type limits struct {
 	m  map[string]time.Duration // -1: unknown
 }
 
-// maxDuration returns the session's maximum duration (0: none), false when unknown.
-func (c *Console) maxDuration(r *http.Request, u user, s api.Session) (time.Duration, bool) {
+// maxDuration returns the session's maximum duration (0: none), false when unknown; it reads
+// the session's decision record unless remembered, and then only while *reads is positive.
+func (c *Console) maxDuration(r *http.Request, u user, s api.Session, reads *int) (d time.Duration, known, pending bool) {
 	key := u.claims.Subject + "\x00" + s.DecisionID
 	c.limits.mu.Lock()
 	d, ok := c.limits.m[key]
 	c.limits.mu.Unlock()
+	if !ok && *reads <= 0 {
+		return 0, false, true
+	}
 	if !ok {
+		*reads--
 		d = c.readMaxDuration(r, u, s.DecisionID)
 		c.limits.mu.Lock()
 		if c.limits.m == nil || len(c.limits.m) >= maxLimits {
@@ -45,7 +58,7 @@ func (c *Console) maxDuration(r *http.Request, u user, s api.Session) (time.Dura
 		c.limits.m[key] = d
 		c.limits.mu.Unlock()
 	}
-	return max(d, 0), d >= 0
+	return max(d, 0), d >= 0, false
 }
 
 // readMaxDuration reads the max_duration_seconds obligation of a decision's record; -1 when
@@ -64,11 +77,11 @@ func (c *Console) readMaxDuration(r *http.Request, u user, decisionID string) ti
 	return time.Duration(secs) * time.Second
 }
 
-// limitOf is a live session's end.
-func (c *Console) limitOf(r *http.Request, u user, s api.Session) sessionLimit {
-	d, ok := c.maxDuration(r, u, s)
+// limitOf is a live session's end; reads is the page's budget of decision records to read.
+func (c *Console) limitOf(r *http.Request, u user, s api.Session, reads *int) sessionLimit {
+	d, ok, pending := c.maxDuration(r, u, s, reads)
 	if !ok {
-		return sessionLimit{}
+		return sessionLimit{Pending: pending}
 	}
 	if d == 0 {
 		return sessionLimit{Known: true}
@@ -76,10 +89,12 @@ func (c *Console) limitOf(r *http.Request, u user, s api.Session) sessionLimit {
 	return sessionLimit{Ends: s.StartedAt.Add(d), Known: true}
 }
 
-// timeLeft is what a page shows of a session's end at now: "1h02m03s", "ending", "no limit"
-// or "unknown".
+// timeLeft is what a page shows of a session's end at now: "1h02m03s", "ending", "no limit",
+// "unknown" or "…" (not read yet).
 func timeLeft(l sessionLimit, now time.Time) string {
 	switch {
+	case l.Pending:
+		return "…"
 	case !l.Known:
 		return "unknown"
 	case l.Ends.IsZero():

@@ -12,6 +12,7 @@ func TestTimeLeft(t *testing.T) {
 		want string
 	}{
 		{sessionLimit{}, "unknown"},
+		{sessionLimit{Pending: true}, "…"},
 		{sessionLimit{Known: true}, "no limit"},
 		{sessionLimit{Known: true, Ends: now.Add(time.Hour + 2*time.Minute + 3500*time.Millisecond)}, "1h02m03s"},
 		{sessionLimit{Known: true, Ends: now.Add(59*time.Second + 900*time.Millisecond)}, "0m59s"},

@@ -19,9 +19,12 @@
     });
   }
   setInterval(tick, 1000);
-  function ids(tbody) {
+  // sig names the rows and their ends: the table is replaced when a session comes or goes, or
+  // when a session's time left became known.
+  function sig(tbody) {
     return Array.prototype.map.call(tbody.querySelectorAll("tr[data-session]"), function (tr) {
-      return tr.getAttribute("data-session");
+      var left = tr.querySelector("td.left");
+      return tr.getAttribute("data-session") + "|" + (left ? left.getAttribute("data-ends") || left.textContent : "");
     }).join(",");
   }
   function busy() {
@@ -36,7 +39,7 @@
       var doc = new DOMParser().parseFromString("<table>" + html + "</table>", "text/html");
       var fresh = doc.getElementById("session-rows");
       var old = document.getElementById("session-rows");
-      if (fresh && old && ids(fresh) !== ids(old) && !busy()) {
+      if (fresh && old && sig(fresh) !== sig(old) && !busy()) {
         old.replaceWith(document.importNode(fresh, true));
         tick();
       }
