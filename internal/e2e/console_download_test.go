@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 
+	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -60,10 +62,36 @@ func seedYesterday(t *testing.T, dsn string) []string {
 	return denied
 }
 
-// downloadCSV clicks the decision log page's CSV link in the tab and lets the browser's
-// download manager save it into a temporary directory (allowAndName), waits until the
-// download completes and parses the file.
+// downloadCSV downloads the decision log page's CSV link (see download) and parses it.
 func downloadCSV(t *testing.T, tab context.Context) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(bytes.NewReader(download(t, tab, "csv", "csv"))).ReadAll()
+	if err != nil || len(rows) < 1 {
+		t.Fatalf("the downloaded CSV (%d rows): %v", len(rows), err)
+	}
+	return rows
+}
+
+// downloadNDJSON downloads the decision log page's NDJSON link (see download) and returns
+// the records' ids.
+func downloadNDJSON(t *testing.T, tab context.Context) []string {
+	t.Helper()
+	var ids []string
+	dec := json.NewDecoder(bytes.NewReader(download(t, tab, "ndjson", "ndjson")))
+	for dec.More() {
+		var d api.Decision
+		if err := dec.Decode(&d); err != nil {
+			t.Fatalf("the downloaded NDJSON: %v", err)
+		}
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// download clicks the link of id in the tab and lets the browser's download manager save it
+// into a temporary directory (allowAndName), checks the name the server gave it, waits until
+// the download completes and returns the file.
+func download(t *testing.T, tab context.Context, id, ext string) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(tab, liveDeadline)
@@ -76,13 +104,13 @@ func downloadCSV(t *testing.T, tab context.Context) [][]string {
 	}))
 	begun := chromedp.Events(ctx, cdpbrowser.DownloadWillBegin)
 	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
-	do(t, ctx, "click the CSV link", chromedp.Click(chromedp.ID("csv")))
+	do(t, ctx, "click the "+id+" link", chromedp.Click(chromedp.ID(id)))
 	var guid string
 	for ev, err := range begun {
 		if err != nil {
-			t.Fatalf("the CSV download did not begin: %v", err)
+			t.Fatalf("the %s download did not begin: %v", id, err)
 		}
-		if !regexp.MustCompile(`^decisions-\d{8}T\d{6}Z\.csv$`).MatchString(ev.SuggestedFilename) {
+		if !regexp.MustCompile(`^decisions-\d{8}T\d{6}Z\.` + ext + `$`).MatchString(ev.SuggestedFilename) {
 			t.Errorf("the download is named %q", ev.SuggestedFilename)
 		}
 		guid = ev.GUID
@@ -90,26 +118,21 @@ func downloadCSV(t *testing.T, tab context.Context) [][]string {
 	}
 	for ev, err := range progress {
 		if err != nil {
-			t.Fatalf("the CSV download did not complete: %v", err)
+			t.Fatalf("the %s download did not complete: %v", id, err)
 		}
 		if ev.GUID != guid || ev.State == cdpbrowser.DownloadProgressStateInProgress {
 			continue
 		}
 		if ev.State != cdpbrowser.DownloadProgressStateCompleted {
-			t.Fatalf("the CSV download ended %s", ev.State)
+			t.Fatalf("the %s download ended %s", id, ev.State)
 		}
 		break
 	}
-	f, err := os.Open(filepath.Join(dir, guid))
+	b, err := os.ReadFile(filepath.Join(dir, guid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) < 1 {
-		t.Fatalf("the downloaded CSV (%d rows): %v", len(rows), err)
-	}
-	return rows
+	return b
 }
 
 // checkTimeLeft checks the Sessions page in the tab shows the session's time left, counted

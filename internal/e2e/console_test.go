@@ -99,6 +99,9 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	if !slices.Equal(ids, []string{yesterdays[1], yesterdays[0]}) {
 		t.Errorf("the CSV holds %v, want yesterday's denials %v", ids, []string{yesterdays[1], yesterdays[0]})
 	}
+	if nd := downloadNDJSON(t, carol); !slices.Equal(nd, ids) {
+		t.Errorf("the NDJSON holds %v, the CSV %v", nd, ids)
+	}
 	do(t, carol, "open the record", chromedp.Navigate(url+"/ui/decisions/"+refusal), chromedp.WaitVisible(chromedp.ID("outcome")))
 	checkPage(t, carol, shots, "record")
 
