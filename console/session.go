@@ -30,6 +30,9 @@ const (
 	loginCookie = "__Host-portcullis-login"
 	// loginTTL bounds a sign-in from its start to the provider's redirect back.
 	loginTTL = 10 * time.Minute
+	// loginSkew is how far ahead of a replica's clock another replica's may have started a
+	// sign-in.
+	loginSkew = time.Minute
 	// csrfField is the form field of the CSRF token.
 	csrfField = "csrf"
 )
@@ -131,7 +134,8 @@ func (p pendingLogin) cookie() string {
 	return strings.Join([]string{p.state, p.nonce, p.verifier, strconv.FormatInt(p.started.Unix(), 10)}, ".")
 }
 
-// parseLogin reads loginCookie's value; false when it is malformed or older than loginTTL.
+// parseLogin reads loginCookie's value; false when it is malformed, older than loginTTL or
+// started more than loginSkew ahead of now.
 func parseLogin(v string, now time.Time) (pendingLogin, bool) {
 	parts := strings.Split(v, ".")
 	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
@@ -142,7 +146,7 @@ func parseLogin(v string, now time.Time) (pendingLogin, bool) {
 		return pendingLogin{}, false
 	}
 	p := pendingLogin{state: parts[0], nonce: parts[1], verifier: parts[2], started: time.Unix(sec, 0)}
-	return p, !p.started.After(now) && now.Sub(p.started) <= loginTTL
+	return p, !p.started.After(now.Add(loginSkew)) && now.Sub(p.started) <= loginTTL
 }
 
 // setCookie sets a __Host- cookie: Secure, HttpOnly, path /.
