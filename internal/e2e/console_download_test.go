@@ -21,16 +21,24 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/localstack"
 	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/translog"
 )
 
 // seedYesterday records, in the CM's store, two denials and an allow of yesterday (UTC) and
-// a denial of the day before, as a CM would have the day before; it returns the ids of
-// yesterday's denials. The day's own denials (mallory's, bob's) are made by the test.
-func seedYesterday(t *testing.T, dsn string) []string {
+// a denial of the day before, signed with the CM's log key as the CM would have signed them
+// the day before; it returns the ids of yesterday's denials. The day's own denials
+// (mallory's, bob's) are made by the test.
+func seedYesterday(t *testing.T, c *localstack.Stack) []string {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn, nil)
+	keys, err := gateway.LoadKeys(c.CertsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, c.StoreDSN(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +57,16 @@ func seedYesterday(t *testing.T, dsn string) []string {
 	var denied []string
 	for _, r := range records {
 		result, _ := json.Marshal(map[string]any{"allow": r.allow, "reasons": []string{"seeded " + r.id}, "obligations": map[string]any{}})
-		err := db.InsertDecision(ctx, store.Decision{ID: r.id, Time: r.at, Path: "/v1/connect", Subject: r.subject, HostName: "web-1",
+		d := store.Decision{ID: r.id, Time: r.at, Path: "/v1/connect", Subject: r.subject, HostName: "web-1",
 			Allow: r.allow, Reasons: []string{"seeded " + r.id}, Input: json.RawMessage(`{}`), Result: result, Revision: "seed",
-			Labels: map[string]string{"operation": "connect"}})
+			Labels: map[string]string{"operation": "connect"}}
+		canonical, err := translog.Canonical(d)
+		if err == nil {
+			d.LogSig, err = keys.LogSigner.SignRecord(canonical)
+		}
+		if err == nil {
+			err = db.InsertDecision(ctx, d)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,7 +61,7 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 
 	// carol filters yesterday's denials and downloads them: the log has denials of yesterday
 	// (seeded), of the day before and of today (mallory's, bob's) and an allow of yesterday.
-	yesterdays := seedYesterday(t, ls.c.StoreDSN())
+	yesterdays := seedYesterday(t, ls.c)
 	carol := b.tab(t)
 	if h := consoleSignIn(t, carol, url, "carol@example.com"); h != "Decision log" {
 		t.Fatalf("carol's first page is %q, want Decision log", h)
@@ -176,6 +176,9 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	}
 	do(t, dave, "sign out", chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("signed-out")))
 	do(t, dave, "a page after sign-out", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("signin")))
+	if strings.Contains(ls.c.LogOf("cm"), "not signed by the log key") {
+		t.Error("the CM logged the seeded records as unsigned: the test's log is not the CM's")
+	}
 }
 
 // startShell runs an interactive Guest command (portcullis ssh) on a terminal, waits until
