@@ -111,6 +111,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/
 	$(GO) test -run '^$$' -fuzz '^FuzzLogFilter$$' -fuzztime $(FUZZTIME) ./console/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadPolicyArchive$$' -fuzztime $(FUZZTIME) ./console/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLogin$$' -fuzztime $(FUZZTIME) ./console/
 
 # bench-go runs every Go benchmark once; the decision-log queries run on a million records per
 # store.

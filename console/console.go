@@ -47,7 +47,7 @@ type Verifier interface {
 	Verify(ctx context.Context, rawIDToken string) (identity.Claims, error)
 }
 
-// Config configures a Console. API, Verifier, OIDC and PublicURL are required.
+// Config configures a Console. API, Sessions, Verifier, OIDC and PublicURL are required.
 type Config struct {
 	API      API
 	Verifier Verifier
@@ -59,24 +59,22 @@ type Config struct {
 	// LogVerifier checks the decision log's checkpoints and proofs the pages show; nil shows
 	// none.
 	LogVerifier *translog.Verifier
-	// MaxSessions bounds the signed-in sessions kept; default DefaultMaxSessions.
-	MaxSessions int
+	// Sessions keeps the signed-in sessions: the CM's store, so that every replica knows
+	// them and a restart keeps them.
+	Sessions Sessions
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives the console's logs; default discards.
 	Logger *slog.Logger
 }
 
-// DefaultMaxSessions is Config.MaxSessions when zero.
-const DefaultMaxSessions = 10000
-
 // Console serves the web console. Create it with New.
 type Console struct {
 	cfg      Config
 	redirect string
 	pages    map[string]*template.Template
-	sessions *sessionStore
 	mux      *http.ServeMux
+	limits   limits
 }
 
 // New checks cfg and returns a Console.
@@ -84,6 +82,9 @@ func New(cfg Config) (*Console, error) {
 	var errs []error
 	if cfg.API == nil {
 		errs = append(errs, errors.New("console: API is required"))
+	}
+	if cfg.Sessions == nil {
+		errs = append(errs, errors.New("console: Sessions is required"))
 	}
 	if cfg.Verifier == nil {
 		errs = append(errs, errors.New("console: Verifier is required"))
@@ -98,9 +99,6 @@ func New(cfg Config) (*Console, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -113,7 +111,7 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{
 		cfg: cfg, redirect: strings.TrimSuffix(cfg.PublicURL, "/") + Prefix + "/callback",
-		pages: pages, sessions: newSessionStore(cfg.MaxSessions), mux: http.NewServeMux(),
+		pages: pages, mux: http.NewServeMux(),
 	}
 	c.routes()
 	return c, nil

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"time"
 
@@ -19,8 +20,8 @@ func (c *Console) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "signin", nil, page{Title: "Sign in", Message: r.URL.Query().Get("msg")})
 }
 
-// handleLogin starts a sign-in: state (bound to this browser by loginCookie), nonce and a PKCE
-// verifier, then sends the browser to the provider.
+// handleLogin starts a sign-in: state, nonce and a PKCE verifier, kept in this browser's
+// loginCookie, then sends the browser to the provider.
 func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), discoveryTimeout)
 	defer cancel()
@@ -30,13 +31,9 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, "The identity provider cannot be reached; try again later.")
 		return
 	}
-	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
-	if !c.sessions.startLogin(state, pendingLogin{verifier: verifier, nonce: nonce, expires: c.cfg.Now().Add(loginTTL)}, c.cfg.Now()) {
-		c.fail(w, r, http.StatusServiceUnavailable, "Too many sign-ins are in progress; try again in a few minutes.")
-		return
-	}
-	setCookie(w, loginCookie, state, int(loginTTL/time.Second), http.SameSiteLaxMode)
-	http.Redirect(w, r, oc.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), http.StatusSeeOther)
+	p := pendingLogin{state: randomToken(), nonce: randomToken(), verifier: oauth2.GenerateVerifier(), started: c.cfg.Now()}
+	setCookie(w, loginCookie, p.cookie(), int(loginTTL/time.Second), http.SameSiteLaxMode)
+	http.Redirect(w, r, oc.AuthCodeURL(p.state, oauth2.S256ChallengeOption(p.verifier), oidc.Nonce(p.nonce)), http.StatusSeeOther)
 }
 
 // handleCallback finishes a sign-in: the state must be this browser's, the code is exchanged
@@ -46,27 +43,35 @@ func (c *Console) handleCallback(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	bound, err := r.Cookie(loginCookie)
 	setCookie(w, loginCookie, "", -1, http.SameSiteLaxMode)
-	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(bound.Value), []byte(state)) != 1 {
-		c.fail(w, r, http.StatusBadRequest, "This sign-in was not started by this browser, or it is over; sign in again.")
+	if err != nil {
+		c.fail(w, r, http.StatusBadRequest, "This sign-in was not started by this browser, or it is already finished; sign in again.")
 		return
 	}
-	p, ok := c.sessions.takeLogin(state, c.cfg.Now())
+	p, ok := parseLogin(bound.Value, c.cfg.Now())
 	switch {
 	case !ok:
-		c.fail(w, r, http.StatusBadRequest, "This sign-in expired or is already finished; sign in again.")
+		c.fail(w, r, http.StatusBadRequest, "This sign-in expired; sign in again.")
+		return
+	case state == "" || subtle.ConstantTimeCompare([]byte(p.state), []byte(state)) != 1:
+		c.fail(w, r, http.StatusBadRequest, "This sign-in was not started by this browser; sign in again.")
 		return
 	case q.Get("error") != "":
 		c.fail(w, r, http.StatusForbidden, "The identity provider refused the sign-in: "+q.Get("error")+" "+q.Get("error_description"))
 		return
 	}
-	raw, claims, err := c.exchange(r.Context(), q.Get("code"), p)
+	_, claims, err := c.exchange(r.Context(), q.Get("code"), p)
 	if err != nil {
 		c.cfg.Logger.Info("console sign-in refused", "err", err, "remote", r.RemoteAddr)
 		c.fail(w, r, http.StatusForbidden, "The sign-in could not be completed: "+err.Error())
 		return
 	}
-	sess := c.sessions.create(raw, claims.Expiry, c.cfg.Now())
-	setCookie(w, sessionCookie, sess.id, int(time.Until(claims.Expiry)/time.Second), http.SameSiteStrictMode)
+	token, err := c.startSession(r.Context(), claims)
+	if err != nil {
+		c.cfg.Logger.Error("console sign-in: store the session", "subject", claims.Subject, "err", err)
+		c.fail(w, r, http.StatusServiceUnavailable, "The sign-in could not be kept (the store is unavailable); try again.")
+		return
+	}
+	setCookie(w, sessionCookie, token, int(claims.Expiry.Sub(c.cfg.Now())/time.Second), http.SameSiteStrictMode)
 	c.cfg.Logger.Info("console sign-in", "subject", claims.Subject, "remote", r.RemoteAddr)
 	// A page, not a redirect: the browser sends the SameSite=Strict cookie only on a
 	// navigation this site starts, and the redirect chain began at the provider.
@@ -99,20 +104,33 @@ func (c *Console) exchange(ctx context.Context, code string, p pendingLogin) (st
 	return raw, claims, nil
 }
 
-// handleLogout ends the session (its CSRF token was checked by signedIn).
+// handleLogout ends the session in the store, so that every replica refuses its cookie from
+// now on (its CSRF token was checked by signedIn).
 func (c *Console) handleLogout(w http.ResponseWriter, r *http.Request, u user) {
-	c.sessions.end(u.sess.id)
+	if err := c.cfg.Sessions.DeleteConsoleSession(r.Context(), u.sess.hash); err != nil {
+		c.cfg.Logger.Error("console sign-out", "subject", u.claims.Subject, "err", err)
+		c.render(w, r, http.StatusServiceUnavailable, "error", &u, page{Title: "Not signed out", Error: &errorView{Status: http.StatusServiceUnavailable,
+			Heading: "Not signed out", Message: "The store is unavailable: your session is still open. Try again."}})
+		return
+	}
+	c.cfg.Logger.Info("console sign-out", "subject", u.claims.Subject, "remote", r.RemoteAddr)
 	setCookie(w, sessionCookie, "", -1, http.SameSiteStrictMode)
 	http.Redirect(w, r, Prefix+"/signin?msg=signed-out", http.StatusSeeOther)
 }
 
-// signedIn serves h to a signed-in user whose ID token still verifies; others are sent to
-// sign in. A POST must come from this site with the session's CSRF token, or it is refused
+// signedIn serves h to a user with a live session in the store; others are sent to sign in,
+// and a store that cannot tell refuses the request (503). A POST must come from this site with the session's CSRF token, or it is refused
 // (403) and changes nothing.
 func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, user)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := c.user(r)
-		if !ok {
+		u, err := c.user(r)
+		if err != nil && !errors.Is(err, errNoSession) {
+			c.cfg.Logger.Error("console: read the session", "err", err)
+			c.render(w, r, http.StatusServiceUnavailable, "error", nil, page{Title: "Unavailable", Error: &errorView{Status: http.StatusServiceUnavailable,
+				Heading: "Unavailable", Message: "Your session cannot be checked (the store is unavailable); try again."}})
+			return
+		}
+		if err != nil {
 			setCookie(w, sessionCookie, "", -1, http.SameSiteStrictMode)
 			if r.Method != http.MethodGet {
 				c.fail(w, r, http.StatusUnauthorized, "Your session is over; sign in again.")
@@ -136,20 +154,11 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, user)) htt
 // maxFormBytes bounds a form the console reads: a candidate policy's upload and its fields.
 const maxFormBytes = maxUpload + 64<<10
 
-// user returns the request's session and its ID token's fresh claims.
-func (c *Console) user(r *http.Request) (user, bool) {
+// user returns the request's session and the claims it acts for; errNoSession without one.
+func (c *Console) user(r *http.Request) (user, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return user{}, false
+		return user{}, errNoSession
 	}
-	sess, ok := c.sessions.get(ck.Value, c.cfg.Now())
-	if !ok {
-		return user{}, false
-	}
-	claims, err := c.cfg.Verifier.Verify(r.Context(), sess.idToken)
-	if err != nil {
-		c.sessions.end(sess.id)
-		return user{}, false
-	}
-	return user{sess: sess, claims: claims}, true
+	return c.lookup(r.Context(), ck.Value)
 }

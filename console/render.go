@@ -54,7 +54,8 @@ func funcs() template.FuncMap {
 			}
 			return string(b)
 		},
-		"join": strings.Join,
+		"join":    strings.Join,
+		"rfc3339": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") },
 		"deref": func(t *time.Time) time.Time {
 			if t == nil {
 				return time.Time{}
@@ -106,9 +107,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // fail shows an error page with a message.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	u, ok := c.user(r)
+	u, err := c.user(r)
 	var up *user
-	if ok {
+	if err == nil {
 		up = &u
 	}
 	c.render(w, r, status, "error", up, page{Title: http.StatusText(status), Error: &errorView{Status: status, Heading: http.StatusText(status), Message: msg}})

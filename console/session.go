@@ -1,58 +1,61 @@
 package console
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/store"
 )
 
 // Cookies. The __Host- prefix makes the browser refuse them unless Secure, host-only and for
 // path /.
 const (
-	// sessionCookie carries the session id: HttpOnly, Secure, SameSite=Strict.
+	// sessionCookie carries the session's random token: HttpOnly, Secure, SameSite=Strict.
 	sessionCookie = "__Host-portcullis-console"
-	// loginCookie binds a sign-in to the browser that started it (its state): SameSite=Lax,
-	// since the provider's redirect back is a cross-site navigation.
+	// loginCookie carries a sign-in in progress (its state, nonce and PKCE verifier) and binds
+	// it to the browser that started it: SameSite=Lax, since the provider's redirect back is a
+	// cross-site navigation.
 	loginCookie = "__Host-portcullis-login"
 	// loginTTL bounds a sign-in from its start to the provider's redirect back.
 	loginTTL = 10 * time.Minute
-	// maxPendingLogins bounds the sign-ins in progress kept.
-	maxPendingLogins = 1000
+	// loginSkew is how far ahead of a replica's clock another replica's may have started a
+	// sign-in.
+	loginSkew = time.Minute
 	// csrfField is the form field of the CSRF token.
 	csrfField = "csrf"
 )
 
-// session is one signed-in browser.
+// Sessions is where the console keeps its signed-in sessions: the CM's store, shared by every
+// replica (*store.DB). Only the hash of a session's token is stored.
+type Sessions interface {
+	// CreateConsoleSession stores a new session.
+	CreateConsoleSession(ctx context.Context, s store.ConsoleSession) error
+	// GetConsoleSession returns the session of a token hash live at now; store.ErrNotFound
+	// when there is none.
+	GetConsoleSession(ctx context.Context, hash []byte, now time.Time) (store.ConsoleSession, error)
+	// DeleteConsoleSession ends a session.
+	DeleteConsoleSession(ctx context.Context, hash []byte) error
+}
+
+// session is one signed-in browser, as a request presents it.
 type session struct {
-	id   string
-	csrf string
-	// idToken is verified again on every request: the session ends with it.
-	idToken string
+	// hash is the SHA-256 of the cookie's token: the session's key in the store.
+	hash []byte
+	// csrf is the token the session's forms carry, derived from the cookie's token.
+	csrf    string
 	expires time.Time
-}
-
-// pendingLogin is a sign-in waiting for the provider's redirect.
-type pendingLogin struct {
-	verifier, nonce string
-	expires         time.Time
-}
-
-// sessionStore keeps the signed-in sessions and the sign-ins in progress in memory: a CM
-// replica's sessions are its own (docs/console.md).
-type sessionStore struct {
-	mu       sync.Mutex
-	max      int
-	sessions map[string]*session
-	pending  map[string]pendingLogin
-}
-
-func newSessionStore(max int) *sessionStore {
-	return &sessionStore{max: max, sessions: map[string]*session{}, pending: map[string]pendingLogin{}}
 }
 
 // randomToken returns 32 bytes of crypto/rand entropy, base64url.
@@ -62,75 +65,55 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// startLogin keeps a sign-in under state; false when too many are in progress.
-func (st *sessionStore) startLogin(state string, p pendingLogin, now time.Time) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for k, v := range st.pending {
-		if now.After(v.expires) {
-			delete(st.pending, k)
-		}
-	}
-	if len(st.pending) >= maxPendingLogins {
-		return false
-	}
-	st.pending[state] = p
-	return true
+// tokenHash is the store's key of a session token.
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
 }
 
-// takeLogin removes and returns the sign-in of state, if it is in progress.
-func (st *sessionStore) takeLogin(state string, now time.Time) (pendingLogin, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	p, ok := st.pending[state]
-	delete(st.pending, state)
-	return p, ok && now.Before(p.expires)
+// csrfToken is the CSRF token of a session token: an HMAC keyed by the token, so that every
+// replica derives it and neither it nor the stored hash gives the token away.
+func csrfToken(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("portcullis console csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// create starts a session for a verified ID token that expires at expires.
-func (st *sessionStore) create(idToken string, expires, now time.Time) *session {
-	s := &session{id: randomToken(), csrf: randomToken(), idToken: idToken, expires: expires}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.sessions) >= st.max {
-		st.evict(now)
+// startSession stores a session for verified claims and returns its cookie's token.
+func (c *Console) startSession(ctx context.Context, claims identity.Claims) (string, error) {
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("console: session claims: %w", err)
 	}
-	st.sessions[s.id] = s
-	return s
+	token := randomToken()
+	err = c.cfg.Sessions.CreateConsoleSession(ctx, store.ConsoleSession{
+		TokenHash: tokenHash(token), Subject: claims.Subject, Claims: b, CreatedAt: c.cfg.Now(), ExpiresAt: claims.Expiry,
+	})
+	return token, err
 }
 
-// evict drops expired sessions, and the one nearest its end when none has expired.
-func (st *sessionStore) evict(now time.Time) {
-	var soonest *session
-	for id, s := range st.sessions {
-		if now.After(s.expires) {
-			delete(st.sessions, id)
-		} else if soonest == nil || s.expires.Before(soonest.expires) {
-			soonest = s
-		}
-	}
-	if len(st.sessions) >= st.max && soonest != nil {
-		delete(st.sessions, soonest.id)
-	}
-}
+// errNoSession is a request without a live session.
+var errNoSession = errors.New("no live console session")
 
-// get returns the live session of id.
-func (st *sessionStore) get(id string, now time.Time) (*session, bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.sessions[id]
-	if ok && now.After(s.expires) {
-		delete(st.sessions, id)
-		return nil, false
+// lookup returns the live session of a cookie's token and the claims it acts for;
+// errNoSession when there is none, another error when the store cannot tell (fail closed).
+func (c *Console) lookup(ctx context.Context, token string) (user, error) {
+	if token == "" {
+		return user{}, errNoSession
 	}
-	return s, ok
-}
-
-// end ends the session of id.
-func (st *sessionStore) end(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	delete(st.sessions, id)
+	hash := tokenHash(token)
+	s, err := c.cfg.Sessions.GetConsoleSession(ctx, hash, c.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return user{}, errNoSession
+	}
+	if err != nil {
+		return user{}, err
+	}
+	var claims identity.Claims
+	if err := json.Unmarshal(s.Claims, &claims); err != nil || claims.Subject != s.Subject {
+		return user{}, fmt.Errorf("console: the stored session of %s cannot be read: %w", s.Subject, err)
+	}
+	return user{sess: &session{hash: hash, csrf: csrfToken(token), expires: s.ExpiresAt}, claims: claims}, nil
 }
 
 // checkCSRF compares a form's CSRF token with the session's in constant time.
@@ -139,12 +122,39 @@ func (s *session) checkCSRF(r *http.Request) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
 }
 
+// pendingLogin is a sign-in waiting for the provider's redirect. It lives in the browser's
+// loginCookie, not in a replica's memory, so that the redirect may reach any replica.
+type pendingLogin struct {
+	state, nonce, verifier string
+	started                time.Time
+}
+
+// cookie encodes p as loginCookie's value.
+func (p pendingLogin) cookie() string {
+	return strings.Join([]string{p.state, p.nonce, p.verifier, strconv.FormatInt(p.started.Unix(), 10)}, ".")
+}
+
+// parseLogin reads loginCookie's value; false when it is malformed, older than loginTTL or
+// started more than loginSkew ahead of now.
+func parseLogin(v string, now time.Time) (pendingLogin, bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return pendingLogin{}, false
+	}
+	sec, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	p := pendingLogin{state: parts[0], nonce: parts[1], verifier: parts[2], started: time.Unix(sec, 0)}
+	return p, !p.started.After(now.Add(loginSkew)) && now.Sub(p.started) <= loginTTL
+}
+
 // setCookie sets a __Host- cookie: Secure, HttpOnly, path /.
 func setCookie(w http.ResponseWriter, name, value string, maxAge int, site http.SameSite) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, Secure: true, HttpOnly: true, SameSite: site})
 }
 
-// user is a signed-in request: its session and the claims of its freshly verified ID token.
+// user is a signed-in request: its session and the claims it acts for.
 type user struct {
 	sess   *session
 	claims identity.Claims

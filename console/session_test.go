@@ -1,60 +1,97 @@
 package console
 
 import (
+	"context"
+	"errors"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/identity"
+	"github.com/portcullis/portcullis/store"
 )
 
-func TestSessionStore(t *testing.T) {
+// TestSessionsLiveInTheStore: two consoles on one store (two replicas) share a session; the
+// store keeps no token; sign-out and expiry end it for both; a forged token is refused.
+func TestSessionsLiveInTheStore(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "cm.db")
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st := newSessionStore(2)
-	a := st.create("tok-a", now.Add(time.Hour), now)
-	b := st.create("tok-b", now.Add(2*time.Hour), now)
-	if a.id == b.id || a.csrf == b.csrf || a.csrf == "" {
-		t.Fatal("sessions share an id or a CSRF token")
+	replicas := make([]*Console, 2)
+	for i := range replicas {
+		st, err := store.Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		replicas[i] = &Console{cfg: Config{Sessions: st, Now: func() time.Time { return now }}}
 	}
-	if _, ok := st.get(a.id, now.Add(61*time.Minute)); ok {
-		t.Fatal("a session outlived its ID token")
+	a, b := replicas[0], replicas[1]
+	claims := identity.Claims{Subject: "carol@example.com", Groups: []string{"auditors"}, Expiry: now.Add(time.Hour)}
+	token, err := a.startSession(ctx, claims)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := st.create("tok-c", now.Add(3*time.Hour), now)
-	if _, ok := st.get(c.id, now); !ok {
-		t.Fatal("a new session is missing")
+	u, err := b.lookup(ctx, token)
+	if err != nil || u.claims.Subject != claims.Subject || strings.Join(u.claims.Groups, ",") != "auditors" || u.sess.csrf != csrfToken(token) {
+		t.Fatalf("the other replica: %+v, %v", u, err)
 	}
-	st.end(c.id)
-	if _, ok := st.get(c.id, now); ok {
-		t.Fatal("an ended session is still there")
+	stored, err := a.cfg.Sessions.GetConsoleSession(ctx, tokenHash(token), now)
+	if err != nil || strings.Contains(string(stored.Claims), token) || string(stored.TokenHash) == token {
+		t.Fatalf("the store keeps the token: %+v, %v", stored, err)
 	}
-	if _, ok := st.get("forged", now); ok {
-		t.Fatal("an unknown session id was accepted")
+	for _, forged := range []string{"", "forged", token + "x", string(tokenHash(token)), csrfToken(token)} {
+		if _, err := b.lookup(ctx, forged); !errors.Is(err, errNoSession) {
+			t.Errorf("a forged token %q: %v, want errNoSession", forged, err)
+		}
+	}
+	if err := a.cfg.Sessions.DeleteConsoleSession(ctx, u.sess.hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.lookup(ctx, token); !errors.Is(err, errNoSession) {
+		t.Errorf("a signed-out session at the other replica: %v", err)
+	}
+	token, err = a.startSession(ctx, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = claims.Expiry
+	if _, err := b.lookup(ctx, token); !errors.Is(err, errNoSession) {
+		t.Errorf("an expired session: %v", err)
 	}
 }
 
-func TestSessionStoreIsBounded(t *testing.T) {
-	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st := newSessionStore(3)
-	for i := range 10 {
-		st.create("tok", now.Add(time.Duration(i+1)*time.Minute), now)
-	}
-	if n := len(st.sessions); n > 3 {
-		t.Fatalf("%d sessions kept, the bound is 3", n)
+func TestCSRFTokensDiffer(t *testing.T) {
+	a, b := randomToken(), randomToken()
+	if a == b || csrfToken(a) == csrfToken(b) || csrfToken(a) != csrfToken(a) || csrfToken(a) == a {
+		t.Fatal("CSRF tokens are not distinct per session or not stable")
 	}
 }
 
-func TestLoginsAreOneUseAndExpire(t *testing.T) {
+func TestLoginCookie(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st := newSessionStore(10)
-	st.startLogin("s1", pendingLogin{verifier: "v", nonce: "n", expires: now.Add(loginTTL)}, now)
-	if _, ok := st.takeLogin("s1", now); !ok {
-		t.Fatal("a fresh sign-in was not found")
-	}
-	if _, ok := st.takeLogin("s1", now); ok {
-		t.Fatal("a sign-in was used twice")
-	}
-	st.startLogin("s2", pendingLogin{expires: now.Add(loginTTL)}, now)
-	if _, ok := st.takeLogin("s2", now.Add(loginTTL+time.Second)); ok {
-		t.Fatal("an expired sign-in was accepted")
+	p := pendingLogin{state: "s", nonce: "n", verifier: "v", started: now}
+	for _, tc := range []struct {
+		name  string
+		value string
+		at    time.Time
+		ok    bool
+	}{
+		{"fresh", p.cookie(), now.Add(time.Minute), true},
+		{"expired", p.cookie(), now.Add(loginTTL + time.Second), false},
+		{"a replica's clock a little ahead", p.cookie(), now.Add(-loginSkew), true},
+		{"from the future", p.cookie(), now.Add(-loginSkew - time.Second), false},
+		{"missing part", "s.n." + "1", now, false},
+		{"empty state", ".n.v.1", now, false},
+		{"bad time", "s.n.v.x", now, false},
+		{"empty", "", now, false},
+	} {
+		got, ok := parseLogin(tc.value, tc.at)
+		if ok != tc.ok || ok && (got.state != "s" || got.nonce != "n" || got.verifier != "v") {
+			t.Errorf("%s: parseLogin(%q) = %+v, %v; want ok %v", tc.name, tc.value, got, ok, tc.ok)
+		}
 	}
 }
 
@@ -68,6 +105,41 @@ func TestCheckCSRF(t *testing.T) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if got := s.checkCSRF(r); got != tc.ok {
 			t.Errorf("checkCSRF(%q) = %v, want %v", tc.body, got, tc.ok)
+		}
+	}
+}
+
+// FuzzParseLogin feeds untrusted login cookies to parseLogin: it never panics, and what it
+// accepts has a state, a nonce, a verifier and a start within loginTTL.
+func FuzzParseLogin(f *testing.F) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f.Add(pendingLogin{state: "s", nonce: "n", verifier: "v", started: now}.cookie())
+	f.Add("a.b.c.-1")
+	f.Add("...")
+	f.Fuzz(func(t *testing.T, v string) {
+		p, ok := parseLogin(v, now)
+		if ok && (p.state == "" || p.nonce == "" || p.verifier == "" || p.started.After(now.Add(loginSkew)) || now.Sub(p.started) > loginTTL) {
+			t.Fatalf("accepted %q as %+v", v, p)
+		}
+	})
+}
+
+// BenchmarkLookup measures a page's session check: one store read by the token's hash.
+func BenchmarkLookup(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "cm.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c := &Console{cfg: Config{Sessions: st, Now: time.Now}}
+	token, err := c.startSession(ctx, identity.Claims{Subject: "carol@example.com", Groups: []string{"auditors"}, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.lookup(ctx, token); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/api"
 )
@@ -14,9 +15,18 @@ const opCreateLock = "locks.create"
 
 // sessionsView is the Sessions page's data.
 type sessionsView struct {
-	Sessions []api.Session
+	Sessions []sessionRow
 	CanLock  bool
 	CSRF     string
+	// Now is the server's time of the page: the script counts the time left from it.
+	Now time.Time
+}
+
+// sessionRow is a live session and its time left.
+type sessionRow struct {
+	api.Session
+	Limit    sessionLimit
+	TimeLeft string
 }
 
 // liveSessions reads the live sessions (an API call, recorded).
@@ -26,7 +36,13 @@ func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError
 	if e := c.call(r, u, http.MethodGet, api.PathSessions, q, nil, &ss); e != nil {
 		return sessionsView{}, e
 	}
-	return sessionsView{Sessions: ss, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf}, nil
+	now := c.cfg.Now()
+	rows, reads := make([]sessionRow, len(ss)), maxLimitReads
+	for i, s := range ss {
+		l := c.limitOf(r, u, s, &reads)
+		rows[i] = sessionRow{Session: s, Limit: l, TimeLeft: timeLeft(l, now)}
+	}
+	return sessionsView{Sessions: rows, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf, Now: now}, nil
 }
 
 func (c *Console) handleSessions(w http.ResponseWriter, r *http.Request, u user) {

@@ -24,7 +24,8 @@ import (
 // The development identity provider keeps its signing keys and device-flow state in process
 // memory, so it cannot sit behind the load balancer: it runs as a process of its own, "idp" (a
 // CM with --dev-idp on its own SQLite store), which every replica trusts as its --oidc-issuer
-// and users sign in with directly, as with a company's identity provider.
+// and users sign in with directly, as with a company's identity provider; it accepts the
+// replicas' web console (behind the load balancer) as a client too.
 
 // replica is one CM replica behind the load balancer.
 type replica struct {
@@ -44,15 +45,15 @@ func (s *Stack) startReplicated(ctx context.Context) error {
 	if s.opts.HeartbeatListener {
 		return errors.New("localstack: the signed-heartbeat listener is not supported with CM replicas")
 	}
-	if err := s.startIdP(ctx); err != nil {
-		return err
-	}
 	lb, err := listenLoopback()
 	if err != nil {
 		return err
 	}
 	defer lb.close() // HAProxy has its own copy
 	s.CMURL = "https://" + lb.addr
+	if err := s.startIdP(ctx); err != nil {
+		return err
+	}
 	for i := 1; i <= s.opts.Replicas; i++ {
 		s.replicas = append(s.replicas, &replica{name: fmt.Sprintf("cm-%d", i)})
 	}
@@ -93,7 +94,9 @@ func (s *Stack) startIdP(ctx context.Context) error {
 	defer sock.close()
 	url := "https://" + sock.addr
 	l := &launch{name: "idp", args: []string{"cm", "--public-url", url, "--certs-dir", s.CertsDir(),
-		"--store", "sqlite:" + filepath.Join(s.opts.Dir, "idp.db"), "--dev-idp", "--instance", "idp"}}
+		"--store", "sqlite:" + filepath.Join(s.opts.Dir, "idp.db"), "--dev-idp", "--instance", "idp",
+		// The replicas' web console signs people in through this provider too.
+		"--dev-idp-console-url", s.CMURL}}
 	if err := l.listenOn("--listen", sock); err != nil {
 		return err
 	}

@@ -60,11 +60,14 @@ type cmConfig struct {
 	MaxCredentialTTL time.Duration `mapstructure:"max-credential-ttl"`
 	HostCertTTL      time.Duration `mapstructure:"host-cert-ttl"`
 	// HeartbeatListen is the plain-HTTP listener for signed Host heartbeats; "" for none.
-	HeartbeatListen string   `mapstructure:"heartbeat-listen"`
-	DevIdP          bool     `mapstructure:"dev-idp"`
-	Instance        string   `mapstructure:"instance"`
-	PrivateRelay    []string `mapstructure:"private-relay-tenants"`
-	Revocation      string   `mapstructure:"revocation"`
+	HeartbeatListen string `mapstructure:"heartbeat-listen"`
+	DevIdP          bool   `mapstructure:"dev-idp"`
+	// DevIdPConsoles are further web consoles the development identity provider signs in:
+	// the public URLs of CM replicas that trust this CM's provider.
+	DevIdPConsoles []string `mapstructure:"dev-idp-console-url"`
+	Instance       string   `mapstructure:"instance"`
+	PrivateRelay   []string `mapstructure:"private-relay-tenants"`
+	Revocation     string   `mapstructure:"revocation"`
 	// ReevaluateInterval is how often live sessions are re-decided without a policy change.
 	ReevaluateInterval time.Duration `mapstructure:"reevaluate-interval"`
 	PprofListen        string        `mapstructure:"pprof-listen"`
@@ -122,6 +125,7 @@ func newCMCmd() *cobra.Command {
 	f.Duration("host-cert-ttl", gateway.DefaultHostCertTTL, "lifetime of Host client certificates (Hosts renew at two thirds of it)")
 	f.String("heartbeat-listen", "", "plain-HTTP address that accepts only Host heartbeats signed with the Host key, e.g. :8080 (default: none)")
 	f.Bool("dev-idp", false, "serve the development identity provider (alice, bob, carol, dave and mallory; see docs/identity-providers.md) under /idp — never in production")
+	f.StringSlice("dev-idp-console-url", nil, "with --dev-idp: public URLs of other CMs (replicas behind a load balancer) whose web console the development identity provider signs in too")
 	f.String("instance", "", "name of this CM replica, recorded in every decision and holding the singleton lease; distinct per replica (default: host name and a random suffix)")
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
@@ -188,7 +192,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 		return err
 	}
 	mux.Handle("/", gw.Handler())
-	if err := mountConsole(mux, gw, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
+	if err := mountConsole(mux, gw, st, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
 		log.Warn("the web console is not served", "err", err)
 	}
 	srv := &http.Server{Handler: mux, TLSConfig: keys.TLS, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -304,7 +308,7 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 		return "", err
 	}
 	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers(), ClientID: cfg.OIDCClientID, Logger: log, SigningKey: key,
-		WebRedirectURIs: []string{consoleRedirectURI(cfg.PublicURL)}})
+		WebRedirectURIs: consoleRedirectURIs(cfg.PublicURL, cfg.DevIdPConsoles)})
 	if err != nil {
 		return "", fmt.Errorf("development identity provider: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"io"
 	"net/http"
 	"os"
@@ -26,7 +25,8 @@ import (
 
 // TestTheWebConsoleInARealBrowser plays the console's cast in headless Chromium against a real
 // CM, relay, Host and Guest: mallory is refused and her refusal is in the log; carol filters
-// the denials since yesterday and downloads them as CSV, sees sessions but no Lock button;
+// yesterday's denials and downloads them as CSV through the browser's download manager,
+// sees sessions (with their time left) but no Lock button;
 // dave locks bob's live `portcullis ssh` session from the Sessions page and the Guest exits,
 // while carol's page drops the session without a reload; a forged form is refused. Every page
 // is screenshot at a laptop's and a phone's size and checked for sideways scrolling and labels.
@@ -59,23 +59,24 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 		t.Fatalf("bob's first page is %q, want Not allowed", h)
 	}
 
-	// carol filters the denials since yesterday and downloads them.
+	// carol filters yesterday's denials and downloads them: the log has denials of yesterday
+	// (seeded), of the day before and of today (mallory's, bob's) and an allow of yesterday.
+	yesterdays := seedYesterday(t, ls.c)
 	carol := b.tab(t)
 	if h := consoleSignIn(t, carol, url, "carol@example.com"); h != "Decision log" {
 		t.Fatalf("carol's first page is %q, want Decision log", h)
 	}
-	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
-	do(t, carol, "filter the denials since yesterday",
-		chromedp.SendKeys(chromedp.ID("f-since"), yesterday),
+	today := time.Now().UTC()
+	do(t, carol, "filter yesterday's denials",
+		chromedp.SendKeys(chromedp.ID("f-since"), today.AddDate(0, 0, -1).Format("2006-01-02")),
+		chromedp.SendKeys(chromedp.ID("f-until"), today.Format("2006-01-02")),
 		chromedp.SetValue(chromedp.ID("f-outcome"), "deny"),
 	)
-	// The unfiltered page shows the refusal too: wait for the filtered page's load itself.
+	// The unfiltered page shows the same records: wait for the filtered page's load itself.
 	clickAndLoad(t, carol, "apply")
-	if !eval[bool](t, carol, `location.search.includes("outcome=deny") && !!document.querySelector('#records a[href="/ui/decisions/`+refusal+`"]')`) {
-		t.Fatal("the filtered page lacks mallory's refusal")
-	}
-	if outcomes := eval[[]string](t, carol, `Array.from(document.querySelectorAll('#records tbody tr td:nth-child(4)')).map(td => td.textContent)`); slices.ContainsFunc(outcomes, func(o string) bool { return o != "denied" }) {
-		t.Errorf("the denials filter shows %v", outcomes)
+	shown := eval[[]string](t, carol, `Array.from(document.querySelectorAll('#records tbody tr td:first-child a')).map(a => a.getAttribute('href').split('/').pop())`)
+	if !slices.Equal(shown, []string{yesterdays[1], yesterdays[0]}) {
+		t.Errorf("the filter of yesterday's denials shows %v, want %v (newest first)", shown, []string{yesterdays[1], yesterdays[0]})
 	}
 	if cp := eval[string](t, carol, `document.getElementById("checkpoint").textContent`); !regexp.MustCompile(`^Verified up to checkpoint \d+`).MatchString(cp) {
 		t.Errorf("checkpoint line: %q", cp)
@@ -88,15 +89,18 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	if !slices.Equal(rows[0], []string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "path", "operation", "session_id", "relay", "revision"}) {
 		t.Fatalf("CSV header %v", rows[0])
 	}
-	found := false
+	var ids []string
 	for _, r := range rows[1:] {
-		if r[4] != "false" {
-			t.Errorf("the denials' CSV has an allowed record: %v", r)
+		if at, err := time.Parse(time.RFC3339Nano, r[1]); err != nil || r[4] != "false" || at.Format("2006-01-02") != today.AddDate(0, 0, -1).Format("2006-01-02") {
+			t.Errorf("the CSV of yesterday's denials has %v", r)
 		}
-		found = found || r[0] == refusal && r[2] == "mallory@example.com"
+		ids = append(ids, r[0])
 	}
-	if !found {
-		t.Errorf("the CSV of %d records lacks mallory's refusal %s", len(rows)-1, refusal)
+	if !slices.Equal(ids, []string{yesterdays[1], yesterdays[0]}) {
+		t.Errorf("the CSV holds %v, want yesterday's denials %v", ids, []string{yesterdays[1], yesterdays[0]})
+	}
+	if nd := downloadNDJSON(t, carol); !slices.Equal(nd, ids) {
+		t.Errorf("the NDJSON holds %v, the CSV %v", nd, ids)
 	}
 	do(t, carol, "open the record", chromedp.Navigate(url+"/ui/decisions/"+refusal), chromedp.WaitVisible(chromedp.ID("outcome")))
 	checkPage(t, carol, shots, "record")
@@ -113,6 +117,7 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	if n := eval[int](t, carol, `document.querySelectorAll('form.rowlock, #lock-form').length`); n != 0 {
 		t.Errorf("carol's sessions page has %d lock forms, want none", n)
 	}
+	checkTimeLeft(t, ls, carol, g.id)
 	checkPage(t, carol, shots, "sessions-auditor")
 
 	// dave's forged form: no CSRF token, refused, nothing locked.
@@ -163,6 +168,7 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#flips a[href="/ui/decisions/`+bobConnect+`"]`)),
 	)
 	checkPage(t, dave, shots, "policy-impact")
+	pasteCandidate(t, dave, url, dir, bobConnect)
 
 	for _, p := range []string{"hosts", "policy"} {
 		do(t, dave, "open "+p, chromedp.Navigate(url+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS("main h1")))
@@ -170,18 +176,9 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	}
 	do(t, dave, "sign out", chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("signed-out")))
 	do(t, dave, "a page after sign-out", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("signin")))
-}
-
-// downloadCSV fetches the decision log page's CSV link in the browser, with its session, and
-// parses it.
-func downloadCSV(t *testing.T, ctx context.Context) [][]string {
-	t.Helper()
-	body := eval[string](t, ctx, `fetch(document.getElementById('csv').href).then(r => r.ok ? r.text() : Promise.reject(r.status))`)
-	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
-	if err != nil || len(rows) < 2 {
-		t.Fatalf("the CSV download (%d rows, %v):\n%s", len(rows), err, body)
+	if strings.Contains(ls.c.LogOf("cm"), "not signed by the log key") {
+		t.Error("the CM logged the seeded records as unsigned: the test's log is not the CM's")
 	}
-	return rows
 }
 
 // startShell runs an interactive Guest command (portcullis ssh) on a terminal, waits until
