@@ -2,10 +2,13 @@ package gateway_test
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/internal/pgtest"
 )
@@ -77,5 +80,31 @@ func TestAReplicaThatStopsWritesThePresenceItHasNotFlushedYet(t *testing.T) {
 	}
 	if !h.LastSeen.Equal(beat) {
 		t.Fatalf("after the replica stopped, the store has quiet-1 last seen %v, want its heartbeat at %v", h.LastSeen, beat)
+	}
+}
+
+func TestAHeartbeatIsCheckedWhateverTheHostSentBefore(t *testing.T) {
+	c := startCM(t, withStore("sqlite:"+filepath.Join(t.TempDir(), "p.db")))
+	host := c.enroll(t, "beat-1", map[string]string{"env": "staging"}, "acme")
+	valid := `{"relay_latencies_ms":{"cs-1":7}}`
+	for _, s := range []struct {
+		body string
+		want int
+	}{
+		{valid, http.StatusOK},
+		{valid, http.StatusOK}, // the same again: a sign of life only
+		{`{"relay_latencies_ms":{"cs-1":7},"host_id":"h_other"}`, http.StatusBadRequest},
+		{`{"relay_latencies_ms":{"cs-1":"7"}}`, http.StatusBadRequest},
+		{``, http.StatusBadRequest},
+		{valid, http.StatusOK},
+	} {
+		resp, err := host.client.Post(c.url+api.PathHeartbeat, "application/json", strings.NewReader(s.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != s.want {
+			t.Errorf("heartbeat %q answered %d, want %d", s.body, resp.StatusCode, s.want)
+		}
 	}
 }
