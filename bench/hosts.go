@@ -122,10 +122,6 @@ func (b *bench) measureHosts(ctx context.Context) error {
 		return err
 	}
 	held -= others
-	toHost, err := connectToIdleHost(ctx, st, fleet, hosts[n/2].name)
-	if err != nil {
-		return err
-	}
 	perMinute := time.Duration(float64(perHostIdle) * float64(time.Minute) / float64(b.cfg.hostsIdle))
 	r := b.r
 	r.add("hosts", "idle_hosts", float64(n), "hosts")
@@ -135,7 +131,6 @@ func (b *bench) measureHosts(ctx context.Context) error {
 	r.add("hosts", "cm_rss", float64(rss)/(1<<20), "MiB")
 	r.add("hosts", "cm_cpu_per_host_per_min", us(perMinute), "µs")
 	r.add("hosts", "cm_cpu_per_host_connect", us(perConnect), "µs")
-	r.add("hosts", "connect_to_idle_host", ms(toHost), "ms")
 	r.add("hosts", "reconnects", float64(fleet.reconnects.Load()), "connections")
 	b.reportGrowth(growth, rss0)
 	name := "online Hosts held by one CM"
@@ -143,6 +138,12 @@ func (b *bench) measureHosts(ctx context.Context) error {
 		name = fmt.Sprintf("online Hosts held by one CM (all that the open-file limit of %d allows)", b.fileLimit)
 	}
 	r.target(name, float64(held), AtLeast, idleHostsTarget, "hosts")
+	// Last, so that the figures above stand when a loaded machine's store refuses the connect.
+	toHost, err := connectToIdleHost(ctx, st, fleet, hosts[n/2].name)
+	if err != nil {
+		return err
+	}
+	r.add("hosts", "connect_to_idle_host", ms(toHost), "ms")
 	return nil
 }
 
