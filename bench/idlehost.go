@@ -138,8 +138,10 @@ type idleFleet struct {
 	got chan idleDelivery
 	// reconnects counts the connections the Hosts had to open again after the first.
 	reconnects atomic.Int64
-	stop       context.CancelFunc
-	wg         sync.WaitGroup
+	// ctx ends every Host's poller; stop ends it.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // idleDelivery is a connection request a simulated Host collected.
@@ -157,10 +159,13 @@ func newIdleFleet(cmURL string, roots *x509.CertPool) (*idleFleet, error) {
 	return &idleFleet{addr: u.Host, serverName: u.Hostname(), roots: roots, got: make(chan idleDelivery, 16)}, nil
 }
 
-// start connects every Host and has each long-poll until close; it returns once every Host
-// has sent its first long-poll.
+// start connects the Hosts and has each long-poll until close; it returns once every one of
+// them has sent its first long-poll. It may be called again to add more Hosts.
 func (f *idleFleet) start(ctx context.Context, hosts []seededHost) error {
-	ctx, f.stop = context.WithCancel(ctx)
+	if f.ctx == nil {
+		f.ctx, f.stop = context.WithCancel(ctx)
+	}
+	ctx = f.ctx
 	return parallel(len(hosts), idleDialWorkers, func(i int) error {
 		conn, err := f.connect(ctx, hosts[i])
 		if err != nil {

@@ -50,6 +50,9 @@ const (
 type simHost struct {
 	name   string
 	client *http.Client
+	// tls is the Host's client TLS configuration (its certificate), for connections the suite
+	// drives itself (pipelined heartbeats).
+	tls *tls.Config
 }
 
 // enrollSimHosts has the administrator create enrollment tokens and enrols n Hosts named
@@ -89,8 +92,9 @@ func enrollSimHost(ctx context.Context, st *stack, pool *x509.CertPool, name str
 		return nil, fmt.Errorf("enrol %s: no certificate in the answer", name)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 4}
-	return &simHost{name: name, client: &http.Client{Transport: tr, Timeout: requestTimeout}}, nil
+	cfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tr := &http.Transport{TLSClientConfig: cfg.Clone(), MaxIdleConnsPerHost: 4}
+	return &simHost{name: name, client: &http.Client{Transport: tr, Timeout: requestTimeout}, tls: cfg}, nil
 }
 
 // newKey returns a fresh Ed25519 key and its public half as an authorized_keys line.

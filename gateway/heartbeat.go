@@ -18,21 +18,45 @@ import (
 
 // handleHeartbeat takes a Host's heartbeat over mTLS: a sign of life with its latencies to
 // relays. It is the CM's most frequent request, so it costs no store access while the Host's
-// identity is cached (presence is flushed in batches, the relay list is cached), and its
-// answer, the interval and the relays to measure, is encoded once per tenant and relay list.
+// identity is cached (presence is flushed in batches, the relay list is cached), a body equal
+// to the Host's last one is not decoded again, and its answer, the interval and the relays to
+// measure, is encoded once per tenant and relay list. The TLS client certificate is the
+// Host's identity: the body names no Host and needs no signature of its own.
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	h, ok := s.admitAndAuthenticateHost(w, r)
 	if !ok {
 		return
 	}
-	var hb api.Heartbeat
-	if !readJSON(w, r, &hb) {
+	buf, _ := s.heartbeatBodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer s.heartbeatBodies.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "unreadable request: " + err.Error()})
 		return
 	}
 	now := s.cfg.Now()
-	s.presence.seen(h.ID, now)
-	s.presence.setLatencies(h.ID, hb.RelayLatencies)
+	if !s.presence.seenAgain(h.ID, now, buf.Bytes()) {
+		var hb api.Heartbeat
+		if err := decodeHeartbeat(buf.Bytes(), &hb); err != nil {
+			writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
+			return
+		}
+		s.presence.reported(h.ID, now, buf.Bytes(), hb.RelayLatencies)
+	}
 	writeJSONBytes(w, http.StatusOK, s.heartbeatReply(r.Context(), h.Tenant, now))
+}
+
+// decodeHeartbeat decodes a heartbeat's body into hb, refusing unknown fields, as readJSON does.
+func decodeHeartbeat(body []byte, hb *api.Heartbeat) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(hb); err != nil {
+		return badRequest("malformed request: %v", err)
+	}
+	return nil
 }
 
 // heartbeatReply is the encoded answer to a heartbeat of a Host of tenant. When the relays

@@ -32,11 +32,17 @@ func pollRefresh(heartbeat time.Duration) time.Duration { return heartbeat * 3 /
 // maxLatencies bounds the relay latencies kept per Host.
 const maxLatencies = 64
 
+// maxKeptReport bounds the heartbeat body kept per Host to recognise the next one as equal.
+const maxKeptReport = 512
+
 type hostState struct {
 	lastSeen time.Time
 	latency  map[string]int64 // the Host's latency to relays, by id, in milliseconds
-	polling  int
-	stored   time.Time // the last sign of life handed to the store
+	// report is the body of the Host's last heartbeat when it was at most maxKeptReport
+	// bytes: a heartbeat with the same body says nothing new but that the Host is alive.
+	report  string
+	polling int
+	stored  time.Time // the last sign of life handed to the store
 }
 
 // newPresence returns an empty presence that rewrites a polling Host's sign of life in the
@@ -58,33 +64,78 @@ func (p *presence) state(id string) *hostState {
 func (p *presence) seen(id string, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.state(id).lastSeen = at
+	p.seenLocked(id, p.state(id), at)
+}
+
+// seenLocked records a sign of life from the Host id whose state is st; call with p.mu held.
+func (p *presence) seenLocked(id string, st *hostState, at time.Time) {
+	st.lastSeen = at
 	d := p.dirty[id]
 	d.At = at
 	p.dirty[id] = d
 }
 
+// seenAgain records a sign of life from a Host whose heartbeat's body equals the last one it
+// reported; false, recording nothing, when it differs (decode it and call reported).
+func (p *presence) seenAgain(id string, at time.Time, body []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.hosts[id]
+	if !ok || st.report == "" || st.report != string(body) {
+		return false
+	}
+	p.seenLocked(id, st, at)
+	return true
+}
+
+// reported records a heartbeat of a Host: a sign of life, its body and the relay latencies
+// decoded from it (see setLatencies).
+func (p *presence) reported(id string, at time.Time, body []byte, lat map[string]int64) {
+	kept := capLatencies(lat)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state(id)
+	p.seenLocked(id, st, at)
+	p.latenciesLocked(id, st, kept)
+	st.report = ""
+	if len(body) <= maxKeptReport {
+		st.report = string(body)
+	}
+}
+
 // setLatencies records the Host's latest relay measurements (at most maxLatencies of them);
 // it keeps lat itself when it is small enough, so the caller must not change it afterwards.
 func (p *presence) setLatencies(id string, lat map[string]int64) {
+	kept := capLatencies(lat)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.latenciesLocked(id, p.state(id), kept)
+}
+
+// capLatencies returns lat, or maxLatencies of its entries when it has more.
+func capLatencies(lat map[string]int64) map[string]int64 {
+	if len(lat) <= maxLatencies {
+		return lat
+	}
+	kept := make(map[string]int64, maxLatencies)
+	for k, v := range lat {
+		if len(kept) == maxLatencies {
+			break
+		}
+		kept[k] = v
+	}
+	return kept
+}
+
+// latenciesLocked records the Host's relay measurements lat unless there are none (the last
+// ones stay); call with p.mu held.
+func (p *presence) latenciesLocked(id string, st *hostState, lat map[string]int64) {
 	if len(lat) == 0 {
 		return
 	}
-	kept := lat
-	if len(lat) > maxLatencies {
-		kept = make(map[string]int64, maxLatencies)
-		for k, v := range lat {
-			if len(kept) == maxLatencies {
-				break
-			}
-			kept[k] = v
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.state(id).latency = kept
+	st.latency = lat
 	d := p.dirty[id]
-	d.RelayLatencies = kept
+	d.RelayLatencies = lat
 	p.dirty[id] = d
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,52 @@ func TestABatchTheStoreRefusedIsWrittenWithTheNextFlush(t *testing.T) {
 	batch := p.drainDirty(t0.Add(2 * time.Second))
 	if len(batch) != 1 || !batch["h1"].At.Equal(t0.Add(time.Second)) || batch["h1"].RelayLatencies["cs-1"] != 7 {
 		t.Fatalf("the next flush carries %+v, want h1 at its latest heartbeat with its latencies, and no h2", batch)
+	}
+}
+
+func TestAHeartbeatEqualToTheHostsLastIsASignOfLifeOnly(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	long := `{"relay_latencies_ms":{` + strings.Repeat(" ", maxKeptReport) + `}}`
+	for _, c := range []struct {
+		name      string
+		reported  string // the body the Host reported before; "" for none
+		forgotten bool   // the Host was disabled or deleted since
+		body      string
+		want      bool
+	}{
+		{name: "the same body", reported: `{"relay_latencies_ms":{"cs-1":7}}`, body: `{"relay_latencies_ms":{"cs-1":7}}`, want: true},
+		{name: "a changed latency", reported: `{"relay_latencies_ms":{"cs-1":7}}`, body: `{"relay_latencies_ms":{"cs-1":8}}`},
+		{name: "nothing reported yet", body: `{}`},
+		{name: "an empty body", reported: `{}`, body: ``},
+		{name: "a body too long to keep", reported: long, body: long},
+		{name: "a forgotten Host", reported: `{}`, forgotten: true, body: `{}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPresence(pollRefresh(10 * time.Second))
+			if c.reported != "" {
+				p.reported("h1", t0, []byte(c.reported), map[string]int64{"cs-1": 7})
+				p.drainDirty(t0)
+			}
+			if c.forgotten {
+				p.forget("h1")
+			}
+			at := t0.Add(time.Second)
+			if got := p.seenAgain("h1", at, []byte(c.body)); got != c.want {
+				t.Fatalf("seenAgain = %v, want %v", got, c.want)
+			}
+			batch := p.drainDirty(at)
+			if !c.want {
+				if len(batch) != 0 {
+					t.Fatalf("a heartbeat to be decoded was recorded before it was: %+v", batch)
+				}
+				return
+			}
+			if !batch["h1"].At.Equal(at) || batch["h1"].RelayLatencies != nil {
+				t.Fatalf("the flush carries %+v, want h1 seen at %v and no latencies (unchanged, written before)", batch, at)
+			}
+			if lat := p.latencies(store.Host{ID: "h1"}); lat["cs-1"] != 7 {
+				t.Fatalf("the Host's latencies are %v, want the ones it reported", lat)
+			}
+		})
 	}
 }

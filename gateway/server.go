@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -178,12 +179,14 @@ func setDefault(d *time.Duration, v time.Duration) {
 
 // Server is the Connection Manager. Create it with New.
 type Server struct {
-	cfg            Config
-	presence       *presence
-	relays         *relayRegistry
-	hostIdentities *hostIdentityCache
-	mail           *mailWaiters
-	hostGate       *admission
+	cfg      Config
+	presence *presence
+	// heartbeatBodies recycles the buffers heartbeat bodies are read into.
+	heartbeatBodies sync.Pool
+	relays          *relayRegistry
+	hostIdentities  *hostIdentityCache
+	mail            *mailWaiters
+	hostGate        *admission
 	// live and pending let a lock end sessions while the store is down (emergency.go).
 	live    *liveCache
 	pending *pendingWrites
