@@ -14,6 +14,7 @@ import (
 )
 
 func TestAHostThatOnlyHeartbeatsOneReplicaGoesOfflineAtAnotherThreeIntervalsAfterItsLastBeat(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	w := startWorld(t, withStore(dsn), named("cm-a"), fastPresence(gateway.MaxLongPoll))
 	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"), fastPresence(gateway.MaxLongPoll))
@@ -45,6 +46,7 @@ func TestAHostThatOnlyHeartbeatsOneReplicaGoesOfflineAtAnotherThreeIntervalsAfte
 }
 
 func TestAReplicaThatStopsWritesThePresenceItHasNotFlushedYet(t *testing.T) {
+	t.Parallel()
 	// The flush interval is long: only the flush on the way out can write the heartbeat.
 	c := startCM(t, withStore("sqlite:"+filepath.Join(t.TempDir(), "p.db")), withConfig(func(c *gateway.Config) {
 		c.HeartbeatInterval = time.Hour
@@ -84,6 +86,7 @@ func TestAReplicaThatStopsWritesThePresenceItHasNotFlushedYet(t *testing.T) {
 }
 
 func TestAHeartbeatIsCheckedWhateverTheHostSentBefore(t *testing.T) {
+	t.Parallel()
 	c := startCM(t, withStore("sqlite:"+filepath.Join(t.TempDir(), "p.db")))
 	host := c.enroll(t, "beat-1", map[string]string{"env": "staging"}, "acme")
 	valid := `{"relay_latencies_ms":{"cs-1":7}}`

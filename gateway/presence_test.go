@@ -158,6 +158,7 @@ func TestABatchTheStoreRefusedIsWrittenWithTheNextFlush(t *testing.T) {
 }
 
 func TestAHeartbeatEqualToTheHostsLastIsASignOfLifeOnly(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	long := `{"relay_latencies_ms":{` + strings.Repeat(" ", maxKeptReport) + `}}`
 	for _, c := range []struct {

@@ -17,6 +17,7 @@ import (
 // store after signing, or forgotten, is logged as its signature says (signed only with a valid
 // one).
 func TestSignedLeavesLogOnlyTheRecordThisReplicaSignedAsSigned(t *testing.T) {
+	t.Parallel()
 	skey, vkey, err := certs.NewLogKey()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,7 @@ func TestSignedLeavesLogOnlyTheRecordThisReplicaSignedAsSigned(t *testing.T) {
 // TestSignedLeavesAreBounded: remembering more than maxSignedLeaves forgets the older ones
 // rather than growing without bound.
 func TestSignedLeavesAreBounded(t *testing.T) {
+	t.Parallel()
 	var l signedLeaves
 	for i := range maxSignedLeaves + 1 {
 		l.remember(strconv.Itoa(i), []byte{1})
