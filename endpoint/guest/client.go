@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -51,6 +53,11 @@ type Client struct {
 	// Warnings receives the Host's notices during a session (its approaching end) and a line
 	// for each relay given up (failover); nil discards them.
 	Warnings io.Writer
+
+	// cm is the kept-alive client for the CM (HTTPClient), made for cmCert.
+	cmMu   sync.Mutex
+	cm     *http.Client
+	cmCert []byte
 }
 
 // DefaultMaxAttempts is how many relays a Guest tries for one connection.
@@ -216,13 +223,28 @@ func (g *Client) tlsConfig() *tls.Config {
 	return &tls.Config{RootCAs: g.RootCAs, MinVersion: tls.VersionTLS12}
 }
 
-// HTTPClient talks to the CM, presenting the Guest's credential.
+// HTTPClient talks to the CM, presenting the Guest's credential. Its connections are kept
+// alive, so that one command's calls (relay probes, connect, session listing) share a TLS
+// handshake; a renewed credential gets a new client.
 func (g *Client) HTTPClient() *http.Client {
-	conf := g.tlsConfig()
+	var leaf []byte
 	if len(g.Credential.Certificate) > 0 {
+		leaf = g.Credential.Certificate[0]
+	}
+	g.cmMu.Lock()
+	defer g.cmMu.Unlock()
+	if g.cm != nil && bytes.Equal(g.cmCert, leaf) {
+		return g.cm
+	}
+	if g.cm != nil {
+		g.cm.CloseIdleConnections()
+	}
+	conf := g.tlsConfig()
+	if leaf != nil {
 		conf.Certificates = []tls.Certificate{g.Credential}
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+	g.cm, g.cmCert = &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}, leaf
+	return g.cm
 }
 
 // RequestGrant asks the CM for a session to host for the Guest's key pub and returns the grant:
