@@ -268,7 +268,9 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 		res.Decision = refusal(ReasonMalformedDecision)
 		return res, fmt.Errorf("%w: %w", ErrMalformedDecision, err)
 	}
-	if res.Decision, err = decodeDecision(res.Raw); err != nil {
+	if d, ok := decodeDecisionValue(rs[0].Expressions[0].Value); ok { // the common shapes, without JSON
+		res.Decision = d
+	} else if res.Decision, err = decodeDecision(res.Raw); err != nil {
 		res.Decision = refusal(ReasonMalformedDecision)
 		e.logger.Warn("policy returned a malformed decision", "revision", e.revision, "err", err)
 		return res, err
