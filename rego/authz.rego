@@ -148,6 +148,9 @@ who := input.subject.id if subject_named
 
 groups := {g | some g in input.subject.groups}
 
+# in_a_group is count(groups) > 0 without building the set.
+in_a_group if some _ in input.subject.groups
+
 default host_name := "the host"
 
 host_name := input.host.name if input.host.name != ""
@@ -216,18 +219,20 @@ denials := explicit | missing_grant
 explicit contains "the request names no subject" if not subject_named
 
 explicit contains msg if {
-	count(groups) == 0
+	not in_a_group
 	msg := sprintf("%s belongs to no group, and every permission comes from a group", [who])
 }
 
+# object.get reads the action as the action rule does (its default too) without evaluating it.
 explicit contains msg if {
-	not actions[action]
+	not actions[object.get(input, ["request", "action"], "")]
 	msg := sprintf("unknown action %v (known: %s)", [action, concat(", ", sort(object.keys(actions)))])
 }
 
 explicit contains msg if {
 	some name in input.subject.groups
-	why := roles[name].forbidden[action]
+	forbidden := roles[name].forbidden
+	why := forbidden[action]
 	msg := sprintf("%s is in group %s: %s", [who, name, why])
 }
 
