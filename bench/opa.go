@@ -31,7 +31,8 @@ var (
 )
 
 // measureOPA times Engine.Decide, one decision at a time: the default policy on a typical
-// allowed connect (alice, ops, MFA, to a production Host), then the default policy with
+// allowed connect (alice, ops, MFA, to a production Host), a policy of one constant decision
+// on the same input (the engine's own share), then the default policy with
 // generated role tables (rolegen: the default rules, 10 to 1,000 more roles of the same
 // shapes) on varied requests for a fleet of generated tagged Hosts. It records p50 and p99 of
 // each and, where /proc tells it, the CPU time per decision (the figure to trust on a loaded
@@ -54,6 +55,9 @@ func measureOPA(ctx context.Context, r *Report, size opaSize) error {
 	r.add("decisions", "opa_eval_only_p50", us(d.evalP50), "µs")
 	d.addCPU(r, "opa_decide_cpu")
 	r.target("OPA evaluation per decision p50", us(d.p50), Below, 50, "µs")
+	if err := measureConstantPolicy(ctx, r, in, size.decisions); err != nil {
+		return fmt.Errorf("constant policy: %w", err)
+	}
 	authz, err := fs.ReadFile(defaultpolicy.Files(), "authz.rego")
 	if err != nil {
 		return err
@@ -64,6 +68,28 @@ func measureOPA(ctx context.Context, r *Report, size opaSize) error {
 			return fmt.Errorf("%d roles: %w", n, err)
 		}
 	}
+	return nil
+}
+
+// constantPolicy decides every request with one constant decision: timing it measures what
+// the engine costs around any policy (input conversion, evaluation set-up, result decoding).
+const constantPolicy = `package portcullis.authz
+
+decision := {"allow": true, "reasons": ["always"], "obligations": {"max_duration_seconds": 60}}
+`
+
+// measureConstantPolicy times decisions of constantPolicy on in.
+func measureConstantPolicy(ctx context.Context, r *Report, in policy.Input, decisions int) error {
+	e, err := policy.New(ctx, policy.WithFS(fstest.MapFS{"authz.rego": {Data: []byte(constantPolicy)}}))
+	if err != nil {
+		return err
+	}
+	d, err := timeDecisions(ctx, e, func(int) policy.Input { return in }, decisions)
+	if err != nil {
+		return err
+	}
+	r.add("decisions", "opa_engine_only_p50", us(d.p50), "µs")
+	d.addCPU(r, "opa_engine_only_cpu")
 	return nil
 }
 

@@ -28,6 +28,17 @@ func BenchmarkDecideOriginalPolicy(b *testing.B) {
 	benchmarkDecide(b, newEngine(b, WithFS(fstest.MapFS{"authz.rego": {Data: src}})))
 }
 
+// BenchmarkDecideConstantPolicy is BenchmarkDecide with a policy whose decision is one
+// constant: what the engine costs around any policy (input conversion, evaluation set-up,
+// result encoding and decoding).
+func BenchmarkDecideConstantPolicy(b *testing.B) {
+	src := []byte(`package portcullis.authz
+
+decision := {"allow": true, "reasons": ["always"], "obligations": {"max_duration_seconds": 60}}
+`)
+	benchmarkDecide(b, newEngine(b, WithFS(fstest.MapFS{"authz.rego": {Data: src}})))
+}
+
 func benchmarkDecide(b *testing.B, e *Engine) {
 	in := connect(alice(), db1(), copenhagen(b, 10, 0))
 	b.ReportAllocs()

@@ -95,12 +95,14 @@ type Result struct {
 // Engine decides requests with one compiled policy. Create it with New; it is safe for
 // concurrent use and holds no state that changes after New.
 type Engine struct {
-	query    rego.PreparedEvalQuery
-	api      rego.PreparedEvalQuery
-	mask     *rego.PreparedEvalQuery
-	revision string
-	loadedAt time.Time
-	logger   *slog.Logger
+	query rego.PreparedEvalQuery
+	api   rego.PreparedEvalQuery
+	mask  *rego.PreparedEvalQuery
+	// constants are the policy's constant rules, evaluated once (see constants).
+	constants *constants
+	revision  string
+	loadedAt  time.Time
+	logger    *slog.Logger
 }
 
 // Option configures New.
@@ -174,7 +176,8 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, APIQuery, err)
 	}
-	e := &Engine{query: query, api: api, revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
+	e := &Engine{query: query, api: api, constants: loadConstants(ctx, src.modules, args[1:]),
+		revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
 	if src.definesRule(maskPackage, maskRule) {
 		mask, err := rego.New(append([]func(*rego.Rego){rego.Query(MaskQuery)}, args[1:]...)...).PrepareForEval(ctx)
 		if err != nil {
@@ -252,7 +255,7 @@ func (e *Engine) DecideAPI(ctx context.Context, in Input) (Result, error) {
 func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input json.RawMessage, value ast.Value) (Result, error) {
 	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
 	start := time.Now()
-	rs, err := evalOnce(ctx, query, value)
+	rs, err := evalOnce(ctx, query, value, e.constants)
 	res.EvalNS = time.Since(start).Nanoseconds()
 	if err != nil {
 		res.Decision = refusal(ReasonEvalFailed)
@@ -268,7 +271,9 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 		res.Decision = refusal(ReasonMalformedDecision)
 		return res, fmt.Errorf("%w: %w", ErrMalformedDecision, err)
 	}
-	if res.Decision, err = decodeDecision(res.Raw); err != nil {
+	if d, ok := decodeDecisionValue(rs[0].Expressions[0].Value); ok { // the common shapes, without JSON
+		res.Decision = d
+	} else if res.Decision, err = decodeDecision(res.Raw); err != nil {
 		res.Decision = refusal(ReasonMalformedDecision)
 		e.logger.Warn("policy returned a malformed decision", "revision", e.revision, "err", err)
 		return res, err
@@ -280,12 +285,17 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 // evalOnce evaluates a prepared query for one input with the least per-call machinery: the
 // context cancels the evaluation through context.AfterFunc instead of the goroutine that OPA
 // starts for every evaluation otherwise, no metrics are collected (the caller times it), and
-// the result stays an AST term for resultJSON.
-func evalOnce(ctx context.Context, query rego.PreparedEvalQuery, value ast.Value) (rego.ResultSet, error) {
+// the result stays an AST term for resultJSON; the rule cache starts with the policy's
+// constants when it has any.
+func evalOnce(ctx context.Context, query rego.PreparedEvalQuery, value ast.Value, c *constants) (rego.ResultSet, error) {
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
-	return query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()), asTerm)
+	opts := []rego.EvalOption{rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()), asTerm}
+	if c != nil {
+		opts = append(opts, rego.EvalVirtualCache(c.newCache()))
+	}
+	return query.Eval(ctx, opts...)
 }
 
 // parseInput converts a JSON object into the AST value OPA evaluates, refusing anything else.

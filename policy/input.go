@@ -210,7 +210,28 @@ func (t *terms) strings(ss []string) *ast.Term {
 
 // member is one key/value pair of an AST object.
 func (t *terms) member(key string, v ast.Value) [2]*ast.Term {
-	return [2]*ast.Term{ast.InternedTerm(key), t.term(v)}
+	return [2]*ast.Term{keyTerm(key), t.term(v)}
+}
+
+// inputKeys are the terms of the input's member names, made once: OPA interns few of them, and
+// a term made for each decision costs two allocations. They are never changed, and OPA never
+// changes a term it evaluates, so every decision shares them.
+var inputKeys = func() map[string]*ast.Term {
+	keys := map[string]*ast.Term{}
+	for _, k := range []string{"subject", "id", "name", "email", "idp", "groups", "amr", "auth_time", "email_verified", "acr",
+		"host", "tenant", "os", "tags", "online", "last_seen", "request", "action", "channels", "encryption", "operation",
+		"context", "time", "guest_addr", "region", "relays", "owner", "private"} {
+		keys[k] = ast.StringTerm(k)
+	}
+	return keys
+}()
+
+// keyTerm is the term of an input member's name.
+func keyTerm(key string) *ast.Term {
+	if t, ok := inputKeys[key]; ok {
+		return t
+	}
+	return ast.StringTerm(key)
 }
 
 // object collects an AST object's members, to build it with one ast.NewObject call.
@@ -223,7 +244,7 @@ func (o *object) value() ast.Object { return ast.NewObject(o.kv...) }
 
 // put adds key: v.
 func (o *object) put(key string, v *ast.Term) {
-	o.kv = append(o.kv, [2]*ast.Term{ast.InternedTerm(key), v})
+	o.kv = append(o.kv, [2]*ast.Term{keyTerm(key), v})
 }
 
 // putString adds key: s unless s is empty (the JSON encoding's omitempty).

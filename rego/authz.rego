@@ -115,7 +115,7 @@ no_obligations := {
 
 # obligations bind an allowed session; other actions carry none.
 obligations := {
-	"max_duration_seconds": max({limit | some limit in session_limits}),
+	"max_duration_seconds": max({session_limit(role) | some role in admitting}),
 	"min_encryption": min_encryption,
 	"channels": sort(granted_channels),
 	"forward_targets": sort({t |
@@ -147,6 +147,9 @@ default who := "an unidentified subject"
 who := input.subject.id if subject_named
 
 groups := {g | some g in input.subject.groups}
+
+# in_a_group is count(groups) > 0 without building the set.
+in_a_group if some _ in input.subject.groups
 
 default host_name := "the host"
 
@@ -216,18 +219,20 @@ denials := explicit | missing_grant
 explicit contains "the request names no subject" if not subject_named
 
 explicit contains msg if {
-	count(groups) == 0
+	not in_a_group
 	msg := sprintf("%s belongs to no group, and every permission comes from a group", [who])
 }
 
+# object.get reads the action as the action rule does (its default too) without evaluating it.
 explicit contains msg if {
-	not actions[action]
+	not actions[object.get(input, ["request", "action"], "")]
 	msg := sprintf("unknown action %v (known: %s)", [action, concat(", ", sort(object.keys(actions)))])
 }
 
 explicit contains msg if {
 	some name in input.subject.groups
-	why := roles[name].forbidden[action]
+	forbidden := roles[name].forbidden
+	why := forbidden[action]
 	msg := sprintf("%s is in group %s: %s", [who, name, why])
 }
 
@@ -307,16 +312,10 @@ granted_channels := requested_channels if count(requested_channels) > 0
 
 else := permitted_channels
 
-# session_limits holds each admitting role's longest session, cut at the end of its window.
-session_limits[name] := object.get(role, "max_duration_seconds", default_max_duration_seconds) if {
-	some name, role in admitting
-	not role.window
-}
+# session_limit is an admitting role's longest session, cut at the end of its window.
+session_limit(role) := min({object.get(role, "max_duration_seconds", default_max_duration_seconds), window_remaining(role.window)}) if role.window
 
-session_limits[name] := min({object.get(role, "max_duration_seconds", default_max_duration_seconds), window_remaining(role.window)}) if {
-	some name, role in admitting
-	role.window
-}
+else := object.get(role, "max_duration_seconds", default_max_duration_seconds)
 
 # min_encryption is the stronger of what the environment demands and what the Guest asked for.
 min_encryption := level if {
@@ -378,6 +377,7 @@ else := concat(", ", days)
 describe_hosts(selectors) := concat(" or ", sort([describe_tags(s, "any host") | some s in selectors]))
 
 # describe_tags words tags as "k=v, k=v" in key order, or as none when there are none.
-describe_tags(tags, none) := object.get({"": none}, words, words) if {
+describe_tags(tags, none) := words if {
 	words := concat(", ", sort([sprintf("%s=%v", [k, v]) | some k, v in tags]))
-}
+	words != ""
+} else := none

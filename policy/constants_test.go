@@ -1,0 +1,79 @@
+package policy
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/fstest"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestConstantRulesAreOnlyLiteralRules(t *testing.T) {
+	m, err := ast.ParseModuleWithOpts("p.rego", `package p
+table := {"a": {"b": [1, true, null, "s", {"x"}]}}
+word := "w"
+n = 3
+from_input := input.x
+from_call := count([1])
+from_ref := table.a
+from_comprehension := {x | some x in [1]}
+default with_default := 1
+with_default := 2
+with_body := 1 if input.x
+with_else := 1 if input.x
+else := 2
+twice := 1
+twice.more := 2
+parts[k] := 1 if some k in ["a"]
+set contains "a"
+fn(x) := 1
+a.b := 1
+`, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range constantRules(map[string]*ast.Module{"p.rego": m}) {
+		got = append(got, p.String())
+	}
+	want := []string{"data.p.n", "data.p.table", "data.p.word"}
+	if !slices.Equal(got, want) {
+		t.Errorf("constant rules %v, want %v", got, want)
+	}
+}
+
+// TestConstantsDecideAsOPAAlone requires the same decision documents with the constants
+// seeded and without, on the cast corpus and the odd inputs.
+func TestConstantsDecideAsOPAAlone(t *testing.T) {
+	seeded, plain := newEngine(t), newEngine(t)
+	if seeded.constants == nil {
+		t.Fatal("the default policy's tables were not found constant")
+	}
+	plain.constants = nil
+	for i, in := range castCorpus(t) {
+		sameDecision(t, plain, seeded, fmt.Sprint("cast ", i), in)
+	}
+	for i, raw := range oddInputs() {
+		sameJSONDecision(t, plain, seeded, fmt.Sprint("odd ", i), raw)
+	}
+}
+
+// TestConstantsGiveWayToWith: a rule evaluated under `with` reads the value `with` gives a
+// constant, not the seeded one (seededCache leaves the constants out under a `with`, and
+// OPA's own handling of `with` on a rule does too).
+func TestConstantsGiveWayToWith(t *testing.T) {
+	e := newEngine(t, WithFS(fstest.MapFS{"authz.rego": {Data: []byte(`package portcullis.authz
+limit := 5
+read := limit
+decision := {"allow": true, "reasons": [sprintf("%d %d", [read, x])]} if x := read with limit as 7
+`)}}))
+	if e.constants == nil {
+		t.Fatal("limit was not found constant")
+	}
+	res, err := e.Decide(t.Context(), Input{})
+	if err != nil || !bytes.Equal(res.Raw, []byte(`{"allow":true,"reasons":["5 7"]}`)) {
+		t.Errorf("Decide = %s, %v; want limit 5 outside with, 7 under it", res.Raw, err)
+	}
+}
