@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,9 +162,17 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 	}
 	// Every half comes from 127.0.0.1, 2*dialWorkers handshakes at a time at most, well within
 	// the CS's per-source bound; make room for n sessions.
-	cs, err := st.c.StartRelay(ctx, localstack.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: []string{
-		"--max-sessions", strconv.Itoa(n + fdHeadroom),
-	}})
+	args := []string{"--max-sessions", strconv.Itoa(n + fdHeadroom)}
+	var pprofAddr string
+	if b.cfg.profile != "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	cs, err := st.c.StartRelay(ctx, localstack.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: args})
 	if err != nil {
 		return err
 	}
@@ -218,6 +227,11 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 		return err
 	}
 	b.recordSessions(fmt.Sprintf("at_%d_after_%s_idle", n, idle), n, before, later)
+	if pprofAddr != "" {
+		if err := fetchURL("http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(b.cfg.profile, "cs-sessions.heap")); err != nil {
+			return err
+		}
+	}
 	b.r.add("sessions", "idle_sessions", float64(n), "sessions")
 	b.r.add("sessions", "cs_memory_growth_while_idle", float64(later.rss-last.rss)/float64(n)/1024, "KiB/session")
 	perSession := float64(later.rss-before.rss) / float64(n) / 1024
