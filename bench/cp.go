@@ -69,14 +69,15 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 			return guest("cp", src, hostName+":"+dst), dst, nil
 		}},
 	}
-	samples := map[string][]float64{}
+	samples, cpu := map[string][]float64{}, map[string][]float64{}
 	for range runs {
 		for _, w := range ways {
-			rate, err := timeTransfer(w.cmd, size)
+			rate, guestCPU, err := timeTransfer(w.cmd, size)
 			if err != nil {
 				return fmt.Errorf("%s: %w", w.name, err)
 			}
 			samples[w.name] = append(samples[w.name], rate)
+			cpu[w.name] = append(cpu[w.name], guestCPU.Seconds()*1e3/(float64(size)/1e6))
 		}
 	}
 	rates := map[string]float64{}
@@ -85,6 +86,9 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 		slices.Sort(s)
 		rates[w.name] = s[len(s)/2]
 		r.add("cp", w.name, rates[w.name], "MB/s")
+		c := cpu[w.name]
+		slices.Sort(c)
+		r.add("cp", w.name+"_guest_cpu", c[len(c)/2], "ms/MB")
 	}
 	for _, way := range []string{"download", "upload"} {
 		share := r.ratio("cp", "cp/exec_cat_"+way, rates["cp_"+way], rates["exec_cat_"+way])
@@ -93,11 +97,12 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 	return nil
 }
 
-// timeTransfer runs one transfer and checks that the whole file arrived; it returns MB/s.
-func timeTransfer(prepare func() (*exec.Cmd, string, error), size int64) (float64, error) {
+// timeTransfer runs one transfer and checks that the whole file arrived; it returns MB/s and
+// the Guest process's CPU time (user and system), which the machine's load does not inflate.
+func timeTransfer(prepare func() (*exec.Cmd, string, error), size int64) (float64, time.Duration, error) {
 	cmd, dst, err := prepare()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.Remove(dst)
 	var errOut limitedBuffer
@@ -111,16 +116,17 @@ func timeTransfer(prepare func() (*exec.Cmd, string, error), size int64) (float6
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w: %s", cmd.String(), err, errOut.String())
+		return 0, 0, fmt.Errorf("%s: %w: %s", cmd.String(), err, errOut.String())
 	}
 	st, err := os.Stat(dst)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if st.Size() != size {
-		return 0, fmt.Errorf("%s: %d bytes arrived, want %d", cmd.String(), st.Size(), size)
+		return 0, 0, fmt.Errorf("%s: %d bytes arrived, want %d", cmd.String(), st.Size(), size)
 	}
-	return float64(size) / 1e6 / elapsed.Seconds(), nil
+	guestCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return float64(size) / 1e6 / elapsed.Seconds(), guestCPU, nil
 }
 
 // writeRandomFile writes size random bytes (incompressible) at path.
