@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/portcullis/portcullis/localstack"
@@ -72,10 +71,10 @@ func failOnce(ctx context.Context, st *stack, procs map[string]int) (gaveUp, tot
 	if !ok {
 		return 0, 0, fmt.Errorf("exec went through %s, not a relay of this section", chosen)
 	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := hang(pid); err != nil {
 		return 0, 0, err
 	}
-	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	defer func() { _ = unhang(pid) }()
 	start := time.Now()
 	out, err = st.c.Guest(ctx, st.user, "exec", hostName, "--", "true").CombinedOutput()
 	total = time.Since(start)
