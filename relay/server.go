@@ -33,7 +33,8 @@ const (
 	// connections a second from one address to displace a client whose TLS handshake and
 	// hello take 100 ms.
 	DefaultMaxHandshakesPerSource = 1024
-	// DefaultMaxLive bounds the spliced sessions (each holds two copy buffers).
+	// DefaultMaxLive bounds the spliced sessions (each holds two TLS connections, and a copy
+	// buffer per direction while bytes flow).
 	DefaultMaxLive = 10000
 
 	// refuseWriteTimeout bounds writing a frameRefused (or framePaired) to a half.

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Copy buffers of one splice direction, in bytes. An idle direction waits with only the small
-// buffer; a read that fills it borrows a large one from the Server's pool, and a read that does
-// not fill the large one (the burst is over) gives it back, so that idle sessions cost little
-// memory and bulk transfers still move a whole TLS record (16 KiB of plaintext) per read.
+// Copy buffers of one splice direction, in bytes. A quiet direction waits with only the small
+// buffer (an idle one parks with none: idle.go); a read that fills it borrows a large one from
+// the Server's pool, and a read that does not fill the large one (the burst is over) gives it
+// back, so that idle sessions cost little memory and bulk transfers still move a whole TLS
+// record (16 KiB of plaintext) per read.
 const (
 	spliceSmallBuffer = 512
 	spliceLargeBuffer = 16 << 10
