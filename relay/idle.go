@@ -112,7 +112,9 @@ type waiterRef struct{ readWaiter }
 func (s *Server) park(sess *session, d direction, resume func(), log *slog.Logger) bool {
 	src, _ := sess.legs(d)
 	w := s.waiter()
+	s.Metrics.parking(1)
 	cancel, err := w.watch(src, func() {
+		s.Metrics.parking(-1)
 		go func() {
 			w.forget(src)
 			sess.unparked(d)
@@ -120,6 +122,7 @@ func (s *Server) park(sess *session, d direction, resume func(), log *slog.Logge
 		}()
 	})
 	if err != nil {
+		s.Metrics.parking(-1)
 		log.Debug("relay: cannot park an idle direction", "err", err)
 		return false
 	}

@@ -6,24 +6,40 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // testParkAfter is how long a direction stays idle before it parks in these tests.
 const testParkAfter = 50 * time.Millisecond
 
-// newParkingFixture is a fixture whose idle directions park after testParkAfter.
+// newParkingFixture is a fixture with metrics whose idle directions park after testParkAfter.
 func newParkingFixture(t *testing.T) *fixture {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("idle directions park on Linux only; elsewhere they keep their goroutines (the other tests cover that)")
 	}
-	return newFixture(t, func(s *Server) { s.parkAfter = testParkAfter })
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixture(t, func(s *Server) { s.parkAfter, s.Metrics = testParkAfter, m })
+}
+
+// wantParkedGauge checks the parked directions' gauge.
+func wantParkedGauge(t *testing.T, f *fixture, want float64) {
+	t.Helper()
+	if got := testutil.ToFloat64(f.srv.Metrics.parked); got != want {
+		t.Errorf("portcullis_relay_directions_parked = %v, want %v", got, want)
+	}
 }
 
 func TestAnIdleSessionParksAndItsBytesStillArriveIntact(t *testing.T) {
 	f := newParkingFixture(t)
 	guest, host := f.pair(t, "s-idle")
 	f.waitFor(t, "both directions to park", func(s Stats) bool { return s.Parked == 2 && s.Live == 1 })
+	wantParkedGauge(t, f, 2)
 	// Bytes wake the direction they travel; the session parks again when they are through.
 	for round := range 3 {
 		if err := exchangeOne(guest, host, []byte("ping")); err != nil {
@@ -42,6 +58,7 @@ func TestAnIdleSessionParksAndItsBytesStillArriveIntact(t *testing.T) {
 		t.Errorf("report %+v, want closed with %d bytes each way", r, want)
 	}
 	f.waitFor(t, "no parked direction left", func(s Stats) bool { return s.Parked == 0 && s.Live == 0 })
+	wantParkedGauge(t, f, 0)
 }
 
 func TestAParkedSessionEndsWhenCut(t *testing.T) {
