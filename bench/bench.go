@@ -30,7 +30,7 @@ func (b *bench) runAll(ctx context.Context) {
 		}
 		b.step("opa", func() error { return measureOPA(ctx, b.r, size) })
 	}
-	if b.want("throughput") || b.want("setup") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") || b.want("flood") {
+	if b.want("throughput") || b.want("setup") || b.want("cp") || b.want("failover") || b.want("decisions") || b.want("heartbeats") || b.want("sessions") || b.want("flood") {
 		b.step("sqlite stack", func() error { return b.sqliteStack(ctx) })
 	}
 	if b.want("decisions") {
@@ -58,6 +58,14 @@ func (b *bench) runAll(ctx context.Context) {
 
 func (b *bench) want(section string) bool { return b.cfg.only[section] }
 
+// runs is full, or 1 in a smoke pass.
+func (b *bench) runs(full int) int {
+	if b.cfg.smoke {
+		return 1
+	}
+	return full
+}
+
 func (b *bench) step(name string, f func() error) {
 	b.log.Info("bench: start", "step", name)
 	if err := f(); err != nil {
@@ -70,7 +78,7 @@ func (b *bench) step(name string, f func() error) {
 
 // sqliteStack runs every section that needs the system on its default SQLite store.
 func (b *bench) sqliteStack(ctx context.Context) error {
-	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "sqlite"), withHost: b.want("throughput") || b.want("setup"), profile: b.cfg.profile != ""})
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "sqlite"), withHost: b.want("throughput") || b.want("setup") || b.want("cp") || b.want("failover"), profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}
@@ -92,6 +100,12 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 		b.step("setup", func() error {
 			return measureSetup(ctx, b.r, st, ossh, filepath.Join(b.dir, "config-ssh"), b.cfg.setupRuns)
 		})
+	}
+	if b.want("cp") {
+		b.step("cp", func() error { return measureCopy(ctx, b.r, st, b.cfg.size, b.runs(cpRuns)) })
+	}
+	if b.want("failover") {
+		b.step("failover", func() error { return measureFailover(ctx, b.r, st, b.runs(failoverRuns)) })
 	}
 	if b.want("decisions") {
 		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite") })

@@ -12,6 +12,14 @@
 //     relayed) and Portcullis (Guest → CS → Host, TLS on both legs, SSH end to end).
 //   - set-up: wall time of `portcullis exec HOST -- true` (signed in already) and of
 //     `ssh -J JUMP TARGET true`, each run at least 30 times.
+//   - cp: one file (-size) downloaded and uploaded between this machine and the bench Host with
+//     `portcullis cp` (SFTP) and with `portcullis exec HOST -- cat`, 3 interleaved rounds; MB/s
+//     of each (medians, the session's set-up included for both) and cp's share of exec cat's
+//     rate each way (target ≥ 90 %).
+//   - failover: a second relay in the bench relay's region; the relay `exec -v` is given is made
+//     to hang (SIGSTOP: the kernel still accepts connections to it) and `exec` runs again: the
+//     Guest's own account of how long it gave the hung relay before trying the other (target
+//     ≤ 3 s, p50 of 5 runs) and the whole command's time.
 //   - decisions: POST /v1/connect answered 200 per second, i.e. identity verified, policy
 //     evaluated, decision record committed, tickets and certificate minted, session recorded and
 //     the Host's half queued on its long-poll (the relay leg and the SSH handshake are not
@@ -43,7 +51,10 @@
 //     when the open-file limit cannot be raised that far, the section holds as many as it
 //     allows, reports the limit (open_file_limit) and names it in the target's line.
 //   - sessions: idle paired sessions through one CS process; memory per session is the CS's
-//     RSS growth divided by the number of sessions. The CS holds two descriptors per session,
+//     RSS growth divided by the number of sessions, read at 1,000, 5,000 and all sessions (each
+//     after the CS parks its idle sessions) and again after a minute idle, beside the heap, the
+//     goroutine stacks and the goroutines per session from the CS's metrics (with -profile, the
+//     CS's heap profile is saved too). The CS holds two descriptors per session,
 //     so the suite raises RLIMIT_NOFILE (children inherit it) and, when the hard limit cannot
 //     be raised (root without CAP_SYS_RESOURCE, as in containers), opens as many sessions as
 //     the limit allows and says so. The Host halves are held by a second process (this binary

@@ -235,31 +235,33 @@ type relayMetrics struct {
 
 // readRelayMetrics scrapes the CS's /metrics.
 func readRelayMetrics(ctx context.Context, addr string) (relayMetrics, error) {
+	m, err := scrapeMetrics(ctx, addr)
+	return relayMetrics{
+		handshakes: m["portcullis_relay_handshakes_in_progress"],
+		sourceBusy: m[`portcullis_relay_refusals_total{reason="`+string(access.ErrSourceBusy)+`"}`],
+	}, err
+}
+
+// scrapeMetrics reads a Prometheus text endpoint's samples, by name with their labels.
+func scrapeMetrics(ctx context.Context, addr string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return relayMetrics{}, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return relayMetrics{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	var m relayMetrics
+	m := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || strings.HasPrefix(name, "#") {
 			continue
 		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "portcullis_relay_handshakes_in_progress":
-			m.handshakes = v
-		case `portcullis_relay_refusals_total{reason="` + string(access.ErrSourceBusy) + `"}`:
-			m.sourceBusy = v
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			m[name] = v
 		}
 	}
 	return m, sc.Err()

@@ -45,7 +45,7 @@ type config struct {
 }
 
 // sections the suite knows, in the order it runs them.
-var sections = []string{"opa", "throughput", "setup", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "console", "hosts", "policychange", "scaling"}
+var sections = []string{"opa", "throughput", "setup", "cp", "failover", "decisions", "heartbeats", "sessions", "flood", "replicas", "log", "console", "hosts", "policychange", "scaling"}
 
 func parseFlags(args []string) (config, error) {
 	var c config

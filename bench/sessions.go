@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +32,12 @@ const (
 	sessionBatch = 250
 	// dialWorkers is each side's dial concurrency.
 	dialWorkers = 32
-	// settleTime lets the CS finish its handshakes' garbage before the RSS is read.
-	settleTime = 3 * time.Second
+	// settleTime lets the CS finish its handshakes' garbage and park its idle sessions (5 s
+	// without a byte) before its memory is read.
+	settleTime = 8 * time.Second
+	// idleTime is how long the sessions stay idle before the memory is read again: it must not
+	// grow.
+	idleTime = time.Minute
 	// holdEnv carries the hold process's settings; its presence makes the binary a holder.
 	holdEnv = "PORTCULLIS_BENCH_HOLD"
 	// ticketTTL is the lifetime of the tickets the suite mints; well under ticket.MaxLifetime.
@@ -157,9 +162,17 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 	}
 	// Every half comes from 127.0.0.1, 2*dialWorkers handshakes at a time at most, well within
 	// the CS's per-source bound; make room for n sessions.
-	cs, err := st.c.StartRelay(ctx, localstack.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: []string{
-		"--max-sessions", strconv.Itoa(n + fdHeadroom),
-	}})
+	args := []string{"--max-sessions", strconv.Itoa(n + fdHeadroom)}
+	var pprofAddr string
+	if b.cfg.profile != "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	cs, err := st.c.StartRelay(ctx, localstack.RelaySpec{ID: idleRelayID, Region: "eu-north", Args: args})
 	if err != nil {
 		return err
 	}
@@ -177,34 +190,97 @@ func (b *bench) measureSessions(ctx context.Context, st *stack) error {
 		return err
 	}
 	defer holder.close()
-	time.Sleep(settleTime)
-	before, err := rssBytes(cs.Pid())
+	settle, idle := settleTime, idleTime
+	if b.cfg.smoke {
+		settle, idle = time.Second, time.Second
+	}
+	time.Sleep(settle)
+	before, err := readCSMemory(ctx, cs.Pid(), cs.MetricsAddr)
 	if err != nil {
 		return err
 	}
-	for from := 0; from < n; from += sessionBatch {
-		to := min(from+sessionBatch, n)
-		if err := holder.request(from, to); err != nil {
+	b.r.add("sessions", "cs_rss_before", mib(before.rss), "MiB")
+	var last csMemory
+	from := 0
+	for _, at := range checkpoints(n) {
+		for ; from < at; from += sessionBatch {
+			to := min(from+sessionBatch, at)
+			if err := holder.request(from, to); err != nil {
+				return err
+			}
+			gerr := guests.open(ctx, from, to)
+			herr := holder.answer()
+			if err := errors.Join(gerr, herr); err != nil {
+				return fmt.Errorf("sessions %d..%d: %w", from, to, err)
+			}
+		}
+		from = at
+		time.Sleep(settle)
+		if last, err = readCSMemory(ctx, cs.Pid(), cs.MetricsAddr); err != nil {
 			return err
 		}
-		gerr := guests.open(ctx, from, to)
-		herr := holder.answer()
-		if err := errors.Join(gerr, herr); err != nil {
-			return fmt.Errorf("sessions %d..%d: %w", from, to, err)
-		}
+		b.recordSessions(fmt.Sprintf("at_%d", at), at, before, last)
 	}
-	time.Sleep(settleTime)
-	after, err := rssBytes(cs.Pid())
+	time.Sleep(idle)
+	later, err := readCSMemory(ctx, cs.Pid(), cs.MetricsAddr)
 	if err != nil {
 		return err
 	}
-	perSession := float64(after-before) / float64(n) / 1024
+	b.recordSessions(fmt.Sprintf("at_%d_after_%s_idle", n, idle), n, before, later)
+	if pprofAddr != "" {
+		if err := fetchURL("http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(b.cfg.profile, "cs-sessions.heap")); err != nil {
+			return err
+		}
+	}
 	b.r.add("sessions", "idle_sessions", float64(n), "sessions")
-	b.r.add("sessions", "cs_rss_before", float64(before)/(1<<20), "MiB")
-	b.r.add("sessions", "cs_rss_after", float64(after)/(1<<20), "MiB")
+	b.r.add("sessions", "cs_memory_growth_while_idle", float64(later.rss-last.rss)/float64(n)/1024, "KiB/session")
+	perSession := float64(later.rss-before.rss) / float64(n) / 1024
 	b.r.add("sessions", "cs_memory_per_session", perSession, "KiB")
 	b.r.target("memory per idle relayed session", perSession, AtMost, 32, "KiB")
 	return nil
+}
+
+// checkpoints are the session counts at which the CS's memory is read: 1,000, 5,000 and n,
+// those below n only.
+func checkpoints(n int) []int {
+	var at []int
+	for _, c := range []int{1000, 5000} {
+		if c < n {
+			at = append(at, c)
+		}
+	}
+	return append(at, n)
+}
+
+// recordSessions records the CS's memory per session with n sessions open.
+func (b *bench) recordSessions(label string, n int, before, now csMemory) {
+	per := func(a, b float64) float64 { return (a - b) / float64(n) / 1024 }
+	b.r.add("sessions", label+"_cs_rss", mib(now.rss), "MiB")
+	b.r.add("sessions", label+"_rss_per_session", per(float64(now.rss), float64(before.rss)), "KiB")
+	b.r.add("sessions", label+"_heap_per_session", per(now.heap, before.heap), "KiB")
+	b.r.add("sessions", label+"_stack_per_session", per(now.stack, before.stack), "KiB")
+	b.r.add("sessions", label+"_goroutines_per_session", (now.goroutines-before.goroutines)/float64(n), "goroutines")
+}
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
+
+// csMemory is what the CS's memory is made of: its RSS (from /proc) and, from its metrics,
+// the Go heap in use, the goroutine stacks and the goroutines.
+type csMemory struct {
+	rss                     int64
+	heap, stack, goroutines float64
+}
+
+func readCSMemory(ctx context.Context, pid int, metricsAddr string) (csMemory, error) {
+	rss, err := rssBytes(pid)
+	if err != nil {
+		return csMemory{}, err
+	}
+	m, err := scrapeMetrics(ctx, metricsAddr)
+	if err != nil {
+		return csMemory{}, err
+	}
+	return csMemory{rss: rss, heap: m["go_memstats_heap_inuse_bytes"], stack: m["go_memstats_stack_inuse_bytes"], goroutines: m["go_goroutines"]}, nil
 }
 
 // holder is the hold process as the suite drives it.

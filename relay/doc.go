@@ -70,6 +70,11 @@
 // counts and end reasons it reports (through OnPaired and OnSessionEnd; cmlink carries them to
 // the CM).
 //
+// An idle session costs the relay only its two TLS connections: a splice direction that reads
+// nothing for 5 s parks (idle.go), ending its goroutine and returning its copy buffer, and one
+// epoll watch per Server (Linux; elsewhere directions keep their goroutines) restarts the copy
+// when bytes arrive or the session is cut.
+//
 // The relay never parses the session stream: after framePaired it reads no more frames, and it
 // never inspects, alters, stores or logs the bytes it carries (it holds at most one copy buffer
 // of them per direction). It never splices a half whose ticket failed any check, never pairs two

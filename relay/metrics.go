@@ -14,6 +14,7 @@ type Metrics struct {
 	bytes       prometheus.Counter
 	refusals    *prometheus.CounterVec
 	probes      prometheus.Counter
+	parked      prometheus.Gauge
 	pairLatency prometheus.Histogram
 }
 
@@ -21,8 +22,8 @@ type Metrics struct {
 // portcullis_relay_sessions_live, portcullis_relay_handshakes_in_progress,
 // portcullis_relay_sessions_total, portcullis_relay_bytes_total,
 // portcullis_relay_refusals_total{reason}, portcullis_relay_probes_total (latency probes: TCP
-// connections closed before their first byte, which are not refusals) and
-// portcullis_relay_pairing_seconds.
+// connections closed before their first byte, which are not refusals),
+// portcullis_relay_directions_parked and portcullis_relay_pairing_seconds.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		live: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -43,12 +44,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		probes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "portcullis_relay_probes_total", Help: "Latency probes: connections closed before their first byte.",
 		}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portcullis_relay_directions_parked", Help: "Idle splice directions parked without a goroutine (two per idle session).",
+		}),
 		pairLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "portcullis_relay_pairing_seconds", Help: "Time the first half of a session waited for the second.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.live, m.handshakes, m.sessions, m.bytes, m.refusals, m.probes, m.pairLatency} {
+	for _, c := range []prometheus.Collector{m.live, m.handshakes, m.sessions, m.bytes, m.refusals, m.probes, m.parked, m.pairLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -91,5 +95,12 @@ func (m *Metrics) ended(live int) {
 func (m *Metrics) relayed(n int) {
 	if m != nil && n > 0 {
 		m.bytes.Add(float64(n))
+	}
+}
+
+// parking counts a splice direction parked (+1) or woken (-1).
+func (m *Metrics) parking(delta float64) {
+	if m != nil {
+		m.parked.Add(delta)
 	}
 }

@@ -33,7 +33,8 @@ const (
 	// connections a second from one address to displace a client whose TLS handshake and
 	// hello take 100 ms.
 	DefaultMaxHandshakesPerSource = 1024
-	// DefaultMaxLive bounds the spliced sessions (each holds two copy buffers).
+	// DefaultMaxLive bounds the spliced sessions (each holds two TLS connections, and a copy
+	// buffer per direction while bytes flow).
 	DefaultMaxLive = 10000
 
 	// refuseWriteTimeout bounds writing a frameRefused (or framePaired) to a half.
@@ -103,6 +104,9 @@ type Server struct {
 	wg        sync.WaitGroup      // connection handlers (which run the splices)
 	bytes     atomic.Int64
 	buffers   sync.Pool // *[]byte of spliceLargeBuffer bytes, lent to busy splice directions
+	idleOnce  sync.Once
+	idle      atomic.Pointer[waiterRef] // watches parked splice directions; nil where parking is off
+	parkAfter time.Duration             // 0 means the parkAfter constant; tests shorten it
 }
 
 // SessionReport describes one finished spliced session.
@@ -152,6 +156,9 @@ type Stats struct {
 	Handshakes int
 	// Evicted is the number of connections that lost their place and are being refused.
 	Evicted int
+	// Parked is the number of idle splice directions that hold no goroutine (two per idle
+	// session where parking is built: Linux).
+	Parked int
 }
 
 // half is a verified connection waiting for the other half of its session.
@@ -173,6 +180,10 @@ type session struct {
 	hostTransport            string
 	endReason                atomic.Pointer[string] // set by end: why the session was cut
 	limit                    *time.Timer            // the maximum duration; nil for none
+	running                  atomic.Int32           // splice directions not finished
+	mu                       sync.Mutex             // guards closed and wakes
+	closed                   bool                   // closeBoth was called
+	wakes                    [2]func()              // by direction: cancels the watch of a parked one
 }
 
 // Validate reports every configuration problem at once.
@@ -243,7 +254,8 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // ServeConn runs the relay protocol on one connection accepted elsewhere (another transport,
 // such as an HTTP upgrade). It returns when the half is refused, handed to its peer's
-// handler, or its session ends; the connection is closed or owned by the server by then.
+// handler, or its session is spliced (the splice runs on goroutines of its own); the
+// connection is closed or owned by the server by then.
 func (s *Server) ServeConn(conn net.Conn) error {
 	if err := s.Validate(); err != nil {
 		_ = conn.Close()
@@ -284,12 +296,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-finished:
-		return nil
+		return s.stopWaiter()
 	case <-ctx.Done():
 	}
 	s.cutLive()
 	<-finished
-	return fmt.Errorf("relay: shutdown: %w", ctx.Err())
+	return errors.Join(fmt.Errorf("relay: shutdown: %w", ctx.Err()), s.stopWaiter())
+}
+
+// stopWaiter stops the watch of parked directions (none is left once every handler ended).
+func (s *Server) stopWaiter() error {
+	s.idleOnce.Do(func() {}) // no watcher starts after this
+	if w := s.idle.Load(); w != nil {
+		return w.close()
+	}
+	return nil
 }
 
 // Stats returns the server's current load.
@@ -297,7 +318,11 @@ func (s *Server) Stats() Stats {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load(), Handshakes: s.admission.len(), Evicted: s.leaving}
+	st := Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load(), Handshakes: s.admission.len(), Evicted: s.leaving}
+	if w := s.idle.Load(); w != nil {
+		st.Parked = w.len()
+	}
+	return st
 }
 
 // init allocates the server's state on first use.
@@ -398,11 +423,6 @@ func (s *Server) cutLive() {
 		sess.forced.Store(true)
 		sess.closeBoth()
 	}
-}
-
-func (sess *session) closeBoth() {
-	_ = sess.guest.Close()
-	_ = sess.host.Close()
 }
 
 // reason says how the session ended.

@@ -1,36 +1,39 @@
 package relay
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Copy buffers of one splice direction, in bytes. An idle direction waits with only the small
-// buffer; a read that fills it borrows a large one from the Server's pool, and a read that does
-// not fill the large one (the burst is over) gives it back, so that idle sessions cost little
-// memory and bulk transfers still move a whole TLS record (16 KiB of plaintext) per read.
+// Copy buffers of one splice direction, in bytes. A quiet direction waits with only the small
+// buffer (an idle one parks with none: idle.go); a read that fills it borrows a large one from
+// the Server's pool, and a read that does not fill the large one (the burst is over) gives it
+// back, so that idle sessions cost little memory and bulk transfers still move a whole TLS
+// record (16 KiB of plaintext) per read.
 const (
 	spliceSmallBuffer = 512
 	spliceLargeBuffer = 16 << 10
 )
 
-// splice tells both halves they are paired, then copies bytes both ways until both directions
-// are done, closes both halves and reports the session.
+// splice tells both halves they are paired, then copies bytes both ways on two goroutines of
+// their own (the handler's stack, grown by the TLS handshake, ends here) until both directions
+// are done; the last one closes both halves and reports the session. An idle direction parks
+// (see parkAfter) and holds no goroutine until bytes arrive.
 func (s *Server) splice(sess *session, log *slog.Logger) {
-	defer s.endSession(sess, log)
 	if err := announcePaired(sess); err != nil {
 		log.Info("relay: announcing the pairing failed", "err", err)
 		sess.failed.Store(true)
+		s.endSession(sess, log)
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { s.pipe(sess, sess.host, sess.guest, &sess.guestToHost, log) })
-	s.pipe(sess, sess.guest, sess.host, &sess.hostToGuest, log)
-	wg.Wait()
+	sess.running.Store(2)
+	s.wg.Add(2) // the handler calling splice is counted, so Shutdown's Wait cannot have returned
+	go s.pipe(sess, guestToHost, log)
+	go s.pipe(sess, hostToGuest, log)
 }
 
 // announcePaired writes framePaired to both halves, each within refuseWriteTimeout.
@@ -47,10 +50,26 @@ func announcePaired(sess *session) error {
 	return nil
 }
 
-// pipe copies src to dst verbatim, counting the bytes delivered. When src finishes sending it
-// half-closes dst; when either side fails it cuts the whole session.
-func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *slog.Logger) {
-	err := s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src)
+// pipe copies direction d verbatim, counting the bytes delivered. When its source finishes
+// sending it half-closes the destination; when either side fails it cuts the whole session.
+// An idle direction parks and pipe returns; it runs again when bytes arrive. The last
+// direction to finish ends the session.
+func (s *Server) pipe(sess *session, d direction, log *slog.Logger) {
+	src, dst := sess.legs(d)
+	n := &sess.guestToHost
+	if d == hostToGuest {
+		n = &sess.hostToGuest
+	}
+	err := s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, s.idleSource(src))
+	if errors.Is(err, errIdle) {
+		if s.park(sess, d, func() { s.pipe(sess, d, log) }, log) {
+			return
+		}
+		err = src.SetReadDeadline(time.Time{}) // cannot park: keep the goroutine
+		if err == nil {
+			err = s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src)
+		}
+	}
 	if err == nil {
 		err = closeWrite(dst)
 	}
@@ -60,6 +79,10 @@ func (s *Server) pipe(sess *session, dst, src net.Conn, n *atomic.Int64, log *sl
 		}
 		sess.closeBoth()
 	}
+	if sess.running.Add(-1) == 0 {
+		s.endSession(sess, log)
+	}
+	s.wg.Done()
 }
 
 // copyAdaptive copies src to dst until src ends (nil error) or either side fails, reading

@@ -43,6 +43,7 @@ func TestConfigPrecedence(t *testing.T) {
 		MaxSessions:   relay.DefaultMaxLive,
 		PerSource:     relay.DefaultMaxHandshakesPerSource,
 		DrainTimeout:  30 * time.Second,
+		GCPercent:     csGCPercent,
 		CMURL:         "https://127.0.0.1:8443",
 		CertsDir:      "certs",
 		logConfig:     logConfig{LogLevel: "info", LogFormat: logFormatText, out: os.Stderr}, // the command's error stream

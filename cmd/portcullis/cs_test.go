@@ -18,12 +18,12 @@ func TestCSConfigValidateReportsEveryProblemAtOnce(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("a good configuration: %v", err)
 	}
-	bad := csConfig{HTTPListen: ":80", EnrollToken: "pcet_x", MaxSessions: -1, RelayCert: "cs-1.crt"}
+	bad := csConfig{HTTPListen: ":80", EnrollToken: "pcet_x", MaxSessions: -1, RelayCert: "cs-1.crt", GCPercent: -1}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("a bad configuration was accepted")
 	}
-	for _, want := range []string{"id, listen, advertise and cm are required", "http-advertise is required", "needs a state-dir", "must not be negative", "relay-cert and relay-key go together"} {
+	for _, want := range []string{"id, listen, advertise and cm are required", "http-advertise is required", "needs a state-dir", "must not be negative", "relay-cert and relay-key go together", "gc-percent -1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
 
@@ -31,10 +32,11 @@ func newSFTPServerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Each reply is written whole, so that a data reply travels in one SSH packet.
 			server, err := sftp.NewServer(struct {
 				io.Reader
 				io.WriteCloser
-			}{os.Stdin, os.Stdout})
+			}{os.Stdin, endpoint.WholeSFTPPackets(os.Stdout)})
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/endpoint"
 )
 
 // File transfer over SFTP (github.com/pkg/sftp). A file is always written under a temporary
@@ -63,13 +65,42 @@ type Copier struct {
 	Progress Progress
 }
 
-// NewCopier starts the SFTP subsystem on c; close the Copier's Client when done.
+// NewCopier starts the SFTP subsystem on c; close the Copier's Client when done. Each request
+// carries at most endpoint.SFTPPacketMax bytes of data and is written whole, so that it
+// travels in one SSH packet.
 func NewCopier(c *ssh.Client, recursive bool, progress Progress) (*Copier, error) {
-	client, err := sftp.NewClient(c)
+	client, err := newSFTPClient(c)
 	if err != nil {
 		return nil, fmt.Errorf("guest: start sftp: %w", err)
 	}
 	return &Copier{Client: client, Recursive: recursive, Progress: progress}, nil
+}
+
+// newSFTPClient starts the sftp subsystem in a new session of c (as sftp.NewClient does) and
+// runs a client on it; the session ends with the client (or with c).
+func newSFTPClient(c *ssh.Client) (*sftp.Client, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	client, err := func() (*sftp.Client, error) {
+		w, err := s.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.RequestSubsystem("sftp"); err != nil {
+			return nil, err
+		}
+		return sftp.NewClientPipe(r, endpoint.WholeSFTPPackets(w), sftp.MaxPacket(endpoint.SFTPPacketMax))
+	}()
+	if err != nil {
+		_ = s.Close()
+	}
+	return client, err
 }
 
 // Upload copies the local path src to dst on the Host. When dst is an existing directory,

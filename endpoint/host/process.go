@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/endpoint"
 )
 
 // Programs a session runs: the shell (or the sftp server program) as the configured account,
@@ -133,7 +134,11 @@ func (s *session) launchSFTP() error {
 	if s.srv.cfg.Account != nil && s.srv.cfg.Account.Switch {
 		return fmt.Errorf("host: %w: sftp as %s needs an sftp server program", access.ErrRequestRefused, s.srv.cfg.Account.Name)
 	}
-	server, err := sftp.NewServer(s.ch, sftp.WithServerWorkingDirectory(s.srv.dir))
+	// Each reply is written whole, so that a data reply travels in one SSH packet.
+	server, err := sftp.NewServer(struct {
+		io.Reader
+		io.WriteCloser
+	}{s.ch, endpoint.WholeSFTPPackets(s.ch)}, sftp.WithServerWorkingDirectory(s.srv.dir))
 	if err != nil {
 		return fmt.Errorf("host: %w: start sftp: %w", access.ErrRequestRefused, err)
 	}
