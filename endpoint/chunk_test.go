@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -99,7 +100,7 @@ func TestAChannelStreamTakesTwoTLSRecordsPerPacket(t *testing.T) {
 		received <- got
 		_ = ch.Close()
 	}()
-	tc, err := tls.Dial("tcp", ln.Addr().String(), clientTLS)
+	tc, err := dialTLS(context.Background(), ln.Addr().String(), clientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -34,7 +35,11 @@ func graceful(c net.Conn) net.Conn {
 	if _, ok := c.(closeWriter); !ok {
 		return c
 	}
-	return &gracefulConn{Conn: c}
+	g := &gracefulConn{Conn: c}
+	if tc, ok := c.(*tls.Conn); ok {
+		g.out.cork, _ = tc.NetConn().(*corkConn)
+	}
+	return g
 }
 
 // Close half-closes, drains what the other end still sends, then closes; it is safe to call

@@ -26,6 +26,7 @@ const (
 // coalescer holds back a write of sshBufferSize bytes until the next write (or
 // heldWriteDelay) and sends both as one.
 type coalescer struct {
+	cork  *corkConn // the TCP connection under w, nil when it is not one
 	mu    sync.Mutex
 	buf   []byte // the held write, then the whole packet
 	timer *time.Timer
@@ -41,7 +42,7 @@ func (c *coalescer) write(w net.Conn, p []byte) (int, error) {
 	}
 	if len(c.buf) == 0 {
 		if len(p) != sshBufferSize {
-			return w.Write(p)
+			return corked(c.cork, w, p)
 		}
 		c.buf = append(c.buf, p...)
 		if c.timer == nil {
@@ -54,7 +55,7 @@ func (c *coalescer) write(w net.Conn, p []byte) (int, error) {
 	c.timer.Stop()
 	held := len(c.buf)
 	c.buf = append(c.buf, p...)
-	n, err := w.Write(c.buf)
+	n, err := corked(c.cork, w, c.buf)
 	c.buf = c.buf[:0]
 	if err != nil {
 		c.err = err
@@ -89,3 +90,61 @@ func (c *coalescer) sendHeldLocked(w net.Conn) error {
 	c.err = err
 	return err
 }
+
+// corkConn is the TCP connection under a relayed TLS connection. While corked it gathers the
+// records TLS writes, and uncork sends them in one system call: a packet of two records costs
+// one write, not two.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+// Write sends p, or gathers it while the connection is corked.
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// cork gathers the writes until uncork.
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork sends what was gathered.
+func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// corked writes p through w (a TLS connection) with its TCP connection c corked when p takes
+// more than one record; c may be nil.
+func corked(c *corkConn, w net.Conn, p []byte) (int, error) {
+	if c == nil || len(p) <= maxTLSRecord {
+		return w.Write(p)
+	}
+	c.cork()
+	n, err := w.Write(p)
+	if uerr := c.uncork(); err == nil && uerr != nil {
+		return 0, uerr
+	}
+	return n, err
+}
+
+// maxTLSRecord is the most plaintext one TLS record carries.
+const maxTLSRecord = 16 << 10

@@ -117,3 +117,32 @@ func TestCoalescerReportsAFailedDelayedSendOnTheNextWrite(t *testing.T) {
 		t.Fatalf("Write after a failed send = %v, want its error", err)
 	}
 }
+
+func TestCorkConnSendsTheRecordsOfOneWriteTogether(t *testing.T) {
+	rc := &recordingConn{}
+	c := &corkConn{Conn: rc}
+	if _, err := c.Write([]byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	c.cork()
+	for _, p := range []string{"record 1", "record 2"} {
+		if _, err := c.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rc.sizes(); !slices.Equal(got, []int{6}) {
+		t.Fatalf("while corked the connection saw writes of %v, want only the one before", got)
+	}
+	if err := c.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.sizes(); !slices.Equal(got, []int{6, 16, 5}) {
+		t.Fatalf("the connection saw writes of %v, want [6 16 5]", got)
+	}
+	if got := string(bytes.Join(rc.writes, nil)); got != "beforerecord 1record 2after" {
+		t.Fatalf("sent %q", got)
+	}
+}
