@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -195,22 +196,18 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	return nil
 }
 
-// measurePath downloads size bytes through rp and measures the CPU its processes spent.
+// measurePath downloads size bytes through rp and measures the CPU its processes spent; a
+// CPU time that cannot be read (no /proc) is NaN, recorded as not measured, and the rate
+// still counts.
 func measurePath(ctx context.Context, rp relayPath, size int64) (pathSample, error) {
-	var before time.Duration
-	if len(rp.pids) > 0 {
-		var err error
-		if before, err = treeCPU(rp.pids...); err != nil {
-			return pathSample{}, err
-		}
-	}
+	before, cpuErr := treeCPU(rp.pids...)
 	rate, err := download(ctx, rp.addr, size)
 	if err != nil || len(rp.pids) == 0 {
 		return pathSample{rate: rate}, err
 	}
 	after, err := treeCPU(rp.pids...)
-	if err != nil {
-		return pathSample{}, err
+	if cpuErr != nil || err != nil {
+		return pathSample{rate: rate, cpuPerMB: math.NaN()}, nil
 	}
 	return pathSample{rate: rate, cpuPerMB: float64((after - before).Milliseconds()) / (float64(size) / 1e6)}, nil
 }
