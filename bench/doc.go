@@ -9,7 +9,11 @@
 //   - throughput: one bulk download from a TCP source on the Host's side, read by a client on
 //     the Guest's side, through each path: the source directly (the limit), a socat relay,
 //     OpenSSH (`ssh -J` through one sshd to a second sshd, with a forwarded port: SSH end to end,
-//     relayed) and Portcullis (Guest → CS → Host, TLS on both legs, SSH end to end).
+//     relayed) and Portcullis (Guest → CS → Host, TLS on both legs, SSH end to end). Beside
+//     each rate, "<path> CPU" is the CPU time the path's processes and their children (socat;
+//     the ssh client, its ProxyJump ssh and both sshd's; the Guest, CS and Host) spent per MB
+//     (/proc), and "portcullis CPU/openssh_jump CPU" their ratio: rates move with the machine's
+//     load, CPU per MB much less.
 //   - set-up: wall time of `portcullis exec HOST -- true` (signed in already) and of
 //     `ssh -J JUMP TARGET true`, each run at least 30 times.
 //   - cp: one file (-size) downloaded and uploaded between this machine and the bench Host with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -108,8 +109,23 @@ func download(ctx context.Context, addr string, want int64) (float64, error) {
 	return float64(n) / 1e6 / elapsed.Seconds(), nil
 }
 
+// relayPath is one running path to the source: the address a download dials, the processes
+// whose CPU time it costs (none when it runs inside the suite) and how to stop it.
+type relayPath struct {
+	addr string
+	pids []int
+	stop func()
+}
+
+// pathSample is one download through a path: its rate and the CPU its processes spent per MB.
+type pathSample struct {
+	rate, cpuPerMB float64
+}
+
 // measureThroughput measures each path to the source and records the figures, the ratios and
-// the target (Portcullis at least as fast as OpenSSH's relayed session).
+// the target (Portcullis at least as fast as OpenSSH's relayed session). Beside each rate it
+// records the CPU time the path's processes (and their children) spent per MB: on a loaded
+// machine rates move with the load, CPU per MB much less.
 func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH, dir string, size int64) error {
 	src, err := startSource(forwardTargetPort, size)
 	if err != nil {
@@ -119,155 +135,199 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	target := fmt.Sprintf("127.0.0.1:%d", forwardTargetPort)
 	paths := []struct {
 		name  string
-		start func() (addr string, stop func(), err error)
+		start func() (relayPath, error)
 	}{
-		{"loopback_tcp", func() (string, func(), error) { return target, func() {}, nil }},
-		{"socat", func() (string, func(), error) { return startSocat(ctx, dir, target) }},
-		{"openssh_jump", func() (string, func(), error) { return startSSHForward(ctx, ossh, target) }},
-		{"portcullis", func() (string, func(), error) { return startPortcullis(ctx, st, dir) }},
-		{"portcullis_http_squid", func() (string, func(), error) { return startPortcullisViaSquid(ctx, st, dir) }},
+		{"loopback_tcp", func() (relayPath, error) { return relayPath{addr: target, stop: func() {}}, nil }},
+		{"socat", func() (relayPath, error) { return startSocat(ctx, dir, target) }},
+		{"openssh_jump", func() (relayPath, error) { return startSSHForward(ctx, ossh, target) }},
+		{"portcullis", func() (relayPath, error) { return startPortcullis(ctx, st, dir) }},
+		{"portcullis_http_squid", func() (relayPath, error) { return startPortcullisViaSquid(ctx, st, dir) }},
 	}
 	// Start every path, then measure them in interleaved rounds, so that a change in the
 	// machine's load touches every path alike; each path's median counts.
-	addrs := map[string]string{}
+	running := map[string]relayPath{}
 	for _, p := range paths {
-		addr, stop, err := p.start()
+		rp, err := p.start()
 		if err != nil {
 			r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
 			continue
 		}
-		defer stop()
-		addrs[p.name] = addr
+		defer rp.stop()
+		running[p.name] = rp
 	}
-	samples := map[string][]float64{}
+	samples := map[string][]pathSample{}
 	for range throughputRuns {
 		for _, p := range paths {
-			addr, ok := addrs[p.name]
+			rp, ok := running[p.name]
 			if !ok {
 				continue
 			}
-			rate, err := download(ctx, addr, size)
+			s, err := measurePath(ctx, rp, size)
 			if err != nil {
 				r.fail(fmt.Errorf("throughput %s: %w", p.name, err))
-				delete(addrs, p.name)
+				delete(running, p.name)
 				continue
 			}
-			samples[p.name] = append(samples[p.name], rate)
+			samples[p.name] = append(samples[p.name], s)
 		}
 	}
 	rates := map[string]float64{}
+	cpu := map[string]float64{}
 	for _, p := range paths {
-		if s := samples[p.name]; len(s) == throughputRuns {
-			slices.Sort(s)
-			rates[p.name] = s[len(s)/2]
-			r.add("throughput", p.name, rates[p.name], "MB/s")
+		s := samples[p.name]
+		if len(s) != throughputRuns {
+			continue
+		}
+		rates[p.name] = median(s, func(x pathSample) float64 { return x.rate })
+		r.add("throughput", p.name, rates[p.name], "MB/s")
+		if len(running[p.name].pids) > 0 {
+			cpu[p.name] = median(s, func(x pathSample) float64 { return x.cpuPerMB })
+			r.add("throughput", p.name+" CPU", cpu[p.name], "ms/MB")
 		}
 	}
 	pc := rates["portcullis"]
 	r.ratio("throughput", "portcullis/loopback_tcp", pc, rates["loopback_tcp"])
 	r.ratio("throughput", "portcullis/socat", pc, rates["socat"])
 	vsSSH := r.ratio("throughput", "portcullis/openssh_jump", pc, rates["openssh_jump"])
+	r.ratio("throughput", "portcullis CPU/openssh_jump CPU", cpu["portcullis"], cpu["openssh_jump"])
 	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
 	vsTCP := r.ratio("throughput", "portcullis_http_squid/portcullis", rates["portcullis_http_squid"], pc)
 	r.target("HTTP fallback through squid (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
 	return nil
 }
 
+// measurePath downloads size bytes through rp and measures the CPU its processes spent; a
+// CPU time that cannot be read (no /proc) is NaN, recorded as not measured, and the rate
+// still counts.
+func measurePath(ctx context.Context, rp relayPath, size int64) (pathSample, error) {
+	before, cpuErr := treeCPU(rp.pids...)
+	rate, err := download(ctx, rp.addr, size)
+	if err != nil || len(rp.pids) == 0 {
+		return pathSample{rate: rate}, err
+	}
+	after, err := treeCPU(rp.pids...)
+	if cpuErr != nil || err != nil {
+		return pathSample{rate: rate, cpuPerMB: math.NaN()}, nil
+	}
+	return pathSample{rate: rate, cpuPerMB: float64((after - before).Milliseconds()) / (float64(size) / 1e6)}, nil
+}
+
+// median returns the median of f over s (which is not empty).
+func median[T any](s []T, f func(T) float64) float64 {
+	v := make([]float64, len(s))
+	for i, x := range s {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 // startSocat runs a forking socat relay from a free port to target.
-func startSocat(ctx context.Context, dir, target string) (string, func(), error) {
+func startSocat(ctx context.Context, dir, target string) (relayPath, error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	cmd := exec.Command("socat", fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "TCP:"+target)
 	return startListener(ctx, cmd, filepath.Join(dir, "socat.log"), port)
 }
 
 // startListener starts cmd, which must come to listen on port on 127.0.0.1, and waits until it
-// does. It returns the address and the function that stops the process.
-func startListener(ctx context.Context, cmd *exec.Cmd, logPath string, port int) (string, func(), error) {
+// does. The path's process is cmd's.
+func startListener(ctx context.Context, cmd *exec.Cmd, logPath string, port int) (relayPath, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	if err := waitListening(ctx, addr); err != nil {
 		p.stop()
-		return "", nil, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
+		return relayPath{}, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
 	}
-	return addr, p.stop, nil
+	return relayPath{addr: addr, pids: []int{p.cmd.Process.Pid}, stop: p.stop}, nil
 }
 
-// startSSHForward runs `ssh -J jump target -N -L port:target`.
-func startSSHForward(ctx context.Context, o *openSSH, target string) (string, func(), error) {
+// startSSHForward runs `ssh -J jump target -N -L port:target`; the path's processes are the
+// client and both daemons.
+func startSSHForward(ctx context.Context, o *openSSH, target string) (relayPath, error) {
 	if o == nil {
-		return "", nil, errors.New("OpenSSH daemons did not start")
+		return relayPath{}, errors.New("OpenSSH daemons did not start")
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	p, err := o.forward(ctx, port, target)
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port), p.stop, nil
+	pids := []int{p.cmd.Process.Pid, o.jump.cmd.Process.Pid, o.target.cmd.Process.Pid}
+	return relayPath{addr: fmt.Sprintf("127.0.0.1:%d", port), pids: pids, stop: p.stop}, nil
 }
 
 // startPortcullis runs `portcullis forward HOST PORT:localhost:8080` when the binary has the
-// command, and otherwise the same data path in-process (startPortcullisForward).
-func startPortcullis(ctx context.Context, st *stack, dir string) (string, func(), error) {
+// command, and otherwise the same data path in-process (startPortcullisForward). The path's
+// processes are the Guest, the CS and the Host.
+func startPortcullis(ctx context.Context, st *stack, dir string) (relayPath, error) {
 	if st.c.Guest(ctx, st.user, "forward", "--help").Run() != nil {
 		return startPortcullisForward(ctx, st)
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
-	return startListener(ctx, cmd, filepath.Join(dir, "forward.log"), port)
+	rp, err := startListener(ctx, cmd, filepath.Join(dir, "forward.log"), port)
+	if err == nil {
+		rp.pids = append(rp.pids, st.relay.Pid(), st.host.Pid())
+	}
+	return rp, err
 }
 
 // startPortcullisViaSquid runs `portcullis forward` over the relay's HTTP fallback only, with
 // HTTP_PROXY naming a squid that denies CONNECT (as a strict corporate proxy does); the relay
 // advertises its HTTP address under squid's alias, so every request passes the proxy.
-func startPortcullisViaSquid(ctx context.Context, st *stack, dir string) (string, func(), error) {
+func startPortcullisViaSquid(ctx context.Context, st *stack, dir string) (relayPath, error) {
 	proxy, err := squidtest.Run()
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	port, err := freePort()
 	if err != nil {
 		proxy.Stop()
-		return "", nil, err
+		return relayPath{}, err
 	}
 	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", "--preferred-protocol", "http", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
 	cmd.Env = append(cmd.Environ(), "HTTP_PROXY="+proxy.URL.String(), "http_proxy="+proxy.URL.String())
-	addr, stop, err := startListener(ctx, cmd, filepath.Join(dir, "forward-http.log"), port)
+	rp, err := startListener(ctx, cmd, filepath.Join(dir, "forward-http.log"), port)
 	if err != nil {
 		proxy.Stop()
-		return "", nil, err
+		return relayPath{}, err
 	}
-	return addr, func() { stop(); proxy.Stop() }, nil
+	stop := rp.stop
+	rp.stop = func() { stop(); proxy.Stop() }
+	rp.pids = append(rp.pids, st.relay.Pid(), st.host.Pid())
+	return rp, nil
 }
 
 // startPortcullisForward opens one session to the bench Host as alice with the forward
 // channel, and serves a local port whose connections each become a direct-tcpip channel to
-// the policy's forward target: Guest → CS (TLS) → Host (TLS), SSH end to end.
-func startPortcullisForward(ctx context.Context, st *stack) (string, func(), error) {
+// the policy's forward target: Guest → CS (TLS) → Host (TLS), SSH end to end. It runs inside
+// the suite, so its CPU time is not measured.
+func startPortcullisForward(ctx context.Context, st *stack) (relayPath, error) {
 	pool, err := certs.LoadCertPool(st.c.CAFile)
 	if err != nil {
-		return "", nil, err
+		return relayPath{}, err
 	}
 	g := &guest.Client{CMURL: st.c.CMURL, RootCAs: pool, IDToken: st.user.IDToken}
 	sess, err := g.Connect(ctx, hostName, []string{"forward"})
 	if err != nil {
-		return "", nil, fmt.Errorf("connect: %w", err)
+		return relayPath{}, fmt.Errorf("connect: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		sess.Close()
-		return "", nil, fmt.Errorf("listen: %w", err)
+		return relayPath{}, fmt.Errorf("listen: %w", err)
 	}
 	target := fmt.Sprintf("localhost:%d", forwardTargetPort)
 	go acceptEach(ln, func(c net.Conn) {
@@ -279,5 +339,5 @@ func startPortcullisForward(ctx context.Context, st *stack) (string, func(), err
 		go func() { _, _ = io.Copy(ch, c) }()
 		_, _ = io.Copy(c, ch)
 	})
-	return ln.Addr().String(), func() { ln.Close(); sess.Close() }, nil
+	return relayPath{addr: ln.Addr().String(), stop: func() { ln.Close(); sess.Close() }}, nil
 }

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ type gracefulConn struct {
 	net.Conn
 	once sync.Once
 	err  error
+	out  coalescer
 }
 
 // closeWriter is a connection that can say it is done sending and still read.
@@ -33,14 +35,18 @@ func graceful(c net.Conn) net.Conn {
 	if _, ok := c.(closeWriter); !ok {
 		return c
 	}
-	return &gracefulConn{Conn: c}
+	g := &gracefulConn{Conn: c}
+	if tc, ok := c.(*tls.Conn); ok {
+		g.out.cork, _ = tc.NetConn().(*corkConn)
+	}
+	return g
 }
 
 // Close half-closes, drains what the other end still sends, then closes; it is safe to call
 // more than once and from several goroutines.
 func (g *gracefulConn) Close() error {
 	g.once.Do(func() {
-		if g.Conn.(closeWriter).CloseWrite() == nil && g.Conn.SetReadDeadline(time.Now().Add(closeDrain)) == nil {
+		if g.CloseWrite() == nil && g.Conn.SetReadDeadline(time.Now().Add(closeDrain)) == nil {
 			_, _ = io.Copy(io.Discard, readerOnly{g.Conn}) // ends at EOF, the deadline or an error
 		}
 		g.err = g.Conn.Close()
@@ -51,8 +57,17 @@ func (g *gracefulConn) Close() error {
 	return g.err
 }
 
-// CloseWrite passes a half-close on.
-func (g *gracefulConn) CloseWrite() error { return g.Conn.(closeWriter).CloseWrite() }
+// Write sends p, holding a write that ends short of its SSH packet back for the rest (see
+// coalescer).
+func (g *gracefulConn) Write(p []byte) (int, error) { return g.out.write(g.Conn, p) }
+
+// CloseWrite sends what is held back, then passes a half-close on.
+func (g *gracefulConn) CloseWrite() error {
+	if err := g.out.flush(g.Conn); err != nil {
+		return err
+	}
+	return g.Conn.(closeWriter).CloseWrite()
+}
 
 // readerOnly hides everything but Read, so that io.Copy does not take a WriterTo path.
 type readerOnly struct{ r io.Reader }

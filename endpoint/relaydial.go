@@ -163,8 +163,7 @@ func closeLosers(results <-chan dialResult, n int) {
 // connect reaches the CS over one transport (ctx bounds it).
 func (d RelayDialer) connect(ctx context.Context, transport string, rel api.RelayAddr) (net.Conn, error) {
 	if transport == TransportTCP {
-		td := tls.Dialer{Config: d.TLS}
-		return td.DialContext(ctx, "tcp", rel.Addr)
+		return dialTLS(ctx, rel.Addr, d.TLS)
 	}
 	if rel.HTTPAddr == "" {
 		return nil, errors.New("the relay offers no HTTP fallback")
@@ -181,6 +180,29 @@ func (d RelayDialer) connect(ctx context.Context, transport string, rel api.Rela
 		}
 	}
 	return relayhttp.Open(ctx, d.HTTP, rel.HTTPAddr, conf)
+}
+
+// dialTLS dials addr over TLS (as tls.Dialer does: the server name defaults to addr's host),
+// on a TCP connection that can gather the records of one write (corkConn).
+func dialTLS(ctx context.Context, addr string, conf *tls.Config) (net.Conn, error) {
+	var nd net.Dialer
+	raw, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conf = cmp.Or(conf, &tls.Config{})
+	if conf.ServerName == "" {
+		conf = conf.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			conf.ServerName = host
+		}
+	}
+	tc := tls.Client(&corkConn{Conn: raw}, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Probe measures the round trip to each relay, in milliseconds, all at once: a TCP connect to

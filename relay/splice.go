@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -87,6 +89,10 @@ func (s *Server) pipe(sess *session, d direction, log *slog.Logger) {
 
 // copyAdaptive copies src to dst until src ends (nil error) or either side fails, reading
 // into the small buffer while the stream is quiet and into a pooled large one while it is busy.
+// A busy read from a TLS connection is topped up with what has already arrived (topUp), so
+// that every write carries as much as one TLS record holds, whatever the sender's record
+// sizes: one write of a read's small start and one of its rest would cost two records and two
+// system calls where one does.
 func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
 	small := make([]byte, spliceSmallBuffer)
 	var large *[]byte
@@ -95,12 +101,21 @@ func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
 			s.buffers.Put(large)
 		}
 	}()
+	now := nowReaderOf(src)
 	for {
 		buf := small
 		if large != nil {
 			buf = *large
 		}
 		nr, rerr := src.Read(buf)
+		if rerr == nil && now != nil && (large != nil || nr == len(small)) {
+			if large == nil {
+				large = s.buffers.Get().(*[]byte)
+				copy(*large, small[:nr])
+			}
+			buf = *large
+			nr, rerr = topUp(now, buf, nr)
+		}
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
 			if werr == nil && nw != nr {
@@ -115,12 +130,60 @@ func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
 			return nil
 		case rerr != nil:
 			return rerr
-		case large == nil && nr == len(small):
+		case large == nil && nr == len(small): // a reader that cannot top up
 			large = s.buffers.Get().(*[]byte)
-		case large != nil && nr < len(*large):
+		case large != nil && nr < len(*large): // nothing more has arrived: quiet again
 			s.buffers.Put(large)
 			large = nil
 		}
+	}
+}
+
+// topUp fills buf beyond its first n bytes with what now has at hand without waiting; it
+// returns the bytes buf holds and the error of a read that failed for another reason than
+// having nothing at hand.
+func topUp(now func([]byte) (int, error), buf []byte, n int) (int, error) {
+	for n < len(buf) {
+		m, err := now(buf[n:])
+		n += m
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, nil
+		}
+		if err != nil || m == 0 {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// nowReaderOf returns a function that reads from src only what it already holds (a read that
+// would wait fails with os.ErrDeadlineExceeded), or nil when src cannot. A TLS connection can:
+// a read whose deadline has passed returns the rest of the records it has received and
+// decrypted, and a read that timed out leaves the connection usable (only a write that timed
+// out breaks a TLS connection). The deadline is then put back: none on a plain half, the
+// idle deadline an idleReader armed.
+func nowReaderOf(src io.Reader) func([]byte) (int, error) {
+	var c *tls.Conn
+	restore := func() time.Time { return time.Time{} }
+	switch r := src.(type) {
+	case *tls.Conn:
+		c = r
+	case *idleReader:
+		c, _ = r.conn.(*tls.Conn)
+		restore = func() time.Time { return r.armed.Add(r.after) }
+	}
+	if c == nil {
+		return nil
+	}
+	return func(p []byte) (int, error) {
+		if err := c.SetReadDeadline(time.Unix(1, 0)); err != nil { // long past
+			return 0, err
+		}
+		n, err := c.Read(p)
+		if derr := c.SetReadDeadline(restore()); err == nil && derr != nil {
+			err = derr
+		}
+		return n, err
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/portcullis/portcullis/endpoint"
 )
 
 // ErrBadForward reports a forward specification that is not [LOCALPORT:]TARGET:PORT.
@@ -94,10 +95,10 @@ func forwardOne(c *ssh.Client, local net.Conn, target string, log *slog.Logger) 
 	}
 	defer remote.Close()
 	go func() {
-		_, _ = io.Copy(remote, local)
+		_, _ = endpoint.CopyToChannel(remote, local)
 		if cw, ok := remote.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
 	}()
-	_, _ = io.Copy(local, remote) // the target's answer; then both ends close
+	_, _ = endpoint.CopyFromChannel(local, remote) // the target's answer; then both ends close
 }

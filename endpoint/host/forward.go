@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/endpoint"
 )
 
 // serveForward serves a "direct-tcpip" channel: when the grant allows the target, the Host
@@ -53,13 +53,13 @@ func (s *sshServer) serveForward(ctx context.Context, log *slog.Logger, g grant,
 func splice(ch ssh.Channel, tc net.Conn) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_, _ = io.Copy(tc, ch)
+		_, _ = endpoint.CopyFromChannel(tc, ch)
 		if cw, ok := tc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
 	})
 	wg.Go(func() {
-		_, _ = io.Copy(ch, tc)
+		_, _ = endpoint.CopyToChannel(ch, tc)
 		_ = ch.CloseWrite()
 	})
 	wg.Wait()

@@ -100,8 +100,8 @@ func (s *session) signalProgram(sig syscall.Signal) error {
 
 // startOnPipes starts cmd with stdin, stdout and stderr on the channel.
 func (s *session) startOnPipes(cmd *exec.Cmd) (func(), error) {
-	cmd.Stdout = s.ch
-	cmd.Stderr = s.ch.Stderr()
+	cmd.Stdout = endpoint.ChannelWriter{Writer: s.ch}
+	cmd.Stderr = endpoint.ChannelWriter{Writer: s.ch.Stderr()}
 	cmd.WaitDelay = OutputDrainTimeout
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
