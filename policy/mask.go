@@ -139,24 +139,23 @@ func decodeMaskOps(v any) ([]maskOp, error) {
 	return ops, nil
 }
 
-// applyMask applies ops to the event's input and result documents.
+// applyMask applies ops to the event's input and result documents; a document no op points
+// into is neither decoded nor encoded again.
 func applyMask(ev Event, ops []maskOp) (Event, error) {
+	raws := map[string]json.RawMessage{"input": ev.Input, "result": ev.Result}
 	docs := map[string]any{}
-	for name, raw := range map[string]json.RawMessage{"input": ev.Input, "result": ev.Result} {
-		if len(raw) == 0 {
-			continue
-		}
-		var doc any
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			return ev, fmt.Errorf("%w: %s: %w", ErrMask, name, err)
-		}
-		docs[name] = doc
-	}
 	out := ev
 	for _, op := range ops {
 		parts, err := splitPointer(op.Path)
 		if err != nil {
 			return ev, err
+		}
+		if raw := raws[parts[0]]; len(raw) > 0 && docs[parts[0]] == nil {
+			var doc any
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				return ev, fmt.Errorf("%w: %s: %w", ErrMask, parts[0], err)
+			}
+			docs[parts[0]] = doc
 		}
 		if _, ok := docs[parts[0]]; !ok || len(parts) < 2 {
 			return ev, fmt.Errorf("%w: pointer %q must point into /input or /result", ErrMask, op.Path)
