@@ -270,7 +270,11 @@ func (db *DB) GetDecision(ctx context.Context, id string) (Decision, error) {
 // meanwhile never shift a page, and pages neither repeat nor skip a record. ErrInvalid for a
 // cursor ListDecisions did not make.
 func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, string, error) {
-	query, args, limit, err := db.decisionQuery(f)
+	phrase, err := db.reasonByIndex(ctx, f.Reason)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list decisions: %w", err)
+	}
+	query, args, limit, err := db.decisionQuery(f, phrase)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
@@ -291,9 +295,10 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 func DecisionCursor(d Decision) string { return encodeCursor(d.Time, d.ID) }
 
 // decisionQuery is the SELECT of one page of ListDecisions (one more row than the page, to
-// tell whether a next page exists), its arguments and the page size.
-func (db *DB) decisionQuery(f DecisionFilter) (string, []any, int, error) {
-	w, err := db.decisionWhere(f)
+// tell whether a next page exists), its arguments and the page size; with a reasonPhrase, the
+// page is read from the SQLite reason index's candidates (reasonByIndex).
+func (db *DB) decisionQuery(f DecisionFilter, reasonPhrase string) (string, []any, int, error) {
+	w, err := db.decisionWhere(f, reasonPhrase)
 	if err != nil {
 		return "", nil, 0, err
 	}
@@ -304,7 +309,7 @@ func (db *DB) decisionQuery(f DecisionFilter) (string, []any, int, error) {
 }
 
 // decisionWhere turns a filter into conditions.
-func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
+func (db *DB) decisionWhere(f DecisionFilter, reasonPhrase string) (*where, error) {
 	w := &where{}
 	if f.Subject != "" {
 		w.add("subject = ?", f.Subject)
@@ -330,6 +335,9 @@ func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
 			return nil, err
 		}
 		w.add("reasons "+db.d.ilike()+" ? ESCAPE '"+likeEscape+"'", pattern)
+		if reasonPhrase != "" {
+			w.add(reasonCandidates, reasonPhrase)
+		}
 	}
 	if f.After != "" {
 		t, id, err := decodeCursor(f.After)
