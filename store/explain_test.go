@@ -38,11 +38,11 @@ func explain(ctx context.Context, db *DB, f DecisionFilter) (string, error) {
 
 // explainWithout is explain with the PostgreSQL plan types in off turned off.
 func explainWithout(ctx context.Context, db *DB, f DecisionFilter, off ...string) (string, error) {
-	phrase, err := db.reasonByIndex(ctx, f.Reason)
+	byIndex, err := db.reasonByIndex(ctx, f.Reason)
 	if err != nil {
 		return "", err
 	}
-	query, args, _, err := db.decisionQuery(f, phrase)
+	query, args, _, err := db.decisionQuery(f, byIndex)
 	if err != nil {
 		return "", err
 	}

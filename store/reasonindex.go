@@ -9,25 +9,28 @@ import (
 
 // The reason filter (DecisionFilter.Reason) is a case-insensitive substring match of the
 // reasons column's text (a JSON list): LIKE on SQLite (ASCII case only), ILIKE on PostgreSQL.
-// No B-tree serves it, so migration 0012 gives it a trigram index on each database, which
-// only ever narrows the rows the same LIKE or ILIKE then checks: the index changes how fast
-// a reason is found, never which records match.
+// No B-tree serves it, so migration 0012 gives it an index on each database, which only ever
+// narrows the rows the same LIKE or ILIKE then checks: the index changes how fast a reason is
+// found, never which records match.
 //
 // On PostgreSQL pg_trgm's GIN index serves the ILIKE itself, and the planner weighs it against
-// the time-ordered scan by the pattern's estimated selectivity. On SQLite an FTS5 table with the
-// trigram tokenizer (decision_reasons) lists candidate records; SQLite's planner cannot weigh
-// a virtual table, so reasonByIndex asks the index how many records it finds: fewer than
-// reasonIndexMaxCandidates, and the page is read from them (fetched by id, checked, sorted);
-// more, and the reason is common enough that the time-ordered scan fills a page sooner.
+// the time-ordered scan by the pattern's estimated selectivity. On SQLite the distinct reasons
+// texts form a dictionary (decision_reason_texts) with an FTS5 trigram index over it, and
+// decision_reason_refs lists each text's records: the texts the filter matches are found by
+// the trigram index (or, for a text shorter than a trigram, by LIKE over the dictionary) and
+// checked with the LIKE, and their records are the page's candidates. SQLite's planner cannot
+// weigh that, so reasonByIndex counts the candidates first: fewer than
+// reasonIndexMaxCandidates, and the page is read from them (fetched by id, sorted); more, and
+// the reason is common enough that the time-ordered scan fills a page sooner.
 
 // reasonIndexMaxCandidates bounds the candidates a page of the reason filter reads on SQLite:
 // a reason the index finds in more records is looked for by the time-ordered scan instead,
 // which stops at a page's worth of matches.
 const reasonIndexMaxCandidates = 5000
 
-// trigramLen is the shortest text the trigram index finds: a shorter reason filter (one or
-// two characters) is looked for by the scan on SQLite, by a full index scan or the scan on
-// PostgreSQL.
+// trigramLen is the shortest text a trigram index finds: a shorter reason filter (one or two
+// characters) is looked for by LIKE over the dictionary on SQLite, by a full index scan or the
+// time-ordered scan on PostgreSQL.
 const trigramLen = 3
 
 // reasonText is the text the reason filter looks for in the stored JSON: s as JSON stores it
@@ -51,35 +54,63 @@ func reasonPhrase(text string) (phrase string, ok bool) {
 	return `"` + strings.ReplaceAll(text, `"`, `""`) + `"`, true
 }
 
-// reasonCandidates is the condition that keeps the records the SQLite reason index lists for
-// the FTS5 query in its one argument.
-const reasonCandidates = "id IN (SELECT decision_id FROM decision_reasons WHERE decision_reasons MATCH ?)"
+// reasonTextsSQL is the subquery of the dictionary texts that contain text (the reason
+// filter's reasonText), and its arguments: found by the trigram index and checked with the
+// filter's LIKE pattern, or, for a text shorter than a trigram, by the LIKE alone.
+func reasonTextsSQL(text, pattern string) (string, []any) {
+	like := "reasons LIKE ? ESCAPE '" + likeEscape + "'"
+	phrase, ok := reasonPhrase(text)
+	if !ok {
+		return "SELECT id FROM decision_reason_texts WHERE " + like, []any{pattern}
+	}
+	return "SELECT id FROM decision_reason_texts WHERE id IN " +
+		"(SELECT rowid FROM decision_reason_index WHERE decision_reason_index MATCH ?) AND " + like, []any{phrase, pattern}
+}
 
-// reasonByIndex returns the FTS5 query with which a page of the reason filter reason is read
-// from the SQLite reason index, or "" when the filter is better served without it: on
-// PostgreSQL (its planner chooses), for no reason or one too short for trigrams, and for a
-// reason the index finds in reasonIndexMaxCandidates records or more.
-func (db *DB) reasonByIndex(ctx context.Context, reason string) (string, error) {
+// reasonCandidatesBy makes SQLite fetch the reason index's candidates by id (the primary key's
+// index), rather than walk another index of the filter (a subject's records, say) and look
+// each up among the candidates.
+const reasonCandidatesBy = " INDEXED BY sqlite_autoindex_decisions_1"
+
+// addReasonCandidates adds to w the condition that keeps the records of the dictionary texts
+// that contain reason (SQLite).
+func addReasonCandidates(w *where, reason string) error {
+	text, err := reasonText(reason)
+	if err != nil {
+		return err
+	}
+	pattern, err := containsPattern(reason)
+	if err != nil {
+		return err
+	}
+	texts, args := reasonTextsSQL(text, pattern)
+	w.add("id IN (SELECT decision_id FROM decision_reason_refs WHERE text_id IN ("+texts+"))", args...)
+	return nil
+}
+
+// reasonByIndex reports whether a page of the reason filter reason is better read from the
+// SQLite reason index's candidates: not on PostgreSQL (its planner chooses), nor without a
+// reason, nor for a reason found in reasonIndexMaxCandidates records or more.
+func (db *DB) reasonByIndex(ctx context.Context, reason string) (bool, error) {
 	if db.d.kind != kindSQLite || reason == "" {
-		return "", nil
+		return false, nil
 	}
 	text, err := reasonText(reason)
 	if err != nil {
-		return "", err
+		return false, err
 	}
-	phrase, ok := reasonPhrase(text)
-	if !ok {
-		return "", nil
-	}
-	var n int
-	err = db.sql.QueryRowContext(ctx, fmt.Sprintf(
-		"SELECT count(*) FROM (SELECT 1 FROM decision_reasons WHERE decision_reasons MATCH $1 LIMIT %d)",
-		reasonIndexMaxCandidates), phrase).Scan(&n)
+	pattern, err := containsPattern(reason)
 	if err != nil {
-		return "", fmt.Errorf("count reason candidates: %w", err)
+		return false, err
 	}
-	if n >= reasonIndexMaxCandidates {
-		return "", nil
+	texts, args := reasonTextsSQL(text, pattern)
+	w := &where{}
+	w.add("text_id IN ("+texts+")", args...)
+	var n int
+	err = db.sql.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM decision_reason_refs%s LIMIT %d)",
+		w, reasonIndexMaxCandidates), w.args...).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("count reason candidates: %w", err)
 	}
-	return phrase, nil
+	return n < reasonIndexMaxCandidates, nil
 }

@@ -5,21 +5,44 @@
 -- LIKE or ILIKE as before, so the results do not change (store/reasonindex.go).
 
 -- {{IF sqlite}}
--- SQLite: an FTS5 table with the trigram tokenizer (case-folded trigrams of the reasons
--- text), keyed by decision id (rowids of decisions may change on VACUUM; ids do not). A
--- trigger indexes every new record in its own statement and transaction; a record whose
--- reasons were changed is indexed again (the stale row only adds a candidate the LIKE drops).
--- The records already logged are indexed here.
-CREATE VIRTUAL TABLE decision_reasons USING fts5(
-    reasons, decision_id UNINDEXED, tokenize = 'trigram', columnsize = 0
+-- SQLite: a dictionary of the distinct reasons texts (a policy words few reasons: they repeat
+-- from record to record), an FTS5 table with the trigram tokenizer over the dictionary (its
+-- case-folded trigrams), and the records of each text by time. A record costs a lookup of its
+-- text and one B-tree entry; only a text not seen before is tokenized. Triggers keep the three
+-- in step with decisions, in the statement and transaction that inserts the record; a record
+-- whose reasons or time were changed is entered again (the stale entry only adds a candidate
+-- that the LIKE drops). Entries are keyed by decision id, not by the decisions table's rowid,
+-- which VACUUM may renumber.
+CREATE TABLE decision_reason_texts (
+    id       INTEGER PRIMARY KEY,
+    reasons  TEXT NOT NULL UNIQUE
 );
-INSERT INTO decision_reasons (reasons, decision_id) SELECT reasons, id FROM decisions;
+CREATE TABLE decision_reason_refs (
+    text_id      INTEGER NOT NULL,
+    decided_at   INTEGER NOT NULL,
+    decision_id  TEXT NOT NULL,
+    PRIMARY KEY (text_id, decided_at, decision_id)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE decision_reason_index USING fts5(
+    reasons, content = 'decision_reason_texts', content_rowid = 'id', tokenize = 'trigram', columnsize = 0
+);
+CREATE TRIGGER decision_reason_texts_insert AFTER INSERT ON decision_reason_texts BEGIN
+    INSERT INTO decision_reason_index (rowid, reasons) VALUES (new.id, new.reasons);
+END;
 CREATE TRIGGER decision_reasons_insert AFTER INSERT ON decisions BEGIN
-    INSERT INTO decision_reasons (reasons, decision_id) VALUES (new.reasons, new.id);
+    INSERT OR IGNORE INTO decision_reason_texts (reasons) VALUES (new.reasons);
+    INSERT INTO decision_reason_refs (text_id, decided_at, decision_id)
+        SELECT id, new.decided_at, new.id FROM decision_reason_texts WHERE reasons = new.reasons;
 END;
-CREATE TRIGGER decision_reasons_update AFTER UPDATE OF reasons ON decisions BEGIN
-    INSERT INTO decision_reasons (reasons, decision_id) VALUES (new.reasons, new.id);
+CREATE TRIGGER decision_reasons_update AFTER UPDATE OF reasons, decided_at ON decisions BEGIN
+    INSERT OR IGNORE INTO decision_reason_texts (reasons) VALUES (new.reasons);
+    INSERT OR IGNORE INTO decision_reason_refs (text_id, decided_at, decision_id)
+        SELECT id, new.decided_at, new.id FROM decision_reason_texts WHERE reasons = new.reasons;
 END;
+-- The records already logged.
+INSERT INTO decision_reason_texts (reasons) SELECT DISTINCT reasons FROM decisions;
+INSERT INTO decision_reason_refs (text_id, decided_at, decision_id)
+    SELECT t.id, d.decided_at, d.id FROM decisions d JOIN decision_reason_texts t ON t.reasons = d.reasons;
 -- {{END}}
 
 -- {{IF postgres}}
