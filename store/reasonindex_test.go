@@ -214,3 +214,37 @@ func testReasonQueryUsesIndex(t *testing.T, dsn string) {
 		}
 	}
 }
+
+// reasonIndexObjects are the statements that drop migration 0012's objects, per database.
+var reasonIndexObjects = map[kind][]string{
+	kindSQLite: {"DROP TRIGGER decision_reasons_insert", "DROP TRIGGER decision_reasons_update",
+		"DROP TRIGGER decision_reason_texts_insert", "DROP TABLE decision_reason_index",
+		"DROP TABLE decision_reason_refs", "DROP TABLE decision_reason_texts"},
+	kindPostgres: {"DROP INDEX decisions_reasons_trgm"},
+}
+
+// testReasonIndexCoversOlderRecords: migration 0012 indexes the records logged before it.
+func testReasonIndexCoversOlderRecords(t *testing.T, dsn string) {
+	ctx := context.Background()
+	before, err := Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	for _, stmt := range append(reasonIndexObjects[before.d.kind], "DELETE FROM schema_migrations WHERE version = 12") {
+		if _, err := before.sql.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	err = before.ImportDecisions(ctx, reasonIndexRecords, reasonIndexLog())
+	if cerr := before.Close(); err != nil || cerr != nil {
+		t.Fatalf("records before migration 0012: %v, close: %v", err, cerr)
+	}
+	db := openStore(t, dsn) // applies 0012 again
+	for _, reason := range []string{"break-glass", "PROD", "école", "xy", "%"} {
+		f := DecisionFilter{Reason: reason}
+		scan, index := readReasonPages(t, db, f, false), readReasonPages(t, db, f, true)
+		if len(scan) == 0 || !slices.Equal(index, scan) {
+			t.Errorf("reason %q: the index selects %d older records, the scan %d", reason, len(index), len(scan))
+		}
+	}
+}

@@ -60,6 +60,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"decision queries use indexes", testDecisionQueriesUseIndexes},
 		{"reason index selects what the scan does", testReasonIndexMatchesScan},
 		{"reason query uses the reason index", testReasonQueryUsesIndex},
+		{"reason index covers older records", testReasonIndexCoversOlderRecords},
 		{"group commit fails only the bad record", testGroupCommitFailsOnlyTheBadRecord},
 		{"group commit honours the caller's context", testGroupCommitHonoursTheCallersContext},
 		{"a decision and its session commit together", testADecisionAndItsSessionCommitTogether},
