@@ -61,8 +61,6 @@ BEGIN
     END IF;
 END
 $$;
--- {{END}}
-
 -- The GIN index gathers new entries in a pending list that every search reads through and that
 -- is merged into the index when it outgrows gin_pending_list_limit (or at VACUUM): a limit of
 -- 256 kB (the default is 4 MB) keeps that read short, the merge batched.
