@@ -278,7 +278,7 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
-	ds, err := queryAll(ctx, db.sql, scanDecision, query, args...)
+	ds, err := queryAll(ctx, db.sql, scanDecision, query, append(db.reasonQueryOptions(f), args...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The reason filter (DecisionFilter.Reason) is a case-insensitive substring match of the
@@ -22,6 +24,19 @@ import (
 // weigh that, so reasonByIndex counts the candidates first: fewer than
 // reasonIndexMaxCandidates, and the page is read from them (fetched by id, sorted); more, and
 // the reason is common enough that the time-ordered scan fills a page sooner.
+
+// reasonQueryOptions are the driver options that precede the arguments of a reason filter's
+// query. On PostgreSQL and CockroachDB the query runs as an unnamed statement, planned anew
+// with its pattern: a cached statement's generic plan, made for no pattern in particular,
+// would pick one way for every reason (pgx's statement cache prepares each query text once,
+// and after five runs PostgreSQL may keep a generic plan), reading a common reason through the
+// index or a rare one through the whole log.
+func (db *DB) reasonQueryOptions(f DecisionFilter) []any {
+	if f.Reason == "" || db.d.kind == kindSQLite {
+		return nil
+	}
+	return []any{pgx.QueryExecModeExec}
+}
 
 // reasonIndexMaxCandidates bounds the candidates a page of the reason filter reads on SQLite:
 // a reason the index finds in more records is looked for by the time-ordered scan instead,
