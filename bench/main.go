@@ -30,6 +30,8 @@ type config struct {
 	logRecords, sequenced int
 	// consoleRecords is how many records the console section's decision log holds.
 	consoleRecords int
+	// scalingMax is the largest decision log the scaling section grows (of scalingSizes).
+	scalingMax int
 	// smoke runs every section at a tiny size, to show the harness works (make test).
 	smoke    bool
 	duration time.Duration
@@ -62,6 +64,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.hosts, "hosts", idleHostsTarget, "idle Hosts, each long-polling on its own TLS connection, that one CM holds (hosts section)")
 	fs.DurationVar(&c.hostsIdle, "hosts-idle", time.Minute, "how long the hosts section measures the CM holding its idle Hosts")
 	fs.IntVar(&c.logRecords, "log-records", 1_000_000, "records in the bundle that the log section verifies")
+	fs.IntVar(&c.scalingMax, "scaling-max", scalingSizes[len(scalingSizes)-1], "largest decision log the scaling section grows, of "+fmt.Sprint(scalingSizes)+" (at least two of them)")
 	fs.BoolVar(&c.smoke, "smoke", false, "run every section at a tiny size, targets unchecked: does the harness work? (make test)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only when a figure could not be measured")
@@ -87,6 +90,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.setupRuns < 30 && !c.smoke {
 		errs = append(errs, errors.New("-setup-runs must be at least 30"))
+	}
+	if c.scalingMax < scalingSizes[1] {
+		errs = append(errs, fmt.Errorf("-scaling-max must be at least %d", scalingSizes[1]))
 	}
 	if c.size <= 0 || c.rate <= 0 || c.sessions <= 0 || c.flood <= 0 || c.duration <= 0 || c.logRecords <= 0 || c.hosts <= 0 || c.hostsIdle <= 0 {
 		errs = append(errs, errors.New("-size, -rate, -sessions, -flood, -duration, -log-records, -hosts and -hosts-idle must be positive"))

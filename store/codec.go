@@ -85,11 +85,10 @@ func readRawJSON(s string) json.RawMessage {
 // containsPattern is a LIKE pattern (escape likeEscape) matching JSON text that contains s as
 // part of one JSON string: s is escaped as JSON would store it, and LIKE's wildcards are quoted.
 func containsPattern(s string) (string, error) {
-	quoted, err := encodeJSON(s)
+	inner, err := reasonText(s)
 	if err != nil {
 		return "", err
 	}
-	inner := quoted[1 : len(quoted)-1]
 	inner = strings.NewReplacer(likeEscape, likeEscape+likeEscape, "%", likeEscape+"%", "_", likeEscape+"_").Replace(inner)
 	return "%" + inner + "%", nil
 }

@@ -83,7 +83,7 @@ type DecisionFilter struct {
 	// Until, when set, keeps decisions strictly before it.
 	Until time.Time
 	// Reason, when set, keeps decisions with a reason containing it (case-insensitive; ASCII
-	// letters only on SQLite).
+	// letters only on SQLite); an index serves it (reasonindex.go).
 	Reason string
 	// Limit is the page size (DefaultDecisionLimit when 0, at most MaxDecisionLimit).
 	Limit int
@@ -270,11 +270,15 @@ func (db *DB) GetDecision(ctx context.Context, id string) (Decision, error) {
 // meanwhile never shift a page, and pages neither repeat nor skip a record. ErrInvalid for a
 // cursor ListDecisions did not make.
 func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, string, error) {
-	query, args, limit, err := db.decisionQuery(f)
+	byIndex, err := db.reasonByIndex(ctx, f.Reason)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
-	ds, err := queryAll(ctx, db.sql, scanDecision, query, args...)
+	query, args, limit, err := db.decisionQuery(f, byIndex)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list decisions: %w", err)
+	}
+	ds, err := queryAll(ctx, db.sql, scanDecision, query, append(db.reasonQueryOptions(f), args...)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
@@ -291,20 +295,25 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 func DecisionCursor(d Decision) string { return encodeCursor(d.Time, d.ID) }
 
 // decisionQuery is the SELECT of one page of ListDecisions (one more row than the page, to
-// tell whether a next page exists), its arguments and the page size.
-func (db *DB) decisionQuery(f DecisionFilter) (string, []any, int, error) {
-	w, err := db.decisionWhere(f)
+// tell whether a next page exists), its arguments and the page size; byIndex reads the page
+// from the SQLite reason index's candidates (reasonByIndex).
+func (db *DB) decisionQuery(f DecisionFilter, byIndex bool) (string, []any, int, error) {
+	w, err := db.decisionWhere(f, byIndex)
 	if err != nil {
 		return "", nil, 0, err
 	}
 	limit := clampLimit(f.Limit, DefaultDecisionLimit, MaxDecisionLimit)
-	query := fmt.Sprintf("SELECT %s FROM decisions%s ORDER BY decided_at DESC, id DESC LIMIT %d",
-		decisionColumns, w, limit+1)
+	table := "decisions"
+	if byIndex {
+		table += reasonCandidatesBy
+	}
+	query := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY decided_at DESC, id DESC LIMIT %d",
+		decisionColumns, table, w, limit+1)
 	return query, w.args, limit, nil
 }
 
 // decisionWhere turns a filter into conditions.
-func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
+func (db *DB) decisionWhere(f DecisionFilter, byIndex bool) (*where, error) {
 	w := &where{}
 	if f.Subject != "" {
 		w.add("subject = ?", f.Subject)
@@ -330,6 +339,11 @@ func (db *DB) decisionWhere(f DecisionFilter) (*where, error) {
 			return nil, err
 		}
 		w.add("reasons "+db.d.ilike()+" ? ESCAPE '"+likeEscape+"'", pattern)
+		if byIndex {
+			if err := addReasonCandidates(w, f.Reason); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if f.After != "" {
 		t, id, err := decodeCursor(f.After)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,12 +91,41 @@ func (d dialect) driverName() string {
 	return "pgx"
 }
 
-// expandTypes replaces the column type tokens of a migration ({{TIME}}, {{BYTES}}, {{BOOL}}).
+// expandTypes replaces the column type tokens of a migration ({{TIME}}, {{BYTES}}, {{BOOL}})
+// and keeps only the dialect's blocks (dialectBlocks).
 func (d dialect) expandTypes(ddl string) string {
+	ddl = d.dialectBlocks(ddl)
 	if d.kind == kindSQLite {
 		return strings.NewReplacer("{{TIME}}", "INTEGER", "{{BYTES}}", "BLOB", "{{BOOL}}", "INTEGER").Replace(ddl)
 	}
 	return strings.NewReplacer("{{TIME}}", "TIMESTAMPTZ", "{{BYTES}}", "BYTEA", "{{BOOL}}", "BOOLEAN").Replace(ddl)
+}
+
+// dialectBlocks keeps the lines of ddl outside blocks, and those of the blocks for the dialect:
+// a block starts with a line "-- {{IF name,…}}" naming database families (kind.String()) and
+// ends with a line "-- {{END}}"; blocks do not nest. A migration whose DDL differs per database
+// (an index only one of them has) says so with them.
+func (d dialect) dialectBlocks(ddl string) string {
+	if !strings.Contains(ddl, "-- {{IF ") {
+		return ddl
+	}
+	var b strings.Builder
+	keep := true
+	for line := range strings.Lines(ddl) {
+		trimmed := strings.TrimSpace(line)
+		if names, ok := strings.CutPrefix(trimmed, "-- {{IF "); ok {
+			keep = slices.Contains(strings.Split(strings.TrimSuffix(names, "}}"), ","), d.kind.String())
+			continue
+		}
+		if trimmed == "-- {{END}}" {
+			keep = true
+			continue
+		}
+		if keep {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // timeArg encodes t as a query argument, truncated to microseconds in UTC; the zero time is NULL.

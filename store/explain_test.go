@@ -33,7 +33,16 @@ func decisionQueryFilters() map[string]DecisionFilter {
 // whether an index can answer in order (with a large table the planner prefers one by cost);
 // a Sort still in the plan means none can.
 func explain(ctx context.Context, db *DB, f DecisionFilter) (string, error) {
-	query, args, _, err := db.decisionQuery(f)
+	return explainWithout(ctx, db, f, "enable_seqscan", "enable_bitmapscan", "enable_sort")
+}
+
+// explainWithout is explain with the PostgreSQL plan types in off turned off.
+func explainWithout(ctx context.Context, db *DB, f DecisionFilter, off ...string) (string, error) {
+	byIndex, err := db.reasonByIndex(ctx, f.Reason)
+	if err != nil {
+		return "", err
+	}
+	query, args, _, err := db.decisionQuery(f, byIndex)
 	if err != nil {
 		return "", err
 	}
@@ -41,8 +50,8 @@ func explain(ctx context.Context, db *DB, f DecisionFilter) (string, error) {
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		prefix := "EXPLAIN QUERY PLAN "
 		if db.d.kind != kindSQLite {
-			for _, off := range []string{"enable_seqscan", "enable_bitmapscan", "enable_sort"} {
-				if _, err := tx.ExecContext(ctx, "SET LOCAL "+off+" = off"); err != nil {
+			for _, o := range off {
+				if _, err := tx.ExecContext(ctx, "SET LOCAL "+o+" = off"); err != nil {
 					return err
 				}
 			}
@@ -77,6 +86,9 @@ func testDecisionQueriesUseIndexes(t *testing.T, dsn string) {
 	db := openStore(t, dsn)
 	insertAll(t, db, makeDecisions(50))
 	for name, f := range decisionQueryFilters() {
+		if f.Reason != "" {
+			continue // read from the reason index's few candidates, then sorted: testReasonQueryUsesIndex
+		}
 		plan, err := explain(ctx, db, f)
 		if err != nil {
 			t.Fatalf("%s: explain: %v", name, err)

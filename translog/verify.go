@@ -30,6 +30,9 @@ const (
 	// FindingUnsigned: a record the sequencer logged as not signed by the log key: forged
 	// before it was logged.
 	FindingUnsigned = "unsigned"
+	// FindingWindow: the bundle's header claims an exported window that its proofs contradict
+	// (one that would excuse missing records): verification uses the window they support.
+	FindingWindow = "bad_window"
 )
 
 // Finding is one thing verification found wrong.
@@ -48,6 +51,11 @@ type Report struct {
 	Size uint64 `json:"size"`
 	// Checkpoints is how many signed checkpoints were checked (the reviewer's included).
 	Checkpoints int `json:"checkpoints"`
+	// From and To bound the log positions whose records the bundle was checked to hold all of:
+	// the whole log for an export of every record, else the header's window as far as the
+	// proofs support it (FindingWindow otherwise).
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
 	// Records is how many logged records were checked; Pending how many are not logged yet.
 	Records int `json:"records"`
 	Pending int `json:"pending"`
@@ -117,6 +125,7 @@ func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 		return s.rep, errors.New("translog: the bundle has no header")
 	}
 	s.checkRoots()
+	s.rep.From, s.rep.To = s.window()
 	s.checkDeleted()
 	return s.rep, nil
 }
@@ -232,10 +241,43 @@ func (s *verification) checkRoots() {
 	s.suspectFrom = min(s.suspectFrom, good) // no signed root covers the leaves beyond
 }
 
-// checkDeleted names the logged records of the exported window that the bundle lacks.
+// window derives the positions whose records the bundle must hold from what is proven: the
+// leaves (which the signed checkpoints vouch for) and the records found at their positions.
+// The header's From and To are the exporter's word, and trusting them would let it excuse a
+// deleted record by leaving its position out: an export of the whole log (no Since, no Until)
+// must hold every leaf, [0, size); a time window's [From, To) must lie within the leaves and
+// hold every logged record the bundle exports (a window is one contiguous run of positions,
+// so no present record lies beyond a deleted one's window). A claim the proofs contradict is
+// a FindingWindow, and the window widens to what they support.
+func (s *verification) window() (from, to uint64) {
+	h, size := s.header, uint64(len(s.leaves))
+	if h.Since.IsZero() && h.Until.IsZero() {
+		if h.From != 0 || h.To != size {
+			s.rep.find(FindingWindow, "", int64(h.From), "the header claims positions [%d, %d) of an export of the whole log, whose signed leaves are [0, %d)", h.From, h.To, size)
+		}
+		return 0, size
+	}
+	from, to = min(h.From, size), min(h.To, size)
+	if h.From > h.To || h.To > size {
+		s.rep.find(FindingWindow, "", int64(h.From), "the header claims positions [%d, %d), beyond the %d signed leaves", h.From, h.To, size)
+		from, to = min(from, to), max(from, to)
+	}
+	outside, lo, hi := 0, uint64(math.MaxUint64), uint64(0)
+	for i := range s.seen {
+		if i < h.From || i >= h.To {
+			outside, lo, hi = outside+1, min(lo, i), max(hi, i+1)
+		}
+	}
+	if outside > 0 {
+		s.rep.find(FindingWindow, "", int64(lo), "the header's window [%d, %d) leaves out %d records the bundle holds, at positions %d to %d", h.From, h.To, outside, lo, hi-1)
+		from, to = min(from, lo), max(to, hi)
+	}
+	return from, to
+}
+
+// checkDeleted names the logged records of the window that the bundle lacks.
 func (s *verification) checkDeleted() {
-	to := min(s.header.To, uint64(len(s.leaves)))
-	for i := s.header.From; i < to; i++ {
+	for i := s.rep.From; i < s.rep.To; i++ {
 		if s.seen[i] {
 			continue
 		}

@@ -19,6 +19,8 @@ type testLog struct {
 	records []BundleRecord
 	leaves  []BundleLeaf
 	cps     []string
+	// header is the bundle's header; nil: an export of the whole log.
+	header *BundleHeader
 }
 
 func newTestLog(t *testing.T, n int) *testLog {
@@ -70,7 +72,11 @@ func (l *testLog) bundle(t *testing.T) *bytes.Buffer {
 	t.Helper()
 	var buf bytes.Buffer
 	w := NewBundleWriter(&buf)
-	lines := []BundleLine{{Header: &BundleHeader{Origin: certs.LogOrigin, Size: uint64(len(l.leaves)), From: 0, To: uint64(len(l.leaves))}}}
+	header := l.header
+	if header == nil {
+		header = &BundleHeader{Origin: certs.LogOrigin, Size: uint64(len(l.leaves)), From: 0, To: uint64(len(l.leaves))}
+	}
+	lines := []BundleLine{{Header: header}}
 	for _, cp := range l.cps {
 		lines = append(lines, BundleLine{Checkpoint: cp})
 	}
@@ -138,6 +144,26 @@ func TestVerifyNamesEveryTamperedRecord(t *testing.T) {
 			{Kind: FindingAltered, ID: "dec_003", Index: 3}, // its signature no longer matches
 			{Kind: FindingRewritten, Index: 4}, {Kind: FindingRewritten, Index: 8}, {Kind: FindingRewritten, Index: 10},
 		}},
+		{"a forged header hides a deleted first record", func(_ *testing.T, l *testLog) {
+			l.records = l.records[1:]
+			l.header = &BundleHeader{Origin: certs.LogOrigin, Size: 10, From: 1, To: 10}
+		}, []Finding{{Kind: FindingWindow, Index: 1}, {Kind: FindingDeleted, ID: "dec_000", Index: 0}}},
+		{"a forged header hides a deleted last record", func(_ *testing.T, l *testLog) {
+			l.records = l.records[:9]
+			l.header = &BundleHeader{Origin: certs.LogOrigin, Size: 10, From: 0, To: 9}
+		}, []Finding{{Kind: FindingWindow, Index: 0}, {Kind: FindingDeleted, ID: "dec_009", Index: 9}}},
+		{"a time window's forged header hides a deleted record", func(_ *testing.T, l *testLog) {
+			l.records = slices.Concat(l.records[2:5], l.records[6:8]) // the window is [2, 8); 5 deleted
+			l.header = &BundleHeader{Origin: certs.LogOrigin, Size: 10, From: 6, To: 8, Since: l.records[0].Decision.Time}
+		}, []Finding{{Kind: FindingWindow, Index: 2}, {Kind: FindingDeleted, ID: "dec_005", Index: 5}}},
+		{"a time window's header claims more than the log", func(_ *testing.T, l *testLog) {
+			l.records = l.records[2:]
+			l.header = &BundleHeader{Origin: certs.LogOrigin, Size: 10, From: 2, To: 12, Since: l.records[0].Decision.Time}
+		}, []Finding{{Kind: FindingWindow, Index: 2}}},
+		{"a time window verifies", func(_ *testing.T, l *testLog) {
+			l.records = l.records[2:8]
+			l.header = &BundleHeader{Origin: certs.LogOrigin, Size: 10, From: 2, To: 8, Since: l.records[0].Decision.Time}
+		}, nil},
 		{"a checkpoint signed by another key", func(t *testing.T, l *testLog) {
 			other := newTestLog(t, 1)
 			l.cps = append(l.cps, other.cps[0])

@@ -183,7 +183,7 @@ func printReport(out io.Writer, rep translog.Report, asJSON bool) error {
 	for _, f := range rep.Findings {
 		fmt.Fprintf(out, "%-13s %-40s %s\n", f.Kind, f.ID, f.Detail)
 	}
-	fmt.Fprintf(out, "log of %d records; %d checkpoints checked; %d records verified; %d not logged yet; %d findings\n",
-		rep.Size, rep.Checkpoints, rep.Records, rep.Pending, len(rep.Findings))
+	fmt.Fprintf(out, "log of %d records; %d checkpoints checked; %d records verified, of positions [%d, %d); %d not logged yet; %d findings\n",
+		rep.Size, rep.Checkpoints, rep.Records, rep.From, rep.To, rep.Pending, len(rep.Findings))
 	return nil
 }
