@@ -295,7 +295,8 @@ func (s *stream) drainEarly() {
 // something to cut (bytes, or a fin not yet cut).
 func (s *stream) cutLocked() (uint64, chunk) {
 	k := min(len(s.outBuf), MaxChunkData)
-	c := chunk{data: append([]byte(nil), s.outBuf[:k]...)}
+	// A view, not a copy: Write only appends, so the bytes cut stay as they are.
+	c := chunk{data: s.outBuf[:k:k]}
 	s.outBuf = s.outBuf[k:]
 	if len(s.outBuf) == 0 {
 		s.outBuf = nil
@@ -315,21 +316,27 @@ func (s *stream) canCut() bool {
 	return !s.finCut && (len(s.outBuf) > 0 || s.outFin)
 }
 
-// cutNext waits until an outbound chunk is due and cuts it (client side: the sender keeps it
-// until the CS took it). ok is false once fin was cut or the stream failed or done closed.
-func (s *stream) cutNext(done <-chan struct{}) (uint64, chunk, bool) {
+// cutRun waits until an outbound chunk is due and cuts it and every further one due at once, up
+// to max (client side: the sender keeps them until the CS took them). ok is false once fin was
+// cut or the stream failed or done closed.
+func (s *stream) cutRun(done <-chan struct{}, max int) (uint64, []chunk, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		switch {
 		case s.failure != nil || s.finCut:
-			return 0, chunk{}, false
+			return 0, nil, false
 		case s.canCut():
-			seq, c := s.cutLocked()
-			return seq, c, true
+			first, c := s.cutLocked()
+			run := []chunk{c}
+			for len(run) < max && s.canCut() {
+				_, c = s.cutLocked()
+				run = append(run, c)
+			}
+			return first, run, true
 		}
 		if s.wait(time.Time{}, done) != nil {
-			return 0, chunk{}, false
+			return 0, nil, false
 		}
 	}
 }

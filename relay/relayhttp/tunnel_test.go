@@ -99,7 +99,7 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 		want               int
 	}{
 		{"open with a body too long", http.MethodPost, PathOpen, "\x02abc", http.StatusBadRequest},
-		{"open with the old version", http.MethodPost, PathOpen, "\x01", http.StatusBadRequest},
+		{"open with an old version", http.MethodPost, PathOpen, "\x02", http.StatusBadRequest},
 		{"send to no tunnel", http.MethodPost, PathSend + "?s=" + strings.Repeat("0", 32) + "&q=0", "x", http.StatusNotFound},
 		{"send with a bad id", http.MethodPost, PathSend + "?s=XYZ&q=0", "x", http.StatusBadRequest},
 		{"recv with a bad seq", http.MethodGet, PathRecv + "?s=" + strings.Repeat("0", 32) + "&q=-1&a=0", "", http.StatusBadRequest},
