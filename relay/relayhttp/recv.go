@@ -17,8 +17,8 @@ func (c *clientConn) receiver(first uint64) {
 	idle := doubling(minIdleBackoff, maxIdleBackoff)
 	for run := first; ; run += Receivers {
 		for seq, end := run*span, (run+1)*span; seq < end; {
-			ack, fin := c.inbound()
-			if fin {
+			ack, fin, ok := c.inboundFrom(max(end, window)-window, c.stop)
+			if fin || !ok {
 				return
 			}
 			var got uint64

@@ -53,7 +53,8 @@ type stream struct {
 
 	inNext  uint64           // next inbound sequence number to append to ready
 	inEarly map[uint64]chunk // inbound chunks that arrived ahead of inNext
-	ready   []byte           // inbound bytes in order, not yet read
+	ready   [][]byte         // inbound bytes in order, not yet read: the chunks' data, unread
+	readyN  int              // bytes in ready
 	inFin   bool             // the peer finished sending
 
 	outBuf  []byte           // outbound bytes not yet cut
@@ -118,12 +119,8 @@ func (s *stream) Read(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	for {
 		switch {
-		case len(s.ready) > 0:
-			n := copy(p, s.ready)
-			s.ready = s.ready[n:]
-			if len(s.ready) == 0 {
-				s.ready = nil
-			}
+		case s.readyN > 0:
+			n := s.readReady(p)
 			s.notify()
 			return n, nil
 		case s.inFin:
@@ -137,6 +134,23 @@ func (s *stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// readReady copies inbound bytes into p from the chunks in order; call with mu held.
+func (s *stream) readReady(p []byte) int {
+	n := 0
+	for n < len(p) && len(s.ready) > 0 {
+		k := copy(p[n:], s.ready[0])
+		n += k
+		if s.ready[0] = s.ready[0][k:]; len(s.ready[0]) == 0 {
+			s.ready[0] = nil
+			s.ready = s.ready[1:]
+		}
+	}
+	if s.readyN -= n; s.readyN == 0 {
+		s.ready = nil
+	}
+	return n
 }
 
 // Write queues p for sending, waiting while the outbound buffer is full.
@@ -155,6 +169,12 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 		if room := maxOutBuf - len(s.outBuf); room > 0 {
 			k := min(room, len(p))
+			if cap(s.outBuf)-len(s.outBuf) < k {
+				// A fresh buffer, four times what it must hold (the chunks cut before keep the
+				// old one): a bulk writer fills a few large buffers, a typist small ones.
+				need := len(s.outBuf) + k
+				s.outBuf = append(make([]byte, 0, max(need, min(maxOutBuf, 4*need))), s.outBuf...)
+			}
 			s.outBuf = append(s.outBuf, p[:k]...)
 			p, n = p[k:], n+k
 			s.notify()
@@ -257,9 +277,9 @@ func (s *stream) deliver(seq uint64, c chunk, done <-chan struct{}) error {
 			return nil // a retransmission of what arrived already
 		case seq >= s.inNext+window:
 			return errWindow
-		case !s.authed && !s.closed && (seq != s.inNext || len(s.ready)+len(c.data) > preAuthBytes):
+		case !s.authed && !s.closed && (seq != s.inNext || s.readyN+len(c.data) > preAuthBytes):
 			return errWindow // a half-open tunnel holds no more than its hello
-		case len(s.ready) < maxReady || s.closed:
+		case s.readyN < maxReady || s.closed:
 			s.inEarly[seq] = c
 			s.drainEarly()
 			return nil
@@ -280,7 +300,10 @@ func (s *stream) drainEarly() {
 		delete(s.inEarly, s.inNext)
 		s.inNext++
 		if !s.closed {
-			s.ready = append(s.ready, c.data...)
+			if len(c.data) > 0 {
+				s.ready = append(s.ready, c.data)
+				s.readyN += len(c.data)
+			}
 		}
 		if c.flags&flagFin != 0 {
 			s.inFin = true
@@ -388,10 +411,17 @@ func (s *stream) idleSince() (touched, ended time.Time) {
 	return s.touched, s.ended
 }
 
-// inbound returns the next inbound sequence number (the client's acknowledgement) and
-// whether the peer finished.
-func (s *stream) inbound() (uint64, bool) {
+// inboundFrom waits until every inbound chunk below least arrived (or the peer finished), then
+// returns the next inbound sequence number and whether the peer finished; ok is false when done
+// closed or the stream failed first. A receiver waits so before asking for chunks up to
+// least+window, which the CS serves only once acknowledged that far.
+func (s *stream) inboundFrom(least uint64, done <-chan struct{}) (next uint64, fin, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inNext, s.inFin
+	for s.inNext < least && !s.inFin {
+		if s.failure != nil || s.wait(time.Time{}, done) != nil {
+			return 0, false, false
+		}
+	}
+	return s.inNext, s.inFin, true
 }
