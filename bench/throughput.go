@@ -14,7 +14,6 @@ import (
 
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/guest"
-	"github.com/portcullis/portcullis/internal/squidtest"
 )
 
 // forwardTargetPort is the port of the bulk source on the Host's side: the default policy lets
@@ -108,6 +107,12 @@ func download(ctx context.Context, addr string, want int64) (float64, error) {
 	return float64(n) / 1e6 / elapsed.Seconds(), nil
 }
 
+// throughputPath is one way to the source: start returns the address to download from.
+type throughputPath struct {
+	name  string
+	start func() (addr string, stop func(), err error)
+}
+
 // measureThroughput measures each path to the source and records the figures, the ratios and
 // the target (Portcullis at least as fast as OpenSSH's relayed session).
 func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH, dir string, size int64) error {
@@ -117,15 +122,14 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	}
 	defer src.close()
 	target := fmt.Sprintf("127.0.0.1:%d", forwardTargetPort)
-	paths := []struct {
-		name  string
-		start func() (addr string, stop func(), err error)
-	}{
+	paths := []throughputPath{
 		{"loopback_tcp", func() (string, func(), error) { return target, func() {}, nil }},
 		{"socat", func() (string, func(), error) { return startSocat(ctx, dir, target) }},
 		{"openssh_jump", func() (string, func(), error) { return startSSHForward(ctx, ossh, target) }},
 		{"portcullis", func() (string, func(), error) { return startPortcullis(ctx, st, dir) }},
-		{"portcullis_http_squid", func() (string, func(), error) { return startPortcullisViaSquid(ctx, st, dir) }},
+	}
+	for _, p := range httpProxies {
+		paths = append(paths, throughputPath{"portcullis_http_" + p.name, func() (string, func(), error) { return startPortcullisViaProxy(ctx, st, dir, p.name) }})
 	}
 	// Start every path, then measure them in interleaved rounds, so that a change in the
 	// machine's load touches every path alike; each path's median counts.
@@ -168,8 +172,11 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	r.ratio("throughput", "portcullis/socat", pc, rates["socat"])
 	vsSSH := r.ratio("throughput", "portcullis/openssh_jump", pc, rates["openssh_jump"])
 	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
-	vsTCP := r.ratio("throughput", "portcullis_http_squid/portcullis", rates["portcullis_http_squid"], pc)
-	r.target("HTTP fallback through squid (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
+	for _, p := range httpProxies {
+		name := "portcullis_http_" + p.name
+		vsTCP := r.ratio("throughput", name+"/portcullis", rates[name], pc)
+		r.target("HTTP fallback through "+p.name+" (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
+	}
 	return nil
 }
 
@@ -226,29 +233,6 @@ func startPortcullis(ctx context.Context, st *stack, dir string) (string, func()
 	}
 	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
 	return startListener(ctx, cmd, filepath.Join(dir, "forward.log"), port)
-}
-
-// startPortcullisViaSquid runs `portcullis forward` over the relay's HTTP fallback only, with
-// HTTP_PROXY naming a squid that denies CONNECT (as a strict corporate proxy does); the relay
-// advertises its HTTP address under squid's alias, so every request passes the proxy.
-func startPortcullisViaSquid(ctx context.Context, st *stack, dir string) (string, func(), error) {
-	proxy, err := squidtest.Run()
-	if err != nil {
-		return "", nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		proxy.Stop()
-		return "", nil, err
-	}
-	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", "--preferred-protocol", "http", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
-	cmd.Env = append(cmd.Environ(), "HTTP_PROXY="+proxy.URL.String(), "http_proxy="+proxy.URL.String())
-	addr, stop, err := startListener(ctx, cmd, filepath.Join(dir, "forward-http.log"), port)
-	if err != nil {
-		proxy.Stop()
-		return "", nil, err
-	}
-	return addr, func() { stop(); proxy.Stop() }, nil
 }
 
 // startPortcullisForward opens one session to the bench Host as alice with the forward
