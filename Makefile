@@ -13,8 +13,8 @@ build:
 demo: build
 	./$(BIN) demo $(if $(KEEP),--keep)
 
-# test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
-# the bench) when missing, then runs vet, the build and vet of every platform (cross), every
+# test installs what the suite needs (PostgreSQL binaries, squid, tinyproxy, HAProxy; OpenSSH
+# and socat for the bench) when missing, then runs vet, the build and vet of every platform (cross), every
 # test, the race detector on the concurrent packages, a short fuzz pass and the bench's smoke
 # pass, and installs, checks and purges the Debian packages (test-deb). Every stage runs even
 # when an earlier one failed; test then fails naming each stage that failed.
@@ -109,7 +109,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
 # bench measures Portcullis beside the limit and beside OpenSSH on this machine: it installs
-# OpenSSH and socat when missing, starts everything on loopback, prints a table and writes
+# OpenSSH, socat, squid and tinyproxy when missing, starts everything on loopback, prints a table and writes
 # bench/results.json. BENCHFLAGS passes options, e.g. BENCHFLAGS=-strict. Its smoke pass
 # (bench-smoke: every section at a tiny size, targets unchecked, figures meaningless) is part of
 # test, so that a change that breaks the harness fails there.

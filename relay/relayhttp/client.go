@@ -288,6 +288,10 @@ func (c *clientConn) request(ctx context.Context, method, path string, q url.Val
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
+		// Every request is safe to repeat (a send names its chunks, an open that reached the CS
+		// twice leaves a tunnel that is swept): the key lets Go send it again on a fresh
+		// connection when a proxy closed the kept-alive one without saying so (tinyproxy does).
+		req.Header.Set("Idempotency-Key", path+"?"+q.Encode())
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
