@@ -137,6 +137,7 @@ type clientConn struct {
 	stop      <-chan struct{} // ctx.Done()
 	wg        sync.WaitGroup  // every worker
 	sendersWG sync.WaitGroup  // the senders
+	cutting   sync.Mutex      // held by the sender whose request takes the chunks being cut
 }
 
 func (c *clientConn) start() {
@@ -164,28 +165,6 @@ func (c *clientConn) Close() error {
 	_ = c.stream.Close()
 	c.wg.Wait()
 	return nil
-}
-
-// sender cuts runs of outbound chunks and posts each until the CS holds it.
-func (c *clientConn) sender() {
-	for {
-		seq, run, ok := c.cutRun(c.stop, span)
-		if !ok {
-			return
-		}
-		size := 0
-		for _, ch := range run {
-			size += frameHeader + 1 + len(ch.data)
-		}
-		body := make([]byte, 0, size)
-		for _, ch := range run {
-			body = appendFrame(body, ch.flags, ch.data)
-		}
-		if err := c.retry(func() (bool, error) { return c.post(seq, body) }); err != nil {
-			c.fail(err)
-			return
-		}
-	}
 }
 
 // post sends one run of chunks from seq on; done is true when the CS took them all.
@@ -260,7 +239,11 @@ func (c *clientConn) query(seq, n uint64, ack *uint64) url.Values {
 func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := c.request(ctx, method, path, q, body)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	resp, err := c.request(ctx, method, path, q, rd)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -272,17 +255,14 @@ func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, 
 	return resp.StatusCode, data, nil
 }
 
-// request makes one request and returns the answer, whose body the caller closes.
-func (c *clientConn) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
+// request makes one request and returns the answer, whose body the caller closes. A body that
+// is not a *bytes.Reader streams (chunked transfer coding).
+func (c *clientConn) request(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
 	u := c.base + path
 	if q != nil {
 		u += "?" + q.Encode()
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("relayhttp: request: %w", err)
 	}

@@ -341,8 +341,8 @@ func (s *stream) canCut() bool {
 
 // cutRun waits until an outbound chunk is due and cuts it and every further one due at once, up
 // to max (client side: the sender keeps them until the CS took them). ok is false once fin was
-// cut or the stream failed or done closed.
-func (s *stream) cutRun(done <-chan struct{}, max int) (uint64, []chunk, bool) {
+// cut, the stream failed, done closed or dl (zero: none) passed before a chunk was due.
+func (s *stream) cutRun(done <-chan struct{}, max int, dl time.Time) (uint64, []chunk, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -358,7 +358,7 @@ func (s *stream) cutRun(done <-chan struct{}, max int) (uint64, []chunk, bool) {
 			}
 			return first, run, true
 		}
-		if s.wait(time.Time{}, done) != nil {
+		if s.wait(dl, done) != nil {
 			return 0, nil, false
 		}
 	}
