@@ -14,9 +14,11 @@
 //   - the client sends POST /relay/v1/open with the 1B wire version; the CS answers the tunnel
 //     id (32 hex digits).
 //   - client→CS bytes: POST /relay/v1/send?s=ID&q=SEQ with a run of up to span chunks, SEQ
-//     first, as frames (4B big-endian length of the chunk, then the chunk); 204 when the CS
-//     holds them all (it takes each as it arrives). Senders runs are in flight at once; the CS
-//     reorders chunks by number within a window.
+//     first, as frames (4B big-endian length of the chunk, then the chunk), streamed: each
+//     chunk is written as soon as it is cut, and the body ends after span chunks or
+//     streamLinger without one; 204 when the CS holds them all (it takes each as it arrives).
+//     A failed run is sent again whole. Senders runs are in flight at once; the CS reorders
+//     chunks by number within a window.
 //   - CS→client bytes: GET /relay/v1/recv?s=ID&q=SEQ&n=N&a=ACK asks for up to N (≤ span)
 //     chunks from SEQ on: 200 streams them as frames, each as soon as it is due, ending after N
 //     or streamLinger after the last when nothing more came; 204 when nothing came within the

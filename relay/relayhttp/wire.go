@@ -33,7 +33,7 @@ const (
 	// idLen is the tunnel id in bytes (sent as 2*idLen hex digits).
 	idLen = 16
 	// window is how many chunks past the last contiguous one either side accepts.
-	window = 16
+	window = 32
 	// span is the most chunks one send request or one recv answer carries: half the window, so
 	// that two requests in flight each way never reach past it.
 	span = window / 2
