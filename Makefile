@@ -13,10 +13,10 @@ build:
 demo: build
 	./$(BIN) demo $(if $(KEEP),--keep)
 
-# test installs what the suite needs (PostgreSQL binaries, squid, HAProxy; OpenSSH and socat for
-# the bench) when missing, then runs vet, vet on darwin and windows (test-cross), every
-# test, the race detector on the concurrent packages (with -short, which skips only what the unit
-# pass runs in full: volume tests and PostgreSQL halves), a short fuzz pass and the bench's smoke
+# test installs what the suite needs (PostgreSQL binaries, squid, tinyproxy, HAProxy; OpenSSH
+# and socat for the bench) when missing, then runs vet, vet on darwin and windows (test-cross),
+# every test, the race detector on the concurrent packages (with -short, which skips only what
+# the unit pass runs in full: volume tests and PostgreSQL halves), a short fuzz pass and the bench's smoke
 # pass, and installs, checks and purges the Debian packages (test-deb). Every stage runs even
 # when an earlier one failed; test then fails naming each stage that failed.
 TEST_STAGES := test-deps vet test-cross test-deb test-unit test-race test-fuzz bench-smoke
@@ -105,6 +105,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecisionFilter$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenChunk$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrames$$' -fuzztime $(FUZZTIME) ./relay/relayhttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzSignedHeartbeat$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
@@ -120,7 +121,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
 # bench measures Portcullis beside the limit and beside OpenSSH on this machine: it installs
-# OpenSSH and socat when missing, starts everything on loopback, prints a table and writes
+# OpenSSH, socat, squid and tinyproxy when missing, starts everything on loopback, prints a table and writes
 # bench/results.json. BENCHFLAGS passes options, e.g. BENCHFLAGS=-strict. Its smoke pass
 # (bench-smoke: every section at a tiny size, targets unchecked, figures meaningless) is part of
 # test, so that a change that breaks the harness fails there.

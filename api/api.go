@@ -230,8 +230,6 @@ type RelayAddr struct {
 	Addr string `json:"addr"`
 	// HTTPAddr is the HTTP fallback's base URL (http://host:80 by default); "" if none.
 	HTTPAddr string `json:"http_addr,omitempty"`
-	// HTTPKey is the CS's X25519 public key that protects the HTTP fallback (relayhttp).
-	HTTPKey string `json:"http_key,omitempty"`
 }
 
 // RelayRegistration is a Connection Server's registration and load report. Like every relay
@@ -241,7 +239,6 @@ type RelayRegistration struct {
 	ID          string `json:"id"`
 	Addr        string `json:"addr"`
 	HTTPAddr    string `json:"http_addr,omitempty"`
-	HTTPKey     string `json:"http_key,omitempty"`
 	Region      string `json:"region"`
 	Owner       string `json:"owner"`
 	Private     bool   `json:"private"`

@@ -94,18 +94,16 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 	if err != nil {
 		return err
 	}
-	fctx, stop := context.WithCancel(ctx)
-	defer stop()
-	fl := &slowFlood{}
-	defer fl.wg.Wait()
+	fl := newSlowFlood(ctx)
+	defer fl.stop() // on every return, an error's too: the holders run until stopped
 	n := min(b.cfg.flood, (b.fileLimit-fdHeadroom)/floodFDsPerConn)
 	if n < b.cfg.flood {
 		b.log.Warn("bench: open-file limit caps the flood", "limit", b.fileLimit, "connections", n, "asked", b.cfg.flood)
 	}
 	if transport == "tcp" {
-		fl.startTCP(fctx, cs.Addr, n)
+		fl.startTCP(cs.Addr, n)
 	} else {
-		fl.startHTTP(fctx, cs.HTTPAddr, m.tls, n)
+		fl.startHTTP(cs.HTTPAddr, m.tls, n)
 	}
 	perSource := relay.DefaultMaxHandshakesPerSource
 	steady := min(n, perSource)
@@ -127,7 +125,7 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 		took = append(took, d)
 	}
 	mt, _ := readRelayMetrics(ctx, cs.MetricsAddr)
-	stop()
+	fl.stop()
 	section := "flood_" + transport
 	b.r.add(section, "slow_connections", float64(n), "connections")
 	b.r.add(section, "displaced", mt.sourceBusy, "connections")
@@ -174,31 +172,48 @@ func (m *floodMeter) pair(ctx context.Context, transport string, cs *localstack.
 }
 
 // slowFlood holds slow connections and opens a new one floodReopenPause after the CS closes
-// one, until its context ends.
+// one, until stop.
 type slowFlood struct {
 	opened atomic.Int64
+	ctx    context.Context // ends at stop
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+// newSlowFlood returns a flood without holders, which ends when ctx does or at stop.
+func newSlowFlood(ctx context.Context) *slowFlood {
+	f := &slowFlood{}
+	f.ctx, f.cancel = context.WithCancel(ctx)
+	return f
+}
+
+// stop ends the holders (closing their connections, which unblocks any Write or Read) and
+// waits until every one has returned. It may be called more than once.
+func (f *slowFlood) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
 // startTCP holds n slow TCP connections to addr.
-func (f *slowFlood) startTCP(ctx context.Context, addr string, n int) {
+func (f *slowFlood) startTCP(addr string, n int) {
 	var d net.Dialer
-	f.loop(ctx, n, func() (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, floodHello)
+	f.loop(n, func() (net.Conn, error) { return d.DialContext(f.ctx, "tcp", addr) }, floodHello)
 }
 
 // startHTTP holds n slow tunnels to the HTTP fallback at url (through the Guest's own client,
 // long-polls and all, TLS done), each sending the header of a large hello a byte at a time.
-func (f *slowFlood) startHTTP(ctx context.Context, url string, conf *tls.Config, n int) {
+func (f *slowFlood) startHTTP(url string, conf *tls.Config, n int) {
 	hc := relayhttp.NewHTTPClient()
 	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = floodFDsPerConn * n
-	f.loop(ctx, n, func() (net.Conn, error) {
-		return relayhttp.Open(ctx, hc, url, conf)
+	f.loop(n, func() (net.Conn, error) {
+		return relayhttp.Open(f.ctx, hc, url, conf)
 	}, []byte{0x01, 0, 0, 0x20, 0}) // frameHello of 8 KiB: the CS reads on
 }
 
 // loop runs n holders: open a connection, send the bytes of prefix (then zeros) one every
 // floodSlowInterval until the CS closes it, pause, and again.
-func (f *slowFlood) loop(ctx context.Context, n int, open func() (net.Conn, error), prefix []byte) {
+func (f *slowFlood) loop(n int, open func() (net.Conn, error), prefix []byte) {
+	ctx := f.ctx
 	for range n {
 		f.wg.Go(func() {
 			for ctx.Err() == nil {

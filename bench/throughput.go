@@ -15,7 +15,6 @@ import (
 
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/guest"
-	"github.com/portcullis/portcullis/internal/squidtest"
 )
 
 // forwardTargetPort is the port of the bulk source on the Host's side: the default policy lets
@@ -117,6 +116,12 @@ type relayPath struct {
 	stop func()
 }
 
+// throughputPath is one way to the source: start runs it.
+type throughputPath struct {
+	name  string
+	start func() (relayPath, error)
+}
+
 // pathSample is one download through a path: its rate and the CPU its processes spent per MB.
 type pathSample struct {
 	rate, cpuPerMB float64
@@ -133,15 +138,14 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	}
 	defer src.close()
 	target := fmt.Sprintf("127.0.0.1:%d", forwardTargetPort)
-	paths := []struct {
-		name  string
-		start func() (relayPath, error)
-	}{
+	paths := []throughputPath{
 		{"loopback_tcp", func() (relayPath, error) { return relayPath{addr: target, stop: func() {}}, nil }},
 		{"socat", func() (relayPath, error) { return startSocat(ctx, dir, target) }},
 		{"openssh_jump", func() (relayPath, error) { return startSSHForward(ctx, ossh, target) }},
 		{"portcullis", func() (relayPath, error) { return startPortcullis(ctx, st, dir) }},
-		{"portcullis_http_squid", func() (relayPath, error) { return startPortcullisViaSquid(ctx, st, dir) }},
+	}
+	for _, p := range httpProxies {
+		paths = append(paths, throughputPath{"portcullis_http_" + p.name, func() (relayPath, error) { return startPortcullisViaProxy(ctx, st, dir, p.name) }})
 	}
 	// Start every path, then measure them in interleaved rounds, so that a change in the
 	// machine's load touches every path alike; each path's median counts.
@@ -191,8 +195,11 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	vsSSH := r.ratio("throughput", "portcullis/openssh_jump", pc, rates["openssh_jump"])
 	r.ratio("throughput", "portcullis CPU/openssh_jump CPU", cpu["portcullis"], cpu["openssh_jump"])
 	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
-	vsTCP := r.ratio("throughput", "portcullis_http_squid/portcullis", rates["portcullis_http_squid"], pc)
-	r.target("HTTP fallback through squid (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
+	for _, p := range httpProxies {
+		name := "portcullis_http_" + p.name
+		vsTCP := r.ratio("throughput", name+"/portcullis", rates[name], pc)
+		r.target("HTTP fallback through "+p.name+" (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
+	}
 	return nil
 }
 
@@ -282,32 +289,6 @@ func startPortcullis(ctx context.Context, st *stack, dir string) (relayPath, err
 		rp.pids = append(rp.pids, st.relay.Pid(), st.host.Pid())
 	}
 	return rp, err
-}
-
-// startPortcullisViaSquid runs `portcullis forward` over the relay's HTTP fallback only, with
-// HTTP_PROXY naming a squid that denies CONNECT (as a strict corporate proxy does); the relay
-// advertises its HTTP address under squid's alias, so every request passes the proxy.
-func startPortcullisViaSquid(ctx context.Context, st *stack, dir string) (relayPath, error) {
-	proxy, err := squidtest.Run()
-	if err != nil {
-		return relayPath{}, err
-	}
-	port, err := freePort()
-	if err != nil {
-		proxy.Stop()
-		return relayPath{}, err
-	}
-	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", "--preferred-protocol", "http", hostName, fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
-	cmd.Env = append(cmd.Environ(), "HTTP_PROXY="+proxy.URL.String(), "http_proxy="+proxy.URL.String())
-	rp, err := startListener(ctx, cmd, filepath.Join(dir, "forward-http.log"), port)
-	if err != nil {
-		proxy.Stop()
-		return relayPath{}, err
-	}
-	stop := rp.stop
-	rp.stop = func() { stop(); proxy.Stop() }
-	rp.pids = append(rp.pids, st.relay.Pid(), st.host.Pid())
-	return rp, nil
 }
 
 // startPortcullisForward opens one session to the bench Host as alice with the forward

@@ -20,7 +20,7 @@ import (
 )
 
 func TestTransportsAreTriedInThePreferredOrder(t *testing.T) {
-	withHTTP := api.RelayAddr{ID: "cs-1", Addr: "cs:1970", HTTPAddr: "http://cs:80", HTTPKey: "k"}
+	withHTTP := api.RelayAddr{ID: "cs-1", Addr: "cs:1970", HTTPAddr: "http://cs:80"}
 	tcpOnly := api.RelayAddr{ID: "cs-2", Addr: "cs:1970"}
 	cases := []struct {
 		preferred string

@@ -135,7 +135,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := store.Relay{
-		ID: id, Addr: req.Addr, HTTPAddr: req.HTTPAddr, HTTPKey: req.HTTPKey, Region: req.Region,
+		ID: id, Addr: req.Addr, HTTPAddr: req.HTTPAddr, Region: req.Region,
 		Owner: vendorOwner, Sessions: req.Sessions, BytesPerSec: req.BytesPerSec, MaxSessions: req.MaxSessions,
 		Healthy: !req.Draining, LastSeen: s.cfg.Now(),
 	}
@@ -342,7 +342,7 @@ func tenantRelays(cands []store.Relay, tenant string) []api.RelayAddr {
 
 // relayAddr is where the ends dial rel.
 func relayAddr(rel store.Relay) api.RelayAddr {
-	return api.RelayAddr{ID: rel.ID, Addr: rel.Addr, HTTPAddr: rel.HTTPAddr, HTTPKey: rel.HTTPKey}
+	return api.RelayAddr{ID: rel.ID, Addr: rel.Addr, HTTPAddr: rel.HTTPAddr}
 }
 
 // endSessionsOfLostRelays records the live sessions of relays that stopped reporting as

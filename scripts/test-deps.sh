@@ -13,8 +13,9 @@ need_pg && missing+=(postgresql)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 # The README's walkthrough (run by an end-to-end test) waits for the CM with curl.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
-# The HTTP fallback of the relay is tested through a real proxy that forwards only plain HTTP.
+# The HTTP fallback of the relay is tested through real proxies that forward only plain HTTP.
 command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ] || missing+=(squid)
+command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 # Several CM replicas are tested behind a real load balancer.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 # The web console is tested in a real browser (internal/e2e drives it with chromedp).

@@ -25,8 +25,6 @@ type Relay struct {
 	BytesPerSec int64
 	// HTTPAddr is the CS's HTTP fallback base URL (e.g. http://cs.example.com:80); "" if none.
 	HTTPAddr string
-	// HTTPKey is the CS's X25519 public key for the HTTP fallback, as relayhttp encodes it.
-	HTTPKey string
 	// MaxSessions is the CS's capacity; 0 means unknown (never full).
 	MaxSessions int
 	// Healthy relays may be picked for new sessions.
@@ -35,14 +33,15 @@ type Relay struct {
 	LastSeen time.Time
 }
 
-// relayColumns lists relays' columns in scanRelay's order.
-const relayColumns = "id, addr, region, owner, private, sessions, bytes_per_sec, healthy, last_seen, http_addr, http_key, max_sessions"
+// relayColumns lists relays' columns in scanRelay's order. The column http_key (migration 0003,
+// the HTTP fallback's former X25519 key) is no longer written or read: it keeps its default ”.
+const relayColumns = "id, addr, region, owner, private, sessions, bytes_per_sec, healthy, last_seen, http_addr, max_sessions"
 
 // scanRelay reads one relays row.
 func scanRelay(r rowScanner) (Relay, error) {
 	var rl Relay
 	err := r.Scan(&rl.ID, &rl.Addr, &rl.Region, &rl.Owner, &rl.Private, &rl.Sessions, &rl.BytesPerSec,
-		&rl.Healthy, scanTime(&rl.LastSeen), &rl.HTTPAddr, &rl.HTTPKey, &rl.MaxSessions)
+		&rl.Healthy, scanTime(&rl.LastSeen), &rl.HTTPAddr, &rl.MaxSessions)
 	return rl, err
 }
 
@@ -52,13 +51,13 @@ func (db *DB) UpsertRelay(ctx context.Context, r Relay) error {
 		return fmt.Errorf("store: upsert relay: %w", err)
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO relays ("+relayColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"+
+		_, err := tx.ExecContext(ctx, "INSERT INTO relays ("+relayColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"+
 			" ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, region = excluded.region, owner = excluded.owner,"+
 			" private = excluded.private, sessions = excluded.sessions, bytes_per_sec = excluded.bytes_per_sec,"+
 			" healthy = excluded.healthy, last_seen = excluded.last_seen, http_addr = excluded.http_addr,"+
-			" http_key = excluded.http_key, max_sessions = excluded.max_sessions",
+			" max_sessions = excluded.max_sessions",
 			r.ID, r.Addr, r.Region, r.Owner, r.Private, r.Sessions, r.BytesPerSec, r.Healthy, db.d.timeArg(r.LastSeen),
-			r.HTTPAddr, r.HTTPKey, r.MaxSessions)
+			r.HTTPAddr, r.MaxSessions)
 		return err
 	})
 	if err != nil {

@@ -23,7 +23,7 @@ func testRelays(t *testing.T, dsn string) {
 		}
 	}
 	updated := Relay{ID: "cs-eu-1", Addr: "eu2.example.com:443", Region: "eu-central", Owner: "vendor", Sessions: 9, BytesPerSec: 7, Healthy: false, LastSeen: at(time.Minute),
-		HTTPAddr: "http://eu2.example.com:80", HTTPKey: "k3y", MaxSessions: 5000}
+		HTTPAddr: "http://eu2.example.com:80", MaxSessions: 5000}
 	if err := db.UpsertRelay(ctx, updated); err != nil {
 		t.Fatalf("UpsertRelay update: %v", err)
 	}

@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,7 +31,7 @@ var (
 // sessions use only its private relays. Its two relays enrolled with relay tokens; TCP/1970 to
 // cs-globex-1 is blocked, and the Guest's network passes only plain HTTP through squid. The
 // nearer cs-globex-0 hangs: the Guest fails over to cs-globex-1, reaches it over HTTP through
-// the proxy, and the vendor relay cs-eu-1 never carries the session.
+// the proxy (and through tinyproxy too), and the vendor relay cs-eu-1 never carries the session.
 func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -119,6 +121,27 @@ func TestStory7ThroughAStrictProxyWithTCPBlockedAndFailover(t *testing.T) {
 			t.Fatalf("the session did not pass through squid:\n%s", log)
 		}
 		checkMetrics(t, relays[1].MetricsAddr)
+	})
+
+	t.Run("the private relay over the HTTP fallback through tinyproxy", func(t *testing.T) {
+		// tinyproxy as shipped (CONNECT denied, info logging); the relay's alias reaches it.
+		u, err := url.Parse(relays[1].HTTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tiny := squidtest.StartTinyproxy(t, net.JoinHostPort("127.0.0.1", u.Port()))
+		stdout, stderr := guestVia(t, tiny.URL.String(), "exec", "-v", "--preferred-protocol", "http", "kiosk-7", "--", "echo tiny-ok")
+		if stdout != "tiny-ok\n" {
+			t.Fatalf("stdout %q; stderr:\n%s", stdout, stderr)
+		}
+		m := sessionRE.FindStringSubmatch(stderr)
+		if m == nil || m[2] != "cs-globex-1" || m[3] != "http" {
+			t.Fatalf("want the session via cs-globex-1 over http (cs-globex-0 hangs):\n%s", stderr)
+		}
+		checkSessionRecord(t, m[1], "cs-globex-1", "http")
+		if log := tiny.AccessLog(); !strings.Contains(log, "/relay/v1/send") || !strings.Contains(log, "/relay/v1/recv") {
+			t.Fatalf("the session did not pass through tinyproxy:\n%s", log)
+		}
 	})
 
 	t.Run("TCP only fails: port 1970 is blocked", func(t *testing.T) {

@@ -2,7 +2,6 @@ package squidtest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -19,14 +18,15 @@ import (
 // squidBinaries are where Debian puts squid.
 var squidBinaries = []string{"/usr/sbin/squid", "squid"}
 
-// startTimeout bounds the wait for squid to accept connections.
+// startTimeout bounds the wait for a proxy to accept connections.
 const startTimeout = 30 * time.Second
 
-// Proxy is a running squid.
+// Proxy is a running squid or tinyproxy.
 type Proxy struct {
 	// URL is the proxy's URL, e.g. http://127.0.0.1:41234.
 	URL  *url.URL
 	dir  string
+	log  string // the file where the proxy logs the requests it forwarded
 	stop func()
 }
 
@@ -80,7 +80,7 @@ func Run() (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{dir: dir, stop: func() { _ = os.RemoveAll(dir) }}
+	p := &Proxy{dir: dir, log: filepath.Join(dir, "access.log"), stop: func() { _ = os.RemoveAll(dir) }}
 	if err := p.start(bin); err != nil {
 		p.Stop()
 		return nil, err
@@ -111,11 +111,16 @@ func (p *Proxy) start(bin string) error {
 	if err := os.WriteFile(conf, fmt.Appendf(nil, config, p.dir, port, userLine), 0o644); err != nil {
 		return err
 	}
+	return p.run(exec.Command(bin, "-N", "-f", conf), port, filepath.Join(p.dir, "cache.log"))
+}
+
+// run starts cmd, the proxy, which must come to listen on port, and makes Stop stop it; logPath
+// is the proxy's log, shown when it fails to start.
+func (p *Proxy) run(cmd *exec.Cmd, port int, logPath string) error {
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "-N", "-f", conf)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start squid: %w", err)
+		return fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -132,20 +137,13 @@ func (p *Proxy) start(bin string) error {
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	p.URL = &url.URL{Scheme: "http", Host: addr}
-	return waitListening(addr, exited, func() string { return out.String() + readFile(filepath.Join(p.dir, "cache.log")) })
+	return waitListening(filepath.Base(cmd.Path), addr, exited, func() string { return out.String() + readFile(logPath) })
 }
 
-// AccessLog returns what squid logged about the requests it forwarded.
-func (p *Proxy) AccessLog() string { return readFile(filepath.Join(p.dir, "access.log")) }
+// AccessLog returns what the proxy logged about the requests it forwarded.
+func (p *Proxy) AccessLog() string { return readFile(p.log) }
 
-func findSquid() (string, error) {
-	for _, b := range squidBinaries {
-		if p, err := exec.LookPath(b); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("squid is not installed: run scripts/test-deps.sh (apt-get install squid)")
-}
+func findSquid() (string, error) { return findBinary(squidBinaries, "squid") }
 
 func chownToProxy(dir string) error {
 	u, err := user.Lookup("proxy")
@@ -157,12 +155,12 @@ func chownToProxy(dir string) error {
 	return os.Chown(dir, uid, gid)
 }
 
-func waitListening(addr string, exited <-chan struct{}, logs func() string) error {
+func waitListening(name, addr string, exited <-chan struct{}, logs func() string) error {
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("squid exited at start:\n%s", logs())
+			return fmt.Errorf("%s exited at start:\n%s", name, logs())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -171,7 +169,7 @@ func waitListening(addr string, exited <-chan struct{}, logs func() string) erro
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("squid did not listen on %s within %s:\n%s", addr, startTimeout, logs())
+	return fmt.Errorf("%s did not listen on %s within %s:\n%s", name, addr, startTimeout, logs())
 }
 
 func freePort() (int, error) {

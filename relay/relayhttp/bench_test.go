@@ -37,24 +37,36 @@ func closeAll(cs ...net.Conn) {
 	}
 }
 
-// BenchmarkTunnelThroughputSquid is BenchmarkTunnelThroughput through squid (CONNECT denied).
-func BenchmarkTunnelThroughputSquid(b *testing.B) {
-	f := newFixture(b)
-	hc := viaProxy(squidtest.Start(b).URL)
-	const size = 16 << 20
-	payload := make([]byte, size)
-	b.SetBytes(size)
-	b.ResetTimer()
-	for i := range b.N {
-		guest, host := f.pairOver(b, hc, fmt.Sprintf("ses-bench-squid-%d", i))
-		go func() {
-			_, _ = guest.Write(payload)
-			_ = guest.(interface{ CloseWrite() error }).CloseWrite()
-		}()
-		n, err := io.Copy(io.Discard, host)
-		if err != nil || n != size {
-			b.Fatalf("read %d bytes, %v", n, err)
-		}
-		closeAll(guest, host)
+// BenchmarkTunnelThroughputProxy is BenchmarkTunnelThroughput through squid and through
+// tinyproxy (CONNECT denied, info logging).
+func BenchmarkTunnelThroughputProxy(b *testing.B) {
+	proxies := []struct {
+		name  string
+		start func(b *testing.B) *squidtest.Proxy
+	}{
+		{"squid", func(b *testing.B) *squidtest.Proxy { return squidtest.Start(b) }},
+		{"tinyproxy", func(b *testing.B) *squidtest.Proxy { return squidtest.StartTinyproxy(b, "") }},
+	}
+	for _, p := range proxies {
+		b.Run(p.name, func(b *testing.B) {
+			f := newFixture(b)
+			hc := viaProxy(p.start(b).URL)
+			const size = 16 << 20
+			payload := make([]byte, size)
+			b.SetBytes(size)
+			b.ResetTimer()
+			for i := range b.N {
+				guest, host := f.pairOver(b, hc, fmt.Sprintf("ses-bench-%s-%d", p.name, i))
+				go func() {
+					_, _ = guest.Write(payload)
+					_ = guest.(interface{ CloseWrite() error }).CloseWrite()
+				}()
+				n, err := io.Copy(io.Discard, host)
+				if err != nil || n != size {
+					b.Fatalf("read %d bytes, %v", n, err)
+				}
+				closeAll(guest, host)
+			}
+		})
 	}
 }

@@ -24,10 +24,12 @@ import (
 
 // Client timings and concurrency.
 const (
-	// Senders is how many send requests a client keeps in flight.
-	Senders = 4
-	// Receivers is how many recv long-polls a client keeps in flight.
-	Receivers = 4
+	// Senders is how many send requests a client keeps in flight, each with a run of up to span
+	// chunks: together no more than the window.
+	Senders = 2
+	// Receivers is how many recv requests a client keeps in flight, each for the next span
+	// chunks not asked for yet: while one answer streams, the next is already asked for.
+	Receivers = 2
 	// minIdleBackoff is the first pause after an empty poll; the pause doubles with each
 	// further empty poll up to maxIdleBackoff.
 	minIdleBackoff = 25 * time.Millisecond
@@ -38,8 +40,8 @@ const (
 	// further failure up to maxRetryBackoff.
 	minRetryBackoff = 10 * time.Millisecond
 	maxRetryBackoff = time.Second
-	// requestTimeout bounds one request; a recv's includes the CS's hold.
-	requestTimeout = 30 * time.Second
+	// requestTimeout bounds one request; a recv's includes the CS's hold and its answer's run.
+	requestTimeout = 60 * time.Second
 	// closeFlush bounds how long Close waits for the fin to leave.
 	closeFlush = 3 * time.Second
 )
@@ -51,6 +53,8 @@ func NewHTTPClient() *http.Client {
 		Proxy:               http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: Senders + Receivers + 2,
 		IdleConnTimeout:     90 * time.Second,
+		WriteBufferSize:     64 << 10,
+		ReadBufferSize:      64 << 10,
 	}}
 }
 
@@ -133,6 +137,7 @@ type clientConn struct {
 	stop      <-chan struct{} // ctx.Done()
 	wg        sync.WaitGroup  // every worker
 	sendersWG sync.WaitGroup  // the senders
+	cutting   sync.Mutex      // held by the sender whose request takes the chunks being cut
 }
 
 func (c *clientConn) start() {
@@ -162,24 +167,9 @@ func (c *clientConn) Close() error {
 	return nil
 }
 
-// sender cuts outbound chunks and posts each until the CS holds it.
-func (c *clientConn) sender() {
-	for {
-		seq, ch, ok := c.cutNext(c.stop)
-		if !ok {
-			return
-		}
-		body := frameChunk(ch.flags, ch.data)
-		if err := c.retry(func() (bool, error) { return c.post(seq, body) }); err != nil {
-			c.fail(err)
-			return
-		}
-	}
-}
-
-// post sends one chunk; done is true when the CS took it.
+// post sends one run of chunks from seq on; done is true when the CS took them all.
 func (c *clientConn) post(seq uint64, body []byte) (bool, error) {
-	status, resp, err := c.do(c.ctx, http.MethodPost, PathSend, c.query(seq, nil), body)
+	status, resp, err := c.do(c.ctx, http.MethodPost, PathSend, c.query(seq, 0, nil), body)
 	switch {
 	case err != nil, status == http.StatusConflict, status >= 500:
 		return false, nil // transient: retry
@@ -187,64 +177,6 @@ func (c *clientConn) post(seq uint64, body []byte) (bool, error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("%w: send chunk %d: HTTP %d: %s", errReset, seq, status, bytes.TrimSpace(resp))
-}
-
-// receiver long-polls chunks first, first+Receivers, … and delivers them in order.
-func (c *clientConn) receiver(first uint64) {
-	idle := doubling(minIdleBackoff, maxIdleBackoff)
-	for seq := first; ; {
-		ack, fin := c.inbound()
-		if fin {
-			return
-		}
-		var got []byte
-		var gone bool
-		err := c.retry(func() (bool, error) {
-			var done bool
-			var err error
-			got, gone, done, err = c.poll(seq, ack)
-			return done, err
-		})
-		switch {
-		case err != nil:
-			c.fail(err)
-			return
-		case gone:
-			return
-		case got == nil:
-			if !c.pause(idle.NextBackOff()) {
-				return
-			}
-			continue
-		}
-		idle.Reset()
-		flags, data, err := openChunk(got)
-		if err == nil {
-			err = c.deliver(seq, chunk{flags: flags, data: data}, c.stop)
-		}
-		if err != nil {
-			c.fail(fmt.Errorf("%w: chunk %d: %w", errReset, seq, err))
-			return
-		}
-		seq += Receivers
-	}
-}
-
-// poll asks for chunk seq once: got is its body, nil on an empty long-poll; gone
-// means the stream ended before seq; done false means retry.
-func (c *clientConn) poll(seq, ack uint64) (got []byte, gone, done bool, err error) {
-	status, resp, err := c.do(c.ctx, http.MethodGet, PathRecv, c.query(seq, &ack), nil)
-	switch {
-	case err != nil, status == http.StatusConflict, status >= 500:
-		return nil, false, false, nil
-	case status == http.StatusOK:
-		return resp, false, true, nil
-	case status == http.StatusNoContent:
-		return nil, false, true, nil
-	case status == http.StatusGone:
-		return nil, true, true, nil
-	}
-	return nil, false, false, fmt.Errorf("%w: recv chunk %d: HTTP %d: %s", errReset, seq, status, bytes.TrimSpace(resp))
 }
 
 // errNoAnswer is a try that the relay did not answer (a transport failure, a 5xx, a 409): it
@@ -292,9 +224,12 @@ func (c *clientConn) pause(d time.Duration) bool {
 	}
 }
 
-func (c *clientConn) query(seq uint64, ack *uint64) url.Values {
+// query names the tunnel, the first chunk seq and, for a recv, the count n and the
+// acknowledgement.
+func (c *clientConn) query(seq, n uint64, ack *uint64) url.Values {
 	q := url.Values{"s": {c.id}, "q": {strconv.FormatUint(seq, 10)}}
 	if ack != nil {
+		q.Set("n", strconv.FormatUint(n, 10))
 		q.Set("a", strconv.FormatUint(*ack, 10))
 	}
 	return q
@@ -304,20 +239,13 @@ func (c *clientConn) query(seq uint64, ack *uint64) url.Values {
 func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	u := c.base + path
-	if q != nil {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, fmt.Errorf("relayhttp: request: %w", err)
-	}
+	var rd io.Reader
 	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
+		rd = bytes.NewReader(body)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.request(ctx, method, path, q, rd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("relayhttp: %s %s: %w", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxChunk+1))
@@ -325,4 +253,29 @@ func (c *clientConn) do(ctx context.Context, method, path string, q url.Values, 
 		return 0, nil, fmt.Errorf("relayhttp: %s %s: read answer: %w", method, path, err)
 	}
 	return resp.StatusCode, data, nil
+}
+
+// request makes one request and returns the answer, whose body the caller closes. A body that
+// is not a *bytes.Reader streams (chunked transfer coding).
+func (c *clientConn) request(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Response, error) {
+	u := c.base + path
+	if q != nil {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("relayhttp: request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+		// Every request is safe to repeat (a send names its chunks, an open that reached the CS
+		// twice leaves a tunnel that is swept): the key lets Go send it again on a fresh
+		// connection when a proxy closed the kept-alive one without saying so (tinyproxy does).
+		req.Header.Set("Idempotency-Key", path+"?"+q.Encode())
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("relayhttp: %s %s: %w", method, path, err)
+	}
+	return resp, nil
 }

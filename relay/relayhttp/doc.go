@@ -13,16 +13,25 @@
 //
 //   - the client sends POST /relay/v1/open with the 1B wire version; the CS answers the tunnel
 //     id (32 hex digits).
-//   - client→CS bytes: POST /relay/v1/send?s=ID&q=SEQ with a chunk as body; 204 when the CS
-//     holds it. Several sends are in flight at once; the CS reorders them by SEQ within a window.
-//   - CS→client bytes: GET /relay/v1/recv?s=ID&q=SEQ&a=ACK long-polls for chunk SEQ: 200 with
-//     the chunk, 204 when nothing came within the hold time (the client asks again, backing off
-//     while idle), 410 after the end of the stream. ACK says every chunk below it arrived, so
-//     the CS may forget them; until then it re-sends a chunk asked for again.
+//   - client→CS bytes: POST /relay/v1/send?s=ID&q=SEQ with a run of up to span chunks, SEQ
+//     first, as frames (4B big-endian length of the chunk, then the chunk), streamed: each
+//     chunk is written as soon as it is cut, and the body ends after span chunks or
+//     streamLinger without one; 204 when the CS holds them all (it takes each as it arrives).
+//     A failed run is sent again whole. Senders runs are in flight at once; the CS reorders
+//     chunks by number within a window.
+//   - CS→client bytes: GET /relay/v1/recv?s=ID&q=SEQ&n=N&a=ACK asks for up to N (≤ span)
+//     chunks from SEQ on: 200 streams them as frames, each as soon as it is due, ending after N
+//     or streamLinger after the last when nothing more came; 204 when nothing came within the
+//     hold time (the client asks again, backing off while idle); 410 after the end of the
+//     stream. ACK says every chunk below it arrived, so the CS may forget them; until then it
+//     sends a chunk asked for again. A client keeps Receivers such requests in flight, each
+//     for its own run of span chunks, so that one is waiting while another streams.
 //   - HEAD /relay/v1/ping answers 204: the cheap probe Guests and Hosts time for relay choice.
 //
 // A chunk is 1B flags (0x01 fin: the sender finished sending) + up to MaxChunkData bytes of
-// the TLS stream.
+// the TLS stream. Every request is safe to repeat, and says so (Idempotency-Key), so that a
+// proxy that closes kept-alive connections unannounced (tinyproxy) costs no failed request.
+// docs/http-fallback.md describes the protocol for operators.
 //
 // Inside the tunnel's TLS run, unchanged, the relay handshake (hello with the ticket, accepted,
 // paired or refused) and then the session stream, which is SSH end to end; the Server is a

@@ -58,13 +58,13 @@ func (f *fixture) openRaw(ctx context.Context, hc *http.Client) (*rawTunnel, err
 // send posts stream byte b as chunk seq and returns the status.
 func (rt *rawTunnel) send(ctx context.Context, seq uint64, b []byte) (int, error) {
 	status, _, err := rt.do(ctx, http.MethodPost, fmt.Sprintf("%s?s=%s&q=%d", PathSend, rt.id, seq),
-		frameChunk(0, b))
+		appendFrame(nil, 0, b))
 	return status, err
 }
 
 // recvFirst long-polls the CS's first chunk and returns the status.
 func (rt *rawTunnel) recvFirst(ctx context.Context) (int, error) {
-	status, _, err := rt.do(ctx, http.MethodGet, fmt.Sprintf("%s?s=%s&q=0&a=0", PathRecv, rt.id), nil)
+	status, _, err := rt.do(ctx, http.MethodGet, fmt.Sprintf("%s?s=%s&q=0&n=1&a=0", PathRecv, rt.id), nil)
 	return status, err
 }
 

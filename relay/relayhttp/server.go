@@ -27,6 +27,9 @@ const (
 	// limits may hold (halves in their handshake, being refused, waiting and spliced), so that
 	// the relay's fair admission of half-open tunnels, not this bound, decides who waits.
 	DefaultMaxTunnels = 2*relay.DefaultMaxHandshakes + relay.DefaultMaxPending + 2*relay.DefaultMaxLive
+	// streamLinger is how long a recv answer that carried a chunk waits for the next one before
+	// it ends: a proxy that holds an answer until its end delays a chunk by no more.
+	streamLinger = 50 * time.Millisecond
 	// acceptQueue bounds opened tunnels waiting for Accept.
 	acceptQueue = 256
 	// finishedLinger is how long an ended tunnel stays after its last request, so the client
@@ -275,43 +278,79 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, method string) (
 	return nil, "", 0
 }
 
+// send takes a run of chunks from seq on (frames; at most span), delivering each as it arrives.
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	t, _, seq := s.lookup(w, r, http.MethodPost)
 	if t == nil {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxChunk+1))
-	if err != nil {
-		return
+	body := io.LimitReader(r.Body, maxFrames)
+	for i := uint64(0); ; i++ {
+		c, err := readFrame(body)
+		switch {
+		case errors.Is(err, io.EOF) && i > 0:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case i == span && err == nil:
+			err = fmt.Errorf("%w: more than %d chunks in one request", ErrBadChunk, span)
+		case errors.Is(err, io.EOF):
+			err = fmt.Errorf("%w: no chunk", ErrBadChunk)
+		}
+		if err != nil {
+			if errors.Is(err, ErrBadChunk) {
+				s.logger().Info("relayhttp: refused a chunk", "remote", r.RemoteAddr, "err", err)
+				http.Error(w, err.Error(), http.StatusBadRequest)
+			}
+			return // else the request broke off: the client sends it again
+		}
+		if err := t.deliver(seq+i, c, r.Context().Done()); err != nil {
+			s.answer(w, err, http.StatusNoContent)
+			return
+		}
 	}
-	flags, data, err := openChunk(body)
-	if err != nil {
-		s.logger().Info("relayhttp: refused a chunk", "remote", r.RemoteAddr, "err", err)
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	err = t.deliver(seq, chunk{flags: flags, data: data}, r.Context().Done())
-	s.answer(w, err, http.StatusNoContent)
 }
 
+// recv answers up to n chunks from seq on, each written as soon as it is due: the first waits
+// up to the hold (204 when none came), each further one up to streamLinger, after which the
+// answer ends and the client asks for the rest.
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) {
 	t, _, seq := s.lookup(w, r, http.MethodGet)
 	if t == nil {
 		return
 	}
-	ack, err := parseSeq(r.URL.Query().Get("a"))
+	q := r.URL.Query()
+	ack, err := parseSeq(q.Get("a"))
+	var n uint64
+	if err == nil {
+		n, err = parseCount(q.Get("n"))
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	hold := time.Now().Add(orDefault(s.Hold, DefaultHold))
-	c, ok, err := t.chunkAt(seq, ack, hold, r.Context().Done())
-	if err != nil || !ok {
-		s.answer(w, err, http.StatusNoContent)
-		return
+	rc := http.NewResponseController(w)
+	for i := range n {
+		c, ok, err := t.chunkAt(seq+i, ack, hold, r.Context().Done())
+		if i == 0 && (err != nil || !ok) {
+			s.answer(w, err, http.StatusNoContent)
+			return
+		}
+		if err != nil || !ok {
+			return
+		}
+		if i == 0 {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.WriteHeader(http.StatusOK)
+		}
+		if _, err := w.Write(frameHead(c.flags, len(c.data))); err != nil {
+			return
+		}
+		if _, err := w.Write(c.data); err != nil || rc.Flush() != nil || c.flags&flagFin != 0 {
+			return
+		}
+		hold = time.Now().Add(streamLinger)
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(frameChunk(c.flags, c.data))
 }
 
 // answer writes the status of a stream error, or okStatus.

@@ -53,7 +53,8 @@ type stream struct {
 
 	inNext  uint64           // next inbound sequence number to append to ready
 	inEarly map[uint64]chunk // inbound chunks that arrived ahead of inNext
-	ready   []byte           // inbound bytes in order, not yet read
+	ready   [][]byte         // inbound bytes in order, not yet read: the chunks' data, unread
+	readyN  int              // bytes in ready
 	inFin   bool             // the peer finished sending
 
 	outBuf  []byte           // outbound bytes not yet cut
@@ -118,12 +119,8 @@ func (s *stream) Read(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	for {
 		switch {
-		case len(s.ready) > 0:
-			n := copy(p, s.ready)
-			s.ready = s.ready[n:]
-			if len(s.ready) == 0 {
-				s.ready = nil
-			}
+		case s.readyN > 0:
+			n := s.readReady(p)
 			s.notify()
 			return n, nil
 		case s.inFin:
@@ -137,6 +134,23 @@ func (s *stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// readReady copies inbound bytes into p from the chunks in order; call with mu held.
+func (s *stream) readReady(p []byte) int {
+	n := 0
+	for n < len(p) && len(s.ready) > 0 {
+		k := copy(p[n:], s.ready[0])
+		n += k
+		if s.ready[0] = s.ready[0][k:]; len(s.ready[0]) == 0 {
+			s.ready[0] = nil
+			s.ready = s.ready[1:]
+		}
+	}
+	if s.readyN -= n; s.readyN == 0 {
+		s.ready = nil
+	}
+	return n
 }
 
 // Write queues p for sending, waiting while the outbound buffer is full.
@@ -155,6 +169,12 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 		if room := maxOutBuf - len(s.outBuf); room > 0 {
 			k := min(room, len(p))
+			if cap(s.outBuf)-len(s.outBuf) < k {
+				// A fresh buffer, four times what it must hold (the chunks cut before keep the
+				// old one): a bulk writer fills a few large buffers, a typist small ones.
+				need := len(s.outBuf) + k
+				s.outBuf = append(make([]byte, 0, max(need, min(maxOutBuf, 4*need))), s.outBuf...)
+			}
 			s.outBuf = append(s.outBuf, p[:k]...)
 			p, n = p[k:], n+k
 			s.notify()
@@ -241,150 +261,4 @@ func (s *stream) SetWriteDeadline(t time.Time) error {
 	s.writeDL = t
 	s.notify()
 	return nil
-}
-
-// deliver takes inbound chunk seq, waiting (until done) while too many bytes are unread.
-// A chunk already taken is ignored; one beyond the window is errWindow.
-func (s *stream) deliver(seq uint64, c chunk, done <-chan struct{}) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.touched = time.Now()
-	for {
-		switch {
-		case s.failure != nil:
-			return s.failure
-		case seq < s.inNext || s.inFin:
-			return nil // a retransmission of what arrived already
-		case seq >= s.inNext+window:
-			return errWindow
-		case !s.authed && !s.closed && (seq != s.inNext || len(s.ready)+len(c.data) > preAuthBytes):
-			return errWindow // a half-open tunnel holds no more than its hello
-		case len(s.ready) < maxReady || s.closed:
-			s.inEarly[seq] = c
-			s.drainEarly()
-			return nil
-		}
-		if err := s.wait(time.Time{}, done); err != nil {
-			return err
-		}
-	}
-}
-
-// drainEarly moves contiguous early chunks into ready; call with mu held.
-func (s *stream) drainEarly() {
-	for {
-		c, ok := s.inEarly[s.inNext]
-		if !ok {
-			break
-		}
-		delete(s.inEarly, s.inNext)
-		s.inNext++
-		if !s.closed {
-			s.ready = append(s.ready, c.data...)
-		}
-		if c.flags&flagFin != 0 {
-			s.inFin = true
-			clear(s.inEarly)
-			break
-		}
-	}
-	s.notify()
-}
-
-// cutLocked cuts the next outbound chunk from outBuf; call with mu held when there is
-// something to cut (bytes, or a fin not yet cut).
-func (s *stream) cutLocked() (uint64, chunk) {
-	k := min(len(s.outBuf), MaxChunkData)
-	c := chunk{data: append([]byte(nil), s.outBuf[:k]...)}
-	s.outBuf = s.outBuf[k:]
-	if len(s.outBuf) == 0 {
-		s.outBuf = nil
-	}
-	if s.outFin && len(s.outBuf) == 0 {
-		c.flags |= flagFin
-		s.finCut = true
-	}
-	seq := s.outNext
-	s.outNext++
-	s.notify()
-	return seq, c
-}
-
-// canCut reports whether an outbound chunk is due; call with mu held.
-func (s *stream) canCut() bool {
-	return !s.finCut && (len(s.outBuf) > 0 || s.outFin)
-}
-
-// cutNext waits until an outbound chunk is due and cuts it (client side: the sender keeps it
-// until the CS took it). ok is false once fin was cut or the stream failed or done closed.
-func (s *stream) cutNext(done <-chan struct{}) (uint64, chunk, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		switch {
-		case s.failure != nil || s.finCut:
-			return 0, chunk{}, false
-		case s.canCut():
-			seq, c := s.cutLocked()
-			return seq, c, true
-		}
-		if s.wait(time.Time{}, done) != nil {
-			return 0, chunk{}, false
-		}
-	}
-}
-
-// chunkAt returns outbound chunk seq (CS side), cutting it when it is the next one, after
-// forgetting every chunk below ack. It waits until hold passes (ok false: nothing yet).
-func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) (chunk, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.touched = time.Now()
-	for ; s.acked < min(ack, s.outNext); s.acked++ {
-		delete(s.cut, s.acked)
-	}
-	for {
-		if c, ok := s.cut[seq]; ok {
-			return c, true, nil
-		}
-		switch {
-		case s.failure != nil:
-			return chunk{}, false, s.failure
-		case seq < s.acked || s.finCut && seq >= s.outNext:
-			return chunk{}, false, errGone
-		case seq >= s.acked+window:
-			return chunk{}, false, errWindow
-		case seq == s.outNext && s.canCut():
-			_, c := s.cutLocked()
-			s.cut[seq] = c
-			return c, true, nil
-		case !s.authed && s.held >= preAuthPolls:
-			return chunk{}, false, nil // a half-open tunnel holds no more long-polls than a client makes
-		}
-		s.held++
-		err := s.wait(hold, done)
-		s.held--
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return chunk{}, false, nil
-			}
-			return chunk{}, false, err
-		}
-	}
-}
-
-// idleSince reports when the tunnel last saw network activity, and when it ended (closed or
-// failed; zero while it goes on).
-func (s *stream) idleSince() (touched, ended time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.touched, s.ended
-}
-
-// inbound returns the next inbound sequence number (the client's acknowledgement) and
-// whether the peer finished.
-func (s *stream) inbound() (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.inNext, s.inFin
 }

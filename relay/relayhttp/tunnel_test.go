@@ -20,36 +20,52 @@ import (
 )
 
 func TestASessionThroughAProxyThatPassesOnlyPlainHTTPCarriesAMebibyteEachWay(t *testing.T) {
-	f := newFixture(t)
-	proxy := squidtest.Start(t)
-	hc := viaProxy(proxy.URL)
+	proxies := []struct {
+		name  string
+		start func(t *testing.T) *squidtest.Proxy
+	}{
+		{"squid", func(t *testing.T) *squidtest.Proxy { return squidtest.Start(t) }},
+		{"tinyproxy", func(t *testing.T) *squidtest.Proxy { return squidtest.StartTinyproxy(t, "") }},
+	}
+	for _, p := range proxies {
+		t.Run(p.name, func(t *testing.T) {
+			f := newFixture(t)
+			proxy := p.start(t)
+			hc := viaProxy(proxy.URL)
+			refusesConnect(t, hc, f.url)
 
-	// The proxy is as strict as promised: a CONNECT tunnel is refused.
-	req, err := http.NewRequest(http.MethodConnect, f.url, nil)
+			guest, host := f.pairOver(t, hc, "ses-"+p.name)
+			exchange(t, guest, host, mib)
+			guest.Close()
+			host.Close()
+			r := f.report(t)
+			if r.Reason != relay.EndClosed || r.BytesGuestToHost != mib || r.BytesHostToGuest != mib {
+				t.Fatalf("report %+v, want closed with %d bytes each way", r, mib)
+			}
+			if r.GuestTransport != "http" || r.HostTransport != "http" {
+				t.Fatalf("transports %q/%q, want http/http", r.GuestTransport, r.HostTransport)
+			}
+			if log := proxy.AccessLog(); !strings.Contains(log, PathSend) || !strings.Contains(log, PathRecv) {
+				t.Fatalf("the requests did not pass through %s; its log:\n%s", p.name, log)
+			}
+		})
+	}
+}
+
+// refusesConnect checks that the proxy hc goes through is as strict as promised: it refuses a
+// CONNECT tunnel to the relay at url.
+func refusesConnect(t *testing.T, hc *http.Client, url string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodConnect, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Host = strings.TrimPrefix(f.url, "http://")
+	req.Host = strings.TrimPrefix(url, "http://")
 	if resp, err := hc.Do(req); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Fatal("the proxy allowed CONNECT")
 		}
-	}
-
-	guest, host := f.pairOver(t, hc, "ses-squid")
-	exchange(t, guest, host, mib)
-	guest.Close()
-	host.Close()
-	r := f.report(t)
-	if r.Reason != relay.EndClosed || r.BytesGuestToHost != mib || r.BytesHostToGuest != mib {
-		t.Fatalf("report %+v, want closed with %d bytes each way", r, mib)
-	}
-	if r.GuestTransport != "http" || r.HostTransport != "http" {
-		t.Fatalf("transports %q/%q, want http/http", r.GuestTransport, r.HostTransport)
-	}
-	if log := proxy.AccessLog(); !strings.Contains(log, PathSend) || !strings.Contains(log, PathRecv) {
-		t.Fatalf("the requests did not pass through squid; access log:\n%s", log)
 	}
 }
 
@@ -99,7 +115,7 @@ func TestForgedAndMalformedRequestsAreRefused(t *testing.T) {
 		want               int
 	}{
 		{"open with a body too long", http.MethodPost, PathOpen, "\x02abc", http.StatusBadRequest},
-		{"open with the old version", http.MethodPost, PathOpen, "\x01", http.StatusBadRequest},
+		{"open with an old version", http.MethodPost, PathOpen, "\x02", http.StatusBadRequest},
 		{"send to no tunnel", http.MethodPost, PathSend + "?s=" + strings.Repeat("0", 32) + "&q=0", "x", http.StatusNotFound},
 		{"send with a bad id", http.MethodPost, PathSend + "?s=XYZ&q=0", "x", http.StatusBadRequest},
 		{"recv with a bad seq", http.MethodGet, PathRecv + "?s=" + strings.Repeat("0", 32) + "&q=-1&a=0", "", http.StatusBadRequest},

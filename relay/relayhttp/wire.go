@@ -2,9 +2,11 @@ package relayhttp
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -18,8 +20,9 @@ const (
 
 // Wire limits and sizes, in bytes unless named otherwise.
 const (
-	// WireVersion is the body of an open request.
-	WireVersion = 2
+	// WireVersion is the body of an open request. Version 3 carries a run of chunks per send
+	// request and per recv answer (frames); version 2 carried one.
+	WireVersion = 3
 	// MaxChunkData is the most stream bytes one chunk carries: large, so that a bulk transfer
 	// costs few requests (a proxy such as tinyproxy opens one upstream connection per request).
 	MaxChunkData = 128 << 10
@@ -30,7 +33,14 @@ const (
 	// idLen is the tunnel id in bytes (sent as 2*idLen hex digits).
 	idLen = 16
 	// window is how many chunks past the last contiguous one either side accepts.
-	window = 16
+	window = 32
+	// span is the most chunks one send request or one recv answer carries: half the window, so
+	// that two requests in flight each way never reach past it.
+	span = window / 2
+	// frameHeader is the length prefix of a frame: the chunk body's length, 4 bytes big-endian.
+	frameHeader = 4
+	// maxFrames is the largest body of frames: span full chunks.
+	maxFrames = span * (frameHeader + maxChunk)
 )
 
 // Chunk flags.
@@ -61,6 +71,44 @@ func openChunk(body []byte) (byte, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: unknown flags 0x%02x", ErrBadChunk, body[0])
 	}
 	return body[0], body[1:], nil
+}
+
+// appendFrame appends one frame to b: the chunk body's length (4 bytes, big-endian), the flags
+// byte, then the stream bytes.
+func appendFrame(b []byte, flags byte, data []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(1+len(data)))
+	return append(append(b, flags), data...)
+}
+
+// frameHead renders the part of a frame before its n stream bytes: the length and the flags.
+func frameHead(flags byte, n int) []byte {
+	return append(binary.BigEndian.AppendUint32(make([]byte, 0, frameHeader+1), uint32(1+n)), flags)
+}
+
+// readFrame reads one frame of a run (a send request's body, a recv answer): io.EOF at the end
+// of the run, io.ErrUnexpectedEOF inside a frame, and errors wrapping ErrBadChunk for a frame
+// that is not one. The chunk's data is freshly allocated.
+func readFrame(r io.Reader) (chunk, error) {
+	var head [frameHeader]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return chunk{}, err
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if n < 1 || n > maxChunk {
+		return chunk{}, fmt.Errorf("%w: frame of %d bytes", ErrBadChunk, n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return chunk{}, err
+	}
+	flags, data, err := openChunk(body)
+	if err != nil {
+		return chunk{}, err
+	}
+	return chunk{flags: flags, data: data}, nil
 }
 
 // parseOpen checks an open request body: the wire version.
@@ -102,6 +150,15 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
+// parseCount parses a recv's count of chunks: 1 to span.
+func parseCount(s string) (uint64, error) {
+	n, err := parseSeq(s)
+	if err != nil || n < 1 || n > span {
+		return 0, fmt.Errorf("%w: count %q, want 1 to %d", ErrBadRequest, s, span)
+	}
+	return n, nil
+}
+
 // PinTLS returns a copy of base (nil: an empty config) that both ends of a tunnel run: TLS 1.2
 // with ECDHE and AES-256-GCM only (TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 or
 // TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, as the CS's certificate key is). TLS 1.3 would be
@@ -117,5 +174,7 @@ func PinTLS(base *tls.Config) *tls.Config {
 	c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
 	c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
 	c.NextProtos = nil
+	// Full records from the start: every record costs a frame's share of a request.
+	c.DynamicRecordSizingDisabled = true
 	return c
 }

@@ -3,6 +3,9 @@ package relayhttp
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
 	"testing"
 )
 
@@ -67,5 +70,63 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("parseID changed %q to %q", id, got)
 		}
 		_, _ = parseSeq(seq)
+		if n, err := parseCount(seq); err == nil && (n < 1 || n > span) {
+			t.Fatalf("parseCount accepted %q as %d", seq, n)
+		}
+	})
+}
+
+func TestFramesCarryRunsOfChunksAndRefuseWhatIsNotOne(t *testing.T) {
+	run := appendFrame(appendFrame(nil, 0, []byte("abc")), flagFin, nil)
+	r := bytes.NewReader(run)
+	for i, want := range []chunk{{0, []byte("abc")}, {flagFin, []byte{}}} {
+		got, err := readFrame(r)
+		if err != nil || got.flags != want.flags || !bytes.Equal(got.data, want.data) {
+			t.Fatalf("frame %d = %+v, %v; want %+v", i, got, err, want)
+		}
+	}
+	if _, err := readFrame(r); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the run: %v, want io.EOF", err)
+	}
+	cases := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"empty frame", []byte{0, 0, 0, 0}, ErrBadChunk},
+		{"too long", binary.BigEndian.AppendUint32(nil, maxChunk+1), ErrBadChunk},
+		{"unknown flag", appendFrame(nil, 0x80, nil), ErrBadChunk},
+		{"cut in its length", []byte{0, 0}, io.ErrUnexpectedEOF},
+		{"cut in its body", appendFrame(nil, 0, []byte("abc"))[:6], io.ErrUnexpectedEOF},
+	}
+	for _, tc := range cases {
+		if _, err := readFrame(bytes.NewReader(tc.body)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if head := frameHead(flagFin, 3); !bytes.Equal(append(head, "abc"...), appendFrame(nil, flagFin, []byte("abc"))) {
+		t.Fatalf("frameHead = %x", head)
+	}
+}
+
+func FuzzReadFrames(f *testing.F) {
+	f.Add(appendFrame(appendFrame(nil, 0, []byte("data")), flagFin, nil))
+	f.Add([]byte{0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := bytes.NewReader(body)
+		var again []byte
+		for {
+			c, err := readFrame(r)
+			if err != nil {
+				break
+			}
+			if c.flags&^flagFin != 0 || len(c.data) > MaxChunkData {
+				t.Fatalf("accepted flags %x with %d bytes", c.flags, len(c.data))
+			}
+			again = appendFrame(again, c.flags, c.data)
+		}
+		if !bytes.HasPrefix(body, again) {
+			t.Fatalf("the frames read do not render back to the input")
+		}
 	})
 }
