@@ -58,6 +58,12 @@ type Session struct {
 	BytesDown      int64      `json:"bytes_down"`
 	EndReason      string     `json:"end_reason,omitempty"`
 	Live           bool       `json:"live"`
+	// MaxDurationSeconds is the decision's max_duration_seconds obligation: the relay and the
+	// Host cut the session that long after StartedAt; 0 means no limit, absent unknown.
+	MaxDurationSeconds *int64 `json:"max_duration_seconds,omitempty"`
+	// EndsAt is when the relay and the Host cut the session; absent when nothing does (or
+	// unknown).
+	EndsAt *time.Time `json:"ends_at,omitempty"`
 }
 
 // LockRequest asks for a lock on exactly one of User, Host (by name) or Session.

@@ -77,8 +77,15 @@ func (c *Console) readMaxDuration(r *http.Request, u user, decisionID string) ti
 	return time.Duration(secs) * time.Second
 }
 
-// limitOf is a live session's end; reads is the page's budget of decision records to read.
+// limitOf is a live session's end: the one the API gives, or, for a session recorded before
+// the store kept it, its decision's; reads is the page's budget of decision records to read.
 func (c *Console) limitOf(r *http.Request, u user, s api.Session, reads *int) sessionLimit {
+	if s.MaxDurationSeconds != nil {
+		if s.EndsAt == nil {
+			return sessionLimit{Known: true}
+		}
+		return sessionLimit{Ends: *s.EndsAt, Known: true}
+	}
 	d, ok, pending := c.maxDuration(r, u, s, reads)
 	if !ok {
 		return sessionLimit{Pending: pending}

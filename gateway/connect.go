@@ -156,6 +156,7 @@ func (s *Server) prepareGrant(a *connectAttempt) {
 	a.session = &store.Session{
 		ID: g.resp.SessionID, DecisionID: a.decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
 		RelayID: a.choice.relay.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
+		MaxDuration: max(a.result.Decision.Obligations.MaxDuration(), 0),
 	}
 }
 

@@ -102,10 +102,23 @@ func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
 		t.Errorf("host ticket claims = %+v", hostClaims)
 	}
 
-	// The session is recorded.
+	// The session is recorded, with the maximum duration the relay and the Host enforce, and
+	// the API says when it ends.
 	sess, err := w.store.GetSession(context.Background(), resp.SessionID)
 	if err != nil || sess.DecisionID != resp.DecisionID || sess.RelayID != "cs-eu-1" {
 		t.Errorf("session = %+v, %v", sess, err)
+	}
+	if want := claims.Obligations.MaxDuration(); want <= 0 || sess.MaxDuration != want {
+		t.Errorf("session's maximum duration = %v, want the obligation's %v", sess.MaxDuration, want)
+	}
+	dave := w.login(t, "dave@example.com", "")
+	var view api.Session
+	if err := w.call(dave, http.MethodGet, api.PathSessions+"/"+resp.SessionID, nil, &view); err != nil {
+		t.Fatal(err)
+	}
+	if view.MaxDurationSeconds == nil || *view.MaxDurationSeconds != claims.Obligations.MaxDurationSeconds ||
+		view.EndsAt == nil || !view.EndsAt.Equal(view.StartedAt.Add(claims.Obligations.MaxDuration())) {
+		t.Errorf("the API's session = %+v, want it to end %v after its start", view, claims.Obligations.MaxDuration())
 	}
 }
 

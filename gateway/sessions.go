@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
@@ -104,11 +105,22 @@ func (s *Server) storeUnavailable(w http.ResponseWriter, what string, err error)
 	writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
 }
 
+// sessionView is a stored session as the API shows it, with its end when its maximum
+// duration sets one.
 func sessionView(s store.Session) api.Session {
-	return api.Session{
+	v := api.Session{
 		ID: s.ID, DecisionID: s.DecisionID, Subject: s.Subject, HostID: s.HostID, HostName: s.HostName, RelayID: s.RelayID,
 		Transport: s.Transport, Encryption: s.Encryption, Channels: s.Channels, ChannelsOpened: s.ChannelsOpened,
 		StartedAt: s.StartedAt, EndedAt: s.EndedAt, BytesUp: s.BytesUp, BytesDown: s.BytesDown, EndReason: s.EndReason,
 		Live: s.EndedAt == nil,
 	}
+	if s.MaxDuration >= 0 {
+		secs := int64(s.MaxDuration / time.Second)
+		v.MaxDurationSeconds = &secs
+	}
+	if s.MaxDuration > 0 {
+		ends := s.StartedAt.Add(s.MaxDuration)
+		v.EndsAt = &ends
+	}
+	return v
 }

@@ -50,6 +50,10 @@ type Session struct {
 	EndReason string
 	// ChannelsOpened counts the channels the Guest opened, as the Host reported.
 	ChannelsOpened int64
+	// MaxDuration is how long after StartedAt the relay and the Host cut the session (the
+	// decision's max_duration_seconds obligation): 0 means no limit, a negative value unknown
+	// (a session recorded before the store kept it).
+	MaxDuration time.Duration
 }
 
 // SessionFilter selects sessions; zero fields match everything.
@@ -70,17 +74,20 @@ type SessionFilter struct {
 
 // sessionColumns lists sessions' columns in scanSession's order.
 const sessionColumns = "id, decision_id, subject, host_id, relay_id, transport, encryption, channels," +
-	" started_at, ended_at, bytes_up, bytes_down, end_reason, host_name, channels_opened"
+	" started_at, ended_at, bytes_up, bytes_down, end_reason, host_name, channels_opened, max_duration_seconds"
 
 // scanSession reads one sessions row.
 func scanSession(r rowScanner) (Session, error) {
 	var s Session
 	var channels string
+	var maxSeconds int64
 	err := r.Scan(&s.ID, &s.DecisionID, &s.Subject, &s.HostID, &s.RelayID, &s.Transport, &s.Encryption, &channels,
-		scanTime(&s.StartedAt), scanNullTime(&s.EndedAt), &s.BytesUp, &s.BytesDown, &s.EndReason, &s.HostName, &s.ChannelsOpened)
+		scanTime(&s.StartedAt), scanNullTime(&s.EndedAt), &s.BytesUp, &s.BytesDown, &s.EndReason, &s.HostName, &s.ChannelsOpened,
+		&maxSeconds)
 	if err != nil {
 		return s, err
 	}
+	s.MaxDuration = time.Duration(maxSeconds) * time.Second
 	s.Channels, err = decodeList(channels)
 	return s, err
 }
@@ -104,7 +111,7 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 }
 
 // sessionArgCount is how many arguments one session's row takes (sessionArgs).
-const sessionArgCount = 15
+const sessionArgCount = 16
 
 // sessionArgs validates s and encodes it as the INSERT's arguments, in sessionColumns' order.
 func (db *DB) sessionArgs(s Session) ([]any, error) {
@@ -122,8 +129,12 @@ func (db *DB) sessionArgs(s Session) ([]any, error) {
 	if s.EndedAt != nil {
 		ended = db.d.timeArg(*s.EndedAt)
 	}
+	maxSeconds := int64(-1)
+	if s.MaxDuration >= 0 {
+		maxSeconds = int64(s.MaxDuration / time.Second)
+	}
 	return []any{s.ID, s.DecisionID, s.Subject, s.HostID, s.RelayID, s.Transport, s.Encryption, channels,
-		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason, s.HostName, s.ChannelsOpened}, nil
+		db.d.timeArg(s.StartedAt), ended, s.BytesUp, s.BytesDown, s.EndReason, s.HostName, s.ChannelsOpened, maxSeconds}, nil
 }
 
 // EndSession records the end of a live session. It is idempotent: the first end's time and

@@ -47,7 +47,7 @@ func testSessions(t *testing.T, dsn string) {
 	s1 := Session{ID: "s1", DecisionID: "d1", Subject: "alice@example.com", HostID: "id-db-1", RelayID: "cs-eu-1",
 		Transport: "tcp", Encryption: "very_high", Channels: []string{"shell", "exec"}, StartedAt: at(0)}
 	s2 := Session{ID: "s2", DecisionID: "d2", Subject: "bob@example.com", HostID: "id-web-1", RelayID: "cs-eu-1",
-		Transport: "http", Encryption: "very_high", Channels: []string{"shell"}, StartedAt: at(time.Minute)}
+		Transport: "http", Encryption: "very_high", Channels: []string{"shell"}, StartedAt: at(time.Minute), MaxDuration: 8 * time.Hour}
 	for _, s := range []Session{s1, s2} {
 		if err := db.CreateSession(ctx, s); err != nil {
 			t.Fatalf("CreateSession %s: %v", s.ID, err)

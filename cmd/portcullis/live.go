@@ -76,8 +76,11 @@ func printSessions(w io.Writer, ss []api.Session) error {
 	fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tRELAY\tSTARTED\tENDED\tUP\tDOWN\tREASON")
 	for _, s := range ss {
 		ended := "live"
-		if s.EndedAt != nil {
+		switch {
+		case s.EndedAt != nil:
 			ended = s.EndedAt.Format(time.RFC3339)
+		case s.EndsAt != nil:
+			ended = "live, cut at " + s.EndsAt.Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ID, s.Subject, s.HostName, s.RelayID,
 			s.StartedAt.Format(time.RFC3339), ended, s.BytesUp, s.BytesDown, s.EndReason)
