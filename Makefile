@@ -86,12 +86,13 @@ DIST    := $(GO) -C scripts/dist run . -repo $(CURDIR) -version $(VERSION) -comm
 dist:
 	$(DIST) -out $(CURDIR)/dist -platforms "$(PLATFORMS)" -deb "amd64 arm64"
 
-# test-deb tests scripts/dist, builds the linux/amd64 packages only, and installs, checks and
-# purges them on this machine (scripts/test-deb.sh; needs root, as CI runs).
-test-deb:
+# test-deb tests scripts/dist, packs the binary make build made into the linux/amd64 packages
+# only (a release build's -trimpath and static link would compile everything again), and
+# installs, checks and purges them on this machine (scripts/test-deb.sh; needs root, as CI runs).
+test-deb: build
 	$(GO) -C scripts/dist vet ./...
 	$(GO) -C scripts/dist test -count=1 ./...
-	$(DIST) -out $(CURDIR)/bin/dist-test -platforms linux/amd64 -deb amd64 -archives=false
+	$(DIST) -out $(CURDIR)/bin/dist-test -platforms linux/amd64 -deb amd64 -archives=false -bin $(CURDIR)/$(BIN)
 	./scripts/test-deb.sh bin/dist-test
 
 # fuzz runs every fuzz target for FUZZTIME each. make test gives each a count of inputs

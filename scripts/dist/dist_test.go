@@ -23,6 +23,8 @@ func TestParseFlags(t *testing.T) {
 		{"deb without its platform", []string{"-platforms", "darwin/arm64", "-deb", "amd64"}, "needs linux/amd64"},
 		{"bad date", []string{"-date", "yesterday"}, "-date"},
 		{"stray argument", []string{"extra"}, "unexpected arguments"},
+		{"a binary for one platform", []string{"-platforms", "linux/amd64", "-deb", "amd64", "-bin", "bin/portcullis"}, ""},
+		{"a binary for two platforms", []string{"-bin", "bin/portcullis"}, "exactly one platform"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,8 @@ type options struct {
 	platforms []platform
 	debArches []string
 	archives  bool
+	// bin, when set, is a binary already built for the one platform, packed instead of building.
+	bin string
 }
 
 func main() {
@@ -57,6 +59,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&platforms, "platforms", "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64", "GOOS/GOARCH pairs to build, space-separated")
 	fs.StringVar(&debArches, "deb", "amd64 arm64", "Linux architectures to build .deb packages for, space-separated (\"\" for none)")
 	fs.BoolVar(&o.archives, "archives", true, "write an archive per platform")
+	fs.StringVar(&o.bin, "bin", "", "pack this binary, already built for the one platform in -platforms, instead of building one (make test-deb: the binary make build made, which shares the tests' build cache)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -78,6 +81,9 @@ func parseFlags(args []string) (options, error) {
 			return o, err
 		}
 		o.platforms = append(o.platforms, pl)
+	}
+	if o.bin != "" && len(o.platforms) != 1 {
+		return o, fmt.Errorf("-bin packs one binary: -platforms must name exactly one platform, not %d", len(o.platforms))
 	}
 	o.debArches = strings.Fields(debArches)
 	for _, a := range o.debArches {
@@ -101,7 +107,10 @@ func run(ctx context.Context, o options) error {
 	}
 	var written []string
 	for _, p := range o.platforms {
-		bin, err := build(ctx, repo, o, p)
+		bin, err := o.bin, error(nil)
+		if bin == "" {
+			bin, err = build(ctx, repo, o, p)
+		}
 		if err != nil {
 			return err
 		}
