@@ -19,7 +19,8 @@ const cpRuns = 3
 // measureCopy times `portcullis cp` (SFTP) and `portcullis exec cat` moving the same file to
 // and from the bench Host (on this machine, so both sides are local paths), in interleaved
 // rounds, and records MB/s and cp's share of exec cat's rate each way (target ≥ 90 %). Every
-// figure includes the session's set-up, the same for both tools.
+// figure includes the session's set-up, the same for both tools; the Guest's and the Host's CPU per MB
+// (load-independent) show where the time goes.
 func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int) error {
 	// The Host runs commands as its own local user: the files live in a directory it may
 	// write, outside the suite's private working directory.
@@ -69,15 +70,26 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 			return guest("cp", src, hostName+":"+dst), dst, nil
 		}},
 	}
-	samples, cpu := map[string][]float64{}, map[string][]float64{}
+	samples, cpu, hostCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	perMB := func(d time.Duration) float64 { return d.Seconds() * 1e3 / (float64(size) / 1e6) }
 	for range runs {
 		for _, w := range ways {
+			// The Host's CPU counts its whole process tree: exec's cat (waited for) included.
+			before, err := treeCPU(st.host.Pid())
+			if err != nil {
+				return err
+			}
 			rate, guestCPU, err := timeTransfer(w.cmd, size)
 			if err != nil {
 				return fmt.Errorf("%s: %w", w.name, err)
 			}
+			after, err := treeCPU(st.host.Pid())
+			if err != nil {
+				return err
+			}
 			samples[w.name] = append(samples[w.name], rate)
-			cpu[w.name] = append(cpu[w.name], guestCPU.Seconds()*1e3/(float64(size)/1e6))
+			cpu[w.name] = append(cpu[w.name], perMB(guestCPU))
+			hostCPU[w.name] = append(hostCPU[w.name], perMB(after-before))
 		}
 	}
 	rates := map[string]float64{}
@@ -89,6 +101,9 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 		c := cpu[w.name]
 		slices.Sort(c)
 		r.add("cp", w.name+"_guest_cpu", c[len(c)/2], "ms/MB")
+		h := hostCPU[w.name]
+		slices.Sort(h)
+		r.add("cp", w.name+"_host_cpu", h[len(h)/2], "ms/MB")
 	}
 	for _, way := range []string{"download", "upload"} {
 		share := r.ratio("cp", "cp/exec_cat_"+way, rates["cp_"+way], rates["exec_cat_"+way])

@@ -32,11 +32,13 @@ func newSFTPServerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Each reply is written whole, so that a data reply travels in one SSH packet.
+			// Each reply is written whole, so that a data reply travels in one SSH packet, and the
+			// status replies of an upload travel together.
+			in, out := endpoint.SFTPServerPipe(os.Stdin, os.Stdout)
 			server, err := sftp.NewServer(struct {
 				io.Reader
 				io.WriteCloser
-			}{os.Stdin, endpoint.WholeSFTPPackets(os.Stdout)})
+			}{in, out})
 			if err != nil {
 				return err
 			}

@@ -50,7 +50,7 @@ type pair struct {
 }
 
 // connect runs host.ServeSSH and Handshake over loopback TCP.
-func connect(t *testing.T, ctx context.Context, scfg host.SSHConfig, ccfg SSHConfig) pair {
+func connect(t testing.TB, ctx context.Context, scfg host.SSHConfig, ccfg SSHConfig) pair {
 	t.Helper()
 	conn, served := sshtest.Loopback(t, func(c net.Conn) error { return host.ServeSSH(ctx, c, scfg) })
 	client, err := Handshake(conn, ccfg)
@@ -61,7 +61,7 @@ func connect(t *testing.T, ctx context.Context, scfg host.SSHConfig, ccfg SSHCon
 }
 
 // connected is connect for a handshake that must succeed.
-func connected(t *testing.T, f *fixture) *ssh.Client {
+func connected(t testing.TB, f *fixture) *ssh.Client {
 	t.Helper()
 	p := connect(t, t.Context(), f.serverConfig(), f.clientConfig(t, f.Cert(t, nil)))
 	if p.clientErr != nil {

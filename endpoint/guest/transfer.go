@@ -67,7 +67,10 @@ type Copier struct {
 
 // NewCopier starts the SFTP subsystem on c; close the Copier's Client when done. Each request
 // carries at most endpoint.SFTPPacketMax bytes of data and is written whole, so that it
-// travels in one SSH packet.
+// travels in one SSH packet. The size is also the Host's: pkg/sftp uses one size for reads and
+// writes, a Host answers a read with at most 32 KiB, and pkg/sftp's concurrent reads take a
+// short answer for the whole chunk (the file arrives with holes cut out), so a larger size
+// needs the Host to say it reads that much.
 func NewCopier(c *ssh.Client, recursive bool, progress Progress) (*Copier, error) {
 	client, err := newSFTPClient(c)
 	if err != nil {

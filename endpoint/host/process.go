@@ -134,11 +134,13 @@ func (s *session) launchSFTP() error {
 	if s.srv.cfg.Account != nil && s.srv.cfg.Account.Switch {
 		return fmt.Errorf("host: %w: sftp as %s needs an sftp server program", access.ErrRequestRefused, s.srv.cfg.Account.Name)
 	}
-	// Each reply is written whole, so that a data reply travels in one SSH packet.
+	// Each reply is written whole, so that a data reply travels in one SSH packet, and the
+	// status replies of an upload travel together.
+	in, out := endpoint.SFTPServerPipe(s.ch, s.ch)
 	server, err := sftp.NewServer(struct {
 		io.Reader
 		io.WriteCloser
-	}{s.ch, endpoint.WholeSFTPPackets(s.ch)}, sftp.WithServerWorkingDirectory(s.srv.dir))
+	}{in, out}, sftp.WithServerWorkingDirectory(s.srv.dir))
 	if err != nil {
 		return fmt.Errorf("host: %w: start sftp: %w", access.ErrRequestRefused, err)
 	}

@@ -19,7 +19,7 @@ var errServeHung = errors.New("the server did not return")
 // Loopback runs serve on the one connection accepted by a loopback TCP listener and returns
 // the client's end of that connection and serve's result (which waits for it, at most
 // Timeout). The test fails when serve is still running Timeout after the test ends.
-func Loopback(t *testing.T, serve func(net.Conn) error) (net.Conn, func() error) {
+func Loopback(t testing.TB, serve func(net.Conn) error) (net.Conn, func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
