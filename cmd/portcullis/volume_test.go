@@ -18,8 +18,9 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// volumeRecords is how many decision records the volume test reads back in one query.
-const volumeRecords = 100_000
+// volumeRecords is how many decision records the volume test reads back in one query: 50
+// times the CM's largest page, and more bytes (about 80 MB) than maxVolumeHeap.
+const volumeRecords = 50_000
 
 // volumeInput is a recorded connect input of about 1.3 KB, the size of a real one with its
 // relay candidates: alice of ops, with MFA, asks for a shell on a production Host.
@@ -152,6 +153,7 @@ func TestLogsQueryStreamsEveryRecordOfALargeLog(t *testing.T) {
 		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cm := startTestCM(t, dsn(t))
 			newest := time.Now().Add(-time.Hour)
 			start := time.Now()
