@@ -20,8 +20,8 @@ const (
 
 // Wire limits and sizes, in bytes unless named otherwise.
 const (
-	// WireVersion is the body of an open request. Version 4 carries runs of up to 32 chunks
-	// (4 MiB) in a window of 64; version 3 carried runs of 16 in a window of 32, version 2 one
+	// WireVersion is the body of an open request. Version 4 carries runs of up to 64 chunks
+	// (8 MiB) in a window of 128; version 3 carried runs of 16 in a window of 32, version 2 one
 	// chunk per request.
 	WireVersion = 4
 	// MaxChunkData is the most stream bytes one chunk carries: large, so that a bulk transfer
@@ -33,11 +33,11 @@ const (
 	openLen = 1
 	// idLen is the tunnel id in bytes (sent as 2*idLen hex digits).
 	idLen = 16
-	// window is how many chunks past the last contiguous one either side accepts: 8 MiB, so
-	// that each of the requests in flight carries a run of 4 MiB. Behind a proxy that opens an
+	// window is how many chunks past the last contiguous one either side accepts: 16 MiB, so
+	// that each of the requests in flight carries a run of 8 MiB. Behind a proxy that opens an
 	// upstream connection and syncs its log per request (tinyproxy), a request costs
 	// milliseconds however small it is: the larger the run, the fewer of them per MB.
-	window = 64
+	window = 128
 	// span is the most chunks one send request or one recv answer carries: the window shared by
 	// the requests in flight each way, so that together they never reach past it.
 	span = window / Receivers
