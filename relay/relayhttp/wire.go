@@ -20,9 +20,10 @@ const (
 
 // Wire limits and sizes, in bytes unless named otherwise.
 const (
-	// WireVersion is the body of an open request. Version 3 carries a run of chunks per send
-	// request and per recv answer (frames); version 2 carried one.
-	WireVersion = 3
+	// WireVersion is the body of an open request. Version 4 carries runs of up to 64 chunks
+	// (8 MiB) in a window of 128; version 3 carried runs of 16 in a window of 32, version 2 one
+	// chunk per request.
+	WireVersion = 4
 	// MaxChunkData is the most stream bytes one chunk carries: large, so that a bulk transfer
 	// costs few requests (a proxy such as tinyproxy opens one upstream connection per request).
 	MaxChunkData = 128 << 10
@@ -32,11 +33,14 @@ const (
 	openLen = 1
 	// idLen is the tunnel id in bytes (sent as 2*idLen hex digits).
 	idLen = 16
-	// window is how many chunks past the last contiguous one either side accepts.
-	window = 32
-	// span is the most chunks one send request or one recv answer carries: half the window, so
-	// that two requests in flight each way never reach past it.
-	span = window / 2
+	// window is how many chunks past the last contiguous one either side accepts: 16 MiB, so
+	// that each of the requests in flight carries a run of 8 MiB. Behind a proxy that opens an
+	// upstream connection and syncs its log per request (tinyproxy), a request costs
+	// milliseconds however small it is: the larger the run, the fewer of them per MB.
+	window = 128
+	// span is the most chunks one send request or one recv answer carries: the window shared by
+	// the requests in flight each way, so that together they never reach past it.
+	span = window / Receivers
 	// frameHeader is the length prefix of a frame: the chunk body's length, 4 bytes big-endian.
 	frameHeader = 4
 	// maxFrames is the largest body of frames: span full chunks.
