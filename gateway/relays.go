@@ -42,13 +42,23 @@ type relayRegistry struct {
 	alive map[string]bool
 	// reconciled is when each relay's session list was last compared with the records.
 	reconciled map[string]time.Time
+	// heard is when each relay's last report reached this CM, before the store recorded it: a
+	// store slow to commit (a stalled disk) must not make a relay that reports look lost.
+	heard map[string]time.Time
 	// replies holds the encoded answer to a heartbeat, by the Host's tenant, made from relays
 	// (heartbeatReply); it goes with them.
 	replies map[string][]byte
 }
 
 func newRelayRegistry() *relayRegistry {
-	return &relayRegistry{alive: map[string]bool{}, reconciled: map[string]time.Time{}}
+	return &relayRegistry{alive: map[string]bool{}, reconciled: map[string]time.Time{}, heard: map[string]time.Time{}}
+}
+
+// heardFrom notes that a report of the relay reached this CM at now.
+func (rr *relayRegistry) heardFrom(id string, now time.Time) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.heard[id] = now
 }
 
 // registered notes that the relay reported to this CM.
@@ -77,14 +87,18 @@ func (rr *relayRegistry) reconcileDue(id string, now time.Time, every time.Durat
 	return true
 }
 
-// lost returns the relays this CM saw alive whose last report (in the shared store) is older
-// than stale, and forgets them.
+// lost returns the relays this CM saw alive whose last report (in the shared store, or the
+// last to reach this CM if later) is older than stale, and forgets them.
 func (rr *relayRegistry) lost(all []store.Relay, now time.Time, stale time.Duration) []string {
 	rr.mu.Lock()
 	defer rr.mu.Unlock()
 	var out []string
 	for _, rel := range all {
-		if rr.alive[rel.ID] && now.Sub(rel.LastSeen) > stale {
+		last := rel.LastSeen
+		if h := rr.heard[rel.ID]; h.After(last) {
+			last = h
+		}
+		if rr.alive[rel.ID] && now.Sub(last) > stale {
 			out = append(out, rel.ID)
 			delete(rr.alive, rel.ID)
 		}
@@ -130,6 +144,7 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.relays.heardFrom(id, s.cfg.Now())
 	if req.Addr == "" {
 		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "relay addr is required"})
 		return

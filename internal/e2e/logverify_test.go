@@ -58,7 +58,8 @@ func TestAReviewerVerifiesTheLogOfflineAndFindsATamperedRecord(t *testing.T) {
 		t.Fatalf("verify the untouched log: exit %d\n%s", code, out)
 	}
 
-	db, err := sql.Open("sqlite", strings.TrimPrefix(c.StoreDSN(), "sqlite:"))
+	// The CM writes meanwhile: wait for its lock as the CM's own connections do.
+	db, err := sql.Open("sqlite", strings.TrimPrefix(c.StoreDSN(), "sqlite:")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

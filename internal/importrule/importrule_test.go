@@ -48,8 +48,9 @@ func rules() []rule {
 		// The CM's decision-log shipper reads the store and speaks the API's event format only.
 		{"gateway/logship", libs("api/...", "store/...")},
 		// The web console, served by the CM through an interface it declares: it calls the API
-		// in-process and checks the log's proofs, never the store.
-		{"console", libs("api/...", "identity/...", "policy/...", "translog/...", "console/...")},
+		// in-process and checks the log's proofs; the store only holds its sign-in sessions,
+		// which every replica must know.
+		{"console", libs("api/...", "identity/...", "policy/...", "translog/...", "store/...", "console/...")},
 		// The two ends: what both share (endpoint), the Guest, and the Host with its own
 		// schemes. The Guest never imports the Host side, so it does not link the policy engine.
 		{"endpoint", libs("api/...", "certs/...", "ticket/...", "relay/...")},
