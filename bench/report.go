@@ -67,6 +67,8 @@ type Report struct {
 	Ratios      []Figure `json:"ratios"`
 	Targets     []Target `json:"targets"`
 	Failures    []string `json:"failures,omitempty"`
+	// Notes say what was measured but could not be compared, and why.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // add records a figure; a value that is not a finite number is recorded as a failure.
@@ -113,6 +115,11 @@ func (r *Report) target(name string, value float64, op Comparison, threshold flo
 		return
 	}
 	r.Targets = append(r.Targets, Target{Name: name, Value: value, Op: op, Threshold: threshold, Unit: unit, Pass: meets(value, op, threshold)})
+}
+
+// notef records why a comparison was left out although its figures were measured.
+func (r *Report) notef(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
 // fail records a measurement that could not be taken.
@@ -202,6 +209,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nnote: %s\n", n)
 	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "\nnot measured: %s\n", f)

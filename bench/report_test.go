@@ -74,11 +74,12 @@ func TestReportRoundTripsAndPrintsPassAndFail(t *testing.T) {
 	if r.Passed() {
 		t.Fatal("a report with a failed target passed")
 	}
+	r.notef("throughput: no CPU ratio")
 	var out strings.Builder
 	if err := r.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| throughput | portcullis", "1.20", "PASS", "FAIL", "not measured: setup/x/zero"} {
+	for _, want := range []string{"| throughput | portcullis", "1.20", "PASS", "FAIL", "not measured: setup/x/zero", "note: throughput: no CPU ratio"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -93,6 +94,17 @@ func TestReportRoundTripsAndPrintsPassAndFail(t *testing.T) {
 	}
 	if len(back.Figures) != 2 || len(back.Ratios) != 1 || len(back.Targets) != 2 || back.Targets[0].Pass != true || back.Targets[1].Pass != false {
 		t.Fatalf("read back %+v", back)
+	}
+}
+
+func TestCPUPerMBSumsSamplesUnderAClockTick(t *testing.T) {
+	// Five 1 MB downloads, one of which crossed a 10 ms tick: 2 ms/MB, not the median's 0.
+	s := []pathSample{{cpuMillis: 0}, {cpuMillis: 10}, {cpuMillis: 0}, {cpuMillis: 0}, {cpuMillis: 0}}
+	if got := cpuPerMB(s, 1e6); got != 2 {
+		t.Fatalf("cpuPerMB = %v, want 2", got)
+	}
+	if got := cpuPerMB([]pathSample{{cpuMillis: math.NaN()}}, 1e6); !math.IsNaN(got) {
+		t.Fatalf("an unreadable CPU time gave %v, want NaN", got)
 	}
 }
 

@@ -122,9 +122,10 @@ type throughputPath struct {
 	start func() (relayPath, error)
 }
 
-// pathSample is one download through a path: its rate and the CPU its processes spent per MB.
+// pathSample is one download through a path: its rate and the CPU its processes spent on it
+// (NaN when it could not be read).
 type pathSample struct {
-	rate, cpuPerMB float64
+	rate, cpuMillis float64
 }
 
 // measureThroughput measures each path to the source and records the figures, the ratios and
@@ -185,7 +186,7 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		rates[p.name] = median(s, func(x pathSample) float64 { return x.rate })
 		r.add("throughput", p.name, rates[p.name], "MB/s")
 		if len(running[p.name].pids) > 0 {
-			cpu[p.name] = median(s, func(x pathSample) float64 { return x.cpuPerMB })
+			cpu[p.name] = cpuPerMB(s, size)
 			r.add("throughput", p.name+" CPU", cpu[p.name], "ms/MB")
 		}
 	}
@@ -193,7 +194,11 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 	r.ratio("throughput", "portcullis/loopback_tcp", pc, rates["loopback_tcp"])
 	r.ratio("throughput", "portcullis/socat", pc, rates["socat"])
 	vsSSH := r.ratio("throughput", "portcullis/openssh_jump", pc, rates["openssh_jump"])
-	r.ratio("throughput", "portcullis CPU/openssh_jump CPU", cpu["portcullis"], cpu["openssh_jump"])
+	if cpu["portcullis"] > 0 && cpu["openssh_jump"] > 0 {
+		r.ratio("throughput", "portcullis CPU/openssh_jump CPU", cpu["portcullis"], cpu["openssh_jump"])
+	} else {
+		r.notef("throughput: no CPU ratio, a path's CPU time over %d runs of %d bytes was below the clock's resolution", throughputRuns, size)
+	}
 	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
 	for _, p := range httpProxies {
 		name := "portcullis_http_" + p.name
@@ -201,6 +206,16 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		r.target("HTTP fallback through "+p.name+" (CONNECT denied) vs the TCP path", vsTCP, AtLeast, 0.4, "x")
 	}
 	return nil
+}
+
+// cpuPerMB is the CPU its processes spent per MB over all of a path's samples of size bytes:
+// summed rather than a median, since one small download may stay under a clock tick.
+func cpuPerMB(s []pathSample, size int64) float64 {
+	var total float64
+	for _, x := range s {
+		total += x.cpuMillis
+	}
+	return total / (float64(size) * float64(len(s)) / 1e6)
 }
 
 // measurePath downloads size bytes through rp and measures the CPU its processes spent; a
@@ -214,9 +229,9 @@ func measurePath(ctx context.Context, rp relayPath, size int64) (pathSample, err
 	}
 	after, err := treeCPU(rp.pids...)
 	if cpuErr != nil || err != nil {
-		return pathSample{rate: rate, cpuPerMB: math.NaN()}, nil
+		return pathSample{rate: rate, cpuMillis: math.NaN()}, nil
 	}
-	return pathSample{rate: rate, cpuPerMB: float64((after - before).Milliseconds()) / (float64(size) / 1e6)}, nil
+	return pathSample{rate: rate, cpuMillis: float64((after - before).Milliseconds())}, nil
 }
 
 // median returns the median of f over s (which is not empty).
