@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// helloGrace is how long a connection that finished its TLS handshake may take to send its
+// hello before its source gives it up first when a newcomer needs a place. A client sends its
+// hello right after TLS; a flood that finishes TLS (each costing the relay a handshake) and then
+// dribbles its hello goes before the clients still in their TLS handshake, which over the
+// HTTP fallback takes several requests.
+const helloGrace = time.Second
+
 // ipv6SourceBits is how much of an IPv6 address names one source: a /64 is one site's (or
 // one host's) network, and a host that owns a /64 could otherwise pose as 2^64 sources.
 const ipv6SourceBits = 64
@@ -15,31 +22,37 @@ const ipv6SourceBits = 64
 // admission decides which connections are in their handshake (not yet authenticated). It
 // bounds them in all (limit) and from one source address (perSource), and it never turns a
 // newcomer away: when a bound is reached, the newcomer takes the place of the handshake that
-// has gone longest without progress, of its own source when that source holds perSource,
-// else of the source that holds the most. A client thus keeps its place while it makes
-// progress, however many slow connections share its address, and no source can crowd out
-// another. Not safe for concurrent use: Server.mu guards it.
+// has gone longest without progress (or, before it, the one that has owed its hello longest,
+// past helloGrace), of its own source when that source holds perSource, else of the source
+// that holds the most. A client thus keeps its place while it makes progress, however many
+// slow connections share its address, and no source can crowd out another. Not safe for
+// concurrent use: Server.mu guards it.
 type admission struct {
 	limit, perSource int
 	total            int
 	sources          map[string]*source
 	bySize           sourceHeap // every source with handshakes, the one with the most first
+	now              func() time.Time
 }
 
 // source is one source address's handshakes.
 type source struct {
 	addr  string
 	queue list.List // of *attempt: the one longest without progress first
+	owing list.List // of *attempt: those that finished TLS and owe their hello, the earliest first
 	index int       // in admission.bySize
 }
 
 // attempt is one connection in its handshake.
 type attempt struct {
-	conn     net.Conn
-	src      *source
-	elem     *list.Element // in src.queue; nil once released or evicted
-	deadline time.Time     // the handshake's deadline, set before admission
-	secured  bool          // its TLS handshake is done (or it has none): it owes its hello
+	conn  net.Conn
+	src   *source
+	elem  *list.Element // in src.queue; nil once released or evicted
+	owing *list.Element // in src.owing once secured; nil before, and once released or evicted
+	// securedAt is when it finished TLS and began to owe its hello.
+	securedAt time.Time
+	deadline  time.Time // the handshake's deadline, set before admission
+	secured   bool      // its TLS handshake is done (or it has none): it owes its hello
 	// evicted is set when a newer connection took this one's place; leaving when it counts
 	// in Server.leaving until its handler has refused it; leaveBy is that refusal's deadline.
 	evicted, leaving bool
@@ -47,7 +60,7 @@ type attempt struct {
 }
 
 func newAdmission(limit, perSource int) *admission {
-	return &admission{limit: max(limit, 1), perSource: max(perSource, 1), sources: map[string]*source{}}
+	return &admission{limit: max(limit, 1), perSource: max(perSource, 1), sources: map[string]*source{}, now: time.Now}
 }
 
 // admit registers conn from the source addr and returns its attempt, and the attempt it
@@ -72,9 +85,13 @@ func (a *admission) admit(conn net.Conn, addr string, deadline time.Time) (att, 
 	return att, victim
 }
 
-// evictFrom removes the attempt of src that has gone longest without progress, marked evicted.
+// evictFrom removes, marked evicted, the attempt of src that has owed its hello longest when
+// that is longer than helloGrace, else the one that has gone longest without progress.
 func (a *admission) evictFrom(src *source) *attempt {
 	victim := src.queue.Front().Value.(*attempt)
+	if e := src.owing.Front(); e != nil && a.now().Sub(e.Value.(*attempt).securedAt) > helloGrace {
+		victim = e.Value.(*attempt)
+	}
 	a.remove(victim)
 	victim.evicted = true
 	return victim
@@ -85,6 +102,17 @@ func (a *admission) progress(att *attempt) {
 	if att.elem != nil {
 		att.src.queue.MoveToBack(att.elem)
 	}
+}
+
+// secure records that att finished its TLS handshake (or has none): a step of progress, and
+// from now on it owes its hello.
+func (a *admission) secure(att *attempt) {
+	if att.elem == nil || att.owing != nil {
+		return
+	}
+	a.progress(att)
+	att.securedAt = a.now()
+	att.owing = att.src.owing.PushBack(att)
 }
 
 // release removes att, whose handshake ended; it reports whether att had been evicted.
@@ -100,6 +128,10 @@ func (a *admission) remove(att *attempt) {
 	src := att.src
 	src.queue.Remove(att.elem)
 	att.elem = nil
+	if att.owing != nil {
+		src.owing.Remove(att.owing)
+		att.owing = nil
+	}
 	a.total--
 	if src.queue.Len() == 0 {
 		heap.Remove(&a.bySize, src.index)

@@ -3,6 +3,7 @@ package relay
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,9 @@ type fakeConn struct {
 func (c fakeConn) RemoteAddr() net.Addr { return c.remote }
 
 func TestAdmissionDisplacesTheHandshakeLongestWithoutProgress(t *testing.T) {
-	// Each step is "+name@addr" (arrives), "^name" (progresses), "-name" (ends); want lists
-	// who was displaced at each step ("" for nobody).
+	// Each step is "+name@addr" (arrives), "^name" (progresses), "*name" (finishes TLS and
+	// owes its hello), "~ms" (time passes), "-name" (ends); want lists who was displaced at
+	// each step ("" for nobody).
 	cases := []struct {
 		name             string
 		limit, perSource int
@@ -34,11 +36,17 @@ func TestAdmissionDisplacesTheHandshakeLongestWithoutProgress(t *testing.T) {
 		{"a newcomer from a new source takes from the largest", 3, 10, []string{"+a@x", "+b@y", "+c@y", "+d@z"}, []string{"", "", "", "b"}},
 		{"the largest source takes from itself", 3, 10, []string{"+a@x", "+b@y", "+c@y", "+d@y"}, []string{"", "", "", "b"}},
 		{"a place of one", 1, 1, []string{"+a@x", "+b@x", "+c@y"}, []string{"", "a", "b"}},
+		{"one that owes its hello past the grace goes first", 10, 2, []string{"+a@x", "+b@x", "*a", "~1500", "+c@x"}, []string{"", "", "", "", "a"}},
+		{"within the grace the one longest without progress goes", 10, 2, []string{"+a@x", "+b@x", "*a", "~500", "+c@x"}, []string{"", "", "", "", "b"}},
+		{"the earliest to owe goes first", 10, 3, []string{"+a@x", "+b@x", "+c@x", "*b", "*a", "~1500", "+d@x"}, []string{"", "", "", "", "", "", "b"}},
+		{"an ended one owes nothing", 10, 2, []string{"+a@x", "+b@x", "*a", "-a", "+c@x", "~1500", "+d@x"}, []string{"", "", "", "", "", "", "b"}},
 		{"ipv6 is one source per /64", 10, 2, []string{"+a@[2001:db8::1]", "+b@[2001:db8::2]", "+c@[2001:db8::3]", "+d@[2001:db8:0:1::1]"}, []string{"", "", "a", ""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			adm := newAdmission(tc.limit, tc.perSource)
+			now := time.Unix(1000, 0)
+			adm.now = func() time.Time { return now }
 			atts := map[string]*attempt{}
 			names := map[*attempt]string{}
 			for i, step := range tc.steps {
@@ -58,6 +66,14 @@ func TestAdmissionDisplacesTheHandshakeLongestWithoutProgress(t *testing.T) {
 					}
 				case '^':
 					adm.progress(atts[rest])
+				case '*':
+					adm.secure(atts[rest])
+				case '~':
+					ms, err := strconv.Atoi(rest)
+					if err != nil {
+						t.Fatal(err)
+					}
+					now = now.Add(time.Duration(ms) * time.Millisecond)
 				case '-':
 					if adm.release(atts[rest]) {
 						t.Errorf("step %s: release reports %s evicted", step, rest)
@@ -90,6 +106,8 @@ func TestAdmissionStaysConsistentUnderChurn(t *testing.T) {
 			t.Fatal("release of a displaced attempt does not report it evicted")
 		}
 		switch i % 4 {
+		case 3:
+			adm.secure(live[i/2])
 		case 1:
 			adm.progress(live[i/2])
 		case 2:

@@ -40,11 +40,14 @@
 // is read it holds a place among the handshakes, which are bounded in total (MaxHandshakes) and
 // per source address (MaxHandshakesPerSource; an IPv4 address or an IPv6 /64: a NAT or a proxy
 // is one source). A newcomer is never turned away at the door: at a bound it takes the place of
-// the handshake that has gone longest without progress (accepted, TLS done), of its own source
-// when that source is at its bound, else of the source that holds the most. So however many
-// slow or half-open connections share a client's address, the client keeps its place while it
-// makes progress (until MaxHandshakesPerSource newer ones arrive before its next step), and no
-// source crowds out another. The displaced connection is refused with "source_busy" as soon as
+// the handshake that has gone longest without progress (accepted, TLS done, and over the HTTP
+// fallback each request's bytes), of its own source when that source is at its bound, else of
+// the source that holds the most; before it goes one that finished TLS and has owed its hello
+// for over a second (a client sends it at once; a flood that makes the relay pay for TLS and
+// then dribbles its hello goes first). So however many slow or half-open connections share a
+// client's address, the client keeps its place while it makes progress (until
+// MaxHandshakesPerSource newer ones arrive before its next step), and no source crowds out
+// another. The displaced connection is refused with "source_busy" as soon as
 // it can carry the refusal (at once when it owes its hello; when its TLS handshake completes,
 // within a short linger, otherwise), so a slow client learns why; as many as MaxHandshakes are
 // refused at a time, the rest closed at once. Each handshake holds at most one TLS record and

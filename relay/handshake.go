@@ -131,6 +131,10 @@ func (s *Server) admit(conn net.Conn, deadline time.Time) (*attempt, bool) {
 	att, victim := s.admission.admit(conn, sourceOf(conn), deadline)
 	if _, isTLS := conn.(tlsConn); !isTLS {
 		att.secured = true
+		s.admission.secure(att)
+	}
+	if p, ok := conn.(progressReporter); ok {
+		p.OnProgress(func() { s.progressed(att) })
 	}
 	if victim != nil {
 		now := time.Now()
@@ -149,12 +153,25 @@ func (s *Server) admit(conn net.Conn, deadline time.Time) (*attempt, bool) {
 	return att, true
 }
 
+// progressReporter is a connection that says when bytes of its handshake arrive
+// (relayhttp.Conn), so that its place counts each step, not only the end of TLS.
+type progressReporter interface {
+	OnProgress(func())
+}
+
+// progressed records that bytes of att's handshake arrived: it keeps its place longer.
+func (s *Server) progressed(att *attempt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admission.progress(att)
+}
+
 // secured records that att completed its TLS handshake; it reports whether att was evicted.
 func (s *Server) secured(att *attempt) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	att.secured = true
-	s.admission.progress(att)
+	s.admission.secure(att)
 	return att.evicted
 }
 

@@ -302,3 +302,53 @@ func TestAHalfOpenTunnelHoldsNoMoreThanAHello(t *testing.T) {
 		t.Fatalf("preAuthBytes %d is smaller than the largest hello", preAuthBytes)
 	}
 }
+
+func TestAHalfOpenTunnelWhoseHandshakeBytesArriveKeepsItsPlace(t *testing.T) {
+	// Over HTTP a TLS handshake takes several requests. Each one's bytes are progress: the
+	// tunnel that sent last is not the one a newcomer displaces, the silent one is.
+	f := newFixture(t, func(f *fixture) {
+		f.relay.MaxHandshakesPerSource = 2
+		f.relay.HandshakeTimeout = time.Minute
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	open := func(name string) *rawTunnel {
+		rt, err := f.openRaw(ctx, hc)
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		return rt
+	}
+	send := func(name string, rt *rawTunnel, seq uint64, b byte) {
+		if status, err := rt.send(ctx, seq, []byte{b}); err != nil || status/100 != 2 {
+			t.Fatalf("%s: send chunk %d: HTTP %d, %v", name, seq, status, err)
+		}
+	}
+	talking := open("talking")
+	send("talking", talking, 0, 0x16)
+	waitFor(t, "the first tunnel to hold its place", func() bool { return f.relay.Stats().Handshakes == 1 })
+	silent := open("silent")
+	waitFor(t, "the second tunnel to hold its place", func() bool { return f.relay.Stats().Handshakes == 2 })
+	send("talking", talking, 1, 0x03) // taken (and counted) before the answer: now the silent one waited longest
+	open("newcomer")
+	waitFor(t, "a tunnel to be displaced", func() bool { return f.relay.Stats().Evicted >= 1 })
+	// A displaced tunnel that never finished TLS cannot read a refusal: the CS ends it once
+	// its linger is over, and its polls are answered as for a tunnel that is gone.
+	for {
+		status, err := silent.recvFirst(ctx)
+		if err != nil {
+			t.Fatalf("the silent tunnel: %v", err)
+		}
+		if status != http.StatusNoContent {
+			break
+		}
+	}
+	if status, err := talking.recvFirst(ctx); err != nil || status != http.StatusNoContent {
+		t.Fatalf("the talking tunnel: HTTP %d, %v; want nothing yet (it keeps its place)", status, err)
+	}
+	if st := f.relay.Stats(); st.Handshakes != 2 {
+		t.Fatalf("%d handshakes in progress, want 2: the talking tunnel's and the newcomer's", st.Handshakes)
+	}
+}

@@ -10,28 +10,43 @@ import (
 // call these, the net.Conn side is in stream.go.
 
 // deliver takes inbound chunk seq, waiting (until done) while too many bytes are unread.
-// A chunk already taken is ignored; one beyond the window is errWindow.
+// A chunk already taken is ignored; one beyond the window is errWindow. Bytes that reach a
+// half-open tunnel are its handshake's progress, which the relay is told of.
 func (s *stream) deliver(seq uint64, c chunk, done <-chan struct{}) error {
+	progressed, err := s.take(seq, c, done)
+	if progressed != nil {
+		progressed()
+	}
+	return err
+}
+
+// take is deliver with mu held; it returns the progress hook to call when c's bytes were
+// taken before the half was authenticated.
+func (s *stream) take(seq uint64, c chunk, done <-chan struct{}) (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.touched = time.Now()
+	before := s.inNext
 	for {
 		switch {
 		case s.failure != nil:
-			return s.failure
+			return nil, s.failure
 		case seq < s.inNext || s.inFin:
-			return nil // a retransmission of what arrived already
+			return nil, nil // a retransmission of what arrived already
 		case seq >= s.inNext+window:
-			return errWindow
+			return nil, errWindow
 		case !s.authed && !s.closed && (seq != s.inNext || s.readyN+len(c.data) > preAuthBytes):
-			return errWindow // a half-open tunnel holds no more than its hello
+			return nil, errWindow // a half-open tunnel holds no more than its hello
 		case s.readyN < maxReady || s.closed:
 			s.inEarly[seq] = c
 			s.drainEarly()
-			return nil
+			if s.authed || s.inNext == before || len(c.data) == 0 {
+				return nil, nil
+			}
+			return s.progressed, nil
 		}
 		if err := s.wait(time.Time{}, done); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }

@@ -90,6 +90,15 @@ func (c *Conn) Transport() string { return c.stream.transport }
 // Authenticated lifts the tunnel's half-open bounds once the relay verified its ticket.
 func (c *Conn) Authenticated() { c.stream.Authenticated() }
 
+// OnProgress has f called whenever bytes of the half's handshake arrive, until the half is
+// authenticated: over HTTP each of the handshake's flights is a request or more, so the
+// relay's admission counts each one as progress, not only the end of TLS.
+func (c *Conn) OnProgress(f func()) {
+	c.stream.mu.Lock()
+	defer c.stream.mu.Unlock()
+	c.stream.progressed = f
+}
+
 // Accept returns the next opened tunnel; net.ErrClosed after Close.
 func (s *Server) Accept() (net.Conn, error) {
 	select {

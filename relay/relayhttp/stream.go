@@ -68,10 +68,12 @@ type stream struct {
 	failure error     // the tunnel failed
 	ended   time.Time // when it was closed or failed
 	authed  bool      // the relay authenticated the half: the full window applies
-	held    int       // long-polls waiting in chunkAt
-	readDL  time.Time
-	writeDL time.Time
-	touched time.Time // last network activity
+	// progressed, when set, is told (without mu held) that a half-open tunnel's bytes arrived.
+	progressed func()
+	held       int // long-polls waiting in chunkAt
+	readDL     time.Time
+	writeDL    time.Time
+	touched    time.Time // last network activity
 }
 
 func newStream(local, remote net.Addr) *stream {
