@@ -115,6 +115,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSignedHeartbeat$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSFTPPacketAnswer$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/
 	$(GO) test -run '^$$' -fuzz '^FuzzLogFilter$$' -fuzztime $(FUZZTIME) ./console/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadPolicyArchive$$' -fuzztime $(FUZZTIME) ./console/

@@ -19,6 +19,9 @@
 //   - notice.go: the notices the Host sends during a session (ExpiryWarningRequest before the
 //     maximum duration, EndNoticeRequest when it ends the session) and their payloads.
 //   - limits.go: HandshakeTimeout and ErrBadConfig, common to both ends' configurations.
+//   - sftpwrite.go, sftpserve.go, sftppacket.go: how SFTP packets travel (WholeSFTPPackets,
+//     SFTPServerPipe, NewSFTPServer) and the read size a Host announces in its answer to
+//     SFTPPacketRequest, without which a Guest keeps to SFTPPacketMax per request.
 //
 // It imports no role: neither endpoint/host nor endpoint/hostauth (and so not the policy
 // engine), nor the identity provider client. What it must never do: accept a refusal code or

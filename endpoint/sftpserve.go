@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"sync"
+
+	"github.com/pkg/sftp"
 )
 
 // An SFTP server answers every write request of an upload with a short status reply: sent one
@@ -21,13 +23,33 @@ const (
 	sftpHeldMax = 16 << 10
 )
 
+// NewSFTPServer returns pkg/sftp's server on r and w (an out) through SFTPServerPipe,
+// answering a read request with up to readMax bytes of file data (at most SFTPLargePacket; 0,
+// or anything up to 32 KiB, means pkg/sftp's 32 KiB). Its packets live in pages it reuses
+// (sftp.WithAllocator): a 256 KiB buffer allocated per request would cost a garbage
+// collection every few MB. opts add the caller's options.
+func NewSFTPServer(r io.Reader, w io.WriteCloser, out SFTPOutput, readMax int, opts ...sftp.ServerOption) (*sftp.Server, error) {
+	in, wout := SFTPServerPipe(r, w, out)
+	opts = append(opts, sftp.WithAllocator())
+	if readMax > sftpDefaultRead {
+		opts = append(opts, sftp.WithMaxTxPacket(uint32(min(readMax, SFTPLargePacket))))
+	}
+	return sftp.NewServer(struct {
+		io.Reader
+		io.WriteCloser
+	}{in, wout}, opts...)
+}
+
+// sftpDefaultRead is the most pkg/sftp's server reads per request unless told otherwise.
+const sftpDefaultRead = 1 << 15
+
 // SFTPServerPipe returns the reader and writer an SFTP server (github.com/pkg/sftp) should run
-// on in place of r and w: requests read through a buffer, each reply written whole
+// on in place of r and w (an out): requests read through a buffer, each reply written whole
 // (WholeSFTPPackets) and short replies sent together while more requests are already at
 // hand. Closing the writer sends what is held and closes w.
-func SFTPServerPipe(r io.Reader, w io.WriteCloser) (io.Reader, io.WriteCloser) {
+func SFTPServerPipe(r io.Reader, w io.WriteCloser, out SFTPOutput) (io.Reader, io.WriteCloser) {
 	p := &serverPipe{in: bufio.NewReaderSize(r, sftpReadBuffer), w: w}
-	return serverReader{p}, WholeSFTPPackets(serverWriter{p})
+	return serverReader{p}, WholeSFTPPackets(serverWriter{p}, out)
 }
 
 // serverPipe is the shared state of an SFTP server's reader and writer.

@@ -16,7 +16,7 @@ func TestSFTPServerPipeSendsShortRepliesTogetherWhileRequestsWait(t *testing.T) 
 	// the server has read the last request, then sent with one write.
 	requests := bytes.Repeat([]byte{0, 0, 0, 6, 200, 0, 0, 0, 0, 0}, 3)
 	rec := &recorder{}
-	r, w := SFTPServerPipe(bytes.NewReader(requests), rec)
+	r, w := SFTPServerPipe(bytes.NewReader(requests), rec, ToPipe)
 	req := make([]byte, 10)
 	for i := range 3 {
 		if _, err := io.ReadFull(r, req); err != nil {
@@ -50,7 +50,7 @@ func TestSFTPServerPipeNeverHoldsDataOrAReplyAtClose(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{}
-			r, w := SFTPServerPipe(bytes.NewReader(make([]byte, 20)), rec)
+			r, w := SFTPServerPipe(bytes.NewReader(make([]byte, 20)), rec, ToPipe)
 			if _, err := r.Read(make([]byte, 10)); err != nil { // 10 bytes stay buffered: busy
 				t.Fatal(err)
 			}

@@ -28,21 +28,32 @@ func header(bodyLen int, rest ...byte) []byte {
 
 func TestWholeSFTPPacketsJoinsAHeaderToItsPayload(t *testing.T) {
 	payload := bytes.Repeat([]byte{7}, SFTPPacketMax)
+	large := bytes.Repeat([]byte{8}, SFTPLargePacket)
+	dataHeader := func(n int) []byte { return header(9+n, 103, 0, 0, 0, 1, byte(n>>24), byte(n>>16), byte(n>>8), byte(n)) }
+	pieces := append([]int{13 + SFTPPacketMax}, slices.Repeat([]int{ChannelChunk}, 7)...)
 	for _, c := range []struct {
 		name   string
+		out    SFTPOutput
 		writes [][]byte
 		want   []int // lengths of the writes that reach the underlying writer
 	}{
-		{"header then payload", [][]byte{header(9+SFTPPacketMax, 103, 0, 0, 0, 1, 0, 0, 0x7f, 0xc0), payload}, []int{13 + SFTPPacketMax}},
-		{"a whole packet passes at once", [][]byte{header(5, 101, 0, 0, 0, 2)}, []int{9}},
-		{"a payload in two writes", [][]byte{header(9, 103), {0, 0, 0, 1}, {0, 0, 0, 0}}, []int{13}},
-		{"a long first write is never held", [][]byte{payload}, []int{SFTPPacketMax}},
-		{"three bytes cannot say", [][]byte{{0, 0, 0}}, []int{3}},
-		{"packets one after another", [][]byte{header(5, 101, 0, 0, 0, 2), header(9, 103), {1, 2, 3, 4, 5, 6, 7, 8}, header(5, 101, 0, 0, 0, 3)}, []int{9, 13, 9}},
+		{"header then payload", ToPipe, [][]byte{dataHeader(SFTPPacketMax), payload}, []int{13 + SFTPPacketMax}},
+		{"header then payload, to a channel", ToChannel, [][]byte{dataHeader(SFTPPacketMax), payload}, []int{13 + SFTPPacketMax}},
+		{"a whole packet passes at once", ToPipe, [][]byte{header(5, 101, 0, 0, 0, 2)}, []int{9}},
+		{"a payload in two writes", ToPipe, [][]byte{header(9, 103), {0, 0, 0, 1}, {0, 0, 0, 0}}, []int{13}},
+		{"a payload in two writes, to a channel", ToChannel, [][]byte{header(9, 103), {0, 0, 0, 1}, {0, 0, 0, 0}}, []int{13}},
+		{"a long first write is never held", ToPipe, [][]byte{payload}, []int{SFTPPacketMax}},
+		{"three bytes cannot say", ToPipe, [][]byte{{0, 0, 0}}, []int{3}},
+		{"packets one after another", ToPipe, [][]byte{header(5, 101, 0, 0, 0, 2), header(9, 103), {1, 2, 3, 4, 5, 6, 7, 8}, header(5, 101, 0, 0, 0, 3)}, []int{9, 13, 9}},
+		{"a large packet to a pipe goes whole", ToPipe, [][]byte{dataHeader(SFTPLargePacket), large}, []int{13 + SFTPLargePacket}},
+		{"a large packet to a channel goes in SSH packets", ToChannel, [][]byte{dataHeader(SFTPLargePacket), large}, pieces},
+		{"a large packet to a channel, then a short one", ToChannel, [][]byte{dataHeader(SFTPLargePacket), large, header(5, 101, 0, 0, 0, 3)}, append(slices.Clone(pieces), 9)},
+		{"a large first write to a channel is cut", ToChannel, [][]byte{append(dataHeader(SFTPLargePacket), large...)}, append(slices.Repeat([]int{ChannelChunk}, 7), ChannelChunk+13)},
+		{"the rest of a large payload in a second write", ToChannel, [][]byte{dataHeader(SFTPLargePacket), large[:100], large[100:]}, pieces},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{}
-			w := WholeSFTPPackets(rec)
+			w := WholeSFTPPackets(rec, c.out)
 			var sent []byte
 			for _, p := range c.writes {
 				if n, err := w.Write(p); n != len(p) || err != nil {
@@ -65,7 +76,7 @@ func TestWholeSFTPPacketsJoinsAHeaderToItsPayload(t *testing.T) {
 
 func TestWholeSFTPPacketsSendsWhatItHoldsOnClose(t *testing.T) {
 	rec := &recorder{}
-	w := WholeSFTPPackets(rec)
+	w := WholeSFTPPackets(rec, ToPipe)
 	if _, err := w.Write(header(100, 103)); err != nil {
 		t.Fatal(err)
 	}

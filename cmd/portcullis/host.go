@@ -147,7 +147,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	h := &host.Agent{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
 		Name: cfg.Name, Shell: cfg.Shell, HeartbeatURL: cfg.HeartbeatURL, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
-		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, Schemes: schemes,
+		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, SFTPReadMax: sftpReadMax, Schemes: schemes,
 	}
 	return h.Run(ctx)
 }

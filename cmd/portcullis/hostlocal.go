@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/pkg/sftp"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -25,6 +24,10 @@ const selfExe = "/proc/self/exe"
 // sftpServerCmd is the hidden command the Host runs, as the session's account, to serve SFTP.
 const sftpServerCmd = "sftp-server"
 
+// sftpReadMax is the most file data sftp-server answers one read with; the Host agent announces
+// it to Guests, which then ask for that much per request.
+const sftpReadMax = endpoint.SFTPLargePacket
+
 func newSFTPServerCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    sftpServerCmd,
@@ -32,13 +35,9 @@ func newSFTPServerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Each reply is written whole, so that a data reply travels in one SSH packet, and the
-			// status replies of an upload travel together.
-			in, out := endpoint.SFTPServerPipe(os.Stdin, os.Stdout)
-			server, err := sftp.NewServer(struct {
-				io.Reader
-				io.WriteCloser
-			}{in, out})
+			// Each reply is written whole, and the status replies of an upload travel together;
+			// a read is answered with up to sftpReadMax bytes, as the agent announces.
+			server, err := endpoint.NewSFTPServer(os.Stdin, os.Stdout, endpoint.ToPipe, sftpReadMax)
 			if err != nil {
 				return err
 			}

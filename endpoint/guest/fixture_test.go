@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/host"
 	"github.com/portcullis/portcullis/internal/sshtest"
 )
@@ -29,6 +30,7 @@ func (f *fixture) serverConfig() host.SSHConfig {
 		UserCA:      f.CA.PublicKey(),
 		SessionID:   f.SessionID,
 		Obligations: f.Obligations,
+		SFTPReadMax: endpoint.SFTPLargePacket,
 	}
 }
 

@@ -63,47 +63,85 @@ type Copier struct {
 	Recursive bool
 	// Progress, when set, follows every file's progress.
 	Progress Progress
+	// RequestSize is the most file data one SFTP request carries (set by NewCopier).
+	RequestSize int
 }
 
 // NewCopier starts the SFTP subsystem on c; close the Copier's Client when done. Each request
-// carries at most endpoint.SFTPPacketMax bytes of data and is written whole, so that it
-// travels in one SSH packet. The size is also the Host's: pkg/sftp uses one size for reads and
-// writes, a Host answers a read with at most 32 KiB, and pkg/sftp's concurrent reads take a
-// short answer for the whole chunk (the file arrives with holes cut out), so a larger size
-// needs the Host to say it reads that much.
+// carries at most what the Host announces it reads per request (endpoint.SFTPPacketRequest,
+// asked while the subsystem starts), or endpoint.SFTPPacketMax from a Host that announces
+// nothing: pkg/sftp uses one size for reads and writes, and its concurrent reads take a short
+// answer for the whole chunk (the file would arrive with holes cut out). Requests are written
+// whole: one that fits travels in one SSH packet.
 func NewCopier(c *ssh.Client, recursive bool, progress Progress) (*Copier, error) {
-	client, err := newSFTPClient(c)
+	sizeCh := make(chan sizeAnswer, 1)
+	go func() { sizeCh <- requestSize(c) }()
+	s, r, w, err := startSFTP(c)
+	size := <-sizeCh
+	if err == nil {
+		err = size.err
+	}
+	var client *sftp.Client
+	if err == nil {
+		client, err = sftp.NewClientPipe(r, endpoint.WholeSFTPPackets(w, endpoint.ToChannel), clientOptions(size.n)...)
+	}
 	if err != nil {
+		if s != nil {
+			_ = s.Close()
+		}
 		return nil, fmt.Errorf("guest: start sftp: %w", err)
 	}
-	return &Copier{Client: client, Recursive: recursive, Progress: progress}, nil
+	return &Copier{Client: client, Recursive: recursive, Progress: progress, RequestSize: size.n}, nil
 }
 
-// newSFTPClient starts the sftp subsystem in a new session of c (as sftp.NewClient does) and
-// runs a client on it; the session ends with the client (or with c).
-func newSFTPClient(c *ssh.Client) (*sftp.Client, error) {
+// sizeAnswer is the request size the Host allows, or why it is unknown.
+type sizeAnswer struct {
+	n   int
+	err error
+}
+
+// requestSize asks the Host how much file data its SFTP server answers one read with.
+func requestSize(c *ssh.Client) sizeAnswer {
+	ok, payload, err := c.SendRequest(endpoint.SFTPPacketRequest, true, nil)
+	switch {
+	case err != nil:
+		return sizeAnswer{err: err}
+	case !ok:
+		return sizeAnswer{n: endpoint.SFTPPacketMax} // a Host that does not announce
+	}
+	n, err := endpoint.ParseSFTPPacketAnswer(payload)
+	return sizeAnswer{n: n, err: err}
+}
+
+// requestsInFlight bounds the file data of one file's requests in flight: twice an SSH
+// channel's window (2 MiB), so that the window, not the requests, limits a transfer.
+const requestsInFlight = 4 << 20
+
+// clientOptions configures pkg/sftp's client for requests of size bytes: up to 64 of them in
+// flight (pkg/sftp's default) for small requests, fewer for large ones (requestsInFlight).
+func clientOptions(size int) []sftp.ClientOption {
+	return []sftp.ClientOption{
+		sftp.MaxPacketUnchecked(size),
+		sftp.MaxConcurrentRequestsPerFile(min(64, requestsInFlight/size)),
+	}
+}
+
+// startSFTP starts the sftp subsystem in a new session of c (as sftp.NewClient does) and
+// returns the session and its pipes; the session ends with the client (or with c).
+func startSFTP(c *ssh.Client) (*ssh.Session, io.Reader, io.WriteCloser, error) {
 	s, err := c.NewSession()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	client, err := func() (*sftp.Client, error) {
-		w, err := s.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		r, err := s.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := s.RequestSubsystem("sftp"); err != nil {
-			return nil, err
-		}
-		return sftp.NewClientPipe(r, endpoint.WholeSFTPPackets(w), sftp.MaxPacket(endpoint.SFTPPacketMax))
-	}()
+	w, err := s.StdinPipe()
 	if err != nil {
-		_ = s.Close()
+		return s, nil, nil, err
 	}
-	return client, err
+	r, err := s.StdoutPipe()
+	if err != nil {
+		return s, nil, nil, err
+	}
+	return s, r, w, s.RequestSubsystem("sftp")
 }
 
 // Upload copies the local path src to dst on the Host. When dst is an existing directory,

@@ -68,6 +68,9 @@ type Agent struct {
 	Account *Account
 	// SFTPCommand runs the sftp server as Account (see SSHConfig.SFTPCommand).
 	SFTPCommand []string
+	// SFTPReadMax is the most file data the sftp server answers one read with, announced to
+	// Guests (see SSHConfig.SFTPReadMax); 0 announces nothing.
+	SFTPReadMax int
 	// Schemes are the Host owner's authorization schemes after central; nil means none.
 	Schemes *hostauth.Schemes
 	// Logger receives the agent's logs; nil discards them.
@@ -197,7 +200,7 @@ func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest)
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: h.logger(), // ServeSSH adds session_id
 		Level:   access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
-		Account: h.Account, SFTPCommand: h.SFTPCommand, HostName: rt.state.Name,
+		Account: h.Account, SFTPCommand: h.SFTPCommand, SFTPReadMax: h.SFTPReadMax, HostName: rt.state.Name,
 		Auth:      h.Schemes.For(claims.Obligations.RequireConfirm),
 		OnChannel: func(string) { channels.Add(1) },
 	})

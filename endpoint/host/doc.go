@@ -20,6 +20,9 @@
 //     on pipes, and sftp, each only when the obligations allow it; programs run as the
 //     configured Account in a fresh environment, in their own process group, and are killed
 //     with the session.
+//   - sftp.go: the sftp server (a program, or inside the agent) and the answer to the Guest's
+//     global request endpoint.SFTPPacketRequest: how much file data it reads per request
+//     (SSHConfig.SFTPReadMax); other global requests are answered false.
 //   - forward.go: "direct-tcpip" channels to the obligations' forward targets.
 //   - wire.go: the RFC 4254 request payloads and their bounds.
 //

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/creack/pty"
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
@@ -123,39 +121,6 @@ type terminal interface {
 	io.ReadWriteCloser
 	// resize sets the terminal's size (a window-change).
 	resize(size pty.Winsize) error
-}
-
-// launchSFTP starts the sftp server on the channel, in the working directory of programs: as a
-// program run as the account when SFTPCommand is set, else inside the agent.
-func (s *session) launchSFTP() error {
-	if c := s.srv.cfg.SFTPCommand; len(c) > 0 {
-		return s.launch(exec.Command(c[0], c[1:]...), nil)
-	}
-	if s.srv.cfg.Account != nil && s.srv.cfg.Account.Switch {
-		return fmt.Errorf("host: %w: sftp as %s needs an sftp server program", access.ErrRequestRefused, s.srv.cfg.Account.Name)
-	}
-	// Each reply is written whole, so that a data reply travels in one SSH packet, and the
-	// status replies of an upload travel together.
-	in, out := endpoint.SFTPServerPipe(s.ch, s.ch)
-	server, err := sftp.NewServer(struct {
-		io.Reader
-		io.WriteCloser
-	}{in, out}, sftp.WithServerWorkingDirectory(s.srv.dir))
-	if err != nil {
-		return fmt.Errorf("host: %w: start sftp: %w", access.ErrRequestRefused, err)
-	}
-	s.log.Info("sftp started")
-	s.running, s.done = true, make(chan struct{})
-	s.kill = func() { _ = server.Close() }
-	s.wait = func() (string, []byte) {
-		status := uint32(0)
-		if err := server.Serve(); err != nil && !errors.Is(err, io.EOF) {
-			s.log.Info("sftp ended", "err", err)
-			status = 1
-		}
-		return "exit-status", ssh.Marshal(exitStatusMsg{Status: status})
-	}
-	return nil
 }
 
 // exitRequest returns the "exit-status" or "exit-signal" request for a finished process.

@@ -66,6 +66,13 @@ type SSHConfig struct {
 	// SFTPCommand runs the sftp server as a program (as Account), speaking SFTP on stdin and
 	// stdout; empty serves SFTP inside the agent, which is refused when Account.Switch is set.
 	SFTPCommand []string
+	// SFTPReadMax is the most file data the SFTP server answers one read request with,
+	// announced to the Guest (endpoint.SFTPPacketRequest), which then asks for that much per
+	// request: between endpoint.SFTPPacketMax and endpoint.SFTPLargePacket. The agent's own
+	// server reads this much; an SFTPCommand program must read at least as much. 0 announces
+	// nothing, and the Guest asks for endpoint.SFTPPacketMax, which every SFTP server answers
+	// whole (as from a Host from before the announcement).
+	SFTPReadMax int
 	// Auth is the Host owner's chain of schemes, run after the certificate check; all must allow.
 	Auth hostauth.Chain
 	// HostName is this Host's name, for the schemes.
@@ -96,6 +103,9 @@ func (c SSHConfig) Validate() error {
 	}
 	if c.Shell != "" && !filepath.IsAbs(c.Shell) {
 		bad("shell %q is not an absolute path", c.Shell)
+	}
+	if c.SFTPReadMax != 0 && (c.SFTPReadMax < endpoint.SFTPPacketMax || c.SFTPReadMax > endpoint.SFTPLargePacket) {
+		bad("sftp read size %d is outside %d to %d", c.SFTPReadMax, endpoint.SFTPPacketMax, endpoint.SFTPLargePacket)
 	}
 	if _, err := access.LevelRank(c.Obligations.MinEncryption); err != nil {
 		bad("obligations: %w", err)
@@ -171,7 +181,7 @@ func ServeSSH(ctx context.Context, conn net.Conn, cfg SSHConfig) error {
 		noticeEnd(sc, context.Cause(sessCtx))
 		_ = sc.Close()
 	})
-	go ssh.DiscardRequests(reqs)
+	go answerGlobalRequests(reqs, s.cfg.SFTPReadMax)
 	log.Info("ssh session started", "encryption", s.cfg.level(), "algorithms", negotiated(sc.Conn))
 	s.serveChannels(sessCtx, log, grant{obligations: s.cfg.Obligations, cert: cert}, chans)
 	if sessCtx.Err() != nil {

@@ -115,6 +115,9 @@ func TestServerConfigValidate(t *testing.T) {
 		{"unknown level", func(c *SSHConfig) { c.Level = "extreme" }, []string{`"extreme"`}},
 		{"unknown minimum", func(c *SSHConfig) { c.Obligations.MinEncryption = "low" }, []string{`"low"`}},
 		{"weaker than required", func(c *SSHConfig) { c.Level = access.LevelHigh }, []string{"weaker than the obligations' minimum"}},
+		{"the large sftp read size", func(c *SSHConfig) { c.SFTPReadMax = endpoint.SFTPLargePacket }, nil},
+		{"sftp reads smaller than every server's", func(c *SSHConfig) { c.SFTPReadMax = 4096 }, []string{"sftp read size 4096"}},
+		{"sftp reads larger than a packet", func(c *SSHConfig) { c.SFTPReadMax = 1 << 20 }, []string{"sftp read size 1048576"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
