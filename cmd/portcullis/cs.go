@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,8 +66,8 @@ func (c csConfig) Validate() error {
 	if (c.RelayCert == "") != (c.RelayKey == "") {
 		errs = append(errs, errors.New("cs: relay-cert and relay-key go together"))
 	}
-	if c.GCPercent < 0 {
-		errs = append(errs, fmt.Errorf("cs: gc-percent %d: want a positive percentage, or 0 for the GOGC environment variable", c.GCPercent))
+	if err := checkGCPercent(c.GCPercent); err != nil {
+		errs = append(errs, fmt.Errorf("cs: %w", err))
 	}
 	if c.HTTPListen != "" && c.HTTPAdvertise == "" {
 		errs = append(errs, errors.New("cs: http-advertise is required with http-listen"))
@@ -131,8 +130,7 @@ func newCSCmd() *cobra.Command {
 	f.Int("max-sessions", relay.DefaultMaxLive, "most spliced sessions at once (reported to the CM as capacity)")
 	f.Int("max-handshakes-per-source", relay.DefaultMaxHandshakesPerSource, "most unauthenticated connections from one address (an IPv6 /64); beyond it a new one takes the place of the one longest without progress")
 	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long live sessions may go on before they are cut")
-	f.Int("gc-percent", csGCPercent, "garbage collection target (as GOGC): the heap may grow this many percent over what is live before a collection; "+
-		"a CS's live heap is mostly its sessions' TLS state, so a low target saves memory per session for a little CPU during bursts of handshakes (0 keeps the GOGC environment variable or Go's default)")
+	addGCPercentFlag(f, csGCPercent, "a CS's live heap is mostly its sessions' TLS state, so a low target saves memory per session for a little CPU during bursts of handshakes")
 	addPprofFlag(f)
 	return cmd
 }
@@ -176,9 +174,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	if err := servePprof(ctx, cfg.Pprof, log); err != nil {
 		return err
 	}
-	if cfg.GCPercent > 0 {
-		debug.SetGCPercent(cfg.GCPercent)
-	}
+	applyGCPercent(cfg.GCPercent)
 	rt, tlsConf, keys, err := setupCS(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -46,6 +46,9 @@ func newProxyCmd() *cobra.Command {
 }
 
 func runProxy(cmd *cobra.Command, cfg guestConfig, g *guest.Client, alias, suffix string, channels []string) error {
+	if err := cfg.applyGCPercent(); err != nil {
+		return err
+	}
 	dir, err := cfg.dir()
 	if err != nil {
 		return err
