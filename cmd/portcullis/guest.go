@@ -125,6 +125,7 @@ func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
 		}
 	}
 	return &guest.Client{CMURL: g.cmURL(), Trust: trust, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
+		Probes:    &guest.ProbeCache{Dir: creds.Dir},
 		Challenge: guest.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
 }
 

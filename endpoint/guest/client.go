@@ -54,6 +54,9 @@ type Client struct {
 	// MaxAttempts bounds how many relays the Guest tries for one connection (failover);
 	// 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// Probes, when set, keeps the relays the CM names for probing (ProbeCache); nil asks the
+	// CM before every connect.
+	Probes *ProbeCache
 	// Warnings receives the Host's notices during a session (its approaching end) and a line
 	// for each relay given up (failover); nil discards them.
 	Warnings io.Writer
@@ -206,10 +209,29 @@ func (g *Client) request(ctx context.Context, host string, channels []string) (a
 	if _, err := access.LevelRank(g.level()); err != nil {
 		return api.ConnectRequest{}, err
 	}
-	var targets []api.RelayAddr
-	// Without the list the CM decides on the Host's measurements and the load alone.
-	_ = api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets)
+	targets := g.probeTargets(ctx, host)
 	return api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), RelayLatencies: g.dialer("").Probe(ctx, targets)}, nil
+}
+
+// probeTargets returns the relays the Guest probes before connecting to host: the ones the
+// CM named within ProbeCacheTTL (g.Probes), or else the CM's answer now. Without the list the
+// CM decides on the Host's measurements and the load alone.
+func (g *Client) probeTargets(ctx context.Context, host string) []api.RelayAddr {
+	now := time.Now()
+	if g.Probes != nil {
+		if relays, ok := g.Probes.Load(g.CMURL, host, now); ok {
+			return relays
+		}
+	}
+	var targets []api.RelayAddr
+	if err := api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets); err != nil {
+		return nil
+	}
+	if g.Probes != nil {
+		// Best effort: a cache that cannot be written only means asking again next time.
+		_ = g.Probes.Save(g.CMURL, host, targets, now)
+	}
+	return targets
 }
 
 // dialer reaches relays as the Guest prefers; its TLS is for the relay at relayAddr (host:port).
