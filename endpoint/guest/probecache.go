@@ -109,6 +109,18 @@ func (c ProbeCache) Save(cmURL, host string, relays []api.RelayAddr, now time.Ti
 	return nil
 }
 
+// Delete removes the cache of the CM at cmURL (portcullis logout); no error when there is none.
+func (c ProbeCache) Delete(cmURL string) error {
+	path, err := c.path(cmURL)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("relay probe cache: %w", err)
+	}
+	return nil
+}
+
 // oldestHost is the Host whose relays were fetched first.
 func oldestHost(hosts map[string]probeCacheEntry) string {
 	var oldest string

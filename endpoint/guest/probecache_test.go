@@ -82,7 +82,7 @@ func TestProbeCacheFileIsPrivateAndBadFilesAreMisses(t *testing.T) {
 	}
 }
 
-func TestProbeCacheSaveKeepsNoEmptyListAndDropsTheOldest(t *testing.T) {
+func TestProbeCacheSaveKeepsNoEmptyListDropsTheOldestAndDeletes(t *testing.T) {
 	start := time.Now().Add(-time.Minute)
 	c := ProbeCache{Dir: t.TempDir()}
 	if err := c.Save(testCM, "empty", nil, start); err != nil {
@@ -105,5 +105,13 @@ func TestProbeCacheSaveKeepsNoEmptyListAndDropsTheOldest(t *testing.T) {
 	}
 	if n := len(c.read(testCM).Hosts); n != maxProbeCacheHosts {
 		t.Errorf("file holds %d Hosts, want %d", n, maxProbeCacheHosts)
+	}
+	for range 2 { // the second finds nothing to delete
+		if err := c.Delete(testCM); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+	}
+	if _, ok := c.Load(testCM, fmt.Sprintf("h-%d", maxProbeCacheHosts), now); ok {
+		t.Error("Load found relays after Delete")
 	}
 }
