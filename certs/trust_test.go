@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -84,6 +85,10 @@ func TestTrustVerifiesAsDefaultTLSDoes(t *testing.T) {
 			}
 			if cerr == nil || !strings.Contains(cerr.Error(), tt.wantErr) {
 				t.Fatalf("handshake error = %v; want one naming %q", cerr, tt.wantErr)
+			}
+			var unknown x509.UnknownAuthorityError
+			if tt.server == stranger && !errors.As(cerr, &unknown) {
+				t.Fatalf("handshake error = %v; want an x509.UnknownAuthorityError (the CLI's --ca-file hint looks for it)", cerr)
 			}
 		})
 	}
