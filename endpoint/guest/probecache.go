@@ -64,11 +64,22 @@ func (c ProbeCache) read(cmURL string) probeCacheFile {
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxProbeCacheBytes+1))
-	var pf probeCacheFile
-	if err != nil || len(data) > maxProbeCacheBytes || json.Unmarshal(data, &pf) != nil || pf.CMURL != cmURL || pf.Hosts == nil {
+	if err != nil {
 		return empty
 	}
-	return pf
+	if pf, ok := decodeProbeCache(data, cmURL); ok {
+		return pf
+	}
+	return empty
+}
+
+// decodeProbeCache parses a cache file's content written for cmURL; ok is false for one too
+// large, malformed or written for another CM.
+func decodeProbeCache(data []byte, cmURL string) (pf probeCacheFile, ok bool) {
+	if len(data) > maxProbeCacheBytes || json.Unmarshal(data, &pf) != nil || pf.CMURL != cmURL || pf.Hosts == nil {
+		return probeCacheFile{}, false
+	}
+	return pf, true
 }
 
 // Load returns the relays cached for host when they were fetched within ProbeCacheTTL

@@ -115,3 +115,18 @@ func TestProbeCacheSaveKeepsNoEmptyListDropsTheOldestAndDeletes(t *testing.T) {
 		t.Error("Load found relays after Delete")
 	}
 }
+
+func FuzzProbeCacheFile(f *testing.F) {
+	f.Add([]byte(`{"cm_url":"` + testCM + `","hosts":{"db-1":{"fetched":"2026-12-01T12:00:00Z","relays":[{"id":"cs-1","addr":"cs:1970"}]}}}`))
+	f.Add([]byte(`{"cm_url":"` + testCM + `","hosts":null}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pf, ok := decodeProbeCache(data, testCM)
+		if ok && (pf.CMURL != testCM || pf.Hosts == nil) {
+			t.Fatalf("accepted a file for %q with hosts %v", pf.CMURL, pf.Hosts)
+		}
+		if !ok && (pf.CMURL != "" || pf.Hosts != nil) {
+			t.Fatalf("refused, yet returned %+v", pf)
+		}
+	})
+}
