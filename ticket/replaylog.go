@@ -44,8 +44,9 @@ const (
 	logDirMode  = 0o700
 )
 
-// crcTable is CRC-32C (Castagnoli), read-only after package initialization.
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// crc32c is the CRC-32C (Castagnoli) of b. crc32.MakeTable builds the tables once, on first
+// use: at package initialization every portcullis command (a Guest's exec too) paid for them.
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 // errLogClosed is the failure of an append after close.
 var errLogClosed = errors.New("ticket: replay log closed")
@@ -143,7 +144,7 @@ func decodeRecords(data []byte) func(yield func(logRecord) bool) {
 	return func(yield func(logRecord) bool) {
 		for ; len(data) >= recordLen; data = data[recordLen:] {
 			body, sum := data[:recordLen-4], binary.BigEndian.Uint32(data[recordLen-4:recordLen])
-			if crc32.Checksum(body, crcTable) != sum {
+			if crc32c(body) != sum {
 				continue
 			}
 			rec := logRecord{exp: time.Unix(int64(binary.BigEndian.Uint64(body)), 0)}
@@ -160,7 +161,7 @@ func encodeRecord(k replayKey, exp time.Time) []byte {
 	b := make([]byte, 0, recordLen)
 	b = binary.BigEndian.AppendUint64(b, uint64(exp.Unix()))
 	b = append(b, k[:]...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	return binary.BigEndian.AppendUint32(b, crc32c(b))
 }
 
 // segmentMinute parses a segment's file name.

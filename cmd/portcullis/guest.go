@@ -101,7 +101,7 @@ func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
 	if err := checkCMURL("cm", g.CM); err != nil {
 		return nil, err
 	}
-	pool, err := optionalPool(g.CAFile)
+	trust, err := optionalTrust(g.CAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +116,17 @@ func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
 	cred, leaf, credErr := creds.Load(g.CM)
 	now := time.Now()
 	if credErr != nil || !guest.Usable(tok.Expiry, now) || !guest.Usable(leaf.NotAfter, now) {
+		// Renewal talks to the identity provider too: the whole pool, system roots loaded.
+		pool, err := optionalPool(g.CAFile)
+		if err != nil {
+			return nil, err
+		}
 		if tok, cred, err = g.renew(ctx, httpsClient(pool), tok); err != nil {
 			return nil, err
 		}
 	}
-	return &guest.Client{CMURL: g.cmURL(), RootCAs: pool, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
+	return &guest.Client{CMURL: g.cmURL(), Trust: trust, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
+		Probes:    &guest.ProbeCache{Dir: creds.Dir},
 		Challenge: guest.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/host"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
@@ -159,6 +160,15 @@ func checkRunAs(uid int, runAs string) error {
 		return errors.New("the Host agent runs as root: name the account sessions run as with --run-as (--run-as root to really run them as root)")
 	}
 	return nil
+}
+
+// optionalTrust returns the trust of the CA file, with the system roots read only when needed
+// (certs.Trust), or nil (the system roots alone) without one.
+func optionalTrust(file string) (*certs.Trust, error) {
+	if file == "" {
+		return nil, nil
+	}
+	return certs.LoadTrust(file)
 }
 
 // optionalPool returns the system roots plus the CA file's certificates, or nil (the system

@@ -131,7 +131,7 @@ func runLogout(ctx context.Context, cfg guestConfig, out io.Writer) error {
 	if loadErr == nil {
 		revokeAtProvider(ctx, cfg, tok, out)
 	}
-	if err := errors.Join(cache.Delete(cfg.CM), creds.Delete(cfg.CM)); err != nil {
+	if err := errors.Join(cache.Delete(cfg.CM), creds.Delete(cfg.CM), (guest.ProbeCache{Dir: creds.Dir}).Delete(cfg.cmURL())); err != nil {
 		return err
 	}
 	if loadErr != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
 )
 
@@ -33,6 +34,9 @@ type Client struct {
 	CMURL string
 	// RootCAs verifies the CM's and the CS's TLS certificates; nil means the system pool.
 	RootCAs *x509.CertPool
+	// Trust, when set, verifies them instead of RootCAs: a CA file's certificates, and the
+	// system roots (read only when needed; see certs.Trust).
+	Trust *certs.Trust
 	// IDToken is the signed-in user's OIDC ID token.
 	IDToken string
 	// Credential is the client certificate the CM issued for the Guest's own key (see
@@ -50,6 +54,9 @@ type Client struct {
 	// MaxAttempts bounds how many relays the Guest tries for one connection (failover);
 	// 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// Probes, when set, keeps the relays the CM names for probing (ProbeCache); nil asks the
+	// CM before every connect.
+	Probes *ProbeCache
 	// Warnings receives the Host's notices during a session (its approaching end) and a line
 	// for each relay given up (failover); nil discards them.
 	Warnings io.Writer
@@ -179,7 +186,7 @@ func (g *Client) attempt(ctx context.Context, req api.ConnectRequest) (*Session,
 		return nil, err
 	}
 	dialed := time.Now()
-	conn, transport, err := g.dialer().Dial(ctx, grant.Relay, grant.Ticket)
+	conn, transport, err := g.dialer(grant.Relay.Addr).Dial(ctx, grant.Relay, grant.Ticket)
 	if err != nil {
 		if endpoint.RetryElsewhere(err) {
 			return nil, &relayFailure{relay: grant.Relay.ID, err: err, took: time.Since(dialed)}
@@ -202,15 +209,38 @@ func (g *Client) request(ctx context.Context, host string, channels []string) (a
 	if _, err := access.LevelRank(g.level()); err != nil {
 		return api.ConnectRequest{}, err
 	}
-	var targets []api.RelayAddr
-	// Without the list the CM decides on the Host's measurements and the load alone.
-	_ = api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets)
-	return api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), RelayLatencies: g.dialer().Probe(ctx, targets)}, nil
+	targets := g.probeTargets(ctx, host)
+	return api.ConnectRequest{Host: host, Channels: channels, Encryption: g.level(), RelayLatencies: g.dialer("").Probe(ctx, targets)}, nil
 }
 
-// dialer reaches relays as the Guest prefers.
-func (g *Client) dialer() endpoint.RelayDialer {
-	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(), HTTP: g.RelayHTTP}
+// probeTargets returns the relays the Guest probes before connecting to host: the ones the
+// CM named within ProbeCacheTTL (g.Probes), or else the CM's answer now. Without the list the
+// CM decides on the Host's measurements and the load alone.
+func (g *Client) probeTargets(ctx context.Context, host string) []api.RelayAddr {
+	now := time.Now()
+	if g.Probes != nil {
+		if relays, ok := g.Probes.Load(g.CMURL, host, now); ok {
+			return relays
+		}
+	}
+	var targets []api.RelayAddr
+	if err := api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelayProbes+"?host="+url.QueryEscape(host), g.IDToken, nil, &targets); err != nil {
+		return nil
+	}
+	if g.Probes != nil {
+		// Best effort: a cache that cannot be written only means asking again next time.
+		_ = g.Probes.Save(g.CMURL, host, targets, now)
+	}
+	return targets
+}
+
+// dialer reaches relays as the Guest prefers; its TLS is for the relay at relayAddr (host:port).
+func (g *Client) dialer(relayAddr string) endpoint.RelayDialer {
+	host, _, err := net.SplitHostPort(relayAddr)
+	if err != nil {
+		host = relayAddr
+	}
+	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(host), HTTP: g.RelayHTTP}
 }
 
 // level is the encryption level the Guest asks for.
@@ -218,9 +248,12 @@ func (g *Client) level() string {
 	return access.NormalizeLevel(g.Encryption)
 }
 
-// tlsConfig verifies the CM and the CS.
-func (g *Client) tlsConfig() *tls.Config {
-	return &tls.Config{RootCAs: g.RootCAs, MinVersion: tls.VersionTLS12}
+// tlsConfig verifies the CM or a CS as serverName.
+func (g *Client) tlsConfig(serverName string) *tls.Config {
+	if g.Trust != nil {
+		return g.Trust.ClientConfig(serverName)
+	}
+	return &tls.Config{RootCAs: g.RootCAs, ServerName: serverName, MinVersion: tls.VersionTLS12}
 }
 
 // HTTPClient talks to the CM, presenting the Guest's credential. Its connections are kept
@@ -239,7 +272,11 @@ func (g *Client) HTTPClient() *http.Client {
 	if g.cm != nil {
 		g.cm.CloseIdleConnections()
 	}
-	conf := g.tlsConfig()
+	var cmHost string
+	if u, err := url.Parse(g.CMURL); err == nil {
+		cmHost = u.Hostname()
+	}
+	conf := g.tlsConfig(cmHost)
 	if leaf != nil {
 		conf.Certificates = []tls.Certificate{g.Credential}
 	}
@@ -292,7 +329,7 @@ func (g *Client) refuse(ctx context.Context, sessionID, reason string) {
 // DialRelay dials the grant's Connection Server with the Guest's ticket, over TCP or the HTTP
 // fallback as the Guest prefers.
 func (g *Client) DialRelay(ctx context.Context, grant api.ConnectResponse) (net.Conn, error) {
-	conn, _, err := g.dialer().Dial(ctx, grant.Relay, grant.Ticket)
+	conn, _, err := g.dialer(grant.Relay.Addr).Dial(ctx, grant.Relay, grant.Ticket)
 	if err != nil {
 		return nil, fmt.Errorf("relay %s: %w", grant.Relay.ID, err)
 	}
