@@ -94,17 +94,19 @@ func (b *bench) floodOne(ctx context.Context, st *stack, m *floodMeter, transpor
 	if err != nil {
 		return err
 	}
-	fl := newSlowFlood(ctx)
-	defer fl.stop() // on every return, an error's too: the holders run until stopped
 	n := min(b.cfg.flood, (b.fileLimit-fdHeadroom)/floodFDsPerConn)
 	if n < b.cfg.flood {
 		b.log.Warn("bench: open-file limit caps the flood", "limit", b.fileLimit, "connections", n, "asked", b.cfg.flood)
 	}
-	if transport == "tcp" {
-		fl.startTCP(cs.Addr, n)
-	} else {
-		fl.startHTTP(cs.HTTPAddr, m.tls, n)
+	spec := floodSpec{transport: transport, addr: cs.Addr, caFile: st.c.CAFile, n: n}
+	if transport == "http" {
+		spec.addr = cs.HTTPAddr
 	}
+	fl, err := startFlood(spec)
+	if err != nil {
+		return err
+	}
+	defer fl.stop() // on every return, an error's too: the holders run until stopped
 	perSource := relay.DefaultMaxHandshakesPerSource
 	steady := min(n, perSource)
 	if err := waitMetrics(ctx, cs.MetricsAddr, func(mt relayMetrics) bool {

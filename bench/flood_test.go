@@ -47,3 +47,15 @@ func TestAFloodEndsWhenStoppedWithItsHoldersBlockedInWrites(t *testing.T) {
 		t.Fatalf("flood context after stop: %v", err)
 	}
 }
+
+func TestFloodSpecRoundTripsAndRefusesBadSettings(t *testing.T) {
+	good := floodSpec{transport: "http", addr: "http://127.0.0.1:80", caFile: "/tmp/ca.crt", n: 2000}
+	if got, err := decodeFloodSpec(good.encode()); err != nil || got != good {
+		t.Fatalf("decode(encode(%+v)) = %+v, %v", good, got, err)
+	}
+	for _, bad := range []string{"", "tcp|a|b", "udp|a|b|1", "tcp|a|b|0", "tcp|a|b|x", "tcp|a|b|1|extra"} {
+		if _, err := decodeFloodSpec(bad); err == nil {
+			t.Errorf("decode(%q) accepted", bad)
+		}
+	}
+}

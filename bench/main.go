@@ -118,6 +118,13 @@ func containsString(list []string, s string) bool {
 }
 
 func main() {
+	if spec := os.Getenv(floodEnv); spec != "" {
+		if err := runFlood(context.Background(), spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench flood:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if spec := os.Getenv(holdEnv); spec != "" {
 		if err := runHolder(context.Background(), spec); err != nil {
 			fmt.Fprintln(os.Stderr, "bench hold:", err)
