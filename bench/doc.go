@@ -69,7 +69,10 @@
 //     finishes its ClientHello, a tunnel whose hello never completes; each opened again a second
 //     after the CS displaced it), then 20 sessions whose Host and Guest halves come from the same
 //     address, each timed until both are paired (the target: under 2 s), and the CS's RSS
-//     before and under the flood.
+//     before and under the flood. The slow connections come from a third process (this binary
+//     with PORTCULLIS_BENCH_FLOOD set) at the lowest CPU priority: an attacker's CPU is not the
+//     CS's, and a flood of TLS clients in the suite's own process took the CPU from the
+//     legitimate client beside it.
 //   - policychange: a CM whose policy is a directory it watches (its poll set beyond the run, so
 //     only file notifications count), a CS and the bench Host; alice holds a session, the
 //     policy file is rewritten (beside, then renamed) to deny it, and the times from the write
