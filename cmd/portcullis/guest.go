@@ -30,6 +30,7 @@ type guestConfig struct {
 	Level     string `mapstructure:"encryption"`
 	Preferred string `mapstructure:"preferred-protocol"`
 	GCPercent int    `mapstructure:"gc-percent"`
+	MaxProcs  int    `mapstructure:"gomaxprocs"`
 }
 
 func addGuestFlags(cmd *cobra.Command) {
@@ -239,7 +240,7 @@ func newSSHCmd() *cobra.Command {
 // runGuestSession connects to host, runs use on the session, and turns the remote exit status
 // into this process's.
 func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels []string, use func(context.Context, *guest.Session) (int, error)) error {
-	if err := cfg.applyGCPercent(); err != nil {
+	if err := cfg.applyRuntime(); err != nil {
 		return err
 	}
 	g, err := cfg.guest(cmd.Context())
@@ -322,17 +323,5 @@ func addSessionFlags(cmd *cobra.Command) {
 	cmd.Flags().String("encryption", "very_high", "encryption level: very_high, high or medium")
 	cmd.Flags().BoolP("verbose", "v", false, "print the session, relay, transport and decision ids on stderr")
 	cmd.Flags().String("preferred-protocol", "auto", "how to reach the relay: auto (TCP/1970, then HTTP/80), tcp or http")
-	addGCPercentFlag(cmd.Flags(), guestGCPercent, "a session's live heap is small and every SSH packet it receives is a fresh allocation, so a high target spends less CPU on collections (make bench: about 15 % less CPU in the Guest at 400 than at 100)")
-}
-
-// guestGCPercent is a session command's default garbage collection target.
-const guestGCPercent = 400
-
-// applyGCPercent sets the session's garbage collection target (gc-percent).
-func (g guestConfig) applyGCPercent() error {
-	if err := checkGCPercent(g.GCPercent); err != nil {
-		return err
-	}
-	applyGCPercent(g.GCPercent)
-	return nil
+	addSessionRuntimeFlags(cmd.Flags())
 }

@@ -46,7 +46,7 @@ func newProxyCmd() *cobra.Command {
 }
 
 func runProxy(cmd *cobra.Command, cfg guestConfig, g *guest.Client, alias, suffix string, channels []string) error {
-	if err := cfg.applyGCPercent(); err != nil {
+	if err := cfg.applyRuntime(); err != nil {
 		return err
 	}
 	dir, err := cfg.dir()
