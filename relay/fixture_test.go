@@ -73,10 +73,11 @@ func newFixture(t *testing.T, configure func(*Server)) *fixture {
 		configure(f.srv)
 	}
 	f.server, f.client = testTLS(t)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", f.server)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := tls.NewListener(GatheringListener(raw), f.server) // as the CS listens
 	f.addr = ln.Addr().String()
 	go func() { f.served <- f.srv.Serve(ln) }()
 	t.Cleanup(func() {

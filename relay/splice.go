@@ -14,11 +14,12 @@ import (
 // Copy buffers of one splice direction, in bytes. A quiet direction waits with only the small
 // buffer (an idle one parks with none: idle.go); a read that fills it borrows a large one from
 // the Server's pool, and a read that does not fill the large one (the burst is over) gives it
-// back, so that idle sessions cost little memory and bulk transfers still move a whole TLS
-// record (16 KiB of plaintext) per read.
+// back, so that idle sessions cost little memory and bulk transfers move up to four whole TLS
+// records (64 KiB of plaintext) per read and, over a gathering connection (gather.go), per
+// system call.
 const (
 	spliceSmallBuffer = 512
-	spliceLargeBuffer = 16 << 10
+	spliceLargeBuffer = 64 << 10
 )
 
 // splice tells both halves they are paired, then copies bytes both ways on two goroutines of
@@ -62,14 +63,15 @@ func (s *Server) pipe(sess *session, d direction, log *slog.Logger) {
 	if d == hostToGuest {
 		n = &sess.hostToGuest
 	}
-	err := s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, s.idleSource(src))
+	out := countingWriter{w: gatheredWriterOf(dst), session: n, total: &s.bytes, metrics: s.Metrics}
+	err := s.copyAdaptive(out, s.idleSource(src))
 	if errors.Is(err, errIdle) {
 		if s.park(sess, d, func() { s.pipe(sess, d, log) }, log) {
 			return
 		}
 		err = src.SetReadDeadline(time.Time{}) // cannot park: keep the goroutine
 		if err == nil {
-			err = s.copyAdaptive(countingWriter{w: dst, session: n, total: &s.bytes, metrics: s.Metrics}, src)
+			err = s.copyAdaptive(out, src)
 		}
 	}
 	if err == nil {
@@ -132,7 +134,7 @@ func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
 			return rerr
 		case large == nil && nr == len(small): // a reader that cannot top up
 			large = s.buffers.Get().(*[]byte)
-		case large != nil && nr < len(*large): // nothing more has arrived: quiet again
+		case large != nil && nr < maxRecordPlaintext: // less than a record had arrived: quiet again
 			s.buffers.Put(large)
 			large = nil
 		}

@@ -185,7 +185,7 @@ func runCS(ctx context.Context, cfg csConfig) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	serveErr := make(chan error, 3)
-	go func() { serveErr <- rt.srv.Serve(tls.NewListener(ln, tlsConf)) }()
+	go func() { serveErr <- rt.srv.Serve(tls.NewListener(relay.GatheringListener(ln), tlsConf)) }()
 	stopHTTP, err := rt.serveHTTP(ctx, serveErr)
 	if err != nil {
 		_ = ln.Close()
