@@ -104,26 +104,9 @@ type floodProc struct {
 // startFlood starts the flood process for spec at the lowest CPU priority (through nice,
 // when the system has it) and follows its reports.
 func startFlood(spec floodSpec) (*floodProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("flood: %w", err)
-	}
-	cmd := exec.Command(self)
-	if nice, err := exec.LookPath("nice"); err == nil {
-		cmd = exec.Command(nice, "-n", "19", self)
-	}
-	cmd.Env = append(os.Environ(), floodEnv+"="+spec.encode())
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	cmd, in, out, err := startSelf("flood", floodEnv+"="+spec.encode(), true)
 	if err != nil {
 		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("flood: %w", err)
 	}
 	p := &floodProc{cmd: cmd, in: in, done: make(chan struct{})}
 	go p.follow(out)

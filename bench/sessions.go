@@ -291,25 +291,39 @@ type holder struct {
 }
 
 func startHolder(spec holdSpec) (*holder, error) {
+	cmd, in, out, err := startSelf("hold", holdEnv+"="+spec.encode(), false)
+	if err != nil {
+		return nil, err
+	}
+	return &holder{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
+}
+
+// startSelf starts this binary again with env added to its environment (which makes it a
+// helper process, named name in errors), at the lowest CPU priority when niced and the system
+// has nice, and returns its standard input and output.
+func startSelf(name, env string, niced bool) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("hold: %w", err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), holdEnv+"="+spec.encode())
+	if nice, err := exec.LookPath("nice"); err == nil && niced {
+		cmd = exec.Command(nice, "-n", "19", self)
+	}
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("hold: %w", err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &holder{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
+	return cmd, in, out, nil
 }
 
 func (h *holder) request(from, to int) error {
