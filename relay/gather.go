@@ -23,8 +23,9 @@ func GatheringListener(ln net.Listener) net.Listener {
 	return gl
 }
 
-// gatherOverhead is what TLS adds to spliceLargeBuffer bytes of plaintext: a header and a tag
-// per record, a content-type byte in TLS 1.3.
+// gatherOverhead is what TLS adds to spliceLargeBuffer bytes of plaintext in full records: a
+// header and a tag per record, a content-type byte in TLS 1.3. A connection's first writes
+// use smaller records (crypto/tls's dynamic record sizing); the buffer then grows once.
 const gatherOverhead = (spliceLargeBuffer/(16<<10) + 1) * 64
 
 type gatheringListener struct {
@@ -93,14 +94,6 @@ func (c *gatherConn) SyscallConn() (syscall.RawConn, error) {
 		return nil, errors.New("relay: connection has no descriptor")
 	}
 	return sc.SyscallConn()
-}
-
-// CloseWrite half-closes the accepted connection when it can.
-func (c *gatherConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
 }
 
 // gatheredWriter writes to a splice leg, gathering the records of a write longer than the
