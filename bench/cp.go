@@ -13,8 +13,10 @@ import (
 )
 
 // cpRuns is how many interleaved rounds the cp section measures (one in a smoke pass); each
-// figure is the median.
-const cpRuns = 3
+// figure is the median. On a 2-core machine the four processes of a transfer (Guest, CS, Host,
+// the Host's cat or sftp-server) share two CPUs, and one transfer's rate can stray by a fifth
+// from the next one's: five rounds keep one stray out of the median.
+const cpRuns = 5
 
 // measureCopy times `portcullis cp` (SFTP) and `portcullis exec cat` moving the same file to
 // and from the bench Host (on this machine, so both sides are local paths), in interleaved
@@ -72,8 +74,13 @@ func measureCopy(ctx context.Context, r *Report, st *stack, size int64, runs int
 	}
 	samples, cpu, hostCPU := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	perMB := func(d time.Duration) float64 { return d.Seconds() * 1e3 / (float64(size) / 1e6) }
-	for range runs {
-		for _, w := range ways {
+	for round := range runs {
+		// Odd rounds run the ways backwards, so that no way always follows the same one.
+		order := slices.Clone(ways)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, w := range order {
 			// The Host's CPU counts its whole process tree: exec's cat (waited for) included.
 			before, err := treeCPU(st.host.Pid())
 			if err != nil {

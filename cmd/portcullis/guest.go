@@ -29,8 +29,7 @@ type guestConfig struct {
 	ConfigDir string `mapstructure:"config-dir"`
 	Level     string `mapstructure:"encryption"`
 	Preferred string `mapstructure:"preferred-protocol"`
-	GCPercent int    `mapstructure:"gc-percent"`
-	MaxProcs  int    `mapstructure:"gomaxprocs"`
+	sessionRuntime `mapstructure:",squash"`
 }
 
 func addGuestFlags(cmd *cobra.Command) {

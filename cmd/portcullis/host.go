@@ -29,6 +29,7 @@ type hostConfig struct {
 	Encryption     string `mapstructure:"encryption"`
 	RunAs          string `mapstructure:"run-as"`
 	Preferred      string `mapstructure:"preferred-protocol"`
+	GCPercent      int    `mapstructure:"gc-percent"`
 	logConfig      `mapstructure:",squash"`
 	hostAuthConfig `mapstructure:",squash"`
 }
@@ -61,6 +62,12 @@ func (c hostConfig) config() hostauth.Config {
 	return ac
 }
 
+// hostGCPercent is the Host agent's default garbage collection target: as a Guest's session
+// (guestGCPercent), an agent relays sessions whose every SSH packet is a fresh allocation
+// while its live heap stays small; make bench's cp section: about 10 % less agent CPU per MB
+// than Go's default of 100.
+const hostGCPercent = 400
+
 func newHostCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "host",
@@ -87,6 +94,7 @@ func newHostCmd() *cobra.Command {
 	f.String("encryption", access.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
 	f.String("preferred-protocol", "auto", "how to reach relays: auto (TCP/1970, then HTTP/80), tcp or http")
+	addGCPercentFlag(f, hostGCPercent, "an agent's live heap is small (its sessions' buffers) and every SSH packet a session receives is a fresh allocation, so a high target spends less CPU on collections")
 	addHostAuthFlags(cmd)
 	cmd.AddCommand(newHostPasswdCmd(), newHostConfirmCmd())
 	return cmd
@@ -113,6 +121,10 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	if err := checkCMURL("cm", cfg.CMURL); err != nil {
 		return err
 	}
+	if err := checkGCPercent(cfg.GCPercent); err != nil {
+		return err
+	}
+	applyGCPercent(cfg.GCPercent)
 	log.Info("host agent starting", "cm_url", cfg.CMURL, "host_name", cfg.Name, "state_dir", cfg.StateDir)
 	pool, err := optionalPool(cfg.CAFile)
 	if err != nil {

@@ -35,9 +35,16 @@ func newSFTPServerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// One session's server: it runs Go as a Guest's session does (one thread, a high
+			// garbage collection target), and waits for its pipes in Go's poller rather than in
+			// blocked reads, which the runtime's monitor would otherwise keep taking over.
+			if err := defaultSessionRuntime().applyRuntime(); err != nil {
+				return err
+			}
+			in, out := pollableStdio()
 			// Each reply is written whole, and the status replies of an upload travel together;
 			// a read is answered with up to sftpReadMax bytes, as the agent announces.
-			server, err := endpoint.NewSFTPServer(os.Stdin, os.Stdout, endpoint.ToPipe, sftpReadMax)
+			server, err := endpoint.NewSFTPServer(in, out, endpoint.ToPipe, sftpReadMax)
 			if err != nil {
 				return err
 			}

@@ -28,8 +28,20 @@ func addSessionRuntimeFlags(f *pflag.FlagSet) {
 	f.Int("gomaxprocs", guestMaxProcs, "threads running the session's Go code at once (as GOMAXPROCS): one hands each packet between the session's goroutines without waking another thread (0 keeps the GOMAXPROCS environment variable or Go's default)")
 }
 
+// sessionRuntime is how a process serving one session runs Go: a Guest session command, or the
+// sftp-server the Host agent starts for a session (with the defaults).
+type sessionRuntime struct {
+	GCPercent int `mapstructure:"gc-percent"`
+	MaxProcs  int `mapstructure:"gomaxprocs"`
+}
+
+// defaultSessionRuntime is a session process's runtime when no flag sets it.
+func defaultSessionRuntime() sessionRuntime {
+	return sessionRuntime{GCPercent: guestGCPercent, MaxProcs: guestMaxProcs}
+}
+
 // applyRuntime sets the session's garbage collection target and GOMAXPROCS.
-func (g guestConfig) applyRuntime() error {
+func (g sessionRuntime) applyRuntime() error {
 	if err := checkGCPercent(g.GCPercent); err != nil {
 		return err
 	}

@@ -15,14 +15,14 @@ func TestASessionCommandSetsItsRuntimeAndRefusesNegativeSettings(t *testing.T) {
 	})
 	cases := []struct {
 		name                     string
-		conf                     guestConfig
+		conf                     sessionRuntime
 		wantPercent, wantThreads int
 		err                      string
 	}{
-		{"the defaults", guestConfig{GCPercent: guestGCPercent, MaxProcs: guestMaxProcs}, guestGCPercent, guestMaxProcs, ""},
-		{"zero leaves both to the environment", guestConfig{}, 100, 2, ""},
-		{"a negative gc-percent", guestConfig{GCPercent: -1, MaxProcs: 1}, 100, 2, "gc-percent -1"},
-		{"a negative gomaxprocs", guestConfig{GCPercent: 400, MaxProcs: -1}, 100, 2, "gomaxprocs -1"},
+		{"the defaults", defaultSessionRuntime(), guestGCPercent, guestMaxProcs, ""},
+		{"zero leaves both to the environment", sessionRuntime{}, 100, 2, ""},
+		{"a negative gc-percent", sessionRuntime{GCPercent: -1, MaxProcs: 1}, 100, 2, "gc-percent -1"},
+		{"a negative gomaxprocs", sessionRuntime{GCPercent: 400, MaxProcs: -1}, 100, 2, "gomaxprocs -1"},
 	}
 	for _, tc := range cases {
 		debug.SetGCPercent(100)

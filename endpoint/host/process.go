@@ -109,7 +109,7 @@ func (s *session) startOnPipes(cmd *exec.Cmd) (func(), error) {
 		return nil, err
 	}
 	go func() {
-		_, _ = io.Copy(stdin, s.ch)
+		_, _ = endpoint.CopyFromChannel(stdin, s.ch)
 		_ = stdin.Close()
 	}()
 	return func() { _ = cmd.Wait() }, nil

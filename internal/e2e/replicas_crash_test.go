@@ -96,8 +96,10 @@ func (hs *haSystem) killUnderLoad(t *testing.T) {
 	since := time.Now()
 	load := hs.startLoad(4)
 	waitUntil(t, "8 connects to go through before the kill", func() bool { _, ok := load.count(since); return ok >= 8 })
-	hs.c.KillReplica(victim)
+	// Stamped before the signal: KillReplica waits for the exit, and a connect the victim
+	// held may see its end (EOF) before that wait returns.
 	killed := time.Now()
+	hs.c.KillReplica(victim)
 	settled := killed.Add(haFailoverTarget)
 	waitUntil(t, "12 connects begun 5 s after the kill to end", func() bool {
 		finished, _ := load.count(settled)
