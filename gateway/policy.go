@@ -94,7 +94,7 @@ func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision,
 		DecisionID: d.ID, Path: d.Path, Input: input, Result: e.result.Raw, Timestamp: d.Time, Labels: d.Labels,
 		Bundles: map[string]policy.BundleInfo{policy.BundleName: {Revision: d.Revision}}, RequestedBy: d.RequestedBy,
 		ReqID: d.ReqID, Metrics: map[string]int64{api.MetricEvalNS: d.EvalNS},
-	})
+	}.WithValuesOf(e.result))
 	if err != nil {
 		s.cfg.Logger.Error("mask decision record; refusing", "decision_id", d.ID, "err", err)
 		refused := denyResult(reasonMaskFailure)

@@ -90,6 +90,10 @@ type Result struct {
 	Raw json.RawMessage
 	// Input is the input document as the policy saw it.
 	Input json.RawMessage
+
+	// inputValue and rawValue are Input and Raw as OPA held them (nil when unknown): masking the
+	// decision's log record (Event.WithValuesOf) then need not parse them again.
+	inputValue, rawValue ast.Value
 }
 
 // Engine decides requests with one compiled policy. Create it with New; it is safe for
@@ -253,7 +257,7 @@ func (e *Engine) DecideAPI(ctx context.Context, in Input) (Result, error) {
 // decide evaluates a prepared query for input, already converted to the AST value, and
 // decodes its decision.
 func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input json.RawMessage, value ast.Value) (Result, error) {
-	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input}
+	res := Result{Decision: refusal(ReasonInvalidInput), Revision: e.revision, Input: input, inputValue: value}
 	start := time.Now()
 	rs, err := evalOnce(ctx, query, value, e.constants)
 	res.EvalNS = time.Since(start).Nanoseconds()
@@ -270,6 +274,9 @@ func (e *Engine) decide(ctx context.Context, query rego.PreparedEvalQuery, input
 	if res.Raw, err = resultJSON(rs[0].Expressions[0].Value); err != nil {
 		res.Decision = refusal(ReasonMalformedDecision)
 		return res, fmt.Errorf("%w: %w", ErrMalformedDecision, err)
+	}
+	if t, ok := rs[0].Expressions[0].Value.(*ast.Term); ok {
+		res.rawValue = t.Value
 	}
 	if d, ok := decodeDecisionValue(rs[0].Expressions[0].Value); ok { // the common shapes, without JSON
 		res.Decision = d

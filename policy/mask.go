@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -57,6 +58,10 @@ type Event struct {
 	Erased []string `json:"erased,omitempty"`
 	// Masked lists the pointers Mask replaced (upserted); set by Mask, not seen by the mask rule.
 	Masked []string `json:"masked,omitempty"`
+
+	// inputValue and resultValue are Input and Result as OPA holds them, when known
+	// (WithValuesOf).
+	inputValue, resultValue ast.Value
 }
 
 // BundleInfo describes one policy bundle of an Event.
@@ -89,11 +94,7 @@ func (e *Engine) Mask(ctx context.Context, ev Event) (Event, error) {
 	if e.mask == nil {
 		return ev, nil
 	}
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		return ev, fmt.Errorf("%w: %w", ErrMask, err)
-	}
-	value, err := parseInput(raw)
+	value, err := ev.value()
 	if err != nil {
 		return ev, fmt.Errorf("%w: %w", ErrMask, err)
 	}
