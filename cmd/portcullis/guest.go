@@ -24,11 +24,11 @@ import (
 
 // guestConfig is what every Guest command needs: where the CM is and where tokens live.
 type guestConfig struct {
-	CM        string `mapstructure:"cm"`
-	CAFile    string `mapstructure:"ca-file"`
-	ConfigDir string `mapstructure:"config-dir"`
-	Level     string `mapstructure:"encryption"`
-	Preferred string `mapstructure:"preferred-protocol"`
+	CM             string `mapstructure:"cm"`
+	CAFile         string `mapstructure:"ca-file"`
+	ConfigDir      string `mapstructure:"config-dir"`
+	Level          string `mapstructure:"encryption"`
+	Preferred      string `mapstructure:"preferred-protocol"`
 	sessionRuntime `mapstructure:",squash"`
 }
 
