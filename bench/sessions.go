@@ -307,8 +307,10 @@ func startSelf(name, env string, niced bool) (*exec.Cmd, io.WriteCloser, io.Read
 		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	cmd := exec.Command(self)
-	if nice, err := exec.LookPath("nice"); err == nil && niced {
-		cmd = exec.Command(nice, "-n", "19", self)
+	if niced {
+		if nice, err := exec.LookPath("nice"); err == nil {
+			cmd = exec.Command(nice, "-n", "19", self)
+		}
 	}
 	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr

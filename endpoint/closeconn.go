@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/relay"
 )
 
 // closeDrain bounds how long Close waits for the other end to finish sending.
@@ -37,7 +39,7 @@ func graceful(c net.Conn) net.Conn {
 	}
 	g := &gracefulConn{Conn: c}
 	if tc, ok := c.(*tls.Conn); ok {
-		g.out.cork, _ = tc.NetConn().(*corkConn)
+		g.out.cork, _ = tc.NetConn().(*relay.GatherConn)
 	}
 	return g
 }

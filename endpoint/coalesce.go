@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/relay"
 )
 
 // Write coalescing of the relayed connection. x/crypto/ssh writes each packet through a
@@ -26,7 +28,7 @@ const (
 // coalescer holds back a write of sshBufferSize bytes until the next write (or
 // heldWriteDelay) and sends both as one.
 type coalescer struct {
-	cork  *corkConn // the TCP connection under w, nil when it is not one
+	cork  *relay.GatherConn // the TCP connection under w, nil when it cannot gather
 	mu    sync.Mutex
 	buf   []byte // the held write, then the whole packet
 	timer *time.Timer
@@ -91,60 +93,11 @@ func (c *coalescer) sendHeldLocked(w net.Conn) error {
 	return err
 }
 
-// corkConn is the TCP connection under a relayed TLS connection. While corked it gathers the
-// records TLS writes, and uncork sends them in one system call: a packet of two records costs
-// one write, not two.
-type corkConn struct {
-	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
-}
-
-// Write sends p, or gathers it while the connection is corked.
-func (c *corkConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-// cork gathers the writes until uncork.
-func (c *corkConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// uncork sends what was gathered.
-func (c *corkConn) uncork() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	if len(c.buf) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.buf)
-	c.buf = c.buf[:0]
-	return err
-}
-
-// corked writes p through w (a TLS connection) with its TCP connection c corked when p takes
-// more than one record; c may be nil.
-func corked(c *corkConn, w net.Conn, p []byte) (int, error) {
-	if c == nil || len(p) <= maxTLSRecord {
+// corked writes p through w (a TLS connection) with its TCP connection c gathering the
+// records of the write when p takes more than one record; c may be nil.
+func corked(c *relay.GatherConn, w net.Conn, p []byte) (int, error) {
+	if c == nil || len(p) <= relay.MaxRecordPlaintext {
 		return w.Write(p)
 	}
-	c.cork()
-	n, err := w.Write(p)
-	if uerr := c.uncork(); err == nil && uerr != nil {
-		return 0, uerr
-	}
-	return n, err
+	return relay.WriteGathered(w, c, p)
 }
-
-// maxTLSRecord is the most plaintext one TLS record carries.
-const maxTLSRecord = 16 << 10

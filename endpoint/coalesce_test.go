@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/relay"
 )
 
 // recordingConn is a connection that records every write it is given.
@@ -118,13 +120,13 @@ func TestCoalescerReportsAFailedDelayedSendOnTheNextWrite(t *testing.T) {
 	}
 }
 
-func TestCorkConnSendsTheRecordsOfOneWriteTogether(t *testing.T) {
+func TestAGatherConnSendsTheRecordsOfOneWriteTogether(t *testing.T) {
 	rc := &recordingConn{}
-	c := &corkConn{Conn: rc}
+	c := relay.NewGatherConn(rc)
 	if _, err := c.Write([]byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	c.cork()
+	c.Gather()
 	for _, p := range []string{"record 1", "record 2"} {
 		if _, err := c.Write([]byte(p)); err != nil {
 			t.Fatal(err)
@@ -133,7 +135,7 @@ func TestCorkConnSendsTheRecordsOfOneWriteTogether(t *testing.T) {
 	if got := rc.sizes(); !slices.Equal(got, []int{6}) {
 		t.Fatalf("while corked the connection saw writes of %v, want only the one before", got)
 	}
-	if err := c.uncork(); err != nil {
+	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Write([]byte("after")); err != nil {

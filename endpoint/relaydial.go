@@ -183,7 +183,7 @@ func (d RelayDialer) connect(ctx context.Context, transport string, rel api.Rela
 }
 
 // dialTLS dials addr over TLS (as tls.Dialer does: the server name defaults to addr's host),
-// on a TCP connection that can gather the records of one write (corkConn).
+// on a TCP connection that can gather the records of one write (relay.GatherConn).
 func dialTLS(ctx context.Context, addr string, conf *tls.Config) (net.Conn, error) {
 	var nd net.Dialer
 	raw, err := nd.DialContext(ctx, "tcp", addr)
@@ -197,7 +197,7 @@ func dialTLS(ctx context.Context, addr string, conf *tls.Config) (net.Conn, erro
 			conf.ServerName = host
 		}
 	}
-	tc := tls.Client(&corkConn{Conn: raw}, conf)
+	tc := tls.Client(relay.NewGatherConn(raw), conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, err

@@ -307,15 +307,24 @@ func evalOnce(ctx context.Context, query rego.PreparedEvalQuery, value ast.Value
 
 // parseInput converts a JSON object into the AST value OPA evaluates, refusing anything else.
 func parseInput(input json.RawMessage) (ast.Value, error) {
-	if !json.Valid(input) {
-		return nil, fmt.Errorf("%w: not valid JSON", ErrInvalidInput)
-	}
-	value, err := ast.ValueFromReader(bytes.NewReader(input))
+	value, err := parseJSON(input)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return nil, err
 	}
 	if _, ok := value.(ast.Object); !ok {
 		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrInvalidInput, ast.ValueName(value))
+	}
+	return value, nil
+}
+
+// parseJSON is the AST value of a JSON document; ErrInvalidInput when it is not JSON.
+func parseJSON(raw []byte) (ast.Value, error) {
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("%w: not valid JSON", ErrInvalidInput)
+	}
+	value, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	return value, nil
 }

@@ -137,13 +137,7 @@ func (s Subject) astValue(t *terms) ast.Value {
 func (h Host) astValue(t *terms) ast.Value {
 	o := object{t: t, kv: make([][2]*ast.Term, 0, 7)}
 	o.putStrings("id", h.ID, "name", h.Name, "tenant", h.Tenant, "os", h.OS)
-	if len(h.Tags) > 0 {
-		tags := object{t: t, kv: make([][2]*ast.Term, 0, len(h.Tags))}
-		for k, v := range h.Tags {
-			tags.kv = append(tags.kv, [2]*ast.Term{t.str(k), t.str(v)})
-		}
-		o.put("tags", t.term(tags.value()))
-	}
+	o.putStringMap("tags", h.Tags)
 	o.put("online", ast.InternedTerm(h.Online))
 	o.putTime("last_seen", h.LastSeen)
 	return o.value()
@@ -259,6 +253,18 @@ func (o *object) putStrings(kv ...string) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		o.putString(kv[i], kv[i+1])
 	}
+}
+
+// putStringMap adds key: m as an object of strings unless m is empty (omitempty).
+func (o *object) putStringMap(key string, m map[string]string) {
+	if len(m) == 0 {
+		return
+	}
+	obj := object{t: o.t, kv: make([][2]*ast.Term, 0, len(m))}
+	for k, v := range m {
+		obj.kv = append(obj.kv, [2]*ast.Term{o.t.str(k), o.t.str(v)})
+	}
+	o.put(key, o.t.term(obj.value()))
 }
 
 // putTime adds key: t in RFC 3339 (as encoding/json writes it) unless t is zero (omitzero).

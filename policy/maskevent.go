@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -24,8 +23,9 @@ func (ev Event) WithValuesOf(r Result) Event {
 }
 
 // value is ev as the mask rule's input: the AST value of ev's JSON (Erased and Masked left
-// out), built member by member where every string is valid UTF-8, and through JSON otherwise
-// (encoding/json replaces invalid bytes, as the record stored will have them).
+// out), built member by member as Input.astValue builds the input where every string is valid
+// UTF-8, and through JSON otherwise (encoding/json replaces invalid bytes, as the record stored
+// will have them).
 func (ev Event) value() (ast.Value, error) {
 	ev.Erased, ev.Masked = nil, nil
 	if !ev.validUTF8() {
@@ -39,47 +39,43 @@ func (ev Event) value() (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	stamp, err := ev.Timestamp.MarshalJSON()
+	stamp, err := ev.Timestamp.MarshalJSON() // refuses the years JSON cannot hold, as json.Marshal does
 	if err != nil {
 		return nil, err
 	}
-	kv := [][2]*ast.Term{
-		kvTerm("decision_id", ast.String(ev.DecisionID)),
-		kvTerm("path", ast.String(ev.Path)),
-		kvTerm("input", input),
-		kvTerm("timestamp", ast.String(stamp[1:len(stamp)-1])),
-	}
+	t := &terms{}
+	o := object{t: t, kv: make([][2]*ast.Term, 0, 9)}
+	o.put("decision_id", t.str(ev.DecisionID))
+	o.put("path", t.str(ev.Path))
+	o.put("input", t.term(input))
+	o.put("timestamp", t.str(string(stamp[1:len(stamp)-1])))
 	if len(ev.Result) > 0 {
 		result, err := documentValue(ev.Result, ev.resultValue)
 		if err != nil {
 			return nil, err
 		}
-		kv = append(kv, kvTerm("result", result))
+		o.put("result", t.term(result))
 	}
-	if len(ev.Labels) > 0 {
-		kv = append(kv, kvTerm("labels", stringMap(ev.Labels)))
-	}
+	o.putStringMap("labels", ev.Labels)
 	if len(ev.Bundles) > 0 {
-		bundles := make([][2]*ast.Term, 0, len(ev.Bundles))
+		bundles := object{t: t}
 		for name, b := range ev.Bundles {
-			bundles = append(bundles, kvTerm(name, ast.NewObject(kvTerm("revision", ast.String(b.Revision)))))
+			bundles.put(name, t.term(ast.NewObject(t.member("revision", ast.String(b.Revision)))))
 		}
-		kv = append(kv, kvTerm("bundles", ast.NewObject(bundles...)))
+		o.put("bundles", t.term(bundles.value()))
 	}
-	if ev.RequestedBy != "" {
-		kv = append(kv, kvTerm("requested_by", ast.String(ev.RequestedBy)))
-	}
+	o.putString("requested_by", ev.RequestedBy)
 	if ev.ReqID != 0 {
-		kv = append(kv, kvTerm("req_id", ast.Number(strconv.FormatUint(ev.ReqID, 10))))
+		o.put("req_id", t.term(ast.Number(strconv.FormatUint(ev.ReqID, 10))))
 	}
 	if len(ev.Metrics) > 0 {
-		metrics := make([][2]*ast.Term, 0, len(ev.Metrics))
+		metrics := object{t: t}
 		for name, n := range ev.Metrics {
-			metrics = append(metrics, kvTerm(name, ast.Number(strconv.FormatInt(n, 10))))
+			metrics.put(name, t.term(ast.Number(strconv.FormatInt(n, 10))))
 		}
-		kv = append(kv, kvTerm("metrics", ast.NewObject(metrics...)))
+		o.put("metrics", t.term(metrics.value()))
 	}
-	return ast.NewObject(kv...), nil
+	return o.value(), nil
 }
 
 // documentValue is raw as an AST value: known when OPA held it, else parsed; null when raw is
@@ -91,42 +87,28 @@ func documentValue(raw json.RawMessage, known ast.Value) (ast.Value, error) {
 	case len(raw) == 0:
 		return ast.Null{}, nil
 	}
-	if !json.Valid(raw) {
-		return nil, fmt.Errorf("%w: not valid JSON", ErrInvalidInput)
-	}
-	return ast.ValueFromReader(bytes.NewReader(raw))
+	return parseJSON(raw)
 }
 
 // validUTF8 reports whether every string of ev outside Input and Result is valid UTF-8.
 func (ev Event) validUTF8() bool {
-	ss := []string{ev.DecisionID, ev.Path, ev.RequestedBy}
+	if !utf8.ValidString(ev.DecisionID) || !utf8.ValidString(ev.Path) || !utf8.ValidString(ev.RequestedBy) {
+		return false
+	}
 	for k, v := range ev.Labels {
-		ss = append(ss, k, v)
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
 	}
 	for k, b := range ev.Bundles {
-		ss = append(ss, k, b.Revision)
+		if !utf8.ValidString(k) || !utf8.ValidString(b.Revision) {
+			return false
+		}
 	}
 	for k := range ev.Metrics {
-		ss = append(ss, k)
-	}
-	for _, s := range ss {
-		if !utf8.ValidString(s) {
+		if !utf8.ValidString(k) {
 			return false
 		}
 	}
 	return true
-}
-
-// kvTerm is the object member key: v.
-func kvTerm(key string, v ast.Value) [2]*ast.Term {
-	return [2]*ast.Term{ast.StringTerm(key), ast.NewTerm(v)}
-}
-
-// stringMap is m as an object of strings.
-func stringMap(m map[string]string) ast.Object {
-	kv := make([][2]*ast.Term, 0, len(m))
-	for k, v := range m {
-		kv = append(kv, kvTerm(k, ast.String(v)))
-	}
-	return ast.NewObject(kv...)
 }

@@ -14,13 +14,17 @@ import (
 // bytes at a time; under a gathering connection the records of that write leave in one system
 // call, and the peer (a Guest or a Host) wakes once for them.
 
-// GatheringListener returns ln with every accepted connection able to gather the records of
-// one write (the CS's TCP listener, under its TLS listener). The gathering buffers are lent
-// from one pool per listener while a write lasts.
+// GatheringListener returns ln with every accepted connection a GatherConn (the CS's TCP
+// listener, under its TLS listener). The gathering buffers are lent from one pool per listener
+// while a write lasts.
 func GatheringListener(ln net.Listener) net.Listener {
-	gl := &gatheringListener{Listener: ln}
-	gl.pool.New = func() any { b := make([]byte, 0, spliceLargeBuffer+gatherOverhead); return &b }
-	return gl
+	return &gatheringListener{Listener: ln, pool: newGatherPool()}
+}
+
+// newGatherPool is a pool of gathering buffers, each large enough for the records of a busy
+// splice direction's write.
+func newGatherPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, spliceLargeBuffer+gatherOverhead); return &b }}
 }
 
 // gatherOverhead is what TLS adds to spliceLargeBuffer bytes of plaintext in full records: a
@@ -30,7 +34,7 @@ const gatherOverhead = (spliceLargeBuffer/(16<<10) + 1) * 64
 
 type gatheringListener struct {
 	net.Listener
-	pool sync.Pool
+	pool *sync.Pool
 }
 
 func (l *gatheringListener) Accept() (net.Conn, error) {
@@ -38,19 +42,27 @@ func (l *gatheringListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatherConn{Conn: c, pool: &l.pool}, nil
+	return &GatherConn{Conn: c, pool: l.pool}, nil
 }
 
-// gatherConn is an accepted connection that gathers writes between gather and flush.
-type gatherConn struct {
+// GatherConn is a TCP connection under a TLS connection that gathers the writes between Gather
+// and Flush (the records TLS writes for one plaintext write) and sends them in one system
+// call, so that the peer wakes once for them. Create it with NewGatherConn, or accept it from a
+// GatheringListener.
+type GatherConn struct {
 	net.Conn
-	pool *sync.Pool
+	pool *sync.Pool // lends the buffer while gathering
 	mu   sync.Mutex
-	buf  *[]byte // lent from pool while gathering
+	buf  *[]byte // nil unless gathering
 }
 
-// Write sends p, or gathers it while a write of the splice gathers.
-func (c *gatherConn) Write(p []byte) (int, error) {
+// NewGatherConn returns c able to gather, with a buffer pool of its own (a dialled connection).
+func NewGatherConn(c net.Conn) *GatherConn {
+	return &GatherConn{Conn: c, pool: newGatherPool()}
+}
+
+// Write sends p, or gathers it between Gather and Flush.
+func (c *GatherConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
@@ -60,8 +72,8 @@ func (c *gatherConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// gather starts gathering writes.
-func (c *gatherConn) gather() {
+// Gather starts gathering writes.
+func (c *GatherConn) Gather() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
@@ -69,8 +81,8 @@ func (c *gatherConn) gather() {
 	}
 }
 
-// flush sends what was gathered in one write and gives the buffer back.
-func (c *gatherConn) flush() error {
+// Flush sends what was gathered in one write and stops gathering.
+func (c *GatherConn) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
@@ -87,8 +99,8 @@ func (c *gatherConn) flush() error {
 	return err
 }
 
-// SyscallConn is the accepted connection's (idle parking watches its descriptor).
-func (c *gatherConn) SyscallConn() (syscall.RawConn, error) {
+// SyscallConn is the underlying connection's (idle parking watches its descriptor).
+func (c *GatherConn) SyscallConn() (syscall.RawConn, error) {
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
 		return nil, errors.New("relay: connection has no descriptor")
@@ -96,19 +108,30 @@ func (c *gatherConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// WriteGathered writes p through w (a TLS connection over g) with the records of the write
+// gathered into one system call; the error of the write, or else of the gathered send.
+func WriteGathered(w io.Writer, g *GatherConn, p []byte) (int, error) {
+	g.Gather()
+	n, err := w.Write(p)
+	if ferr := g.Flush(); err == nil && ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
 // gatheredWriter writes to a splice leg, gathering the records of a write longer than the
 // small buffer when the leg runs over a gathering connection: a write of even one record's
 // length may leave as several (crypto/tls starts a connection with small records).
 type gatheredWriter struct {
 	w      io.Writer
-	gather *gatherConn // nil when the leg cannot gather
+	gather *GatherConn // nil when the leg cannot gather
 }
 
 // gatheredWriterOf returns the writer of leg c.
 func gatheredWriterOf(c net.Conn) gatheredWriter {
 	gw := gatheredWriter{w: c}
 	if tc, ok := c.(*tls.Conn); ok {
-		gw.gather, _ = tc.NetConn().(*gatherConn)
+		gw.gather, _ = tc.NetConn().(*GatherConn)
 	}
 	return gw
 }
@@ -117,13 +140,8 @@ func (g gatheredWriter) Write(p []byte) (int, error) {
 	if g.gather == nil || len(p) <= spliceSmallBuffer {
 		return g.w.Write(p)
 	}
-	g.gather.gather()
-	n, err := g.w.Write(p)
-	if ferr := g.gather.flush(); err == nil && ferr != nil {
-		return 0, ferr
-	}
-	return n, err
+	return WriteGathered(g.w, g.gather, p)
 }
 
-// maxRecordPlaintext is the most plaintext one TLS record carries.
-const maxRecordPlaintext = 16 << 10
+// MaxRecordPlaintext is the most plaintext one TLS record carries.
+const MaxRecordPlaintext = 16 << 10

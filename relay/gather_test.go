@@ -61,7 +61,7 @@ func TestAGatheringLegSendsTheRecordsOfOneWriteInOneSystemCall(t *testing.T) {
 		want int64
 	}{
 		{"a write of four records", payload, 1},
-		{"a write of one record", payload[:maxRecordPlaintext], 1},
+		{"a write of one record", payload[:MaxRecordPlaintext], 1},
 		{"a short write", payload[:100], 1},
 	}
 	for _, tc := range cases {
@@ -74,7 +74,7 @@ func TestAGatheringLegSendsTheRecordsOfOneWriteInOneSystemCall(t *testing.T) {
 		}
 	}
 	_ = conn.Close() // the peer reads to the end
-	if b := <-got; !bytes.Equal(b, slices.Concat(payload, payload[:maxRecordPlaintext], payload[:100])) {
+	if b := <-got; !bytes.Equal(b, slices.Concat(payload, payload[:MaxRecordPlaintext], payload[:100])) {
 		t.Fatalf("the peer read %d bytes, not what was written", len(b))
 	}
 }

@@ -134,7 +134,7 @@ func (s *Server) copyAdaptive(dst io.Writer, src io.Reader) error {
 			return rerr
 		case large == nil && nr == len(small): // a reader that cannot top up
 			large = s.buffers.Get().(*[]byte)
-		case large != nil && nr < maxRecordPlaintext: // less than a record had arrived: quiet again
+		case large != nil && nr < MaxRecordPlaintext: // less than a record had arrived: quiet again
 			s.buffers.Put(large)
 			large = nil
 		}

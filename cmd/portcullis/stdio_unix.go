@@ -15,8 +15,14 @@ const sftpPipeSize = 1 << 20
 // pollableStdio returns standard input and output as pollable files (see pollable); each is
 // os.Stdin or os.Stdout as it is when it cannot be made non-blocking.
 func pollableStdio() (*os.File, *os.File) {
-	in, out := pollable(0, "/dev/stdin"), pollable(1, "/dev/stdout")
-	if in == nil || out == nil {
+	in := pollable(0, "/dev/stdin")
+	if in == nil {
+		return os.Stdin, os.Stdout
+	}
+	out := pollable(1, "/dev/stdout")
+	if out == nil {
+		// os.Stdin reads as a blocking file: its descriptor must block again.
+		_ = syscall.SetNonblock(0, false)
 		return os.Stdin, os.Stdout
 	}
 	return in, out
