@@ -117,6 +117,7 @@ func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision,
 		s.signed.forget(d.ID)
 		return d, false, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
 	}
+	s.unlogged.Store(true)
 	return d, posted, nil
 }
 

@@ -198,7 +198,9 @@ type Server struct {
 	logTree *translog.Tree
 	// signed remembers the leaves of the records this replica signed until they are logged.
 	signed signedLeaves
-	mux    *http.ServeMux
+	// unlogged says that this replica committed records since the sequencer's last step.
+	unlogged atomic.Bool
+	mux      *http.ServeMux
 	// requests numbers the requests served, for the decision records' req_id.
 	requests atomic.Uint64
 	// shipper ships the decision outbox to a collector; nil when not configured.
@@ -247,7 +249,8 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // replicas posted mail for (mail.go), until ctx ends; then it flushes once more. While this
 // replica holds the singleton lease (lease.go) it also records the sessions of relays that
 // went silent as ended, discards expired mail (ending the sessions whose Host never collected
-// its request) and re-evaluates live sessions (periodically, and after a policy reload: at once
+// its request), appends committed records to the transparency log (translog.go) and
+// re-evaluates live sessions (periodically, and after a policy reload: at once
 // when the policy is a policy.Notifier, else within runTick), and ships the decision outbox
 // when DecisionLogShipping is configured. Ending ctx stops renewing the lease without
 // releasing it (see ReleaseLease).
@@ -260,6 +263,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer reeval.Stop()
 	tick := time.NewTicker(runTick)
 	defer tick.Stop()
+	sequence := time.NewTicker(sequenceTick)
+	defer sequence.Stop()
 	mailCtx, stopMail := context.WithCancel(ctx)
 	mailDone := make(chan struct{})
 	go func() { defer close(mailDone); s.watchMail(mailCtx) }()
@@ -300,11 +305,11 @@ func (s *Server) Run(ctx context.Context) error {
 				if err := s.discardExpiredMail(ctx); err != nil {
 					s.cfg.Logger.Warn("discard expired mail", "err", err)
 				}
-				if err := s.sequenceLog(ctx); err != nil {
-					s.cfg.Logger.Warn("append committed records to the decision log", "err", err)
-				}
+				s.sequenceHeld(ctx)
 			}
 			serving = s.reevaluateIfReloaded(ctx, serving)
+		case <-sequence.C:
+			s.sequenceCommitted(ctx)
 		case <-reeval.C:
 			s.reevaluatePeriodically(ctx)
 		}
