@@ -146,3 +146,46 @@ func parseLoadAvg(line string) (float64, error) {
 	}
 	return v, nil
 }
+
+// machineCPU is the machine's CPU time so far, in /proc/stat's ticks: all of it, and the part
+// the hypervisor ran other guests on (steal) while this one wanted it.
+type machineCPU struct{ total, steal uint64 }
+
+// readMachineCPU reads the machine's CPU time from /proc/stat.
+func readMachineCPU() (machineCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, fmt.Errorf("machine cpu: %w", err)
+	}
+	return parseMachineCPU(string(b))
+}
+
+// parseMachineCPU reads the "cpu" line of /proc/stat: user, nice, system, idle, iowait, irq,
+// softirq and steal ticks (guest time is counted in user already).
+func parseMachineCPU(stat string) (machineCPU, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}, fmt.Errorf("machine cpu: no cpu line with steal time in %q", line)
+	}
+	var m machineCPU
+	for i, s := range f[1:9] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return machineCPU{}, fmt.Errorf("machine cpu: field %d: %w", i+1, err)
+		}
+		m.total += v
+		if i == 7 {
+			m.steal = v
+		}
+	}
+	return m, nil
+}
+
+// stealPercent is the share of the machine's CPU time between m and later that was stolen.
+func (m machineCPU) stealPercent(later machineCPU) float64 {
+	if later.total <= m.total {
+		return 0
+	}
+	return 100 * float64(later.steal-m.steal) / float64(later.total-m.total)
+}

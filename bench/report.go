@@ -51,6 +51,10 @@ type Target struct {
 // more than the code: the table says so.
 const loadLimit = 1.5
 
+// stealLimit is the share of CPU time stolen by the hypervisor above which the table says that
+// the machine ran slower than it is.
+const stealLimit = 5.0
+
 // Report collects everything one run measured.
 type Report struct {
 	Started time.Time `json:"started"`
@@ -61,6 +65,10 @@ type Report struct {
 	// highest recorded beside a figure.
 	LoadStart float64 `json:"load_start,omitempty"`
 	LoadMax   float64 `json:"load_max,omitempty"`
+	// StealPercent is the share of the machine's CPU time the hypervisor gave to other guests
+	// during the run (steal): CPU this machine wanted and did not get, which no load average
+	// shows; absent where /proc/stat cannot tell it.
+	StealPercent *float64 `json:"steal_percent,omitempty"`
 	// loadAverage reads the load average for each figure; nil records none.
 	loadAverage func() (float64, error)
 	Figures     []Figure `json:"figures"`
@@ -187,8 +195,14 @@ func ReadReport(path string) (*Report, error) {
 func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "Measured on commit %s, %s; load average (1 min) %s at the start, %s at most.\n",
 		cmp.Or(r.Commit, "unknown"), r.Machine, formatValue(r.LoadStart), formatValue(r.LoadMax))
+	if r.StealPercent != nil {
+		fmt.Fprintf(w, "The hypervisor withheld %.1f %% of the machine's CPU time during the run (steal).\n", *r.StealPercent)
+	}
 	if r.LoadMax > loadLimit {
 		fmt.Fprintf(w, "LOADED: the load average exceeded %.1f during the run; rates measure the machine as much as the code.\n", loadLimit)
+	}
+	if r.StealPercent != nil && *r.StealPercent > stealLimit {
+		fmt.Fprintf(w, "STOLEN: more than %.0f %% of the CPU time went to other guests; rates and CPU times measure a slower machine.\n", stealLimit)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)

@@ -131,6 +131,18 @@ func TestParseProcFiles(t *testing.T) {
 			t.Errorf("parseLoadAvg(%q) accepted", bad)
 		}
 	}
+	m0, err := parseMachineCPU("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+	if err != nil || m0 != (machineCPU{total: 1000, steal: 40}) {
+		t.Fatalf("parseMachineCPU = %+v, %v; want total 1000, steal 40", m0, err)
+	}
+	if got := m0.stealPercent(machineCPU{total: 1200, steal: 90}); got != 25 {
+		t.Fatalf("stealPercent = %v; want 25", got)
+	}
+	for _, bad := range []string{"", "intr 1 2 3 4 5 6 7 8", "cpu 1 2 3 4 5 6 7", "cpu 1 2 3 4 5 6 7 x"} {
+		if _, err := parseMachineCPU(bad); err == nil {
+			t.Errorf("parseMachineCPU(%q) accepted", bad)
+		}
+	}
 	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
 		if _, err := parseStatusRSS(bad); err == nil {
 			t.Errorf("parseStatusRSS(%q) accepted", bad)
@@ -159,14 +171,16 @@ func TestFlagsAndHoldSpec(t *testing.T) {
 }
 
 // The table names the commit and the load beside every figure, and says when the machine was
-// busy.
+// busy or the hypervisor took much of its CPU time.
 func TestTheTableSaysHowBusyTheMachineWas(t *testing.T) {
+	low, high := 1.5, 25.0
 	for _, tc := range []struct {
 		loads  []float64
+		steal  *float64
 		loaded bool
-	}{{[]float64{0.2, 0.9, 1.4}, false}, {[]float64{0.2, 3.7, 0.9}, true}} {
+	}{{[]float64{0.2, 0.9, 1.4}, nil, false}, {[]float64{0.2, 3.7, 0.9}, &low, true}, {[]float64{0.2, 0.9, 1.4}, &high, false}} {
 		i := 0
-		r := &Report{Machine: "test", Commit: "abc123", loadAverage: func() (float64, error) { i++; return tc.loads[i-1], nil }}
+		r := &Report{Machine: "test", Commit: "abc123", StealPercent: tc.steal, loadAverage: func() (float64, error) { i++; return tc.loads[i-1], nil }}
 		r.LoadStart = r.load()
 		r.add("opa", "decide_p50", 41, "µs")
 		r.add("opa", "decide_p99", 90, "µs")
@@ -177,6 +191,10 @@ func TestTheTableSaysHowBusyTheMachineWas(t *testing.T) {
 		text := out.String()
 		if !strings.Contains(text, "commit abc123") || strings.Contains(text, "LOADED") != tc.loaded || !strings.Contains(text, fmt.Sprintf("%.2f", tc.loads[2])) {
 			t.Errorf("loads %v: table\n%s\nwant the commit, each figure's load and LOADED=%v", tc.loads, text, tc.loaded)
+		}
+		stolen := tc.steal != nil && *tc.steal > stealLimit
+		if tc.steal != nil && !strings.Contains(text, fmt.Sprintf("withheld %.1f %%", *tc.steal)) || strings.Contains(text, "STOLEN") != stolen {
+			t.Errorf("steal %v: table\n%s\nwant the steal and STOLEN=%v", tc.steal, text, stolen)
 		}
 	}
 }
