@@ -121,6 +121,7 @@ func fillLog(ctx context.Context, st *stack, n int) error {
 		if d.LogSig, err = signer.SignRecord(canonical); err != nil {
 			return err
 		}
+		d.LogMAC = signer.RecordMAC(canonical, d.LogSig) // as another replica commits it
 		return db.InsertDecision(ctx, d)
 	})
 	if err != nil {

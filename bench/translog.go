@@ -186,6 +186,7 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 		if d.LogSig, err = signer.SignRecord(canonical); err != nil {
 			return err
 		}
+		d.LogMAC = signer.RecordMAC(canonical, d.LogSig) // as another replica commits it
 		return db.InsertDecision(ctx, d)
 	})
 	if err != nil {

@@ -106,7 +106,7 @@ func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision,
 	if d.Reasons == nil {
 		d.Reasons = []string{}
 	}
-	if d.LogSig, err = s.signRecord(d); err != nil {
+	if err = s.signRecord(&d); err != nil {
 		return d, false, err
 	}
 	if !d.Allow {

@@ -19,9 +19,10 @@ import (
 const stepRecords = 256
 
 // TestABacklogIsLoggedInShortCheckpointedSteps: 1,100 records committed while no sequencer ran
-// (signed by the log key, as another replica signs them) are logged in steps of at most
-// stepRecords, each with a signed checkpoint, so that no step holds the store's write lock for
-// long; the whole log then verifies offline.
+// (signed by the log key, as another replica signs them, half with their record MAC) are logged
+// in steps of at most stepRecords, each with a signed checkpoint, so that no step holds the
+// store's write lock for long. One record altered in the database before it was logged, its
+// MAC and signature kept, is logged as unsigned; the rest verify offline.
 func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -31,7 +32,7 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const backlog = 1100
+	const backlog, tampered = 1100, 500
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	for i := range backlog {
 		d := store.Decision{ID: fmt.Sprintf("dec_backlog_%04d", i), Time: t0.Add(time.Duration(i) * time.Millisecond), Path: "connect",
@@ -43,6 +44,12 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 		}
 		if d.LogSig, err = signer.SignRecord(canonical); err != nil {
 			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			d.LogMAC = signer.RecordMAC(canonical, d.LogSig)
+		}
+		if i == tampered {
+			d.Reasons = []string{"an operator rewrote this"}
 		}
 		if err := w.store.InsertDecision(ctx, d); err != nil {
 			t.Fatal(err)
@@ -89,7 +96,8 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := translog.Verify(bytes.NewReader(w.export(t, w.login(t, "carol@example.com", ""))), vkey, nil)
-	if err != nil || !rep.OK() || rep.Records < backlog {
-		t.Fatalf("the log after the backlog: %+v, %v; want %d records verified and no findings", rep, err, backlog)
+	if err != nil || rep.Records < backlog || len(rep.Findings) != 1 || rep.Findings[0].Kind != translog.FindingUnsigned ||
+		rep.Findings[0].ID != fmt.Sprintf("dec_backlog_%04d", tampered) {
+		t.Fatalf("the log after the backlog: %+v, %v; want %d records verified and dec_backlog_%04d alone named unsigned", rep, err, backlog, tampered)
 	}
 }

@@ -30,19 +30,19 @@ const (
 	sequenceTick = 100 * time.Millisecond
 )
 
-// signRecord signs a record's canonical encoding with the log key, and remembers its leaf hash
-// for the sequencer (signedLeaves).
-func (s *Server) signRecord(d store.Decision) ([]byte, error) {
-	canonical, leaf, err := translog.RecordLeaf(d)
+// signRecord signs a record's canonical encoding with the log key and sets its signature and
+// record MAC, and remembers its leaf hash for the sequencer (signedLeaves).
+func (s *Server) signRecord(d *store.Decision) error {
+	canonical, leaf, err := translog.RecordLeaf(*d)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	sig, err := s.cfg.LogSigner.SignRecord(canonical)
-	if err != nil {
-		return nil, err
+	if d.LogSig, err = s.cfg.LogSigner.SignRecord(canonical); err != nil {
+		return err
 	}
+	d.LogMAC = s.cfg.LogSigner.RecordMAC(canonical, d.LogSig)
 	s.signed.remember(d.ID, leaf)
-	return sig, nil
+	return nil
 }
 
 // sequenceCommitted runs sequenceLog when this replica holds the lease and committed records

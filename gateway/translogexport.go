@@ -84,6 +84,6 @@ func (s *Server) writeBundle(ctx context.Context, bw *translog.BundleWriter, cp 
 
 // withoutLog is the record without its log fields, which the bundle line carries apart.
 func withoutLog(d store.Decision) store.Decision {
-	d.LogSig, d.LogIndex = nil, nil
+	d.LogSig, d.LogMAC, d.LogIndex = nil, nil, nil
 	return d
 }

@@ -14,6 +14,8 @@ type Signer struct {
 	s    note.Signer
 	v    note.Verifier
 	vkey string
+	// macKey is the record MAC key derived from the signing key (recordmac.go).
+	macKey []byte
 }
 
 // NewSigner parses a signing key and its verifier key (the texts of certs.LogKeyFile and
@@ -31,7 +33,11 @@ func NewSigner(skey, vkey string) (*Signer, error) {
 	if sig, err := s.Sign(probe); err != nil || v.Name() != s.Name() || v.KeyHash() != s.KeyHash() || !v.Verify(probe, sig) {
 		return nil, errors.New("translog: the signing key and the verifier key are not one pair")
 	}
-	return &Signer{s: s, v: v, vkey: strings.TrimSpace(vkey) + "\n"}, nil
+	macKey, err := recordMACKey(strings.TrimSpace(skey))
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{s: s, v: v, vkey: strings.TrimSpace(vkey) + "\n", macKey: macKey}, nil
 }
 
 // LoadSigner reads the signing key and its verifier key from the files keyPath and pubPath.

@@ -83,13 +83,14 @@ func UnsignedLeafHash(canonical []byte) []byte {
 }
 
 // Leaf returns the leaf the sequencer appends for a record: its leaf hash, as signed or as
-// unsigned after checking its signature (d.LogSig) against the log key.
+// unsigned after checking its signature (d.LogSig) against the log key, by the record MAC
+// (d.LogMAC) when that is valid, else by the signature itself.
 func (s *Signer) Leaf(d store.Decision) (leaf []byte, signed bool, err error) {
 	canonical, err := Canonical(d)
 	if err != nil {
 		return nil, false, err
 	}
-	if len(d.LogSig) > 0 && s.v.Verify(canonical, d.LogSig) {
+	if len(d.LogSig) > 0 && (s.validMAC(canonical, d.LogSig, d.LogMAC) || s.v.Verify(canonical, d.LogSig)) {
 		return LeafHash(canonical), true, nil
 	}
 	return UnsignedLeafHash(canonical), false, nil

@@ -189,7 +189,8 @@ func (s *verification) record(r BundleRecord) {
 			s.rep.find(FindingInserted, d.ID, at, "never logged; position %d holds %s", i, want.ID)
 		}
 	case bytes.Equal(want.Hash, leaf):
-		// Logged as signed: the sequencer checked the signature, and the checkpoints cover it,
+		// Logged as signed: the sequencer checked the signature (or the record MAC, which only
+		// a holder of the log key makes), and the checkpoints cover it,
 		// unless the tree was rewritten here: then the signature tells.
 		if i >= s.suspectFrom && !s.v.VerifyRecord(canonical, r.Signature) {
 			s.rep.find(FindingAltered, d.ID, at, "not signed by the log key, and the log's leaves were rewritten to match")
