@@ -28,7 +28,9 @@
 //     evaluated, decision record committed, tickets and certificate minted, session recorded and
 //     the Host's half queued on its long-poll (the relay leg and the SSH handshake are not
 //     part of it: set-up measures those). Simulated Hosts drain their long-polls. Closed loop
-//     for the maximum, open loop at a fixed rate for the latency target; SQLite and PostgreSQL.
+//     for the maximum, open loop at a fixed rate for the latency target (with the CPU time the
+//     hypervisor withheld meanwhile: a stopped vCPU stalls every request in flight); SQLite
+//     and PostgreSQL.
 //   - opa: Engine.Decide timed in-process, one decision at a time (p50, p99, and the CPU time
 //     per decision from /proc): the default policy on a typical allowed connect, then the
 //     default rules with 10, 100 and 1,000 generated roles of the default's shapes (package
