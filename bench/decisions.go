@@ -40,9 +40,10 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 		return nil
 	}
 	r.target("connects/s with decisions committed (SQLite)", res.rate(), AtLeast, 1000, "1/s")
-	cpu0, stealErr := readMachineCPU()
-	fixed := openLoop(ctx, b.cfg.rate, d, func(ctx context.Context) error { return connect(ctx, 0) })
-	cpu1, err := readMachineCPU()
+	var fixed loadResult
+	steal, stealKnown := stealDuring(func() {
+		fixed = openLoop(ctx, b.cfg.rate, d, func(ctx context.Context) error { return connect(ctx, 0) })
+	})
 	if fixed.failed > 0 {
 		b.log.Warn("bench: fixed-rate connects failed", "failed", fixed.failed, "first", fixed.firstErr)
 	}
@@ -56,10 +57,10 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", name+"_p50", ms(percentile(fixed.latencies, 50)), "ms")
 	r.add("decisions", name+"_p99", p99, "ms")
 	r.add("decisions", name+"_failed", float64(fixed.failed), "requests")
-	if stealErr == nil && err == nil {
+	if stealKnown {
 		// A vCPU the hypervisor stops for tens of milliseconds stalls every request in flight:
 		// the tail says as much about the host as about the CM.
-		r.add("decisions", name+"_cpu_steal", cpu0.stealPercent(cpu1), "%")
+		r.add("decisions", name+"_cpu_steal", steal, "%")
 	}
 	r.target(fmt.Sprintf("connect p99 at %d/s (SQLite)", b.cfg.rate), p99, Below, 20, "ms")
 	return nil

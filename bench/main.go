@@ -172,11 +172,8 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 	r := &Report{Started: time.Now().UTC(), Machine: fmt.Sprintf("%s, %d CPUs, %s/%s, %s", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		Commit: sourceCommit(ctx), loadAverage: loadAverage}
 	r.LoadStart = r.load()
-	cpu0, cpuErr := readMachineCPU()
 	b := &bench{cfg: cfg, dir: dir, r: r, log: log, fileLimit: limit}
-	b.runAll(ctx)
-	if cpu1, err := readMachineCPU(); err == nil && cpuErr == nil {
-		steal := cpu0.stealPercent(cpu1)
+	if steal, ok := stealDuring(func() { b.runAll(ctx) }); ok {
 		r.StealPercent = &steal
 	}
 	if err := r.WriteTable(os.Stdout); err != nil {

@@ -182,6 +182,18 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 	return m, nil
 }
 
+// stealDuring runs f and returns the share of the machine's CPU time stolen meanwhile; false
+// where /proc/stat cannot tell it.
+func stealDuring(f func()) (float64, bool) {
+	before, errBefore := readMachineCPU()
+	f()
+	after, errAfter := readMachineCPU()
+	if errBefore != nil || errAfter != nil {
+		return 0, false
+	}
+	return before.stealPercent(after), true
+}
+
 // stealPercent is the share of the machine's CPU time between m and later that was stolen.
 func (m machineCPU) stealPercent(later machineCPU) float64 {
 	if later.total <= m.total {

@@ -30,17 +30,13 @@ const (
 	sequenceTick = 100 * time.Millisecond
 )
 
-// signRecord signs a record's canonical encoding with the log key and sets its signature and
-// record MAC, and remembers its leaf hash for the sequencer (signedLeaves).
+// signRecord signs a record with the log key (its signature and record MAC) and remembers its
+// leaf hash for the sequencer (signedLeaves).
 func (s *Server) signRecord(d *store.Decision) error {
-	canonical, leaf, err := translog.RecordLeaf(*d)
+	leaf, err := s.cfg.LogSigner.SignDecision(d)
 	if err != nil {
 		return err
 	}
-	if d.LogSig, err = s.cfg.LogSigner.SignRecord(canonical); err != nil {
-		return err
-	}
-	d.LogMAC = s.cfg.LogSigner.RecordMAC(canonical, d.LogSig)
 	s.signed.remember(d.ID, leaf)
 	return nil
 }
@@ -48,12 +44,13 @@ func (s *Server) signRecord(d *store.Decision) error {
 // sequenceCommitted runs sequenceLog when this replica holds the lease and committed records
 // since the sequencer's last step.
 func (s *Server) sequenceCommitted(ctx context.Context) {
-	if s.lease.held() && s.unlogged.Swap(false) {
+	if s.lease.held() && s.unlogged.Load() {
 		s.sequenceHeld(ctx)
 	}
 }
 
-// sequenceHeld runs sequenceLog (the lease is held) and logs its failure.
+// sequenceHeld runs sequenceLog (the lease is held) and logs its failure; the records committed
+// here until then are in its steps.
 func (s *Server) sequenceHeld(ctx context.Context) {
 	s.unlogged.Store(false)
 	if err := s.sequenceLog(ctx); err != nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/portcullis/portcullis/store"
 )
 
 // A record MAC shows that a record and its signature were committed by a holder of the log
@@ -26,6 +28,21 @@ func recordMACKey(skey string) ([]byte, error) {
 		return nil, fmt.Errorf("translog: record MAC key: %w", err)
 	}
 	return k, nil
+}
+
+// SignDecision signs d as a replica commits it: it sets d.LogSig, the log key's signature of
+// d's canonical encoding, and d.LogMAC, their record MAC, and returns d's leaf hash as a signed
+// record.
+func (s *Signer) SignDecision(d *store.Decision) (leaf []byte, err error) {
+	canonical, leaf, err := RecordLeaf(*d)
+	if err != nil {
+		return nil, err
+	}
+	if d.LogSig, err = s.SignRecord(canonical); err != nil {
+		return nil, err
+	}
+	d.LogMAC = s.RecordMAC(canonical, d.LogSig)
+	return leaf, nil
 }
 
 // RecordMAC returns the record MAC of a record's canonical encoding and its signature.

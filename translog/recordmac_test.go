@@ -24,14 +24,10 @@ func TestLeafChecksTheRecordMACThenTheSignature(t *testing.T) {
 	}
 	signed := func(s *Signer) store.Decision {
 		d := record()
-		canonical, err := Canonical(d)
-		if err != nil {
-			t.Fatal(err)
+		leaf, err := s.SignDecision(&d)
+		if _, want, _ := RecordLeaf(d); err != nil || !bytes.Equal(leaf, want) {
+			t.Fatalf("SignDecision = %x, %v; want the signed leaf %x", leaf, err, want)
 		}
-		if d.LogSig, err = s.SignRecord(canonical); err != nil {
-			t.Fatal(err)
-		}
-		d.LogMAC = s.RecordMAC(canonical, d.LogSig)
 		return d
 	}
 	for _, tc := range []struct {
