@@ -32,7 +32,7 @@ func (b *bench) measureLog(ctx context.Context) error {
 	if err := b.measureVerify(ctx); err != nil {
 		return err
 	}
-	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "log")})
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "log"), profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}
@@ -174,32 +174,12 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 	// The sequencer logs records while they are inserted: its CPU counts from the first insert
 	// (the inserts themselves are this process's, not the CM's).
 	cpu := startCPU(st.c.CM().Pid())
-	var next atomic.Uint64
-	err = parallel(b.cfg.sequenced, enrollWorkers, func(int) error {
-		i := next.Add(1)
-		d := store.Decision{ID: fmt.Sprintf("dec_bench_%d", i), Time: time.Now(), Path: "connect", Subject: "alice@example.com",
-			HostName: hostName, Reasons: []string{}, Input: json.RawMessage(`{}`), Result: json.RawMessage(`{"allow":false}`)}
-		if _, err := signer.SignDecision(&d); err != nil { // as another replica commits it
-			return err
-		}
-		return db.InsertDecision(ctx, d)
+	b.profiled(st, "cm-sequencer", func() loadResult {
+		err = b.insertForeignRecords(ctx, db, signer, base)
+		return loadResult{}
 	})
 	if err != nil {
 		return err
-	}
-	start := time.Now()
-	for {
-		size, err := logSize(ctx, db)
-		if err != nil {
-			return err
-		}
-		if size >= base+uint64(b.cfg.sequenced) {
-			break
-		}
-		if time.Since(start) > 2*time.Minute {
-			return errors.New("the sequencer did not log the records within 2 minutes")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	perRecord, err := cpu.perOp(int64(b.cfg.sequenced))
 	if err != nil {
@@ -236,4 +216,38 @@ func logSize(ctx context.Context, db *store.DB) (uint64, error) {
 		return 0, nil
 	}
 	return cp.Size, err
+}
+
+// insertForeignRecords inserts b.cfg.sequenced signed records into db, as other replicas
+// commit them, and waits until the CM's sequencer has logged them all (it logs while they are
+// inserted).
+func (b *bench) insertForeignRecords(ctx context.Context, db *store.DB, signer *translog.Signer, base uint64) error {
+	var next atomic.Uint64
+	err := parallel(b.cfg.sequenced, enrollWorkers, func(int) error {
+		i := next.Add(1)
+		d := store.Decision{ID: fmt.Sprintf("dec_bench_%d", i), Time: time.Now(), Path: "connect", Subject: "alice@example.com",
+			HostName: hostName, Reasons: []string{}, Input: json.RawMessage(`{}`), Result: json.RawMessage(`{"allow":false}`)}
+		if _, err := signer.SignDecision(&d); err != nil { // as another replica commits it
+			return err
+		}
+		return db.InsertDecision(ctx, d)
+	})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for {
+		size, err := logSize(ctx, db)
+		if err != nil {
+			return err
+		}
+		if size >= base+uint64(b.cfg.sequenced) {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			return errors.New("the sequencer did not log the records within 2 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }

@@ -124,9 +124,9 @@ func testTampering(t *testing.T, dsn string) {
 		{"DELETE FROM decisions WHERE id = $1", []any{deleted.ID}},
 		{"INSERT INTO decisions (id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels) " +
 			"SELECT 'dec_forged', decided_at, path, 'mallory@example.com', host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels FROM decisions WHERE id = $1", []any{byIndex[0].ID}},
-		{"UPDATE decisions SET log_index = -1 WHERE id = $1", []any{swapA.ID}},
-		{"UPDATE decisions SET log_index = 3 WHERE id = $1", []any{swapB.ID}},
-		{"UPDATE decisions SET log_index = 4 WHERE id = $1", []any{swapA.ID}},
+		{"UPDATE log_leaves SET decision_id = 'swapping' WHERE idx = 3 AND decision_id = $1", []any{swapA.ID}},
+		{"UPDATE log_leaves SET decision_id = $1 WHERE idx = 4", []any{swapA.ID}},
+		{"UPDATE log_leaves SET decision_id = $1 WHERE idx = 3", []any{swapB.ID}},
 	} {
 		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("%s: %v", q.sql, err)

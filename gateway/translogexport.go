@@ -34,7 +34,7 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from, to = min(from, cp.Size), min(to, cp.Size)
-	pending, err := s.cfg.Store.UnloggedDecisions(ctx, maxPendingExport)
+	pending, err := s.cfg.Store.DecisionsNotLogged(ctx, since, until, maxPendingExport)
 	if err != nil {
 		s.logStoreDown(w, "export pending records", err)
 		return
@@ -72,9 +72,6 @@ func (s *Server) writeBundle(ctx context.Context, bw *translog.BundleWriter, cp 
 		return err
 	}
 	for _, d := range pending {
-		if d.Time.Before(since) || !until.IsZero() && !d.Time.Before(until) {
-			continue
-		}
 		if err := bw.Write(translog.BundleLine{Record: &translog.BundleRecord{Signature: d.LogSig, Decision: withoutLog(d)}}); err != nil {
 			return err
 		}

@@ -10,8 +10,8 @@ import (
 const importBatch = 10_000
 
 // ImportDecisions appends n decision records, record(0) to record(n-1), to the log in
-// transactions of importBatch, each record as InsertDecision writes it (with its shipping outbox
-// row) but without the group commit's per-connect batching; then, on PostgreSQL and
+// transactions of importBatch, each record as InsertDecision writes it (queued for shipping and
+// logging) but without the group commit's per-connect batching; then, on PostgreSQL and
 // CockroachDB, it refreshes the planner's statistics of the decision log, as their automatic
 // analysis would after such a load. It loads a log in bulk (the bench's scaling section). A
 // record InsertDecision would refuse fails the import there: the batches before it stay

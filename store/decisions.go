@@ -94,23 +94,35 @@ type DecisionFilter struct {
 	After string
 }
 
-// decisionColumns lists decisions' columns in scanDecision's order.
-const decisionColumns = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
-	" revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_mac, log_index"
+// decisionFields lists decisions' columns in decisionArgs' order.
+const decisionFields = "id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result," +
+	" revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_mac"
+
+// decisionColumns selects a decisions row in scanDecision's order: its columns, qualified, and
+// its position in the transparency log (its log_leaves row's; NULL until it is logged).
+const decisionColumns = "decisions.id, decisions.decided_at, decisions.path, decisions.subject, decisions.host_id," +
+	" decisions.host_name, decisions.allow, decisions.reasons, decisions.input, decisions.result, decisions.revision," +
+	" decisions.eval_ns, decisions.labels, decisions.erased, decisions.masked, decisions.bundles, decisions.requested_by," +
+	" decisions.req_id, decisions.log_sig, decisions.log_mac," +
+	" (SELECT leaf.idx FROM log_leaves leaf WHERE leaf.decision_id = decisions.id) AS log_index"
 
 // decisionArgCount is how many arguments one decision's row takes (decisionArgs).
 const decisionArgCount = 20
 
 // insertDecisionsSQL appends n decisions with one statement, each row's arguments in
-// decisionColumns' order after the previous row's (the log index is assigned later).
+// decisionFields' order after the previous row's.
 func insertDecisionsSQL(n int) string {
-	return "INSERT INTO decisions (" + decisionColumns + ") VALUES " + valueRows(n, decisionArgCount, "NULL")
+	return "INSERT INTO decisions (" + decisionFields + ") VALUES " + valueRows(n, decisionArgCount, "")
 }
 
-// insertOutboxSQL queues n committed decisions for shipping (outbox.go), in their transaction;
-// each row's arguments are a decision's id and time (decisionArgs' first two).
-func insertOutboxSQL(n int) string {
-	return "INSERT INTO decision_outbox (decision_id, decided_at) VALUES " + valueRows(n, 2, "")
+// queueTables are the queues a committed record enters in its transaction: the outbox of
+// records to ship (outbox.go) and the sequencer's queue of records to log (translog.go).
+var queueTables = [...]string{"decision_outbox", "log_queue"}
+
+// insertQueueSQL queues n committed decisions in table (one of queueTables), in their
+// transaction; each row's arguments are a decision's id and time (decisionArgs' first two).
+func insertQueueSQL(table string, n int) string {
+	return "INSERT INTO " + table + " (decision_id, decided_at) VALUES " + valueRows(n, 2, "")
 }
 
 // valueRows is the VALUES list of n rows of width placeholders each, numbered on from row to

@@ -174,15 +174,21 @@ func (d dialect) migrationLock() string {
 	return ""
 }
 
-// withOutbox returns the statement that inserts n decisions (insertDecisionsSQL's arguments) and
-// queues them in the outbox, or "" when the database needs insertOutboxSQL after it: SQLite has
-// no INSERT inside WITH, and runs in process, where a second statement costs no round trip.
-func (d dialect) withOutbox(n int) string {
+// withQueues returns the statement that inserts n decisions (insertDecisionsSQL's arguments) and
+// enters them in queueTables, or "" when the database needs an insertQueueSQL per queue after
+// it: SQLite has no INSERT inside WITH, and runs in process, where a statement more costs no
+// round trip.
+func (d dialect) withQueues(n int) string {
 	if d.kind == kindSQLite {
 		return ""
 	}
-	return "WITH d AS (" + insertDecisionsSQL(n) + " RETURNING id, decided_at) " +
-		"INSERT INTO decision_outbox (decision_id, decided_at) SELECT id, decided_at FROM d"
+	var b strings.Builder
+	b.WriteString("WITH d AS (" + insertDecisionsSQL(n) + " RETURNING id, decided_at)")
+	for i, table := range queueTables[:len(queueTables)-1] {
+		fmt.Fprintf(&b, ", q%d AS (INSERT INTO %s (decision_id, decided_at) SELECT id, decided_at FROM d)", i, table)
+	}
+	b.WriteString(" INSERT INTO " + queueTables[len(queueTables)-1] + " (decision_id, decided_at) SELECT id, decided_at FROM d")
+	return b.String()
 }
 
 // txBackOff is the pause schedule between two attempts of a transaction.

@@ -109,7 +109,7 @@ func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []*pendingIns
 	}
 }
 
-// insertDecisions inserts a batch of decision records, queued in the outbox, and their sessions
+// insertDecisions inserts a batch of decision records, queued for shipping and logging, and their sessions
 // with a statement or two each (a round trip each on PostgreSQL, whatever the batch's size), then
 // posts each record's mail with a statement of its own (a message is posted only while its
 // recipient's mailbox has room).
@@ -127,7 +127,7 @@ func (db *DB) insertDecisions(ctx context.Context, tx *sql.Tx, batch []*pendingI
 	return nil
 }
 
-// insertDecisionRows inserts records, queued in the outbox, and their sessions.
+// insertDecisionRows inserts records, queued for shipping and logging, and their sessions.
 func (db *DB) insertDecisionRows(ctx context.Context, tx *sql.Tx, part []*pendingInsert) error {
 	records := make([]any, 0, len(part)*decisionArgCount)
 	keys := make([]any, 0, 2*len(part))
@@ -139,17 +139,28 @@ func (db *DB) insertDecisionRows(ctx context.Context, tx *sql.Tx, part []*pendin
 			sessions = append(sessions, p.then)
 		}
 	}
-	if q := db.d.withOutbox(len(part)); q != "" {
-		if err := db.insert(ctx, tx, q, records...); err != nil {
-			return err
-		}
-	} else if err := db.insert(ctx, tx, insertDecisionsSQL(len(part)), records...); err != nil {
-		return err
-	} else if err := db.insert(ctx, tx, insertOutboxSQL(len(part)), keys...); err != nil {
+	if err := db.insertQueued(ctx, tx, len(part), records, keys); err != nil {
 		return err
 	}
 	for rows := range rowChunks(sessions) {
 		if err := db.insertSessionRows(ctx, tx, slices.Concat(rows...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertQueued inserts n records (insertDecisionsSQL's arguments) and enters them in
+// queueTables (keys: each record's id and time).
+func (db *DB) insertQueued(ctx context.Context, tx *sql.Tx, n int, records, keys []any) error {
+	if q := db.d.withQueues(n); q != "" {
+		return db.insert(ctx, tx, q, records...)
+	}
+	if err := db.insert(ctx, tx, insertDecisionsSQL(n), records...); err != nil {
+		return err
+	}
+	for _, table := range queueTables {
+		if err := db.insert(ctx, tx, insertQueueSQL(table, n), keys...); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,8 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"mail is due, expires, fills up", testMailTiming},
 		{"orders are not bound by the mailbox", testOrdersAreNotBoundByTheMailbox},
 		{"two sequencers never both append", testAppendLogConflicts},
+		{"the log queue holds every record until it is logged", testLogQueue},
+		{"the log queue takes the records not logged before it", testLogQueueMigration},
 		{"decision insert and get", testDecisionRoundTrip},
 		{"decision filters", testDecisionFilters},
 		{"decision pagination", testDecisionPagination},

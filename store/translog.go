@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -48,14 +47,41 @@ type LogAppend struct {
 	Checkpoint LogCheckpoint
 }
 
-// UnloggedDecisions returns up to limit committed records not yet in the log, oldest first.
+// UnloggedDecisions returns up to limit committed records not yet in the log (log_queue),
+// oldest first.
 func (db *DB) UnloggedDecisions(ctx context.Context, limit int) ([]Decision, error) {
 	ds, err := queryAll(ctx, db.sql, scanDecision, "SELECT "+decisionColumns+
-		" FROM decisions WHERE log_index IS NULL ORDER BY decided_at, id LIMIT $1", limit)
+		" FROM log_queue q JOIN decisions ON decisions.id = q.decision_id ORDER BY q.decided_at, q.decision_id LIMIT $1", limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: unlogged decisions: %w", err)
 	}
 	return ds, nil
+}
+
+// DecisionsNotLogged returns up to limit records decided in [since, until) (zero times:
+// unbounded) that have no place in the log, oldest first: those the sequencer has yet to log,
+// and any written behind the CM's back, outside its queue.
+func (db *DB) DecisionsNotLogged(ctx context.Context, since, until time.Time, limit int) ([]Decision, error) {
+	since, until = wholeTime(since, until)
+	ds, err := queryAll(ctx, db.sql, scanDecision, "SELECT "+decisionColumns+" FROM decisions"+
+		" WHERE decided_at >= $1 AND decided_at < $2 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.decision_id = decisions.id)"+
+		" ORDER BY decided_at, id LIMIT $3", db.d.timeArg(since), db.d.timeArg(until), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: decisions not logged: %w", err)
+	}
+	return ds, nil
+}
+
+// wholeTime bounds an unbounded window [since, until) (zero times) by times before and after
+// every record.
+func wholeTime(since, until time.Time) (time.Time, time.Time) {
+	if since.IsZero() {
+		since = time.Unix(0, 0)
+	}
+	if until.IsZero() {
+		until = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return since, until
 }
 
 // LatestCheckpoint returns the newest checkpoint; ErrNotFound before the first.
@@ -116,6 +142,9 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 				return err
 			}
 		}
+		if err := db.dropVanished(ctx, tx, a.Leaves); err != nil {
+			return err
+		}
 		for part := range rowChunks(a.Nodes) {
 			args := make([]any, 0, 3*len(part))
 			for _, n := range part {
@@ -136,41 +165,65 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 	return nil
 }
 
-// appendLeaves gives records their log index and stores their leaves, a statement each for
-// many records; ErrConflict when one was logged meanwhile or is gone.
+// appendLeaves takes records out of the sequencer's queue and stores their leaves, a statement
+// each for many records; ErrConflict when one was logged meanwhile.
 func (db *DB) appendLeaves(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) error {
-	index := make([]any, 0, 2*len(leaves))
+	ids := make([]string, len(leaves))
 	rows := make([]any, 0, 4*len(leaves))
-	for _, l := range leaves {
-		index = append(index, int64(l.Index), l.DecisionID)
+	first, last := leaves[0].Time, leaves[0].Time
+	for i, l := range leaves {
+		ids[i] = l.DecisionID
 		rows = append(rows, int64(l.Index), l.DecisionID, db.d.timeArg(l.Time), l.Hash)
+		first, last = earliest(first, l.Time), latest(last, l.Time)
 	}
-	res, err := db.txExec(ctx, tx, "UPDATE decisions SET log_index = v.column1 FROM (VALUES "+indexRows(len(leaves))+
-		") AS v WHERE decisions.id = v.column2 AND decisions.log_index IS NULL", index...)
+	// The queue's key leads with the time: the range finds the rows without a scan.
+	in, args := inList(ids)
+	n := len(leaves)
+	res, err := db.txExec(ctx, tx, fmt.Sprintf("DELETE FROM log_queue WHERE decided_at >= $%d AND decided_at <= $%d AND decision_id IN (%s)", n+1, n+2, in),
+		append(args, db.d.timeArg(first), db.d.timeArg(last))...)
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
+	deleted, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
-	if n != int64(len(leaves)) {
-		return fmt.Errorf("%w: of %d decisions, %d are logged already or gone", ErrConflict, len(leaves), int64(len(leaves))-n)
+	if deleted != int64(n) {
+		return fmt.Errorf("%w: of %d decisions, %d are logged already", ErrConflict, n, int64(n)-deleted)
 	}
-	_, err = db.txExec(ctx, tx, "INSERT INTO log_leaves (idx, decision_id, decided_at, leaf_hash) VALUES "+valueRows(len(leaves), 4, ""), rows...)
+	// A record logged twice, or a position taken twice, breaks a unique key.
+	return db.insert(ctx, tx, "INSERT INTO log_leaves (idx, decision_id, decided_at, leaf_hash) VALUES "+valueRows(n, 4, ""), rows...)
+}
+
+// dropVanished takes out of the sequencer's queue, up to the latest of leaves' times, the
+// records deleted before they were logged (behind the CM's back), as OutboxDecisions reports
+// them for the outbox; the sequencer's reads skip them meanwhile.
+func (db *DB) dropVanished(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) error {
+	if len(leaves) == 0 {
+		return nil
+	}
+	last := leaves[0].Time
+	for _, l := range leaves {
+		last = latest(last, l.Time)
+	}
+	_, err := db.txExec(ctx, tx, "DELETE FROM log_queue WHERE decided_at <= $1"+
+		" AND NOT EXISTS (SELECT 1 FROM decisions WHERE decisions.id = log_queue.decision_id)", db.d.timeArg(last))
 	return err
 }
 
-// indexRows is the VALUES list of n (log index, decision id) rows, typed for both databases.
-func indexRows(n int) string {
-	var b strings.Builder
-	for r := range n {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "(CAST($%d AS BIGINT), CAST($%d AS TEXT))", 2*r+1, 2*r+2)
+// earliest returns the earlier of a and b; latest the later.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
 	}
-	return b.String()
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // logPage is how many rows the log's readers fetch per query.
@@ -207,7 +260,8 @@ func (db *DB) EachLogLeaf(ctx context.Context, from, to uint64, fn func(LogLeaf)
 func (db *DB) EachLoggedDecision(ctx context.Context, from, to uint64, fn func(Decision) error) error {
 	for from < to {
 		ds, err := queryAll(ctx, db.sql, scanDecision, "SELECT "+decisionColumns+
-			" FROM decisions WHERE log_index >= $1 AND log_index < $2 ORDER BY log_index LIMIT $3", int64(from), int64(to), logPage)
+			" FROM log_leaves l JOIN decisions ON decisions.id = l.decision_id WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx LIMIT $3",
+			int64(from), int64(to), logPage)
 		if err != nil {
 			return fmt.Errorf("store: logged decisions from %d: %w", from, err)
 		}
@@ -227,12 +281,7 @@ func (db *DB) EachLoggedDecision(ctx context.Context, from, to uint64, fn func(D
 // LogRange returns the positions [from, to) of the leaves logged for records decided in
 // [since, until) (zero times: unbounded), by the leaves' own times.
 func (db *DB) LogRange(ctx context.Context, since, until time.Time) (from, to uint64, err error) {
-	if since.IsZero() {
-		since = time.Unix(0, 0)
-	}
-	if until.IsZero() {
-		until = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
+	since, until = wholeTime(since, until)
 	var lo, hi sql.NullInt64
 	err = db.sql.QueryRowContext(ctx, "SELECT min(idx), max(idx) FROM log_leaves WHERE decided_at >= $1 AND decided_at < $2",
 		db.d.timeArg(since), db.d.timeArg(until)).Scan(&lo, &hi)

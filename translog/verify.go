@@ -84,6 +84,7 @@ type verification struct {
 	cps     []checked
 	leaves  []BundleLeaf
 	indexOf map[string]uint64 // logged records' positions, by id
+	byHash  map[string]uint64 // logged records' positions, by leaf hash (built at need: loggedAt)
 	seen    map[uint64]bool   // positions whose record the bundle holds
 	// rooted is set once the roots are checked (before the first record); suspectFrom is then
 	// the first position that no verified signed root vouches for: a record from there on is
@@ -198,8 +199,27 @@ func (s *verification) record(r BundleRecord) {
 	case bytes.Equal(want.Hash, UnsignedLeafHash(canonical)):
 		s.rep.find(FindingUnsigned, d.ID, at, "logged at %d as not signed by the log key", i)
 	default:
+		// The names beside the leaves are the store's, not the tree's: a record the log holds
+		// at another position, exported here under a swapped name, was moved.
+		if logged, ok := s.loggedAt(leaf); ok && logged != i {
+			s.rep.find(FindingReordered, d.ID, at, "logged at %d, found at %d", logged, i)
+			return
+		}
 		s.rep.find(FindingAltered, d.ID, at, "its content differs from what was logged at %d", i)
 	}
+}
+
+// loggedAt returns the position of the leaf with hash leaf, if the log has one; it indexes
+// the leaves by hash on first use (only a bundle with a mismatched record pays for it).
+func (s *verification) loggedAt(leaf []byte) (uint64, bool) {
+	if s.byHash == nil {
+		s.byHash = make(map[string]uint64, len(s.leaves))
+		for _, l := range s.leaves {
+			s.byHash[string(l.Hash)] = l.Index
+		}
+	}
+	i, ok := s.byHash[string(leaf)]
+	return i, ok
 }
 
 // checkRoots rebuilds the tree from the leaves and compares its root at every checkpoint,

@@ -136,6 +136,11 @@ func TestVerifyNamesEveryTamperedRecord(t *testing.T) {
 			a, b := *l.records[1].Index, *l.records[2].Index
 			l.records[1].Index, l.records[2].Index = &b, &a
 		}, []Finding{{Kind: FindingReordered, ID: "dec_001", Index: 2}, {Kind: FindingReordered, ID: "dec_002", Index: 1}}},
+		{"two leaves' names swapped, and their records with them", func(_ *testing.T, l *testLog) {
+			l.leaves[1].ID, l.leaves[2].ID = l.leaves[2].ID, l.leaves[1].ID
+			a, b := *l.records[1].Index, *l.records[2].Index
+			l.records[1].Index, l.records[2].Index = &b, &a
+		}, []Finding{{Kind: FindingReordered, ID: "dec_001", Index: 2}, {Kind: FindingReordered, ID: "dec_002", Index: 1}}},
 		{"the log rewritten to hide an update", func(_ *testing.T, l *testLog) {
 			l.records[3].Decision.Allow = !l.records[3].Decision.Allow
 			_, leaf, _ := RecordLeaf(l.records[3].Decision)

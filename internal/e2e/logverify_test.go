@@ -65,7 +65,7 @@ func TestAReviewerVerifiesTheLogOfflineAndFindsATamperedRecord(t *testing.T) {
 	}
 	defer db.Close()
 	var id string
-	if err := db.QueryRowContext(ctx, "SELECT id FROM decisions WHERE subject = 'alice@example.com' AND log_index IS NOT NULL LIMIT 1").Scan(&id); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT id FROM decisions WHERE subject = 'alice@example.com' AND id IN (SELECT decision_id FROM log_leaves) LIMIT 1").Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, "UPDATE decisions SET subject = 'mallory@example.com' WHERE id = $1", id); err != nil {
