@@ -139,9 +139,9 @@ func newCMCmd() *cobra.Command {
 	return cmd
 }
 
-// cmGCPercent is the CM's default garbage collection target: Go's. An operator who raises it
-// for a high connect rate has it lowered as the live heap grows (tuneGC).
-const cmGCPercent = 100
+// cmGCPercent is the CM's default garbage collection target while its live heap is small;
+// it is lowered as the live heap grows (tuneGC).
+const cmGCPercent = 400
 
 func runCM(ctx context.Context, cfg cmConfig) error {
 	if err := checkGCPercent(cfg.GCPercent); err != nil {

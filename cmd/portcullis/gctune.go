@@ -14,7 +14,7 @@ import (
 // but a CM holding tens of thousands of Hosts has a large live heap, where a high target would
 // hold several times that much garbage. So the target is as high as gc-percent while the
 // heap's growth over what is live stays within gcHeadroom, and lower (never below Go's 100)
-// above. The default, 100, is Go's and is never lowered.
+// above (cmGCPercent is the default ceiling).
 
 const (
 	// gcHeadroom bounds the heap's growth over what is live that the CM's target allows,
