@@ -23,7 +23,7 @@ import (
 
 const (
 	// sequenceBatch bounds the records one sequencer step appends in one transaction (on
-	// SQLite about 80 µs each, during which connects' commits wait for the write lock).
+	// SQLite about 50 µs each, during which connects' commits wait for the write lock).
 	sequenceBatch = 256
 	// sequenceTick is how often the sequencer steps when this replica committed records; the
 	// records other replicas commit it finds every runTick.

@@ -19,8 +19,9 @@ import (
 type LogLeaf struct {
 	Index      uint64
 	DecisionID string
-	Time       time.Time
-	Hash       []byte
+	// Time is the record's decision time (its decided_at), by which the queue finds it.
+	Time time.Time
+	Hash []byte
 }
 
 // LogNode is one stored node of the tree: a leaf (level 0) or a perfect subtree's root.
@@ -137,12 +138,13 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 		if uint64(size.Int64) != a.FromSize {
 			return fmt.Errorf("%w: the log has %d records, not %d", ErrConflict, size.Int64, a.FromSize)
 		}
+		first, last := timeSpan(a.Leaves)
 		for part := range rowChunks(a.Leaves) {
-			if err := db.appendLeaves(ctx, tx, part); err != nil {
+			if err := db.appendLeaves(ctx, tx, part, first, last); err != nil {
 				return err
 			}
 		}
-		if err := db.dropVanished(ctx, tx, a.Leaves); err != nil {
+		if err := db.dropVanished(ctx, tx, last); err != nil {
 			return err
 		}
 		for part := range rowChunks(a.Nodes) {
@@ -165,16 +167,15 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 	return nil
 }
 
-// appendLeaves takes records out of the sequencer's queue and stores their leaves, a statement
-// each for many records; ErrConflict when one was logged meanwhile.
-func (db *DB) appendLeaves(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) error {
+// appendLeaves takes records, all decided in [first, last], out of the sequencer's queue and
+// stores their leaves, a statement each for many records; ErrConflict when one was logged
+// meanwhile.
+func (db *DB) appendLeaves(ctx context.Context, tx *sql.Tx, leaves []LogLeaf, first, last time.Time) error {
 	ids := make([]string, len(leaves))
 	rows := make([]any, 0, 4*len(leaves))
-	first, last := leaves[0].Time, leaves[0].Time
 	for i, l := range leaves {
 		ids[i] = l.DecisionID
 		rows = append(rows, int64(l.Index), l.DecisionID, db.d.timeArg(l.Time), l.Hash)
-		first, last = earliest(first, l.Time), latest(last, l.Time)
 	}
 	// The queue's key leads with the time: the range finds the rows without a scan.
 	in, args := inList(ids)
@@ -195,35 +196,26 @@ func (db *DB) appendLeaves(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) er
 	return db.insert(ctx, tx, "INSERT INTO log_leaves (idx, decision_id, decided_at, leaf_hash) VALUES "+valueRows(n, 4, ""), rows...)
 }
 
-// dropVanished takes out of the sequencer's queue, up to the latest of leaves' times, the
-// records deleted before they were logged (behind the CM's back), as OutboxDecisions reports
-// them for the outbox; the sequencer's reads skip them meanwhile.
-func (db *DB) dropVanished(ctx context.Context, tx *sql.Tx, leaves []LogLeaf) error {
-	if len(leaves) == 0 {
-		return nil
-	}
-	last := leaves[0].Time
-	for _, l := range leaves {
-		last = latest(last, l.Time)
-	}
+// dropVanished takes out of the sequencer's queue, up to last, the records deleted before
+// they were logged (behind the CM's back), as OutboxDecisions reports them for the outbox;
+// the sequencer's reads skip them meanwhile.
+func (db *DB) dropVanished(ctx context.Context, tx *sql.Tx, last time.Time) error {
 	_, err := db.txExec(ctx, tx, "DELETE FROM log_queue WHERE decided_at <= $1"+
 		" AND NOT EXISTS (SELECT 1 FROM decisions WHERE decisions.id = log_queue.decision_id)", db.d.timeArg(last))
 	return err
 }
 
-// earliest returns the earlier of a and b; latest the later.
-func earliest(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
+// timeSpan returns the earliest and the latest of leaves' times (zero times for none).
+func timeSpan(leaves []LogLeaf) (first, last time.Time) {
+	for i, l := range leaves {
+		if i == 0 || l.Time.Before(first) {
+			first = l.Time
+		}
+		if i == 0 || l.Time.After(last) {
+			last = l.Time
+		}
 	}
-	return a
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	return first, last
 }
 
 // logPage is how many rows the log's readers fetch per query.

@@ -39,9 +39,11 @@ func gcPercentFor(live uint64, ceiling int, headroom uint64) int {
 }
 
 // tuneGC sets the garbage collection target for the live heap every gcTuneEvery until ctx
-// ends; a ceiling of 0 leaves the target to GOGC.
+// ends; a ceiling of 0 leaves the target to GOGC, and one at or below gcFloor is set once (the
+// live heap cannot change it).
 func tuneGC(ctx context.Context, ceiling int) {
-	if ceiling <= 0 {
+	if ceiling <= gcFloor {
+		applyGCPercent(ceiling)
 		return
 	}
 	sample := []metrics.Sample{{Name: liveHeapMetric}}
