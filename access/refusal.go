@@ -136,6 +136,9 @@ const (
 	// one's place, because the address holds the most unfinished handshakes and this one had
 	// gone longest without progress.
 	ErrSourceBusy Code = "source_busy"
+	// ErrPlainLegsRefused: a half asked for relay legs without TLS, and its ticket's minimum
+	// encryption level is not LevelFast.
+	ErrPlainLegsRefused Code = "plain_legs_refused"
 
 	// ErrNotCertificate: a plain public key where an SSH certificate is required.
 	ErrNotCertificate Code = "not_certificate"
@@ -260,6 +263,8 @@ func (c Code) row() (row, bool) {
 		return row{400, ExitProtocol, "bad hello"}, true
 	case ErrSourceBusy:
 		return row{429, ExitTryAgain, "too many unfinished connections from this network address; this one was the slowest"}, true
+	case ErrPlainLegsRefused:
+		return row{403, ExitDenied, "the session's encryption level keeps TLS on the relay legs"}, true
 
 	case ErrNotCertificate:
 		return row{401, ExitProtocol, "key is not a certificate"}, true

@@ -32,12 +32,15 @@ const (
 	LevelHigh = "high"
 	// LevelMedium is every algorithm x/crypto/ssh considers secure.
 	LevelMedium = "medium"
+	// LevelFast is very_high's SSH algorithms end to end over relay legs that drop their TLS
+	// once the CS has verified the ticket: the weakest level, because the hop-by-hop layer is gone.
+	LevelFast = "fast"
 	// DefaultLevel is the level used when none is named.
 	DefaultLevel = LevelVeryHigh
 )
 
 // Levels returns the level names, weakest first.
-func Levels() []string { return []string{LevelMedium, LevelHigh, LevelVeryHigh} }
+func Levels() []string { return []string{LevelFast, LevelMedium, LevelHigh, LevelVeryHigh} }
 
 // ValidLevel reports whether level names an encryption level ("" is DefaultLevel).
 func ValidLevel(level string) bool {
@@ -50,7 +53,7 @@ func ValidLevel(level string) bool {
 func LevelRank(level string) (int, error) {
 	rank := slices.Index(Levels(), NormalizeLevel(level))
 	if rank < 0 {
-		return 0, fmt.Errorf("%w: %q (want %q, %q or %q)", ErrUnknownLevel, level, LevelVeryHigh, LevelHigh, LevelMedium)
+		return 0, fmt.Errorf("%w: %q (want %q, %q, %q or %q)", ErrUnknownLevel, level, LevelVeryHigh, LevelHigh, LevelMedium, LevelFast)
 	}
 	return rank, nil
 }
@@ -70,6 +73,10 @@ func LevelAtLeast(have, min string) bool {
 	m, errMin := LevelRank(min)
 	return errHave == nil && errMin == nil && h >= m
 }
+
+// PlainLegs reports whether a session at level carries its SSH stream on the relay legs
+// without TLS after the handshake: only at LevelFast (an unknown name never does).
+func PlainLegs(level string) bool { return level == LevelFast }
 
 // StrongerLevel returns the stronger of two levels ("" is DefaultLevel); an unknown name wins,
 // so that configuring with it fails closed.

@@ -78,7 +78,8 @@ func (b *bench) step(name string, f func() error) {
 
 // sqliteStack runs every section that needs the system on its default SQLite store.
 func (b *bench) sqliteStack(ctx context.Context) error {
-	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "sqlite"), withHost: b.want("throughput") || b.want("setup") || b.want("cp") || b.want("failover"), profile: b.cfg.profile != ""})
+	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "sqlite"), withHost: b.want("throughput") || b.want("setup") || b.want("cp") || b.want("failover"),
+		fastHost: b.want("throughput"), profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,19 @@ func (g *heldSession) stop() {
 // default policy's authz_test.rego (which expects the grant) is left out; the other modules'
 // tests remain, so the CM still checks a tested policy.
 func writeOpsPolicy(dir string, prod bool) error {
+	if prod {
+		return writePolicy(dir, policyEdit{opsOnProd, opsOnProd})
+	}
+	return writePolicy(dir, policyEdit{opsOnProd, opsOffProd})
+}
+
+// policyEdit replaces old by replacement in the default policy's authz.rego.
+type policyEdit struct{ old, replacement string }
+
+// writePolicy writes the default policy, without authz_test.rego (which describes the default
+// authz.rego), into dir with edits made to authz.rego, each of which must find its text. A file
+// that would not change is not written (no file event).
+func writePolicy(dir string, edits ...policyEdit) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("policy dir: %w", err)
 	}
@@ -198,11 +211,11 @@ func writeOpsPolicy(dir string, prod bool) error {
 			return err
 		}
 		if p == "authz.rego" {
-			if !strings.Contains(string(b), opsOnProd) {
-				return fmt.Errorf("the default policy no longer grants ops %s", opsOnProd)
-			}
-			if !prod {
-				b = []byte(strings.Replace(string(b), opsOnProd, opsOffProd, 1))
+			for _, e := range edits {
+				if !strings.Contains(string(b), e.old) {
+					return fmt.Errorf("the default policy no longer says %s", e.old)
+				}
+				b = []byte(strings.Replace(string(b), e.old, e.replacement, 1))
 			}
 		}
 		file := filepath.Join(dir, p)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/internal/squidtest"
 	"github.com/portcullis/portcullis/localstack"
@@ -24,6 +25,15 @@ const (
 // hostTags are the bench Host's tags: production, which the ops group may reach with MFA.
 var hostTags = map[string]string{"env": "prod", "team": "bench"}
 
+// fastHostName is the Host at the fast encryption level; fastHostTags are its tags: staging,
+// which fastPolicy opens to the fast level.
+const fastHostName = "bench-fast"
+
+var fastHostTags = map[string]string{"env": "staging", "team": "bench"}
+
+// fastPolicy opens staging to the fast level.
+var fastPolicy = policyEdit{`"staging": {"label": "staging", "min_encryption": "high"},`, `"staging": {"label": "staging", "min_encryption": "fast"},`}
+
 // stack is a running Portcullis system: a CM (with a store), one CS, signed-in users and,
 // when asked for, a Host agent.
 type stack struct {
@@ -32,6 +42,8 @@ type stack struct {
 	admin localstack.User
 	user  localstack.User
 	host  *localstack.Proc
+	// fast is the Host at the fast level (stackSpec.fastHost); nil when not started.
+	fast *localstack.Proc
 	// pprof is the CM's profile address, "" when profiling is off.
 	pprof string
 }
@@ -46,6 +58,9 @@ type stackSpec struct {
 	replicas int
 	// withHost starts the bench Host; profile has the CM serve runtime profiles.
 	withHost, profile bool
+	// fastHost also starts fastHostName, a staging Host at the fast encryption level, under the
+	// default policy with staging opened to fast (fastPolicy).
+	fastHost bool
 	// cmArgs are extra flags of the CM.
 	cmArgs []string
 }
@@ -59,6 +74,13 @@ func startStack(ctx context.Context, spec stackSpec) (*stack, error) {
 	}
 	opts := localstack.Options{Bin: spec.bin, Dir: spec.dir, Store: spec.dsn, Replicas: spec.replicas, CMArgs: spec.cmArgs}
 	profile, withHost := spec.profile, spec.withHost
+	if spec.fastHost {
+		polDir := filepath.Join(spec.dir, "policy")
+		if err := writePolicy(polDir, fastPolicy); err != nil {
+			return nil, err
+		}
+		opts.CMArgs = append(opts.CMArgs, "--policy-dir", polDir)
+	}
 	var pprofAddr string
 	if profile {
 		port, err := freePort()
@@ -73,14 +95,14 @@ func startStack(ctx context.Context, spec stackSpec) (*stack, error) {
 		return nil, err
 	}
 	s := &stack{c: c, pprof: pprofAddr}
-	if err := s.populate(ctx, withHost); err != nil {
+	if err := s.populate(ctx, withHost, spec.fastHost); err != nil {
 		c.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *stack) populate(ctx context.Context, withHost bool) error {
+func (s *stack) populate(ctx context.Context, withHost, fastHost bool) error {
 	var err error
 	// The HTTP fallback is advertised under squid's alias (a name only the bench's squid
 	// resolves): Go never proxies a loopback address, so the throughput section's HTTP path
@@ -106,7 +128,11 @@ func (s *stack) populate(ctx context.Context, withHost bool) error {
 			return err
 		}
 	}
-	s.host, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"})
+	if s.host, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: hostName, Tags: hostTags, Tenant: "acme"}); err != nil || !fastHost {
+		return err
+	}
+	s.fast, err = s.c.StartHost(ctx, s.admin, localstack.HostSpec{Name: fastHostName, Tags: fastHostTags, Tenant: "acme",
+		Args: []string{"--encryption", access.LevelFast}})
 	return err
 }
 

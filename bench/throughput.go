@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint/guest"
 )
@@ -145,6 +146,9 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		{"openssh_jump", func() (relayPath, error) { return startSSHForward(ctx, ossh, target) }},
 		{"portcullis", func() (relayPath, error) { return startPortcullis(ctx, st, dir) }},
 	}
+	if st.fast != nil {
+		paths = append(paths, throughputPath{"portcullis_fast", func() (relayPath, error) { return startPortcullisFast(ctx, st, dir) }})
+	}
 	for _, p := range httpProxies {
 		paths = append(paths, throughputPath{"portcullis_http_" + p.name, func() (relayPath, error) { return startPortcullisViaProxy(ctx, st, dir, p.name) }})
 	}
@@ -200,6 +204,14 @@ func measureThroughput(ctx context.Context, r *Report, st *stack, ossh *openSSH,
 		r.notef("throughput: no CPU ratio, a path's CPU time over %d runs of %d bytes was below the clock's resolution", throughputRuns, size)
 	}
 	r.target("relay throughput vs OpenSSH ssh -J", vsSSH, AtLeast, 1.0, "x")
+	if st.fast != nil {
+		fastVsSSH := r.ratio("throughput", "portcullis_fast/openssh_jump", rates["portcullis_fast"], rates["openssh_jump"])
+		r.ratio("throughput", "portcullis_fast/portcullis", rates["portcullis_fast"], pc)
+		if cpu["portcullis_fast"] > 0 && cpu["openssh_jump"] > 0 {
+			r.ratio("throughput", "portcullis_fast CPU/openssh_jump CPU", cpu["portcullis_fast"], cpu["openssh_jump"])
+		}
+		r.target("relay throughput at the fast level vs OpenSSH ssh -J", fastVsSSH, AtLeast, 1.5, "x")
+	}
 	for _, p := range httpProxies {
 		name := "portcullis_http_" + p.name
 		vsTCP := r.ratio("throughput", name+"/portcullis", rates[name], pc)
@@ -302,6 +314,23 @@ func startPortcullis(ctx context.Context, st *stack, dir string) (relayPath, err
 	rp, err := startListener(ctx, cmd, filepath.Join(dir, "forward.log"), port)
 	if err == nil {
 		rp.pids = append(rp.pids, st.relay.Pid(), st.host.Pid())
+	}
+	return rp, err
+}
+
+// startPortcullisFast runs `portcullis forward --encryption fast` to the Host at the fast
+// level: both ends at fast, under a policy that allows it, so the relay drops the legs' TLS.
+// The path's processes are the Guest, the CS and that Host.
+func startPortcullisFast(ctx context.Context, st *stack, dir string) (relayPath, error) {
+	port, err := freePort()
+	if err != nil {
+		return relayPath{}, err
+	}
+	cmd := st.c.Guest(context.WithoutCancel(ctx), st.user, "forward", "--encryption", access.LevelFast, fastHostName,
+		fmt.Sprintf("%d:localhost:%d", port, forwardTargetPort))
+	rp, err := startListener(ctx, cmd, filepath.Join(dir, "forward-fast.log"), port)
+	if err == nil {
+		rp.pids = append(rp.pids, st.relay.Pid(), st.fast.Pid())
 	}
 	return rp, err
 }

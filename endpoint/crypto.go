@@ -24,6 +24,8 @@ import (
 //	medium     everything x/crypto/ssh implements except what it marks insecure (ssh.SupportedAlgorithms):
 //	           adds aes128-ctr, aes192-ctr; hmac-sha2-256/512, hmac-sha1; ecdh-sha2-nistp256/384/521,
 //	           diffie-hellman-group14-sha256, diffie-hellman-group-exchange-sha256
+//	fast       very_high's algorithms; the relay legs drop their TLS once paired (package relay),
+//	           so the SSH layer is the session's only encryption on the way
 //
 // golang.org/x/crypto/ssh (v0.59) has no diffie-hellman-group18-sha512, so no level lists it.
 // curve25519-sha256 (about 128-bit security, like 3072-bit DH) is stronger than the 2048-bit
@@ -40,7 +42,7 @@ func Algorithms(level string) (ssh.Config, error) {
 		KeyExchanges: []string{ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519, ssh.KeyExchangeDH16SHA512},
 	}
 	switch access.NormalizeLevel(level) {
-	case access.LevelVeryHigh:
+	case access.LevelVeryHigh, access.LevelFast:
 		return veryHigh, nil
 	case access.LevelHigh:
 		return ssh.Config{

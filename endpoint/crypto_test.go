@@ -27,6 +27,11 @@ func TestAlgorithms(t *testing.T) {
 	if def, _ := Algorithms(""); !slices.Equal(def.KeyExchanges, veryHigh.KeyExchanges) {
 		t.Errorf("the default level is not very_high: %+v", def)
 	}
+	// fast drops the relay legs' TLS, never the end-to-end algorithms: they are very_high's.
+	if fast, err := Algorithms(access.LevelFast); err != nil || !slices.Equal(fast.Ciphers, want.Ciphers) ||
+		!slices.Equal(fast.MACs, want.MACs) || !slices.Equal(fast.KeyExchanges, want.KeyExchanges) {
+		t.Errorf("fast = %+v, %v; want very_high's %+v", fast, err, want)
+	}
 	// Each level contains the stronger ones, and everything is implemented by x/crypto/ssh.
 	supported := ssh.SupportedAlgorithms()
 	levels := []string{access.LevelVeryHigh, access.LevelHigh, access.LevelMedium}
@@ -83,6 +88,10 @@ func TestLevelAtLeast(t *testing.T) {
 		{"", access.LevelVeryHigh, true},
 		{access.LevelHigh, "", false},
 		{"ultra", access.LevelMedium, false},
+		{access.LevelFast, access.LevelFast, true},
+		{access.LevelMedium, access.LevelFast, true},
+		{access.LevelFast, access.LevelMedium, false},
+		{access.LevelFast, "", false},
 		{access.LevelVeryHigh, "ultra", false},
 	}
 	for _, tt := range tests {
@@ -99,6 +108,9 @@ func TestStrongerLevel(t *testing.T) {
 		{"", "high", "very_high"},
 		{"high", "", "very_high"},
 		{"medium", "medium", "medium"},
+		{"fast", "fast", "fast"},
+		{"fast", "medium", "medium"},
+		{"", "fast", "very_high"},
 		{"bogus", "high", "bogus"},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,9 @@ const (
 	TransportTCP = "tcp"
 	// TransportHTTP is the HTTP/1.1 fallback (port 80 by default), which passes web proxies.
 	TransportHTTP = "http"
+	// TransportTCPPlain is TCP whose TLS the CS dropped once paired (the fast level): the
+	// session stream's only encryption is the end-to-end SSH. Dial reports it; nobody asks for it.
+	TransportTCPPlain = "tcp-plain"
 	// PreferAuto tries TCP first, then HTTP.
 	PreferAuto = "auto"
 )
@@ -56,6 +59,9 @@ type RelayDialer struct {
 	// ConnectTimeout bounds reaching the CS over all its transports; 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// PlainLegs asks the CS to carry the session stream on TCP without TLS once paired (an end
+	// at access.LevelFast); the HTTP fallback keeps its TLS whatever this says.
+	PlainLegs bool
 }
 
 // ValidatePreferred checks a preferred_protocol setting.
@@ -82,7 +88,8 @@ func (d RelayDialer) transports(rel api.RelayAddr) []string {
 }
 
 // Dial reaches the CS rel over the first transport that connects, presents rawTicket and
-// waits for pairing. It returns the session stream and the transport used. A CS that no
+// waits for pairing. It returns the session stream and the transport used (TransportTCPPlain
+// when the CS dropped the leg's TLS). A CS that no
 // transport reaches is ErrUnreachable; a refusal is the relay's *relay.RefusedError.
 func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket string) (net.Conn, string, error) {
 	_, claims, err := ticket.Parse(rawTicket)
@@ -93,11 +100,20 @@ func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket stri
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, rel.ID, err)
 	}
-	if err := relay.Handshake(ctx, conn, claims.Role, rawTicket); err != nil {
+	stream := conn
+	if d.PlainLegs {
+		stream, err = relay.HandshakePlain(ctx, conn, claims.Role, rawTicket)
+	} else {
+		err = relay.Handshake(ctx, conn, claims.Role, rawTicket)
+	}
+	if err != nil {
 		_ = conn.Close()
 		return nil, tr, fmt.Errorf("relay %s over %s: %w", rel.ID, tr, err)
 	}
-	return graceful(conn), tr, nil
+	if stream != conn {
+		tr = TransportTCPPlain
+	}
+	return graceful(stream), tr, nil
 }
 
 // dialResult is one transport's attempt to reach a CS.

@@ -403,7 +403,21 @@ test_weaker_requested_encryption_does_not_lower_the_minimum if {
 test_an_unknown_encryption_level_is_refused if {
 	d := decide(connect_with(alice, web_1, {"encryption": "rot13"}))
 	refused(d)
-	d.reasons == ["unknown encryption level rot13 (known: high, medium, very_high)"]
+	d.reasons == ["unknown encryption level rot13 (known: fast, high, medium, very_high)"]
+}
+
+test_fast_is_granted_only_where_an_environment_allows_it if {
+	lab := object.union(authz.environments, {"lab": {"label": "lab", "min_encryption": "fast"}})
+	custom := {"ops": {"actions": {"connect"}, "hosts": [{"env": "lab"}], "channels": ["exec"]}}
+	lab_3 := {"name": "lab-3", "tags": {"env": "lab"}}
+	fast := decide(connect_with(alice, lab_3, {"encryption": "fast"})) with authz.roles as custom with authz.environments as lab
+	fast.allow == true
+	fast.obligations.min_encryption == "fast"
+	stronger := decide(connect_with(alice, lab_3, {"encryption": "very_high"})) with authz.roles as custom with authz.environments as lab
+	stronger.obligations.min_encryption == "very_high"
+	# Elsewhere a Guest asking for fast gets the environment's minimum, which it then refuses.
+	staging := decide(connect_with(alice, web_1, {"encryption": "fast"}))
+	staging.obligations.min_encryption == "high"
 }
 
 test_a_host_outside_the_known_environments_gets_the_default_encryption if {

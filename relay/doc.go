@@ -6,8 +6,8 @@
 // (a signed ticket from package ticket, one for the "guest" role and one for the "host" role of
 // the same session id). The Connection Server verifies each ticket (signature, audience = this
 // server, role, validity window, single use), holds the first half until the second arrives,
-// then splices the two connections (TLS, or tunnels of the HTTP fallback) byte for byte until
-// both sides are done. The Guest and the Host run SSH end to end through the splice, so the
+// then splices the two connections (TLS, TCP for plain legs, or tunnels of the HTTP fallback)
+// byte for byte until both sides are done. The Guest and the Host run SSH end to end through the splice, so the
 // relay only ever carries ciphertext of the session.
 //
 // # Protocol flow
@@ -21,6 +21,15 @@
 //   - when the other half of the session is present, the CS sends framePaired to both halves;
 //     if it does not arrive within the pairing timeout the CS sends frameRefused
 //     ("pair_timeout") and closes
+//
+// Plain legs (the fast encryption level): an endpoint at access.LevelFast sends a version 2
+// hello with flagPlainLegs; the CS refuses it (access.ErrPlainLegsRefused) unless its ticket's
+// minimum level is fast. When both halves asked and both came over TLS on TCP, framePaired
+// carries pairedPlain; each endpoint answers with plainAck on the TCP connection under its
+// TLS, and the session stream then travels on TCP alone, spliced by the kernel (plain.go).
+// Otherwise both legs keep TLS. The stream is SSH, end-to-end encrypted and authenticated
+// between Guest and Host either way; what plain legs give up is the hop-by-hop layer (see
+// docs/encryption.md).
 //
 // Steady state:
 //

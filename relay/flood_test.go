@@ -202,7 +202,7 @@ func TestADisplacedClientIsToldWhy(t *testing.T) {
 			// perSource newer slow connections from its address: the last one takes its place.
 			startSlowFlood(t, f.addr, net.IPv4(127, 0, 0, 1), perSource)
 			_ = conn.SetDeadline(time.Now().Add(testTimeout))
-			err = awaitPaired(ctx, conn)
+			_, err = awaitPaired(ctx, conn, false)
 			wantRefused(t, err, access.ErrSourceBusy, access.ErrSourceBusy)
 			if st := f.srv.Stats(); st.Handshakes != perSource {
 				t.Errorf("stats %+v, want the %d slow connections holding their places", st, perSource)

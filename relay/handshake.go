@@ -28,7 +28,7 @@ func (s *Server) handle(conn net.Conn) {
 		s.refuseLogged(conn, access.ErrShuttingDown, log)
 		return
 	}
-	claims, err := s.handshake(conn, att)
+	claims, plain, err := s.handshake(conn, att)
 	if err != nil {
 		code := s.codeFor(err)
 		switch {
@@ -48,7 +48,7 @@ func (s *Server) handle(conn net.Conn) {
 		return
 	}
 	log = log.With("session_id", claims.SessionID, "role", string(claims.Role), "decision_id", claims.DecisionID)
-	s.pair(conn, claims, log)
+	s.pair(conn, claims, plain, log)
 }
 
 // tlsConn is a connection that runs a TLS handshake before its hello: a *tls.Conn, or a
@@ -72,26 +72,31 @@ func (s *Server) codeFor(err error) access.Code {
 // handshake completes TLS and reads the hello while att holds the connection's place, then
 // verifies the ticket for the role the hello names and answers frameAccepted, all within the
 // handshake deadline. An evicted connection fails with access.ErrSourceBusy before its ticket
-// is verified, so that it can present the ticket again elsewhere.
-func (s *Server) handshake(conn net.Conn, att *attempt) (*ticket.Claims, error) {
+// is verified, so that it can present the ticket again elsewhere. A hello that asks for plain
+// legs is refused (access.ErrPlainLegsRefused) unless its ticket's minimum level is
+// access.LevelFast; plain reports that it asked and may have them.
+func (s *Server) handshake(conn net.Conn, att *attempt) (claims *ticket.Claims, plain bool, err error) {
 	h, err := s.readHelloAdmitted(conn, att)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	claims, err := s.Verifier.Verify(h.Ticket, h.Role)
-	if err != nil {
-		return nil, err
+	if claims, err = s.Verifier.Verify(h.Ticket, h.Role); err != nil {
+		return nil, false, err
+	}
+	if h.PlainLegs && !access.PlainLegs(claims.Obligations.MinEncryption) {
+		return nil, false, fmt.Errorf("relay: %w: the ticket's minimum level is %q, not %q", access.ErrPlainLegsRefused,
+			access.NormalizeLevel(claims.Obligations.MinEncryption), access.LevelFast)
 	}
 	if a, ok := conn.(interface{ Authenticated() }); ok {
 		a.Authenticated() // a transport may hold more for an authenticated half
 	}
 	if err := writeFrame(conn, frameAccepted, nil); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return nil, fmt.Errorf("relay: clear handshake deadline: %w", err)
+		return nil, false, fmt.Errorf("relay: clear handshake deadline: %w", err)
 	}
-	return claims, nil
+	return claims, h.PlainLegs, nil
 }
 
 // readHelloAdmitted runs the unauthenticated steps (TLS, reading the hello), then gives up

@@ -63,14 +63,13 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rawConn returns the socket under c, a TLS connection over TCP; ok is false for any other
-// transport (the HTTP fallback), whose directions never park.
+// rawConn returns the socket of c, a TLS connection over TCP or a plain leg's TCP connection;
+// ok is false for any other transport (the HTTP fallback), whose directions never park.
 func rawConn(c net.Conn) (syscall.RawConn, bool) {
-	tc, ok := c.(*tls.Conn)
-	if !ok {
-		return nil, false
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
-	sc, ok := tc.NetConn().(syscall.Conn)
+	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil, false
 	}
@@ -164,9 +163,10 @@ func (sess *session) closeBoth() {
 	sess.closed = true
 	wakes := sess.wakes
 	sess.wakes = [2]func(){}
+	guest, host := sess.guest, sess.host // dropTLS may have moved them to plain legs
 	sess.mu.Unlock()
-	_ = sess.guest.Close()
-	_ = sess.host.Close()
+	_ = guest.Close()
+	_ = host.Close()
 	for _, wake := range wakes {
 		if wake != nil {
 			wake()

@@ -10,8 +10,8 @@ import (
 )
 
 // pair either completes a session with the waiting other half and splices it, or registers
-// conn as the session's waiting half.
-func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
+// conn as the session's waiting half; plain says that conn's half asked for plain legs.
+func (s *Server) pair(conn net.Conn, claims *ticket.Claims, plain bool, log *slog.Logger) {
 	sid := claims.SessionID
 	s.mu.Lock()
 	peer, waiting := s.pending[sid]
@@ -32,13 +32,14 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 	case waiting:
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
+		sess.plain = plain && peer.plain && isTLSOverTCP(conn) && isTLSOverTCP(peer.conn)
 		limitDuration(sess, claims)
 		s.live[sid] = sess
 		waited := sess.started.Sub(peer.since)
 		s.Metrics.paired(len(s.live), waited)
 		s.mu.Unlock()
 		close(peer.claimed)
-		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport, "waited", waited)
+		log.Info("relay: session paired", "guest_transport", sess.guestTransport, "host_transport", sess.hostTransport, "plain_legs", sess.plain, "waited", waited)
 		if s.OnPaired != nil {
 			s.OnPaired(PairReport{SessionID: sid, Waited: waited, GuestTransport: sess.guestTransport, HostTransport: sess.hostTransport})
 		}
@@ -47,7 +48,7 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, log *slog.Logger) {
 		s.mu.Unlock()
 		s.refuseLogged(conn, access.ErrOverloaded, log)
 	default:
-		h := &half{conn: conn, role: claims.Role, since: time.Now(), claimed: make(chan struct{})}
+		h := &half{conn: conn, role: claims.Role, plain: plain, since: time.Now(), claimed: make(chan struct{})}
 		s.pending[sid] = h
 		s.mu.Unlock()
 		log.Debug("relay: half waiting for its peer")

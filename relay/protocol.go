@@ -9,9 +9,26 @@ import (
 	"github.com/portcullis/portcullis/ticket"
 )
 
-// ProtocolVersion is the handshake version carried in frameHello; it is bumped on any
-// wire-incompatible change.
+// ProtocolVersion is the handshake version of an endpoint that keeps TLS on its leg; it is
+// bumped on any wire-incompatible change.
 const ProtocolVersion = 1
+
+// protocolVersionFlags is the version of a hello that carries a flags byte after the role: an
+// endpoint at the fast level sends it to ask for a plain leg (flagPlainLegs). Endpoints send
+// version 1 otherwise, so that they still reach a CS that reads only version 1.
+const protocolVersionFlags = 2
+
+// flagPlainLegs in a version 2 hello asks the CS to carry the session stream on this leg
+// without TLS after pairing; no other flag is defined.
+const flagPlainLegs = 0x01
+
+// pairedPlain is framePaired's one-byte payload when the legs drop TLS: the endpoint answers
+// with plainAck on the TCP connection under its TLS, and from then on both carry the session
+// stream on TCP. framePaired without payload keeps TLS.
+const (
+	pairedPlain = 0x01
+	plainAck    = 0x06
+)
 
 // magic opens every frameHello payload, so a CS recognises a Portcullis endpoint at once.
 const magic = "PCRELAY!" // 8 bytes: 0x50 43 52 45 4c 41 59 21
@@ -21,11 +38,11 @@ const MaxTicketSize = ticket.MaxTicketBytes
 
 // Wire sizes and limits, in bytes.
 const (
-	frameHeaderLen = 1 + 4                         // frame type byte + big-endian uint32 payload length
-	helloFixedLen  = len(magic) + 1 + 1            // magic + version byte + role byte
-	maxHelloLen    = helloFixedLen + MaxTicketSize // largest frameHello payload the CS reads
-	maxCodeLen     = 64                            // longest refusal code
-	maxResponseLen = maxCodeLen                    // largest payload a client reads from the CS
+	frameHeaderLen = 1 + 4                             // frame type byte + big-endian uint32 payload length
+	helloFixedLen  = len(magic) + 1 + 1                // magic + version byte + role byte
+	maxHelloLen    = helloFixedLen + 1 + MaxTicketSize // largest frameHello payload the CS reads (a flags byte in version 2)
+	maxCodeLen     = 64                                // longest refusal code
+	maxResponseLen = maxCodeLen                        // largest payload a client reads from the CS
 )
 
 // frameType is the one byte at the start of every handshake frame. It is followed by a
@@ -36,9 +53,9 @@ type frameType byte
 
 // Handshake frames; see "Protocol flow" in the package documentation for their order.
 const (
-	frameHello    = frameType(0x01) // endpoint→CS: 8B magic + 1B version + 1B role (0x01 guest, 0x02 host) + ticket (1..MaxTicketSize bytes of printable ASCII)
+	frameHello    = frameType(0x01) // endpoint→CS: 8B magic + 1B version + 1B role (0x01 guest, 0x02 host) [+ 1B flags in version 2] + ticket (1..MaxTicketSize bytes of printable ASCII)
 	frameAccepted = frameType(0x02) // CS→endpoint: no payload; the ticket verified, waiting for the other half
-	framePaired   = frameType(0x03) // CS→endpoint: no payload; both halves present, raw session bytes follow
+	framePaired   = frameType(0x03) // CS→endpoint: no payload (session bytes follow on TLS) or pairedPlain (the endpoint sends plainAck, then session bytes follow on TCP)
 	frameRefused  = frameType(0x04) // CS→endpoint: reason code (1..64 bytes of [a-z0-9_]); the CS then closes
 )
 
@@ -50,10 +67,12 @@ const (
 
 // hello is a decoded frameHello.
 type hello struct {
-	// Version is the endpoint's protocol version; readHello accepts only ProtocolVersion.
+	// Version is the endpoint's protocol version: ProtocolVersion or protocolVersionFlags.
 	Version byte
 	// Role is the half the endpoint says it is; the ticket's role must match it.
 	Role access.Role
+	// PlainLegs asks for the session stream on TCP without TLS after pairing (version 2).
+	PlainLegs bool
 	// Ticket is the endpoint's raw ticket, not yet verified.
 	Ticket string
 }
@@ -80,8 +99,9 @@ func roleFromByte(b byte) (access.Role, error) {
 	return "", fmt.Errorf("relay: %w: unknown role byte 0x%02x", access.ErrBadHello, b)
 }
 
-// appendHello appends the frameHello payload for role and rawTicket to b.
-func appendHello(b []byte, role access.Role, rawTicket string) ([]byte, error) {
+// appendHello appends the frameHello payload for role and rawTicket to b: version 1, or
+// version 2 with flagPlainLegs when plain is set.
+func appendHello(b []byte, role access.Role, rawTicket string, plain bool) ([]byte, error) {
 	rb, err := roleByte(role)
 	if err != nil {
 		return nil, err
@@ -90,7 +110,11 @@ func appendHello(b []byte, role access.Role, rawTicket string) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, magic...)
-	b = append(b, ProtocolVersion, rb)
+	if plain {
+		b = append(b, protocolVersionFlags, rb, flagPlainLegs)
+	} else {
+		b = append(b, ProtocolVersion, rb)
+	}
 	return append(b, rawTicket...), nil
 }
 
@@ -103,15 +127,23 @@ func parseHello(p []byte) (hello, error) {
 		return hello{}, fmt.Errorf("relay: %w: bad magic %q", access.ErrBadHello, p[:len(magic)])
 	}
 	h := hello{Version: p[len(magic)]}
-	if h.Version != ProtocolVersion {
-		return hello{}, fmt.Errorf("relay: %w: protocol version %d, want %d", access.ErrBadHello, h.Version, ProtocolVersion)
+	rest := p[helloFixedLen:]
+	switch h.Version {
+	case ProtocolVersion:
+	case protocolVersionFlags:
+		if len(rest) == 0 || rest[0] != flagPlainLegs {
+			return hello{}, fmt.Errorf("relay: %w: version 2 hello without a known flags byte", access.ErrBadHello)
+		}
+		h.PlainLegs, rest = true, rest[1:]
+	default:
+		return hello{}, fmt.Errorf("relay: %w: protocol version %d, want %d or %d", access.ErrBadHello, h.Version, ProtocolVersion, protocolVersionFlags)
 	}
 	role, err := roleFromByte(p[len(magic)+1])
 	if err != nil {
 		return hello{}, err
 	}
 	h.Role = role
-	h.Ticket = string(p[helloFixedLen:])
+	h.Ticket = string(rest)
 	if err := checkTicketText(h.Ticket); err != nil {
 		return hello{}, err
 	}

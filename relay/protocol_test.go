@@ -15,21 +15,30 @@ import (
 const sampleTicket = "v1.0123456789abcdef.eyJqdGkiOiJ4In0.c2lnbmF0dXJl"
 
 func TestParseHello(t *testing.T) {
-	valid := func(role access.Role) []byte {
-		p, err := appendHello(nil, role, sampleTicket)
+	hello2 := func(role access.Role, plain bool) []byte {
+		p, err := appendHello(nil, role, sampleTicket, plain)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+	valid := func(role access.Role) []byte { return hello2(role, false) }
 	edited := func(edit func([]byte) []byte) []byte { return edit(valid(access.RoleGuest)) }
+	editedPlain := func(edit func([]byte) []byte) []byte { return edit(hello2(access.RoleHost, true)) }
 	cases := []struct {
 		name    string
 		payload []byte
 		want    hello // zero when an error is expected
 	}{
-		{"guest", valid(access.RoleGuest), hello{ProtocolVersion, access.RoleGuest, sampleTicket}},
-		{"host", valid(access.RoleHost), hello{ProtocolVersion, access.RoleHost, sampleTicket}},
+		{"guest", valid(access.RoleGuest), hello{ProtocolVersion, access.RoleGuest, false, sampleTicket}},
+		{"host", valid(access.RoleHost), hello{ProtocolVersion, access.RoleHost, false, sampleTicket}},
+		{"host asking for plain legs", hello2(access.RoleHost, true), hello{protocolVersionFlags, access.RoleHost, true, sampleTicket}},
+		{"guest asking for plain legs", hello2(access.RoleGuest, true), hello{protocolVersionFlags, access.RoleGuest, true, sampleTicket}},
+		{"version 2 with an unknown flag", editedPlain(func(p []byte) []byte { p[helloFixedLen] = 0x02; return p }), hello{}},
+		{"version 2 without flags", editedPlain(func(p []byte) []byte { return p[:helloFixedLen] }), hello{}},
+		{"version 2 with flags, no ticket", editedPlain(func(p []byte) []byte { return p[:helloFixedLen+1] }), hello{}},
+		{"version 3", editedPlain(func(p []byte) []byte { p[len(magic)] = 3; return p }), hello{}},
+		{"version 1 with a flags byte", editedPlain(func(p []byte) []byte { p[len(magic)] = ProtocolVersion; return p }), hello{}},
 		{"empty", nil, hello{}},
 		{"magic only", []byte(magic), hello{}},
 		{"wrong magic", edited(func(p []byte) []byte { p[len(magic)-1] = '?'; return p }), hello{}},
@@ -71,7 +80,7 @@ func TestAppendHelloRefusesWhatTheServerWouldRefuse(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if p, err := appendHello(nil, tc.role, tc.ticket); err == nil {
+			if p, err := appendHello(nil, tc.role, tc.ticket, false); err == nil {
 				t.Fatalf("appendHello accepted it: %q", p)
 			}
 		})
@@ -79,7 +88,7 @@ func TestAppendHelloRefusesWhatTheServerWouldRefuse(t *testing.T) {
 }
 
 func TestReadHelloReadsExactlyOneFrame(t *testing.T) {
-	p, err := appendHello(nil, access.RoleHost, sampleTicket)
+	p, err := appendHello(nil, access.RoleHost, sampleTicket, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +181,7 @@ func TestValidCode(t *testing.T) {
 }
 
 func FuzzReadHello(f *testing.F) {
-	valid, err := appendHello(nil, access.RoleGuest, sampleTicket)
+	valid, err := appendHello(nil, access.RoleGuest, sampleTicket, false)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -184,6 +193,11 @@ func FuzzReadHello(f *testing.F) {
 		return b.Bytes()
 	}
 	f.Add(frame(frameHello, valid))
+	plain, err := appendHello(nil, access.RoleHost, sampleTicket, true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(frame(frameHello, plain))
 	f.Add(append(frame(frameHello, valid), "trailing session bytes"...))
 	f.Add(frame(frameHello, valid)[:frameHeaderLen+4])
 	f.Add(frame(frameHello, valid[:helloFixedLen]))
@@ -197,12 +211,12 @@ func FuzzReadHello(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !h.Role.Valid() || h.Version != ProtocolVersion || len(h.Ticket) == 0 || len(h.Ticket) > MaxTicketSize {
+		if !h.Role.Valid() || h.PlainLegs != (h.Version == protocolVersionFlags) || len(h.Ticket) == 0 || len(h.Ticket) > MaxTicketSize {
 			t.Fatalf("readHello accepted an invalid hello %+v", h)
 		}
 		// An accepted hello re-encodes to exactly the bytes it was read from.
 		consumed := data[:len(data)-r.Len()]
-		p, err := appendHello(nil, h.Role, h.Ticket)
+		p, err := appendHello(nil, h.Role, h.Ticket, h.PlainLegs)
 		if err != nil {
 			t.Fatalf("accepted hello does not re-encode: %v", err)
 		}

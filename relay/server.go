@@ -165,6 +165,7 @@ type Stats struct {
 type half struct {
 	conn    net.Conn
 	role    access.Role
+	plain   bool          // the half asked for plain legs, and its ticket allows them
 	since   time.Time     // when the half was accepted
 	claimed chan struct{} // closed when the other half takes the connection over
 }
@@ -178,10 +179,11 @@ type session struct {
 	failed, forced           atomic.Bool
 	guestTransport           string
 	hostTransport            string
+	plain                    bool                   // both legs drop TLS once paired
 	endReason                atomic.Pointer[string] // set by end: why the session was cut
 	limit                    *time.Timer            // the maximum duration; nil for none
 	running                  atomic.Int32           // splice directions not finished
-	mu                       sync.Mutex             // guards closed and wakes
+	mu                       sync.Mutex             // guards closed, wakes, and guest and host while dropTLS moves them
 	closed                   bool                   // closeBoth was called
 	wakes                    [2]func()              // by direction: cancels the watch of a parked one
 }

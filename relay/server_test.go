@@ -220,7 +220,7 @@ func handshakeThenTalk(t *testing.T, f *fixture, role access.Role, rawTicket str
 func TestBadHellosAreRefusedWithBadHello(t *testing.T) {
 	validTicket := "v1.kid.cGF5bG9hZA.c2ln"
 	helloWith := func(edit func([]byte) []byte) []byte {
-		p, err := appendHello(nil, access.RoleGuest, validTicket)
+		p, err := appendHello(nil, access.RoleGuest, validTicket, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,11 @@ const (
 // are done; the last one closes both halves and reports the session. An idle direction parks
 // (see parkAfter) and holds no goroutine until bytes arrive.
 func (s *Server) splice(sess *session, log *slog.Logger) {
-	if err := announcePaired(sess); err != nil {
+	err := announcePaired(sess)
+	if err == nil && sess.plain {
+		err = dropTLS(sess)
+	}
+	if err != nil {
 		log.Info("relay: announcing the pairing failed", "err", err)
 		sess.failed.Store(true)
 		s.endSession(sess, log)
@@ -39,11 +43,16 @@ func (s *Server) splice(sess *session, log *slog.Logger) {
 	go s.pipe(sess, hostToGuest, log)
 }
 
-// announcePaired writes framePaired to both halves, each within refuseWriteTimeout.
+// announcePaired writes framePaired to both halves, each within refuseWriteTimeout; its
+// payload announces plain legs when the session has them.
 func announcePaired(sess *session) error {
+	var payload []byte
+	if sess.plain {
+		payload = []byte{pairedPlain}
+	}
 	for _, c := range []net.Conn{sess.guest, sess.host} {
 		_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
-		if err := writeFrame(c, framePaired, nil); err != nil {
+		if err := writeFrame(c, framePaired, payload); err != nil {
 			return err
 		}
 		if err := c.SetWriteDeadline(time.Time{}); err != nil {
@@ -64,7 +73,12 @@ func (s *Server) pipe(sess *session, d direction, log *slog.Logger) {
 		n = &sess.hostToGuest
 	}
 	out := countingWriter{w: gatheredWriterOf(dst), session: n, total: &s.bytes, metrics: s.Metrics}
-	err := s.copyAdaptive(out, s.idleSource(src))
+	var err error
+	if sess.plain {
+		err = s.copySpliced(out, src, dst)
+	} else {
+		err = s.copyAdaptive(out, s.idleSource(src))
+	}
 	if errors.Is(err, errIdle) {
 		if s.park(sess, d, func() { s.pipe(sess, d, log) }, log) {
 			return
@@ -237,8 +251,13 @@ type countingWriter struct {
 // Write writes p to the underlying writer and counts what it took.
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
+	c.counted(n)
+	return n, err
+}
+
+// counted counts n bytes delivered.
+func (c countingWriter) counted(n int) {
 	c.session.Add(int64(n))
 	c.total.Add(int64(n))
 	c.metrics.relayed(n)
-	return n, err
 }

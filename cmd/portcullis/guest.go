@@ -275,6 +275,9 @@ func printSession(w io.Writer, host string, s *guest.Session) {
 	if s.Grant.RelayReason != "" {
 		fmt.Fprintf(w, "portcullis: relay chosen: %s\n", s.Grant.RelayReason)
 	}
+	if s.Transport == endpoint.TransportTCPPlain {
+		fmt.Fprintf(w, "portcullis: relay legs without TLS (encryption level %s): the end-to-end SSH is the session's only encryption\n", access.LevelFast)
+	}
 	if m, ok := s.Client.Conn.(ssh.AlgorithmsConnMetadata); ok {
 		fmt.Fprintf(w, "portcullis: end-to-end SSH with the Host: %s\n", describeAlgorithms(m.Algorithms()))
 	}
@@ -319,7 +322,7 @@ func reportDenied(cmd *cobra.Command, host string, err error) error {
 // addSessionFlags adds the flags of commands that open a session.
 func addSessionFlags(cmd *cobra.Command) {
 	addGuestFlags(cmd)
-	cmd.Flags().String("encryption", "very_high", "encryption level: very_high, high or medium")
+	cmd.Flags().String("encryption", "very_high", "encryption level: very_high, high, medium or fast (very_high's SSH algorithms, relay legs without TLS where the policy allows it)")
 	cmd.Flags().BoolP("verbose", "v", false, "print the session, relay, transport and decision ids on stderr")
 	cmd.Flags().String("preferred-protocol", "auto", "how to reach the relay: auto (TCP/1970, then HTTP/80), tcp or http")
 	addSessionRuntimeFlags(cmd.Flags())

@@ -91,7 +91,7 @@ func newHostCmd() *cobra.Command {
 	f.String("name", "", "host name to enrol under")
 	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
 	f.String("heartbeat-url", "", "send heartbeats signed with the Host key over plain HTTP to this CM heartbeat listener (e.g. http://cm:8080) instead of over mTLS")
-	f.String("encryption", access.DefaultLevel, "weakest encryption level accepted: very_high, high or medium (a session uses the stronger of this and the policy's minimum)")
+	f.String("encryption", access.DefaultLevel, "weakest encryption level accepted: very_high, high, medium or fast (a session uses the stronger of this and the policy's minimum; at fast its relay leg drops TLS when the policy and the Guest allow it)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
 	f.String("preferred-protocol", "auto", "how to reach relays: auto (TCP/1970, then HTTP/80), tcp or http")
 	addGCPercentFlag(f, hostGCPercent, "an agent's live heap is small (its sessions' buffers) and every SSH packet a session receives is a fresh allocation, so a high target spends less CPU on collections")

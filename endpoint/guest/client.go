@@ -240,7 +240,7 @@ func (g *Client) dialer(relayAddr string) endpoint.RelayDialer {
 	if err != nil {
 		host = relayAddr
 	}
-	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(host), HTTP: g.RelayHTTP}
+	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(host), HTTP: g.RelayHTTP, PlainLegs: access.PlainLegs(g.level())}
 }
 
 // level is the encryption level the Guest asks for.

@@ -188,7 +188,10 @@ func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest)
 		log.Warn("refusing a malformed connection request", "err", err)
 		return
 	}
-	conn, transport, err := rt.dialer.Dial(ctx, req.Relay, req.Ticket)
+	level := access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption)
+	dialer := rt.dialer
+	dialer.PlainLegs = access.PlainLegs(level)
+	conn, transport, err := dialer.Dial(ctx, req.Relay, req.Ticket)
 	if err != nil {
 		log.Warn("dial relay", "relay_id", req.Relay.ID, "err", err)
 		return
@@ -199,7 +202,7 @@ func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest)
 	err = ServeSSH(ctx, conn, SSHConfig{
 		HostKey: rt.signer, UserCA: rt.userCA, SessionID: claims.SessionID,
 		Obligations: claims.Obligations, Shell: h.Shell, Logger: h.logger(), // ServeSSH adds session_id
-		Level:   access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption),
+		Level:   level,
 		Account: h.Account, SFTPCommand: h.SFTPCommand, SFTPReadMax: h.SFTPReadMax, HostName: rt.state.Name,
 		Auth:      h.Schemes.For(claims.Obligations.RequireConfirm),
 		OnChannel: func(string) { channels.Add(1) },

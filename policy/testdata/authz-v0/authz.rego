@@ -71,7 +71,7 @@ environments := {
 default_min_encryption := "high"
 
 # encryption_rank orders the encryption levels, weakest first.
-encryption_rank := {"medium": 1, "high": 2, "very_high": 3}
+encryption_rank := {"fast": 1, "medium": 2, "high": 3, "very_high": 4}
 
 # tenants maps a host's tenant to how its sessions are relayed.
 #   private_relays_only: only the tenant's own private relays may carry sessions.
