@@ -89,8 +89,8 @@ func (d RelayDialer) transports(rel api.RelayAddr) []string {
 
 // Dial reaches the CS rel over the first transport that connects, presents rawTicket and
 // waits for pairing. It returns the session stream and the transport used (TransportTCPPlain
-// when the CS dropped the leg's TLS). A CS that no
-// transport reaches is ErrUnreachable; a refusal is the relay's *relay.RefusedError.
+// when the CS dropped the leg's TLS). A CS that no transport reaches is ErrUnreachable; a
+// refusal is the relay's *relay.RefusedError.
 func (d RelayDialer) Dial(ctx context.Context, rel api.RelayAddr, rawTicket string) (net.Conn, string, error) {
 	_, claims, err := ticket.Parse(rawTicket)
 	if err != nil {
