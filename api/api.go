@@ -277,7 +277,8 @@ type RelayPaired struct {
 	// RelayID is the reporting relay, as its certificate names it ("" means the certificate's).
 	RelayID   string `json:"relay_id"`
 	SessionID string `json:"session_id"`
-	// GuestTransport and HostTransport are "tcp" or "http".
+	// GuestTransport and HostTransport are "tcp", "http" or "tcp-plain" (TCP whose TLS the CS
+	// dropped once paired: the fast encryption level).
 	GuestTransport string `json:"guest_transport"`
 	HostTransport  string `json:"host_transport"`
 }

@@ -26,7 +26,7 @@ const (
 	TransportHTTP = "http"
 	// TransportTCPPlain is TCP whose TLS the CS dropped once paired (the fast level): the
 	// session stream's only encryption is the end-to-end SSH. Dial reports it; nobody asks for it.
-	TransportTCPPlain = "tcp-plain"
+	TransportTCPPlain = relay.TransportTCPPlain
 	// PreferAuto tries TCP first, then HTTP.
 	PreferAuto = "auto"
 )

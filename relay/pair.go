@@ -32,7 +32,9 @@ func (s *Server) pair(conn net.Conn, claims *ticket.Claims, plain bool, log *slo
 	case waiting:
 		delete(s.pending, sid)
 		sess := newSession(sid, conn, claims.Role, peer.conn)
-		sess.plain = plain && peer.plain && isTLSOverTCP(conn) && isTLSOverTCP(peer.conn)
+		if sess.plain = plain && peer.plain && isTLSOverTCP(conn) && isTLSOverTCP(peer.conn); sess.plain {
+			sess.guestTransport, sess.hostTransport = TransportTCPPlain, TransportTCPPlain
+		}
 		limitDuration(sess, claims)
 		s.live[sid] = sess
 		waited := sess.started.Sub(peer.since)

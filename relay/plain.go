@@ -18,6 +18,10 @@ import (
 // second layer: the relay copies it with splice(2) where the kernel has it, never through its
 // own memory.
 
+// TransportTCPPlain names a plain leg in the session's reports (GuestTransport and
+// HostTransport): TCP whose TLS the CS dropped once paired.
+const TransportTCPPlain = "tcp-plain"
+
 // splicedChunk is the most one splice call of a busy plain direction moves before its counters
 // are brought up to date.
 const splicedChunk = 4 << 20

@@ -121,8 +121,13 @@ func TestPlainLegsOnlyWhenBothHalvesAskAndTheirTicketsAllow(t *testing.T) {
 				}
 			}
 			exchange(t, guest, host)
-			if r := f.report(t); r.Reason != EndClosed || r.BytesGuestToHost != mib || r.BytesHostToGuest != mib {
-				t.Errorf("report %+v, want closed with %d bytes each way", r, mib)
+			wantTransport := "tcp"
+			if tc.wantPlain {
+				wantTransport = TransportTCPPlain
+			}
+			if r := f.report(t); r.Reason != EndClosed || r.BytesGuestToHost != mib || r.BytesHostToGuest != mib ||
+				r.GuestTransport != wantTransport || r.HostTransport != wantTransport {
+				t.Errorf("report %+v, want closed with %d bytes each way over %s", r, mib, wantTransport)
 			}
 		})
 	}

@@ -120,7 +120,8 @@ type SessionReport struct {
 	// Reason is how the session ended: EndClosed, EndError, EndShutdown, EndMaxDuration, or
 	// the reason given to EndSession (the CM's order).
 	Reason string
-	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
+	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http", or
+	// TransportTCPPlain for a plain leg.
 	GuestTransport, HostTransport string
 }
 
@@ -130,7 +131,8 @@ type PairReport struct {
 	SessionID string
 	// Waited is how long the first half waited for the second.
 	Waited time.Duration
-	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http".
+	// GuestTransport and HostTransport name how each half reached the CS: "tcp" or "http", or
+	// TransportTCPPlain for a plain leg.
 	GuestTransport, HostTransport string
 }
 

@@ -62,6 +62,18 @@ func TestTheFastLevelDropsTheLegsTLSOnlyWhereThePolicyAndBothEndsAllowIt(t *test
 			if log := ls.c.LogOf("cs-eu-1"); !strings.Contains(log, fmt.Sprintf("plain_legs=%v", tc.wantPlain)) {
 				t.Errorf("the relay logged no session with plain_legs=%v", tc.wantPlain)
 			}
+			// The session's record tells a reviewer which legs it ran on.
+			m := sessionRE.FindStringSubmatch(verbose)
+			if m == nil {
+				t.Fatalf("exec -v names no session:\n%s", verbose)
+			}
+			if m[3] != wantTransportOf(tc.wantPlain) {
+				t.Errorf("exec -v says the session runs over %s, want %s", m[3], wantTransportOf(tc.wantPlain))
+			}
+			waitUntil(t, "the relay's report of the pairing", func() bool { return ls.session(t, m[1]).Transport == wantTransportOf(tc.wantPlain) })
+			if s := ls.session(t, m[1]); s.Encryption != "fast" {
+				t.Errorf("session record %+v, want encryption fast", s)
+			}
 		})
 	}
 }
@@ -72,6 +84,14 @@ func TestAGuestAtFastRefusesAHostThePolicyKeepsAboveFast(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, `this Guest insists on "fast"`) {
 		t.Fatalf("exec at fast to a host whose minimum is high: exit %d, %s", code, stderr)
 	}
+}
+
+// wantTransportOf is the transport of a session's legs: tcp-plain when they dropped TLS.
+func wantTransportOf(plain bool) string {
+	if plain {
+		return "tcp-plain"
+	}
+	return "tcp"
 }
 
 // seqOutput is what seq 1 n prints.
