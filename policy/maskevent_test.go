@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -94,4 +95,51 @@ func TestMaskGivesTheSameRecordWithCarriedValues(t *testing.T) {
 	if len(plain.Erased) == 0 || len(plain.Masked) == 0 {
 		t.Errorf("the default mask erased %v and masked %v; want the e-mail, name and address handled", plain.Erased, plain.Masked)
 	}
+}
+
+// TestMaskChangesCopies: the mask erases from copies, so that the input OPA decided on keeps
+// what the record loses, and numbers keep the text they were written with.
+func TestMaskChangesCopies(t *testing.T) {
+	e := newEngine(t)
+	res := decidePersonal(t, e)
+	before := res.inputValue.String()
+	masked, err := e.Mask(t.Context(), Event{DecisionID: "dec-3", Path: DecisionPath, Input: res.Input, Result: res.Raw}.WithValuesOf(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := res.inputValue.String(); after != before {
+		t.Errorf("masking changed the decided input:\n before %s\n after  %s", before, after)
+	}
+	for _, gone := range []string{`"email":`, `"name":"Alice"`, "192.0.2.7"} {
+		if bytes.Contains(masked.Input, []byte(gone)) {
+			t.Errorf("masked input still holds %s: %s", gone, masked.Input)
+		}
+	}
+	if !bytes.Contains(masked.Input, []byte(`"guest_addr":"192.0.2.0/24"`)) {
+		t.Errorf("masked input lacks the Guest's network: %s", masked.Input)
+	}
+
+	mask := "package system.log\n\nmask contains \"/input/secret\"\n"
+	ev, err := newEngine(t, WithFS(withMask(mask))).Mask(t.Context(), Event{
+		Input: json.RawMessage(`{"secret":"s","big":12345678901234567891,"ratio":1.50,"n":[1e3,-0]}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"big":12345678901234567891,"n":[1e3,-0],"ratio":1.50}`; string(ev.Input) != want {
+		t.Errorf("masked input %s, want %s", ev.Input, want)
+	}
+}
+
+// decidePersonal decides alice's connect to db-1 with the personal data the default mask
+// handles: her e-mail address and name, and the Guest's address.
+func decidePersonal(tb testing.TB, e *Engine) Result {
+	tb.Helper()
+	in := connect(alice(), db1(), copenhagen(tb, 10, 0))
+	in.Subject.Email, in.Subject.Name, in.Context.GuestAddr = "alice@example.com", "Alice", "192.0.2.7"
+	res, err := e.Decide(tb.Context(), in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
 }

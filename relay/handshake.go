@@ -74,18 +74,15 @@ func (s *Server) codeFor(err error) access.Code {
 // handshake deadline. An evicted connection fails with access.ErrSourceBusy before its ticket
 // is verified, so that it can present the ticket again elsewhere. A hello that asks for plain
 // legs is refused (access.ErrPlainLegsRefused) unless its ticket's minimum level is
-// access.LevelFast; plain reports that it asked and may have them.
+// access.LevelFast, before its ticket is consumed, so that the half may present it again over
+// TLS legs; plain reports that it asked and may have them.
 func (s *Server) handshake(conn net.Conn, att *attempt) (claims *ticket.Claims, plain bool, err error) {
 	h, err := s.readHelloAdmitted(conn, att)
 	if err != nil {
 		return nil, false, err
 	}
-	if claims, err = s.Verifier.Verify(h.Ticket, h.Role); err != nil {
+	if claims, err = s.Verifier.VerifyWith(h.Ticket, h.Role, admitLegs(h.PlainLegs)); err != nil {
 		return nil, false, err
-	}
-	if h.PlainLegs && !access.PlainLegs(claims.Obligations.MinEncryption) {
-		return nil, false, fmt.Errorf("relay: %w: the ticket's minimum level is %q, not %q", access.ErrPlainLegsRefused,
-			access.NormalizeLevel(claims.Obligations.MinEncryption), access.LevelFast)
 	}
 	if a, ok := conn.(interface{ Authenticated() }); ok {
 		a.Authenticated() // a transport may hold more for an authenticated half
@@ -97,6 +94,18 @@ func (s *Server) handshake(conn net.Conn, att *attempt) (claims *ticket.Claims, 
 		return nil, false, fmt.Errorf("relay: clear handshake deadline: %w", err)
 	}
 	return claims, h.PlainLegs, nil
+}
+
+// admitLegs checks a verified ticket against the legs its hello asked for: plain legs need a
+// ticket whose minimum level is access.LevelFast.
+func admitLegs(plain bool) func(*ticket.Claims) error {
+	return func(c *ticket.Claims) error {
+		if plain && !access.PlainLegs(c.Obligations.MinEncryption) {
+			return fmt.Errorf("relay: %w: the ticket's minimum level is %q, not %q", access.ErrPlainLegsRefused,
+				access.NormalizeLevel(c.Obligations.MinEncryption), access.LevelFast)
+		}
+		return nil
+	}
 }
 
 // readHelloAdmitted runs the unauthenticated steps (TLS, reading the hello), then gives up

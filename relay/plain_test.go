@@ -52,6 +52,28 @@ func (f *fixture) waitingHost(t *testing.T, sid string, ask bool) <-chan dialRes
 	return hostCh
 }
 
+// TestRefusedPlainLegsLeaveTheTicketForTLSLegs: a half refused plain legs (its ticket's level
+// is not fast) has not spent its ticket: presented again without asking, it pairs over TLS.
+func TestRefusedPlainLegsLeaveTheTicketForTLSLegs(t *testing.T) {
+	f := newFixture(t, func(s *Server) { s.PairTimeout = testTimeout })
+	sid := "sess-plain-retry"
+	hostCh := f.waitingHost(t, sid, false)
+	raw := f.plainTicket(t, access.RoleGuest, sid, access.LevelVeryHigh)
+	_, err := f.dialPlain(t, access.RoleGuest, raw, true)
+	wantRefused(t, err, access.ErrPlainLegsRefused, access.ErrPlainLegsRefused)
+	guest, err := f.dialPlain(t, access.RoleGuest, raw, false)
+	if err != nil {
+		t.Fatalf("the same ticket over TLS legs: %v", err)
+	}
+	host := await(t, hostCh)
+	if _, isTLS := guest.(*tls.Conn); !isTLS {
+		t.Errorf("guest's stream is %T, want TLS", guest)
+	}
+	exchange(t, guest, host)
+	_, err = f.dialPlain(t, access.RoleGuest, raw, false) // used now: a third try is a replay
+	wantRefused(t, err, access.ErrReplayed, access.ErrReplayed)
+}
+
 // exchange sends a mebibyte each way through a paired session and checks that it arrives
 // intact and that each half-close reaches the peer.
 func exchange(t *testing.T, guest, host net.Conn) {

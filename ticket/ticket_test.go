@@ -225,6 +225,47 @@ func TestVerifyReplay(t *testing.T) {
 	}
 }
 
+// TestVerifyWithRefusalLeavesTheTicketUnused: a ticket the caller's check refuses is not
+// consumed, and a ticket that fails Verify's own checks never reaches the caller's check.
+func TestVerifyWithRefusalLeavesTheTicketUnused(t *testing.T) {
+	key := testKey(1)
+	signer := testSigner(key)
+	v := testVerifier(keySetOf(key), testNow)
+	raw := mint(t, signer, testClaims())
+	errRefused := errors.New("the caller refuses")
+	calls := 0
+	refuse := func(c *Claims) error {
+		calls++
+		if c.SessionID != "s-1" {
+			t.Errorf("check saw claims %+v", c)
+		}
+		return errRefused
+	}
+
+	forger := testSigner(testKey(9))
+	forger.KeyID = signer.KeyID
+	if _, err := v.VerifyWith(mint(t, forger, testClaims()), access.RoleGuest, refuse); !errors.Is(err, access.ErrBadSignature) {
+		t.Fatalf("forged ticket: %v, want access.ErrBadSignature", err)
+	}
+	if calls != 0 {
+		t.Fatalf("the check ran %d times for a forged ticket", calls)
+	}
+	for range 2 {
+		if _, err := v.VerifyWith(raw, access.RoleGuest, refuse); !errors.Is(err, errRefused) {
+			t.Fatalf("refused by the check: %v, want its error", err)
+		}
+	}
+	if calls != 2 || v.Replay.Len() != 0 {
+		t.Fatalf("check ran %d times, %d ids remembered; want 2 and none", calls, v.Replay.Len())
+	}
+	if _, err := v.VerifyWith(raw, access.RoleGuest, func(*Claims) error { return nil }); err != nil {
+		t.Fatalf("admitted by the check: %v", err)
+	}
+	if _, err := v.VerifyWith(raw, access.RoleGuest, nil); !errors.Is(err, access.ErrReplayed) {
+		t.Fatalf("second use: %v, want access.ErrReplayed", err)
+	}
+}
+
 func TestVerifySkewAndEmptyChecks(t *testing.T) {
 	key := testKey(1)
 	signer := testSigner(key)

@@ -32,6 +32,14 @@ type Verifier struct {
 // only then replay (ErrReplayed, also for a ticket valid before Replay.KnownSince), so a forged
 // or stale ticket never consumes a real id.
 func (v *Verifier) Verify(raw string, want access.Role) (*Claims, error) {
+	return v.VerifyWith(raw, want, nil)
+}
+
+// VerifyWith is Verify with the caller's own check of the verified claims, run after the time
+// checks and before replay: a ticket that admit refuses is not consumed, so that its holder
+// may present it again in a form admit accepts. admit's error is returned as it is; nil admit
+// admits every ticket.
+func (v *Verifier) VerifyWith(raw string, want access.Role, admit func(*Claims) error) (*Claims, error) {
 	p, err := parse(raw)
 	if err != nil {
 		return nil, err
@@ -49,6 +57,11 @@ func (v *Verifier) Verify(raw string, want access.Role) (*Claims, error) {
 	now, skew := v.now(), v.skew()
 	if err := checkTime(c, now, skew); err != nil {
 		return nil, err
+	}
+	if admit != nil {
+		if err := admit(c); err != nil {
+			return nil, err
+		}
 	}
 	if v.Replay != nil {
 		if start := c.validFrom(); v.Replay.admitsUnseen(start, skew) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -191,7 +192,9 @@ func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest)
 	level := access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption)
 	dialer := rt.dialer
 	dialer.PlainLegs = access.PlainLegs(level)
-	conn, transport, err := dialer.Dial(ctx, req.Relay, req.Ticket)
+	conn, transport, err := dialRelay(ctx, func(ctx context.Context) (net.Conn, string, error) {
+		return dialer.Dial(ctx, req.Relay, req.Ticket)
+	})
 	if err != nil {
 		log.Warn("dial relay", "relay_id", req.Relay.ID, "err", err)
 		return
