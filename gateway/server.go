@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -391,10 +392,7 @@ func newID(prefix string) string {
 // newIDAt is newID at a given time.
 func newIDAt(prefix string, now time.Time) string {
 	var b [16]byte
-	ms := uint64(now.UnixMilli())
-	for i := range 6 {
-		b[i] = byte(ms >> (40 - 8*i))
-	}
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16) // the low 48 bits, first
 	if _, err := rand.Read(b[6:]); err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}

@@ -39,19 +39,12 @@ func decodeMaskOp(v ast.Value) (maskOp, error) {
 		return maskOp{Op: maskRemove, Path: string(it)}, nil
 	case ast.Object:
 		op := maskOp{Value: ast.Null{}}
-		for _, f := range []struct {
-			name string
-			to   *string
-		}{{"op", &op.Op}, {"path", &op.Path}} {
-			t := it.Get(ast.InternedTerm(f.name))
-			if t == nil {
-				continue
-			}
-			s, ok := t.Value.(ast.String)
-			if !ok {
-				return maskOp{}, fmt.Errorf("%w: %v: %s must be a string", ErrMask, it, f.name)
-			}
-			*f.to = string(s)
+		var err error
+		if op.Op, err = stringMember(it, "op"); err != nil {
+			return maskOp{}, err
+		}
+		if op.Path, err = stringMember(it, "path"); err != nil {
+			return maskOp{}, err
 		}
 		if t := it.Get(ast.InternedTerm("value")); t != nil {
 			op.Value = t.Value
@@ -62,6 +55,19 @@ func decodeMaskOp(v ast.Value) (maskOp, error) {
 		return op, nil
 	}
 	return maskOp{}, fmt.Errorf("%w: mask entries are pointers or objects, got %s", ErrMask, ast.ValueName(v))
+}
+
+// stringMember is the string o holds under name, "" when it holds none.
+func stringMember(o ast.Object, name string) (string, error) {
+	t := o.Get(ast.InternedTerm(name))
+	if t == nil {
+		return "", nil
+	}
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return "", fmt.Errorf("%w: %v: %s must be a string", ErrMask, o, name)
+	}
+	return string(s), nil
 }
 
 // maskedDoc is the input or the result of an event while the mask applies to it.
@@ -82,7 +88,7 @@ func applyMask(ev Event, ops []maskOp) (Event, error) {
 		if err != nil {
 			return ev, err
 		}
-		doc, err := ev.maskedDoc(docs, parts[0])
+		doc, err := ev.documentFor(docs, parts[0])
 		if err != nil {
 			return ev, err
 		}
@@ -110,10 +116,10 @@ func applyMask(ev Event, ops []maskOp) (Event, error) {
 	return out, nil
 }
 
-// maskedDoc returns the event's document name ("input" or "result") from docs, loading it on
+// documentFor returns the event's document name ("input" or "result") from docs, loading it on
 // first use: the value OPA held when known, else its JSON parsed. It is nil for another name
 // or a document the event does not have.
-func (ev Event) maskedDoc(docs map[string]*maskedDoc, name string) (*maskedDoc, error) {
+func (ev Event) documentFor(docs map[string]*maskedDoc, name string) (*maskedDoc, error) {
 	if d, ok := docs[name]; ok {
 		return d, nil
 	}
@@ -141,14 +147,7 @@ func encodeMasked(doc *maskedDoc, orig json.RawMessage) (json.RawMessage, error)
 	if doc == nil || !doc.touched {
 		return orig, nil
 	}
-	if raw, ok := appendJSON(make([]byte, 0, len(orig)+64), doc.value); ok {
-		return raw, nil
-	}
-	v, err := ast.JSONWithOpt(doc.value, ast.JSONOpt{})
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
+	return resultJSON(ast.NewTerm(doc.value))
 }
 
 // splitPointer splits a JSON pointer (RFC 6901) into its unescaped tokens.

@@ -27,12 +27,12 @@ func FuzzApplyMask(f *testing.F) {
 		f.Add([]byte(s.doc), s.path, []byte(s.value))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte, path string, value []byte) {
-		if !json.Valid(doc) || !utf8.Valid(doc) || hasDuplicateKeys(doc) {
+		if !json.Valid(doc) || !utf8.Valid(doc) || !decodersAgree(doc) {
 			return // the CM's input documents are encoding/json's output
 		}
 		op := maskOp{Op: maskRemove, Path: path}
 		if len(value) > 0 {
-			if !json.Valid(value) || !utf8.Valid(value) || hasDuplicateKeys(value) {
+			if !json.Valid(value) || !utf8.Valid(value) || !decodersAgree(value) {
 				return
 			}
 			v, err := parseJSON(value)
@@ -67,56 +67,38 @@ func FuzzApplyMask(f *testing.F) {
 	})
 }
 
-// hasDuplicateKeys reports whether an object of the valid JSON raw repeats a key, which
-// encoding/json and OPA's parser resolve differently and no encoder writes.
-func hasDuplicateKeys(raw []byte) bool {
+// decodersAgree reports whether encoding/json (numbers kept as written) and OPA's parser read
+// the valid JSON raw alike, as they do every document an encoder writes: they part on
+// repeated keys, which none writes. The encoders are compared in FuzzResultJSON.
+func decodersAgree(raw []byte) bool {
+	v, err := parseJSON(raw)
+	if err != nil {
+		return false
+	}
+	fromAST, err := resultJSON(ast.NewTerm(v))
+	if err != nil {
+		return false
+	}
+	fromMaps, err := mapsJSON(raw)
+	return err == nil && bytes.Equal(fromAST, fromMaps)
+}
+
+// mapsJSON decodes raw with encoding/json, numbers kept as written, and encodes it again.
+func mapsJSON(raw []byte) ([]byte, error) {
+	v, err := decodeNumbers(raw)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// decodeNumbers decodes raw with encoding/json, numbers as json.Number.
+func decodeNumbers(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	type frame struct {
-		keys   map[string]bool
-		object bool
-		key    bool // the next string in an object is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		top := func() *frame {
-			if len(stack) == 0 {
-				return nil
-			}
-			return stack[len(stack)-1]
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{', '[':
-				if f := top(); f != nil && f.object {
-					f.key = true
-				}
-				stack = append(stack, &frame{keys: map[string]bool{}, object: v == '{', key: v == '{'})
-			default:
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if f := top(); f != nil && f.object && f.key {
-				if f.keys[v] {
-					return true
-				}
-				f.keys[v] = true
-				f.key = false
-				continue
-			}
-			if f := top(); f != nil && f.object {
-				f.key = true
-			}
-		default:
-			if f := top(); f != nil && f.object {
-				f.key = true
-			}
-		}
-	}
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
 }
 
 // maskWithMaps applies op to the input document as the mask did before it worked on AST
@@ -130,10 +112,8 @@ func maskWithMaps(doc []byte, op maskOp) ([]byte, error) {
 	if parts[0] != "input" || len(parts) < 2 {
 		return nil, ErrMask
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
+	root, err := decodeNumbers(doc)
+	if err != nil {
 		return nil, err
 	}
 	docs := map[string]any{"input": root}
