@@ -30,6 +30,16 @@ func BenchmarkTunnelThroughput(b *testing.B) {
 			b.Fatalf("read %d bytes, %v", n, err)
 		}
 		closeAll(guest, host)
+		f.endedWith(b, size)
+	}
+}
+
+// endedWith takes the session's report (the relay blocks on one not taken) and checks that it
+// counted size bytes from guest to host.
+func (f *fixture) endedWith(b *testing.B, size int64) {
+	b.Helper()
+	if r := f.report(b); r.BytesGuestToHost != size {
+		b.Fatalf("the relay counted %d bytes guest to host, want %d", r.BytesGuestToHost, size)
 	}
 }
 
@@ -71,6 +81,7 @@ func BenchmarkTunnelThroughputProxy(b *testing.B) {
 					b.Fatalf("read %d bytes, %v", n, err)
 				}
 				closeAll(guest, host)
+				f.endedWith(b, size)
 			}
 			b.ReportMetric(float64(counted.n.Load())/float64(b.N*size>>20), "req/MB")
 		})

@@ -171,7 +171,7 @@ func readAll(t *testing.T, c net.Conn) []byte {
 	return b
 }
 
-func (f *fixture) report(t *testing.T) relay.SessionReport {
+func (f *fixture) report(t testing.TB) relay.SessionReport {
 	t.Helper()
 	select {
 	case r := <-f.reports:

@@ -75,19 +75,26 @@ func (s *stream) drainEarly() {
 	s.notify()
 }
 
-// cutLocked cuts the next outbound chunk from outBuf; call with mu held when there is
+// cutLocked cuts the next outbound chunk, the first segment; call with mu held when there is
 // something to cut (bytes, or a fin not yet cut).
 func (s *stream) cutLocked() (uint64, chunk) {
-	k := min(len(s.outBuf), MaxChunkData)
-	// A view, not a copy: Write only appends, so the bytes cut stay as they are.
-	c := chunk{data: s.outBuf[:k:k]}
-	s.outBuf = s.outBuf[k:]
-	if len(s.outBuf) == 0 {
-		s.outBuf = nil
+	var c chunk
+	if len(s.outSegs) > 0 {
+		seg := s.outSegs[0]
+		// A view, not a copy, capped at its end: the segment's spare room may fill after it.
+		c.data = seg[:len(seg):len(seg)]
+		s.outN -= len(seg)
+		if len(s.outSegs) == 1 && len(seg) < cap(seg) && !s.outFin {
+			s.outSegs[0] = seg[len(seg):] // the last segment keeps its room for the next writes
+		} else {
+			s.outSegs[0] = nil
+			s.outSegs = s.outSegs[1:]
+		}
 	}
-	if s.outFin && len(s.outBuf) == 0 {
+	if s.outFin && s.outN == 0 {
 		c.flags |= flagFin
 		s.finCut = true
+		s.outSegs = nil
 	}
 	seq := s.outNext
 	s.outNext++
@@ -97,7 +104,7 @@ func (s *stream) cutLocked() (uint64, chunk) {
 
 // canCut reports whether an outbound chunk is due; call with mu held.
 func (s *stream) canCut() bool {
-	return !s.finCut && (len(s.outBuf) > 0 || s.outFin)
+	return !s.finCut && (s.outN > 0 || s.outFin)
 }
 
 // cutRun waits until an outbound chunk is due and cuts it and every further one due at once, up

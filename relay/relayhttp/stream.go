@@ -16,6 +16,8 @@ const (
 	maxReady = 4 * MaxChunkData
 	// maxOutBuf bounds outbound bytes written but not yet cut into chunks; Write waits beyond it.
 	maxOutBuf = 4 * MaxChunkData
+	// minSegment is the smallest outbound segment allocated (see segmentSize).
+	minSegment = 512
 	// preAuthBytes bounds the inbound bytes a tunnel holds before the relay authenticated its
 	// half: enough for the largest hello, so that a half-open tunnel holds one small buffer,
 	// not a window of chunks. Chunks beyond it, or out of order, are refused (errWindow) until then.
@@ -57,7 +59,8 @@ type stream struct {
 	readyN  int              // bytes in ready
 	inFin   bool             // the peer finished sending
 
-	outBuf  []byte           // outbound bytes not yet cut
+	outSegs [][]byte         // outbound bytes not yet cut, in segments of at most MaxChunkData
+	outN    int              // bytes in outSegs
 	outFin  bool             // CloseWrite or Close: no more outbound bytes
 	finCut  bool             // the chunk carrying fin has been cut
 	outNext uint64           // next outbound sequence number to cut
@@ -169,15 +172,9 @@ func (s *stream) Write(p []byte) (int, error) {
 		case s.outFin:
 			return n, errors.New("relayhttp: write after CloseWrite")
 		}
-		if room := maxOutBuf - len(s.outBuf); room > 0 {
+		if room := maxOutBuf - s.outN; room > 0 {
 			k := min(room, len(p))
-			if cap(s.outBuf)-len(s.outBuf) < k {
-				// A fresh buffer, four times what it must hold (the chunks cut before keep the
-				// old one): a bulk writer fills a few large buffers, a typist small ones.
-				need := len(s.outBuf) + k
-				s.outBuf = append(make([]byte, 0, max(need, min(maxOutBuf, 4*need))), s.outBuf...)
-			}
-			s.outBuf = append(s.outBuf, p[:k]...)
+			s.queueOut(p[:k])
 			p, n = p[k:], n+k
 			s.notify()
 			continue
@@ -187,6 +184,29 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// queueOut appends p to the outbound segments; call with mu held. Bytes are copied once: a
+// full segment is never moved, and the chunks cut from a segment are views of it.
+func (s *stream) queueOut(p []byte) {
+	for len(p) > 0 {
+		if n := len(s.outSegs); n == 0 || len(s.outSegs[n-1]) == cap(s.outSegs[n-1]) {
+			s.outSegs = append(s.outSegs, make([]byte, 0, segmentSize(s.outN+len(p))))
+		}
+		last := &s.outSegs[len(s.outSegs)-1]
+		k := min(cap(*last)-len(*last), len(p))
+		*last = append(*last, p[:k]...)
+		s.outN += k
+		p = p[k:]
+	}
+}
+
+// segmentSize is the capacity of a new outbound segment when need bytes wait to be cut: four
+// times that, within [minSegment, MaxChunkData]. A bulk writer ahead of the tunnel fills whole
+// chunks; a writer the tunnel keeps up with shares a segment among a few writes; a typist's
+// segments, and what an idle tunnel keeps of its last one, stay small.
+func segmentSize(need int) int {
+	return min(MaxChunkData, max(4*need, minSegment))
 }
 
 // CloseWrite finishes the outbound direction: the peer reads io.EOF after the bytes queued.

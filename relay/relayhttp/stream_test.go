@@ -1,6 +1,7 @@
 package relayhttp
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -59,4 +60,82 @@ func TestAStreamWhosePeerNeverFetchesHonoursDeadlinesAndClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The outbound bytes leave as chunks that reassemble exactly what was written, none over
+// MaxChunkData, and a chunk once cut never changes, whatever is written after it (chunks are
+// views of the segments the writes fill).
+func TestOutboundChunksAreTheWritesUnchanged(t *testing.T) {
+	cases := []struct {
+		name string
+		// writes are the sizes written; cutEvery cuts whatever is due after every that many
+		// writes (0: only at the end), as a tunnel that keeps up or falls behind would.
+		writes   []int
+		cutEvery int
+	}{
+		{"bulk records, tunnel keeping up", repeat(16<<10, 40), 1},
+		{"bulk records, tunnel behind", repeat(16<<10, 32), 0},
+		{"bulk records, tunnel cutting every third", repeat(16<<10, 40), 3},
+		{"keystrokes", repeat(37, 200), 1},
+		{"keystrokes then bulk then keystrokes", append(append(repeat(37, 10), repeat(16<<10, 20)...), repeat(37, 10)...), 2},
+		{"one write of a whole buffer", []int{maxOutBuf}, 0},
+		{"odd sizes", []int{1, MaxChunkData - 1, MaxChunkData + 1, 3, 70000, 5}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStream(&net.TCPAddr{}, &net.TCPAddr{})
+			var written []byte
+			var cut []chunk
+			var copies [][]byte // what each chunk held when it was cut
+			cutDue := func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				for s.canCut() {
+					_, c := s.cutLocked()
+					if len(c.data) > MaxChunkData {
+						t.Fatalf("a chunk of %d bytes, over MaxChunkData", len(c.data))
+					}
+					cut, copies = append(cut, c), append(copies, bytes.Clone(c.data))
+				}
+			}
+			for i, n := range tc.writes {
+				p := make([]byte, n)
+				for j := range p {
+					p[j] = byte(len(written) + j*7)
+				}
+				if _, err := s.Write(p); err != nil {
+					t.Fatal(err)
+				}
+				written = append(written, p...)
+				if tc.cutEvery > 0 && (i+1)%tc.cutEvery == 0 {
+					cutDue()
+				}
+			}
+			if err := s.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			cutDue()
+			var got []byte
+			for i, c := range cut {
+				if !bytes.Equal(c.data, copies[i]) {
+					t.Fatalf("chunk %d changed after it was cut", i)
+				}
+				got = append(got, c.data...)
+			}
+			if !bytes.Equal(got, written) {
+				t.Fatalf("the chunks hold %d bytes that differ from the %d written", len(got), len(written))
+			}
+			if last := cut[len(cut)-1]; last.flags&flagFin == 0 {
+				t.Fatal("the last chunk does not carry fin")
+			}
+		})
+	}
+}
+
+func repeat(n, times int) []int {
+	s := make([]int, times)
+	for i := range s {
+		s[i] = n
+	}
+	return s
 }
