@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/access"
@@ -230,27 +227,8 @@ func waitLongPolls(ctx context.Context, st *stack, n int) error {
 
 // cmLongPolls reads the CM's portcullis_cm_long_polls metric.
 func cmLongPolls(ctx context.Context, st *stack) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, st.c.CMURL+api.PathMetrics, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := st.c.HTTPClient().Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("CM metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "portcullis_cm_long_polls "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("no portcullis_cm_long_polls in the CM's metrics")
+	v, err := cmMetric(ctx, st, "portcullis_cm_long_polls")
+	return int(v), err
 }
 
 // connectToIdleHost has the signed-in user connect to the idle Host named host and returns

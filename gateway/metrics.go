@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,11 +110,32 @@ func shipMetrics(shipper *logship.Shipper) []prometheus.Collector {
 	}
 }
 
+// newRequestDurations is portcullis_cm_request_duration_seconds{route,method,code}: how long the
+// CM took to answer each request, by the route that served it. Its buckets are fine around the
+// milliseconds a connect takes and coarse up to a long-poll's half minute.
+func newRequestDurations() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "portcullis_cm_request_duration_seconds",
+		Help:    "Time from a request's headers to its answer on this CM replica, by route (the API pattern; long-polls wait by design), method and status code.",
+		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10, 30},
+	}, []string{"route", "method", "code"})
+}
+
+// instrumentRequests observes every request h serves in durations, labelled with the pattern
+// of the route that served it ("unmatched" when none did).
+func instrumentRequests(durations *prometheus.HistogramVec, h http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerDuration(durations, h, promhttp.WithLabelFromRequest("route", routeOf))
+}
+
+// routeOf is the pattern that the ServeMux matched for r, which it records on r.
+func routeOf(r *http.Request) string { return cmp.Or(r.Pattern, "unmatched") }
+
 // metricsHandler serves the CM's metrics (the policy's, the lease's, the long-polls', the
-// decision-log shipper's, the Go runtime's and the process's) from a registry of its own.
-func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters, shipper *logship.Shipper) (http.Handler, error) {
+// requests', the decision-log shipper's, the Go runtime's and the process's) from a registry of
+// its own.
+func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters, requests *prometheus.HistogramVec, shipper *logship.Shipper) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range append(shipMetrics(shipper),
+	for _, c := range append(shipMetrics(shipper), requests,
 		newPolicyCollector(source),
 		newLeaseCollector(lease),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

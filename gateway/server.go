@@ -14,8 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/portcullis/portcullis/translog"
-
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
@@ -26,6 +25,7 @@ import (
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/ticket"
+	"github.com/portcullis/portcullis/translog"
 )
 
 // Defaults for Config fields left zero.
@@ -204,6 +204,8 @@ type Server struct {
 	mux      *http.ServeMux
 	// requests numbers the requests served, for the decision records' req_id.
 	requests atomic.Uint64
+	// durations times the requests served (portcullis_cm_request_duration_seconds).
+	durations *prometheus.HistogramVec
 	// shipper ships the decision outbox to a collector; nil when not configured.
 	shipper *logship.Shipper
 }
@@ -220,6 +222,7 @@ func New(cfg Config) (*Server, error) {
 		relays:         newRelayRegistry(),
 		hostIdentities: newHostIdentityCache(),
 		mux:            http.NewServeMux(),
+		durations:      newRequestDurations(),
 	}
 	s.mail = newMailWaiters()
 	s.live, s.pending = newLiveCache(), newPendingWrites()
@@ -232,7 +235,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("gateway: decision-log shipping: %w", err)
 		}
 	}
-	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.shipper)
+	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.durations, s.shipper)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}
@@ -241,7 +244,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the CM's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.numberRequests(s.mux) }
+func (s *Server) Handler() http.Handler {
+	return s.numberRequests(instrumentRequests(s.durations, s.mux))
+}
 
 // Handle mounts an extra handler (for example the development identity provider).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
