@@ -102,7 +102,7 @@ func Open(ctx context.Context, hc *http.Client, baseURL string, conf *tls.Config
 	if c.id, err = parseID(string(resp)); err != nil {
 		return nil, fmt.Errorf("relayhttp: open tunnel at %s: %w", baseURL, err)
 	}
-	c.stream = newStream(&net.TCPAddr{}, tunnelAddr(base.Host))
+	c.stream = newStream(&net.TCPAddr{}, tunnelAddr(base.Host), &c.bufs)
 	c.stream.authed = true // the CS's chunks: the full window from the start
 	c.start()
 	conf = PinTLS(conf)
@@ -131,6 +131,7 @@ type clientConn struct {
 	hc   *http.Client
 	base string
 	id   string
+	bufs framePool // the inbound chunks' (stream.frames)
 
 	ctx       context.Context // ends when the tunnel stops
 	cancel    context.CancelFunc

@@ -275,7 +275,7 @@ func TestAHalfOpenTunnelHoldsNoMoreThanAHello(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStream(&net.TCPAddr{}, &net.TCPAddr{})
+			s := newStream(&net.TCPAddr{}, &net.TCPAddr{}, nil)
 			if tc.authed {
 				s.Authenticated()
 			}
@@ -286,7 +286,7 @@ func TestAHalfOpenTunnelHoldsNoMoreThanAHello(t *testing.T) {
 	}
 	// A half-open tunnel holds as many long-polls as a client makes; one more is answered at
 	// once with nothing. Once authenticated, the window bounds them.
-	s := newStream(&net.TCPAddr{}, &net.TCPAddr{})
+	s := newStream(&net.TCPAddr{}, &net.TCPAddr{}, nil)
 	done := make(chan struct{})
 	defer close(done)
 	hold := time.Now().Add(testTimeout)

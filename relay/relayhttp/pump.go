@@ -32,7 +32,8 @@ func (s *stream) take(seq uint64, c chunk, done <-chan struct{}) (func(), error)
 		case s.failure != nil:
 			return nil, s.failure
 		case seq < s.inNext || s.inFin:
-			return nil, nil // a retransmission of what arrived already
+			s.frames.put(c.buf) // a retransmission of what arrived already: dropped here
+			return nil, nil
 		case seq >= s.inNext+window:
 			return nil, errWindow
 		case !s.authed && !s.closed && (seq != s.inNext || s.readyN+len(c.data) > preAuthBytes):
@@ -62,7 +63,7 @@ func (s *stream) drainEarly() {
 		s.inNext++
 		if !s.closed {
 			if len(c.data) > 0 {
-				s.ready = append(s.ready, c.data)
+				s.ready = append(s.ready, c)
 				s.readyN += len(c.data)
 			}
 		}

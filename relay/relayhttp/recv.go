@@ -71,7 +71,7 @@ func (c *clientConn) fetch(seq, n, ack uint64) (got uint64, gone, done bool, err
 	}
 	body := io.LimitReader(resp.Body, maxFrames)
 	for got < n {
-		ch, err := readFrame(body)
+		ch, err := readFrame(body, c.frames)
 		switch {
 		case errors.Is(err, io.EOF):
 			return got, false, got > 0, nil // the run ended early: ask for the rest

@@ -62,6 +62,7 @@ type Server struct {
 	closeMu sync.Once
 	mu      sync.Mutex
 	tunnels map[string]*tunnel
+	frames  framePool // the inbound chunks' buffers, shared by the tunnels
 }
 
 // tunnel is one open tunnel on the CS.
@@ -231,7 +232,7 @@ func (s *Server) newTunnel(remote net.Addr) (*tunnel, string, error) {
 		return nil, "", fmt.Errorf("relayhttp: tunnel id: %w", err)
 	}
 	id := hex.EncodeToString(raw[:])
-	t := &tunnel{stream: newStream(s.addr, remote)}
+	t := &tunnel{stream: newStream(s.addr, remote, &s.frames)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -295,7 +296,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}
 	body := io.LimitReader(r.Body, maxFrames)
 	for i := uint64(0); ; i++ {
-		c, err := readFrame(body)
+		c, err := readFrame(body, &s.frames)
 		switch {
 		case errors.Is(err, io.EOF) && i > 0:
 			w.WriteHeader(http.StatusNoContent)

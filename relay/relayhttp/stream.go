@@ -41,6 +41,8 @@ var (
 type chunk struct {
 	flags byte
 	data  []byte
+	// buf is the pooled buffer holding an inbound chunk's data (framePool), nil for the rest.
+	buf *[]byte
 }
 
 // stream is one end of a tunnel: a net.Conn whose inbound chunks arrive (possibly out of
@@ -55,7 +57,8 @@ type stream struct {
 
 	inNext  uint64           // next inbound sequence number to append to ready
 	inEarly map[uint64]chunk // inbound chunks that arrived ahead of inNext
-	ready   [][]byte         // inbound bytes in order, not yet read: the chunks' data, unread
+	ready   []chunk          // inbound chunks in order, not yet read: data is their unread part
+	frames  *framePool       // where read inbound chunks' buffers go back to (nil: nowhere)
 	readyN  int              // bytes in ready
 	inFin   bool             // the peer finished sending
 
@@ -79,9 +82,9 @@ type stream struct {
 	touched    time.Time // last network activity
 }
 
-func newStream(local, remote net.Addr) *stream {
+func newStream(local, remote net.Addr, frames *framePool) *stream {
 	return &stream{
-		local: local, remote: remote, transport: "http",
+		local: local, remote: remote, transport: "http", frames: frames,
 		changed: make(chan struct{}), inEarly: map[uint64]chunk{}, cut: map[uint64]chunk{}, touched: time.Now(),
 	}
 }
@@ -145,10 +148,12 @@ func (s *stream) Read(p []byte) (int, error) {
 func (s *stream) readReady(p []byte) int {
 	n := 0
 	for n < len(p) && len(s.ready) > 0 {
-		k := copy(p[n:], s.ready[0])
+		c := &s.ready[0]
+		k := copy(p[n:], c.data)
 		n += k
-		if s.ready[0] = s.ready[0][k:]; len(s.ready[0]) == 0 {
-			s.ready[0] = nil
+		if c.data = c.data[k:]; len(c.data) == 0 {
+			s.frames.put(c.buf) // every byte is copied out: nothing refers to it any more
+			*c = chunk{}
 			s.ready = s.ready[1:]
 		}
 	}

@@ -32,7 +32,7 @@ func TestAStreamWhosePeerNeverFetchesHonoursDeadlinesAndClose(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStream(&net.TCPAddr{}, &net.TCPAddr{})
+			s := newStream(&net.TCPAddr{}, &net.TCPAddr{}, nil)
 			if tc.before != nil {
 				tc.before(s)
 			}
@@ -83,7 +83,7 @@ func TestOutboundChunksAreTheWritesUnchanged(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStream(&net.TCPAddr{}, &net.TCPAddr{})
+			s := newStream(&net.TCPAddr{}, &net.TCPAddr{}, nil)
 			var written []byte
 			var cut []chunk
 			var copies [][]byte // what each chunk held when it was cut

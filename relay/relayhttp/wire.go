@@ -91,8 +91,9 @@ func frameHead(flags byte, n int) []byte {
 
 // readFrame reads one frame of a run (a send request's body, a recv answer): io.EOF at the end
 // of the run, io.ErrUnexpectedEOF inside a frame, and errors wrapping ErrBadChunk for a frame
-// that is not one. The chunk's data is freshly allocated.
-func readFrame(r io.Reader) (chunk, error) {
+// that is not one. The chunk's data is in a buffer of its own, from pool when it is large (the
+// chunk's buf: the stream that takes the chunk puts it back).
+func readFrame(r io.Reader, pool *framePool) (chunk, error) {
 	var head [frameHeader]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return chunk{}, err
@@ -101,8 +102,9 @@ func readFrame(r io.Reader) (chunk, error) {
 	if n < 1 || n > maxChunk {
 		return chunk{}, fmt.Errorf("%w: frame of %d bytes", ErrBadChunk, n)
 	}
-	body := make([]byte, n)
+	body, buf := pool.get(int(n))
 	if _, err := io.ReadFull(r, body); err != nil {
+		pool.put(buf)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -110,9 +112,10 @@ func readFrame(r io.Reader) (chunk, error) {
 	}
 	flags, data, err := openChunk(body)
 	if err != nil {
+		pool.put(buf)
 		return chunk{}, err
 	}
-	return chunk{flags: flags, data: data}, nil
+	return chunk{flags: flags, data: data, buf: buf}, nil
 }
 
 // parseOpen checks an open request body: the wire version.

@@ -79,13 +79,13 @@ func FuzzParseRequest(f *testing.F) {
 func TestFramesCarryRunsOfChunksAndRefuseWhatIsNotOne(t *testing.T) {
 	run := appendFrame(appendFrame(nil, 0, []byte("abc")), flagFin, nil)
 	r := bytes.NewReader(run)
-	for i, want := range []chunk{{0, []byte("abc")}, {flagFin, []byte{}}} {
-		got, err := readFrame(r)
+	for i, want := range []chunk{{flags: 0, data: []byte("abc")}, {flags: flagFin, data: []byte{}}} {
+		got, err := readFrame(r, nil)
 		if err != nil || got.flags != want.flags || !bytes.Equal(got.data, want.data) {
 			t.Fatalf("frame %d = %+v, %v; want %+v", i, got, err, want)
 		}
 	}
-	if _, err := readFrame(r); !errors.Is(err, io.EOF) {
+	if _, err := readFrame(r, nil); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the run: %v, want io.EOF", err)
 	}
 	cases := []struct {
@@ -100,7 +100,7 @@ func TestFramesCarryRunsOfChunksAndRefuseWhatIsNotOne(t *testing.T) {
 		{"cut in its body", appendFrame(nil, 0, []byte("abc"))[:6], io.ErrUnexpectedEOF},
 	}
 	for _, tc := range cases {
-		if _, err := readFrame(bytes.NewReader(tc.body)); !errors.Is(err, tc.want) {
+		if _, err := readFrame(bytes.NewReader(tc.body), nil); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -114,9 +114,12 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := bytes.NewReader(body)
-		var again []byte
+		var (
+			again []byte
+			pool  framePool
+		)
 		for {
-			c, err := readFrame(r)
+			c, err := readFrame(r, &pool)
 			if err != nil {
 				break
 			}
@@ -124,6 +127,7 @@ func FuzzReadFrames(f *testing.F) {
 				t.Fatalf("accepted flags %x with %d bytes", c.flags, len(c.data))
 			}
 			again = appendFrame(again, c.flags, c.data)
+			pool.put(c.buf)
 		}
 		if !bytes.HasPrefix(body, again) {
 			t.Fatalf("the frames read do not render back to the input")
