@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -9,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,36 +249,11 @@ type relayMetrics struct {
 
 // readRelayMetrics scrapes the CS's /metrics.
 func readRelayMetrics(ctx context.Context, addr string) (relayMetrics, error) {
-	m, err := scrapeMetrics(ctx, addr)
+	m, err := scrapeCS(ctx, addr)
 	return relayMetrics{
 		handshakes: m["portcullis_relay_handshakes_in_progress"],
 		sourceBusy: m[`portcullis_relay_refusals_total{reason="`+string(access.ErrSourceBusy)+`"}`],
 	}, err
-}
-
-// scrapeMetrics reads a Prometheus text endpoint's samples, by name with their labels.
-func scrapeMetrics(ctx context.Context, addr string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			m[name] = v
-		}
-	}
-	return m, sc.Err()
 }
 
 // waitMetrics polls the CS's metrics until ok holds or floodSteadyTimeout passes.

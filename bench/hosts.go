@@ -227,7 +227,11 @@ func waitLongPolls(ctx context.Context, st *stack, n int) error {
 
 // cmLongPolls reads the CM's portcullis_cm_long_polls metric.
 func cmLongPolls(ctx context.Context, st *stack) (int, error) {
-	v, err := cmMetric(ctx, st, "portcullis_cm_long_polls")
+	m, err := scrapeCM(ctx, st)
+	if err != nil {
+		return 0, err
+	}
+	v, err := sample(m, "portcullis_cm_long_polls")
 	return int(v), err
 }
 

@@ -276,7 +276,7 @@ func readCSMemory(ctx context.Context, pid int, metricsAddr string) (csMemory, e
 	if err != nil {
 		return csMemory{}, err
 	}
-	m, err := scrapeMetrics(ctx, metricsAddr)
+	m, err := scrapeCS(ctx, metricsAddr)
 	if err != nil {
 		return csMemory{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -73,11 +74,11 @@ func TestOutboundChunksAreTheWritesUnchanged(t *testing.T) {
 		writes   []int
 		cutEvery int
 	}{
-		{"bulk records, tunnel keeping up", repeat(16<<10, 40), 1},
-		{"bulk records, tunnel behind", repeat(16<<10, 32), 0},
-		{"bulk records, tunnel cutting every third", repeat(16<<10, 40), 3},
-		{"keystrokes", repeat(37, 200), 1},
-		{"keystrokes then bulk then keystrokes", append(append(repeat(37, 10), repeat(16<<10, 20)...), repeat(37, 10)...), 2},
+		{"bulk records, tunnel keeping up", slices.Repeat([]int{16 << 10}, 40), 1},
+		{"bulk records, tunnel behind", slices.Repeat([]int{16 << 10}, 32), 0},
+		{"bulk records, tunnel cutting every third", slices.Repeat([]int{16 << 10}, 40), 3},
+		{"keystrokes", slices.Repeat([]int{37}, 200), 1},
+		{"keystrokes then bulk then keystrokes", append(append(slices.Repeat([]int{37}, 10), slices.Repeat([]int{16 << 10}, 20)...), slices.Repeat([]int{37}, 10)...), 2},
 		{"one write of a whole buffer", []int{maxOutBuf}, 0},
 		{"odd sizes", []int{1, MaxChunkData - 1, MaxChunkData + 1, 3, 70000, 5}, 1},
 	}
@@ -130,12 +131,4 @@ func TestOutboundChunksAreTheWritesUnchanged(t *testing.T) {
 			}
 		})
 	}
-}
-
-func repeat(n, times int) []int {
-	s := make([]int, times)
-	for i := range s {
-		s[i] = n
-	}
-	return s
 }
