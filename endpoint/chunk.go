@@ -8,11 +8,36 @@ import "io"
 // two full TLS records (32 KiB), where 32 KiB of data would spill into a third, small one.
 const ChannelChunk = 32<<10 - 64
 
-// CopyToChannel copies src to an SSH channel (dst) in reads of at most ChannelChunk bytes,
-// each sent as one packet, until src ends; it returns the bytes copied and the first error
-// other than io.EOF.
+// toChannelChunks is how many packets' worth CopyToChannel reads at once: a source that has
+// that much ready (a bulk transfer) is read in one system call rather than one per packet.
+const toChannelChunks = 4
+
+// CopyToChannel copies src to an SSH channel (dst) until src ends, sending what each read
+// returned in packets of at most ChannelChunk bytes; it returns the bytes copied and the first
+// error other than io.EOF.
 func CopyToChannel(dst io.Writer, src io.Reader) (int64, error) {
-	return io.CopyBuffer(writerOnly{dst}, readerOnly{src}, make([]byte, ChannelChunk))
+	buf := make([]byte, toChannelChunks*ChannelChunk)
+	var written int64
+	for {
+		n, rerr := src.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			m, err := dst.Write(p[:min(len(p), ChannelChunk)])
+			written += int64(m)
+			if err != nil {
+				return written, err
+			}
+			if m == 0 {
+				return written, io.ErrShortWrite
+			}
+			p = p[m:]
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
 }
 
 // fromChannelBuffer is the buffer CopyFromChannel reads an SSH channel into: a channel's Read

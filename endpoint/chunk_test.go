@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -131,5 +132,66 @@ func TestAChannelStreamTakesTwoTLSRecordsPerPacket(t *testing.T) {
 	// A few more records carry the channel's end and the server's window adjustments' answers.
 	if records := rc.count() - before; records > 2*packets+8 {
 		t.Fatalf("%d packets of data took %d TLS records, want at most 2 each", packets, records)
+	}
+}
+
+// packetLog is a channel that records the size of each write; it fails the write after
+// failAfter writes when failAfter > 0, and writes nothing from then on when short is set.
+type packetLog struct {
+	bytes.Buffer
+	sizes     []int
+	failAfter int
+	short     bool
+}
+
+var errChannelClosed = errors.New("channel closed")
+
+func (w *packetLog) Write(p []byte) (int, error) {
+	if w.failAfter > 0 && len(w.sizes) == w.failAfter {
+		if w.short {
+			return 0, nil
+		}
+		return 0, errChannelClosed
+	}
+	w.sizes = append(w.sizes, len(p))
+	return w.Buffer.Write(p)
+}
+
+func TestCopyToChannel(t *testing.T) {
+	payload := bytes.Repeat([]byte("portcullis"), 100_000) // 1,000,000 bytes
+	tests := []struct {
+		name      string
+		failAfter int
+		short     bool
+		wantErr   error
+		wantN     int64
+	}{
+		{name: "whole stream", wantN: int64(len(payload))},
+		{name: "channel fails", failAfter: 5, wantErr: errChannelClosed, wantN: 5 * ChannelChunk},
+		{name: "channel takes nothing", failAfter: 3, short: true, wantErr: io.ErrShortWrite, wantN: 3 * ChannelChunk},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &readLog{data: payload}
+			dst := &packetLog{failAfter: tc.failAfter, short: tc.short}
+			n, err := CopyToChannel(dst, src)
+			if n != tc.wantN || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("CopyToChannel = %d, %v; want %d, %v", n, err, tc.wantN, tc.wantErr)
+			}
+			if !bytes.Equal(dst.Bytes(), payload[:n]) {
+				t.Fatal("the channel received other bytes than were read")
+			}
+			for i, size := range dst.sizes {
+				if size > ChannelChunk {
+					t.Fatalf("packet %d carries %d bytes, more than ChannelChunk (%d)", i, size, ChannelChunk)
+				}
+			}
+			if tc.wantErr == nil {
+				// One read per toChannelChunks packets, and the read that ends the stream.
+				if want := (len(payload)+toChannelChunks*ChannelChunk-1)/(toChannelChunks*ChannelChunk) + 1; src.reads != want {
+					t.Fatalf("%d reads of the source, want %d", src.reads, want)
+				}
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ type gracefulConn struct {
 	once sync.Once
 	err  error
 	out  coalescer
+	in   *readAhead // nil over TLS, whose records already arrive whole
 }
 
 // closeWriter is a connection that can say it is done sending and still read.
@@ -40,6 +41,8 @@ func graceful(c net.Conn) net.Conn {
 	g := &gracefulConn{Conn: c}
 	if tc, ok := c.(*tls.Conn); ok {
 		g.out.cork, _ = tc.NetConn().(*relay.GatherConn)
+	} else {
+		g.in = &readAhead{}
 	}
 	return g
 }
@@ -57,6 +60,14 @@ func (g *gracefulConn) Close() error {
 		}
 	})
 	return g.err
+}
+
+// Read reads the stream, through the read-ahead buffer on a plain leg.
+func (g *gracefulConn) Read(p []byte) (int, error) {
+	if g.in == nil {
+		return g.Conn.Read(p)
+	}
+	return g.in.read(g.Conn, p)
 }
 
 // Write sends p, holding a write that ends short of its SSH packet back for the rest (see
