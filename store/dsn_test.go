@@ -19,7 +19,7 @@ func TestParseDSN(t *testing.T) {
 		sqlitePath string
 	}{
 		{dsn: "sqlite:/var/lib/p/cm.db", kind: kindSQLite, sqlitePath: "/var/lib/p/cm.db", redacted: "sqlite:/var/lib/p/cm.db",
-			driverHas: []string{"/var/lib/p/cm.db?", "_txlock=immediate", "busy_timeout", "journal_mode%28WAL%29", "foreign_keys%281%29"}},
+			driverHas: []string{"/var/lib/p/cm.db?", "_txlock=immediate", "busy_timeout", "journal_mode%28WAL%29", "foreign_keys%281%29", "temp_store%28MEMORY%29"}},
 		{dsn: "sqlite:///abs/cm.db", kind: kindSQLite, sqlitePath: "/abs/cm.db", redacted: "sqlite:/abs/cm.db"},
 		{dsn: "sqlite:rel/cm.db?_pragma=cache_size(-2000)", kind: kindSQLite, sqlitePath: "rel/cm.db",
 			driverHas: []string{"cache_size%28-2000%29", "_txlock=immediate"}},
@@ -84,5 +84,25 @@ func TestSQLiteFileCreatedPrivate(t *testing.T) {
 	var mode string
 	if err := db.sql.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// Every connection of the pool, not only the first, runs with the settings the DSN names:
+// commits synced (synchronous FULL = 2), statement journals in memory (temp_store MEMORY = 2).
+func TestSQLiteConnectionsRunWithTheirPragmas(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "cm.db"))
+	ctx := t.Context()
+	for i := range 3 {
+		conn, err := db.sql.Conn(ctx) // held until the test ends: each iteration gets a new one
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for pragma, want := range map[string]int{"synchronous": 2, "temp_store": 2, "foreign_keys": 1} {
+			var got int
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != want {
+				t.Errorf("connection %d: PRAGMA %s = %d, %v; want %d", i, pragma, got, err, want)
+			}
+		}
 	}
 }
