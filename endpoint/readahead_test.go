@@ -2,8 +2,10 @@ package endpoint
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -19,7 +21,7 @@ type readLog struct {
 func (r *readLog) Read(p []byte) (int, error) {
 	r.reads++
 	if len(r.data) == 0 {
-		return 0, cmpErr(r.err, io.EOF)
+		return 0, cmp.Or(r.err, io.EOF)
 	}
 	n := len(p)
 	if len(r.sizes) > 0 {
@@ -33,16 +35,8 @@ func (r *readLog) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func cmpErr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
-}
-
 // sshReads reads src as x/crypto/ssh reads a connection: through a 4 KiB buffer, then the rest
-// of each 32 KiB packet straight into the packet.
-// after, when not nil, runs after every read.
+// of each 32 KiB packet straight into the packet; after, when not nil, runs after every read.
 func sshReads(t *testing.T, a *readAhead, src io.Reader, total int, after func()) []byte {
 	t.Helper()
 	var out []byte
@@ -80,7 +74,7 @@ func TestReadAhead(t *testing.T) {
 		// A bulk transfer: after the first packet, the source is read 128 KiB at a time.
 		{name: "bulk", maxReads: 1<<20/readAheadSize + 4, heldAfter: true, readsAhead: true},
 		// An interactive session (reads of 100 bytes) never reads ahead.
-		{name: "interactive", sizes: repeatInt(100, 1<<20/100+64), maxReads: 1<<20/100 + 64},
+		{name: "interactive", sizes: slices.Repeat([]int{100}, 1<<20/100+64), maxReads: 1<<20/100 + 64},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +101,7 @@ func TestReadAhead(t *testing.T) {
 // A bulk transfer that turns idle drops its buffer once drained: an idle session holds none.
 func TestReadAheadDropsItsBufferWhenTheTransferEnds(t *testing.T) {
 	bulk := bytes.Repeat([]byte{7}, 4096+4*readAheadSize)
-	sizes := append(append([]int{4096}, repeatInt(readAheadSize, 4)...), 4)
+	sizes := append(append([]int{4096}, slices.Repeat([]int{readAheadSize}, 4)...), 4)
 	src := &readLog{data: append(bulk, []byte("tail")...), sizes: sizes}
 	a := &readAhead{}
 	got := sshReads(t, a, src, len(bulk)+4, nil)
@@ -146,12 +140,4 @@ func TestReadAheadReturnsTheErrorAfterTheBytes(t *testing.T) {
 	if _, err := a.read(src, p); !errors.Is(err, broken) {
 		t.Fatalf("read after the error = %v, want %v", err, broken)
 	}
-}
-
-func repeatInt(v, n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = v
-	}
-	return s
 }
