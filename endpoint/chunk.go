@@ -21,13 +21,14 @@ func CopyToChannel(dst io.Writer, src io.Reader) (int64, error) {
 	for {
 		n, rerr := src.Read(buf)
 		for p := buf[:n]; len(p) > 0; {
-			m, err := dst.Write(p[:min(len(p), ChannelChunk)])
+			packet := p[:min(len(p), ChannelChunk)]
+			m, err := dst.Write(packet)
 			written += int64(m)
+			if err == nil && m != len(packet) {
+				err = io.ErrShortWrite // as io.Copy: a writer that takes less must say why
+			}
 			if err != nil {
 				return written, err
-			}
-			if m == 0 {
-				return written, io.ErrShortWrite
 			}
 			p = p[m:]
 		}
