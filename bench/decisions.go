@@ -59,7 +59,7 @@ func (b *bench) measureFixedRate(ctx context.Context, st *stack, storeName strin
 	cpu := startCPU(st.c.CM().Pid())
 	var fixed loadResult
 	steal, stealKnown := stealDuring(func() {
-		fixed = openLoop(ctx, b.cfg.rate, d, connect)
+		fixed = b.profiled(st, "cm-fixed-"+storeName, func() loadResult { return openLoop(ctx, b.cfg.rate, d, connect) })
 	})
 	perConnect, err := cpu.perOp(fixed.ok + fixed.failed)
 	if err != nil {

@@ -81,20 +81,26 @@ func (s *stream) drainEarly() {
 func (s *stream) cutLocked() (uint64, chunk) {
 	var c chunk
 	if len(s.outSegs) > 0 {
-		seg := s.outSegs[0]
+		q := s.outSegs[0]
 		// A view, not a copy, capped at its end: the segment's spare room may fill after it.
-		c.data = seg[:len(seg):len(seg)]
-		s.outN -= len(seg)
-		if len(s.outSegs) == 1 && len(seg) < cap(seg) && !s.outFin {
-			s.outSegs[0] = seg[len(seg):] // the last segment keeps its room for the next writes
+		c.data = q.data[:len(q.data):len(q.data)]
+		c.seg = q.seg
+		c.seg.hold()
+		s.outN -= len(q.data)
+		if len(s.outSegs) == 1 && len(q.data) < cap(q.data) && !s.outFin {
+			s.outSegs[0].data = q.data[len(q.data):] // the last segment keeps its room for the next writes
 		} else {
-			s.outSegs[0] = nil
+			q.seg.release()
+			s.outSegs[0] = queued{}
 			s.outSegs = s.outSegs[1:]
 		}
 	}
 	if s.outFin && s.outN == 0 {
 		c.flags |= flagFin
 		s.finCut = true
+		for _, q := range s.outSegs {
+			q.seg.release()
+		}
 		s.outSegs = nil
 	}
 	seq := s.outNext
@@ -109,7 +115,8 @@ func (s *stream) canCut() bool {
 }
 
 // cutRun waits until an outbound chunk is due and cuts it and every further one due at once, up
-// to max (client side: the sender keeps them until the CS took them). ok is false once fin was
+// to max (client side: the sender keeps them until the CS took them, then releases their
+// segments). ok is false once fin was
 // cut, the stream failed, done closed or dl (zero: none) passed before a chunk was due.
 func (s *stream) cutRun(done <-chan struct{}, max int, dl time.Time) (uint64, []chunk, bool) {
 	s.mu.Lock()
@@ -134,16 +141,19 @@ func (s *stream) cutRun(done <-chan struct{}, max int, dl time.Time) (uint64, []
 }
 
 // chunkAt returns outbound chunk seq (CS side), cutting it when it is the next one, after
-// forgetting every chunk below ack. It waits until hold passes (ok false: nothing yet).
+// forgetting every chunk below ack. It waits until hold passes (ok false: nothing yet). The
+// caller holds a reference to the chunk's segment and releases it once it wrote the chunk.
 func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) (chunk, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.touched = time.Now()
 	for ; s.acked < min(ack, s.outNext); s.acked++ {
+		s.cut[s.acked].seg.release()
 		delete(s.cut, s.acked)
 	}
 	for {
 		if c, ok := s.cut[seq]; ok {
+			c.seg.hold()
 			return c, true, nil
 		}
 		switch {
@@ -156,6 +166,7 @@ func (s *stream) chunkAt(seq, ack uint64, hold time.Time, done <-chan struct{}) 
 		case seq == s.outNext && s.canCut():
 			_, c := s.cutLocked()
 			s.cut[seq] = c
+			c.seg.hold()
 			return c, true, nil
 		case !s.authed && s.held >= preAuthPolls:
 			return chunk{}, false, nil // a half-open tunnel holds no more long-polls than a client makes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -17,9 +18,11 @@ func (c *clientConn) sender() {
 			return
 		}
 		if streamed {
+			releaseRun(run)
 			continue
 		}
 		body := framesOf(run)
+		releaseRun(run) // the body is a copy
 		// The streamed request failed: again at once (a proxy may have closed its connection),
 		// then with pauses.
 		if done, err := c.post(seq, body); done || err != nil {
@@ -61,14 +64,17 @@ func (c *clientConn) streamRun() (seq uint64, run []chunk, streamed, ok bool) {
 		_ = pr.CloseWithError(io.ErrClosedPipe) // a writer still writing stops
 		answered <- status
 	}()
-	_, err := pw.Write(framesOf(run))
+	// The pipe's reader has copied every byte once Write returns: one buffer serves the run.
+	frames := appendFrames(nil, run)
+	_, err := pw.Write(frames)
 	for err == nil && len(run) < span {
 		_, more, ok := c.cutRun(c.stop, span-len(run), time.Now().Add(streamLinger))
 		if !ok {
 			break
 		}
 		run = append(run, more...)
-		_, err = pw.Write(framesOf(more))
+		frames = appendFrames(frames[:0], more)
+		_, err = pw.Write(frames)
 	}
 	_ = pw.Close()
 	c.cutting.Unlock()
@@ -76,12 +82,15 @@ func (c *clientConn) streamRun() (seq uint64, run []chunk, streamed, ok bool) {
 }
 
 // framesOf renders chunks as frames.
-func framesOf(run []chunk) []byte {
+func framesOf(run []chunk) []byte { return appendFrames(nil, run) }
+
+// appendFrames appends chunks rendered as frames to b, growing it at most once.
+func appendFrames(b []byte, run []chunk) []byte {
 	size := 0
 	for _, ch := range run {
 		size += frameHeader + 1 + len(ch.data)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	for _, ch := range run {
 		b = appendFrame(b, ch.flags, ch.data)
 	}

@@ -353,14 +353,24 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			w.WriteHeader(http.StatusOK)
 		}
-		if _, err := w.Write(frameHead(c.flags, len(c.data))); err != nil {
-			return
-		}
-		if _, err := w.Write(c.data); err != nil || rc.Flush() != nil || c.flags&flagFin != 0 {
+		err = writeChunk(w, rc, c)
+		c.seg.release()
+		if err != nil || c.flags&flagFin != 0 {
 			return
 		}
 		hold = time.Now().Add(streamLinger)
 	}
+}
+
+// writeChunk writes c as a frame of a recv answer and flushes it to the client.
+func writeChunk(w http.ResponseWriter, rc *http.ResponseController, c chunk) error {
+	if _, err := w.Write(frameHead(c.flags, len(c.data))); err != nil {
+		return err
+	}
+	if _, err := w.Write(c.data); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
 
 // answer writes the status of a stream error, or okStatus.

@@ -43,6 +43,9 @@ type chunk struct {
 	data  []byte
 	// buf is the pooled buffer holding an inbound chunk's data (framePool), nil for the rest.
 	buf *[]byte
+	// seg is the pooled segment an outbound chunk's data is a view of (nil: not pooled): the
+	// chunk holds a reference to it.
+	seg *outSegment
 }
 
 // stream is one end of a tunnel: a net.Conn whose inbound chunks arrive (possibly out of
@@ -62,7 +65,7 @@ type stream struct {
 	readyN  int              // bytes in ready
 	inFin   bool             // the peer finished sending
 
-	outSegs [][]byte         // outbound bytes not yet cut, in segments of at most MaxChunkData
+	outSegs []queued         // outbound bytes not yet cut, in segments of at most MaxChunkData
 	outN    int              // bytes in outSegs
 	outFin  bool             // CloseWrite or Close: no more outbound bytes
 	finCut  bool             // the chunk carrying fin has been cut
@@ -195,15 +198,25 @@ func (s *stream) Write(p []byte) (int, error) {
 // full segment is never moved, and the chunks cut from a segment are views of it.
 func (s *stream) queueOut(p []byte) {
 	for len(p) > 0 {
-		if n := len(s.outSegs); n == 0 || len(s.outSegs[n-1]) == cap(s.outSegs[n-1]) {
-			s.outSegs = append(s.outSegs, make([]byte, 0, segmentSize(s.outN+len(p))))
+		if n := len(s.outSegs); n == 0 || len(s.outSegs[n-1].data) == cap(s.outSegs[n-1].data) {
+			s.outSegs = append(s.outSegs, s.newSegment(s.outN+len(p)))
 		}
-		last := &s.outSegs[len(s.outSegs)-1]
+		last := &s.outSegs[len(s.outSegs)-1].data
 		k := min(cap(*last)-len(*last), len(p))
 		*last = append(*last, p[:k]...)
 		s.outN += k
 		p = p[k:]
 	}
+}
+
+// newSegment is an outbound segment of segmentSize(need): a full one comes from the stream's
+// pool (bulk transfers fill them), a smaller one is allocated.
+func (s *stream) newSegment(need int) queued {
+	if size := segmentSize(need); size < MaxChunkData {
+		return queued{data: make([]byte, 0, size)}
+	}
+	seg, b := newOutSegment(s.frames)
+	return queued{data: b, seg: seg}
 }
 
 // segmentSize is the capacity of a new outbound segment when need bytes wait to be cut: four
