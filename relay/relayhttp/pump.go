@@ -116,8 +116,8 @@ func (s *stream) canCut() bool {
 
 // cutRun waits until an outbound chunk is due and cuts it and every further one due at once, up
 // to max (client side: the sender keeps them until the CS took them, then releases their
-// segments). ok is false once fin was
-// cut, the stream failed, done closed or dl (zero: none) passed before a chunk was due.
+// segments). ok is false once fin was cut, the stream failed, done closed or dl (zero: none)
+// passed before a chunk was due.
 func (s *stream) cutRun(done <-chan struct{}, max int, dl time.Time) (uint64, []chunk, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
