@@ -20,9 +20,15 @@ type bench struct {
 	fileLimit int
 }
 
-// runAll runs the selected sections; a section that cannot run is recorded as a failure and
-// the others still run.
+// runAll runs the selected sections between two measurements of the machine's speed; a section
+// that cannot run is recorded as a failure and the others still run.
 func (b *bench) runAll(ctx context.Context) {
+	size := machineFull
+	if b.cfg.smoke {
+		size = machineSmoke
+	}
+	b.step("machine", func() error { return measureMachine(ctx, b.r, "start", size) })
+	defer b.step("machine", func() error { return measureMachine(ctx, b.r, "end", size) })
 	if b.want("opa") {
 		size := opaFull
 		if b.cfg.smoke {
