@@ -23,12 +23,12 @@ type bench struct {
 // runAll runs the selected sections between two measurements of the machine's speed; a section
 // that cannot run is recorded as a failure and the others still run.
 func (b *bench) runAll(ctx context.Context) {
-	size := machineFull
+	machine := machineFull
 	if b.cfg.smoke {
-		size = machineSmoke
+		machine = machineSmoke
 	}
-	b.step("machine", func() error { return measureMachine(ctx, b.r, "start", size) })
-	defer b.step("machine", func() error { return measureMachine(ctx, b.r, "end", size) })
+	b.step("machine", func() error { return measureMachine(ctx, b.r, "start", machine) })
+	defer b.step("machine", func() error { return measureMachine(ctx, b.r, "end", machine) })
 	if b.want("opa") {
 		size := opaFull
 		if b.cfg.smoke {
