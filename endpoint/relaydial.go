@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/internal/rawconn"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/relay/relayhttp"
 	"github.com/portcullis/portcullis/ticket"
@@ -213,7 +214,7 @@ func dialTLS(ctx context.Context, addr string, conf *tls.Config) (net.Conn, erro
 			conf.ServerName = host
 		}
 	}
-	tc := tls.Client(relay.NewGatherConn(raw), conf)
+	tc := tls.Client(relay.NewGatherConn(rawconn.Wrap(raw)), conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, err

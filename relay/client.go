@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/rawconn"
 	"github.com/portcullis/portcullis/ticket"
 )
 
@@ -64,7 +65,7 @@ func HandshakePlain(ctx context.Context, conn net.Conn, role access.Role, rawTic
 	if _, err := raw.Write([]byte{plainAck}); err != nil {
 		return nil, withCtx(ctx, fmt.Errorf("acknowledge plain legs: %w", err))
 	}
-	return raw, nil
+	return rawconn.Wrap(raw), nil
 }
 
 // PlainConn is the TCP connection under tc that a plain leg carries the session stream on: the

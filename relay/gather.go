@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"github.com/portcullis/portcullis/internal/rawconn"
 )
 
 // Gathering the records of one TLS write. crypto/tls writes each record with a system call
@@ -42,7 +44,7 @@ func (l *gatheringListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &GatherConn{Conn: c, pool: l.pool}, nil
+	return &GatherConn{Conn: rawconn.Wrap(c), pool: l.pool}, nil
 }
 
 // GatherConn is a TCP connection under a TLS connection that gathers the writes between Gather

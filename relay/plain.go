@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/rawconn"
 )
 
 // Plain legs (the fast level, access.LevelFast). When both halves of a session ask for them
@@ -69,7 +71,7 @@ func dropTLS(sess *session) error {
 // moving the stream with dst's ReadFrom, which on Linux is splice(2), up to splicedChunk at a
 // time, until the source is quiet again or ends.
 func (s *Server) copySpliced(out countingWriter, src, dst net.Conn) error {
-	to, ok := dst.(io.ReaderFrom)
+	move, ok := chunkMover(dst, src)
 	if !ok {
 		return s.copyAdaptive(out, s.idleSource(src))
 	}
@@ -92,24 +94,40 @@ func (s *Server) copySpliced(out countingWriter, src, dst net.Conn) error {
 		case nr < len(small):
 			continue // quiet
 		}
-		done, err := spliceBurst(out, to, src, after, parks)
+		done, err := spliceBurst(out, move, src, after, parks)
 		if done || err != nil {
 			return err
 		}
 	}
 }
 
+// chunkMover returns the function that moves up to max bytes of a busy stream from src to dst,
+// as io.ReaderFrom's ReadFrom of an io.LimitedReader does: raw splice(2) calls between two raw
+// connections (rawconn), else dst's ReadFrom (splice(2) between TCP connections on Linux).
+func chunkMover(dst, src net.Conn) (func(max int64) (int64, error), bool) {
+	rawDst, okDst := dst.(*rawconn.Conn)
+	rawSrc, okSrc := src.(*rawconn.Conn)
+	if okDst && okSrc {
+		return func(max int64) (int64, error) { return rawDst.SpliceFrom(rawSrc, max) }, true
+	}
+	to, ok := dst.(io.ReaderFrom)
+	if !ok {
+		return nil, false
+	}
+	return func(max int64) (int64, error) { return to.ReadFrom(&io.LimitedReader{R: src, N: max}) }, true
+}
+
 // spliceBurst moves a busy stream from src to dst in chunks until a chunk finds the source
 // quiet (a read deadline after the last byte, when parks is set; otherwise the chunk waits)
 // or the stream ends (done). It counts what each chunk moved.
-func spliceBurst(out countingWriter, to io.ReaderFrom, src net.Conn, after time.Duration, parks bool) (done bool, err error) {
+func spliceBurst(out countingWriter, move func(max int64) (int64, error), src net.Conn, after time.Duration, parks bool) (done bool, err error) {
 	for {
 		if parks {
 			if err := src.SetReadDeadline(time.Now().Add(after)); err != nil {
 				return false, err
 			}
 		}
-		n, err := to.ReadFrom(&io.LimitedReader{R: src, N: splicedChunk})
+		n, err := move(splicedChunk)
 		out.counted(int(n))
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded) && n == 0:

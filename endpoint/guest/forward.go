@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/internal/rawconn"
 )
 
 // ErrBadForward reports a forward specification that is not [LOCALPORT:]TARGET:PORT.
@@ -81,7 +82,7 @@ func Forward(ctx context.Context, c *ssh.Client, ln net.Listener, target string,
 			}
 			return fmt.Errorf("guest: forward ended: %w", err)
 		}
-		wg.Go(func() { forwardOne(c, local, target, log) })
+		wg.Go(func() { forwardOne(c, rawconn.Wrap(local), target, log) })
 	}
 }
 

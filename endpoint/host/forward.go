@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/endpoint"
+	"github.com/portcullis/portcullis/internal/rawconn"
 )
 
 // serveForward serves a "direct-tcpip" channel: when the grant allows the target, the Host
@@ -46,7 +47,7 @@ func (s *sshServer) serveForward(ctx context.Context, log *slog.Logger, g grant,
 		ssh.DiscardRequests(reqs)
 		_ = tc.Close() // the channel is gone
 	}()
-	splice(ch, tc)
+	splice(ch, rawconn.Wrap(tc))
 }
 
 // splice copies both ways with half-close, then closes both ends.
