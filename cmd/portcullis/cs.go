@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/internal/rawconn"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/relay/cmlink"
 	"github.com/portcullis/portcullis/relay/relayhttp"
@@ -296,7 +297,7 @@ func (rt *csRuntime) serveHTTP(ctx context.Context, serveErr chan<- error) (stop
 		}
 		tunnels := relayhttp.NewServer(rt.httpTLS, ln.Addr())
 		tunnels.Logger = rt.log
-		start(ln, tunnels)
+		start(rawconn.Listener{Listener: ln}, tunnels)
 		go tunnels.Run(ctx.Done())
 		go func() { serveErr <- rt.srv.Serve(tunnels) }()
 	}

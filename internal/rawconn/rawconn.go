@@ -1,6 +1,7 @@
 package rawconn
 
 import (
+	"context"
 	"io"
 	"net"
 	"syscall"
@@ -49,4 +50,27 @@ func (r readerOnly) Read(p []byte) (int, error)  { return r.r.Read(p) }
 // opError describes a failed raw read or write as the net package would.
 func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Listener is a listener whose TCP connections are wrapped (Wrap).
+type Listener struct{ net.Listener }
+
+// Accept waits for the next connection and returns it wrapped.
+func (l Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Wrap(c), nil
+}
+
+// DialContext dials with d and wraps the connection (for http.Transport.DialContext).
+func DialContext(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return Wrap(c), nil
+	}
 }

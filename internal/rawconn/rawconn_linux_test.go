@@ -256,3 +256,45 @@ func TestSpliceFromFailsOnAClosedDestination(t *testing.T) {
 		t.Fatalf("SpliceFrom into a closed connection = %d, nil", n)
 	}
 }
+
+func TestListenerAndDialContextWrap(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := Listener{Listener: inner}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	c, err := DialContext(&net.Dialer{})(t.Context(), "tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Close()
+	for _, conn := range []net.Conn{c, s} {
+		if _, ok := conn.(*Conn); !ok {
+			t.Errorf("%T is not wrapped", conn)
+		}
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(s, got); err != nil || string(got) != "ping" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if _, err := DialContext(&net.Dialer{})(t.Context(), "tcp", "127.0.0.1:1"); err == nil {
+		t.Error("a dial to a closed port succeeded")
+	}
+}

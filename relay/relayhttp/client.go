@@ -18,6 +18,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/portcullis/portcullis/access"
+	"github.com/portcullis/portcullis/internal/rawconn"
 	"github.com/portcullis/portcullis/relay"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -51,6 +52,7 @@ const (
 func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         rawconn.DialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}),
 		MaxIdleConnsPerHost: Senders + Receivers + 2,
 		IdleConnTimeout:     90 * time.Second,
 		WriteBufferSize:     64 << 10,
