@@ -41,11 +41,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	}
+	readDone(p, n)
 	return n, nil
 }
 
 // Write writes all of p with raw write(2)s, waiting in the poller while the socket has no room.
 func (c *Conn) Write(p []byte) (int, error) {
+	writeStarting(p)
 	var n int
 	var errno unix.Errno
 	err := c.raw.Write(func(fd uintptr) bool {
@@ -107,7 +109,9 @@ func (c *Conn) SpliceFrom(src *Conn, max int64) (int64, error) {
 	var moved int64
 	for moved < max {
 		in, err := src.spliceIn(fds[1], max-moved)
+		readDone(nil, 0)
 		if in > 0 {
+			writeStarting(nil)
 			out, werr := c.spliceOut(fds[0], in)
 			moved += out
 			if werr != nil {

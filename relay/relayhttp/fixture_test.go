@@ -55,15 +55,18 @@ func newFixture(t testing.TB, configure ...func(*fixture)) *fixture {
 		Logger:       log,
 		OnSessionEnd: func(r relay.SessionReport) { f.reports <- r },
 	}
-	hs := httptest.NewServer(nil)
+	// The server starts once its handler is set and configured: a request served before
+	// would race with that set-up.
+	hs := httptest.NewUnstartedServer(nil)
 	f.tunnels = NewServer(serverTLS, hs.Listener.Addr())
 	f.tunnels.Hold = 2 * time.Second
 	f.tunnels.Logger = log
 	hs.Config.Handler = f.tunnels
-	f.url = hs.URL
 	for _, c := range configure {
 		c(f)
 	}
+	hs.Start()
+	f.url = hs.URL
 	done := make(chan struct{})
 	go f.tunnels.Run(done)
 	served := make(chan error, 1)
