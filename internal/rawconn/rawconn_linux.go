@@ -94,14 +94,14 @@ func unwrapOp(err error) error {
 const pipeSize = 1 << 20
 
 // SpliceFrom moves up to max bytes from src to c with raw splice(2) calls through a pipe of
-// its own, never through user memory, waiting in the poller (and obeying each connection's
-// deadlines) as Read and Write do. It returns the bytes moved, fewer than max only when src
-// finished sending (a nil error) or on an error, which for a deadline wraps
-// os.ErrDeadlineExceeded.
+// its own, never through user memory (unless no pipe can be made: then through a buffer),
+// waiting in the poller (and obeying each connection's deadlines) as Read and Write do. It
+// returns the bytes moved, fewer than max only when src finished sending (a nil error) or on
+// an error, which for a deadline wraps os.ErrDeadlineExceeded.
 func (c *Conn) SpliceFrom(src *Conn, max int64) (int64, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
-		return 0, c.opError("splice", err)
+		return c.copyFrom(src, max) // no descriptors left for a pipe: the stream still moves
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
@@ -123,6 +123,11 @@ func (c *Conn) SpliceFrom(src *Conn, max int64) (int64, error) {
 		}
 	}
 	return moved, nil
+}
+
+// copyFrom is SpliceFrom through memory, with Read and Write.
+func (c *Conn) copyFrom(src *Conn, max int64) (int64, error) {
+	return io.Copy(writerOnly{c}, &io.LimitedReader{R: readerOnly{src}, N: max})
 }
 
 // spliceIn moves what c has ready, up to max bytes and the pipe's size, into the empty pipe

@@ -305,3 +305,27 @@ func TestListenerAndDialContextWrap(t *testing.T) {
 		t.Error("a dial to a closed port succeeded")
 	}
 }
+
+// TestCopyFromIsSpliceFromThroughMemory checks the fallback SpliceFrom takes when it cannot
+// make a pipe: the same bytes, the same stop at max, the same nil at the end of the stream.
+func TestCopyFromIsSpliceFromThroughMemory(t *testing.T) {
+	in, src, dst, out := splicePairs(t)
+	want := randomBytes(t, 3<<20)
+	go func() {
+		_, _ = in.Write(want)
+		_ = in.CloseWrite()
+	}()
+	n, err := dst.copyFrom(src, 1<<20)
+	if err != nil || n != 1<<20 {
+		t.Fatalf("copyFrom(max 1 MiB) = %d, %v", n, err)
+	}
+	rest, err := dst.copyFrom(src, 1<<40)
+	if err != nil || rest != int64(len(want))-n {
+		t.Fatalf("copyFrom to the end = %d, %v; want %d, nil", rest, err, int64(len(want))-n)
+	}
+	_ = dst.CloseWrite()
+	got, err := io.ReadAll(out)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("copied %d bytes (%v) that differ from the %d written", len(got), err, len(want))
+	}
+}
