@@ -68,8 +68,8 @@ func dropTLS(sess *session) error {
 // copySpliced is copyAdaptive for a plain session's legs, both TCP connections: a quiet
 // direction reads into a small buffer as copyAdaptive does (and fails with errIdle after
 // parkAfter without a byte, when the server parks directions); a read that fills it starts
-// moving the stream with dst's ReadFrom, which on Linux is splice(2), up to splicedChunk at a
-// time, until the source is quiet again or ends.
+// moving the stream with splice(2) where the kernel has it (chunkMover), up to splicedChunk at
+// a time, until the source is quiet again or ends.
 func (s *Server) copySpliced(out countingWriter, src, dst net.Conn) error {
 	move, ok := chunkMover(dst, src)
 	if !ok {
