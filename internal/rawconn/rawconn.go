@@ -38,6 +38,12 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(writerOnly{
 // WriteTo copies the connection into w with Read, not with the TCP connection's own WriteTo.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, readerOnly{c}) }
 
+// copyFrom moves up to max bytes from src to c through memory, with Read and Write: SpliceFrom
+// where no pipe can be made.
+func (c *Conn) copyFrom(src *Conn, max int64) (int64, error) {
+	return io.Copy(writerOnly{c}, &io.LimitedReader{R: readerOnly{src}, N: max})
+}
+
 // writerOnly and readerOnly hide every method but Write and Read.
 type (
 	writerOnly struct{ w io.Writer }

@@ -18,65 +18,130 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno unix.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait in the poller until the socket is readable
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	n, err := readOnce(c, "read", sysRead{p})
 	switch {
 	case err != nil:
-		return 0, c.opError("read", unwrapOp(err))
-	case errno != 0:
-		return 0, c.opError("read", errno)
+		return 0, err
 	case n == 0:
 		return 0, io.EOF
 	}
-	readDone(p, n)
-	return n, nil
+	readDone(p, int(n))
+	return int(n), nil
 }
 
 // Write writes all of p with raw write(2)s, waiting in the poller while the socket has no room.
 func (c *Conn) Write(p []byte) (int, error) {
 	writeStarting(p)
-	var n int
+	n, err := writeAll(c, "write", int64(len(p)), sysWrite{p})
+	return int(n), err
+}
+
+// rawRead is a raw system call that reads from a socket: read(2), or splice(2) into a pipe.
+type rawRead interface {
+	// do makes the call on the socket fd.
+	do(fd uintptr) (uintptr, unix.Errno)
+}
+
+// rawWrite is a raw system call that writes to a socket: write(2), or splice(2) from a pipe.
+type rawWrite interface {
+	// do makes the call on the socket fd for what is left after the first done bytes.
+	do(fd uintptr, done int64) (uintptr, unix.Errno)
+}
+
+// sysRead reads into p; sysWrite writes p.
+type (
+	sysRead  struct{ p []byte }
+	sysWrite struct{ p []byte }
+)
+
+func (s sysRead) do(fd uintptr) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.p[0])), uintptr(len(s.p)))
+	return r, e
+}
+
+func (s sysWrite) do(fd uintptr, done int64) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.p[done])), uintptr(int64(len(s.p))-done))
+	return r, e
+}
+
+// spliceToPipe splices up to max bytes (at most the pipe's size) from the socket into the pipe
+// whose write end is pipe; spliceFromPipe splices n bytes from the pipe whose read end is pipe
+// to the socket.
+type (
+	spliceToPipe   struct{ pipe, max int64 }
+	spliceFromPipe struct{ pipe, n int64 }
+)
+
+func (s spliceToPipe) do(fd uintptr) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, fd, 0, uintptr(s.pipe), 0, uintptr(min(s.max, pipeSize)), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	return r, e
+}
+
+func (s spliceFromPipe) do(fd uintptr, done int64) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(s.pipe), 0, fd, 0, uintptr(s.n-done), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	return r, e
+}
+
+// readOnce makes the raw call once it neither is interrupted nor would block (EAGAIN: it waits
+// in the poller until the socket is readable) and returns what the call returned; op names the
+// call in errors. (A type parameter, not a function value: the call is not allocated.)
+func readOnce[R rawRead](c *Conn, op string, call R) (int64, error) {
+	var n int64
+	var errno unix.Errno
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			r, e := call.do(fd)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			n, errno = int64(r), e
+			return true
+		}
+	})
+	return n, c.callError(op, err, errno)
+}
+
+// writeAll repeats the raw call, given what it has moved so far, until it has moved n bytes,
+// waiting in the poller while the socket has no room (EAGAIN); it returns what it moved and
+// the error that stopped it. op names the call in errors.
+func writeAll[W rawWrite](c *Conn, op string, n int64, call W) (int64, error) {
+	var done int64
 	var errno unix.Errno
 	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				if r == 0 {
-					errno = unix.EIO // a socket always takes a byte or says why not
-					return true
-				}
-				n += int(r)
-			case unix.EINTR:
-			case unix.EAGAIN:
-				return false // wait in the poller until the socket has room
-			default:
+		for done < n {
+			r, e := call.do(fd, done)
+			switch {
+			case e == unix.EINTR:
+			case e == unix.EAGAIN:
+				return false
+			case e != 0:
 				errno = e
 				return true
+			case r == 0:
+				errno = unix.EIO // a socket takes a byte or says why not, and the source held n
+				return true
+			default:
+				done += int64(r)
 			}
 		}
 		return true
 	})
+	return done, c.callError(op, err, errno)
+}
+
+// callError is the error of a raw call named op: the poller's (a deadline, a closed
+// connection) or the call's own, nil for neither.
+func (c *Conn) callError(op string, err error, errno unix.Errno) error {
 	switch {
 	case err != nil:
-		return n, c.opError("write", unwrapOp(err))
+		return c.opError(op, unwrapOp(err))
 	case errno != 0:
-		return n, c.opError("write", errno)
+		return c.opError(op, errno)
 	}
-	return n, nil
+	return nil
 }
 
 // unwrapOp is the error inside the *net.OpError that a syscall.RawConn returns (its operation
@@ -125,68 +190,15 @@ func (c *Conn) SpliceFrom(src *Conn, max int64) (int64, error) {
 	return moved, nil
 }
 
-// copyFrom is SpliceFrom through memory, with Read and Write.
-func (c *Conn) copyFrom(src *Conn, max int64) (int64, error) {
-	return io.Copy(writerOnly{c}, &io.LimitedReader{R: readerOnly{src}, N: max})
-}
-
 // spliceIn moves what c has ready, up to max bytes and the pipe's size, into the empty pipe
-// whose write end is pipe, waiting until c has something; 0 is the end of c's stream.
+// whose write end is pipe, waiting until c has something (with the pipe empty, EAGAIN means the
+// socket is); 0 is the end of c's stream.
 func (c *Conn) spliceIn(pipe int, max int64) (int64, error) {
-	var n int64
-	var errno unix.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, fd, 0, uintptr(pipe), 0, uintptr(min(max, pipeSize)), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the pipe is empty, so the socket is: wait until it is readable
-			}
-			n, errno = int64(r), e
-			return true
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, c.opError("splice", unwrapOp(err))
-	case errno != 0:
-		return 0, c.opError("splice", errno)
-	}
-	return n, nil
+	return readOnce(c, "splice", spliceToPipe{int64(pipe), max})
 }
 
 // spliceOut moves n bytes from the pipe whose read end is pipe into c, waiting while c has no
-// room; it returns what it moved.
+// room (with bytes in the pipe, EAGAIN means the socket is full); it returns what it moved.
 func (c *Conn) spliceOut(pipe int, n int64) (int64, error) {
-	var moved int64
-	var errno unix.Errno
-	err := c.raw.Write(func(fd uintptr) bool {
-		for moved < n {
-			r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(pipe), 0, fd, 0, uintptr(n-moved), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			switch e {
-			case 0:
-				if r == 0 {
-					errno = unix.EIO // the pipe held n bytes: a move of none would never end
-					return true
-				}
-				moved += int64(r)
-			case unix.EINTR:
-			case unix.EAGAIN:
-				return false // the pipe holds bytes, so the socket is full: wait for room
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	switch {
-	case err != nil:
-		return moved, c.opError("splice", unwrapOp(err))
-	case errno != 0:
-		return moved, c.opError("splice", errno)
-	}
-	return moved, nil
+	return writeAll(c, "splice", n, spliceFromPipe{int64(pipe), n})
 }

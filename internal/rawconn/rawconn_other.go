@@ -2,19 +2,9 @@
 
 package rawconn
 
-import "errors"
-
-// supported: raw system calls are used on Linux only; Wrap returns connections as they are.
+// supported: raw system calls are used on Linux only; Wrap returns connections as they are,
+// so a Conn here (never made) reads and writes as its TCP connection does.
 const supported = false
 
-// errUnsupported: a Conn exists only where raw system calls are supported.
-var errUnsupported = errors.New("rawconn: raw system calls are not supported on this system")
-
-// Read is never called: Wrap makes no Conn here.
-func (c *Conn) Read([]byte) (int, error) { return 0, errUnsupported }
-
-// Write is never called: Wrap makes no Conn here.
-func (c *Conn) Write([]byte) (int, error) { return 0, errUnsupported }
-
-// SpliceFrom is never called: Wrap makes no Conn here.
-func (c *Conn) SpliceFrom(*Conn, int64) (int64, error) { return 0, errUnsupported }
+// SpliceFrom moves up to max bytes from src to c through memory.
+func (c *Conn) SpliceFrom(src *Conn, max int64) (int64, error) { return c.copyFrom(src, max) }
