@@ -32,7 +32,8 @@ var (
 
 // measureOPA times Engine.Decide, one decision at a time: the default policy on a typical
 // allowed connect (alice, ops, MFA, to a production Host), a policy of one constant decision
-// on the same input (the engine's own share), then the default policy with
+// (the engine's own share) and one of a single allowing rule (the floor of any policy that
+// checks the request) on the same input, then the default policy with
 // generated role tables (rolegen: the default rules, 10 to 1,000 more roles of the same
 // shapes) on varied requests for a fleet of generated tagged Hosts. It records p50 and p99 of
 // each and, where /proc tells it, the CPU time per decision (the figure to trust on a loaded
@@ -55,8 +56,8 @@ func measureOPA(ctx context.Context, r *Report, size opaSize) error {
 	r.add("decisions", "opa_eval_only_p50", us(d.evalP50), "µs")
 	d.addCPU(r, "opa_decide_cpu")
 	r.target("OPA evaluation per decision p50", us(d.p50), Below, 50, "µs")
-	if err := measureConstantPolicy(ctx, r, in, size.decisions); err != nil {
-		return fmt.Errorf("constant policy: %w", err)
+	if err := measureFixedPolicies(ctx, r, in, size.decisions); err != nil {
+		return err
 	}
 	authz, err := fs.ReadFile(defaultpolicy.Files(), "authz.rego")
 	if err != nil {
@@ -78,18 +79,54 @@ const constantPolicy = `package portcullis.authz
 decision := {"allow": true, "reasons": ["always"], "obligations": {"max_duration_seconds": 60}}
 `
 
-// measureConstantPolicy times decisions of constantPolicy on in.
-func measureConstantPolicy(ctx context.Context, r *Report, in policy.Input, decisions int) error {
-	e, err := policy.New(ctx, policy.WithFS(fstest.MapFS{"authz.rego": {Data: []byte(constantPolicy)}}))
-	if err != nil {
-		return err
+// oneRulePolicy allows the sample input with a single rule of eleven expressions: the role
+// looked up by group, its actions and host selectors, the environment's MFA demand, one
+// sentence. It is the least a policy that checks who, where and how can cost in OPA's
+// evaluator; the default policy, which also looks for every reason to refuse and works out
+// every obligation, cannot be cheaper than it.
+const oneRulePolicy = `package portcullis.authz
+
+roles := {"ops": {"actions": {"connect"}, "hosts": [{"env": "prod"}, {"env": "staging"}], "max_duration_seconds": 28800}}
+
+environments := {"prod": {"mfa": true, "min_encryption": "very_high"}}
+
+decision := {"allow": true, "reasons": [msg], "obligations": {
+	"max_duration_seconds": role.max_duration_seconds,
+	"min_encryption": env.min_encryption,
+	"channels": input.request.channels,
+}} if {
+	input.request.action == "connect"
+	input.subject.id != ""
+	some name in input.subject.groups
+	role := roles[name]
+	"connect" in role.actions
+	some selector in role.hosts
+	object.subset(input.host.tags, selector)
+	env := environments[input.host.tags.env]
+	env.mfa
+	"mfa" in input.subject.amr
+	msg := sprintf("group %s may connect to %s", [name, input.host.name])
+}
+`
+
+// measureFixedPolicies times decisions of constantPolicy (the engine's own share) and of
+// oneRulePolicy (the floor of a policy that checks anything) on in.
+func measureFixedPolicies(ctx context.Context, r *Report, in policy.Input, decisions int) error {
+	for _, p := range []struct{ name, src string }{{"opa_engine_only", constantPolicy}, {"opa_one_rule", oneRulePolicy}} {
+		e, err := policy.New(ctx, policy.WithFS(fstest.MapFS{"authz.rego": {Data: []byte(p.src)}}))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		d, err := timeDecisions(ctx, e, func(int) policy.Input { return in }, decisions)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		if d.allowed != decisions {
+			return fmt.Errorf("%s refused the sample input", p.name)
+		}
+		r.add("decisions", p.name+"_p50", us(d.p50), "µs")
+		d.addCPU(r, p.name+"_cpu")
 	}
-	d, err := timeDecisions(ctx, e, func(int) policy.Input { return in }, decisions)
-	if err != nil {
-		return err
-	}
-	r.add("decisions", "opa_engine_only_p50", us(d.p50), "µs")
-	d.addCPU(r, "opa_engine_only_cpu")
 	return nil
 }
 
