@@ -16,16 +16,35 @@ func Raise(n int) (int, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("getrlimit: %w", err)
 	}
-	want := uint64(n)
-	if lim.Cur >= want {
-		return int(min(lim.Cur, math.MaxInt32)), nil // RLIM_INFINITY is no count
+	if descriptors(lim.Cur) >= n {
+		return descriptors(lim.Cur), nil
 	}
-	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: max(lim.Max, want)}) == nil {
+	want := lim
+	want.Cur, want.Max = raised(lim.Max, n)
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
 		return n, nil
 	}
 	lim.Cur = lim.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, fmt.Errorf("setrlimit: %w", err)
 	}
-	return int(min(lim.Cur, math.MaxInt32)), nil
+	return descriptors(lim.Cur), nil
+}
+
+// limit is the type of syscall.Rlimit's fields: uint64 on Linux and macOS, int64 on the BSDs.
+type limit interface{ ~int64 | ~uint64 }
+
+// descriptors is a limit as a count of descriptors; RLIM_INFINITY (or anything past
+// MaxInt32) counts as MaxInt32.
+func descriptors[T limit](v T) int {
+	if v < 0 || uint64(v) > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(v)
+}
+
+// raised is the soft and hard limit that allow n descriptors, keeping a higher hard limit.
+func raised[T limit](hard T, n int) (T, T) {
+	want := T(n)
+	return want, max(hard, want)
 }
