@@ -32,8 +32,9 @@
 //     hypervisor withheld meanwhile: a stopped vCPU stalls every request in flight); SQLite
 //     and PostgreSQL.
 //   - opa: Engine.Decide timed in-process, one decision at a time (p50, p99, and the CPU time
-//     per decision from /proc): the default policy on a typical allowed connect, then the
-//     default rules with 10, 100 and 1,000 generated roles of the default's shapes (package
+//     per decision from /proc): the default policy on a typical allowed connect; on the same
+//     input a policy of one constant decision (the engine's own share) and one of a single
+//     allowing rule (the floor of any policy that checks the request); then the default rules with 10, 100 and 1,000 generated roles of the default's shapes (package
 //     rolegen) on varied requests for 10,000 generated tagged Hosts.
 //   - heartbeats: POST /v1/hosts/heartbeat per second from 256 enrolled, simulated Hosts,
 //     each with its own mTLS client certificate and connection, and the CM's CPU time per
