@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"net"
 	"sync"
 	"time"
@@ -28,7 +29,10 @@ const (
 // coalescer holds back a write of sshBufferSize bytes until the next write (or
 // heldWriteDelay) and sends both as one.
 type coalescer struct {
-	cork  *relay.GatherConn // the TCP connection under w, nil when it cannot gather
+	cork *relay.GatherConn // the TCP connection under w, nil when it cannot gather
+	// delay is how long a held write waits for the rest of its packet; 0 means
+	// heldWriteDelay.
+	delay time.Duration
 	mu    sync.Mutex
 	buf   []byte // the held write, then the whole packet
 	timer *time.Timer
@@ -47,10 +51,11 @@ func (c *coalescer) write(w net.Conn, p []byte) (int, error) {
 			return corked(c.cork, w, p)
 		}
 		c.buf = append(c.buf, p...)
+		delay := cmp.Or(c.delay, heldWriteDelay)
 		if c.timer == nil {
-			c.timer = time.AfterFunc(heldWriteDelay, func() { c.flushHeld(w) })
+			c.timer = time.AfterFunc(delay, func() { c.flushHeld(w) })
 		} else {
-			c.timer.Reset(heldWriteDelay)
+			c.timer.Reset(delay)
 		}
 		return len(p), nil
 	}

@@ -57,6 +57,9 @@ func TestCoalescerSendsAPacketSplitByTheSSHBufferAsOneWrite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := &recordingConn{}
 			g := graceful(rc).(*gracefulConn)
+			// Only the next write releases a held one here, however slowly this test runs:
+			// the delay has a test of its own.
+			g.out.delay = time.Hour
 			var sent []byte
 			for i, n := range tt.writes {
 				p := bytes.Repeat([]byte{byte(i + 1)}, n)

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -32,10 +33,12 @@ import (
 // is screenshot at a laptop's and a phone's size and checked for sideways scrolling and labels.
 func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	dir := t.TempDir()
-	// bob's window (weekdays 08:00-18:00 Copenhagen) would refuse him at night: this CM's
-	// policy opens it all day, every day, so that the story runs at any hour.
-	writePolicy(t, dir, "\"days\": [\"Monday\", \"Tuesday\", \"Wednesday\", \"Thursday\", \"Friday\"],\n\t\t\t\"start\": \"08:00\",\n\t\t\t\"end\": \"18:00\",",
-		`"days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], "start": "00:00", "end": "24:00",`)
+	// bob's window (weekdays 08:00-18:00 Copenhagen) would refuse him at night, and a window
+	// open all day would still cut his session at its midnight (under an hour left late in the
+	// evening): this CM's policy opens it all day, every day, in a zone where it is about noon
+	// now, so that the story, with its 2 h session, runs alike at any hour.
+	writePolicy(t, dir, "\"days\": [\"Monday\", \"Tuesday\", \"Wednesday\", \"Thursday\", \"Friday\"],\n\t\t\t\"start\": \"08:00\",\n\t\t\t\"end\": \"18:00\",\n\t\t\t\"time_zone\": \"Europe/Copenhagen\",",
+		`"days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], "start": "00:00", "end": "24:00", "time_zone": "`+noonZone(time.Now())+`",`)
 	ls := startLive(t, []string{"--policy-dir", dir}, "cs-eu-1")
 	shots := t.TempDir()
 	t.Logf("screenshots in %s", shots)
@@ -246,4 +249,30 @@ func tabOrder(t *testing.T, tab context.Context, n int) []string {
 		reached = append(reached, eval[string](t, tab, `document.activeElement.id || document.activeElement.tagName`))
 	}
 	return reached
+}
+
+// noonZone names a fixed-offset IANA zone (Etc/GMT±N) where the local time at now is between
+// 11:00 and 13:00.
+func noonZone(now time.Time) string {
+	switch offset := 12 - now.UTC().Hour(); { // hours ahead of UTC
+	case offset > 0:
+		return fmt.Sprintf("Etc/GMT-%d", offset) // the Etc zones' signs are POSIX's: inverted
+	case offset < 0:
+		return fmt.Sprintf("Etc/GMT+%d", -offset)
+	default:
+		return "Etc/GMT"
+	}
+}
+
+func TestNoonZoneIsAboutNoonAtEveryHour(t *testing.T) {
+	for h := range 24 {
+		now := time.Date(2026, time.December, 4, h, 30, 0, 0, time.UTC)
+		loc, err := time.LoadLocation(noonZone(now))
+		if err != nil {
+			t.Fatalf("%02d:30 UTC: %v", h, err)
+		}
+		if local := now.In(loc).Hour(); local < 11 || local > 13 {
+			t.Errorf("%02d:30 UTC is %02d:30 in %s, want about noon", h, local, loc)
+		}
+	}
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -402,8 +403,9 @@ func shortSessionPolicy(t *testing.T, seconds string) string {
 }
 
 // writePolicy writes the default policy, without authz_test.rego (it describes the default
-// authz.rego), into dir with one change to authz.rego. The tests of api.rego and mask.rego stay:
-// the CM refuses a policy without tests.
+// authz.rego), into dir with one change to authz.rego: old replaced (the test fails when
+// authz.rego no longer holds it). The tests of api.rego and mask.rego stay: the CM refuses a
+// policy without tests.
 func writePolicy(t *testing.T, dir, old, replacement string) {
 	t.Helper()
 	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -415,6 +417,9 @@ func writePolicy(t *testing.T, dir, old, replacement string) {
 			return err
 		}
 		if p == "authz.rego" {
+			if !strings.Contains(string(b), old) {
+				return fmt.Errorf("the default policy no longer holds %q", old)
+			}
 			b = []byte(strings.Replace(string(b), old, replacement, 1))
 		}
 		return os.WriteFile(filepath.Join(dir, p), b, 0o600)
