@@ -79,13 +79,28 @@ func TestCoalescerSendsAPacketSplitByTheSSHBufferAsOneWrite(t *testing.T) {
 }
 
 func TestCoalescerSendsAHeldWriteAfterTheDelayOrBeforeAHalfClose(t *testing.T) {
+	// Held: with a delay no test outlasts, only the half-close sends it.
 	rc := &recordingConn{}
 	g := graceful(rc).(*gracefulConn)
+	g.out.delay = time.Hour
 	if _, err := g.Write(make([]byte, sshBufferSize)); err != nil {
 		t.Fatal(err)
 	}
 	if got := rc.sizes(); len(got) != 0 {
 		t.Fatalf("a write of exactly the SSH buffer was sent at once: %v", got)
+	}
+	if err := g.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.sizes(); !slices.Equal(got, []int{sshBufferSize}) {
+		t.Fatalf("CloseWrite left the held write unsent: %v", got)
+	}
+
+	// Sent once heldWriteDelay has passed, with no further write.
+	rc = &recordingConn{}
+	g = graceful(rc).(*gracefulConn)
+	if _, err := g.Write(make([]byte, sshBufferSize)); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(rc.sizes()) == 0 && time.Now().Before(deadline) {
@@ -93,18 +108,6 @@ func TestCoalescerSendsAHeldWriteAfterTheDelayOrBeforeAHalfClose(t *testing.T) {
 	}
 	if got := rc.sizes(); !slices.Equal(got, []int{sshBufferSize}) {
 		t.Fatalf("after the delay the connection saw %v, want one write of %d", got, sshBufferSize)
-	}
-
-	rc = &recordingConn{}
-	g = graceful(rc).(*gracefulConn)
-	if _, err := g.Write(make([]byte, sshBufferSize)); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	if got := rc.sizes(); !slices.Equal(got, []int{sshBufferSize}) {
-		t.Fatalf("CloseWrite left the held write unsent: %v", got)
 	}
 }
 
