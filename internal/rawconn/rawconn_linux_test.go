@@ -193,13 +193,16 @@ func splicePairs(t *testing.T) (in *net.TCPConn, src, dst *Conn, out *net.TCPCon
 	return in, wrapped(t, s), wrapped(t, d), out
 }
 
+// sendAll writes p to c and ends c's stream, for a test that reads it at the other end.
+func sendAll(c *net.TCPConn, p []byte) {
+	_, _ = c.Write(p)
+	_ = c.CloseWrite()
+}
+
 func TestSpliceFromMovesTheStreamToItsEnd(t *testing.T) {
 	in, src, dst, out := splicePairs(t)
 	want := randomBytes(t, 8<<20)
-	go func() {
-		_, _ = in.Write(want)
-		_ = in.CloseWrite()
-	}()
+	go sendAll(in, want)
 	type result struct {
 		n   int64
 		err error
@@ -311,10 +314,7 @@ func TestListenerAndDialContextWrap(t *testing.T) {
 func TestCopyFromIsSpliceFromThroughMemory(t *testing.T) {
 	in, src, dst, out := splicePairs(t)
 	want := randomBytes(t, 3<<20)
-	go func() {
-		_, _ = in.Write(want)
-		_ = in.CloseWrite()
-	}()
+	go sendAll(in, want)
 	n, err := dst.copyFrom(src, 1<<20)
 	if err != nil || n != 1<<20 {
 		t.Fatalf("copyFrom(max 1 MiB) = %d, %v", n, err)
