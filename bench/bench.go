@@ -115,7 +115,7 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 		b.step("failover", func() error { return measureFailover(ctx, b.r, st, b.runs(failoverRuns)) })
 	}
 	if b.want("decisions") {
-		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite") })
+		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite", 0) })
 	}
 	if b.want("heartbeats") {
 		b.step("heartbeats", func() error { return b.measureHeartbeats(ctx, st) })
@@ -133,18 +133,22 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 // (started and removed by internal/pgtest) with durable settings: every commit waits for its
 // WAL flush, as on a production server, so the figure includes that wait.
 func (b *bench) postgresDecisions(ctx context.Context) error {
-	return b.withPostgres(ctx, func(newDB func() (string, error)) error {
+	return b.withPostgres(ctx, func(srv *pgtest.Server, newDB func() (string, error)) error {
 		dsn, err := newDB()
 		if err != nil {
 			return err
 		}
-		return b.postgresDecisionsOn(ctx, dsn)
+		pid, err := srv.PostmasterPID()
+		if err != nil {
+			return err
+		}
+		return b.postgresDecisionsOn(ctx, dsn, pid)
 	}, pgtest.Durable())
 }
 
 // withPostgres runs f with a throwaway PostgreSQL server (internal/pgtest), started with opts,
 // whose newDB creates a fresh database and returns its DSN; the server is removed afterwards.
-func (b *bench) withPostgres(ctx context.Context, f func(newDB func() (string, error)) error, opts ...pgtest.Option) error {
+func (b *bench) withPostgres(ctx context.Context, f func(srv *pgtest.Server, newDB func() (string, error)) error, opts ...pgtest.Option) error {
 	srv, err := pgtest.StartServer(ctx, opts...)
 	if err != nil {
 		return err
@@ -154,19 +158,21 @@ func (b *bench) withPostgres(ctx context.Context, f func(newDB func() (string, e
 			b.log.Warn("bench: stop PostgreSQL", "err", err)
 		}
 	}()
-	return f(func() (string, error) {
+	return f(srv, func() (string, error) {
 		dsn, _, err := pgtest.CreateDatabase(ctx, srv.AdminDSN())
 		return dsn, err
 	})
 }
 
-func (b *bench) postgresDecisionsOn(ctx context.Context, dsn string) error {
+// postgresDecisionsOn runs the decision load against a CM on dsn, a database of the server whose
+// postmaster is dbPid.
+func (b *bench) postgresDecisionsOn(ctx context.Context, dsn string, dbPid int) error {
 	st, err := startStack(ctx, stackSpec{bin: b.cfg.bin, dir: filepath.Join(b.dir, "postgres"), dsn: dsn, profile: b.cfg.profile != ""})
 	if err != nil {
 		return err
 	}
 	defer st.stop()
-	return b.measureDecisions(ctx, st, "postgres")
+	return b.measureDecisions(ctx, st, "postgres", dbPid)
 }
 
 // profiled runs phase while saving a CPU profile of the CM as name.pprof in the profile

@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// measureDecisions runs the connect load against st's CM (storeName: "sqlite" or "postgres"):
-// the closed-loop maximum with p50/p99 and the CM's CPU time per connect, and on SQLite the
-// open loop at the fixed rate with its p99.
-func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string) error {
+// measureDecisions runs the connect load against st's CM (storeName: "sqlite" or "postgres";
+// dbPid the database server's process, 0 when the database runs inside the CM): the
+// closed-loop maximum with p50/p99 and the CPU time per connect of the CM, the database server
+// and the whole machine, and on SQLite the open loop at the fixed rate with its p99.
+func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string, dbPid int) error {
 	r, d := b.r, b.cfg.duration
 	load, err := startConnectLoad(ctx, st, "load-"+storeName, st.c.CMURL, st.c.CMURL)
 	if err != nil {
@@ -19,12 +20,15 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	defer load.stop()
 	connect := load.connect
 
-	cpu := startCPU(st.c.CM().Pid())
+	budget, err := startBudget(st.c.CM().Pid(), dbPid)
+	if err != nil {
+		return err
+	}
 	res := b.profiled(st, "cm-connect-"+storeName, func() loadResult { return closedLoop(ctx, connectWorkers, d, connect) })
 	if err := b.phaseError(res, "closed-loop connects on "+storeName); err != nil {
 		return err
 	}
-	perConnect, err := cpu.perOp(res.ok + res.failed)
+	perConnect, err := budget.cm.perOp(res.ok + res.failed)
 	if err != nil {
 		return err
 	}
@@ -33,6 +37,9 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", storeName+"_p99", ms(percentile(res.latencies, 99)), "ms")
 	r.add("decisions", storeName+"_cm_cpu_per_connect", us(perConnect), "µs")
 	r.add("decisions", storeName+"_cm_cpu_bound_connects_per_s", cpuBound(perConnect), "1/s")
+	if err := budget.record(r, storeName, res.ok+res.failed); err != nil {
+		return err
+	}
 	if err := b.measureNewConnections(ctx, st, load, storeName); err != nil {
 		return err
 	}
@@ -157,4 +164,53 @@ func cpuBound(perOp time.Duration) float64 {
 		return 0
 	}
 	return float64(runtime.NumCPU()) / perOp.Seconds()
+}
+
+// cpuBudget measures where a load phase's CPU time went: the CM, the database server (when it
+// runs in processes of its own) and the whole machine, whose remainder is the load generator
+// and the kernel. The machine's figure bounds the rate of a machine that runs it all.
+type cpuBudget struct {
+	cm      *cpuMeter
+	dbPid   int
+	db      time.Duration
+	machine machineCPU
+}
+
+// startBudget starts measuring the CM's process cmPid, the database server's process tree
+// dbPid (0: none) and the machine.
+func startBudget(cmPid, dbPid int) (*cpuBudget, error) {
+	c := &cpuBudget{cm: startCPU(cmPid), dbPid: dbPid}
+	var err error
+	if dbPid != 0 {
+		if c.db, err = treeCPU(dbPid); err != nil {
+			return nil, fmt.Errorf("the database server's CPU time: %w", err)
+		}
+	}
+	if c.machine, err = readMachineCPU(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// record adds the database server's and the machine's CPU time per connect since the start,
+// over ops connects, and the rate a machine running it all is bound to.
+func (c *cpuBudget) record(r *Report, storeName string, ops int64) error {
+	if ops <= 0 {
+		return fmt.Errorf("no connects to divide CPU time by")
+	}
+	if c.dbPid != 0 {
+		db, err := treeCPU(c.dbPid)
+		if err != nil {
+			return fmt.Errorf("the database server's CPU time: %w", err)
+		}
+		r.add("decisions", storeName+"_db_cpu_per_connect", us((db-c.db)/time.Duration(ops)), "µs")
+	}
+	now, err := readMachineCPU()
+	if err != nil {
+		return err
+	}
+	machine := now.busySince(c.machine) / time.Duration(ops)
+	r.add("decisions", storeName+"_machine_cpu_per_connect", us(machine), "µs")
+	r.add("decisions", storeName+"_machine_cpu_bound_connects_per_s", cpuBound(machine), "1/s")
+	return nil
 }

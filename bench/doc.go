@@ -30,7 +30,9 @@
 //     part of it: set-up measures those). Simulated Hosts drain their long-polls. Closed loop
 //     for the maximum, open loop at a fixed rate for the latency target (with the CPU time the
 //     hypervisor withheld meanwhile: a stopped vCPU stalls every request in flight); SQLite
-//     and PostgreSQL.
+//     and PostgreSQL. The closed loop's CPU time per connect is reported for the CM, for the
+//     PostgreSQL server (its postmaster's process tree) and for the whole machine (/proc/stat),
+//     with the rate each allows on this machine's cores.
 //   - opa: Engine.Decide timed in-process, one decision at a time (p50, p99, and the CPU time
 //     per decision from /proc): the default policy on a typical allowed connect; on the same
 //     input a policy of one constant decision (the engine's own share) and one of a single

@@ -147,9 +147,10 @@ func parseLoadAvg(line string) (float64, error) {
 	return v, nil
 }
 
-// machineCPU is the machine's CPU time so far, in /proc/stat's ticks: all of it, and the part
-// the hypervisor ran other guests on (steal) while this one wanted it.
-type machineCPU struct{ total, steal uint64 }
+// machineCPU is the machine's CPU time so far, in /proc/stat's ticks: all of it, the part its
+// processes and kernel ran (busy: user, nice, system, irq, softirq), and the part the hypervisor
+// ran other guests on (steal) while this one wanted it.
+type machineCPU struct{ total, busy, steal uint64 }
 
 // readMachineCPU reads the machine's CPU time from /proc/stat.
 func readMachineCPU() (machineCPU, error) {
@@ -175,7 +176,10 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 			return machineCPU{}, fmt.Errorf("machine cpu: field %d: %w", i+1, err)
 		}
 		m.total += v
-		if i == 7 {
+		switch i {
+		case 0, 1, 2, 5, 6:
+			m.busy += v
+		case 7:
 			m.steal = v
 		}
 	}
@@ -192,6 +196,14 @@ func stealDuring(f func()) (float64, bool) {
 		return 0, false
 	}
 	return before.stealPercent(after), true
+}
+
+// busySince is the CPU time the machine's processes and kernel ran between earlier and m.
+func (m machineCPU) busySince(earlier machineCPU) time.Duration {
+	if m.busy < earlier.busy {
+		return 0
+	}
+	return time.Duration(m.busy-earlier.busy) * time.Second / clockTicks
 }
 
 // stealPercent is the share of the machine's CPU time between m and later that was stolen.

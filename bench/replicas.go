@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/pgtest"
 )
 
 // crossReplicaTarget is the most the cross-replica path may add to the p50 of an `exec`
@@ -17,7 +19,7 @@ const crossReplicaTarget = 50.0 // ms
 // asks cm-2, so that every request crosses replicas through the store.
 func (b *bench) measureReplicas(ctx context.Context) error {
 	p50 := map[int]float64{}
-	err := b.withPostgres(ctx, func(newDB func() (string, error)) error {
+	err := b.withPostgres(ctx, func(_ *pgtest.Server, newDB func() (string, error)) error {
 		for _, n := range []int{1, 2} {
 			dsn, err := newDB()
 			if err != nil {

@@ -131,11 +131,17 @@ func TestParseProcFiles(t *testing.T) {
 			t.Errorf("parseLoadAvg(%q) accepted", bad)
 		}
 	}
-	m0, err := parseMachineCPU("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
-	if err != nil || m0 != (machineCPU{total: 1000, steal: 40}) {
-		t.Fatalf("parseMachineCPU = %+v, %v; want total 1000, steal 40", m0, err)
+	m0, err := parseMachineCPU("cpu  100 2 50 800 10 3 4 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+	if err != nil || m0 != (machineCPU{total: 1009, busy: 159, steal: 40}) {
+		t.Fatalf("parseMachineCPU = %+v, %v; want total 1009, busy 159, steal 40", m0, err)
 	}
-	if got := m0.stealPercent(machineCPU{total: 1200, steal: 90}); got != 25 {
+	if got := (machineCPU{busy: 359}).busySince(m0); got != 2*time.Second {
+		t.Fatalf("busySince = %v; want 2s (200 ticks)", got)
+	}
+	if got := m0.busySince(machineCPU{busy: 359}); got != 0 {
+		t.Fatalf("busySince an earlier reading = %v; want 0", got)
+	}
+	if got := m0.stealPercent(machineCPU{total: 1209, steal: 90}); got != 25 {
 		t.Fatalf("stealPercent = %v; want 25", got)
 	}
 	for _, bad := range []string{"", "intr 1 2 3 4 5 6 7 8", "cpu 1 2 3 4 5 6 7", "cpu 1 2 3 4 5 6 7 x"} {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/pgtest"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -108,7 +109,7 @@ func (b *bench) measureScaling(ctx context.Context) error {
 	if err := b.scaleLog(ctx, "sqlite", "sqlite:"+filepath.Join(dir, "log.db"), sizes); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	return b.withPostgres(ctx, func(newDB func() (string, error)) error {
+	return b.withPostgres(ctx, func(_ *pgtest.Server, newDB func() (string, error)) error {
 		dsn, err := newDB()
 		if err != nil {
 			return err

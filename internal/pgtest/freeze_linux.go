@@ -34,14 +34,9 @@ func (s *Server) signalAll(sig syscall.Signal) error {
 
 // processes returns the postmaster's pid (from postmaster.pid) and its children's (from /proc).
 func (s *Server) processes() ([]int, error) {
-	data, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	master, err := s.PostmasterPID()
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	master, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil {
-		return nil, fmt.Errorf("pgtest: postmaster.pid: %w", err)
+		return nil, err
 	}
 	pids := []int{master}
 	entries, err := os.ReadDir("/proc")

@@ -182,6 +182,21 @@ func (s *Server) AdminDSN() string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", superuser, s.port)
 }
 
+// PostmasterPID is the process id of the server's postmaster, from its postmaster.pid: the
+// parent of every backend, so that its process tree holds all the server's CPU time.
+func (s *Server) PostmasterPID() (int, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: %w", err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
+
 // Stop stops the server at once (pg_ctl -m immediate) and removes its directory.
 func (s *Server) Stop() error {
 	var errs []error
