@@ -20,10 +20,7 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	defer load.stop()
 	connect := load.connect
 
-	budget, err := startBudget(st.c.CM().Pid(), dbPid)
-	if err != nil {
-		return err
-	}
+	budget := startBudget(st.c.CM().Pid(), dbPid)
 	res := b.profiled(st, "cm-connect-"+storeName, func() loadResult { return closedLoop(ctx, connectWorkers, d, connect) })
 	if err := b.phaseError(res, "closed-loop connects on "+storeName); err != nil {
 		return err
@@ -167,49 +164,35 @@ func cpuBound(perOp time.Duration) float64 {
 }
 
 // cpuBudget measures where a load phase's CPU time went: the CM, the database server (when it
-// runs in processes of its own) and the whole machine, whose remainder is the load generator
-// and the kernel. The machine's figure bounds the rate of a machine that runs it all.
-type cpuBudget struct {
-	cm      *cpuMeter
-	dbPid   int
-	db      time.Duration
-	machine machineCPU
-}
+// runs in processes of its own; nil otherwise) and the whole machine, whose remainder is the
+// load generator and the kernel. The machine's figure bounds the rate of a machine that runs it
+// all.
+type cpuBudget struct{ cm, db, machine *cpuMeter }
 
 // startBudget starts measuring the CM's process cmPid, the database server's process tree
 // dbPid (0: none) and the machine.
-func startBudget(cmPid, dbPid int) (*cpuBudget, error) {
-	c := &cpuBudget{cm: startCPU(cmPid), dbPid: dbPid}
-	var err error
+func startBudget(cmPid, dbPid int) *cpuBudget {
+	c := &cpuBudget{cm: startCPU(cmPid), machine: startMachineCPU()}
 	if dbPid != 0 {
-		if c.db, err = treeCPU(dbPid); err != nil {
-			return nil, fmt.Errorf("the database server's CPU time: %w", err)
-		}
+		c.db = startTreeCPU(dbPid)
 	}
-	if c.machine, err = readMachineCPU(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c
 }
 
 // record adds the database server's and the machine's CPU time per connect since the start,
 // over ops connects, and the rate a machine running it all is bound to.
 func (c *cpuBudget) record(r *Report, storeName string, ops int64) error {
-	if ops <= 0 {
-		return fmt.Errorf("no connects to divide CPU time by")
-	}
-	if c.dbPid != 0 {
-		db, err := treeCPU(c.dbPid)
+	if c.db != nil {
+		db, err := c.db.perOp(ops)
 		if err != nil {
 			return fmt.Errorf("the database server's CPU time: %w", err)
 		}
-		r.add("decisions", storeName+"_db_cpu_per_connect", us((db-c.db)/time.Duration(ops)), "µs")
+		r.add("decisions", storeName+"_db_cpu_per_connect", us(db), "µs")
 	}
-	now, err := readMachineCPU()
+	machine, err := c.machine.perOp(ops)
 	if err != nil {
 		return err
 	}
-	machine := now.busySince(c.machine) / time.Duration(ops)
 	r.add("decisions", storeName+"_machine_cpu_per_connect", us(machine), "µs")
 	r.add("decisions", storeName+"_machine_cpu_bound_connects_per_s", cpuBound(machine), "1/s")
 	return nil

@@ -74,20 +74,44 @@ func parseStatusRSS(status string) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc status")
 }
 
-// cpuMeter measures the CPU a process spends between start and stop.
+// cpuMeter measures the CPU time a clock (a process, a process tree, the machine) counts between
+// its start and perOp.
 type cpuMeter struct {
-	pid   int
-	start time.Duration
+	read     func() (time.Duration, error)
+	start    time.Duration
+	startErr error
 }
 
+// startMeter starts a cpuMeter on read.
+func startMeter(read func() (time.Duration, error)) *cpuMeter {
+	t, err := read()
+	return &cpuMeter{read: read, start: t, startErr: err}
+}
+
+// startCPU measures the process pid.
 func startCPU(pid int) *cpuMeter {
-	t, _ := cpuTime(pid)
-	return &cpuMeter{pid: pid, start: t}
+	return startMeter(func() (time.Duration, error) { return cpuTime(pid) })
+}
+
+// startTreeCPU measures the process pid and all its descendants (treeCPU).
+func startTreeCPU(pid int) *cpuMeter {
+	return startMeter(func() (time.Duration, error) { return treeCPU(pid) })
+}
+
+// startMachineCPU measures the machine's busy time (machineCPU.busy).
+func startMachineCPU() *cpuMeter {
+	return startMeter(func() (time.Duration, error) {
+		m, err := readMachineCPU()
+		return m.busyTime(), err
+	})
 }
 
 // perOp returns the CPU time spent since start divided by ops.
 func (m *cpuMeter) perOp(ops int64) (time.Duration, error) {
-	t, err := cpuTime(m.pid)
+	if m.startErr != nil {
+		return 0, m.startErr
+	}
+	t, err := m.read()
 	if err != nil {
 		return 0, err
 	}
@@ -198,12 +222,9 @@ func stealDuring(f func()) (float64, bool) {
 	return before.stealPercent(after), true
 }
 
-// busySince is the CPU time the machine's processes and kernel ran between earlier and m.
-func (m machineCPU) busySince(earlier machineCPU) time.Duration {
-	if m.busy < earlier.busy {
-		return 0
-	}
-	return time.Duration(m.busy-earlier.busy) * time.Second / clockTicks
+// busyTime is the CPU time the machine's processes and kernel have run (busy).
+func (m machineCPU) busyTime() time.Duration {
+	return time.Duration(m.busy) * time.Second / clockTicks
 }
 
 // stealPercent is the share of the machine's CPU time between m and later that was stolen.

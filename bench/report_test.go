@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -135,11 +136,8 @@ func TestParseProcFiles(t *testing.T) {
 	if err != nil || m0 != (machineCPU{total: 1009, busy: 159, steal: 40}) {
 		t.Fatalf("parseMachineCPU = %+v, %v; want total 1009, busy 159, steal 40", m0, err)
 	}
-	if got := (machineCPU{busy: 359}).busySince(m0); got != 2*time.Second {
-		t.Fatalf("busySince = %v; want 2s (200 ticks)", got)
-	}
-	if got := m0.busySince(machineCPU{busy: 359}); got != 0 {
-		t.Fatalf("busySince an earlier reading = %v; want 0", got)
+	if got := m0.busyTime(); got != 1590*time.Millisecond {
+		t.Fatalf("busyTime = %v; want 1.59s (159 ticks)", got)
 	}
 	if got := m0.stealPercent(machineCPU{total: 1209, steal: 90}); got != 25 {
 		t.Fatalf("stealPercent = %v; want 25", got)
@@ -202,5 +200,22 @@ func TestTheTableSaysHowBusyTheMachineWas(t *testing.T) {
 		if tc.steal != nil && !strings.Contains(text, fmt.Sprintf("withheld %.1f %%", *tc.steal)) || strings.Contains(text, "STOLEN") != stolen {
 			t.Errorf("steal %v: table\n%s\nwant the steal and STOLEN=%v", tc.steal, text, stolen)
 		}
+	}
+}
+
+func TestCPUMeterDividesWhatItsClockCountedSinceTheStart(t *testing.T) {
+	clock := []time.Duration{time.Second, 3 * time.Second}
+	m := startMeter(func() (time.Duration, error) { v := clock[0]; clock = clock[1:]; return v, nil })
+	if got, err := m.perOp(4); err != nil || got != 500*time.Millisecond {
+		t.Fatalf("perOp(4) = %v, %v; want 500ms", got, err)
+	}
+	broken := errors.New("no /proc")
+	m = startMeter(func() (time.Duration, error) { return 0, broken })
+	if _, err := m.perOp(1); !errors.Is(err, broken) {
+		t.Fatalf("perOp after a failed start = %v; want its error", err)
+	}
+	m = startMeter(func() (time.Duration, error) { return time.Second, nil })
+	if _, err := m.perOp(0); err == nil {
+		t.Fatal("perOp(0) divided by no operations")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/pgtest"
+	"github.com/portcullis/portcullis/store"
 )
 
 // crossReplicaDeadline bounds a message's way from one replica to an agent polling another; it
@@ -121,9 +122,12 @@ func TestARequestTheHostNeverCollectsExpiresAndEndsTheSessionForThatReason(t *te
 	defer cancel()
 	go func() { _ = w.gateway.Run(ctx) }()
 	w.later.Add(int64(time.Minute)) // the Host never polled
-	waitFor(t, crossReplicaDeadline, "the expired request to end its session", func() bool {
+	// The sweep records the end, then posts the orders: wait for the relay's too, or the
+	// relay could be asked before its order exists.
+	waitFor(t, crossReplicaDeadline, "the expired request to end its session and order its relay", func() bool {
 		rec, err := w.store.GetSession(context.Background(), resp.SessionID)
-		return err == nil && rec.EndedAt != nil
+		boxes, rerr := w.store.MailRecipientsSince(context.Background(), time.Unix(0, 0))
+		return err == nil && rerr == nil && rec.EndedAt != nil && slices.Contains(boxes, store.RelayMailbox("cs-eu-1"))
 	})
 	rec, _ := w.store.GetSession(context.Background(), resp.SessionID)
 	if rec.EndReason != string(access.ErrHostNotAnswering) {
