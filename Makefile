@@ -142,7 +142,7 @@ bench: build
 
 bench-smoke: build
 	./scripts/bench-deps.sh
-	$(GO) run ./bench -bin $(BIN) -smoke -out "$$(mktemp -d)/smoke.json"
+	d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && $(GO) run ./bench -bin $(BIN) -smoke -out "$$d/smoke.json"
 
 clean:
 	rm -rf bin dist

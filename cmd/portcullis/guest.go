@@ -127,7 +127,7 @@ func (g guestConfig) guest(ctx context.Context) (*guest.Client, error) {
 	}
 	return &guest.Client{CMURL: g.cmURL(), Trust: trust, IDToken: tok.IDToken, Credential: cred, Encryption: g.Level,
 		Probes:    &guest.ProbeCache{Dir: creds.Dir},
-		Challenge: guest.TerminalChallenge(), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
+		Challenge: guest.TerminalChallenge(ctx), PreferredProtocol: g.Preferred, Warnings: os.Stderr}, nil
 }
 
 // asGuest builds a command's RunE that loads the Guest settings, signs in from the cache

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
+	"github.com/portcullis/portcullis/internal/ttyprompt"
 )
 
 // selfExe runs this very binary again, even from a directory the session's account cannot
@@ -100,15 +101,16 @@ func readNewPassword(cmd *cobra.Command) (string, error) {
 		}
 		return pw, nil
 	}
+	tty, err := ttyprompt.Open()
+	if err != nil {
+		return "", err
+	}
+	defer tty.Close()
 	var answers [2]string
 	for i, prompt := range []string{"New password: ", "Again: "} {
-		fmt.Fprint(cmd.ErrOrStderr(), prompt)
-		b, err := term.ReadPassword(int(in.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
-		if err != nil {
+		if answers[i], err = tty.AskHidden(cmd.Context(), prompt); err != nil {
 			return "", err
 		}
-		answers[i] = string(b)
 	}
 	if answers[0] != answers[1] || answers[0] == "" {
 		return "", errors.New("the passwords differ or are empty")

@@ -31,6 +31,9 @@ func startBrowser(t *testing.T) *browser {
 		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.WindowSize(1280, 800),
 		// The test CA signed the CM's certificate; the browser has no trust store to add it to.
 		chromedp.Flag("ignore-certificate-errors", true),
+		// Chromium keeps its singleton socket in a directory under TMPDIR that it removes only
+		// when it exits cleanly; the test kills it, so that directory goes with the test's.
+		chromedp.Env("TMPDIR="+t.TempDir()),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)

@@ -80,6 +80,16 @@ func execOnATerminal(t *testing.T, password string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := sys.c.Guest(ctx, sys.users["alice@example.com"], "exec", "kiosk-1", "--", "echo in-the-kiosk")
+	return typeOnATerminal(ctx, t, cmd, []typed{{"Logon:", "maint"}, {"Password:", password}})
+}
+
+// typed is an answer a person types once the terminal shows its prompt.
+type typed struct{ prompt, answer string }
+
+// typeOnATerminal runs cmd on a terminal, typing each answer the moment its prompt appears,
+// and returns what the terminal showed and the exit status.
+func typeOnATerminal(ctx context.Context, t *testing.T, cmd *exec.Cmd, answers []typed) (string, int) {
+	t.Helper()
 	ptmx, err := pty.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +101,12 @@ func execOnATerminal(t *testing.T, password string) (string, int) {
 		_, _ = io.Copy(screen, ptmx)
 		close(copied)
 	}()
-	for _, step := range []struct{ prompt, answer string }{{"Logon:", "maint"}, {"Password:", password}} {
+	for _, step := range answers {
 		for !strings.Contains(screen.String(), step.prompt) {
 			if ctx.Err() != nil {
 				t.Fatalf("never asked %q; terminal:\n%s", step.prompt, screen.String())
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 		io.WriteString(ptmx, step.answer+"\n")
 	}
@@ -106,6 +116,37 @@ func execOnATerminal(t *testing.T, password string) (string, int) {
 	case <-time.After(5 * time.Second):
 	}
 	return screen.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestHostPasswdAsksTwiceOnATerminalWithoutEcho types the new password the moment each prompt
+// appears: echo must already be off by then.
+func TestHostPasswdAsksTwiceOnATerminalWithoutEcho(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwd")
+	for _, tc := range []struct {
+		name, again string
+		wantSaved   bool
+	}{
+		{name: "the same twice", again: "n3w-pass", wantSaved: true},
+		{name: "differing", again: "n3w-pasz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_ = os.Remove(file)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, sys.bin, "host", "passwd", "--password-file", file, "maint")
+			screen, code := typeOnATerminal(ctx, t, cmd, []typed{{"New password:", "n3w-pass"}, {"Again:", tc.again}})
+			if strings.Contains(screen, "n3w-pas") {
+				t.Errorf("the password was echoed:\n%s", screen)
+			}
+			saved, err := os.ReadFile(file)
+			if tc.wantSaved && (code != 0 || err != nil || !strings.Contains(string(saved), "maint")) {
+				t.Fatalf("exit %d, file %q (%v); terminal:\n%s", code, saved, err, screen)
+			}
+			if !tc.wantSaved && (code == 0 || !strings.Contains(screen, "differ") || err == nil) {
+				t.Fatalf("exit %d, file error %v (want none written); terminal:\n%s", code, err, screen)
+			}
+		})
+	}
 }
 
 func TestKioskAsksForItsPasswordAndItsUsersConsent(t *testing.T) {

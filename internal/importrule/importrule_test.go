@@ -25,13 +25,14 @@ type rule struct {
 func rules() []rule {
 	// libs is the floor, which every library and role may import, and extra.
 	libs := func(extra ...string) []string {
-		return append([]string{"access/...", "internal/atomicfile", "internal/privatedir", "internal/rawconn"}, extra...)
+		return append([]string{"access/...", "internal/atomicfile", "internal/privatedir", "internal/rawconn", "internal/ttyprompt"}, extra...)
 	}
 	return []rule{
 		{"access", nil},
 		{"internal/atomicfile", nil},
 		{"internal/privatedir", nil},
 		{"internal/rawconn", nil},
+		{"internal/ttyprompt", nil},
 		{"rego", nil},
 		{"store", libs()},
 		{"api", libs()},
