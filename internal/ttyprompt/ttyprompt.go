@@ -80,9 +80,14 @@ func (t *Terminal) AskHidden(ctx context.Context, prompt string) (answer string,
 // readLine reads one answer, without its line ending, or gives up when ctx ends.
 func (t *Terminal) readLine(ctx context.Context) (string, error) {
 	// A terminal opened by path waits in Go's poller, so a deadline in the past wakes the read.
-	stop := context.AfterFunc(ctx, func() { _ = t.in.SetReadDeadline(time.Now()) })
+	woken := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = t.in.SetReadDeadline(time.Now())
+		close(woken)
+	})
 	line, err := t.lines.ReadString('\n')
 	if !stop() {
+		<-woken // clear the deadline only after it was set, so the next question can wait
 		_ = t.in.SetReadDeadline(time.Time{})
 		return "", fmt.Errorf("ttyprompt: no answer: %w", context.Cause(ctx))
 	}
