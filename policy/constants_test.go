@@ -10,25 +10,35 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-func TestConstantRulesAreOnlyLiteralRules(t *testing.T) {
+// TestConstantRulesReadNothingADecisionChanges: a complete rule is a constant when neither it
+// nor anything it calls reads input, uses with, or calls a builtin that may answer
+// differently each time; partial rules, functions and rules with a ref head are not.
+func TestConstantRulesReadNothingADecisionChanges(t *testing.T) {
 	m, err := ast.ParseModuleWithOpts("p.rego", `package p
 table := {"a": {"b": [1, true, null, "s", {"x"}]}}
 word := "w"
 n = 3
-from_input := input.x
 from_call := count([1])
 from_ref := table.a
 from_comprehension := {x | some x in [1]}
 default with_default := 1
 with_default := 2
+from_pure_function := double(2)
+double(x) := x * 2
+from_input := input.x
 with_body := 1 if input.x
 with_else := 1 if input.x
 else := 2
-twice := 1
-twice.more := 2
+through_a_rule := with_body + 1
+through_an_else := 1 if false
+else := with_body
+through_a_function := plus_input(1)
+plus_input(x) := x + input.y
+with_with := x if x := table with input as {}
+now := time.now_ns()
+traced := 1 if trace("t")
 parts[k] := 1 if some k in ["a"]
 set contains "a"
-fn(x) := 1
 a.b := 1
 `, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
@@ -38,7 +48,8 @@ a.b := 1
 	for _, p := range constantRules(map[string]*ast.Module{"p.rego": m}) {
 		got = append(got, p.String())
 	}
-	want := []string{"data.p.n", "data.p.table", "data.p.word"}
+	want := []string{"data.p.from_call", "data.p.from_comprehension", "data.p.from_pure_function", "data.p.from_ref",
+		"data.p.n", "data.p.table", "data.p.with_default", "data.p.word"}
 	if !slices.Equal(got, want) {
 		t.Errorf("constant rules %v, want %v", got, want)
 	}

@@ -85,6 +85,36 @@ tenants := {"globex": {"private_relays_only": true}}
 confirm_tag := "confirm"
 
 # ---------------------------------------------------------------------------
+# Derived tables: the tables above, worked out once. They read no input, so the engine
+# evaluates them when the policy loads instead of for every decision (README.md, "Writing
+# fast rules"); under `with` (the tests) they follow the tables `with` replaces.
+# ---------------------------------------------------------------------------
+
+# connect_roles maps each group whose role grants "connect" to what a session it admits
+# gets: its host selectors with their wording, its channels, the targets its "forward"
+# channel may reach, its longest session and its window, if it has one.
+connect_roles := {name: object.union(object.filter(role, {"window"}), {
+	"selectors": [{"tags": s, "words": describe_tags(s, "any host")} | some s in role.hosts],
+	"channels": {c | some c in object.get(role, "channels", [])},
+	"forward_targets": {t | "forward" in role.channels; some t in object.get(role, "forward_targets", [])},
+	"max_duration_seconds": object.get(role, "max_duration_seconds", default_max_duration_seconds),
+}) |
+	some name, role in roles
+	"connect" in role.actions
+}
+
+# env_encryption maps an env tag to the weakest encryption its environment allows.
+env_encryption := {env: e.min_encryption | some env, e in environments}
+
+# tenant_relaying maps a tenant to how its sessions are relayed; other tenants get no_relaying.
+tenant_relaying := {t: {
+	"private_relays_only": object.get(cfg, "private_relays_only", false),
+	"relay_regions": sort(object.get(cfg, "relay_regions", [])),
+} | some t, cfg in tenants}
+
+no_relaying := {"private_relays_only": false, "relay_regions": []}
+
+# ---------------------------------------------------------------------------
 # The decision: always defined, deny unless a grant exists and nothing denies.
 #
 # The rules are written for speed (README.md, "Writing fast rules"): every rule a decision
@@ -124,12 +154,11 @@ obligations := {
 	"forward_targets": sort({t |
 		"forward" in granted_channels
 		some role in admitting
-		"forward" in role.channels
-		some t in object.get(role, "forward_targets", [])
+		some t in role.forward_targets
 	}),
 	"require_confirm": object.get(host_tags, confirm_tag, "") == "required",
-	"private_relays_only": private_relays_only,
-	"relay_regions": sort(object.get(tenants, [tenant, "relay_regions"], [])),
+	"private_relays_only": relaying.private_relays_only,
+	"relay_regions": relaying.relay_regions,
 } if input.request.action == "connect"
 
 else := no_obligations
@@ -177,15 +206,15 @@ signed_in_with_mfa if "mfa" in input.subject.amr
 # ---------------------------------------------------------------------------
 
 # reached holds the subject's roles that grant "connect" with a host selector that selects
-# the host: a selector selects a host carrying every key=value of it. Each group is looked up
-# in roles by key, so the cost follows the subject's groups, not the size of roles.
+# the host (as connect_roles has them): a selector selects a host carrying every key=value of
+# it. Each group is looked up by key, so the cost follows the subject's groups, not the size
+# of roles.
 reached[name] := role if {
 	input.request.action == "connect"
 	some name in input.subject.groups
-	role := roles[name]
-	"connect" in role.actions
-	some selector in role.hosts
-	object.subset(host_tags, selector)
+	role := connect_roles[name]
+	some selector in role.selectors
+	object.subset(host_tags, selector.tags)
 }
 
 # admitting holds the reached roles whose window (if any) is open.
@@ -201,9 +230,9 @@ admitting[name] := role if {
 
 grants contains msg if {
 	some name, role in admitting
-	some selector in role.hosts
-	object.subset(host_tags, selector)
-	msg := sprintf("group %s may connect to %s (%s)", [name, host_name, describe_tags(selector, "any host")])
+	some selector in role.selectors
+	object.subset(host_tags, selector.tags)
+	msg := sprintf("group %s may connect to %s (%s)", [name, host_name, selector.words])
 }
 
 grants contains msg if {
@@ -265,7 +294,7 @@ explicit contains msg if {
 explicit contains msg if {
 	input.request.action == "connect"
 	count(input.context.relays) > 0
-	private_relays_only
+	relaying.private_relays_only
 	not private_relay_available
 	msg := sprintf("tenant %s allows only its own private relays, and none is available", [tenant])
 }
@@ -309,16 +338,16 @@ missing_grant := {msg} if {
 # Obligation parts.
 # ---------------------------------------------------------------------------
 
-permitted_channels := {c | some role in admitting; some c in object.get(role, "channels", [])}
+permitted_channels := {c | some role in admitting; some c in role.channels}
 
 granted_channels := requested_channels if count(requested_channels) > 0
 
 else := permitted_channels
 
 # session_limit is an admitting role's longest session, cut at the end of its window.
-session_limit(role) := min({object.get(role, "max_duration_seconds", default_max_duration_seconds), window_remaining(role.window)}) if role.window
+session_limit(role) := min({role.max_duration_seconds, window_remaining(role.window)}) if role.window
 
-else := object.get(role, "max_duration_seconds", default_max_duration_seconds)
+else := role.max_duration_seconds
 
 # min_encryption is the stronger of what the environment demands and what the Guest asked for.
 min_encryption := level if {
@@ -326,9 +355,9 @@ min_encryption := level if {
 	encryption_rank[level] > object.get(encryption_rank, required_encryption, 0)
 } else := required_encryption if encryption_rank[required_encryption]
 
-required_encryption := object.get(environments, [object.get(host_tags, "env", ""), "min_encryption"], default_min_encryption)
+required_encryption := object.get(env_encryption, object.get(host_tags, "env", ""), default_min_encryption)
 
-private_relays_only := object.get(tenants, [tenant, "private_relays_only"], false)
+relaying := object.get(tenant_relaying, tenant, no_relaying)
 
 private_relay_available if {
 	some relay in input.context.relays
