@@ -88,3 +88,26 @@ decision := {"allow": true, "reasons": [sprintf("%d %d", [read, x])]} if x := re
 		t.Errorf("Decide = %s, %v; want limit 5 outside with, 7 under it", res.Raw, err)
 	}
 }
+
+// TestAnUndefinedConstantStaysUndefined: a constant rule whose body fails is seeded as
+// undefined, so `not` of it holds and a reference to it is undefined, as OPA alone gives.
+func TestAnUndefinedConstantStaysUndefined(t *testing.T) {
+	e := newEngine(t, WithFS(fstest.MapFS{"authz.rego": {Data: []byte(`package portcullis.authz
+never := 1 if count([]) > 0
+doubled := never * 2
+decision := {"allow": true, "reasons": ["never is undefined"]} if {
+	not never
+	not doubled
+}
+`)}}))
+	if e.constants == nil {
+		t.Fatal("never was not found constant")
+	}
+	if _, undefined := e.constants.cache.Get(ast.MustParseRef("data.portcullis.authz.never")); !undefined {
+		t.Error("never was not seeded as undefined")
+	}
+	res, err := e.Decide(t.Context(), Input{})
+	if err != nil || !bytes.Equal(res.Raw, []byte(`{"allow":true,"reasons":["never is undefined"]}`)) {
+		t.Errorf("Decide = %s, %v; want never and doubled undefined", res.Raw, err)
+	}
+}
