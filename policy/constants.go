@@ -22,11 +22,16 @@ type constants struct {
 	cache topdown.VirtualCache
 }
 
-// loadConstants evaluates the constant rules of modules (as compiled with args) into
-// constants, an undefined one as undefined; nil when there are none, or when evaluating them
-// failed (the decisions then evaluate them as OPA always does, and fail as it would).
-func loadConstants(ctx context.Context, modules map[string]*ast.Module, args []func(*rego.Rego)) *constants {
-	paths := constantRules(modules)
+// loadConstants evaluates the constant rules of modules into constants, an undefined one as
+// undefined; nil when there are none, or when evaluating them failed (the decisions then
+// evaluate them as OPA always does, and fail as it would). The modules are compiled once
+// here, for finding the constants and evaluating them both.
+func loadConstants(ctx context.Context, modules map[string]*ast.Module) *constants {
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if c.Compile(modules); c.Failed() {
+		return nil
+	}
+	paths := constantRules(c)
 	if len(paths) == 0 {
 		return nil
 	}
@@ -34,7 +39,7 @@ func loadConstants(ctx context.Context, modules map[string]*ast.Module, args []f
 	for i, p := range paths {
 		refs[i] = "[v | v := " + p.String() + "]" // [] when undefined
 	}
-	q, err := rego.New(append([]func(*rego.Rego){rego.Query("[" + strings.Join(refs, ", ") + "]")}, args...)...).PrepareForEval(ctx)
+	q, err := rego.New(rego.Query("["+strings.Join(refs, ", ")+"]"), rego.Compiler(c)).PrepareForEval(ctx)
 	if err != nil {
 		return nil
 	}
@@ -65,18 +70,13 @@ func loadConstants(ctx context.Context, modules map[string]*ast.Module, args []f
 	return &constants{cache: cache}
 }
 
-// constantRules are the paths (data.pkg.name) of the rules of modules that are constants:
+// constantRules are the paths (data.pkg.name) of the rules compiled in c that are constants:
 // every rule at or under the path is complete (no key, no arguments, a one-part name) and
 // reads nothing a decision may change, directly or through the rules and functions it
 // calls: no input, no `with`, no builtin that may answer differently each time (time.now_ns,
 // http.send, rand.intn: OPA marks them non-deterministic) or that is not OPA's own. Defaults
 // and else are allowed. Such a rule has one value per policy, which evaluating it once gives.
-// A policy that does not compile has none.
-func constantRules(modules map[string]*ast.Module) []ast.Ref {
-	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
-	if c.Compile(modules); c.Failed() {
-		return nil
-	}
+func constantRules(c *ast.Compiler) []ast.Ref {
 	pure := purity{compiler: c, known: map[*ast.Rule]bool{}}
 	var paths []ast.Ref
 	for _, m := range c.Modules {

@@ -45,7 +45,11 @@ a.b := 1
 		t.Fatal(err)
 	}
 	var got []string
-	for _, p := range constantRules(map[string]*ast.Module{"p.rego": m}) {
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if c.Compile(map[string]*ast.Module{"p.rego": m}); c.Failed() {
+		t.Fatal(c.Errors)
+	}
+	for _, p := range constantRules(c) {
 		got = append(got, p.String())
 	}
 	want := []string{"data.p.from_call", "data.p.from_comprehension", "data.p.from_pure_function", "data.p.from_ref",

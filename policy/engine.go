@@ -180,7 +180,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, APIQuery, err)
 	}
-	e := &Engine{query: query, api: api, constants: loadConstants(ctx, src.modules, args[1:]),
+	e := &Engine{query: query, api: api, constants: loadConstants(ctx, src.modules),
 		revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
 	if src.definesRule(maskPackage, maskRule) {
 		mask, err := rego.New(append([]func(*rego.Rego){rego.Query(MaskQuery)}, args[1:]...)...).PrepareForEval(ctx)
