@@ -24,13 +24,8 @@ type constants struct {
 
 // loadConstants evaluates the constant rules of modules into constants, an undefined one as
 // undefined; nil when there are none, or when evaluating them failed (the decisions then
-// evaluate them as OPA always does, and fail as it would). The modules are compiled once
-// here, for finding the constants and evaluating them both.
-func loadConstants(ctx context.Context, modules map[string]*ast.Module) *constants {
-	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
-	if c.Compile(modules); c.Failed() {
-		return nil
-	}
+// evaluate them as OPA always does, and fail as it would). c is the compiled policy.
+func loadConstants(ctx context.Context, c *ast.Compiler) *constants {
 	paths := constantRules(c)
 	if len(paths) == 0 {
 		return nil

@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
 	"time"
 
 	// Policy time windows name IANA zones ("Europe/Copenhagen"); embed the zone database so
@@ -165,32 +163,52 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("%w: default API policy: %w", ErrInvalidPolicy, err)
 		}
 	}
-	args := []func(*rego.Rego){rego.Query(Query), rego.Strict(true)}
-	for _, p := range slices.Sorted(maps.Keys(src.modules)) {
-		args = append(args, rego.ParsedModule(src.modules[p]))
-	}
-	if src.schema != nil {
-		args = append(args, rego.Schemas(src.schema))
-	}
-	query, err := rego.New(args...).PrepareForEval(ctx)
+	c, err := compilePolicy(src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+		return nil, err
 	}
-	api, err := rego.New(append([]func(*rego.Rego){rego.Query(APIQuery)}, args[1:]...)...).PrepareForEval(ctx)
+	query, err := prepareQuery(ctx, c, Query)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, APIQuery, err)
+		return nil, err
 	}
-	e := &Engine{query: query, api: api, constants: loadConstants(ctx, src.modules),
+	api, err := prepareQuery(ctx, c, APIQuery)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{query: query, api: api, constants: loadConstants(ctx, c),
 		revision: cmp.Or(s.revision, src.revision()), loadedAt: time.Now(), logger: s.logger}
 	if src.definesRule(maskPackage, maskRule) {
-		mask, err := rego.New(append([]func(*rego.Rego){rego.Query(MaskQuery)}, args[1:]...)...).PrepareForEval(ctx)
+		mask, err := prepareQuery(ctx, c, MaskQuery)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, MaskQuery, err)
+			return nil, err
 		}
 		e.mask = &mask
 	}
 	e.logger.Info("policy loaded", "revision", e.revision, "modules", len(src.modules), "masks", e.mask != nil)
 	return e, nil
+}
+
+// compilePolicy compiles src's modules once, as rego.New would (Rego v1, strict, type-checked
+// against the input schema), for every query of the Engine and its constants to share: each
+// query compiled them again.
+func compilePolicy(src *source) (*ast.Compiler, error) {
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithStrict(true).WithUseTypeCheckAnnotations(true)
+	if src.schema != nil {
+		c = c.WithSchemas(src.schema)
+	}
+	if c.Compile(src.modules); c.Failed() {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, c.Errors)
+	}
+	return c, nil
+}
+
+// prepareQuery prepares query against the compiled policy c.
+func prepareQuery(ctx context.Context, c *ast.Compiler, query string) (rego.PreparedEvalQuery, error) {
+	q, err := rego.New(rego.Query(query), rego.Compiler(c)).PrepareForEval(ctx)
+	if err != nil {
+		return q, fmt.Errorf("%w: %s: %w", ErrInvalidPolicy, query, err)
+	}
+	return q, nil
 }
 
 // Current returns e itself: a fixed Engine is a Source that never changes.

@@ -277,13 +277,23 @@ func (m *Manager) readBundleBytes(ctx context.Context) ([]byte, error) {
 // passes every one is returned, or one without tests when AllowUntested is set.
 func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) {
 	fsys := WithDefaultSchema(c.fsys)
-	e, err := New(ctx, WithFS(fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
+	type compiled struct {
+		e   *Engine
+		err error
+	}
+	engine := make(chan compiled, 1)
+	go func() { // beside the tests: a policy change reaches the sessions sooner
+		e, err := New(ctx, WithFS(fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
+		engine <- compiled{e, err}
+	}()
+	report, testErr := Test(ctx, fsys)
+	compiledEngine := <-engine
+	e, err := compiledEngine.e, compiledEngine.err
 	if err != nil {
 		return nil, 0, err
 	}
-	report, err := Test(ctx, fsys)
-	if err != nil {
-		return nil, 0, err
+	if testErr != nil {
+		return nil, 0, testErr
 	}
 	switch {
 	case report.Failed > 0:
