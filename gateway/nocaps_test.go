@@ -195,3 +195,34 @@ func TestALostRelaysSessionsAllEndEvenTheOldestOfThousands(t *testing.T) {
 		t.Errorf("%d of the reporting relay's %d sessions are live", n, len(kept))
 	}
 }
+
+// A live session that a lock could not end when it was made (here the lock is written straight
+// to the store) is ended by the next re-evaluation, though its lock is the oldest of more
+// locks in force than any page of the store holds.
+func TestReevaluationEndsASessionUnderTheOldestOfMoreThanAThousandLocks(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	locked := w.liveSession(t, alice, "db-1")
+	ctx := context.Background()
+	if err := w.store.CreateLock(ctx, store.Lock{ID: "lk-alice", Kind: store.LockUser, Target: "alice@example.com",
+		Reason: "offboarding", CreatedBy: "dave@example.com", CreatedAt: w.now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range store.MaxLockLimit + 200 {
+		if err := w.store.CreateLock(ctx, store.Lock{ID: fmt.Sprintf("lk-%05d", i), Kind: store.LockUser, Target: fmt.Sprintf("u%d@example.com", i),
+			Reason: "bulk", CreatedBy: "dave@example.com", CreatedAt: w.now.Add(-time.Minute + time.Duration(i)*time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := w.gateway.ReevaluateLive(ctx)
+	if err != nil {
+		t.Fatalf("re-evaluation: %v", err)
+	}
+	if !slices.Equal(res.Ended, []string{locked.SessionID}) {
+		t.Errorf("re-evaluation ended %v, want alice's locked session %s", res.Ended, locked.SessionID)
+	}
+	if rec, _ := w.store.GetSession(ctx, locked.SessionID); rec.EndedAt == nil || rec.EndReason != "locked: offboarding" {
+		t.Errorf("alice's session under the oldest lock = %+v, want ended by it", rec)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/policy"
@@ -54,7 +55,7 @@ func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) 
 func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	// One read of the locks in force for the whole pass; when they cannot be read, locks are
 	// left to the next pass (connects still refuse, failing closed, on their own read).
-	locks, err := s.cfg.Store.ListLocks(ctx, true, s.cfg.Now())
+	locks, err := s.locksInForce(ctx, s.cfg.Now())
 	if err != nil {
 		s.cfg.Logger.Error("re-evaluate: read locks", "err", err)
 	}
@@ -78,7 +79,7 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 
 // reevaluateOne re-decides one live session under the locks in force, ends it or warns as
 // Config.Revocation says, notes it in res and reports whether it ended.
-func (s *Server) reevaluateOne(ctx context.Context, locks []store.Lock, sess store.Session, res *api.Reevaluation) bool {
+func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, res *api.Reevaluation) bool {
 	if locked := lockedSession(locks, sess); locked != "" {
 		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
 		return true
@@ -96,19 +97,37 @@ func (s *Server) reevaluateOne(ctx context.Context, locks []store.Lock, sess sto
 	return true
 }
 
-// lockedSession returns the end reason of the first lock in locks (those in force) on the
+// lockIndex holds the locks in force by what they lock, the newest on each target.
+type lockIndex map[store.LockTarget]store.Lock
+
+// locksInForce reads every lock in force at now, however many there are; on an error, none.
+func (s *Server) locksInForce(ctx context.Context, now time.Time) (lockIndex, error) {
+	locks := lockIndex{}
+	err := s.cfg.Store.EachActiveLock(ctx, now, func(l store.Lock) error {
+		locks[store.LockTarget{Kind: l.Kind, Target: l.Target}] = l // oldest first: the newest stays
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return locks, nil
+}
+
+// lockedSession returns the end reason of the newest lock in locks (those in force) on the
 // session, its user or its Host, or "". It catches a session that a lock could not end when it
 // was made.
-func lockedSession(locks []store.Lock, sess store.Session) string {
-	for _, l := range locks {
-		switch {
-		case l.Kind == store.LockSession && l.Target == sess.ID,
-			l.Kind == store.LockUser && l.Target == sess.Subject,
-			l.Kind == store.LockHost && l.Target == sess.HostName:
-			return api.ReasonPrefixLocked + l.Reason
+func lockedSession(locks lockIndex, sess store.Session) string {
+	var newest *store.Lock
+	for _, t := range []store.LockTarget{{Kind: store.LockSession, Target: sess.ID},
+		{Kind: store.LockUser, Target: sess.Subject}, {Kind: store.LockHost, Target: sess.HostName}} {
+		if l, ok := locks[t]; ok && (newest == nil || l.CreatedAt.After(newest.CreatedAt)) {
+			newest = &l
 		}
 	}
-	return ""
+	if newest == nil {
+		return ""
+	}
+	return api.ReasonPrefixLocked + newest.Reason
 }
 
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,8 +19,11 @@ const (
 	LockSession = "session"
 )
 
-// MaxLockLimit is the largest page ListLocks returns.
+// MaxLockLimit is the most locks ListLocks returns when it lists removed and expired ones too.
 const MaxLockLimit = 1000
+
+// lockPageSize is how many locks one read of EachActiveLock returns.
+const lockPageSize = 1000
 
 // Lock stops a user, a Host or a session: matching live sessions end and new connects are
 // refused. Locks are never deleted; unlocking records who removed the lock and when.
@@ -142,16 +146,49 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 	return ls, nil
 }
 
-// ListLocks returns locks newest first: only those in force at t when active is set.
+// ListLocks returns locks newest first: every lock in force at t when active is set, however
+// many; otherwise the newest MaxLockLimit locks, removed and expired ones included.
 func (db *DB) ListLocks(ctx context.Context, active bool, t time.Time) ([]Lock, error) {
-	w := &where{}
 	if active {
-		w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+		var ls []Lock
+		if err := db.EachActiveLock(ctx, t, func(l Lock) error { ls = append(ls, l); return nil }); err != nil {
+			return nil, err
+		}
+		slices.Reverse(ls)
+		return ls, nil
 	}
-	query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, w, MaxLockLimit)
-	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	query := fmt.Sprintf("SELECT %s FROM locks ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, MaxLockLimit)
+	ls, err := queryAll(ctx, db.sql, scanLock, query)
 	if err != nil {
 		return nil, fmt.Errorf("store: list locks: %w", err)
 	}
 	return ls, nil
+}
+
+// EachActiveLock calls fn with every lock in force at t, oldest first, reading them a page at
+// a time. There is no cap: an enforcement pass that missed a lock would leave what it locks
+// running.
+func (db *DB) EachActiveLock(ctx context.Context, t time.Time, fn func(Lock) error) error {
+	var after *Lock
+	for {
+		w := &where{}
+		w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+		if after != nil {
+			w.add("(created_at, id) > (?, ?)", db.d.timeArg(after.CreatedAt), after.ID)
+		}
+		query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at, id LIMIT %d", lockColumns, w, lockPageSize)
+		page, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+		if err != nil {
+			return fmt.Errorf("store: locks in force: %w", err)
+		}
+		for _, l := range page {
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		if len(page) < lockPageSize {
+			return nil
+		}
+		after = &page[len(page)-1]
+	}
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -166,5 +168,69 @@ func testHostEndRefinesAGenericReason(t *testing.T, dsn string) {
 	}
 	if got, _ := db.GetSession(ctx, "s2"); got.EndedAt != nil || got.ChannelsOpened != 3 {
 		t.Errorf("a Host report without a reason ended the session or lost its channels: %+v", got)
+	}
+}
+
+// testEachActiveLock: more locks in force than any page holds, several made in the same
+// instant across a page's edge, among removed and expired ones: every lock in force is read
+// once, in order, and only those; the listing of locks in force holds them all.
+func testEachActiveLock(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	now := at(time.Hour)
+	var inForce []string
+	sem := make(chan struct{}, 8)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for i := range 2*lockPageSize + 345 {
+		l := Lock{ID: fmt.Sprintf("lk%05d", i), Kind: LockUser, Target: fmt.Sprintf("u%d@example.com", i), Reason: "r",
+			CreatedAt: at(time.Duration(i/7) * time.Second)} // seven at a time: page edges fall among equal times
+		switch i % 40 {
+		case 1:
+			l.ExpiresAt = ptr(at(time.Duration(i/7)*time.Second + time.Millisecond)) // expired before now
+		case 2:
+			l.Kind, l.Target = LockHost, fmt.Sprintf("db-%d", i) // removed below
+		default:
+			inForce = append(inForce, l.ID)
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			err := db.CreateLock(ctx, l)
+			if err == nil && l.Kind == LockHost {
+				_, err = db.RemoveLock(ctx, l.ID, "dave@example.com", now)
+			}
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	var read []string
+	if err := db.EachActiveLock(ctx, now, func(l Lock) error { read = append(read, l.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(read, inForce) {
+		t.Errorf("EachActiveLock read %d locks (first %v, last %v), want the %d in force, oldest first", len(read), read[:1], read[len(read)-1:], len(inForce))
+	}
+	listed, err := db.ListLocks(ctx, true, now)
+	if ids := lockIDs(listed); err != nil || len(ids) != len(inForce) || ids[0] != inForce[len(inForce)-1] || ids[len(ids)-1] != inForce[0] {
+		t.Errorf("ListLocks in force = %d locks, %v; want all %d, newest first", len(ids), err, len(inForce))
+	}
+	if all, err := db.ListLocks(ctx, false, now); err != nil || len(all) != MaxLockLimit {
+		t.Errorf("ListLocks all = %d locks, %v; want the newest %d", len(all), err, MaxLockLimit)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := db.EachActiveLock(ctx, now, func(Lock) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("EachActiveLock went on after its callback failed: %d calls, err %v", n, err)
 	}
 }

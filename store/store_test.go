@@ -47,6 +47,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"every live session visited once, across pages", testEachLiveSession},
 		{"live sessions ended a page at a time", testEndSessionsByPage},
 		{"locks create, match, expire, remove", testLocks},
+		{"every lock in force read, across pages", testEachActiveLock},
 		{"lease race has one winner", testLeaseRace},
 		{"lease renew, expire, release", testLeaseLifecycle},
 		{"mail is delivered once, in order", testMailDeliveredOnce},

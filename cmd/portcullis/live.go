@@ -162,14 +162,14 @@ func newUnlockCmd() *cobra.Command {
 }
 
 func newLocksCmd() *cobra.Command {
-	cmd := newJSONCmd("locks", "List the locks in force (--all: every lock ever made) (administrators and auditors)",
+	cmd := newJSONCmd("locks", "List every lock in force (--all: the newest 1,000 locks, removed and expired ones too) (administrators and auditors)",
 		cobra.NoArgs, http.MethodGet, func(cmd *cobra.Command, _ []string) string {
 			if all, _ := cmd.Flags().GetBool("all"); all {
 				return api.PathLocks + "?all=true"
 			}
 			return api.PathLocks
 		}, &[]api.Lock{})
-	cmd.Flags().Bool("all", false, "include removed and expired locks")
+	cmd.Flags().Bool("all", false, "list the newest 1,000 locks, removed and expired ones included")
 	return cmd
 }
 
