@@ -188,14 +188,10 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
-// compilePolicy compiles src's modules once, as rego.New would (Rego v1, strict, type-checked
-// against the input schema), for every query of the Engine and its constants to share: each
-// query compiled them again.
+// compilePolicy compiles src's modules once, shared by every query of the Engine and by its
+// constants.
 func compilePolicy(src *source) (*ast.Compiler, error) {
-	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithStrict(true).WithUseTypeCheckAnnotations(true)
-	if src.schema != nil {
-		c = c.WithSchemas(src.schema)
-	}
+	c := src.newCompiler()
 	if c.Compile(src.modules); c.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, c.Errors)
 	}

@@ -97,6 +97,16 @@ func (s *source) loadSchema(fsys fs.FS) error {
 	return nil
 }
 
+// newCompiler returns the compiler for src's modules, as the engine and the tests compile
+// them: Rego v1, strict, type-checked against the input schema when there is one.
+func (s *source) newCompiler() *ast.Compiler {
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithStrict(true).WithUseTypeCheckAnnotations(true)
+	if s.schema != nil {
+		c = c.WithSchemas(s.schema)
+	}
+	return c
+}
+
 // WithDefaultSchema returns fsys, with the embedded default policy's input.schema.json (the
 // input the Connection Manager builds) in place when fsys has none, so that a policy is never
 // compiled without the input type check: a Manager reads every candidate, directory or

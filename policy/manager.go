@@ -277,24 +277,24 @@ func (m *Manager) readBundleBytes(ctx context.Context) ([]byte, error) {
 // passes every one is returned, or one without tests when AllowUntested is set.
 func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) {
 	fsys := WithDefaultSchema(c.fsys)
-	type compiled struct {
-		e   *Engine
-		err error
+	type testRun struct {
+		report TestReport
+		err    error
 	}
-	engine := make(chan compiled, 1)
-	go func() { // beside the tests: a policy change reaches the sessions sooner
-		e, err := New(ctx, WithFS(fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
-		engine <- compiled{e, err}
+	tests := make(chan testRun, 1)
+	go func() { // beside the compilation: a policy change reaches the sessions sooner
+		report, err := Test(ctx, fsys)
+		tests <- testRun{report, err}
 	}()
-	report, testErr := Test(ctx, fsys)
-	compiledEngine := <-engine
-	e, err := compiledEngine.e, compiledEngine.err
+	e, err := New(ctx, WithFS(fsys), WithRevision(c.revision), WithLogger(m.cfg.Logger))
+	run := <-tests
 	if err != nil {
 		return nil, 0, err
 	}
-	if testErr != nil {
-		return nil, 0, testErr
+	if run.err != nil {
+		return nil, 0, run.err
 	}
+	report := run.report
 	switch {
 	case report.Failed > 0:
 		first := report.Failures[0]

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
@@ -47,10 +46,7 @@ func Test(ctx context.Context, fsys fs.FS) (TestReport, error) {
 	if err != nil {
 		return TestReport{}, err
 	}
-	compiler := ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true).WithUseTypeCheckAnnotations(true)
-	if src.schema != nil {
-		compiler = compiler.WithSchemas(src.schema)
-	}
+	compiler := src.newCompiler().WithEnablePrintStatements(true)
 	tracer := cover.New()
 	results, err := tester.NewRunner().
 		SetCompiler(compiler).

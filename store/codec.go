@@ -145,6 +145,29 @@ func (w *where) add(cond string, args ...any) {
 	w.args = append(w.args, args...)
 }
 
+// eachPage calls fn with each page next reads, from the first (next(nil)) to the last: a page
+// of fewer than size rows is the last, and each later page starts after the row that ended the
+// one before. It is the loop of every uncapped read of a table by keyset; it stops at the first
+// error of next or fn and returns it.
+func eachPage[T any](size int, next func(after *T) ([]T, error), fn func([]T) error) error {
+	var after *T
+	for {
+		page, err := next(after)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+		if len(page) < size {
+			return nil
+		}
+		after = &page[len(page)-1]
+	}
+}
+
 // String returns " WHERE c1 AND c2 …", or "" without conditions.
 func (w *where) String() string {
 	if len(w.conds) == 0 {

@@ -130,7 +130,7 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 		return nil, nil
 	}
 	w := &where{}
-	w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+	db.inForceAt(w, t)
 	match := make([]string, 0, len(targets))
 	args := make([]any, 0, 2*len(targets))
 	for _, tg := range targets {
@@ -169,26 +169,29 @@ func (db *DB) ListLocks(ctx context.Context, active bool, t time.Time) ([]Lock, 
 // a time. There is no cap: an enforcement pass that missed a lock would leave what it locks
 // running.
 func (db *DB) EachActiveLock(ctx context.Context, t time.Time, fn func(Lock) error) error {
-	var after *Lock
-	for {
+	return eachPage(lockPageSize, func(after *Lock) ([]Lock, error) {
 		w := &where{}
-		w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+		db.inForceAt(w, t)
 		if after != nil {
 			w.add("(created_at, id) > (?, ?)", db.d.timeArg(after.CreatedAt), after.ID)
 		}
 		query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at, id LIMIT %d", lockColumns, w, lockPageSize)
 		page, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
 		if err != nil {
-			return fmt.Errorf("store: locks in force: %w", err)
+			return nil, fmt.Errorf("store: locks in force: %w", err)
 		}
+		return page, nil
+	}, func(page []Lock) error {
 		for _, l := range page {
 			if err := fn(l); err != nil {
 				return err
 			}
 		}
-		if len(page) < lockPageSize {
-			return nil
-		}
-		after = &page[len(page)-1]
-	}
+		return nil
+	})
+}
+
+// inForceAt keeps, in w, the locks in force at t: not removed, not expired (Lock.ActiveAt).
+func (db *DB) inForceAt(w *where, t time.Time) {
+	w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
 }

@@ -311,22 +311,13 @@ func (db *DB) EachLiveSession(ctx context.Context, f LiveFilter, fn func(Session
 // EachLiveSessionPage is EachLiveSession a page (up to LivePageSize sessions) at a time, for
 // callers that act on many sessions at once.
 func (db *DB) EachLiveSessionPage(ctx context.Context, f LiveFilter, fn func([]Session) error) error {
-	var after *Session
-	for {
+	return eachPage(LivePageSize, func(after *Session) ([]Session, error) {
 		page, err := db.liveSessionPage(ctx, f, after)
 		if err != nil {
-			return fmt.Errorf("store: live sessions: %w", err)
+			return nil, fmt.Errorf("store: live sessions: %w", err)
 		}
-		if len(page) > 0 {
-			if err := fn(page); err != nil {
-				return err
-			}
-		}
-		if len(page) < LivePageSize {
-			return nil
-		}
-		after = &page[len(page)-1]
-	}
+		return page, nil
+	}, fn)
 }
 
 // liveSessionPage reads the next LivePageSize live sessions f selects after the session after
