@@ -60,17 +60,33 @@ func (e *StatusError) Error() string {
 // token when not empty, and decodes a 2xx answer into out (if not nil). A non-2xx answer is a
 // *StatusError.
 func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) error {
+	_, err := call(ctx, hc, method, url, bearer, in, out)
+	return err
+}
+
+// CallPage is Call for a GET of one page of a listing whose answer is a JSON array (GET
+// /v1/sessions): it also returns the answer's HeaderNextCursor, "" after the last page.
+func CallPage(ctx context.Context, hc *http.Client, url, bearer string, out any) (next string, err error) {
+	h, err := call(ctx, hc, http.MethodGet, url, bearer, nil, out)
+	if err != nil {
+		return "", err
+	}
+	return h.Get(HeaderNextCursor), nil
+}
+
+// call is Call, returning the answer's header too.
+func call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -80,28 +96,28 @@ func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, url, err)
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("read answer of %s %s: %w", method, url, err)
+		return nil, fmt.Errorf("read answer of %s %s: %w", method, url, err)
 	}
 	if len(data) > MaxResponseBytes {
-		return fmt.Errorf("answer of %s %s: %w", method, url, ErrResponseTooLarge)
+		return nil, fmt.Errorf("answer of %s %s: %w", method, url, ErrResponseTooLarge)
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Status: resp.StatusCode}
 		_ = json.Unmarshal(data, &se.Body)
-		return se
+		return nil, se
 	}
 	if out == nil || len(data) == 0 {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, url, err)
+		return nil, fmt.Errorf("decode answer of %s %s: %w", method, url, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // AsStatus returns the *StatusError in err's chain, if any.

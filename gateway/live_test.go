@@ -310,9 +310,11 @@ func TestSessionRecordsAreForAuditorsAndAdministrators(t *testing.T) {
 	if status, _ := statusOf(err); status != http.StatusForbidden {
 		t.Errorf("alice listed sessions: %v, want 403", err)
 	}
-	err = w.call(carol, http.MethodGet, api.PathSessions+"?live=maybe", nil, &all)
-	if status, _ := statusOf(err); status != http.StatusBadRequest {
-		t.Errorf("malformed filter: %v, want 400", err)
+	for _, bad := range []string{"?live=maybe", "?cursor=not-a-cursor", "?cursor=" + strings.Repeat("A", 2000)} {
+		err = w.call(carol, http.MethodGet, api.PathSessions+bad, nil, &all)
+		if status, _ := statusOf(err); status != http.StatusBadRequest {
+			t.Errorf("malformed filter %.30s: %v, want 400", bad, err)
+		}
 	}
 }
 

@@ -19,16 +19,19 @@ const (
 	sessionParamRelay = "relay"
 	sessionParamLive  = "live"
 	sessionParamLimit = "limit"
+	// sessionParamCursor starts the page after the previous one (api.HeaderNextCursor).
+	sessionParamCursor = "cursor"
 	// sessionParamDecision keeps the session a decision allowed (its record's session_id).
 	sessionParamDecision = "decision"
 )
 
-// handleListSessions lists session records, newest first. Filters: user, host (name), relay,
-// live (true|false), decision (the decision that allowed it), limit. Any other parameter is
-// refused (400), never ignored.
+// handleListSessions lists a page of session records, newest first, as a JSON array; when more
+// follow, the api.HeaderNextCursor header carries the cursor of the next page. Filters: user,
+// host (name), relay, live (true|false), decision (the decision that allowed it), limit (the
+// page's size), cursor. Any other parameter is refused (400), never ignored.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	var f store.SessionFilter
-	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, sessionParamLimit)
+	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, sessionParamLimit, sessionParamCursor)
 	c, ok := s.gate(w, r, op, func(c *apiCall) error {
 		var err error
 		f, err = sessionFilter(c.query)
@@ -50,10 +53,13 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		f.HostID = h.ID
 	}
-	ss, err := s.cfg.Store.ListSessions(ctx, f)
+	ss, next, err := s.cfg.Store.ListSessions(ctx, f)
 	if err != nil {
 		s.storeUnavailable(w, "list sessions", err)
 		return
+	}
+	if next != "" {
+		w.Header().Set(api.HeaderNextCursor, next)
 	}
 	out := make([]api.Session, 0, len(ss))
 	for _, sess := range ss {
@@ -64,7 +70,11 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 
 // sessionFilter reads the query's filters; a requestError names a malformed one.
 func sessionFilter(q url.Values) (store.SessionFilter, error) {
-	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay), DecisionID: q.Get(sessionParamDecision)}
+	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay), DecisionID: q.Get(sessionParamDecision),
+		After: q.Get(sessionParamCursor)}
+	if f.After != "" && store.CheckCursor(f.After) != nil {
+		return f, badRequest("%s must be the %s header of a previous page", sessionParamCursor, api.HeaderNextCursor)
+	}
 	if v := q.Get(sessionParamLive); v != "" {
 		live, err := strconv.ParseBool(v)
 		if err != nil {

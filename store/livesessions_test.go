@@ -78,12 +78,7 @@ func testEachLiveSession(t *testing.T, dsn string) {
 				want = append(want, s)
 			}
 		}
-		slices.SortFunc(want, func(a, b Session) int {
-			if n := a.StartedAt.Compare(b.StartedAt); n != 0 {
-				return n
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
+		slices.SortFunc(want, compareStart)
 		var got []string
 		err := db.EachLiveSession(ctx, c.f, func(s Session) error {
 			got = append(got, s.ID)
@@ -158,4 +153,74 @@ func testEndSessionsByPage(t *testing.T, dsn string) {
 	if err := db.EndSessions(ctx, []string{all[0].ID}, time.Time{}, "x"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("EndSessions with a zero time = %v, want ErrInvalid", err)
 	}
+}
+
+// testListSessionsByPage: following the cursor lists every session a filter selects once,
+// newest first, across pages and equal start times, while sessions start meanwhile; a cursor
+// the store did not make is refused.
+func testListSessionsByPage(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	all := makeLiveSessions(2*MaxSessionLimit + 345)
+	createSessions(t, db, all)
+	cases := []struct {
+		name string
+		f    SessionFilter
+		keep func(Session) bool
+	}{
+		{"all, largest pages", SessionFilter{Limit: MaxSessionLimit}, func(Session) bool { return true }},
+		{"live, default pages", SessionFilter{Live: ptr(true)}, func(s Session) bool { return s.EndedAt == nil }},
+		{"subject, odd pages", SessionFilter{Subject: "carol@example.com", Limit: 333}, func(s Session) bool { return s.Subject == "carol@example.com" }},
+		{"ended relay", SessionFilter{RelayID: "cs-us-1", Live: ptr(false), Limit: 7}, func(s Session) bool { return s.RelayID == "cs-us-1" && s.EndedAt != nil }},
+	}
+	for _, c := range cases {
+		var kept []Session
+		for _, s := range all {
+			if c.keep(s) {
+				kept = append(kept, s)
+			}
+		}
+		slices.SortFunc(kept, func(a, b Session) int { return -compareStart(a, b) })
+		want := make([]string, len(kept))
+		for i, s := range kept {
+			want[i] = s.ID
+		}
+		var got []string
+		f := c.f
+		for pages := 0; ; pages++ {
+			page, next, err := db.ListSessions(ctx, f)
+			if err != nil {
+				t.Fatalf("%s: ListSessions page %d: %v", c.name, pages, err)
+			}
+			for _, s := range page {
+				got = append(got, s.ID)
+			}
+			if next == "" {
+				break
+			}
+			if pages == 0 { // a session that starts now sorts before the walk's position: later cases list it
+				started := Session{ID: "s-new-" + c.name, DecisionID: "d", Subject: "carol@example.com", HostID: "id-db-1",
+					RelayID: "cs-us-1", StartedAt: at(24 * time.Hour)}
+				createSessions(t, db, []Session{started})
+				all = append(all, started)
+			}
+			f.After = next
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: listed %d sessions, want %d, each once, newest first", c.name, len(got), len(want))
+		}
+	}
+	for _, bad := range []string{"not-a-cursor", "e30", strings.Repeat("A", 2000)} {
+		if _, _, err := db.ListSessions(ctx, SessionFilter{After: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("cursor %.20q: err = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// compareStart orders sessions by start, then id.
+func compareStart(a, b Session) int {
+	if n := a.StartedAt.Compare(b.StartedAt); n != 0 {
+		return n
+	}
+	return strings.Compare(a.ID, b.ID)
 }

@@ -68,8 +68,11 @@ type SessionFilter struct {
 	DecisionID string
 	// Live, when set, keeps live (true) or ended (false) sessions.
 	Live *bool
-	// Limit bounds the result (DefaultSessionLimit when 0, at most MaxSessionLimit).
+	// Limit bounds the page (DefaultSessionLimit when 0, at most MaxSessionLimit).
 	Limit int
+	// After, when set, is the cursor ListSessions returned with the previous page: the page
+	// starts after that page's last session.
+	After string
 }
 
 // sessionColumns lists sessions' columns in scanSession's order.
@@ -229,17 +232,6 @@ func (db *DB) RecordHostEnd(ctx context.Context, id string, end time.Time, chann
 	return nil
 }
 
-// EndedSince returns the sessions whose recorded end is at or after since, oldest end first, at
-// most MaxSessionLimit.
-func (db *DB) EndedSince(ctx context.Context, since time.Time) ([]Session, error) {
-	query := fmt.Sprintf("SELECT %s FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= $1 ORDER BY ended_at, id LIMIT %d", sessionColumns, MaxSessionLimit)
-	ss, err := queryAll(ctx, db.sql, scanSession, query, db.d.timeArg(since))
-	if err != nil {
-		return nil, fmt.Errorf("store: sessions ended since %s: %w", since.Format(time.RFC3339), err)
-	}
-	return ss, nil
-}
-
 // GetSession returns the session with this id; ErrNotFound.
 func (db *DB) GetSession(ctx context.Context, id string) (Session, error) {
 	s, err := queryOne(ctx, db.sql, scanSession, "SELECT "+sessionColumns+" FROM sessions WHERE id = $1", id)
@@ -249,8 +241,34 @@ func (db *DB) GetSession(ctx context.Context, id string) (Session, error) {
 	return s, nil
 }
 
-// ListSessions returns the sessions f selects, newest first.
-func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
+// ListSessions returns a page of the sessions f selects, newest first (by start, then id), and
+// the cursor of the next page ("" after the last page). Paging is by keyset, as
+// ListDecisions': sessions created meanwhile never shift a page, and pages neither repeat nor
+// skip a session. ErrInvalid for a cursor ListSessions did not make.
+func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, string, error) {
+	w, err := db.sessionWhere(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list sessions: %w", err)
+	}
+	limit := clampLimit(f.Limit, DefaultSessionLimit, MaxSessionLimit)
+	query := fmt.Sprintf("SELECT %s FROM sessions%s ORDER BY started_at DESC, id DESC LIMIT %d", sessionColumns, &w, limit+1)
+	ss, err := queryAll(ctx, db.sql, scanSession, query, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list sessions: %w", err)
+	}
+	if len(ss) <= limit {
+		return ss, "", nil
+	}
+	ss = ss[:limit]
+	return ss, SessionCursor(ss[limit-1]), nil
+}
+
+// SessionCursor is the cursor of the page that follows s: ListSessions with it as
+// SessionFilter.After starts after s.
+func SessionCursor(s Session) string { return encodeCursor(s.StartedAt, s.ID) }
+
+// sessionWhere is the WHERE clause of the sessions f selects.
+func (db *DB) sessionWhere(f SessionFilter) (where, error) {
 	var w where
 	if f.Subject != "" {
 		w.add("subject = ?", f.Subject)
@@ -270,13 +288,14 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, err
 	if f.Live != nil && !*f.Live {
 		w.add("ended_at IS NOT NULL")
 	}
-	limit := clampLimit(f.Limit, DefaultSessionLimit, MaxSessionLimit)
-	query := fmt.Sprintf("SELECT %s FROM sessions%s ORDER BY started_at DESC, id DESC LIMIT %d", sessionColumns, &w, limit)
-	ss, err := queryAll(ctx, db.sql, scanSession, query, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: list sessions: %w", err)
+	if f.After != "" {
+		t, id, err := decodeCursor(f.After)
+		if err != nil {
+			return w, err
+		}
+		w.add("(started_at, id) < (?, ?)", db.d.timeArg(t), id)
 	}
-	return ss, nil
+	return w, nil
 }
 
 // LivePageSize is how many live sessions EachLiveSession reads per query.

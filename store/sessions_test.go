@@ -94,9 +94,12 @@ func testSessions(t *testing.T, dsn string) {
 		{"decision that allowed none", SessionFilter{DecisionID: "d3"}, nil},
 	}
 	for _, c := range filters {
-		got, err := db.ListSessions(ctx, c.f)
+		got, next, err := db.ListSessions(ctx, c.f)
 		if err != nil {
 			t.Fatalf("ListSessions %s: %v", c.name, err)
+		}
+		if more := c.f.Limit == 1; (next != "") != more {
+			t.Errorf("ListSessions %s: next page %q, want one: %v", c.name, next, more)
 		}
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("ListSessions %s = %+v\nwant %+v", c.name, got, c.want)

@@ -1,18 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
 )
 
 // adminCall runs one authenticated call to the CM as the signed-in user.
@@ -49,14 +51,37 @@ func newSessionsListCmd() *cobra.Command {
 				live, _ := cmd.Flags().GetBool("live")
 				q.Set("live", strconv.FormatBool(live))
 			}
-			if n, _ := cmd.Flags().GetInt("limit"); n > 0 {
-				q.Set("limit", strconv.Itoa(n))
+			format, _ := cmd.Flags().GetString("format")
+			if format != formatTable && format != formatJSON && format != formatNDJSON {
+				return fmt.Errorf("--format %q: want table, json or ndjson", format)
 			}
-			var ss []api.Session
-			if err := adminCall(cmd, http.MethodGet, api.PathSessions+"?"+q.Encode(), nil, &ss); err != nil {
+			limit, _ := cmd.Flags().GetInt("limit")
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
+			}
+			_, g, err := loadGuest(cmd)
+			if err != nil {
 				return err
 			}
-			return writeList(cmd, ss, printSessions)
+			more := false
+			w := newStreamWriter(format, cmd.OutOrStdout(), sessionColumns())
+			for page, err := range sessionPages(cmd.Context(), g.HTTPClient(), g.CMURL, g.IDToken, q, limit, &more) {
+				if err != nil {
+					return err
+				}
+				for _, s := range page {
+					if err := w.write(s); err != nil {
+						return err
+					}
+				}
+			}
+			if err := w.close(); err != nil {
+				return err
+			}
+			if more {
+				fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more sessions than --limit %d selects; --limit 0 lists every one\n", limit)
+			}
+			return nil
 		},
 	}
 	addGuestFlags(cmd)
@@ -67,25 +92,58 @@ func newSessionsListCmd() *cobra.Command {
 	f.String("relay", "", "only sessions through this relay")
 	f.String("decision", "", "only the session this decision allowed (see also 'logs trace')")
 	f.Bool("live", false, "only live sessions (--live=false: only ended ones)")
-	f.Int("limit", 0, "at most this many (default: the CM's page size)")
+	f.Int("limit", defaultSessionLimit, "at most this many sessions, the newest (0: all)")
 	return cmd
 }
 
-func printSessions(w io.Writer, ss []api.Session) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tUSER\tHOST\tRELAY\tSTARTED\tENDED\tUP\tDOWN\tREASON")
-	for _, s := range ss {
-		ended := "live"
-		switch {
-		case s.EndedAt != nil:
-			ended = s.EndedAt.Format(time.RFC3339)
-		case s.EndsAt != nil:
-			ended = "live, cut at " + s.EndsAt.Format(time.RFC3339)
+// defaultSessionLimit is how many sessions 'sessions ls' lists without --limit.
+const defaultSessionLimit = 100
+
+// sessionPages yields the pages of sessions q selects, newest first, following the CM's
+// cursor, at most limit sessions in all (0: all); *more is set when the limit left some out.
+func sessionPages(ctx context.Context, hc *http.Client, cmURL, token string, q url.Values, limit int, more *bool) iter.Seq2[[]api.Session, error] {
+	return func(yield func([]api.Session, error) bool) {
+		for n := 0; ; {
+			ask := store.MaxSessionLimit
+			if limit > 0 {
+				ask = min(ask, limit-n)
+			}
+			q.Set("limit", strconv.Itoa(ask))
+			var page []api.Session
+			next, err := api.CallPage(ctx, hc, cmURL+api.PathSessions+"?"+q.Encode(), token, &page)
+			if err != nil {
+				yield(nil, fmt.Errorf("list sessions: %w", err))
+				return
+			}
+			if !yield(page, nil) || next == "" {
+				return
+			}
+			if n += len(page); limit > 0 && n >= limit {
+				*more = true
+				return
+			}
+			q.Set("cursor", next)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ID, s.Subject, s.HostName, s.RelayID,
-			s.StartedAt.Format(time.RFC3339), ended, s.BytesUp, s.BytesDown, s.EndReason)
 	}
-	return tw.Flush()
+}
+
+// sessionColumns are the columns of 'sessions ls' as a table.
+func sessionColumns() streamColumns[api.Session] {
+	return streamColumns[api.Session]{
+		noun:        "sessions",
+		tableHeader: "SESSION\tUSER\tHOST\tRELAY\tSTARTED\tENDED\tUP\tDOWN\tREASON",
+		tableRow: func(s api.Session) string {
+			ended := "live"
+			switch {
+			case s.EndedAt != nil:
+				ended = s.EndedAt.Format(time.RFC3339)
+			case s.EndsAt != nil:
+				ended = "live, cut at " + s.EndsAt.Format(time.RFC3339)
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s", s.ID, s.Subject, s.HostName, s.RelayID,
+				s.StartedAt.Format(time.RFC3339), ended, s.BytesUp, s.BytesDown, s.EndReason)
+		},
+	}
 }
 
 func newSessionsShowCmd() *cobra.Command {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -147,7 +144,6 @@ func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error
 		return err
 	}
 	w := newRecordWriter(cfg.Format, out)
-	n := 0
 	for d, err := range dc.pages(ctx, q, cfg.Limit) {
 		if err != nil {
 			return err
@@ -155,9 +151,8 @@ func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error
 		if err := w.write(d); err != nil {
 			return err
 		}
-		n++
 	}
-	return w.close(n)
+	return w.close()
 }
 
 // decisionClient reads the decision log through GET /v1/decisions as the signed-in user.
@@ -205,10 +200,6 @@ func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) ite
 	}
 }
 
-// tableBlock is how many rows of a table 'logs query' aligns and writes out at a time: the
-// output streams, whatever the count, with columns aligned within each block.
-const tableBlock = 256
-
 // nextPageSize is the page size to ask for after a page of got records, asked as ask: the CM
 // ends a page early when its records would not fit in an answer (api.MaxPageBytes), and then
 // the next page asks for about as many as fitted, so that the CM does not read records it
@@ -220,77 +211,17 @@ func nextPageSize(ask, got int, more bool) int {
 	return min(store.MaxDecisionLimit, max(ask, got)+max(ask, got)/4+1)
 }
 
-// recordWriter prints decision records in one format as they arrive: it holds no more than a
-// table block, whatever the count.
-type recordWriter struct {
-	format string
-	out    io.Writer
-	tab    *tabwriter.Writer
-	csv    *csv.Writer
-	// rows counts the records written.
-	rows int
-}
-
-func newRecordWriter(format string, out io.Writer) *recordWriter {
-	w := &recordWriter{format: format, out: out}
-	switch format {
-	case formatTable:
-		w.tab = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w.tab, "TIME\tDECISION\tSUBJECT\tHOST\tALLOW\tREASONS")
-	case formatCSV:
-		w.csv = csv.NewWriter(out)
-		_ = w.csv.Write([]string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "revision", "path"})
-	}
-	return w
-}
-
-func (w *recordWriter) write(d api.Decision) error {
-	w.rows++
-	reasons := strings.Join(d.Reasons, "; ")
-	switch w.format {
-	case formatTable:
-		if _, err := fmt.Fprintf(w.tab, "%s\t%s\t%s\t%s\t%t\t%s\n", d.Time.UTC().Format(time.RFC3339), d.ID, d.Subject, d.HostName, d.Allow, reasons); err != nil {
-			return err
-		}
-		if w.rows%tableBlock == 0 {
-			return w.tab.Flush()
-		}
-		return nil
-	case formatCSV:
-		return w.csv.Write([]string{d.ID, d.Time.UTC().Format(time.RFC3339Nano), d.Subject, d.HostName, strconv.FormatBool(d.Allow), reasons, d.Revision, d.Path})
-	case formatNDJSON:
-		return json.NewEncoder(w.out).Encode(d)
-	}
-	// formatJSON: one array, written element by element as json.Encoder with a two-space
-	// indent would write it whole.
-	b, err := json.MarshalIndent(d, "  ", "  ")
-	if err != nil {
-		return fmt.Errorf("encode decision %s: %w", d.ID, err)
-	}
-	sep := ",\n  "
-	if w.rows == 1 {
-		sep = "[\n  "
-	}
-	_, err = fmt.Fprintf(w.out, "%s%s", sep, b)
-	return err
-}
-
-// close flushes the output; the table ends with the count of records.
-func (w *recordWriter) close(n int) error {
-	switch w.format {
-	case formatTable:
-		fmt.Fprintf(w.tab, "(%d records)\n", n)
-		return w.tab.Flush()
-	case formatCSV:
-		w.csv.Flush()
-		return w.csv.Error()
-	case formatJSON:
-		end := "\n]\n"
-		if w.rows == 0 {
-			end = "[]\n"
-		}
-		_, err := io.WriteString(w.out, end)
-		return err
-	}
-	return nil
+// newRecordWriter prints decision records in format as they arrive (streamWriter).
+func newRecordWriter(format string, out io.Writer) *streamWriter[api.Decision] {
+	return newStreamWriter(format, out, streamColumns[api.Decision]{
+		noun:        "records",
+		tableHeader: "TIME\tDECISION\tSUBJECT\tHOST\tALLOW\tREASONS",
+		tableRow: func(d api.Decision) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%t\t%s", d.Time.UTC().Format(time.RFC3339), d.ID, d.Subject, d.HostName, d.Allow, strings.Join(d.Reasons, "; "))
+		},
+		csvHeader: []string{"decision_id", "timestamp", "subject", "host", "allow", "reasons", "revision", "path"},
+		csvRow: func(d api.Decision) []string {
+			return []string{d.ID, d.Time.UTC().Format(time.RFC3339Nano), d.Subject, d.HostName, strconv.FormatBool(d.Allow), strings.Join(d.Reasons, "; "), d.Revision, d.Path}
+		},
+	})
 }

@@ -140,6 +140,15 @@ func (c *recordCounter) line(l []byte) {
 	}
 }
 
+// bothStores names a fresh store of each kind the CM runs on: a SQLite file and a database of a
+// real PostgreSQL server.
+func bothStores() map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "cm.db") },
+		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
+	}
+}
+
 // maxVolumeHeap bounds the live heap of the whole test process (the CLI, the CM and the test)
 // while 'logs query --limit 0' streams; keeping the records would take more than 150 MB.
 const maxVolumeHeap = 64 << 20
@@ -148,10 +157,7 @@ const maxVolumeHeap = 64 << 20
 // renders them, exactly once and in order, through a real CM over HTTPS, on SQLite and on
 // PostgreSQL, and the process's heap stays bounded however many records pass.
 func TestLogsQueryStreamsEveryRecordOfALargeLog(t *testing.T) {
-	for name, dsn := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "cm.db") },
-		"postgres": func(t *testing.T) string { return pgtest.Start(t) },
-	} {
+	for name, dsn := range bothStores() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			cm := startTestCM(t, dsn(t))

@@ -151,7 +151,7 @@ func (hs *haSystem) killUnderLoad(t *testing.T) {
 func (hs *haSystem) checkRecords(t *testing.T, since time.Time, results []attempt) {
 	t.Helper()
 	ctx := context.Background()
-	sessions, err := hs.st.ListSessions(ctx, store.SessionFilter{Subject: hs.alice.Email, Limit: store.MaxSessionLimit})
+	sessions, _, err := hs.st.ListSessions(ctx, store.SessionFilter{Subject: hs.alice.Email, Limit: store.MaxSessionLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

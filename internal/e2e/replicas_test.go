@@ -234,7 +234,7 @@ func (hs *haSystem) startSession(t *testing.T, cmURL, host string) *haSession {
 	}
 	s := &haSession{guestRun: g, decisionID: m[1]}
 	waitUntil(t, "the session record of "+s.decisionID, func() bool {
-		ss, err := hs.st.ListSessions(context.Background(), store.SessionFilter{Subject: hs.alice.Email, Live: ptr(true), Limit: store.MaxSessionLimit})
+		ss, _, err := hs.st.ListSessions(context.Background(), store.SessionFilter{Subject: hs.alice.Email, Live: ptr(true), Limit: store.MaxSessionLimit})
 		if err != nil {
 			return false
 		}
