@@ -50,11 +50,27 @@ func (e *apiError) Error() string { return e.err.Message }
 // call makes one API call on u's behalf, in-process, and decodes its JSON answer into out
 // (nil: not decoded). The API's gate decides and records it like any other call.
 func (c *Console) call(r *http.Request, u user, method, path string, query url.Values, body, out any) *apiError {
+	_, e := c.serve(r, u, method, path, query, body, out)
+	return e
+}
+
+// callPage is call for a GET of one page of a listing (GET /v1/sessions): it also returns the
+// answer's api.HeaderNextCursor, "" after the last page.
+func (c *Console) callPage(r *http.Request, u user, path string, query url.Values, out any) (next string, e *apiError) {
+	h, e := c.serve(r, u, http.MethodGet, path, query, nil, out)
+	if e != nil {
+		return "", e
+	}
+	return h.Get(api.HeaderNextCursor), nil
+}
+
+// serve is call, returning the answer's header too.
+func (c *Console) serve(r *http.Request, u user, method, path string, query url.Values, body, out any) (http.Header, *apiError) {
 	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return &apiError{status: http.StatusInternalServerError, err: api.Error{Message: err.Error()}}
+			return nil, &apiError{status: http.StatusInternalServerError, err: api.Error{Message: err.Error()}}
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -64,7 +80,7 @@ func (c *Console) call(r *http.Request, u user, method, path string, query url.V
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, target, rd)
 	if err != nil {
-		return &apiError{status: http.StatusBadRequest, err: api.Error{Message: err.Error()}}
+		return nil, &apiError{status: http.StatusBadRequest, err: api.Error{Message: err.Error()}}
 	}
 	req.RemoteAddr, req.Host, req.TLS = r.RemoteAddr, r.Host, r.TLS
 	if body != nil {
@@ -77,13 +93,13 @@ func (c *Console) call(r *http.Request, u user, method, path string, query url.V
 		if json.Unmarshal(res.body.Bytes(), &e.err) != nil || e.err.Message == "" {
 			e.err.Message = http.StatusText(res.status)
 		}
-		return e
+		return nil, e
 	}
 	if out == nil {
-		return nil
+		return res.header, nil
 	}
 	if err := json.Unmarshal(res.body.Bytes(), out); err != nil {
-		return &apiError{status: http.StatusBadGateway, err: api.Error{Message: "the API's answer cannot be read: " + err.Error()}}
+		return nil, &apiError{status: http.StatusBadGateway, err: api.Error{Message: "the API's answer cannot be read: " + err.Error()}}
 	}
-	return nil
+	return res.header, nil
 }

@@ -18,6 +18,9 @@ type sessionsView struct {
 	Sessions []sessionRow
 	CanLock  bool
 	CSRF     string
+	// Cursor is the page's cursor ("" on the first page); Older links the next page ("" on
+	// the last) and Rows the page's rows, which the script reloads.
+	Cursor, Older, Rows string
 	// Now is the server's time of the page: the script counts the time left from it.
 	Now time.Time
 }
@@ -29,11 +32,20 @@ type sessionRow struct {
 	TimeLeft string
 }
 
-// liveSessions reads the live sessions (an API call, recorded).
+// sessionsPage is how many live sessions a page of the Sessions page lists.
+const sessionsPage = 500
+
+// liveSessions reads a page of the live sessions, the one after the request's cursor (an API
+// call, recorded).
 func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError) {
 	var ss []api.Session
-	q := url.Values{"live": {"true"}, "limit": {"500"}}
-	if e := c.call(r, u, http.MethodGet, api.PathSessions, q, nil, &ss); e != nil {
+	cursor := r.URL.Query().Get("cursor")
+	q := url.Values{"live": {"true"}, "limit": {strconv.Itoa(sessionsPage)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	next, e := c.callPage(r, u, api.PathSessions, q, &ss)
+	if e != nil {
 		return sessionsView{}, e
 	}
 	now := c.cfg.Now()
@@ -42,7 +54,15 @@ func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError
 		l := c.limitOf(r, u, s, &reads)
 		rows[i] = sessionRow{Session: s, Limit: l, TimeLeft: timeLeft(l, now)}
 	}
-	return sessionsView{Sessions: rows, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf, Now: now}, nil
+	v := sessionsView{Sessions: rows, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf, Now: now,
+		Cursor: cursor, Rows: Prefix + "/sessions/rows"}
+	if cursor != "" {
+		v.Rows += "?" + url.Values{"cursor": {cursor}}.Encode()
+	}
+	if next != "" {
+		v.Older = Prefix + "/sessions?" + url.Values{"cursor": {next}}.Encode()
+	}
+	return v, nil
 }
 
 func (c *Console) handleSessions(w http.ResponseWriter, r *http.Request, u user) {

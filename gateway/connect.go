@@ -27,6 +27,9 @@ const (
 	reasonUnknownHost   = "unknown host"
 	reasonHostDisabled  = "host is disabled"
 	reasonPolicyFailure = "policy evaluation failed (fail closed)"
+	// reasonNoRecord denies a live session whose allowing decision has no record: there is no
+	// input to decide it on again.
+	reasonNoRecord = "no decision record allowed this session (fail closed)"
 )
 
 // Labels of an allowed connect's decision record: the relay chosen, the whole reason (every

@@ -369,3 +369,34 @@ func TestTheRecordOfASessionItsRelayNoLongerHoldsIsEnded(t *testing.T) {
 		t.Errorf("a session granted seconds ago, not yet paired, was ended: %+v", rec)
 	}
 }
+
+// A live session whose allowing decision has no record (a record lost or a session written
+// around the CM) cannot be decided again: re-evaluation ends it, failing closed, and records
+// that denial; the sessions that have their records stay.
+func TestReevaluationEndsALiveSessionThatNoDecisionRecordAllowed(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	alice := w.login(t, "alice@example.com", "123456")
+	kept := w.liveSession(t, alice, "web-1")
+	ctx := context.Background()
+	orphan := store.Session{ID: "ses_orphan", DecisionID: "dec_nowhere", Subject: "bob@example.com", HostID: w.hosts["web-1"].id,
+		HostName: "web-1", RelayID: "cs-eu-1", Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"}, StartedAt: w.now}
+	if err := w.store.CreateSession(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.gateway.ReevaluateLive(ctx)
+	if err != nil || !slices.Equal(res.Ended, []string{orphan.ID}) || res.Checked != 2 {
+		t.Fatalf("re-evaluation = %+v, %v; want the session without a record ended, and only it", res, err)
+	}
+	want := api.ReasonPrefixRevoked + "no decision record allowed this session (fail closed)"
+	if rec, _ := w.store.GetSession(ctx, orphan.ID); rec.EndedAt == nil || rec.EndReason != want {
+		t.Errorf("the session without a record = %+v, want ended with %q", rec, want)
+	}
+	if rec, _ := w.store.GetSession(ctx, kept.SessionID); rec.EndedAt != nil {
+		t.Errorf("alice's session, allowed by its record, ended: %+v", rec)
+	}
+	denials, _, err := w.store.ListDecisions(ctx, store.DecisionFilter{Subject: "bob@example.com"})
+	if err != nil || len(denials) != 1 || denials[0].Allow || denials[0].Labels["reevaluated_session"] != orphan.ID {
+		t.Errorf("bob's decision records = %+v, %v; want the one denial of the re-evaluation", denials, err)
+	}
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -131,20 +132,27 @@ func lockedSession(locks lockIndex, sess store.Session) string {
 }
 
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it
-// (an unreadable record or a failing policy denies: fail closed) and records that denial.
+// (a missing or unreadable record or a failing policy denies: fail closed) and records that
+// denial.
 func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, bool) {
 	now := s.cfg.Now()
 	d, err := s.cfg.Store.GetDecision(ctx, sess.DecisionID)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("re-evaluate: load decision", "session_id", sess.ID, "err", err)
 		return nil, false // the store is down: the next re-evaluation decides
 	}
 	engine := s.cfg.Policy.Current()
 	var in policy.Input
 	var res policy.Result
-	if err := json.Unmarshal(d.Input, &in); err != nil {
+	switch {
+	case err != nil: // no record: what the session was allowed on cannot be decided again
+		s.cfg.Logger.Warn("re-evaluate: the session's decision has no record", "session_id", sess.ID, "decision_id", sess.DecisionID)
+		in = policy.Input{Subject: policy.Subject{ID: sess.Subject}, Host: policy.Host{ID: sess.HostID, Name: sess.HostName},
+			Request: policy.Request{Action: policy.ActionConnect, Channels: sess.Channels}, Context: policy.Context{Time: now}}
+		res = denyResult(reasonNoRecord)
+	case json.Unmarshal(d.Input, &in) != nil:
 		res = denyResult("recorded policy input is unreadable (fail closed)")
-	} else {
+	default:
 		in.Context.Time = now
 		if h, err := s.cfg.Store.GetHost(ctx, sess.HostID); err == nil {
 			in.Host.Tags, in.Host.Tenant, in.Host.OS = h.Tags, h.Tenant, h.OS

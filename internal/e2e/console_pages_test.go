@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// seededSessions is how many more live sessions the Sessions page test records: more than two
+// of the page's pages.
+const seededSessions = 1234
+
+// seedLiveSessions records n live sessions like g's (its user, Host and decision), each
+// started before it, through a relay that reports to no CM (so that nothing ends them), and
+// returns their ids.
+func seedLiveSessions(t *testing.T, ls *liveSystem, g *guestRun, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, ls.c.StoreDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	model, err := db.GetSession(ctx, g.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	for i := range ids {
+		s := model
+		s.ID, s.RelayID, s.StartedAt = fmt.Sprintf("ses_seeded_%05d", i), "cs-archive", model.StartedAt.Add(-time.Duration(i/2+1)*time.Second)
+		ids[i] = s.ID
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := db.CreateSession(ctx, s); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestConsolePagesThroughEveryLiveSession: with more live sessions than a page of the
+// Sessions page holds, carol follows its "Older sessions" link from the newest page (which
+// holds alice's real session first) to the last and sees every live session exactly once; the
+// rows the page's script reloads are that page's.
+func TestConsolePagesThroughEveryLiveSession(t *testing.T) {
+	ls := startLive(t, nil, "cs-eu-1")
+	g := ls.startSession(t)
+	seeded := seedLiveSessions(t, ls, g, seededSessions)
+	b := startBrowser(t)
+	carol := b.tab(t)
+	consoleSignIn(t, carol, ls.c.CMURL, "carol@example.com")
+	do(t, carol, "the sessions page", chromedp.Navigate(ls.c.CMURL+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("sessions")))
+	seen := map[string]int{}
+	var sizes []int
+	for {
+		ids := eval[[]string](t, carol, `[...document.querySelectorAll('#session-rows tr[data-session]')].map(r => r.dataset.session)`)
+		if len(sizes) == 0 && (len(ids) == 0 || ids[0] != g.id) {
+			t.Errorf("the newest page starts with %.1q, want alice's live session %s", ids, g.id)
+		}
+		reloaded := eval[int](t, carol, `fetch(document.getElementById('sessions').dataset.rows).then(r => r.text()).then(t => (t.match(/data-session=/g) || []).length)`)
+		if reloaded != len(ids) {
+			t.Errorf("page %d: the script's rows hold %d sessions, the page %d", len(sizes)+1, reloaded, len(ids))
+		}
+		sizes = append(sizes, len(ids))
+		for _, id := range ids {
+			seen[id]++
+		}
+		if !eval[bool](t, carol, `document.getElementById('older') !== null`) {
+			break
+		}
+		clickAndLoad(t, carol, "older")
+	}
+	want := append([]string{g.id}, seeded...)
+	missing, twice := 0, 0
+	for _, id := range want {
+		switch seen[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	if missing > 0 || twice > 0 || len(seen) != len(want) || len(sizes) != 3 {
+		t.Errorf("pages of %v sessions: %d live sessions missing, %d seen more than once, %d seen in all; want all %d once, on 3 pages",
+			sizes, missing, twice, len(seen), len(want))
+	}
+}
