@@ -64,8 +64,8 @@ func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, 
 	return err
 }
 
-// CallPage is Call for a GET of one page of a listing whose answer is a JSON array (GET
-// /v1/sessions): it also returns the answer's HeaderNextCursor, "" after the last page.
+// CallPage is Call for a GET of one page of a listing answered in pages: it also returns the
+// answer's HeaderNextCursor, "" after the last page.
 func CallPage(ctx context.Context, hc *http.Client, url, bearer string, out any) (next string, err error) {
 	h, err := call(ctx, hc, http.MethodGet, url, bearer, nil, out)
 	if err != nil {

@@ -16,8 +16,9 @@ const (
 // client certificate; a query naming another relay is refused (403 wrong_relay).
 const QueryRelayID = "relay"
 
-// HeaderNextCursor carries the cursor of the next page of GET /v1/sessions, whose answer is a
-// JSON array: send it back as the cursor query parameter. It is absent after the last page.
+// HeaderNextCursor carries the cursor of the next page of a listing answered in pages (GET
+// /v1/sessions, /v1/hosts, /v1/locks and /v1/me/hosts): send it back as the cursor query
+// parameter. It is absent after the last page.
 const HeaderNextCursor = "Portcullis-Next-Cursor"
 
 // HeaderRetryAfter is the header of a 503 that asks the client to wait (seconds).

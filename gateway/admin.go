@@ -34,22 +34,27 @@ const (
 	opPolicyStatus   = "policy.status"
 )
 
+// handleListHosts lists a page of the enrolled Hosts by name, as handleListSessions lists
+// sessions.
 func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.gate(w, r, adminOp(opListHosts, ""), nil); !ok {
+	var limit int
+	var after string
+	_, ok := s.gate(w, r, adminOp(opListHosts, "", pageParamLimit, pageParamCursor), func(c *apiCall) error {
+		var err error
+		limit, after, err = pageQuery(c.query)
+		return err
+	})
+	if !ok {
 		return
 	}
-	hosts, err := s.cfg.Store.ListHosts(r.Context())
+	hosts, next, err := s.cfg.Store.ListHosts(r.Context(), after, limit)
+	if err == nil {
+		now := s.cfg.Now()
+		err = writeArrayPage(w, hosts, next, func(h store.Host) any { return s.hostInfo(h, now) }, store.HostCursor)
+	}
 	if err != nil {
-		s.cfg.Logger.Error("list hosts", "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return
+		s.storeUnavailable(w, "list hosts", err)
 	}
-	now := s.cfg.Now()
-	out := make([]api.HostInfo, 0, len(hosts))
-	for _, h := range hosts {
-		out = append(out, s.hostInfo(h, now))
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // hostInfo renders a host for the API, with its live presence.

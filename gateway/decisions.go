@@ -60,26 +60,14 @@ type rawDecisionPage struct {
 	Next      string            `json:"next,omitempty"`
 }
 
-// boundedPage encodes the records of a page whose next page starts at next, ending it early,
-// with the cursor of its last record as next, where the records would exceed maxBytes of
-// JSON: so that a page of records of any size fits in what a client reads (api.MaxResponseBytes).
-// A page keeps its first record whatever its size.
+// boundedPage encodes the records of a page whose next page starts at next, cut to maxBytes
+// of JSON as boundedItems cuts a page.
 func boundedPage(ds []store.Decision, next string, maxBytes int) (rawDecisionPage, error) {
-	page := rawDecisionPage{Decisions: make([]json.RawMessage, 0, len(ds)), Next: next}
-	size := 0
-	for i, d := range ds {
-		b, err := json.Marshal(decisionView(d))
-		if err != nil {
-			return page, fmt.Errorf("encode decision %s: %w", d.ID, err)
-		}
-		size += len(b) + 1 // and a comma
-		if i > 0 && size > maxBytes {
-			page.Next = store.DecisionCursor(ds[i-1])
-			break
-		}
-		page.Decisions = append(page.Decisions, b)
+	records, next, err := boundedItems(ds, next, func(d store.Decision) any { return decisionView(d) }, store.DecisionCursor, maxBytes)
+	if err != nil {
+		return rawDecisionPage{}, fmt.Errorf("encode decisions: %w", err)
 	}
-	return page, nil
+	return rawDecisionPage{Decisions: records, Next: next}, nil
 }
 
 // decisionFilter reads the query parameters of GET /v1/decisions; a requestError names every

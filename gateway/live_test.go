@@ -143,7 +143,7 @@ func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
 			t.Errorf("%s: %v, want 400", name, err)
 		}
 	}
-	if locks, err := w.store.ListLocks(context.Background(), false, w.now); err != nil || len(locks) != 0 {
+	if locks, _, err := w.store.ListLocks(context.Background(), store.LockFilter{At: w.now}); err != nil || len(locks) != 0 {
 		t.Errorf("refused lock requests stored %v, %v", locks, err)
 	}
 	err = w.call(dave, http.MethodDelete, api.PathLocks+"/lk_nope", nil, nil)
@@ -398,5 +398,21 @@ func TestReevaluationEndsALiveSessionThatNoDecisionRecordAllowed(t *testing.T) {
 	denials, _, err := w.store.ListDecisions(ctx, store.DecisionFilter{Subject: "bob@example.com"})
 	if err != nil || len(denials) != 1 || denials[0].Allow || denials[0].Labels["reevaluated_session"] != orphan.ID {
 		t.Errorf("bob's decision records = %+v, %v; want the one denial of the re-evaluation", denials, err)
+	}
+}
+
+// Every listing answered in pages refuses a cursor it did not make and a negative limit
+// (400), rather than start anywhere.
+func TestListingsRefuseACursorTheyDidNotMake(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	carol := w.login(t, "carol@example.com", "")
+	for _, path := range []string{api.PathSessions, api.PathHosts, api.PathLocks, api.PathReachableHosts} {
+		for _, q := range []string{"cursor=not-a-cursor", "cursor=" + strings.Repeat("A", 2000), "limit=-1", "limit=many"} {
+			err := w.call(carol, http.MethodGet, path+"?"+q, nil, nil)
+			if status, _ := statusOf(err); status != http.StatusBadRequest {
+				t.Errorf("%s?%.30s: %v, want 400", path, q, err)
+			}
+		}
 	}
 }

@@ -146,33 +146,34 @@ func (s *Server) handleRemoveLock(w http.ResponseWriter, r *http.Request) {
 // lockParamAll is GET /v1/locks's parameter: "true" lists removed and expired locks too.
 const lockParamAll = "all"
 
+// handleListLocks lists a page of the locks in force (all=true: of every lock, removed and
+// expired ones too), newest first, as handleListSessions lists sessions.
 func (s *Server) handleListLocks(w http.ResponseWriter, r *http.Request) {
-	all := false
-	_, ok := s.gate(w, r, adminOp(opListLocks, "", lockParamAll), func(c *apiCall) error {
-		v := c.query.Get(lockParamAll)
-		if v == "" {
-			return nil
-		}
+	f := store.LockFilter{Active: true, At: s.cfg.Now()}
+	_, ok := s.gate(w, r, adminOp(opListLocks, "", lockParamAll, pageParamLimit, pageParamCursor), func(c *apiCall) error {
 		var err error
-		if all, err = strconv.ParseBool(v); err != nil {
-			return badRequest("%s must be true or false", lockParamAll)
+		if f.Limit, f.After, err = pageQuery(c.query); err != nil {
+			return err
+		}
+		if v := c.query.Get(lockParamAll); v != "" {
+			all, err := strconv.ParseBool(v)
+			if err != nil {
+				return badRequest("%s must be true or false", lockParamAll)
+			}
+			f.Active = !all
 		}
 		return nil
 	})
 	if !ok {
 		return
 	}
-	now := s.cfg.Now()
-	locks, err := s.cfg.Store.ListLocks(r.Context(), !all, now)
+	locks, next, err := s.cfg.Store.ListLocks(r.Context(), f)
+	if err == nil {
+		err = writeArrayPage(w, locks, next, func(l store.Lock) any { return lockView(l, f.At) }, store.LockCursor)
+	}
 	if err != nil {
 		s.storeUnavailable(w, "list locks", err)
-		return
 	}
-	out := make([]api.Lock, 0, len(locks))
-	for _, l := range locks {
-		out = append(out, lockView(l, now))
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func lockView(l store.Lock, now time.Time) api.Lock {

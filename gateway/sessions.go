@@ -18,9 +18,6 @@ const (
 	sessionParamHost  = "host"
 	sessionParamRelay = "relay"
 	sessionParamLive  = "live"
-	sessionParamLimit = "limit"
-	// sessionParamCursor starts the page after the previous one (api.HeaderNextCursor).
-	sessionParamCursor = "cursor"
 	// sessionParamDecision keeps the session a decision allowed (its record's session_id).
 	sessionParamDecision = "decision"
 )
@@ -31,7 +28,7 @@ const (
 // page's size), cursor. Any other parameter is refused (400), never ignored.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	var f store.SessionFilter
-	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, sessionParamLimit, sessionParamCursor)
+	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, pageParamLimit, pageParamCursor)
 	c, ok := s.gate(w, r, op, func(c *apiCall) error {
 		var err error
 		f, err = sessionFilter(c.query)
@@ -54,26 +51,20 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 		f.HostID = h.ID
 	}
 	ss, next, err := s.cfg.Store.ListSessions(ctx, f)
+	if err == nil {
+		err = writeArrayPage(w, ss, next, func(sess store.Session) any { return sessionView(sess) }, store.SessionCursor)
+	}
 	if err != nil {
 		s.storeUnavailable(w, "list sessions", err)
-		return
 	}
-	if next != "" {
-		w.Header().Set(api.HeaderNextCursor, next)
-	}
-	out := make([]api.Session, 0, len(ss))
-	for _, sess := range ss {
-		out = append(out, sessionView(sess))
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // sessionFilter reads the query's filters; a requestError names a malformed one.
 func sessionFilter(q url.Values) (store.SessionFilter, error) {
-	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay), DecisionID: q.Get(sessionParamDecision),
-		After: q.Get(sessionParamCursor)}
-	if f.After != "" && store.CheckCursor(f.After) != nil {
-		return f, badRequest("%s must be the %s header of a previous page", sessionParamCursor, api.HeaderNextCursor)
+	f := store.SessionFilter{Subject: q.Get(sessionParamUser), RelayID: q.Get(sessionParamRelay), DecisionID: q.Get(sessionParamDecision)}
+	var err error
+	if f.Limit, f.After, err = pageQuery(q); err != nil {
+		return f, err
 	}
 	if v := q.Get(sessionParamLive); v != "" {
 		live, err := strconv.ParseBool(v)
@@ -81,13 +72,6 @@ func sessionFilter(q url.Values) (store.SessionFilter, error) {
 			return f, badRequest("%s must be true or false", sessionParamLive)
 		}
 		f.Live = &live
-	}
-	if v := q.Get(sessionParamLimit); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return f, badRequest("%s must be a non-negative number", sessionParamLimit)
-		}
-		f.Limit = n
 	}
 	return f, nil
 }

@@ -184,6 +184,16 @@ func clampLimit(n, def, hi int) int {
 	return min(n, hi)
 }
 
+// pageOf cuts rows, read with a LIMIT of limit+1, to a page of limit rows and the cursor of the
+// page after it ("" when there was no row more).
+func pageOf[T any](rows []T, limit int, cursor func(T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, cursor(rows[limit-1])
+}
+
 // CheckCursor reports whether s is a cursor ListDecisions made (DecisionPage's next); anything
 // else is ErrInvalid. It lets a caller refuse a bad cursor before it asks for a page.
 func CheckCursor(s string) error {

@@ -297,11 +297,8 @@ func (db *DB) ListDecisions(ctx context.Context, f DecisionFilter) ([]Decision, 
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list decisions: %w", err)
 	}
-	if len(ds) <= limit {
-		return ds, "", nil
-	}
-	ds = ds[:limit]
-	return ds, DecisionCursor(ds[limit-1]), nil
+	ds, next := pageOf(ds, limit, DecisionCursor)
+	return ds, next, nil
 }
 
 // DecisionCursor is the cursor of the page that follows d: ListDecisions with it as

@@ -253,14 +253,38 @@ func (db *DB) GetHostByName(ctx context.Context, name string) (Host, error) {
 	return h, nil
 }
 
-// ListHosts returns every host ordered by name.
-func (db *DB) ListHosts(ctx context.Context) ([]Host, error) {
-	hs, err := queryAll(ctx, db.sql, scanHost, "SELECT "+hostColumns+" FROM hosts ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("store: list hosts: %w", err)
+// Page sizes of ListHosts.
+const (
+	// DefaultHostLimit is the page size when ListHosts is given no limit.
+	DefaultHostLimit = 500
+	// MaxHostLimit is the largest page ListHosts returns.
+	MaxHostLimit = 1000
+)
+
+// ListHosts returns a page of hosts ordered by name, the page after the cursor after ("" for
+// the first), of limit hosts (DefaultHostLimit when 0, at most MaxHostLimit), and the cursor of
+// the next page ("" after the last). ErrInvalid for a cursor ListHosts did not make.
+func (db *DB) ListHosts(ctx context.Context, after string, limit int) ([]Host, string, error) {
+	w := &where{}
+	if after != "" {
+		_, name, err := decodeCursor(after)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list hosts: %w", err)
+		}
+		w.add("name > ?", name)
 	}
-	return hs, nil
+	limit = clampLimit(limit, DefaultHostLimit, MaxHostLimit)
+	query := fmt.Sprintf("SELECT %s FROM hosts%s ORDER BY name LIMIT %d", hostColumns, w, limit+1)
+	hs, err := queryAll(ctx, db.sql, scanHost, query, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list hosts: %w", err)
+	}
+	hs, next := pageOf(hs, limit, HostCursor)
+	return hs, next, nil
 }
+
+// HostCursor is the cursor of the page of ListHosts that follows h.
+func HostCursor(h Host) string { return encodeCursor(time.Time{}, h.Name) }
 
 // TouchHosts records signs of life from many hosts in one transaction: each host's LastSeen
 // moves forward to the given time (never back), and its relay latencies are replaced where

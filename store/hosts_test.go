@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -171,9 +172,9 @@ func testHosts(t *testing.T, dsn string) {
 	db := openStore(t, dsn)
 	hosts := enrollHosts(t, db)
 
-	list, err := db.ListHosts(ctx)
-	if err != nil {
-		t.Fatalf("ListHosts: %v", err)
+	list, next, err := db.ListHosts(ctx, "", 0)
+	if err != nil || next != "" {
+		t.Fatalf("ListHosts: next %q, %v", next, err)
 	}
 	want := []Host{hosts["db-1"], hosts["kiosk-7"], hosts["web-1"]}
 	if !reflect.DeepEqual(list, want) {
@@ -231,7 +232,72 @@ func testHosts(t *testing.T, dsn string) {
 	if err := db.DeleteHost(ctx, "id-web-1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete twice: err = %v, want ErrNotFound", err)
 	}
-	if list, _ := db.ListHosts(ctx); len(list) != 2 {
+	if list, _, _ := db.ListHosts(ctx, "", 0); len(list) != 2 {
 		t.Fatalf("%d hosts after delete, want 2", len(list))
+	}
+}
+
+// testListHostsByPage: following the cursor lists every host once, by name, across pages of
+// any size, while hosts enrol meanwhile (a later name is listed, an earlier one is not); a
+// cursor the store did not make is refused.
+func testListHostsByPage(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const n = 2*MaxHostLimit + 345
+	hash := func(name string) []byte { return newToken(t, db, name, map[string]string{"env": "prod"}, "acme") }
+	var names []string
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		name := fmt.Sprintf("host-%05d", (i*7919)%n)
+		names = append(names, name)
+		h := hash(name)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if _, err := db.EnrollHost(ctx, h, Host{ID: "id-" + name, Name: name, OS: "linux"}, t0); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, MaxHostLimit, 777} {
+		want := slices.Clone(names) // the hosts when the walk starts, and zz-late-… below
+		var got []string
+		after := ""
+		for pages := 0; ; pages++ {
+			page, next, err := db.ListHosts(ctx, after, limit)
+			if err != nil {
+				t.Fatalf("limit %d, page %d: %v", limit, pages, err)
+			}
+			for _, h := range page {
+				got = append(got, h.Name)
+			}
+			if next == "" {
+				break
+			}
+			if pages == 0 { // enrolled during the walk: a-late-… sorts before its position, zz-late-… after it
+				for _, name := range []string{fmt.Sprintf("a-late-%d", limit), fmt.Sprintf("zz-late-%d", limit)} {
+					if _, err := db.EnrollHost(ctx, hash(name), Host{ID: "id-" + name, Name: name, OS: "linux"}, t0); err != nil {
+						t.Fatal(err)
+					}
+					names = append(names, name)
+				}
+				want = append(want, fmt.Sprintf("zz-late-%d", limit))
+			}
+			after = next
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: listed %d hosts, want %d, each once, by name", limit, len(got), len(want))
+		}
+	}
+	if _, _, err := db.ListHosts(ctx, "not-a-cursor", 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a cursor ListHosts did not make: err = %v, want ErrInvalid", err)
 	}
 }

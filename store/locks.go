@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -19,8 +18,13 @@ const (
 	LockSession = "session"
 )
 
-// MaxLockLimit is the most locks ListLocks returns when it lists removed and expired ones too.
-const MaxLockLimit = 1000
+// Page sizes of ListLocks.
+const (
+	// DefaultLockLimit is the page size when LockFilter.Limit is 0.
+	DefaultLockLimit = 500
+	// MaxLockLimit is the largest page ListLocks returns.
+	MaxLockLimit = 1000
+)
 
 // lockPageSize is how many locks one read of EachActiveLock returns.
 const lockPageSize = 1000
@@ -146,24 +150,45 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 	return ls, nil
 }
 
-// ListLocks returns locks newest first: every lock in force at t when active is set, however
-// many; otherwise the newest MaxLockLimit locks, removed and expired ones included.
-func (db *DB) ListLocks(ctx context.Context, active bool, t time.Time) ([]Lock, error) {
-	if active {
-		var ls []Lock
-		if err := db.EachActiveLock(ctx, t, func(l Lock) error { ls = append(ls, l); return nil }); err != nil {
-			return nil, err
-		}
-		slices.Reverse(ls)
-		return ls, nil
-	}
-	query := fmt.Sprintf("SELECT %s FROM locks ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, MaxLockLimit)
-	ls, err := queryAll(ctx, db.sql, scanLock, query)
-	if err != nil {
-		return nil, fmt.Errorf("store: list locks: %w", err)
-	}
-	return ls, nil
+// LockFilter selects the locks ListLocks lists.
+type LockFilter struct {
+	// Active keeps the locks in force at At; otherwise removed and expired ones are listed too.
+	Active bool
+	// At is the time Active judges by.
+	At time.Time
+	// After, when set, is the cursor ListLocks returned with the previous page.
+	After string
+	// Limit bounds the page (DefaultLockLimit when 0, at most MaxLockLimit).
+	Limit int
 }
+
+// ListLocks returns a page of the locks f selects, newest first (by creation, then id), and the
+// cursor of the next page ("" after the last), by keyset as ListSessions. ErrInvalid for a
+// cursor ListLocks did not make.
+func (db *DB) ListLocks(ctx context.Context, f LockFilter) ([]Lock, string, error) {
+	w := &where{}
+	if f.Active {
+		db.inForceAt(w, f.At)
+	}
+	if f.After != "" {
+		t, id, err := decodeCursor(f.After)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list locks: %w", err)
+		}
+		w.add("(created_at, id) < (?, ?)", db.d.timeArg(t), id)
+	}
+	limit := clampLimit(f.Limit, DefaultLockLimit, MaxLockLimit)
+	query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, w, limit+1)
+	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list locks: %w", err)
+	}
+	ls, next := pageOf(ls, limit, LockCursor)
+	return ls, next, nil
+}
+
+// LockCursor is the cursor of the page of ListLocks that follows l.
+func LockCursor(l Lock) string { return encodeCursor(l.CreatedAt, l.ID) }
 
 // EachActiveLock calls fn with every lock in force at t, oldest first, reading them a page at
 // a time. There is no cap: an enforcement pass that missed a lock would leave what it locks

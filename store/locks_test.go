@@ -74,13 +74,16 @@ func testLocks(t *testing.T, dsn string) {
 	if got, _ := db.ActiveLocks(ctx, at(2*time.Minute), LockTarget{LockUser, "bob@example.com"}); len(got) != 0 {
 		t.Errorf("removed lock still active: %+v", got)
 	}
-	all, err := db.ListLocks(ctx, false, at(2*time.Minute))
-	if err != nil || !slices.Equal(lockIDs(all), []string{"lk3", "lk2", "lk1"}) {
-		t.Errorf("ListLocks all = %v, %v: the removed lock must stay for audit", lockIDs(all), err)
+	all, next, err := db.ListLocks(ctx, LockFilter{At: at(2 * time.Minute)})
+	if err != nil || next != "" || !slices.Equal(lockIDs(all), []string{"lk3", "lk2", "lk1"}) {
+		t.Errorf("ListLocks all = %v, %q, %v: the removed lock must stay for audit", lockIDs(all), next, err)
 	}
-	active, err := db.ListLocks(ctx, true, at(2*time.Minute))
+	active, _, err := db.ListLocks(ctx, LockFilter{Active: true, At: at(2 * time.Minute)})
 	if err != nil || !slices.Equal(lockIDs(active), []string{"lk3", "lk2"}) {
 		t.Errorf("ListLocks active = %v, %v", lockIDs(active), err)
+	}
+	if _, _, err := db.ListLocks(ctx, LockFilter{After: "not-a-cursor"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ListLocks with a cursor it did not make: err = %v, want ErrInvalid", err)
 	}
 	if got, err := db.GetLock(ctx, "lk2"); err != nil || got.ExpiresAt == nil || !got.ExpiresAt.Equal(at(time.Hour)) {
 		t.Errorf("GetLock = %+v, %v", got, err)
@@ -121,6 +124,24 @@ func testSessionEndKeepsBytes(t *testing.T, dsn string) {
 	relayed, _, err := db.ListSessions(ctx, SessionFilter{RelayID: "cs-eu-1"})
 	if err != nil || len(relayed) != 1 {
 		t.Errorf("ListSessions by relay = %v, %v", relayed, err)
+	}
+}
+
+// listAllLocks follows ListLocks' cursor from the first page of f to the last and returns
+// the ids it listed.
+func listAllLocks(t *testing.T, db *DB, f LockFilter) []string {
+	t.Helper()
+	var ids []string
+	for {
+		page, next, err := db.ListLocks(context.Background(), f)
+		if err != nil {
+			t.Fatalf("ListLocks: %v", err)
+		}
+		ids = append(ids, lockIDs(page)...)
+		if next == "" {
+			return ids
+		}
+		f.After = next
 	}
 }
 
@@ -213,12 +234,14 @@ func testEachActiveLock(t *testing.T, dsn string) {
 	if !slices.Equal(read, inForce) {
 		t.Errorf("EachActiveLock read %d locks (first %v, last %v), want the %d in force, oldest first", len(read), read[:1], read[len(read)-1:], len(inForce))
 	}
-	listed, err := db.ListLocks(ctx, true, now)
-	if ids := lockIDs(listed); err != nil || len(ids) != len(inForce) || ids[0] != inForce[len(inForce)-1] || ids[len(ids)-1] != inForce[0] {
-		t.Errorf("ListLocks in force = %d locks, %v; want all %d, newest first", len(ids), err, len(inForce))
+	listed := listAllLocks(t, db, LockFilter{Active: true, At: now, Limit: 333})
+	newestFirst := slices.Clone(inForce)
+	slices.Reverse(newestFirst)
+	if !slices.Equal(listed, newestFirst) {
+		t.Errorf("ListLocks in force, page by page = %d locks; want all %d, newest first, each once", len(listed), len(inForce))
 	}
-	if all, err := db.ListLocks(ctx, false, now); err != nil || len(all) != MaxLockLimit {
-		t.Errorf("ListLocks all = %d locks, %v; want the newest %d", len(all), err, MaxLockLimit)
+	if all := listAllLocks(t, db, LockFilter{At: now}); len(all) != 2*lockPageSize+345 || all[0] != "lk02344" || all[len(all)-1] != "lk00000" {
+		t.Errorf("ListLocks all, page by page = %d locks; want all %d, newest first", len(all), 2*lockPageSize+345)
 	}
 	stop := errors.New("stop")
 	n := 0

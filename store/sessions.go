@@ -256,11 +256,8 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list sessions: %w", err)
 	}
-	if len(ss) <= limit {
-		return ss, "", nil
-	}
-	ss = ss[:limit]
-	return ss, SessionCursor(ss[limit-1]), nil
+	ss, next := pageOf(ss, limit, SessionCursor)
+	return ss, next, nil
 }
 
 // SessionCursor is the cursor of the page that follows s: ListSessions with it as

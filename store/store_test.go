@@ -38,6 +38,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"enrollment token consumed once under concurrency", testTokenConcurrentConsume},
 		{"enroll host is atomic", testEnrollHostAtomic},
 		{"hosts list, disable, touch, delete", testHosts},
+		{"hosts listed a page at a time", testListHostsByPage},
 		{"relays upsert and list", testRelays},
 		{"relay enrolls once with a relay token only", testEnrollRelay},
 		{"credential grants once, heartbeat counters rise", testCredentialGrantsAndHeartbeatCounters},

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,37 +26,36 @@ func hostAdminCmds() []*cobra.Command {
 func newHostsListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List every enrolled Host with its id, tenant, tags and state (administrators, auditors)",
+		Short: "List every enrolled Host with its id, tenant, tags and state, by name (administrators, auditors)",
 		Args:  cobra.NoArgs,
-		RunE: asGuest(func(cmd *cobra.Command, g *guest.Client, _ []string) error {
-			var hosts []api.HostInfo
-			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodGet, g.CMURL+api.PathHosts, g.IDToken, nil, &hosts); err != nil {
-				return err
-			}
-			return writeList(cmd, hosts, printHosts)
-		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			limit, _ := cmd.Flags().GetInt("limit")
+			return streamListing(cmd, api.PathHosts, url.Values{}, limit, hostColumns())
+		},
 	}
 	addGuestFlags(cmd)
 	addFormatFlag(cmd)
+	cmd.Flags().Int("limit", 0, "at most this many Hosts, the first by name (0: all)")
 	return cmd
 }
 
-// printHosts prints enrolled Hosts as a table.
-func printHosts(w io.Writer, hosts []api.HostInfo) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tTENANT\tTAGS\tSTATE\tLAST SEEN")
-	for _, h := range hosts {
-		state := map[bool]string{true: "online", false: "offline"}[h.Online]
-		if h.Disabled {
-			state = "disabled"
-		}
-		seen := "never"
-		if !h.LastSeen.IsZero() {
-			seen = h.LastSeen.Local().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.ID, h.Tenant, formatTags(h.Tags), state, seen)
+// hostColumns are the columns of 'hosts list' as a table.
+func hostColumns() streamColumns[api.HostInfo] {
+	return streamColumns[api.HostInfo]{
+		noun:        "hosts",
+		tableHeader: "NAME\tID\tTENANT\tTAGS\tSTATE\tLAST SEEN",
+		tableRow: func(h api.HostInfo) string {
+			state := map[bool]string{true: "online", false: "offline"}[h.Online]
+			if h.Disabled {
+				state = "disabled"
+			}
+			seen := "never"
+			if !h.LastSeen.IsZero() {
+				seen = h.LastSeen.Local().Format(time.RFC3339)
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", h.Name, h.ID, h.Tenant, formatTags(h.Tags), state, seen)
+		},
 	}
-	return tw.Flush()
 }
 
 // newHostActionCmd builds "hosts disable|enable|delete HOST".

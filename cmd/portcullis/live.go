@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/store"
 )
 
 // adminCall runs one authenticated call to the CM as the signed-in user.
@@ -51,37 +48,8 @@ func newSessionsListCmd() *cobra.Command {
 				live, _ := cmd.Flags().GetBool("live")
 				q.Set("live", strconv.FormatBool(live))
 			}
-			format, _ := cmd.Flags().GetString("format")
-			if format != formatTable && format != formatJSON && format != formatNDJSON {
-				return fmt.Errorf("--format %q: want table, json or ndjson", format)
-			}
 			limit, _ := cmd.Flags().GetInt("limit")
-			if limit < 0 {
-				return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
-			}
-			_, g, err := loadGuest(cmd)
-			if err != nil {
-				return err
-			}
-			more := false
-			w := newStreamWriter(format, cmd.OutOrStdout(), sessionColumns())
-			for page, err := range sessionPages(cmd.Context(), g.HTTPClient(), g.CMURL, g.IDToken, q, limit, &more) {
-				if err != nil {
-					return err
-				}
-				for _, s := range page {
-					if err := w.write(s); err != nil {
-						return err
-					}
-				}
-			}
-			if err := w.close(); err != nil {
-				return err
-			}
-			if more {
-				fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more sessions than --limit %d selects; --limit 0 lists every one\n", limit)
-			}
-			return nil
+			return streamListing(cmd, api.PathSessions, q, limit, sessionColumns())
 		},
 	}
 	addGuestFlags(cmd)
@@ -98,34 +66,6 @@ func newSessionsListCmd() *cobra.Command {
 
 // defaultSessionLimit is how many sessions 'sessions ls' lists without --limit.
 const defaultSessionLimit = 100
-
-// sessionPages yields the pages of sessions q selects, newest first, following the CM's
-// cursor, at most limit sessions in all (0: all); *more is set when the limit left some out.
-func sessionPages(ctx context.Context, hc *http.Client, cmURL, token string, q url.Values, limit int, more *bool) iter.Seq2[[]api.Session, error] {
-	return func(yield func([]api.Session, error) bool) {
-		for n := 0; ; {
-			ask := store.MaxSessionLimit
-			if limit > 0 {
-				ask = min(ask, limit-n)
-			}
-			q.Set("limit", strconv.Itoa(ask))
-			var page []api.Session
-			next, err := api.CallPage(ctx, hc, cmURL+api.PathSessions+"?"+q.Encode(), token, &page)
-			if err != nil {
-				yield(nil, fmt.Errorf("list sessions: %w", err))
-				return
-			}
-			if !yield(page, nil) || next == "" {
-				return
-			}
-			if n += len(page); limit > 0 && n >= limit {
-				*more = true
-				return
-			}
-			q.Set("cursor", next)
-		}
-	}
-}
 
 // sessionColumns are the columns of 'sessions ls' as a table.
 func sessionColumns() streamColumns[api.Session] {
@@ -220,15 +160,45 @@ func newUnlockCmd() *cobra.Command {
 }
 
 func newLocksCmd() *cobra.Command {
-	cmd := newJSONCmd("locks", "List every lock in force (--all: the newest 1,000 locks, removed and expired ones too) (administrators and auditors)",
-		cobra.NoArgs, http.MethodGet, func(cmd *cobra.Command, _ []string) string {
+	cmd := &cobra.Command{
+		Use:   "locks",
+		Short: "List every lock in force, newest first (--all: every lock, removed and expired ones too) (administrators and auditors)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
 			if all, _ := cmd.Flags().GetBool("all"); all {
-				return api.PathLocks + "?all=true"
+				q.Set("all", "true")
 			}
-			return api.PathLocks
-		}, &[]api.Lock{})
-	cmd.Flags().Bool("all", false, "list the newest 1,000 locks, removed and expired ones included")
+			limit, _ := cmd.Flags().GetInt("limit")
+			return streamListing(cmd, api.PathLocks, q, limit, lockColumns())
+		},
+	}
+	addGuestFlags(cmd)
+	f := cmd.Flags()
+	f.String("format", formatJSON, "Output: json (one array), table or ndjson (one object a line).")
+	f.Bool("all", false, "list every lock, removed and expired ones included")
+	f.Int("limit", 0, "at most this many locks, the newest (0: all)")
 	return cmd
+}
+
+// lockColumns are the columns of 'locks' as a table.
+func lockColumns() streamColumns[api.Lock] {
+	return streamColumns[api.Lock]{
+		noun:        "locks",
+		tableHeader: "LOCK\tKIND\tTARGET\tREASON\tBY\tCREATED\tSTATE",
+		tableRow: func(l api.Lock) string {
+			state := "in force"
+			switch {
+			case l.RemovedAt != nil:
+				state = "removed " + l.RemovedAt.Format(time.RFC3339) + " by " + l.RemovedBy
+			case !l.Active:
+				state = "expired"
+			case l.ExpiresAt != nil:
+				state = "in force until " + l.ExpiresAt.Format(time.RFC3339)
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", l.ID, l.Kind, l.Target, l.Reason, l.CreatedBy, l.CreatedAt.Format(time.RFC3339), state)
+		},
+	}
 }
 
 func newReevaluateCmd() *cobra.Command {

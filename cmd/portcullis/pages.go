@@ -5,7 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"strconv"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis/portcullis/api"
 )
 
 // tableBlock is how many rows of a table a streamWriter aligns and writes out at a time: the
@@ -102,4 +108,52 @@ func (w *streamWriter[T]) close() error {
 		return err
 	}
 	return nil
+}
+
+// listPageSize is the page size a listing asks the CM for: its largest page of sessions, Hosts
+// and locks (store.MaxSessionLimit, MaxHostLimit, MaxLockLimit).
+const listPageSize = 1000
+
+// streamListing writes every item of the listing the CM answers in pages at path with q, in
+// the command's --format (table, json or ndjson), page by page as the pages arrive, following
+// the CM's cursor: at most limit items (0: all), and a word on standard error when the limit
+// left some out.
+func streamListing[T any](cmd *cobra.Command, path string, q url.Values, limit int, cols streamColumns[T]) error {
+	format, _ := cmd.Flags().GetString("format")
+	if format != formatTable && format != formatJSON && format != formatNDJSON {
+		return fmt.Errorf("--format %q: want table, json or ndjson", format)
+	}
+	if limit < 0 {
+		return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
+	}
+	_, g, err := loadGuest(cmd)
+	if err != nil {
+		return err
+	}
+	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
+	for n := 0; ; {
+		ask := listPageSize
+		if limit > 0 {
+			ask = min(ask, limit-n)
+		}
+		q.Set("limit", strconv.Itoa(ask))
+		var page []T
+		next, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", cols.noun, err)
+		}
+		for _, it := range page {
+			if err := w.write(it); err != nil {
+				return err
+			}
+		}
+		if n += len(page); next == "" {
+			return w.close()
+		}
+		if limit > 0 && n >= limit {
+			fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more %s than --limit %d selects; --limit 0 lists every one\n", cols.noun, limit)
+			return w.close()
+		}
+		q.Set("cursor", next)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +22,20 @@ const volumeSessions = 2*store.MaxSessionLimit + 345
 // their ids newest first and how many are live.
 func insertSessions(t testing.TB, st *store.DB, n int, newest time.Time) (ids []string, live int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 64)
+	sessions := make([]store.Session, n)
 	for i := range n {
 		id := fmt.Sprintf("ses-%05d", i)
 		ids = append(ids, id)
-		s := store.Session{ID: id, DecisionID: "dec-" + id, Subject: "alice@example.com", HostID: "host_db1", HostName: "db-1",
+		sessions[i] = store.Session{ID: id, DecisionID: "dec-" + id, Subject: "alice@example.com", HostID: "host_db1", HostName: "db-1",
 			RelayID: "cs-eu-1", Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"},
 			StartedAt: newest.Add(-time.Duration(i/3) * time.Millisecond)}
 		if i%5 == 4 {
-			s.EndedAt = new(newest.Add(time.Minute))
+			sessions[i].EndedAt = new(newest.Add(time.Minute))
 		} else {
 			live++
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := st.CreateSession(t.Context(), s); err != nil {
-				errs <- err
-			}
-		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	inParallel(t, n, func(i int) error { return st.CreateSession(t.Context(), sessions[i]) })
 	// Within a millisecond the newest first is the greatest id first.
 	slices.SortStableFunc(ids, func(a, b string) int {
 		var i, j int
@@ -63,28 +49,40 @@ func insertSessions(t testing.TB, st *store.DB, n int, newest time.Time) (ids []
 	return ids, live
 }
 
-// runSessionsLs runs 'sessions ls' as g with args and returns its standard output and error.
-func runSessionsLs(t *testing.T, g guestConfig, args ...string) (stdout, stderr string, err error) {
+// runListing runs the listing command of args (as the root command reads them) as g and
+// returns its standard output, its standard error and its error.
+func runListing(t *testing.T, g guestConfig, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := newSessionsCmd()
+	cmd := newRootCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"ls", "--cm", g.CM, "--ca-file", g.CAFile, "--config-dir", g.ConfigDir}, args...))
+	cmd.SetArgs(append(args, "--cm", g.CM, "--ca-file", g.CAFile, "--config-dir", g.ConfigDir))
 	err = cmd.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
 }
 
-// ndjsonIDs reads the session ids of 'sessions ls --format ndjson'.
+// runSessionsLs runs 'sessions ls' as g with args.
+func runSessionsLs(t *testing.T, g guestConfig, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	return runListing(t, g, append([]string{"sessions", "ls"}, args...)...)
+}
+
+// ndjsonIDs reads what names each item of a listing's ndjson: a session's or a lock's id, a
+// Host's name.
 func ndjsonIDs(t *testing.T, out string) []string {
 	t.Helper()
 	var ids []string
 	for line := range strings.Lines(out) {
-		var s api.Session
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
+		var it struct {
+			SessionID string `json:"session_id"`
+			LockID    string `json:"lock_id"`
+			Name      string `json:"name"`
+		}
+		if err := json.Unmarshal([]byte(line), &it); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		ids = append(ids, s.ID)
+		ids = append(ids, it.SessionID+it.LockID+it.Name)
 	}
 	return ids
 }

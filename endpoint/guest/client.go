@@ -362,11 +362,25 @@ func grantKeys(grant api.ConnectResponse, key ed25519.PrivateKey) (ssh.Signer, s
 }
 
 // ReachableHosts asks the CM which Hosts the signed-in user may reach now, and under which
-// principal.
+// principal: every one, following the CM's pages.
 func (g *Client) ReachableHosts(ctx context.Context) (api.ReachableHosts, error) {
 	var out api.ReachableHosts
-	if err := api.Call(ctx, g.HTTPClient(), http.MethodGet, g.CMURL+api.PathReachableHosts, g.IDToken, nil, &out); err != nil {
-		return out, fmt.Errorf("list reachable hosts: %w", err)
+	out.Hosts = []api.ReachableHost{}
+	for cursor := ""; ; {
+		u := g.CMURL + api.PathReachableHosts
+		if cursor != "" {
+			u += "?" + url.Values{"cursor": {cursor}}.Encode()
+		}
+		var page api.ReachableHosts
+		next, err := api.CallPage(ctx, g.HTTPClient(), u, g.IDToken, &page)
+		if err != nil {
+			return out, fmt.Errorf("list reachable hosts: %w", err)
+		}
+		out.Principal = page.Principal
+		out.Hosts = append(out.Hosts, page.Hosts...)
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
 	}
-	return out, nil
 }
