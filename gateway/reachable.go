@@ -35,7 +35,7 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
-	hosts, next, err := s.reachablePage(r, claims, after, min(max(limit, 0), store.MaxHostLimit))
+	hosts, next, err := s.reachablePage(r, claims, after, min(limit, store.MaxHostLimit)) // pageQuery refused a negative limit
 	var page []json.RawMessage
 	if err == nil {
 		page, next, err = boundedItems(hosts, next, func(h api.ReachableHost) any { return h },

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -192,6 +193,34 @@ func pageOf[T any](rows []T, limit int, cursor func(T) string) ([]T, string) {
 	}
 	rows = rows[:limit]
 	return rows, cursor(rows[limit-1])
+}
+
+// queryPage reads the page of at most limit rows that query (ordered, without a LIMIT of its
+// own) selects, and the cursor of the page after it ("" when no row is left): it reads one row
+// more to tell.
+func queryPage[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args []any, limit int, cursor func(T) string) ([]T, string, error) {
+	rows, err := queryAll(ctx, q, scan, fmt.Sprintf("%s LIMIT %d", query, limit+1), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, next := pageOf(rows, limit, cursor)
+	return rows, next, nil
+}
+
+// addBefore keeps, in w, the rows after the cursor's row in a listing ordered by (col, id)
+// descending, newest first; nothing when cursor is "". ErrInvalid for a cursor that
+// encodeCursor did not make.
+func (db *DB) addBefore(w *where, col, cursor string) error {
+	if cursor == "" {
+		return nil
+	}
+	t, id, err := decodeCursor(cursor)
+	if err != nil {
+		return err
+	}
+	// A row-value comparison: both databases seek the (…, col, id) indexes with it.
+	w.add("("+col+", id) < (?, ?)", db.d.timeArg(t), id)
+	return nil
 }
 
 // CheckCursor reports whether s is a cursor ListDecisions made (DecisionPage's next); anything

@@ -357,13 +357,8 @@ func (db *DB) decisionWhere(f DecisionFilter, byIndex bool) (*where, error) {
 			}
 		}
 	}
-	if f.After != "" {
-		t, id, err := decodeCursor(f.After)
-		if err != nil {
-			return nil, err
-		}
-		// A row-value comparison: both databases seek the (…, decided_at, id) indexes with it.
-		w.add("(decided_at, id) < (?, ?)", db.d.timeArg(t), id)
+	if err := db.addBefore(w, "decided_at", f.After); err != nil {
+		return nil, err
 	}
 	return w, nil
 }

@@ -273,13 +273,11 @@ func (db *DB) ListHosts(ctx context.Context, after string, limit int) ([]Host, s
 		}
 		w.add("name > ?", name)
 	}
-	limit = clampLimit(limit, DefaultHostLimit, MaxHostLimit)
-	query := fmt.Sprintf("SELECT %s FROM hosts%s ORDER BY name LIMIT %d", hostColumns, w, limit+1)
-	hs, err := queryAll(ctx, db.sql, scanHost, query, w.args...)
+	query := "SELECT " + hostColumns + " FROM hosts" + w.String() + " ORDER BY name"
+	hs, next, err := queryPage(ctx, db.sql, scanHost, query, w.args, clampLimit(limit, DefaultHostLimit, MaxHostLimit), HostCursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list hosts: %w", err)
 	}
-	hs, next := pageOf(hs, limit, HostCursor)
 	return hs, next, nil
 }
 

@@ -170,20 +170,14 @@ func (db *DB) ListLocks(ctx context.Context, f LockFilter) ([]Lock, string, erro
 	if f.Active {
 		db.inForceAt(w, f.At)
 	}
-	if f.After != "" {
-		t, id, err := decodeCursor(f.After)
-		if err != nil {
-			return nil, "", fmt.Errorf("store: list locks: %w", err)
-		}
-		w.add("(created_at, id) < (?, ?)", db.d.timeArg(t), id)
+	if err := db.addBefore(w, "created_at", f.After); err != nil {
+		return nil, "", fmt.Errorf("store: list locks: %w", err)
 	}
-	limit := clampLimit(f.Limit, DefaultLockLimit, MaxLockLimit)
-	query := fmt.Sprintf("SELECT %s FROM locks%s ORDER BY created_at DESC, id DESC LIMIT %d", lockColumns, w, limit+1)
-	ls, err := queryAll(ctx, db.sql, scanLock, query, w.args...)
+	query := "SELECT " + lockColumns + " FROM locks" + w.String() + " ORDER BY created_at DESC, id DESC"
+	ls, next, err := queryPage(ctx, db.sql, scanLock, query, w.args, clampLimit(f.Limit, DefaultLockLimit, MaxLockLimit), LockCursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list locks: %w", err)
 	}
-	ls, next := pageOf(ls, limit, LockCursor)
 	return ls, next, nil
 }
 

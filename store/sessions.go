@@ -250,13 +250,11 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list sessions: %w", err)
 	}
-	limit := clampLimit(f.Limit, DefaultSessionLimit, MaxSessionLimit)
-	query := fmt.Sprintf("SELECT %s FROM sessions%s ORDER BY started_at DESC, id DESC LIMIT %d", sessionColumns, &w, limit+1)
-	ss, err := queryAll(ctx, db.sql, scanSession, query, w.args...)
+	query := "SELECT " + sessionColumns + " FROM sessions" + w.String() + " ORDER BY started_at DESC, id DESC"
+	ss, next, err := queryPage(ctx, db.sql, scanSession, query, w.args, clampLimit(f.Limit, DefaultSessionLimit, MaxSessionLimit), SessionCursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list sessions: %w", err)
 	}
-	ss, next := pageOf(ss, limit, SessionCursor)
 	return ss, next, nil
 }
 
@@ -285,14 +283,8 @@ func (db *DB) sessionWhere(f SessionFilter) (where, error) {
 	if f.Live != nil && !*f.Live {
 		w.add("ended_at IS NOT NULL")
 	}
-	if f.After != "" {
-		t, id, err := decodeCursor(f.After)
-		if err != nil {
-			return w, err
-		}
-		w.add("(started_at, id) < (?, ?)", db.d.timeArg(t), id)
-	}
-	return w, nil
+	err := db.addBefore(&w, "started_at", f.After)
+	return w, err
 }
 
 // LivePageSize is how many live sessions EachLiveSession reads per query.

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/store"
 )
 
 // Output formats of 'logs query'.
@@ -172,43 +171,17 @@ func newDecisionClient(ctx context.Context, g guestConfig) (*decisionClient, err
 
 // pages yields the records q selects, newest first, following the cursor; at most limit (0: all).
 func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) iter.Seq2[api.Decision, error] {
-	return func(yield func(api.Decision, error) bool) {
-		n, size := 0, store.MaxDecisionLimit
-		for {
-			ask := size
-			if limit > 0 {
-				ask = min(ask, limit-n)
-			}
-			q.Set(api.QueryLimit, strconv.Itoa(ask))
-			var page api.DecisionPage
-			if err := api.Call(ctx, c.http, http.MethodGet, c.base+api.PathDecisions+"?"+q.Encode(), c.token, nil, &page); err != nil {
-				yield(api.Decision{}, fmt.Errorf("query the decision log: %w", err))
-				return
-			}
-			size = nextPageSize(ask, len(page.Decisions), page.Next != "")
-			for _, d := range page.Decisions {
-				if !yield(d, nil) {
-					return
-				}
-				n++
-			}
-			if page.Next == "" || (limit > 0 && n >= limit) {
-				return
-			}
-			q.Set(api.QueryCursor, page.Next)
+	return followPages(limit, nil, func(ask int, cursor string) ([]api.Decision, string, error) {
+		q.Set(api.QueryLimit, strconv.Itoa(ask))
+		if cursor != "" {
+			q.Set(api.QueryCursor, cursor)
 		}
-	}
-}
-
-// nextPageSize is the page size to ask for after a page of got records, asked as ask: the CM
-// ends a page early when its records would not fit in an answer (api.MaxPageBytes), and then
-// the next page asks for about as many as fitted, so that the CM does not read records it
-// cannot send; a page that was not cut grows back towards store.MaxDecisionLimit.
-func nextPageSize(ask, got int, more bool) int {
-	if more && got < ask {
-		return max(1, got)
-	}
-	return min(store.MaxDecisionLimit, max(ask, got)+max(ask, got)/4+1)
+		var page api.DecisionPage
+		if err := api.Call(ctx, c.http, http.MethodGet, c.base+api.PathDecisions+"?"+q.Encode(), c.token, nil, &page); err != nil {
+			return nil, "", fmt.Errorf("query the decision log: %w", err)
+		}
+		return page.Decisions, page.Next, nil
+	})
 }
 
 // newRecordWriter prints decision records in format as they arrive (streamWriter).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -110,9 +111,60 @@ func (w *streamWriter[T]) close() error {
 	return nil
 }
 
-// listPageSize is the page size a listing asks the CM for: its largest page of sessions, Hosts
-// and locks (store.MaxSessionLimit, MaxHostLimit, MaxLockLimit).
+// listPageSize is the largest page a listing asks the CM for: its largest page of decision
+// records, sessions, Hosts and locks (store.MaxDecisionLimit, MaxSessionLimit, MaxHostLimit,
+// MaxLockLimit).
 const listPageSize = 1000
+
+// followPages yields the items of a listing the CM answers in pages, following its cursor: at
+// most limit (0: all). fetch reads the page of at most ask items after cursor ("" for the
+// first) and returns the next page's cursor. The size asked follows the pages the CM ended
+// early (nextPageSize). When more is not nil, it is set when the limit left items out.
+func followPages[T any](limit int, more *bool, fetch func(ask int, cursor string) ([]T, string, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		n, size, cursor := 0, listPageSize, ""
+		for {
+			ask := size
+			if limit > 0 {
+				ask = min(ask, limit-n)
+			}
+			page, next, err := fetch(ask, cursor)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			size = nextPageSize(ask, len(page), next != "")
+			for _, it := range page {
+				if !yield(it, nil) {
+					return
+				}
+				n++
+			}
+			if next == "" {
+				return
+			}
+			if limit > 0 && n >= limit {
+				if more != nil {
+					*more = true
+				}
+				return
+			}
+			cursor = next
+		}
+	}
+}
+
+// nextPageSize is the page size to ask for after a page of got items, asked as ask: the CM
+// ends a page early when its items would not fit in an answer (api.MaxPageBytes), and then
+// the next page asks for about as many as fitted, so that the CM does not read items it
+// cannot send; a page that was not cut grows back towards listPageSize.
+func nextPageSize(ask, got int, more bool) int {
+	if more && got < ask {
+		return max(1, got)
+	}
+	return min(listPageSize, max(ask, got)+max(ask, got)/4+1)
+}
 
 // streamListing writes every item of the listing the CM answers in pages at path with q, in
 // the command's --format (table, json or ndjson), page by page as the pages arrive, following
@@ -131,29 +183,29 @@ func streamListing[T any](cmd *cobra.Command, path string, q url.Values, limit i
 		return err
 	}
 	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
-	for n := 0; ; {
-		ask := listPageSize
-		if limit > 0 {
-			ask = min(ask, limit-n)
-		}
+	more := false
+	items := followPages(limit, &more, func(ask int, cursor string) ([]T, string, error) {
 		q.Set("limit", strconv.Itoa(ask))
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
 		var page []T
 		next, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
 		if err != nil {
-			return fmt.Errorf("list %s: %w", cols.noun, err)
+			return nil, "", fmt.Errorf("list %s: %w", cols.noun, err)
 		}
-		for _, it := range page {
-			if err := w.write(it); err != nil {
-				return err
-			}
+		return page, next, nil
+	})
+	for it, err := range items {
+		if err != nil {
+			return err
 		}
-		if n += len(page); next == "" {
-			return w.close()
+		if err := w.write(it); err != nil {
+			return err
 		}
-		if limit > 0 && n >= limit {
-			fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more %s than --limit %d selects; --limit 0 lists every one\n", cols.noun, limit)
-			return w.close()
-		}
-		q.Set("cursor", next)
 	}
+	if more {
+		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more %s than --limit %d selects; --limit 0 lists every one\n", cols.noun, limit)
+	}
+	return w.close()
 }
