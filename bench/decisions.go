@@ -62,7 +62,7 @@ func (b *bench) measureFixedRate(ctx context.Context, st *stack, storeName strin
 	}
 	cpu := startCPU(st.c.CM().Pid())
 	var fixed loadResult
-	steal, stealKnown := stealDuring(func() {
+	shares, sharesKnown := machineDuring(func() {
 		fixed = b.profiled(st, "cm-fixed-"+storeName, func() loadResult { return openLoop(ctx, b.cfg.rate, d, connect) })
 	})
 	perConnect, err := cpu.perOp(fixed.ok + fixed.failed)
@@ -89,10 +89,15 @@ func (b *bench) measureFixedRate(ctx context.Context, st *stack, storeName strin
 	// Higher than the closed loop's: at a moderate rate each commit and each Host's collection
 	// carries fewer connects (docs/connect-capacity.md).
 	r.add("decisions", name+"_cm_cpu_per_connect", us(perConnect), "µs")
-	if stealKnown {
-		// A vCPU the hypervisor stops for tens of milliseconds stalls every request in flight:
-		// the tail says as much about the host as about the CM.
-		r.add("decisions", name+"_cpu_steal", steal, "%")
+	if sharesKnown {
+		// How busy the machine was (the CM, the load generator and the kernel together): the
+		// nearer the CPU is to full, the longer requests queue for it, which sets the tail. A
+		// vCPU the hypervisor stops for tens of milliseconds stalls every request in flight: the
+		// tail then says as much about the host as about the CM. iowait is time the CPU sat idle
+		// while a commit waited for its disk sync.
+		r.add("decisions", name+"_machine_busy", shares.busy, "%")
+		r.add("decisions", name+"_machine_iowait", shares.iowait, "%")
+		r.add("decisions", name+"_cpu_steal", shares.steal, "%")
 	}
 	if all1 > all0 {
 		// The CM's own account of the same connects (portcullis_cm_request_duration_seconds):

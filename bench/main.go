@@ -173,8 +173,8 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 		Commit: sourceCommit(ctx), loadAverage: loadAverage}
 	r.LoadStart = r.load()
 	b := &bench{cfg: cfg, dir: dir, r: r, log: log, fileLimit: limit}
-	if steal, ok := stealDuring(func() { b.runAll(ctx) }); ok {
-		r.StealPercent = &steal
+	if shares, ok := machineDuring(func() { b.runAll(ctx) }); ok {
+		r.StealPercent = &shares.steal
 	}
 	if err := r.WriteTable(os.Stdout); err != nil {
 		return nil, err

@@ -172,9 +172,10 @@ func parseLoadAvg(line string) (float64, error) {
 }
 
 // machineCPU is the machine's CPU time so far, in /proc/stat's ticks: all of it, the part its
-// processes and kernel ran (busy: user, nice, system, irq, softirq), and the part the hypervisor
-// ran other guests on (steal) while this one wanted it.
-type machineCPU struct{ total, busy, steal uint64 }
+// processes and kernel ran (busy: user, nice, system, irq, softirq), the part it sat idle while a
+// process waited for the disk (iowait), and the part the hypervisor ran other guests on (steal)
+// while this one wanted it.
+type machineCPU struct{ total, busy, iowait, steal uint64 }
 
 // readMachineCPU reads the machine's CPU time from /proc/stat.
 func readMachineCPU() (machineCPU, error) {
@@ -203,6 +204,8 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 		switch i {
 		case 0, 1, 2, 5, 6:
 			m.busy += v
+		case 4:
+			m.iowait = v
 		case 7:
 			m.steal = v
 		}
@@ -210,16 +213,19 @@ func parseMachineCPU(stat string) (machineCPU, error) {
 	return m, nil
 }
 
-// stealDuring runs f and returns the share of the machine's CPU time stolen meanwhile; false
-// where /proc/stat cannot tell it.
-func stealDuring(f func()) (float64, bool) {
+// machineShares is how the machine's CPU time was spent over a span, in percent of it.
+type machineShares struct{ busy, iowait, steal float64 }
+
+// machineDuring runs f and returns how the machine's CPU time was spent meanwhile; false where
+// /proc/stat cannot tell it.
+func machineDuring(f func()) (machineShares, bool) {
 	before, errBefore := readMachineCPU()
 	f()
 	after, errAfter := readMachineCPU()
 	if errBefore != nil || errAfter != nil {
-		return 0, false
+		return machineShares{}, false
 	}
-	return before.stealPercent(after), true
+	return before.sharesUntil(after), true
 }
 
 // busyTime is the CPU time the machine's processes and kernel have run (busy).
@@ -227,10 +233,12 @@ func (m machineCPU) busyTime() time.Duration {
 	return time.Duration(m.busy) * time.Second / clockTicks
 }
 
-// stealPercent is the share of the machine's CPU time between m and later that was stolen.
-func (m machineCPU) stealPercent(later machineCPU) float64 {
+// sharesUntil is how the machine's CPU time between m and later was spent.
+func (m machineCPU) sharesUntil(later machineCPU) machineShares {
 	if later.total <= m.total {
-		return 0
+		return machineShares{}
 	}
-	return 100 * float64(later.steal-m.steal) / float64(later.total-m.total)
+	all := float64(later.total - m.total)
+	share := func(a, b uint64) float64 { return 100 * float64(b-a) / all }
+	return machineShares{busy: share(m.busy, later.busy), iowait: share(m.iowait, later.iowait), steal: share(m.steal, later.steal)}
 }

@@ -133,14 +133,17 @@ func TestParseProcFiles(t *testing.T) {
 		}
 	}
 	m0, err := parseMachineCPU("cpu  100 2 50 800 10 3 4 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
-	if err != nil || m0 != (machineCPU{total: 1009, busy: 159, steal: 40}) {
-		t.Fatalf("parseMachineCPU = %+v, %v; want total 1009, busy 159, steal 40", m0, err)
+	if err != nil || m0 != (machineCPU{total: 1009, busy: 159, iowait: 10, steal: 40}) {
+		t.Fatalf("parseMachineCPU = %+v, %v; want total 1009, busy 159, iowait 10, steal 40", m0, err)
 	}
 	if got := m0.busyTime(); got != 1590*time.Millisecond {
 		t.Fatalf("busyTime = %v; want 1.59s (159 ticks)", got)
 	}
-	if got := m0.stealPercent(machineCPU{total: 1209, steal: 90}); got != 25 {
-		t.Fatalf("stealPercent = %v; want 25", got)
+	if got := m0.sharesUntil(machineCPU{total: 1209, busy: 259, iowait: 30, steal: 90}); got != (machineShares{busy: 50, iowait: 10, steal: 25}) {
+		t.Fatalf("sharesUntil = %+v; want busy 50, iowait 10, steal 25", got)
+	}
+	if got := m0.sharesUntil(m0); got != (machineShares{}) {
+		t.Fatalf("sharesUntil over no time = %+v; want zeros", got)
 	}
 	for _, bad := range []string{"", "intr 1 2 3 4 5 6 7 8", "cpu 1 2 3 4 5 6 7", "cpu 1 2 3 4 5 6 7 x"} {
 		if _, err := parseMachineCPU(bad); err == nil {
