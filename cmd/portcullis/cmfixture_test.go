@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,26 @@ type testCM struct {
 	store  *store.DB
 	caFile string
 	http   *http.Client
+
+	mu     sync.Mutex
+	served map[string]int // requests served, by path
+}
+
+// countServed counts the requests to each path before h serves them.
+func (c *testCM) countServed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.served[r.URL.Path]++
+		c.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// requests is how many requests to path the CM has served so far.
+func (c *testCM) requests(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served[path]
 }
 
 // startTestCM serves a CM on the store of dsn.
@@ -52,12 +73,13 @@ func startTestCM(t testing.TB, dsn string) *testCM {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(mux)
+	c := &testCM{store: st, caFile: filepath.Join(certDir, certs.CAFile), served: map[string]int{},
+		http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: keys.Pool}}}}
+	srv := httptest.NewUnstartedServer(c.countServed(mux))
 	srv.TLS = keys.TLS
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c := &testCM{url: srv.URL, store: st, caFile: filepath.Join(certDir, certs.CAFile),
-		http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: keys.Pool}}}}
+	c.url = srv.URL
 	issuer := srv.URL + "/idp"
 	idp, err := devidp.New(ctx, devidp.Config{Issuer: issuer, Users: devidp.DefaultUsers()})
 	if err != nil {

@@ -130,6 +130,19 @@ func TestListingsReachEveryHostAndLockOfALargeFleet(t *testing.T) {
 				t.Errorf("hosts (reachable) as carol: %v, %q; want none", err, out)
 			}
 
+			// 'config ssh' needs only the principal, which every page names: it asks for one page,
+			// not for the whole fleet (for carol, 3 pages of 2,000 decisions).
+			for _, u := range []struct {
+				g     guestConfig
+				email string
+			}{{alice, "alice@example.com"}, {carol, "carol@example.com"}} {
+				before := cm.requests(api.PathReachableHosts)
+				out, _, err = runListing(t, u.g, "config", "ssh")
+				if asked := cm.requests(api.PathReachableHosts) - before; err != nil || !strings.Contains(out, "\n    User "+u.email+"\n") || asked != 1 {
+					t.Errorf("config ssh as %s: %v, %d requests for reachable Hosts, printed:\n%s\nwant its User line after one request", u.email, err, asked, out)
+				}
+			}
+
 			out, _, err = runListing(t, carol, "locks", "--format", "ndjson")
 			if got := ndjsonIDs(t, out); err != nil || !slices.Equal(got, inForce) {
 				t.Errorf("locks: %d locks, %v; want the %d in force, newest first, each once", len(got), err, len(inForce))

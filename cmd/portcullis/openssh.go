@@ -89,7 +89,7 @@ func newConfigCmd() *cobra.Command {
 
 // runConfigSSH asks the CM for the user's principal (the SSH user name) and prints the block.
 func runConfigSSH(cmd *cobra.Command, cfg guestConfig, g *guest.Client, pattern string, out io.Writer) error {
-	me, err := g.ReachableHosts(cmd.Context())
+	principal, err := g.Principal(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ Host %s
     PasswordAuthentication no
     ControlMaster no
     Ciphers %s
-`, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, me.Principal,
+`, strings.TrimPrefix(pattern, "*"), filepath.Join(dir, knownHostsFile), pattern, principal,
 		strings.Join(proxy, " "), quote(sshConfigPath(filepath.Join(dir, knownHostsFile))),
 		// The level's ciphers in its order (AES-256-GCM first): OpenSSH takes the first of its
 		// own list that the Host offers, and its default list puts the slower CTR modes first.
