@@ -2,10 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
+	"net/url"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/portcullis/portcullis/api"
@@ -18,38 +17,34 @@ func newHostsCmd() *cobra.Command {
 		Short: "List the Hosts you may reach now, with online state, tags, last seen and the channels the policy grants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, g, err := loadGuest(cmd)
-			if err != nil {
-				return err
-			}
-			me, err := g.ReachableHosts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return writeList(cmd, me.Hosts, printReachable)
+			limit, _ := cmd.Flags().GetInt("limit")
+			return streamPages(cmd, api.PathReachableHosts, url.Values{}, limit, reachableColumns(),
+				func(page *api.ReachableHosts) []api.ReachableHost { return page.Hosts })
 		},
 	}
 	addGuestFlags(cmd)
 	addFormatFlag(cmd)
+	cmd.Flags().Int("limit", 0, "at most this many Hosts, the first by name (0: all)")
 	cmd.AddCommand(hostAdminCmds()...)
 	return cmd
 }
 
-// printReachable prints the Hosts the user may reach as a table.
-func printReachable(w io.Writer, hosts []api.ReachableHost) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSTATE\tLAST SEEN\tTAGS\tCHANNELS\tMIN ENCRYPTION")
-	for _, h := range hosts {
-		state, seen := "offline", "never"
-		if h.Online {
-			state = "online"
-		}
-		if !h.LastSeen.IsZero() {
-			seen = h.LastSeen.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, state, seen, formatTags(h.Tags), strings.Join(h.Channels, ","), h.MinEncryption)
+// reachableColumns are the columns of 'hosts' (the Hosts the user may reach) as a table.
+func reachableColumns() streamColumns[api.ReachableHost] {
+	return streamColumns[api.ReachableHost]{
+		noun:        "hosts",
+		tableHeader: "HOST\tSTATE\tLAST SEEN\tTAGS\tCHANNELS\tMIN ENCRYPTION",
+		tableRow: func(h api.ReachableHost) string {
+			state, seen := "offline", "never"
+			if h.Online {
+				state = "online"
+			}
+			if !h.LastSeen.IsZero() {
+				seen = h.LastSeen.UTC().Format(time.RFC3339)
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", h.Name, state, seen, formatTags(h.Tags), strings.Join(h.Channels, ","), h.MinEncryption)
+		},
 	}
-	return tw.Flush()
 }
 
 // formatTags prints tags as sorted key=value pairs.

@@ -91,8 +91,8 @@ func createVolumeLocks(t testing.TB, st *store.DB, n int) (all, inForce []string
 }
 
 // 'hosts list', 'hosts' and 'locks' page through more than a page of a real CM over HTTPS, on
-// SQLite and on PostgreSQL: 6,000 Hosts (more than one answer could carry) and 2,500 locks,
-// every one once, in order; a limit says when it left some out.
+// SQLite and on PostgreSQL, streaming: 6,000 Hosts (more than one answer could carry) and 2,500
+// locks, every one once, in order; a limit says when it left some out.
 func TestListingsReachEveryHostAndLockOfALargeFleet(t *testing.T) {
 	for name, dsn := range bothStores() {
 		t.Run(name, func(t *testing.T) {
@@ -122,6 +122,15 @@ func TestListingsReachEveryHostAndLockOfALargeFleet(t *testing.T) {
 			out, _, err = runListing(t, alice, "hosts", "--format", "ndjson")
 			if got := ndjsonIDs(t, out); err != nil || !slices.Equal(got, names) {
 				t.Errorf("hosts (reachable): %d Hosts, %v; want all %d, by name, each once", len(got), err, len(names))
+			}
+			out, _, err = runListing(t, alice, "hosts")
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != len(names)+2 || !strings.HasPrefix(lines[1], names[0]+" ") ||
+				lines[len(lines)-1] != fmt.Sprintf("(%d hosts)", len(names)) {
+				t.Errorf("hosts (reachable) as a table: %d lines, %v; want a header, %d Hosts and their count", len(lines), err, len(names))
+			}
+			out, stderr, err = runListing(t, alice, "hosts", "--limit", "2500", "--format", "ndjson")
+			if got := ndjsonIDs(t, out); err != nil || !slices.Equal(got, names[:2500]) || !strings.Contains(stderr, "more hosts than --limit 2500") {
+				t.Errorf("hosts (reachable) --limit 2500: %d Hosts, %v, stderr %q; want the first 2500 and a word that more exist", len(got), err, stderr)
 			}
 
 			// carol, an auditor, reaches none: the CM decides 2,000 Hosts a page and ends each page empty.

@@ -171,6 +171,12 @@ func nextPageSize(ask, got int, more bool) int {
 // the CM's cursor: at most limit items (0: all), and a word on standard error when the limit
 // left some out.
 func streamListing[T any](cmd *cobra.Command, path string, q url.Values, limit int, cols streamColumns[T]) error {
+	return streamPages(cmd, path, q, limit, cols, func(page *[]T) []T { return *page })
+}
+
+// streamPages is streamListing for a listing whose every page is a P (a JSON array of items,
+// or an object holding one), from which items reads the page's items.
+func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit int, cols streamColumns[T], items func(*P) []T) error {
 	format, _ := cmd.Flags().GetString("format")
 	if format != formatTable && format != formatJSON && format != formatNDJSON {
 		return fmt.Errorf("--format %q: want table, json or ndjson", format)
@@ -184,19 +190,19 @@ func streamListing[T any](cmd *cobra.Command, path string, q url.Values, limit i
 	}
 	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
 	more := false
-	items := followPages(limit, &more, func(ask int, cursor string) ([]T, string, error) {
+	listed := followPages(limit, &more, func(ask int, cursor string) ([]T, string, error) {
 		q.Set("limit", strconv.Itoa(ask))
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page []T
+		var page P
 		next, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
 		if err != nil {
 			return nil, "", fmt.Errorf("list %s: %w", cols.noun, err)
 		}
-		return page, next, nil
+		return items(&page), next, nil
 	})
-	for it, err := range items {
+	for it, err := range listed {
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -362,45 +361,14 @@ func grantKeys(grant api.ConnectResponse, key ed25519.PrivateKey) (ssh.Signer, s
 	return signer, hostKey, nil
 }
 
-// ReachableHosts asks the CM which Hosts the signed-in user may reach now, and under which
-// principal: every one, following the CM's pages.
-func (g *Client) ReachableHosts(ctx context.Context) (api.ReachableHosts, error) {
-	var out api.ReachableHosts
-	out.Hosts = []api.ReachableHost{}
-	for cursor := ""; ; {
-		page, next, err := g.reachablePage(ctx, url.Values{"cursor": {cursor}})
-		if err != nil {
-			return out, err
-		}
-		out.Principal = page.Principal
-		out.Hosts = append(out.Hosts, page.Hosts...)
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
-	}
-}
-
 // Principal asks the CM for the signed-in user's principal (the user name on a Host) with one
 // page of one reachable Host: every page names it, and the CM decides at most a page's scan of
 // Hosts for it, not the whole fleet.
 func (g *Client) Principal(ctx context.Context) (string, error) {
-	page, _, err := g.reachablePage(ctx, url.Values{api.QueryLimit: {"1"}})
-	return page.Principal, err
-}
-
-// reachablePage asks for one page of the Hosts the user may reach (empty query values are left
-// out) and returns it with the next page's cursor.
-func (g *Client) reachablePage(ctx context.Context, q url.Values) (api.ReachableHosts, string, error) {
-	maps.DeleteFunc(q, func(_ string, v []string) bool { return len(v) == 0 || v[0] == "" })
-	u := g.CMURL + api.PathReachableHosts
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
 	var page api.ReachableHosts
-	next, err := api.CallPage(ctx, g.HTTPClient(), u, g.IDToken, &page)
-	if err != nil {
-		return page, "", fmt.Errorf("list reachable hosts: %w", err)
+	u := g.CMURL + api.PathReachableHosts + "?" + url.Values{api.QueryLimit: {"1"}}.Encode()
+	if _, err := api.CallPage(ctx, g.HTTPClient(), u, g.IDToken, &page); err != nil {
+		return "", fmt.Errorf("ask the CM for the principal: %w", err)
 	}
-	return page, next, nil
+	return page.Principal, nil
 }

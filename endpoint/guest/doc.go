@@ -2,7 +2,7 @@
 // asks the Connection Manager for a session, dials the Connection Server with its ticket and
 // runs the end-to-end SSH client over the spliced stream.
 //
-//   - client.go: the Guest (Client): asking the CM (RequestGrant, ReachableHosts, with the
+//   - client.go: the Guest (Client): asking the CM (RequestGrant, Principal, with the
 //     key-bound credential beside the ID token), and Connect, which asks, dials the relay and
 //     runs the SSH handshake, failing over to another relay when one cannot be reached or
 //     pairing fails there.
