@@ -393,9 +393,11 @@ const (
 	QueryUntil = "until"
 	// QueryReason keeps decisions with a reason containing this text (case-insensitive).
 	QueryReason = "reason"
-	// QueryLimit is the page size (default 100, at most 1000).
+	// QueryLimit is the page size of the decision log (default 100, at most 1000) and of every
+	// listing answered in pages (sessions, Hosts, locks, the Hosts a user may reach).
 	QueryLimit = "limit"
-	// QueryCursor is DecisionPage.Next of the previous page.
+	// QueryCursor is DecisionPage.Next of the previous page of the decision log, or the
+	// HeaderNextCursor of the previous page of a listing.
 	QueryCursor = "cursor"
 )
 

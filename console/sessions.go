@@ -39,10 +39,10 @@ const sessionsPage = 500
 // call, recorded).
 func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError) {
 	var ss []api.Session
-	cursor := r.URL.Query().Get("cursor")
-	q := url.Values{"live": {"true"}, "limit": {strconv.Itoa(sessionsPage)}}
+	cursor := r.URL.Query().Get(api.QueryCursor)
+	q := url.Values{"live": {"true"}, api.QueryLimit: {strconv.Itoa(sessionsPage)}}
 	if cursor != "" {
-		q.Set("cursor", cursor)
+		q.Set(api.QueryCursor, cursor)
 	}
 	next, e := c.callPage(r, u, api.PathSessions, q, &ss)
 	if e != nil {
@@ -57,10 +57,10 @@ func (c *Console) liveSessions(r *http.Request, u user) (sessionsView, *apiError
 	v := sessionsView{Sessions: rows, CanLock: c.cfg.API.Allows(r.Context(), u.claims, opCreateLock), CSRF: u.sess.csrf, Now: now,
 		Cursor: cursor, Rows: Prefix + "/sessions/rows"}
 	if cursor != "" {
-		v.Rows += "?" + url.Values{"cursor": {cursor}}.Encode()
+		v.Rows += "?" + url.Values{api.QueryCursor: {cursor}}.Encode()
 	}
 	if next != "" {
-		v.Older = Prefix + "/sessions?" + url.Values{"cursor": {next}}.Encode()
+		v.Older = Prefix + "/sessions?" + url.Values{api.QueryCursor: {next}}.Encode()
 	}
 	return v, nil
 }

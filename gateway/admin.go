@@ -39,7 +39,7 @@ const (
 func (s *Server) handleListHosts(w http.ResponseWriter, r *http.Request) {
 	var limit int
 	var after string
-	_, ok := s.gate(w, r, adminOp(opListHosts, "", pageParamLimit, pageParamCursor), func(c *apiCall) error {
+	_, ok := s.gate(w, r, adminOp(opListHosts, "", api.QueryLimit, api.QueryCursor), func(c *apiCall) error {
 		var err error
 		limit, after, err = pageQuery(c.query)
 		return err

@@ -150,7 +150,7 @@ const lockParamAll = "all"
 // expired ones too), newest first, as handleListSessions lists sessions.
 func (s *Server) handleListLocks(w http.ResponseWriter, r *http.Request) {
 	f := store.LockFilter{Active: true, At: s.cfg.Now()}
-	_, ok := s.gate(w, r, adminOp(opListLocks, "", lockParamAll, pageParamLimit, pageParamCursor), func(c *apiCall) error {
+	_, ok := s.gate(w, r, adminOp(opListLocks, "", lockParamAll, api.QueryLimit, api.QueryCursor), func(c *apiCall) error {
 		var err error
 		if f.Limit, f.After, err = pageQuery(c.query); err != nil {
 			return err

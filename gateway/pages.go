@@ -11,24 +11,17 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// Query parameters of every listing that answers in pages (sessions, hosts, locks, the hosts a
-// user may reach): the page's size and the cursor of the page before it.
-const (
-	pageParamLimit  = "limit"
-	pageParamCursor = "cursor"
-)
-
 // pageQuery reads a listing's limit (0 when absent: the store's default page) and cursor; a
 // requestError names a malformed one.
 func pageQuery(q url.Values) (limit int, cursor string, err error) {
-	if v := q.Get(pageParamLimit); v != "" {
+	if v := q.Get(api.QueryLimit); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
-			return 0, "", badRequest("%s must be a non-negative number", pageParamLimit)
+			return 0, "", badRequest("%s must be a non-negative number", api.QueryLimit)
 		}
 	}
-	cursor = q.Get(pageParamCursor)
+	cursor = q.Get(api.QueryCursor)
 	if cursor != "" && store.CheckCursor(cursor) != nil {
-		return 0, "", badRequest("%s must be the %s header of a previous page", pageParamCursor, api.HeaderNextCursor)
+		return 0, "", badRequest("%s must be the %s header of a previous page", api.QueryCursor, api.HeaderNextCursor)
 	}
 	return limit, cursor, nil
 }
@@ -57,6 +50,12 @@ func boundedItems[T any](items []T, next string, view func(T) any, cursor func(T
 // writeArrayPage answers a page of a listing whose next page starts at next: the views of its
 // items as one JSON array, cut to api.MaxPageBytes, and api.HeaderNextCursor when a page follows.
 func writeArrayPage[T any](w http.ResponseWriter, items []T, next string, view func(T) any, cursor func(T) string) error {
+	return writePage(w, items, next, view, cursor, func(page []json.RawMessage) any { return page })
+}
+
+// writePage is writeArrayPage for a listing whose answer holds the page's JSON array in what
+// wrap makes of it.
+func writePage[T any](w http.ResponseWriter, items []T, next string, view func(T) any, cursor func(T) string, wrap func([]json.RawMessage) any) error {
 	page, next, err := boundedItems(items, next, view, cursor, api.MaxPageBytes)
 	if err != nil {
 		return err
@@ -64,6 +63,6 @@ func writeArrayPage[T any](w http.ResponseWriter, items []T, next string, view f
 	if next != "" {
 		w.Header().Set(api.HeaderNextCursor, next)
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, wrap(page))
 	return nil
 }

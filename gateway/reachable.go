@@ -36,23 +36,19 @@ func (s *Server) handleReachableHosts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hosts, next, err := s.reachablePage(r, claims, after, min(limit, store.MaxHostLimit)) // pageQuery refused a negative limit
-	var page []json.RawMessage
 	if err == nil {
-		page, next, err = boundedItems(hosts, next, func(h api.ReachableHost) any { return h },
-			func(h api.ReachableHost) string { return store.HostCursor(store.Host{Name: h.Name}) }, api.MaxPageBytes)
+		err = writePage(w, hosts, next, func(h api.ReachableHost) any { return h },
+			func(h api.ReachableHost) string { return store.HostCursor(store.Host{Name: h.Name}) },
+			func(page []json.RawMessage) any {
+				return struct {
+					Principal string            `json:"principal"`
+					Hosts     []json.RawMessage `json:"hosts"`
+				}{claims.Subject, page}
+			})
 	}
 	if err != nil {
-		s.cfg.Logger.Error("list reachable hosts", "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return
+		s.storeUnavailable(w, "list reachable hosts", err)
 	}
-	if next != "" {
-		w.Header().Set(api.HeaderNextCursor, next)
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Principal string            `json:"principal"`
-		Hosts     []json.RawMessage `json:"hosts"`
-	}{claims.Subject, page})
 }
 
 // reachablePage decides the Hosts after the cursor after, by name, until it holds limit

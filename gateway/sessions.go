@@ -28,7 +28,7 @@ const (
 // page's size), cursor. Any other parameter is refused (400), never ignored.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	var f store.SessionFilter
-	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, pageParamLimit, pageParamCursor)
+	op := adminOp(opListSessions, "", sessionParamUser, sessionParamHost, sessionParamRelay, sessionParamLive, sessionParamDecision, api.QueryLimit, api.QueryCursor)
 	c, ok := s.gate(w, r, op, func(c *apiCall) error {
 		var err error
 		f, err = sessionFilter(c.query)

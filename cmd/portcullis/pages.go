@@ -191,9 +191,9 @@ func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit 
 	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
 	more := false
 	listed := followPages(limit, &more, func(ask int, cursor string) ([]T, string, error) {
-		q.Set("limit", strconv.Itoa(ask))
+		q.Set(api.QueryLimit, strconv.Itoa(ask))
 		if cursor != "" {
-			q.Set("cursor", cursor)
+			q.Set(api.QueryCursor, cursor)
 		}
 		var page P
 		next, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
