@@ -60,33 +60,41 @@ func (e *StatusError) Error() string {
 // token when not empty, and decodes a 2xx answer into out (if not nil). A non-2xx answer is a
 // *StatusError.
 func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) error {
-	_, err := call(ctx, hc, method, url, bearer, in, out)
+	_, _, err := call(ctx, hc, method, url, bearer, in, out)
 	return err
 }
 
-// CallPage is Call for a GET of one page of a listing answered in pages: it also returns the
-// answer's HeaderNextCursor, "" after the last page.
-func CallPage(ctx context.Context, hc *http.Client, url, bearer string, out any) (next string, err error) {
-	h, err := call(ctx, hc, http.MethodGet, url, bearer, nil, out)
-	if err != nil {
-		return "", err
-	}
-	return h.Get(HeaderNextCursor), nil
+// PageAnswer is what CallPage tells of a page besides its items.
+type PageAnswer struct {
+	// Next is the answer's HeaderNextCursor, "" after the last page.
+	Next string
+	// Bytes is the length of the answer's body: how near the page came to MaxPageBytes.
+	Bytes int
 }
 
-// call is Call, returning the answer's header too.
-func call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) (http.Header, error) {
+// CallPage is Call for a GET of one page of a listing answered in pages: it also returns the
+// answer's next cursor and size.
+func CallPage(ctx context.Context, hc *http.Client, url, bearer string, out any) (PageAnswer, error) {
+	h, n, err := call(ctx, hc, http.MethodGet, url, bearer, nil, out)
+	if err != nil {
+		return PageAnswer{}, err
+	}
+	return PageAnswer{Next: h.Get(HeaderNextCursor), Bytes: n}, nil
+}
+
+// call is Call, returning the answer's header and the length of its body too.
+func call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) (http.Header, int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
+			return nil, 0, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, 0, fmt.Errorf("build request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -96,28 +104,28 @@ func call(ctx context.Context, hc *http.Client, method, url, bearer string, in, 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, url, err)
+		return nil, 0, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("read answer of %s %s: %w", method, url, err)
+		return nil, 0, fmt.Errorf("read answer of %s %s: %w", method, url, err)
 	}
 	if len(data) > MaxResponseBytes {
-		return nil, fmt.Errorf("answer of %s %s: %w", method, url, ErrResponseTooLarge)
+		return nil, 0, fmt.Errorf("answer of %s %s: %w", method, url, ErrResponseTooLarge)
 	}
 	if resp.StatusCode/100 != 2 {
 		se := &StatusError{Status: resp.StatusCode}
 		_ = json.Unmarshal(data, &se.Body)
-		return nil, se
+		return nil, 0, se
 	}
 	if out == nil || len(data) == 0 {
-		return resp.Header, nil
+		return resp.Header, len(data), nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return nil, fmt.Errorf("decode answer of %s %s: %w", method, url, err)
+		return nil, 0, fmt.Errorf("decode answer of %s %s: %w", method, url, err)
 	}
-	return resp.Header, nil
+	return resp.Header, len(data), nil
 }
 
 // AsStatus returns the *StatusError in err's chain, if any.

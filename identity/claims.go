@@ -36,7 +36,8 @@ type Claims struct {
 	EmailVerified bool `json:"email_verified"`
 	// Nonce is the nonce claim, "" when absent; see CheckNonce.
 	Nonce string `json:"nonce,omitempty"`
-	// Raw holds every claim of the token as decoded from JSON.
+	// Raw holds every claim of the token as decoded from JSON. It is shared by every Verify of
+	// the same token while its signature is remembered: read it, never change it.
 	Raw map[string]any `json:"-"`
 }
 

@@ -3,6 +3,8 @@ package identity
 import (
 	"crypto/sha256"
 	"errors"
+	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,7 +13,8 @@ import (
 )
 
 // TestARememberedSignatureStillHasItsClaimsChecked: a token verified a moment ago is accepted
-// again, but its expiry is checked on every Verify; a tampered copy is still refused.
+// again with the claims decoded the first time, but its expiry is checked on every Verify; a
+// tampered copy is still refused.
 func TestARememberedSignatureStillHasItsClaimsChecked(t *testing.T) {
 	t.Parallel()
 	ki := newKeyIssuer(t)
@@ -23,10 +26,17 @@ func TestARememberedSignatureStillHasItsClaimsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := ki.token(t, nil) // expires in one hour
-	for i := range 2 {
-		if _, err := v.Verify(t.Context(), raw); err != nil {
+	var got [2]Claims
+	for i := range got {
+		if got[i], err = v.Verify(t.Context(), raw); err != nil {
 			t.Fatalf("Verify #%d: %v", i+1, err)
 		}
+	}
+	if reflect.ValueOf(got[0].Raw).UnsafePointer() != reflect.ValueOf(got[1].Raw).UnsafePointer() {
+		t.Error("the second Verify decoded the remembered token's claims again")
+	}
+	if got[1].Subject != "alice@example.com" || !slices.Equal(got[1].Groups, []string{"ops"}) {
+		t.Errorf("remembered claims map to %+v", got[1])
 	}
 	if _, ok := v.verified.get(sha256.Sum256([]byte(raw)), time.Now()); !ok {
 		t.Fatal("the verified signature is not remembered")
@@ -61,7 +71,7 @@ func TestVerifiedTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var vt verifiedTokens
 			for i := range tt.fill {
-				vt.put(key(i), []byte{byte(i)}, t0)
+				vt.put(key(i), map[string]any{"sub": i}, t0)
 			}
 			if _, ok := vt.get(key(tt.ask), t0.Add(tt.at)); ok != tt.found {
 				t.Fatalf("get = %v, want %v", ok, tt.found)

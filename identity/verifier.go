@@ -122,12 +122,13 @@ func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgo
 	return v.keys, v.algs, nil
 }
 
-// verifySignature checks the signature of rawIDToken, or finds it checked a moment ago
-// (verified.go), and returns the token's claims payload.
-func (v *Verifier) verifySignature(ctx context.Context, keys oidc.KeySet, algs []jose.SignatureAlgorithm, rawIDToken string) ([]byte, error) {
+// verifiedClaims checks the signature of rawIDToken, or finds it checked a moment ago
+// (verified.go), and returns the token's claims decoded from JSON: shared with the other
+// Verify calls of the same token, they must not be changed.
+func (v *Verifier) verifiedClaims(ctx context.Context, keys oidc.KeySet, algs []jose.SignatureAlgorithm, rawIDToken string) (map[string]any, error) {
 	sum, now := sha256.Sum256([]byte(rawIDToken)), time.Now()
-	if payload, ok := v.verified.get(sum, now); ok {
-		return payload, nil
+	if claims, ok := v.verified.get(sum, now); ok {
+		return claims, nil
 	}
 	jws, err := jose.ParseSigned(rawIDToken, algs)
 	if err != nil {
@@ -144,8 +145,15 @@ func (v *Verifier) verifySignature(ctx context.Context, keys oidc.KeySet, algs [
 		}
 		return nil, refuse(access.ErrBadSignature, "no key the provider publishes verifies it (key id %q): %v", kid, err)
 	}
-	v.verified.put(sum, payload, now)
-	return payload, nil
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, refuse(access.ErrMalformed, "claims are not a JSON object: %v", err)
+	}
+	if claims == nil {
+		return nil, refuse(access.ErrMalformed, "claims are null, not a JSON object")
+	}
+	v.verified.put(sum, claims, now)
+	return claims, nil
 }
 
 // Verify checks rawIDToken and maps its claims. A refusal wraps ErrInvalidToken and a reason
@@ -160,13 +168,9 @@ func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error
 	if err != nil {
 		return Claims{}, err
 	}
-	payload, err := v.verifySignature(ctx, keys, algs, rawIDToken)
+	raw, err := v.verifiedClaims(ctx, keys, algs, rawIDToken)
 	if err != nil {
 		return Claims{}, err
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(payload, &raw); err != nil {
-		return Claims{}, refuse(access.ErrMalformed, "claims are not a JSON object: %v", err)
 	}
 	c, err := mapClaims(raw, v.cfg, v.cfg.Now())
 	if err != nil {

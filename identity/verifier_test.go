@@ -54,6 +54,7 @@ func TestVerifyCraftedTokens(t *testing.T) {
 		{"exp is a string", ki.token(t, map[string]any{"exp": "tomorrow"}), access.ErrMalformed, "exp"},
 		{"groups hold a number", ki.token(t, map[string]any{"groups": []any{"ops", 7}}), access.ErrMalformed, "groups"},
 		{"email is an object", ki.token(t, map[string]any{"email": map[string]any{"a": 1}}), access.ErrMalformed, "email"},
+		{"claims are null", sign(t, ki.published, publishedKid, nil), access.ErrMalformed, "null"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

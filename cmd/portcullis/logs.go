@@ -171,16 +171,18 @@ func newDecisionClient(ctx context.Context, g guestConfig) (*decisionClient, err
 
 // pages yields the records q selects, newest first, following the cursor; at most limit (0: all).
 func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) iter.Seq2[api.Decision, error] {
-	return followPages(limit, nil, func(ask int, cursor string) ([]api.Decision, string, error) {
+	return followPages(limit, nil, func(ask int, cursor string) ([]api.Decision, api.PageAnswer, error) {
 		q.Set(api.QueryLimit, strconv.Itoa(ask))
 		if cursor != "" {
 			q.Set(api.QueryCursor, cursor)
 		}
 		var page api.DecisionPage
-		if err := api.Call(ctx, c.http, http.MethodGet, c.base+api.PathDecisions+"?"+q.Encode(), c.token, nil, &page); err != nil {
-			return nil, "", fmt.Errorf("query the decision log: %w", err)
+		ans, err := api.CallPage(ctx, c.http, c.base+api.PathDecisions+"?"+q.Encode(), c.token, &page)
+		if err != nil {
+			return nil, ans, fmt.Errorf("query the decision log: %w", err)
 		}
-		return page.Decisions, page.Next, nil
+		ans.Next = page.Next // this listing's cursor is in its body
+		return page.Decisions, ans, nil
 	})
 }
 

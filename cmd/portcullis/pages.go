@@ -118,9 +118,10 @@ const listPageSize = 1000
 
 // followPages yields the items of a listing the CM answers in pages, following its cursor: at
 // most limit (0: all). fetch reads the page of at most ask items after cursor ("" for the
-// first) and returns the next page's cursor. The size asked follows the pages the CM ended
-// early (nextPageSize). When more is not nil, it is set when the limit left items out.
-func followPages[T any](limit int, more *bool, fetch func(ask int, cursor string) ([]T, string, error)) iter.Seq2[T, error] {
+// first) and returns the next page's cursor and the answer's size. The size asked follows the
+// pages the CM ended early for their size (nextPageSize). When more is not nil, it is set when
+// the limit left items out.
+func followPages[T any](limit int, more *bool, fetch func(ask int, cursor string) ([]T, api.PageAnswer, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		n, size, cursor := 0, listPageSize, ""
 		for {
@@ -128,13 +129,14 @@ func followPages[T any](limit int, more *bool, fetch func(ask int, cursor string
 			if limit > 0 {
 				ask = min(ask, limit-n)
 			}
-			page, next, err := fetch(ask, cursor)
+			page, ans, err := fetch(ask, cursor)
 			if err != nil {
 				var zero T
 				yield(zero, err)
 				return
 			}
-			size = nextPageSize(ask, len(page), next != "")
+			next := ans.Next
+			size = nextPageSize(ask, len(page), ans.Bytes, next != "")
 			for _, it := range page {
 				if !yield(it, nil) {
 					return
@@ -155,13 +157,16 @@ func followPages[T any](limit int, more *bool, fetch func(ask int, cursor string
 	}
 }
 
-// nextPageSize is the page size to ask for after a page of got items, asked as ask: the CM
-// ends a page early when its items would not fit in an answer (api.MaxPageBytes), and then
-// the next page asks for about as many as fitted, so that the CM does not read items it
-// cannot send; a page that was not cut grows back towards listPageSize.
-func nextPageSize(ask, got int, more bool) int {
-	if more && got < ask {
-		return max(1, got)
+// nextPageSize is the page size to ask for after a page of got items in an answer of size
+// bytes, asked as ask: the CM ends a page early when its items would not fit in an answer
+// (api.MaxPageBytes), and then the next page asks for about as many as fitted, so that the CM
+// does not read items it cannot send; a page that was not cut grows back towards listPageSize.
+// A page that ended early without nearing the bound (GET /v1/me/hosts ends one when it has
+// decided as many Hosts as a page may, however few were reachable) is not a reason to ask for
+// fewer.
+func nextPageSize(ask, got, bytes int, more bool) int {
+	if more && got > 0 && got < ask && 2*bytes >= api.MaxPageBytes {
+		return got // the page filled half the bound or more: it ended for its size, or may have
 	}
 	return min(listPageSize, max(ask, got)+max(ask, got)/4+1)
 }
@@ -190,17 +195,17 @@ func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit 
 	}
 	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
 	more := false
-	listed := followPages(limit, &more, func(ask int, cursor string) ([]T, string, error) {
+	listed := followPages(limit, &more, func(ask int, cursor string) ([]T, api.PageAnswer, error) {
 		q.Set(api.QueryLimit, strconv.Itoa(ask))
 		if cursor != "" {
 			q.Set(api.QueryCursor, cursor)
 		}
 		var page P
-		next, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
+		ans, err := api.CallPage(cmd.Context(), g.HTTPClient(), g.CMURL+path+"?"+q.Encode(), g.IDToken, &page)
 		if err != nil {
-			return nil, "", fmt.Errorf("list %s: %w", cols.noun, err)
+			return nil, ans, fmt.Errorf("list %s: %w", cols.noun, err)
 		}
-		return items(&page), next, nil
+		return items(&page), ans, nil
 	})
 	for it, err := range listed {
 		if err != nil {
