@@ -154,9 +154,10 @@ func (s *Server) keepOrder(recipient string, msg any) {
 // this replica holds in memory and what the store has for it.
 func (s *Server) collectMail(ctx context.Context, recipient string, timeout time.Duration) []json.RawMessage {
 	end := time.Now().Add(timeout)
+	woken := false
 	for {
 		wake := s.mail.waitChan(recipient) // before reading, so that no wake-up is missed
-		out, next, err := s.readMail(ctx, recipient)
+		out, next, err := s.readMail(ctx, recipient, woken)
 		if len(out) > 0 || ctx.Err() != nil {
 			return out
 		}
@@ -171,29 +172,37 @@ func (s *Server) collectMail(ctx context.Context, recipient string, timeout time
 		case !next.IsZero():
 			pause = min(pause, max(next.Sub(s.cfg.Now()), time.Millisecond))
 		}
-		s.waitForMail(ctx, wake, pause)
+		woken = s.waitForMail(ctx, wake, pause)
 	}
 }
 
-// waitForMail waits up to pause for a wake-up, counted in portcullis_cm_long_polls.
-func (s *Server) waitForMail(ctx context.Context, wake <-chan struct{}, pause time.Duration) {
+// waitForMail waits up to pause for a wake-up, counted in portcullis_cm_long_polls, and
+// reports whether one came.
+func (s *Server) waitForMail(ctx context.Context, wake <-chan struct{}, pause time.Duration) bool {
 	t := time.NewTimer(pause)
 	defer t.Stop()
 	s.mail.waiting.Add(1)
 	defer s.mail.waiting.Add(-1)
 	select {
 	case <-wake:
+		return true
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	return false
 }
 
-// readMail takes the recipient's messages from memory and from the store.
-func (s *Server) readMail(ctx context.Context, recipient string) ([]json.RawMessage, time.Time, error) {
+// readMail takes the recipient's messages from memory and from the store; woken says that a
+// wake-up (mail posted to the recipient) came since the last read.
+func (s *Server) readMail(ctx context.Context, recipient string, woken bool) ([]json.RawMessage, time.Time, error) {
 	out := s.mail.takeLocal(recipient)
 	ctx, cancel := context.WithTimeout(ctx, mailStoreTimeout)
 	defer cancel()
-	mail, next, err := s.cfg.Store.CollectMail(ctx, recipient, s.cfg.Now())
+	collect := s.cfg.Store.CollectMail
+	if woken {
+		collect = s.cfg.Store.CollectPostedMail
+	}
+	mail, next, err := collect(ctx, recipient, s.cfg.Now())
 	for _, m := range mail {
 		out = append(out, m.Body)
 	}

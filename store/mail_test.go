@@ -59,6 +59,46 @@ func testMailDeliveredOnce(t *testing.T, dsn string) {
 	}
 }
 
+// testCollectPostedMail: CollectPostedMail, which skips the look for due mail, hands over
+// what CollectMail would: the due messages once, then when the next one is due, and nothing
+// from an empty or expired mailbox.
+func testCollectPostedMail(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	host := HostMailbox("h-posted")
+	if mail, next, err := db.CollectPostedMail(ctx, host, at(0)); err != nil || len(mail) != 0 || !next.IsZero() {
+		t.Fatalf("CollectPostedMail of an empty mailbox = %v, next %v, %v; want none", bodies(mail), next, err)
+	}
+	for _, m := range []struct {
+		body             string
+		deliver, expires time.Duration
+	}{{`"now"`, 0, time.Minute}, {`"later"`, 10 * time.Second, time.Minute}, {`"stale"`, 0, 5 * time.Second}} {
+		if err := db.PostMail(ctx, Mail{Recipient: host, Body: []byte(m.body), QueuedAt: at(0), DeliverAt: at(m.deliver), ExpiresAt: at(m.expires)}); err != nil {
+			t.Fatalf("PostMail %s: %v", m.body, err)
+		}
+	}
+	steps := []struct {
+		at   time.Duration
+		want []string
+		next time.Duration // 0: none
+	}{
+		{6 * time.Second, []string{`"now"`}, 0},
+		{6 * time.Second, nil, 10 * time.Second},
+		{10 * time.Second, []string{`"later"`}, 0},
+		{10 * time.Second, nil, 0},
+	}
+	for i, st := range steps {
+		mail, next, err := db.CollectPostedMail(ctx, host, at(st.at))
+		wantNext := time.Time{}
+		if st.next != 0 {
+			wantNext = at(st.next)
+		}
+		if err != nil || !slices.Equal(bodies(mail), st.want) || !next.Equal(wantNext) {
+			t.Fatalf("step %d: CollectPostedMail at %v = %v, next %v, %v; want %v, next %v", i, st.at, bodies(mail), next, err, st.want, wantNext)
+		}
+	}
+}
+
 // testMailTiming: a message is not handed over before it is due nor after it expires; the
 // sweep gets the expired ones; a full mailbox and bad messages are refused and change nothing.
 func testMailTiming(t *testing.T, dsn string) {

@@ -54,6 +54,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"lease renew, expire, release", testLeaseLifecycle},
 		{"mail is delivered once, in order", testMailDeliveredOnce},
 		{"mail is due, expires, fills up", testMailTiming},
+		{"posted mail is collected as any other", testCollectPostedMail},
 		{"orders are not bound by the mailbox", testOrdersAreNotBoundByTheMailbox},
 		{"two sequencers never both append", testAppendLogConflicts},
 		{"the log queue holds every record until it is logged", testLogQueue},
