@@ -29,6 +29,10 @@ const (
 	connectHosts = 16
 	// connectWorkers is the closed-loop connect load's concurrency.
 	connectWorkers = 32
+	// connectWorkersPeak is the concurrency of the decisions section's second closed loop, the
+	// CM's capacity: enough Guests that both cores stay busy while commits wait for their sync
+	// (group commit then carries more connects per transaction).
+	connectWorkersPeak = 128
 	// heartbeatHosts is how many simulated Hosts send heartbeats, each on its own mTLS
 	// connection.
 	heartbeatHosts = 256
@@ -319,9 +323,9 @@ type connectLoad struct {
 }
 
 // startConnectLoad enrols connectHosts simulated Hosts named prefix-N that heartbeat and poll
-// hostURL, and returns the connect operation, asking guestURL, warmed up for a second. Call
-// stop when done.
-func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL string) (*connectLoad, error) {
+// hostURL, and returns the connect operation, asking guestURL on up to workers connections,
+// warmed up for a second with that many Guests. Call stop when done.
+func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL string, workers int) (*connectLoad, error) {
 	hosts, err := enrollSimHosts(ctx, st, prefix, connectHosts)
 	if err != nil {
 		return nil, err
@@ -335,7 +339,7 @@ func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL 
 		}
 		go h.drain(dctx, hostURL, l.delivered)
 	}
-	c, err := newConnectorAt(st, guestURL, hosts, connectWorkers)
+	c, err := newConnectorAt(st, guestURL, hosts, workers)
 	if err != nil {
 		stop()
 		return nil, err
@@ -347,6 +351,6 @@ func startConnectLoad(ctx context.Context, st *stack, prefix, hostURL, guestURL 
 	}
 	l.connect = func(ctx context.Context, _ int) error { return c.connect(ctx) }
 	l.connectNew = func(ctx context.Context, _ int) error { return fresh.connect(ctx) }
-	closedLoop(ctx, connectWorkers, time.Second, l.connect) // warm-up: connections, caches, pages
+	closedLoop(ctx, workers, time.Second, l.connect) // warm-up: connections, caches, pages
 	return l, nil
 }

@@ -77,7 +77,7 @@ func (b *bench) measureReplicaCount(ctx context.Context, dsn string, n int) (flo
 // replicaConnectRate runs the closed-loop connect load with simulated Hosts polling hostURL and
 // the Guest asking guestURL, and returns the granted connects per second.
 func (b *bench) replicaConnectRate(ctx context.Context, st *stack, hostURL, guestURL, name string) (float64, error) {
-	load, err := startConnectLoad(ctx, st, strings.ReplaceAll("rep-"+name, "_", "-"), hostURL, guestURL)
+	load, err := startConnectLoad(ctx, st, strings.ReplaceAll("rep-"+name, "_", "-"), hostURL, guestURL, connectWorkers)
 	if err != nil {
 		return 0, err
 	}

@@ -195,7 +195,7 @@ func (b *bench) measureSequencer(ctx context.Context, st *stack) error {
 
 // connectCPU runs the closed-loop connect load briefly and returns the CM's CPU per connect.
 func (b *bench) connectCPU(ctx context.Context, st *stack) (time.Duration, error) {
-	load, err := startConnectLoad(ctx, st, "log", st.c.CMURL, st.c.CMURL)
+	load, err := startConnectLoad(ctx, st, "log", st.c.CMURL, st.c.CMURL, connectWorkers)
 	if err != nil {
 		return 0, err
 	}

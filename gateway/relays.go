@@ -389,11 +389,13 @@ func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, hel
 	for _, id := range held {
 		holds[id] = true
 	}
+	// A session started after the cutoff may still be on its way to the relay: only older ones
+	// are read (a report costs the relay's long-lived sessions, not every connect just granted).
 	cutoff := now.Add(-s.cfg.TicketTTL - unpairedGrace)
-	return s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: relayID}, func(page []store.Session) error {
+	return s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: relayID, StartedUntil: cutoff}, func(page []store.Session) error {
 		var gone []string
 		for _, sess := range page {
-			if sess.StartedAt.After(cutoff) || holds[sess.ID] {
+			if holds[sess.ID] {
 				continue
 			}
 			s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -12,8 +11,9 @@ import (
 // Group collection of mail on SQLite. Every long-poll that returns takes its messages with a
 // DELETE, a write transaction; on SQLite, whose writers take turns and sync the WAL at every
 // commit (synchronous=FULL), one transaction per long-poll would cost a sync per connect.
-// Concurrent CollectMail calls there share one transaction (groupcommit.go), as decision
-// records do. PostgreSQL runs them concurrently, each on its own.
+// Concurrent CollectMail calls there share one transaction with each other and with the
+// connects' decision records (commitWrites in groupcommit.go). PostgreSQL runs them
+// concurrently, each on its own.
 
 // States of a pendingCollect.
 const (
@@ -76,7 +76,7 @@ func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (ma
 	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
 	if db.d.kind == kindSQLite {
 		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
-		err = db.collects.submit(ctx, db.collectBatch, p, p.done, giveUp)
+		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{collect: p}, p.done, giveUp)
 	} else {
 		err = db.collect(ctx, prepared{db}, p)
 	}
@@ -84,34 +84,6 @@ func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (ma
 		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
 	}
 	return p.mail, p.next, nil
-}
-
-// collectBatch collects for a batch of callers in one transaction, leaving out those who went
-// away; when it fails, each caller's collection is tried in a transaction of its own.
-func (db *DB) collectBatch(ctx context.Context, batch []*pendingCollect) {
-	batch = slices.DeleteFunc(batch, func(p *pendingCollect) bool {
-		return !p.state.CompareAndSwap(collectQueued, collectTaken)
-	})
-	each := func(ps []*pendingCollect) error {
-		return db.inTx(ctx, func(tx *sql.Tx) error {
-			for _, p := range ps {
-				if err := db.collect(ctx, preparedTx{db, tx}, p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	err := each(batch)
-	if err == nil || len(batch) == 1 {
-		for _, p := range batch {
-			p.done <- err
-		}
-		return
-	}
-	for _, p := range batch {
-		p.done <- each([]*pendingCollect{p})
-	}
 }
 
 // collect takes p's messages through q and finds when its next one is due.

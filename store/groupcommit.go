@@ -10,7 +10,7 @@ import (
 )
 
 // Group commit of decision records, new sessions and the Host's mail (the writes of every
-// connect).
+// connect), and on SQLite of the Hosts' mail collections.
 // Concurrent InsertDecision (or CreateSession) calls share one write
 // transaction: the first caller that finds no commit running starts a committer goroutine that
 // commits everything queued, batch after batch, until the queue is empty; every caller returns
@@ -106,6 +106,63 @@ func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []*pendingIns
 		for _, p := range batch {
 			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, []*pendingInsert{p}) })
 		}
+	}
+}
+
+// pendingWrite is one write waiting for a shared transaction: a decision record to insert
+// (with its session and mail) or, on SQLite, a mailbox to collect. Exactly one is set.
+type pendingWrite struct {
+	insert  *pendingInsert
+	collect *pendingCollect
+}
+
+// commitWrites commits a batch of writes in one transaction: the records first, then the
+// collections, which may take the mail the records posted (it is handed over only once the
+// transaction has committed). On SQLite, whose writers take turns, the long-polls' collections
+// then cost no transaction of their own. A collection whose caller went away is left out. When
+// the batch fails, each write is retried in a transaction of its own, so that one bad record (a
+// duplicate id) fails alone.
+func (db *DB) commitWrites(ctx context.Context, batch []*pendingWrite) {
+	var inserts []*pendingInsert
+	var collects []*pendingCollect
+	for _, w := range batch {
+		switch {
+		case w.insert != nil:
+			inserts = append(inserts, w.insert)
+		case w.collect.state.CompareAndSwap(collectQueued, collectTaken):
+			collects = append(collects, w.collect)
+		}
+	}
+	write := func(inserts []*pendingInsert, collects []*pendingCollect) error {
+		return db.inTx(ctx, func(tx *sql.Tx) error {
+			if len(inserts) > 0 {
+				if err := db.insertDecisions(ctx, tx, inserts); err != nil {
+					return err
+				}
+			}
+			for _, p := range collects {
+				if err := db.collect(ctx, preparedTx{db, tx}, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := write(inserts, collects)
+	if err == nil || len(inserts)+len(collects) == 1 {
+		for _, p := range inserts {
+			p.done <- err
+		}
+		for _, p := range collects {
+			p.done <- err
+		}
+		return
+	}
+	for _, p := range inserts {
+		p.done <- write([]*pendingInsert{p}, nil)
+	}
+	for _, p := range collects {
+		p.done <- write(nil, []*pendingCollect{p})
 	}
 }
 

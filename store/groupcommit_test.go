@@ -238,3 +238,84 @@ func testNoCollectedMailIsLost(t *testing.T, dsn string) {
 		}
 	}
 }
+
+// testGrantsAndCollectionsShareBatches: grants and long-polls' collections run at once (on
+// SQLite in shared transactions), one grant with a duplicate record id among them: that grant
+// alone fails, every other grant commits with its request, and every message is collected by
+// exactly one caller, those posted by the grants too.
+func testGrantsAndCollectionsShareBatches(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const grants, waiting, collectors = 48, 16, 32
+	if err := db.InsertDecision(ctx, Decision{ID: "dec-dup", Time: at(0), Subject: "alice@example.com", Reasons: []string{"no"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range waiting {
+		m := Mail{Recipient: HostMailbox("h-waiting"), Body: []byte(fmt.Sprintf(`"w-%02d"`, i)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+		if err := db.PostMail(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	take := func(mail []Mail) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range mail {
+			got[string(m.Body)]++
+		}
+	}
+	errs := make([]error, grants)
+	var wg sync.WaitGroup
+	for i := range grants {
+		wg.Go(func() {
+			d := Decision{ID: fmt.Sprintf("dec-%02d", i), Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
+			if i == grants/2 {
+				d.ID = "dec-dup"
+			}
+			s := Session{ID: fmt.Sprintf("ses-%02d", i), DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
+			m := Mail{Recipient: HostMailbox(fmt.Sprint("h-", i%4)), Body: []byte(fmt.Sprintf(`"g-%02d"`, i)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+			_, errs[i] = db.InsertGrant(ctx, d, s, m)
+		})
+	}
+	for c := range collectors {
+		wg.Go(func() {
+			box := HostMailbox("h-waiting")
+			if c%2 == 1 {
+				box = HostMailbox(fmt.Sprint("h-", c%4))
+			}
+			mail, _, err := db.CollectPostedMail(ctx, box, at(time.Second))
+			if err != nil {
+				t.Errorf("CollectPostedMail(%s): %v", box, err)
+			}
+			take(mail)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == grants/2 && !errors.Is(err, ErrConflict):
+			t.Errorf("the grant with a duplicate record id = %v, want ErrConflict", err)
+		case i != grants/2 && err != nil:
+			t.Errorf("grant %d = %v; a bad neighbour in its batch must not fail it", i, err)
+		}
+	}
+	for _, box := range []string{"h-waiting", "h-0", "h-1", "h-2", "h-3"} {
+		mail, _, err := db.CollectMail(ctx, HostMailbox(box), at(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		take(mail)
+	}
+	if want := waiting + grants - 1; len(got) != want {
+		t.Fatalf("%d distinct messages collected, want %d (the duplicate grant's request must not be posted)", len(got), want)
+	}
+	for body, n := range got {
+		if n != 1 {
+			t.Errorf("message %s collected %d times", body, n)
+		}
+	}
+	if _, ok := got[fmt.Sprintf(`"g-%02d"`, grants/2)]; ok {
+		t.Error("the failed grant's request was delivered")
+	}
+}

@@ -68,6 +68,9 @@ func testEachLiveSession(t *testing.T, dsn string) {
 		{"subject", LiveFilter{Subject: "bob@example.com"}, func(s Session) bool { return s.Subject == "bob@example.com" }, false},
 		{"host", LiveFilter{HostID: "id-web-1"}, func(s Session) bool { return s.HostID == "id-web-1" }, false},
 		{"relay", LiveFilter{RelayID: "cs-us-1"}, func(s Session) bool { return s.RelayID == "cs-us-1" }, false},
+		{"started until, inclusive", LiveFilter{RelayID: "cs-eu-1", StartedUntil: at(100 * time.Second)}, func(s Session) bool {
+			return s.RelayID == "cs-eu-1" && !s.StartedAt.After(at(100*time.Second))
+		}, false},
 		{"none", LiveFilter{Subject: "nobody"}, func(Session) bool { return false }, false},
 		{"ending each as it goes", LiveFilter{Subject: "alice@example.com"}, func(s Session) bool { return s.Subject == "alice@example.com" }, true},
 	}

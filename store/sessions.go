@@ -298,6 +298,9 @@ type LiveFilter struct {
 	HostID string
 	// RelayID, when set, keeps the sessions the relay splices.
 	RelayID string
+	// StartedUntil, when not zero, keeps the sessions started at or before it: the walk, in
+	// start order, stops there instead of reading every later session.
+	StartedUntil time.Time
 }
 
 // EachLiveSession calls fn with every live session f selects, oldest first (by start, then id),
@@ -341,6 +344,9 @@ func (db *DB) liveSessionPage(ctx context.Context, f LiveFilter, after *Session)
 	}
 	if f.RelayID != "" {
 		w.add("relay_id = ?", f.RelayID)
+	}
+	if !f.StartedUntil.IsZero() {
+		w.add("started_at <= ?", db.d.timeArg(f.StartedUntil))
 	}
 	if after != nil {
 		// A row-value comparison: both databases seek the (…, started_at, id) indexes with it.

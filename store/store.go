@@ -43,11 +43,11 @@ type DB struct {
 	sql *sql.DB
 	d   dialect
 	log *slog.Logger
-	// decisions and sessions batch concurrent InsertDecision and CreateSession calls into
-	// shared transactions.
-	decisions, sessions groupCommit[pendingInsert]
-	// collects batches concurrent CollectMail calls on SQLite (collect.go).
-	collects groupCommit[pendingCollect]
+	// writes batches concurrent InsertDecision and InsertGrant calls, and on SQLite the
+	// long-polls' mail collections (collect.go), into shared transactions; sessions batches
+	// CreateSession calls.
+	writes   groupCommit[pendingWrite]
+	sessions groupCommit[pendingInsert]
 	// gate queues the writers to a SQLite database (writegate.go); nil on PostgreSQL.
 	gate writeGate
 	// stmts keeps hot statements prepared (SQLite only).

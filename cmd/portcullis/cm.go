@@ -72,6 +72,7 @@ type cmConfig struct {
 	ReevaluateInterval time.Duration `mapstructure:"reevaluate-interval"`
 	PprofListen        string        `mapstructure:"pprof-listen"`
 	GCPercent          int           `mapstructure:"gc-percent"`
+	ProcsPerCPU        int           `mapstructure:"gomaxprocs-per-cpu"`
 	// DecisionLogURL is the OPA decision-log collector the committed records are shipped to;
 	// "" ships none.
 	DecisionLogURL   string        `mapstructure:"decision-log-url"`
@@ -131,6 +132,7 @@ func newCMCmd() *cobra.Command {
 	f.StringSlice("private-relay-tenants", nil, "tenants whose sessions use only their own private relays, never a vendor relay")
 	addPprofFlag(f)
 	addGCPercentFlag(f, cmGCPercent, "at most: the CM lowers it, not below 100, while the growth it allows over the live heap would exceed 256 MiB (a connect's allocations, the policy evaluation's most, do not stay live: at a high connect rate a higher target collects less often)")
+	addProcsPerCPUFlag(f)
 	f.Duration("reevaluate-interval", gateway.DefaultReevaluate, "how often the replica holding the singleton lease re-decides every live session without a policy change (it also does on every policy change)")
 	f.String("decision-log-url", "", "OPA decision-log collector to ship every committed decision record to, at least once, as OPA does (gzip JSON array of events POSTed to the URL, to URL/logs when it has no path); default: no shipping")
 	f.Int("decision-log-batch", logship.DefaultBatch, "decision records per POST to the decision-log collector")
@@ -147,11 +149,15 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err := checkGCPercent(cfg.GCPercent); err != nil {
 		return err
 	}
+	if err := checkProcsPerCPU(cfg.ProcsPerCPU); err != nil {
+		return err
+	}
 	log, err := cfg.newLogger()
 	if err != nil {
 		return err
 	}
 	tuneGC(ctx, cfg.GCPercent)
+	log.Info("go runtime", "gomaxprocs", applyProcsPerCPU(cfg.ProcsPerCPU))
 	if err := servePprof(ctx, cfg.PprofListen, log); err != nil {
 		return err
 	}
