@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,18 +19,31 @@ func (s *Server) Freeze() error { return s.signalAll(syscall.SIGSTOP) }
 // Thaw resumes a frozen server with SIGCONT.
 func (s *Server) Thaw() error { return s.signalAll(syscall.SIGCONT) }
 
-// signalAll sends sig to the postmaster and to each of its children.
+// signalAll sends sig to the postmaster and to each of its children, listing them again until
+// no new one appears: a backend the postmaster forked while the list was read (a client's new
+// connection) would otherwise be left running, and answer, beside a frozen server.
 func (s *Server) signalAll(sig syscall.Signal) error {
-	pids, err := s.processes()
-	if err != nil {
-		return err
-	}
-	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil {
-			return fmt.Errorf("pgtest: signal %d: %w", pid, err)
+	signaled := map[int]bool{}
+	for {
+		pids, err := s.processes()
+		if err != nil {
+			return err
+		}
+		fresh := 0
+		for _, pid := range pids {
+			if signaled[pid] {
+				continue
+			}
+			if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) { // ESRCH: it has exited
+				return fmt.Errorf("pgtest: signal %d: %w", pid, err)
+			}
+			signaled[pid] = true
+			fresh++
+		}
+		if fresh == 0 {
+			return nil
 		}
 	}
-	return nil
 }
 
 // processes returns the postmaster's pid (from postmaster.pid) and its children's (from /proc).
