@@ -220,7 +220,7 @@ func (db *DB) insertWithDecision(ctx context.Context, d Decision, sess *Session,
 		p.mail, err = db.mailArgs(*m)
 	}
 	if err == nil {
-		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{insert: p}, p.done, nil) // group commit: see groupcommit.go
+		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{record: p}, p.done, nil) // group commit: see groupcommit.go
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: insert decision %q: %w", d.ID, err)

@@ -11,7 +11,7 @@ import (
 
 // Group commit of decision records, new sessions and the Host's mail (the writes of every
 // connect), and on SQLite of the Hosts' mail collections.
-// Concurrent InsertDecision (or CreateSession) calls share one write
+// Concurrent InsertDecision, InsertGrant, CreateSession (and on SQLite CollectMail) calls share one write
 // transaction: the first caller that finds no commit running starts a committer goroutine that
 // commits everything queued, batch after batch, until the queue is empty; every caller returns
 // only after the transaction holding its record committed (or failed). One transaction per batch
@@ -90,80 +90,78 @@ func (g *groupCommit[T]) lead(ctx context.Context, commit func(context.Context, 
 	}
 }
 
-// batchCommitter returns the commit function of a groupCommit whose records insert runs: it
-// inserts a batch in one transaction and tells each record its outcome. When the batch fails,
-// each record is retried in its own transaction, so that one bad record (a duplicate id) fails
-// alone.
-func (db *DB) batchCommitter(insert func(context.Context, *sql.Tx, []*pendingInsert) error) func(context.Context, []*pendingInsert) {
-	return func(ctx context.Context, batch []*pendingInsert) {
-		err := db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, batch) })
-		if err == nil || len(batch) == 1 {
-			for _, p := range batch {
-				p.done <- err
-			}
-			return
-		}
-		for _, p := range batch {
-			p.done <- db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, []*pendingInsert{p}) })
-		}
-	}
-}
-
 // pendingWrite is one write waiting for a shared transaction: a decision record to insert
-// (with its session and mail) or, on SQLite, a mailbox to collect. Exactly one is set.
+// (with its session and mail), a session alone, or, on SQLite, a mailbox to collect. Exactly
+// one is set.
 type pendingWrite struct {
-	insert  *pendingInsert
+	record  *pendingInsert
+	session *pendingInsert
 	collect *pendingCollect
 }
 
+// done is where w's outcome goes.
+func (w *pendingWrite) done() chan error {
+	switch {
+	case w.record != nil:
+		return w.record.done
+	case w.session != nil:
+		return w.session.done
+	}
+	return w.collect.done
+}
+
 // commitWrites commits a batch of writes in one transaction: the records first, then the
-// collections, which may take the mail the records posted (it is handed over only once the
-// transaction has committed). On SQLite, whose writers take turns, the long-polls' collections
-// then cost no transaction of their own. A collection whose caller went away is left out. When
-// the batch fails, each write is retried in a transaction of its own, so that one bad record (a
-// duplicate id) fails alone.
+// sessions, then the collections, which may take the mail the records posted (it is handed
+// over only once the transaction has committed). On SQLite, whose writers take turns, the
+// long-polls' collections then cost no transaction of their own. A collection whose caller went
+// away is left out. When the batch fails, each write is retried in a transaction of its own, so
+// that one bad record (a duplicate id) fails alone.
 func (db *DB) commitWrites(ctx context.Context, batch []*pendingWrite) {
-	var inserts []*pendingInsert
-	var collects []*pendingCollect
-	for _, w := range batch {
-		switch {
-		case w.insert != nil:
-			inserts = append(inserts, w.insert)
-		case w.collect.state.CompareAndSwap(collectQueued, collectTaken):
-			collects = append(collects, w.collect)
-		}
+	batch = slices.DeleteFunc(batch, func(w *pendingWrite) bool {
+		return w.collect != nil && !w.collect.state.CompareAndSwap(collectQueued, collectTaken)
+	})
+	if len(batch) == 0 {
+		return // every caller went away
 	}
-	write := func(inserts []*pendingInsert, collects []*pendingCollect) error {
-		return db.inTx(ctx, func(tx *sql.Tx) error {
-			if len(inserts) > 0 {
-				if err := db.insertDecisions(ctx, tx, inserts); err != nil {
-					return err
-				}
-			}
-			for _, p := range collects {
-				if err := db.collect(ctx, preparedTx{db, tx}, p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	err := write(inserts, collects)
-	if err == nil || len(inserts)+len(collects) == 1 {
-		for _, p := range inserts {
-			p.done <- err
-		}
-		for _, p := range collects {
-			p.done <- err
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, batch) })
+	if err == nil || len(batch) == 1 {
+		for _, w := range batch {
+			w.done() <- err
 		}
 		return
 	}
-	for _, p := range inserts {
-		p.done <- write([]*pendingInsert{p}, nil)
+	for _, w := range batch {
+		w.done() <- db.inTx(ctx, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, []*pendingWrite{w}) })
+	}
+}
+
+// writeBatch carries out a batch of writes in tx, records and sessions a multi-row statement
+// at a time.
+func (db *DB) writeBatch(ctx context.Context, tx *sql.Tx, batch []*pendingWrite) error {
+	var records, sessions []*pendingInsert
+	var collects []*pendingCollect
+	for _, w := range batch {
+		switch {
+		case w.record != nil:
+			records = append(records, w.record)
+		case w.session != nil:
+			sessions = append(sessions, w.session)
+		default:
+			collects = append(collects, w.collect)
+		}
+	}
+	if err := db.insertDecisions(ctx, tx, records); err != nil {
+		return err
+	}
+	if err := db.insertSessions(ctx, tx, sessions); err != nil {
+		return err
 	}
 	for _, p := range collects {
-		p.done <- write(nil, []*pendingCollect{p})
+		if err := db.collect(ctx, preparedTx{db, tx}, p); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // insertDecisions inserts a batch of decision records, queued for shipping and logging, and their sessions

@@ -110,7 +110,7 @@ func (db *DB) createSession(ctx context.Context, s Session) error {
 		return err
 	}
 	p := &pendingInsert{args: args, done: make(chan error, 1)}
-	return db.sessions.submit(ctx, db.batchCommitter(db.insertSessions), p, p.done, nil) // group commit: see groupcommit.go
+	return db.writes.submit(ctx, db.commitWrites, &pendingWrite{session: p}, p.done, nil) // group commit: see groupcommit.go
 }
 
 // sessionArgCount is how many arguments one session's row takes (sessionArgs).

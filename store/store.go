@@ -43,11 +43,9 @@ type DB struct {
 	sql *sql.DB
 	d   dialect
 	log *slog.Logger
-	// writes batches concurrent InsertDecision and InsertGrant calls, and on SQLite the
-	// long-polls' mail collections (collect.go), into shared transactions; sessions batches
-	// CreateSession calls.
-	writes   groupCommit[pendingWrite]
-	sessions groupCommit[pendingInsert]
+	// writes batches concurrent InsertDecision, InsertGrant and CreateSession calls, and on
+	// SQLite the long-polls' mail collections (collect.go), into shared transactions.
+	writes groupCommit[pendingWrite]
 	// gate queues the writers to a SQLite database (writegate.go); nil on PostgreSQL.
 	gate writeGate
 	// stmts keeps hot statements prepared (SQLite only).

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,10 +35,24 @@ func TestGCPercentForTheLiveHeap(t *testing.T) {
 	}
 }
 
-// A CM with a negative gc-percent refuses to start, before it opens anything.
-func TestTheCMRefusesANegativeGCPercent(t *testing.T) {
-	err := runCM(t.Context(), cmConfig{GCPercent: -1, Store: "sqlite:" + t.TempDir() + "/never.db"})
-	if err == nil || !strings.Contains(err.Error(), "gc-percent -1") {
-		t.Fatalf("runCM with gc-percent -1 = %v, want it refused", err)
+// A CM with a negative gc-percent or gomaxprocs-per-cpu refuses to start, before it opens
+// anything.
+func TestTheCMRefusesANegativeRuntimeSetting(t *testing.T) {
+	for _, tc := range []struct {
+		want string
+		cfg  cmConfig
+	}{
+		{"gc-percent -1", cmConfig{GCPercent: -1}},
+		{"gomaxprocs-per-cpu -1", cmConfig{ProcsPerCPU: -1}},
+	} {
+		db := filepath.Join(t.TempDir(), "never.db")
+		tc.cfg.Store = "sqlite:" + db
+		err := runCM(t.Context(), tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("runCM with %s = %v, want it refused", tc.want, err)
+		}
+		if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the CM refused for %s created its store: %v", tc.want, err)
+		}
 	}
 }

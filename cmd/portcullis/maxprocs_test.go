@@ -1,13 +1,6 @@
 package main
 
-import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestMaxProcsFor(t *testing.T) {
 	for _, tc := range []struct {
@@ -24,17 +17,5 @@ func TestMaxProcsFor(t *testing.T) {
 		if got := maxProcsFor(tc.perCPU, tc.cpus, tc.envSet); got != tc.want {
 			t.Errorf("%s: maxProcsFor(%d, %d, %v) = %d, want %d", tc.name, tc.perCPU, tc.cpus, tc.envSet, got, tc.want)
 		}
-	}
-}
-
-// A CM with a negative gomaxprocs-per-cpu refuses to start, before it opens anything.
-func TestTheCMRefusesANegativeProcsPerCPU(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "never.db")
-	err := runCM(t.Context(), cmConfig{ProcsPerCPU: -1, Store: "sqlite:" + db})
-	if err == nil || !strings.Contains(err.Error(), "gomaxprocs-per-cpu -1") {
-		t.Fatalf("runCM with gomaxprocs-per-cpu -1 = %v, want it refused", err)
-	}
-	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the refused CM created its store: %v", err)
 	}
 }
