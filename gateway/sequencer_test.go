@@ -22,7 +22,8 @@ const stepRecords = 256
 // (signed by the log key, as another replica signs them, half with their record MAC) are logged
 // in steps of at most stepRecords, each with a signed checkpoint, so that no step holds the
 // store's write lock for long. One record altered in the database before it was logged, its
-// MAC and signature kept, is logged as unsigned; the rest verify offline.
+// MAC and signature kept, is logged as unsigned; the rest verify offline. One deleted behind
+// the CM's back before it was logged leaves the queue with the first step.
 func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -32,7 +33,7 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const backlog, tampered = 1100, 500
+	const backlog, tampered, deleted = 1100, 500, 100
 	t0 := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	for i := range backlog {
 		d := store.Decision{ID: fmt.Sprintf("dec_backlog_%04d", i), Time: t0.Add(time.Duration(i) * time.Millisecond), Path: "connect",
@@ -51,17 +52,25 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	raw := rawDB(t, dsn)
+	if _, err := raw.ExecContext(ctx, "DELETE FROM decisions WHERE id = $1", fmt.Sprintf("dec_backlog_%04d", deleted)); err != nil {
+		t.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.gateway.Run(runCtx) }()
 	waitFor(t, 60*time.Second, "the sequencer to log the backlog", func() bool {
 		cp, err := w.store.LatestCheckpoint(ctx)
-		return err == nil && cp.Size >= backlog
+		return err == nil && cp.Size >= backlog-1
 	})
 	stop()
 	<-done
 
-	rows, err := rawDB(t, dsn).QueryContext(ctx, "SELECT size FROM log_checkpoints ORDER BY size")
+	var queued int
+	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM log_queue").Scan(&queued); err != nil || queued != 0 {
+		t.Fatalf("%d records left in the sequencer's queue (%v); want none, the deleted one dropped", queued, err)
+	}
+	rows, err := raw.QueryContext(ctx, "SELECT size FROM log_checkpoints ORDER BY size")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +93,7 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 		}
 		prev = n
 	}
-	if min := (backlog + stepRecords - 1) / stepRecords; len(sizes) < min {
+	if min := (backlog - 1 + stepRecords - 1) / stepRecords; len(sizes) < min {
 		t.Fatalf("checkpoint sizes %v: want at least %d steps for %d records", sizes, min, backlog)
 	}
 	vkey, err := translog.LoadVerifier(filepath.Join(w.certDir, certs.LogPubFile))
@@ -92,8 +101,8 @@ func TestABacklogIsLoggedInShortCheckpointedSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := translog.Verify(bytes.NewReader(w.export(t, w.login(t, "carol@example.com", ""))), vkey, nil)
-	if err != nil || rep.Records < backlog || len(rep.Findings) != 1 || rep.Findings[0].Kind != translog.FindingUnsigned ||
+	if err != nil || rep.Records < backlog-1 || len(rep.Findings) != 1 || rep.Findings[0].Kind != translog.FindingUnsigned ||
 		rep.Findings[0].ID != fmt.Sprintf("dec_backlog_%04d", tampered) {
-		t.Fatalf("the log after the backlog: %+v, %v; want %d records verified and dec_backlog_%04d alone named unsigned", rep, err, backlog, tampered)
+		t.Fatalf("the log after the backlog: %+v, %v; want %d records verified and dec_backlog_%04d alone named unsigned", rep, err, backlog-1, tampered)
 	}
 }

@@ -195,8 +195,10 @@ type Server struct {
 	// memory of the relays alive in the store (lease.go).
 	lease      *singletonLease
 	relayWatch relayWatch
-	// logTree is the sequencer's tree as of its last step (translog.go); Run's alone.
-	logTree *translog.Tree
+	// logTree is the sequencer's tree as of its last step (translog.go), and vanishedSwept when
+	// a step last dropped the records deleted behind the CM's back; Run's alone.
+	logTree       *translog.Tree
+	vanishedSwept time.Time
 	// signed remembers the leaves of the records this replica signed until they are logged.
 	signed signedLeaves
 	// unlogged says that this replica committed records since the sequencer's last step.

@@ -28,6 +28,9 @@ const (
 	// sequenceTick is how often the sequencer steps when this replica committed records; the
 	// records other replicas commit it finds every runTick.
 	sequenceTick = 100 * time.Millisecond
+	// vanishedSweep is how often a sequencer step also drops from the queue the records deleted
+	// behind the CM's back (store.LogAppend.DropVanished), which its reads skip meanwhile.
+	vanishedSweep = time.Minute
 )
 
 // signRecord signs a record with the log key (its signature and record MAC) and remembers its
@@ -87,7 +90,8 @@ func (s *Server) sequenceStep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	from := tree.Size()
-	step := store.LogAppend{FromSize: from}
+	now := s.cfg.Now()
+	step := store.LogAppend{FromSize: from, DropVanished: now.Sub(s.vanishedSwept) >= vanishedSweep}
 	for i, d := range recs {
 		leaf, signed, err := s.signed.leaf(s.cfg.LogSigner, d)
 		if err != nil {
@@ -113,9 +117,12 @@ func (s *Server) sequenceStep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	step.Checkpoint = store.LogCheckpoint{Size: cp.Size, Root: cp.Root, Note: cp.Note, SignedAt: s.cfg.Now()}
+	step.Checkpoint = store.LogCheckpoint{Size: cp.Size, Root: cp.Root, Note: cp.Note, SignedAt: now}
 	if err := s.cfg.Store.AppendLog(ctx, step); err != nil {
 		return 0, err
+	}
+	if step.DropVanished {
+		s.vanishedSwept = now
 	}
 	return len(recs), nil
 }

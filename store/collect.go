@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -13,7 +14,8 @@ import (
 // commit (synchronous=FULL), one transaction per long-poll would cost a sync per connect.
 // Concurrent CollectMail calls there share one transaction with each other and with the
 // connects' decision records (commitWrites in groupcommit.go). PostgreSQL runs them
-// concurrently, each on its own.
+// concurrently, each on its own and in one statement (collectWithNextSQL): a DELETE that finds
+// nothing writes nothing there, so an empty mailbox costs no more than a look at it would.
 
 // States of a pendingCollect.
 const (
@@ -39,6 +41,12 @@ const (
 	firstMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND expires_at > $2"
 	collectSQL   = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
 	nextMailSQL  = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
+	// collectWithNextSQL (PostgreSQL) is collectSQL and nextMailSQL in one statement: a row per
+	// message taken, then a row without an id whose last column is when the next message not
+	// yet due will be (NULL for none). Both parts read the mailbox as the statement began;
+	// nextMailSQL's messages are not due, so the DELETE leaves them.
+	collectWithNextSQL = "WITH taken AS (" + collectSQL + ") SELECT " + mailColumns + ", NULL FROM taken" +
+		" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, (" + nextMailSQL + ")"
 )
 
 // CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
@@ -47,8 +55,11 @@ const (
 // returns them before it waits again). A caller whose ctx ends before its messages are taken gets ctx's error and
 // takes none; once they are being taken, it waits for them, so that none is lost.
 //
-// An empty mailbox, what nearly every long-poll finds, costs one read and no write.
+// An empty mailbox, what nearly every long-poll finds, costs one statement and no write.
 func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
+	if db.d.kind == kindPostgres {
+		return db.takeMail(ctx, recipient, now)
+	}
 	var first *time.Time
 	if err := (prepared{db}).QueryRowContext(ctx, firstMailSQL, recipient, db.d.timeArg(now)).Scan(scanNullTime(&first)); err != nil {
 		return nil, time.Time{}, fmt.Errorf("store: look for mail of %s: %w", recipient, err)
@@ -77,6 +88,8 @@ func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (ma
 	if db.d.kind == kindSQLite {
 		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{collect: p}, p.done, giveUp)
+	} else if db.d.kind == kindPostgres {
+		err = db.collectWithNext(ctx, p)
 	} else {
 		err = db.collect(ctx, prepared{db}, p)
 	}
@@ -92,17 +105,54 @@ func (db *DB) collect(ctx context.Context, q querier, p *pendingCollect) error {
 	if err != nil {
 		return err
 	}
+	var due *time.Time
+	if len(mail) == 0 {
+		if err := q.QueryRowContext(ctx, nextMailSQL, p.recipient, p.at).Scan(scanNullTime(&due)); err != nil {
+			return fmt.Errorf("next mail: %w", err)
+		}
+	}
+	p.settle(mail, due)
+	return nil
+}
+
+// settle sets p's outcome: the mail taken, oldest first, and when none was, due (nil: no
+// message waits).
+func (p *pendingCollect) settle(mail []Mail, due *time.Time) {
 	slices.SortFunc(mail, func(a, b Mail) int { return a.QueuedAt.Compare(b.QueuedAt) })
 	p.mail, p.next = mail, time.Time{}
-	if len(mail) > 0 {
-		return nil
-	}
-	var due *time.Time
-	if err := q.QueryRowContext(ctx, nextMailSQL, p.recipient, p.at).Scan(scanNullTime(&due)); err != nil {
-		return fmt.Errorf("next mail: %w", err)
-	}
-	if due != nil {
+	if len(mail) == 0 && due != nil {
 		p.next = *due
 	}
+}
+
+// collectWithNext takes p's messages and finds when its next one is due with one statement
+// (PostgreSQL: collectWithNextSQL).
+func (db *DB) collectWithNext(ctx context.Context, p *pendingCollect) error {
+	rows, err := db.sql.QueryContext(ctx, collectWithNextSQL, p.recipient, p.at)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var mail []Mail
+	var due *time.Time
+	for rows.Next() {
+		var m Mail
+		var id, recipient sql.NullString
+		var next *time.Time
+		err := rows.Scan(&id, &recipient, &m.Body, scanTime(&m.QueuedAt), scanTime(&m.DeliverAt), scanTime(&m.ExpiresAt), scanNullTime(&next))
+		if err != nil {
+			return err
+		}
+		if !id.Valid {
+			due = next
+			continue
+		}
+		m.ID, m.Recipient = id.String, recipient.String
+		mail = append(mail, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	p.settle(mail, due)
 	return nil
 }

@@ -217,7 +217,9 @@ func (db *DB) insertWithDecision(ctx context.Context, d Decision, sess *Session,
 		}
 	}
 	if err == nil && m != nil {
-		p.mail, err = db.mailArgs(*m)
+		var ready Mail
+		ready, err = readyMail(*m)
+		p.mail = &ready
 	}
 	if err == nil {
 		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{record: p}, p.done, nil) // group commit: see groupcommit.go

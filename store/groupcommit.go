@@ -39,10 +39,10 @@ type pendingInsert struct {
 	// then are the arguments of a second row that commits with this one or not at all (the
 	// session of an allowed connect's decision); nil for none.
 	then []any
-	// mail are postMailSQL's arguments of a message posted with the record (the Host's half of
+	// mail is a message, ready to post (readyMail), posted with the record (the Host's half of
 	// a grant); nil for none. posted tells, once done has received nil, whether it was posted
 	// (false: its recipient's mailbox was full, and the rest committed without it).
-	mail   []any
+	mail   *Mail
 	posted bool
 	done   chan error
 }
@@ -166,13 +166,16 @@ func (db *DB) writeBatch(ctx context.Context, tx *sql.Tx, batch []*pendingWrite)
 
 // insertDecisions inserts a batch of decision records, queued for shipping and logging, and their sessions
 // with a statement or two each (a round trip each on PostgreSQL, whatever the batch's size), then
-// posts each record's mail with a statement of its own (a message is posted only while its
-// recipient's mailbox has room).
+// posts the records' mail (a message is posted only while its recipient's mailbox has room): on
+// PostgreSQL all of it with one statement, elsewhere a statement per message.
 func (db *DB) insertDecisions(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
 	for part := range rowChunks(batch) {
 		if err := db.insertDecisionRows(ctx, tx, part); err != nil {
 			return err
 		}
+	}
+	if db.d.kind == kindPostgres {
+		return postMailRows(ctx, tx, batch)
 	}
 	for _, p := range batch {
 		if err := db.postBatchedMail(ctx, tx, p); err != nil {
@@ -249,13 +252,47 @@ func (db *DB) postBatchedMail(ctx context.Context, tx *sql.Tx, p *pendingInsert)
 	if p.mail == nil {
 		return nil
 	}
-	res, err := db.txExec(ctx, tx, db.postMailSQL(), p.mail...)
+	res, err := db.txExec(ctx, tx, db.postMailSQL(), db.mailArgs(*p.mail)...)
 	if err != nil {
 		return err
 	}
 	n, err := res.RowsAffected()
 	p.posted = n > 0
 	return err
+}
+
+// postMailRows posts the batch's mail with one statement (PostgreSQL: postMailRowsSQL) and
+// notes which records' mail was posted.
+func postMailRows(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
+	var ids, recipients []string
+	var bodies [][]byte
+	var queued, due, expires []time.Time
+	byID := make(map[string]*pendingInsert, len(batch))
+	for _, p := range batch {
+		p.posted = false
+		if m := p.mail; m != nil {
+			ids, recipients, bodies = append(ids, m.ID), append(recipients, m.Recipient), append(bodies, m.Body)
+			queued, due, expires = append(queued, normTime(m.QueuedAt)), append(due, normTime(m.DeliverAt)), append(expires, normTime(m.ExpiresAt))
+			byID[m.ID] = p
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	posted, err := queryAll(ctx, tx, func(r rowScanner) (string, error) {
+		var id string
+		var notified any
+		return id, r.Scan(&id, &notified)
+	}, postMailRowsSQL, ids, recipients, bodies, queued, due, expires, MaxMail)
+	if err != nil {
+		return err
+	}
+	for _, id := range posted {
+		if p := byID[id]; p != nil {
+			p.posted = true
+		}
+	}
+	return nil
 }
 
 // insertSessions inserts a batch of new sessions.

@@ -161,6 +161,67 @@ func testAGrantCommitsWithItsMail(t *testing.T, dsn string) {
 	}
 }
 
+// testAGrantSaysWhetherItsMailWasPosted: concurrent grants, batched together, race for the
+// last places of a nearly full mailbox beside grants to mailboxes with room: every grant
+// commits, each says truly whether its request was posted (it is collected exactly when it
+// says so), exactly the places left are taken (the batches of one store take turns), and every
+// request with room is posted.
+func testAGrantSaysWhetherItsMailWasPosted(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	const room, grants = 4, 48
+	full := HostMailbox("h-full")
+	for i := range MaxMail - room {
+		if err := db.PostMail(ctx, Mail{Recipient: full, Body: []byte(`"old"`), QueuedAt: at(0), ExpiresAt: at(time.Minute)}); err != nil {
+			t.Fatalf("fill the mailbox (%d): %v", i, err)
+		}
+	}
+	box := func(i int) string { // every other grant to the nearly full mailbox
+		if i%2 == 0 {
+			return full
+		}
+		return HostMailbox(fmt.Sprint("h-", i%3))
+	}
+	posted, errs := make([]bool, grants), make([]error, grants)
+	var wg sync.WaitGroup
+	for i := range grants {
+		wg.Go(func() {
+			d := Decision{ID: fmt.Sprintf("dec-%02d", i), Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
+			s := Session{ID: fmt.Sprintf("ses-%02d", i), DecisionID: d.ID, Subject: d.Subject, HostID: "h1", RelayID: "cs-1", StartedAt: at(0)}
+			m := Mail{Recipient: box(i), Body: []byte(fmt.Sprintf(`"g-%02d"`, i)), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+			posted[i], errs[i] = db.InsertGrant(ctx, d, s, m)
+		})
+	}
+	wg.Wait()
+	collected := map[string]bool{}
+	for _, b := range []string{full, HostMailbox("h-0"), HostMailbox("h-1"), HostMailbox("h-2")} {
+		mail, _, err := db.CollectMail(ctx, b, at(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mail {
+			collected[string(m.Body)] = true
+		}
+	}
+	took := 0
+	for i := range grants {
+		body := fmt.Sprintf(`"g-%02d"`, i)
+		switch {
+		case errs[i] != nil:
+			t.Errorf("grant %d = %v; want committed", i, errs[i])
+		case posted[i] != collected[body]:
+			t.Errorf("grant %d says posted %v, but its request was collected: %v", i, posted[i], collected[body])
+		case box(i) != full && !posted[i]:
+			t.Errorf("grant %d to a mailbox with room: not posted", i)
+		case box(i) == full && posted[i]:
+			took++
+		}
+	}
+	if took != room {
+		t.Errorf("%d of %d requests to the nearly full mailbox posted; want its %d places taken and the rest refused", took, grants/2, room)
+	}
+}
+
 func TestRowChunks(t *testing.T) {
 	for _, tc := range []struct {
 		n    int

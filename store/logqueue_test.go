@@ -14,8 +14,9 @@ const logQueueRecords = 1100
 
 // testLogQueue: every committed record waits in the sequencer's queue, oldest first, until a
 // step logs it; a logged record has its position and leaves the queue; a queued record deleted
-// behind the CM's back leaves the queue with the next step; a record written behind the CM's
-// back, outside the queue, is never logged but is named among the records not logged.
+// behind the CM's back is skipped, and leaves the queue with the next step that drops vanished
+// records; a record written behind the CM's back, outside the queue, is never logged but is
+// named among the records not logged.
 func testLogQueue(t *testing.T, dsn string) {
 	ctx := context.Background()
 	db := openStore(t, dsn)
@@ -63,10 +64,32 @@ func testLogQueue(t *testing.T, dsn string) {
 	if got := unloggedIDs(t, db, 1); got[0] != importedDecision(601).ID {
 		t.Fatalf("the sequencer reads %q first; want %q (the deleted record skipped)", got[0], importedDecision(601).ID)
 	}
-	size = appendQueued(t, db, size, 100)
-	var stale int
-	if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM log_queue WHERE decision_id = $1", gone).Scan(&stale); err != nil || stale != 0 {
-		t.Fatalf("the deleted record's queue entry: %d, %v; want it gone", stale, err)
+	stale := func() int {
+		var n int
+		if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM log_queue WHERE decision_id = $1", gone).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	size = appendQueued(t, db, size, 50)
+	if n := stale(); n != 1 {
+		t.Fatalf("after a step that does not drop vanished records, the deleted record's queue entries: %d; want it kept", n)
+	}
+	if got := unloggedIDs(t, db, 1); got[0] != importedDecision(651).ID {
+		t.Fatalf("the sequencer reads %q next; want %q", got[0], importedDecision(651).ID)
+	}
+	ds, err := db.UnloggedDecisions(ctx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := queuedStep(size, ds...)
+	step.DropVanished = true
+	if err := db.AppendLog(ctx, step); err != nil {
+		t.Fatal(err)
+	}
+	size += uint64(len(ds))
+	if n := stale(); n != 0 {
+		t.Fatalf("after a step that drops vanished records, the deleted record's queue entries: %d; want none", n)
 	}
 	notLogged, err := db.DecisionsNotLogged(ctx, time.Time{}, time.Time{}, 2*logQueueRecords)
 	if err != nil {

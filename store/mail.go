@@ -54,10 +54,11 @@ func scanMail(r rowScanner) (Mail, error) {
 // body or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
 // MaxMail unexpired messages waiting.
 func (db *DB) PostMail(ctx context.Context, m Mail) error {
-	args, err := db.mailArgs(m)
+	m, err := readyMail(m)
 	if err != nil {
 		return err
 	}
+	args := db.mailArgs(m)
 	// One statement, outside an explicit transaction: concurrent posts to one recipient never
 	// conflict (the bound may be overshot by the posts racing for its last places).
 	err = db.write(ctx, func() error {
@@ -76,21 +77,27 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	return nil
 }
 
-// mailArgs validates m and encodes it as postMailSQL's arguments, with an id when it has none.
-func (db *DB) mailArgs(m Mail) ([]any, error) {
+// readyMail validates m and returns it ready to post: with an id when it has none, and due
+// when queued unless it says otherwise.
+func readyMail(m Mail) (Mail, error) {
 	if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() {
-		return nil, fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
+		return Mail{}, fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
 	}
 	if m.DeliverAt.IsZero() {
 		m.DeliverAt = m.QueuedAt
 	}
 	if !m.ExpiresAt.After(m.DeliverAt) {
-		return nil, fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
+		return Mail{}, fmt.Errorf("store: post mail to %s: %w: it expires before it is due", m.Recipient, ErrInvalid)
 	}
 	if m.ID == "" {
 		m.ID = rand.Text()
 	}
-	return []any{m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail}, nil
+	return m, nil
+}
+
+// mailArgs encodes m, ready to post (readyMail), as postMailSQL's arguments.
+func (db *DB) mailArgs(m Mail) []any {
+	return []any{m.ID, m.Recipient, m.Body, db.d.timeArg(m.QueuedAt), db.d.timeArg(m.DeliverAt), db.d.timeArg(m.ExpiresAt), MaxMail}
 }
 
 // PostOrders queues orders to end sessions, a hundred per transaction, and on PostgreSQL wakes
@@ -163,6 +170,19 @@ func (db *DB) postMailSQL() string {
 	}
 	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT pg_notify('" + mailChannel + "', recipient) FROM posted"
 }
+
+// postMailRowsSQL (PostgreSQL) is postMailSQL for many messages in one statement, given as
+// arrays of their ids, recipients, bodies and times ($1 to $6), and returns the ids of those it
+// inserted. Each takes a place in its recipient's mailbox, after the unexpired messages already
+// waiting and this statement's earlier messages to the same recipient, and is inserted only if
+// that place is within $7; each recipient's listeners are notified when the insert commits.
+const postMailRowsSQL = "WITH v AS (SELECT *, row_number() OVER (PARTITION BY recipient ORDER BY n) AS place" +
+	" FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])" +
+	" WITH ORDINALITY AS m (" + mailColumns + ", n))," +
+	" posted AS (INSERT INTO mail (" + mailColumns + ") SELECT " + mailColumns + " FROM v" +
+	" WHERE (SELECT count(*) FROM (SELECT 1 FROM mail WHERE mail.recipient = v.recipient AND mail.expires_at > v.queued_at" +
+	" LIMIT $7) AS waiting) + v.place <= $7 RETURNING id, recipient)" +
+	" SELECT id, pg_notify('" + mailChannel + "', recipient) FROM posted"
 
 // DiscardExpiredMail deletes up to limit messages that expired undelivered at now and returns
 // them, so that the caller can act on what never arrived.

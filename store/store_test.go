@@ -71,6 +71,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"group commit honours the caller's context", testGroupCommitHonoursTheCallersContext},
 		{"a decision and its session commit together", testADecisionAndItsSessionCommitTogether},
 		{"a grant commits with its mail", testAGrantCommitsWithItsMail},
+		{"a grant says whether its mail was posted", testAGrantSaysWhetherItsMailWasPosted},
 		{"no collected mail is lost", testNoCollectedMailIsLost},
 		{"grants and collections share batches", testGrantsAndCollectionsShareBatches},
 		{"decision outbox queues every commit until acknowledged", testDecisionOutbox},

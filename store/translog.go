@@ -46,6 +46,11 @@ type LogAppend struct {
 	Leaves     []LogLeaf
 	Nodes      []LogNode
 	Checkpoint LogCheckpoint
+	// DropVanished also takes out of the queue, up to the last leaf, the records deleted before
+	// they were logged (behind the CM's back), which UnloggedDecisions skips meanwhile. It scans
+	// the queue from its start, past every entry deleted since PostgreSQL last vacuumed it, so
+	// the sequencer asks for it now and then, not at every step.
+	DropVanished bool
 }
 
 // UnloggedDecisions returns up to limit committed records not yet in the log (log_queue),
@@ -144,8 +149,10 @@ func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
 				return err
 			}
 		}
-		if err := db.dropVanished(ctx, tx, last); err != nil {
-			return err
+		if a.DropVanished {
+			if err := db.dropVanished(ctx, tx, last); err != nil {
+				return err
+			}
 		}
 		for part := range rowChunks(a.Nodes) {
 			args := make([]any, 0, 3*len(part))
