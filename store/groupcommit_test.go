@@ -153,8 +153,10 @@ func testAGrantCommitsWithItsMail(t *testing.T, dsn string) {
 	}
 	d := Decision{ID: "dec-bad", Time: at(0), Subject: "alice@example.com", Allow: true, Reasons: []string{}}
 	s := Session{ID: "ses-bad", DecisionID: d.ID, StartedAt: at(0)}
-	if _, err := db.InsertGrant(ctx, d, s, Mail{Recipient: box, Body: []byte("{}")}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a request without expiry = %v, want ErrInvalid", err)
+	for _, bad := range []Mail{{Recipient: box, Body: []byte("{}"), QueuedAt: at(0)}, {Recipient: box, Body: []byte("{}"), ExpiresAt: at(time.Minute)}} {
+		if _, err := db.InsertGrant(ctx, d, s, bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a request without expiry or queue time = %v, want ErrInvalid", err)
+		}
 	}
 	if _, err := db.GetDecision(ctx, d.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a refused grant's record = %v, want ErrNotFound", err)

@@ -51,7 +51,7 @@ func scanMail(r rowScanner) (Mail, error) {
 
 // PostMail queues m for its recipient and, on PostgreSQL, wakes the replicas listening for
 // mail (ListenMail) when the transaction commits. ErrInvalid for a message without recipient,
-// body or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
+// body, queue time or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
 // MaxMail unexpired messages waiting.
 func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	m, err := readyMail(m)
@@ -80,8 +80,8 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 // readyMail validates m and returns it ready to post: with an id when it has none, and due
 // when queued unless it says otherwise.
 func readyMail(m Mail) (Mail, error) {
-	if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() {
-		return Mail{}, fmt.Errorf("store: post mail: %w: recipient, body and expiry are required", ErrInvalid)
+	if m.Recipient == "" || len(m.Body) == 0 || m.QueuedAt.IsZero() || m.ExpiresAt.IsZero() {
+		return Mail{}, fmt.Errorf("store: post mail: %w: recipient, body, queue time and expiry are required", ErrInvalid)
 	}
 	if m.DeliverAt.IsZero() {
 		m.DeliverAt = m.QueuedAt

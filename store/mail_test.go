@@ -120,6 +120,7 @@ func testMailTiming(t *testing.T, dsn string) {
 		{Body: []byte("x"), ExpiresAt: at(time.Minute)},
 		{Recipient: relay, ExpiresAt: at(time.Minute)},
 		{Recipient: relay, Body: []byte("x")},
+		{Recipient: relay, Body: []byte("x"), ExpiresAt: at(time.Minute)},
 		{Recipient: relay, Body: []byte("x"), QueuedAt: at(0), DeliverAt: at(time.Minute), ExpiresAt: at(time.Second)},
 	} {
 		if err := db.PostMail(ctx, bad); !errors.Is(err, ErrInvalid) {
