@@ -46,8 +46,14 @@ func explainWithout(ctx context.Context, db *DB, f DecisionFilter, off ...string
 	if err != nil {
 		return "", err
 	}
+	return explainQuery(ctx, db, query, args, off...)
+}
+
+// explainQuery returns the plan of query with args, as text, the PostgreSQL plan types in off
+// turned off.
+func explainQuery(ctx context.Context, db *DB, query string, args []any, off ...string) (string, error) {
 	var plan []string
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		prefix := "EXPLAIN QUERY PLAN "
 		if db.d.kind != kindSQLite {
 			for _, o := range off {
@@ -105,6 +111,46 @@ func testDecisionQueriesUseIndexes(t *testing.T, dsn string) {
 		}
 		if !strings.Contains(plan, "decisions_") {
 			t.Errorf("%s: plan uses no decisions index:\n%s", name, plan)
+		}
+	}
+}
+
+// testMailQueriesUseTheExpiryIndex: every look into a mailbox (a collection, when the next
+// message is due, how many wait before a post) starts at the recipient's first unexpired
+// message in mail_recipient_expiry, so that it never walks the entries of messages that
+// expired or were delivered long ago (on PostgreSQL they stay in an index until a vacuum).
+func testMailQueriesUseTheExpiryIndex(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	for i := range 40 {
+		m := Mail{Recipient: HostMailbox(fmt.Sprint("h-", i%8)), Body: []byte("{}"), QueuedAt: at(0), ExpiresAt: at(time.Minute)}
+		if err := db.PostMail(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type statement struct {
+		query string
+		args  []any
+	}
+	now := db.d.timeArg(at(time.Second))
+	queries := map[string]statement{
+		"first due":   {firstMailSQL, []any{"host:h-1", now}},
+		"collect":     {collectSQL, []any{"host:h-1", now}},
+		"next due":    {nextMailSQL, []any{"host:h-1", now}},
+		"post (room)": {db.postMailSQL(), db.mailArgs(Mail{ID: "m-x", Recipient: "host:h-1", Body: []byte("{}"), QueuedAt: at(0), DeliverAt: at(0), ExpiresAt: at(time.Minute)})},
+	}
+	if db.d.kind == kindPostgres {
+		queries["collect with next"] = statement{collectWithNextSQL, []any{"host:h-1", now}}
+		queries["post a batch"] = statement{postMailRowsSQL, []any{[]string{"m-y"}, []string{"host:h-1"}, [][]byte{[]byte("{}")},
+			[]time.Time{at(0)}, []time.Time{at(0)}, []time.Time{at(time.Minute)}, MaxMail}}
+	}
+	for name, q := range queries {
+		plan, err := explainQuery(ctx, db, q.query, q.args, "enable_seqscan", "enable_bitmapscan")
+		if err != nil {
+			t.Fatalf("%s: explain: %v", name, err)
+		}
+		if !strings.Contains(plan, "mail_recipient_expiry") {
+			t.Errorf("%s: the plan does not read mail_recipient_expiry:\n%s", name, plan)
 		}
 	}
 }

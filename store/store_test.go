@@ -72,6 +72,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"a decision and its session commit together", testADecisionAndItsSessionCommitTogether},
 		{"a grant commits with its mail", testAGrantCommitsWithItsMail},
 		{"a grant says whether its mail was posted", testAGrantSaysWhetherItsMailWasPosted},
+		{"mail queries use the expiry index", testMailQueriesUseTheExpiryIndex},
 		{"no collected mail is lost", testNoCollectedMailIsLost},
 		{"grants and collections share batches", testGrantsAndCollectionsShareBatches},
 		{"decision outbox queues every commit until acknowledged", testDecisionOutbox},
