@@ -31,14 +31,7 @@ func testGroupCommitFailsOnlyTheBadRecord(t *testing.T, dsn string) {
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
-		switch {
-		case i == n/2 && !errors.Is(err, ErrConflict):
-			t.Errorf("duplicate insert = %v, want ErrConflict", err)
-		case i != n/2 && err != nil:
-			t.Errorf("insert g-%02d = %v; a bad neighbour in its batch must not fail it", i, err)
-		}
-	}
+	onlyTheDuplicateFailed(t, errs, n/2)
 	if ids := pageAll(t, db, DecisionFilter{Limit: MaxDecisionLimit}); len(ids) != n {
 		t.Fatalf("%d decisions committed, want %d (the first dup and %d others)", len(ids), n, n-1)
 	}
@@ -224,6 +217,20 @@ func testAGrantSaysWhetherItsMailWasPosted(t *testing.T, dsn string) {
 	}
 }
 
+// onlyTheDuplicateFailed fails t unless errs[dup], the write with a duplicate record id, is
+// ErrConflict and every other write, batched beside it, succeeded.
+func onlyTheDuplicateFailed(t *testing.T, errs []error, dup int) {
+	t.Helper()
+	for i, err := range errs {
+		switch {
+		case i == dup && !errors.Is(err, ErrConflict):
+			t.Errorf("write %d, with a duplicate record id = %v, want ErrConflict", i, err)
+		case i != dup && err != nil:
+			t.Errorf("write %d = %v; a bad neighbour in its batch must not fail it", i, err)
+		}
+	}
+}
+
 func TestRowChunks(t *testing.T) {
 	for _, tc := range []struct {
 		n    int
@@ -355,14 +362,7 @@ func testGrantsAndCollectionsShareBatches(t *testing.T, dsn string) {
 		})
 	}
 	wg.Wait()
-	for i, err := range errs {
-		switch {
-		case i == grants/2 && !errors.Is(err, ErrConflict):
-			t.Errorf("the grant with a duplicate record id = %v, want ErrConflict", err)
-		case i != grants/2 && err != nil:
-			t.Errorf("grant %d = %v; a bad neighbour in its batch must not fail it", i, err)
-		}
-	}
+	onlyTheDuplicateFailed(t, errs, grants/2)
 	for _, box := range []string{"h-waiting", "h-0", "h-1", "h-2", "h-3"} {
 		mail, _, err := db.CollectMail(ctx, HostMailbox(box), at(time.Second))
 		if err != nil {
