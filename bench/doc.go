@@ -32,7 +32,10 @@
 //     hypervisor withheld meanwhile: a stopped vCPU stalls every request in flight); SQLite
 //     and PostgreSQL. The closed loop's CPU time per connect is reported for the CM, for the
 //     PostgreSQL server (its postmaster's process tree) and for the whole machine (/proc/stat),
-//     with the rate each allows on this machine's cores.
+//     with the rate each allows on this machine's cores. For the fixed rate, the CM's own
+//     account from its metrics: the share of connects it answered within 20 ms, the mean time
+//     of a connect's decide and commit steps, how much of the phase the database's writer was
+//     held and how many writes a group commit carried.
 //   - opa: Engine.Decide timed in-process, one decision at a time (p50, p99, and the CPU time
 //     per decision from /proc): the default policy on a typical allowed connect; on the same
 //     input a policy of one constant decision (the engine's own share) and one of a single

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/api"
 )
@@ -70,15 +72,77 @@ func connectSeries(suffix, le string) string {
 }
 
 // connectsWithin counts the granted connects the CM answered so far, and those it answered
-// within the bucket bound le (seconds, as the CM writes it), from one scrape.
-func connectsWithin(ctx context.Context, st *stack, le string) (within, all float64, err error) {
-	m, err := scrapeCM(ctx, st)
-	if err != nil {
-		return 0, 0, err
-	}
+// within the bucket bound le (seconds, as the CM writes it), in m (scrapeCM's).
+func connectsWithin(m map[string]float64, le string) (within, all float64, err error) {
 	if within, err = sample(m, connectSeries("_bucket", le)); err != nil {
 		return 0, 0, err
 	}
 	all, err = sample(m, connectSeries("_count", ""))
 	return within, all, err
 }
+
+// writeWorks are the values of the work label of the store's write metrics.
+var writeWorks = []string{"connects", "log", "other"}
+
+// growth is how much series grew from m0 to m1 (two scrapes).
+func growth(m0, m1 map[string]float64, series string) (float64, error) {
+	v0, err := sample(m0, series)
+	if err != nil {
+		return 0, err
+	}
+	v1, err := sample(m1, series)
+	return v1 - v0, err
+}
+
+// meanGrowth is the mean of the observations a histogram (name, with its labels in braces or
+// "") gained from m0 to m1.
+func meanGrowth(m0, m1 map[string]float64, name, labels string) (float64, error) {
+	sum, err := growth(m0, m1, name+"_sum"+labels)
+	if err != nil {
+		return 0, err
+	}
+	n, err := growth(m0, m1, name+"_count"+labels)
+	if err != nil || n == 0 {
+		return 0, cmp.Or(err, fmt.Errorf("no %s observed", name))
+	}
+	return sum / n, nil
+}
+
+// connectSplit is where the CM's connects spent their time during a phase, from its metrics
+// before and after it: the mean decide and commit steps, how busy the database's writer was
+// (the write transactions' time over the phase's; SQLite has one writer, so near 100 % every
+// connect queues behind the commits before its own) and the writes a group commit carried.
+type connectSplit struct {
+	decide, commit time.Duration
+	writerBusy     float64 // percent of the phase
+	writesPerBatch float64
+}
+
+// splitConnects reads a connectSplit from the scrapes m0 and m1 taken elapsed apart.
+func splitConnects(m0, m1 map[string]float64, elapsed time.Duration) (connectSplit, error) {
+	var c connectSplit
+	const steps = "portcullis_cm_connect_step_seconds"
+	decide, err := meanGrowth(m0, m1, steps, `{step="decide"}`)
+	if err != nil {
+		return c, err
+	}
+	commit, err := meanGrowth(m0, m1, steps, `{step="commit"}`)
+	if err != nil {
+		return c, err
+	}
+	c.decide, c.commit = seconds(decide), seconds(commit)
+	var busy float64
+	for _, w := range writeWorks {
+		d, err := growth(m0, m1, `portcullis_store_write_seconds_sum{work="`+w+`"}`)
+		if err != nil {
+			return c, err
+		}
+		busy += d
+	}
+	c.writerBusy = 100 * busy / elapsed.Seconds()
+	c.writesPerBatch, err = meanGrowth(m0, m1, "portcullis_store_group_commit_writes", "")
+	return c, err
+}
+
+// seconds is s seconds as a Duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -86,6 +86,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &a.req) || !s.parseConnect(w, a) {
 		return
 	}
+	clock := s.connectTimes.start()
 	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("load host", "host_name", a.req.Host, "err", err)
@@ -101,21 +102,23 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.input = s.policyInput(r, a)
+	clock.done(stepLookup)
 	s.decide(r, a, hostKnown)
 	if !s.applyLocks(w, r, a) {
 		return
 	}
+	clock.done(stepDecide)
 	if a.result.Decision.Allow {
 		a.choice = chooseRelay(a.relays, relayAsk{
 			obligations: a.result.Decision.Obligations, tenant: a.host.Tenant,
 			privateOnly:  slices.Contains(s.cfg.PrivateRelayTenants, a.host.Tenant),
 			guestLatency: a.req.RelayLatencies, hostLatency: s.presence.latencies(a.host), exclude: a.req.ExcludeRelays,
 		})
-	}
-	if a.result.Decision.Allow {
 		s.prepareGrant(a)
+		clock.done(stepGrant)
 	}
 	dec, posted, err := s.recordDecision(r, a)
+	clock.done(stepCommit)
 	if err != nil {
 		s.decisionLogDown(w, err)
 		return

@@ -131,11 +131,11 @@ func instrumentRequests(durations *prometheus.HistogramVec, h http.Handler) http
 func routeOf(r *http.Request) string { return cmp.Or(r.Pattern, "unmatched") }
 
 // metricsHandler serves the CM's metrics (the policy's, the lease's, the long-polls', the
-// requests', the decision-log shipper's, the Go runtime's and the process's) from a registry of
-// its own.
-func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters, requests *prometheus.HistogramVec, shipper *logship.Shipper) (http.Handler, error) {
+// decision-log shipper's, the Go runtime's, the process's and more: the requests', the connect
+// steps' and the store's) from a registry of its own.
+func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaiters, shipper *logship.Shipper, more ...prometheus.Collector) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range append(shipMetrics(shipper), requests,
+	for _, c := range append(append(shipMetrics(shipper), more...),
 		newPolicyCollector(source),
 		newLeaseCollector(lease),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

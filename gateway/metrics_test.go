@@ -8,8 +8,9 @@ import (
 )
 
 // Every request is timed by the route that served it: grants and refusals of POST /v1/connect
-// apart, and a path no route serves as "unmatched".
-func TestRequestDurationsByRouteAndCode(t *testing.T) {
+// apart, and a path no route serves as "unmatched". Every connect's steps are timed too (a
+// refusal has no grant step), and the store's writes.
+func TestRequestsAndConnectStepsAreTimed(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t)
 	alice := w.login(t, "alice@example.com", "123456")
@@ -44,5 +45,18 @@ func TestRequestDurationsByRouteAndCode(t *testing.T) {
 	le := `portcullis_cm_request_duration_seconds_bucket{code="200",method="post",route="POST ` + api.PathConnect + `",le="30"}`
 	if got := metricLine(t, w.cm, le); got != le+" 2" {
 		t.Errorf("metrics show %q, want %q", got, le+" 2")
+	}
+	for step, want := range map[string]string{"lookup": "3", "decide": "3", "grant": "2", "commit": "3"} {
+		series := `portcullis_cm_connect_step_seconds_count{step="` + step + `"}`
+		if got := metricLine(t, w.cm, series+" "); got != series+" "+want {
+			t.Errorf("metrics show %q, want %q", got, series+" "+want)
+		}
+	}
+	// The three records committed in group commits, each counting the writes it carried.
+	if got := metricLine(t, w.cm, "portcullis_store_group_commit_writes_count "); got == "" {
+		t.Error("the metrics show no group commit")
+	}
+	if got := metricLine(t, w.cm, `portcullis_store_write_seconds_count{work="connects"} `); got == "" {
+		t.Error("the metrics show no timed write of connects")
 	}
 }

@@ -208,6 +208,8 @@ type Server struct {
 	requests atomic.Uint64
 	// durations times the requests served (portcullis_cm_request_duration_seconds).
 	durations *prometheus.HistogramVec
+	// connectTimes times the steps of each connect (portcullis_cm_connect_step_seconds).
+	connectTimes *connectTimes
 	// shipper ships the decision outbox to a collector; nil when not configured.
 	shipper *logship.Shipper
 }
@@ -225,6 +227,7 @@ func New(cfg Config) (*Server, error) {
 		hostIdentities: newHostIdentityCache(),
 		mux:            http.NewServeMux(),
 		durations:      newRequestDurations(),
+		connectTimes:   newConnectTimes(),
 	}
 	s.mail = newMailWaiters()
 	s.live, s.pending = newLiveCache(), newPendingWrites()
@@ -237,7 +240,8 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("gateway: decision-log shipping: %w", err)
 		}
 	}
-	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.durations, s.shipper)
+	metrics, err := metricsHandler(cfg.Policy, s.lease, s.mail, s.shipper,
+		append(cfg.Store.Collectors(), s.durations, s.connectTimes.vec)...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: metrics: %w", err)
 	}

@@ -16,7 +16,9 @@
 // each returns only once the transaction holding its record has committed, and a batch that
 // fails is retried one record at a time, so that a bad record fails only its own call. Failures
 // are reported with sentinel errors (ErrNotFound, ErrConflict, ErrTokenUsed, ErrTokenExpired,
-// ErrReplayed, ErrInvalid) to be checked with errors.Is.
+// ErrReplayed, ErrInvalid) to be checked with errors.Is. Every write transaction is timed by
+// what it does, with its wait for SQLite's writer, in Prometheus histograms the CM serves
+// (Collectors, metrics.go).
 //
 // The store owns persistence only. It must never decide policy, never hold an enrollment
 // secret (only its SHA-256), never log credentials or DSN passwords, and never alter or

@@ -123,7 +123,8 @@ func (db *DB) commitWrites(ctx context.Context, batch []*pendingWrite) {
 	if len(batch) == 0 {
 		return // every caller went away
 	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, batch) })
+	db.metrics.observeBatch(len(batch))
+	err := db.inTxFor(ctx, workConnects, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, batch) })
 	if err == nil || len(batch) == 1 {
 		for _, w := range batch {
 			w.done() <- err
@@ -131,7 +132,7 @@ func (db *DB) commitWrites(ctx context.Context, batch []*pendingWrite) {
 		return
 	}
 	for _, w := range batch {
-		w.done() <- db.inTx(ctx, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, []*pendingWrite{w}) })
+		w.done() <- db.inTxFor(ctx, workConnects, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, []*pendingWrite{w}) })
 	}
 }
 

@@ -52,6 +52,8 @@ type DB struct {
 	stmts stmtCache
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
 	listenDSN string
+	// metrics times the writes (metrics.go); nil observes nothing.
+	metrics *writeMetrics
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the
@@ -88,7 +90,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	sqlDB.SetMaxOpenConns(maxOpenConns)
 	sqlDB.SetMaxIdleConns(maxIdleConns)
 	sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
-	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store")}
+	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store"), metrics: newWriteMetrics()}
 	if d.kind == kindPostgres {
 		db.listenDSN = cfg.driverDSN
 	}
@@ -156,7 +158,12 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // inTx runs fn in a write transaction (see dialect.inTx).
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	leave, err := db.enterWrite(ctx)
+	return db.inTxFor(ctx, workOther, fn)
+}
+
+// inTxFor is inTx for a write whose metrics are w's.
+func (db *DB) inTxFor(ctx context.Context, w work, fn func(*sql.Tx) error) error {
+	leave, err := db.enterWrite(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -167,7 +174,7 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // write runs one write statement outside an explicit transaction, in its turn among the
 // writers (writegate.go).
 func (db *DB) write(ctx context.Context, fn func() error) error {
-	leave, err := db.enterWrite(ctx)
+	leave, err := db.enterWrite(ctx, workOther)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"mail queries use the expiry index", testMailQueriesUseTheExpiryIndex},
 		{"no collected mail is lost", testNoCollectedMailIsLost},
 		{"grants and collections share batches", testGrantsAndCollectionsShareBatches},
+		{"writes are timed by work", testWritesAreTimedByWork},
 		{"decision outbox queues every commit until acknowledged", testDecisionOutbox},
 		{"re-open keeps schema and data", testReopen},
 		{"concurrent opens migrate once", testConcurrentOpen},

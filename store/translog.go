@@ -135,7 +135,7 @@ func (db *DB) LogNodeHashes(ctx context.Context, nodes []LogNode) ([][]byte, err
 // AppendLog records one step of the sequencer in one transaction; ErrConflict when the
 // latest checkpoint is no longer of FromSize or a record was logged meanwhile.
 func (db *DB) AppendLog(ctx context.Context, a LogAppend) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTxFor(ctx, workLog, func(tx *sql.Tx) error {
 		var size sql.NullInt64
 		if err := tx.QueryRowContext(ctx, "SELECT max(size) FROM log_checkpoints").Scan(&size); err != nil {
 			return err

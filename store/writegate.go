@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // writeGate queues this process's writers to a SQLite database, first come first served.
 // SQLite has one writer at a time, and a writer that finds the database locked polls for it
@@ -14,14 +17,20 @@ type writeGate chan struct{}
 func newWriteGate() writeGate { return make(writeGate, 1) }
 
 // enterWrite waits for the writers before this one, or for ctx to end; the returned func lets the
-// next in.
-func (db *DB) enterWrite(ctx context.Context) (func(), error) {
+// next in. The wait and the time until the func is called are observed as w's (metrics.go).
+func (db *DB) enterWrite(ctx context.Context, w work) (func(), error) {
+	start := time.Now()
 	if db.gate == nil {
-		return func() {}, nil
+		return func() { db.metrics.observeHeld(w, time.Since(start)) }, nil
 	}
 	select {
 	case db.gate <- struct{}{}:
-		return func() { <-db.gate }, nil
+		entered := time.Now()
+		db.metrics.observeWait(w, entered.Sub(start))
+		return func() {
+			db.metrics.observeHeld(w, time.Since(entered))
+			<-db.gate
+		}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
