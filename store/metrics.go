@@ -6,18 +6,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// work names what a write transaction does, the label of the store's write metrics.
-type work string
+// work is what a write transaction does, the label of the store's write metrics.
+type work int
 
 const (
 	// workConnects is a group commit: decision records with their sessions and Host requests,
 	// sessions alone, and on SQLite the Hosts' mail collections (groupcommit.go).
-	workConnects work = "connects"
+	workConnects work = iota
 	// workLog is a step of the decision log's sequencer (AppendLog).
-	workLog work = "log"
+	workLog
 	// workOther is every other write (Hosts, relays, leases, locks, tokens, the CS's reports).
-	workOther work = "other"
+	workOther
+	works
 )
+
+// String is the work's label value.
+func (w work) String() string {
+	switch w {
+	case workConnects:
+		return "connects"
+	case workLog:
+		return "log"
+	default:
+		return "other"
+	}
+}
 
 // writeMetrics times the store's writes: how long each waited for its turn at SQLite's one
 // writer, how long it held the writer (on PostgreSQL: how long its transaction ran), by work,
@@ -25,25 +38,26 @@ const (
 // interval is the share of it the writer was busy: near all of it, every connect queues for
 // the writer and waits behind the commits before its own.
 type writeMetrics struct {
-	waited, held *prometheus.HistogramVec
+	waitedVec, heldVec *prometheus.HistogramVec
+	// waited and held are the vectors' observers by work, looked up once.
+	waited, held [works]prometheus.Observer
 	batch        prometheus.Histogram
 }
 
-// writeBuckets are fine around a commit's milliseconds and coarse up to a stalled second.
-var writeBuckets = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2}
-
 // newWriteMetrics describes the write metrics (see writeMetrics).
 func newWriteMetrics() *writeMetrics {
-	return &writeMetrics{
-		waited: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	// Fine around a commit's milliseconds, coarse up to a stalled second.
+	buckets := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2}
+	m := &writeMetrics{
+		waitedVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_store_write_wait_seconds",
 			Help:    "Time a write transaction waited for its turn at SQLite's one writer, by work (connects, log, other); not observed on PostgreSQL, whose writers run concurrently.",
-			Buckets: writeBuckets,
+			Buckets: buckets,
 		}, []string{"work"}),
-		held: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		heldVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "portcullis_store_write_seconds",
 			Help:    "Time a write transaction held SQLite's one writer (on PostgreSQL: ran), retries included, by work (connects: group commits of decisions, sessions and Host requests; log: the sequencer's steps; other).",
-			Buckets: writeBuckets,
+			Buckets: buckets,
 		}, []string{"work"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "portcullis_store_group_commit_writes",
@@ -51,6 +65,10 @@ func newWriteMetrics() *writeMetrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
 	}
+	for w := range works {
+		m.waited[w], m.held[w] = m.waitedVec.WithLabelValues(w.String()), m.heldVec.WithLabelValues(w.String())
+	}
+	return m
 }
 
 // Collectors returns the store's metrics, for the CM's registry.
@@ -58,20 +76,20 @@ func (db *DB) Collectors() []prometheus.Collector {
 	if db.metrics == nil {
 		return nil
 	}
-	return []prometheus.Collector{db.metrics.waited, db.metrics.held, db.metrics.batch}
+	return []prometheus.Collector{db.metrics.waitedVec, db.metrics.heldVec, db.metrics.batch}
 }
 
 // observeWait records that a write of w waited d for the writer.
 func (m *writeMetrics) observeWait(w work, d time.Duration) {
 	if m != nil {
-		m.waited.WithLabelValues(string(w)).Observe(d.Seconds())
+		m.waited[w].Observe(d.Seconds())
 	}
 }
 
 // observeHeld records that a write of w held the writer (ran) for d.
 func (m *writeMetrics) observeHeld(w work, d time.Duration) {
 	if m != nil {
-		m.held.WithLabelValues(string(w)).Observe(d.Seconds())
+		m.held[w].Observe(d.Seconds())
 	}
 }
 
