@@ -10,7 +10,8 @@ import (
 // measureDecisions runs the connect load against st's CM (storeName: "sqlite" or "postgres";
 // dbPid the database server's process, 0 when the database runs inside the CM): the
 // closed-loop maximum with p50/p99 and the CPU time per connect of the CM, the database server
-// and the whole machine, and on SQLite the open loop at the fixed rate with its p99.
+// and the whole machine, checked against the rate and CPU targets on each store, and on SQLite
+// the open loop at the fixed rate with its p99.
 func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string, dbPid int) error {
 	r, d := b.r, b.cfg.duration
 	load, err := startConnectLoad(ctx, st, "load-"+storeName, st.c.CMURL, st.c.CMURL, connectWorkersPeak)
@@ -37,41 +38,52 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	if err := budget.record(r, storeName, res.ok+res.failed); err != nil {
 		return err
 	}
-	peak, err := b.measurePeak(ctx, st, connect, storeName)
+	peak, peakPerConnect, err := b.measurePeak(ctx, st, connect, storeName)
 	if err != nil {
 		return err
 	}
 	if err := b.measureNewConnections(ctx, st, load, storeName); err != nil {
 		return err
 	}
+	title := storeTitle(storeName)
+	r.target(fmt.Sprintf("connects/s with decisions committed (%s), the more of %d and %d Guests", title, connectWorkers, connectWorkersPeak),
+		max(res.rate(), peak), AtLeast, 1000, "1/s")
+	r.target(fmt.Sprintf("CM CPU per connect (%s), the less of %d and %d Guests", title, connectWorkers, connectWorkersPeak),
+		us(min(perConnect, peakPerConnect)), AtMost, 800, "µs")
 	if storeName != "sqlite" {
 		return nil
 	}
-	r.target(fmt.Sprintf("connects/s with decisions committed (SQLite), the more of %d and %d Guests", connectWorkers, connectWorkersPeak),
-		max(res.rate(), peak), AtLeast, 1000, "1/s")
 	return b.measureFixedRate(ctx, st, storeName, func(ctx context.Context) error { return connect(ctx, 0) })
+}
+
+// storeTitle names a store as the targets' titles do: "SQLite" or "PostgreSQL".
+func storeTitle(storeName string) string {
+	if storeName == "postgres" {
+		return "PostgreSQL"
+	}
+	return "SQLite"
 }
 
 // measurePeak runs the closed loop again with connectWorkersPeak Guests, the CM's capacity:
 // with connectWorkers Guests about a sixth of the machine's CPU stays idle, and more Guests use
 // more of it (each group commit then carries more connects). It records the rate, p50, p99 and
-// the CM's CPU per connect, and returns the rate.
-func (b *bench) measurePeak(ctx context.Context, st *stack, connect func(context.Context, int) error, storeName string) (float64, error) {
+// the CM's CPU per connect, and returns the rate and the CPU per connect.
+func (b *bench) measurePeak(ctx context.Context, st *stack, connect func(context.Context, int) error, storeName string) (float64, time.Duration, error) {
 	cpu := startCPU(st.c.CM().Pid())
 	res := closedLoop(ctx, connectWorkersPeak, b.cfg.duration, connect)
 	if err := b.phaseError(res, fmt.Sprintf("closed-loop connects of %d Guests on %s", connectWorkersPeak, storeName)); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	perConnect, err := cpu.perOp(res.ok + res.failed)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	name := fmt.Sprintf("%s_%d_guests", storeName, connectWorkersPeak)
 	b.r.add("decisions", name+"_connects_per_s", res.rate(), "1/s")
 	b.r.add("decisions", name+"_p50", ms(percentile(res.latencies, 50)), "ms")
 	b.r.add("decisions", name+"_p99", ms(percentile(res.latencies, 99)), "ms")
 	b.r.add("decisions", name+"_cm_cpu_per_connect", us(perConnect), "µs")
-	return res.rate(), nil
+	return res.rate(), perConnect, nil
 }
 
 // measureFixedRate runs connect at the fixed rate (the open loop) against st's CM and records

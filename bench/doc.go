@@ -32,7 +32,9 @@
 //     hypervisor withheld meanwhile: a stopped vCPU stalls every request in flight); SQLite
 //     and PostgreSQL. The closed loop's CPU time per connect is reported for the CM, for the
 //     PostgreSQL server (its postmaster's process tree) and for the whole machine (/proc/stat),
-//     with the rate each allows on this machine's cores. For the fixed rate, the CM's own
+//     with the rate each allows on this machine's cores. On each store the higher rate of the
+//     two closed loops (32 and 128 Guests) is checked against 1,000 connects/s and the lower
+//     CM CPU time per connect against 0.8 ms. For the fixed rate, the CM's own
 //     account from its metrics: the share of connects it answered within 20 ms, the mean time
 //     of a connect's decide and commit steps, how much of the phase the database's writer was
 //     held and how many writes a group commit carried.
