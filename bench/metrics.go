@@ -81,9 +81,6 @@ func connectsWithin(m map[string]float64, le string) (within, all float64, err e
 	return within, all, err
 }
 
-// writeWorks are the values of the work label of the store's write metrics.
-var writeWorks = []string{"connects", "log", "other"}
-
 // growth is how much series grew from m0 to m1 (two scrapes).
 func growth(m0, m1 map[string]float64, series string) (float64, error) {
 	v0, err := sample(m0, series)
@@ -132,7 +129,7 @@ func splitConnects(m0, m1 map[string]float64, elapsed time.Duration) (connectSpl
 	}
 	c.decide, c.commit = seconds(decide), seconds(commit)
 	var busy float64
-	for _, w := range writeWorks {
+	for _, w := range [...]string{"connects", "log", "other"} { // the store's work labels
 		d, err := growth(m0, m1, `portcullis_store_write_seconds_sum{work="`+w+`"}`)
 		if err != nil {
 			return c, err
