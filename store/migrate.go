@@ -125,8 +125,10 @@ func (db *DB) applyMigration(ctx context.Context, m migration) error {
 		if err != nil || n == 0 {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.d.expandTypes(m.body)); err != nil {
-			return err
+		if body := db.d.expandTypes(m.body); hasStatements(body) {
+			if _, err := tx.ExecContext(ctx, body); err != nil {
+				return err
+			}
 		}
 		applied = true
 		return nil
@@ -135,6 +137,18 @@ func (db *DB) applyMigration(ctx context.Context, m migration) error {
 		db.log.InfoContext(ctx, "applied migration", "version", m.version, "name", m.name)
 	}
 	return err
+}
+
+// hasStatements reports whether ddl has anything but blank and comment lines: a migration for
+// another database family only (its blocks, dialectBlocks) has nothing for this one, and only
+// its version is recorded.
+func hasStatements(ddl string) bool {
+	for line := range strings.Lines(ddl) {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "--") {
+			return true
+		}
+	}
+	return false
 }
 
 // lockMigrations takes the dialect's migration lock, if it has one.

@@ -170,3 +170,25 @@ func TestLoadMigrations(t *testing.T) {
 		t.Fatalf("shipped migrations: %d, %v", len(ms), errors.Join(err))
 	}
 }
+
+// TestHasStatements: a migration body left with only blank and comment lines for a database
+// family (its blocks are all for others) runs nothing; anything else runs.
+func TestHasStatements(t *testing.T) {
+	cases := []struct {
+		name, ddl string
+		want      bool
+	}{
+		{"empty", "", false},
+		{"comments and blank lines", "-- a note\n\n   -- indented note\n", false},
+		{"a statement", "CREATE TABLE t (id TEXT);", true},
+		{"a statement after comments", "-- why\n\nDROP INDEX i;\n", true},
+		{"a statement with a trailing comment", "SELECT 1; -- one", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := hasStatements(c.ddl); got != c.want {
+				t.Errorf("hasStatements(%q) = %v, want %v", c.ddl, got, c.want)
+			}
+		})
+	}
+}

@@ -2,9 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -19,12 +18,12 @@ func TestQueueTablesMigrationSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "portcullis.db")
 	old := openAtVersion(t, "sqlite:"+path, 16)
 	now := normTime(time.Now())
-	var wantMail [][]any
+	var wantMail []Mail
 	for i, r := range []string{"host:h-1", "host:h-1", "host:h-2", "relay:cs-1"} {
-		row := []any{"m-" + string(rune('a'+i)), r, []byte(`{"n":` + string(rune('0'+i)) + `}`),
-			old.d.timeArg(now), old.d.timeArg(now), old.d.timeArg(now.Add(time.Duration(i+1) * time.Minute))}
-		wantMail = append(wantMail, row)
-		if _, err := old.sql.ExecContext(ctx, "INSERT INTO mail ("+mailColumns+") VALUES ($1, $2, $3, $4, $5, $6)", row...); err != nil {
+		m := Mail{ID: "m-" + string(rune('a'+i)), Recipient: r, Body: []byte(`{"n":` + string(rune('0'+i)) + `}`),
+			QueuedAt: now, DeliverAt: now, ExpiresAt: now.Add(time.Duration(i+1) * time.Minute)}
+		wantMail = append(wantMail, m)
+		if _, err := old.sql.ExecContext(ctx, "INSERT INTO mail ("+mailColumns+") VALUES ($1, $2, $3, $4, $5, $6)", old.mailArgs(m)[:6]...); err != nil {
 			t.Fatalf("v16 mail: %v", err)
 		}
 	}
@@ -58,32 +57,9 @@ func TestQueueTablesMigrationSQLite(t *testing.T) {
 		t.Errorf("indexes = %v, want %v", indexes, want)
 	}
 
-	var gotMail [][]any
-	all, err := db.sql.QueryContext(ctx, "SELECT "+mailColumns+" FROM mail ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for all.Next() {
-		var id, recipient string
-		var body []byte
-		var queued, deliver, expires any
-		if err := all.Scan(&id, &recipient, &body, &queued, &deliver, &expires); err != nil {
-			t.Fatal(err)
-		}
-		gotMail = append(gotMail, []any{id, recipient, body, queued, deliver, expires})
-	}
-	if err := all.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if len(gotMail) != len(wantMail) {
-		t.Fatalf("%d mail rows after the migration, want %d", len(gotMail), len(wantMail))
-	}
-	for i := range wantMail {
-		for j := range wantMail[i] {
-			if !equalCell(gotMail[i][j], wantMail[i][j]) {
-				t.Errorf("mail row %d column %d = %v, want %v", i, j, gotMail[i][j], wantMail[i][j])
-			}
-		}
+	gotMail, err := queryAll(ctx, db.sql, scanMail, "SELECT "+mailColumns+" FROM mail ORDER BY id")
+	if err != nil || !reflect.DeepEqual(gotMail, wantMail) {
+		t.Fatalf("mail after the migration = %+v, %v; want %+v", gotMail, err, wantMail)
 	}
 
 	mail, _, err := db.CollectMail(ctx, "host:h-1", now)
@@ -112,19 +88,13 @@ func TestQueueTablesMigrationSQLite(t *testing.T) {
 func openAtVersion(t *testing.T, dsn string, version int) *DB {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := parseDSN(dsn)
+	db, _, err := newDB(dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.prepare(); err != nil {
+	if err := db.connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d := dialect{kind: cfg.kind}
-	sqlDB, err := sql.Open(d.driverName(), cfg.driverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := &DB{sql: sqlDB, d: d, log: slog.New(slog.DiscardHandler), metrics: newWriteMetrics(), gate: newWriteGate()}
 	ms := embeddedMigrations(t)
 	upTo := slices.IndexFunc(ms, func(m migration) bool { return m.version > version })
 	if upTo < 0 {
@@ -134,15 +104,4 @@ func openAtVersion(t *testing.T, dsn string, version int) *DB {
 		t.Fatalf("migrate to version %d: %v", version, err)
 	}
 	return db
-}
-
-// equalCell compares two column values as the driver returns them and as they were inserted.
-func equalCell(got, want any) bool {
-	if g, ok := got.([]byte); ok {
-		if w, ok := want.([]byte); ok {
-			return string(g) == string(w)
-		}
-		return string(g) == want
-	}
-	return got == want
 }

@@ -72,20 +72,35 @@ type DB struct {
 // busy_timeout, foreign_keys and _txlock=immediate, and creates the file (mode 0600) and its
 // directory (0700) when missing.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
+	db, redacted, err := newDB(dsn, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.start(ctx); err != nil {
+		_ = db.sql.Close() // the open failed; its error is the one to report
+		return nil, fmt.Errorf("store: open %s: %w", redacted, err)
+	}
+	db.log.InfoContext(ctx, "store opened", "dialect", db.d.kind.String(), "dsn", redacted)
+	return db, nil
+}
+
+// newDB prepares the database of dsn (a missing SQLite file is created) and its connection
+// pool, without connecting or migrating; it also returns the DSN with its secrets redacted.
+func newDB(dsn string, logger *slog.Logger) (*DB, string, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg, err := parseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
+		return nil, "", fmt.Errorf("store: open: %w", err)
 	}
 	if err := cfg.prepare(); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
+		return nil, "", fmt.Errorf("store: open %s: %w", cfg.redacted, err)
 	}
 	d := dialect{kind: cfg.kind}
 	sqlDB, err := sql.Open(d.driverName(), cfg.driverDSN)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
+		return nil, "", fmt.Errorf("store: open %s: %w", cfg.redacted, err)
 	}
 	sqlDB.SetMaxOpenConns(maxOpenConns)
 	sqlDB.SetMaxIdleConns(maxIdleConns)
@@ -97,12 +112,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if d.kind == kindSQLite {
 		db.gate = newWriteGate()
 	}
-	if err := db.start(ctx); err != nil {
-		_ = sqlDB.Close() // the open failed; its error is the one to report
-		return nil, fmt.Errorf("store: open %s: %w", cfg.redacted, err)
-	}
-	db.log.InfoContext(ctx, "store opened", "dialect", db.d.kind.String(), "dsn", cfg.redacted)
-	return db, nil
+	return db, cfg.redacted, nil
 }
 
 // start checks the connection, recognizes CockroachDB behind a postgres DSN and migrates.
