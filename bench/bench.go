@@ -178,16 +178,37 @@ func (b *bench) postgresDecisionsOn(ctx context.Context, dsn string, dbPid int) 
 // profiled runs phase while saving a CPU profile of the CM as name.pprof in the profile
 // directory, when profiling is on.
 func (b *bench) profiled(st *stack, name string, phase func() loadResult) loadResult {
+	return b.profiledAs(st, name, false, phase)
+}
+
+// traceLength is how much of a phase profiledAs traces: the runtime trace of a CM under load
+// grows by about a megabyte a second.
+const traceLength = 3 * time.Second
+
+// profiledAs is profiled, and with trace it also saves a runtime trace of the phase's first
+// traceLength as name.trace (go tool trace: what each goroutine spent its time on, running,
+// waiting for a processor, in system calls).
+func (b *bench) profiledAs(st *stack, name string, trace bool, phase func() loadResult) loadResult {
 	if b.cfg.profile == "" || st.pprof == "" {
 		return phase()
 	}
-	done := make(chan error, 1)
-	go func() {
-		done <- fetchProfile(st.pprof, filepath.Join(b.cfg.profile, name+".pprof"), b.cfg.duration-time.Second)
-	}()
+	fetches := []func() error{func() error {
+		return fetchProfile(st.pprof, filepath.Join(b.cfg.profile, name+".pprof"), b.cfg.duration-time.Second)
+	}}
+	if trace {
+		fetches = append(fetches, func() error {
+			return fetchTrace(st.pprof, filepath.Join(b.cfg.profile, name+".trace"), min(traceLength, b.cfg.duration))
+		})
+	}
+	done := make(chan error, len(fetches))
+	for _, fetch := range fetches {
+		go func() { done <- fetch() }()
+	}
 	res := phase()
-	if err := <-done; err != nil {
-		b.log.Warn("bench: profile", "phase", name, "err", err)
+	for range fetches {
+		if err := <-done; err != nil {
+			b.log.Warn("bench: profile", "phase", name, "err", err)
+		}
 	}
 	return res
 }

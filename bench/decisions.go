@@ -103,7 +103,7 @@ func (b *bench) measureFixedRate(ctx context.Context, st *stack, storeName strin
 	start := time.Now()
 	var fixed loadResult
 	shares, sharesKnown := machineDuring(func() {
-		fixed = b.profiled(st, "cm-fixed-"+storeName, func() loadResult { return openLoop(ctx, b.cfg.rate, d, connect) })
+		fixed = b.profiledAs(st, "cm-fixed-"+storeName, true, func() loadResult { return openLoop(ctx, b.cfg.rate, d, connect) })
 	})
 	perConnect, err := cpu.perOp(fixed.ok + fixed.failed)
 	if err != nil {

@@ -103,10 +103,12 @@
 //
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate
-// measures the machine, the CPU time measures the code. Profiles: -profile DIR saves CPU
-// profiles of the CM under the decision and heartbeat loads, and CPU and heap profiles of the CM
-// holding its idle Hosts (the CM and CS take --pprof-listen
-// on loopback).
+// measures the machine, the CPU time measures the code. Profiles: -profile DIR (created if
+// missing) saves CPU profiles of the CM under the decision and heartbeat loads, a runtime trace
+// of the first seconds of its fixed-rate phase (cm-fixed-sqlite.trace: where the store's writer
+// and the requests spent their time), and CPU and heap profiles of the CM holding its idle Hosts
+// (the CM and CS take --pprof-listen on loopback). Profiling and tracing slow the CM: a run with
+// -profile diagnoses, its figures do not count.
 //
 // It must never run inside `make test`: it takes minutes, needs root for sshd, and its figures
 // depend on the machine.

@@ -68,7 +68,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.smoke, "smoke", false, "run every section at a tiny size, targets unchecked: does the harness work? (make test)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory (logs) after the run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only when a figure could not be measured")
-	fs.StringVar(&c.profile, "profile", "", "directory to save CPU profiles of the CM under load (default: none)")
+	fs.StringVar(&c.profile, "profile", "", "directory (created if missing) to save CPU profiles of the CM under load and a runtime trace of its fixed-rate phase (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -157,6 +157,9 @@ func run(ctx context.Context, cfg config) (*Report, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	limit, err := fdlimit.Raise(max(2*cfg.sessions, floodFDsPerConn*cfg.flood, cfg.hosts) + fdHeadroom)
 	if err != nil {
+		return nil, err
+	}
+	if err := makeProfileDir(cfg.profile); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "portcullis-bench-")

@@ -121,12 +121,29 @@ func (m *cpuMeter) perOp(ops int64) (time.Duration, error) {
 	return (t - m.start) / time.Duration(ops), nil
 }
 
+// makeProfileDir creates the directory -profile names, if any, before a run that would
+// otherwise measure for minutes and then fail to save what it profiled.
+func makeProfileDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("profile directory: %w", err)
+	}
+	return nil
+}
+
 // fetchProfile saves a CPU profile of d from a pprof endpoint (addr "" does nothing).
 func fetchProfile(addr, path string, d time.Duration) error {
 	if addr == "" {
 		return nil
 	}
 	return fetchURLWithin(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path, d+30*time.Second)
+}
+
+// fetchTrace saves a runtime trace of d from a pprof endpoint.
+func fetchTrace(addr, path string, d time.Duration) error {
+	return fetchURLWithin(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", addr, max(1, int(d.Seconds()))), path, d+30*time.Second)
 }
 
 // fetchURL saves what url answers (a runtime profile) at path.
