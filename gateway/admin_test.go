@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -119,6 +120,36 @@ func TestDisabledHostIsRefusedEverywhereAndADeletedOneForgotten(t *testing.T) {
 	}
 	if status, _ := statusOf(w.call(dave, http.MethodDelete, api.PathHosts+"/db-1", nil, nil)); status != http.StatusNotFound {
 		t.Errorf("deleting twice: %d, want 404", status)
+	}
+}
+
+// A Host disabled behind this replica's back (by another replica, straight in the store) while
+// it waits for mail is trusted for HostAuthTTL at most: past it, the long-poll that was woken
+// reads the store before handing anything over, and refuses the Host.
+func TestAHostDisabledWhileItWaitsIsRefusedItsMailOnceTheTrustInItLapses(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	dave, alice := w.login(t, "dave@example.com", ""), w.login(t, "alice@example.com", "123456")
+	db1 := w.hosts["db-1"]
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs := w.hostRequests(t, "db-1"); len(reqs) != 1 || reqs[0].SessionID != resp.SessionID {
+		t.Fatalf("the Host got %+v, want the request of %s", reqs, resp.SessionID)
+	}
+	polled := make(chan error, 1)
+	go func() {
+		polled <- api.Call(context.Background(), db1.client, http.MethodGet, w.url+api.PathHostRequests, "", nil, &api.HostRequests{})
+	}()
+	waitFor(t, crossReplicaDeadline, "the Host's long-poll to wait", func() bool { return longPolls(t, w.cm) == 1 })
+	if err := w.store.SetHostDisabled(context.Background(), db1.id, true); err != nil {
+		t.Fatal(err)
+	}
+	w.later.Add(int64(gateway.DefaultHostAuthTTL))
+	w.lock(t, dave, api.LockRequest{Session: resp.SessionID, Reason: "incident"}) // wakes the long-poll
+	if status, body := statusOf(await(t, polled, "the woken long-poll")); status != http.StatusForbidden {
+		t.Fatalf("the disabled Host's woken long-poll: %d %+v, want 403", status, body)
 	}
 }
 

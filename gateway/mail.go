@@ -54,12 +54,42 @@ type mailWaiters struct {
 	mu    sync.Mutex
 	wake  map[string]chan struct{} // by recipient; closed and removed to wake its long-polls
 	local map[string][]json.RawMessage
-	// waiting counts the long-polls waiting here (the metric portcullis_cm_long_polls).
-	waiting atomic.Int64
+	// drained holds, by recipient, the wake channel handed out before a collection that found
+	// the mailbox empty once it had taken the due messages (markDrained).
+	drained map[string]<-chan struct{}
+	// waiting counts the long-polls waiting here (the metric portcullis_cm_long_polls);
+	// skipped the long-polls that began waiting without a look (portcullis_cm_mail_looks_skipped_total).
+	waiting, skipped atomic.Int64
 }
 
 func newMailWaiters() *mailWaiters {
-	return &mailWaiters{wake: map[string]chan struct{}{}, local: map[string][]json.RawMessage{}}
+	return &mailWaiters{wake: map[string]chan struct{}{}, local: map[string][]json.RawMessage{}, drained: map[string]<-chan struct{}{}}
+}
+
+// markDrained notes that a collection begun after wake was handed out left the recipient's
+// mailbox empty: until wake closes (a post to the recipient, or wakeAll), nothing can be
+// waiting there, and the recipient's next long-poll may wait without a look.
+func (m *mailWaiters) markDrained(recipient string, wake <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.wake[recipient] == wake {
+		m.drained[recipient] = wake
+	}
+}
+
+// takeDrained reports whether the recipient's mailbox is known to be empty: marked so against
+// wake, the channel its long-poll waits on now, which no post has closed since. The mark is
+// used once, so a long-poll that times out looks before it returns, as a safety net.
+func (m *mailWaiters) takeDrained(recipient string, wake <-chan struct{}) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	marked, ok := m.drained[recipient]
+	delete(m.drained, recipient)
+	if ok && marked == wake {
+		m.skipped.Add(1)
+		return true
+	}
+	return false
 }
 
 // waitChan returns the channel closed at the recipient's next wake-up.
@@ -82,6 +112,7 @@ func (m *mailWaiters) wakeUp(recipient string) {
 		close(ch)
 		delete(m.wake, recipient)
 	}
+	delete(m.drained, recipient)
 }
 
 // wakeAll wakes every long-poll on this replica (after notifications may have been missed).
@@ -92,6 +123,7 @@ func (m *mailWaiters) wakeAll() {
 		close(ch)
 		delete(m.wake, r)
 	}
+	clear(m.drained)
 }
 
 // keep holds a message for a recipient in memory; false when its share is full.
@@ -151,13 +183,21 @@ func (s *Server) keepOrder(recipient string, msg any) {
 }
 
 // collectMail returns the recipient's messages, waiting up to timeout for the first one: what
-// this replica holds in memory and what the store has for it.
+// this replica holds in memory and what the store has for it. It begins to wait without a look
+// when the last collection left the mailbox empty and no post has come since (takeDrained), as
+// when a Host comes back at once from the long-poll that handed it its request.
 func (s *Server) collectMail(ctx context.Context, recipient string, timeout time.Duration) []json.RawMessage {
 	end := time.Now().Add(timeout)
-	woken := false
+	woken, first := false, true
 	for {
 		wake := s.mail.waitChan(recipient) // before reading, so that no wake-up is missed
-		out, next, err := s.readMail(ctx, recipient, woken)
+		var out []json.RawMessage
+		var next time.Time
+		var err error
+		if !first || !s.mail.takeDrained(recipient, wake) {
+			out, next, err = s.readMail(ctx, recipient, woken, wake)
+		}
+		first = false
 		if len(out) > 0 || ctx.Err() != nil {
 			return out
 		}
@@ -193,20 +233,20 @@ func (s *Server) waitForMail(ctx context.Context, wake <-chan struct{}, pause ti
 }
 
 // readMail takes the recipient's messages from memory and from the store; woken says that a
-// wake-up (mail posted to the recipient) came since the last read.
-func (s *Server) readMail(ctx context.Context, recipient string, woken bool) ([]json.RawMessage, time.Time, error) {
+// wake-up (mail posted to the recipient) came since the last read, wake is the channel handed
+// out before it.
+func (s *Server) readMail(ctx context.Context, recipient string, woken bool, wake <-chan struct{}) ([]json.RawMessage, time.Time, error) {
 	out := s.mail.takeLocal(recipient)
 	ctx, cancel := context.WithTimeout(ctx, mailStoreTimeout)
 	defer cancel()
-	collect := s.cfg.Store.CollectMail
-	if woken {
-		collect = s.cfg.Store.CollectPostedMail
-	}
-	mail, next, err := collect(ctx, recipient, s.cfg.Now())
-	for _, m := range mail {
+	c, err := s.cfg.Store.Collect(ctx, recipient, s.cfg.Now(), woken)
+	for _, m := range c.Mail {
 		out = append(out, m.Body)
 	}
-	return out, next, err
+	if c.Drained {
+		s.mail.markDrained(recipient, wake)
+	}
+	return out, c.Next, err
 }
 
 // decodeMail decodes collected messages of one kind, dropping (and logging) any that do not

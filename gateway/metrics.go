@@ -142,6 +142,10 @@ func metricsHandler(source policy.Source, lease *singletonLease, mail *mailWaite
 			Name: "portcullis_cm_long_polls",
 			Help: "Long-polls of Hosts and Connection Servers waiting for mail on this CM replica.",
 		}, func() float64 { return float64(mail.waiting.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "portcullis_cm_mail_looks_skipped_total",
+			Help: "Long-polls that began to wait without reading the store, their mailbox known to be empty since the last collection (PostgreSQL).",
+		}, func() float64 { return float64(mail.skipped.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	) {

@@ -109,6 +109,55 @@ func TestAConnectDecidedOnOneReplicaReachesTheHostPollingAnother(t *testing.T) {
 	}
 }
 
+// A Host that comes back from the long-poll that handed it its request finds its mailbox
+// known to be empty (PostgreSQL said so as it took the request) and waits without a look; the
+// next request still reaches it, whichever replica decided it. Any wake-up for the mailbox
+// undoes the mark, and the table's safety-net poll may see a request before it is taken and
+// wake it once more, so the test counts skips over several requests, not each one.
+func TestAHostBackFromItsRequestWaitsWithoutALookAndStillGetsTheNext(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	w := startWorld(t, withStore(dsn), named("cm-a"))
+	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []*cm{w.cm, b} {
+		go func() { _ = c.gateway.Run(ctx) }()
+	}
+	alice := w.login(t, "alice@example.com", "123456")
+	host := w.hosts["db-1"]
+	polled := pollVia(t, host, b.url)
+	for i, via := range []*cm{w.cm, w.cm, w.cm, w.cm, b, b} {
+		waitFor(t, crossReplicaDeadline, "the Host's long-poll to wait at B", func() bool { return longPolls(t, b) == 1 })
+		if i == 4 && looksSkipped(t, b) < 2 {
+			t.Fatalf("B skipped %d looks; the Host's long-polls after its requests from A should have waited without one", looksSkipped(t, b))
+		}
+		resp, _, err := via.connect(alice, "db-1", "exec")
+		if err != nil {
+			t.Fatalf("connect %d through %s: %v", i, via.url, err)
+		}
+		reqs := awaitRequests(t, polled, host, b.url, "the connection request at B")
+		if len(reqs) != 1 || reqs[0].SessionID != resp.SessionID {
+			t.Fatalf("request %d: the Host polling B got %+v, want the request of %s", i, reqs, resp.SessionID)
+		}
+		polled = pollVia(t, host, b.url)
+	}
+	if n := looksSkipped(t, w.cm); n != 0 {
+		t.Errorf("A, where the Host never polled, skipped %d looks", n)
+	}
+}
+
+// looksSkipped returns the CM's portcullis_cm_mail_looks_skipped_total metric.
+func looksSkipped(t *testing.T, c *cm) int {
+	t.Helper()
+	const name = "portcullis_cm_mail_looks_skipped_total "
+	n, err := strconv.Atoi(strings.TrimPrefix(metricLine(t, c, name), name))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
 func TestARequestTheHostNeverCollectsExpiresAndEndsTheSessionForThatReason(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t)

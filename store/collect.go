@@ -29,10 +29,24 @@ type pendingCollect struct {
 	recipient string
 	at        any
 	state     atomic.Int32
-	// mail and next are the outcome, once done has received nil.
-	mail []Mail
-	next time.Time
-	done chan error
+	// mail, next and drained are the outcome (Collected), once done has received nil.
+	mail    []Mail
+	next    time.Time
+	drained bool
+	done    chan error
+}
+
+// Collected is the outcome of a collection: the messages taken, oldest first, and what the
+// collection learnt of the rest of the mailbox.
+type Collected struct {
+	// Mail is the messages taken: the recipient's due and unexpired ones.
+	Mail []Mail
+	// Next is, when none was due, when the earliest message not yet due will be; else zero.
+	Next time.Time
+	// Drained says that no unexpired message was left in the mailbox once the due ones were
+	// taken, as the collection read it. Only PostgreSQL's collection, which reads the rest of
+	// the mailbox in the same statement, reports it; elsewhere it is false (not known).
+	Drained bool
 }
 
 // collectSQL takes a recipient's due messages; nextMailSQL finds when the next one is due;
@@ -57,20 +71,8 @@ const (
 //
 // An empty mailbox, what nearly every long-poll finds, costs one statement and no write.
 func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
-	if db.d.kind == kindPostgres {
-		return db.takeMail(ctx, recipient, now)
-	}
-	var first *time.Time
-	if err := (prepared{db}).QueryRowContext(ctx, firstMailSQL, recipient, db.d.timeArg(now)).Scan(scanNullTime(&first)); err != nil {
-		return nil, time.Time{}, fmt.Errorf("store: look for mail of %s: %w", recipient, err)
-	}
-	switch {
-	case first == nil:
-		return nil, time.Time{}, nil
-	case first.After(now):
-		return nil, *first, nil
-	}
-	return db.takeMail(ctx, recipient, now)
+	c, err := db.Collect(ctx, recipient, now, false)
+	return c.Mail, c.Next, err
 }
 
 // CollectPostedMail is CollectMail for a caller woken because mail was posted to the
@@ -78,13 +80,33 @@ func (db *DB) CollectMail(ctx context.Context, recipient string, now time.Time) 
 // a write (a long-poll woken by a post nearly always finds the message), and gives the same
 // outcome.
 func (db *DB) CollectPostedMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
+	c, err := db.Collect(ctx, recipient, now, true)
+	return c.Mail, c.Next, err
+}
+
+// Collect is CollectMail, or CollectPostedMail when posted, with the whole outcome.
+func (db *DB) Collect(ctx context.Context, recipient string, now time.Time, posted bool) (Collected, error) {
+	if posted || db.d.kind == kindPostgres {
+		return db.takeMail(ctx, recipient, now)
+	}
+	var first *time.Time
+	if err := (prepared{db}).QueryRowContext(ctx, firstMailSQL, recipient, db.d.timeArg(now)).Scan(scanNullTime(&first)); err != nil {
+		return Collected{}, fmt.Errorf("store: look for mail of %s: %w", recipient, err)
+	}
+	switch {
+	case first == nil:
+		return Collected{}, nil
+	case first.After(now):
+		return Collected{Next: *first}, nil
+	}
 	return db.takeMail(ctx, recipient, now)
 }
 
 // takeMail takes the recipient's messages due at now, in a batch of collections on SQLite,
 // and finds when the next one is due when none is.
-func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (mail []Mail, next time.Time, err error) {
+func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (Collected, error) {
 	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
+	var err error
 	if db.d.kind == kindSQLite {
 		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{collect: p}, p.done, giveUp)
@@ -94,9 +116,9 @@ func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (ma
 		err = db.collect(ctx, prepared{db}, p)
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
+		return Collected{}, fmt.Errorf("store: collect mail of %s: %w", recipient, err)
 	}
-	return p.mail, p.next, nil
+	return Collected{Mail: p.mail, Next: p.next, Drained: p.drained}, nil
 }
 
 // collect takes p's messages through q and finds when its next one is due.
@@ -154,5 +176,6 @@ func (db *DB) collectWithNext(ctx context.Context, p *pendingCollect) error {
 		return err
 	}
 	p.settle(mail, due)
+	p.drained = due == nil // the due ones are taken; the rest, none, would have given a time
 	return nil
 }

@@ -141,7 +141,7 @@ func testMailQueriesUseTheExpiryIndex(t *testing.T, dsn string) {
 	}
 	if db.d.kind == kindPostgres {
 		queries["collect with next"] = statement{collectWithNextSQL, []any{"host:h-1", now}}
-		queries["post a batch"] = statement{postMailRowsSQL, []any{[]string{"m-y"}, []string{"host:h-1"}, [][]byte{[]byte("{}")},
+		queries["post a batch"] = statement{db.postMailRowsSQL(), []any{[]string{"m-y"}, []string{"host:h-1"}, [][]byte{[]byte("{}")},
 			[]time.Time{at(0)}, []time.Time{at(0)}, []time.Time{at(time.Minute)}, MaxMail}}
 	}
 	for name, q := range queries {

@@ -176,7 +176,7 @@ func (db *DB) insertDecisions(ctx context.Context, tx *sql.Tx, batch []*pendingI
 		}
 	}
 	if db.d.kind == kindPostgres {
-		return postMailRows(ctx, tx, batch)
+		return db.postMailRows(ctx, tx, batch)
 	}
 	for _, p := range batch {
 		if err := db.postBatchedMail(ctx, tx, p); err != nil {
@@ -264,7 +264,7 @@ func (db *DB) postBatchedMail(ctx context.Context, tx *sql.Tx, p *pendingInsert)
 
 // postMailRows posts the batch's mail with one statement (PostgreSQL: postMailRowsSQL) and
 // notes which records' mail was posted.
-func postMailRows(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
+func (db *DB) postMailRows(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error {
 	var ids, recipients []string
 	var bodies [][]byte
 	var queued, due, expires []time.Time
@@ -284,7 +284,7 @@ func postMailRows(ctx context.Context, tx *sql.Tx, batch []*pendingInsert) error
 		var id string
 		var notified any
 		return id, r.Scan(&id, &notified)
-	}, postMailRowsSQL, ids, recipients, bodies, queued, due, expires, MaxMail)
+	}, db.postMailRowsSQL(), ids, recipients, bodies, queued, due, expires, MaxMail)
 	if err != nil {
 		return err
 	}

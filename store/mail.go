@@ -150,7 +150,7 @@ func (db *DB) insertOrders(ctx context.Context, tx *sql.Tx, orders []Mail) error
 		return nil
 	}
 	for _, r := range slices.Sorted(maps.Keys(recipients)) {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_notify('"+mailChannel+"', $1)", r); err != nil {
+		if _, err := tx.ExecContext(ctx, "SELECT "+db.notifyMail("$1"), r); err != nil {
 			return err
 		}
 	}
@@ -168,7 +168,7 @@ func (db *DB) postMailSQL() string {
 	if db.d.kind != kindPostgres {
 		return insert
 	}
-	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT pg_notify('" + mailChannel + "', recipient) FROM posted"
+	return "WITH posted AS (" + insert + " RETURNING recipient) SELECT " + db.notifyMail("recipient") + " FROM posted"
 }
 
 // postMailRowsSQL (PostgreSQL) is postMailSQL for many messages in one statement, given as
@@ -176,13 +176,15 @@ func (db *DB) postMailSQL() string {
 // inserted. Each takes a place in its recipient's mailbox, after the unexpired messages already
 // waiting and this statement's earlier messages to the same recipient, and is inserted only if
 // that place is within $7; each recipient's listeners are notified when the insert commits.
-const postMailRowsSQL = "WITH v AS (SELECT *, row_number() OVER (PARTITION BY recipient ORDER BY n) AS place" +
-	" FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])" +
-	" WITH ORDINALITY AS m (" + mailColumns + ", n))," +
-	" posted AS (INSERT INTO mail (" + mailColumns + ") SELECT " + mailColumns + " FROM v" +
-	" WHERE (SELECT count(*) FROM (SELECT 1 FROM mail WHERE mail.recipient = v.recipient AND mail.expires_at > v.queued_at" +
-	" LIMIT $7) AS waiting) + v.place <= $7 RETURNING id, recipient)" +
-	" SELECT id, pg_notify('" + mailChannel + "', recipient) FROM posted"
+func (db *DB) postMailRowsSQL() string {
+	return "WITH v AS (SELECT *, row_number() OVER (PARTITION BY recipient ORDER BY n) AS place" +
+		" FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])" +
+		" WITH ORDINALITY AS m (" + mailColumns + ", n))," +
+		" posted AS (INSERT INTO mail (" + mailColumns + ") SELECT " + mailColumns + " FROM v" +
+		" WHERE (SELECT count(*) FROM (SELECT 1 FROM mail WHERE mail.recipient = v.recipient AND mail.expires_at > v.queued_at" +
+		" LIMIT $7) AS waiting) + v.place <= $7 RETURNING id, recipient)" +
+		" SELECT id, " + db.notifyMail("recipient") + " FROM posted"
+}
 
 // DiscardExpiredMail deletes up to limit messages that expired undelivered at now and returns
 // them, so that the caller can act on what never arrived.

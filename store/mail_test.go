@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -61,13 +62,15 @@ func testMailDeliveredOnce(t *testing.T, dsn string) {
 
 // testCollectPostedMail: CollectPostedMail, which skips the look for due mail, hands over
 // what CollectMail would: the due messages once, then when the next one is due, and nothing
-// from an empty or expired mailbox.
+// from an empty or expired mailbox. Collect gives the same, and says the mailbox is drained
+// exactly when no unexpired message is left in it (PostgreSQL; elsewhere it never says so).
 func testCollectPostedMail(t *testing.T, dsn string) {
 	ctx := context.Background()
 	db := openStore(t, dsn)
+	reports := db.d.kind == kindPostgres
 	host := HostMailbox("h-posted")
-	if mail, next, err := db.CollectPostedMail(ctx, host, at(0)); err != nil || len(mail) != 0 || !next.IsZero() {
-		t.Fatalf("CollectPostedMail of an empty mailbox = %v, next %v, %v; want none", bodies(mail), next, err)
+	if c, err := db.Collect(ctx, host, at(0), true); err != nil || len(c.Mail) != 0 || !c.Next.IsZero() || c.Drained != reports {
+		t.Fatalf("Collect of an empty mailbox = %v, next %v, drained %v, %v; want none, drained %v", bodies(c.Mail), c.Next, c.Drained, err, reports)
 	}
 	for _, m := range []struct {
 		body             string
@@ -78,24 +81,28 @@ func testCollectPostedMail(t *testing.T, dsn string) {
 		}
 	}
 	steps := []struct {
-		at   time.Duration
-		want []string
-		next time.Duration // 0: none
+		at      time.Duration
+		want    []string
+		next    time.Duration // 0: none
+		drained bool          // what PostgreSQL reports
 	}{
-		{6 * time.Second, []string{`"now"`}, 0},
-		{6 * time.Second, nil, 10 * time.Second},
-		{10 * time.Second, []string{`"later"`}, 0},
-		{10 * time.Second, nil, 0},
+		{6 * time.Second, []string{`"now"`}, 0, false}, // "later" waits
+		{6 * time.Second, nil, 10 * time.Second, false},
+		{10 * time.Second, []string{`"later"`}, 0, true}, // "stale" has expired
+		{10 * time.Second, nil, 0, true},
 	}
 	for i, st := range steps {
-		mail, next, err := db.CollectPostedMail(ctx, host, at(st.at))
 		wantNext := time.Time{}
 		if st.next != 0 {
 			wantNext = at(st.next)
 		}
-		if err != nil || !slices.Equal(bodies(mail), st.want) || !next.Equal(wantNext) {
-			t.Fatalf("step %d: CollectPostedMail at %v = %v, next %v, %v; want %v, next %v", i, st.at, bodies(mail), next, err, st.want, wantNext)
+		c, err := db.Collect(ctx, host, at(st.at), true)
+		if err != nil || !slices.Equal(bodies(c.Mail), st.want) || !c.Next.Equal(wantNext) || c.Drained != (reports && st.drained) {
+			t.Fatalf("step %d: Collect at %v = %v, next %v, drained %v, %v; want %v, next %v, drained %v", i, st.at, bodies(c.Mail), c.Next, c.Drained, err, st.want, wantNext, reports && st.drained)
 		}
+	}
+	if mail, next, err := db.CollectPostedMail(ctx, host, at(10*time.Second)); err != nil || len(mail) != 0 || !next.IsZero() {
+		t.Fatalf("CollectPostedMail of the drained mailbox = %v, next %v, %v; want none", bodies(mail), next, err)
 	}
 }
 
@@ -184,13 +191,18 @@ func TestListenMailHearsEveryReplicasPosts(t *testing.T) {
 		t.Fatal("the listener did not connect")
 	}
 	now := time.Now()
+	// The listener's own post is not announced to it (its poster wakes its waiters); the other
+	// pool's, committed after it and so notified after it, is.
+	if err := listener.PostMail(ctx, Mail{Recipient: HostMailbox("h8"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := poster.PostMail(ctx, Mail{Recipient: HostMailbox("h9"), Body: []byte("{}"), QueuedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case r := <-woken:
 		if r != HostMailbox("h9") {
-			t.Fatalf("woken for %q, want %q", r, HostMailbox("h9"))
+			t.Fatalf("woken for %q, want %q (the listener's own post is not announced)", r, HostMailbox("h9"))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notification for the posted message")
@@ -291,5 +303,31 @@ func testOrdersAreNotBoundByTheMailbox(t *testing.T, dsn string) {
 	}
 	if toRelay, _, err = db.CollectMail(ctx, relay, at(time.Second)); err != nil || len(toRelay) != MaxMail {
 		t.Fatalf("the relay collected %d orders when due, %v; want %d", len(toRelay), err, MaxMail)
+	}
+}
+
+// A notification's payload is split into the posting DB's origin and the recipient; a payload
+// without an origin (an earlier release's) is a recipient alone.
+func TestSplitNotice(t *testing.T) {
+	t.Parallel()
+	const origin = "ABCDEFGHIJKLMN27"
+	cases := []struct{ payload, origin, recipient string }{
+		{origin + ":host:h_1", origin, "host:h_1"},
+		{origin + ":relay:cs-eu-1", origin, "relay:cs-eu-1"},
+		{"host:h_1", "", "host:h_1"},
+		{"relay:cs:with:colons", "", "relay:cs:with:colons"},
+		{"abcdefghijklmn27:host:h_1", "", "abcdefghijklmn27:host:h_1"}, // not the origin alphabet
+		{origin + ":", "", origin + ":"},                               // no recipient
+		{origin, "", origin},
+		{"", "", ""},
+	}
+	for _, c := range cases {
+		if o, r := splitNotice(c.payload); o != c.origin || r != c.recipient {
+			t.Errorf("splitNotice(%q) = %q, %q; want %q, %q", c.payload, o, r, c.origin, c.recipient)
+		}
+	}
+	db := &DB{origin: rand.Text()[:originLen]}
+	if o, _ := splitNotice(db.origin + ":host:h_1"); o != db.origin {
+		t.Errorf("a DB's origin %q is not recognized in a payload", db.origin)
 	}
 }

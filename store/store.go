@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type DB struct {
 	stmts stmtCache
 	// listenDSN is the pgx connection string ListenMail dials (PostgreSQL only).
 	listenDSN string
+	// origin tags the notifications of the mail posted through this DB (PostgreSQL only), so
+	// that its own listener can tell them from other replicas' (listen.go).
+	origin string
 	// metrics times the writes (metrics.go); nil observes nothing.
 	metrics *writeMetrics
 }
@@ -107,7 +111,7 @@ func newDB(dsn string, logger *slog.Logger) (*DB, string, error) {
 	sqlDB.SetConnMaxIdleTime(connMaxIdleTime)
 	db := &DB{sql: sqlDB, d: d, log: logger.With("component", "store"), metrics: newWriteMetrics()}
 	if d.kind == kindPostgres {
-		db.listenDSN = cfg.driverDSN
+		db.listenDSN, db.origin = cfg.driverDSN, rand.Text()[:originLen]
 	}
 	if d.kind == kindSQLite {
 		db.gate = newWriteGate()
