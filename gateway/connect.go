@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -54,6 +53,7 @@ type connectAttempt struct {
 	req    api.ConnectRequest
 	key    ssh.PublicKey
 	host   store.Host
+	locks  []store.Lock // in force on the user or the Host, read with the Host
 	now    time.Time
 	input  policy.Input
 	engine *policy.Engine
@@ -87,13 +87,16 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clock := s.connectTimes.start()
-	host, err := s.cfg.Store.GetHostByName(ctx, a.req.Host)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Error("load host", "host_name", a.req.Host, "err", err)
+	// The locks are read with the Host, never cached: a lock must take effect at once.
+	host, locks, err := s.cfg.Store.HostAndLocks(ctx, a.req.Host, a.now,
+		store.LockTarget{Kind: store.LockUser, Target: a.claims.Subject},
+		store.LockTarget{Kind: store.LockHost, Target: a.req.Host})
+	if err != nil {
+		s.cfg.Logger.Error("load host and locks", "host_name", a.req.Host, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
 		return
 	}
-	a.host = host
+	a.host, a.locks = host, locks
 	hostKnown := host.ID != ""
 	a.relays, err = s.relayCandidates(ctx, a.now)
 	if err != nil {
@@ -104,9 +107,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	a.input = s.policyInput(r, a)
 	clock.done(stepLookup)
 	s.decide(r, a, hostKnown)
-	if !s.applyLocks(w, r, a) {
-		return
-	}
+	s.applyLocks(a)
 	clock.done(stepDecide)
 	if a.result.Decision.Allow {
 		a.choice = chooseRelay(a.relays, relayAsk{

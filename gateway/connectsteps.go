@@ -10,7 +10,8 @@ import (
 type connectStep int
 
 const (
-	// stepLookup finds the Host and the healthy relays and builds the policy's input.
+	// stepLookup reads the Host with the locks on it and its user, finds the healthy relays
+	// and builds the policy's input.
 	stepLookup connectStep = iota
 	// stepDecide evaluates the policy and applies the locks.
 	stepDecide

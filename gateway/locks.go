@@ -183,34 +183,15 @@ func lockView(l store.Lock, now time.Time) api.Lock {
 	}
 }
 
-// lockReasons returns the reasons of the locks in force on the connect's user or host; an
-// error means the locks cannot be read, and the connect must be refused (fail closed).
-func (s *Server) lockReasons(ctx context.Context, a *connectAttempt) ([]string, error) {
-	locks, err := s.cfg.Store.ActiveLocks(ctx, a.now,
-		store.LockTarget{Kind: store.LockUser, Target: a.claims.Subject},
-		store.LockTarget{Kind: store.LockHost, Target: a.req.Host})
-	if err != nil {
-		return nil, err
-	}
+// applyLocks turns the attempt into a deny when a lock is in force on its user or host (as read
+// with the Host, or pending in this replica's memory), before anything is minted; the decision
+// record then carries the lock's reason.
+func (s *Server) applyLocks(a *connectAttempt) {
 	reasons := s.pending.lockReasons(a.claims.Subject, a.req.Host) // not yet recorded (emergency.go)
-	for _, l := range locks {
+	for _, l := range a.locks {
 		reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
-	}
-	return reasons, nil
-}
-
-// applyLocks turns the attempt into a deny when a lock is in force on its user or host, before
-// anything is minted; the decision record then carries the lock's reason. When the locks cannot
-// be read it answers 503 and returns false (fail closed).
-func (s *Server) applyLocks(w http.ResponseWriter, r *http.Request, a *connectAttempt) bool {
-	reasons, err := s.lockReasons(r.Context(), a)
-	if err != nil {
-		s.cfg.Logger.Error("read locks", "err", err)
-		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
-		return false
 	}
 	if len(reasons) > 0 {
 		a.result, a.path = denyResult(reasons...), cmDecisionPath // the CM's refusal, not the policy's
 	}
-	return true
 }

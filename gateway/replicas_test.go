@@ -127,7 +127,8 @@ func TestAHostBackFromItsRequestWaitsWithoutALookAndStillGetsTheNext(t *testing.
 	alice := w.login(t, "alice@example.com", "123456")
 	host := w.hosts["db-1"]
 	polled := pollVia(t, host, b.url)
-	for i, via := range []*cm{w.cm, w.cm, w.cm, w.cm, b, b} {
+	vias := []*cm{w.cm, w.cm, w.cm, w.cm, b, b}
+	for i, via := range vias {
 		waitFor(t, crossReplicaDeadline, "the Host's long-poll to wait at B", func() bool { return longPolls(t, b) == 1 })
 		if i == 4 && looksSkipped(t, b) < 2 {
 			t.Fatalf("B skipped %d looks; the Host's long-polls after its requests from A should have waited without one", looksSkipped(t, b))
@@ -140,7 +141,9 @@ func TestAHostBackFromItsRequestWaitsWithoutALookAndStillGetsTheNext(t *testing.
 		if len(reqs) != 1 || reqs[0].SessionID != resp.SessionID {
 			t.Fatalf("request %d: the Host polling B got %+v, want the request of %s", i, reqs, resp.SessionID)
 		}
-		polled = pollVia(t, host, b.url)
+		if i < len(vias)-1 {
+			polled = pollVia(t, host, b.url) // as the Host comes back
+		}
 	}
 	if n := looksSkipped(t, w.cm); n != 0 {
 		t.Errorf("A, where the Host never polled, skipped %d looks", n)

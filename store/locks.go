@@ -134,6 +134,17 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 		return nil, nil
 	}
 	w := &where{}
+	db.lockedTargets(w, t, targets)
+	query := "SELECT " + lockColumns + " FROM locks" + w.String() + " ORDER BY created_at, id"
+	ls, err := queryAll(ctx, prepared{db}, scanLock, query, w.args...) // a connect's: two targets
+	if err != nil {
+		return nil, fmt.Errorf("store: active locks: %w", err)
+	}
+	return ls, nil
+}
+
+// lockedTargets adds to w the conditions of a lock in force at t on any of the targets.
+func (db *DB) lockedTargets(w *where, t time.Time, targets []LockTarget) {
 	db.inForceAt(w, t)
 	match := make([]string, 0, len(targets))
 	args := make([]any, 0, 2*len(targets))
@@ -142,12 +153,6 @@ func (db *DB) ActiveLocks(ctx context.Context, t time.Time, targets ...LockTarge
 		args = append(args, tg.Kind, tg.Target)
 	}
 	w.add("("+strings.Join(match, " OR ")+")", args...)
-	query := "SELECT " + lockColumns + " FROM locks" + w.String() + " ORDER BY created_at, id"
-	ls, err := queryAll(ctx, prepared{db}, scanLock, query, w.args...) // a connect's: two targets
-	if err != nil {
-		return nil, fmt.Errorf("store: active locks: %w", err)
-	}
-	return ls, nil
 }
 
 // LockFilter selects the locks ListLocks lists.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -51,6 +52,7 @@ func testLocks(t *testing.T, dsn string) {
 		{"session", at(time.Minute), []LockTarget{{LockSession, "ses_1"}}, []string{"lk3"}},
 		{"no targets", at(time.Minute), nil, nil},
 	}
+	enrollHosts(t, db)
 	for _, c := range cases {
 		got, err := db.ActiveLocks(ctx, c.at, c.targets...)
 		if err != nil {
@@ -58,6 +60,17 @@ func testLocks(t *testing.T, dsn string) {
 		}
 		if ids := lockIDs(got); !slices.Equal(ids, c.want) {
 			t.Errorf("ActiveLocks %s = %v, want %v", c.name, ids, c.want)
+		}
+		// A connect's read gives the same locks beside the Host, whether it exists or not.
+		for _, name := range []string{"db-1", "kiosk-7", "no-such-host"} {
+			want, err := db.GetHostByName(ctx, name)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+			h, ls, err := db.HostAndLocks(ctx, name, c.at, c.targets...)
+			if err != nil || !reflect.DeepEqual(h, want) || !reflect.DeepEqual(ls, got) {
+				t.Errorf("HostAndLocks %s, %s = %+v, %v, %v; want %+v, %v", c.name, name, h, lockIDs(ls), err, want, c.want)
+			}
 		}
 	}
 
