@@ -60,16 +60,24 @@ func awaitRequests(t *testing.T, polled <-chan []api.HostRequest, h hostAgent, u
 	}
 }
 
-func TestAConnectDecidedOnOneReplicaReachesTheHostPollingAnother(t *testing.T) {
-	t.Parallel()
+// startTwoReplicas starts a world whose CM (A) shares a fresh PostgreSQL database with a second
+// replica (B), both doing their background work until the test ends.
+func startTwoReplicas(t *testing.T) (*world, *cm) {
+	t.Helper()
 	dsn := pgtest.Start(t)
 	w := startWorld(t, withStore(dsn), named("cm-a"))
 	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"))
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	for _, c := range []*cm{w.cm, b} {
 		go func() { _ = c.gateway.Run(ctx) }()
 	}
+	return w, b
+}
+
+func TestAConnectDecidedOnOneReplicaReachesTheHostPollingAnother(t *testing.T) {
+	t.Parallel()
+	w, b := startTwoReplicas(t)
 	alice, dave := w.login(t, "alice@example.com", "123456"), w.login(t, "dave@example.com", "")
 	relay := w.relayClient(t, "cs-eu-1")
 	host := w.hosts["db-1"]
@@ -116,14 +124,7 @@ func TestAConnectDecidedOnOneReplicaReachesTheHostPollingAnother(t *testing.T) {
 // wake it once more, so the test counts skips over several requests, not each one.
 func TestAHostBackFromItsRequestWaitsWithoutALookAndStillGetsTheNext(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Start(t)
-	w := startWorld(t, withStore(dsn), named("cm-a"))
-	b := startCM(t, replicaOf(w.cm), withStore(dsn), named("cm-b"))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for _, c := range []*cm{w.cm, b} {
-		go func() { _ = c.gateway.Run(ctx) }()
-	}
+	w, b := startTwoReplicas(t)
 	alice := w.login(t, "alice@example.com", "123456")
 	host := w.hosts["db-1"]
 	polled := pollVia(t, host, b.url)
