@@ -115,7 +115,7 @@ func (b *bench) sqliteStack(ctx context.Context) error {
 		b.step("failover", func() error { return measureFailover(ctx, b.r, st, b.runs(failoverRuns)) })
 	}
 	if b.want("decisions") {
-		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite", 0) })
+		b.step("decisions on SQLite", func() error { return b.measureDecisions(ctx, st, "sqlite", dbServer{}) })
 	}
 	if b.want("heartbeats") {
 		b.step("heartbeats", func() error { return b.measureHeartbeats(ctx, st) })
@@ -172,7 +172,7 @@ func (b *bench) postgresDecisionsOn(ctx context.Context, dsn string, dbPid int) 
 		return err
 	}
 	defer st.stop()
-	return b.measureDecisions(ctx, st, "postgres", dbPid)
+	return b.measureDecisions(ctx, st, "postgres", dbServer{pid: dbPid, dsn: dsn})
 }
 
 // profiled runs phase while saving a CPU profile of the CM as name.pprof in the profile

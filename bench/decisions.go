@@ -8,11 +8,11 @@ import (
 )
 
 // measureDecisions runs the connect load against st's CM (storeName: "sqlite" or "postgres";
-// dbPid the database server's process, 0 when the database runs inside the CM): the
-// closed-loop maximum with p50/p99 and the CPU time per connect of the CM, the database server
-// and the whole machine, checked against the rate and CPU targets on each store, and on SQLite
+// db the database server, zero when the database runs inside the CM): the closed-loop maximum
+// with p50/p99, the CPU time per connect of the CM, the database server and the whole machine,
+// and the server's transactions per connect, checked against the rate and CPU targets on each store, and on SQLite
 // the open loop at the fixed rate with its p99.
-func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string, dbPid int) error {
+func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName string, db dbServer) error {
 	r, d := b.r, b.cfg.duration
 	load, err := startConnectLoad(ctx, st, "load-"+storeName, st.c.CMURL, st.c.CMURL, connectWorkersPeak)
 	if err != nil {
@@ -21,7 +21,10 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	defer load.stop()
 	connect := load.connect
 
-	budget := startBudget(st.c.CM().Pid(), dbPid)
+	budget, err := startBudget(ctx, st.c.CM().Pid(), db)
+	if err != nil {
+		return err
+	}
 	res := b.profiled(st, "cm-connect-"+storeName, func() loadResult { return closedLoop(ctx, connectWorkers, d, connect) })
 	if err := b.phaseError(res, "closed-loop connects on "+storeName); err != nil {
 		return err
@@ -35,7 +38,7 @@ func (b *bench) measureDecisions(ctx context.Context, st *stack, storeName strin
 	r.add("decisions", storeName+"_p99", ms(percentile(res.latencies, 99)), "ms")
 	r.add("decisions", storeName+"_cm_cpu_per_connect", us(perConnect), "µs")
 	r.add("decisions", storeName+"_cm_cpu_bound_connects_per_s", cpuBound(perConnect), "1/s")
-	if err := budget.record(r, storeName, res.ok+res.failed); err != nil {
+	if err := budget.record(ctx, r, storeName, res.ok+res.failed); err != nil {
 		return err
 	}
 	peak, peakPerConnect, err := b.measurePeak(ctx, st, connect, storeName)
@@ -238,28 +241,46 @@ func cpuBound(perOp time.Duration) float64 {
 // cpuBudget measures where a load phase's CPU time went: the CM, the database server (when it
 // runs in processes of its own; nil otherwise) and the whole machine, whose remainder is the
 // load generator and the kernel. The machine's figure bounds the rate of a machine that runs it
-// all.
-type cpuBudget struct{ cm, db, machine *cpuMeter }
+// all. It also counts the database server's transactions (nil: none).
+type cpuBudget struct {
+	cm, db, machine *cpuMeter
+	tx              *txMeter
+}
 
-// startBudget starts measuring the CM's process cmPid, the database server's process tree
-// dbPid (0: none) and the machine.
-func startBudget(cmPid, dbPid int) *cpuBudget {
+// startBudget starts measuring the CM's process cmPid, the database server db (zero: none)
+// and the machine.
+func startBudget(ctx context.Context, cmPid int, db dbServer) (*cpuBudget, error) {
 	c := &cpuBudget{cm: startCPU(cmPid), machine: startMachineCPU()}
-	if dbPid != 0 {
-		c.db = startTreeCPU(dbPid)
+	if db.pid != 0 {
+		c.db = startTreeCPU(db.pid)
 	}
-	return c
+	if db.dsn != "" {
+		tx, err := startTxMeter(ctx, db.dsn)
+		if err != nil {
+			return nil, err
+		}
+		c.tx = tx
+	}
+	return c, nil
 }
 
 // record adds the database server's and the machine's CPU time per connect since the start,
-// over ops connects, and the rate a machine running it all is bound to.
-func (c *cpuBudget) record(r *Report, storeName string, ops int64) error {
+// over ops connects, the rate a machine running it all is bound to, and the server's
+// transactions per connect.
+func (c *cpuBudget) record(ctx context.Context, r *Report, storeName string, ops int64) error {
 	if c.db != nil {
 		db, err := c.db.perOp(ops)
 		if err != nil {
 			return fmt.Errorf("the database server's CPU time: %w", err)
 		}
 		r.add("decisions", storeName+"_db_cpu_per_connect", us(db), "µs")
+	}
+	if c.tx != nil {
+		tx, err := c.tx.perOp(ctx, ops)
+		if err != nil {
+			return err
+		}
+		r.add("decisions", storeName+"_db_transactions_per_connect", tx, "transactions")
 	}
 	machine, err := c.machine.perOp(ops)
 	if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -13,9 +12,10 @@ import (
 // DELETE, a write transaction; on SQLite, whose writers take turns and sync the WAL at every
 // commit (synchronous=FULL), one transaction per long-poll would cost a sync per connect.
 // Concurrent CollectMail calls there share one transaction with each other and with the
-// connects' decision records (commitWrites in groupcommit.go). PostgreSQL runs them
-// concurrently, each on its own and in one statement (collectWithNextSQL): a DELETE that finds
-// nothing writes nothing there, so an empty mailbox costs no more than a look at it would.
+// connects' decision records (commitWrites in groupcommit.go). PostgreSQL runs concurrent
+// collections together too, in one statement and apart from the connects' writes
+// (collectgroup.go): a DELETE that finds nothing writes nothing there, so an empty mailbox
+// costs no more than a look at it would.
 
 // States of a pendingCollect.
 const (
@@ -27,7 +27,8 @@ const (
 // pendingCollect is one CollectMail call waiting for its batch.
 type pendingCollect struct {
 	recipient string
-	at        any
+	now       time.Time // the collection's time, in UTC to the microsecond
+	at        any       // now as the dialect writes it
 	state     atomic.Int32
 	// mail, next and drained are the outcome (Collected), once done has received nil.
 	mail    []Mail
@@ -55,12 +56,6 @@ const (
 	firstMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND expires_at > $2"
 	collectSQL   = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
 	nextMailSQL  = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
-	// collectWithNextSQL (PostgreSQL) is collectSQL and nextMailSQL in one statement: a row per
-	// message taken, then a row without an id whose last column is when the next message not
-	// yet due will be (NULL for none). Both parts read the mailbox as the statement began;
-	// nextMailSQL's messages are not due, so the DELETE leaves them.
-	collectWithNextSQL = "WITH taken AS (" + collectSQL + ") SELECT " + mailColumns + ", NULL FROM taken" +
-		" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, (" + nextMailSQL + ")"
 )
 
 // CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
@@ -102,16 +97,17 @@ func (db *DB) Collect(ctx context.Context, recipient string, now time.Time, post
 	return db.takeMail(ctx, recipient, now)
 }
 
-// takeMail takes the recipient's messages due at now, in a batch of collections on SQLite,
-// and finds when the next one is due when none is.
+// takeMail takes the recipient's messages due at now, in a batch of collections on SQLite
+// (with the connects' writes) and PostgreSQL (collectgroup.go), and finds when the next one is
+// due when none is.
 func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (Collected, error) {
-	p := &pendingCollect{recipient: recipient, at: db.d.timeArg(now), done: make(chan error, 1)}
+	p := &pendingCollect{recipient: recipient, now: normTime(now), at: db.d.timeArg(now), done: make(chan error, 1)}
+	giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 	var err error
 	if db.d.kind == kindSQLite {
-		giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 		err = db.writes.submit(ctx, db.commitWrites, &pendingWrite{collect: p}, p.done, giveUp)
 	} else if db.d.kind == kindPostgres {
-		err = db.collectWithNext(ctx, p)
+		err = db.collects.submit(ctx, db.collectBatch, p, p.done, giveUp)
 	} else {
 		err = db.collect(ctx, prepared{db}, p)
 	}
@@ -145,37 +141,4 @@ func (p *pendingCollect) settle(mail []Mail, due *time.Time) {
 	if len(mail) == 0 && due != nil {
 		p.next = *due
 	}
-}
-
-// collectWithNext takes p's messages and finds when its next one is due with one statement
-// (PostgreSQL: collectWithNextSQL).
-func (db *DB) collectWithNext(ctx context.Context, p *pendingCollect) error {
-	rows, err := db.sql.QueryContext(ctx, collectWithNextSQL, p.recipient, p.at)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var mail []Mail
-	var due *time.Time
-	for rows.Next() {
-		var m Mail
-		var id, recipient sql.NullString
-		var next *time.Time
-		err := rows.Scan(&id, &recipient, &m.Body, scanTime(&m.QueuedAt), scanTime(&m.DeliverAt), scanTime(&m.ExpiresAt), scanNullTime(&next))
-		if err != nil {
-			return err
-		}
-		if !id.Valid {
-			due = next
-			continue
-		}
-		m.ID, m.Recipient = id.String, recipient.String
-		mail = append(mail, m)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	p.settle(mail, due)
-	p.drained = due == nil // the due ones are taken; the rest, none, would have given a time
-	return nil
 }

@@ -14,7 +14,10 @@
 // returns nil has committed. The two writes of every connect, InsertDecision and CreateSession,
 // are group-committed (groupcommit.go): concurrent calls of one of them share a transaction,
 // each returns only once the transaction holding its record has committed, and a batch that
-// fails is retried one record at a time, so that a bad record fails only its own call. Failures
+// fails is retried one record at a time, so that a bad record fails only its own call. On
+// PostgreSQL a connect's read of its Host and locks, and a long-poll's mail collection, share a
+// statement with the calls of their kind that arrive while one runs (connectlookup.go,
+// collectgroup.go), each answered by a statement begun after it arrived. Failures
 // are reported with sentinel errors (ErrNotFound, ErrConflict, ErrTokenUsed, ErrTokenExpired,
 // ErrReplayed, ErrInvalid) to be checked with errors.Is. Every write transaction is timed by
 // what it does, with its wait for SQLite's writer, in Prometheus histograms the CM serves

@@ -141,6 +141,7 @@ func testMailQueriesUseTheExpiryIndex(t *testing.T, dsn string) {
 	}
 	if db.d.kind == kindPostgres {
 		queries["collect with next"] = statement{collectWithNextSQL, []any{"host:h-1", now}}
+		queries["collect many"] = statement{collectManySQL, []any{[]string{"host:h-1", "host:h-2"}, []time.Time{at(time.Second), at(time.Second)}}}
 		queries["post a batch"] = statement{db.postMailRowsSQL(), []any{[]string{"m-y"}, []string{"host:h-1"}, [][]byte{[]byte("{}")},
 			[]time.Time{at(0)}, []time.Time{at(0)}, []time.Time{at(time.Minute)}, MaxMail}}
 	}

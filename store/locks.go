@@ -217,5 +217,11 @@ func (db *DB) EachActiveLock(ctx context.Context, t time.Time, fn func(Lock) err
 
 // inForceAt keeps, in w, the locks in force at t: not removed, not expired (Lock.ActiveAt).
 func (db *DB) inForceAt(w *where, t time.Time) {
-	w.add("removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", db.d.timeArg(t))
+	w.add(inForceSQL("", "?"), db.d.timeArg(t))
+}
+
+// inForceSQL is the condition that a lock (its columns prefixed with prefix) is in force at
+// the time at, an SQL expression.
+func inForceSQL(prefix, at string) string {
+	return prefix + "removed_at IS NULL AND (" + prefix + "expires_at IS NULL OR " + prefix + "expires_at > " + at + ")"
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,6 +54,8 @@ func testLocks(t *testing.T, dsn string) {
 		{"no targets", at(time.Minute), nil, nil},
 	}
 	enrollHosts(t, db)
+	var together []*pendingLookup // the same reads, all at once (PostgreSQL)
+	var togetherWant []func(*pendingLookup, error) bool
 	for _, c := range cases {
 		got, err := db.ActiveLocks(ctx, c.at, c.targets...)
 		if err != nil {
@@ -70,6 +73,19 @@ func testLocks(t *testing.T, dsn string) {
 			h, ls, err := db.HostAndLocks(ctx, name, c.at, c.targets...)
 			if err != nil || !reflect.DeepEqual(h, want) || !reflect.DeepEqual(ls, got) {
 				t.Errorf("HostAndLocks %s, %s = %+v, %v, %v; want %+v, %v", c.name, name, h, lockIDs(ls), err, want, c.want)
+			}
+			together = append(together, &pendingLookup{name: name, at: c.at, targets: c.targets, done: make(chan error, 1)})
+			togetherWant = append(togetherWant, func(p *pendingLookup, err error) bool {
+				return err == nil && reflect.DeepEqual(p.host, want) && reflect.DeepEqual(p.locks, got)
+			})
+		}
+	}
+	// Concurrent connects' reads share one statement on PostgreSQL: each gets what it would alone.
+	if db.d.kind == kindPostgres {
+		db.lookupBatch(ctx, slices.Clone(together))
+		for i, p := range together {
+			if err := <-p.done; !togetherWant[i](p, err) {
+				t.Errorf("HostAndLocks %s in a batch at %v = %+v, %v, %v", p.name, p.at, p.host, lockIDs(p.locks), err)
 			}
 		}
 	}
@@ -261,4 +277,51 @@ func testEachActiveLock(t *testing.T, dsn string) {
 	if err := db.EachActiveLock(ctx, now, func(Lock) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("EachActiveLock went on after its callback failed: %d calls, err %v", n, err)
 	}
+}
+
+// testALockIsSeenByEveryLaterRead: connects read their Host and locks while a lock is placed
+// (on PostgreSQL the reads share statements): every read that began after the lock was
+// committed finds it, and the Host beside it.
+func testALockIsSeenByEveryLaterRead(t *testing.T, dsn string) {
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	hosts := enrollHosts(t, db)
+	var placed atomic.Bool
+	var seen atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				after := placed.Load()
+				h, locks, err := db.HostAndLocks(ctx, "db-1", at(time.Minute), LockTarget{LockUser, "bob@example.com"}, LockTarget{LockHost, "db-1"})
+				if err != nil || h.ID != hosts["db-1"].ID {
+					t.Errorf("HostAndLocks = %+v, %v; want db-1", h, err)
+					return
+				}
+				if after && len(locks) != 1 {
+					t.Errorf("a read begun after the lock was placed found locks %v", lockIDs(locks))
+					return
+				}
+				if after {
+					seen.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := db.CreateLock(ctx, Lock{ID: "lk-now", Kind: LockHost, Target: "db-1", Reason: "incident", CreatedBy: "dave@example.com", CreatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	placed.Store(true)
+	for seen.Load() < 200 && !t.Failed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -47,6 +47,10 @@ type DB struct {
 	// writes batches concurrent InsertDecision, InsertGrant and CreateSession calls, and on
 	// SQLite the long-polls' mail collections (collect.go), into shared transactions.
 	writes groupCommit[pendingWrite]
+	// collects batches concurrent mail collections on PostgreSQL (collectgroup.go).
+	collects groupCommit[pendingCollect]
+	// lookups batches concurrent HostAndLocks calls on PostgreSQL (connectlookup.go).
+	lookups groupCommit[pendingLookup]
 	// gate queues the writers to a SQLite database (writegate.go); nil on PostgreSQL.
 	gate writeGate
 	// stmts keeps hot statements prepared (SQLite only).
