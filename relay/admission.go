@@ -30,6 +30,7 @@ const ipv6SourceBits = 64
 type admission struct {
 	limit, perSource int
 	total            int
+	owing            int // attempts that finished TLS and owe their hello
 	sources          map[string]*source
 	bySize           sourceHeap // every source with handshakes, the one with the most first
 	now              func() time.Time
@@ -113,6 +114,7 @@ func (a *admission) secure(att *attempt) {
 	a.progress(att)
 	att.securedAt = a.now()
 	att.owing = att.src.owing.PushBack(att)
+	a.owing++
 }
 
 // release removes att, whose handshake ended; it reports whether att had been evicted.
@@ -131,6 +133,7 @@ func (a *admission) remove(att *attempt) {
 	if att.owing != nil {
 		src.owing.Remove(att.owing)
 		att.owing = nil
+		a.owing--
 	}
 	a.total--
 	if src.queue.Len() == 0 {
@@ -143,6 +146,9 @@ func (a *admission) remove(att *attempt) {
 
 // len returns the number of connections in their handshake.
 func (a *admission) len() int { return a.total }
+
+// owingHello is the number of attempts that finished TLS and owe their hello.
+func (a *admission) owingHello() int { return a.owing }
 
 // each calls f for every attempt.
 func (a *admission) each(f func(*attempt)) {

@@ -113,17 +113,22 @@ func TestAdmissionStaysConsistentUnderChurn(t *testing.T) {
 		case 2:
 			adm.release(live[i/3])
 		}
-		count := 0
-		adm.each(func(*attempt) { count++ })
-		if count != adm.len() || count > 50 {
-			t.Fatalf("step %d: each sees %d, len %d, limit 50", i, count, adm.len())
+		count, owing := 0, 0
+		adm.each(func(a *attempt) {
+			count++
+			if a.owing != nil {
+				owing++
+			}
+		})
+		if count != adm.len() || count > 50 || owing != adm.owingHello() {
+			t.Fatalf("step %d: each sees %d, %d owing their hello; len %d, owingHello %d, limit 50", i, count, owing, adm.len(), adm.owingHello())
 		}
 	}
 	for _, a := range live {
 		adm.release(a)
 	}
-	if adm.len() != 0 || len(adm.sources) != 0 || len(adm.bySize) != 0 {
-		t.Fatalf("after every release: %d handshakes, %d sources, heap %d", adm.len(), len(adm.sources), len(adm.bySize))
+	if adm.len() != 0 || adm.owingHello() != 0 || len(adm.sources) != 0 || len(adm.bySize) != 0 {
+		t.Fatalf("after every release: %d handshakes, %d owing, %d sources, heap %d", adm.len(), adm.owingHello(), len(adm.sources), len(adm.bySize))
 	}
 }
 

@@ -156,6 +156,8 @@ type Stats struct {
 	Bytes int64
 	// Handshakes is the number of connections not yet authenticated that hold a place.
 	Handshakes int
+	// OwingHello is the number of those that finished their TLS handshake and owe their hello.
+	OwingHello int
 	// Evicted is the number of connections that lost their place and are being refused.
 	Evicted int
 	// Parked is the number of idle splice directions that hold no goroutine (two per idle
@@ -322,7 +324,7 @@ func (s *Server) Stats() Stats {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load(), Handshakes: s.admission.len(), Evicted: s.leaving}
+	st := Stats{Live: len(s.live), Pending: len(s.pending), Bytes: s.bytes.Load(), Handshakes: s.admission.len(), OwingHello: s.admission.owingHello(), Evicted: s.leaving}
 	if w := s.idle.Load(); w != nil {
 		st.Parked = w.len()
 	}

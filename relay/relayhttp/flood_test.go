@@ -203,7 +203,12 @@ func TestADisplacedTunnelIsToldWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitFor(t, "the tunnel to hold its place", func() bool { return f.relay.Stats().Handshakes == 1 })
+	// The CS finishes its side of TLS after the client: until then the tunnel has made no
+	// progress there, and the flood would take the place of one of its own first.
+	waitFor(t, "the tunnel to hold its place, its hello owed", func() bool {
+		st := f.relay.Stats()
+		return st.Handshakes == 1 && st.OwingHello == 1
+	})
 	f.startSlowFlood(t, perSource) // the last of them takes its place
 	// Handshakes reaches perSource before the last of the flood arrives: wait for the eviction.
 	waitFor(t, "the tunnel to be displaced", func() bool {
