@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,4 +95,74 @@ func collectTogether(ctx context.Context, db *DB, batch []*pendingCollect) {
 		writes[i] = &pendingWrite{collect: p}
 	}
 	db.commitWrites(ctx, writes)
+}
+
+// testTwoReplicasCollectEveryMessageOnce: two replicas' long-polls collect from the same
+// mailboxes at once, many at a time (on PostgreSQL each replica's in shared statements, which
+// take several recipients' messages), while grants on either replica keep posting to them:
+// every message is collected exactly once, none is lost, and no collection fails.
+func testTwoReplicasCollectEveryMessageOnce(t *testing.T, dsn string) {
+	ctx := context.Background()
+	replicas := []*DB{openStore(t, dsn), openStore(t, dsn)}
+	const recipients, posts, collectors = 24, 1200, 32
+	var mu sync.Mutex
+	got := map[string]int{}
+	collected := func(mail []Mail) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range mail {
+			got[string(m.Body)]++
+		}
+		return len(got)
+	}
+	stop := make(chan struct{})
+	var posting, collecting sync.WaitGroup
+	for w := range 4 {
+		posting.Go(func() {
+			for i := w; i < posts; i += 4 {
+				m := Mail{Recipient: HostMailbox(fmt.Sprint("h-", i%recipients)), Body: fmt.Appendf(nil, `"m-%04d"`, i), QueuedAt: at(0), ExpiresAt: at(time.Hour)}
+				if err := replicas[i%2].PostMail(ctx, m); err != nil {
+					t.Errorf("post %d: %v", i, err)
+				}
+			}
+		})
+	}
+	for c := range 2 * collectors {
+		collecting.Go(func() {
+			for r := c; ; r += 7 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mail, _, err := replicas[c%2].CollectMail(ctx, HostMailbox(fmt.Sprint("h-", r%recipients)), at(time.Second))
+				if err != nil {
+					t.Errorf("collect: %v", err)
+					return
+				}
+				collected(mail)
+			}
+		})
+	}
+	posting.Wait()
+	for deadline := time.Now().Add(30 * time.Second); collected(nil) < posts && time.Now().Before(deadline) && !t.Failed(); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	collecting.Wait()
+	for r := range recipients { // anything the collectors left
+		mail, _, err := replicas[r%2].CollectMail(ctx, HostMailbox(fmt.Sprint("h-", r)), at(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		collected(mail)
+	}
+	if len(got) != posts {
+		t.Fatalf("%d distinct messages collected, want %d", len(got), posts)
+	}
+	for body, n := range got {
+		if n != 1 {
+			t.Errorf("message %s collected %d times", body, n)
+		}
+	}
 }

@@ -279,12 +279,12 @@ func testEachActiveLock(t *testing.T, dsn string) {
 	}
 }
 
-// testALockIsSeenByEveryLaterRead: connects read their Host and locks while a lock is placed
-// (on PostgreSQL the reads share statements): every read that began after the lock was
-// committed finds it, and the Host beside it.
+// testALockIsSeenByEveryLaterRead: connects read their Host and locks on one replica while a
+// lock is placed through another (on PostgreSQL the reads share statements): every read that
+// began after the lock was committed finds it, and the Host beside it.
 func testALockIsSeenByEveryLaterRead(t *testing.T, dsn string) {
 	ctx := context.Background()
-	db := openStore(t, dsn)
+	db, other := openStore(t, dsn), openStore(t, dsn)
 	hosts := enrollHosts(t, db)
 	var placed atomic.Bool
 	var seen atomic.Int64
@@ -315,7 +315,7 @@ func testALockIsSeenByEveryLaterRead(t *testing.T, dsn string) {
 		})
 	}
 	time.Sleep(50 * time.Millisecond)
-	if err := db.CreateLock(ctx, Lock{ID: "lk-now", Kind: LockHost, Target: "db-1", Reason: "incident", CreatedBy: "dave@example.com", CreatedAt: at(0)}); err != nil {
+	if err := other.CreateLock(ctx, Lock{ID: "lk-now", Kind: LockHost, Target: "db-1", Reason: "incident", CreatedBy: "dave@example.com", CreatedAt: at(0)}); err != nil {
 		t.Fatal(err)
 	}
 	placed.Store(true)

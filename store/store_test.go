@@ -76,6 +76,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"mail queries use the expiry index", testMailQueriesUseTheExpiryIndex},
 		{"no collected mail is lost", testNoCollectedMailIsLost},
 		{"collections together take what each alone would", testCollectionsTogether},
+		{"two replicas collect every message once", testTwoReplicasCollectEveryMessageOnce},
 		{"grants and collections share batches", testGrantsAndCollectionsShareBatches},
 		{"writes are timed by work", testWritesAreTimedByWork},
 		{"decision outbox queues every commit until acknowledged", testDecisionOutbox},
