@@ -86,6 +86,12 @@ func TestWithTheDatabaseDownConnectsAreRefusedWith503AndTheCMRecoversByItself(t 
 	t.Logf("the CM served a connect %v after the database came back", time.Since(start))
 }
 
+// frozenOrdersBound bounds how long the Host's and the relay's long-polls take to hand out the
+// orders held in memory while the database is frozen: a few store calls, each given up after
+// the gateway's emergencyStoreTimeout (2 s), with room for a loaded machine (a store call held
+// past its caller's bound, as by a batch's own 30 s timeout, exceeds it).
+const frozenOrdersBound = 16 * time.Second
+
 // The emergency brake: with the database frozen (SIGSTOP: connections hang, nothing answers),
 // dave's lock of alice still ends her live session at the Host and the relay at once; the CM
 // answers 202 with the lock marked pending, and records the lock and the decision that allowed it
@@ -128,6 +134,9 @@ func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack
 		t.Fatalf("connect with the database frozen: %d %+v, ticket %q; want 503 and no ticket", status, body, resp.Ticket)
 	}
 	t.Logf("a connect with the database frozen was refused after %v", time.Since(start))
+	// The orders held in memory go out although every store call hangs: each long-poll's store
+	// calls are bounded (emergencyStoreTimeout), shared statements included.
+	told := time.Now()
 	kills := w.hostRequests(t, "db-1")
 	if len(kills) != 1 || !kills[0].Kill || kills[0].SessionID != sess.SessionID || kills[0].Reason != "locked: stolen laptop" {
 		t.Errorf("the Host was told %+v, want a kill of %s", kills, sess.SessionID)
@@ -135,6 +144,9 @@ func TestALockEndsKnownSessionsWhileTheDatabaseIsFrozenAndIsRecordedWhenItIsBack
 	cmds := w.relayCommands(t, w.relayClient(t, "cs-eu-1"), "cs-eu-1")
 	if len(cmds) != 1 || cmds[0].SessionID != sess.SessionID {
 		t.Errorf("the relay was told %+v, want a kill of %s", cmds, sess.SessionID)
+	}
+	if took := time.Since(told); took > frozenOrdersBound {
+		t.Errorf("the Host and the relay were told after %v, want within %v", took, frozenOrdersBound)
 	}
 	thaw()
 	deadline := time.Now().Add(recoveryDeadline)

@@ -26,6 +26,7 @@ const (
 
 // pendingCollect is one CollectMail call waiting for its batch.
 type pendingCollect struct {
+	ctx       context.Context // the caller's
 	recipient string
 	now       time.Time // the collection's time, in UTC to the microsecond
 	at        any       // now as the dialect writes it
@@ -101,7 +102,7 @@ func (db *DB) Collect(ctx context.Context, recipient string, now time.Time, post
 // (with the connects' writes) and PostgreSQL (collectgroup.go), and finds when the next one is
 // due when none is.
 func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (Collected, error) {
-	p := &pendingCollect{recipient: recipient, now: normTime(now), at: db.d.timeArg(now), done: make(chan error, 1)}
+	p := &pendingCollect{ctx: ctx, recipient: recipient, now: normTime(now), at: db.d.timeArg(now), done: make(chan error, 1)}
 	giveUp := func() bool { return p.state.CompareAndSwap(collectQueued, collectAbandoned) }
 	var err error
 	if db.d.kind == kindSQLite {
@@ -132,6 +133,9 @@ func (db *DB) collect(ctx context.Context, q querier, p *pendingCollect) error {
 	p.settle(mail, due)
 	return nil
 }
+
+func (p *pendingCollect) callerContext() context.Context { return p.ctx }
+func (p *pendingCollect) outcome() chan<- error          { return p.done }
 
 // settle sets p's outcome: the mail taken, oldest first, and when none was, due (nil: no
 // message waits).

@@ -38,10 +38,9 @@ const (
 
 // collectBatch takes the mail of a batch of collections, a round of distinct recipients at a
 // time (a recipient named twice is collected again in the next round, once the first has taken
-// its due messages), and hands each caller its outcome. A collection whose caller went away
-// first is left out. When a round's shared statement fails (a deadlock with another replica's
-// collection, say), each of its collections is tried again on its own, so that only a failing
-// one fails.
+// its due messages), and hands each caller its outcome (answerTogether: a round's statement is
+// bounded by its callers' deadlines, and when it fails each collection is tried again alone).
+// A collection whose caller went away first is left out.
 func (db *DB) collectBatch(ctx context.Context, batch []*pendingCollect) {
 	batch = slices.DeleteFunc(batch, func(p *pendingCollect) bool {
 		return !p.state.CompareAndSwap(collectQueued, collectTaken)
@@ -49,14 +48,7 @@ func (db *DB) collectBatch(ctx context.Context, batch []*pendingCollect) {
 	for len(batch) > 0 {
 		var round []*pendingCollect
 		round, batch = distinctRecipients(batch)
-		err := db.collectRound(ctx, round)
-		for _, p := range round {
-			if err != nil && len(round) > 1 {
-				p.done <- db.collectRound(ctx, []*pendingCollect{p})
-				continue
-			}
-			p.done <- err
-		}
+		answerTogether(ctx, round, db.collectRound)
 	}
 }
 

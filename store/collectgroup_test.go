@@ -53,9 +53,9 @@ func testCollectionsTogether(t *testing.T, dsn string) {
 	}
 	batch := make([]*pendingCollect, 0, len(cases)+1)
 	for _, c := range cases {
-		batch = append(batch, &pendingCollect{recipient: HostMailbox(c.box), now: at(c.at), at: db.d.timeArg(at(c.at)), done: make(chan error, 1)})
+		batch = append(batch, &pendingCollect{ctx: ctx, recipient: HostMailbox(c.box), now: at(c.at), at: db.d.timeArg(at(c.at)), done: make(chan error, 1)})
 	}
-	gone := &pendingCollect{recipient: HostMailbox("g"), now: at(time.Second), at: db.d.timeArg(at(time.Second)), done: make(chan error, 1)}
+	gone := &pendingCollect{ctx: ctx, recipient: HostMailbox("g"), now: at(time.Second), at: db.d.timeArg(at(time.Second)), done: make(chan error, 1)}
 	gone.state.Store(collectAbandoned)
 	batch = slices.Insert(batch, 3, gone)
 	collectTogether(ctx, db, slices.Clone(batch)) // the store edits the batch it is given

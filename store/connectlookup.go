@@ -21,7 +21,7 @@ func (db *DB) HostAndLocks(ctx context.Context, name string, t time.Time, target
 	if db.d.kind != kindPostgres || len(targets) == 0 {
 		return db.hostThenLocks(ctx, name, t, targets)
 	}
-	p := &pendingLookup{name: name, at: normTime(t), targets: targets, done: make(chan error, 1)}
+	p := &pendingLookup{ctx: ctx, name: name, at: normTime(t), targets: targets, done: make(chan error, 1)}
 	if err := db.lookups.submit(ctx, db.lookupBatch, p, p.done, nil); err != nil {
 		return Host{}, nil, fmt.Errorf("store: host %q and its locks: %w", name, err)
 	}
@@ -31,6 +31,7 @@ func (db *DB) HostAndLocks(ctx context.Context, name string, t time.Time, target
 // pendingLookup is one HostAndLocks call waiting for its statement; host and locks are its
 // outcome once done has received nil.
 type pendingLookup struct {
+	ctx     context.Context // the caller's
 	name    string
 	at      time.Time
 	targets []LockTarget
@@ -39,18 +40,14 @@ type pendingLookup struct {
 	done    chan error
 }
 
+func (p *pendingLookup) callerContext() context.Context { return p.ctx }
+func (p *pendingLookup) outcome() chan<- error          { return p.done }
+
 // lookupBatch answers a batch of HostAndLocks calls with one statement (one alone with
-// hostAndLocksSQL, more with lookupManySQL). When a batch's statement fails, each call is
-// answered on its own, so that only a failing one fails.
+// hostAndLocksSQL, more with lookupManySQL), as answerTogether does: bounded by the callers'
+// deadlines, and each call again alone when the shared statement fails.
 func (db *DB) lookupBatch(ctx context.Context, batch []*pendingLookup) {
-	err := db.lookUp(ctx, batch)
-	for _, p := range batch {
-		if err != nil && len(batch) > 1 {
-			p.done <- db.lookUp(ctx, []*pendingLookup{p})
-			continue
-		}
-		p.done <- err
-	}
+	answerTogether(ctx, batch, db.lookUp)
 }
 
 // The lookup statements' rows carry the call's place in the batch (from 1), then the Host's
@@ -128,10 +125,10 @@ func lookupArgs(batch []*pendingLookup) []any {
 
 // settleLookups reads the lookup statements' rows into batch's calls.
 func settleLookups(rows *sql.Rows, batch []*pendingLookup) error {
+	hostCols, lockCols := columnCount(hostColumns), columnCount(lockColumns)
 	for rows.Next() {
 		var n int64
 		var id sql.NullString
-		hostCols, lockCols := columnCount(hostColumns), columnCount(lockColumns)
 		if err := (paddedRow{rows, 0, hostCols + lockCols - 1}).Scan(&n, &id); err != nil {
 			return err
 		}

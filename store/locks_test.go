@@ -74,7 +74,7 @@ func testLocks(t *testing.T, dsn string) {
 			if err != nil || !reflect.DeepEqual(h, want) || !reflect.DeepEqual(ls, got) {
 				t.Errorf("HostAndLocks %s, %s = %+v, %v, %v; want %+v, %v", c.name, name, h, lockIDs(ls), err, want, c.want)
 			}
-			together = append(together, &pendingLookup{name: name, at: c.at, targets: c.targets, done: make(chan error, 1)})
+			together = append(together, &pendingLookup{ctx: ctx, name: name, at: c.at, targets: c.targets, done: make(chan error, 1)})
 			togetherWant = append(togetherWant, func(p *pendingLookup, err error) bool {
 				return err == nil && reflect.DeepEqual(p.host, want) && reflect.DeepEqual(p.locks, got)
 			})
