@@ -129,7 +129,7 @@ func splitConnects(m0, m1 map[string]float64, elapsed time.Duration) (connectSpl
 	}
 	c.decide, c.commit = seconds(decide), seconds(commit)
 	var busy float64
-	for _, w := range [...]string{"connects", "log", "other"} { // the store's work labels
+	for _, w := range [...]string{"connects", "log", "checkpoint", "other"} { // the store's work labels
 		d, err := growth(m0, m1, `portcullis_store_write_seconds_sum{work="`+w+`"}`)
 		if err != nil {
 			return c, err

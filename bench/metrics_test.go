@@ -54,12 +54,13 @@ func TestSplitConnectsReadsWhatTheHistogramsGained(t *testing.T) {
 		{fmt.Sprintf(decide, "sum"), 1, 1.5}, {fmt.Sprintf(decide, "count"), 100, 1100},
 		{fmt.Sprintf(commit, "sum"), 2, 7}, {fmt.Sprintf(commit, "count"), 100, 1100},
 		{fmt.Sprintf(write, "connects"), 5, 6.5}, {fmt.Sprintf(write, "log"), 1, 1.4}, {fmt.Sprintf(write, "other"), 0.5, 0.6},
+		{fmt.Sprintf(write, "checkpoint"), 0.2, 0.3},
 		{fmt.Sprintf(batch, "sum"), 300, 800}, {fmt.Sprintf(batch, "count"), 100, 300},
 	} {
 		before[s.series], after[s.series] = s.before, s.after
 	}
 	got, err := splitConnects(before, after, 2*time.Second)
-	want := connectSplit{decide: 500 * time.Microsecond, commit: 5 * time.Millisecond, writerBusy: 100, writesPerBatch: 2.5}
+	want := connectSplit{decide: 500 * time.Microsecond, commit: 5 * time.Millisecond, writerBusy: 105, writesPerBatch: 2.5}
 	if err != nil || got.decide != want.decide || got.commit != want.commit ||
 		math.Abs(got.writerBusy-want.writerBusy) > 1e-9 || got.writesPerBatch != want.writesPerBatch {
 		t.Fatalf("splitConnects = %+v, %v; want %+v", got, err, want)

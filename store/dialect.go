@@ -242,7 +242,7 @@ func (d dialect) inMigrationTx(ctx context.Context, db *sql.DB, log *slog.Logger
 
 // retryTx runs fn in a transaction, again after a jittered, growing pause while the error (from
 // fn or from COMMIT) is retryable, at most maxTxAttempts times.
-func (d dialect) retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, log *slog.Logger, fn func(*sql.Tx) error) error {
+func (d dialect) retryTx(ctx context.Context, db beginner, opts *sql.TxOptions, log *slog.Logger, fn func(*sql.Tx) error) error {
 	attempts := 0
 	var retrying error // the last attempt's error, while it is retryable
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
@@ -275,8 +275,13 @@ func (d dialect) retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, l
 	}
 }
 
+// beginner is what *sql.DB and *sql.Conn have in common for transactions.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
 // runTx runs fn in one transaction and commits it.
-func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+func runTx(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err

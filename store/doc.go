@@ -17,8 +17,10 @@
 // fails is retried one record at a time, so that a bad record fails only its own call. On
 // PostgreSQL a connect's read of its Host and locks, and a long-poll's mail collection, share a
 // statement with the calls of their kind that arrive while one runs (connectlookup.go,
-// collectgroup.go), each answered by a statement begun after it arrived. Failures
-// are reported with sentinel errors (ErrNotFound, ErrConflict, ErrTokenUsed, ErrTokenExpired,
+// collectgroup.go), each answered by a statement begun after it arrived. On SQLite the
+// writers take turns through one connection (writegate.go), and a goroutine of the store
+// checkpoints the write-ahead log beside them (checkpoint.go). Failures are reported with
+// sentinel errors (ErrNotFound, ErrConflict, ErrTokenUsed, ErrTokenExpired,
 // ErrReplayed, ErrInvalid) to be checked with errors.Is. Every write transaction is timed by
 // what it does, with its wait for SQLite's writer, in Prometheus histograms the CM serves
 // (Collectors, metrics.go).

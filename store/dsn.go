@@ -76,6 +76,8 @@ func sqliteDSN(pathAndQuery string) (dsnConfig, error) {
 	// FULL: each commit syncs the WAL, so that a committed decision survives a power loss (NORMAL
 	// may lose the last ones); group commit (groupcommit.go) shares one sync among many connects.
 	q.Add("_pragma", "synchronous(FULL)")
+	// 0: no checkpoint inside a commit; the store checkpoints in the background (checkpoint.go).
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Add("_pragma", "foreign_keys(1)")
 	// MEMORY: a statement's journal (the pages a multi-row insert changed, kept to undo the
 	// statement alone) stays in memory; on a file it spilled to a temporary file past 64 KiB, a

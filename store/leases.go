@@ -34,7 +34,9 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 	}
 	q := fmt.Sprintf(acquireLeaseSQL, db.d.dbNow(), db.d.dbNowPlus("$3"))
 	var got string
-	err := db.write(ctx, func() error { return db.sql.QueryRowContext(ctx, q, name, holder, ttl.Microseconds()).Scan(&got) })
+	err := db.write(ctx, func(w execQuerier) error {
+		return w.QueryRowContext(ctx, q, name, holder, ttl.Microseconds()).Scan(&got)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -47,8 +49,8 @@ func (db *DB) AcquireLease(ctx context.Context, name, holder string, ttl time.Du
 // ReleaseLease gives up holder's lease name, so another may take it at once; it does nothing
 // when holder does not hold it.
 func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
-	err := db.write(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, "DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+	err := db.write(ctx, func(q execQuerier) error {
+		_, err := q.ExecContext(ctx, "DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
 		return err
 	})
 	if err != nil {

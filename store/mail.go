@@ -61,8 +61,8 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	args := db.mailArgs(m)
 	// One statement, outside an explicit transaction: concurrent posts to one recipient never
 	// conflict (the bound may be overshot by the posts racing for its last places).
-	err = db.write(ctx, func() error {
-		res, err := db.sql.ExecContext(ctx, db.postMailSQL(), args...)
+	err = db.write(ctx, func(q execQuerier) error {
+		res, err := q.ExecContext(ctx, db.postMailSQL(), args...)
 		if err != nil {
 			return err
 		}
@@ -193,9 +193,9 @@ func (db *DB) DiscardExpiredMail(ctx context.Context, now time.Time, limit int) 
 		return nil, fmt.Errorf("store: discard expired mail: %w: limit must be positive", ErrInvalid)
 	}
 	var mail []Mail
-	err := db.write(ctx, func() error {
+	err := db.write(ctx, func(q execQuerier) error {
 		var err error
-		mail, err = queryAll(ctx, db.sql, scanMail,
+		mail, err = queryAll(ctx, q, scanMail,
 			"DELETE FROM mail WHERE id IN (SELECT id FROM mail WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING "+mailColumns,
 			db.d.timeArg(now), limit)
 		return err

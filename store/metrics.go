@@ -17,6 +17,8 @@ const (
 	workLog
 	// workOther is every other write (Hosts, relays, leases, locks, tokens, the CS's reports).
 	workOther
+	// workCheckpoint is a WAL checkpoint that starts SQLite's log again (checkpoint.go).
+	workCheckpoint
 	works
 )
 
@@ -27,6 +29,8 @@ func (w work) String() string {
 		return "connects"
 	case workLog:
 		return "log"
+	case workCheckpoint:
+		return "checkpoint"
 	default:
 		return "other"
 	}
@@ -42,6 +46,8 @@ type writeMetrics struct {
 	// waited and held are the vectors' observers by work, looked up once.
 	waited, held [works]prometheus.Observer
 	batch        prometheus.Histogram
+	// checkpoint times the background WAL checkpoints by step (SQLite only, checkpoint.go).
+	checkpoint *prometheus.HistogramVec
 }
 
 // newWriteMetrics describes the write metrics (see writeMetrics).
@@ -64,6 +70,11 @@ func newWriteMetrics() *writeMetrics {
 			Help:    "Writes (decision records, sessions, on SQLite mail collections) one group commit carried.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
+		checkpoint: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portcullis_store_wal_checkpoint_seconds",
+			Help:    "Time one background checkpoint took to copy SQLite's write-ahead log into the database file and sync it, by step (copy: beside the writes; restart: in the writers' turn, so that the next commit starts the log again); not observed on PostgreSQL.",
+			Buckets: buckets,
+		}, []string{"step"}),
 	}
 	for w := range works {
 		m.waited[w], m.held[w] = m.waitedVec.WithLabelValues(w.String()), m.heldVec.WithLabelValues(w.String())
@@ -76,7 +87,7 @@ func (db *DB) Collectors() []prometheus.Collector {
 	if db.metrics == nil {
 		return nil
 	}
-	return []prometheus.Collector{db.metrics.waitedVec, db.metrics.heldVec, db.metrics.batch}
+	return []prometheus.Collector{db.metrics.waitedVec, db.metrics.heldVec, db.metrics.batch, db.metrics.checkpoint}
 }
 
 // observeWait records that a write of w waited d for the writer.
@@ -97,5 +108,12 @@ func (m *writeMetrics) observeHeld(w work, d time.Duration) {
 func (m *writeMetrics) observeBatch(n int) {
 	if m != nil {
 		m.batch.Observe(float64(n))
+	}
+}
+
+// observeCheckpoint records a background WAL checkpoint step that took d.
+func (m *writeMetrics) observeCheckpoint(step string, d time.Duration) {
+	if m != nil {
+		m.checkpoint.WithLabelValues(step).Observe(d.Seconds())
 	}
 }

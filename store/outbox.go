@@ -53,8 +53,8 @@ func (db *DB) AckOutbox(ctx context.Context, ids []string) error {
 	}
 	in, args := inList(ids)
 	// One statement: an implicit transaction that holds no lock across statements.
-	err := db.write(ctx, func() error {
-		_, err := db.sql.ExecContext(ctx, "DELETE FROM decision_outbox WHERE decision_id IN ("+in+")", args...)
+	err := db.write(ctx, func(q execQuerier) error {
+		_, err := q.ExecContext(ctx, "DELETE FROM decision_outbox WHERE decision_id IN ("+in+")", args...)
 		return err
 	})
 	return wrapOutbox("acknowledge", err)

@@ -62,6 +62,9 @@ type DB struct {
 	origin string
 	// metrics times the writes (metrics.go); nil observes nothing.
 	metrics *writeMetrics
+	// ckpt copies a SQLite WAL into the database file in the background (checkpoint.go); nil
+	// on PostgreSQL.
+	ckpt *checkpointer
 }
 
 // Open connects to the database named by dsn, applies the pending migrations and returns the
@@ -77,8 +80,9 @@ type DB struct {
 //	                                       postgresql://…
 //
 // A SQLite DSN may carry its own ?query (modernc.org/sqlite parameters); the store adds WAL,
-// busy_timeout, foreign_keys and _txlock=immediate, and creates the file (mode 0600) and its
-// directory (0700) when missing.
+// synchronous=FULL, busy_timeout, foreign_keys and _txlock=immediate, turns SQLite's automatic
+// checkpoint off (it checkpoints in the background until Close: checkpoint.go), and creates
+// the file (mode 0600) and its directory (0700) when missing.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	db, redacted, err := newDB(dsn, logger)
 	if err != nil {
@@ -87,6 +91,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if err := db.start(ctx); err != nil {
 		_ = db.sql.Close() // the open failed; its error is the one to report
 		return nil, fmt.Errorf("store: open %s: %w", redacted, err)
+	}
+	if db.d.kind == kindSQLite {
+		db.startCheckpoints(ctx)
 	}
 	db.log.InfoContext(ctx, "store opened", "dialect", db.d.kind.String(), "dsn", redacted)
 	return db, nil
@@ -159,6 +166,8 @@ func (db *DB) connect(ctx context.Context) error {
 
 // Close closes the database; the DB must not be used afterwards.
 func (db *DB) Close() error {
+	db.stopCheckpoints()
+	db.closeWriter()
 	db.closeStmts()
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
@@ -181,23 +190,35 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // inTxFor is inTx for a write whose metrics are w's.
 func (db *DB) inTxFor(ctx context.Context, w work, fn func(*sql.Tx) error) error {
-	leave, err := db.enterWrite(ctx, w)
+	leave, wc, err := db.enterWrite(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer leave()
+	if wc != nil {
+		return db.d.retryTx(ctx, wc.conn, nil, db.log, fn) // SQLite: BEGIN IMMEDIATE through the DSN's _txlock
+	}
 	return db.d.inTx(ctx, db.sql, db.log, fn)
 }
 
 // write runs one write statement outside an explicit transaction, in its turn among the
-// writers (writegate.go).
-func (db *DB) write(ctx context.Context, fn func() error) error {
-	leave, err := db.enterWrite(ctx, workOther)
+// writers (writegate.go); fn runs it on q, on SQLite the writers' connection.
+func (db *DB) write(ctx context.Context, fn func(q execQuerier) error) error {
+	leave, wc, err := db.enterWrite(ctx, workOther)
 	if err != nil {
 		return err
 	}
 	defer leave()
-	return fn()
+	if wc != nil {
+		return fn(wc.conn)
+	}
+	return fn(db.sql)
+}
+
+// execQuerier is what *sql.DB and *sql.Conn have in common for statements.
+type execQuerier interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
