@@ -101,6 +101,11 @@
 //     rare reason's few records are read from it, a common reason is found by reading newest
 //     first, which fills the page at once; both flat.
 //
+// Before each decisions section the machine settles: the suite writes the page cache's dirty
+// pages out (the data-path sections' files) and waits until the load average over the last
+// minute is below 1.0, for at most 90 s (settle in bench.go; the log says how long it waited
+// and the load column what it reached).
+//
 // Beside each load figure the suite records the CPU time the CM spent per operation (from
 // /proc) and the rate that would give with every CPU to itself: on a shared machine the rate
 // measures the machine, the CPU time measures the code. Profiles: -profile DIR (created if

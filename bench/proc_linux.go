@@ -9,3 +9,6 @@ import (
 func dieWithSuite(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// flushDirtyPages has the kernel write every dirty page of the page cache out (sync(2)).
+func flushDirtyPages() { syscall.Sync() }
