@@ -70,16 +70,32 @@ func (db *DB) checkpointLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	tick := time.NewTicker(walCheckpointEvery)
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if err := db.checkpoint(ctx); err != nil && ctx.Err() == nil {
-			db.log.WarnContext(ctx, "store: WAL checkpoint failed", "err", err)
+		err := db.checkpoint(ctx)
+		if ctx.Err() != nil {
+			return
 		}
+		failing = db.reportCheckpoint(ctx, err, failing)
 	}
+}
+
+// reportCheckpoint logs a failed checkpoint when the one before succeeded, and the first
+// success after failures; it returns whether this one failed. A failure that lasts (a full
+// disk) is logged once, not four times a second.
+func (db *DB) reportCheckpoint(ctx context.Context, err error, failing bool) bool {
+	switch {
+	case err != nil && !failing:
+		db.log.WarnContext(ctx, "store: WAL checkpoints fail; the log grows until they succeed", "err", err)
+	case err == nil && failing:
+		db.log.InfoContext(ctx, "store: WAL checkpoints succeed again")
+	}
+	return err != nil
 }
 
 // checkpoint copies the log into the database file, and starts it again once it is long.

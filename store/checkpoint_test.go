@@ -1,11 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -185,5 +189,41 @@ func TestAWriterConnectionThatBrokeIsReplaced(t *testing.T) {
 	db.gate <- wc
 	if !replaced {
 		t.Error("the broken connection was not replaced")
+	}
+}
+
+// TestALastingCheckpointFailureIsLoggedOnce: checkpoints that keep failing (a full disk) log
+// one warning, not one every round, and the first success after them says so.
+func TestALastingCheckpointFailureIsLoggedOnce(t *testing.T) {
+	fail := errors.New("disk full")
+	for _, c := range []struct {
+		name      string
+		rounds    []error
+		warnings  int
+		successes int
+	}{
+		{"all succeed", []error{nil, nil, nil}, 0, 0},
+		{"one lasting failure", []error{nil, fail, fail, fail, fail}, 1, 0},
+		{"a failure, then success", []error{fail, fail, nil, nil}, 1, 1},
+		{"two failures apart", []error{fail, nil, fail, fail, nil}, 2, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			db := &DB{log: slog.New(slog.NewTextHandler(&buf, nil))}
+			failing := false
+			for _, err := range c.rounds {
+				failing = db.reportCheckpoint(context.Background(), err, failing)
+			}
+			out := buf.String()
+			if got := strings.Count(out, "checkpoints fail;"); got != c.warnings {
+				t.Errorf("%d warnings, want %d:\n%s", got, c.warnings, out)
+			}
+			if got := strings.Count(out, "succeed again"); got != c.successes {
+				t.Errorf("%d recoveries logged, want %d:\n%s", got, c.successes, out)
+			}
+			if failing != (c.rounds[len(c.rounds)-1] != nil) {
+				t.Errorf("failing = %v after the last round", failing)
+			}
+		})
 	}
 }
