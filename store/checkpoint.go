@@ -100,8 +100,8 @@ func (db *DB) reportCheckpoint(ctx context.Context, err error, failing bool) boo
 
 // checkpoint copies the log into the database file, and starts it again once it is long.
 func (db *DB) checkpoint(ctx context.Context) error {
-	st, err := db.checkpointWAL(ctx, db.sql, stepCopy)
-	if err != nil || st.logged < walRestartPages {
+	logged, err := db.checkpointWAL(ctx, db.sql, stepCopy)
+	if err != nil || logged < walRestartPages {
 		return err
 	}
 	leave, wc, err := db.enterWrite(ctx, workCheckpoint)
@@ -113,22 +113,14 @@ func (db *DB) checkpoint(ctx context.Context) error {
 	return err
 }
 
-// walState is what a checkpoint reports: the pages in the log, and how many of them are now in
-// the database file.
-type walState struct {
-	logged, copied int
-	// busy tells that the checkpoint could not finish: a reader still needed an older page, or
-	// another process was checkpointing or writing.
-	busy bool
-}
-
-// checkpointWAL runs one PASSIVE checkpoint on q, observed as step's.
-func (db *DB) checkpointWAL(ctx context.Context, q querier, step string) (walState, error) {
+// checkpointWAL runs one PASSIVE checkpoint on q, observed as step's, and returns the pages
+// the log holds.
+func (db *DB) checkpointWAL(ctx context.Context, q querier, step string) (int, error) {
 	var busy, logged, copied int
 	start := time.Now()
 	if err := q.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &copied); err != nil {
-		return walState{}, fmt.Errorf("store: WAL checkpoint (%s): %w", step, err)
+		return 0, fmt.Errorf("store: WAL checkpoint (%s): %w", step, err)
 	}
 	db.metrics.observeCheckpoint(step, time.Since(start))
-	return walState{logged: logged, copied: copied, busy: busy != 0}, nil
+	return logged, nil
 }

@@ -81,14 +81,14 @@ func TestCheckpointsStartTheLogAgain(t *testing.T) {
 	// the one before means the log started again, and the pages it held count as written.
 	written, last, most := 0, 0, 0
 	observe := func() {
-		st, err := db.checkpointWAL(ctx, db.sql, stepCopy)
+		logged, err := db.checkpointWAL(ctx, db.sql, stepCopy)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.logged < last {
+		if logged < last {
 			written += last
 		}
-		last, most = st.logged, max(most, st.logged)
+		last, most = logged, max(most, logged)
 	}
 	for done := false; !done; {
 		select {
