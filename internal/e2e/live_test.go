@@ -5,12 +5,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -20,7 +16,6 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/syncbuf"
 	"github.com/portcullis/portcullis/localstack"
-	"github.com/portcullis/portcullis/rego"
 )
 
 // ticker is the remote command of a long session: it says it started, then ticks.
@@ -312,158 +307,4 @@ func (ls *liveSystem) carol(t *testing.T) localstack.User {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func TestACMCrashDoesNotEndEstablishedSessionsAndTheSystemCarriesOnAfterItsRestart(t *testing.T) {
-	ls := startLive(t, nil, "cs-eu-1")
-	g := ls.startSession(t)
-	ls.c.KillCM()
-	g.stillTicking(t, "with the CM dead")
-	time.Sleep(2 * time.Second) // the Host and the CS retry meanwhile, with backoff
-	g.stillTicking(t, "with the CM down for 2 s")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := ls.c.RestartCM(ctx, "cm-restarted"); err != nil {
-		t.Fatal(err)
-	}
-	g.stillTicking(t, "after the CM restarted")
-	ls.login(t) // the development IdP is the CM's: its sign-ins start over with it
-	if err := ls.c.WaitHost(ctx, ls.dave, "web-1"); err != nil {
-		t.Fatal(err)
-	}
-	if rec := ls.session(t, g.id); !rec.Live {
-		t.Fatalf("the restarted CM records the surviving session as ended: %+v", rec)
-	}
-	out, err := ls.c.Guest(ctx, ls.alice, "exec", "web-1", "--", "echo after-restart").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "after-restart") {
-		t.Fatalf("a new session after the restart: %v\n%s", err, out)
-	}
-	// The CS and the Host are back on the CM's order channels: a lock still reaches both.
-	ordered := time.Now()
-	if err := ls.call(ls.dave, http.MethodPost, api.PathLocks, api.LockRequest{Session: g.id, Reason: "after restart"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	ls.endedAtBothEnds(t, g, "cs-eu-1", ordered)
-}
-
-func TestACSThatDiesEndsOnlyItsOwnSessionsAndTheNextConnectGetsAnotherRelay(t *testing.T) {
-	ls := startLive(t, nil, "cs-eu-1", "cs-us-1")
-	a := ls.startSession(t)
-	dead := ls.session(t, a.id).RelayID
-	// Freeze a's relay until the CM stops assigning it, so that b goes through the other one;
-	// then let it report again.
-	if err := ls.relays[dead].Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	alive := "cs-eu-1"
-	if dead == alive {
-		alive = "cs-us-1"
-	}
-	// On a loaded machine the other relay may miss its reports too: wait until it is listed.
-	waitUntil(t, "the CM to stop assigning the frozen "+dead+" and to assign "+alive, func() bool {
-		return !ls.relayListed(dead) && ls.relayListed(alive)
-	})
-	b := ls.startSession(t)
-	if err := ls.relays[dead].Cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, dead+" to report again", func() bool { return ls.relayListed(dead) })
-	if other := ls.session(t, b.id).RelayID; other == dead {
-		t.Fatalf("both sessions went through %s", dead)
-	}
-
-	ls.relays[dead].Kill()
-	killed := time.Now()
-	waitUntil(t, "the session through the dead relay to end", a.exited)
-	b.stillTicking(t, "after the other relay died")
-	gone := waitUntil(t, "the CM to stop assigning "+dead, func() bool { return !ls.relayListed(dead) })
-	t.Logf("the CM stopped assigning %s %v after it died (seen by polling for %v)", dead, time.Since(killed).Round(time.Millisecond), gone.Round(time.Millisecond))
-	waitUntil(t, "the dead relay's session to be recorded as ended", func() bool { return !ls.session(t, a.id).Live })
-	if rec := ls.session(t, a.id); rec.EndReason != "relay lost" {
-		t.Errorf("session through the dead relay = %+v, want ended with reason \"relay lost\"", rec)
-	}
-	waitUntil(t, "the CM to assign "+alive, func() bool { return ls.relayListed(alive) })
-	c := ls.startSession(t)
-	if rec := ls.session(t, c.id); rec.RelayID == dead {
-		t.Fatalf("the next connect was given the dead relay %s", dead)
-	}
-	if rec := ls.session(t, b.id); !rec.Live {
-		t.Errorf("the session through the surviving relay is recorded as ended: %+v", rec)
-	}
-}
-
-// shortSessionPolicy writes the default policy, without the tests of authz.rego, with ops
-// sessions capped at seconds.
-func shortSessionPolicy(t *testing.T, seconds string) string {
-	t.Helper()
-	dir := t.TempDir()
-	writePolicy(t, dir, `"max_duration_seconds": 28800,`, `"max_duration_seconds": `+seconds+`,`)
-	return dir
-}
-
-// writePolicy writes the default policy, without authz_test.rego (it describes the default
-// authz.rego), into dir with one change to authz.rego: old replaced (the test fails when
-// authz.rego no longer holds it). The tests of api.rego and mask.rego stay: the CM refuses a
-// policy without tests.
-func writePolicy(t *testing.T, dir, old, replacement string) {
-	t.Helper()
-	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == "authz_test.rego" {
-			return err // the default policy's own tests expect its 8 h, which the CM would check
-		}
-		b, err := fs.ReadFile(rego.Files(), p)
-		if err != nil {
-			return err
-		}
-		if p == "authz.rego" {
-			if !strings.Contains(string(b), old) {
-				return fmt.Errorf("the default policy no longer holds %q", old)
-			}
-			b = []byte(strings.Replace(string(b), old, replacement, 1))
-		}
-		return os.WriteFile(filepath.Join(dir, p), b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestAPolicyChangeEndsTheLiveSessionItNowDenies(t *testing.T) {
-	dir := t.TempDir()
-	writePolicy(t, dir, "", "")
-	// A poll beyond the test's length: only the file watch can notice the change.
-	ls := startLive(t, []string{"--policy-dir", dir, "--policy-poll", "1h"}, "cs-eu-1")
-	g := ls.startSession(t)
-	// A security engineer takes staging away from ops: alice's session on web-1 is now denied.
-	writePolicy(t, dir, `"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "prod"}],`)
-	took := waitUntil(t, "the now-denied session to end", g.exited)
-	t.Logf("the session ended %v after the policy file changed (the CM watches it; target 2 s p95, measured by make bench's policychange section)", took.Round(time.Millisecond))
-	if !strings.Contains(g.stderr.String(), "the session was ended: policy now denies") {
-		t.Errorf("the Guest is not told why; stderr:\n%s", g.stderr.String())
-	}
-	if rec := ls.session(t, g.id); rec.Live || !strings.HasPrefix(rec.EndReason, api.ReasonPrefixRevoked) {
-		t.Errorf("session record = %+v, want ended by the policy change", rec)
-	}
-}
-
-func TestASessionEndsAtItsMaximumDurationAfterWarningTheGuest(t *testing.T) {
-	ls := startLive(t, []string{"--policy-dir", shortSessionPolicy(t, "6")}, "cs-eu-1")
-	g := ls.startSession(t)
-	waitUntil(t, "the session to reach its maximum duration", g.exited)
-	if !strings.Contains(g.stderr.String(), "maximum duration and ends in") || !strings.Contains(g.stderr.String(), "the session was ended: maximum duration reached") {
-		t.Errorf("the Guest was not warned before the end and told why it ended; stderr:\n%s", g.stderr.String())
-	}
-	// The CS reports the connection closed; the Host's report then says why, and the channels.
-	waitUntil(t, "the record to say the maximum duration ended the session", func() bool {
-		rec := ls.session(t, g.id)
-		return rec.EndReason == api.ReasonMaxDuration && rec.ChannelsOpened == 1
-	})
-	rec := ls.session(t, g.id)
-	if d := rec.EndedAt.Sub(rec.StartedAt); d < 5*time.Second {
-		t.Errorf("the session ended after %v, before its 6 s", d)
-	}
-	if !logHas(ls.c.LogOf("cs-eu-1"), "relay: session ended", "reason="+api.ReasonMaxDuration) && !logHas(ls.c.LogOf("web-1"), g.id, "reason="+api.ReasonMaxDuration) {
-		t.Errorf("neither the CS nor the Host logs the maximum duration as the end")
-	}
 }
