@@ -220,10 +220,14 @@ func (d dialect) retryable(err error) bool {
 
 // inTx runs fn in a read-write transaction with the dialect's isolation and retry rules.
 // fn may run several times and must have no effect outside the transaction.
-func (d dialect) inTx(ctx context.Context, db *sql.DB, log *slog.Logger, fn func(*sql.Tx) error) error {
+func (d dialect) inTx(ctx context.Context, db beginner, log *slog.Logger, fn func(*sql.Tx) error) error {
 	switch d.kind {
 	case kindCockroach:
-		return crdb.ExecuteTx(crdb.WithMaxRetries(ctx, maxTxAttempts-1), db, nil, fn)
+		pool, ok := db.(*sql.DB)
+		if !ok { // only SQLite's writers hold a connection of their own (writegate.go)
+			return fmt.Errorf("store: a CockroachDB transaction runs on the pool, not on a %T", db)
+		}
+		return crdb.ExecuteTx(crdb.WithMaxRetries(ctx, maxTxAttempts-1), pool, nil, fn)
 	case kindPostgres:
 		return d.retryTx(ctx, db, &sql.TxOptions{Isolation: sql.LevelSerializable}, log, fn)
 	default:

@@ -1,6 +1,12 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestDialectBlocks: a migration's "-- {{IF …}}" blocks are kept for the databases they name
 // only; the lines outside blocks are kept for every database.
@@ -17,5 +23,26 @@ func TestDialectBlocks(t *testing.T) {
 	}
 	if got := (dialect{kind: kindSQLite}).dialectBlocks("X;\n"); got != "X;\n" {
 		t.Errorf("without blocks: %q", got)
+	}
+}
+
+// TestACockroachTransactionRefusesAConnectionOfItsOwn: CockroachDB's retrying transactions
+// run on the pool; handed a single connection (only SQLite's writers hold one), inTx refuses
+// without beginning a transaction or running fn.
+func TestACockroachTransactionRefusesAConnectionOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t, "sqlite:"+filepath.Join(t.TempDir(), "portcullis.db"))
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ran := false
+	err = dialect{kind: kindCockroach}.inTx(ctx, conn, db.log, func(*sql.Tx) error { ran = true; return nil })
+	if err == nil || !strings.Contains(err.Error(), "runs on the pool") {
+		t.Errorf("inTx on a connection: %v, want a refusal", err)
+	}
+	if ran {
+		t.Error("fn ran")
 	}
 }

@@ -195,10 +195,7 @@ func (db *DB) inTxFor(ctx context.Context, w work, fn func(*sql.Tx) error) error
 		return err
 	}
 	defer leave()
-	if wc != nil {
-		return db.d.retryTx(ctx, wc.conn, nil, db.log, fn) // SQLite: BEGIN IMMEDIATE through the DSN's _txlock
-	}
-	return db.d.inTx(ctx, db.sql, db.log, fn)
+	return db.d.inTx(ctx, db.writeOn(wc), db.log, fn)
 }
 
 // write runs one write statement outside an explicit transaction, in its turn among the
@@ -209,16 +206,28 @@ func (db *DB) write(ctx context.Context, fn func(q execQuerier) error) error {
 		return err
 	}
 	defer leave()
+	return fn(db.writeOn(wc))
+}
+
+// writeOn is where a write in its turn runs: the writers' connection wc on SQLite, the pool
+// where there is none.
+func (db *DB) writeOn(wc *writerConn) writeTarget {
 	if wc != nil {
-		return fn(wc.conn)
+		return wc.conn
 	}
-	return fn(db.sql)
+	return db.sql
 }
 
 // execQuerier is what *sql.DB and *sql.Conn have in common for statements.
 type execQuerier interface {
 	querier
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// writeTarget is what *sql.DB and *sql.Conn have in common for writes.
+type writeTarget interface {
+	beginner
+	execQuerier
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
