@@ -266,11 +266,19 @@ func (s *Server) reevaluateIfReloaded(ctx context.Context, before *policy.Engine
 }
 
 // takeOver does the singleton work at once when this replica gains the lease (the previous
-// holder may have died before doing it) and returns the policy it re-evaluated under.
+// holder may have died before doing it) and returns the policy it re-evaluated under, or nil
+// when the re-evaluation failed: Run's next tick then tries again.
 func (s *Server) takeOver(ctx context.Context) *policy.Engine {
 	serving := s.cfg.Policy.Current()
 	s.sweepRelays(ctx)
-	s.reevaluatePeriodically(ctx)
+	if !s.lease.held() {
+		s.reevaluatePeriodically(ctx) // lost again meanwhile: refreshes the cache of live sessions
+		return serving
+	}
+	if _, err := s.ReevaluateLive(ctx); err != nil {
+		s.cfg.Logger.Warn("re-evaluate live sessions on taking the lease", "err", err)
+		return nil
+	}
 	return serving
 }
 

@@ -36,15 +36,22 @@ func policyChanges(src policy.Source) <-chan struct{} {
 }
 
 // reevaluateOnReload re-evaluates the live sessions when the policy serving now is not the one
-// that served before (a reload rolled out a new one); it returns the one serving now.
+// that served before (a reload rolled out a new one, or before is nil: no pass has succeeded
+// yet); it returns the one serving now, or before when the pass failed, so that the next call
+// tries again.
 func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) *policy.Engine {
 	now := s.cfg.Policy.Current()
 	if now == before {
 		return now
 	}
-	s.cfg.Logger.Info("policy changed; re-evaluating live sessions", "revision", now.Revision())
+	if before == nil {
+		s.cfg.Logger.Info("re-evaluating live sessions under the policy serving", "revision", now.Revision())
+	} else {
+		s.cfg.Logger.Info("policy changed; re-evaluating live sessions", "revision", now.Revision())
+	}
 	if _, err := s.ReevaluateLive(ctx); err != nil {
 		s.cfg.Logger.Warn("re-evaluate live sessions after a policy change", "err", err)
+		return before
 	}
 	return now
 }

@@ -6,177 +6,20 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
-	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/gateway/logship"
-	"github.com/portcullis/portcullis/identity"
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/ticket"
 	"github.com/portcullis/portcullis/translog"
 )
-
-// Defaults for Config fields left zero.
-const (
-	DefaultTicketTTL         = 30 * time.Second
-	DefaultHostCertTTL       = 30 * 24 * time.Hour
-	DefaultEnrollmentTTL     = 24 * time.Hour
-	DefaultHeartbeatInterval = 10 * time.Second
-	DefaultRelayInterval     = 1 * time.Second
-	DefaultRelayStale        = 3 * time.Second
-	DefaultReevaluate        = time.Minute
-	DefaultLongPoll          = 25 * time.Second
-	DefaultMaxSession        = 8 * time.Hour
-	DefaultHostAuthTTL       = 5 * time.Second
-	DefaultMaxCredentialTTL  = 12 * time.Hour
-	DefaultHeartbeatSkew     = time.Minute
-	// maxBodyBytes bounds every request body the CM reads.
-	maxBodyBytes = 64 << 10
-	// runTick is how often Run records what waited for the store, notices a policy reload and
-	// (holding the lease) discards expired mail.
-	runTick = time.Second
-)
-
-// Authenticator verifies a Guest's OIDC ID token.
-type Authenticator interface {
-	Verify(ctx context.Context, rawIDToken string) (identity.Claims, error)
-}
-
-// Config configures a Server. Store, Policy, Auth, TicketSigner, TicketKeys, SSHUserCA, CA and LogSigner
-// are required; every other field has a documented default.
-type Config struct {
-	Store *store.DB
-	// Policy decides every request: a fixed *policy.Engine or a reloading *policy.Manager.
-	Policy       policy.Source
-	Auth         Authenticator
-	AuthConfig   api.AuthConfig
-	TicketSigner *ticket.Signer
-	TicketKeys   *ticket.KeySet
-	SSHUserCA    ssh.Signer
-	// CA issues Host client certificates; its certificate is also sent to enrolling Hosts.
-	CA *certs.CA
-	// LogSigner signs every decision record and the decision log's checkpoints (translog).
-	LogSigner *translog.Signer
-	// TicketTTL is how long a ticket may wait to be redeemed; default DefaultTicketTTL, at most
-	// MaxTicketTTL.
-	TicketTTL time.Duration
-	// HostCertTTL is the lifetime of Host client certificates; default DefaultHostCertTTL.
-	HostCertTTL time.Duration
-	// HeartbeatInterval is the interval asked of Hosts; default DefaultHeartbeatInterval, at
-	// least MinReportInterval.
-	HeartbeatInterval time.Duration
-	// RelayInterval is the report interval asked of relays; default DefaultRelayInterval, at
-	// least MinReportInterval.
-	RelayInterval time.Duration
-	// RelayStale is how long after its last report a relay is no longer assigned sessions, and
-	// its live sessions are recorded as ended; default DefaultRelayStale, more than RelayInterval.
-	RelayStale time.Duration
-	// Revocation is what happens to a live session the policy now denies: RevokeEnd (default)
-	// or RevokeWarn.
-	Revocation string
-	// ReevaluateInterval is how often every live session is re-decided even without a policy
-	// change (time windows close); default DefaultReevaluate.
-	ReevaluateInterval time.Duration
-	// LongPoll bounds a Host's long-poll; default DefaultLongPoll, at most MaxLongPoll.
-	LongPoll time.Duration
-	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession, at
-	// most MaxSessionCeiling.
-	MaxSession time.Duration
-	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
-	// a vendor relay, whatever the policy says; default none.
-	PrivateRelayTenants []string
-	// HostAuthTTL is how long an authenticated Host's enabled state is trusted for its
-	// heartbeats and long-polls without reading the store; default DefaultHostAuthTTL. A Host
-	// disabled in the store by another replica is refused within it (this replica forgets it
-	// at once); connects always read the store.
-	HostAuthTTL time.Duration
-	// MaxCredentialTTL caps a Guest client certificate's lifetime, which never exceeds its ID
-	// token's either; default DefaultMaxCredentialTTL.
-	MaxCredentialTTL time.Duration
-	// HeartbeatSkew is how far a signed heartbeat's time may be from the CM's clock; default
-	// DefaultHeartbeatSkew.
-	HeartbeatSkew time.Duration
-	// Instance names this CM replica: it labels decision records and holds the singleton
-	// lease; replicas sharing a database need distinct names. Default: the host name and a
-	// random suffix.
-	Instance string
-	// DecisionLogShipping ships every committed decision record to an OPA decision-log
-	// collector when its URL is set (gateway/logship), from the replica holding the singleton
-	// lease; the CM sets its Outbox, Leader and Logger. Default: no shipping.
-	DecisionLogShipping logship.Config
-	// Now is the clock; default time.Now.
-	Now func() time.Time
-	// Logger receives the CM's logs; default discards.
-	Logger *slog.Logger
-}
-
-// Validate reports every problem at once: a missing required field, an unknown Revocation, a
-// negative duration, or a duration beyond what tickets, certificates, Hosts or relays accept.
-func (c *Config) Validate() error {
-	var errs []error
-	need := func(ok bool, name string) {
-		if !ok {
-			errs = append(errs, fmt.Errorf("gateway: %s is required", name))
-		}
-	}
-	need(c.Store != nil, "Store")
-	need(c.Policy != nil, "Policy")
-	need(c.Auth != nil, "Auth")
-	need(c.TicketSigner != nil, "TicketSigner")
-	need(c.TicketKeys != nil, "TicketKeys")
-	need(c.SSHUserCA != nil, "SSHUserCA")
-	need(c.CA != nil, "CA")
-	need(c.LogSigner != nil, "LogSigner")
-	if c.Revocation != "" && c.Revocation != RevokeEnd && c.Revocation != RevokeWarn {
-		errs = append(errs, fmt.Errorf("gateway: Revocation %q must be %q or %q", c.Revocation, RevokeEnd, RevokeWarn))
-	}
-	errs = append(errs, c.durationProblems()...)
-	return errors.Join(errs...)
-}
-
-func (c *Config) setDefaults() {
-	setDefault(&c.TicketTTL, DefaultTicketTTL)
-	setDefault(&c.HostCertTTL, DefaultHostCertTTL)
-	setDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
-	setDefault(&c.RelayInterval, DefaultRelayInterval)
-	setDefault(&c.RelayStale, DefaultRelayStale)
-	setDefault(&c.ReevaluateInterval, DefaultReevaluate)
-	if c.Revocation == "" {
-		c.Revocation = RevokeEnd
-	}
-	setDefault(&c.LongPoll, DefaultLongPoll)
-	setDefault(&c.MaxSession, DefaultMaxSession)
-	setDefault(&c.HostAuthTTL, DefaultHostAuthTTL)
-	setDefault(&c.MaxCredentialTTL, DefaultMaxCredentialTTL)
-	setDefault(&c.HeartbeatSkew, DefaultHeartbeatSkew)
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Instance == "" {
-		c.Instance = defaultInstance()
-	}
-}
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
-}
 
 // Server is the Connection Manager. Create it with New.
 type Server struct {
@@ -292,7 +135,10 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
 		defer func() { stopShip(); <-shipDone }()
 	}
-	serving := s.cfg.Policy.Current()
+	// serving is the policy the live sessions were last re-evaluated under: none yet, so the
+	// first tick holding the lease (at once on a store only this CM uses) re-evaluates them
+	// under the policy serving then, which may have changed while the CM was down.
+	var serving *policy.Engine
 	reloaded := policyChanges(s.cfg.Policy)
 	for {
 		select {

@@ -213,7 +213,7 @@ func signingInput(head string) []byte {
 
 // encode assembles a ticket from its key id, claims and a signing function.
 func encode(kid string, c *Claims, sign func(msg []byte) []byte) (string, error) {
-	payload, err := json.Marshal(c)
+	payload, err := c.MarshalJSON() // not json.Marshal, which would compact the result again
 	if err != nil {
 		return "", fmt.Errorf("ticket: encode claims: %w", err)
 	}
