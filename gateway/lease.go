@@ -241,17 +241,19 @@ func (s *Server) sweepRelays(ctx context.Context) {
 
 // reevaluatePeriodically re-evaluates the live sessions while this replica holds the lease,
 // and otherwise only refreshes its cache of them (which lets a lock end sessions while the
-// store is down).
-func (s *Server) reevaluatePeriodically(ctx context.Context) {
+// store is down). It reports whether a re-evaluation failed.
+func (s *Server) reevaluatePeriodically(ctx context.Context) (failed bool) {
 	if !s.lease.held() {
 		if err := s.refreshLive(ctx); err != nil {
 			s.cfg.Logger.Warn("refresh the cache of live sessions", "err", err)
 		}
-		return
+		return false
 	}
 	if _, err := s.ReevaluateLive(ctx); err != nil {
 		s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
+		return true
 	}
+	return false
 }
 
 // reevaluateIfReloaded re-evaluates the live sessions after a policy reload while this replica
@@ -271,12 +273,7 @@ func (s *Server) reevaluateIfReloaded(ctx context.Context, before *policy.Engine
 func (s *Server) takeOver(ctx context.Context) *policy.Engine {
 	serving := s.cfg.Policy.Current()
 	s.sweepRelays(ctx)
-	if !s.lease.held() {
-		s.reevaluatePeriodically(ctx) // lost again meanwhile: refreshes the cache of live sessions
-		return serving
-	}
-	if _, err := s.ReevaluateLive(ctx); err != nil {
-		s.cfg.Logger.Warn("re-evaluate live sessions on taking the lease", "err", err)
+	if s.reevaluatePeriodically(ctx) {
 		return nil
 	}
 	return serving

@@ -59,21 +59,31 @@ func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) 
 // ReevaluateLive re-decides every live session — the input recorded when it was allowed, at the
 // current time and with the Host's current record — against the current policy. Sessions now
 // denied end at the CS and the Host (Config.Revocation "end") or are only logged ("warn");
-// either way the denial is committed to the decision log.
+// either way the denial is committed to the decision log. A pass that could not read the locks
+// in force, or a session's record, does the rest and then returns an error with its result,
+// so that the caller tries again.
 func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
-	// One read of the locks in force for the whole pass; when they cannot be read, locks are
-	// left to the next pass (connects still refuse, failing closed, on their own read).
+	var missed []error
+	// One read of the locks in force for the whole pass; when they cannot be read, the pass
+	// re-decides without them and fails (connects still refuse, failing closed, on their own read).
 	locks, err := s.locksInForce(ctx, s.cfg.Now())
 	if err != nil {
 		s.cfg.Logger.Error("re-evaluate: read locks", "err", err)
+		missed = append(missed, fmt.Errorf("read the locks in force: %w", err))
 	}
 	res := api.Reevaluation{Ended: []string{}, Warned: []string{}}
 	// Every live session, paged through the store without a cap; those still live after the
 	// pass become the cache of live sessions.
 	live := map[string]store.Session{}
+	skipped := 0
+	var skipErr error
 	err = s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{}, func(sess store.Session) error {
 		res.Checked++
-		if ended := s.reevaluateOne(ctx, locks, sess, &res); !ended {
+		ended, err := s.reevaluateOne(ctx, locks, sess, &res)
+		if err != nil {
+			skipped, skipErr = skipped+1, err
+		}
+		if !ended {
 			live[sess.ID] = sess
 		}
 		return nil
@@ -82,27 +92,34 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 		return res, fmt.Errorf("gateway: re-evaluate: %w", err)
 	}
 	s.live.replaceMap(live)
+	if skipped > 0 {
+		missed = append(missed, fmt.Errorf("%d of %d live sessions not re-decided: %w", skipped, res.Checked, skipErr))
+	}
+	if len(missed) > 0 {
+		return res, fmt.Errorf("gateway: re-evaluate: %w", errors.Join(missed...))
+	}
 	return res, nil
 }
 
 // reevaluateOne re-decides one live session under the locks in force, ends it or warns as
-// Config.Revocation says, notes it in res and reports whether it ended.
-func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, res *api.Reevaluation) bool {
+// Config.Revocation says, notes it in res and reports whether it ended; an error says it could
+// not be re-decided (its record could not be read), and it stays live.
+func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, res *api.Reevaluation) (bool, error) {
 	if locked := lockedSession(locks, sess); locked != "" {
 		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
-		return true
+		return true, nil
 	}
-	reasons, denied := s.reevaluate(ctx, sess)
-	if !denied {
-		return false
+	reasons, denied, err := s.reevaluate(ctx, sess)
+	if err != nil || !denied {
+		return false, err
 	}
 	if s.cfg.Revocation == RevokeWarn {
 		s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", reasons)
 		res.Warned = append(res.Warned, sess.ID)
-		return false
+		return false, nil
 	}
 	res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, api.ReasonPrefixRevoked+strings.Join(reasons, "; "))...)
-	return true
+	return true, nil
 }
 
 // lockIndex holds the locks in force by what they lock, the newest on each target.
@@ -140,13 +157,14 @@ func lockedSession(locks lockIndex, sess store.Session) string {
 
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it
 // (a missing or unreadable record or a failing policy denies: fail closed) and records that
-// denial.
-func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, bool) {
+// denial. It returns an error, and decides nothing, when the store cannot say whether the
+// session's record exists: the pass fails, and its caller tries again.
+func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, bool, error) {
 	now := s.cfg.Now()
 	d, err := s.cfg.Store.GetDecision(ctx, sess.DecisionID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.Error("re-evaluate: load decision", "session_id", sess.ID, "err", err)
-		return nil, false // the store is down: the next re-evaluation decides
+		return nil, false, fmt.Errorf("session %s: load its decision record: %w", sess.ID, err)
 	}
 	engine := s.cfg.Policy.Current()
 	var in policy.Input
@@ -171,7 +189,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 		}
 	}
 	if res.Decision.Allow {
-		return nil, false
+		return nil, false, nil
 	}
 	rec, err := s.commit(ctx, logEntry{
 		engine: engine, now: now, path: policy.DecisionPath, subject: sess.Subject, hostID: sess.HostID, hostName: sess.HostName,
@@ -179,9 +197,9 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, 
 	})
 	if err != nil {
 		s.cfg.Logger.Error("re-evaluate: commit decision record", "session_id", sess.ID, "err", err)
-		return res.Decision.Reasons, true
+		return res.Decision.Reasons, true, nil // denied all the same (fail closed)
 	}
-	return rec.Reasons, true
+	return rec.Reasons, true, nil
 }
 
 func (s *Server) handleReevaluate(w http.ResponseWriter, r *http.Request) {

@@ -135,9 +135,10 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
 		defer func() { stopShip(); <-shipDone }()
 	}
-	// serving is the policy the live sessions were last re-evaluated under: none yet, so the
-	// first tick holding the lease (at once on a store only this CM uses) re-evaluates them
-	// under the policy serving then, which may have changed while the CM was down.
+	// serving is the policy the live sessions were last re-evaluated under, nil when a pass is
+	// due: none yet, so the first tick holding the lease (at once on a store only this CM uses)
+	// re-evaluates them under the policy serving then, which may have changed while the CM was
+	// down; and a pass that failed is tried again at the next tick.
 	var serving *policy.Engine
 	reloaded := policyChanges(s.cfg.Policy)
 	for {
@@ -169,7 +170,9 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-sequence.C:
 			s.sequenceCommitted(ctx)
 		case <-reeval.C:
-			s.reevaluatePeriodically(ctx)
+			if s.reevaluatePeriodically(ctx) {
+				serving = nil // the next tick tries again
+			}
 		}
 	}
 }
