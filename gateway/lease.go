@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -237,46 +236,6 @@ func (s *Server) sweepRelays(ctx context.Context) {
 	if err := s.endSessionsOfLostRelays(ctx); err != nil {
 		s.cfg.Logger.Warn("end sessions of lost relays", "err", err)
 	}
-}
-
-// reevaluatePeriodically re-evaluates the live sessions while this replica holds the lease,
-// and otherwise only refreshes its cache of them (which lets a lock end sessions while the
-// store is down). It reports whether a re-evaluation failed.
-func (s *Server) reevaluatePeriodically(ctx context.Context) (failed bool) {
-	if !s.lease.held() {
-		if err := s.refreshLive(ctx); err != nil {
-			s.cfg.Logger.Warn("refresh the cache of live sessions", "err", err)
-		}
-		return false
-	}
-	if _, err := s.ReevaluateLive(ctx); err != nil {
-		s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
-		return true
-	}
-	return false
-}
-
-// reevaluateIfReloaded re-evaluates the live sessions after a policy reload while this replica
-// holds the lease, and returns the policy it last re-evaluated under. A replica without the
-// lease keeps before, so that on taking the lease over it re-evaluates under a policy that
-// changed meanwhile.
-func (s *Server) reevaluateIfReloaded(ctx context.Context, before *policy.Engine) *policy.Engine {
-	if !s.lease.held() {
-		return before
-	}
-	return s.reevaluateOnReload(ctx, before)
-}
-
-// takeOver does the singleton work at once when this replica gains the lease (the previous
-// holder may have died before doing it) and returns the policy it re-evaluated under, or nil
-// when the re-evaluation failed: Run's next tick then tries again.
-func (s *Server) takeOver(ctx context.Context) *policy.Engine {
-	serving := s.cfg.Policy.Current()
-	s.sweepRelays(ctx)
-	if s.reevaluatePeriodically(ctx) {
-		return nil
-	}
-	return serving
 }
 
 // refreshLive replaces the cache of live sessions with all of the store's, page by page.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/store"
@@ -35,25 +37,67 @@ func policyChanges(src policy.Source) <-chan struct{} {
 	return nil
 }
 
-// reevaluateOnReload re-evaluates the live sessions when the policy serving now is not the one
-// that served before (a reload rolled out a new one, or before is nil: no pass has succeeded
-// yet); it returns the one serving now, or before when the pass failed, so that the next call
-// tries again.
-func (s *Server) reevaluateOnReload(ctx context.Context, before *policy.Engine) *policy.Engine {
-	now := s.cfg.Policy.Current()
-	if now == before {
-		return now
+// liveCheck is Run's record of its passes over the live sessions: the policy the last complete
+// pass ran under, and when a pass that failed may be tried again. A failed pass is retried a
+// tick later, then at twice the wait each time up to the periodic interval: a store that keeps
+// failing part of a pass (a record it cannot read) does not get a whole pass every second.
+type liveCheck struct {
+	// serving is the policy of the last complete pass; nil before the first one and after a
+	// failed one: a pass is due (at the start, under a policy that may have changed while the
+	// CM was down).
+	serving *policy.Engine
+	retryAt time.Time // a failed pass is not tried again before then
+	backoff backoff.ExponentialBackOff
+}
+
+// newLiveCheck returns the record of a Run whose periodic pass comes every interval.
+func newLiveCheck(interval time.Duration) *liveCheck {
+	return &liveCheck{backoff: backoff.ExponentialBackOff{InitialInterval: runTick, Multiplier: 2, MaxInterval: interval}}
+}
+
+// due reports whether a pass is due at now under current: the policy changed since the last
+// complete pass, or none completed and the wait after a failed one is over.
+func (c *liveCheck) due(current *policy.Engine, now time.Time) bool {
+	return current != c.serving && !now.Before(c.retryAt)
+}
+
+// settle notes the outcome, at now, of a pass begun under engine.
+func (c *liveCheck) settle(engine *policy.Engine, err error, now time.Time) {
+	if err == nil {
+		c.serving, c.retryAt = engine, time.Time{}
+		c.backoff.Reset()
+		return
 	}
-	if before == nil {
-		s.cfg.Logger.Info("re-evaluating live sessions under the policy serving", "revision", now.Revision())
-	} else {
-		s.cfg.Logger.Info("policy changed; re-evaluating live sessions", "revision", now.Revision())
+	c.serving, c.retryAt = nil, now.Add(c.backoff.NextBackOff())
+}
+
+// recheckLive re-evaluates the live sessions while this replica holds the lease: when c says a
+// pass is due, or always when forced (the periodic pass, taking the lease over). A replica
+// without the lease only refreshes its cache of them when forced (which lets a lock end
+// sessions while the store is down), and keeps c as it is, so that on taking the lease over it
+// re-evaluates under a policy that changed meanwhile.
+func (s *Server) recheckLive(ctx context.Context, c *liveCheck, forced bool) {
+	if !s.lease.held() {
+		if forced {
+			if err := s.refreshLive(ctx); err != nil {
+				s.cfg.Logger.Warn("refresh the cache of live sessions", "err", err)
+			}
+		}
+		return
 	}
-	if _, err := s.ReevaluateLive(ctx); err != nil {
-		s.cfg.Logger.Warn("re-evaluate live sessions after a policy change", "err", err)
-		return before
+	engine := s.cfg.Policy.Current()
+	if !forced {
+		if !c.due(engine, time.Now()) {
+			return
+		}
+		s.cfg.Logger.Info("re-evaluating live sessions under a policy they were not yet re-evaluated under",
+			"revision", engine.Revision(), "first", c.serving == nil)
 	}
-	return now
+	_, err := s.ReevaluateLive(ctx)
+	if err != nil {
+		s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
+	}
+	c.settle(engine, err, time.Now())
 }
 
 // ReevaluateLive re-decides every live session — the input recorded when it was allowed, at the

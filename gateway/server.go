@@ -17,7 +17,6 @@ import (
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/gateway/logship"
-	"github.com/portcullis/portcullis/policy"
 	"github.com/portcullis/portcullis/translog"
 )
 
@@ -105,8 +104,9 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // replica holds the singleton lease (lease.go) it also records the sessions of relays that
 // went silent as ended, discards expired mail (ending the sessions whose Host never collected
 // its request), appends committed records to the transparency log (translog.go) and
-// re-evaluates live sessions (periodically, and after a policy reload: at once
-// when the policy is a policy.Notifier, else within runTick), and ships the decision outbox
+// re-evaluates live sessions (at the start, periodically, on taking the lease over and after a
+// policy reload: at once when the policy is a policy.Notifier, else within runTick; a pass
+// that failed again after a growing wait, see liveCheck), and ships the decision outbox
 // when DecisionLogShipping is configured. Ending ctx stops renewing the lease without
 // releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
@@ -135,25 +135,22 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
 		defer func() { stopShip(); <-shipDone }()
 	}
-	// serving is the policy the live sessions were last re-evaluated under, nil when a pass is
-	// due: none yet, so the first tick holding the lease (at once on a store only this CM uses)
-	// re-evaluates them under the policy serving then, which may have changed while the CM was
-	// down; and a pass that failed is tried again at the next tick.
-	var serving *policy.Engine
+	check := newLiveCheck(s.cfg.ReevaluateInterval)
 	reloaded := policyChanges(s.cfg.Policy)
 	for {
 		select {
 		case <-reloaded:
 			reloaded = policyChanges(s.cfg.Policy) // before re-evaluating: a change meanwhile is not missed
-			serving = s.reevaluateIfReloaded(ctx, serving)
+			s.recheckLive(ctx, check, false)
 		case <-ctx.Done():
 			return s.flushPresence(context.WithoutCancel(ctx))
 		case <-flush.C:
 			if err := s.flushPresence(ctx); err != nil {
 				s.cfg.Logger.Warn("flush host presence", "err", err)
 			}
-		case <-gained:
-			serving = s.takeOver(ctx)
+		case <-gained: // the previous holder may have died before doing the singleton work
+			s.sweepRelays(ctx)
+			s.recheckLive(ctx, check, true)
 		case <-sweep.C:
 			s.sweepRelays(ctx)
 		case <-tick.C:
@@ -166,13 +163,11 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				s.sequenceHeld(ctx)
 			}
-			serving = s.reevaluateIfReloaded(ctx, serving)
+			s.recheckLive(ctx, check, false)
 		case <-sequence.C:
 			s.sequenceCommitted(ctx)
 		case <-reeval.C:
-			if s.reevaluatePeriodically(ctx) {
-				serving = nil // the next tick tries again
-			}
+			s.recheckLive(ctx, check, true)
 		}
 	}
 }
