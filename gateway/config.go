@@ -82,8 +82,8 @@ type Config struct {
 	ReevaluateInterval time.Duration
 	// LongPoll bounds a Host's long-poll; default DefaultLongPoll, at most MaxLongPoll.
 	LongPoll time.Duration
-	// MaxSession caps a session when the policy names no maximum; default DefaultMaxSession, at
-	// most MaxSessionCeiling.
+	// MaxSession caps a session when the policy names no maximum or a longer one; default
+	// DefaultMaxSession, at most MaxSessionCeiling.
 	MaxSession time.Duration
 	// PrivateRelayTenants are tenants whose sessions use only their own private relays, never
 	// a vendor relay, whatever the policy says; default none.

@@ -54,13 +54,15 @@ type connectAttempt struct {
 	key    ssh.PublicKey
 	host   store.Host
 	locks  []store.Lock // in force on the user or the Host, read with the Host
-	now    time.Time
-	input  policy.Input
-	engine *policy.Engine
-	path   string
-	result policy.Result
-	relays []store.Relay
-	choice relayChoice
+	// locksMade is the Server's count of the locks it made, taken before the locks were read.
+	locksMade uint64
+	now       time.Time
+	input     policy.Input
+	engine    *policy.Engine
+	path      string
+	result    policy.Result
+	relays    []store.Relay
+	choice    relayChoice
 	// For an allowed connect, before its record commits: the record's id, and either what the
 	// grant will hand out (halves, session) or the refusal that stops it (outcome).
 	decisionID string
@@ -88,9 +90,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	clock := s.connectTimes.start()
 	// The locks are read with the Host, never cached: a lock must take effect at once.
-	host, locks, err := s.cfg.Store.HostAndLocks(ctx, a.req.Host, a.now,
-		store.LockTarget{Kind: store.LockUser, Target: a.claims.Subject},
-		store.LockTarget{Kind: store.LockHost, Target: a.req.Host})
+	a.locksMade = s.locksMade.Load()
+	host, locks, err := s.cfg.Store.HostAndLocks(ctx, a.req.Host, a.now, a.lockTargets()...)
 	if err != nil {
 		s.cfg.Logger.Error("load host and locks", "host_name", a.req.Host, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)"})
@@ -163,7 +164,7 @@ func (s *Server) prepareGrant(a *connectAttempt) {
 	a.session = &store.Session{
 		ID: g.resp.SessionID, DecisionID: a.decisionID, Subject: a.claims.Subject, HostID: a.host.ID, HostName: a.host.Name,
 		RelayID: a.choice.relay.ID, Transport: transportPending, Encryption: a.req.Encryption, Channels: a.req.Channels, StartedAt: a.now,
-		MaxDuration: max(a.result.Decision.Obligations.MaxDuration(), 0),
+		MaxDuration: s.sessionLimit(a.result.Decision.Obligations),
 	}
 }
 
@@ -280,6 +281,9 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request, a *connectAttempt
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "host has too many pending requests", DecisionID: decisionID})
 		return
 	}
+	if s.lockedMeanwhile(r.Context(), w, a, sess, decisionID) {
+		return
+	}
 	s.mail.wakeUp(a.mail.Recipient)
 	s.cfg.Logger.Info("connection granted", "decision_id", decisionID, "session_id", sess.ID, "subject", a.claims.Subject, "host_name", a.host.Name, "relay_id", sess.RelayID, "relay_reason", a.choice.reason)
 	writeJSON(w, http.StatusOK, g.resp)
@@ -303,17 +307,26 @@ type grantHalves struct {
 	host api.HostRequest
 }
 
+// sessionLimit is the longest an allowed session may last: the policy's maximum duration,
+// or the CM's MaxSession when the policy sets none (0) or a longer one.
+func (s *Server) sessionLimit(obl access.Obligations) time.Duration {
+	if d := obl.MaxDuration(); d > 0 && d <= s.cfg.MaxSession {
+		return d
+	}
+	return s.cfg.MaxSession
+}
+
 // mint signs both tickets and the Guest's SSH user certificate for one session.
 func (s *Server) mint(a *connectAttempt, rel store.Relay, decisionID string) (grantHalves, error) {
-	obl := a.result.Decision.Obligations
 	hostKey, _, _, _, err := ssh.ParseAuthorizedKey(a.host.PublicKey)
 	if err != nil {
 		return grantHalves{}, fmt.Errorf("stored host key: %w", err)
 	}
-	validFor := obl.MaxDuration()
-	if validFor <= 0 || validFor > s.cfg.MaxSession {
-		validFor = s.cfg.MaxSession
-	}
+	validFor := s.sessionLimit(a.result.Decision.Obligations)
+	// The tickets and the certificate carry the limit in force, so that the relay's backstop
+	// and the Host cut the session at the CM's default too (0 in a ticket means no limit).
+	obl := a.result.Decision.Obligations
+	obl.MaxDurationSeconds = int64((validFor + time.Second - 1) / time.Second)
 	sid := newID("ses")
 	cert, err := certs.SignUserCert(s.cfg.SSHUserCA, a.key, certs.UserCertRequest{
 		Principal: a.claims.Subject, SessionID: sid, DecisionID: decisionID, Groups: a.claims.Groups,

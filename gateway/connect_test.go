@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/ticket"
 )
@@ -119,6 +120,47 @@ func TestConnectAllowedMintsTicketsCertificateAndTellsTheHost(t *testing.T) {
 	if view.MaxDurationSeconds == nil || *view.MaxDurationSeconds != claims.Obligations.MaxDurationSeconds ||
 		view.EndsAt == nil || !view.EndsAt.Equal(view.StartedAt.Add(claims.Obligations.MaxDuration())) {
 		t.Errorf("the API's session = %+v, want it to end %v after its start", view, claims.Obligations.MaxDuration())
+	}
+}
+
+// TestASessionLongerThanTheCMAllowsIsCutAtTheCMsLimitEverywhere: a policy granting more than
+// the CM's MaxSession (or no limit at all) gets MaxSession, and so do the tickets, which the
+// relay enforces on its own: they carried the policy's longer limit, or 0 (no limit at the
+// relay), while only the Guest's certificate was cut.
+func TestASessionLongerThanTheCMAllowsIsCutAtTheCMsLimitEverywhere(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, withConfig(func(c *gateway.Config) { c.MaxSession = time.Hour })) // ops may stay 8 h
+	alice := w.login(t, "alice@example.com", "123456")
+	resp, _, err := w.connect(alice, "db-1", "shell")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	v := &ticket.Verifier{Keys: w.keys, Audience: resp.Relay.ID, Replay: &ticket.ReplayCache{}, Now: func() time.Time { return w.now }}
+	claims, err := v.Verify(resp.Ticket, access.RoleGuest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostClaims, err := v.Verify(w.hostRequests(t, "db-1")[0].Ticket, access.RoleHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Obligations.MaxDurationSeconds != 3600 || hostClaims.Obligations.MaxDurationSeconds != 3600 {
+		t.Errorf("tickets allow %d and %d s, want the CM's 3600", claims.Obligations.MaxDurationSeconds, hostClaims.Obligations.MaxDurationSeconds)
+	}
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(resp.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if life := time.Unix(int64(key.(*ssh.Certificate).ValidBefore), 0).Sub(w.now); life > time.Hour+time.Minute {
+		t.Errorf("the certificate lives %v, want at most the CM's hour", life)
+	}
+	sess, err := w.store.GetSession(context.Background(), resp.SessionID)
+	if err != nil || sess.MaxDuration != time.Hour {
+		t.Errorf("session's maximum duration = %v (%v), want the CM's hour", sess.MaxDuration, err)
+	}
+	d, err := w.store.GetDecision(context.Background(), resp.DecisionID)
+	if err != nil || !strings.Contains(string(d.Result), `"max_duration_seconds":28800`) {
+		t.Errorf("the decision record should keep what the policy decided (8 h): %s, %v", d.Result, err)
 	}
 }
 

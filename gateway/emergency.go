@@ -195,6 +195,7 @@ func (s *Server) lockWithoutStore(w http.ResponseWriter, claims identity.Claims,
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable and too many locks wait for it"})
 		return
 	}
+	s.locksMade.Add(1) // after the lock is pending, before the live sessions are swept
 	view := lockView(l, s.cfg.Now())
 	view.Pending = true
 	for _, sess := range s.live.lockedBy(l) {

@@ -137,6 +137,15 @@ func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
 		"two targets": {User: "bob@example.com", Host: "web-1", Reason: "x"},
 		"no reason":   {User: "bob@example.com"},
 		"negative":    {User: "bob@example.com", Reason: "x", TTLSeconds: -1},
+		// 2^40 s wraps time.Duration around: it was stored as a lock that had already expired.
+		"ttl past what a duration holds": {User: "bob@example.com", Reason: "x", TTLSeconds: 1 << 40},
+		"ttl past ten years":             {User: "bob@example.com", Reason: "x", TTLSeconds: 10*365*24*3600 + 1},
+		// Each was stored as a lock in force that no connect matches.
+		"an upper-case host name":   {Host: "WEB-1", Reason: "x"},
+		"a host name with a space":  {Host: " web-1", Reason: "x"},
+		"a host name no Host has":   {Host: "web_1", Reason: "x"},
+		"a user with a space":       {User: "bob@example.com ", Reason: "x"},
+		"a session with a new line": {Session: "ses_1\n", Reason: "x"},
 	} {
 		err := w.call(dave, http.MethodPost, api.PathLocks, req, nil)
 		if status, _ := statusOf(err); status != http.StatusBadRequest {
@@ -149,6 +158,21 @@ func TestLocksAreForAdministratorsAndNeedOneTargetAndAReason(t *testing.T) {
 	err = w.call(dave, http.MethodDelete, api.PathLocks+"/lk_nope", nil, nil)
 	if status, _ := statusOf(err); status != http.StatusNotFound {
 		t.Errorf("unlock of an unknown lock: %v, want 404", err)
+	}
+}
+
+func TestALockWithTheLongestTTLIsInForce(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	dave := w.login(t, "dave@example.com", "")
+	bob := w.login(t, "bob@example.com", "")
+	l := w.lock(t, dave, api.LockRequest{User: "bob@example.com", Reason: "suspended", TTLSeconds: 10 * 365 * 24 * 3600})
+	if !l.Active || l.ExpiresAt == nil || !l.ExpiresAt.After(w.now.AddDate(9, 0, 0)) {
+		t.Fatalf("lock = %+v, want one in force for ten years", l)
+	}
+	_, _, err := w.connect(bob, "web-1", "shell")
+	if status, _ := statusOf(err); status != http.StatusForbidden {
+		t.Fatalf("bob connected while locked for ten years: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
@@ -15,6 +16,11 @@ import (
 
 // maxLockReason bounds a lock's reason, which refused users see.
 const maxLockReason = 500
+
+// maxLockTTL bounds a lock's time to live: ten years, far inside what time.Duration holds
+// (a larger ttl_seconds would wrap around into a lock that expired before it was made).
+// A lock meant to last is made without a ttl.
+const maxLockTTL = 10 * 365 * 24 * time.Hour
 
 func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 	var l store.Lock
@@ -46,6 +52,7 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 		s.lockWithoutStore(w, claims, l, err)
 		return
 	}
+	s.locksMade.Add(1) // after the lock is stored, before the live sessions are swept
 	s.cfg.Logger.Info("lock created", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "reason", l.Reason, "decision_id", c.decisionID)
 	view := lockView(l, now)
 	// The lock is recorded: its sessions end even if the caller goes away meanwhile.
@@ -82,8 +89,27 @@ func lockFromRequest(req api.LockRequest) (store.Lock, error) {
 		return store.Lock{}, badRequest("the reason is too long")
 	case req.TTLSeconds < 0:
 		return store.Lock{}, badRequest("ttl must not be negative")
+	case req.TTLSeconds > int64(maxLockTTL/time.Second):
+		return store.Lock{}, badRequest("ttl must be at most %d seconds (ten years); a lock without a ttl lasts until it is removed", int64(maxLockTTL/time.Second))
+	}
+	if err := checkLockTarget(targets[0]); err != nil {
+		return store.Lock{}, err
 	}
 	return store.Lock{Kind: targets[0].Kind, Target: targets[0].Target, Reason: reason}, nil
+}
+
+// checkLockTarget refuses a target no connect could ever match, which would be stored as a
+// lock in force that stops nothing: a host must be named as Hosts name themselves (lower
+// case: "WEB-1" is not web-1), and no target may carry spaces or control characters around
+// or in it.
+func checkLockTarget(t store.LockTarget) error {
+	if strings.ContainsFunc(t.Target, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return badRequest("the %s to lock must not contain spaces or control characters: %q", t.Kind, t.Target)
+	}
+	if t.Kind == store.LockHost && !hostNamePattern.MatchString(t.Target) {
+		return badRequest("host %q is not a host name (lower-case letters, digits, '.' and '-'), so no Host has it", t.Target)
+	}
+	return nil
 }
 
 // endSessionsLockedBy ends every live session that the lock stops, however many (the store is
@@ -194,4 +220,41 @@ func (s *Server) applyLocks(a *connectAttempt) {
 	if len(reasons) > 0 {
 		a.result, a.path = denyResult(reasons...), cmDecisionPath // the CM's refusal, not the policy's
 	}
+}
+
+// lockTargets are what a connect's locks are read for: its user and the Host it names.
+func (a *connectAttempt) lockTargets() []store.LockTarget {
+	return []store.LockTarget{{Kind: store.LockUser, Target: a.claims.Subject}, {Kind: store.LockHost, Target: a.req.Host}}
+}
+
+// lockedMeanwhile reads the locks on an allowed connect's user and Host again once its session
+// is committed, if a lock may have been made since the connect first read them: by this
+// replica (locksMade moved on) or, on a store that replicas share, by any. Such a lock swept
+// the live sessions before this one was committed, after the connect had read the locks
+// without it, so without this second read the session would run until the next
+// re-evaluation. Whichever of the two comes second sees the other: a lock made before this
+// read is found here, one made after it sweeps a committed session. When a lock is in force
+// (or the locks cannot be read: fail closed) it ends the session, refuses the Guest and returns
+// true; the decision record stays what the policy decided.
+func (s *Server) lockedMeanwhile(ctx context.Context, w http.ResponseWriter, a *connectAttempt, sess store.Session, decisionID string) bool {
+	if !s.cfg.Store.SharedByReplicas() && s.locksMade.Load() == a.locksMade {
+		return false
+	}
+	_, locks, err := s.cfg.Store.HostAndLocks(ctx, "", s.cfg.Now(), a.lockTargets()...)
+	reasons := s.pending.lockReasons(a.claims.Subject, a.req.Host)
+	for _, l := range locks {
+		reasons = append(reasons, api.ReasonPrefixLocked+l.Reason)
+	}
+	switch {
+	case err != nil:
+		s.cfg.Logger.Error("read the locks again after the session committed; refusing (fail closed)", "session_id", sess.ID, "err", err)
+		s.endSessions(context.WithoutCancel(ctx), []store.Session{sess}, string(access.ErrUnavailable))
+		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable; refusing (fail closed)", DecisionID: decisionID})
+	case len(reasons) > 0:
+		s.endSessions(context.WithoutCancel(ctx), []store.Session{sess}, reasons[0])
+		writeError(w, api.Error{Code: access.ErrDenied, Message: "locked while the connection was decided", Reasons: reasons, DecisionID: decisionID})
+	default:
+		return false
+	}
+	return true
 }

@@ -33,6 +33,9 @@ type Server struct {
 	// live and pending let a lock end sessions while the store is down (emergency.go).
 	live    *liveCache
 	pending *pendingWrites
+	// locksMade counts the locks this replica made, stored or pending: a connect that read the
+	// locks before one was made reads them again once its session is committed (locks.go).
+	locksMade atomic.Uint64
 	// lease says whether this replica does the singleton work; relayWatch is that work's
 	// memory of the relays alive in the store (lease.go).
 	lease      *singletonLease

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,4 +48,57 @@ func TestACockroachTransactionRefusesAConnectionOfItsOwn(t *testing.T) {
 	if ran {
 		t.Error("fn ran")
 	}
+}
+
+// TestEveryDatabaseGetsTheSameTables: replaying the migrations as each database sees them
+// (their "-- {{IF …}}" blocks kept or dropped) leaves PostgreSQL and CockroachDB with the same
+// tables and indexes, and SQLite with the same tables but for its own reason index. Migration
+// 15 once created log_queue in a postgres-only block: on CockroachDB the migration failed and
+// every decision insert wrote to a table that did not exist.
+func TestEveryDatabaseGetsTheSameTables(t *testing.T) {
+	ms, err := loadMigrations(migrationFiles, migrationsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgTables, pgIndexes := replaySchema(ms, kindPostgres)
+	crTables, crIndexes := replaySchema(ms, kindCockroach)
+	if !slices.Equal(pgTables, crTables) || !slices.Equal(pgIndexes, crIndexes) {
+		t.Errorf("PostgreSQL has tables %v and indexes %v; CockroachDB %v and %v", pgTables, pgIndexes, crTables, crIndexes)
+	}
+	sqliteTables, _ := replaySchema(ms, kindSQLite)
+	sqliteOnly := []string{"decision_reason_refs", "decision_reason_texts"} // its reason index (pg_trgm elsewhere)
+	if want := slices.Sorted(slices.Values(append(slices.Clone(pgTables), sqliteOnly...))); !slices.Equal(sqliteTables, want) {
+		t.Errorf("SQLite has tables %v, want %v", sqliteTables, want)
+	}
+	if !slices.Contains(crTables, "log_queue") {
+		t.Errorf("CockroachDB has no log_queue: %v", crTables)
+	}
+}
+
+// schemaChange matches the statements that create, drop or rename a table or an index.
+var schemaChange = regexp.MustCompile(`(?i)\b(?:(CREATE|DROP)\s+(TABLE|(?:UNIQUE\s+)?INDEX)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(\w+)|ALTER\s+TABLE\s+(\w+)\s+RENAME\s+TO\s+(\w+))`)
+
+// replaySchema is the tables and the indexes that the migrations leave on a database of kind
+// k, each sorted by name.
+func replaySchema(ms []migration, k kind) (tables, indexes []string) {
+	ts, is := map[string]bool{}, map[string]bool{}
+	for _, m := range ms {
+		for _, c := range schemaChange.FindAllStringSubmatch(dialect{kind: k}.expandTypes(m.body), -1) {
+			if c[4] != "" { // a table renamed
+				delete(ts, strings.ToLower(c[4]))
+				ts[strings.ToLower(c[5])] = true
+				continue
+			}
+			set := ts
+			if strings.ToUpper(c[2]) != "TABLE" {
+				set = is
+			}
+			if strings.EqualFold(c[1], "CREATE") {
+				set[strings.ToLower(c[3])] = true
+			} else {
+				delete(set, strings.ToLower(c[3]))
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(ts)), slices.Sorted(maps.Keys(is))
 }

@@ -16,7 +16,7 @@ CREATE TABLE log_queue (
     PRIMARY KEY (decided_at, decision_id)
 ) WITHOUT ROWID;
 -- {{END}}
--- {{IF postgres}}
+-- {{IF postgres,cockroach}}
 CREATE TABLE log_queue (
     decided_at   {{TIME}} NOT NULL,
     decision_id  TEXT NOT NULL,
