@@ -39,6 +39,10 @@ type InclusionProof struct {
 	LeafHash   []byte   `json:"leaf_hash"`
 	Proof      [][]byte `json:"proof"`
 	Checkpoint string   `json:"checkpoint"`
+	// Signed is false when the sequencer logged the record as not signed by the log key (its
+	// leaf is the unsigned form: the record was written behind the CM's back). A client
+	// computes the leaf from the record itself rather than trusting LeafHash.
+	Signed bool `json:"signed"`
 }
 
 // ConsistencyProof proves that the tree of To extends the tree of From.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -133,15 +134,25 @@ type recordView struct {
 }
 
 func (c *Console) handleDecision(w http.ResponseWriter, r *http.Request, u user) {
-	var d api.Decision
-	if e := c.call(r, u, http.MethodGet, api.PathDecisions+"/"+url.PathEscape(r.PathValue("id")), nil, nil, &d); e != nil {
+	var body json.RawMessage
+	if e := c.call(r, u, http.MethodGet, api.PathDecisions+"/"+url.PathEscape(r.PathValue("id")), nil, nil, &body); e != nil {
 		c.refused(w, r, u, "decisions", e)
+		return
+	}
+	var d api.Decision
+	if err := json.Unmarshal(body, &d); err != nil {
+		c.cfg.Logger.Error("decode a decision record", "err", err)
+		http.Error(w, "the record could not be read", http.StatusBadGateway)
 		return
 	}
 	v := recordView{D: d, Session: d.Labels[api.LabelSession], Relay: d.Labels[api.LabelRelay], RelayWhy: d.Labels["relay_reason"]}
 	if m, ok := d.Result.(map[string]any); ok {
 		v.Obligation = m["obligations"]
 	}
-	v.Proof = c.inclusion(r, u, d.ID)
+	if shown, err := storeRecord(body); err != nil {
+		v.Proof = &proofView{Problem: err.Error()}
+	} else {
+		v.Proof = c.inclusion(r, u, shown)
+	}
 	c.render(w, r, http.StatusOK, "decision", &u, page{Title: "Decision " + d.ID, Nav: "decisions", Data: v})
 }

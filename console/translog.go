@@ -1,10 +1,13 @@
 package console
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/translog"
 )
 
@@ -15,11 +18,15 @@ type checkpointView struct {
 	Problem  string
 }
 
-// proofView is a record's inclusion proof as the console verified it.
+// proofView is a record's inclusion proof as the console verified it, for the leaf it
+// computed from the record it shows.
 type proofView struct {
 	Index, Size uint64
 	Verified    bool
-	Problem     string
+	// Unsigned: the record is in the tree, but logged as not signed by the log key (written
+	// behind the CM's back), as `portcullis logs verify` reports it.
+	Unsigned bool
+	Problem  string
 }
 
 // checkpoint reads the newest checkpoint (an API call, recorded) and verifies its signature
@@ -42,14 +49,16 @@ func (c *Console) checkpoint(r *http.Request, u user) *checkpointView {
 	return &checkpointView{Size: opened.Size, Verified: true}
 }
 
-// inclusion reads the inclusion proof of record id (an API call, recorded) and verifies it
-// against the checkpoint it names, whose signature it verifies; nil before the record is logged.
-func (c *Console) inclusion(r *http.Request, u user, id string) *proofView {
+// inclusion reads the inclusion proof of record d, the record shown (an API call, recorded),
+// and verifies it against the checkpoint it names, whose signature it verifies, for the leaf
+// computed from d: as signed by the log key, else in its unsigned form (Unsigned). The leaf
+// hash the server sends is not trusted. nil before the record is logged.
+func (c *Console) inclusion(r *http.Request, u user, d store.Decision) *proofView {
 	if c.cfg.LogVerifier == nil {
 		return nil
 	}
 	var pr api.InclusionProof
-	if e := c.call(r, u, http.MethodGet, api.PathLogInclusion, url.Values{"id": {id}}, nil, &pr); e != nil {
+	if e := c.call(r, u, http.MethodGet, api.PathLogInclusion, url.Values{"id": {d.ID}}, nil, &pr); e != nil {
 		if e.status == http.StatusNotFound {
 			return nil
 		}
@@ -60,14 +69,55 @@ func (c *Console) inclusion(r *http.Request, u user, id string) *proofView {
 	switch {
 	case err != nil:
 		v.Problem = err.Error()
+		return v
 	case cp.Size != pr.Size:
 		v.Problem = "the proof names another tree size than its checkpoint"
+		return v
+	}
+	canonical, leaf, err := translog.RecordLeaf(d)
+	if err != nil {
+		v.Problem = err.Error()
+		return v
+	}
+	switch {
+	case translog.VerifyInclusion(pr.Index, pr.Size, leaf, pr.Proof, cp.Root) == nil:
+		v.Verified = true
+	case translog.VerifyInclusion(pr.Index, pr.Size, translog.UnsignedLeafHash(canonical), pr.Proof, cp.Root) == nil:
+		v.Verified, v.Unsigned = true, true
 	default:
-		if err := translog.VerifyInclusion(pr.Index, pr.Size, pr.LeafHash, pr.Proof, cp.Root); err != nil {
-			v.Problem = err.Error()
-		} else {
-			v.Verified = true
-		}
+		v.Problem = fmt.Sprintf("the record shown is not the one the log holds at position %d", pr.Index)
 	}
 	return v
+}
+
+// loggedRecord is a decision record as the API sends it, with its policy input and result as
+// sent (decoding them into Go values would re-encode them otherwise than logged).
+type loggedRecord struct {
+	api.Decision
+	Input  json.RawMessage `json:"input"`
+	Result json.RawMessage `json:"result"`
+}
+
+// storeRecord is the record the API sent (body), as the log encodes it.
+func storeRecord(body []byte) (store.Decision, error) {
+	var l loggedRecord
+	if err := json.Unmarshal(body, &l); err != nil {
+		return store.Decision{}, fmt.Errorf("console: decode the record: %w", err)
+	}
+	a := l.Decision
+	d := store.Decision{ID: a.ID, Time: a.Time, Path: a.Path, Subject: a.Subject, HostID: a.HostID, HostName: a.HostName,
+		Allow: a.Allow, Reasons: a.Reasons, Input: l.Input, Result: l.Result, Revision: a.Revision, EvalNS: a.Metrics[api.MetricEvalNS],
+		Labels: a.Labels, Erased: a.Erased, Masked: a.Masked, RequestedBy: a.RequestedBy, ReqID: a.ReqID}
+	if len(a.Bundles) > 0 {
+		d.Bundles = make(map[string]string, len(a.Bundles))
+		for name, b := range a.Bundles {
+			d.Bundles[name] = b.Revision
+		}
+	}
+	for _, raw := range []*json.RawMessage{&d.Input, &d.Result} {
+		if string(*raw) == "null" {
+			*raw = nil
+		}
+	}
+	return d, nil
 }

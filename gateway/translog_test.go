@@ -189,3 +189,110 @@ func checkProofs(t *testing.T, c *cm, u user, v *translog.Verifier, id string, s
 		t.Fatal("a consistency proof verified against the wrong root")
 	}
 }
+
+// TestTheInclusionProofSaysWhetherTheLogKeySignedTheRecord: a record the CM committed is proved
+// signed by the log key. A record that someone with write access to the database inserts
+// behind the CM's back, carrying the signature of another record (the log key's, but not over
+// this one), is logged by the sequencer as unsigned, and its inclusion proof says so and still
+// checks. Every proof carries the leaf the tree holds: after the committed record is altered in
+// the database, its proof still checks, for the leaf logged, and no longer says signed.
+func TestTheInclusionProofSaysWhetherTheLogKeySignedTheRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "cm.db")
+	w := startWorld(t, withStore(dsn))
+	alice, carol := w.login(t, "alice@example.com", "123456"), w.login(t, "carol@example.com", "")
+	resp, _, err := w.connect(alice, "db-1", "exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := resp.DecisionID
+	if d, err := w.store.GetDecision(ctx, committed); err != nil || len(d.LogSig) == 0 {
+		t.Fatalf("the committed record %+v (%v) has no signature to copy", d, err)
+	}
+
+	// mallory copies alice's allow in her own name, with alice's signature and record MAC, and
+	// queues it for the sequencer as a commit would.
+	const forged = "dec_behind_the_cms_back"
+	db := rawDB(t, dsn)
+	for _, q := range []string{
+		"INSERT INTO decisions (id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels," +
+			" erased, masked, bundles, requested_by, req_id, log_sig, log_mac) SELECT $1, decided_at, path, 'mallory@example.com', host_id," +
+			" host_name, allow, reasons, input, result, revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_mac" +
+			" FROM decisions WHERE id = $2",
+		"INSERT INTO log_queue (decided_at, decision_id) SELECT decided_at, $1 FROM decisions WHERE id = $2",
+	} {
+		if _, err := db.ExecContext(ctx, q, forged, committed); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.gateway.Run(runCtx) }()
+	waitFor(t, 20*time.Second, "the sequencer to log both records", func() bool {
+		for _, id := range []string{committed, forged} {
+			if d, err := w.store.GetDecision(ctx, id); err != nil || d.LogIndex == nil {
+				return false
+			}
+		}
+		return true
+	})
+	stop()
+	<-done
+	vkey, err := translog.LoadVerifier(filepath.Join(w.certDir, certs.LogPubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// proved fetches the inclusion proof of record id, checks it for the leaf it carries against
+	// its checkpoint, and checks that leaf is the one the tree holds for the record.
+	proved := func(t *testing.T, id string) api.InclusionProof {
+		t.Helper()
+		var incl api.InclusionProof
+		if err := w.call(carol, http.MethodGet, api.PathLogInclusion+"?id="+id, nil, &incl); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := vkey.OpenCheckpoint(incl.Checkpoint)
+		if err != nil {
+			t.Fatalf("the proof's checkpoint: %v", err)
+		}
+		if err := translog.VerifyInclusion(incl.Index, incl.Size, incl.LeafHash, incl.Proof, cp.Root); err != nil {
+			t.Errorf("the inclusion proof of %s does not check: %v", id, err)
+		}
+		var stored []byte
+		if err := db.QueryRowContext(ctx, "SELECT leaf_hash FROM log_leaves WHERE decision_id = $1", id).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(incl.LeafHash, stored) {
+			t.Errorf("the proof of %s carries leaf %x, the tree holds %x", id, incl.LeafHash, stored)
+		}
+		return incl
+	}
+	for _, tc := range []struct {
+		id     string
+		signed bool
+	}{{committed, true}, {forged, false}} {
+		incl := proved(t, tc.id)
+		d, err := w.store.GetDecision(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canonical, leaf, err := translog.RecordLeaf(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tc.signed {
+			leaf = translog.UnsignedLeafHash(canonical)
+		}
+		if incl.Signed != tc.signed || !bytes.Equal(incl.LeafHash, leaf) {
+			t.Errorf("the proof of %s: signed %v, leaf %x; want signed %v, the leaf %x computed from the record", tc.id, incl.Signed, incl.LeafHash, tc.signed, leaf)
+		}
+	}
+
+	if _, err := db.ExecContext(ctx, "UPDATE decisions SET allow = NOT allow WHERE id = $1", committed); err != nil {
+		t.Fatal(err)
+	}
+	if incl := proved(t, committed); incl.Signed {
+		t.Errorf("the proof of %s, altered after it was logged, says signed", committed)
+	}
+}

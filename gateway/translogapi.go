@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,7 +26,8 @@ const (
 	opLogExport      = "log.export"
 )
 
-// maxPendingExport bounds the not yet logged records an export carries.
+// maxPendingExport bounds the not yet logged records an export carries; a bundle that leaves
+// some out says so (its header's PendingTruncated), and verification reports it.
 const maxPendingExport = 10000
 
 func (s *Server) logRoutes() {
@@ -118,12 +121,31 @@ func (s *Server) handleLogInclusion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	leaf, _, err := s.cfg.LogSigner.Leaf(d)
-	if err != nil {
-		s.logStoreDown(w, "encode record", err)
+	leaf, signed, ok := s.loggedLeaf(w, r.Context(), d)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, api.InclusionProof{ID: d.ID, Index: *d.LogIndex, Size: cp.Size, LeafHash: leaf, Proof: proof, Checkpoint: cp.Note})
+	writeJSON(w, http.StatusOK, api.InclusionProof{ID: d.ID, Index: *d.LogIndex, Size: cp.Size, LeafHash: leaf, Proof: proof, Checkpoint: cp.Note, Signed: signed})
+}
+
+// loggedLeaf returns the leaf the tree holds at the record's position, and whether it is the
+// record's leaf as signed by the log key (not the unsigned form, nor another record's).
+func (s *Server) loggedLeaf(w http.ResponseWriter, ctx context.Context, d store.Decision) ([]byte, bool, bool) {
+	var leaf []byte
+	err := s.cfg.Store.EachLogLeaf(ctx, *d.LogIndex, *d.LogIndex+1, func(l store.LogLeaf) error { leaf = l.Hash; return nil })
+	if err == nil && leaf == nil {
+		err = fmt.Errorf("no leaf at position %d", *d.LogIndex)
+	}
+	if err != nil {
+		s.logStoreDown(w, "inclusion proof leaf", err)
+		return nil, false, false
+	}
+	_, signed, err := translog.RecordLeaf(withoutLog(d))
+	if err != nil {
+		s.logStoreDown(w, "encode record", err)
+		return nil, false, false
+	}
+	return leaf, bytes.Equal(leaf, signed), true
 }
 
 // checkpointAsked returns the checkpoint of the size asked for, or the latest when none is.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -11,9 +12,10 @@ import (
 )
 
 // handleLogExport streams an export bundle (translog.BundleLine, NDJSON) of the records
-// decided in [since, until): the latest checkpoint and those within the window, every leaf of
-// the tree, the logged records of the window, and the window's records not logged yet. It is
-// a snapshot as of the latest checkpoint; records logged after it are left out.
+// decided in [since, until): the latest checkpoint, every leaf of the tree, the logged records
+// of the window, the records just outside a time window that prove its bounds, and the
+// window's records not logged yet. It is a snapshot as of the latest checkpoint, read after
+// the records not logged: each record of the window is in one part or the other.
 func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 	var since, until time.Time
 	_, ok := s.gate(w, r, logOp(opLogExport, "", api.QuerySince, api.QueryUntil), func(c *apiCall) (err error) {
@@ -24,24 +26,21 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	cp, ok := s.latestCheckpoint(w, ctx)
-	if !ok {
+	e, err := s.cfg.Store.LogExportSnapshot(ctx, since, until, maxPendingExport)
+	if errors.Is(err, store.ErrNotFound) {
+		s.checkpointFound(w, store.LogCheckpoint{}, err, "the log has no checkpoint yet")
 		return
 	}
-	from, to, err := s.cfg.Store.LogRange(ctx, since, until)
 	if err != nil {
-		s.logStoreDown(w, "export range", err)
+		s.logStoreDown(w, "export", err)
 		return
 	}
-	from, to = min(from, cp.Size), min(to, cp.Size)
-	pending, err := s.cfg.Store.DecisionsNotLogged(ctx, since, until, maxPendingExport)
-	if err != nil {
-		s.logStoreDown(w, "export pending records", err)
-		return
+	if e.PendingTruncated {
+		s.cfg.Logger.Warn("export the decision log: records not logged yet left out", "limit", maxPendingExport)
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := translog.NewBundleWriter(w)
-	if err := s.writeBundle(ctx, bw, cp, from, to, since, until, pending); err != nil {
+	if err := s.writeBundle(ctx, bw, e, since, until); err != nil {
 		s.cfg.Logger.Error("export the decision log", "err", err) // the bundle ends short: verify says so
 		return
 	}
@@ -51,8 +50,10 @@ func (s *Server) handleLogExport(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeBundle writes the bundle's lines in order.
-func (s *Server) writeBundle(ctx context.Context, bw *translog.BundleWriter, cp store.LogCheckpoint, from, to uint64, since, until time.Time, pending []store.Decision) error {
-	hdr := translog.BundleHeader{Origin: s.cfg.LogSigner.Origin(), Size: cp.Size, From: from, To: to, Since: since, Until: until}
+func (s *Server) writeBundle(ctx context.Context, bw *translog.BundleWriter, e store.LogExport, since, until time.Time) error {
+	cp, from, to := e.Checkpoint, e.From, e.To
+	hdr := translog.BundleHeader{Origin: s.cfg.LogSigner.Origin(), Size: cp.Size, From: from, To: to, Since: since, Until: until,
+		PendingTruncated: e.PendingTruncated}
 	if err := bw.Write(translog.BundleLine{Header: &hdr}); err != nil {
 		return err
 	}
@@ -66,17 +67,34 @@ func (s *Server) writeBundle(ctx context.Context, bw *translog.BundleWriter, cp 
 		return err
 	}
 	err = s.cfg.Store.EachLoggedDecision(ctx, from, to, func(d store.Decision) error {
-		return bw.Write(translog.BundleLine{Record: &translog.BundleRecord{Index: d.LogIndex, Signature: d.LogSig, Decision: withoutLog(d)}})
+		return bw.Write(translog.BundleLine{Record: bundleRecord(d)})
 	})
 	if err != nil {
 		return err
 	}
-	for _, d := range pending {
+	if !since.IsZero() || !until.IsZero() {
+		// The window's bounds: the records just before and just after it, when the log has them.
+		bound := func(d store.Decision) error { return bw.Write(translog.BundleLine{Bound: bundleRecord(d)}) }
+		if from > 0 {
+			if err := s.cfg.Store.EachLoggedDecision(ctx, from-1, from, bound); err != nil {
+				return err
+			}
+		}
+		if err := s.cfg.Store.EachLoggedDecision(ctx, to, min(to+1, cp.Size), bound); err != nil {
+			return err
+		}
+	}
+	for _, d := range e.Pending {
 		if err := bw.Write(translog.BundleLine{Record: &translog.BundleRecord{Signature: d.LogSig, Decision: withoutLog(d)}}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bundleRecord is a logged record as a bundle carries it.
+func bundleRecord(d store.Decision) *translog.BundleRecord {
+	return &translog.BundleRecord{Index: d.LogIndex, Signature: d.LogSig, Decision: withoutLog(d)}
 }
 
 // withoutLog is the record without its log fields, which the bundle line carries apart.

@@ -276,19 +276,3 @@ func (db *DB) EachLoggedDecision(ctx context.Context, from, to uint64, fn func(D
 	}
 	return nil
 }
-
-// LogRange returns the positions [from, to) of the leaves logged for records decided in
-// [since, until) (zero times: unbounded), by the leaves' own times.
-func (db *DB) LogRange(ctx context.Context, since, until time.Time) (from, to uint64, err error) {
-	since, until = wholeTime(since, until)
-	var lo, hi sql.NullInt64
-	err = db.sql.QueryRowContext(ctx, "SELECT min(idx), max(idx) FROM log_leaves WHERE decided_at >= $1 AND decided_at < $2",
-		db.d.timeArg(since), db.d.timeArg(until)).Scan(&lo, &hi)
-	if err != nil {
-		return 0, 0, fmt.Errorf("store: log range: %w", err)
-	}
-	if !lo.Valid {
-		return 0, 0, nil
-	}
-	return uint64(lo.Int64), uint64(hi.Int64) + 1, nil
-}

@@ -11,9 +11,15 @@ import (
 )
 
 // An export bundle is NDJSON, one BundleLine per line, in this order: the header, the
-// checkpoints, every leaf of the tree in index order, then the exported records. With all the
-// leaves, a verifier recomputes every root and proves each record's inclusion by itself; the
-// records may be a window (Header.From to Header.To) of the log.
+// checkpoints, every leaf of the tree in index order, then the exported records and the
+// window's bounds. With all the leaves, a verifier recomputes every root and proves each
+// record's inclusion by itself; the records may be a window (Header.From to Header.To) of the
+// log. A verifier refuses a line out of this order (FindingOrder): the roots are checked once,
+// between the leaves and the records.
+//
+// A time window's bounds are the records logged just outside it, at positions From-1 and To
+// (when the log has them): their leaves prove their decision times, decided before Since and
+// at or after Until, so the window could not have been cut short to leave records out.
 
 // BundleLine is one line of a bundle; exactly one field is set.
 type BundleLine struct {
@@ -21,6 +27,9 @@ type BundleLine struct {
 	Checkpoint string        `json:"checkpoint,omitempty"`
 	Leaf       *BundleLeaf   `json:"leaf,omitempty"`
 	Record     *BundleRecord `json:"record,omitempty"`
+	// Bound is a record logged just outside a time window (at From-1 or To), not exported but
+	// carried to prove where the window starts and ends.
+	Bound *BundleRecord `json:"bound,omitempty"`
 }
 
 // BundleHeader describes a bundle.
@@ -35,6 +44,9 @@ type BundleHeader struct {
 	// Since and Until are the time window asked for (zero: unbounded).
 	Since time.Time `json:"since,omitzero"`
 	Until time.Time `json:"until,omitzero"`
+	// PendingTruncated is set when the bundle holds only the first of the window's records
+	// not logged yet (the exporter's limit): the verifier reports the bundle incomplete.
+	PendingTruncated bool `json:"pending_truncated,omitempty"`
 }
 
 // BundleLeaf is one leaf of the tree: the record logged at Index and its leaf hash.

@@ -31,8 +31,26 @@ const (
 	// before it was logged.
 	FindingUnsigned = "unsigned"
 	// FindingWindow: the bundle's header claims an exported window that its proofs contradict
-	// (one that would excuse missing records): verification uses the window they support.
+	// (one that would excuse missing records), or a time window whose bounds the bundle does
+	// not prove: verification uses the window they support.
 	FindingWindow = "bad_window"
+	// FindingOrder: lines out of the exporter's order (header, checkpoints, leaves, records):
+	// they are not used, and not counted as checked.
+	FindingOrder = "out_of_order"
+	// FindingUncovered: leaves beyond the latest signed checkpoint, which no signed root vouches
+	// for (an exporter writes none): the checkpoints that cover them are missing.
+	FindingUncovered = "uncovered"
+	// FindingTruncated: the exporter left out some of the window's records not logged yet.
+	FindingTruncated = "truncated"
+)
+
+// Stages of a bundle, in the order its lines come.
+const (
+	stageStart = iota
+	stageHeader
+	stageCheckpoints
+	stageLeaves
+	stageRecords
 )
 
 // Finding is one thing verification found wrong.
@@ -86,6 +104,9 @@ type verification struct {
 	indexOf map[string]uint64 // logged records' positions, by id
 	byHash  map[string]uint64 // logged records' positions, by leaf hash (built at need: loggedAt)
 	seen    map[uint64]bool   // positions whose record the bundle holds
+	bounds  map[uint64]int64  // proven decision times (µs) of the window's bounds, by position
+	stage   int               // the stage of the last line read
+	late    map[string]int    // lines out of order, by kind, not used
 	// rooted is set once the roots are checked (before the first record); suspectFrom is then
 	// the first position that no verified signed root vouches for: a record from there on is
 	// trusted only with a valid signature.
@@ -99,26 +120,11 @@ type verification struct {
 // its position, signed by the log key. It names each record altered, deleted, inserted or
 // reordered. An error means the bundle could not be read; findings are in the Report.
 func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
-	s := &verification{v: v, indexOf: map[string]uint64{}, seen: map[uint64]bool{}}
+	s := &verification{v: v, indexOf: map[string]uint64{}, seen: map[uint64]bool{}, bounds: map[uint64]int64{}, late: map[string]int{}}
 	for _, text := range saved {
 		s.checkpoint(text, FindingFork)
 	}
-	err := readBundle(r, func(n int, l BundleLine) error {
-		switch {
-		case l.Header != nil:
-			s.header = l.Header
-		case l.Checkpoint != "":
-			s.checkpoint(l.Checkpoint, FindingCheckpoint)
-		case l.Leaf != nil:
-			return s.leaf(n, *l.Leaf)
-		case l.Record != nil:
-			s.checkRoots()
-			s.record(*l.Record)
-		default:
-			return fmt.Errorf("translog: bundle line %d: empty", n)
-		}
-		return nil
-	})
+	err := readBundle(r, s.line)
 	if err != nil {
 		return s.rep, err
 	}
@@ -126,9 +132,64 @@ func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 		return s.rep, errors.New("translog: the bundle has no header")
 	}
 	s.checkRoots()
+	s.reportLate()
+	if s.header.PendingTruncated {
+		s.rep.find(FindingTruncated, "", -1, "the exporter left out some of the window's records not logged yet (it holds %d): export again once the log has caught up", s.rep.Pending)
+	}
 	s.rep.From, s.rep.To = s.window()
+	s.checkBounds()
 	s.checkDeleted()
 	return s.rep, nil
+}
+
+// line takes one line of the bundle, in the exporter's order: a checkpoint or a leaf that
+// comes later than its place is set aside (FindingOrder), since the roots are checked once,
+// before the first record.
+func (s *verification) line(n int, l BundleLine) error {
+	if s.header == nil && l.Header == nil {
+		return fmt.Errorf("translog: bundle line %d: the bundle does not start with its header", n)
+	}
+	switch {
+	case l.Header != nil:
+		if s.header != nil {
+			return fmt.Errorf("translog: bundle line %d: a second header", n)
+		}
+		s.header, s.stage = l.Header, stageHeader
+	case l.Checkpoint != "":
+		if s.stage > stageCheckpoints {
+			s.late["checkpoint"]++
+			return nil
+		}
+		s.stage = stageCheckpoints
+		s.checkpoint(l.Checkpoint, FindingCheckpoint)
+	case l.Leaf != nil:
+		if s.stage > stageLeaves {
+			s.late["leaf"]++
+			return nil
+		}
+		s.stage = stageLeaves
+		return s.leaf(n, *l.Leaf)
+	case l.Record != nil:
+		s.stage = stageRecords
+		s.checkRoots()
+		s.record(*l.Record)
+	case l.Bound != nil:
+		s.stage = stageRecords
+		s.checkRoots()
+		s.bound(*l.Bound)
+	default:
+		return fmt.Errorf("translog: bundle line %d: empty", n)
+	}
+	return nil
+}
+
+// reportLate names the lines set aside for coming out of order.
+func (s *verification) reportLate() {
+	for _, kind := range []string{"checkpoint", "leaf"} {
+		if n := s.late[kind]; n > 0 {
+			s.rep.find(FindingOrder, "", -1, "%d %s lines after the records (an exporter writes them before): not checked, not counted", n, kind)
+		}
+	}
 }
 
 // checkpoint notes a signed checkpoint, or the finding kind when it does not verify.
@@ -259,50 +320,12 @@ func (s *verification) checkRoots() {
 	for ; next < len(s.cps); next++ {
 		s.rep.find(FindingRewritten, "", int64(s.cps[next].Size), "a checkpoint of %d records, but the log has %d", s.cps[next].Size, len(s.leaves))
 	}
+	covered := uint64(0)
+	if len(s.cps) > 0 {
+		covered = s.cps[len(s.cps)-1].Size
+	}
+	if covered < uint64(len(s.leaves)) {
+		s.rep.find(FindingUncovered, "", int64(covered), "leaves %d to %d are covered by no signed checkpoint in the bundle", covered, len(s.leaves)-1)
+	}
 	s.suspectFrom = min(s.suspectFrom, good) // no signed root covers the leaves beyond
-}
-
-// window derives the positions whose records the bundle must hold from what is proven: the
-// leaves (which the signed checkpoints vouch for) and the records found at their positions.
-// The header's From and To are the exporter's word, and trusting them would let it excuse a
-// deleted record by leaving its position out: an export of the whole log (no Since, no Until)
-// must hold every leaf, [0, size); a time window's [From, To) must lie within the leaves and
-// hold every logged record the bundle exports (a window is one contiguous run of positions,
-// so no present record lies beyond a deleted one's window). A claim the proofs contradict is
-// a FindingWindow, and the window widens to what they support.
-func (s *verification) window() (from, to uint64) {
-	h, size := s.header, uint64(len(s.leaves))
-	if h.Since.IsZero() && h.Until.IsZero() {
-		if h.From != 0 || h.To != size {
-			s.rep.find(FindingWindow, "", int64(h.From), "the header claims positions [%d, %d) of an export of the whole log, whose signed leaves are [0, %d)", h.From, h.To, size)
-		}
-		return 0, size
-	}
-	from, to = min(h.From, size), min(h.To, size)
-	if h.From > h.To || h.To > size {
-		s.rep.find(FindingWindow, "", int64(h.From), "the header claims positions [%d, %d), beyond the %d signed leaves", h.From, h.To, size)
-		from, to = min(from, to), max(from, to)
-	}
-	outside, lo, hi := 0, uint64(math.MaxUint64), uint64(0)
-	for i := range s.seen {
-		if i < h.From || i >= h.To {
-			outside, lo, hi = outside+1, min(lo, i), max(hi, i+1)
-		}
-	}
-	if outside > 0 {
-		s.rep.find(FindingWindow, "", int64(lo), "the header's window [%d, %d) leaves out %d records the bundle holds, at positions %d to %d", h.From, h.To, outside, lo, hi-1)
-		from, to = min(from, lo), max(to, hi)
-	}
-	return from, to
-}
-
-// checkDeleted names the logged records of the window that the bundle lacks.
-func (s *verification) checkDeleted() {
-	for i := s.rep.From; i < s.rep.To; i++ {
-		if s.seen[i] {
-			continue
-		}
-		l := s.leaves[i]
-		s.rep.find(FindingDeleted, l.ID, int64(i), "logged at %d, missing", i)
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 // dave locks bob's live `portcullis ssh` session from the Sessions page and the Guest exits,
 // while carol's page drops the session without a reload; a forged form is refused. Every page
 // is screenshot at a laptop's and a phone's size and checked for sideways scrolling and labels.
+// Last, a record's page says whether the log holds it as the CM signed it (checkRecordProofs).
 func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	dir := t.TempDir()
 	// bob's window (weekdays 08:00-18:00 Copenhagen) would refuse him at night, and a window
@@ -179,9 +181,68 @@ func TestTheWebConsoleInARealBrowser(t *testing.T) {
 	}
 	do(t, dave, "sign out", chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("signed-out")))
 	do(t, dave, "a page after sign-out", chromedp.Navigate(url+"/ui/sessions"), chromedp.WaitVisible(chromedp.ID("signin")))
-	if strings.Contains(ls.c.LogOf("cm"), "not signed by the log key") {
-		t.Error("the CM logged the seeded records as unsigned: the test's log is not the CM's")
+
+	// carol reads on each record's page whether the log holds it as the CM signed it.
+	forged := checkRecordProofs(t, ls, carol, shots, refusal)
+	for _, line := range strings.Split(ls.c.LogOf("cm"), "\n") {
+		if strings.Contains(line, "not signed by the log key") && !strings.Contains(line, forged) {
+			t.Errorf("the CM logged a record other than %s as unsigned (the seeded records are signed with the CM's log key): %s", forged, line)
+		}
 	}
+}
+
+// checkRecordProofs: the page of a record the CM committed (id) says it is in the verified
+// tree, signed by the log key. A copy of it in mallory's name, with its outcome flipped and the
+// original's signature, inserted straight into the CM's database behind its back and queued
+// for the sequencer, is logged as unsigned, and its page says it is not signed by the log key.
+// Once the original is altered in the database, its page says the record shown is not the one
+// the log holds. It returns the inserted record's id.
+func checkRecordProofs(t *testing.T, ls *liveSystem, tab context.Context, shots, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	const forged = "dec-behind-the-cms-back"
+	// The CM writes meanwhile: wait for its lock as the CM's own connections do.
+	db, err := sql.Open("sqlite", strings.TrimPrefix(ls.c.StoreDSN(), "sqlite:")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"INSERT INTO decisions (id, decided_at, path, subject, host_id, host_name, allow, reasons, input, result, revision, eval_ns, labels," +
+			" erased, masked, bundles, requested_by, req_id, log_sig, log_mac) SELECT $1, decided_at, path, 'mallory@example.com', host_id," +
+			" host_name, NOT allow, reasons, input, result, revision, eval_ns, labels, erased, masked, bundles, requested_by, req_id, log_sig, log_mac" +
+			" FROM decisions WHERE id = $2",
+		"INSERT INTO log_queue (decided_at, decision_id) SELECT decided_at, $1 FROM decisions WHERE id = $2",
+	} {
+		if _, err := db.ExecContext(ctx, q, forged, id); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitUntil(t, "the sequencer to log both records", func() bool {
+		var n int
+		err := db.QueryRowContext(ctx, "SELECT count(*) FROM log_leaves WHERE decision_id IN ($1, $2)", id, forged).Scan(&n)
+		return err == nil && n == 2
+	})
+	proof := func(id string) string {
+		t.Helper()
+		do(t, tab, "open record "+id, chromedp.Navigate(ls.c.CMURL+"/ui/decisions/"+id), chromedp.WaitVisible(chromedp.ID("proof")))
+		return eval[string](t, tab, `document.getElementById("proof").textContent`)
+	}
+	if p := proof(id); !regexp.MustCompile(`^Record \d+ is in the verified tree of \d+ records \(inclusion proof checked; signed by the log key\)\.$`).MatchString(p) {
+		t.Errorf("the page of %s, committed by the CM, says %q; want it verified and signed by the log key", id, p)
+	}
+	if p := proof(forged); !strings.HasPrefix(p, "Not signed by the log key:") || !strings.Contains(p, "inclusion proof checked") ||
+		!strings.Contains(p, "behind the Connection Manager's back") {
+		t.Errorf("the page of %s, inserted behind the CM's back, says %q; want it not signed by the log key", forged, p)
+	}
+	checkPage(t, tab, shots, "record-unsigned")
+	if _, err := db.ExecContext(ctx, "UPDATE decisions SET allow = NOT allow WHERE id = $1", id); err != nil {
+		t.Fatal(err)
+	}
+	if p := proof(id); !strings.Contains(p, "the record shown is not the one the log holds") {
+		t.Errorf("the page of %s, altered after it was logged, says %q; want it not the one the log holds", id, p)
+	}
+	return forged
 }
 
 // startShell runs an interactive Guest command (portcullis ssh) on a terminal, waits until
