@@ -103,9 +103,14 @@ const (
 type InitOptions struct {
 	// Algorithm is the X.509 key type; "" means AlgRSA4096.
 	Algorithm Algorithm
-	// Hosts are the SANs (DNS names or IP addresses) of the CM and CS certificates; empty means
-	// localhost, 127.0.0.1 and ::1.
+	// Hosts are the SANs (DNS names or IP addresses) of the CM's certificate; empty means
+	// localhost, 127.0.0.1 and ::1. They name the relays' certificate too when RelayHosts is
+	// empty (as before RelayHosts existed).
 	Hosts []string
+	// RelayHosts are the SANs of the relays' shared certificate (CSCertFile), whose key every
+	// Connection Server holds; empty means Hosts. Naming only the relays' addresses here keeps
+	// that key from being valid for the CM's name at all.
+	RelayHosts []string
 	// Force overwrites existing files instead of refusing with ErrExists.
 	Force bool
 	// Validity is how long the certificates are valid; 0 means DefaultValidity.
@@ -123,6 +128,9 @@ func (o InitOptions) withDefaults() (InitOptions, error) {
 	if len(o.Hosts) == 0 {
 		o.Hosts = []string{"localhost", "127.0.0.1", "::1"}
 	}
+	if len(o.RelayHosts) == 0 {
+		o.RelayHosts = o.Hosts
+	}
 	if o.Validity == 0 {
 		o.Validity = DefaultValidity
 	}
@@ -133,7 +141,7 @@ func (o InitOptions) withDefaults() (InitOptions, error) {
 	if o.Validity < 0 {
 		errs = append(errs, fmt.Errorf("certs: negative validity %s", o.Validity))
 	}
-	for _, h := range o.Hosts {
+	for _, h := range append(append([]string(nil), o.Hosts...), o.RelayHosts...) {
 		if h == "" {
 			errs = append(errs, errors.New("certs: empty host name"))
 		}
@@ -202,12 +210,15 @@ func generate(opts InitOptions) ([]file, error) {
 		return nil, err
 	}
 	files := caFiles
-	leaves := []struct{ cn, certName, keyName string }{
-		{CMCommonName, CMCertFile, CMKeyFile},
-		{CSCommonName, CSCertFile, CSKeyFile},
+	leaves := []struct {
+		cn, certName, keyName string
+		hosts                 []string
+	}{
+		{CMCommonName, CMCertFile, CMKeyFile, opts.Hosts},
+		{CSCommonName, CSCertFile, CSKeyFile, opts.RelayHosts},
 	}
 	for _, l := range leaves {
-		lf, err := ca.newServerCert(opts, l.cn)
+		lf, err := ca.newServerCert(opts, l.cn, l.hosts)
 		if err != nil {
 			return nil, err
 		}
@@ -291,8 +302,8 @@ func (lf leafFiles) files(certName, keyName string) []file {
 	return []file{{certName, lf.cert, PublicFileMode}, {keyName, lf.key, PrivateKeyMode}}
 }
 
-// newServerCert creates a key and a TLS server certificate for opts.Hosts.
-func (ca *CA) newServerCert(opts InitOptions, cn string) (leafFiles, error) {
+// newServerCert creates a key and a TLS server certificate named cn for hosts.
+func (ca *CA) newServerCert(opts InitOptions, cn string, hosts []string) (leafFiles, error) {
 	key, err := generateKey(opts.Algorithm)
 	if err != nil {
 		return leafFiles{}, fmt.Errorf("certs: %s key: %w", cn, err)
@@ -301,7 +312,7 @@ func (ca *CA) newServerCert(opts InitOptions, cn string) (leafFiles, error) {
 		Subject:     pkix.Name{CommonName: cn},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	for _, h := range opts.Hosts {
+	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {

@@ -34,11 +34,18 @@ func LoadTrust(caFile string) (*Trust, error) {
 // check over to it), and refuses a connection to any other server name: the configuration
 // belongs to serverName alone (clones included).
 func (t *Trust) ClientConfig(serverName string) *tls.Config {
+	return t.RoleConfig(serverName, RoleAny)
+}
+
+// RoleConfig is ClientConfig for a server of role: a chain anchored at a Portcullis CA must
+// end in role's certificate too (see ServerRole), so that a relay's key cannot pass for the
+// CM, nor the CM's for a relay.
+func (t *Trust) RoleConfig(serverName string, role ServerRole) *tls.Config {
 	return &tls.Config{
 		ServerName:         serverName,
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // replaced by VerifyConnection, which every handshake runs
-		VerifyConnection:   func(cs tls.ConnectionState) error { return t.verify(cs, serverName) },
+		VerifyConnection:   func(cs tls.ConnectionState) error { return t.verify(cs, serverName, role) },
 	}
 }
 
@@ -46,8 +53,8 @@ func (t *Trust) ClientConfig(serverName string) *tls.Config {
 var ErrServerName = errors.New("certs: TLS configuration used for another server name")
 
 // verify checks the server's chain for serverName, as crypto/tls does with RootCAs set to the
-// CA file's certificates plus the system roots.
-func (t *Trust) verify(cs tls.ConnectionState, serverName string) error {
+// CA file's certificates plus the system roots, and then role (CheckRole).
+func (t *Trust) verify(cs tls.ConnectionState, serverName string, role ServerRole) error {
 	if serverName == "" {
 		return errors.New("certs: no server name to verify the server's certificate for")
 	}
@@ -62,16 +69,17 @@ func (t *Trust) verify(cs tls.ConnectionState, serverName string) error {
 		opts.Intermediates.AddCert(c)
 	}
 	leaf := cs.PeerCertificates[0]
-	_, fileErr := leaf.Verify(opts)
+	chains, fileErr := leaf.Verify(opts)
 	if fileErr == nil {
-		return nil
+		return CheckRole(chains, role)
 	}
 	opts.Roots = nil // the system roots (the platform's verifier on macOS and Windows)
-	if _, err := leaf.Verify(opts); err != nil {
+	chains, err := leaf.Verify(opts)
+	if err != nil {
 		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates,
 			Err: fmt.Errorf("not by the CA file (%w), nor by the system roots (%w)", fileErr, err)}
 	}
-	return nil
+	return CheckRole(chains, role)
 }
 
 // sniName is the server name crypto/tls sends (and reports in ConnectionState) for name:

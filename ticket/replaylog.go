@@ -54,7 +54,8 @@ var errLogClosed = errors.New("ticket: replay log closed")
 // replayLog appends used ids to the segments of a directory, many callers' records per write
 // and sync (group commit): each append returns once its record is on disk.
 type replayLog struct {
-	dir string
+	dir  string
+	lock *os.File // holds the directory's lock (lockDir) until close
 
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when flushing ends
@@ -78,22 +79,36 @@ func newBatch() *logBatch {
 // OpenReplayCache returns a ReplayCache that records every id it accepts in the replay log in
 // dir (created if missing) before Use returns, and that remembers the unexpired ids earlier
 // processes recorded there: a used ticket stays used across a restart, or a crash right after
-// it was accepted. One process at a time may use dir. Close it when done.
-func OpenReplayCache(dir string, now time.Time) (*ReplayCache, error) {
+// it was accepted. One cache at a time may use dir: it holds an exclusive OS lock on it until
+// Close, and a second open, in this process or another, fails with ErrReplayLogInUse. A dir
+// that has never held a replay log (new, or lost and recreated) cannot say which tickets were
+// used, so the cache's KnownSince is then now, as for a cache without a log. Close it when done.
+func OpenReplayCache(dir string, now time.Time) (_ *ReplayCache, err error) {
 	if err := os.MkdirAll(dir, logDirMode); err != nil {
 		return nil, fmt.Errorf("ticket: replay log: %w", err)
 	}
+	lock, hadLock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &ReplayCache{log: &replayLog{dir: dir, lock: lock, queue: newBatch(), files: map[int64]*os.File{}}}
+	r.log.idle = sync.NewCond(&r.log.mu)
+	defer func() {
+		if err != nil {
+			_ = r.log.close()
+		}
+	}()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: replay log: %w", err)
 	}
-	r := &ReplayCache{log: &replayLog{dir: dir, queue: newBatch(), files: map[int64]*os.File{}}}
-	r.log.idle = sync.NewCond(&r.log.mu)
+	hadLog := hadLock
 	for _, e := range entries {
 		minute, ok := segmentMinute(e.Name())
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
+		hadLog = true
 		path := filepath.Join(dir, e.Name())
 		if !segmentEnd(minute).After(now) {
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -108,6 +123,9 @@ func OpenReplayCache(dir string, now time.Time) (*ReplayCache, error) {
 		if _, err := r.log.segment(minute); err != nil {
 			return nil, fmt.Errorf("ticket: replay log: %w", err)
 		}
+	}
+	if !hadLog {
+		r.KnownSince = now
 	}
 	return r, nil
 }
@@ -278,6 +296,10 @@ func (l *replayLog) close() error {
 	for minute, f := range l.files {
 		delete(l.files, minute)
 		errs = append(errs, f.Close())
+	}
+	if l.lock != nil { // last: the segments are closed before another process may open them
+		errs = append(errs, l.lock.Close())
+		l.lock = nil
 	}
 	return errors.Join(errs...)
 }

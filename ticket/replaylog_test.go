@@ -23,6 +23,15 @@ func openCache(t testing.TB, dir string, now time.Time) *ReplayCache {
 	return r
 }
 
+// crash stops r as a killed process stops: nothing is closed or flushed, but the OS releases
+// the directory's lock, so that the next process may open the log.
+func crash(r *ReplayCache) {
+	r.log.mu.Lock()
+	defer r.log.mu.Unlock()
+	_ = r.log.lock.Close()
+	r.log.lock = nil
+}
+
 // segments lists the segment files in dir.
 func segments(t *testing.T, dir string) []string {
 	t.Helper()
@@ -43,11 +52,11 @@ func TestAUsedTicketStaysUsedAcrossARestart(t *testing.T) {
 		damage func(t *testing.T, dir string)
 	}{
 		{"after a clean stop", func(r *ReplayCache) { _ = r.Close() }, nil},
-		{"after a crash right after the ticket was accepted", func(*ReplayCache) {}, nil},
-		{"after a crash that tore a record in the middle of its write", func(*ReplayCache) {}, func(t *testing.T, dir string) {
+		{"after a crash right after the ticket was accepted", crash, nil},
+		{"after a crash that tore a record in the middle of its write", crash, func(t *testing.T, dir string) {
 			appendTo(t, segments(t, dir)[0], encodeRecord(keyOf("never-acknowledged"), exp)[:recordLen/2])
 		}},
-		{"after a power cut left garbage after the last synced record", func(*ReplayCache) {}, func(t *testing.T, dir string) {
+		{"after a power cut left garbage after the last synced record", crash, func(t *testing.T, dir string) {
 			appendTo(t, segments(t, dir)[0], make([]byte, 3*recordLen))
 		}},
 	}
@@ -75,6 +84,7 @@ func TestAUsedTicketStaysUsedAcrossARestart(t *testing.T) {
 			if err := second.Use("t-new", exp, later); err != nil {
 				t.Fatalf("a new id after the restart: %v", err)
 			}
+			crash(second)
 			third := openCache(t, dir, later)
 			if err := third.Use("t-new", exp, later); !errors.Is(err, access.ErrReplayed) {
 				t.Fatalf("the id recorded after the damage: %v, want replayed", err)
@@ -125,6 +135,7 @@ func TestTheReplayLogForgetsExpiredIdsAndStaysSmall(t *testing.T) {
 	}
 	// A process that starts while they are unexpired deletes them in their turn.
 	restart := testNow.Add(900 * time.Second)
+	crash(r)
 	next := openCache(t, dir, restart)
 	if next.Len() == 0 || len(segments(t, dir)) == 0 {
 		t.Fatalf("the restarted cache remembers %d ids, segments %v", next.Len(), segments(t, dir))
@@ -201,6 +212,7 @@ func TestConcurrentUsesAreEachRecordedOnce(t *testing.T) {
 	if r.Len() != workers*each/2 {
 		t.Fatalf("%d ids remembered, want %d", r.Len(), workers*each/2)
 	}
+	crash(r)
 	again := openCache(t, dir, testNow)
 	if again.Len() != workers*each/2 {
 		t.Fatalf("after a restart %d ids remembered, want %d", again.Len(), workers*each/2)

@@ -22,18 +22,20 @@ func newCertsCmd() *cobra.Command {
 
 func newCertsInitCmd() *cobra.Command {
 	var (
-		dir    string
-		alg    string
-		hosts  []string
-		relays []string
-		force  bool
+		dir        string
+		alg        string
+		hosts      []string
+		relayHosts []string
+		relays     []string
+		force      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a CA, TLS server certificates for the CM and CS, the ticket-signing key, the SSH user CA and each named relay's certificate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := certs.Init(dir, certs.InitOptions{Algorithm: certs.Algorithm(alg), Hosts: hosts, Relays: relays, Force: force})
+			err := certs.Init(dir, certs.InitOptions{Algorithm: certs.Algorithm(alg), Hosts: hosts, RelayHosts: relayHosts,
+				Relays: relays, Force: force})
 			if errors.Is(err, certs.ErrExists) {
 				return fmt.Errorf("%w: keys are already there; run again with --force to replace them all "+
 					"(every certificate issued from the old CA then stops being trusted)", err)
@@ -42,6 +44,11 @@ func newCertsInitCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote the CA, CM and CS certificates, the ticket key and the SSH user CA to %s\n", dir)
+			if len(hosts) > 0 && len(relayHosts) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: without --relay-host, %s (whose key every relay holds) names the CM's "+
+					"hosts too; clients still refuse it for the CM (it is the relays'), but give the relays' own names "+
+					"with --relay-host\n", certs.CSCertFile)
+			}
 			for _, id := range relays {
 				printRelayFiles(cmd, dir, id)
 			}
@@ -51,7 +58,8 @@ func newCertsInitCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "certs", "directory to write to")
 	f.StringVar(&alg, "algorithm", string(certs.AlgRSA4096), "key algorithm of the CA and TLS certificates: rsa4096 or p384")
-	f.StringSliceVar(&hosts, "host", nil, "DNS names or IP addresses the CM and CS certificates are valid for (default localhost, 127.0.0.1, ::1)")
+	f.StringSliceVar(&hosts, "host", nil, "DNS names or IP addresses the CM's certificate is valid for, and the CS's without --relay-host (default localhost, 127.0.0.1, ::1)")
+	f.StringSliceVar(&relayHosts, "relay-host", nil, "DNS names or IP addresses the relays' shared certificate (cs.crt) is valid for (default: the --host names)")
 	f.StringSliceVar(&relays, "relay", nil, "id of a vendor relay to issue its own client certificate for (repeat for each relay; later ones: portcullis certs relay)")
 	f.BoolVar(&force, "force", false, "overwrite existing keys")
 	return cmd

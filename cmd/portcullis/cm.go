@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis/portcullis/api"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/logship"
 	"github.com/portcullis/portcullis/identity"
@@ -352,5 +353,13 @@ func loadCMKeys(dir string) (*gateway.Keys, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: the CM's keys are not in --certs-dir %s; create them with 'portcullis certs init --dir %s'", err, dir, dir)
 	}
-	return keys, err
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range keys.TLS.Certificates {
+		if err := checkServerCert(c, certs.RoleCM); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, certs.CMCertFile), err)
+		}
+	}
+	return keys, nil
 }

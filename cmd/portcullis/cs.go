@@ -194,7 +194,22 @@ func runCS(ctx context.Context, cfg csConfig) error {
 	}
 	defer stopHTTP()
 	log.Info("connection server listening", "relay_id", cfg.ID, "addr", ln.Addr().String(), "advertise", cfg.Advertise, "http", cfg.HTTPListen)
-	go rt.cm.Run(ctx, rt.srv, keys)
+	go func() {
+		// A replay cache that began to remember at this start (no state dir, or one without a
+		// replay log yet) refuses the tickets valid until then plus the skew: registering
+		// after that keeps the CM from choosing this relay for tickets it would refuse.
+		if known := rt.replay.KnownSince; !known.IsZero() {
+			if wait := time.Until(known.Add(ticket.DefaultSkew + time.Second)); wait > 0 {
+				log.Info("registering once tickets valid before this start have expired from the skew window", "relay_id", cfg.ID, "wait", wait)
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		rt.cm.Run(ctx, rt.srv, keys)
+	}()
 	select {
 	case err = <-serveErr:
 		return err
@@ -214,15 +229,18 @@ func setupCS(ctx context.Context, cfg csConfig, log *slog.Logger) (*csRuntime, *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("load CS TLS certificate: %w", err)
 	}
+	if err := checkServerCert(cert, certs.RoleRelay); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", filepath.Join(cfg.CertsDir, certs.CSCertFile), err)
+	}
 	ident, err := cmlink.LoadIdentity(ctx, cmlink.IdentityConfig{
-		StateDir: cfg.StateDir, EnrollToken: cfg.EnrollToken, RelayID: cfg.ID, CMURL: cfg.CMURL, Client: httpsClient(pool),
+		StateDir: cfg.StateDir, EnrollToken: cfg.EnrollToken, RelayID: cfg.ID, CMURL: cfg.CMURL, Client: cmClient(pool),
 		CertFile: cfg.relayCertFile(), KeyFile: cfg.relayKeyFile(),
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	link := &cmlink.Link{
-		CMURL: cfg.CMURL, Client: httpsClient(pool, ident.Cert), Logger: log,
+		CMURL: cfg.CMURL, Client: cmClient(pool, ident.Cert), Logger: log,
 		Registration: api.RelayRegistration{ID: cfg.ID, Addr: cfg.Advertise, Region: cfg.Region, Owner: "vendor", MaxSessions: cfg.MaxSessions},
 	}
 	if cfg.HTTPListen != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,10 +87,10 @@ func newHostCmd() *cobra.Command {
 	addLogFlag(cmd)
 	addCMFlag(f)
 	f.String("ca-file", "", "CA certificate that signed the CM's and CS's TLS certificates (default: system roots)")
-	f.String("state-dir", "/var/lib/portcullis/host", "directory for the Host's key, certificate and identity, and the password scheme's lock table")
+	f.String("state-dir", host.DefaultStateDir(), "directory for the Host's key, certificate and identity, and the password scheme's lock table")
 	f.String("enroll-token", "", "one-time enrollment token (needed only for the first start)")
 	f.String("name", "", "host name to enrol under")
-	f.String("shell", "/bin/sh", "shell that runs commands and interactive sessions")
+	f.String("shell", host.DefaultShell, "shell that runs commands and interactive sessions (an absolute path)")
 	f.String("heartbeat-url", "", "send heartbeats signed with the Host key over plain HTTP to this CM heartbeat listener (e.g. http://cm:8080) instead of over mTLS")
 	f.String("encryption", access.DefaultLevel, "weakest encryption level accepted: very_high, high, medium or fast (a session uses the stronger of this and the policy's minimum; at fast its relay leg drops TLS when the policy and the Guest allow it)")
 	f.String("run-as", "", "local account sessions run as (default: the agent's own user; an agent running as root must name one, root included)")
@@ -125,7 +126,11 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 		return err
 	}
 	applyGCPercent(cfg.GCPercent)
-	log.Info("host agent starting", "cm_url", cfg.CMURL, "host_name", cfg.Name, "state_dir", cfg.StateDir)
+	sftpCmd, err := sftpCommand(runtime.GOOS, os.Executable)
+	if err != nil {
+		return err
+	}
+	log.Info("host agent starting", "cm_url", cfg.CMURL, "host_name", cfg.Name, "state_dir", cfg.StateDir, "sftp_program", sftpCmd[0])
 	pool, err := optionalPool(cfg.CAFile)
 	if err != nil {
 		return err
@@ -160,7 +165,7 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 	h := &host.Agent{
 		CMURL: cfg.CMURL, RootCAs: pool, StateDir: cfg.StateDir, EnrollmentToken: cfg.EnrollToken,
 		Name: cfg.Name, Shell: cfg.Shell, HeartbeatURL: cfg.HeartbeatURL, Logger: log, Encryption: cfg.Encryption, PreferredProtocol: cfg.Preferred,
-		Account: account, SFTPCommand: []string{selfExe, sftpServerCmd}, SFTPReadMax: sftpReadMax, Schemes: schemes,
+		Account: account, SFTPCommand: sftpCmd, SFTPReadMax: sftpReadMax, Schemes: schemes,
 	}
 	return h.Run(ctx)
 }

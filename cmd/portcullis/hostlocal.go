@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,9 +19,11 @@ import (
 	"github.com/portcullis/portcullis/internal/ttyprompt"
 )
 
-// selfExe runs this very binary again, even from a directory the session's account cannot
-// search (the kernel resolves the link without walking the path).
-const selfExe = "/proc/self/exe"
+// procSelfExe runs this very binary again on Linux, even from a directory the session's account
+// cannot search (the kernel resolves the link without walking the path), and even after an
+// upgrade replaced the file (it names the running binary's inode, so the agent and its SFTP
+// servers stay one version).
+const procSelfExe = "/proc/self/exe"
 
 // sftpServerCmd is the hidden command the Host runs, as the session's account, to serve SFTP.
 const sftpServerCmd = "sftp-server"
@@ -28,6 +31,24 @@ const sftpServerCmd = "sftp-server"
 // sftpReadMax is the most file data sftp-server answers one read with; the Host agent announces
 // it to Guests, which then ask for that much per request.
 const sftpReadMax = endpoint.SFTPLargePacket
+
+// sftpCommand is the program line the Host agent on goos runs, as a session's account, to serve
+// SFTP: this very binary with the hidden sftp-server command. Linux names it procSelfExe; the
+// other systems have no /proc/self/exe and name the path executable (os.Executable) returns,
+// resolved once, when the agent starts.
+func sftpCommand(goos string, executable func() (string, error)) ([]string, error) {
+	if goos == "linux" {
+		return []string{procSelfExe, sftpServerCmd}, nil
+	}
+	exe, err := executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program's own file, which the Host runs to serve cp, scp and sftp: %w", err)
+	}
+	if !filepath.IsAbs(exe) {
+		return nil, fmt.Errorf("find this program's own file, which the Host runs to serve cp, scp and sftp: %q is not an absolute path", exe)
+	}
+	return []string{exe, sftpServerCmd}, nil
+}
 
 func newSFTPServerCmd() *cobra.Command {
 	return &cobra.Command{

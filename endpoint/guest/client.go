@@ -240,7 +240,7 @@ func (g *Client) dialer(relayAddr string) endpoint.RelayDialer {
 	if err != nil {
 		host = relayAddr
 	}
-	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(host), HTTP: g.RelayHTTP, PlainLegs: access.PlainLegs(g.level())}
+	return endpoint.RelayDialer{Preferred: g.PreferredProtocol, TLS: g.tlsConfig(host, certs.RoleRelay), HTTP: g.RelayHTTP, PlainLegs: access.PlainLegs(g.level())}
 }
 
 // level is the encryption level the Guest asks for.
@@ -248,12 +248,13 @@ func (g *Client) level() string {
 	return access.NormalizeLevel(g.Encryption)
 }
 
-// tlsConfig verifies the CM or a CS as serverName.
-func (g *Client) tlsConfig(serverName string) *tls.Config {
+// tlsConfig verifies the CM or a CS (role) as serverName: a chain ending at a Portcullis CA
+// must end in role's certificate (certs.ServerRole), so that a relay cannot pose as the CM.
+func (g *Client) tlsConfig(serverName string, role certs.ServerRole) *tls.Config {
 	if g.Trust != nil {
-		return g.Trust.ClientConfig(serverName)
+		return g.Trust.RoleConfig(serverName, role)
 	}
-	return &tls.Config{RootCAs: g.RootCAs, ServerName: serverName, MinVersion: tls.VersionTLS12}
+	return certs.PinRole(&tls.Config{RootCAs: g.RootCAs, ServerName: serverName, MinVersion: tls.VersionTLS12}, role)
 }
 
 // HTTPClient talks to the CM, presenting the Guest's credential. Its connections are kept
@@ -276,7 +277,7 @@ func (g *Client) HTTPClient() *http.Client {
 	if u, err := url.Parse(g.CMURL); err == nil {
 		cmHost = u.Hostname()
 	}
-	conf := g.tlsConfig(cmHost)
+	conf := g.tlsConfig(cmHost, certs.RoleCM)
 	if leaf != nil {
 		conf.Certificates = []tls.Certificate{g.Credential}
 	}

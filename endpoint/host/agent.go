@@ -19,7 +19,6 @@ import (
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/hostauth"
-	"github.com/portcullis/portcullis/ticket"
 )
 
 // Agent timings (retries back off from minBackoff to maxBackoff, see newBackOff).
@@ -45,8 +44,9 @@ type Agent struct {
 	CMURL string
 	// RootCAs verifies the CM's and the CS's TLS certificates; nil means the system pool.
 	RootCAs *x509.CertPool
-	// StateDir holds the Host's key, certificate and identity (mode 0700), and the password
-	// scheme's lock table (hostauth.LockStateFile; pass it as hostauth.Config.StateDir).
+	// StateDir holds the Host's key, certificate and identity, and the password scheme's lock
+	// table (hostauth.LockStateFile; pass it as hostauth.Config.StateDir). Required; it is made
+	// private to the agent's user (internal/privatedir); DefaultStateDir is the usual one.
 	StateDir string
 	// EnrollmentToken is used once, when StateDir holds no identity yet.
 	EnrollmentToken string
@@ -181,12 +181,14 @@ func (h *Agent) logger() *slog.Logger {
 	return h.Logger
 }
 
-// serve dials the CS with the Host's ticket and runs the end-to-end SSH server over it.
+// serve verifies the Host's ticket (verifyTicket; a ticket that fails is refused, logged and
+// reported, and no relay is dialed), then dials the CS with it and runs the end-to-end SSH
+// server over it with the ticket's obligations.
 func (h *Agent) serve(ctx context.Context, rt *hostRuntime, req api.HostRequest) {
 	log := h.logger().With("session_id", req.SessionID)
-	_, claims, err := ticket.Parse(req.Ticket)
-	if err != nil || claims.SessionID != req.SessionID || claims.Role != access.RoleHost {
-		log.Warn("refusing a malformed connection request", "err", err)
+	claims, err := rt.verifyTicket(ctx, req)
+	if err != nil {
+		h.refuseRequest(ctx, rt, req, err)
 		return
 	}
 	level := access.StrongerLevel(h.Encryption, claims.Obligations.MinEncryption)

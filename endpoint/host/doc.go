@@ -6,7 +6,16 @@
 //     renewal of its client certificate at two thirds of its lifetime, the long-poll for
 //     connection requests and one ServeSSH per session. Requests to the CM are retried with
 //     exponential backoff (github.com/cenkalti/backoff/v5); a CM refusal (the Host disabled or
-//     deleted) stops the agent.
+//     deleted) stops the agent. The state directory (holding the Host's key and the SSH user CA
+//     it trusts) is made private to the agent's user (internal/privatedir) before use.
+//   - defaults.go: each operating system's default shell and state directory (DefaultShell,
+//     DefaultStateDir).
+//   - hostticket.go: the check of each connection request's ticket before the Host acts on it,
+//     as a relay checks it: signed by a key the CM publishes (ticket.KeySource, fetched over the
+//     Host's mTLS client and again, at most once per interval, when a ticket names an unknown
+//     key id), role host, audience the relay the Host is told to dial, valid now (the relay's
+//     clock skew), for this Host's enrolled id and for the request's session. A request whose
+//     ticket fails is refused (no relay is dialed), logged with its code and reported to the CM.
 //   - live.go: the live sessions, so that the CM's order to end one (a lock, a policy change)
 //     closes it, and the report of each end to the CM. notice.go warns the Guest before the
 //     maximum duration and tells it why a session was ended.
@@ -33,7 +42,9 @@
 // Windows the agent runs programs as its own user on pipes, can only kill them, and refuses a
 // terminal, another account and other signals with a clear error.
 //
-// What this package must never do: listen for inbound network connections; accept a Guest key
+// What this package must never do: listen for inbound network connections; act on a ticket
+// (dial, serve its obligations, skip confirmation) whose signature, role, audience, time, host
+// or session it has not checked; accept a Guest key
 // that is not a certificate from the Connection Manager's user CA for this very session; serve
 // a channel or a forward target the obligations do not allow; negotiate an algorithm outside
 // the configured encryption level; or give a program the agent's own environment.

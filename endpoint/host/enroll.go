@@ -24,6 +24,8 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/internal/atomicfile"
+	"github.com/portcullis/portcullis/internal/privatedir"
+	"github.com/portcullis/portcullis/ticket"
 )
 
 // Files a Host keeps in its state directory.
@@ -58,6 +60,8 @@ type hostRuntime struct {
 	// polling is whether the CM answered the Host's last long-poll: the CM then counts the
 	// Host alive by its long-polls, and heartbeats may be rarer (heartbeatEvery).
 	polling atomic.Bool
+	// tickets verifies the tickets of connection requests with the CM's published keys.
+	tickets *ticket.KeySource
 	// stop ends the agent with a cause.
 	stop context.CancelCauseFunc
 }
@@ -65,9 +69,12 @@ type hostRuntime struct {
 // cm returns the client with the Host's current certificate.
 func (rt *hostRuntime) cm() *http.Client { return rt.client.Load() }
 
-// start loads the Host's identity, enrolling first when there is none.
+// start loads the Host's identity, enrolling first when there is none. The state directory is
+// made private to the agent's user first (privatedir: mode 0700 on Unix, an owner-only access
+// list on Windows, which the files written inside inherit), as it holds the Host's key and the
+// SSH user CA it trusts.
 func (h *Agent) start(ctx context.Context) (*hostRuntime, error) {
-	if err := os.MkdirAll(h.StateDir, 0o700); err != nil {
+	if err := privatedir.Make(h.StateDir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(h.StateDir, hostStateFile)); errors.Is(err, os.ErrNotExist) {
@@ -94,7 +101,7 @@ func (h *Agent) enroll(ctx context.Context) error {
 	}
 	req := api.EnrollRequest{Token: h.EnrollmentToken, Name: h.Name, OS: runtime.GOOS, PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))}
 	var resp api.EnrollResponse
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12}}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.PinRole(&tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12}, certs.RoleCM)}}
 	if err := api.Call(ctx, hc, http.MethodPost, h.CMURL+api.PathEnroll, "", req, &resp); err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
@@ -142,12 +149,13 @@ func (h *Agent) load() (*hostRuntime, error) {
 		state: st, key: key, signer: signer, userCA: userCA,
 		dialer: endpoint.RelayDialer{
 			Preferred: h.PreferredProtocol, HTTP: h.RelayHTTP,
-			TLS: &tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12},
+			TLS: certs.PinRole(&tls.Config{RootCAs: h.RootCAs, MinVersion: tls.VersionTLS12}, certs.RoleRelay),
 		},
 	}
 	// The counter of signed heartbeats starts at the wall clock in nanoseconds and counts up,
 	// so that it keeps rising across restarts without being stored.
 	rt.counter.Store(time.Now().UnixNano())
+	rt.tickets = h.ticketKeys(rt)
 	if err := h.useCertificate(rt, certPEM); err != nil {
 		return nil, err
 	}
@@ -165,7 +173,7 @@ func (h *Agent) useCertificate(rt *hostRuntime, certPEM []byte) error {
 		return fmt.Errorf("host certificate: %w", err)
 	}
 	tlsCert := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: rt.key, Leaf: leaf}
-	mtls := &tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	mtls := certs.PinRole(&tls.Config{RootCAs: h.RootCAs, Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}, certs.RoleCM)
 	if old := rt.client.Swap(&http.Client{Transport: &http.Transport{TLSClientConfig: mtls}}); old != nil {
 		old.CloseIdleConnections()
 	}

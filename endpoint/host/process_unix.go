@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultShell runs shells and exec commands when SSHConfig.Shell is empty.
-const DefaultShell = "/bin/sh"
+const DefaultShell = unixShell
 
 // Unix specifics of the programs a session runs.
 const (

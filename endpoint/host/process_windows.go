@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultShell runs shells and exec commands when SSHConfig.Shell is empty.
-const DefaultShell = `C:\Windows\System32\cmd.exe`
+const DefaultShell = windowsShell
 
 // Windows specifics of the programs a session runs: terminals are pseudo consoles (ConPTY,
 // terminal_windows.go), there are no process groups and no signals but KILL, which ends the

@@ -20,7 +20,8 @@ import (
 	"github.com/portcullis/portcullis/endpoint/hostauth"
 )
 
-// Limits and defaults of the Host's SSH server (DefaultShell is in the OS's process file).
+// Limits and defaults of the Host's SSH server (DefaultShell is in the OS's process file, its
+// value in defaults.go).
 const (
 	// AuthTimeout bounds the Host's own schemes (a person may have to confirm or type a
 	// password); the handshake may take this much longer than endpoint.HandshakeTimeout when

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/internal/atomicfile"
+	"github.com/portcullis/portcullis/internal/privatedir"
 )
 
 // The password scheme's lock table counts failed attempts under two keys: (Portcullis user,
@@ -54,8 +55,9 @@ const (
 	LockStateFile = "password-locks.json"
 	// corruptSuffix names where a corrupt state file is moved aside.
 	corruptSuffix = ".corrupt"
-	// lockStateMode keeps the table to the agent's user; stateDirMode is its directory's.
-	lockStateMode, stateDirMode = 0o600, 0o700
+	// lockStateMode keeps the table to the agent's user (on Windows its directory's access
+	// list does, see openLockTable).
+	lockStateMode = 0o600
 	// lockGranularity is what a lock's end is rounded up to, so that the announced time
 	// (RFC 3339, whole seconds) is exactly when it lifts.
 	lockGranularity = time.Second
@@ -104,11 +106,12 @@ type lockEntryJSON struct {
 // errCorruptLocks reports a state file this package did not write.
 var errCorruptLocks = errors.New("hostauth: corrupt password lock state")
 
-// openLockTable reads the table from stateDir (creating the directory, mode 0700), pruned at
-// now. A corrupt file is moved aside and every logon locked for PasswordLockout; an unreadable
-// one is an error.
+// openLockTable reads the table from stateDir, pruned at now, after making the directory private
+// to the agent's user (privatedir: mode 0700 on Unix, an owner-only access list on Windows that
+// the table's file inherits). A corrupt file is moved aside and every logon locked for
+// PasswordLockout; an unreadable one is an error.
 func openLockTable(stateDir string, now time.Time, log *slog.Logger) (*lockTable, error) {
-	if err := os.MkdirAll(stateDir, stateDirMode); err != nil {
+	if err := privatedir.Make(stateDir); err != nil {
 		return nil, fmt.Errorf("hostauth: state dir: %w", err)
 	}
 	t := &lockTable{path: filepath.Join(stateDir, LockStateFile), entries: map[lockKey]*lockEntry{}}
