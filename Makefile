@@ -117,6 +117,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSignedHeartbeat$$' -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpiryWarning$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzProbeCacheFile$$' -fuzztime $(FUZZTIME) ./endpoint/guest/
+	$(GO) test -run '^$$' -fuzz '^FuzzJoinLocal$$' -fuzztime $(FUZZTIME) ./endpoint/guest/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEndNotice$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSFTPPacketAnswer$$' -fuzztime $(FUZZTIME) ./endpoint/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./translog/

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/portcullis/portcullis/endpoint"
 	"github.com/portcullis/portcullis/endpoint/guest"
 )
 
@@ -29,7 +30,9 @@ func newCpCmd() *cobra.Command {
 		Short: "Copy files between this machine and a Host over SFTP (one side is HOST:PATH)",
 		Long: "Copy SRC to DST; exactly one of them is HOST:PATH. A file is written under a temporary name and renamed " +
 			"when complete, on both ends, so an interrupted copy never leaves a half-written file under its final name. " +
-			"A progress bar shows on stderr when it is a terminal and a file takes more than a second.",
+			"A progress bar shows on stderr when it is a terminal and a file takes more than a second. " +
+			"A name the Host gives a file that is not one plain file name here (.., a / or \\, on Windows a drive or device) " +
+			"is skipped and named in the error: nothing is written outside DST. On Windows, C:\\... is a local path.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg guestConfig
@@ -69,7 +72,8 @@ func runCp(cmd *cobra.Command, cfg guestConfig, src, dst guest.Location, recursi
 }
 
 // progressBar draws a bar on w when w is a terminal, for files that take longer than
-// progressAfter by the clock now; otherwise it returns nil (no progress shown).
+// progressAfter by the clock now; otherwise it returns nil (no progress shown). A file's name
+// may come from the Host: it is printed sanitized (no terminal escape sequences).
 func progressBar(w io.Writer, now func() time.Time) guest.Progress {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
@@ -87,7 +91,7 @@ func progressBar(w io.Writer, now func() time.Time) guest.Progress {
 			return
 		}
 		drawn = now
-		fmt.Fprintf(w, "\r%s %s %s/s", file, bar(done, size), humanBytes(float64(done)/now.Sub(started).Seconds()))
+		fmt.Fprintf(w, "\r%s %s %s/s", endpoint.Sanitize(file), bar(done, size), humanBytes(float64(done)/now.Sub(started).Seconds()))
 		if finished {
 			fmt.Fprintln(w)
 		}

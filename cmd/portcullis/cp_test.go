@@ -59,3 +59,37 @@ func TestProgressBarOnlyOnATerminalAndOnlyForLongFiles(t *testing.T) {
 		t.Errorf("terminal shows %q", out)
 	}
 }
+
+// A file name from the Host reaches the terminal without its control characters: a
+// compromised Host cannot retitle the window or rewrite the screen through the progress bar.
+func TestProgressBarSanitizesTheHostsFileNames(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"a window title sequence", "\x1b]0;owned\x07evil.bin", "]0;ownedevil.bin"},
+		{"a screen clearing sequence", "\x1b[2J\x1b[Hclear.bin", "[2J[Hclear.bin"},
+		{"a carriage return hiding the name", "real.bin\rfake.bin", "real.binfake.bin"},
+		{"invalid UTF-8", "bad\xffname.bin", "badname.bin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Skip("no pseudo-terminal:", err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			clock := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+			p := progressBar(tty, func() time.Time { return clock })
+			p(tt.file, 0, 100)
+			clock = clock.Add(progressAfter + time.Second)
+			p(tt.file, 100, 100)
+			buf := make([]byte, 4096)
+			n, _ := ptmx.Read(buf)
+			out := string(buf[:n])
+			if !strings.Contains(out, "\r"+tt.want+" [") || strings.ContainsAny(out, "\x1b\x07") {
+				t.Errorf("terminal shows %q, want the name as %q", out, tt.want)
+			}
+		})
+	}
+}

@@ -58,7 +58,7 @@ func newLogsQueryCmd() *cobra.Command {
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			return runLogsQuery(cmd.Context(), cfg, cmd.OutOrStdout())
+			return runLogsQuery(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	addGuestFlags(cmd)
@@ -133,7 +133,9 @@ func parseTimeOrAge(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error {
+// runLogsQuery prints the records cfg selects on out, and on errOut a word when --limit left
+// some out.
+func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out, errOut io.Writer) error {
 	q, err := cfg.query(time.Now())
 	if err != nil {
 		return err
@@ -142,16 +144,7 @@ func runLogsQuery(ctx context.Context, cfg logsQueryConfig, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	w := newRecordWriter(cfg.Format, out)
-	for d, err := range dc.pages(ctx, q, cfg.Limit) {
-		if err != nil {
-			return err
-		}
-		if err := w.write(d); err != nil {
-			return err
-		}
-	}
-	return w.close()
+	return writePages(newRecordWriter(cfg.Format, out), errOut, cfg.Limit, dc.fetch(ctx, q))
 }
 
 // decisionClient reads the decision log through GET /v1/decisions as the signed-in user.
@@ -171,7 +164,12 @@ func newDecisionClient(ctx context.Context, g guestConfig) (*decisionClient, err
 
 // pages yields the records q selects, newest first, following the cursor; at most limit (0: all).
 func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) iter.Seq2[api.Decision, error] {
-	return followPages(limit, nil, func(ask int, cursor string) ([]api.Decision, api.PageAnswer, error) {
+	return followPages(limit, nil, c.fetch(ctx, q))
+}
+
+// fetch reads the pages of the records q selects, for followPages.
+func (c *decisionClient) fetch(ctx context.Context, q url.Values) func(ask int, cursor string) ([]api.Decision, api.PageAnswer, error) {
+	return func(ask int, cursor string) ([]api.Decision, api.PageAnswer, error) {
 		q.Set(api.QueryLimit, strconv.Itoa(ask))
 		if cursor != "" {
 			q.Set(api.QueryCursor, cursor)
@@ -183,7 +181,7 @@ func (c *decisionClient) pages(ctx context.Context, q url.Values, limit int) ite
 		}
 		ans.Next = page.Next // this listing's cursor is in its body
 		return page.Decisions, ans, nil
-	})
+	}
 }
 
 // newRecordWriter prints decision records in format as they arrive (streamWriter).

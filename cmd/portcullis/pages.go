@@ -194,8 +194,7 @@ func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit 
 		return err
 	}
 	w := newStreamWriter(format, cmd.OutOrStdout(), cols)
-	more := false
-	listed := followPages(limit, &more, func(ask int, cursor string) ([]T, api.PageAnswer, error) {
+	return writePages(w, cmd.ErrOrStderr(), limit, func(ask int, cursor string) ([]T, api.PageAnswer, error) {
 		q.Set(api.QueryLimit, strconv.Itoa(ask))
 		if cursor != "" {
 			q.Set(api.QueryCursor, cursor)
@@ -207,7 +206,13 @@ func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit 
 		}
 		return items(&page), ans, nil
 	})
-	for it, err := range listed {
+}
+
+// writePages writes with w every item of a listing the CM answers in pages through fetch
+// (followPages), at most limit (0: all), and a word on errOut when the limit left some out.
+func writePages[T any](w *streamWriter[T], errOut io.Writer, limit int, fetch func(ask int, cursor string) ([]T, api.PageAnswer, error)) error {
+	more := false
+	for it, err := range followPages(limit, &more, fetch) {
 		if err != nil {
 			return err
 		}
@@ -216,7 +221,7 @@ func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit 
 		}
 	}
 	if more {
-		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: more %s than --limit %d selects; --limit 0 lists every one\n", cols.noun, limit)
+		fmt.Fprintf(errOut, "portcullis: more %s than --limit %d selects; --limit 0 lists every one\n", w.noun, limit)
 	}
 	return w.close()
 }

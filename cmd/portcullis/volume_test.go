@@ -171,8 +171,9 @@ func TestLogsQueryStreamsEveryRecordOfALargeLog(t *testing.T) {
 			start = time.Now()
 			// --until leaves out the records of carol's own queries, which the CM adds meanwhile.
 			cfg := logsQueryConfig{guestConfig: carol, Until: newest.Add(time.Second).Format(time.RFC3339Nano), Format: formatNDJSON}
-			if err := runLogsQuery(t.Context(), cfg, out); err != nil {
-				t.Fatalf("logs query --limit 0: %v", err)
+			var stderr strings.Builder
+			if err := runLogsQuery(t.Context(), cfg, out, &stderr); err != nil || stderr.Len() > 0 {
+				t.Fatalf("logs query --limit 0: %v, stderr %q", err, stderr.String())
 			}
 			t.Logf("streamed %d records (%d MB) in %v; largest live heap %d MiB", out.records, out.bytes/1e6, time.Since(start).Round(time.Millisecond), out.maxHeap>>20)
 			missing := 0

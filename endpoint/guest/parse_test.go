@@ -51,24 +51,6 @@ func TestListenForwardIsLoopbackOnly(t *testing.T) {
 	}
 }
 
-func TestParseLocation(t *testing.T) {
-	tests := []struct {
-		in   string
-		want Location
-	}{
-		{"web-1:/tmp/x", Location{Host: "web-1", Path: "/tmp/x"}},
-		{"web-1:", Location{Host: "web-1", Path: "."}},
-		{"./a:b", Location{Path: "./a:b"}},
-		{"/tmp/x", Location{Path: "/tmp/x"}},
-		{":x", Location{Path: ":x"}},
-	}
-	for _, tt := range tests {
-		if got := ParseLocation(tt.in); got != tt.want {
-			t.Errorf("ParseLocation(%q) = %+v, want %+v", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestPinKnownHostReplacesOnlyThatHost(t *testing.T) {
 	f := newFixture(t)
 	file := filepath.Join(t.TempDir(), "sub", "known_hosts")

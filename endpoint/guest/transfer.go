@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -36,19 +35,6 @@ type Location struct {
 	Host string
 	// Path is the file or directory.
 	Path string
-}
-
-// ParseLocation parses "HOST:PATH" (a Host path) or "PATH" (a local one). A colon after the
-// first slash belongs to a local path, as in scp.
-func ParseLocation(s string) Location {
-	host, p, ok := strings.Cut(s, ":")
-	if !ok || strings.Contains(host, "/") || host == "" {
-		return Location{Path: s}
-	}
-	if p == "" {
-		p = "."
-	}
-	return Location{Host: host, Path: p}
 }
 
 // Progress is told about each file as it is copied: its name, its size and the bytes done so
@@ -217,14 +203,23 @@ func (c *Copier) uploadFile(ctx context.Context, src, dst string, st fs.FileInfo
 }
 
 // Download copies src on the Host to the local path dst. When dst is an existing directory,
-// src goes inside it under its own name.
+// src goes inside it under its own name (its contents do, when src is ".", ".." or "/"). The
+// names of the files below a directory come from the Host and are not trusted: an entry whose
+// name is not exactly one file name here (ErrUnsafeName: "..", a separator, a Windows device,
+// ...) is skipped, and named in the error returned once the rest is copied.
 func (c *Copier) Download(ctx context.Context, src, dst string) error {
 	st, err := c.Client.Stat(src)
 	if err != nil {
 		return fmt.Errorf("guest: %s on the Host: %w", src, err)
 	}
 	if lst, err := os.Stat(dst); err == nil && lst.IsDir() {
-		dst = filepath.Join(dst, path.Base(src))
+		switch base := path.Base(src); base {
+		case ".", "..", "/": // a directory named without a name of its own
+		default:
+			if dst, err = joinLocal(dst, base); err != nil {
+				return fmt.Errorf("guest: download %s: %w", src, err)
+			}
+		}
 	}
 	if !st.IsDir() {
 		return c.downloadFile(ctx, src, dst, st)
@@ -232,23 +227,43 @@ func (c *Copier) Download(ctx context.Context, src, dst string) error {
 	if !c.Recursive {
 		return fmt.Errorf("%w: %s is a directory (use -r)", ErrBadCopy, src)
 	}
-	walker := c.Client.Walk(src)
-	for walker.Step() {
-		if err := walker.Err(); err != nil {
-			return fmt.Errorf("guest: walk %s on the Host: %w", src, err)
+	var skipped []error
+	if err := c.downloadDir(ctx, src, dst, &skipped); err != nil {
+		return err
+	}
+	return errors.Join(skipped...)
+}
+
+// downloadDir copies the Host's directory src and everything below it into the local
+// directory dst, which it creates. It adds to skipped why it skipped each entry whose name
+// from the Host is not one file name in dst. Symbolic links, sockets and devices are not
+// copied.
+func (c *Copier) downloadDir(ctx context.Context, src, dst string, skipped *[]error) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return fmt.Errorf("guest: %w", err)
+	}
+	list, err := c.Client.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("guest: list %s on the Host: %w", src, err)
+	}
+	for _, info := range list {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(walker.Path(), src), "/")
-		target := filepath.Join(dst, filepath.FromSlash(rel))
-		info := walker.Stat()
+		target, err := joinLocal(dst, info.Name())
+		if err != nil {
+			*skipped = append(*skipped, fmt.Errorf("guest: skipped an entry of %s on the Host: %w", src, err))
+			continue
+		}
+		from := path.Join(src, info.Name())
 		switch {
 		case info.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return fmt.Errorf("guest: %w", err)
-			}
+			err = c.downloadDir(ctx, from, target, skipped)
 		case info.Mode().IsRegular():
-			if err := c.downloadFile(ctx, walker.Path(), target, info); err != nil {
-				return err
-			}
+			err = c.downloadFile(ctx, from, target, info)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -278,7 +293,7 @@ func (c *Copier) downloadFile(ctx context.Context, src, dst string, st fs.FileIn
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("guest: download %s to %s: %w", src, dst, err)
+		return fmt.Errorf("guest: download %q to %q: %w", src, dst, err)
 	}
 	return nil
 }
