@@ -102,7 +102,7 @@ func TestCandidatesMayNotReachOutOfTheCM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := checkModules(fsys); (err != nil) != refused {
+		if _, err := checkModules(fsys, forbiddenBuiltins()); (err != nil) != refused {
 			t.Errorf("checkModules(%q) = %v, want refused %v", src, err, refused)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"testing/fstest"
 
@@ -34,9 +35,20 @@ const (
 	pkgAPI   = "portcullis.api"
 )
 
-// forbiddenBuiltins are builtins a candidate compiled inside the CM may not call: they reach
-// the network or the CM's environment. `policy impact` on a workstation has no such bound.
-var forbiddenBuiltins = []string{"http.send", "net.lookup_ip_addr", "opa.runtime"}
+// forbiddenBuiltins are the builtins a candidate compiled inside the CM may not refer to,
+// called or named as a `with` replacement: those that reach the network or read the CM's
+// process, and every builtin OPA marks non-deterministic (json.match_schema, whose schema may
+// $ref a URL or a file, time.now_ns, rand.intn, …), since a replay must be repeatable too.
+// `policy impact` on a workstation has no such bound.
+func forbiddenBuiltins() []string {
+	names := []string{"http.send", "net.lookup_ip_addr", "opa.runtime"} // I/O, whatever OPA marks them
+	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
+		if b.Nondeterministic && !slices.Contains(names, b.Name) {
+			names = append(names, b.Name)
+		}
+	}
+	return names
+}
 
 // candidate is a compiled candidate policy.
 type candidate struct {
@@ -49,21 +61,25 @@ type candidate struct {
 }
 
 // candidate reads the pasted module (and its tests) or the uploaded archive, refuses modules
-// that do not parse or call forbiddenBuiltins, runs the candidate's tests, which must all
-// pass, and compiles it (with the default input schema when it has none).
+// that do not parse or use forbiddenBuiltins, runs the candidate's tests, which must all
+// pass, and compiles it (with the default input schema when it has none). The tests and the
+// policy compile without forbiddenBuiltins, so that OPA refuses any use of one however it is
+// spelled; checkModules only names the common spellings more plainly first.
 func (c *Console) candidate(ctx context.Context, r *http.Request) (candidate, error) {
 	fsys, pasted, err := candidateFiles(r)
 	if err != nil {
 		return candidate{}, err
 	}
-	pkgs, err := checkModules(fsys)
+	forbidden := forbiddenBuiltins()
+	without := policy.WithoutBuiltins(forbidden...)
+	pkgs, err := checkModules(fsys, forbidden)
 	if err != nil {
 		return candidate{}, err
 	}
 	cand := candidate{pasted: pasted, packages: pkgs}
 	fsys = policy.WithDefaultSchema(fsys)
 	if hasTests(fsys) {
-		rep, err := policy.Test(ctx, fsys)
+		rep, err := policy.Test(ctx, fsys, without)
 		if err != nil {
 			return candidate{}, fmt.Errorf("the candidate's tests cannot run: %w", err)
 		}
@@ -76,7 +92,7 @@ func (c *Console) candidate(ctx context.Context, r *http.Request) (candidate, er
 		}
 		cand.tests = rep.Passed
 	}
-	cand.engine, err = policy.New(ctx, policy.WithFS(fsys), policy.WithLogger(c.cfg.Logger))
+	cand.engine, err = policy.New(ctx, policy.WithFS(fsys), policy.WithLogger(c.cfg.Logger), without)
 	if err != nil {
 		return candidate{}, fmt.Errorf("the candidate does not compile: %w", err)
 	}
@@ -124,9 +140,10 @@ func hasTests(fsys fs.FS) bool {
 	return found
 }
 
-// checkModules parses every module and refuses one that does not parse or calls a builtin
-// reaching the network or the CM's environment; it returns the packages the modules declare.
-func checkModules(fsys fs.FS) (map[string]bool, error) {
+// checkModules parses every module and refuses one that does not parse or uses a forbidden
+// builtin (called, or named as a `with` replacement); it returns the packages the modules
+// declare.
+func checkModules(fsys fs.FS, forbidden []string) (map[string]bool, error) {
 	pkgs := map[string]bool{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path.Ext(p) != ".rego" {
@@ -144,7 +161,7 @@ func checkModules(fsys fs.FS) (map[string]bool, error) {
 			return fmt.Errorf("the candidate's %s is empty", p)
 		}
 		pkgs[strings.TrimPrefix(m.Package.Path.String(), "data.")] = true
-		if bad := forbiddenCall(m); bad != "" {
+		if bad := forbiddenUse(m, forbidden); bad != "" {
 			return fmt.Errorf("%s calls %s, which the console does not run inside the CM (run `portcullis policy impact` instead)", p, bad)
 		}
 		return nil
@@ -152,31 +169,34 @@ func checkModules(fsys fs.FS) (map[string]bool, error) {
 	return pkgs, err
 }
 
-// forbiddenCall returns the first forbidden builtin the module calls, "" for none.
-func forbiddenCall(m *ast.Module) string {
+// forbiddenUse returns the first forbidden builtin the module calls or names as a `with`
+// replacement value, "" for none.
+func forbiddenUse(m *ast.Module, forbidden []string) string {
 	var bad string
-	ast.WalkExprs(m, func(x *ast.Expr) bool {
-		if op := x.Operator(); op != nil && forbidden(op.String()) {
-			bad = op.String()
+	check := func(name string) bool {
+		if slices.Contains(forbidden, name) {
+			bad = name
 		}
 		return bad != ""
+	}
+	ast.WalkExprs(m, func(x *ast.Expr) bool {
+		if op := x.Operator(); op != nil && check(op.String()) {
+			return true
+		}
+		for _, w := range x.With {
+			if ref, ok := w.Value.Value.(ast.Ref); ok && check(ref.String()) {
+				return true
+			}
+		}
+		return false
 	})
 	ast.WalkTerms(m, func(t *ast.Term) bool {
-		if call, ok := t.Value.(ast.Call); ok && len(call) > 0 && forbidden(call[0].String()) {
-			bad = call[0].String()
+		if call, ok := t.Value.(ast.Call); ok && len(call) > 0 {
+			return bad != "" || check(call[0].String())
 		}
 		return bad != ""
 	})
 	return bad
-}
-
-func forbidden(name string) bool {
-	for _, f := range forbiddenBuiltins {
-		if name == f || strings.HasSuffix(f, ".") && strings.HasPrefix(name, f) {
-			return true
-		}
-	}
-	return false
 }
 
 // replayed passes on the records the candidate decides: a pasted module replays the records

@@ -6,8 +6,12 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/portcullis/portcullis/policy"
 )
@@ -105,5 +109,64 @@ func TestPastedModuleReplaysItsOwnPackage(t *testing.T) {
 	}
 	if got := kept(candidate{}); len(got) != 3 {
 		t.Errorf("an uploaded policy replays %v", got)
+	}
+}
+
+// TestCandidateNeverRunsForbiddenBuiltins: a candidate that uses a builtin reaching the
+// network or the CM's process, called or named as a `with` replacement in its tests (an
+// auditor's paste trusted less than the security team's policy), is refused with a message
+// naming the builtin, and nothing reaches the network while its tests would have run.
+func TestCandidateNeverRunsForbiddenBuiltins(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write([]byte(`{"secret": "internal"}`))
+	}))
+	defer srv.Close()
+	const module = "package portcullis.authz\n\nfetch(_) := {\"status_code\": 0}\n\ndecision := {\"allow\": false, \"reasons\": [\"x\"], \"obligations\": {}}\n"
+	withTest := func(builtin, arg string) string {
+		return "package portcullis.authz_test\n\nimport data.portcullis.authz\n\ntest_it if {\n  r := authz.fetch(" + arg + ") with authz.fetch as " + builtin + "\n  r.status_code == 200\n}\n"
+	}
+	c := &Console{cfg: Config{}}
+	for _, tc := range []struct {
+		name   string
+		fields map[string]string
+		err    string
+	}{
+		{"http.send named as a with replacement in the tests", map[string]string{fieldModule: module,
+			fieldTestModule: withTest("http.send", `{"method": "GET", "url": "`+srv.URL+`"}`)}, "candidate_test.rego calls http.send"},
+		{"net.lookup_ip_addr named as a with replacement in the tests", map[string]string{fieldModule: module,
+			fieldTestModule: withTest("net.lookup_ip_addr", `"localhost"`)}, "calls net.lookup_ip_addr"},
+		{"opa.runtime read by the module", map[string]string{fieldModule: "package portcullis.authz\n\ndecision := {\"allow\": count(opa.runtime().env) > 0}\n"}, "calls opa.runtime"},
+		{"json.match_schema, whose schema may $ref a URL", map[string]string{fieldModule: "package portcullis.authz\n\ndecision := {\"allow\": json.match_schema({}, {\"$ref\": \"" + srv.URL + "\"})[0]}\n"}, "calls json.match_schema"},
+		{"http.send called in the tests", map[string]string{fieldModule: module,
+			fieldTestModule: "package portcullis.authz_test\n\ntest_it if http.send({\"method\": \"GET\", \"url\": \"" + srv.URL + "\"}).status_code == 200\n"}, "calls http.send"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.candidate(context.Background(), impactRequest(t, tc.fields, nil))
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("candidate: %v, want an error with %q", err, tc.err)
+			}
+			if n := hits.Load(); n > 0 {
+				t.Fatalf("%d requests reached %s from inside the CM", n, srv.URL)
+			}
+		})
+	}
+}
+
+// TestForbiddenBuiltinsCoverIOAndNondeterminism: every builtin that does I/O or reads the
+// process, and every one OPA marks non-deterministic, is withheld from candidates.
+func TestForbiddenBuiltinsCoverIOAndNondeterminism(t *testing.T) {
+	want := []string{"http.send", "net.lookup_ip_addr", "opa.runtime", "json.match_schema", "json.verify_schema"}
+	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
+		if b.Nondeterministic {
+			want = append(want, b.Name)
+		}
+	}
+	forbidden := forbiddenBuiltins()
+	for _, name := range want {
+		if !slices.Contains(forbidden, name) {
+			t.Errorf("%s is not withheld from candidates", name)
+		}
 	}
 }

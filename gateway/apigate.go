@@ -43,8 +43,9 @@ const (
 	labelOperation = "operation"
 	labelTarget    = "target"
 	labelQuery     = "query"
-	// labelRefusal is the refusal code of a call the CM refused before the policy decided.
-	labelRefusal = "refusal"
+	// labelRefusal is the refusal code of a call the CM refused before the policy decided;
+	// `policy impact` skips a record that has it.
+	labelRefusal = policy.LabelRefusal
 	// maxLabelBytes bounds a label the caller wrote (target, query) in a record.
 	maxLabelBytes = 512
 )

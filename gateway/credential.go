@@ -13,11 +13,20 @@ import (
 )
 
 // handleCredential exchanges a fresh ID token, once, for a client certificate for the key the
-// Guest sent. The certificate expires with the ID token, and never later than
+// Guest sent. "Once" is per signed header and payload (identity.ReplayKey), whatever the
+// token's spelling or signature encoding. The certificate expires with the ID token, and never later than
 // MaxCredentialTTL from now. Lifetimes are judged on the real clock, which the CA signs with.
 func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
 	claims, raw, ok := s.verifyBearer(w, r)
 	if !ok {
+		return
+	}
+	// The one-time rule is keyed by the token's signed content, not its spelling: the verifier
+	// accepts only the canonical compact form, and ReplayKey refuses any other too.
+	replayKey, err := identity.ReplayKey(raw)
+	if err != nil {
+		s.cfg.Logger.Info("refused ID token", "reason", access.CodeOf(err), "err", err, "remote", r.RemoteAddr)
+		refuseAuth(w, access.CodeOf(err), err.Error())
 		return
 	}
 	var req api.CredentialRequest
@@ -40,7 +49,7 @@ func (s *Server) handleCredential(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.cfg.Store.RecordCredentialGrant(r.Context(), store.CredentialGrant{
-		TokenHash: hashToken(raw), Subject: claims.Subject, CertSerial: cert.SerialNumber.String(),
+		TokenHash: replayKey[:], Subject: claims.Subject, CertSerial: cert.SerialNumber.String(),
 		GrantedAt: now, ExpiresAt: claims.Expiry.Add(identity.MaxSkewLimit),
 	})
 	switch {

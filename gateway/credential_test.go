@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +121,57 @@ func TestRotatedSigningKeyVerifiesWithoutRestart(t *testing.T) {
 		if status, body := statusOf(err); status != http.StatusForbidden || body.Code != access.ErrForbidden {
 			t.Errorf("%s after rotation: %v; want authenticated (then refused by the API policy)", u.email, err)
 		}
+	}
+}
+
+// respell returns spellings of the compact ID token tok that go-jose alone takes for the same
+// signed token: whitespace, the JSON serialization, spare bits in the last base64url character.
+func respell(t *testing.T, tok string) map[string]string {
+	t.Helper()
+	const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	p := strings.Split(tok, ".")
+	if len(p) != 3 || len(p[2])%4 == 0 {
+		t.Fatalf("token %q: want a compact JWS whose signature has spare bits", tok)
+	}
+	js, _ := json.Marshal(map[string]string{"protected": p[0], "payload": p[1], "signature": p[2]})
+	last := strings.IndexByte(b64url, p[2][len(p[2])-1])
+	return map[string]string{
+		"a space after a dot":         p[0] + ". " + p[1] + "." + p[2],
+		"a tab inside the payload":    p[0] + "." + p[1][:9] + "\t" + p[1][9:] + "." + p[2],
+		"JSON serialization":          string(js),
+		"spare bits in the signature": p[0] + "." + p[1] + "." + p[2][:len(p[2])-1] + string(b64url[last|1]),
+	}
+}
+
+// Someone who saw alice's ID token (in a log, in transit) respells it to exchange it once more
+// for a certificate for their own key: every spelling is refused, before and after alice's
+// exchange, and only the canonical one is ever exchanged.
+func TestAnExchangedTokenRespelledMintsNoSecondCertificate(t *testing.T) {
+	t.Parallel()
+	c := startCM(t)
+	tok := c.idToken(t, "alice@example.com", "123456")
+	tryAll := func(when string) {
+		for name, variant := range respell(t, tok) {
+			key, cred, err := c.exchange(variant)
+			if err == nil {
+				thief := user{email: "alice@example.com", token: tok, key: key, cert: cred, client: c.clientWithPEM(t, key, cred.Certificate)}
+				var me api.WhoAmI
+				callErr := c.call(thief, http.MethodGet, api.PathWhoAmI, nil, &me)
+				t.Errorf("%s, %s: minted another certificate for %s; whoami as the thief: %q, %v", when, name, cred.Subject, me.Subject, callErr)
+				continue
+			}
+			if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != access.ErrMalformed {
+				t.Errorf("%s, %s: %d %+v, want 401 %s", when, name, status, body, access.ErrMalformed)
+			}
+		}
+	}
+	tryAll("before alice's exchange")
+	if _, _, err := c.exchange(tok); err != nil {
+		t.Fatalf("alice's own exchange: %v", err)
+	}
+	tryAll("after alice's exchange")
+	_, _, err := c.exchange(tok)
+	if status, body := statusOf(err); status != http.StatusUnauthorized || body.Reason != access.ErrTokenExchanged {
+		t.Fatalf("the canonical token again: %d %+v, want 401 %s", status, body, access.ErrTokenExchanged)
 	}
 }

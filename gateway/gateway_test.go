@@ -147,7 +147,9 @@ func startCM(t testing.TB, opts ...cmOption) *cm {
 		c.idp = idp
 	}
 	c.issuer = issuer
-	vcfg := identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http}
+	// TestRotatedSigningKeyVerifiesWithoutRestart rotates the key right after the first JWKS
+	// fetch; a real provider rotates far less often than identity.DefaultJWKSRefetchInterval.
+	vcfg := identity.Config{Issuer: issuer, ClientID: "portcullis", HTTPClient: c.http, JWKSRefetchInterval: time.Millisecond}
 	if setup.verifier != nil {
 		setup.verifier(&vcfg)
 	}

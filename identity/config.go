@@ -76,6 +76,9 @@ type Config struct {
 	// MaxSkew is the clock skew tolerated on exp, nbf and iat; default
 	// DefaultMaxSkew, at most MaxSkewLimit.
 	MaxSkew time.Duration
+	// JWKSRefetchInterval is the least time between two fetches of the provider's JWKS, made
+	// when a token names a key id not held (keyset.go); default DefaultJWKSRefetchInterval.
+	JWKSRefetchInterval time.Duration
 	// Logger receives discovery and refusal events; nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time for token time checks; nil means time.Now.
@@ -90,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientID == "" {
 		errs = append(errs, errors.New("identity: client id is required"))
+	}
+	if c.JWKSRefetchInterval < 0 {
+		errs = append(errs, fmt.Errorf("identity: JWKS refetch interval %s is negative", c.JWKSRefetchInterval))
 	}
 	if c.MaxSkew < 0 || c.MaxSkew > MaxSkewLimit {
 		errs = append(errs, fmt.Errorf("identity: max skew %s is outside 0..%s", c.MaxSkew, MaxSkewLimit))
@@ -143,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSkew == 0 {
 		c.MaxSkew = DefaultMaxSkew
+	}
+	if c.JWKSRefetchInterval == 0 {
+		c.JWKSRefetchInterval = DefaultJWKSRefetchInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

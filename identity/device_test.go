@@ -188,7 +188,14 @@ func keyID(t *testing.T, raw string) string {
 func TestKeyRotationVerifiesWithoutRestart(t *testing.T) {
 	t.Parallel()
 	idp := startDevIdP(t)
-	v := idp.verifier(t)
+	// The key rotates right after the first JWKS fetch; a real provider rotates far less often
+	// than DefaultJWKSRefetchInterval.
+	cfg := idp.config()
+	cfg.JWKSRefetchInterval = time.Millisecond
+	v, err := NewVerifier(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, err := idp.signIn(t, "bob@example.com", "password", "")
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,10 @@
 // It owns four things:
 //
 //   - Verifier: checks an ID token against the identity provider (IdP) that
-//     issued it: discovery, signature against the provider's published keys
-//     (JWKS, re-fetched when an unknown key id shows up, so a rotated key
-//     verifies without a restart), issuer, audience (and azp when a token
+//     issued it: discovery, the canonical compact form (compact.go), signature
+//     against the provider's published keys (JWKS, re-fetched when an unknown
+//     key id shows up, so a rotated key verifies without a restart, at most
+//     once per Config.JWKSRefetchInterval: keyset.go), issuer, audience (and azp when a token
 //     names several audiences), expiry and not-before with a bounded clock
 //     skew, and optionally email_verified, acr and amr requirements. It maps
 //     the configured claims (ClaimMapping) to Claims (user id, groups, amr,

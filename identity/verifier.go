@@ -20,7 +20,7 @@ type Verifier struct {
 	cfg Config
 
 	mu       sync.Mutex
-	keys     oidc.KeySet               // the provider's JWKS; nil until discovery succeeded
+	keys     *keySet                   // the provider's JWKS; nil until discovery succeeded
 	algs     []jose.SignatureAlgorithm // signing algorithms the provider announced
 	lastTry  time.Time                 // last failed discovery attempt made by Verify
 	lastFail error
@@ -68,11 +68,10 @@ func (v *Verifier) discover(ctx context.Context) error {
 		return fmt.Errorf("%w: discovery document of %s has no usable jwks_uri (%v)", access.ErrProviderUnavailable, v.cfg.Issuer, err)
 	}
 	algs := signingAlgs(meta.Algs)
-	// go-oidc's RemoteKeySet checks signatures against the provider's JWKS,
-	// fetching it again when a token names an unknown key id, so that keys
-	// rotated in later verify without a restart. Its requests use the
-	// configured client and outlive ctx.
-	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.WithoutCancel(ctx), v.cfg.HTTPClient), meta.JWKS)
+	// keySet checks signatures against the provider's JWKS, fetching it again when a token
+	// names an unknown key id, so that keys rotated in later verify without a restart, but at
+	// most once per JWKSRefetchInterval (keyset.go). Its requests use the configured client.
+	keys := newKeySet(meta.JWKS, v.cfg.HTTPClient, v.cfg.JWKSRefetchInterval, v.cfg.Logger)
 	v.mu.Lock()
 	v.keys, v.algs = keys, algs
 	v.mu.Unlock()
@@ -98,7 +97,7 @@ func signingAlgs(announced []string) []jose.SignatureAlgorithm {
 
 // ready returns the provider's key set and algorithms, retrying discovery at most once per
 // DiscoveryRetryInterval while the provider is unreachable.
-func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgorithm, error) {
+func (v *Verifier) ready(ctx context.Context) (*keySet, []jose.SignatureAlgorithm, error) {
 	v.mu.Lock()
 	if v.keys != nil {
 		defer v.mu.Unlock()
@@ -122,13 +121,17 @@ func (v *Verifier) ready(ctx context.Context) (oidc.KeySet, []jose.SignatureAlgo
 	return v.keys, v.algs, nil
 }
 
-// verifiedClaims checks the signature of rawIDToken, or finds it checked a moment ago
-// (verified.go), and returns the token's claims decoded from JSON: shared with the other
+// verifiedClaims checks the form and signature of rawIDToken, or finds them checked a moment
+// ago (verified.go), and returns the token's claims decoded from JSON: shared with the other
 // Verify calls of the same token, they must not be changed.
-func (v *Verifier) verifiedClaims(ctx context.Context, keys oidc.KeySet, algs []jose.SignatureAlgorithm, rawIDToken string) (map[string]any, error) {
+func (v *Verifier) verifiedClaims(ctx context.Context, keys *keySet, algs []jose.SignatureAlgorithm, rawIDToken string) (map[string]any, error) {
 	sum, now := sha256.Sum256([]byte(rawIDToken)), time.Now()
 	if claims, ok := v.verified.get(sum, now); ok {
-		return claims, nil
+		return claims, nil // this very string passed checkCompact and the signature check
+	}
+	// Only the canonical compact spelling, before go-jose accepts many (compact.go).
+	if err := checkCompact(rawIDToken); err != nil {
+		return nil, err
 	}
 	jws, err := jose.ParseSigned(rawIDToken, algs)
 	if err != nil {
@@ -138,7 +141,7 @@ func (v *Verifier) verifiedClaims(ctx context.Context, keys oidc.KeySet, algs []
 		return nil, refuse(access.ErrMalformed, "token has %d signatures, want 1", len(jws.Signatures))
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	payload, err := keys.VerifySignature(ctx, rawIDToken)
+	payload, err := keys.verify(ctx, jws)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("identity: verify: %w", ctxErr)
@@ -158,7 +161,7 @@ func (v *Verifier) verifiedClaims(ctx context.Context, keys oidc.KeySet, algs []
 
 // Verify checks rawIDToken and maps its claims. A refusal wraps ErrInvalidToken and a reason
 // sentinel; an unreachable provider yields ErrProviderUnavailable. Checks run in this order:
-// size and form, signature (remembered for a moment: verified.go), issuer, audience and azp,
+// size and canonical compact form (compact.go), signature (remembered for a moment: verified.go), issuer, audience and azp,
 // exp, nbf and iat, sub, email_verified, the user claim, the groups claim.
 func (v *Verifier) Verify(ctx context.Context, rawIDToken string) (Claims, error) {
 	if len(rawIDToken) > MaxTokenBytes {

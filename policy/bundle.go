@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,11 +26,26 @@ import (
 // when none is set: ECDSA P-384 with SHA-384, the keys GenerateBundleKey makes.
 const DefaultBundleAlgorithm = "ES384"
 
-// maxBundleBytes bounds the uncompressed size of a bundle ReadBundle accepts.
-const maxBundleBytes = 64 << 20
+// Bounds of a bundle the CM reads. OPA's reader buffers every file of the archive before it
+// checks any against the signature, so these hold for unsigned bytes from anywhere.
+const (
+	// maxBundleBytes bounds a bundle as downloaded (compressed), and each file in it
+	// (uncompressed, as its tar header claims and as read).
+	maxBundleBytes = 64 << 20
+	// maxBundleInflatedBytes bounds the whole archive uncompressed, every file and tar header
+	// together: a gzip bomb within maxBundleBytes compressed inflates a thousandfold.
+	maxBundleInflatedBytes = 128 << 20
+)
 
-// ErrBundleSignature: the bundle is unsigned, or its signature or file hashes do not verify.
-var ErrBundleSignature = errors.New("policy: bundle signature does not verify")
+// Errors of a bundle ReadBundle refuses; check them with errors.Is. Both come wrapped with
+// ErrInvalidPolicy or ErrBundleSignature as well.
+var (
+	// ErrBundleSignature: the bundle is unsigned, or its signature or file hashes do not verify.
+	ErrBundleSignature = errors.New("policy: bundle signature does not verify")
+	// ErrBundleTooLarge: a file of the bundle, or the bundle uncompressed, is larger than the
+	// CM reads (maxBundleBytes per file, maxBundleInflatedBytes in all).
+	ErrBundleTooLarge = errors.New("policy: bundle too large")
+)
 
 // BundleVerification is how a bundle's signature (OPA's .signatures.json) is checked.
 type BundleVerification struct {
@@ -62,10 +79,14 @@ const BundleSchemaKey = "input_schema"
 // Rego modules, and its input schema as input.schema.json when the manifest carries one
 // (BundleSchemaKey), as a file system New and Test read, and the manifest's revision.
 // Unsigned bundles, bundles signed with another key or key id, and bundles whose files do not
-// match their signed hashes are refused with ErrBundleSignature.
+// match their signed hashes are refused with ErrBundleSignature; bundles with a file larger
+// than 64 MiB, or larger than 128 MiB uncompressed in all, with ErrBundleTooLarge.
 func ReadBundle(raw []byte, v BundleVerification) (fs.FS, string, error) {
 	if err := v.Validate(); err != nil {
 		return nil, "", err
+	}
+	if err := checkBundleSize(raw, maxBundleBytes, maxBundleInflatedBytes); err != nil {
+		return nil, "", fmt.Errorf("%w: bundle: %w", ErrInvalidPolicy, err)
 	}
 	keys := map[string]*bundle.KeyConfig{v.KeyID: {Key: v.Key, Algorithm: orDefault(v.Algorithm, DefaultBundleAlgorithm), Scope: v.Scope}}
 	b, err := readBundle(raw, bundle.NewVerificationConfig(keys, v.KeyID, v.Scope, nil))
@@ -95,7 +116,9 @@ func ReadBundle(raw []byte, v BundleVerification) (fs.FS, string, error) {
 
 // readBundle reads a bundle, verifying its signature with vc unless vc is nil.
 func readBundle(raw []byte, vc *bundle.VerificationConfig) (bundle.Bundle, error) {
-	r := bundle.NewCustomReader(bundle.NewTarballLoaderWithBaseURL(bytes.NewReader(raw), "")).
+	// The loader needs the limit of its own: it allocates what a tar header claims.
+	loader := bundle.NewTarballLoaderWithBaseURL(bytes.NewReader(raw), "").WithSizeLimitBytes(maxBundleBytes)
+	r := bundle.NewCustomReader(loader).
 		WithRegoVersion(ast.RegoV1).
 		WithSizeLimitBytes(maxBundleBytes)
 	if vc == nil {
@@ -104,6 +127,58 @@ func readBundle(raw []byte, vc *bundle.VerificationConfig) (bundle.Bundle, error
 		r = r.WithBundleVerificationConfig(vc)
 	}
 	return r.Read()
+}
+
+// checkBundleSize reads the bundle's archive once, before OPA's reader buffers it, and
+// refuses a file whose tar header claims more than perFile bytes and an archive that inflates
+// to more than total bytes; a malformed archive is refused too.
+func checkBundleSize(raw []byte, perFile, total int64) error {
+	gz, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer gz.Close()
+	tr := tar.NewReader(&inflateLimit{r: gz, left: total, total: total})
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+		if h.Size > perFile {
+			return fmt.Errorf("%w: %s claims %d bytes, over the limit of %d bytes a file", ErrBundleTooLarge, h.Name, h.Size, perFile)
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("archive: %s: %w", h.Name, err)
+		}
+	}
+}
+
+// inflateLimit reads a decompressed stream and fails with ErrBundleTooLarge once it goes
+// past total bytes.
+type inflateLimit struct {
+	r     io.Reader
+	left  int64 // bytes still allowed
+	total int64
+}
+
+// Read reads from r, at most left bytes more, then only its end.
+func (l *inflateLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var probe [1]byte
+		if n, err := io.ReadFull(l.r, probe[:]); n == 0 && errors.Is(err, io.EOF) {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("%w: it inflates to more than %d bytes", ErrBundleTooLarge, l.total)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 func orDefault(s, d string) string {

@@ -102,7 +102,7 @@ func setObligation(o *access.Obligations, key string, v ast.Value) (ok bool) {
 		n, isNumber := v.(ast.Number)
 		i, err := strconv.ParseInt(string(n), 10, 64)
 		o.MaxDurationSeconds = i
-		return isNumber && err == nil
+		return isNumber && err == nil && i >= 0 // a negative one is decodeDecision's to refuse
 	case "min_encryption":
 		var s ast.String
 		s, ok = v.(ast.String)

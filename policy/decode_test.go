@@ -31,6 +31,8 @@ func TestDecodeDecisionValueDecodesAsTheJSONPath(t *testing.T) {
 		{`{"allow": true, "reasons": "a"}`, false},
 		{`{"allow": true, "obligations": {"MAX_DURATION_SECONDS": 5}}`, false},
 		{`{"allow": true, "obligations": {"max_duration_seconds": 1.5}}`, false},
+		{`{"allow": true, "obligations": {"max_duration_seconds": -1}}`, false},
+		{`{"allow": false, "obligations": {"max_duration_seconds": -60}}`, false},
 		{`{"allow": true, "obligations": {"max_duration_seconds": 3e3}}`, false},
 		{`{"allow": true, "obligations": {"max_duration_seconds": 123456789012345678901234567890}}`, false},
 		{`{"allow": true, "obligations": {"channels": null}}`, false},

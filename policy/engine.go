@@ -114,6 +114,8 @@ type settings struct {
 	fsys     fs.FS
 	logger   *slog.Logger
 	revision string
+	// withoutBuiltins are the builtins the policy may not refer to (WithoutBuiltins).
+	withoutBuiltins []string
 }
 
 // WithFS reads the policy's .rego modules (not the _test.rego ones) and the optional
@@ -163,7 +165,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("%w: default API policy: %w", ErrInvalidPolicy, err)
 		}
 	}
-	c, err := compilePolicy(src)
+	c, err := compilePolicy(src, s.withoutBuiltins)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +191,11 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 }
 
 // compilePolicy compiles src's modules once, shared by every query of the Engine and by its
-// constants.
-func compilePolicy(src *source) (*ast.Compiler, error) {
-	c := src.newCompiler()
+// constants, without the builtins named (see WithoutBuiltins).
+func compilePolicy(src *source, without []string) (*ast.Compiler, error) {
+	c := src.newCompiler(capabilities(without))
 	if c.Compile(src.modules); c.Failed() {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, c.Errors)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, explainWithheld(c.Errors, without))
 	}
 	return c, nil
 }
@@ -344,8 +346,9 @@ func parseJSON(raw []byte) (ast.Value, error) {
 }
 
 // decodeDecision reads a decision document. "allow" must be a boolean, "reasons" a list of
-// strings and "obligations" an object with only the known obligation fields: an obligation
-// the engine does not know could not be enforced, so it makes the decision malformed.
+// strings and "obligations" an object with only the known obligation fields, and a
+// max_duration_seconds that is not negative: an obligation the engine does not know, or
+// cannot enforce, makes the decision malformed.
 // Other top-level members are ignored (they stay in Result.Raw).
 func decodeDecision(raw []byte) (Decision, error) {
 	var doc map[string]json.RawMessage
@@ -366,6 +369,9 @@ func decodeDecision(raw []byte) (Decision, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&d.Obligations); err != nil {
 			return Decision{}, fmt.Errorf("%w: obligations: %w", ErrMalformedDecision, err)
+		}
+		if d.Obligations.MaxDurationSeconds < 0 {
+			return Decision{}, fmt.Errorf("%w: obligations: max_duration_seconds must not be negative, got %d", ErrMalformedDecision, d.Obligations.MaxDurationSeconds)
 		}
 	}
 	if !d.Allow {

@@ -243,6 +243,24 @@ func TestDecideFailsClosed(t *testing.T) {
 			want:     refusal(ReasonMalformedDecision),
 		},
 		{
+			name:     "a negative max_duration_seconds, which no session could honour",
+			decision: `decision := {"allow": true, "reasons": ["ok"], "obligations": {"max_duration_seconds": -1}}`,
+			wantErr:  ErrMalformedDecision,
+			want:     refusal(ReasonMalformedDecision),
+		},
+		{
+			name:     "the most negative max_duration_seconds",
+			decision: `decision := {"allow": true, "reasons": ["ok"], "obligations": {"max_duration_seconds": -9223372036854775808}}`,
+			wantErr:  ErrMalformedDecision,
+			want:     refusal(ReasonMalformedDecision),
+		},
+		{
+			name:     "a negative max_duration_seconds on a refusal is malformed too",
+			decision: `decision := {"allow": false, "reasons": ["no"], "obligations": {"max_duration_seconds": -60}}`,
+			wantErr:  ErrMalformedDecision,
+			want:     refusal(ReasonMalformedDecision),
+		},
+		{
 			name:     "evaluation error",
 			decision: "decision := {\"allow\": true} if input.a\n\ndecision := {\"allow\": false} if input.b",
 			input:    `{"a": true, "b": true}`,

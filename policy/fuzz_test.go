@@ -42,6 +42,7 @@ func FuzzReadBundle(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(signed.Bytes())
+	f.Add(craftedBundle(f, tarEntry{"authz.rego", 1 << 50, nil})) // a header claiming 2^50 bytes
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
 	f.Add([]byte("not a bundle"))
 	verify := BundleVerification{KeyID: "k", Key: pub}

@@ -22,6 +22,11 @@ const APIDecisionPathPrefix = "portcullis/api/"
 // APIDecisionPath is the decision-log path of a decision on the API operation op.
 func APIDecisionPath(op string) string { return APIDecisionPathPrefix + op }
 
+// LabelRefusal is the decision-log label of a record of the CM's own refusal: a request it
+// refused before the policy was asked (e.g. "bad_request" for a malformed API call), recorded
+// under the path of the operation refused though no policy decided it. Impact never replays it.
+const LabelRefusal = "refusal"
+
 // Kinds of change Impact reports.
 const (
 	ChangeAllowToDeny = "allow_to_deny"
@@ -40,6 +45,9 @@ type Recorded struct {
 	Allow  bool
 	Result json.RawMessage
 	Input  json.RawMessage
+	// Refusal is the record's LabelRefusal, the code of the CM's own refusal, or "" for a
+	// decision of the policy. Impact skips a record that has one.
+	Refusal string
 }
 
 // Change is a recorded decision the candidate decides differently.
@@ -57,8 +65,12 @@ type ImpactReport struct {
 	Replayed int
 	// ReplayedByPath counts Replayed by the records' Path.
 	ReplayedByPath map[string]int
-	// Skipped counts records that were not policy decisions (another Path) or had no input.
+	// Skipped counts records that were not policy decisions (another Path, or the CM's own
+	// refusals) or had no input.
 	Skipped int
+	// SkippedRefusals counts the records of Skipped that were the CM's own refusals (Refusal
+	// set), recorded under a policy path though the policy did not decide them.
+	SkippedRefusals int
 	// Changes lists every replayed decision the candidate changes, in the order read.
 	Changes []Change
 	// Counts counts Changes by Kind.
@@ -69,13 +81,20 @@ type ImpactReport struct {
 // every decision it would change: allowed ones it denies, denied ones it allows, and allowed
 // ones whose obligations differ. Reasons alone do not count as a change. Every path the
 // candidate decides is replayed: DecisionPath records with its decision query, and
-// APIDecisionPath records with its API query (see replayer). Inputs are replayed as recorded,
-// that is after masking: a candidate that reads a masked field sees the mask.
+// APIDecisionPath records with its API query (see replayer). The CM's own refusals (Refusal
+// set) are skipped whatever their path: the policy did not decide them, so the candidate has
+// nothing to change. Inputs are replayed as recorded, that is after masking: a candidate that
+// reads a masked field sees the mask.
 func Impact(ctx context.Context, candidate *Engine, records iter.Seq2[Recorded, error]) (ImpactReport, error) {
 	rep := ImpactReport{ReplayedByPath: map[string]int{}, Counts: map[string]int{}}
 	for rec, err := range records {
 		if err != nil {
 			return rep, fmt.Errorf("policy: read recorded decisions: %w", err)
+		}
+		if rec.Refusal != "" {
+			rep.Skipped++
+			rep.SkippedRefusals++
+			continue
 		}
 		replay := replayer(candidate, rec.Path)
 		if replay == nil || len(rec.Input) == 0 {
@@ -97,7 +116,7 @@ func Impact(ctx context.Context, candidate *Engine, records iter.Seq2[Recorded, 
 }
 
 // replayer returns how candidate decides a record of path again, or nil when the policy did
-// not make it (the CM's own refusals). An API record is replayed with the operation its path
+// not make it (the CM's decisions without the policy, at another path). An API record is replayed with the operation its path
 // names, as the CM asked: request.operation is set to it, whatever the recorded input says.
 func replayer(candidate *Engine, path string) func(context.Context, json.RawMessage) (Result, error) {
 	if path == DecisionPath {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/api"
 )
 
 // recordAll decides every input with e and returns the decision-log records, as the CM keeps them.
@@ -240,5 +242,62 @@ func TestImpactReplaysAPIDecisions(t *testing.T) {
 				t.Errorf("replayed %d %v, skipped %d; want %d %v and 1", rep.Replayed, rep.ReplayedByPath, rep.Skipped, len(recs)-1, wantPaths)
 			}
 		})
+	}
+}
+
+// The CM's own refusals (label refusal, e.g. dave's malformed GET /v1/hosts?tenant=acme,
+// recorded under portcullis/api/hosts.list) are never replayed: the policy did not decide them,
+// so the unchanged policy must not list them as decisions that would flip.
+func TestImpactSkipsTheCMsOwnRefusals(t *testing.T) {
+	at := copenhagen(t, 10, 0)
+	dave := Subject{ID: "dave@example.com", Groups: []string{"portcullis-admins"}, AMR: []string{"pwd"}}
+	live := newEngine(t)
+	decided := recordAPI(t, live, []string{"api-list"}, []Input{apiCall(dave, "hosts.list", Host{}, at)})[0]
+	asDecision := func(r Recorded, labels map[string]string) api.Decision {
+		var in, res any
+		if err := json.Unmarshal(r.Input, &in); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(r.Result, &res); err != nil {
+			t.Fatal(err)
+		}
+		return api.Decision{ID: r.ID, Time: r.Time, Path: r.Path, Subject: r.Subject, Allow: r.Allow, Input: in, Result: res, Labels: labels}
+	}
+	refused := asDecision(decided, map[string]string{LabelRefusal: "bad_request", "operation": "hosts.list", "query": "tenant=acme"})
+	refused.ID, refused.Allow = "api-list-malformed", false
+	refused.Result = map[string]any{"allow": false, "reasons": []any{`unknown query parameter "tenant": GET /v1/hosts takes no query parameters`}}
+	for _, tc := range []struct {
+		name                                   string
+		records                                []api.Decision
+		wantReplayed, wantSkipped, wantRefused int
+	}{
+		{"the CM's refusal alone", []api.Decision{refused}, 0, 1, 1},
+		{"the CM's refusal and the policy's decision", []api.Decision{refused, asDecision(decided, map[string]string{"operation": "hosts.list"})}, 1, 1, 1},
+		{"the policy's decision alone", []api.Decision{asDecision(decided, nil)}, 1, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Impact(t.Context(), newEngine(t), RecordedDecisions(apiRecords(tc.records)))
+			if err != nil {
+				t.Fatalf("Impact: %v", err)
+			}
+			if len(rep.Changes) > 0 {
+				t.Errorf("the serving policy, replayed, changes %s (%s)", rep.Changes[0].Recorded.ID, rep.Changes[0].Kind)
+			}
+			if rep.Replayed != tc.wantReplayed || rep.Skipped != tc.wantSkipped || rep.SkippedRefusals != tc.wantRefused {
+				t.Errorf("replayed %d, skipped %d (%d refusals); want %d, %d (%d)",
+					rep.Replayed, rep.Skipped, rep.SkippedRefusals, tc.wantReplayed, tc.wantSkipped, tc.wantRefused)
+			}
+		})
+	}
+}
+
+// apiRecords yields ds as the decision log's API gives them.
+func apiRecords(ds []api.Decision) iter.Seq2[api.Decision, error] {
+	return func(yield func(api.Decision, error) bool) {
+		for _, d := range ds {
+			if !yield(d, nil) {
+				return
+			}
+		}
 	}
 }

@@ -98,9 +98,13 @@ func (s *source) loadSchema(fsys fs.FS) error {
 }
 
 // newCompiler returns the compiler for src's modules, as the engine and the tests compile
-// them: Rego v1, strict, type-checked against the input schema when there is one.
-func (s *source) newCompiler() *ast.Compiler {
+// them: Rego v1, strict, type-checked against the input schema when there is one, with caps
+// (nil: every builtin of this OPA version).
+func (s *source) newCompiler(caps *ast.Capabilities) *ast.Compiler {
 	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithStrict(true).WithUseTypeCheckAnnotations(true)
+	if caps != nil {
+		c = c.WithCapabilities(caps)
+	}
 	if s.schema != nil {
 		c = c.WithSchemas(s.schema)
 	}

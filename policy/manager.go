@@ -239,18 +239,18 @@ func (m *Manager) Reload(ctx context.Context) (bool, error) {
 
 // candidate is a policy read from its origin but not yet checked.
 type candidate struct {
+	// fsys holds the policy's files in memory, read once: the tests and the compiler read the
+	// same bytes, those the fingerprint is of.
 	fsys        fs.FS
 	revision    string
 	fingerprint [sha256.Size]byte
 }
 
-// readCandidate reads the policy files (and verifies a bundle's signature).
+// readCandidate reads the policy files into memory once (and verifies a bundle's signature).
 func (m *Manager) readCandidate(ctx context.Context) (candidate, error) {
 	switch {
 	case m.cfg.Dir != "":
-		fsys := os.DirFS(m.cfg.Dir)
-		fp, err := fingerprintFS(fsys)
-		return candidate{fsys: fsys, fingerprint: fp}, err
+		return snapshotCandidate(os.DirFS(m.cfg.Dir))
 	case m.cfg.Bundle != "":
 		raw, err := m.readBundleBytes(ctx)
 		if err != nil {
@@ -259,9 +259,7 @@ func (m *Manager) readCandidate(ctx context.Context) (candidate, error) {
 		fsys, rev, err := ReadBundle(raw, m.cfg.Verify)
 		return candidate{fsys: fsys, revision: rev, fingerprint: sha256.Sum256(raw)}, err
 	}
-	fsys := defaultpolicy.Files()
-	fp, err := fingerprintFS(fsys)
-	return candidate{fsys: fsys, fingerprint: fp}, err
+	return snapshotCandidate(defaultpolicy.Files())
 }
 
 // readBundleBytes reads the bundle file, or downloads the bundle from its service.
@@ -304,27 +302,4 @@ func (m *Manager) build(ctx context.Context, c candidate) (*Engine, int, error) 
 		return nil, 0, fmt.Errorf("%w: no test_ rule ran; write tests in %s files, or allow untested policies explicitly", ErrUntested, testSuffix)
 	}
 	return e, report.Passed, nil
-}
-
-// fingerprintFS hashes every file's path and content, so that any change shows.
-func fingerprintFS(fsys fs.FS) ([sha256.Size]byte, error) {
-	h := sha256.New()
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
-		h.Write(b)
-		return nil
-	})
-	var fp [sha256.Size]byte
-	if err != nil {
-		return fp, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
-	}
-	copy(fp[:], h.Sum(nil))
-	return fp, nil
 }

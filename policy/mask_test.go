@@ -3,10 +3,12 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode/utf8"
 )
 
 func TestDefaultPolicyMasksPersonalData(t *testing.T) {
@@ -19,6 +21,9 @@ func TestDefaultPolicyMasksPersonalData(t *testing.T) {
 	}{
 		{"IPv4 keeps its /24", "203.0.113.7", "203.0.113.0/24"},
 		{"IPv6 keeps its /48", "2001:db8:1:2::7", "2001:db8:1::/48"},
+		{"IPv4-mapped IPv6 keeps its IPv4 /24", "::ffff:1.2.3.4", "1.2.3.0/24"},
+		{"IPv4-mapped IPv6 in hexadecimal keeps its IPv4 /24", "::ffff:102:304", "1.2.3.0/24"},
+		{"IPv4-compatible IPv6 keeps its /48", "::1.2.3.4", "::/48"},
 		{"anything else is erased", "not-an-address", ""},
 	}
 	for _, tt := range tests {
@@ -47,6 +52,55 @@ func TestDefaultPolicyMasksPersonalData(t *testing.T) {
 				t.Errorf("result changed: %s", ev.Result)
 			}
 		})
+	}
+}
+
+// FuzzDefaultMaskGuestAddr masks the Guest's address of a record with the default mask.rego:
+// whatever the address, Mask succeeds (a failing mask refuses the request) and keeps what
+// net/netip says it is: an IPv4 address, or an IPv4-mapped IPv6 one, as its IPv4 /24; another
+// IPv6 address as its /48; anything else erased.
+func FuzzDefaultMaskGuestAddr(f *testing.F) {
+	for _, addr := range []string{
+		"203.0.113.7", "0.0.0.0", "255.255.255.255", "::ffff:1.2.3.4", "::FFFF:203.0.113.7", "::ffff:102:304",
+		"0:0:0:0:0:ffff:c000:207", "::ffff:0:0", "::ffff:0:1:2", "::1.2.3.4", "::", "::1", "2001:db8:1:2::7",
+		"64:ff9b::1.2.3.4", "fe80::1%eth0", "1.2.3.4/24", "01.2.3.4", "1.2.3", "::ffff:1.2.3", "1.2.3.4:80", "somewhere", "",
+	} {
+		f.Add(addr)
+	}
+	e := newEngine(f)
+	f.Fuzz(func(t *testing.T, addr string) {
+		if !utf8.ValidString(addr) {
+			return // the CM's input is encoding/json's, which would write another string
+		}
+		in, err := json.Marshal(Input{Context: Context{GuestAddr: addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := e.Mask(t.Context(), Event{DecisionID: "dec-1", Path: DecisionPath, Input: in, Result: json.RawMessage(`{"allow":false}`)})
+		if err != nil {
+			t.Fatalf("Mask(guest_addr %q): %v", addr, err)
+		}
+		var got Input
+		if err := json.Unmarshal(ev.Input, &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := guestNetwork(addr); got.Context.GuestAddr != want {
+			t.Fatalf("guest_addr %q masked to %q, want %q", addr, got.Context.GuestAddr, want)
+		}
+	})
+}
+
+// guestNetwork is what the default mask keeps of a Guest's address, by net/netip: "" when it
+// erases it.
+func guestNetwork(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	switch {
+	case err != nil || a.Zone() != "":
+		return ""
+	case a.Is4() || a.Is4In6():
+		return netip.PrefixFrom(a.Unmap(), 24).Masked().String()
+	default:
+		return netip.PrefixFrom(a, 48).Masked().String()
 	}
 }
 

@@ -40,13 +40,18 @@ type TestFailure struct {
 
 // Test runs every test_ rule of the .rego modules in fsys with OPA's tester and its coverage
 // tracer. An error means the tests could not run (unreadable or uncompilable modules); failing
-// tests are reported in the TestReport, not as an error.
-func Test(ctx context.Context, fsys fs.FS) (TestReport, error) {
+// tests are reported in the TestReport, not as an error. Of the options only WithoutBuiltins
+// applies: the tests compile as New compiles the policy.
+func Test(ctx context.Context, fsys fs.FS, opts ...Option) (TestReport, error) {
+	var s settings
+	for _, opt := range opts {
+		opt(&s)
+	}
 	src, err := loadSource(fsys, true)
 	if err != nil {
 		return TestReport{}, err
 	}
-	compiler := src.newCompiler().WithEnablePrintStatements(true)
+	compiler := src.newCompiler(capabilities(s.withoutBuiltins)).WithEnablePrintStatements(true)
 	tracer := cover.New()
 	results, err := tester.NewRunner().
 		SetCompiler(compiler).
@@ -55,7 +60,7 @@ func Test(ctx context.Context, fsys fs.FS) (TestReport, error) {
 		SetCoverageRuns(nil).
 		RunTests(ctx, nil)
 	if err != nil {
-		return TestReport{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+		return TestReport{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, explainWithheld(err, s.withoutBuiltins))
 	}
 	var report TestReport
 	for r := range results {

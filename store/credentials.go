@@ -14,7 +14,8 @@ var ErrReplayed = errors.New("replayed")
 
 // CredentialGrant records that an ID token was exchanged for a Guest client certificate.
 type CredentialGrant struct {
-	// TokenHash is the SHA-256 of the exchanged ID token.
+	// TokenHash is the SHA-256 of the exchanged ID token's signed content, its JWS signing
+	// input (identity.ReplayKey): the same for every spelling and every signature of one token.
 	TokenHash []byte
 	// Subject is the user the certificate names.
 	Subject string

@@ -146,7 +146,8 @@ func newPolicyImpactCmd() *cobra.Command {
 			"allowed to query_decisions), replay each recorded input against the candidate policy and list the\n" +
 			"decisions that would change: allow→deny, deny→allow and changed obligations, with counts.\n" +
 			"Connection decisions (portcullis/authz/decision) and admin and auditor API decisions\n" +
-			"(portcullis/api/<operation>) are replayed alike.\n" +
+			"(portcullis/api/<operation>) are replayed alike; the CM's own refusals (label refusal, e.g. a\n" +
+			"malformed request) are skipped: the policy did not decide them.\n" +
 			"Inputs are replayed as recorded, after the decision-log mask.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -217,9 +218,10 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 			Replayed  int            `json:"replayed"`
 			ByPath    map[string]int `json:"replayed_by_path"`
 			Skipped   int            `json:"skipped"`
+			Refusals  int            `json:"skipped_refusals"`
 			Counts    map[string]int `json:"counts"`
 			Changes   []change       `json:"changes"`
-		}{Candidate: revision, Replayed: rep.Replayed, ByPath: rep.ReplayedByPath, Skipped: rep.Skipped, Counts: map[string]int{}, Changes: []change{}}
+		}{Candidate: revision, Replayed: rep.Replayed, ByPath: rep.ReplayedByPath, Skipped: rep.Skipped, Refusals: rep.SkippedRefusals, Counts: map[string]int{}, Changes: []change{}}
 		for _, k := range impactKinds {
 			doc.Counts[k] = rep.Counts[k]
 		}
@@ -245,8 +247,8 @@ func printImpact(out io.Writer, format, revision string, rep policy.ImpactReport
 	}
 	connects, apiOps := replayedByPolicy(rep)
 	_, err := fmt.Fprintf(out, "%sreplayed %d decisions against candidate %s (%d connects, by authz.rego; %d API operations, portcullis/api/*, by api.rego); "+
-		"skipped %d that the CM made without the policy or recorded without input; %d would change\n",
-		counts.String(), rep.Replayed, revision, connects, apiOps, rep.Skipped, len(rep.Changes))
+		"skipped %d that the CM made without the policy (%d its own refusals) or recorded without input; %d would change\n",
+		counts.String(), rep.Replayed, revision, connects, apiOps, rep.Skipped, rep.SkippedRefusals, len(rep.Changes))
 	return err
 }
 

@@ -16,7 +16,7 @@ import (
 func TestPrintImpactTable(t *testing.T) {
 	at := time.Date(2026, 11, 24, 7, 30, 0, 0, time.UTC)
 	rep := policy.ImpactReport{
-		Replayed: 3, Skipped: 1, ReplayedByPath: map[string]int{policy.DecisionPath: 2, policy.APIDecisionPath("decisions.query"): 1},
+		Replayed: 3, Skipped: 2, SkippedRefusals: 1, ReplayedByPath: map[string]int{policy.DecisionPath: 2, policy.APIDecisionPath("decisions.query"): 1},
 		Changes: []policy.Change{
 			{Recorded: policy.Recorded{ID: "dec_1", Time: at, Subject: "bob@example.com", Host: "web-1"}, Kind: policy.ChangeAllowToDeny,
 				After: policy.Decision{Reasons: []string{"outside the window"}}},
@@ -36,7 +36,7 @@ func TestPrintImpactTable(t *testing.T) {
 		"dec_3     2026-11-24T07:30:00Z  portcullis/api/decisions.query  carol@example.com",
 		"allow_to_deny: 2\ndeny_to_allow: 0\nobligations: 1\n",
 		"replayed 3 decisions against candidate rev-2 (2 connects, by authz.rego; 1 API operations, portcullis/api/*, by api.rego); " +
-			"skipped 1 that the CM made without the policy or recorded without input; 3 would change",
+			"skipped 2 that the CM made without the policy (1 its own refusals) or recorded without input; 3 would change",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -41,8 +41,10 @@ const (
 	relayInterval = time.Second
 	// longPoll is how long the CM holds a relay's command long-poll.
 	longPoll = 300 * time.Millisecond
-	// adminToken is the ID token the CM's authenticator takes for dave, the administrator.
-	adminToken = "dave-id-token"
+	// adminToken is the ID token the CM's authenticator takes for dave, the administrator: a
+	// compact JWS in form ("dave", "id", "token" in base64url), as the CM's one-time rule
+	// reads every token it exchanges.
+	adminToken = "ZGF2ZQ.aWQ.dG9rZW4"
 )
 
 // cm is a real Connection Manager under test: gateway.Server over TLS with a SQLite store and
