@@ -3,6 +3,7 @@ package ticket
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,28 +15,34 @@ import (
 // holderEnv names the directory the helper process holds a replay log open in.
 const holderEnv = "PORTCULLIS_TEST_REPLAY_HOLDER_DIR"
 
-// TestHelperHoldReplayLog is not a test: run by TestASecondReplayCacheOnOneDirIsRefused as
-// another process, it opens the replay log in $holderEnv, says "ready" and holds it until its
-// standard input closes.
-func TestHelperHoldReplayLog(t *testing.T) {
-	dir := os.Getenv(holderEnv)
-	if dir == "" {
-		t.Skip("helper process only")
+// TestMain runs the tests, or, in the child process holdInAnotherProcess starts (holderEnv
+// set), holds that directory's replay log open instead.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(holderEnv); dir != "" {
+		os.Exit(holdReplayLog(dir))
 	}
+	os.Exit(m.Run())
+}
+
+// holdReplayLog opens the replay log in dir, says "ready" on standard output and holds it until
+// its standard input closes; it returns the process's exit status.
+func holdReplayLog(dir string) int {
 	r, err := OpenReplayCache(dir, time.Now())
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	defer r.Close()
 	os.Stdout.WriteString("ready\n")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	return 0
 }
 
 // holdInAnotherProcess opens dir's replay log in a child process and returns a function that
 // ends it (and with it the lock).
 func holdInAnotherProcess(t *testing.T, dir string) (release func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldReplayLog$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), holderEnv+"="+dir)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
