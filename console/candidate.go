@@ -37,13 +37,15 @@ const (
 
 // forbiddenBuiltins are the builtins a candidate compiled inside the CM may not refer to,
 // called or named as a `with` replacement: those that reach the network or read the CM's
-// process, and every builtin OPA marks non-deterministic (json.match_schema, whose schema may
-// $ref a URL or a file, time.now_ns, rand.intn, …), since a replay must be repeatable too.
+// process, and every builtin that may answer differently for the same arguments
+// (policy.Nondeterministic: json.match_schema, whose schema may $ref a URL or a file,
+// time.now_ns, rand.intn, a certificate chain verified at the time of the call, …), since a
+// replay must be repeatable too.
 // `policy impact` on a workstation has no such bound.
 func forbiddenBuiltins() []string {
 	names := []string{"http.send", "net.lookup_ip_addr", "opa.runtime"} // I/O, whatever OPA marks them
 	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
-		if b.Nondeterministic && !slices.Contains(names, b.Name) {
+		if policy.Nondeterministic(b) && !slices.Contains(names, b.Name) {
 			names = append(names, b.Name)
 		}
 	}

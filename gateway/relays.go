@@ -181,33 +181,36 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 const vendorOwner = "vendor"
 
 // relaySession authenticates a relay's report about a session (named is the relay id the
-// report names, if any) and checks that the session was assigned to the relay its certificate
-// names; it answers and returns false otherwise.
-func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, named, sessionID string) bool {
+// report names, if any), checks that the session was assigned to the relay its certificate
+// names and returns its record; it answers and returns false otherwise.
+func (s *Server) relaySession(w http.ResponseWriter, r *http.Request, named, sessionID string) (store.Session, bool) {
 	p, ok := s.authenticateRelay(w, r)
 	if !ok {
-		return false
+		return store.Session{}, false
 	}
 	relayID, ok := s.relayID(w, r, p, named)
 	if !ok {
-		return false
+		return store.Session{}, false
 	}
 	sess, err := s.cfg.Store.GetSession(r.Context(), sessionID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || err == nil && sess.RelayID != relayID:
 		writeError(w, api.Error{Code: access.ErrNotFound, Message: "no such session on this relay"})
-		return false
+		return store.Session{}, false
 	case err != nil:
 		s.cfg.Logger.Warn("load session", "session_id", sessionID, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
-		return false
+		return store.Session{}, false
 	}
-	return true
+	return sess, true
 }
 
 func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 	var req api.SessionEnd
-	if !readJSON(w, r, &req) || !s.relaySession(w, r, req.RelayID, req.SessionID) {
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if _, ok := s.relaySession(w, r, req.RelayID, req.SessionID); !ok {
 		return
 	}
 	if err := s.cfg.Store.EndSession(r.Context(), req.SessionID, req.Ended, req.BytesUp, req.BytesDown, req.Reason); err != nil {
@@ -219,11 +222,20 @@ func (s *Server) handleRelaySessionEnd(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleRelayPaired records how the two ends of a session reached the relay.
+// handleRelayPaired records how the two ends of a session reached the relay. A session whose
+// end is recorded already (a lock made before its ends reached the relay, whose order the relay
+// could not act on then) is ordered to end again.
 func (s *Server) handleRelayPaired(w http.ResponseWriter, r *http.Request) {
 	var req api.RelayPaired
-	if !readJSON(w, r, &req) || !s.relaySession(w, r, req.RelayID, req.SessionID) {
+	if !readJSON(w, r, &req) {
 		return
+	}
+	sess, ok := s.relaySession(w, r, req.RelayID, req.SessionID)
+	if !ok {
+		return
+	}
+	if sess.EndedAt != nil {
+		s.orderEndAgain(r.Context(), []store.Session{sess})
 	}
 	if err := s.cfg.Store.SetSessionTransport(r.Context(), req.SessionID, transportLabel(req.GuestTransport, req.HostTransport)); err != nil {
 		s.cfg.Logger.Warn("record session transport", "session_id", req.SessionID, "err", err)
@@ -358,60 +370,6 @@ func tenantRelays(cands []store.Relay, tenant string) []api.RelayAddr {
 // relayAddr is where the ends dial rel.
 func relayAddr(rel store.Relay) api.RelayAddr {
 	return api.RelayAddr{ID: rel.ID, Addr: rel.Addr, HTTPAddr: rel.HTTPAddr}
-}
-
-// endSessionsOfLostRelays records the live sessions of relays that stopped reporting as
-// ended: a CS that dies takes its own sessions with it, and only those.
-func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
-	all, err := s.cfg.Store.ListRelays(ctx)
-	if err != nil {
-		return fmt.Errorf("list relays: %w", err)
-	}
-	now := s.cfg.Now()
-	for _, id := range s.lostRelays(all, now) {
-		n := 0
-		err := s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: id}, func(page []store.Session) error {
-			n += len(page)
-			return s.cfg.Store.EndSessions(ctx, sessionIDs(page), now, reasonRelayLost)
-		})
-		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", n)
-		if err != nil {
-			return fmt.Errorf("end sessions of relay %s: %w", id, err)
-		}
-	}
-	return nil
-}
-
-// reconcileRelaySessions ends the records of live sessions on the relay that it no longer
-// holds, once they are older than a ticket's lifetime plus unpairedGrace.
-func (s *Server) reconcileRelaySessions(ctx context.Context, relayID string, held []string, now time.Time) error {
-	holds := make(map[string]bool, len(held))
-	for _, id := range held {
-		holds[id] = true
-	}
-	// A session started after the cutoff may still be on its way to the relay: only older ones
-	// are read (a report costs the relay's long-lived sessions, not every connect just granted).
-	cutoff := now.Add(-s.cfg.TicketTTL - unpairedGrace)
-	return s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: relayID, StartedUntil: cutoff}, func(page []store.Session) error {
-		var gone []string
-		for _, sess := range page {
-			if holds[sess.ID] {
-				continue
-			}
-			s.cfg.Logger.Info("session record ended: its relay no longer holds it", "session_id", sess.ID, "relay_id", relayID)
-			gone = append(gone, sess.ID)
-		}
-		return s.cfg.Store.EndSessions(ctx, gone, now, reasonNotHeld)
-	})
-}
-
-// sessionIDs returns the sessions' ids, in order.
-func sessionIDs(sessions []store.Session) []string {
-	ids := make([]string, len(sessions))
-	for i, sess := range sessions {
-		ids[i] = sess.ID
-	}
-	return ids
 }
 
 // relayCandidates returns the healthy relays, which is what the policy sees.

@@ -16,6 +16,20 @@ func WithoutBuiltins(names ...string) Option {
 	return func(s *settings) { s.withoutBuiltins = append(s.withoutBuiltins, names...) }
 }
 
+// readsTheClock are the builtins whose answer depends on the wall clock though OPA does not
+// mark them non-deterministic: certificate chains verified at the time of the call (the
+// options' CurrentTime, when given, fixes the time; a constant cannot tell).
+var readsTheClock = []string{
+	"crypto.x509.parse_and_verify_certificates",
+	"crypto.x509.parse_and_verify_certificates_with_options",
+}
+
+// Nondeterministic reports whether the builtin b may answer differently for the same
+// arguments: OPA marks it so (time.now_ns, rand.intn, http.send, …), or it reads the clock.
+func Nondeterministic(b *ast.Builtin) bool {
+	return b.Nondeterministic || slices.Contains(readsTheClock, b.Name)
+}
+
 // capabilities is OPA's capabilities for this version less the builtins named in without;
 // nil (the compiler's default, every builtin) when without is empty.
 func capabilities(without []string) *ast.Capabilities {

@@ -168,8 +168,8 @@ func readsOnlyTheModules(r *ast.Rule) bool {
 }
 
 // callable reports whether calling op cannot make a rule's value change between decisions:
-// the policy's own functions (pure answers for them), and OPA's deterministic builtins
-// other than print and trace (which write where a decision would).
+// the policy's own functions (pure answers for them), and deterministic builtins
+// (Nondeterministic) other than print and trace (which write where a decision would).
 func callable(op *ast.Term) bool {
 	ref, ok := op.Value.(ast.Ref)
 	if !ok {
@@ -179,7 +179,7 @@ func callable(op *ast.Term) bool {
 		return true
 	}
 	b, ok := ast.BuiltinMap[ref.String()]
-	return ok && !b.Nondeterministic && b.Name != ast.Print.Name && b.Name != ast.InternalPrint.Name && b.Name != ast.Trace.Name
+	return ok && !Nondeterministic(b) && b.Name != ast.Print.Name && b.Name != ast.InternalPrint.Name && b.Name != ast.Trace.Name
 }
 
 // seededCache is the rule cache of one decision: the constants' values first, then what the

@@ -36,6 +36,7 @@ through_a_function := plus_input(1)
 plus_input(x) := x + input.y
 with_with := x if x := table with input as {}
 now := time.now_ns()
+chain_valid := crypto.x509.parse_and_verify_certificates("MIIB")
 traced := 1 if trace("t")
 parts[k] := 1 if some k in ["a"]
 set contains "a"

@@ -284,14 +284,32 @@ type beginner interface {
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
-// runTx runs fn in one transaction and commits it.
+// runTx runs fn in one transaction and commits it, unless fn failed or ctx ended first.
+//
+// On a connection of its own (SQLite's writers', writegate.go) the transaction is begun outside
+// ctx, and ended only here: database/sql rolls a transaction whose context ended back from a
+// goroutine of its own, and on a connection the writers share the next writer's BEGIN could
+// come before that ROLLBACK ("cannot start a transaction within a transaction"), or the
+// ROLLBACK inside the next writer's transaction. fn's statements still run under ctx. On a
+// pool the transaction keeps its connection until it is rolled back, and begins under ctx.
 func runTx(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, opts)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	txCtx := ctx
+	if _, shared := db.(*sql.Conn); shared {
+		txCtx = context.WithoutCancel(ctx)
+	}
+	tx, err := db.BeginTx(txCtx, opts)
 	if err != nil {
 		return err
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the transaction is void either way; fn's error is the one that matters
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		_ = tx.Rollback() // the caller is gone: what it asked for is not committed
 		return err
 	}
 	return tx.Commit()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -168,15 +167,10 @@ func (db *DB) EndSessions(ctx context.Context, ids []string, end time.Time, reas
 		return fmt.Errorf("store: end sessions: %w: end time is zero", ErrInvalid)
 	}
 	for chunk := range slices.Chunk(ids, LivePageSize) {
-		args := []any{reason, db.d.timeArg(end)}
-		marks := make([]string, len(chunk))
-		for i, id := range chunk {
-			args = append(args, id)
-			marks[i] = fmt.Sprintf("$%d", i+3)
-		}
+		args := append([]any{reason, db.d.timeArg(end)}, anys(chunk)...)
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, "UPDATE sessions SET end_reason = $1, ended_at = $2 WHERE ended_at IS NULL AND id IN ("+
-				strings.Join(marks, ", ")+")", args...)
+				idMarks(3, len(chunk))+")", args...)
 			return err
 		})
 		if err != nil {

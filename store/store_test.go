@@ -47,6 +47,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"host end refines a generic reason", testHostEndRefinesAGenericReason},
 		{"every live session visited once, across pages", testEachLiveSession},
 		{"live sessions ended a page at a time", testEndSessionsByPage},
+		{"the ended among sessions a relay holds", testEndedSessionsAmong},
 		{"sessions listed a page at a time", testListSessionsByPage},
 		{"locks create, match, expire, remove", testLocks},
 		{"every lock in force read, across pages", testEachActiveLock},
