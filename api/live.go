@@ -93,8 +93,11 @@ type Lock struct {
 	RemovedBy string     `json:"removed_by,omitempty"`
 	RemovedAt *time.Time `json:"removed_at,omitempty"`
 	Active    bool       `json:"active"`
-	// EndedSessions lists the live sessions the new lock ended.
-	EndedSessions []string `json:"ended_sessions,omitempty"`
+	// EndedSessions lists the live sessions the new lock ended, at most MaxListedSessions of
+	// them (EndedCount counts them all; EndedSessionsTruncated says some are not listed).
+	EndedSessions          []string `json:"ended_sessions,omitempty"`
+	EndedCount             int      `json:"ended_count"`
+	EndedSessionsTruncated bool     `json:"ended_sessions_truncated,omitempty"`
 	// Pending is true when the store was down: the lock is in force on the CM that answered
 	// (202 Accepted) and its known sessions ended, but it is recorded only when the store is
 	// back, and lost if that CM stops first.
@@ -120,10 +123,40 @@ type HostSessionEnd struct {
 }
 
 // Reevaluation is the result of re-deciding every live session against the current policy.
+// An answer lists at most MaxListedSessions of the sessions ended and of those warned about
+// (Bounded); the counts count them all.
 type Reevaluation struct {
-	Checked int      `json:"checked"`
-	Ended   []string `json:"ended"`
-	Warned  []string `json:"warned"`
+	Checked     int      `json:"checked"`
+	Ended       []string `json:"ended"`
+	EndedCount  int      `json:"ended_count"`
+	Warned      []string `json:"warned"`
+	WarnedCount int      `json:"warned_count"`
+	// Truncated says that Ended or Warned lists fewer sessions than it counts.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// MaxListedSessions is how many session ids a lock's or a re-evaluation's answer lists at most,
+// so that an answer that ends any number of sessions stays well within MaxResponseBytes.
+const MaxListedSessions = 5000
+
+// ListedSessions returns ids as an answer lists them: at most MaxListedSessions, and whether
+// some were left out.
+func ListedSessions(ids []string) (listed []string, truncated bool) {
+	if len(ids) > MaxListedSessions {
+		return ids[:MaxListedSessions:MaxListedSessions], true
+	}
+	return ids, false
+}
+
+// Bounded returns r as an answer carries it: its counts set and its lists cut to
+// MaxListedSessions.
+func (r Reevaluation) Bounded() Reevaluation {
+	r.EndedCount, r.WarnedCount = len(r.Ended), len(r.Warned)
+	var cutEnded, cutWarned bool
+	r.Ended, cutEnded = ListedSessions(r.Ended)
+	r.Warned, cutWarned = ListedSessions(r.Warned)
+	r.Truncated = cutEnded || cutWarned
+	return r
 }
 
 // Labels of an allowed connect's decision record that link it to what it granted.

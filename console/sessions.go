@@ -121,7 +121,7 @@ func (c *Console) handleLock(w http.ResponseWriter, r *http.Request, u user) {
 		c.refused(w, r, u, "sessions", e)
 		return
 	}
-	http.Redirect(w, r, Prefix+"/sessions?locked="+strconv.Itoa(len(l.EndedSessions)), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/sessions?locked="+strconv.Itoa(l.EndedCount), http.StatusSeeOther)
 }
 
 // handleSession shows one session record (GET /v1/sessions/{id}), live or ended.

@@ -3,7 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,27 +157,64 @@ func TestHostRenewsItsCertificateAndTheOldOneStopsWorking(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t)
 	old := w.hosts["web-1"]
-	var resp api.HostRenewResponse
-	if err := api.Call(context.Background(), old.client, http.MethodPost, w.url+api.PathHostRenew, "", struct{}{}, &resp); err != nil {
-		t.Fatalf("renew: %v", err)
-	}
-	der, err := pemCert(resp.Certificate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	renewed := hostAgent{id: old.id, key: old.key, client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: w.pool, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: old.key}},
-	}}}}
+	renewed, resp := renewAt(t, w.cm, old)
 	if err := heartbeat(renewed, w.url); err != nil {
 		t.Fatalf("heartbeat with the renewed certificate: %v", err)
 	}
-	fresh := hostAgent{client: &http.Client{Transport: &http.Transport{TLSClientConfig: old.client.Transport.(*http.Transport).TLSClientConfig}}}
-	if status, body := statusOf(heartbeat(fresh, w.url)); status != http.StatusUnauthorized || body.Reason != access.ErrCredentialMismatch {
+	if status, body := statusOf(heartbeat(freshConnections(old), w.url)); status != http.StatusUnauthorized || body.Reason != access.ErrCredentialMismatch {
 		t.Errorf("heartbeat with the replaced certificate: %d %+v, want 401", status, body)
 	}
 	if time.Until(resp.ExpiresAt) < 29*24*time.Hour {
 		t.Errorf("renewed certificate expires %s, want the host certificate lifetime", resp.ExpiresAt)
 	}
+}
+
+// A heartbeat with the old certificate that lands while the CM renews the Host's can cache the
+// old serial just before the new one is recorded. The state that leaves is built here without
+// the race: the CM trusts the old serial (its clock stands still, so that trust never lapses)
+// and the store holds a new one. The new certificate works at once; the old one is refused.
+func TestACertificateRecordedAfterTheCMCachedTheOldSerialWorksAtOnce(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	old := w.hosts["web-1"]
+	if err := heartbeat(old, w.url); err != nil {
+		t.Fatalf("heartbeat with the enrolment certificate: %v", err)
+	}
+	der, err := w.ca.IssueClientCert(old.key.Public(), "host:"+old.id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.SetHostCertSerial(context.Background(), old.id, cert.SerialNumber.String()); err != nil {
+		t.Fatal(err)
+	}
+	renewed := hostAgent{id: old.id, key: old.key, client: w.clientWith(der, old.key)}
+	if err := heartbeat(renewed, w.url); err != nil {
+		t.Fatalf("heartbeat with the newly recorded certificate while the old serial was cached: %v", err)
+	}
+	if status, body := statusOf(heartbeat(freshConnections(old), w.url)); status != http.StatusUnauthorized || body.Reason != access.ErrCredentialMismatch {
+		t.Errorf("heartbeat with the replaced certificate: %d %+v, want 401 %s", status, body, access.ErrCredentialMismatch)
+	}
+}
+
+// renewAt has Host h renew its certificate at the CM c and returns the Host with the new one.
+func renewAt(t *testing.T, c *cm, h hostAgent) (hostAgent, api.HostRenewResponse) {
+	t.Helper()
+	var resp api.HostRenewResponse
+	if err := api.Call(context.Background(), h.client, http.MethodPost, c.url+api.PathHostRenew, "", struct{}{}, &resp); err != nil {
+		t.Fatalf("renew at %s: %v", c.url, err)
+	}
+	return hostAgent{id: h.id, key: h.key, client: c.clientWithPEM(t, h.key, resp.Certificate)}, resp
+}
+
+// freshConnections returns h with a client that shares none of h's open connections, so that
+// each request shows h's certificate in a new TLS handshake.
+func freshConnections(h hostAgent) hostAgent {
+	tlsConfig := h.client.Transport.(*http.Transport).TLSClientConfig
+	return hostAgent{id: h.id, key: h.key, client: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}}
 }
 
 // signedHeartbeat builds a heartbeat of h signed with key.

@@ -98,6 +98,10 @@ func clientCert(r *http.Request) *x509.Certificate {
 // authenticateHost authenticates an enrolled, enabled Host by its current mTLS client certificate: the
 // certificate's serial must be the one the CM last issued to the Host, so that a renewed
 // Host's old certificate, or a deleted Host's, is refused.
+//
+// A cached entry whose serial differs from the certificate's is not trusted to refuse: the Host
+// may have renewed at another replica (or an old-certificate request re-cached the old serial
+// here while this replica renewed it), so the store is asked once and has the last word.
 func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store.Host, bool) {
 	cert := clientCert(r)
 	var id string
@@ -110,6 +114,10 @@ func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store
 	}
 	now := s.cfg.Now()
 	h, serial, cached := s.hostIdentities.get(id, now)
+	if cached && !sameSerial(serial, cert.SerialNumber) {
+		s.hostIdentities.forget(id) // possibly stale: the store decides below
+		cached = false
+	}
 	if !cached {
 		var ok bool
 		if h, ok = s.loadHost(r.Context(), w, id); !ok {
@@ -117,7 +125,7 @@ func (s *Server) authenticateHost(w http.ResponseWriter, r *http.Request) (store
 		}
 		serial = s.hostIdentities.put(h, now, s.cfg.HostAuthTTL)
 	}
-	if serial == nil || serial.Cmp(cert.SerialNumber) != 0 {
+	if !sameSerial(serial, cert.SerialNumber) {
 		refuseAuth(w, access.ErrCredentialMismatch, "this host certificate was replaced by a renewed one")
 		return store.Host{}, false
 	}

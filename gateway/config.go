@@ -33,8 +33,13 @@ const (
 	DefaultHostAuthTTL       = 5 * time.Second
 	DefaultMaxCredentialTTL  = 12 * time.Hour
 	DefaultHeartbeatSkew     = time.Minute
-	// maxBodyBytes bounds every request body the CM reads.
+	// maxBodyBytes bounds every request body the CM reads but a relay's registration.
 	maxBodyBytes = 64 << 10
+	// maxRelayReportBytes bounds a relay's registration, which lists the sessions it holds
+	// (about 40 bytes each): 4 MiB is 100,000 sessions, five times a relay's default bounds
+	// (10,000 spliced and 10,000 waiting). A relay refused for its size stops reporting, and
+	// its sessions are ended (fail closed).
+	maxRelayReportBytes = 4 << 20
 	// runTick is how often Run records what waited for the store, notices a policy reload and
 	// (holding the lease) discards expired mail.
 	runTick = time.Second
@@ -91,7 +96,9 @@ type Config struct {
 	// HostAuthTTL is how long an authenticated Host's enabled state is trusted for its
 	// heartbeats and long-polls without reading the store; default DefaultHostAuthTTL. A Host
 	// disabled in the store by another replica is refused within it (this replica forgets it
-	// at once); connects always read the store.
+	// at once); connects always read the store. A certificate whose serial is not the trusted
+	// one is checked against the store before it is refused, so a renewal at another replica
+	// never locks the Host out.
 	HostAuthTTL time.Duration
 	// MaxCredentialTTL caps a Guest client certificate's lifetime, which never exceeds its ID
 	// token's either; default DefaultMaxCredentialTTL.
@@ -113,8 +120,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Validate reports every problem at once: a missing required field, an unknown Revocation, a
-// negative duration, or a duration beyond what tickets, certificates, Hosts or relays accept.
+// Validate reports every problem at once: a missing required field, and every problem
+// CheckSettings reports.
 func (c *Config) Validate() error {
 	var errs []error
 	need := func(ok bool, name string) {
@@ -130,11 +137,61 @@ func (c *Config) Validate() error {
 	need(c.SSHUserCA != nil, "SSHUserCA")
 	need(c.CA != nil, "CA")
 	need(c.LogSigner != nil, "LogSigner")
+	return errors.Join(append(errs, unjoin(c.CheckSettings())...)...)
+}
+
+// CheckSettings reports every problem of the settings at once, each a *SettingError: an unknown
+// Revocation, a negative duration, a duration beyond what tickets, certificates, Hosts or
+// relays accept, or decision-log shipping the shipper would refuse. It needs none of the
+// required fields, so a caller can check its settings before it creates a store.
+func (c *Config) CheckSettings() error {
+	var errs []error
 	if c.Revocation != "" && c.Revocation != RevokeEnd && c.Revocation != RevokeWarn {
-		errs = append(errs, fmt.Errorf("gateway: Revocation %q must be %q or %q", c.Revocation, RevokeEnd, RevokeWarn))
+		errs = append(errs, &SettingError{Field: "Revocation", Value: fmt.Sprintf("%q", c.Revocation),
+			Problem: fmt.Sprintf("must be %q or %q", RevokeEnd, RevokeWarn)})
 	}
 	errs = append(errs, c.durationProblems()...)
+	if c.DecisionLogShipping.URL != "" {
+		errs = append(errs, shippingProblems(c.DecisionLogShipping.Validate())...)
+	}
 	return errors.Join(errs...)
+}
+
+// SettingError is a problem with one setting of a Config: Field names it as Config does
+// ("DecisionLogShipping.Batch" for a field of a nested configuration), so that a program can
+// name it as its user knows it (a flag, say).
+type SettingError struct {
+	// Field is the Config field.
+	Field string
+	// Value is the field's value as shown in the message.
+	Value string
+	// Problem says what is wrong with it, e.g. "must not be negative".
+	Problem string
+}
+
+func (e *SettingError) Error() string { return "gateway: " + e.Field + " " + e.Value + " " + e.Problem }
+
+// shippingProblems turns the decision-log shipping's setting problems into the gateway's.
+func shippingProblems(err error) []error {
+	var errs []error
+	for _, e := range unjoin(err) {
+		if se, ok := errors.AsType[*logship.SettingError](e); ok {
+			e = &SettingError{Field: "DecisionLogShipping." + se.Field, Value: se.Value, Problem: se.Problem}
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+// unjoin returns the errors err joins, or err itself.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func (c *Config) setDefaults() {
@@ -199,17 +256,17 @@ func (c *Config) durationProblems() []error {
 	}
 	for _, n := range named {
 		if n.d < 0 {
-			errs = append(errs, fmt.Errorf("gateway: %s %s must not be negative (0 is the default)", n.name, n.d))
+			errs = append(errs, &SettingError{Field: n.name, Value: n.d.String(), Problem: "must not be negative (0 is the default)"})
 		}
 	}
 	atMost := func(name string, d, limit time.Duration, why string) {
 		if d > limit {
-			errs = append(errs, fmt.Errorf("gateway: %s %s exceeds %s (%s)", name, d, limit, why))
+			errs = append(errs, &SettingError{Field: name, Value: d.String(), Problem: fmt.Sprintf("exceeds %s (%s)", limit, why)})
 		}
 	}
 	atLeast := func(name string, d, limit time.Duration, why string) {
 		if d < limit {
-			errs = append(errs, fmt.Errorf("gateway: %s %s is below %s (%s)", name, d, limit, why))
+			errs = append(errs, &SettingError{Field: name, Value: d.String(), Problem: fmt.Sprintf("is below %s (%s)", limit, why)})
 		}
 	}
 	atMost("TicketTTL", effective(c.TicketTTL, DefaultTicketTTL), MaxTicketTTL, "ticket.MaxLifetime: no ticket could be minted")
@@ -220,7 +277,8 @@ func (c *Config) durationProblems() []error {
 	atLeast("HeartbeatInterval", heartbeat, MinReportInterval, "Hosts are told whole seconds")
 	atLeast("RelayInterval", relayEvery, MinReportInterval, "relays are told whole seconds")
 	if stale := effective(c.RelayStale, DefaultRelayStale); stale <= relayEvery {
-		errs = append(errs, fmt.Errorf("gateway: RelayStale %s must exceed RelayInterval %s (every relay would go stale between its reports)", stale, relayEvery))
+		errs = append(errs, &SettingError{Field: "RelayStale", Value: stale.String(),
+			Problem: fmt.Sprintf("must exceed RelayInterval %s (every relay would go stale between its reports)", relayEvery)})
 	}
 	return errs
 }

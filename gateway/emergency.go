@@ -198,11 +198,14 @@ func (s *Server) lockWithoutStore(w http.ResponseWriter, claims identity.Claims,
 	s.locksMade.Add(1) // after the lock is pending, before the live sessions are swept
 	view := lockView(l, s.cfg.Now())
 	view.Pending = true
+	var ended []string
 	for _, sess := range s.live.lockedBy(l) {
 		s.orderEndHere(sess, api.ReasonPrefixLocked+l.Reason)
 		s.live.remove(sess.ID)
-		view.EndedSessions = append(view.EndedSessions, sess.ID)
+		ended = append(ended, sess.ID)
 	}
-	s.cfg.Logger.Warn("lock in force before it is recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "ended", len(view.EndedSessions))
+	view.EndedCount = len(ended)
+	view.EndedSessions, view.EndedSessionsTruncated = api.ListedSessions(ended)
+	s.cfg.Logger.Warn("lock in force before it is recorded", "lock_id", l.ID, "kind", l.Kind, "target", l.Target, "by", claims.Subject, "ended", len(ended))
 	writeJSON(w, http.StatusAccepted, view)
 }

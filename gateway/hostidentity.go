@@ -10,7 +10,9 @@ import (
 
 // hostIdentityCache remembers the enrolled, enabled Hosts that authenticated recently, so that a
 // heartbeat or long-poll costs no store read. An entry lives for Config.HostAuthTTL: a Host
-// disabled in the store (by this replica or another) is refused within that time. Connects
+// disabled in the store (by this replica or another) is refused within that time. An entry
+// never refuses a certificate by itself: one whose serial differs is checked against the store
+// (authenticateHost), so a certificate renewed at another replica works here at once. Connects
 // never use it: they read the Host afresh before deciding.
 type hostIdentityCache struct {
 	mu      sync.Mutex
@@ -32,6 +34,11 @@ func certSerial(h store.Host) *big.Int {
 		return nil
 	}
 	return n
+}
+
+// sameSerial reports whether the serial the CM holds for a Host (nil: none) is presented's.
+func sameSerial(held, presented *big.Int) bool {
+	return held != nil && presented != nil && held.Cmp(presented) == 0
 }
 
 // newHostIdentityCache returns an empty cache.

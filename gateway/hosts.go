@@ -209,8 +209,11 @@ func writeHostRequests(w http.ResponseWriter, reqs []api.HostRequest) {
 	writeJSON(w, http.StatusOK, api.HostRequests{Requests: reqs})
 }
 
-// handleRenewHost issues a new client certificate for the authenticated Host's key. The
-// previous certificate stops working at once: the CM accepts only the latest serial.
+// handleRenewHost issues a new client certificate for the authenticated Host's key. The CM
+// accepts only the latest serial: the new certificate works at once on every replica (a cached
+// entry with another serial is checked against the store, see authenticateHost); the previous
+// one stops working at once on this replica, and on another once its cached entry ends
+// (HostAuthTTL) or the new certificate is presented there.
 func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
 	h, ok := s.authenticateHost(w, r)
 	if !ok {
@@ -229,6 +232,8 @@ func (s *Server) handleRenewHost(w http.ResponseWriter, r *http.Request) {
 		s.hostStoreError(w, "record renewed host certificate", err)
 		return
 	}
+	// Again: a request with the old certificate may have cached the old serial meanwhile.
+	s.hostIdentities.forget(h.ID)
 	s.cfg.Logger.Info("host certificate renewed", "host_id", h.ID, "serial", cert.SerialNumber.String(), "expires", cert.NotAfter)
 	writeJSON(w, http.StatusOK, api.HostRenewResponse{Certificate: string(certs.EncodeCertPEM(der)), ExpiresAt: cert.NotAfter})
 }

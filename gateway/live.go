@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -38,8 +37,7 @@ func (s *Server) endSessions(ctx context.Context, sessions []store.Session, reas
 func (s *Server) orderEnd(ctx context.Context, sessions []store.Session, reason string) {
 	now := s.cfg.Now()
 	orders := make([]store.Mail, 0, 2*len(sessions))
-	add := func(recipient string, msg any, deliverAt time.Time) {
-		body, err := json.Marshal(msg)
+	add := func(recipient string, body []byte, err error, deliverAt time.Time) {
 		if err != nil {
 			s.cfg.Logger.Error("encode an order to end a session", "recipient", recipient, "err", err)
 			return
@@ -47,13 +45,15 @@ func (s *Server) orderEnd(ctx context.Context, sessions []store.Session, reason 
 		orders = append(orders, store.Mail{Recipient: recipient, Body: body, QueuedAt: now, DeliverAt: deliverAt, ExpiresAt: now.Add(orderTTL)})
 	}
 	for _, sess := range sessions {
-		add(store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason}, now)
+		body, err := hostOrder(sess.ID, reason)
+		add(store.HostMailbox(sess.HostID), body, err, now)
 		if sess.RelayID != "" {
-			add(store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason}, now.Add(relayKillDelay))
+			body, err := relayOrder(sess.ID, reason)
+			add(store.RelayMailbox(sess.RelayID), body, err, now.Add(relayKillDelay))
 		}
 	}
 	for _, o := range s.postOrders(ctx, orders) {
-		time.AfterFunc(o.DeliverAt.Sub(now), func() { s.keepOrder(o.Recipient, json.RawMessage(o.Body)) })
+		time.AfterFunc(o.DeliverAt.Sub(now), func() { s.keepOrder(o.Recipient, o.Body, nil) })
 	}
 	woken := map[string]bool{}
 	for _, o := range orders {
@@ -84,11 +84,11 @@ func (s *Server) postOrders(ctx context.Context, orders []store.Mail) []store.Ma
 // replica's memory for the Host and the CS that poll it; once the lock is recorded, orderEnd
 // reaches them wherever they poll.
 func (s *Server) orderEndHere(sess store.Session, reason string) {
-	s.keepOrder(store.HostMailbox(sess.HostID), api.HostRequest{SessionID: sess.ID, Kill: true, Reason: reason})
+	body, err := hostOrder(sess.ID, reason)
+	s.keepOrder(store.HostMailbox(sess.HostID), body, err)
 	if sess.RelayID != "" {
-		time.AfterFunc(relayKillDelay, func() {
-			s.keepOrder(store.RelayMailbox(sess.RelayID), api.RelayCommand{SessionID: sess.ID, Reason: reason})
-		})
+		body, err := relayOrder(sess.ID, reason)
+		time.AfterFunc(relayKillDelay, func() { s.keepOrder(store.RelayMailbox(sess.RelayID), body, err) })
 	}
 }
 

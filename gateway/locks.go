@@ -60,7 +60,8 @@ func (s *Server) handleCreateLock(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.cfg.Logger.Error("end locked sessions; the next re-evaluation ends the rest", "lock_id", l.ID, "ended", len(ended), "err", err)
 	}
-	view.EndedSessions = ended
+	view.EndedCount = len(ended)
+	view.EndedSessions, view.EndedSessionsTruncated = api.ListedSessions(ended)
 	writeJSON(w, http.StatusCreated, view)
 }
 

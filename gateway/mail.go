@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,6 @@ const (
 	mailRetry = time.Second
 	// mailStoreTimeout bounds each store read or write of mail.
 	mailStoreTimeout = emergencyStoreTimeout
-	// maxLocalMail bounds the orders kept in memory for one recipient while the store is down.
-	maxLocalMail = 256
 	// expiredMailBatch is how many expired messages the sweep handles per store call.
 	expiredMailBatch = 500
 )
@@ -126,24 +125,27 @@ func (m *mailWaiters) wakeAll() {
 	clear(m.drained)
 }
 
-// keep holds a message for a recipient in memory; false when its share is full.
-func (m *mailWaiters) keep(recipient string, body json.RawMessage) bool {
+// keep holds an order to end a session for a recipient in memory. It is never refused for
+// room: a dropped order would leave a session running, and the orders are bounded by the
+// live sessions this replica knows (one to the Host and one to the CS of each it ends).
+func (m *mailWaiters) keep(recipient string, body json.RawMessage) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.local[recipient]) >= maxLocalMail {
-		return false
-	}
 	m.local[recipient] = append(m.local[recipient], body)
-	return true
 }
 
-// takeLocal returns and forgets the messages held in memory for the recipient.
-func (m *mailWaiters) takeLocal(recipient string) []json.RawMessage {
+// takeLocal returns and forgets the oldest messages held in memory for the recipient, at most
+// limit of them; the rest wait for its next long-poll.
+func (m *mailWaiters) takeLocal(recipient string, limit int) []json.RawMessage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := m.local[recipient]
-	delete(m.local, recipient)
-	return out
+	if len(out) <= limit {
+		delete(m.local, recipient)
+		return out
+	}
+	m.local[recipient] = slices.Clone(out[limit:]) // so that the ones handed out can be freed
+	return out[:limit:limit]
 }
 
 // postMail posts msg for the recipient, due at deliverAt and discarded at expiresAt, and wakes
@@ -157,10 +159,8 @@ func (s *Server) postMail(ctx context.Context, recipient string, msg any, delive
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mailStoreTimeout)
 	defer cancel()
 	err = s.cfg.Store.PostMail(ctx, store.Mail{Recipient: recipient, Body: body, QueuedAt: s.cfg.Now(), DeliverAt: deliverAt, ExpiresAt: expiresAt})
-	if err != nil && order && !errors.Is(err, store.ErrMailboxFull) {
-		if !s.mail.keep(recipient, body) {
-			return fmt.Errorf("keep an order for %s while the store is down: %w", recipient, access.ErrUnavailable)
-		}
+	if err != nil && order && !errors.Is(err, store.ErrMailboxFull) && !errors.Is(err, store.ErrInvalid) {
+		s.mail.keep(recipient, body)
 		s.cfg.Logger.Warn("store unavailable: an order to end a session waits in this replica's memory", "recipient", recipient, "err", err)
 		err = nil
 	}
@@ -168,17 +168,14 @@ func (s *Server) postMail(ctx context.Context, recipient string, msg any, delive
 	return err
 }
 
-// keepOrder holds an order to end a session in this replica's memory, without the store, and
-// wakes its recipient's long-polls here.
-func (s *Server) keepOrder(recipient string, msg any) {
-	body, err := json.Marshal(msg)
-	if err == nil && !s.mail.keep(recipient, body) {
-		err = errors.New("too many orders wait in memory")
-	}
+// keepOrder holds body, an order to end a session (or err, the failure to encode it), in this
+// replica's memory, without the store, and wakes its recipient's long-polls here.
+func (s *Server) keepOrder(recipient string, body []byte, err error) {
 	if err != nil {
-		s.cfg.Logger.Error("keep an order to end a session", "recipient", recipient, "err", err)
+		s.cfg.Logger.Error("encode an order to end a session", "recipient", recipient, "err", err)
 		return
 	}
+	s.mail.keep(recipient, body)
 	s.mail.wakeUp(recipient)
 }
 
@@ -236,7 +233,12 @@ func (s *Server) waitForMail(ctx context.Context, wake <-chan struct{}, pause ti
 // wake-up (mail posted to the recipient) came since the last read, wake is the channel handed
 // out before it.
 func (s *Server) readMail(ctx context.Context, recipient string, woken bool, wake <-chan struct{}) ([]json.RawMessage, time.Time, error) {
-	out := s.mail.takeLocal(recipient)
+	// One answer holds at most store.MaxCollect messages (ordersize.go): those held here go
+	// first, alone, and the store's wait for the next long-poll, which comes at once.
+	if out := s.mail.takeLocal(recipient, store.MaxCollect); len(out) > 0 {
+		return out, time.Time{}, nil
+	}
+	var out []json.RawMessage
 	ctx, cancel := context.WithTimeout(ctx, mailStoreTimeout)
 	defer cancel()
 	c, err := s.cfg.Store.Collect(ctx, recipient, s.cfg.Now(), woken)

@@ -87,11 +87,22 @@ func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T
 	if rec, _ := w.store.GetSession(context.Background(), other.SessionID); rec.EndedAt != nil {
 		t.Errorf("alice's session ended with bob's lock: %+v", rec)
 	}
-	// Every session's Host and CS are told, not just as many as a mailbox holds.
+	// Every session's Host and CS are told, not just as many as a mailbox holds (each
+	// collection takes a bounded share: the next takes more).
 	for box, due := range map[string]time.Time{store.HostMailbox(w.hosts["web-1"].id): w.now, store.RelayMailbox("cs-eu-1"): w.now.Add(time.Second)} {
-		orders, _, err := w.store.CollectMail(context.Background(), box, due)
-		if err != nil || len(orders) != manyLive {
-			t.Errorf("%s has %d orders to end sessions (%v), want %d", box, len(orders), err, manyLive)
+		n := 0
+		for range manyLive {
+			orders, _, err := w.store.CollectMail(context.Background(), box, due)
+			if err != nil {
+				t.Fatalf("collect the orders of %s: %v", box, err)
+			}
+			if len(orders) == 0 {
+				break
+			}
+			n += len(orders)
+		}
+		if n != manyLive {
+			t.Errorf("%s has %d orders to end sessions, want %d", box, n, manyLive)
 		}
 	}
 }

@@ -255,5 +255,5 @@ func (s *Server) handleReevaluate(w http.ResponseWriter, r *http.Request) {
 		s.storeUnavailable(w, "re-evaluate live sessions", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, res.Bounded())
 }

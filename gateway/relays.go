@@ -137,7 +137,8 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.RelayRegistration
-	if !readJSON(w, r, &req) {
+	if err := decodeJSONUpTo(w, r, &req, maxRelayReportBytes); err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
 	id, ok := s.relayID(w, r, p, req.ID)
@@ -145,8 +146,8 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.relays.heardFrom(id, s.cfg.Now())
-	if req.Addr == "" {
-		writeError(w, api.Error{Code: access.ErrBadRequest, Message: "relay addr is required"})
+	if err := checkRelayAddrs(req); err != nil {
+		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
 	rel := store.Relay{
@@ -175,6 +176,20 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, api.RelayRegistrationResponse{IntervalSeconds: int64(s.cfg.RelayInterval / time.Second)})
+}
+
+// checkRelayAddrs refuses a registration whose addresses Guests and Hosts could not dial.
+func checkRelayAddrs(req api.RelayRegistration) error {
+	if err := api.CheckRelayAddr(req.Addr); err != nil {
+		return fmt.Errorf("relay addr %q is not host:port: %w", req.Addr, err)
+	}
+	if req.HTTPAddr == "" {
+		return nil
+	}
+	if err := api.CheckRelayHTTPAddr(req.HTTPAddr); err != nil {
+		return fmt.Errorf("relay http_addr %q is not an http or https base URL: %w", req.HTTPAddr, err)
+	}
+	return nil
 }
 
 // vendorOwner is the owner of the vendor's shared relays.

@@ -9,21 +9,23 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// endSessionsOfLostRelays records the live sessions of relays that stopped reporting as
-// ended: a CS that dies takes its own sessions with it, and only those.
+// endSessionsOfLostRelays ends the live sessions of relays that stopped reporting: a CS that
+// dies takes its own sessions with it, and only those. A CS only cut off from the CM (a
+// replica that hangs, a network that drops its reports) may still splice them, out of reach
+// of locks and re-evaluation once their records are ended, so their Hosts and the CS are
+// ordered to end them too (fail closed).
 func (s *Server) endSessionsOfLostRelays(ctx context.Context) error {
 	all, err := s.cfg.Store.ListRelays(ctx)
 	if err != nil {
 		return fmt.Errorf("list relays: %w", err)
 	}
-	now := s.cfg.Now()
-	for _, id := range s.lostRelays(all, now) {
+	for _, id := range s.lostRelays(all, s.cfg.Now()) {
 		n := 0
 		err := s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{RelayID: id}, func(page []store.Session) error {
-			n += len(page)
-			return s.cfg.Store.EndSessions(ctx, sessionIDs(page), now, reasonRelayLost)
+			n += len(s.endSessions(ctx, page, reasonRelayLost))
+			return nil
 		})
-		s.cfg.Logger.Warn("relay stopped reporting; its sessions are recorded as ended", "relay_id", id, "sessions", n)
+		s.cfg.Logger.Warn("relay stopped reporting; its sessions are ended", "relay_id", id, "sessions", n)
 		if err != nil {
 			return fmt.Errorf("end sessions of relay %s: %w", id, err)
 		}

@@ -151,6 +151,31 @@ func TestAHostBackFromItsRequestWaitsWithoutALookAndStillGetsTheNext(t *testing.
 	}
 }
 
+// A Host heartbeating at B, which then trusts its certificate's serial for HostAuthTTL (its
+// clock stands still, so that trust never lapses here), renews the certificate at A: its next
+// request with the new certificate is accepted at B at once, not refused as a replaced one
+// (which would make the agent stop and cut its sessions). The old certificate is refused at both.
+func TestAHostRenewedAtOneReplicaIsAcceptedAtOnceByAnotherThatTrustedItsOldCertificate(t *testing.T) {
+	t.Parallel()
+	w, b := startTwoReplicas(t)
+	old := w.hosts["web-1"]
+	if err := heartbeat(old, b.url); err != nil {
+		t.Fatalf("heartbeat at B with the enrolment certificate: %v", err)
+	}
+	renewed, _ := renewAt(t, w.cm, old)
+	if err := heartbeat(renewed, b.url); err != nil {
+		t.Fatalf("heartbeat at B with the certificate renewed at A: %v", err)
+	}
+	if err := heartbeat(renewed, w.url); err != nil {
+		t.Fatalf("heartbeat at A with the certificate renewed there: %v", err)
+	}
+	for _, c := range []*cm{w.cm, b} {
+		if status, body := statusOf(heartbeat(freshConnections(old), c.url)); status != http.StatusUnauthorized || body.Reason != access.ErrCredentialMismatch {
+			t.Errorf("heartbeat at %s with the replaced certificate: %d %+v, want 401 %s", c.url, status, body, access.ErrCredentialMismatch)
+		}
+	}
+}
+
 // looksSkipped returns the CM's portcullis_cm_mail_looks_skipped_total metric.
 func looksSkipped(t *testing.T, c *cm) int {
 	t.Helper()

@@ -287,10 +287,15 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// decodeJSON decodes a bounded request body into v, refusing unknown fields; a malformed body
-// is a requestError.
+// decodeJSON decodes a request body of at most maxBodyBytes into v, refusing unknown fields; a
+// malformed body is a requestError.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return decodeJSONUpTo(w, r, v, maxBodyBytes)
+}
+
+// decodeJSONUpTo is decodeJSON for a body of at most limit bytes.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("malformed request: %v", err)

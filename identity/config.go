@@ -161,3 +161,7 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// ValidateIssuer reports what is wrong with an issuer URL, as Validate does: it must be an
+// https URL (http only on a loopback host) without a query or fragment.
+func ValidateIssuer(issuer string) error { return validateIssuer(issuer) }

@@ -12,9 +12,10 @@ import (
 	"github.com/portcullis/portcullis/certs"
 )
 
-// closedAddr is an address nothing ever listens on: no socket can bind port 0, so every dial
-// of it fails at once, as a dial of a closed port does.
-const closedAddr = "127.0.0.1:0"
+// closedAddr is an address nothing listens on, which a relay may still advertise (a CS and
+// the CM refuse port 0, which nobody can dial): port 1 (tcpmux), which no test and no service
+// here binds, so every dial of it is refused at once, as a firewall's reset.
+const closedAddr = "127.0.0.1:1"
 
 // relayDrainTimeout is how long a relay's live sessions may go on after SIGTERM.
 const relayDrainTimeout = "5s"

@@ -250,6 +250,10 @@ type candidate struct {
 func (m *Manager) readCandidate(ctx context.Context) (candidate, error) {
 	switch {
 	case m.cfg.Dir != "":
+		// Checked by its name first: os.DirFS names a missing directory ".".
+		if _, err := os.Stat(m.cfg.Dir); err != nil {
+			return candidate{}, fmt.Errorf("%w: policy directory: %w", ErrInvalidPolicy, err)
+		}
 		return snapshotCandidate(os.DirFS(m.cfg.Dir))
 	case m.cfg.Bundle != "":
 		raw, err := m.readBundleBytes(ctx)

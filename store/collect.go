@@ -38,12 +38,22 @@ type pendingCollect struct {
 	done    chan error
 }
 
+// MaxCollect bounds the messages one collection takes, the soonest to expire first (of
+// messages of one lifetime, as a lock's orders to end sessions, the oldest): with each message
+// bounded too (MaxMailBody), what a long-poll hands over in one answer fits in what its client
+// reads (api.MaxResponseBytes). A collection that takes MaxCollect may leave due messages for
+// the next one, which finds them at once.
+const MaxCollect = 64
+
 // Collected is the outcome of a collection: the messages taken, oldest first, and what the
 // collection learnt of the rest of the mailbox.
 type Collected struct {
-	// Mail is the messages taken: the recipient's due and unexpired ones.
+	// Mail is the messages taken: the recipient's due and unexpired ones, at most MaxCollect
+	// of them, the soonest to expire.
 	Mail []Mail
-	// Next is, when none was due, when the earliest message not yet due will be; else zero.
+	// Next is, when none was taken, when the earliest message not yet due will be; else zero.
+	// On PostgreSQL it may be past already, when a concurrent collection took the due messages
+	// this one found and left others due: the caller collects again at once.
 	Next time.Time
 	// Drained says that no unexpired message was left in the mailbox once the due ones were
 	// taken, as the collection read it. Only PostgreSQL's collection, which reads the rest of
@@ -51,17 +61,27 @@ type Collected struct {
 	Drained bool
 }
 
-// collectSQL takes a recipient's due messages; nextMailSQL finds when the next one is due;
-// firstMailSQL when the first unexpired one is (or was) due.
+// collectSQL takes a recipient's due messages, $3 of them at most, the soonest to expire
+// first (of one kind of message, the oldest): in the order of mail_recipient_expiry, so that
+// it reads no more of a long mailbox than it takes. nextMailSQL finds when the next one is
+// due; firstMailSQL when the first unexpired one is (or was) due: $2 when one is, without
+// reading the mailbox's other messages (whose times follow their bodies in the row).
 const (
-	firstMailSQL = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND expires_at > $2"
-	collectSQL   = "DELETE FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 RETURNING " + mailColumns
+	firstMailSQL = "SELECT CASE WHEN EXISTS (SELECT 1 FROM mail WHERE recipient = $1 AND expires_at > $2 AND deliver_at <= $2) THEN $2" +
+		" ELSE (SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND expires_at > $2) END"
+	collectPickSQL = "SELECT id FROM mail WHERE recipient = $1 AND deliver_at <= $2 AND expires_at > $2 ORDER BY expires_at LIMIT $3"
+	collectSQL     = "DELETE FROM mail WHERE id IN (" + collectPickSQL + ") RETURNING " + mailColumns
+	// pgCollectSQL is collectSQL on PostgreSQL: it skips the messages another collection is
+	// taking (FOR UPDATE SKIP LOCKED) rather than wait for them, as collections whose rows
+	// locked each other's in turn deadlocked; the look at the rest of the mailbox finds the
+	// skipped ones, and the caller collects again at once if that one fails.
+	pgCollectSQL = "DELETE FROM mail WHERE id IN (" + collectPickSQL + " FOR UPDATE SKIP LOCKED) RETURNING " + mailColumns
 	nextMailSQL  = "SELECT min(deliver_at) FROM mail WHERE recipient = $1 AND deliver_at > $2 AND expires_at > $2"
 )
 
-// CollectMail takes the recipient's messages that are due and unexpired at now, oldest first:
-// each is returned to exactly one caller. When none is due, next is when the earliest message
-// not yet due will be, or zero; when some are, next is zero (a caller with messages in hand
+// CollectMail takes the recipient's messages that are due and unexpired at now, at most
+// MaxCollect of them (the soonest to expire), oldest first: each is returned to exactly one
+// caller. When none is due, next is when the earliest message not yet due will be, or zero; when some are, next is zero (a caller with messages in hand
 // returns them before it waits again). A caller whose ctx ends before its messages are taken gets ctx's error and
 // takes none; once they are being taken, it waits for them, so that none is lost.
 //
@@ -120,7 +140,7 @@ func (db *DB) takeMail(ctx context.Context, recipient string, now time.Time) (Co
 
 // collect takes p's messages through q and finds when its next one is due.
 func (db *DB) collect(ctx context.Context, q querier, p *pendingCollect) error {
-	mail, err := queryAll(ctx, q, scanMail, collectSQL, p.recipient, p.at)
+	mail, err := queryAll(ctx, q, scanMail, collectSQL, p.recipient, p.at, MaxCollect)
 	if err != nil {
 		return err
 	}

@@ -19,21 +19,27 @@ import (
 // locks and goes on.
 
 const (
-	// collectWithNextSQL is collectSQL and nextMailSQL in one statement: a row per message
-	// taken, then a row without an id whose last column is when the next message not yet due
-	// will be (NULL for none). Both parts read the mailbox as the statement began;
-	// nextMailSQL's messages are not due, so the DELETE leaves them.
-	collectWithNextSQL = "WITH taken AS (" + collectSQL + ") SELECT " + mailColumns + ", NULL FROM taken" +
-		" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, (" + nextMailSQL + ")"
+	// collectWithNextSQL is collectSQL and a look at the rest of the mailbox in one statement: a
+	// row per message taken, then a row without an id whose last column is when the earliest
+	// unexpired message not taken is due (NULL for none). Both parts read the mailbox as the
+	// statement began, so the second leaves out the messages the first takes; what it finds is
+	// due already when the DELETE took its bound ($3) or a concurrent collection took the
+	// messages first, and the caller then collects again at once.
+	collectWithNextSQL = "WITH taken AS (" + pgCollectSQL + ") SELECT " + mailColumns + ", NULL FROM taken" +
+		" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, (SELECT min(deliver_at) FROM mail" +
+		" WHERE recipient = $1 AND expires_at > $2 AND id NOT IN (SELECT id FROM taken))"
 	// collectManySQL is collectWithNextSQL for the recipients in $1, each collecting at its
-	// time in $2: the rows of the messages taken, then a row without an id per recipient,
-	// naming it, with when its next message not yet due will be. The recipients must differ.
+	// time in $2 and taking at most $3 messages, the soonest to expire: the rows of the messages
+	// taken, then a row without an id per recipient, naming it, with when its earliest unexpired
+	// message not taken is due. The recipients must differ.
 	collectManySQL = "WITH c AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS c (recipient, at))," +
-		" taken AS (DELETE FROM mail USING c WHERE mail.recipient = c.recipient AND mail.deliver_at <= c.at" +
-		" AND mail.expires_at > c.at RETURNING mail.id, mail.recipient, mail.body, mail.queued_at, mail.deliver_at, mail.expires_at)" +
+		" taken AS (DELETE FROM mail WHERE mail.id IN (SELECT d.id FROM c CROSS JOIN LATERAL (SELECT mail.id FROM mail" +
+		" WHERE mail.recipient = c.recipient AND mail.deliver_at <= c.at AND mail.expires_at > c.at" +
+		" ORDER BY mail.expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS d)" +
+		" RETURNING mail.id, mail.recipient, mail.body, mail.queued_at, mail.deliver_at, mail.expires_at)" +
 		" SELECT " + mailColumns + ", NULL FROM taken" +
 		" UNION ALL SELECT NULL, c.recipient, NULL, NULL, NULL, NULL, (SELECT min(deliver_at) FROM mail" +
-		" WHERE mail.recipient = c.recipient AND mail.deliver_at > c.at AND mail.expires_at > c.at) FROM c"
+		" WHERE mail.recipient = c.recipient AND mail.expires_at > c.at AND mail.id NOT IN (SELECT id FROM taken)) FROM c"
 )
 
 // collectBatch takes the mail of a batch of collections, a round of distinct recipients at a
@@ -75,13 +81,13 @@ func (db *DB) collectRound(ctx context.Context, round []*pendingCollect) error {
 	var rows *sql.Rows
 	var err error
 	if len(round) == 1 {
-		rows, err = db.sql.QueryContext(ctx, collectWithNextSQL, round[0].recipient, round[0].at)
+		rows, err = db.sql.QueryContext(ctx, collectWithNextSQL, round[0].recipient, round[0].at, MaxCollect)
 	} else {
 		recipients, times := make([]string, len(round)), make([]time.Time, len(round))
 		for i, p := range round {
 			recipients[i], times[i] = p.recipient, p.now
 		}
-		rows, err = db.sql.QueryContext(ctx, collectManySQL, recipients, times)
+		rows, err = db.sql.QueryContext(ctx, collectManySQL, recipients, times, MaxCollect)
 	}
 	if err != nil {
 		return err
@@ -127,7 +133,7 @@ func settleCollections(rows *sql.Rows, round []*pendingCollect) error {
 	}
 	for _, p := range round {
 		p.settle(mail[p], due[p])
-		p.drained = due[p] == nil // the due ones are taken; the rest, none, would have given a time
+		p.drained = due[p] == nil // no unexpired message is left: the rest would have given a time
 	}
 	return nil
 }

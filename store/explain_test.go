@@ -135,13 +135,13 @@ func testMailQueriesUseTheExpiryIndex(t *testing.T, dsn string) {
 	now := db.d.timeArg(at(time.Second))
 	queries := map[string]statement{
 		"first due":   {firstMailSQL, []any{"host:h-1", now}},
-		"collect":     {collectSQL, []any{"host:h-1", now}},
+		"collect":     {collectSQL, []any{"host:h-1", now, MaxCollect}},
 		"next due":    {nextMailSQL, []any{"host:h-1", now}},
 		"post (room)": {db.postMailSQL(), db.mailArgs(Mail{ID: "m-x", Recipient: "host:h-1", Body: []byte("{}"), QueuedAt: at(0), DeliverAt: at(0), ExpiresAt: at(time.Minute)})},
 	}
 	if db.d.kind == kindPostgres {
-		queries["collect with next"] = statement{collectWithNextSQL, []any{"host:h-1", now}}
-		queries["collect many"] = statement{collectManySQL, []any{[]string{"host:h-1", "host:h-2"}, []time.Time{at(time.Second), at(time.Second)}}}
+		queries["collect with next"] = statement{collectWithNextSQL, []any{"host:h-1", now, MaxCollect}}
+		queries["collect many"] = statement{collectManySQL, []any{[]string{"host:h-1", "host:h-2"}, []time.Time{at(time.Second), at(time.Second)}, MaxCollect}}
 		queries["post a batch"] = statement{db.postMailRowsSQL(), []any{[]string{"m-y"}, []string{"host:h-1"}, [][]byte{[]byte("{}")},
 			[]time.Time{at(0)}, []time.Time{at(0)}, []time.Time{at(time.Minute)}, MaxMail}}
 	}

@@ -190,11 +190,7 @@ func testAGrantSaysWhetherItsMailWasPosted(t *testing.T, dsn string) {
 	wg.Wait()
 	collected := map[string]bool{}
 	for _, b := range []string{full, HostMailbox("h-0"), HostMailbox("h-1"), HostMailbox("h-2")} {
-		mail, _, err := db.CollectMail(ctx, b, at(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mail {
+		for _, m := range collectAll(t, db, b, at(time.Second)) {
 			collected[string(m.Body)] = true
 		}
 	}

@@ -19,6 +19,12 @@ var ErrMailboxFull = errors.New("mailbox full")
 // MaxMail bounds the unexpired messages waiting for one recipient.
 const MaxMail = 256
 
+// MaxMailBody bounds the body of one message, in bytes: MaxCollect of them, what one
+// collection takes, fit in 3/4 MiB, so that a long-poll's answer fits in the 1 MiB its client
+// reads. PostMail and PostOrders refuse a longer body (ErrInvalid); the CM cuts the reason of
+// an order to end a session to fit.
+const MaxMailBody = 12 << 10
+
 // Mail is one message for an agent that polls the CM: a Host's connection request or order to
 // end a session, or a Connection Server's order to end one. Any replica posts it, the replica
 // the recipient polls delivers it, once.
@@ -51,7 +57,8 @@ func scanMail(r rowScanner) (Mail, error) {
 
 // PostMail queues m for its recipient and, on PostgreSQL, wakes the replicas listening for
 // mail (ListenMail) when the transaction commits. ErrInvalid for a message without recipient,
-// body, queue time or expiry, or that expires before it is due; ErrMailboxFull when the recipient has
+// body, queue time or expiry, with a body longer than MaxMailBody, or that expires before it
+// is due; ErrMailboxFull when the recipient has
 // MaxMail unexpired messages waiting.
 func (db *DB) PostMail(ctx context.Context, m Mail) error {
 	m, err := readyMail(m)
@@ -82,6 +89,9 @@ func (db *DB) PostMail(ctx context.Context, m Mail) error {
 func readyMail(m Mail) (Mail, error) {
 	if m.Recipient == "" || len(m.Body) == 0 || m.QueuedAt.IsZero() || m.ExpiresAt.IsZero() {
 		return Mail{}, fmt.Errorf("store: post mail: %w: recipient, body, queue time and expiry are required", ErrInvalid)
+	}
+	if len(m.Body) > MaxMailBody {
+		return Mail{}, fmt.Errorf("store: post mail to %s: %w: a body of %d bytes exceeds %d", m.Recipient, ErrInvalid, len(m.Body), MaxMailBody)
 	}
 	if m.DeliverAt.IsZero() {
 		m.DeliverAt = m.QueuedAt
@@ -114,6 +124,9 @@ func (db *DB) PostOrders(ctx context.Context, orders []Mail) (int, error) {
 		}
 		if m.Recipient == "" || len(m.Body) == 0 || m.ExpiresAt.IsZero() || !m.ExpiresAt.After(m.DeliverAt) {
 			return 0, fmt.Errorf("store: post orders: %w: order %d lacks a recipient, a body or a due time before its expiry", ErrInvalid, i)
+		}
+		if len(m.Body) > MaxMailBody {
+			return 0, fmt.Errorf("store: post orders: %w: order %d has a body of %d bytes, more than %d", ErrInvalid, i, len(m.Body), MaxMailBody)
 		}
 		if m.ID == "" {
 			m.ID = rand.Text()

@@ -58,6 +58,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"mail is due, expires, fills up", testMailTiming},
 		{"posted mail is collected as any other", testCollectPostedMail},
 		{"orders are not bound by the mailbox", testOrdersAreNotBoundByTheMailbox},
+		{"a collection takes at most MaxCollect", testACollectionTakesAtMostMaxCollect},
 		{"two sequencers never both append", testAppendLogConflicts},
 		{"the log queue holds every record until it is logged", testLogQueue},
 		{"the log queue takes the records not logged before it", testLogQueueMigration},

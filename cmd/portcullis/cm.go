@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,9 +88,11 @@ func (cfg cmConfig) decisionLogShipping() logship.Config {
 
 func newCMCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "cm",
-		Short: "Run the Connection Manager: the HTTPS API that decides, records and brokers every connection",
-		Args:  cobra.NoArgs,
+		Use: "cm",
+		// Its credentials are its certificates and enrollment token, never a sign-in.
+		Annotations: map[string]string{noSignInAnnotation: ""},
+		Short:       "Run the Connection Manager: the HTTPS API that decides, records and brokers every connection",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg cmConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
@@ -147,10 +148,7 @@ func newCMCmd() *cobra.Command {
 const cmGCPercent = 400
 
 func runCM(ctx context.Context, cfg cmConfig) error {
-	if err := checkGCPercent(cfg.GCPercent); err != nil {
-		return err
-	}
-	if err := checkProcsPerCPU(cfg.ProcsPerCPU); err != nil {
+	if err := errors.Join(checkGCPercent(cfg.GCPercent), checkProcsPerCPU(cfg.ProcsPerCPU), checkCM(cfg)); err != nil {
 		return err
 	}
 	log, err := cfg.newLogger()
@@ -166,11 +164,6 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Store, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
 	pol, err := loadPolicy(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -196,6 +189,12 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	if err != nil {
 		return fmt.Errorf("identity provider: %w", err)
 	}
+	// The store is created last: a CM that cannot start leaves no database behind.
+	st, err := store.Open(ctx, cfg.Store, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
 	gcfg := gateway.Config{
 		Store: st, Policy: pol, Auth: verifier,
 		AuthConfig: api.AuthConfig{Issuer: issuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret, Scopes: cfg.OIDCScopes},
@@ -206,7 +205,7 @@ func runCM(ctx context.Context, cfg cmConfig) error {
 	keys.Configure(&gcfg)
 	gw, err := gateway.New(gcfg)
 	if err != nil {
-		return err
+		return namedByFlags(err)
 	}
 	mux.Handle("/", gw.Handler())
 	if err := mountConsole(mux, gw, st, verifier, oidcCfg, cfg.PublicURL, keys, log); err != nil {
@@ -316,10 +315,7 @@ func mountDevIdP(ctx context.Context, cfg cmConfig, mux *http.ServeMux, log *slo
 		}
 		return cfg.OIDCIssuer, nil
 	}
-	issuer := cfg.OIDCIssuer
-	if issuer == "" {
-		issuer = strings.TrimSuffix(cfg.PublicURL, "/") + devIdPPath
-	}
+	issuer := devIdPIssuer(cfg)
 	key, err := loadDevIdPKey(filepath.Join(cfg.CertsDir, devIdPKeyFile), log)
 	if err != nil {
 		return "", err

@@ -24,6 +24,12 @@ const (
 	progressWidth = 30
 )
 
+// cpConfig is the configuration of 'cp'.
+type cpConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Recursive   bool `mapstructure:"recursive"`
+}
+
 func newCpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cp [-r] SRC DST",
@@ -35,12 +41,11 @@ func newCpCmd() *cobra.Command {
 			"is skipped and named in the error: nothing is written outside DST. On Windows, C:\\... is a local path.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cfg guestConfig
+			var cfg cpConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			recursive, _ := cmd.Flags().GetBool("recursive")
-			return runCp(cmd, cfg, guest.ParseLocation(args[0]), guest.ParseLocation(args[1]), recursive)
+			return runCp(cmd, cfg.guestConfig, guest.ParseLocation(args[0]), guest.ParseLocation(args[1]), cfg.Recursive)
 		},
 	}
 	addSessionFlags(cmd)

@@ -73,6 +73,16 @@ func (c csConfig) Validate() error {
 	if c.HTTPListen != "" && c.HTTPAdvertise == "" {
 		errs = append(errs, errors.New("cs: http-advertise is required with http-listen"))
 	}
+	if c.Advertise != "" {
+		if err := checkAdvertise(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("cs: %w", err))
+		}
+	}
+	if c.HTTPListen != "" && c.HTTPAdvertise != "" {
+		if err := checkHTTPAdvertise(c.HTTPAdvertise); err != nil {
+			errs = append(errs, fmt.Errorf("cs: %w", err))
+		}
+	}
 	if c.EnrollToken != "" && c.StateDir == "" {
 		errs = append(errs, errors.New("cs: a relay that enrols needs a state-dir to keep its identity"))
 	}
@@ -80,6 +90,24 @@ func (c csConfig) Validate() error {
 		errs = append(errs, errors.New("cs: max-sessions, max-handshakes-per-source and drain-timeout must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkAdvertise refuses an --advertise that Guests and Hosts could not dial: it must be
+// host:port with a host and a port number.
+func checkAdvertise(addr string) error {
+	if err := api.CheckRelayAddr(addr); err != nil {
+		return fmt.Errorf("--advertise %q is not an address Guests and Hosts can dial (host:port, e.g. cs.example.com:1970): %w", addr, err)
+	}
+	return nil
+}
+
+// checkHTTPAdvertise refuses an --http-advertise that is not the base URL of an HTTP fallback:
+// an absolute http or https URL without a query or fragment.
+func checkHTTPAdvertise(raw string) error {
+	if err := api.CheckRelayHTTPAddr(raw); err != nil {
+		return fmt.Errorf("--http-advertise %q is not the HTTP fallback's base URL: give an http:// or https:// URL, e.g. http://cs.example.com:80: %w", raw, err)
+	}
+	return nil
 }
 
 // relayCertFile is the vendor relay's own client certificate: --relay-cert, or its file in the
@@ -101,9 +129,11 @@ func (c csConfig) relayKeyFile() string {
 
 func newCSCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "cs",
-		Short: "Run a Connection Server: verifies tickets, pairs the Guest and Host halves of a session and splices them without reading them",
-		Args:  cobra.NoArgs,
+		Use: "cs",
+		// Its credentials are its certificates and enrollment token, never a sign-in.
+		Annotations: map[string]string{noSignInAnnotation: ""},
+		Short:       "Run a Connection Server: verifies tickets, pairs the Guest and Host halves of a session and splices them without reading them",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg csConfig
 			if err := loadConfig(cmd, &cfg); err != nil {

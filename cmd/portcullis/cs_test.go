@@ -80,3 +80,30 @@ func TestARestartedCSRefusesATicketItsPreviousProcessAccepted(t *testing.T) {
 		})
 	}
 }
+
+// A CS refuses, before it registers, an advertised address Guests and Hosts could not dial and
+// an HTTP fallback URL that is not http(s), naming the flag.
+func TestCSConfigRefusesAdvertisedAddressesNobodyCanDial(t *testing.T) {
+	good := csConfig{ID: "cs-1", Listen: ":1970", Advertise: "cs.example.com:1970", CMURL: "https://cm", HTTPListen: ":80", HTTPAdvertise: "https://cs.example.com"}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("a good configuration: %v", err)
+	}
+	for _, tc := range []struct {
+		advertise, httpAdvertise, want string
+	}{
+		{"not an addr", "http://cs:80", `--advertise "not an addr"`},
+		{":1970", "http://cs:80", `--advertise ":1970"`},
+		{"cs.example.com", "http://cs:80", `--advertise "cs.example.com"`},
+		{"cs.example.com:http", "http://cs:80", `--advertise "cs.example.com:http"`},
+		{"cs.example.com:70000", "http://cs:80", `--advertise "cs.example.com:70000"`},
+		{"cs:1970", "ftp://x", `--http-advertise "ftp://x"`},
+		{"cs:1970", "cs.example.com:80", `--http-advertise "cs.example.com:80"`},
+		{"cs:1970", "http://", `--http-advertise "http://"`},
+	} {
+		c := good
+		c.Advertise, c.HTTPAdvertise = tc.advertise, tc.httpAdvertise
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--advertise %q --http-advertise %q: Validate = %v, want it refused naming %s", tc.advertise, tc.httpAdvertise, err, tc.want)
+		}
+	}
+}

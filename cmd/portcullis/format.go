@@ -19,9 +19,16 @@ func addFormatFlag(cmd *cobra.Command) {
 	cmd.Flags().String("format", formatTable, "Output: table, json (one array) or ndjson (one object a line).")
 }
 
-// writeList prints items in the command's --format: table (by table), json or ndjson.
-func writeList[T any](cmd *cobra.Command, items []T, table func(io.Writer, []T) error) error {
-	format, _ := cmd.Flags().GetString("format")
+// listConfig is the configuration of a listing command: the Guest's, the output format and, for
+// a listing the CM answers in pages, at most how many items.
+type listConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Format      string `mapstructure:"format"`
+	Limit       int    `mapstructure:"limit"`
+}
+
+// writeList prints items in format: table (by table), json or ndjson.
+func writeList[T any](cmd *cobra.Command, format string, items []T, table func(io.Writer, []T) error) error {
 	out := cmd.OutOrStdout()
 	switch format {
 	case formatTable:
@@ -63,11 +70,19 @@ func newRelaysListCmd() *cobra.Command {
 		Short:   "List the registered relays with their region, owner, health, load and last report",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var relays []api.RelayInfo
-			if err := adminCall(cmd, http.MethodGet, api.PathRelays, nil, &relays); err != nil {
+			var cfg listConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			return writeList(cmd, relays, printRelays)
+			g, err := cfg.guest(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var relays []api.RelayInfo
+			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodGet, g.CMURL+api.PathRelays, g.IDToken, nil, &relays); err != nil {
+				return err
+			}
+			return writeList(cmd, cfg.Format, relays, printRelays)
 		},
 	}
 	addGuestFlags(cmd)

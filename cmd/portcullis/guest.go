@@ -24,12 +24,21 @@ import (
 
 // guestConfig is what every Guest command needs: where the CM is and where tokens live.
 type guestConfig struct {
-	CM             string `mapstructure:"cm"`
-	CAFile         string `mapstructure:"ca-file"`
-	ConfigDir      string `mapstructure:"config-dir"`
-	Level          string `mapstructure:"encryption"`
-	Preferred      string `mapstructure:"preferred-protocol"`
+	CM        string `mapstructure:"cm"`
+	CAFile    string `mapstructure:"ca-file"`
+	ConfigDir string `mapstructure:"config-dir"`
+	Level     string `mapstructure:"encryption"`
+	Preferred string `mapstructure:"preferred-protocol"`
+	// Verbose prints where a session goes (the -v of the commands that open one).
+	Verbose        bool `mapstructure:"verbose"`
 	sessionRuntime `mapstructure:",squash"`
+}
+
+// execConfig is the configuration of 'exec' and 'ssh', which may run a remote command.
+type execConfig struct {
+	guestConfig `mapstructure:",squash"`
+	// NoStdin gives the remote command no input (-n).
+	NoStdin bool `mapstructure:"no-stdin"`
 }
 
 func addGuestFlags(cmd *cobra.Command) {
@@ -178,7 +187,7 @@ func newExecCmd() *cobra.Command {
 			"and its end is the command's end of input, as with 'ssh HOST COMMAND' (-n: no input).",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cfg guestConfig
+			var cfg execConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
@@ -201,12 +210,12 @@ func addExecFlags(cmd *cobra.Command, name string) {
 
 // runExec runs command on host with this process's standard input (none with -n), as
 // 'ssh HOST COMMAND' does, and exits with its status.
-func runExec(cmd *cobra.Command, cfg guestConfig, host string, command []string) error {
+func runExec(cmd *cobra.Command, cfg execConfig, host string, command []string) error {
 	var stdin io.Reader = cmd.InOrStdin()
-	if noInput, _ := cmd.Flags().GetBool("no-stdin"); noInput {
+	if cfg.NoStdin {
 		stdin = nil
 	}
-	return runGuestSession(cmd, cfg, host, []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
+	return runGuestSession(cmd, cfg.guestConfig, host, []string{"exec"}, func(ctx context.Context, s *guest.Session) (int, error) {
 		return guest.Exec(ctx, s.Client, strings.Join(command, " "), stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
 	})
 }
@@ -219,14 +228,14 @@ func newSSHCmd() *cobra.Command {
 			"with this process's standard input and no terminal, and exit with its status, as 'ssh HOST COMMAND' and 'portcullis exec' do.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cfg guestConfig
+			var cfg execConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
 			if len(args) > 1 {
 				return runExec(cmd, cfg, args[0], args[1:])
 			}
-			return runGuestSession(cmd, cfg, args[0], []string{"shell"}, func(ctx context.Context, s *guest.Session) (int, error) {
+			return runGuestSession(cmd, cfg.guestConfig, args[0], []string{"shell"}, func(ctx context.Context, s *guest.Session) (int, error) {
 				return guest.Shell(ctx, s.Client, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			})
 		},
@@ -252,7 +261,7 @@ func runGuestSession(cmd *cobra.Command, cfg guestConfig, host string, channels 
 		return reportDenied(cmd, host, err)
 	}
 	defer s.Close()
-	if verbose, _ := cmd.Flags().GetBool("verbose"); verbose {
+	if cfg.Verbose {
 		printSession(cmd.ErrOrStderr(), host, s)
 	}
 	code, err := use(ctx, s)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/access"
 	"github.com/portcullis/portcullis/api"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -42,6 +43,34 @@ func withHint(err error) error {
 		return fmt.Errorf("%w\n(the CM no longer accepts your sign-in: sign in again with 'portcullis login')", err)
 	}
 	return err
+}
+
+// hintFor adds to err, returned by cmd, the hints that apply to cmd: withHint's for a command
+// that acts with the user's sign-in, only the CA's for one that does not (a daemon's refused
+// enrollment is no sign-in to renew).
+func hintFor(cmd *cobra.Command, err error) error {
+	if usesSignIn(cmd) {
+		return withHint(err)
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return withHint(err)
+	}
+	return err
+}
+
+// noSignInAnnotation marks a command (and its subcommands) that acts with its own credentials
+// (an enrollment token, a certificate) and never with the user's sign-in.
+const noSignInAnnotation = "portcullis/no-sign-in"
+
+// usesSignIn reports whether cmd may act with the user's sign-in: none of it and its parents
+// carries noSignInAnnotation.
+func usesSignIn(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if _, ok := c.Annotations[noSignInAnnotation]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // addCMFlag adds --cm, the CM's URL, and --cm-url, its old spelling on cs and host: hidden and

@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -71,9 +73,11 @@ const hostGCPercent = 400
 
 func newHostCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "host",
-		Short: "Run the Host agent on the device to be controlled: enrols once, heartbeats, and serves sessions through a relay (it never listens)",
-		Args:  cobra.NoArgs,
+		Use: "host",
+		// Its credentials are its certificates and enrollment token, never a sign-in.
+		Annotations: map[string]string{noSignInAnnotation: ""},
+		Short:       "Run the Host agent on the device to be controlled: enrols once, heartbeats, and serves sessions through a relay (it never listens)",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg hostConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
@@ -115,14 +119,11 @@ func addHostAuthFlags(cmd *cobra.Command) {
 }
 
 func runHost(ctx context.Context, cfg hostConfig) error {
+	if err := errors.Join(checkCMURL("cm", cfg.CMURL), checkGCPercent(cfg.GCPercent), checkHostSettings(cfg)); err != nil {
+		return err
+	}
 	log, err := cfg.newLogger()
 	if err != nil {
-		return err
-	}
-	if err := checkCMURL("cm", cfg.CMURL); err != nil {
-		return err
-	}
-	if err := checkGCPercent(cfg.GCPercent); err != nil {
 		return err
 	}
 	applyGCPercent(cfg.GCPercent)
@@ -168,6 +169,23 @@ func runHost(ctx context.Context, cfg hostConfig) error {
 		Account: account, SFTPCommand: sftpCmd, SFTPReadMax: sftpReadMax, Schemes: schemes,
 	}
 	return h.Run(ctx)
+}
+
+// checkHostSettings refuses, before the agent enrols, a --shell that is not an absolute path
+// and a --heartbeat-url that is not an http(s) URL: each would otherwise fail only at the first
+// session or heartbeat.
+func checkHostSettings(cfg hostConfig) error {
+	var errs []error
+	if cfg.Shell != "" && !filepath.IsAbs(cfg.Shell) {
+		errs = append(errs, fmt.Errorf("--shell %q is not an absolute path (e.g. %s)", cfg.Shell, host.DefaultShell))
+	}
+	if cfg.HeartbeatURL != "" {
+		u, err := url.Parse(cfg.HeartbeatURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--heartbeat-url %q is not the URL of the CM's heartbeat listener (e.g. http://cm.example.com:8080)", cfg.HeartbeatURL))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkRunAs refuses an agent running as root (uid 0) without a named session account: sessions

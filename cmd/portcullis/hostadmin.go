@@ -29,8 +29,11 @@ func newHostsListCmd() *cobra.Command {
 		Short: "List every enrolled Host with its id, tenant, tags and state, by name (administrators, auditors)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			limit, _ := cmd.Flags().GetInt("limit")
-			return streamListing(cmd, api.PathHosts, url.Values{}, limit, hostColumns())
+			var cfg listConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return streamListing(cmd, cfg, api.PathHosts, url.Values{}, hostColumns())
 		},
 	}
 	addGuestFlags(cmd)

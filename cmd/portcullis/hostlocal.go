@@ -78,6 +78,12 @@ func newSFTPServerCmd() *cobra.Command {
 	}
 }
 
+// hostPasswdConfig is the configuration of 'host passwd'.
+type hostPasswdConfig struct {
+	hostAuthConfig `mapstructure:",squash"`
+	Delete         bool `mapstructure:"delete"`
+}
+
 func newHostPasswdCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "passwd LOGON",
@@ -85,14 +91,14 @@ func newHostPasswdCmd() *cobra.Command {
 		Long:  "Passwd reads the new password twice from the terminal, or once from stdin when it is not a terminal.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cfg hostAuthConfig
+			var cfg hostPasswdConfig
 			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
 			if cfg.PasswordFile == "" {
 				return errors.New("name the password file with --password-file")
 			}
-			if del, _ := cmd.Flags().GetBool("delete"); del {
+			if cfg.Delete {
 				return hostauth.SetPassword(cfg.PasswordFile, args[0], "")
 			}
 			pw, err := readNewPassword(cmd)

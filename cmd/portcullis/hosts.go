@@ -17,8 +17,11 @@ func newHostsCmd() *cobra.Command {
 		Short: "List the Hosts you may reach now, with online state, tags, last seen and the channels the policy grants",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			limit, _ := cmd.Flags().GetInt("limit")
-			return streamPages(cmd, api.PathReachableHosts, url.Values{}, limit, reachableColumns(),
+			var cfg listConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return streamPages(cmd, cfg, api.PathReachableHosts, url.Values{}, reachableColumns(),
 				func(page *api.ReachableHosts) []api.ReachableHost { return page.Hosts })
 		},
 	}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,24 +35,50 @@ func newSessionsCmd() *cobra.Command {
 	return cmd
 }
 
+// sessionsListConfig is the configuration of 'sessions ls'.
+type sessionsListConfig struct {
+	listConfig `mapstructure:",squash"`
+	User       string `mapstructure:"user"`
+	Host       string `mapstructure:"host"`
+	Relay      string `mapstructure:"relay"`
+	Decision   string `mapstructure:"decision"`
+	// Live is "" (every session), or true or false (an optionalBool).
+	Live string `mapstructure:"live"`
+}
+
+// query is the sessions API's query of the filters set.
+func (c sessionsListConfig) query() (url.Values, error) {
+	q := url.Values{}
+	for name, v := range map[string]string{"user": c.User, "host": c.Host, "relay": c.Relay, "decision": c.Decision} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	live, set, err := parseOptionalBool("live", c.Live)
+	if err != nil {
+		return nil, err
+	}
+	if set {
+		q.Set("live", strconv.FormatBool(live))
+	}
+	return q, nil
+}
+
 func newSessionsListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List sessions, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for _, name := range []string{"user", "host", "relay", "decision"} {
-				if v, _ := cmd.Flags().GetString(name); v != "" {
-					q.Set(name, v)
-				}
+			var cfg sessionsListConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
 			}
-			if cmd.Flags().Changed("live") {
-				live, _ := cmd.Flags().GetBool("live")
-				q.Set("live", strconv.FormatBool(live))
+			q, err := cfg.query()
+			if err != nil {
+				return err
 			}
-			limit, _ := cmd.Flags().GetInt("limit")
-			return streamListing(cmd, api.PathSessions, q, limit, sessionColumns())
+			return streamListing(cmd, cfg.listConfig, api.PathSessions, q, sessionColumns())
 		},
 	}
 	addGuestFlags(cmd)
@@ -59,7 +88,7 @@ func newSessionsListCmd() *cobra.Command {
 	f.String("host", "", "only sessions to this host (name)")
 	f.String("relay", "", "only sessions through this relay")
 	f.String("decision", "", "only the session this decision allowed (see also 'logs trace')")
-	f.Bool("live", false, "only live sessions (--live=false: only ended ones)")
+	addOptionalBool(f, "live", "only live sessions (--live=false: only ended ones)")
 	f.Int("limit", defaultSessionLimit, "at most this many sessions, the newest (0: all)")
 	return cmd
 }
@@ -121,19 +150,23 @@ func newLockCmd() *cobra.Command {
 		Short: "Lock a user, a host or a session: its live sessions end now and new connects are refused (administrators)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f := cmd.Flags()
-			var req api.LockRequest
-			req.User, _ = f.GetString("user")
-			req.Host, _ = f.GetString("host")
-			req.Session, _ = f.GetString("session")
-			req.Reason, _ = f.GetString("reason")
-			ttl, _ := f.GetDuration("ttl")
-			req.TTLSeconds = int64(ttl / time.Second)
-			var l api.Lock
-			if err := adminCall(cmd, http.MethodPost, api.PathLocks, req, &l); err != nil {
+			var cfg lockConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s locked (%s); ended %d live session(s)\n", l.ID, l.Kind, l.Target, l.Reason, len(l.EndedSessions))
+			req, err := cfg.request()
+			if err != nil {
+				return err
+			}
+			g, err := cfg.guest(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var l api.Lock
+			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodPost, g.CMURL+api.PathLocks, g.IDToken, req, &l); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s locked (%s); ended %d live session(s)\n", l.ID, l.Kind, l.Target, l.Reason, l.EndedCount)
 			if l.Pending {
 				fmt.Fprintln(cmd.ErrOrStderr(), "portcullis: the CM's store is down: the lock is in force on the CM that answered and ended the sessions it knows, and is recorded when the store is back (lost if that CM stops first)")
 			}
@@ -147,10 +180,39 @@ func newLockCmd() *cobra.Command {
 	f.String("session", "", "lock (end) this session")
 	f.Duration("ttl", 0, "the lock ends by itself after this long (default: until unlocked)")
 	f.String("reason", "", "why; refused users see it (required)")
-	cmd.MarkFlagsOneRequired("user", "host", "session")
-	cmd.MarkFlagsMutuallyExclusive("user", "host", "session")
-	_ = cmd.MarkFlagRequired("reason") // the flag exists: registered just above
+	// Checked once the settings are loaded: the flag, PORTCULLIS_* or the config file may give them.
+	markRequired(cmd, "reason")
 	return cmd
+}
+
+// lockConfig is the configuration of 'lock'.
+type lockConfig struct {
+	guestConfig `mapstructure:",squash"`
+	User        string        `mapstructure:"user"`
+	Host        string        `mapstructure:"host"`
+	Session     string        `mapstructure:"session"`
+	Reason      string        `mapstructure:"reason"`
+	TTL         time.Duration `mapstructure:"ttl"`
+}
+
+// request is the lock request of c, which names exactly one of a user, a host and a session.
+func (c lockConfig) request() (api.LockRequest, error) {
+	var set []string
+	for name, v := range map[string]string{"user": c.User, "host": c.Host, "session": c.Session} {
+		if v != "" {
+			set = append(set, "--"+name)
+		}
+	}
+	slices.Sort(set)
+	switch {
+	case len(set) == 0:
+		return api.LockRequest{}, errors.New("name what to lock: one of --user, --host or --session (or PORTCULLIS_USER, PORTCULLIS_HOST, PORTCULLIS_SESSION, or the config file)")
+	case len(set) > 1:
+		return api.LockRequest{}, fmt.Errorf("%s are all set (by flags, PORTCULLIS_* or the config file): lock one of a user, a host or a session at a time", strings.Join(set, " and "))
+	case c.TTL < 0:
+		return api.LockRequest{}, fmt.Errorf("--ttl %s: want a positive duration, or 0 for a lock until unlocked", c.TTL)
+	}
+	return api.LockRequest{User: c.User, Host: c.Host, Session: c.Session, Reason: c.Reason, TTLSeconds: int64(c.TTL / time.Second)}, nil
 }
 
 func newUnlockCmd() *cobra.Command {
@@ -165,12 +227,15 @@ func newLocksCmd() *cobra.Command {
 		Short: "List every lock in force, newest first (--all: every lock, removed and expired ones too) (administrators and auditors)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg locksConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
 			q := url.Values{}
-			if all, _ := cmd.Flags().GetBool("all"); all {
+			if cfg.All {
 				q.Set("all", "true")
 			}
-			limit, _ := cmd.Flags().GetInt("limit")
-			return streamListing(cmd, api.PathLocks, q, limit, lockColumns())
+			return streamListing(cmd, cfg.listConfig, api.PathLocks, q, lockColumns())
 		},
 	}
 	addGuestFlags(cmd)
@@ -179,6 +244,12 @@ func newLocksCmd() *cobra.Command {
 	f.Bool("all", false, "list every lock, removed and expired ones included")
 	f.Int("limit", 0, "at most this many locks, the newest (0: all)")
 	return cmd
+}
+
+// locksConfig is the configuration of 'locks'.
+type locksConfig struct {
+	listConfig `mapstructure:",squash"`
+	All        bool `mapstructure:"all"`
 }
 
 // lockColumns are the columns of 'locks' as a table.

@@ -112,12 +112,14 @@ func runLogsExport(ctx context.Context, cfg logsExportConfig, stdout io.Writer) 
 	return nil
 }
 
+// logsVerifyConfig is the configuration of 'logs verify'.
+type logsVerifyConfig struct {
+	Key        string   `mapstructure:"key"`
+	Checkpoint []string `mapstructure:"checkpoint"`
+	JSON       bool     `mapstructure:"json"`
+}
+
 func newLogsVerifyCmd() *cobra.Command {
-	var (
-		keyFile string
-		saved   []string
-		asJSON  bool
-	)
 	cmd := &cobra.Command{
 		Use:   "verify BUNDLE",
 		Short: "Verify an export bundle of the decision log offline, against the log's public key",
@@ -130,13 +132,18 @@ func newLogsVerifyCmd() *cobra.Command {
 			"Exit status: 0 verified; 65 something was found (printed); 66 an input could not be read.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLogsVerify(args[0], keyFile, saved, asJSON, cmd.InOrStdin(), cmd.OutOrStdout())
+			var cfg logsVerifyConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runLogsVerify(args[0], cfg.Key, cfg.Checkpoint, cfg.JSON, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&keyFile, "key", "log.pub", "the log's verifier key")
-	f.StringArrayVar(&saved, "checkpoint", nil, "a checkpoint saved earlier (a file holding its signed note; repeat)")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	addConfigFlag(cmd)
+	f.String("key", "log.pub", "the log's verifier key")
+	f.StringArray("checkpoint", nil, "a checkpoint saved earlier (a file holding its signed note; repeat)")
+	f.Bool("json", false, "print the report as JSON")
 	return cmd
 }
 

@@ -21,7 +21,7 @@ func main() {
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRootCmd().ExecuteContext(ctx)
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	var ee *exitError
 	var ve *verifyError
 	switch {
@@ -33,7 +33,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "portcullis:", err)
 		return ve.code
 	default:
-		fmt.Fprintln(os.Stderr, "portcullis:", withHint(err))
+		fmt.Fprintln(os.Stderr, "portcullis:", hintFor(cmd, err))
 		return access.ExitCode(err)
 	}
 }

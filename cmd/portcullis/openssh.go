@@ -21,6 +21,19 @@ const sshSuffix = ".portcullis"
 // knownHostsFile is the known_hosts file the proxy maintains in the Guest's config directory.
 const knownHostsFile = "known_hosts"
 
+// proxyConfig is the configuration of 'proxy'.
+type proxyConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Suffix      string   `mapstructure:"suffix"`
+	Channels    []string `mapstructure:"channels"`
+}
+
+// configSSHConfig is the configuration of 'config ssh'.
+type configSSHConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Pattern     string `mapstructure:"pattern"`
+}
+
 func newProxyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "proxy HOST",
@@ -30,13 +43,15 @@ func newProxyCmd() *cobra.Command {
 			"then pipes stdin and stdout through the relay. ssh runs SSH end to end with the Host.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, g, err := loadGuest(cmd)
+			var cfg proxyConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			g, err := cfg.guest(cmd.Context())
 			if err != nil {
 				return err
 			}
-			suffix, _ := cmd.Flags().GetString("suffix")
-			channels, _ := cmd.Flags().GetStringSlice("channels")
-			return runProxy(cmd, cfg, g, args[0], suffix, channels)
+			return runProxy(cmd, cfg.guestConfig, g, args[0], cfg.Suffix, cfg.Channels)
 		},
 	}
 	addSessionFlags(cmd)
@@ -73,12 +88,15 @@ func newConfigCmd() *cobra.Command {
 		Short: "Print the ssh_config block that makes ssh, scp and sftp reach Hosts as NAME.portcullis",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, g, err := loadGuest(cmd)
+			var cfg configSSHConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			g, err := cfg.guest(cmd.Context())
 			if err != nil {
 				return err
 			}
-			pattern, _ := cmd.Flags().GetString("pattern")
-			return runConfigSSH(cmd, cfg, g, pattern, cmd.OutOrStdout())
+			return runConfigSSH(cmd, cfg.guestConfig, g, cfg.Pattern, cmd.OutOrStdout())
 		},
 	}
 	addSessionFlags(ssh)

@@ -172,24 +172,24 @@ func nextPageSize(ask, got, bytes int, more bool) int {
 }
 
 // streamListing writes every item of the listing the CM answers in pages at path with q, in
-// the command's --format (table, json or ndjson), page by page as the pages arrive, following
-// the CM's cursor: at most limit items (0: all), and a word on standard error when the limit
+// cfg's format (table, json or ndjson), page by page as the pages arrive, following the CM's
+// cursor: at most cfg's limit of items (0: all), and a word on standard error when the limit
 // left some out.
-func streamListing[T any](cmd *cobra.Command, path string, q url.Values, limit int, cols streamColumns[T]) error {
-	return streamPages(cmd, path, q, limit, cols, func(page *[]T) []T { return *page })
+func streamListing[T any](cmd *cobra.Command, cfg listConfig, path string, q url.Values, cols streamColumns[T]) error {
+	return streamPages(cmd, cfg, path, q, cols, func(page *[]T) []T { return *page })
 }
 
 // streamPages is streamListing for a listing whose every page is a P (a JSON array of items,
 // or an object holding one), from which items reads the page's items.
-func streamPages[P, T any](cmd *cobra.Command, path string, q url.Values, limit int, cols streamColumns[T], items func(*P) []T) error {
-	format, _ := cmd.Flags().GetString("format")
+func streamPages[P, T any](cmd *cobra.Command, cfg listConfig, path string, q url.Values, cols streamColumns[T], items func(*P) []T) error {
+	format, limit := cfg.Format, cfg.Limit
 	if format != formatTable && format != formatJSON && format != formatNDJSON {
 		return fmt.Errorf("--format %q: want table, json or ndjson", format)
 	}
 	if limit < 0 {
 		return fmt.Errorf("--limit %d: want 0 (all) or more", limit)
 	}
-	_, g, err := loadGuest(cmd)
+	g, err := cfg.guest(cmd.Context())
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,12 +32,23 @@ func newPolicyCmd() *cobra.Command {
 
 // policyFS is the policy directory, or the embedded default policy when dir is empty; a
 // directory without input.schema.json is type-checked against the embedded one, as the CM does.
-func policyFS(dir string) fs.FS {
+// A directory that cannot be read is refused, by its name.
+func policyFS(dir string) (fs.FS, error) {
 	if dir == "" {
-		return rego.Files()
+		return rego.Files(), nil
 	}
-	return policy.WithDefaultSchema(os.DirFS(dir))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("policy directory %s is not a directory", dir)
+	}
+	return policy.WithDefaultSchema(os.DirFS(dir)), nil
 }
+
+// policyName names the policy of dir in messages.
+func policyName(dir string) string { return cmp.Or(dir, "the embedded policy") }
 
 func newPolicyTestCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -44,22 +56,46 @@ func newPolicyTestCmd() *cobra.Command {
 		Short: "Run a policy's Rego tests with OPA's tester and print the coverage (default: the embedded policy)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var cfg policyTestConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
 			dir := ""
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			minCov, _ := cmd.Flags().GetFloat64("min-coverage")
-			return runPolicyTest(cmd.Context(), policyFS(dir), minCov, cmd.OutOrStdout())
+			fsys, err := policyFS(dir)
+			if err != nil {
+				return err
+			}
+			return runPolicyTest(cmd.Context(), fsys, policyName(dir), cfg.MinCoverage, cmd.OutOrStdout())
 		},
 	}
+	addConfigFlag(cmd)
 	cmd.Flags().Float64("min-coverage", 0, "fail when the tests cover less than this percentage of the policy's lines")
 	return cmd
 }
 
-func runPolicyTest(ctx context.Context, fsys fs.FS, minCoverage float64, out io.Writer) error {
+// policyTestConfig is the configuration of 'policy test'.
+type policyTestConfig struct {
+	MinCoverage float64 `mapstructure:"min-coverage"`
+}
+
+// policyEvalConfig is the configuration of 'policy eval'.
+type policyEvalConfig struct {
+	Input string `mapstructure:"input"`
+	Dir   string `mapstructure:"dir"`
+}
+
+// runPolicyTest runs the tests of the policy fsys, named name in messages.
+func runPolicyTest(ctx context.Context, fsys fs.FS, name string, minCoverage float64, out io.Writer) error {
 	rep, err := policy.Test(ctx, fsys)
 	if err != nil {
 		return err
+	}
+	if rep.Passed == 0 && rep.Failed == 0 {
+		fmt.Fprintf(out, "no tests found in %s (tests are rules named test_* in *_test.rego files)\n", name)
+		return &exitError{code: exitPolicyFailed}
 	}
 	for _, f := range rep.Failures {
 		fmt.Fprintf(out, "FAIL %s (%s)\n  %s\n", f.Name, f.Location, strings.ReplaceAll(f.Message, "\n", "\n  "))
@@ -83,14 +119,17 @@ func newPolicyEvalCmd() *cobra.Command {
 		Short: "Decide one input document (JSON, '-' for stdin) with a policy and print the decision",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			file, _ := cmd.Flags().GetString("input")
-			dir, _ := cmd.Flags().GetString("dir")
-			return runPolicyEval(cmd.Context(), file, dir, cmd.InOrStdin(), cmd.OutOrStdout())
+			var cfg policyEvalConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			return runPolicyEval(cmd.Context(), cfg.Input, cfg.Dir, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
+	addConfigFlag(cmd)
 	cmd.Flags().String("input", "", "the input document: a JSON file as rego/input.schema.json describes, or - for stdin")
 	cmd.Flags().String("dir", "", "policy directory (default: the embedded policy)")
-	_ = cmd.MarkFlagRequired("input")
+	markRequired(cmd, "input")
 	return cmd
 }
 
@@ -105,7 +144,11 @@ func runPolicyEval(ctx context.Context, file, dir string, stdin io.Reader, out i
 	if err != nil {
 		return fmt.Errorf("read input: %w", err)
 	}
-	engine, err := policy.New(ctx, policy.WithFS(policyFS(dir)))
+	fsys, err := policyFS(dir)
+	if err != nil {
+		return err
+	}
+	engine, err := policy.New(ctx, policy.WithFS(fsys))
 	if err != nil {
 		return err
 	}
@@ -165,7 +208,7 @@ func newPolicyImpactCmd() *cobra.Command {
 	f.String("until", "", "replay decisions before this time (RFC 3339) or age")
 	f.String("format", formatTable, "output: table or json")
 	f.Bool("fail-on-change", false, "exit with status 2 when any decision would change")
-	_ = cmd.MarkFlagRequired("candidate")
+	markRequired(cmd, "candidate") // from the flag, PORTCULLIS_CANDIDATE or the config file
 	return cmd
 }
 
@@ -177,7 +220,11 @@ func runPolicyImpact(ctx context.Context, cfg policyImpactConfig, out io.Writer)
 	if err != nil {
 		return err
 	}
-	candidate, err := policy.New(ctx, policy.WithFS(policyFS(cfg.Candidate)))
+	candidateFS, err := policyFS(cfg.Candidate)
+	if err != nil {
+		return fmt.Errorf("--candidate: %w", err)
+	}
+	candidate, err := policy.New(ctx, policy.WithFS(candidateFS))
 	if err != nil {
 		return fmt.Errorf("candidate policy: %w", err)
 	}
@@ -306,15 +353,16 @@ func newPolicyBundleCmd() *cobra.Command {
 	f.String("key-id", "", "key id to sign as; the CM verifies with the same --policy-key-id")
 	f.String("alg", policy.DefaultBundleAlgorithm, "signature algorithm")
 	f.String("revision", "", "the bundle's revision, recorded with every decision it makes")
-	for _, name := range []string{"out", "signing-key", "key-id", "revision"} {
-		_ = cmd.MarkFlagRequired(name)
-	}
+	markRequired(cmd, "out", "signing-key", "key-id", "revision") // from flags, PORTCULLIS_* or the config file
 	return cmd
 }
 
 func runPolicyBundle(ctx context.Context, cfg policyBundleConfig, out io.Writer) error {
-	fsys := policyFS(cfg.Dir)
-	if err := runPolicyTest(ctx, fsys, 0, out); err != nil {
+	fsys, err := policyFS(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if err := runPolicyTest(ctx, fsys, policyName(cfg.Dir), 0, out); err != nil {
 		return err
 	}
 	key, err := os.ReadFile(cfg.Key)
@@ -331,33 +379,4 @@ func runPolicyBundle(ctx context.Context, cfg policyBundleConfig, out io.Writer)
 	}
 	fmt.Fprintf(out, "wrote %s (revision %s, signed as %s)\n", cfg.Out, cfg.Revision, cfg.KeyID)
 	return nil
-}
-
-func newPolicyKeygenCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "keygen --private FILE --public FILE",
-		Short: "Make an ECDSA P-384 key pair for signing policy bundles (ES384): keep the private key with the release process, give the CM the public one",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			privFile, _ := cmd.Flags().GetString("private")
-			pubFile, _ := cmd.Flags().GetString("public")
-			priv, pub, err := policy.GenerateBundleKey()
-			if err != nil {
-				return err
-			}
-			if err := atomicfile.Write(privFile, priv, 0o600); err != nil {
-				return fmt.Errorf("write private key: %w", err)
-			}
-			if err := atomicfile.Write(pubFile, pub, 0o644); err != nil {
-				return fmt.Errorf("write public key: %w", err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (private) and %s (public)\n", privFile, pubFile)
-			return nil
-		},
-	}
-	cmd.Flags().String("private", "", "file for the PEM private key (mode 0600)")
-	cmd.Flags().String("public", "", "file for the PEM public key")
-	_ = cmd.MarkFlagRequired("private")
-	_ = cmd.MarkFlagRequired("public")
-	return cmd
 }

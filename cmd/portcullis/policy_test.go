@@ -46,7 +46,7 @@ func TestPrintImpactTable(t *testing.T) {
 
 func TestPolicyTestExitsNonZeroOnAFailure(t *testing.T) {
 	var out bytes.Buffer
-	if err := runPolicyTest(t.Context(), rego.Files(), 90, &out); err != nil || !strings.Contains(out.String(), "coverage: 100.0%") {
+	if err := runPolicyTest(t.Context(), rego.Files(), "the embedded policy", 90, &out); err != nil || !strings.Contains(out.String(), "coverage: 100.0%") {
 		t.Fatalf("the default policy: %v\n%s", err, out.String())
 	}
 	failing := fstest.MapFS{
@@ -55,7 +55,7 @@ func TestPolicyTestExitsNonZeroOnAFailure(t *testing.T) {
 	}
 	out.Reset()
 	var ee *exitError
-	if err := runPolicyTest(t.Context(), failing, 0, &out); !errors.As(err, &ee) || ee.code != exitPolicyFailed || !strings.Contains(out.String(), "FAIL data.portcullis.authz_test.test_allows") {
+	if err := runPolicyTest(t.Context(), failing, "failing", 0, &out); !errors.As(err, &ee) || ee.code != exitPolicyFailed || !strings.Contains(out.String(), "FAIL data.portcullis.authz_test.test_allows") {
 		t.Errorf("a failing test: err %v, output:\n%s", err, out.String())
 	}
 }

@@ -19,21 +19,30 @@ func newTokenCmd() *cobra.Command {
 	return cmd
 }
 
+// tokenCreateConfig is the configuration of 'token create'.
+type tokenCreateConfig struct {
+	guestConfig `mapstructure:",squash"`
+	Tags        map[string]string `mapstructure:"tags"`
+	Tenant      string            `mapstructure:"tenant"`
+	TTL         time.Duration     `mapstructure:"ttl"`
+	Kind        string            `mapstructure:"kind"`
+}
+
 func newTokenCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a one-time enrollment token that scopes the Host (or relay) to tags and a tenant",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, g, err := loadGuest(cmd)
+			var cfg tokenCreateConfig
+			if err := loadConfig(cmd, &cfg); err != nil {
+				return err
+			}
+			g, err := cfg.guest(cmd.Context())
 			if err != nil {
 				return err
 			}
-			tags, _ := cmd.Flags().GetStringToString("tags")
-			tenant, _ := cmd.Flags().GetString("tenant")
-			ttl, _ := cmd.Flags().GetDuration("ttl")
-			kind, _ := cmd.Flags().GetString("kind")
-			req := api.EnrollmentTokenRequest{Tags: tags, Tenant: tenant, Kind: kind, TTLSeconds: int64(ttl / time.Second)}
+			req := api.EnrollmentTokenRequest{Tags: cfg.Tags, Tenant: cfg.Tenant, Kind: cfg.Kind, TTLSeconds: int64(cfg.TTL / time.Second)}
 			var resp api.EnrollmentTokenResponse
 			if err := api.Call(cmd.Context(), g.HTTPClient(), http.MethodPost, g.CMURL+api.PathEnrollmentTokens, g.IDToken, req, &resp); err != nil {
 				return err

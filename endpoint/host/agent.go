@@ -33,6 +33,10 @@ const (
 	pollTimeout = 40 * time.Second
 	// DefaultProbeInterval is how often a Host re-measures its latency to relays.
 	DefaultProbeInterval = time.Minute
+	// renewalGrace is how long after a renewal a refusal of the new certificate as a replaced
+	// one is retried rather than final: a CM replica of an older version may still trust the
+	// old serial for its HostAuthTTL (5 s by default).
+	renewalGrace = time.Minute
 )
 
 // Agent is the Host agent on a remotely controlled device. It dials out only: to the CM for
@@ -163,10 +167,14 @@ var errRefused = errors.New("CM refuses this host")
 
 // refused reports whether err is the CM refusing the Host (401 or 403) on a request made
 // with client, and then stops the agent. A refusal of a certificate that was renewed in the
-// meantime is not one: the next request uses the new certificate.
+// meantime is not one: the next request uses the new certificate. Nor is a refusal of the new
+// certificate as a replaced one within renewalGrace of the renewal: it is retried.
 func (rt *hostRuntime) refused(client *http.Client, err error) bool {
 	se, ok := api.AsStatus(err)
 	if !ok || (se.Status != http.StatusUnauthorized && se.Status != http.StatusForbidden) || rt.cm() != client {
+		return false
+	}
+	if se.Body.Reason == access.ErrCredentialMismatch && time.Since(time.Unix(0, rt.renewed.Load())) < renewalGrace {
 		return false
 	}
 	rt.stop(fmt.Errorf("%w: %w", errRefused, err))

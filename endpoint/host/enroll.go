@@ -55,6 +55,8 @@ type hostRuntime struct {
 	client atomic.Pointer[http.Client]
 	// leaf is the current client certificate.
 	leaf atomic.Pointer[x509.Certificate]
+	// renewed is when this run last installed a renewed certificate (Unix nanoseconds); 0 for never.
+	renewed atomic.Int64
 	// counter is the last signed-heartbeat counter sent.
 	counter atomic.Int64
 	// polling is whether the CM answered the Host's last long-poll: the CM then counts the
@@ -73,12 +75,20 @@ func (rt *hostRuntime) cm() *http.Client { return rt.client.Load() }
 // made private to the agent's user first (privatedir: mode 0700 on Unix, an owner-only access
 // list on Windows, which the files written inside inherit), as it holds the Host's key and the
 // SSH user CA it trusts.
+//
+// A state directory made for an enrollment that then fails is removed again (when still
+// empty), so that a failed first start leaves nothing behind.
 func (h *Agent) start(ctx context.Context) (*hostRuntime, error) {
+	_, statErr := os.Stat(h.StateDir)
+	made := errors.Is(statErr, os.ErrNotExist)
 	if err := privatedir.Make(h.StateDir); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(h.StateDir, hostStateFile)); errors.Is(err, os.ErrNotExist) {
 		if err := h.enroll(ctx); err != nil {
+			if made {
+				_ = os.Remove(h.StateDir) // only if empty: never a file the enrollment wrote
+			}
 			return nil, err
 		}
 	}

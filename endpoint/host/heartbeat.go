@@ -59,7 +59,11 @@ func (h *Agent) renew(ctx context.Context, rt *hostRuntime) error {
 	if err := atomicfile.Write(filepath.Join(h.StateDir, hostCertFile), []byte(resp.Certificate), 0o600); err != nil {
 		return err
 	}
-	return h.useCertificate(rt, []byte(resp.Certificate))
+	if err := h.useCertificate(rt, []byte(resp.Certificate)); err != nil {
+		return err
+	}
+	rt.renewed.Store(time.Now().UnixNano())
+	return nil
 }
 
 // heartbeatEvery is the time between heartbeats at the CM's interval: pollingHeartbeats

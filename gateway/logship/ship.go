@@ -110,14 +110,14 @@ func New(cfg Config) (*Shipper, error) {
 	if cfg.Outbox == nil {
 		return nil, errors.New("logship: Outbox is required")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	target, err := Target(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Batch < 0 || cfg.Poll < 0 || cfg.MaxBackoff < 0 {
-		return nil, errors.New("logship: Batch, Poll and MaxBackoff must not be negative")
-	}
-	cfg.Batch = min(cmp.Or(cfg.Batch, DefaultBatch), store.MaxOutboxBatch)
+	cfg.Batch = cmp.Or(cfg.Batch, DefaultBatch)
 	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
 	if cfg.Client == nil {
@@ -131,6 +131,41 @@ func New(cfg Config) (*Shipper, error) {
 	}
 	return &Shipper{cfg: cfg, target: target}, nil
 }
+
+// Validate reports every problem of the settings at once, each a *SettingError: a URL that is
+// not an absolute http(s) URL, a Batch beyond 0..store.MaxOutboxBatch, a negative Poll or
+// MaxBackoff. It needs no Outbox.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := Target(c.URL); err != nil {
+		errs = append(errs, &SettingError{Field: "URL", Value: fmt.Sprintf("%q", c.URL), Problem: "must be an absolute http or https URL"})
+	}
+	if c.Batch < 0 || c.Batch > store.MaxOutboxBatch {
+		errs = append(errs, &SettingError{Field: "Batch", Value: fmt.Sprint(c.Batch),
+			Problem: fmt.Sprintf("is outside 1..%d (0 is the default, %d)", store.MaxOutboxBatch, DefaultBatch)})
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"Poll", c.Poll}, {"MaxBackoff", c.MaxBackoff}} {
+		if d.d < 0 {
+			errs = append(errs, &SettingError{Field: d.name, Value: d.d.String(), Problem: "must not be negative (0 is the default)"})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SettingError is a problem with one setting of a Config; Field names it as Config does.
+type SettingError struct {
+	// Field is the Config field.
+	Field string
+	// Value is the field's value as shown in the message.
+	Value string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+func (e *SettingError) Error() string { return "logship: " + e.Field + " " + e.Value + " " + e.Problem }
 
 // Target is the URL events are POSTed to for the collector URL raw: raw itself, or raw with
 // DefaultResource when it has no path. It refuses anything but an absolute http(s) URL.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"testing"
@@ -102,4 +103,72 @@ func TestConsolePagesThroughEveryLiveSession(t *testing.T) {
 		t.Errorf("pages of %v sessions: %d live sessions missing, %d seen more than once, %d seen in all; want all %d once, on 3 pages",
 			sizes, missing, twice, len(seen), len(want))
 	}
+}
+
+// seededHosts is how many more Hosts the Hosts page test enrols: more than two of its pages.
+const seededHosts = 1234
+
+// TestConsolePagesThroughEveryHost: with more Hosts than a page of the Hosts page holds, dave
+// follows its "Next hosts" link from the first page to the last and sees every Host exactly
+// once.
+func TestConsolePagesThroughEveryHost(t *testing.T) {
+	ls := startLive(t, nil, "cs-eu-1")
+	want := append(seedHosts(t, ls, seededHosts), ls.hostName)
+	b := startBrowser(t)
+	dave := b.tab(t)
+	consoleSignIn(t, dave, ls.c.CMURL, "dave@example.com")
+	do(t, dave, "the hosts page", chromedp.Navigate(ls.c.CMURL+"/ui/hosts"), chromedp.WaitVisible(chromedp.ID("hosts")))
+	seen := map[string]int{}
+	var sizes []int
+	for {
+		names := eval[[]string](t, dave, `[...document.querySelectorAll('#hosts tbody tr')].map(r => r.cells[0].textContent)`)
+		sizes = append(sizes, len(names))
+		for _, n := range names {
+			seen[n]++
+		}
+		if !eval[bool](t, dave, `document.getElementById('next-hosts') !== null`) {
+			break
+		}
+		clickAndLoad(t, dave, "next-hosts")
+	}
+	missing, twice := 0, 0
+	for _, n := range want {
+		switch seen[n] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	if missing > 0 || twice > 0 || len(seen) != len(want) || len(sizes) != 3 {
+		t.Errorf("pages of %v hosts: %d missing, %d seen more than once, %d seen in all; want all %d once, on 3 pages",
+			sizes, missing, twice, len(seen), len(want))
+	}
+}
+
+// seedHosts enrols n Hosts straight into the CM's store, each with a token of its own, and
+// returns their names.
+func seedHosts(t *testing.T, ls *liveSystem, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, ls.c.StoreDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("seeded-%05d", i)
+		hash := sha256.Sum256([]byte("secret-" + names[i]))
+		err := db.CreateEnrollmentToken(ctx, store.EnrollmentToken{ID: "tok-" + names[i], Hash: hash[:],
+			Tags: map[string]string{"env": "staging"}, Tenant: "acme", CreatedBy: "dave@example.com", ExpiresAt: time.Now().Add(time.Hour)})
+		if err == nil {
+			_, err = db.EnrollHost(ctx, hash[:], store.Host{ID: "h-" + names[i], Name: names[i], OS: "linux"}, time.Now())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names
 }

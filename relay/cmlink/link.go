@@ -28,6 +28,14 @@ const (
 	firstReportInterval = time.Second
 	// reportTimeout bounds one pairing or session-end report to the CM.
 	reportTimeout = 10 * time.Second
+	// registerTimeout bounds one registration: the CM ends the sessions of a relay whose
+	// reports stop for a few seconds (its relay-stale time, 3 s by default), so a registration
+	// stuck on a CM replica that hangs is given up in time to try again, on a new connection
+	// that the load balancer sends to a live replica.
+	registerTimeout = 1500 * time.Millisecond
+	// retryRegister is the pause after a failed registration, when it is shorter than the
+	// report interval.
+	retryRegister = 250 * time.Millisecond
 )
 
 // Relay is the Connection Server a link speaks for; *relay.Server is one.
@@ -145,6 +153,10 @@ func (l *Link) maintain(ctx context.Context, r Relay, keys *ticket.KeySet) {
 		if next > 0 {
 			interval = next
 		}
+		pause := interval
+		if err != nil {
+			pause = min(interval, retryRegister)
+		}
 		if time.Since(lastKeys) > orDefault(l.KeyRefresh, DefaultKeyRefresh) {
 			// A failed or invalid answer leaves the current keys in place.
 			if err := l.call(ctx, http.MethodGet, api.PathTicketKeys, nil, keys); err == nil {
@@ -154,7 +166,7 @@ func (l *Link) maintain(ctx context.Context, r Relay, keys *ticket.KeySet) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(pause):
 		}
 	}
 }
@@ -187,6 +199,8 @@ func (l *Link) register(ctx context.Context, r Relay, draining bool) (time.Durat
 	l.lastBytes, l.lastAt = st.Bytes, now
 	l.mu.Unlock()
 	var resp api.RelayRegistrationResponse
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	defer cancel()
 	if err := l.call(ctx, http.MethodPost, api.PathRelayRegister, reg, &resp); err != nil {
 		return 0, fmt.Errorf("cmlink: register relay %s: %w", reg.ID, err)
 	}
