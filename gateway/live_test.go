@@ -196,6 +196,14 @@ func TestALockWithATTLExpires(t *testing.T) {
 // stagingOnlyForOps is the default policy with ops no longer allowed on production.
 func stagingOnlyForOps(t testing.TB) *policy.Engine {
 	t.Helper()
+	return defaultPolicyWithAuthz(t, func(b []byte) []byte {
+		return []byte(strings.Replace(string(b), `"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "staging"}],`, 1))
+	})
+}
+
+// defaultPolicyWithAuthz is the default policy with its authz.rego rewritten by edit.
+func defaultPolicyWithAuthz(t testing.TB, edit func([]byte) []byte) *policy.Engine {
+	t.Helper()
 	files := fstest.MapFS{}
 	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -203,7 +211,7 @@ func stagingOnlyForOps(t testing.TB) *policy.Engine {
 		}
 		b, err := fs.ReadFile(rego.Files(), p)
 		if p == "authz.rego" {
-			b = []byte(strings.Replace(string(b), `"hosts": [{"env": "prod"}, {"env": "staging"}],`, `"hosts": [{"env": "staging"}],`, 1))
+			b = edit(b)
 		}
 		files[p] = &fstest.MapFile{Data: b}
 		return err

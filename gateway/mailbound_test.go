@@ -3,18 +3,15 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/portcullis/portcullis/api"
 	"github.com/portcullis/portcullis/internal/pgtest"
 	"github.com/portcullis/portcullis/policy"
-	"github.com/portcullis/portcullis/rego"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -182,26 +179,9 @@ func TestALockWithTheDatabaseFrozenTellsTheHostAndTheRelayOfEverySessionItEnds(t
 // characters that JSON escapes to six each.
 func denyingAtLength(t testing.TB, n int) *policy.Engine {
 	t.Helper()
-	files := fstest.MapFS{}
-	err := fs.WalkDir(rego.Files(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(rego.Files(), p)
-		if p == "authz.rego" {
-			b = fmt.Appendf(b, "\nexplicit contains %q if input.request.action == \"connect\"\n", strings.Repeat("<", n))
-		}
-		files[p] = &fstest.MapFile{Data: b}
-		return err
+	return defaultPolicyWithAuthz(t, func(b []byte) []byte {
+		return fmt.Appendf(b, "\nexplicit contains %q if input.request.action == \"connect\"\n", strings.Repeat("<", n))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := policy.New(context.Background(), policy.WithFS(files))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
 }
 
 // A policy change revokes a session for a reason longer than a long-poll's answer holds: its

@@ -88,7 +88,13 @@ func TestConsolePagesThroughEveryLiveSession(t *testing.T) {
 		}
 		clickAndLoad(t, carol, "older")
 	}
-	want := append([]string{g.id}, seeded...)
+	seenOnceEach(t, "live sessions", append([]string{g.id}, seeded...), seen, sizes, 3)
+}
+
+// seenOnceEach fails unless pages (of sizes) showed each of want exactly once and nothing
+// else, on the number of pages given.
+func seenOnceEach(t *testing.T, what string, want []string, seen map[string]int, sizes []int, pages int) {
+	t.Helper()
 	missing, twice := 0, 0
 	for _, id := range want {
 		switch seen[id] {
@@ -99,9 +105,9 @@ func TestConsolePagesThroughEveryLiveSession(t *testing.T) {
 			twice++
 		}
 	}
-	if missing > 0 || twice > 0 || len(seen) != len(want) || len(sizes) != 3 {
-		t.Errorf("pages of %v sessions: %d live sessions missing, %d seen more than once, %d seen in all; want all %d once, on 3 pages",
-			sizes, missing, twice, len(seen), len(want))
+	if missing > 0 || twice > 0 || len(seen) != len(want) || len(sizes) != pages {
+		t.Errorf("pages of %v %s: %d missing, %d seen more than once, %d seen in all; want all %d once, on %d pages",
+			sizes, what, missing, twice, len(seen), len(want), pages)
 	}
 }
 
@@ -131,20 +137,7 @@ func TestConsolePagesThroughEveryHost(t *testing.T) {
 		}
 		clickAndLoad(t, dave, "next-hosts")
 	}
-	missing, twice := 0, 0
-	for _, n := range want {
-		switch seen[n] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			twice++
-		}
-	}
-	if missing > 0 || twice > 0 || len(seen) != len(want) || len(sizes) != 3 {
-		t.Errorf("pages of %v hosts: %d missing, %d seen more than once, %d seen in all; want all %d once, on 3 pages",
-			sizes, missing, twice, len(seen), len(want))
-	}
+	seenOnceEach(t, "hosts", want, seen, sizes, 3)
 }
 
 // seedHosts enrols n Hosts straight into the CM's store, each with a token of its own, and
