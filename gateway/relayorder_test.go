@@ -141,3 +141,34 @@ func TestARelayRegistrationWithAnAddressNobodyCanDialIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A relay whose reports the CM refuses (here for an address nobody can dial) is not kept
+// alive by them: once it has sent no accepted report for the relay-stale time, its sessions
+// end as lost.
+func TestRefusedRegistrationsDoNotKeepARelayAlive(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, withConfig(func(c *gateway.Config) { c.RelayInterval, c.RelayStale = time.Second, 2*time.Second }))
+	sess := w.liveSession(t, w.login(t, "alice@example.com", "123456"), "db-1")
+	hc := w.relayClient(t, "cs-eu-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.gateway.Run(ctx) }()
+	w.later.Store(int64(time.Minute)) // cs-eu-1's last accepted report is a minute old
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := w.tryRegister(hc, api.RelayRegistration{ID: "cs-eu-1", Addr: "not an addr"}); !errors.Is(err, access.ErrBadRequest) {
+			t.Fatalf("a registration with an address nobody can dial: %v, want bad_request", err)
+		}
+		rec, err := w.store.GetSession(context.Background(), sess.SessionID)
+		if err == nil && rec.EndedAt != nil {
+			if rec.EndReason != "relay lost" {
+				t.Fatalf("the session ended for %q, want relay lost", rec.EndReason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("refused registrations kept the relay alive: its session was not ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

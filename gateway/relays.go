@@ -145,15 +145,15 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.relays.heardFrom(id, s.cfg.Now())
 	if err := checkRelayAddrs(req); err != nil {
 		writeError(w, api.Error{Code: access.ErrBadRequest, Message: err.Error()})
 		return
 	}
+	now := s.cfg.Now()
 	rel := store.Relay{
 		ID: id, Addr: req.Addr, HTTPAddr: req.HTTPAddr, Region: req.Region,
 		Owner: vendorOwner, Sessions: req.Sessions, BytesPerSec: req.BytesPerSec, MaxSessions: req.MaxSessions,
-		Healthy: !req.Draining, LastSeen: s.cfg.Now(),
+		Healthy: !req.Draining, LastSeen: now,
 	}
 	switch {
 	case p.tenant != "":
@@ -163,6 +163,9 @@ func (s *Server) handleRelayRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, api.Error{Code: access.ErrForbidden, Message: "a tenant's private relay must enrol with a relay enrollment token"})
 		return
 	}
+	// Heard from only once the report is accepted: a relay whose reports are refused is not
+	// kept alive by them (its sessions end as lost).
+	s.relays.heardFrom(id, now)
 	if err := s.cfg.Store.UpsertRelay(r.Context(), rel); err != nil {
 		s.cfg.Logger.Error("register relay", "relay_id", id, "err", err)
 		writeError(w, api.Error{Code: access.ErrUnavailable, Message: "store unavailable"})
