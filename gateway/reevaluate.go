@@ -121,14 +121,17 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	live := map[string]store.Session{}
 	skipped := 0
 	var skipErr error
-	err = s.cfg.Store.EachLiveSession(ctx, store.LiveFilter{}, func(sess store.Session) error {
-		res.Checked++
-		ended, err := s.reevaluateOne(ctx, locks, sess, &res)
-		if err != nil {
-			skipped, skipErr = skipped+1, err
-		}
-		if !ended {
-			live[sess.ID] = sess
+	err = s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{}, func(page []store.Session) error {
+		reads := s.readForReevaluation(ctx, page)
+		for _, sess := range page {
+			res.Checked++
+			ended, err := s.reevaluateOne(ctx, locks, sess, reads, &res)
+			if err != nil {
+				skipped, skipErr = skipped+1, err
+			}
+			if !ended {
+				live[sess.ID] = sess
+			}
 		}
 		return nil
 	})
@@ -148,12 +151,12 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 // reevaluateOne re-decides one live session under the locks in force, ends it or warns as
 // Config.Revocation says, notes it in res and reports whether it ended; an error says it could
 // not be re-decided (its record could not be read), and it stays live.
-func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, res *api.Reevaluation) (bool, error) {
+func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, reads pageReads, res *api.Reevaluation) (bool, error) {
 	if locked := lockedSession(locks, sess); locked != "" {
 		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
 		return true, nil
 	}
-	reasons, denied, err := s.reevaluate(ctx, sess)
+	reasons, denied, err := s.reevaluate(ctx, sess, reads)
 	if err != nil || !denied {
 		return false, err
 	}
@@ -199,31 +202,58 @@ func lockedSession(locks lockIndex, sess store.Session) string {
 	return api.ReasonPrefixLocked + newest.Reason
 }
 
+// pageReads is what the re-decisions of a page of live sessions read from the store at once:
+// the policy input of their records and the current record of their Hosts.
+type pageReads struct {
+	inputs map[string]json.RawMessage // by record id: a record missing here does not exist
+	hosts  map[string]store.Host      // by Host id: a Host missing here keeps its recorded facts
+	err    error                      // the inputs could not be read: the page is not re-decided
+}
+
+// readForReevaluation reads what the re-decisions of page need; a Host record that cannot be
+// read leaves the Hosts' facts as recorded, as a Host that no longer exists does.
+func (s *Server) readForReevaluation(ctx context.Context, page []store.Session) pageReads {
+	records, hosts := make([]string, len(page)), make([]string, len(page))
+	for i, sess := range page {
+		records[i], hosts[i] = sess.DecisionID, sess.HostID
+	}
+	inputs, err := s.cfg.Store.DecisionInputs(ctx, records)
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: load decision records", "sessions", len(page), "err", err)
+		return pageReads{err: err}
+	}
+	byID, err := s.cfg.Store.HostsByID(ctx, hosts)
+	if err != nil {
+		s.cfg.Logger.Warn("re-evaluate: load hosts; their recorded facts are used", "err", err)
+	}
+	return pageReads{inputs: inputs, hosts: byID}
+}
+
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it
 // (a missing or unreadable record or a failing policy denies: fail closed) and records that
-// denial. It returns an error, and decides nothing, when the store cannot say whether the
+// denial. It returns an error, and decides nothing, when the store could not say whether the
 // session's record exists: the pass fails, and its caller tries again.
-func (s *Server) reevaluate(ctx context.Context, sess store.Session) ([]string, bool, error) {
+func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageReads) ([]string, bool, error) {
 	now := s.cfg.Now()
-	d, err := s.cfg.Store.GetDecision(ctx, sess.DecisionID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.cfg.Logger.Error("re-evaluate: load decision", "session_id", sess.ID, "err", err)
-		return nil, false, fmt.Errorf("session %s: load its decision record: %w", sess.ID, err)
+	if reads.err != nil {
+		return nil, false, fmt.Errorf("session %s: load its decision record: %w", sess.ID, reads.err)
 	}
+	input, found := reads.inputs[sess.DecisionID]
 	engine := s.cfg.Policy.Current()
 	var in policy.Input
 	var res policy.Result
+	var err error
 	switch {
-	case err != nil: // no record: what the session was allowed on cannot be decided again
+	case !found: // no record: what the session was allowed on cannot be decided again
 		s.cfg.Logger.Warn("re-evaluate: the session's decision has no record", "session_id", sess.ID, "decision_id", sess.DecisionID)
 		in = policy.Input{Subject: policy.Subject{ID: sess.Subject}, Host: policy.Host{ID: sess.HostID, Name: sess.HostName},
 			Request: policy.Request{Action: policy.ActionConnect, Channels: sess.Channels}, Context: policy.Context{Time: now}}
 		res = denyResult(reasonNoRecord)
-	case json.Unmarshal(d.Input, &in) != nil:
+	case json.Unmarshal(input, &in) != nil:
 		res = denyResult("recorded policy input is unreadable (fail closed)")
 	default:
 		in.Context.Time = now
-		if h, err := s.cfg.Store.GetHost(ctx, sess.HostID); err == nil {
+		if h, ok := reads.hosts[sess.HostID]; ok {
 			in.Host.Tags, in.Host.Tenant, in.Host.OS = h.Tags, h.Tenant, h.OS
 		}
 		res, err = engine.Decide(ctx, in)

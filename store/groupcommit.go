@@ -124,7 +124,11 @@ func (db *DB) commitWrites(ctx context.Context, batch []*pendingWrite) {
 		return // every caller went away
 	}
 	db.metrics.observeBatch(len(batch))
-	err := db.inTxFor(ctx, workConnects, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, batch) })
+	txFor := db.inTxFor
+	if onlyCollects(batch) {
+		txFor = db.inTxUnsynced
+	}
+	err := txFor(ctx, workConnects, func(tx *sql.Tx) error { return db.writeBatch(ctx, tx, batch) })
 	if err == nil || len(batch) == 1 {
 		for _, w := range batch {
 			w.done() <- err
@@ -315,4 +319,14 @@ func (db *DB) insertSessions(ctx context.Context, tx *sql.Tx, batch []*pendingIn
 func (db *DB) insertSessionRows(ctx context.Context, tx *sql.Tx, args []any) error {
 	n := len(args) / sessionArgCount
 	return db.insert(ctx, tx, "INSERT INTO sessions ("+sessionColumns+") VALUES "+valueRows(n, sessionArgCount, ""), args...)
+}
+
+// onlyCollects says whether batch holds collections alone.
+func onlyCollects(batch []*pendingWrite) bool {
+	for _, w := range batch {
+		if w.collect == nil {
+			return false
+		}
+	}
+	return true
 }

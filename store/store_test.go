@@ -48,6 +48,7 @@ func runSuite(t *testing.T, newDSN func(t *testing.T) string) {
 		{"every live session visited once, across pages", testEachLiveSession},
 		{"live sessions ended a page at a time", testEndSessionsByPage},
 		{"the ended among sessions a relay holds", testEndedSessionsAmong},
+		{"a re-evaluation pass reads its records and Hosts a page at a time", testReevaluationReads},
 		{"sessions listed a page at a time", testListSessionsByPage},
 		{"locks create, match, expire, remove", testLocks},
 		{"every lock in force read, across pages", testEachActiveLock},
