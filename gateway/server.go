@@ -167,10 +167,11 @@ func (s *Server) Run(ctx context.Context) error {
 				s.sequenceHeld(ctx)
 			}
 			s.recheckLive(ctx, check, false)
+			s.stepPeriodic(ctx, check)
 		case <-sequence.C:
 			s.sequenceCommitted(ctx)
 		case <-reeval.C:
-			s.recheckLive(ctx, check, true)
+			s.startPeriodic(ctx, check)
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/store"
+)
+
+// The periodic pass (the policy unchanged) walks the live sessions a few pages at each of
+// Run's ticks and still re-decides every one: when the same policy denies them later (here a
+// deadline passes), every session ends, those beyond the first pages too.
+func TestThePeriodicPassEndsEverySessionTheSamePolicyNowDenies(t *testing.T) {
+	t.Parallel()
+	runsInFullInTheUnitPass(t, "this volume test")
+	deadline := tuesday10.Add(time.Second).UnixNano()
+	src := &swappable{}
+	src.Store(defaultPolicyWithAuthz(t, func(b []byte) []byte {
+		return []byte(strings.Replace(string(b), "\tcount(explicit) == 0\n}",
+			fmt.Sprintf("\tcount(explicit) == 0\n\ttime.parse_rfc3339_ns(input.context.time) < %d\n}", deadline), 1))
+	}))
+	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.ReevaluateInterval = 300 * time.Millisecond }))
+	alice := w.login(t, "alice@example.com", "123456")
+	first := w.liveSession(t, alice, "db-1")
+	copies := make([]store.Session, 3*store.LivePageSize+17)
+	for i := range copies {
+		copies[i] = store.Session{
+			ID: fmt.Sprintf("s-prod-%05d", i), DecisionID: first.DecisionID, Subject: "alice@example.com", HostID: w.hosts["db-1"].id,
+			HostName: "db-1", RelayID: "cs-eu-1", Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"},
+			StartedAt: w.now.Add(time.Duration(i+1) * time.Millisecond),
+		}
+	}
+	createSessions(t, w.store, copies)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = w.gateway.Run(ctx) }()
+	waitFor(t, takeoverDeadline, "the CM to take the lease", w.gateway.HoldsLease)
+	time.Sleep(2500 * time.Millisecond) // the first pass (Run's first tick) finds them allowed
+	if n := countLive(t, w.store); n != len(copies)+1 {
+		t.Fatalf("%d sessions live before the deadline, want %d", n, len(copies)+1)
+	}
+	w.later.Store(int64(2 * time.Second))
+	waitFor(t, 30*time.Second, "every session past the deadline to end", func() bool { return countLive(t, w.store) == 0 })
+}
+
+// countLive counts the live sessions in st.
+func countLive(t *testing.T, st *store.DB) int {
+	t.Helper()
+	n := 0
+	if err := st.EachLiveSession(context.Background(), store.LiveFilter{}, func(store.Session) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
