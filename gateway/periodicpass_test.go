@@ -11,9 +11,9 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// The periodic pass (the policy unchanged) walks the live sessions a few pages at each of
-// Run's ticks and still re-decides every one: when the same policy denies them later (here a
-// deadline passes), every session ends, those beyond the first pages too.
+// The periodic pass (the policy unchanged) re-decides every live session, a page of records
+// at a time: when the same policy denies them later (here a deadline passes), every session
+// ends, those beyond the first pages too.
 func TestThePeriodicPassEndsEverySessionTheSamePolicyNowDenies(t *testing.T) {
 	t.Parallel()
 	runsInFullInTheUnitPass(t, "this volume test")

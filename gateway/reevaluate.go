@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,9 +48,6 @@ type liveCheck struct {
 	serving *policy.Engine
 	retryAt time.Time // a failed pass is not tried again before then
 	backoff backoff.ExponentialBackOff
-	// periodic is the periodic pass under way (livepass.go), walked at Run's ticks; a whole
-	// pass begun meanwhile replaces it.
-	periodic *livePass
 }
 
 // newLiveCheck returns the record of a Run whose periodic pass comes every interval.
@@ -73,8 +71,8 @@ func (c *liveCheck) settle(engine *policy.Engine, err error, now time.Time) {
 	c.serving, c.retryAt = nil, now.Add(c.backoff.NextBackOff())
 }
 
-// recheckLive re-evaluates the live sessions while this replica holds the lease, in one go: when
-// c says a pass is due, or always when forced (taking the lease over). A replica
+// recheckLive re-evaluates the live sessions while this replica holds the lease: when c says a
+// pass is due, or always when forced (the periodic pass, taking the lease over). A replica
 // without the lease only refreshes its cache of them when forced (which lets a lock end
 // sessions while the store is down), and keeps c as it is, so that on taking the lease over it
 // re-evaluates under a policy that changed meanwhile.
@@ -95,7 +93,6 @@ func (s *Server) recheckLive(ctx context.Context, c *liveCheck, forced bool) {
 		s.cfg.Logger.Info("re-evaluating live sessions under a policy they were not yet re-evaluated under",
 			"revision", engine.Revision(), "first", c.serving == nil)
 	}
-	c.periodic = nil // this pass covers whatever the periodic one had left
 	_, err := s.ReevaluateLive(ctx)
 	if err != nil {
 		s.cfg.Logger.Warn("re-evaluate live sessions", "err", err)
@@ -110,13 +107,45 @@ func (s *Server) recheckLive(ctx context.Context, c *liveCheck, forced bool) {
 // in force, or a session's record, does the rest and then returns an error with its result,
 // so that the caller tries again.
 func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
-	p := s.beginPass(ctx)
-	for !p.done {
-		if err := s.stepPass(ctx, p); err != nil {
-			return p.res, err
-		}
+	var missed []error
+	// One read of the locks in force for the whole pass; when they cannot be read, the pass
+	// re-decides without them and fails (connects still refuse, failing closed, on their own read).
+	locks, err := s.locksInForce(ctx, s.cfg.Now())
+	if err != nil {
+		s.cfg.Logger.Error("re-evaluate: read locks", "err", err)
+		missed = append(missed, fmt.Errorf("read the locks in force: %w", err))
 	}
-	return s.endPass(p)
+	res := api.Reevaluation{Ended: []string{}, Warned: []string{}}
+	// Every live session, paged through the store without a cap; those still live after the
+	// pass become the cache of live sessions.
+	live := map[string]store.Session{}
+	skipped := 0
+	var skipErr error
+	err = s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{}, func(page []store.Session) error {
+		reads := s.readForReevaluation(ctx, page)
+		for _, sess := range page {
+			res.Checked++
+			ended, err := s.reevaluateOne(ctx, locks, sess, reads, &res)
+			if err != nil {
+				skipped, skipErr = skipped+1, err
+			}
+			if !ended {
+				live[sess.ID] = sess
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("gateway: re-evaluate: %w", err)
+	}
+	s.live.replaceMap(live)
+	if skipped > 0 {
+		missed = append(missed, fmt.Errorf("%d of %d live sessions not re-decided: %w", skipped, res.Checked, skipErr))
+	}
+	if len(missed) > 0 {
+		return res, fmt.Errorf("gateway: re-evaluate: %w", errors.Join(missed...))
+	}
+	return res, nil
 }
 
 // reevaluateOne re-decides one live session under the locks in force, ends it or warns as

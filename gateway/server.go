@@ -167,11 +167,10 @@ func (s *Server) Run(ctx context.Context) error {
 				s.sequenceHeld(ctx)
 			}
 			s.recheckLive(ctx, check, false)
-			s.stepPeriodic(ctx, check)
 		case <-sequence.C:
 			s.sequenceCommitted(ctx)
 		case <-reeval.C:
-			s.startPeriodic(ctx, check)
+			s.recheckLive(ctx, check, true)
 		}
 	}
 }

@@ -317,18 +317,12 @@ func (db *DB) EachLiveSession(ctx context.Context, f LiveFilter, fn func(Session
 // callers that act on many sessions at once.
 func (db *DB) EachLiveSessionPage(ctx context.Context, f LiveFilter, fn func([]Session) error) error {
 	return eachPage(LivePageSize, func(after *Session) ([]Session, error) {
-		return db.LiveSessionPage(ctx, f, after)
+		page, err := db.liveSessionPage(ctx, f, after)
+		if err != nil {
+			return nil, fmt.Errorf("store: live sessions: %w", err)
+		}
+		return page, nil
 	}, fn)
-}
-
-// LiveSessionPage returns the next LivePageSize live sessions f selects after the session after
-// (from the oldest when nil), oldest first; fewer on the last page.
-func (db *DB) LiveSessionPage(ctx context.Context, f LiveFilter, after *Session) ([]Session, error) {
-	page, err := db.liveSessionPage(ctx, f, after)
-	if err != nil {
-		return nil, fmt.Errorf("store: live sessions: %w", err)
-	}
-	return page, nil
 }
 
 // liveSessionPage reads the next LivePageSize live sessions f selects after the session after
