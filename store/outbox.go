@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // MaxOutboxBatch is the most decisions one OutboxDecisions call returns.
@@ -74,18 +73,7 @@ func scanString(r rowScanner) (string, error) {
 }
 
 // inList returns the placeholders "$1, $2, …" of an IN list and its arguments.
-func inList(ids []string) (string, []any) {
-	var b strings.Builder
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
-		args[i] = id
-	}
-	return b.String(), args
-}
+func inList(ids []string) (string, []any) { return idMarks(1, len(ids)), anys(ids) }
 
 func wrapOutbox(what string, err error) error {
 	if err == nil {

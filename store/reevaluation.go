@@ -15,7 +15,6 @@ import (
 // DecisionInputs returns the recorded policy input of each of the records ids names that
 // exists, by record id; a record with no input maps to nil.
 func (db *DB) DecisionInputs(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
-	out := make(map[string]json.RawMessage, len(ids))
 	type row struct {
 		id    string
 		input json.RawMessage
@@ -25,31 +24,41 @@ func (db *DB) DecisionInputs(ctx context.Context, ids []string) (map[string]json
 		err := r.Scan(&id, &input)
 		return row{id, readRawJSON(input)}, err
 	}
-	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), LivePageSize) {
-		in, args := inList(chunk)
-		rows, err := queryAll(ctx, db.sql, scan, "SELECT id, input FROM decisions WHERE id IN ("+in+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: inputs of %d decision records: %w", len(chunk), err)
-		}
-		for _, r := range rows {
-			out[r.id] = r.input
-		}
+	rows, err := readByIDs(ctx, db, ids, scan, "SELECT id, input FROM decisions WHERE id IN (%s)")
+	if err != nil {
+		return nil, fmt.Errorf("store: inputs of %d decision records: %w", len(ids), err)
+	}
+	out := make(map[string]json.RawMessage, len(rows))
+	for _, r := range rows {
+		out[r.id] = r.input
 	}
 	return out, nil
 }
 
 // HostsByID returns each of the Hosts ids names that exists, by id.
 func (db *DB) HostsByID(ctx context.Context, ids []string) (map[string]Host, error) {
-	out := make(map[string]Host, len(ids))
+	hosts, err := readByIDs(ctx, db, ids, scanHost, "SELECT "+hostColumns+" FROM hosts WHERE id IN (%s)")
+	if err != nil {
+		return nil, fmt.Errorf("store: %d hosts: %w", len(ids), err)
+	}
+	out := make(map[string]Host, len(hosts))
+	for _, h := range hosts {
+		out[h.ID] = h
+	}
+	return out, nil
+}
+
+// readByIDs runs query (its IN list a %s) for the distinct ids, LivePageSize of them a
+// statement, and returns every row read.
+func readByIDs[T any](ctx context.Context, db *DB, ids []string, scan func(rowScanner) (T, error), query string) ([]T, error) {
+	var out []T
 	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), LivePageSize) {
 		in, args := inList(chunk)
-		hosts, err := queryAll(ctx, db.sql, scanHost, "SELECT "+hostColumns+" FROM hosts WHERE id IN ("+in+")", args...)
+		rows, err := queryAll(ctx, db.sql, scan, fmt.Sprintf(query, in), args...)
 		if err != nil {
-			return nil, fmt.Errorf("store: %d hosts: %w", len(chunk), err)
+			return nil, err
 		}
-		for _, h := range hosts {
-			out[h.ID] = h
-		}
+		out = append(out, rows...)
 	}
 	return out, nil
 }
