@@ -26,14 +26,7 @@ func TestThePeriodicPassEndsEverySessionTheSamePolicyNowDenies(t *testing.T) {
 	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.ReevaluateInterval = 300 * time.Millisecond }))
 	alice := w.login(t, "alice@example.com", "123456")
 	first := w.liveSession(t, alice, "db-1")
-	copies := make([]store.Session, 3*store.LivePageSize+17)
-	for i := range copies {
-		copies[i] = store.Session{
-			ID: fmt.Sprintf("s-prod-%05d", i), DecisionID: first.DecisionID, Subject: "alice@example.com", HostID: w.hosts["db-1"].id,
-			HostName: "db-1", RelayID: "cs-eu-1", Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"},
-			StartedAt: w.now.Add(time.Duration(i+1) * time.Millisecond),
-		}
-	}
+	copies := w.prodSessions("s-prod", 3*store.LivePageSize+17, first.DecisionID)
 	createSessions(t, w.store, copies)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -55,4 +48,18 @@ func countLive(t *testing.T, st *store.DB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// prodSessions returns n live sessions of alice on db-1 that share the record decisionID, with
+// ids prefix-00000, prefix-00001, …, started a millisecond apart.
+func (w *world) prodSessions(prefix string, n int, decisionID string) []store.Session {
+	out := make([]store.Session, n)
+	for i := range out {
+		out[i] = store.Session{
+			ID: fmt.Sprintf("%s-%05d", prefix, i), DecisionID: decisionID, Subject: "alice@example.com", HostID: w.hosts["db-1"].id,
+			HostName: "db-1", RelayID: "cs-eu-1", Transport: "tcp", Encryption: "very_high", Channels: []string{"shell"},
+			StartedAt: w.now.Add(time.Duration(i+1) * time.Millisecond),
+		}
+	}
+	return out
 }

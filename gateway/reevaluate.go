@@ -37,10 +37,11 @@ func policyChanges(src policy.Source) <-chan struct{} {
 	return nil
 }
 
-// liveCheck is Run's record of its passes over the live sessions: the policy the last complete
-// pass ran under, and when a pass that failed may be tried again. A failed pass is retried a
-// tick later, then at twice the wait each time up to the periodic interval: a store that keeps
-// failing part of a pass (a record it cannot read) does not get a whole pass every second.
+// liveCheck is livePasses' record of its passes over the live sessions: the policy the last
+// complete pass ran under, and when a pass that failed may be tried again. A failed pass is
+// retried a tick later, then at twice the wait each time up to the periodic interval: a store
+// that keeps failing part of a pass (a record it cannot read) does not get a whole pass every
+// second.
 type liveCheck struct {
 	// serving is the policy of the last complete pass; nil before the first one and after a
 	// failed one: a pass is due (at the start, under a policy that may have changed while the
@@ -232,7 +233,8 @@ func (s *Server) readForReevaluation(ctx context.Context, page []store.Session) 
 // reevaluate re-decides one live session; it reports the reasons when the policy now denies it
 // (a missing or unreadable record or a failing policy denies: fail closed) and records that
 // denial. It returns an error, and decides nothing, when the store could not say whether the
-// session's record exists: the pass fails, and its caller tries again.
+// session's record exists, or when ctx ended during the decision: the pass fails, and its
+// caller tries again.
 func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageReads) ([]string, bool, error) {
 	now := s.cfg.Now()
 	if reads.err != nil {
@@ -257,6 +259,9 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageR
 			in.Host.Tags, in.Host.Tenant, in.Host.OS = h.Tags, h.Tenant, h.OS
 		}
 		res, err = engine.Decide(ctx, in)
+		if err != nil && ctx.Err() != nil { // the pass was stopped (the CM shuts down): not a policy failure
+			return nil, false, fmt.Errorf("session %s: the pass stopped: %w", sess.ID, context.Cause(ctx))
+		}
 		if err != nil {
 			s.cfg.Logger.Error("re-evaluate: policy evaluation", "session_id", sess.ID, "err", err)
 			res = denyResult(reasonPolicyFailure)

@@ -109,7 +109,8 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // its request), appends committed records to the transparency log (translog.go) and
 // re-evaluates live sessions (at the start, periodically, on taking the lease over and after a
 // policy reload: at once when the policy is a policy.Notifier, else within runTick; a pass
-// that failed again after a growing wait, see liveCheck), and ships the decision outbox
+// that failed again after a growing wait, see liveCheck) in a goroutine of its own
+// (livePasses), and ships the decision outbox
 // when DecisionLogShipping is configured. Ending ctx stops renewing the lease without
 // releasing it (see ReleaseLease).
 func (s *Server) Run(ctx context.Context) error {
@@ -138,13 +139,15 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
 		defer func() { stopShip(); <-shipDone }()
 	}
-	check := newLiveCheck(s.cfg.ReevaluateInterval)
+	passCtx, stopPasses := context.WithCancel(ctx)
+	passes := s.startLivePasses(passCtx)
+	defer func() { stopPasses(); passes.wait() }()
 	reloaded := policyChanges(s.cfg.Policy)
 	for {
 		select {
 		case <-reloaded:
 			reloaded = policyChanges(s.cfg.Policy) // before re-evaluating: a change meanwhile is not missed
-			s.recheckLive(ctx, check, false)
+			passes.request(false)
 		case <-ctx.Done():
 			return s.flushPresence(context.WithoutCancel(ctx))
 		case <-flush.C:
@@ -153,7 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		case <-gained: // the previous holder may have died before doing the singleton work
 			s.sweepRelays(ctx)
-			s.recheckLive(ctx, check, true)
+			passes.request(true)
 		case <-sweep.C:
 			s.sweepRelays(ctx)
 		case <-tick.C:
@@ -166,11 +169,11 @@ func (s *Server) Run(ctx context.Context) error {
 				}
 				s.sequenceHeld(ctx)
 			}
-			s.recheckLive(ctx, check, false)
+			passes.request(false)
 		case <-sequence.C:
 			s.sequenceCommitted(ctx)
 		case <-reeval.C:
-			s.recheckLive(ctx, check, true)
+			passes.request(true)
 		}
 	}
 }
