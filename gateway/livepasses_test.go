@@ -69,9 +69,9 @@ func TestStoppingRunDuringAPassEndsNoSessionForIt(t *testing.T) {
 	alice := w.login(t, "alice@example.com", "123456")
 	prod := w.liveSession(t, alice, "db-1")
 	staging := w.liveSession(t, alice, "web-1")
-	// The pass goes through the sessions in the order of their ids: the first, on web-1, is
-	// ended at once, and tells that the pass is under way; the prod ones after it are allowed,
-	// slowly.
+	// The pass goes through the sessions in the order they started (then of their ids): the
+	// first, on web-1, is ended at once, and tells that the pass is under way; the prod ones
+	// after it are allowed, slowly.
 	sessions := append([]store.Session{{ID: "a-marker", DecisionID: staging.DecisionID, Subject: "alice@example.com", HostID: w.hosts["web-1"].id,
 		HostName: "web-1", RelayID: "cs-eu-1", Transport: "tcp", Encryption: "high", Channels: []string{"shell"}, StartedAt: w.now}},
 		w.prodSessions("b-prod", 300, prod.DecisionID)...)

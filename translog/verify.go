@@ -118,11 +118,17 @@ type verification struct {
 // leaves hash to every checkpoint's root, and to those of saved, the checkpoints a reviewer
 // kept from earlier (a fork otherwise); and that every exported record is the one logged at
 // its position, signed by the log key. It names each record altered, deleted, inserted or
-// reordered. An error means the bundle could not be read; findings are in the Report.
+// reordered. An error means the bundle could not be read, or a saved checkpoint is not one of
+// this log signed by its key (it proves nothing either way: not a fork); findings are in the
+// Report.
 func Verify(r io.Reader, v *Verifier, saved []string) (Report, error) {
 	s := &verification{v: v, indexOf: map[string]uint64{}, seen: map[uint64]bool{}, bounds: map[uint64]int64{}, late: map[string]int{}}
-	for _, text := range saved {
-		s.checkpoint(text, FindingFork)
+	for i, text := range saved {
+		cp, err := v.OpenCheckpoint(text)
+		if err != nil {
+			return s.rep, fmt.Errorf("translog: saved checkpoint %d of %d is not one of this log signed by its key: %w", i+1, len(saved), err)
+		}
+		s.note(cp, true)
 	}
 	err := readBundle(r, s.line)
 	if err != nil {
@@ -161,7 +167,7 @@ func (s *verification) line(n int, l BundleLine) error {
 			return nil
 		}
 		s.stage = stageCheckpoints
-		s.checkpoint(l.Checkpoint, FindingCheckpoint)
+		s.checkpoint(l.Checkpoint)
 	case l.Leaf != nil:
 		if s.stage > stageLeaves {
 			s.late["leaf"]++
@@ -192,15 +198,20 @@ func (s *verification) reportLate() {
 	}
 }
 
-// checkpoint notes a signed checkpoint, or the finding kind when it does not verify.
-func (s *verification) checkpoint(text, kind string) {
+// checkpoint notes a checkpoint of the bundle, or a FindingCheckpoint when it does not verify.
+func (s *verification) checkpoint(text string) {
 	cp, err := s.v.OpenCheckpoint(text)
 	if err != nil {
-		s.rep.find(kind, "", -1, "%v", err)
+		s.rep.find(FindingCheckpoint, "", -1, "%v", err)
 		return
 	}
+	s.note(cp, false)
+}
+
+// note counts a verified checkpoint: of the bundle, or saved by the reviewer earlier.
+func (s *verification) note(cp Checkpoint, saved bool) {
 	s.rep.Checkpoints++
-	s.cps = append(s.cps, checked{Checkpoint: cp, saved: kind == FindingFork})
+	s.cps = append(s.cps, checked{Checkpoint: cp, saved: saved})
 	s.rep.Size = max(s.rep.Size, cp.Size)
 }
 

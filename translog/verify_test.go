@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,5 +251,30 @@ func TestASavedCheckpointDetectsARewrittenHistory(t *testing.T) {
 	}
 	if len(rep.Findings) != 1 || rep.Findings[0].Kind != FindingFork || rep.Findings[0].Index != 4 {
 		t.Fatalf("with the saved checkpoint: %+v, want the first 4 records found rewritten", rep.Findings)
+	}
+}
+
+// A saved checkpoint that is not one of this log signed by its key proves nothing about the
+// bundle: Verify refuses it as an input it cannot use, rather than reporting a fork.
+func TestASavedCheckpointThatIsNotOneOfThisLogIsRefused(t *testing.T) {
+	l := newTestLog(t, 8)
+	other := newTestLog(t, 4)
+	for name, saved := range map[string]string{
+		"not a checkpoint":             "garbage\n",
+		"of another log's key":         other.cps[0],
+		"this log's, its size changed": strings.Replace(l.cps[0], "\n4\n", "\n5\n", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rep, err := Verify(l.bundle(t), l.verify, []string{l.cps[1], saved})
+			if err == nil || !strings.Contains(err.Error(), "saved checkpoint 2 of 2") {
+				t.Fatalf("Verify = %+v, %v; want the second saved checkpoint refused", rep, err)
+			}
+			if len(rep.Findings) != 0 {
+				t.Fatalf("findings %+v for a refused input", rep.Findings)
+			}
+		})
+	}
+	if rep, err := Verify(l.bundle(t), l.verify, []string{l.cps[0], l.cps[1]}); err != nil || !rep.OK() {
+		t.Fatalf("with checkpoints the log did sign: %+v, %v", rep, err)
 	}
 }

@@ -129,7 +129,8 @@ func newLogsVerifyCmd() *cobra.Command {
 			"otherwise), and that every record is the one logged at its position, signed by the log key.\n" +
 			"It names each record altered, deleted, inserted or reordered. BUNDLE - reads standard input\n" +
 			"(portcullis logs export | portcullis logs verify --key log.pub -).\n" +
-			"Exit status: 0 verified; 65 something was found (printed); 66 an input could not be read.",
+			"Exit status: 0 verified; 65 something was found (printed); 66 an input could not be read\n" +
+			"(the bundle, the key, or a saved checkpoint that is not one of this log signed by its key).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var cfg logsVerifyConfig
@@ -158,6 +159,9 @@ func runLogsVerify(bundle, keyFile string, savedFiles []string, asJSON bool, std
 		b, err := os.ReadFile(name)
 		if err != nil {
 			return unreadable(err)
+		}
+		if _, err := v.OpenCheckpoint(string(b)); err != nil {
+			return unreadable(fmt.Errorf("--checkpoint %s: not a checkpoint of this log signed by its key: %w", name, err))
 		}
 		saved = append(saved, string(b))
 	}

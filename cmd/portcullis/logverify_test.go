@@ -16,7 +16,8 @@ import (
 )
 
 // writeBundle writes a bundle of two logged records, the second with allow flipped when
-// tamper is set, and the log's verifier key; it returns their paths.
+// tamper is set, and the log's verifier key; it returns their paths. Its checkpoint is saved
+// beside them too, as savedCheckpoint(bundle).
 func writeBundle(t *testing.T, tamper bool) (bundle, key string) {
 	t.Helper()
 	skey, vkey, err := certs.NewLogKey()
@@ -60,29 +61,45 @@ func writeBundle(t *testing.T, tamper bool) (bundle, key string) {
 	if err := os.WriteFile(key, []byte(vkey), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(savedCheckpoint(bundle), []byte(cp.Note), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return bundle, key
+}
+
+// savedCheckpoint is the file that holds the checkpoint of writeBundle's bundle.
+func savedCheckpoint(bundle string) string {
+	return filepath.Join(filepath.Dir(bundle), "checkpoint.txt")
 }
 
 func TestLogsVerifyExitsWithWhatItFound(t *testing.T) {
 	good, goodKey := writeBundle(t, false)
 	bad, badKey := writeBundle(t, true)
 	goodBytes, _ := os.ReadFile(good)
+	garbage := filepath.Join(t.TempDir(), "garbage.txt")
+	if err := os.WriteFile(garbage, []byte("not a checkpoint\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, bundle, key string
+		saved             []string
 		stdin             string
 		wantCode          int // 0: no error
 		wantOut           string
 	}{
-		{"an untouched bundle", good, goodKey, "", 0, "2 records verified"},
-		{"from standard input", "-", goodKey, string(goodBytes), 0, "2 records verified"},
-		{"a tampered record", bad, badKey, "", exitVerifyTampered, "altered"},
-		{"another log's key", good, badKey, "", exitVerifyTampered, "bad_checkpoint"},
-		{"no key file", good, filepath.Join(t.TempDir(), "none.pub"), "", exitVerifyUnreadable, ""},
-		{"no bundle", filepath.Join(t.TempDir(), "none"), goodKey, "", exitVerifyUnreadable, ""},
+		{"with its checkpoint saved", good, goodKey, []string{savedCheckpoint(good)}, "", 0, "2 checkpoints checked"},
+		{"a saved checkpoint that is not one", good, goodKey, []string{savedCheckpoint(good), garbage}, "", exitVerifyUnreadable, ""},
+		{"another log's saved checkpoint", good, goodKey, []string{savedCheckpoint(bad)}, "", exitVerifyUnreadable, ""},
+		{"an untouched bundle", good, goodKey, nil, "", 0, "2 records verified"},
+		{"from standard input", "-", goodKey, nil, string(goodBytes), 0, "2 records verified"},
+		{"a tampered record", bad, badKey, nil, "", exitVerifyTampered, "altered"},
+		{"another log's key", good, badKey, nil, "", exitVerifyTampered, "bad_checkpoint"},
+		{"no key file", good, filepath.Join(t.TempDir(), "none.pub"), nil, "", exitVerifyUnreadable, ""},
+		{"no bundle", filepath.Join(t.TempDir(), "none"), goodKey, nil, "", exitVerifyUnreadable, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := runLogsVerify(c.bundle, c.key, nil, false, strings.NewReader(c.stdin), &out)
+			err := runLogsVerify(c.bundle, c.key, c.saved, false, strings.NewReader(c.stdin), &out)
 			var ve *verifyError
 			switch {
 			case c.wantCode == 0 && err != nil:
