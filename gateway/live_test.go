@@ -237,12 +237,19 @@ func (s *swappable) Current() *policy.Engine { return s.Load() }
 // Status describes the serving policy.
 func (s *swappable) Status() policy.Status { return policy.Status{Revision: s.Load().Revision()} }
 
-func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
-	t.Parallel()
+// startSwappableWorld starts a world serving the default policy from a swappable source,
+// which the test may swap, with alice signed in.
+func startSwappableWorld(t *testing.T, opts ...cmOption) (*swappable, *world, user) {
+	t.Helper()
 	src := &swappable{}
 	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src))
-	alice := w.login(t, "alice@example.com", "123456")
+	w := startWorld(t, append([]cmOption{withPolicy(src)}, opts...)...)
+	return src, w, w.login(t, "alice@example.com", "123456")
+}
+
+func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
+	t.Parallel()
+	src, w, alice := startSwappableWorld(t)
 	relay := w.relayClient(t, "cs-eu-1")
 	prod := w.liveSession(t, alice, "db-1")
 	staging := w.liveSession(t, alice, "web-1")
@@ -280,10 +287,7 @@ func TestAPolicyChangeEndsTheSessionsItNowDenies(t *testing.T) {
 
 func TestReevaluationInWarnModeRecordsButLeavesTheSession(t *testing.T) {
 	t.Parallel()
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.Revocation = "warn" }))
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t, withConfig(func(c *gateway.Config) { c.Revocation = "warn" }))
 	prod := w.liveSession(t, alice, "db-1")
 	src.Store(stagingOnlyForOps(t))
 	res, err := w.gateway.ReevaluateLive(context.Background())

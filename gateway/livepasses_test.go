@@ -17,10 +17,7 @@ import (
 func TestTheSequencerRunsWhileAPassOverTheLiveSessionsDoes(t *testing.T) {
 	t.Parallel()
 	runsInFullInTheUnitPass(t, "this test of a pass that takes seconds")
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src))
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t)
 	first := w.liveSession(t, alice, "db-1")
 	copies := w.prodSessions("s-slow", 300, first.DecisionID)
 	createSessions(t, w.store, copies)
@@ -63,10 +60,7 @@ func TestTheSequencerRunsWhileAPassOverTheLiveSessionsDoes(t *testing.T) {
 func TestStoppingRunDuringAPassEndsNoSessionForIt(t *testing.T) {
 	t.Parallel()
 	runsInFullInTheUnitPass(t, "this test of a pass that takes seconds")
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src))
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t)
 	prod := w.liveSession(t, alice, "db-1")
 	staging := w.liveSession(t, alice, "web-1")
 	// The pass goes through the sessions in the order they started (then of their ids): the

@@ -112,10 +112,7 @@ func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T
 func TestReevaluationRedecidesTheOldestOfMoreThanAThousandLiveSessions(t *testing.T) {
 	t.Parallel()
 	runsInFullInTheUnitPass(t, "this volume test")
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src))
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t)
 	prod := w.liveSession(t, alice, "db-1") // the oldest: the new policy denies it
 	staging := w.liveSession(t, alice, "web-1")
 	const newer = store.MaxSessionLimit + 200

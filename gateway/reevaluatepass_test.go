@@ -36,10 +36,7 @@ func waitForPolicyEnd(t *testing.T, w *world, sessionID string, timeout time.Dur
 // the periodic pass: the one the new policy denies ends, the other stays.
 func TestACMStartingUnderAChangedPolicyEndsTheSessionsItNowDenies(t *testing.T) {
 	t.Parallel()
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withPolicy(src), noPeriodicPass())
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t, noPeriodicPass())
 	prod := w.liveSession(t, alice, "db-1")
 	staging := w.liveSession(t, alice, "web-1")
 	src.Store(stagingOnlyForOps(t)) // before Run: the CM never served it while the sessions ran
@@ -60,10 +57,7 @@ func TestAReevaluationThatFailsWhileTheDatabaseIsDownIsRetried(t *testing.T) {
 	runsInFullInTheUnitPass(t, "the halted-database re-evaluation test")
 	ctx := context.Background()
 	pg, dsn := startPostgreSQL(t)
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withStore(dsn), withPolicy(src), noPeriodicPass())
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t, withStore(dsn), noPeriodicPass())
 	prod := w.liveSession(t, alice, "db-1")
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -91,10 +85,7 @@ func TestAPassThatCannotReadItsSessionsRecordsFailsAndTheNextDecidesThem(t *test
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cm.db")
-	src := &swappable{}
-	src.Store(defaultEngine(t))
-	w := startWorld(t, withStore("sqlite:"+path), withPolicy(src), noPeriodicPass())
-	alice := w.login(t, "alice@example.com", "123456")
+	src, w, alice := startSwappableWorld(t, withStore("sqlite:"+path), noPeriodicPass())
 	prod := w.liveSession(t, alice, "db-1")
 	prod2 := w.liveSession(t, alice, "db-1")
 	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
