@@ -37,7 +37,7 @@ func TestTheSequencerRunsWhileAPassOverTheLiveSessionsDoes(t *testing.T) {
 	before := logged()
 
 	// Each decision walks a large comprehension, and then denies.
-	src.Store(slowPolicy(t, "count({x | some x in numbers.range(1, 10000)}) < 0"))
+	src.Store(defaultPolicyAllowingOnlyIf(t, "count({x | some x in numbers.range(1, 10000)}) < 0"))
 	start := time.Now()
 	waitFor(t, 60*time.Second, "the pass to end a first session", func() bool { return countLive(t, w.store) <= len(copies) })
 	for {
@@ -78,7 +78,7 @@ func TestStoppingRunDuringAPassEndsNoSessionForIt(t *testing.T) {
 		t.Fatalf("%d sessions live before the policy changed, want %d", live, len(sessions)+2)
 	}
 
-	src.Store(slowPolicy(t, `input.host.name != "web-1"`, "count({x | some x in numbers.range(1, 10000)}) >= 0"))
+	src.Store(defaultPolicyAllowingOnlyIf(t, `input.host.name != "web-1"`, "count({x | some x in numbers.range(1, 10000)}) >= 0"))
 	waitFor(t, 30*time.Second, "the pass to end the session on web-1", func() bool {
 		s, err := w.store.GetSession(context.Background(), "a-marker")
 		return err == nil && s.EndedAt != nil
@@ -104,8 +104,9 @@ func (w *world) runHoldingLease(t *testing.T) context.CancelFunc {
 	return stop
 }
 
-// slowPolicy is the default policy whose allow rule also needs every one of conditions.
-func slowPolicy(t *testing.T, conditions ...string) *policy.Engine {
+// defaultPolicyAllowingOnlyIf is the default policy whose allow rule also needs every one of
+// conditions.
+func defaultPolicyAllowingOnlyIf(t *testing.T, conditions ...string) *policy.Engine {
 	t.Helper()
 	return defaultPolicyWithAuthz(t, func(b []byte) []byte {
 		return []byte(strings.Replace(string(b), "\tcount(explicit) == 0\n}",

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,19 +18,14 @@ func TestThePeriodicPassEndsEverySessionTheSamePolicyNowDenies(t *testing.T) {
 	runsInFullInTheUnitPass(t, "this volume test")
 	deadline := tuesday10.Add(time.Second).UnixNano()
 	src := &swappable{}
-	src.Store(defaultPolicyWithAuthz(t, func(b []byte) []byte {
-		return []byte(strings.Replace(string(b), "\tcount(explicit) == 0\n}",
-			fmt.Sprintf("\tcount(explicit) == 0\n\ttime.parse_rfc3339_ns(input.context.time) < %d\n}", deadline), 1))
-	}))
+	src.Store(defaultPolicyAllowingOnlyIf(t, fmt.Sprintf("time.parse_rfc3339_ns(input.context.time) < %d", deadline)))
 	w := startWorld(t, withPolicy(src), withConfig(func(c *gateway.Config) { c.ReevaluateInterval = 300 * time.Millisecond }))
 	alice := w.login(t, "alice@example.com", "123456")
 	first := w.liveSession(t, alice, "db-1")
 	copies := w.prodSessions("s-prod", 3*store.LivePageSize+17, first.DecisionID)
 	createSessions(t, w.store, copies)
-	ctx, stop := context.WithCancel(context.Background())
+	stop := w.runHoldingLease(t)
 	defer stop()
-	go func() { _ = w.gateway.Run(ctx) }()
-	waitFor(t, takeoverDeadline, "the CM to take the lease", w.gateway.HoldsLease)
 	time.Sleep(2500 * time.Millisecond) // the first pass (Run's first tick) finds them allowed
 	if n := countLive(t, w.store); n != len(copies)+1 {
 		t.Fatalf("%d sessions live before the deadline, want %d", n, len(copies)+1)

@@ -139,9 +139,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer close(shipDone); _ = s.shipper.Run(shipCtx) }()
 		defer func() { stopShip(); <-shipDone }()
 	}
-	passCtx, stopPasses := context.WithCancel(ctx)
-	passes := s.startLivePasses(passCtx)
-	defer func() { stopPasses(); passes.wait() }()
+	passes := s.startLivePasses(ctx)
+	defer passes.wait() // Run returns only once ctx has ended, which stops the passes
 	reloaded := policyChanges(s.cfg.Policy)
 	for {
 		select {
