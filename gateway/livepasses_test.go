@@ -12,7 +12,7 @@ import (
 )
 
 // A pass over many live sessions runs beside Run's other work: while a slow policy re-decides
-// and ends one session after another, the sequencer goes on appending the records committed
+// sessions and ends them a few at a time, the sequencer goes on appending the records committed
 // meanwhile (the pass's own denials) to the transparency log, before the pass is over.
 func TestTheSequencerRunsWhileAPassOverTheLiveSessionsDoes(t *testing.T) {
 	t.Parallel()

@@ -90,20 +90,26 @@ func TestALockEndsEveryLiveSessionOfItsUserEvenTheOldestOfThousands(t *testing.T
 	// Every session's Host and CS are told, not just as many as a mailbox holds (each
 	// collection takes a bounded share: the next takes more).
 	for box, due := range map[string]time.Time{store.HostMailbox(w.hosts["web-1"].id): w.now, store.RelayMailbox("cs-eu-1"): w.now.Add(time.Second)} {
-		n := 0
-		for range manyLive {
-			orders, _, err := w.store.CollectMail(context.Background(), box, due)
-			if err != nil {
-				t.Fatalf("collect the orders of %s: %v", box, err)
-			}
-			if len(orders) == 0 {
-				break
-			}
-			n += len(orders)
-		}
-		if n != manyLive {
+		if n := collectAll(t, w.store, box, due); n != manyLive {
 			t.Errorf("%s has %d orders to end sessions, want %d", box, n, manyLive)
 		}
+	}
+}
+
+// collectAll collects the mailbox box, due at due, until it is empty, and returns how many
+// messages it held.
+func collectAll(t *testing.T, st *store.DB, box string, due time.Time) int {
+	t.Helper()
+	n := 0
+	for {
+		orders, _, err := st.CollectMail(context.Background(), box, due)
+		if err != nil {
+			t.Fatalf("collect the mail of %s: %v", box, err)
+		}
+		if len(orders) == 0 {
+			return n
+		}
+		n += len(orders)
 	}
 }
 

@@ -75,9 +75,20 @@ func (s *Server) commit(ctx context.Context, e logEntry) (store.Decision, error)
 // commitPosting is commit that also tells whether the entry's mail was posted with it: false
 // when it has none, when the record refuses, or when the recipient's mailbox was full.
 func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision, bool, error) {
+	d, err := s.signedRecord(ctx, &e)
+	if err != nil {
+		return d, false, err
+	}
+	posted, err := s.insertSigned(ctx, d, e.session, e.mail)
+	return d, posted, err // on an error, d for the emergency brake alone (emergency.go)
+}
+
+// signedRecord makes the entry's record, masked and signed, ready to insert (insertSigned).
+// When masking fails the record refuses, and the entry loses its session and mail.
+func (s *Server) signedRecord(ctx context.Context, e *logEntry) (store.Decision, error) {
 	input, err := e.inputJSON()
 	if err != nil {
-		return store.Decision{}, false, err
+		return store.Decision{}, err
 	}
 	d := store.Decision{
 		ID: cmp.Or(e.id, newID("dec")), Time: e.now, Path: e.path, Subject: e.subject, HostID: e.hostID, HostName: e.hostName,
@@ -107,18 +118,23 @@ func (s *Server) commitPosting(ctx context.Context, e logEntry) (store.Decision,
 		d.Reasons = []string{}
 	}
 	if err = s.signRecord(&d); err != nil {
-		return d, false, err
+		return d, err
 	}
 	if !d.Allow {
 		e.session, e.mail = nil, nil // masking failed and refused: nothing is granted
 	}
-	posted, err := s.insertRecord(ctx, d, e.session, e.mail)
+	return d, nil
+}
+
+// insertSigned commits a record signedRecord made, with its session and mail when it has them.
+func (s *Server) insertSigned(ctx context.Context, d store.Decision, sess *store.Session, m *store.Mail) (bool, error) {
+	posted, err := s.insertRecord(ctx, d, sess, m)
 	if err != nil {
 		s.signed.forget(d.ID)
-		return d, false, fmt.Errorf("insert decision: %w", err) // d for the emergency brake alone (emergency.go)
+		return false, fmt.Errorf("insert decision: %w", err)
 	}
 	s.unlogged.Store(true)
-	return d, posted, nil
+	return posted, nil
 }
 
 // insertRecord commits a record with, when it has them, its session and the Host's mail, in one

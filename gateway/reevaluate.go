@@ -122,18 +122,23 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	live := map[string]store.Session{}
 	skipped := 0
 	var skipErr error
+	ends := &revocations{s: s, res: &res}
 	err = s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{}, func(page []store.Session) error {
 		reads := s.readForReevaluation(ctx, page)
 		for _, sess := range page {
 			res.Checked++
-			ended, err := s.reevaluateOne(ctx, locks, sess, reads, &res)
+			ending, err := s.reevaluateOne(ctx, locks, sess, reads, ends)
 			if err != nil {
 				skipped, skipErr = skipped+1, err
 			}
-			if !ended {
+			if !ending {
 				live[sess.ID] = sess
 			}
+			if ends.due() {
+				ends.flush()
+			}
 		}
+		ends.flush()
 		return nil
 	})
 	if err != nil {
@@ -149,24 +154,26 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	return res, nil
 }
 
-// reevaluateOne re-decides one live session under the locks in force, ends it or warns as
-// Config.Revocation says, notes it in res and reports whether it ended; an error says it could
-// not be re-decided (its record could not be read), and it stays live.
-func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, reads pageReads, res *api.Reevaluation) (bool, error) {
+// reevaluateOne re-decides one live session under the locks in force; it hands a denial to
+// ends (which commits its record and ends the session, or only warns, as Config.Revocation
+// says), and reports whether the session is ending. An error says it could not be re-decided
+// (its record could not be read), and it stays live.
+func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, reads pageReads, ends *revocations) (bool, error) {
 	if locked := lockedSession(locks, sess); locked != "" {
-		res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, locked)...) // a lock always ends
+		ends.end(ctx, sess, locked) // a lock always ends
 		return true, nil
 	}
-	reasons, denied, err := s.reevaluate(ctx, sess, reads)
-	if err != nil || !denied {
+	denied, err := s.reevaluate(ctx, sess, reads)
+	if err != nil || denied == nil {
 		return false, err
 	}
+	ends.commit(ctx, denied.record)
 	if s.cfg.Revocation == RevokeWarn {
-		s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", reasons)
-		res.Warned = append(res.Warned, sess.ID)
+		s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", denied.reasons)
+		ends.res.Warned = append(ends.res.Warned, sess.ID)
 		return false, nil
 	}
-	res.Ended = append(res.Ended, s.endSessions(ctx, []store.Session{sess}, api.ReasonPrefixRevoked+strings.Join(reasons, "; "))...)
+	ends.end(ctx, sess, api.ReasonPrefixRevoked+strings.Join(denied.reasons, "; "))
 	return true, nil
 }
 
@@ -230,15 +237,22 @@ func (s *Server) readForReevaluation(ctx context.Context, page []store.Session) 
 	return pageReads{inputs: inputs, hosts: byID}
 }
 
-// reevaluate re-decides one live session; it reports the reasons when the policy now denies it
-// (a missing or unreadable record or a failing policy denies: fail closed) and records that
-// denial. It returns an error, and decides nothing, when the store could not say whether the
+// denial is a re-decision that denies a live session: its reasons, and its record, signed and
+// ready to commit (nil when it could not be made: the session is denied all the same).
+type denial struct {
+	reasons []string
+	record  *store.Decision
+}
+
+// reevaluate re-decides one live session; it returns the denial when the policy now denies it
+// (a missing or unreadable record or a failing policy denies: fail closed), nil when it
+// allows. It returns an error, and decides nothing, when the store could not say whether the
 // session's record exists, or when ctx ended during the decision: the pass fails, and its
 // caller tries again.
-func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageReads) ([]string, bool, error) {
+func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageReads) (*denial, error) {
 	now := s.cfg.Now()
 	if reads.err != nil {
-		return nil, false, fmt.Errorf("session %s: load its decision record: %w", sess.ID, reads.err)
+		return nil, fmt.Errorf("session %s: load its decision record: %w", sess.ID, reads.err)
 	}
 	input, found := reads.inputs[sess.DecisionID]
 	engine := s.cfg.Policy.Current()
@@ -260,7 +274,7 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageR
 		}
 		res, err = engine.Decide(ctx, in)
 		if err != nil && ctx.Err() != nil { // the pass was stopped (the CM shuts down): not a policy failure
-			return nil, false, fmt.Errorf("session %s: the pass stopped: %w", sess.ID, context.Cause(ctx))
+			return nil, fmt.Errorf("session %s: the pass stopped: %w", sess.ID, context.Cause(ctx))
 		}
 		if err != nil {
 			s.cfg.Logger.Error("re-evaluate: policy evaluation", "session_id", sess.ID, "err", err)
@@ -268,17 +282,17 @@ func (s *Server) reevaluate(ctx context.Context, sess store.Session, reads pageR
 		}
 	}
 	if res.Decision.Allow {
-		return nil, false, nil
+		return nil, nil
 	}
-	rec, err := s.commit(ctx, logEntry{
+	rec, err := s.signedRecord(ctx, &logEntry{
 		engine: engine, now: now, path: policy.DecisionPath, subject: sess.Subject, hostID: sess.HostID, hostName: sess.HostName,
 		input: in, result: res, labels: map[string]string{labelReevaluated: sess.ID},
 	})
 	if err != nil {
-		s.cfg.Logger.Error("re-evaluate: commit decision record", "session_id", sess.ID, "err", err)
-		return res.Decision.Reasons, true, nil // denied all the same (fail closed)
+		s.cfg.Logger.Error("re-evaluate: make decision record", "session_id", sess.ID, "err", err)
+		return &denial{reasons: res.Decision.Reasons}, nil // denied all the same (fail closed)
 	}
-	return rec.Reasons, true, nil
+	return &denial{reasons: rec.Reasons, record: &rec}, nil
 }
 
 func (s *Server) handleReevaluate(w http.ResponseWriter, r *http.Request) {

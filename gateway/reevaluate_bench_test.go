@@ -52,3 +52,30 @@ func BenchmarkReevaluateLive(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(sessions+1)), "ns/session")
 }
+
+// BenchmarkRevokeLive measures a pass that ends every live session, on SQLite, as a policy
+// change that denies them all runs it: ns/session is a session's share of the pass (its
+// re-decision, its record committed, its end and its orders written).
+func BenchmarkRevokeLive(b *testing.B) {
+	const sessions = 2000
+	src := &swappable{}
+	src.Store(defaultPolicyWithAuthz(b, func(authz []byte) []byte { return authz }))
+	w := startWorld(b, withPolicy(src))
+	prod := w.liveSession(b, w.login(b, "alice@example.com", "123456"), "db-1")
+	src.Store(stagingOnlyForOps(b))
+	if _, err := w.gateway.ReevaluateLive(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		createSessions(b, w.store, w.prodSessions(fmt.Sprintf("s-%d", round), sessions, prod.DecisionID))
+		b.StartTimer()
+		res, err := w.gateway.ReevaluateLive(context.Background())
+		if err != nil || res.Checked != sessions || len(res.Ended) != sessions {
+			b.Fatalf("re-evaluation checked %d, ended %d: %v", res.Checked, len(res.Ended), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sessions), "ns/session")
+}
