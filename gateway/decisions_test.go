@@ -359,7 +359,7 @@ func (s *switchableSource) Current() *policy.Engine { return s.engine.Load() }
 func (s *switchableSource) Status() policy.Status   { return s.engine.Load().Status() }
 
 // defaultEngine compiles the default policy.
-func defaultEngine(t *testing.T) *policy.Engine {
+func defaultEngine(t testing.TB) *policy.Engine {
 	t.Helper()
 	e, err := policy.New(context.Background(), policy.WithFS(rego.Files()))
 	if err != nil {

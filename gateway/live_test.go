@@ -239,7 +239,7 @@ func (s *swappable) Status() policy.Status { return policy.Status{Revision: s.Lo
 
 // startSwappableWorld starts a world serving the default policy from a swappable source,
 // which the test may swap, with alice signed in.
-func startSwappableWorld(t *testing.T, opts ...cmOption) (*swappable, *world, user) {
+func startSwappableWorld(t testing.TB, opts ...cmOption) (*swappable, *world, user) {
 	t.Helper()
 	src := &swappable{}
 	src.Store(defaultEngine(t))

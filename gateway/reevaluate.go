@@ -122,7 +122,7 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 	live := map[string]store.Session{}
 	skipped := 0
 	var skipErr error
-	ends := &revocations{s: s, res: &res}
+	ends := &revocations{s: s, pass: ctx, res: &res}
 	err = s.cfg.Store.EachLiveSessionPage(ctx, store.LiveFilter{}, func(page []store.Session) error {
 		reads := s.readForReevaluation(ctx, page)
 		for _, sess := range page {
@@ -160,20 +160,20 @@ func (s *Server) ReevaluateLive(ctx context.Context) (api.Reevaluation, error) {
 // (its record could not be read), and it stays live.
 func (s *Server) reevaluateOne(ctx context.Context, locks lockIndex, sess store.Session, reads pageReads, ends *revocations) (bool, error) {
 	if locked := lockedSession(locks, sess); locked != "" {
-		ends.end(ctx, sess, locked) // a lock always ends
+		ends.end(sess, locked) // a lock always ends
 		return true, nil
 	}
 	denied, err := s.reevaluate(ctx, sess, reads)
 	if err != nil || denied == nil {
 		return false, err
 	}
-	ends.commit(ctx, denied.record)
+	ends.commit(denied.record)
 	if s.cfg.Revocation == RevokeWarn {
 		s.cfg.Logger.Warn("live session is now denied by the policy; left running (revocation: warn)", "session_id", sess.ID, "reasons", denied.reasons)
 		ends.res.Warned = append(ends.res.Warned, sess.ID)
 		return false, nil
 	}
-	ends.end(ctx, sess, api.ReasonPrefixRevoked+strings.Join(denied.reasons, "; "))
+	ends.end(sess, api.ReasonPrefixRevoked+strings.Join(denied.reasons, "; "))
 	return true, nil
 }
 

@@ -58,10 +58,8 @@ func BenchmarkReevaluateLive(b *testing.B) {
 // re-decision, its record committed, its end and its orders written).
 func BenchmarkRevokeLive(b *testing.B) {
 	const sessions = 2000
-	src := &swappable{}
-	src.Store(defaultPolicyWithAuthz(b, func(authz []byte) []byte { return authz }))
-	w := startWorld(b, withPolicy(src))
-	prod := w.liveSession(b, w.login(b, "alice@example.com", "123456"), "db-1")
+	src, w, alice := startSwappableWorld(b)
+	prod := w.liveSession(b, alice, "db-1")
 	src.Store(stagingOnlyForOps(b))
 	if _, err := w.gateway.ReevaluateLive(context.Background()); err != nil {
 		b.Fatal(err)

@@ -27,8 +27,9 @@ const (
 // revocations is a pass's batch of denials: their records committing, and the sessions to end
 // once they have committed.
 type revocations struct {
-	s   *Server
-	res *api.Reevaluation // the pass's result, noted as sessions end
+	s    *Server
+	pass context.Context   // the pass's context, which the batches' writes outlive
+	res  *api.Reevaluation // the pass's result, noted as sessions end
 	// first is when the batch's first denial was added; zero for an empty batch.
 	first time.Time
 	n     int // denials in the batch
@@ -47,8 +48,8 @@ type revocation struct {
 
 // commit starts committing a denial's record (nil: it could not be made); a record that does
 // not commit denies all the same (fail closed).
-func (r *revocations) commit(ctx context.Context, d *store.Decision) {
-	r.note(ctx)
+func (r *revocations) commit(d *store.Decision) {
+	r.note()
 	if d == nil {
 		return
 	}
@@ -60,16 +61,16 @@ func (r *revocations) commit(ctx context.Context, d *store.Decision) {
 }
 
 // end adds a session to end, once the batch's records have committed, for reason.
-func (r *revocations) end(ctx context.Context, sess store.Session, reason string) {
-	r.note(ctx)
+func (r *revocations) end(sess store.Session, reason string) {
+	r.note()
 	r.ends = append(r.ends, revocation{sess: sess, reason: reason})
 }
 
-// note counts a denial in the batch, which the pass's ctx started.
-func (r *revocations) note(ctx context.Context) {
+// note counts a denial in the batch.
+func (r *revocations) note() {
 	if r.n == 0 {
 		r.first = time.Now()
-		r.writes, r.cancel = context.WithTimeout(context.WithoutCancel(ctx), revokeWriteTimeout)
+		r.writes, r.cancel = context.WithTimeout(context.WithoutCancel(r.pass), revokeWriteTimeout)
 	}
 	r.n++
 }

@@ -26,9 +26,9 @@ func TestABatchOfDenialsIsDueWhenFullOrWhenItsFirstHasWaited(t *testing.T) {
 		{"full", revokeBatch, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &revocations{}
+			r := &revocations{pass: ctx}
 			for i := range c.added {
-				r.end(ctx, store.Session{ID: string(rune('a' + i%26))}, "locked: test")
+				r.end(store.Session{ID: string(rune('a' + i%26))}, "locked: test")
 			}
 			if c.added > 0 {
 				r.first = r.first.Add(-c.age)
